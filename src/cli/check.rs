@@ -1,0 +1,176 @@
+//! `bandwatch check`: loads the configuration and every rule file, prints a summary a person
+//! can read, or every error found as `FILE:LINE:COL: KEY: message`.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::ExitCode;
+
+use crate::config::{self, Config, SnmpCredentials};
+use crate::rules::file::{self as rule_file, RuleFiles};
+
+/// Arguments of `check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Print only errors and warnings, not the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Runs `check`: exit 0 when the configuration and the rules are usable, 1 otherwise.
+pub fn run(config_path: &Path, args: CheckArgs) -> ExitCode {
+    let loaded = match config::load(config_path) {
+        Ok(l) => l,
+        Err(diags) => {
+            eprint!("{diags}");
+            let n = diags.errors().count();
+            eprintln!(
+                "{}: {n} error{} found",
+                config_path.display(),
+                if n == 1 { "" } else { "s" }
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let (rules, mut diags) = rule_file::load_dir(&loaded.config.daemon.rules_dir);
+    diags.extend(loaded.warnings);
+    diags.sort();
+    eprint!("{diags}");
+    if diags.has_errors() {
+        let n = diags.errors().count();
+        eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
+        return ExitCode::from(1);
+    }
+    if !args.quiet {
+        print!("{}", summary(&loaded.config, &rules));
+    }
+    ExitCode::SUCCESS
+}
+
+/// The human summary of a valid configuration.
+pub fn summary(cfg: &Config, rules: &RuleFiles) -> String {
+    let t = &cfg.topology;
+    let mut s = String::new();
+    let _ = writeln!(s, "{}: OK", cfg.path.display());
+    let _ = writeln!(
+        s,
+        "  {} sites, {} switches, {} ports, {} product lines, {} customers, {} routes, {} rules in {} files",
+        t.sites.len(),
+        t.switches.len(),
+        t.port_count(),
+        t.product_lines.len(),
+        t.customers.len(),
+        t.routes.len(),
+        rules.rules.len(),
+        rules.files.len()
+    );
+    let _ = writeln!(
+        s,
+        "  data in {}, rules from {}",
+        cfg.daemon.data_dir.display(),
+        cfg.daemon.rules_dir.display()
+    );
+    let _ = writeln!(s, "\nsites");
+    for site in t.sites.values() {
+        let _ = writeln!(
+            s,
+            "  {:<16} {} switches: {}",
+            site.name,
+            site.switches.len(),
+            site.switches.join(", ")
+        );
+    }
+    let _ = writeln!(s, "\nswitches");
+    for sw in &t.switches {
+        let version = match sw.snmp.credentials {
+            SnmpCredentials::V2c { .. } => "v2c",
+            SnmpCredentials::V3(_) => "v3",
+        };
+        let patterns = match sw.alias_patterns.len() {
+            0 => String::new(),
+            n => format!(", {n} alias pattern{}", if n == 1 { "" } else { "s" }),
+        };
+        let _ = writeln!(
+            s,
+            "  {:<16} site {:<10} {:<22} profile {} ({version}), every {}, {} ports{patterns}",
+            sw.name,
+            sw.site,
+            sw.address,
+            sw.profile,
+            sw.interval,
+            sw.ports.len()
+        );
+    }
+    let _ = writeln!(s, "\nproduct lines");
+    for pl in t.product_lines.values() {
+        let mut switches: Vec<&str> = pl.ports.iter().map(|p| p.switch.as_str()).collect();
+        switches.sort();
+        switches.dedup();
+        let mut sites: Vec<&str> = switches
+            .iter()
+            .filter_map(|sw| t.switch(sw))
+            .map(|sw| sw.site.as_str())
+            .collect();
+        sites.sort();
+        sites.dedup();
+        let _ = writeln!(
+            s,
+            "  {:<16} {} ports on {} switches at {} sites ({}); owners: {}",
+            pl.name,
+            pl.ports.len(),
+            switches.len(),
+            sites.len(),
+            sites.join(", "),
+            if pl.owners.is_empty() {
+                "-".to_string()
+            } else {
+                pl.owners.join(", ")
+            }
+        );
+        for pk in &pl.ports {
+            let role = t
+                .port(pk)
+                .and_then(|p| p.labels.role.clone())
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default();
+            let _ = writeln!(s, "    {pk}{role}");
+        }
+    }
+    let _ = writeln!(s, "\ncustomers");
+    for c in t.customers.values() {
+        let ports: Vec<String> = c.ports.iter().map(|p| p.to_string()).collect();
+        let _ = writeln!(
+            s,
+            "  {:<16} {:<24} account manager {:<14} {} ports: {}",
+            c.id,
+            c.name,
+            c.account_manager.as_deref().unwrap_or("-"),
+            c.ports.len(),
+            ports.join(", ")
+        );
+    }
+    let _ = writeln!(s, "\nroutes");
+    for r in t.routes.values() {
+        let _ = writeln!(
+            s,
+            "  {:<16} {}",
+            r.name,
+            if r.email.is_empty() {
+                "(no address)".into()
+            } else {
+                r.email.join(", ")
+            }
+        );
+    }
+    if !rules.rules.is_empty() {
+        let _ = writeln!(s, "\nrules");
+        for r in &rules.rules {
+            let file = r
+                .file
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let _ = writeln!(s, "  {:<28} {file}:{}", r.name, r.line);
+        }
+    }
+    s
+}

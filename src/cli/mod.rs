@@ -1,0 +1,112 @@
+//! The command line: global options, the subcommands, and logging setup. `main.rs` only
+//! parses and dispatches here; each subcommand lives in its own file.
+
+pub mod check;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Watches network bandwidth and customer usage over SNMP and tells the right people when it
+/// moves the wrong way.
+#[derive(Debug, Parser)]
+#[command(name = "bandwatch", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "config/bandwatch.toml",
+        env = "BANDWATCH_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// Log format on stderr (the level comes from RUST_LOG, default `info`).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Arguments of a command whose issue has not landed yet: accepted, so that the command's
+/// place is stable, and refused with exit code 2.
+#[derive(Debug, clap::Args)]
+pub struct PendingArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    args: Vec<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Poll every switch, store, evaluate rules, notify, serve HTTP.
+    Run(PendingArgs),
+    /// Check the configuration and the rule files; print a summary.
+    Check(check::CheckArgs),
+    /// Run the whole job on a simulated fleet, with a scripted storyline.
+    Demo(PendingArgs),
+    /// Print a stored series.
+    Query(PendingArgs),
+    /// The monthly per-customer usage report.
+    Report(PendingArgs),
+    /// Replay rules over stored history or a CSV file.
+    Backtest(PendingArgs),
+    /// Serve a fleet of simulated switches over SNMP.
+    Simulate(PendingArgs),
+    /// Import usage records from CSV.
+    Import(PendingArgs),
+    /// Add, list or remove silences.
+    Silence(PendingArgs),
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Run(_) => "run",
+            Command::Check(_) => "check",
+            Command::Demo(_) => "demo",
+            Command::Query(_) => "query",
+            Command::Report(_) => "report",
+            Command::Backtest(_) => "backtest",
+            Command::Simulate(_) => "simulate",
+            Command::Import(_) => "import",
+            Command::Silence(_) => "silence",
+        }
+    }
+}
+
+/// Sets up `tracing` on stderr: level from `RUST_LOG` (default `info`), text or JSON lines.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs a parsed command line; the exit code is the process's.
+pub fn run(cli: Cli) -> ExitCode {
+    init_logging(cli.log_format);
+    match cli.command {
+        Command::Check(args) => check::run(&cli.config, args),
+        other => {
+            eprintln!("bandwatch {}: not implemented yet", other.name());
+            ExitCode::from(2)
+        }
+    }
+}

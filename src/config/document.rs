@@ -1,0 +1,202 @@
+//! A TOML file read with positions kept, so that every problem in it can be reported at once,
+//! each with its line, column and key path (`switch[2].site`).
+//!
+//! serde stops at the first error of a document; here each section and each element of an
+//! array of tables is deserialized on its own, so one bad switch does not hide a bad port.
+
+use std::ops::Range;
+
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::diagnostic::{Diagnostics, Severity, SourceFile};
+
+/// One element of an array of tables (`[[switch]]`), with its index and span.
+pub struct Element<T> {
+    /// Position in the array, 0-based.
+    pub index: usize,
+    /// The deserialized element.
+    pub value: T,
+    /// Byte span of the element in the file.
+    pub span: Range<usize>,
+}
+
+/// A parsed TOML file and the diagnostics found so far.
+pub struct Document<'a> {
+    /// The file.
+    pub src: &'a SourceFile,
+    root: DeTable<'a>,
+    /// Problems found while reading.
+    pub diags: Diagnostics,
+}
+
+impl<'a> Document<'a> {
+    /// Parses the file; syntax errors (all of them the parser can recover from) are returned.
+    pub fn parse(src: &'a SourceFile) -> Result<Document<'a>, Diagnostics> {
+        let (root, errors) = DeTable::parse_recoverable(&src.text);
+        if !errors.is_empty() {
+            let diags = errors
+                .iter()
+                .map(|e| {
+                    src.diag(
+                        Severity::Error,
+                        e.span(),
+                        "(syntax)",
+                        format!("TOML syntax error: {}", e.message()),
+                    )
+                })
+                .collect();
+            return Err(Diagnostics(diags));
+        }
+        Ok(Document {
+            src,
+            root: root.into_inner(),
+            diags: Diagnostics::default(),
+        })
+    }
+
+    /// Reports every top-level key that is not in `allowed`.
+    pub fn deny_unknown_keys(&mut self, allowed: &[&str]) {
+        let mut unknown = Vec::new();
+        for (k, _) in self.root.iter() {
+            if !allowed.contains(&k.get_ref().as_ref()) {
+                unknown.push((k.span(), k.get_ref().to_string()));
+            }
+        }
+        for (span, k) in unknown {
+            let expected = allowed
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.error(
+                Some(span),
+                &k,
+                format!("unknown key `{k}`, expected one of {expected}"),
+            );
+        }
+    }
+
+    /// Adds an error at a span.
+    pub fn error(&mut self, span: Option<Range<usize>>, key: &str, message: impl Into<String>) {
+        self.diags
+            .0
+            .push(self.src.diag(Severity::Error, span, key, message));
+    }
+
+    /// Adds a warning at a span.
+    pub fn warning(&mut self, span: Option<Range<usize>>, key: &str, message: impl Into<String>) {
+        self.diags
+            .0
+            .push(self.src.diag(Severity::Warning, span, key, message));
+    }
+
+    fn entry(&self, key: &str) -> Option<&Spanned<DeValue<'a>>> {
+        self.root.get(key)
+    }
+
+    /// Deserializes the top-level value `key` (a `[section]` or a plain value), if present.
+    pub fn value<T: DeserializeOwned>(&mut self, key: &str) -> Option<T> {
+        let v = self.entry(key)?.clone();
+        self.deserialize(v, key)
+    }
+
+    /// Deserializes every sub-table of `[key.NAME]` (for example `[snmp.default]`).
+    pub fn named_tables<T: DeserializeOwned>(&mut self, key: &str) -> Vec<(Spanned<String>, T)> {
+        let Some(v) = self.entry(key).cloned() else {
+            return Vec::new();
+        };
+        let DeValue::Table(t) = v.get_ref() else {
+            self.error(
+                Some(v.span()),
+                key,
+                format!("`{key}` must be a table of named tables, like `[{key}.default]`"),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (name, item) in t.iter() {
+            let path = format!("{key}.{}", name.get_ref());
+            if let Some(value) = self.deserialize(item.clone(), &path) {
+                out.push((Spanned::new(name.span(), name.get_ref().to_string()), value));
+            }
+        }
+        out
+    }
+
+    /// Deserializes each element of the array of tables `[[key]]` on its own.
+    pub fn array_of_tables<T: DeserializeOwned>(&mut self, key: &str) -> Vec<Element<T>> {
+        let Some(v) = self.entry(key).cloned() else {
+            return Vec::new();
+        };
+        let DeValue::Array(items) = v.get_ref() else {
+            self.error(
+                Some(v.span()),
+                key,
+                format!("`{key}` must be an array of tables, written `[[{key}]]`"),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let path = format!("{key}[{index}]");
+            let span = item.span();
+            if let Some(value) = self.deserialize(item.clone(), &path) {
+                out.push(Element { index, value, span });
+            }
+        }
+        out
+    }
+
+    fn deserialize<T: DeserializeOwned>(
+        &mut self,
+        v: Spanned<DeValue<'a>>,
+        path: &str,
+    ) -> Option<T> {
+        let outer = v.span();
+        match T::deserialize(v.clone().into_deserializer()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                let span = e.span().unwrap_or(outer);
+                let mut key = key_path(&v, span.start, path.to_string());
+                let msg = e.message().to_string();
+                if let Some(field) = msg
+                    .strip_prefix("missing field `")
+                    .and_then(|r| r.strip_suffix('`'))
+                {
+                    key = format!("{key}.{field}");
+                }
+                self.error(Some(span), &key, msg);
+                None
+            }
+        }
+    }
+}
+
+/// The dotted key path of the innermost key or value of `v` that contains byte `offset`.
+fn key_path(v: &Spanned<DeValue<'_>>, offset: usize, prefix: String) -> String {
+    match v.get_ref() {
+        DeValue::Table(t) => {
+            for (k, item) in t.iter() {
+                let here = format!("{prefix}.{}", k.get_ref());
+                if k.span().contains(&offset) {
+                    return here;
+                }
+                if item.span().contains(&offset) {
+                    return key_path(item, offset, here);
+                }
+            }
+            prefix
+        }
+        DeValue::Array(a) => {
+            for (i, item) in a.iter().enumerate() {
+                if item.span().contains(&offset) {
+                    return key_path(item, offset, format!("{prefix}[{i}]"));
+                }
+            }
+            prefix
+        }
+        _ => prefix,
+    }
+}

@@ -1,0 +1,252 @@
+//! The validated configuration the daemon runs on: daemon settings, retention, SNMP profiles,
+//! email, and the [`Topology`]. Built once from the raw file by [`super::load`]; defaults live
+//! in [`defaults`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::secret::Secret;
+use super::topology::Topology;
+use super::units::Duration;
+
+/// Every default of the configuration, in one place.
+pub mod defaults {
+    use super::Duration;
+    /// `daemon.listen`
+    pub const LISTEN: &str = "127.0.0.1:9477";
+    /// `daemon.data_dir`, relative to the configuration file.
+    pub const DATA_DIR: &str = "var";
+    /// `daemon.rules_dir`, relative to the configuration file.
+    pub const RULES_DIR: &str = "../alert-rules";
+    /// `daemon.interval`
+    pub const INTERVAL: Duration = Duration::from_secs(60);
+    /// `daemon.rediscover` and `switch.rediscover`
+    pub const REDISCOVER: Duration = Duration::from_secs(3600);
+    /// `daemon.max_concurrent_polls`
+    pub const MAX_CONCURRENT_POLLS: usize = 256;
+    /// `snmp.*.timeout`
+    pub const SNMP_TIMEOUT: Duration = Duration::from_secs(2);
+    /// `snmp.*.retries`
+    pub const SNMP_RETRIES: u32 = 2;
+    /// `snmp.*.max_repetitions`
+    pub const SNMP_MAX_REPETITIONS: u32 = 10;
+    /// `switch.profile`
+    pub const PROFILE: &str = "default";
+    /// SNMP agent UDP port when the address has none.
+    pub const SNMP_PORT: u16 = 161;
+    /// `retention.raw`
+    pub const RETAIN_RAW: Duration = Duration::from_secs(7 * 86400);
+    /// `retention.rollup_5m`
+    pub const RETAIN_5M: Duration = Duration::from_secs(62 * 86400);
+    /// `retention.rollup_1h`
+    pub const RETAIN_1H: Duration = Duration::from_secs(2 * 365 * 86400);
+    /// `email.group_wait`
+    pub const GROUP_WAIT: Duration = Duration::from_secs(30);
+}
+
+/// The whole validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// `[daemon]`
+    pub daemon: Daemon,
+    /// `[retention]`
+    pub retention: Retention,
+    /// `[email]`, when configured.
+    pub email: Option<Email>,
+    /// `[api]`
+    pub api: Api,
+    /// Sites, switches, ports, product lines, customers, routes.
+    pub topology: Topology,
+}
+
+/// `[daemon]`: where the daemon listens and keeps its data, and how often it polls.
+#[derive(Clone, Debug, Serialize)]
+pub struct Daemon {
+    /// HTTP listen address.
+    pub listen: SocketAddr,
+    /// Folder of `bandwatch.db` and the mail outbox (resolved against the config file).
+    pub data_dir: PathBuf,
+    /// Folder of the rule files (resolved against the config file).
+    pub rules_dir: PathBuf,
+    /// Default poll interval.
+    pub interval: Duration,
+    /// Base URL for links in emails.
+    pub public_url: Option<String>,
+    /// Default period between walks of the static columns.
+    pub rediscover: Duration,
+    /// How many switches may be polled at the same instant.
+    pub max_concurrent_polls: usize,
+}
+
+/// How long each storage tier keeps data; `None` is forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Retention {
+    /// Raw port samples.
+    pub raw: Option<Duration>,
+    /// 5-minute rollups.
+    pub rollup_5m: Option<Duration>,
+    /// 1-hour rollups.
+    pub rollup_1h: Option<Duration>,
+    /// 1-day rollups.
+    pub rollup_1d: Option<Duration>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            raw: Some(defaults::RETAIN_RAW),
+            rollup_5m: Some(defaults::RETAIN_5M),
+            rollup_1h: Some(defaults::RETAIN_1H),
+            rollup_1d: None,
+        }
+    }
+}
+
+/// SNMP protocol version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+pub enum SnmpVersion {
+    /// SNMPv2c (community).
+    #[serde(rename = "2c")]
+    V2c,
+    /// SNMPv3 (USM).
+    #[serde(rename = "3")]
+    V3,
+}
+
+/// SNMPv3 authentication protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthProtocol {
+    /// HMAC-MD5-96
+    Md5,
+    /// HMAC-SHA-96
+    Sha1,
+    /// HMAC-SHA-224
+    Sha224,
+    /// HMAC-SHA-256
+    Sha256,
+    /// HMAC-SHA-384
+    Sha384,
+    /// HMAC-SHA-512
+    Sha512,
+}
+
+/// SNMPv3 privacy protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrivacyProtocol {
+    /// No encryption (authNoPriv).
+    None,
+    /// CBC-DES
+    Des,
+    /// CFB-AES-128
+    Aes128,
+    /// CFB-AES-192
+    Aes192,
+    /// CFB-AES-256
+    Aes256,
+}
+
+/// SNMPv3 user credentials.
+#[derive(Clone, Debug)]
+pub struct UsmUser {
+    /// Security name.
+    pub user: String,
+    /// Authentication protocol and password; `None` is noAuthNoPriv.
+    pub auth: Option<(AuthProtocol, Secret)>,
+    /// Privacy protocol and password; `None` is no privacy.
+    pub privacy: Option<(PrivacyProtocol, Secret)>,
+}
+
+/// Credentials of a profile, per version.
+#[derive(Clone, Debug)]
+pub enum SnmpCredentials {
+    /// v2c community.
+    V2c {
+        /// The community string.
+        community: Secret,
+    },
+    /// v3 user.
+    V3(UsmUser),
+}
+
+/// `[snmp.NAME]`: how to talk to a group of switches.
+#[derive(Clone, Debug)]
+pub struct SnmpProfile {
+    /// Profile name.
+    pub name: String,
+    /// Version and credentials.
+    pub credentials: SnmpCredentials,
+    /// Time to wait for one response.
+    pub timeout: Duration,
+    /// Retries after a timeout.
+    pub retries: u32,
+    /// GETBULK max-repetitions.
+    pub max_repetitions: u32,
+}
+
+impl Default for SnmpProfile {
+    fn default() -> Self {
+        SnmpProfile {
+            name: String::new(),
+            credentials: SnmpCredentials::V2c {
+                community: Secret::new("public"),
+            },
+            timeout: defaults::SNMP_TIMEOUT,
+            retries: defaults::SNMP_RETRIES,
+            max_repetitions: defaults::SNMP_MAX_REPETITIONS,
+        }
+    }
+}
+
+/// How mail leaves bandwatch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTransport {
+    /// An SMTP server.
+    Smtp,
+    /// `.eml` files in `data_dir/outbox/`.
+    File,
+}
+
+/// Transport security of the SMTP connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailSecurity {
+    /// Plain connection upgraded with STARTTLS (submission, port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption (a local relay).
+    None,
+}
+
+/// `[email]`
+#[derive(Clone, Debug)]
+pub struct Email {
+    /// SMTP or files.
+    pub transport: MailTransport,
+    /// `host:port` of the SMTP server (SMTP only).
+    pub server: Option<String>,
+    /// Transport security.
+    pub security: MailSecurity,
+    /// Login, when the server wants AUTH.
+    pub username: Option<String>,
+    /// Password for AUTH.
+    pub password: Option<Secret>,
+    /// Sender, like `bandwatch <bandwatch@example.net>`.
+    pub from: String,
+    /// Events for one route within this wait are grouped into one message.
+    pub group_wait: Duration,
+}
+
+/// `[api]`
+#[derive(Clone, Debug, Default)]
+pub struct Api {
+    /// Bearer token for write endpoints; `None` disables them.
+    pub token: Option<Secret>,
+}

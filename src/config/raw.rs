@@ -1,0 +1,177 @@
+//! The configuration file as written: serde structs that mirror the TOML, with spans kept on
+//! every value that later checks may need to point at. Nothing outside `config` reads these;
+//! the daemon runs on the validated model built from them ([`super::Config`]).
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::model::{AuthProtocol, MailSecurity, MailTransport, PrivacyProtocol, SnmpVersion};
+use super::units::{BitRate, Duration};
+
+/// Top-level keys a configuration file may have.
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "daemon",
+    "retention",
+    "snmp",
+    "alias_patterns",
+    "site",
+    "switch",
+    "product_line",
+    "port",
+    "customer",
+    "route",
+    "email",
+    "api",
+];
+
+/// `[daemon]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDaemon {
+    pub listen: Option<Spanned<String>>,
+    pub data_dir: Option<String>,
+    pub rules_dir: Option<String>,
+    pub interval: Option<Spanned<Duration>>,
+    pub public_url: Option<Spanned<String>>,
+    pub rediscover: Option<Spanned<Duration>>,
+    pub max_concurrent_polls: Option<Spanned<usize>>,
+}
+
+/// A retention period: a duration or `"forever"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawRetain {
+    For(Duration),
+    Forever,
+}
+
+impl<'de> Deserialize<'de> for RawRetain {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.trim().eq_ignore_ascii_case("forever") {
+            Ok(RawRetain::Forever)
+        } else {
+            s.parse::<Duration>()
+                .map(RawRetain::For)
+                .map_err(|e| serde::de::Error::custom(format!("{e}, or `forever`")))
+        }
+    }
+}
+
+/// `[retention]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub raw: Option<RawRetain>,
+    pub rollup_5m: Option<RawRetain>,
+    pub rollup_1h: Option<RawRetain>,
+    pub rollup_1d: Option<RawRetain>,
+}
+
+/// `[snmp.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSnmpProfile {
+    pub version: Spanned<SnmpVersion>,
+    pub community: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<Duration>>,
+    pub retries: Option<u32>,
+    pub max_repetitions: Option<Spanned<u32>>,
+    pub user: Option<Spanned<String>>,
+    pub auth: Option<Spanned<AuthProtocol>>,
+    pub auth_password: Option<Spanned<String>>,
+    pub privacy: Option<Spanned<PrivacyProtocol>>,
+    pub privacy_password: Option<Spanned<String>>,
+}
+
+/// `[[site]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    pub name: Spanned<String>,
+    pub description: Option<String>,
+}
+
+/// `[[switch]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSwitch {
+    pub name: Spanned<String>,
+    pub site: Spanned<String>,
+    pub address: Spanned<String>,
+    pub profile: Option<Spanned<String>>,
+    pub interval: Option<Spanned<Duration>>,
+    pub rediscover: Option<Spanned<Duration>>,
+    #[serde(default)]
+    pub alias_patterns: Vec<Spanned<String>>,
+    pub description: Option<String>,
+}
+
+/// `[[product_line]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProductLine {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub owners: Vec<Spanned<String>>,
+    pub description: Option<String>,
+}
+
+/// `[[port]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPort {
+    pub switch: Spanned<String>,
+    pub name: Spanned<String>,
+    pub product_line: Option<Spanned<String>>,
+    pub role: Option<Spanned<String>>,
+    pub max_rate: Option<BitRate>,
+    pub description: Option<String>,
+}
+
+/// One entry of `customer.ports`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPortRef {
+    pub switch: Spanned<String>,
+    pub name: Spanned<String>,
+}
+
+/// `[[customer]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomer {
+    pub id: Spanned<String>,
+    pub name: Option<String>,
+    pub account_manager: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ports: Vec<Spanned<RawPortRef>>,
+}
+
+/// `[[route]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub email: Vec<Spanned<String>>,
+}
+
+/// `[email]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    pub transport: Option<MailTransport>,
+    pub server: Option<Spanned<String>>,
+    pub security: Option<MailSecurity>,
+    pub username: Option<String>,
+    pub password: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
+    pub group_wait: Option<Duration>,
+}
+
+/// `[api]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub token: Option<Spanned<String>>,
+}

@@ -1,0 +1,233 @@
+//! The topology bandwatch watches, resolved and validated: sites, switches with their ports,
+//! product lines and customers across switches and sites, and the routes that alerts go to.
+//!
+//! Everything downstream (poller, store, rules, notify, http) works from this model, never
+//! from the raw file. Ports are identified by switch and name, never by ifIndex.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use regex::Regex;
+use serde::Serialize;
+
+use super::model::SnmpProfile;
+use super::units::{BitRate, Duration};
+
+/// A port's identity: the switch's name and the port's name (ifName, else ifDescr).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct PortKey {
+    /// Switch name.
+    pub switch: String,
+    /// Port name, as the device reports it in ifName (or ifDescr).
+    pub port: String,
+}
+
+impl fmt::Display for PortKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.switch, self.port)
+    }
+}
+
+/// The labels every sample, aggregate and alert of a port carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct PortLabels {
+    /// Site of the port's switch.
+    pub site: String,
+    /// Switch name.
+    pub switch: String,
+    /// Port name.
+    pub port: String,
+    /// The product line whose traffic this port carries, if any.
+    pub product_line: Option<String>,
+    /// The customer this port serves, if any.
+    pub customer: Option<String>,
+    /// Free role label: uplink, customer, peering, ...
+    pub role: Option<String>,
+}
+
+/// A datacenter or PoP.
+#[derive(Clone, Debug, Serialize)]
+pub struct Site {
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: Option<String>,
+    /// Names of the site's switches, in config order.
+    pub switches: Vec<String>,
+}
+
+/// One interface of one switch that bandwatch polls.
+#[derive(Clone, Debug, Serialize)]
+pub struct Port {
+    /// Port name (ifName, else ifDescr).
+    pub name: String,
+    /// Labels for attribution.
+    pub labels: PortLabels,
+    /// Cap for bogus-delta detection; `None` means the interface's ifHighSpeed.
+    pub max_rate: Option<BitRate>,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+impl Port {
+    /// The port's identity.
+    pub fn key(&self) -> PortKey {
+        PortKey {
+            switch: self.labels.switch.clone(),
+            port: self.name.clone(),
+        }
+    }
+}
+
+/// An ifAlias convention that attributes ports by their description, e.g.
+/// `^Cust: (?P<customer>[A-Za-z0-9_-]+)`.
+#[derive(Clone, Debug)]
+pub struct AliasPattern {
+    /// The compiled pattern; it has at least one of the groups `customer`, `product_line`, `role`.
+    pub regex: Regex,
+}
+
+impl Serialize for AliasPattern {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.regex.as_str())
+    }
+}
+
+/// Attribution found in an ifAlias by an [`AliasPattern`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AliasLabels {
+    /// Captured `customer` group.
+    pub customer: Option<String>,
+    /// Captured `product_line` group.
+    pub product_line: Option<String>,
+    /// Captured `role` group.
+    pub role: Option<String>,
+}
+
+impl AliasPattern {
+    /// The names of capture groups a pattern may use.
+    pub const GROUPS: [&'static str; 3] = ["customer", "product_line", "role"];
+
+    /// The labels this pattern finds in an ifAlias, or `None` when it does not match.
+    pub fn attribute(&self, alias: &str) -> Option<AliasLabels> {
+        let caps = self.regex.captures(alias)?;
+        let get = |g: &str| {
+            caps.name(g)
+                .map(|m| m.as_str().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        Some(AliasLabels {
+            customer: get("customer"),
+            product_line: get("product_line"),
+            role: get("role"),
+        })
+    }
+}
+
+/// One SNMP agent that bandwatch polls.
+#[derive(Clone, Debug, Serialize)]
+pub struct Switch {
+    /// Unique name.
+    pub name: String,
+    /// The site it is in.
+    pub site: String,
+    /// `host:port` of its SNMP agent.
+    pub address: String,
+    /// Name of its SNMP profile.
+    pub profile: String,
+    /// Resolved SNMP settings (secrets inside are redacted when printed).
+    #[serde(skip)]
+    pub snmp: SnmpProfile,
+    /// Poll interval.
+    pub interval: Duration,
+    /// How often the static columns (ifName, ifDescr, ifAlias) are walked again.
+    pub rediscover: Duration,
+    /// ifAlias conventions for this switch: its own first, then the global ones.
+    pub alias_patterns: Vec<AliasPattern>,
+    /// The ports configured by name, in config order.
+    pub ports: Vec<Port>,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+impl Switch {
+    /// The attribution an ifAlias gets from this switch's patterns (the first that matches).
+    pub fn attribute_alias(&self, alias: &str) -> Option<AliasLabels> {
+        self.alias_patterns.iter().find_map(|p| p.attribute(alias))
+    }
+}
+
+/// A business line whose traffic is the sum of its ports, across switches and sites.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProductLine {
+    /// Unique name.
+    pub name: String,
+    /// Route names of its owners.
+    pub owners: Vec<String>,
+    /// Its ports, on any switch of any site.
+    pub ports: Vec<PortKey>,
+    /// Free text.
+    pub description: Option<String>,
+}
+
+/// A customer: one or more ports on one or more switches.
+#[derive(Clone, Debug, Serialize)]
+pub struct Customer {
+    /// Unique id (used in labels and alias patterns).
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Route name of the account manager.
+    pub account_manager: Option<String>,
+    /// Its ports.
+    pub ports: Vec<PortKey>,
+}
+
+/// A named audience with its email addresses.
+#[derive(Clone, Debug, Serialize)]
+pub struct Route {
+    /// Unique name (ops, sales, an owner, an account manager).
+    pub name: String,
+    /// Addresses.
+    pub email: Vec<String>,
+}
+
+/// The validated topology.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Topology {
+    /// Sites by name.
+    pub sites: BTreeMap<String, Site>,
+    /// Switches in config order.
+    pub switches: Vec<Switch>,
+    /// Product lines by name.
+    pub product_lines: BTreeMap<String, ProductLine>,
+    /// Customers by id.
+    pub customers: BTreeMap<String, Customer>,
+    /// Routes by name.
+    pub routes: BTreeMap<String, Route>,
+}
+
+impl Topology {
+    /// A switch by name.
+    pub fn switch(&self, name: &str) -> Option<&Switch> {
+        self.switches.iter().find(|s| s.name == name)
+    }
+
+    /// A port by its key.
+    pub fn port(&self, key: &PortKey) -> Option<&Port> {
+        self.switch(&key.switch)?
+            .ports
+            .iter()
+            .find(|p| p.name == key.port)
+    }
+
+    /// Every configured port, switch by switch.
+    pub fn ports(&self) -> impl Iterator<Item = &Port> {
+        self.switches.iter().flat_map(|s| s.ports.iter())
+    }
+
+    /// Number of configured ports.
+    pub fn port_count(&self) -> usize {
+        self.switches.iter().map(|s| s.ports.len()).sum()
+    }
+}

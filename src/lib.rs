@@ -1,0 +1,11 @@
+//! bandwatch: polls switches over SNMP, stores per-port, product-line, site, switch and
+//! customer traffic in SQLite, evaluates alert rules on every sweep, and tells the right
+//! people by email, Prometheus metrics and a monthly usage report.
+//!
+//! The pipeline, one module per stage: [`config`] -> poll -> store -> rules -> notify, with
+//! http, report and sim beside them (see DESIGN.md).
+
+pub mod cli;
+pub mod config;
+pub mod poll;
+pub mod rules;

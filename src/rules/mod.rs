@@ -1,0 +1,3 @@
+//! Rules: rule files, selectors, evaluators, baselines, the alert state machine, backtest.
+
+pub mod file;
