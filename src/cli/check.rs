@@ -114,11 +114,11 @@ pub fn summary(cfg: &Config, rules: &RuleFiles) -> String {
         sites.dedup();
         let _ = writeln!(
             s,
-            "  {:<16} {} ports on {} switches at {} sites ({}); owners: {}",
+            "  {:<16} {} on {} at {} ({}); owners: {}",
             pl.name,
-            pl.ports.len(),
-            switches.len(),
-            sites.len(),
+            count(pl.ports.len(), "port"),
+            count(switches.len(), "switch"),
+            count(sites.len(), "site"),
             sites.join(", "),
             if pl.owners.is_empty() {
                 "-".to_string()
@@ -140,11 +140,11 @@ pub fn summary(cfg: &Config, rules: &RuleFiles) -> String {
         let ports: Vec<String> = c.ports.iter().map(|p| p.to_string()).collect();
         let _ = writeln!(
             s,
-            "  {:<16} {:<24} account manager {:<14} {} ports: {}",
+            "  {:<16} {:<24} account manager {:<14} {}: {}",
             c.id,
             c.name,
             c.account_manager.as_deref().unwrap_or("-"),
-            c.ports.len(),
+            count(c.ports.len(), "port"),
             ports.join(", ")
         );
     }
@@ -173,4 +173,13 @@ pub fn summary(cfg: &Config, rules: &RuleFiles) -> String {
         }
     }
     s
+}
+
+/// `1 port`, `2 ports`, `3 switches`.
+fn count(n: usize, noun: &str) -> String {
+    match (n, noun.ends_with("ch") || noun.ends_with('s')) {
+        (1, _) => format!("{n} {noun}"),
+        (_, true) => format!("{n} {noun}es"),
+        (_, false) => format!("{n} {noun}s"),
+    }
 }

@@ -39,10 +39,11 @@ impl<'a> Document<'a> {
             let diags = errors
                 .iter()
                 .map(|e| {
+                    let key = syntax_key(&src.text, e.span().map(|s| s.start).unwrap_or(0));
                     src.diag(
                         Severity::Error,
                         e.span(),
-                        "(syntax)",
+                        &key,
                         format!("TOML syntax error: {}", e.message()),
                     )
                 })
@@ -100,6 +101,34 @@ impl<'a> Document<'a> {
     pub fn value<T: DeserializeOwned>(&mut self, key: &str) -> Option<T> {
         let v = self.entry(key)?.clone();
         self.deserialize(v, key)
+    }
+
+    /// The string values of `field` in every element of `[[key]]`, or the sub-table names of
+    /// `[key.NAME]` when `field` is `None`, whether or not they deserialized: used to avoid
+    /// reporting a reference to a defined-but-broken entry as unknown.
+    pub fn declared_names(&self, key: &str, field: Option<&str>) -> Vec<String> {
+        let Some(v) = self.entry(key) else {
+            return Vec::new();
+        };
+        match (v.get_ref(), field) {
+            (DeValue::Table(t), None) => t.iter().map(|(k, _)| k.get_ref().to_string()).collect(),
+            (DeValue::Array(items), Some(f)) => items
+                .iter()
+                .filter_map(|it| match it.get_ref() {
+                    DeValue::Table(t) => t
+                        .get(f)
+                        .and_then(|v| v.get_ref().as_str())
+                        .map(str::to_string),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// True when the file has the top-level key.
+    pub fn has(&self, key: &str) -> bool {
+        self.entry(key).is_some()
     }
 
     /// Deserializes every sub-table of `[key.NAME]` (for example `[snmp.default]`).
@@ -198,5 +227,18 @@ fn key_path(v: &Spanned<DeValue<'_>>, offset: usize, prefix: String) -> String {
             prefix
         }
         _ => prefix,
+    }
+}
+
+/// The key written on the line of a syntax error (`name` in `name = "x`), or `(syntax)`.
+fn syntax_key(text: &str, offset: usize) -> String {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    let line = text[start..].lines().next().unwrap_or("");
+    match line.split_once('=') {
+        Some((k, _)) if !k.trim().is_empty() && !k.trim().starts_with('[') => k.trim().to_string(),
+        _ => "(syntax)".to_string(),
     }
 }

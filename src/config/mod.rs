@@ -73,9 +73,9 @@ struct Seen {
 struct Builder<'d, 'a> {
     doc: &'d mut Document<'a>,
     base_dir: PathBuf,
-    /// Names that are defined but failed their own checks: references to them are not
-    /// reported again as unknown.
-    broken: std::collections::HashSet<(&'static str, String)>,
+    /// Every name declared in the file, valid or not: a reference to a declared entry that
+    /// failed its own checks is not reported again as unknown.
+    declared: std::collections::HashSet<(&'static str, String)>,
 }
 
 impl<'d, 'a> Builder<'d, 'a> {
@@ -89,7 +89,7 @@ impl<'d, 'a> Builder<'d, 'a> {
         Builder {
             doc,
             base_dir,
-            broken: Default::default(),
+            declared: Default::default(),
         }
     }
 
@@ -100,6 +100,11 @@ impl<'d, 'a> Builder<'d, 'a> {
 
     fn secret(&mut self, written: &Spanned<String>, key: &str) -> Option<Secret> {
         match secret::expand(written.get_ref(), &self.base_dir) {
+            Ok(s) if s.expose().is_empty() => {
+                self.doc
+                    .error(Some(written.span()), key, "the secret is empty");
+                None
+            }
             Ok(s) => Some(s),
             Err(e) => {
                 self.doc.error(Some(written.span()), key, e);
@@ -140,6 +145,18 @@ impl<'d, 'a> Builder<'d, 'a> {
 
     fn build(mut self) -> Option<Config> {
         self.doc.deny_unknown_keys(TOP_LEVEL_KEYS);
+        // Everything declared, valid or not: a reference to a broken entry is not "unknown".
+        for (kind, key, field) in [
+            ("profile", "snmp", None),
+            ("site", "site", Some("name")),
+            ("switch", "switch", Some("name")),
+            ("product_line", "product_line", Some("name")),
+            ("route", "route", Some("name")),
+        ] {
+            for name in self.doc.declared_names(key, field) {
+                self.declared.insert((kind, name));
+            }
+        }
         let daemon = self.daemon();
         let retention = self.retention();
         let global_patterns: Vec<Spanned<String>> =
@@ -158,7 +175,7 @@ impl<'d, 'a> Builder<'d, 'a> {
         self.customers(&mut topo);
         let email = self.email();
         let api = self.api();
-        if topo.switches.is_empty() {
+        if !self.doc.has("switch") {
             self.doc.warning(
                 None,
                 "switch",
@@ -229,12 +246,16 @@ impl<'d, 'a> Builder<'d, 'a> {
                 "must start with http:// or https://",
             );
         }
-        let data_dir = self
-            .base_dir
-            .join(raw.data_dir.as_deref().unwrap_or(defaults::DATA_DIR));
-        let rules_dir = self
-            .base_dir
-            .join(raw.rules_dir.as_deref().unwrap_or(defaults::RULES_DIR));
+        let data_dir = normalize_path(
+            &self
+                .base_dir
+                .join(raw.data_dir.as_deref().unwrap_or(defaults::DATA_DIR)),
+        );
+        let rules_dir = normalize_path(
+            &self
+                .base_dir
+                .join(raw.rules_dir.as_deref().unwrap_or(defaults::RULES_DIR)),
+        );
         Some(Daemon {
             listen: listen?,
             data_dir,
@@ -307,13 +328,8 @@ impl<'d, 'a> Builder<'d, 'a> {
         let mut out = BTreeMap::new();
         for (name, raw) in raws {
             let key = format!("snmp.{}", name.get_ref());
-            match self.profile(name.get_ref(), raw, &key) {
-                Some(p) => {
-                    out.insert(name.into_inner(), p);
-                }
-                None => {
-                    self.broken.insert(("profile", name.into_inner()));
-                }
+            if let Some(p) = self.profile(name.get_ref(), raw, &key) {
+                out.insert(name.into_inner(), p);
             }
         }
         out
@@ -496,16 +512,27 @@ impl<'d, 'a> Builder<'d, 'a> {
         out
     }
 
+    /// Reports a reference to an undefined name, unless the name is declared but broken
+    /// (its own error is already reported).
+    fn unknown_ref(
+        &mut self,
+        kind: &'static str,
+        what: &str,
+        r: &Spanned<String>,
+        key: &str,
+        known: String,
+    ) {
+        if !self.declared.contains(&(kind, r.get_ref().clone())) {
+            let msg = format!("unknown {what} `{}`{known}", r.get_ref());
+            self.doc.error(Some(r.span()), key, msg);
+        }
+    }
+
     fn route_ref(&mut self, topo: &Topology, r: &Spanned<String>, key: &str) -> bool {
         if topo.routes.contains_key(r.get_ref()) {
             return true;
         }
-        let msg = format!(
-            "unknown route `{}`{}",
-            r.get_ref(),
-            known(topo.routes.keys())
-        );
-        self.doc.error(Some(r.span()), key, msg);
+        self.unknown_ref("route", "route", r, key, known(topo.routes.keys()));
         false
     }
 
@@ -555,13 +582,8 @@ impl<'d, 'a> Builder<'d, 'a> {
             let raw = el.value;
             let mut ok = self.unique(&mut seen, "switch", &raw.name, &format!("{key}.name"));
             if !topo.sites.contains_key(raw.site.get_ref()) {
-                let msg = format!(
-                    "unknown site `{}`{}",
-                    raw.site.get_ref(),
-                    known(topo.sites.keys())
-                );
-                self.doc
-                    .error(Some(raw.site.span()), &format!("{key}.site"), msg);
+                let names = known(topo.sites.keys());
+                self.unknown_ref("site", "site", &raw.site, &format!("{key}.site"), names);
                 ok = false;
             }
             let address = match normalize_address(raw.address.get_ref()) {
@@ -599,7 +621,7 @@ impl<'d, 'a> Builder<'d, 'a> {
             let snmp = match profiles.get(&profile_name) {
                 Some(p) => p.clone(),
                 None => {
-                    if !self.broken.contains(&("profile", profile_name.clone())) {
+                    if !self.declared.contains(&("profile", profile_name.clone())) {
                         let span = raw
                             .profile
                             .as_ref()
@@ -632,7 +654,6 @@ impl<'d, 'a> Builder<'d, 'a> {
                 self.alias_patterns(&raw.alias_patterns, &format!("{key}.alias_patterns"));
             patterns.extend(global_patterns.iter().cloned());
             if !ok {
-                self.broken.insert(("switch", raw.name.into_inner()));
                 continue;
             }
             let name = raw.name.into_inner();
@@ -693,11 +714,8 @@ impl<'d, 'a> Builder<'d, 'a> {
         if topo.switch(s.get_ref()).is_some() {
             return true;
         }
-        if !self.broken.contains(&("switch", s.get_ref().clone())) {
-            let names = topo.switches.iter().map(|s| &s.name);
-            let msg = format!("unknown switch `{}`{}", s.get_ref(), known(names));
-            self.doc.error(Some(s.span()), key, msg);
-        }
+        let names = known(topo.switches.iter().map(|s| &s.name));
+        self.unknown_ref("switch", "switch", s, key, names);
         false
     }
 
@@ -721,13 +739,14 @@ impl<'d, 'a> Builder<'d, 'a> {
             if let Some(pl) = &raw.product_line
                 && !topo.product_lines.contains_key(pl.get_ref())
             {
-                let msg = format!(
-                    "unknown product line `{}`{}",
-                    pl.get_ref(),
-                    known(topo.product_lines.keys())
+                let names = known(topo.product_lines.keys());
+                self.unknown_ref(
+                    "product_line",
+                    "product line",
+                    pl,
+                    &format!("{key}.product_line"),
+                    names,
                 );
-                self.doc
-                    .error(Some(pl.span()), &format!("{key}.product_line"), msg);
                 continue;
             }
             let pk = PortKey {
@@ -876,8 +895,16 @@ impl<'d, 'a> Builder<'d, 'a> {
             );
             return None;
         }
+        // An empty password (`${SMTP_PASSWORD:-}` with the variable unset) means no AUTH password.
         let password = match &raw.password {
-            Some(p) => Some(self.secret(p, "email.password")?),
+            Some(p) => match secret::expand(p.get_ref(), &self.base_dir) {
+                Ok(s) if s.expose().is_empty() => None,
+                Ok(s) => Some(s),
+                Err(e) => {
+                    self.doc.error(Some(p.span()), "email.password", e);
+                    return None;
+                }
+            },
             None => None,
         };
         Some(Email {
@@ -895,6 +922,26 @@ impl<'d, 'a> Builder<'d, 'a> {
         let raw: RawApi = self.doc.value("api").unwrap_or_default();
         let token = raw.token.and_then(|t| self.secret(&t, "api.token"));
         Api { token }
+    }
+}
+
+/// Removes `.` and `name/..` pairs without touching the file system (paths may not exist yet).
+fn normalize_path(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
     }
 }
 
@@ -987,6 +1034,20 @@ mod tests {
         assert!(normalize_address("10.1.0.1:notaport").is_err());
         assert!(normalize_address("2001:db8::1").is_err());
         assert!(normalize_address("").is_err());
+    }
+
+    #[test]
+    fn paths_normalize() {
+        assert_eq!(
+            normalize_path(Path::new("config/../var")),
+            PathBuf::from("var")
+        );
+        assert_eq!(
+            normalize_path(Path::new("/etc/bandwatch/./rules")),
+            PathBuf::from("/etc/bandwatch/rules")
+        );
+        assert_eq!(normalize_path(Path::new("../x")), PathBuf::from("../x"));
+        assert_eq!(normalize_path(Path::new("a/..")), PathBuf::from("."));
     }
 
     #[test]
