@@ -14,7 +14,10 @@ fn example() -> config::Config {
 }
 
 fn key(switch: &str, port: &str) -> PortKey {
-    PortKey { switch: switch.into(), port: port.into() }
+    PortKey {
+        switch: switch.into(),
+        port: port.into(),
+    }
 }
 
 #[test]
@@ -22,8 +25,15 @@ fn two_product_lines_share_a_switch_on_different_uplinks() {
     let cfg = example();
     let t = &cfg.topology;
     let sw = t.switch("bj1-core-a").expect("bj1-core-a");
-    let lines: Vec<Option<&str>> = sw.ports.iter().map(|p| p.labels.product_line.as_deref()).collect();
-    assert!(lines.contains(&Some("cdn")) && lines.contains(&Some("cloud")), "{lines:?}");
+    let lines: Vec<Option<&str>> = sw
+        .ports
+        .iter()
+        .map(|p| p.labels.product_line.as_deref())
+        .collect();
+    assert!(
+        lines.contains(&Some("cdn")) && lines.contains(&Some("cloud")),
+        "{lines:?}"
+    );
     let cdn = t.port(&key("bj1-core-a", "xe-0/0/1")).unwrap();
     assert_eq!(cdn.labels.role.as_deref(), Some("uplink"));
     assert_eq!(cdn.labels.site, "bj-1");
@@ -35,8 +45,11 @@ fn a_product_line_spans_switches_and_sites() {
     let cfg = example();
     let t = &cfg.topology;
     let cdn = &t.product_lines["cdn"];
-    let sites: std::collections::BTreeSet<&str> =
-        cdn.ports.iter().map(|k| t.switch(&k.switch).unwrap().site.as_str()).collect();
+    let sites: std::collections::BTreeSet<&str> = cdn
+        .ports
+        .iter()
+        .map(|k| t.switch(&k.switch).unwrap().site.as_str())
+        .collect();
     assert_eq!(sites.into_iter().collect::<Vec<_>>(), vec!["bj-1", "sh-1"]);
     assert_eq!(cdn.owners, vec!["ops-cdn".to_string()]);
 }
@@ -46,7 +59,13 @@ fn a_customer_on_two_switches_labels_both_ports() {
     let cfg = example();
     let t = &cfg.topology;
     let globex = &t.customers["globex"];
-    assert_eq!(globex.ports, vec![key("bj1-access-3", "ge-0/0/14"), key("sh1-access-1", "ge-0/0/3")]);
+    assert_eq!(
+        globex.ports,
+        vec![
+            key("bj1-access-3", "ge-0/0/14"),
+            key("sh1-access-1", "ge-0/0/3")
+        ]
+    );
     for k in &globex.ports {
         let p = t.port(k).expect("customer ports are polled");
         assert_eq!(p.labels.customer.as_deref(), Some("globex"));
@@ -64,11 +83,18 @@ fn alias_patterns_attribute_by_ifalias_switch_first() {
     let access = t.switch("bj1-access-3").unwrap();
     let own = access.attribute_alias("C-wonka").expect("switch pattern");
     assert_eq!(own.customer.as_deref(), Some("wonka"));
-    let global = access.attribute_alias("Cust: acme-2 (10G)").expect("global pattern");
+    let global = access
+        .attribute_alias("Cust: acme-2 (10G)")
+        .expect("global pattern");
     assert_eq!(global.customer.as_deref(), Some("acme-2"));
     assert!(access.attribute_alias("uplink to core").is_none());
     // The global pattern applies on switches without their own.
-    assert!(t.switch("sh1-core-a").unwrap().attribute_alias("Cust: x").is_some());
+    assert!(
+        t.switch("sh1-core-a")
+            .unwrap()
+            .attribute_alias("Cust: x")
+            .is_some()
+    );
 }
 
 #[test]
@@ -85,6 +111,16 @@ fn profiles_resolve_with_secrets_redacted() {
         other => panic!("expected v3, got {other:?}"),
     }
     assert_eq!(sw.interval.as_secs(), 30);
-    assert_eq!(cfg.topology.switch("sh1-core-a").unwrap().interval.as_secs(), 60);
-    assert_eq!(cfg.topology.switch("sh1-core-a").unwrap().address, "10.2.0.1:161");
+    assert_eq!(
+        cfg.topology
+            .switch("sh1-core-a")
+            .unwrap()
+            .interval
+            .as_secs(),
+        60
+    );
+    assert_eq!(
+        cfg.topology.switch("sh1-core-a").unwrap().address,
+        "10.2.0.1:161"
+    );
 }
