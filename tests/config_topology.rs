@@ -70,10 +70,11 @@ fn a_customer_on_two_switches_labels_both_ports() {
         let p = t.port(k).expect("customer ports are polled");
         assert_eq!(p.labels.customer.as_deref(), Some("globex"));
     }
-    // A port can belong to a product line and a customer at once.
-    let shared = t.port(&key("bj1-access-3", "ge-0/0/20")).unwrap();
-    assert_eq!(shared.labels.product_line.as_deref(), Some("cloud"));
-    assert_eq!(shared.labels.customer.as_deref(), Some("initech"));
+    // A declared [[port]] keeps its own labels and gains its customer.
+    let declared = t.port(&key("bj1-access-3", "ge-0/0/20")).unwrap();
+    assert_eq!(declared.labels.role.as_deref(), Some("customer"));
+    assert_eq!(declared.labels.customer.as_deref(), Some("initech"));
+    assert_eq!(declared.description.as_deref(), Some("Initech, 1G fibre"));
 }
 
 #[test]

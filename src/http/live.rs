@@ -1,0 +1,188 @@
+//! The live view behind `/metrics`: the latest measured state of every configured port and
+//! the aggregates built from it, updated from each [`Sweep`] as it passes.
+//!
+//! Octet counters here are sums of *known* deltas (wrap- and reset-corrected by the poller),
+//! so Prometheus's `rate()` over them is right across device reboots. A port whose last
+//! interval is unknown has no rate sample at all (never a zero): Prometheus sees the series
+//! go stale, exactly as it should.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::config::{PortKey, Topology};
+use crate::poll::{OperStatus, PortOutcome, Quality, Sweep, SweepStatus};
+
+/// The latest state of one port.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PortState {
+    /// Sum of known inbound octets since the daemon started.
+    pub in_octets_total: u64,
+    /// Sum of known outbound octets since the daemon started.
+    pub out_octets_total: u64,
+    /// Last measured inbound rate, `None` when the last interval is unknown.
+    pub in_bps: Option<f64>,
+    /// Last measured outbound rate.
+    pub out_bps: Option<f64>,
+    /// Last measured inbound unicast packets per second.
+    pub in_pps: Option<f64>,
+    /// Last measured outbound unicast packets per second.
+    pub out_pps: Option<f64>,
+    /// ifOperStatus is up; `None` until read.
+    pub oper_up: Option<bool>,
+    /// Interface speed in bit/s; `None` until read.
+    pub speed_bps: Option<u64>,
+}
+
+/// The latest state of one switch.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SwitchState {
+    /// The last sweep got an answer.
+    pub up: bool,
+    /// Unix seconds of the last answered sweep.
+    pub last_success: Option<f64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    topology: Arc<Topology>,
+    ports: HashMap<PortKey, PortState>,
+    switches: HashMap<String, SwitchState>,
+    samples_by_quality: HashMap<&'static str, u64>,
+}
+
+/// A consistent copy of the live state, taken under the lock and rendered outside it.
+#[derive(Clone, Default)]
+pub struct Snapshot {
+    /// The topology the state belongs to.
+    pub topology: Arc<Topology>,
+    /// Port states by key.
+    pub ports: HashMap<PortKey, PortState>,
+    /// Switch states by name.
+    pub switches: HashMap<String, SwitchState>,
+    /// Port readings counted by quality flag since start.
+    pub samples_by_quality: HashMap<&'static str, u64>,
+}
+
+/// Shared live state, cheap to clone.
+#[derive(Clone, Default)]
+pub struct LiveView {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl LiveView {
+    /// A view over a topology.
+    pub fn new(topology: Arc<Topology>) -> Self {
+        let v = LiveView::default();
+        v.set_topology(topology);
+        v
+    }
+
+    /// Replaces the topology (on reload): ports no longer configured vanish from `/metrics`.
+    pub fn set_topology(&self, topology: Arc<Topology>) {
+        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.ports.retain(|k, _| topology.port(k).is_some());
+        g.switches.retain(|k, _| topology.switch(k).is_some());
+        g.topology = topology;
+    }
+
+    /// Folds one sweep into the view.
+    pub fn apply(&self, sweep: &Sweep) {
+        let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let answered = sweep.status == SweepStatus::Ok;
+        let sw = g.switches.entry(sweep.switch.clone()).or_default();
+        sw.up = answered;
+        if answered {
+            sw.last_success = Some(sweep.time.as_millisecond() as f64 / 1000.0);
+        }
+        for pr in &sweep.ports {
+            let key = PortKey {
+                switch: sweep.switch.clone(),
+                port: pr.port.clone(),
+            };
+            let quality = match &pr.outcome {
+                PortOutcome::Reading(r) => Some(r.quality),
+                PortOutcome::Unknown(_) => None,
+            };
+            if let Some(q) = quality {
+                *g.samples_by_quality.entry(q.as_str()).or_default() += 1;
+            }
+            let st = g.ports.entry(key).or_default();
+            match &pr.outcome {
+                PortOutcome::Reading(r) => {
+                    st.oper_up = Some(r.oper_status == OperStatus::Up);
+                    st.speed_bps = Some(r.speed_bps);
+                    match (&r.delta, r.quality) {
+                        (Some(d), q) if q.has_delta() => {
+                            st.in_octets_total = st.in_octets_total.saturating_add(d.in_octets);
+                            st.out_octets_total = st.out_octets_total.saturating_add(d.out_octets);
+                            st.in_bps = Some(d.in_bps());
+                            st.out_bps = Some(d.out_bps());
+                            let secs = d.dt_secs().max(1e-3);
+                            st.in_pps = d.in_packets.map(|p| p as f64 / secs);
+                            st.out_pps = d.out_packets.map(|p| p as f64 / secs);
+                        }
+                        _ => clear_rates(st),
+                    }
+                }
+                PortOutcome::Unknown(_) => {
+                    // Unknown: no rate, and the oper status is not known either.
+                    clear_rates(st);
+                    st.oper_up = None;
+                }
+            }
+        }
+    }
+
+    /// A copy of the state for rendering.
+    pub fn snapshot(&self) -> Snapshot {
+        let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        Snapshot {
+            topology: g.topology.clone(),
+            ports: g.ports.clone(),
+            switches: g.switches.clone(),
+            samples_by_quality: g.samples_by_quality.clone(),
+        }
+    }
+}
+
+fn clear_rates(st: &mut PortState) {
+    st.in_bps = None;
+    st.out_bps = None;
+    st.in_pps = None;
+    st.out_pps = None;
+}
+
+/// The sum of member ports' known rates and the fraction of members that were known.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Aggregate {
+    /// Sum of known inbound rates.
+    pub in_bps: f64,
+    /// Sum of known outbound rates.
+    pub out_bps: f64,
+    /// Known members / all members (0 when there are none).
+    pub coverage: f64,
+}
+
+impl Snapshot {
+    /// Aggregates over a set of ports.
+    pub fn aggregate<'a>(&self, members: impl Iterator<Item = &'a PortKey>) -> Aggregate {
+        let (mut n, mut known, mut agg) = (0usize, 0usize, Aggregate::default());
+        for k in members {
+            n += 1;
+            if let Some(st) = self.ports.get(k)
+                && let (Some(i), Some(o)) = (st.in_bps, st.out_bps)
+            {
+                known += 1;
+                agg.in_bps += i;
+                agg.out_bps += o;
+            }
+        }
+        agg.coverage = if n == 0 { 0.0 } else { known as f64 / n as f64 };
+        agg
+    }
+}
+
+/// Every quality flag, for exporting zero counts too.
+pub fn qualities() -> impl Iterator<Item = &'static str> {
+    Quality::ALL.iter().map(|q| q.as_str())
+}

@@ -1,0 +1,12 @@
+//! HTTP: `/metrics` (Prometheus text exposition), `/healthz`, the JSON API and (later) the
+//! status page, served by axum on `daemon.listen`. Reads what other stages publish; never
+//! polls, writes or evaluates anything itself.
+
+pub mod exposition;
+pub mod live;
+pub mod metrics;
+pub mod server;
+
+pub use live::LiveView;
+pub use metrics::MetricsSource;
+pub use server::{AppState, Health, bind, serve};

@@ -1,0 +1,384 @@
+//! `/metrics`, `/healthz` and `/api/v1/topology` over a real HTTP connection, with the live
+//! view fed by sweeps; the body is checked with a Prometheus text parser and, where installed
+//! (always in CI), with Prometheus's own `promtool check metrics`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+
+use bandwatch::config::{self, SourceFile, Topology};
+use bandwatch::http::{AppState, Health, LiveView, bind, serve};
+use bandwatch::poll::{
+    Delta, OperStatus, PortOutcome, PortReading, PortResult, Quality, Sweep, SweepStatus,
+    UnknownReason,
+};
+
+const CONFIG: &str = r#"
+[snmp.default]
+version = "2c"
+community = "${BW_T_COMMUNITY:-public}"
+
+[[site]]
+name = "bj-1"
+
+[[switch]]
+name = "sw1"
+site = "bj-1"
+address = "127.0.0.1:16100"
+
+[[product_line]]
+name = "cdn"
+
+[[port]]
+switch = "sw1"
+name = "xe-0/0/1"
+product_line = "cdn"
+role = "uplink"
+
+[[port]]
+switch = "sw1"
+name = "xe-0/0/2"
+product_line = "cdn"
+role = "uplink"
+
+[[customer]]
+id = "acme \"quoted\""
+ports = [{ switch = "sw1", name = "ge-0/0/5" }]
+"#;
+
+fn topology(text: &str) -> Topology {
+    let src = SourceFile {
+        path: "test.toml".into(),
+        text: text.into(),
+    };
+    match config::load_source(&src) {
+        Ok(l) => l.config.topology,
+        Err(d) => panic!("{d}"),
+    }
+}
+
+fn reading(quality: Quality, in_octets: u64, out_octets: u64) -> PortOutcome {
+    let delta = quality.has_delta().then_some(Delta {
+        dt_ms: 10_000,
+        in_octets,
+        out_octets,
+        in_packets: Some(1000),
+        out_packets: None,
+    });
+    PortOutcome::Reading(PortReading {
+        if_index: 3,
+        oper_status: OperStatus::Up,
+        speed_bps: 10_000_000_000,
+        quality,
+        delta,
+    })
+}
+
+fn sweep(ports: Vec<(&str, PortOutcome)>) -> Sweep {
+    Sweep {
+        switch: "sw1".into(),
+        time: jiff::Timestamp::now(),
+        status: SweepStatus::Ok,
+        sys_uptime: Some(1000),
+        ports: ports
+            .into_iter()
+            .map(|(p, o)| PortResult {
+                port: p.into(),
+                outcome: o,
+            })
+            .collect(),
+    }
+}
+
+fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, body.to_string())
+}
+
+struct Server {
+    addr: std::net::SocketAddr,
+    live: LiveView,
+    health: Health,
+    _rt: tokio::runtime::Runtime,
+}
+
+fn start(topo: Topology) -> Server {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let live = LiveView::new(Arc::new(topo));
+    let health = Health::default();
+    health.set("poller", true, "running");
+    let state = AppState {
+        live: live.clone(),
+        sources: Arc::new(Vec::new()),
+        health: health.clone(),
+    };
+    let listener = rt.block_on(bind("127.0.0.1:0".parse().unwrap())).unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(serve(listener, state, std::future::pending()));
+    Server {
+        addr,
+        live,
+        health,
+        _rt: rt,
+    }
+}
+
+fn samples(body: &str) -> Vec<prometheus_parse::Sample> {
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines)
+        .expect("valid Prometheus text")
+        .samples
+}
+
+fn value_of(
+    samples: &[prometheus_parse::Sample],
+    metric: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => f64::NAN,
+        })
+}
+
+#[test]
+fn scrape_reports_rates_unknowns_and_coverage() {
+    let srv = start(topology(CONFIG));
+    srv.live.apply(&sweep(vec![
+        ("xe-0/0/1", reading(Quality::Ok, 12_500_000, 2_500_000)),
+        ("xe-0/0/2", PortOutcome::Unknown(UnknownReason::Timeout)),
+        ("ge-0/0/5", reading(Quality::First, 0, 0)),
+    ]));
+    let (code, body) = get(srv.addr, "/metrics");
+    assert_eq!(code, 200);
+    let s = samples(&body);
+    // 12.5 MB in 10 s = 10 Mbit/s, with the full contract label set (absent labels are "").
+    let labels = [
+        ("site", "bj-1"),
+        ("switch", "sw1"),
+        ("port", "xe-0/0/1"),
+        ("direction", "in"),
+        ("product_line", "cdn"),
+        ("customer", ""),
+        ("role", "uplink"),
+    ];
+    assert_eq!(
+        value_of(&s, "bandwatch_port_bits_per_second", &labels),
+        Some(10_000_000.0)
+    );
+    assert_eq!(
+        value_of(&s, "bandwatch_port_octets_total", &labels),
+        Some(12_500_000.0)
+    );
+    assert_eq!(
+        value_of(&s, "bandwatch_port_packets_per_second", &labels),
+        Some(100.0)
+    );
+    // The unknown port has no rate at all, never a zero.
+    assert_eq!(
+        value_of(
+            &s,
+            "bandwatch_port_bits_per_second",
+            &[("port", "xe-0/0/2")]
+        ),
+        None
+    );
+    // The first reading of a port has no delta yet: no rate either, but its status is known.
+    assert_eq!(
+        value_of(
+            &s,
+            "bandwatch_port_bits_per_second",
+            &[("port", "ge-0/0/5")]
+        ),
+        None
+    );
+    assert_eq!(
+        value_of(&s, "bandwatch_port_oper_up", &[("port", "ge-0/0/5")]),
+        Some(1.0)
+    );
+    // The product line is half known: its sum says so through the coverage ratio.
+    assert_eq!(
+        value_of(
+            &s,
+            "bandwatch_product_line_coverage_ratio",
+            &[("product_line", "cdn")]
+        ),
+        Some(0.5)
+    );
+    assert_eq!(
+        value_of(
+            &s,
+            "bandwatch_product_line_bits_per_second",
+            &[("product_line", "cdn"), ("direction", "out")]
+        ),
+        Some(2_000_000.0)
+    );
+    // The site counts its uplinks only.
+    assert_eq!(
+        value_of(
+            &s,
+            "bandwatch_site_bits_per_second",
+            &[("site", "bj-1"), ("direction", "in")]
+        ),
+        Some(10_000_000.0)
+    );
+    // A label value with quotes survives escaping.
+    assert!(
+        body.contains("bandwatch_customer_coverage_ratio{customer=\"acme \\\"quoted\\\"\"} 0\n"),
+        "{body}"
+    );
+    assert_eq!(
+        value_of(&s, "bandwatch_samples_total", &[("quality", "ok")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        value_of(
+            &s,
+            "bandwatch_switch_up",
+            &[("switch", "sw1"), ("site", "bj-1")]
+        ),
+        Some(1.0)
+    );
+    assert!(body.contains("bandwatch_build_info{version=\""));
+    promtool_check(&body);
+}
+
+#[test]
+fn octet_counters_sum_known_deltas_across_a_reset() {
+    let srv = start(topology(CONFIG));
+    srv.live
+        .apply(&sweep(vec![("xe-0/0/1", reading(Quality::Ok, 1000, 10))]));
+    srv.live
+        .apply(&sweep(vec![("xe-0/0/1", reading(Quality::Reset, 0, 0))]));
+    srv.live
+        .apply(&sweep(vec![("xe-0/0/1", reading(Quality::Ok, 500, 5))]));
+    let (_, body) = get(srv.addr, "/metrics");
+    let s = samples(&body);
+    let v = value_of(
+        &s,
+        "bandwatch_port_octets_total",
+        &[("port", "xe-0/0/1"), ("direction", "in")],
+    );
+    assert_eq!(
+        v,
+        Some(1500.0),
+        "a reset adds nothing and never goes backwards"
+    );
+}
+
+#[test]
+fn removed_port_vanishes_after_reload() {
+    let srv = start(topology(CONFIG));
+    srv.live.apply(&sweep(vec![
+        ("xe-0/0/1", reading(Quality::Ok, 1000, 10)),
+        ("xe-0/0/2", reading(Quality::Ok, 1000, 10)),
+    ]));
+    let (_, before) = get(srv.addr, "/metrics");
+    assert!(before.contains("port=\"xe-0/0/2\""));
+    let reduced = CONFIG.replace(
+        "[[port]]\nswitch = \"sw1\"\nname = \"xe-0/0/2\"\nproduct_line = \"cdn\"\nrole = \"uplink\"\n",
+        "",
+    );
+    assert_ne!(reduced, CONFIG);
+    srv.live.set_topology(Arc::new(topology(&reduced)));
+    let (_, after) = get(srv.addr, "/metrics");
+    assert!(!after.contains("port=\"xe-0/0/2\""), "{after}");
+    assert!(after.contains("port=\"xe-0/0/1\""));
+}
+
+#[test]
+fn healthz_and_topology() {
+    let srv = start(topology(CONFIG));
+    let (code, body) = get(srv.addr, "/healthz");
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["parts"]["poller"]["alive"], true);
+    srv.health.set("store_writer", false, "disk full");
+    let (code, body) = get(srv.addr, "/healthz");
+    assert_eq!(code, 503, "{body}");
+    let (code, body) = get(srv.addr, "/api/v1/topology");
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["switches"][0]["name"], "sw1");
+    assert_eq!(
+        v["product_lines"]["cdn"]["ports"]
+            .as_array()
+            .map(|a| a.len()),
+        Some(2)
+    );
+    assert!(
+        !body.contains("public"),
+        "no community in the topology JSON"
+    );
+}
+
+/// `promtool check metrics` on the body; required in CI, skipped with a reason elsewhere.
+fn promtool_check(body: &str) {
+    let Ok(path) = which("promtool") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have promtool (Debian package prometheus)"
+        );
+        eprintln!("skipping promtool check: promtool not installed (Debian package prometheus)");
+        return;
+    };
+    let mut child = std::process::Command::new(path)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The family names `*_bits_per_second` are a contract (issue 6, the Grafana dashboard);
+    // promtool's naming lint prefers bytes. That lint finding, and only it, is accepted: any
+    // parse error or other lint problem fails the test.
+    let unexpected: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter(|l| {
+            !(l.starts_with("bandwatch_")
+                && l.ends_with("_bits_per_second use base unit \"bytes\" instead of \"bits\""))
+        })
+        .collect();
+    assert!(
+        unexpected.is_empty(),
+        "promtool rejected the exposition:\n{text}"
+    );
+    assert!(
+        out.status.success() || !text.is_empty(),
+        "promtool failed without saying why"
+    );
+}
+
+fn which(cmd: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(cmd))
+                .find(|f| f.is_file())
+        })
+        .ok_or(())
+}
