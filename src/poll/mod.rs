@@ -2,6 +2,7 @@
 //! deltas), and the [`Sweep`] handed to the next stage. The poller knows nothing of storage
 //! or rules.
 
+pub mod counter;
 pub mod sweep;
 
 pub use sweep::{
