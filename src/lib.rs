@@ -9,4 +9,5 @@ pub mod cli;
 pub mod config;
 pub mod poll;
 pub mod rules;
+pub mod sim;
 pub mod snmp;
