@@ -328,6 +328,8 @@ async fn crafted_responses_are_counted_errors_and_the_switch_recovers() {
             x.errors.load(Ordering::Relaxed) + x.timeouts.load(Ordering::Relaxed)
         };
         let before = failures(&metrics);
+        // Keep polls apart so that every interval has a measurable length.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         let s = poller.poll().await;
         assert_ne!(s.status, SweepStatus::Ok, "{m:?}: {s:?}");
         let PortOutcome::Unknown(reason) = s.ports[0].outcome else {
@@ -344,6 +346,7 @@ async fn crafted_responses_are_counted_errors_and_the_switch_recovers() {
 
         // Good answers again: the switch is read at once, the missed interval is a gap.
         *mode.lock().unwrap() = Mode::Good;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         let s = poller.poll().await;
         assert_eq!(s.status, SweepStatus::Ok, "after {m:?}: {s:?}");
         let PortOutcome::Reading(r) = &s.ports[0].outcome else {

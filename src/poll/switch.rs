@@ -358,9 +358,22 @@ impl SwitchPoller {
                     uptime_fell(prev, f.uptime, f.at_ms.saturating_sub(self.last_at_ms()))
                 })
             });
-        if fell && !discovered_now {
-            warn!(switch = %self.switch.name, address = %self.switch.address,
-                "sysUpTime fell (reboot): rediscovering interfaces");
+        // A configured port that is not where it was (or nowhere): walk once more now, so a
+        // renumbered port is read in this very sweep. At most once per rediscover period.
+        let missing = self.ports.iter().any(|p| p.if_index.is_none())
+            || results.iter().any(|(i, r)| {
+                r.as_ref()
+                    .is_ok_and(|f| matches!(self.parse(&self.ports[*i], f), Parsed::Missing))
+            });
+        let missing = missing && !self.missing_rediscovered;
+        if (fell || missing) && !discovered_now {
+            if fell {
+                warn!(switch = %self.switch.name, address = %self.switch.address,
+                    "sysUpTime fell (reboot): rediscovering interfaces");
+            } else {
+                self.missing_rediscovered = true;
+                debug!(switch = %self.switch.name, "a port is missing: rediscovering interfaces");
+            }
             if let Err(e) = self.rediscover().await {
                 self.count_error(&e);
                 return self.failed(e);
@@ -411,7 +424,6 @@ impl SwitchPoller {
         let mut outcomes: Vec<Option<PortOutcome>> = vec![None; self.ports.len()];
         let mut first_error: Option<SnmpError> = None;
         let mut any_ok = false;
-        let mut missing = false;
         let mut reset = false;
         for (i, r) in results {
             let outcome = match r {
@@ -444,10 +456,7 @@ impl SwitchPoller {
                                 delta: a.delta,
                             })
                         }
-                        Parsed::Missing => {
-                            missing = true;
-                            PortOutcome::Unknown(UnknownReason::PortMissing)
-                        }
+                        Parsed::Missing => PortOutcome::Unknown(UnknownReason::PortMissing),
                         Parsed::NeedsFallback | Parsed::Invalid(_) => {
                             let why = match self.parse(&self.ports[i], &f) {
                                 Parsed::Invalid(why) => why,
@@ -470,22 +479,14 @@ impl SwitchPoller {
         for (p, o) in self.ports.iter_mut().zip(outcomes) {
             let outcome = o.unwrap_or(PortOutcome::Unknown(UnknownReason::PortMissing));
             p.missed = !matches!(outcome, PortOutcome::Reading(_));
-            if matches!(outcome, PortOutcome::Unknown(UnknownReason::PortMissing)) {
-                missing = true;
-            }
             ports.push(PortResult {
                 port: p.attribution.name.clone(),
                 outcome,
             });
         }
-        // Learn the names again after a reset, and (once per regular period) when a
-        // configured port was not found.
+        // Learn the names again after a reset.
         if reset {
             self.need_discovery = true;
-        }
-        if missing && !self.missing_rediscovered {
-            self.need_discovery = true;
-            self.missing_rediscovered = true;
         }
         let status = match (&first_error, any_ok) {
             (None, _) => SweepStatus::Ok,
