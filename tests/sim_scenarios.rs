@@ -1,6 +1,8 @@
 //! Every scenario event, over real UDP: a simulated fleet serves SNMP, the real poller (its
-//! scheduler, async-snmp client, counter math) polls it every second, and each sweep's flags
-//! and rates are checked against the script, computed here independently of the simulator.
+//! scheduler, async-snmp client, counter math) polls it, and each sweep's flags and rates are
+//! checked against the script, computed here independently of the simulator. The scenario
+//! runs at half speed (`time_scale = 0.5`, polls 2 s apart, one per scenario second) so that
+//! timing jitter on a busy machine stays well inside the 1% rate tolerance.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -17,7 +19,7 @@ use tokio::sync::mpsc;
 const BASE_BPS: f64 = 80e6;
 
 const SCENARIO: &str = r#"
-time_scale = 1.0
+time_scale = 0.5                 # two real seconds per scenario second
 [traffic]
 speed = "1Gbps"
 base = "80Mbps"
@@ -26,7 +28,7 @@ daily = 0.0
 weekly = 0.0
 noise = 0.0
 spread = 0.0
-start_offset = 4269967296        # 2^32 - 25 MB: a 32-bit counter wraps after 2.5 s
+start_offset = 4244967296        # 2^32 - 50 MB: a 32-bit counter wraps after 5 real s
 
 [[device]]
 switches = ["sim-0003"]
@@ -65,7 +67,10 @@ duration = "2500ms"
 switches = ["sim-0002"]
 "#;
 
-/// The scripted inbound rate multiplier of a port at sim time `t`.
+/// Scenario seconds per real second.
+const SCALE: f64 = 0.5;
+
+/// The scripted inbound rate multiplier of a port at scenario time `t`.
 fn factor(switch: &str, port: &str, t: f64) -> f64 {
     match (switch, port) {
         ("sim-0000", "eth1") if (3.0..6.0).contains(&t) => 5.0,
@@ -115,7 +120,7 @@ async fn every_scenario_event_yields_the_expected_flags_and_rates() {
     // short timeout so that an unreachable switch cannot hold up its next sweep.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bandwatch.toml");
-    let text = sim::write_config(&fleet.switches, 6, "1s").replace(
+    let text = sim::write_config(&fleet.switches, 6, "2s").replace(
         "timeout = \"2s\"\nretries = 1",
         "timeout = \"300ms\"\nretries = 0",
     );
@@ -125,14 +130,16 @@ async fn every_scenario_event_yields_the_expected_flags_and_rates() {
     let (tx, mut rx) = mpsc::channel::<Sweep>(256);
     let poller = poll::spawn(Arc::new(cfg.topology.clone()), 8, tx);
     let mut sweeps: BTreeMap<String, Vec<(f64, Sweep)>> = BTreeMap::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(9500);
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(19_000);
     while let Ok(Some(s)) = tokio::time::timeout_at(deadline, rx.recv()).await {
-        let t = (s.time - t0).total(jiff::Unit::Second).unwrap();
+        // Scenario time of the sweep.
+        let t = (s.time - t0).total(jiff::Unit::Second).unwrap() * SCALE;
         sweeps.entry(s.switch.clone()).or_default().push((t, s));
     }
     poller.shutdown();
 
     let mut rate_checks = 0;
+    let mut worst = 0.0f64;
     for (switch, list) in &sweeps {
         assert!(list.len() >= 7, "{switch}: only {} sweeps", list.len());
         for (t, s) in list {
@@ -141,10 +148,11 @@ async fn every_scenario_event_yields_the_expected_flags_and_rates() {
                 if let PortOutcome::Reading(r) = &p.outcome
                     && let Some(d) = &r.delta
                 {
-                    let a = t - d.dt_secs();
+                    let a = t - d.dt_secs() * SCALE;
                     if constant_over(switch, &p.port, a, *t) {
                         let want = BASE_BPS * factor(switch, &p.port, *t);
                         let err = (d.in_bps() - want).abs() / want;
+                        worst = worst.max(err);
                         assert!(err < 0.01, "{ctx}: in {} vs {want}", d.in_bps());
                         let err = (d.out_bps() - want / 2.0).abs() / (want / 2.0);
                         assert!(err < 0.01, "{ctx}: out {} vs {}", d.out_bps(), want / 2.0);
@@ -155,6 +163,7 @@ async fn every_scenario_event_yields_the_expected_flags_and_rates() {
         }
     }
     assert!(rate_checks > 60, "only {rate_checks} rates checked");
+    eprintln!("{rate_checks} rates checked, worst relative error {worst:.5}");
 
     let quality = |s: &Sweep, port: &str| -> Result<Quality, UnknownReason> {
         match &s.ports.iter().find(|p| p.port == port).unwrap().outcome {
