@@ -8,6 +8,7 @@
 pub mod counter;
 pub mod discovery;
 pub mod metrics;
+pub mod replay;
 pub mod scheduler;
 pub mod sweep;
 pub mod switch;

@@ -177,3 +177,19 @@ impl SnmpSource for AsyncSnmpSource {
         self.target.clone()
     }
 }
+
+/// Decodes one received datagram (SNMPv1/v2c, or plaintext v3) with the SNMP crate and
+/// returns its varbinds in our types. The response-handling path without a socket, for the
+/// fuzz target and tests.
+pub fn decode_datagram(datagram: &[u8]) -> Result<Vec<VarBind>, SnmpError> {
+    let msg = async_snmp::message::Message::decode(
+        bytes::Bytes::copy_from_slice(datagram),
+        async_snmp::DecodeConfig::default(),
+    )
+    .map_err(|e| map_error(&e))?;
+    let pdu = msg
+        .value
+        .into_pdu()
+        .ok_or_else(|| SnmpError::Malformed("no readable PDU".into()))?;
+    Ok(convert(pdu.into_varbinds()))
+}
