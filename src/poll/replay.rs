@@ -12,10 +12,13 @@ use crate::config::{Duration, Port, PortLabels, SnmpProfile, Switch};
 use crate::snmp::client::decode_datagram;
 use crate::snmp::{BoxFuture, SnmpError, SnmpSource, VarBind};
 
+/// One prepared answer: varbinds or the error the request ends with.
+type Answer = Result<Vec<VarBind>, SnmpError>;
+
 /// Answers requests from a queue of prepared results; an empty queue is a timeout.
 #[derive(Clone, Default)]
 pub struct ReplaySource {
-    answers: Arc<Mutex<VecDeque<Result<Vec<VarBind>, SnmpError>>>>,
+    answers: Arc<Mutex<VecDeque<Answer>>>,
 }
 
 impl ReplaySource {
