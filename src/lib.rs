@@ -10,3 +10,5 @@ pub mod config;
 pub mod http;
 pub mod poll;
 pub mod rules;
+pub mod sim;
+pub mod snmp;

@@ -2,6 +2,8 @@
 //! parses and dispatches here; each subcommand lives in its own file.
 
 pub mod check;
+pub mod run;
+pub mod simulate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,7 +53,7 @@ pub struct PendingArgs {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Poll every switch, store, evaluate rules, notify, serve HTTP.
-    Run(PendingArgs),
+    Run(run::RunArgs),
     /// Check the configuration and the rule files; print a summary.
     Check(check::CheckArgs),
     /// Run the whole job on a simulated fleet, with a scripted storyline.
@@ -63,7 +65,7 @@ pub enum Command {
     /// Replay rules over stored history or a CSV file.
     Backtest(PendingArgs),
     /// Serve a fleet of simulated switches over SNMP.
-    Simulate(PendingArgs),
+    Simulate(simulate::SimulateArgs),
     /// Import usage records from CSV.
     Import(PendingArgs),
     /// Add, list or remove silences.
@@ -104,6 +106,8 @@ pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Command::Check(args) => check::run(&cli.config, args),
+        Command::Run(args) => run::run(&cli.config, args),
+        Command::Simulate(args) => simulate::run(args),
         other => {
             eprintln!("bandwatch {}: not implemented yet", other.name());
             ExitCode::from(2)

@@ -1,0 +1,123 @@
+//! The poller's own health, per switch, in plain atomics: written by the switch's task, read
+//! at any time by `/metrics` or the status page without locks.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::sweep::{Quality, UnknownReason};
+
+const REASONS: [UnknownReason; 6] = [
+    UnknownReason::Timeout,
+    UnknownReason::AgentError,
+    UnknownReason::PortMissing,
+    UnknownReason::Reset,
+    UnknownReason::Bogus,
+    UnknownReason::First,
+];
+
+/// Counters and gauges of one switch's polling.
+#[derive(Debug, Default)]
+pub struct SwitchMetrics {
+    /// Sweeps completed (whatever their outcome).
+    pub sweeps: AtomicU64,
+    /// Duration of the last sweep, in microseconds.
+    pub last_duration_us: AtomicU64,
+    /// Sum of all sweep durations, in microseconds.
+    pub total_duration_us: AtomicU64,
+    /// Unix time in milliseconds of the last sweep the switch answered; 0 = never.
+    pub last_success_unix_ms: AtomicU64,
+    /// SNMP requests sent (GET and GETBULK, each counted once, retries not included).
+    pub requests: AtomicU64,
+    /// Requests that got no answer within timeout and retries.
+    pub timeouts: AtomicU64,
+    /// Requests that failed otherwise: error status, malformed or mismatched response,
+    /// authentication failure.
+    pub errors: AtomicU64,
+    /// Walks of the static columns (discoveries).
+    pub discoveries: AtomicU64,
+    /// How late the last sweep started after its scheduled instant, in microseconds.
+    pub last_start_lateness_us: AtomicU64,
+    /// The largest start lateness seen, in microseconds.
+    pub max_start_lateness_us: AtomicU64,
+    /// Scheduled sweeps skipped because the previous one was still running.
+    pub skipped: AtomicU64,
+    /// Port readings by quality, indexed like [`Quality::ALL`].
+    samples: [AtomicU64; 6],
+    /// Unknown ports by reason.
+    unknowns: [AtomicU64; 6],
+}
+
+impl SwitchMetrics {
+    /// Counts one port reading of this quality.
+    pub fn count_quality(&self, q: Quality) {
+        if let Some(i) = Quality::ALL.iter().position(|x| *x == q) {
+            self.samples[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    /// Port readings so far of this quality.
+    pub fn samples(&self, q: Quality) -> u64 {
+        Quality::ALL
+            .iter()
+            .position(|x| *x == q)
+            .map_or(0, |i| self.samples[i].load(Ordering::Relaxed))
+    }
+    /// Counts one unknown port.
+    pub fn count_unknown(&self, r: UnknownReason) {
+        if let Some(i) = REASONS.iter().position(|x| *x == r) {
+            self.unknowns[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    /// Unknown ports so far with this reason.
+    pub fn unknowns(&self, r: UnknownReason) -> u64 {
+        REASONS
+            .iter()
+            .position(|x| *x == r)
+            .map_or(0, |i| self.unknowns[i].load(Ordering::Relaxed))
+    }
+    /// Records a sweep's start lateness.
+    pub fn record_lateness(&self, us: u64) {
+        self.last_start_lateness_us.store(us, Ordering::Relaxed);
+        self.max_start_lateness_us.fetch_max(us, Ordering::Relaxed);
+    }
+    /// Reads a counter (shorthand for `Relaxed` loads).
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Every switch's metrics, in config order.
+#[derive(Debug, Default)]
+pub struct PollMetrics {
+    /// (switch name, its metrics)
+    pub switches: Vec<(String, Arc<SwitchMetrics>)>,
+}
+
+impl PollMetrics {
+    /// One switch's metrics.
+    pub fn switch(&self, name: &str) -> Option<&Arc<SwitchMetrics>> {
+        self.switches
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, m)| m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_by_quality_and_reason() {
+        let m = SwitchMetrics::default();
+        m.count_quality(Quality::Wrapped);
+        m.count_quality(Quality::Wrapped);
+        m.count_unknown(UnknownReason::PortMissing);
+        assert_eq!(m.samples(Quality::Wrapped), 2);
+        assert_eq!(m.samples(Quality::Ok), 0);
+        assert_eq!(m.unknowns(UnknownReason::PortMissing), 1);
+        m.record_lateness(5);
+        m.record_lateness(3);
+        assert_eq!(SwitchMetrics::get(&m.max_start_lateness_us), 5);
+        assert_eq!(SwitchMetrics::get(&m.last_start_lateness_us), 3);
+    }
+}

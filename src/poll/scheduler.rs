@@ -1,0 +1,219 @@
+//! The schedule: one tokio task per switch, each on a fixed grid (start times never drift by
+//! a poll's duration) shifted by a stable per-switch phase so that switches do not all fire
+//! at once; a global bound on switches polled at the same instant. A slow or dead switch
+//! only delays itself: its task skips the ticks it overran (the next delta is a `gap`).
+
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, info, warn};
+
+use super::metrics::{PollMetrics, SwitchMetrics};
+use super::sweep::Sweep;
+use super::switch::{SwitchPoller, failed_sweep};
+use crate::config::{Switch, Topology};
+use crate::snmp::{AsyncSnmpSource, BoxFuture, SnmpError, SnmpSource};
+
+/// Opens the SNMP source of one switch (the real one is [`AsyncSnmpSource::connect`]).
+pub type Connector = Arc<
+    dyn Fn(Arc<Switch>) -> BoxFuture<'static, Result<Box<dyn SnmpSource>, SnmpError>> + Send + Sync,
+>;
+
+/// The running poller: its tasks and its metrics.
+pub struct Poller {
+    /// One task per switch, in config order.
+    pub handles: Vec<JoinHandle<()>>,
+    /// Per-switch self-metrics, readable at any time.
+    pub metrics: Arc<PollMetrics>,
+}
+
+impl Poller {
+    /// Stops every switch task.
+    pub fn shutdown(&self) {
+        for h in &self.handles {
+            h.abort();
+        }
+    }
+}
+
+/// The connector used by the daemon: async-snmp over UDP with the switch's profile.
+pub fn udp_connector() -> Connector {
+    Arc::new(|switch: Arc<Switch>| {
+        Box::pin(async move {
+            let s = AsyncSnmpSource::connect(&switch.address, &switch.snmp).await?;
+            Ok(Box::new(s) as Box<dyn SnmpSource>)
+        })
+    })
+}
+
+/// Starts polling every switch of `topology`, at most `max_concurrent` at the same instant,
+/// sending each sweep on `tx`. Tasks end when the receiver is dropped or on
+/// [`Poller::shutdown`]. Must be called inside a tokio runtime.
+pub fn spawn(topology: Arc<Topology>, max_concurrent: usize, tx: mpsc::Sender<Sweep>) -> Poller {
+    spawn_with(topology, max_concurrent, tx, udp_connector())
+}
+
+/// [`spawn`] with another way to reach the switches (tests, other transports).
+pub fn spawn_with(
+    topology: Arc<Topology>,
+    max_concurrent: usize,
+    tx: mpsc::Sender<Sweep>,
+    connector: Connector,
+) -> Poller {
+    let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
+    let mut metrics = PollMetrics::default();
+    let mut handles = Vec::new();
+    for switch in &topology.switches {
+        let m = Arc::new(SwitchMetrics::default());
+        metrics.switches.push((switch.name.clone(), m.clone()));
+        let switch = Arc::new(switch.clone());
+        handles.push(tokio::spawn(run_switch(
+            switch,
+            m,
+            permits.clone(),
+            tx.clone(),
+            connector.clone(),
+        )));
+    }
+    info!(switches = handles.len(), max_concurrent, "poller started");
+    Poller {
+        handles,
+        metrics: Arc::new(metrics),
+    }
+}
+
+/// FNV-1a: a hash that is the same in every build, so a switch keeps its phase across
+/// restarts and upgrades.
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// The switch's stable offset within its interval.
+pub fn phase_offset(name: &str, interval: StdDuration) -> StdDuration {
+    let ms = interval.as_millis().max(1) as u64;
+    StdDuration::from_millis(fnv1a(name) % ms)
+}
+
+/// Time until the next instant of the grid `k * interval + phase` (Unix time).
+fn until_next_slot(
+    now_unix: StdDuration,
+    interval: StdDuration,
+    phase: StdDuration,
+) -> StdDuration {
+    let i = interval.as_millis().max(1);
+    let now = now_unix.as_millis();
+    let p = phase.as_millis() % i;
+    let since = (now + i - p) % i;
+    let wait = if since == 0 { 0 } else { i - since };
+    StdDuration::from_millis(wait as u64)
+}
+
+async fn run_switch(
+    switch: Arc<Switch>,
+    metrics: Arc<SwitchMetrics>,
+    permits: Arc<Semaphore>,
+    tx: mpsc::Sender<Sweep>,
+    connector: Connector,
+) {
+    let interval = switch.interval.std().max(StdDuration::from_millis(10));
+    let phase = phase_offset(&switch.name, interval);
+    let now_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let first = Instant::now() + until_next_slot(now_unix, interval, phase);
+    let mut ticks = tokio::time::interval_at(first, interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut poller: Option<SwitchPoller> = None;
+    let mut expected = first;
+    loop {
+        let tick = ticks.tick().await;
+        if tick > expected + interval / 2 {
+            let skipped = ((tick - expected).as_millis() / interval.as_millis().max(1)) as u64;
+            metrics
+                .skipped
+                .fetch_add(skipped, std::sync::atomic::Ordering::Relaxed);
+            if let Some(p) = poller.as_mut() {
+                p.note_missed_poll();
+            }
+        }
+        expected = tick + interval;
+        let Ok(_permit) = permits.acquire().await else {
+            return;
+        };
+        let late = Instant::now().saturating_duration_since(tick);
+        metrics.record_lateness(late.as_micros() as u64);
+        if poller.is_none() {
+            match connector(switch.clone()).await {
+                Ok(source) => {
+                    poller = Some(SwitchPoller::new(switch.clone(), source, metrics.clone()))
+                }
+                Err(e) => {
+                    warn!(switch = %switch.name, address = %switch.address, error = %e,
+                        "cannot open SNMP session");
+                    metrics
+                        .errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let names: Vec<String> = switch.ports.iter().map(|p| p.name.clone()).collect();
+                    if tx.send(failed_sweep(&switch, &names, &e)).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(p) = poller.as_mut() else { continue };
+        let sweep = p.poll().await;
+        drop(_permit);
+        debug!(switch = %switch.name, ports = sweep.ports.len(), status = ?sweep.status, "sweep");
+        if tx.send(sweep).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_is_stable_and_within_the_interval() {
+        let i = StdDuration::from_secs(60);
+        let a = phase_offset("bj1-core-a", i);
+        assert_eq!(a, phase_offset("bj1-core-a", i));
+        assert!(a < i);
+        // Different switches spread out.
+        let phases: std::collections::BTreeSet<_> = (0..50)
+            .map(|n| phase_offset(&format!("sw-{n}"), i).as_millis() / 100)
+            .collect();
+        assert!(phases.len() > 45, "{phases:?}");
+    }
+
+    #[test]
+    fn next_slot_is_on_the_grid() {
+        let i = StdDuration::from_secs(10);
+        let p = StdDuration::from_millis(2500);
+        // 1000.0 s -> next slot at 1002.5 s
+        assert_eq!(
+            until_next_slot(StdDuration::from_millis(1_000_000), i, p),
+            StdDuration::from_millis(2500)
+        );
+        // 1003.0 s -> 1012.5 s
+        assert_eq!(
+            until_next_slot(StdDuration::from_millis(1_003_000), i, p),
+            StdDuration::from_millis(9500)
+        );
+        // exactly on the slot -> now
+        assert_eq!(
+            until_next_slot(StdDuration::from_millis(1_002_500), i, p),
+            StdDuration::ZERO
+        );
+    }
+}

@@ -1,0 +1,595 @@
+//! One switch's poller: its ports, their last readings, and one sweep at a time. Each sweep
+//! GETs only the columns needed for the attributed ports' ifIndexes (plus sysUpTime in every
+//! request), turns them into readings with the counter math, and returns a [`Sweep`].
+//!
+//! Port identity is the name: the name -> ifIndex map is re-learned by discovery, so a port
+//! renumbered after a reboot keeps its series (its next interval is a reset, the one after is
+//! normal again).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration as StdDuration, Instant};
+
+use jiff::Timestamp;
+use tracing::{debug, warn};
+
+use super::counter::{CounterReading, CounterWidth, assess, uptime_fell};
+use super::discovery::{Attribution, Interfaces, attribute, discover};
+use super::metrics::SwitchMetrics;
+use super::sweep::{
+    OperStatus, PortOutcome, PortReading, PortResult, Sweep, SweepStatus, UnknownReason,
+};
+use crate::config::{PortLabels, Switch};
+use crate::snmp::oids::{Column, SYS_UPTIME};
+use crate::snmp::{SnmpError, SnmpSource, SnmpValue};
+
+/// Most varbinds in one GET: sysUpTime plus this many ports' columns must fit one datagram
+/// under SNMPv3's 1472-byte message size (about 27 bytes per Counter64 varbind).
+pub const MAX_GET_VARBINDS: usize = 43;
+
+const HC_COLUMNS: [Column; 6] = [
+    Column::IfHcInOctets,
+    Column::IfHcOutOctets,
+    Column::IfHcInUcastPkts,
+    Column::IfHcOutUcastPkts,
+    Column::IfHighSpeed,
+    Column::IfOperStatus,
+];
+
+const C32_COLUMNS: [Column; 6] = [
+    Column::IfInOctets,
+    Column::IfOutOctets,
+    Column::IfInUcastPkts,
+    Column::IfOutUcastPkts,
+    Column::IfSpeed,
+    Column::IfOperStatus,
+];
+
+fn columns(width: CounterWidth) -> &'static [Column; 6] {
+    match width {
+        CounterWidth::C64 => &HC_COLUMNS,
+        CounterWidth::C32 => &C32_COLUMNS,
+    }
+}
+
+/// One port the poller reads, with what it remembers between sweeps.
+#[derive(Clone, Debug)]
+pub struct PortState {
+    /// Name, labels and cap.
+    pub attribution: Attribution,
+    /// Current ifIndex, when the port was found at the last discovery.
+    pub if_index: Option<u32>,
+    /// 64-bit counters, or the 32-bit fallback when the device has no ifHC* columns.
+    pub width: CounterWidth,
+    /// The last reading (the start of the next interval).
+    pub prev: Option<CounterReading>,
+    /// The last sweep did not read this port.
+    pub missed: bool,
+    /// Speed seen at the last reading, bits per second.
+    pub speed_bps: u64,
+}
+
+impl PortState {
+    fn new(attribution: Attribution) -> Self {
+        PortState {
+            attribution,
+            if_index: None,
+            width: CounterWidth::C64,
+            prev: None,
+            missed: false,
+            speed_bps: 0,
+        }
+    }
+}
+
+/// The values of one port in one response.
+#[derive(Clone, Debug)]
+struct Fetched {
+    at_ms: u64,
+    uptime: u32,
+    values: Vec<SnmpValue>,
+}
+
+/// What reading one port's values gave.
+enum Parsed {
+    Reading(CounterReading, u64, OperStatus),
+    /// No ifHC* columns: read it again with Counter32 columns.
+    NeedsFallback,
+    /// The ifIndex does not exist (any more).
+    Missing,
+    /// Values of the wrong type.
+    Invalid(String),
+}
+
+/// Polls one switch through an [`SnmpSource`]; the scheduler calls [`SwitchPoller::poll`].
+pub struct SwitchPoller {
+    switch: Arc<Switch>,
+    source: Box<dyn SnmpSource>,
+    metrics: Arc<SwitchMetrics>,
+    ports: Vec<PortState>,
+    clock: Instant,
+    last_discovery: Option<Instant>,
+    need_discovery: bool,
+    /// A discovery because of a missing port has been done since the last regular one.
+    missing_rediscovered: bool,
+    last_uptime: Option<u32>,
+}
+
+impl SwitchPoller {
+    /// A poller for `switch`, talking through `source`, counting into `metrics`.
+    pub fn new(
+        switch: Arc<Switch>,
+        source: Box<dyn SnmpSource>,
+        metrics: Arc<SwitchMetrics>,
+    ) -> Self {
+        let ports = attribute(&switch, &Interfaces::default())
+            .into_iter()
+            .map(PortState::new)
+            .collect();
+        SwitchPoller {
+            switch,
+            source,
+            metrics,
+            ports,
+            clock: Instant::now(),
+            last_discovery: None,
+            need_discovery: true,
+            missing_rediscovered: false,
+            last_uptime: None,
+        }
+    }
+
+    /// The switch polled.
+    pub fn switch(&self) -> &Switch {
+        &self.switch
+    }
+
+    /// The ports currently polled (configured and alias-attributed) with their state.
+    pub fn ports(&self) -> &[PortState] {
+        &self.ports
+    }
+
+    /// Labels of a port by name.
+    pub fn labels(&self, port: &str) -> Option<&PortLabels> {
+        self.ports
+            .iter()
+            .find(|p| p.attribution.name == port)
+            .map(|p| &p.attribution.labels)
+    }
+
+    /// Tells the poller that a scheduled poll was skipped, so the next delta is a `gap`.
+    pub fn note_missed_poll(&mut self) {
+        for p in &mut self.ports {
+            p.missed = true;
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    fn count_error(&self, e: &SnmpError) {
+        if e.is_timeout() {
+            self.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    async fn rediscover(&mut self) -> Result<(), SnmpError> {
+        self.metrics.discoveries.fetch_add(1, Ordering::Relaxed);
+        // The walk's requests are counted as one per GETBULK inside a counting wrapper.
+        let counting = Counting {
+            inner: self.source.as_ref(),
+            metrics: &self.metrics,
+        };
+        let interfaces = discover(&counting, self.switch.snmp.max_repetitions).await?;
+        let attributions = attribute(&self.switch, &interfaces);
+        let mut old = std::mem::take(&mut self.ports);
+        self.ports = attributions
+            .into_iter()
+            .map(|a| {
+                let mut state = match old.iter().position(|p| p.attribution.name == a.name) {
+                    Some(i) => old.swap_remove(i),
+                    None => PortState::new(a.clone()),
+                };
+                state.attribution = a;
+                let found = interfaces.find(&state.attribution.name);
+                if found != state.if_index {
+                    debug!(switch = %self.switch.name, port = %state.attribution.name,
+                        from = ?state.if_index, to = ?found, "ifIndex (re)learned");
+                }
+                state.if_index = found;
+                state
+            })
+            .collect();
+        self.last_discovery = Some(Instant::now());
+        self.need_discovery = false;
+        Ok(())
+    }
+
+    /// Whether the static columns must be walked before this sweep.
+    fn discovery_due(&mut self) -> bool {
+        let periodic = self
+            .last_discovery
+            .is_none_or(|t| t.elapsed() >= self.switch.rediscover.std());
+        if periodic {
+            // A new regular period: a missing port may trigger one extra walk again.
+            self.missing_rediscovered = false;
+        }
+        self.need_discovery || periodic
+    }
+
+    /// GETs the columns of the given ports (indexes into `self.ports`), several ports per
+    /// request. Returns per port its values, or the error of its request.
+    async fn fetch(&self, which: &[usize]) -> Vec<(usize, Result<Fetched, SnmpError>)> {
+        let per_request = ((MAX_GET_VARBINDS - 1) / 6).max(1);
+        let mut out = Vec::with_capacity(which.len());
+        for chunk in which.chunks(per_request) {
+            let mut oids: Vec<Vec<u32>> = Vec::with_capacity(1 + chunk.len() * 6);
+            oids.push(SYS_UPTIME.to_vec());
+            for &i in chunk {
+                let p = &self.ports[i];
+                let index = p.if_index.unwrap_or(0);
+                oids.extend(columns(p.width).iter().map(|c| c.instance(index)));
+            }
+            self.metrics.requests.fetch_add(1, Ordering::Relaxed);
+            let result = self.source.get(&oids).await;
+            let at_ms = self.now_ms();
+            match result {
+                Ok(mut vbs) => {
+                    let uptime = match vbs.first().map(|v| &v.value) {
+                        Some(SnmpValue::TimeTicks(t)) => *t,
+                        other => {
+                            let e = SnmpError::Malformed(format!(
+                                "sysUpTime.0 is not TimeTicks: {other:?}"
+                            ));
+                            self.count_error(&e);
+                            out.extend(chunk.iter().map(|&i| (i, Err(e.clone()))));
+                            continue;
+                        }
+                    };
+                    let mut rest = vbs.drain(1..);
+                    for &i in chunk {
+                        let values: Vec<SnmpValue> =
+                            rest.by_ref().take(6).map(|v| v.value).collect();
+                        out.push((
+                            i,
+                            Ok(Fetched {
+                                at_ms,
+                                uptime,
+                                values,
+                            }),
+                        ));
+                    }
+                }
+                Err(e) => {
+                    self.count_error(&e);
+                    out.extend(chunk.iter().map(|&i| (i, Err(e.clone()))));
+                }
+            }
+        }
+        out
+    }
+
+    fn parse(&self, port: &PortState, f: &Fetched) -> Parsed {
+        let v = &f.values;
+        if v.len() != 6 {
+            return Parsed::Invalid(format!("{} values instead of 6", v.len()));
+        }
+        if v.iter().all(SnmpValue::is_exception) {
+            return Parsed::Missing;
+        }
+        if port.width == CounterWidth::C64 && (v[0].is_exception() || v[1].is_exception()) {
+            return Parsed::NeedsFallback;
+        }
+        let (Some(in_octets), Some(out_octets)) = (counter(&v[0]), counter(&v[1])) else {
+            return Parsed::Invalid(format!(
+                "octet counters are not counters: {:?} / {:?}",
+                v[0], v[1]
+            ));
+        };
+        let speed = v[4].as_u64().unwrap_or(0);
+        let speed_bps = match port.width {
+            CounterWidth::C64 => speed.saturating_mul(1_000_000),
+            CounterWidth::C32 => speed,
+        };
+        let oper = match v[5] {
+            SnmpValue::Integer(i) => OperStatus::from_mib(i),
+            _ => OperStatus::Unknown,
+        };
+        Parsed::Reading(
+            CounterReading {
+                at_ms: f.at_ms,
+                sys_uptime: f.uptime,
+                discontinuity: None,
+                width: port.width,
+                in_octets,
+                out_octets,
+                in_packets: counter(&v[2]),
+                out_packets: counter(&v[3]),
+            },
+            speed_bps,
+            oper,
+        )
+    }
+
+    /// Polls the switch once and returns the sweep. Never panics on what the agent sends:
+    /// every failure becomes an unknown with its reason, counted in the metrics.
+    pub async fn poll(&mut self) -> Sweep {
+        let started = Instant::now();
+        let sweep = self.poll_inner().await;
+        let us = started.elapsed().as_micros() as u64;
+        let m = &self.metrics;
+        m.sweeps.fetch_add(1, Ordering::Relaxed);
+        m.last_duration_us.store(us, Ordering::Relaxed);
+        m.total_duration_us.fetch_add(us, Ordering::Relaxed);
+        if sweep.status == SweepStatus::Ok {
+            let now = Timestamp::now().as_millisecond().max(0) as u64;
+            m.last_success_unix_ms.store(now, Ordering::Relaxed);
+        }
+        for p in &sweep.ports {
+            match &p.outcome {
+                PortOutcome::Reading(r) => m.count_quality(r.quality),
+                PortOutcome::Unknown(reason) => m.count_unknown(*reason),
+            }
+        }
+        sweep
+    }
+
+    async fn poll_inner(&mut self) -> Sweep {
+        let mut discovered_now = false;
+        if self.discovery_due() {
+            if let Err(e) = self.rediscover().await {
+                self.count_error(&e);
+                return self.failed(e);
+            }
+            discovered_now = true;
+        }
+        let mut results = self.fetch(&self.resolved()).await;
+
+        // A reboot may have renumbered the ifIndexes: the values just read may belong to other
+        // ports. Learn the names again and read once more before judging anything.
+        let fell = results
+            .iter()
+            .find_map(|(_, r)| r.as_ref().ok())
+            .is_some_and(|f| {
+                self.last_uptime.is_some_and(|prev| {
+                    uptime_fell(prev, f.uptime, f.at_ms.saturating_sub(self.last_at_ms()))
+                })
+            });
+        // A configured port that is not where it was (or nowhere): walk once more now, so a
+        // renumbered port is read in this very sweep. At most once per rediscover period.
+        let missing = self.ports.iter().any(|p| p.if_index.is_none())
+            || results.iter().any(|(i, r)| {
+                r.as_ref()
+                    .is_ok_and(|f| matches!(self.parse(&self.ports[*i], f), Parsed::Missing))
+            });
+        let missing = missing && !self.missing_rediscovered;
+        if (fell || missing) && !discovered_now {
+            if fell {
+                warn!(switch = %self.switch.name, address = %self.switch.address,
+                    "sysUpTime fell (reboot): rediscovering interfaces");
+            } else {
+                self.missing_rediscovered = true;
+                debug!(switch = %self.switch.name, "a port is missing: rediscovering interfaces");
+            }
+            if let Err(e) = self.rediscover().await {
+                self.count_error(&e);
+                return self.failed(e);
+            }
+            results = self.fetch(&self.resolved()).await;
+        }
+
+        // Ports without ifHC* columns are read again with the Counter32 columns.
+        let fallback: Vec<usize> = results
+            .iter()
+            .filter_map(|(i, r)| {
+                let f = r.as_ref().ok()?;
+                matches!(self.parse(&self.ports[*i], f), Parsed::NeedsFallback).then_some(*i)
+            })
+            .collect();
+        if !fallback.is_empty() {
+            for &i in &fallback {
+                debug!(switch = %self.switch.name, port = %self.ports[i].attribution.name,
+                    "no ifHC* counters: falling back to 32-bit counters");
+                self.ports[i].width = CounterWidth::C32;
+            }
+            let again = self.fetch(&fallback).await;
+            for (i, r) in again {
+                if let Some(slot) = results.iter_mut().find(|(j, _)| *j == i) {
+                    slot.1 = r;
+                }
+            }
+        }
+        self.judge(results)
+    }
+
+    fn last_at_ms(&self) -> u64 {
+        self.ports
+            .iter()
+            .filter_map(|p| p.prev.map(|r| r.at_ms))
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn resolved(&self) -> Vec<usize> {
+        (0..self.ports.len())
+            .filter(|&i| self.ports[i].if_index.is_some())
+            .collect()
+    }
+
+    /// Turns fetched values into the sweep, updating each port's state.
+    fn judge(&mut self, results: Vec<(usize, Result<Fetched, SnmpError>)>) -> Sweep {
+        let mut outcomes: Vec<Option<PortOutcome>> = vec![None; self.ports.len()];
+        let mut first_error: Option<SnmpError> = None;
+        let mut any_ok = false;
+        let mut reset = false;
+        for (i, r) in results {
+            let outcome = match r {
+                Err(e) => {
+                    first_error.get_or_insert(e.clone());
+                    PortOutcome::Unknown(reason_of(&e))
+                }
+                Ok(f) => {
+                    any_ok = true;
+                    self.last_uptime = Some(f.uptime);
+                    match self.parse(&self.ports[i], &f) {
+                        Parsed::Reading(cur, speed_bps, oper) => {
+                            let port = &mut self.ports[i];
+                            let cap = port.attribution.max_rate.unwrap_or(speed_bps);
+                            let a = assess(port.prev.as_ref(), &cur, cap, port.missed);
+                            if a.quality == super::Quality::Reset {
+                                reset = true;
+                            }
+                            if a.quality == super::Quality::Bogus {
+                                warn!(switch = %self.switch.name, address = %self.switch.address,
+                                    port = %port.attribution.name, "bogus delta (faster than the port): interval dropped");
+                            }
+                            port.prev = Some(cur);
+                            port.speed_bps = speed_bps;
+                            PortOutcome::Reading(PortReading {
+                                if_index: port.if_index.unwrap_or(0),
+                                oper_status: oper,
+                                speed_bps,
+                                quality: a.quality,
+                                delta: a.delta,
+                            })
+                        }
+                        Parsed::Missing => PortOutcome::Unknown(UnknownReason::PortMissing),
+                        Parsed::NeedsFallback | Parsed::Invalid(_) => {
+                            let why = match self.parse(&self.ports[i], &f) {
+                                Parsed::Invalid(why) => why,
+                                _ => "no octet counters".to_string(),
+                            };
+                            let e = SnmpError::Malformed(format!(
+                                "unusable values for port {}: {why}",
+                                self.ports[i].attribution.name
+                            ));
+                            self.count_error(&e);
+                            first_error.get_or_insert(e);
+                            PortOutcome::Unknown(UnknownReason::AgentError)
+                        }
+                    }
+                }
+            };
+            outcomes[i] = Some(outcome);
+        }
+        let mut ports = Vec::with_capacity(self.ports.len());
+        for (p, o) in self.ports.iter_mut().zip(outcomes) {
+            let outcome = o.unwrap_or(PortOutcome::Unknown(UnknownReason::PortMissing));
+            p.missed = !matches!(outcome, PortOutcome::Reading(_));
+            ports.push(PortResult {
+                port: p.attribution.name.clone(),
+                outcome,
+            });
+        }
+        // Learn the names again after a reset.
+        if reset {
+            self.need_discovery = true;
+        }
+        let status = match (&first_error, any_ok) {
+            (None, _) => SweepStatus::Ok,
+            (Some(e), _) if e.is_timeout() => SweepStatus::Timeout,
+            (Some(e), _) => SweepStatus::Error(e.to_string()),
+        };
+        if let Some(e) = &first_error {
+            warn!(switch = %self.switch.name, address = %self.switch.address, error = %e, "poll failed");
+        }
+        Sweep {
+            switch: self.switch.name.clone(),
+            time: Timestamp::now(),
+            status,
+            sys_uptime: self.last_uptime,
+            ports,
+        }
+    }
+
+    /// The sweep when the switch could not be read at all.
+    fn failed(&mut self, e: SnmpError) -> Sweep {
+        warn!(switch = %self.switch.name, address = %self.switch.address, error = %e, "poll failed");
+        self.need_discovery = self.last_discovery.is_none() || self.need_discovery;
+        for p in &mut self.ports {
+            p.missed = true;
+        }
+        failed_sweep(&self.switch, &self.ports_names(), &e)
+    }
+
+    fn ports_names(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| p.attribution.name.clone())
+            .collect()
+    }
+}
+
+/// A sweep of a switch that could not be read: every port unknown with the error's reason.
+pub fn failed_sweep(switch: &Switch, ports: &[String], e: &SnmpError) -> Sweep {
+    let reason = reason_of(e);
+    Sweep {
+        switch: switch.name.clone(),
+        time: Timestamp::now(),
+        status: if e.is_timeout() {
+            SweepStatus::Timeout
+        } else {
+            SweepStatus::Error(e.to_string())
+        },
+        sys_uptime: None,
+        ports: ports
+            .iter()
+            .map(|p| PortResult {
+                port: p.clone(),
+                outcome: PortOutcome::Unknown(reason),
+            })
+            .collect(),
+    }
+}
+
+fn reason_of(e: &SnmpError) -> UnknownReason {
+    if e.is_timeout() {
+        UnknownReason::Timeout
+    } else {
+        UnknownReason::AgentError
+    }
+}
+
+fn counter(v: &SnmpValue) -> Option<u64> {
+    match v {
+        SnmpValue::Counter64(c) => Some(*c),
+        SnmpValue::Counter32(c) => Some(u64::from(*c)),
+        _ => None,
+    }
+}
+
+/// Counts every request of a walk in the switch's metrics.
+struct Counting<'a> {
+    inner: &'a dyn SnmpSource,
+    metrics: &'a SwitchMetrics,
+}
+
+impl SnmpSource for Counting<'_> {
+    fn get<'a>(
+        &'a self,
+        oids: &'a [Vec<u32>],
+    ) -> crate::snmp::BoxFuture<'a, Result<Vec<crate::snmp::VarBind>, SnmpError>> {
+        self.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        self.inner.get(oids)
+    }
+    fn get_bulk<'a>(
+        &'a self,
+        oids: &'a [Vec<u32>],
+        max_repetitions: u32,
+    ) -> crate::snmp::BoxFuture<'a, Result<Vec<crate::snmp::VarBind>, SnmpError>> {
+        self.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        self.inner.get_bulk(oids, max_repetitions)
+    }
+    fn target(&self) -> String {
+        self.inner.target()
+    }
+}
+
+/// How long a sweep may take at most: every request timing out with all retries. Used to
+/// size waits in callers (`run --once`).
+pub fn worst_case_request(switch: &Switch) -> StdDuration {
+    switch.snmp.timeout.std() * (switch.snmp.retries + 1)
+}

@@ -1,0 +1,352 @@
+//! The traffic of one simulated switch as a deterministic function of time: counters are the
+//! closed-form integral of the scripted rate, so a poller's measured rates can be checked
+//! exactly against the script. Time `t` is real seconds since the simulator started.
+
+use std::f64::consts::TAU;
+
+use super::scenario::{EventKind, Scenario};
+
+/// Average packet size used to derive packet counters from octets.
+pub const PACKET_SIZE: f64 = 700.0;
+
+/// The scenario clock's periods of the noise sines, in scenario seconds.
+const NOISE_PERIODS: [f64; 3] = [47.0, 131.0, 293.0];
+
+/// A sine component of the rate shape: amplitude, angular frequency (per real second), phase.
+#[derive(Clone, Copy, Debug)]
+struct Wave {
+    amp: f64,
+    omega: f64,
+    phase: f64,
+}
+
+/// One port of a simulated switch.
+#[derive(Clone, Debug)]
+pub struct SimPort {
+    /// ifName.
+    pub name: String,
+    /// ifAlias.
+    pub alias: String,
+    /// Mean inbound rate, octets per second.
+    base_in: f64,
+    waves: Vec<Wave>,
+    /// (start, end, factor) of the rate multipliers that apply to this port.
+    multipliers: Vec<(f64, f64, f64)>,
+    /// Removed from this time on.
+    removed_at: f64,
+}
+
+/// One simulated switch: ports, reboots, unreachable windows, counter width.
+#[derive(Clone, Debug)]
+pub struct SwitchModel {
+    /// Switch name.
+    pub name: String,
+    /// Its ports, ifIndex order in the first epoch.
+    pub ports: Vec<SimPort>,
+    /// Only 32-bit counters (no ifHC*, no ifHighSpeed).
+    pub counter32: bool,
+    /// Port speed, bits per second.
+    pub speed_bps: u64,
+    out_ratio: f64,
+    start_offset: u64,
+    reboots: Vec<f64>,
+    unreachable: Vec<(f64, f64)>,
+}
+
+fn unit_hash(s: &str, salt: u64) -> f64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    // splitmix64 finaliser: spreads the last bytes' influence over every bit.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// The ifAlias the simulator gives port `n` (1-based): every fourth port is a customer port
+/// (`Cust: c<switch>-<n>`), the first two are uplinks.
+pub fn port_alias(switch_index: usize, n: usize) -> String {
+    if n <= 2 {
+        format!("uplink {n}")
+    } else if n.is_multiple_of(4) {
+        format!("Cust: c{switch_index}-{n}")
+    } else {
+        format!("server {n}")
+    }
+}
+
+impl SwitchModel {
+    /// The model of switch `name` (number `index` in the fleet) with `ports` ports.
+    pub fn new(scenario: &Scenario, name: &str, index: usize, ports: usize) -> Self {
+        let t = &scenario.traffic;
+        let k = scenario.time_scale;
+        let mut sim_ports = Vec::with_capacity(ports);
+        for n in 1..=ports {
+            let pname = format!("eth{n}");
+            let key = format!("{name}/{pname}");
+            let variety = 1.0 + t.spread * (unit_hash(&key, 1) - 0.5);
+            let mut waves = vec![
+                Wave {
+                    amp: t.daily,
+                    omega: TAU * k / 86_400.0,
+                    phase: 0.0,
+                },
+                Wave {
+                    amp: t.weekly,
+                    omega: TAU * k / 604_800.0,
+                    phase: 0.0,
+                },
+            ];
+            for (j, p) in NOISE_PERIODS.iter().enumerate() {
+                waves.push(Wave {
+                    amp: t.noise / NOISE_PERIODS.len() as f64,
+                    omega: TAU * k / p,
+                    phase: TAU * unit_hash(&key, 10 + j as u64),
+                });
+            }
+            waves.retain(|w| w.amp != 0.0);
+            let mut multipliers = Vec::new();
+            let mut removed_at = f64::INFINITY;
+            for e in &scenario.events {
+                if !e.on_port(name, &pname) {
+                    continue;
+                }
+                match e.kind {
+                    EventKind::Spike | EventKind::Drop => {
+                        multipliers.push((e.start, e.end, e.factor))
+                    }
+                    EventKind::RemovePort => removed_at = removed_at.min(e.start),
+                    _ => {}
+                }
+            }
+            sim_ports.push(SimPort {
+                name: pname,
+                alias: port_alias(index, n),
+                base_in: t.base_bps / 8.0 * variety,
+                waves,
+                multipliers,
+                removed_at,
+            });
+        }
+        let mut reboots: Vec<f64> = scenario
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Reboot && e.on_switch(name))
+            .map(|e| e.start)
+            .collect();
+        reboots.sort_by(f64::total_cmp);
+        let unreachable = scenario
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::Unreachable && e.on_switch(name))
+            .map(|e| (e.start, e.end))
+            .collect();
+        SwitchModel {
+            name: name.to_string(),
+            ports: sim_ports,
+            counter32: scenario.counter32.iter().any(|s| s == name),
+            speed_bps: t.speed_bps,
+            out_ratio: t.out_ratio,
+            start_offset: t.start_offset,
+            reboots,
+            unreachable,
+        }
+    }
+
+    /// Reboots so far and when the current epoch started (`None` = before the simulator).
+    pub fn epoch(&self, t: f64) -> (u32, Option<f64>) {
+        let n = self.reboots.iter().filter(|&&r| r <= t).count();
+        (n as u32, n.checked_sub(1).map(|i| self.reboots[i]))
+    }
+
+    /// sysUpTime in hundredths of a second (the device booted a day before the simulator).
+    pub fn uptime_ticks(&self, t: f64) -> u32 {
+        let since = match self.epoch(t).1 {
+            Some(r) => t - r,
+            None => t + 86_400.0,
+        };
+        (since.max(0.0) * 100.0) as u32
+    }
+
+    /// The ifIndex of port `i` (0-based) at `t`: renumbered by 1000 at each reboot.
+    pub fn if_index(&self, i: usize, t: f64) -> u32 {
+        i as u32 + 1 + self.epoch(t).0 * 1000
+    }
+
+    /// Which port an ifIndex names at `t`, if it exists then.
+    pub fn port_of_index(&self, if_index: u32, t: f64) -> Option<usize> {
+        let base = self.epoch(t).0 * 1000 + 1;
+        let i = if_index.checked_sub(base)? as usize;
+        (i < self.ports.len() && self.present(i, t)).then_some(i)
+    }
+
+    /// The ifIndexes that exist at `t`, ascending.
+    pub fn indexes(&self, t: f64) -> Vec<u32> {
+        (0..self.ports.len())
+            .filter(|&i| self.present(i, t))
+            .map(|i| self.if_index(i, t))
+            .collect()
+    }
+
+    /// Whether port `i` exists at `t`.
+    pub fn present(&self, i: usize, t: f64) -> bool {
+        t < self.ports[i].removed_at
+    }
+
+    /// When the agent answers again, if it is unreachable at `t`.
+    pub fn unreachable_until(&self, t: f64) -> Option<f64> {
+        self.unreachable
+            .iter()
+            .find(|(s, e)| *s <= t && t < *e)
+            .map(|(_, e)| *e)
+    }
+
+    fn shape_integral(port: &SimPort, t: f64) -> f64 {
+        let mut f = t;
+        for w in &port.waves {
+            f += w.amp * (w.phase.cos() - (w.omega * t + w.phase).cos()) / w.omega;
+        }
+        f
+    }
+
+    fn multiplier_at(port: &SimPort, t: f64) -> f64 {
+        port.multipliers
+            .iter()
+            .filter(|(s, e, _)| *s <= t && t < *e)
+            .map(|(_, _, f)| f)
+            .product()
+    }
+
+    /// Inbound octets moved on port `i` between `a` and `b` (real seconds), as a real number.
+    pub fn octets_between(&self, i: usize, a: f64, b: f64) -> f64 {
+        let port = &self.ports[i];
+        if b <= a {
+            return 0.0;
+        }
+        let mut cuts = vec![a, b];
+        for (s, e, _) in &port.multipliers {
+            for x in [*s, *e] {
+                if x > a && x < b {
+                    cuts.push(x);
+                }
+            }
+        }
+        cuts.sort_by(f64::total_cmp);
+        let mut total = 0.0;
+        for w in cuts.windows(2) {
+            let m = Self::multiplier_at(port, w[0]);
+            total += m * (Self::shape_integral(port, w[1]) - Self::shape_integral(port, w[0]));
+        }
+        total * port.base_in
+    }
+
+    /// Inbound rate of port `i` at `t`, bits per second.
+    pub fn rate_in_bps(&self, i: usize, t: f64) -> f64 {
+        let port = &self.ports[i];
+        let shape: f64 = 1.0
+            + port
+                .waves
+                .iter()
+                .map(|w| w.amp * (w.omega * t + w.phase).sin())
+                .sum::<f64>();
+        port.base_in * 8.0 * shape * Self::multiplier_at(port, t)
+    }
+
+    /// Outbound rate as a fraction of inbound.
+    pub fn out_ratio(&self) -> f64 {
+        self.out_ratio
+    }
+
+    /// (in, out) octet counters of port `i` at `t` (full width; a 32-bit agent reports them
+    /// modulo 2^32).
+    pub fn octets(&self, i: usize, t: f64) -> (u64, u64) {
+        let (epoch, start) = self.epoch(t);
+        let from = start.unwrap_or(0.0);
+        let offset = if epoch == 0 { self.start_offset } else { 0 };
+        let inb = self.octets_between(i, from, t);
+        (
+            offset.wrapping_add(inb as u64),
+            offset.wrapping_add((inb * self.out_ratio) as u64),
+        )
+    }
+
+    /// (in, out) unicast packet counters of port `i` at `t`.
+    pub fn packets(&self, i: usize, t: f64) -> (u64, u64) {
+        let start = self.epoch(t).1;
+        let inb = self.octets_between(i, start.unwrap_or(0.0), t);
+        (
+            (inb / PACKET_SIZE) as u64,
+            (inb * self.out_ratio / PACKET_SIZE) as u64,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(text: &str) -> SwitchModel {
+        SwitchModel::new(&Scenario::parse(text).unwrap(), "sw", 0, 4)
+    }
+
+    #[test]
+    fn flat_traffic_counts_exactly() {
+        let m = model(
+            "[traffic]\nbase = \"80Mbps\"\ndaily = 0.0\nweekly = 0.0\nnoise = 0.0\nspread = 0.0\n",
+        );
+        let (a, _) = m.octets(0, 10.0);
+        let (b, _) = m.octets(0, 20.0);
+        assert_eq!(b - a, 100_000_000);
+        assert!((m.rate_in_bps(0, 5.0) - 8e7).abs() < 1e-6);
+    }
+
+    #[test]
+    fn integral_matches_the_rate_with_waves() {
+        let m = model("time_scale = 1000.0\n[traffic]\ndaily = 0.3\nweekly = 0.1\nnoise = 0.2\n");
+        // Numerical integration of the rate agrees with the closed form.
+        let (a, b) = (100.0, 130.0);
+        let steps = 30_000;
+        let h = (b - a) / steps as f64;
+        let numeric: f64 = (0..steps)
+            .map(|s| m.rate_in_bps(1, a + (s as f64 + 0.5) * h) / 8.0 * h)
+            .sum();
+        let closed = m.octets_between(1, a, b);
+        assert!(
+            (numeric - closed).abs() / closed < 1e-6,
+            "{numeric} vs {closed}"
+        );
+    }
+
+    #[test]
+    fn events_shape_the_counters() {
+        let m = model(
+            "[traffic]\nbase = \"8Mbps\"\ndaily = 0.0\nweekly = 0.0\nnoise = 0.0\nspread = 0.0\n\
+             [[event]]\nat = \"10s\"\nkind = \"spike\"\nfactor = 5.0\nduration = \"10s\"\nports = [\"eth1\"]\n\
+             [[event]]\nat = \"30s\"\nkind = \"reboot\"\n\
+             [[event]]\nat = \"40s\"\nkind = \"remove_port\"\nports = [\"eth2\"]\n\
+             [[event]]\nat = \"50s\"\nkind = \"unreachable\"\nduration = \"5s\"\n",
+        );
+        // 1 MB/s, five times that during the spike on eth1 only.
+        assert_eq!(m.octets_between(0, 0.0, 10.0).round(), 1e7);
+        assert_eq!(m.octets_between(0, 10.0, 20.0).round(), 5e7);
+        assert_eq!(m.octets_between(1, 10.0, 20.0).round(), 1e7);
+        // Reboot: counters restart, uptime restarts, ifIndexes renumbered.
+        assert!(m.uptime_ticks(29.0) > 8_000_000);
+        assert_eq!(m.uptime_ticks(32.0), 200);
+        assert_eq!(m.octets(0, 32.0).0, 2_000_000);
+        assert_eq!(m.if_index(0, 29.0), 1);
+        assert_eq!(m.if_index(0, 31.0), 1001);
+        assert_eq!(m.port_of_index(1001, 31.0), Some(0));
+        assert_eq!(m.port_of_index(1, 31.0), None);
+        // Port removal.
+        assert_eq!(m.indexes(35.0), vec![1001, 1002, 1003, 1004]);
+        assert_eq!(m.indexes(45.0), vec![1001, 1003, 1004]);
+        assert_eq!(m.unreachable_until(52.0), Some(55.0));
+        assert_eq!(m.unreachable_until(56.0), None);
+    }
+}
