@@ -7,5 +7,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod notify;
 pub mod poll;
 pub mod rules;
