@@ -16,8 +16,9 @@ class Save:
         count[0] += 1
         base = os.path.join(out, str(count[0]))
         with open(base + ".env.tmp", "w") as f:
+            tls = session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None
             f.write("from %s\nto %s\ntls %s\nauth %s\n" % (envelope.mail_from, ",".join(envelope.rcpt_tos),
-                    session.ssl is not None, session.authenticated))
+                    tls, session.authenticated))
         with open(base + ".eml.tmp", "wb") as f:
             f.write(envelope.original_content)
         os.rename(base + ".eml.tmp", base + ".eml")
@@ -27,15 +28,17 @@ class Save:
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == user.encode() \
         and auth_data.password == password.encode()
-    return AuthResult(success=ok)
+    # handled=False: aiosmtpd then answers 535 itself.
+    return AuthResult(success=ok, handled=False)
 
 ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 ctx.load_cert_chain(cert, key)
-common = dict(authenticator=authenticator, auth_required=True, auth_require_tls=True)
+common = dict(authenticator=authenticator, auth_required=True)
 a = Controller(Save(), hostname="127.0.0.1", port=int(starttls_port), server_hostname="localhost",
-               tls_context=ctx, require_starttls=True, **common)
+               tls_context=ctx, require_starttls=True, auth_require_tls=True, **common)
+# aiosmtpd only counts STARTTLS as TLS for AUTH; this port is TLS from the first byte.
 b = Controller(Save(), hostname="127.0.0.1", port=int(tls_port), server_hostname="localhost",
-               ssl_context=ctx, **common)
+               ssl_context=ctx, auth_require_tls=False, **common)
 a.start()
 b.start()
 print("ready", flush=True)

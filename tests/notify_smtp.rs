@@ -404,7 +404,11 @@ async fn a_temporary_refusal_is_retried_until_accepted() {
     wait_for("the message accepted", LIMIT, || sink.received().len() == 1).await;
     let outbox = n.outbox();
     wait_for("the message marked sent", LIMIT, || {
-        outbox.messages().unwrap()[0].state == MessageState::Sent
+        outbox
+            .messages()
+            .unwrap()
+            .first()
+            .is_some_and(|m| m.state == MessageState::Sent)
     })
     .await;
     assert_eq!(*sink.temp_failures.lock().unwrap(), 2);

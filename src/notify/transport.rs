@@ -94,6 +94,9 @@ pub enum Mailer {
         transport: AsyncSmtpTransport<Tokio1Executor>,
         /// `host:port`, for logs.
         server: String,
+        /// Bound on one whole conversation, so a server that stops answering cannot hold
+        /// the sender.
+        deadline: Duration,
     },
     /// `.eml` files in a folder.
     File {
@@ -195,6 +198,7 @@ impl Mailer {
                 Ok(Mailer::Smtp {
                     transport: builder.build(),
                     server: format!("{host}:{port}"),
+                    deadline: opts.timeout.saturating_mul(4),
                 })
             }
         }
@@ -218,11 +222,16 @@ impl Mailer {
         let envelope = Envelope::new(Some(parse(from)?), recipients)
             .map_err(|e| SendError::Permanent(format!("invalid envelope: {e}")))?;
         match self {
-            Mailer::Smtp { transport, server } => transport
-                .send_raw(&envelope, body)
-                .await
-                .map(|_| ())
-                .map_err(|e| {
+            Mailer::Smtp {
+                transport,
+                server,
+                deadline,
+            } => match tokio::time::timeout(*deadline, transport.send_raw(&envelope, body)).await {
+                Err(_) => Err(SendError::Transient(format!(
+                    "smtp://{server}: no answer within {} s",
+                    deadline.as_secs()
+                ))),
+                Ok(r) => r.map(|_| ()).map_err(|e| {
                     let msg = format!("smtp://{server}: {e}");
                     if e.is_permanent() {
                         SendError::Permanent(msg)
@@ -230,6 +239,7 @@ impl Mailer {
                         SendError::Transient(msg)
                     }
                 }),
+            },
             Mailer::File { transport, dir } => transport
                 .send_raw(&envelope, body)
                 .await
