@@ -398,6 +398,28 @@ impl Outbox {
         Ok(())
     }
 
+    /// Makes every pending message due now: called when the daemon starts, so a restart
+    /// (often after fixing the mail setup) retries at once instead of waiting out a backoff.
+    pub fn retry_now(&self, now: Timestamp) -> Result<usize, OutboxError> {
+        self.conn()
+            .execute(
+                "UPDATE notify_outbox SET next_attempt_ms = ?1 WHERE state = 'pending' AND next_attempt_ms > ?1",
+                [ms(now)],
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Deletes delivered messages sent before `before` (failed ones stay for inspection);
+    /// returns how many. The record of delivered alerts is kept.
+    pub fn prune_sent(&self, before: Timestamp) -> Result<usize, OutboxError> {
+        self.conn()
+            .execute(
+                "DELETE FROM notify_outbox WHERE state = 'sent' AND sent_ms < ?1",
+                [ms(before)],
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// Whether a firing (or repeat) notice of this alert was delivered to some route and no
     /// resolved notice has been delivered since: the rules stage must then send the resolved
     /// notice whatever silences or inhibitions say.

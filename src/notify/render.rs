@@ -399,3 +399,117 @@ pub fn message(env: &Envelope<'_>, notices: &[Notice]) -> Result<Message, Render
         .multipart(body)
         .map_err(|e| RenderError::Build(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn n(kind: NoticeKind, entity: &str, labels: &[(&str, &str)], severity: Severity) -> Notice {
+        Notice {
+            kind,
+            rule: "r".into(),
+            entity: entity.into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+            severity,
+            routes: vec!["ops".into()],
+            value: 0.93,
+            baseline: None,
+            metric: "utilization".into(),
+            started_at: "2026-11-27T10:00:00Z".parse().unwrap(),
+            at: "2026-11-27T11:30:00Z".parse().unwrap(),
+            explanation: String::new(),
+            peak: None,
+            chart: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn places_for_ports_and_other_entities() {
+        let port = n(
+            NoticeKind::Firing,
+            "port:bj1-core-a/xe-0/0/1",
+            &[("product_line", "cdn"), ("customer", "acme")],
+            Severity::Warning,
+        );
+        assert_eq!(place(&port), "bj1-core-a xe-0/0/1 (cdn, acme)");
+        let customer = n(
+            NoticeKind::Firing,
+            "customer:acme",
+            &[("customer", "acme")],
+            Severity::Info,
+        );
+        assert_eq!(place(&customer), "customer acme");
+        let line = n(NoticeKind::Firing, "product_line:cdn", &[], Severity::Info);
+        assert_eq!(place(&line), "product line cdn");
+    }
+
+    #[test]
+    fn subjects_without_baseline_and_for_groups() {
+        let a = n(NoticeKind::Firing, "port:s/p", &[], Severity::Warning);
+        assert_eq!(
+            subject(std::slice::from_ref(&a)),
+            "[FIRING warning] r: s p 93%"
+        );
+        let mut b = n(NoticeKind::Resolved, "port:s/q", &[], Severity::Critical);
+        b.peak = Some(0.99);
+        assert_eq!(
+            subject(std::slice::from_ref(&b)),
+            "[RESOLVED critical] r: s q after 1 h 30 min, peak 99%"
+        );
+        // A resolved critical does not make a group of warnings critical.
+        assert_eq!(
+            subject(&[a.clone(), b.clone(), a]),
+            "[2 FIRING, 1 RESOLVED warning] 3 alerts: r: s p and 2 more"
+        );
+        assert_eq!(
+            subject(&[b.clone(), b]),
+            "[2 RESOLVED critical] 2 alerts: r: s q and 1 more"
+        );
+    }
+
+    #[test]
+    fn html_escapes_what_it_is_given_and_has_no_chart_without_data() {
+        let mut a = n(
+            NoticeKind::Firing,
+            "port:s/p",
+            &[("customer", "<b>acme</b>")],
+            Severity::Info,
+        );
+        a.rule = "x<script>alert(1)</script>".into();
+        a.explanation = "a & b".into();
+        let env = Envelope {
+            from: "bandwatch@example.net",
+            route: "ops",
+            to: &[],
+            public_url: Some("https://example.net/?a=1&b=\"2\""),
+        };
+        let charts = charts(std::slice::from_ref(&a));
+        assert!(charts[0].is_none());
+        let html = html_body(&env, std::slice::from_ref(&a), &charts);
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("x&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(html.contains("&lt;b&gt;acme&lt;/b&gt;"));
+        assert!(html.contains("a &amp; b"));
+        assert!(html.contains("href=\"https://example.net/?a=1&amp;b=&quot;2&quot;\""));
+        assert!(!html.contains("<img"));
+    }
+
+    #[test]
+    fn a_bad_address_is_an_error_that_names_it() {
+        let a = n(NoticeKind::Firing, "port:s/p", &[], Severity::Info);
+        let to = vec!["not an address".to_string()];
+        let env = Envelope {
+            from: "bandwatch@example.net",
+            route: "ops",
+            to: &to,
+            public_url: None,
+        };
+        let err = message(&env, &[a]).unwrap_err().to_string();
+        assert!(err.contains("not an address"), "{err}");
+        assert!(matches!(message(&env, &[]), Err(RenderError::Empty)));
+    }
+}

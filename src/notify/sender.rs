@@ -15,6 +15,10 @@ use super::transport::{Mailer, SendError, SenderOptions};
 
 /// The longest the loop sleeps without looking at the outbox.
 const IDLE_POLL: Duration = Duration::from_secs(60);
+/// Delivered messages are kept this long for inspection, then deleted.
+const KEEP_SENT: jiff::SignedDuration = jiff::SignedDuration::from_hours(30 * 24);
+/// How often old delivered messages are deleted.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// Runs an outbox call off the async runtime's worker threads.
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -41,7 +45,20 @@ impl Sender {
     /// Sends until `shutdown` turns true.
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(to = %self.mailer.describe(), "notify sender started");
+        match blocking(&self.outbox, |o| o.retry_now(Timestamp::now())).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                messages = n,
+                "retrying messages left pending by the last run now"
+            ),
+            Err(e) => tracing::error!(error = %e, "outbox unreadable"),
+        }
+        let mut last_prune: Option<tokio::time::Instant> = None;
         loop {
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_EVERY) {
+                last_prune = Some(tokio::time::Instant::now());
+                self.prune().await;
+            }
             let sleep_for = match self.round().await {
                 Ok(true) => Duration::ZERO,
                 Ok(false) => self.until_next_due().await,
@@ -63,6 +80,20 @@ impl Sender {
             }
         }
         tracing::info!("notify sender stopped");
+    }
+
+    async fn prune(&self) {
+        let before = Timestamp::now()
+            .checked_sub(KEEP_SENT)
+            .unwrap_or(Timestamp::UNIX_EPOCH);
+        match blocking(&self.outbox, move |o| o.prune_sent(before)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                messages = n,
+                "deleted delivered messages older than 30 days"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot prune the outbox"),
+        }
     }
 
     async fn until_next_due(&self) -> Duration {
