@@ -67,6 +67,15 @@ async fn firing_and_resolved_reach_the_route_addresses_with_subject_and_chart() 
         "[FIRING critical] uplink-attack: bj1-core-a xe-0/0/1 (cdn) 4.2 Gbit/s in, 5.1x normal"
     );
     assert_eq!(mail.content_type(), "multipart/alternative");
+    assert!(
+        mail.header("message-id")
+            .is_some_and(|id| id.starts_with('<'))
+    );
+    assert_eq!(
+        mail.header("auto-submitted").as_deref(),
+        Some("auto-generated")
+    );
+    assert_eq!(mail.header("x-bandwatch-route").as_deref(), Some("ops"));
     let text = mail.find("text/plain").expect("a text part").text();
     for want in [
         "FIRING critical: uplink-attack",
@@ -325,6 +334,13 @@ async fn smtp_down_queues_in_the_outbox_survives_restart_and_delivers_once() {
     n.stop().await;
     let got = sink.received();
     assert_eq!(got.len(), 3, "none twice");
+    let mut ids: Vec<String> = got
+        .iter()
+        .map(|m| Part::parse(&m.data).header("message-id").unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "three distinct messages");
     let subjects: Vec<String> = got
         .iter()
         .map(|m| Part::parse(&m.data).header("subject").unwrap())

@@ -18,6 +18,7 @@ const GRID: [u8; 3] = [225, 225, 225];
 const AXIS: [u8; 3] = [150, 150, 150];
 const BAND: [u8; 3] = [198, 222, 246];
 const LINE: [u8; 3] = [200, 40, 40];
+const MARKER: [u8; 3] = [90, 90, 90];
 
 /// The numbers behind a chart, written beside it in the message (the image has no text).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -28,9 +29,13 @@ pub struct ChartScale {
     pub y_max: f64,
 }
 
-/// Renders `points` as a PNG image, or `None` when there is nothing to draw (no point with a
-/// value or a band) or the points span no time.
-pub fn render_png(points: &[ChartPoint]) -> Option<(Vec<u8>, ChartScale)> {
+/// Renders `points` as a PNG image, with a vertical line at `marker` (the alert's start) when
+/// it falls inside; `None` when there is nothing to draw (no point with a value or a band) or
+/// the points span no time.
+pub fn render_png(
+    points: &[ChartPoint],
+    marker: Option<jiff::Timestamp>,
+) -> Option<(Vec<u8>, ChartScale)> {
     let first = points.iter().map(|p| p.at).min()?;
     let last = points.iter().map(|p| p.at).max()?;
     let span = (last.as_millisecond() - first.as_millisecond()) as f64;
@@ -80,6 +85,16 @@ pub fn render_png(points: &[ChartPoint]) -> Option<(Vec<u8>, ChartScale)> {
     }
     canvas.hline(left, right, bottom, AXIS);
     canvas.vline(left, top, bottom, AXIS);
+    if let Some(m) = marker.filter(|m| (first..=last).contains(m)) {
+        let x = x_of(&ChartPoint {
+            at: m,
+            value: None,
+            band: None,
+        });
+        for y in (top..bottom).step_by(6) {
+            canvas.vline(x, y, y + 2, MARKER);
+        }
+    }
     // The series: segments between neighbouring measured points; a gap breaks the line.
     for pair in points.windows(2) {
         if let (Some(a), Some(b)) = (pair[0].value, pair[1].value) {
@@ -210,7 +225,7 @@ mod tests {
                 pt(i * 60, v, Some((40.0, 60.0)))
             })
             .collect();
-        let (png_bytes, scale) = render_png(&points).unwrap();
+        let (png_bytes, scale) = render_png(&points, None).unwrap();
         assert_eq!(scale.y_min, 0.0);
         assert!((scale.y_max - 110.0).abs() < 1e-9);
         // Value 100 of 110 sits near the top; band 40..60 around the middle.
@@ -224,9 +239,23 @@ mod tests {
     }
 
     #[test]
+    fn marks_the_alert_start_inside_the_range_only() {
+        let points: Vec<_> = (0..=10).map(|i| pt(i * 60, Some(10.0), None)).collect();
+        let x = (8.0 + 0.5 * (WIDTH as f64 - 16.0)).round() as u32;
+        let (with, _) = render_png(&points, Some(points[5].at)).unwrap();
+        assert_eq!(pixel(&with, x, 9), MARKER);
+        let outside = points[10]
+            .at
+            .checked_add(jiff::SignedDuration::from_hours(1))
+            .unwrap();
+        let (without, _) = render_png(&points, Some(outside)).unwrap();
+        assert_eq!(pixel(&without, x, 9), BACKGROUND);
+    }
+
+    #[test]
     fn nothing_to_draw_gives_none() {
-        assert!(render_png(&[]).is_none());
-        assert!(render_png(&[pt(0, None, None), pt(60, None, None)]).is_none());
-        assert!(render_png(&[pt(0, Some(1.0), None)]).is_none());
+        assert!(render_png(&[], None).is_none());
+        assert!(render_png(&[pt(0, None, None), pt(60, None, None)], None).is_none());
+        assert!(render_png(&[pt(0, Some(1.0), None)], None).is_none());
     }
 }

@@ -8,12 +8,17 @@
 use std::fmt::Write as _;
 
 use lettre::Message;
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 
 use super::chart;
 use super::format;
 use super::notice::{Notice, NoticeKind, Severity};
+
+/// RFC 3834: tells mail systems not to send auto-replies (vacation notices) to alerts.
+const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
+/// The route a message was sent for, for people's mail filters.
+const ROUTE_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Bandwatch-Route");
 
 /// At most this many charts in one grouped message; the table still lists every notice.
 pub const MAX_CHARTS: usize = 5;
@@ -295,7 +300,7 @@ pub fn html_body(env: &Envelope<'_>, notices: &[Notice], charts: &[Option<Chart>
             );
             let _ = writeln!(
                 out,
-                "<p style=\"margin:0;color:#666;font-size:12px\">{} to {}; red: measured, blue band: usual range; scale {} to {}.</p>",
+                "<p style=\"margin:0;color:#666;font-size:12px\">{} to {}; red: measured, blue band: usual range, grey line: alert start; scale {} to {}.</p>",
                 esc(&format::time(c.from)),
                 esc(&format::time(c.to)),
                 esc(&format::quantity(&n.metric, c.scale.y_min)),
@@ -346,7 +351,7 @@ pub fn charts(notices: &[Notice]) -> Vec<Option<Chart>> {
             if made >= MAX_CHARTS {
                 return None;
             }
-            let (png, scale) = chart::render_png(&n.chart)?;
+            let (png, scale) = chart::render_png(&n.chart, Some(n.started_at))?;
             made += 1;
             Some(Chart {
                 content_id: format!("chart-{i}@bandwatch"),
@@ -375,7 +380,11 @@ pub fn message(env: &Envelope<'_>, notices: &[Notice]) -> Result<Message, Render
     }
     let mut builder = Message::builder()
         .from(mailbox(env.from)?)
-        .subject(subject(notices));
+        .subject(subject(notices))
+        // Generated once here and stored with the message, so a retry keeps the same id.
+        .message_id(None)
+        .raw_header(HeaderValue::new(AUTO_SUBMITTED, "auto-generated".into()))
+        .raw_header(HeaderValue::new(ROUTE_HEADER, env.route.to_string()));
     for to in env.to {
         builder = builder.to(mailbox(to)?);
     }
