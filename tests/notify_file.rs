@@ -99,3 +99,58 @@ async fn file_transport_writes_one_eml_per_message() {
     assert_eq!(n.metrics().get("sales", Outcome::Sent), 1);
     n.stop().await;
 }
+
+/// The example configuration wired as `bandwatch run` does, with the file transport.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_config_wires_up_and_routes_to_its_addresses() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/bandwatch.toml");
+    let mut config = match bandwatch::config::load(&path) {
+        Ok(l) => l.config,
+        Err(d) => panic!("example config must load:\n{d}"),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    config.daemon.data_dir = dir.path().join("var");
+    let email = config.email.as_mut().expect("the example has [email]");
+    email.transport = MailTransport::File;
+    email.group_wait = bandwatch::config::Duration::from_secs(0);
+
+    let n = Notifier::from_config(&config, fast_opts())
+        .unwrap()
+        .expect("a notifier");
+    n.send(notice(
+        NoticeKind::Firing,
+        "uplink-attack",
+        "bj1-core-a",
+        "xe-0/0/1",
+        &["ops-cdn"],
+    ))
+    .await
+    .unwrap();
+    let outbox_dir = config.daemon.data_dir.join("outbox");
+    wait_for("one .eml file", Duration::from_secs(20), || {
+        eml_files(&outbox_dir).len() == 1
+    })
+    .await;
+    assert!(config.daemon.data_dir.join("bandwatch.db").exists());
+    let mail = Part::parse(&std::fs::read(&eml_files(&outbox_dir)[0]).unwrap());
+    let to = mail.header("to").unwrap();
+    assert!(
+        to.contains("cdn-oncall@example.net") && to.contains("noc@example.net"),
+        "{to}"
+    );
+    assert!(
+        mail.find("text/plain")
+            .unwrap()
+            .text()
+            .contains("Status page: http://bandwatch.example.net:9477"),
+        "public_url from [daemon]"
+    );
+    n.stop().await;
+
+    config.email = None;
+    assert!(
+        Notifier::from_config(&config, fast_opts())
+            .unwrap()
+            .is_none()
+    );
+}

@@ -6,6 +6,21 @@
 //! the sender loop ([`sender`]) delivers it over SMTP or into `.eml` files ([`transport`]),
 //! retrying with backoff, and records what was delivered.
 //!
+//! # Wiring into `bandwatch run`
+//! ```no_run
+//! # async fn run(config: bandwatch::config::Config) -> anyhow::Result<()> {
+//! use bandwatch::notify::{Notifier, SenderOptions};
+//! // `None` when the configuration has no `[email]` section.
+//! if let Some(notifier) = Notifier::from_config(&config, SenderOptions::default())? {
+//!     let metrics = notifier.metrics(); // for /metrics
+//!     // for each alert event of the rules stage: notifier.send(event.into()).await?;
+//!     notifier.stop().await; // on shutdown; on reload: stop, then start with the new config
+//! }
+//! # Ok(()) }
+//! ```
+//! Everything in flight lives in the database, so stopping and starting again (a restart or
+//! a configuration reload) loses and repeats nothing.
+//!
 //! # Resolved notices and silences
 //! Pitfall 13 (resolved notices lost under silences, inhibition or restarts) is handled by
 //! the rule "suppress creation, never resolution": this stage never drops a notice it was
@@ -152,6 +167,33 @@ impl Notifier {
             shutdown,
             tasks,
         })
+    }
+
+    /// Starts from the loaded configuration: `[email]`, the topology's routes, the database
+    /// `data_dir/bandwatch.db` and `daemon.public_url`. `None` without an `[email]` section.
+    pub fn from_config(
+        config: &crate::config::Config,
+        opts: SenderOptions,
+    ) -> Result<Option<Notifier>, NotifyError> {
+        let Some(email) = &config.email else {
+            return Ok(None);
+        };
+        let data_dir = &config.daemon.data_dir;
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            NotifyError::Transport(TransportError::Folder {
+                path: data_dir.clone(),
+                reason: e.to_string(),
+            })
+        })?;
+        Notifier::start(
+            email,
+            &config.topology.routes,
+            &data_dir.join("bandwatch.db"),
+            data_dir,
+            config.daemon.public_url.as_deref(),
+            opts,
+        )
+        .map(Some)
     }
 
     /// Takes a notice: once this returns, it is stored for each of its routes and will be
