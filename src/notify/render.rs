@@ -22,6 +22,19 @@ const ROUTE_HEADER: HeaderName = HeaderName::new_from_ascii_str("X-Bandwatch-Rou
 
 /// At most this many charts in one grouped message; the table still lists every notice.
 pub const MAX_CHARTS: usize = 5;
+/// At most this many notices get a detail section in one grouped message (an outage can
+/// fire hundreds); the table at the top lists every one.
+pub const MAX_DETAILS: usize = 20;
+
+/// The sentence that replaces the details past [`MAX_DETAILS`].
+fn more_line(notices: &[Notice]) -> Option<String> {
+    (notices.len() > MAX_DETAILS).then(|| {
+        format!(
+            "Details of {} more alerts are left out; the table above lists them all.",
+            notices.len() - MAX_DETAILS
+        )
+    })
+}
 
 /// Why a message could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -214,7 +227,7 @@ pub fn text_body(env: &Envelope<'_>, notices: &[Notice]) -> String {
         }
         out.push('\n');
     }
-    for n in notices {
+    for n in notices.iter().take(MAX_DETAILS) {
         let _ = writeln!(out, "{}", headline(n));
         if !n.explanation.is_empty() {
             let _ = writeln!(out, "{}", n.explanation);
@@ -224,6 +237,9 @@ pub fn text_body(env: &Envelope<'_>, notices: &[Notice]) -> String {
             let _ = writeln!(out, "  {:<13} {v}", format!("{k}:"));
         }
         out.push('\n');
+    }
+    if let Some(more) = more_line(notices) {
+        let _ = writeln!(out, "{more}\n");
     }
     if let Some(url) = env.public_url {
         let _ = writeln!(out, "Status page: {url}");
@@ -265,7 +281,7 @@ pub fn html_body(env: &Envelope<'_>, notices: &[Notice], charts: &[Option<Chart>
         }
         out.push_str("</table>\n");
     }
-    for (i, n) in notices.iter().enumerate() {
+    for (i, n) in notices.iter().enumerate().take(MAX_DETAILS) {
         let _ = writeln!(
             out,
             "<h3 style=\"margin:16px 0 4px 0;color:{}\">{}</h3>",
@@ -307,6 +323,9 @@ pub fn html_body(env: &Envelope<'_>, notices: &[Notice], charts: &[Option<Chart>
                 esc(&format::quantity(&n.metric, c.scale.y_max)),
             );
         }
+    }
+    if let Some(more) = more_line(notices) {
+        let _ = writeln!(out, "<p style=\"margin-top:16px\">{}</p>", esc(&more));
     }
     if let Some(url) = env.public_url {
         let _ = writeln!(
@@ -505,6 +524,33 @@ mod tests {
         assert!(html.contains("a &amp; b"));
         assert!(html.contains("href=\"https://example.net/?a=1&amp;b=&quot;2&quot;\""));
         assert!(!html.contains("<img"));
+    }
+
+    #[test]
+    fn a_storm_lists_every_alert_but_details_only_the_first() {
+        let storm: Vec<Notice> = (0..120)
+            .map(|i| {
+                n(
+                    NoticeKind::Firing,
+                    &format!("port:s/p{i}"),
+                    &[],
+                    Severity::Critical,
+                )
+            })
+            .collect();
+        let env = Envelope {
+            from: "bandwatch@example.net",
+            route: "ops",
+            to: &[],
+            public_url: None,
+        };
+        let html = html_body(&env, &storm, &charts(&storm));
+        assert_eq!(html.matches("<tr style=\"border-top").count(), 120);
+        assert_eq!(html.matches("<h3").count(), MAX_DETAILS);
+        assert!(html.contains("Details of 100 more alerts are left out"));
+        let text = text_body(&env, &storm);
+        assert_eq!(text.matches("FIRING critical: r").count(), MAX_DETAILS);
+        assert!(text.contains("s p119"));
     }
 
     #[test]
