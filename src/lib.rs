@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod notify;
 pub mod poll;
 pub mod rules;
 pub mod sim;

@@ -1,0 +1,145 @@
+//! Words and numbers for people: values by metric, durations, times, HTML escaping.
+
+use jiff::Timestamp;
+
+use crate::config::units::{format_bps, format_bytes};
+
+/// A value of `metric` without direction: `4.2 Gbit/s`, `830 GB`, `87%`, `12.5`.
+pub fn quantity(metric: &str, value: f64) -> String {
+    if !value.is_finite() {
+        return "n/a".to_string();
+    }
+    if metric.ends_with("bps") {
+        format_bps(value)
+    } else if metric.ends_with("bytes") {
+        format_bytes(value)
+    } else if metric == "utilization" {
+        format!("{}%", trim(value * 100.0))
+    } else {
+        trim(value)
+    }
+}
+
+/// A value of `metric` with its direction when the metric has one: `4.2 Gbit/s in`.
+pub fn value(metric: &str, value: f64) -> String {
+    let q = quantity(metric, value);
+    match direction(metric) {
+        Some(d) => format!("{q} {d}"),
+        None => q,
+    }
+}
+
+/// `in` or `out` for directional metrics (`in_bps`, `out_bytes`).
+pub fn direction(metric: &str) -> Option<&'static str> {
+    if metric.starts_with("in_") {
+        Some("in")
+    } else if metric.starts_with("out_") {
+        Some("out")
+    } else {
+        None
+    }
+}
+
+/// How many times the usual value: `5.1x`, or `None` without a usable baseline.
+pub fn ratio(value: f64, baseline: Option<f64>) -> Option<String> {
+    let b = baseline?;
+    if b <= 0.0 || !b.is_finite() || !value.is_finite() {
+        return None;
+    }
+    let r = value / b;
+    Some(if r >= 10.0 {
+        format!("{r:.0}x")
+    } else if r >= 0.1 {
+        format!("{r:.1}x")
+    } else {
+        format!("{r:.2}x")
+    })
+}
+
+/// A duration in the two largest units: `45 s`, `3 min`, `1 h 12 min`, `2 d 3 h`.
+pub fn duration(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    let (days, hours, mins, secs) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    match (days, hours, mins) {
+        (0, 0, 0) => format!("{secs} s"),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, 0) => format!("{h} h"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, 0, _) => format!("{d} d"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
+}
+
+/// A time in UTC to the minute: `2026-11-27 23:05 UTC`.
+pub fn time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// Escapes text for HTML element content and attribute values.
+pub fn html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn trim(v: f64) -> String {
+    let s = if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn values_by_metric() {
+        assert_eq!(value("in_bps", 4.2e9), "4.2 Gbit/s in");
+        assert_eq!(value("out_bps", 8.2e8), "820 Mbit/s out");
+        assert_eq!(value("usage_bytes", 8.3e11), "830 GB");
+        assert_eq!(value("utilization", 0.87), "87%");
+        assert_eq!(value("value", 12.5), "12.5");
+        assert_eq!(value("in_bps", f64::NAN), "n/a in");
+    }
+
+    #[test]
+    fn ratios_and_durations() {
+        assert_eq!(ratio(4.2e9, Some(8.2e8)).as_deref(), Some("5.1x"));
+        assert_eq!(ratio(1.0, Some(0.0)), None);
+        assert_eq!(ratio(1.0, None), None);
+        assert_eq!(duration(Duration::from_secs(45)), "45 s");
+        assert_eq!(duration(Duration::from_secs(180)), "3 min");
+        assert_eq!(duration(Duration::from_secs(4320)), "1 h 12 min");
+        assert_eq!(
+            duration(Duration::from_secs(2 * 86_400 + 3 * 3600 + 5)),
+            "2 d 3 h"
+        );
+    }
+
+    #[test]
+    fn escapes_html() {
+        assert_eq!(
+            html("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

@@ -1,0 +1,133 @@
+//! The input of the notify stage: one alert event (firing, repeat or resolved) as the rules
+//! stage emits it, with everything needed to write a message a tired person can act on.
+//!
+//! This type is owned by `notify` so the stage can be built and tested alone; the rules stage's
+//! event converts into it with a small `From` impl.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// What happened to the alert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoticeKind {
+    /// The alert started firing.
+    Firing,
+    /// The alert is still firing; a reminder at the rule's repeat interval.
+    Repeat,
+    /// The alert stopped firing.
+    Resolved,
+}
+
+impl NoticeKind {
+    /// The word used in subjects and the outbox: `FIRING`, `REPEAT`, `RESOLVED`.
+    pub fn word(self) -> &'static str {
+        match self {
+            NoticeKind::Firing => "FIRING",
+            NoticeKind::Repeat => "REPEAT",
+            NoticeKind::Resolved => "RESOLVED",
+        }
+    }
+}
+
+/// How urgent the alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// For the record.
+    Info,
+    /// Look at it today.
+    Warning,
+    /// Look at it now.
+    Critical,
+}
+
+impl Severity {
+    /// The lowercase word: `info`, `warning`, `critical`.
+    pub fn word(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// One point of a chart: when, the measured value (`None` for a gap, never 0) and the usual
+/// range (low, high) at that time when a baseline is known.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChartPoint {
+    /// Time of the point.
+    pub at: Timestamp,
+    /// Measured value, in the notice's metric; `None` where nothing was measured.
+    pub value: Option<f64>,
+    /// The baseline band (low, high) at this time, when known.
+    pub band: Option<(f64, f64)>,
+}
+
+/// One alert event for the notify stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// Firing, repeat or resolved.
+    pub kind: NoticeKind,
+    /// Rule name, like `uplink-attack`.
+    pub rule: String,
+    /// What the alert is about, like `port:bj1-core-a/xe-0/0/1` or `customer:acme`.
+    pub entity: String,
+    /// Labels of the entity: `site`, `switch`, `port`, `product_line`, `customer`, `role`
+    /// as present.
+    pub labels: BTreeMap<String, String>,
+    /// Severity of the rule.
+    pub severity: Severity,
+    /// Route names to notify, already expanded by the rules stage (owners, account managers).
+    pub routes: Vec<String>,
+    /// The measured value that made the rule fire (or the last one, for resolved).
+    pub value: f64,
+    /// The usual value at this time, when the rule compares against a baseline.
+    pub baseline: Option<f64>,
+    /// What `value` measures, for formatting: `in_bps`, `out_bps`, `usage_bytes`,
+    /// `utilization` (a fraction, 0.87 = 87 %), or anything else (shown as a plain number).
+    pub metric: String,
+    /// When the alert started firing.
+    pub started_at: Timestamp,
+    /// When this event happened (for resolved: when it ended).
+    pub at: Timestamp,
+    /// One human sentence from the rule, like
+    /// `4.2 Gbit/s in, 5.1x the usual 820 Mbit/s for Tuesday 14:05, for 3 min`.
+    pub explanation: String,
+    /// The highest value while firing (for resolved notices).
+    pub peak: Option<f64>,
+    /// The series around the event for an inline chart (last 6 h for traffic, 90 days for
+    /// churn); empty for no chart.
+    pub chart: Vec<ChartPoint>,
+}
+
+impl Notice {
+    /// How long the alert has been firing (or lasted, for resolved notices).
+    pub fn duration(&self) -> std::time::Duration {
+        let secs = self.at.as_second() - self.started_at.as_second();
+        std::time::Duration::from_secs(secs.max(0) as u64)
+    }
+
+    /// The switch part of a `port:SWITCH/PORT` entity or the `switch` label.
+    pub fn switch(&self) -> Option<&str> {
+        self.labels.get("switch").map(String::as_str).or_else(|| {
+            self.entity
+                .strip_prefix("port:")
+                .and_then(|r| r.split_once('/'))
+                .map(|(s, _)| s)
+        })
+    }
+
+    /// The port part of a `port:SWITCH/PORT` entity or the `port` label.
+    pub fn port(&self) -> Option<&str> {
+        self.labels.get("port").map(String::as_str).or_else(|| {
+            self.entity
+                .strip_prefix("port:")
+                .and_then(|r| r.split_once('/'))
+                .map(|(_, p)| p)
+        })
+    }
+}
