@@ -9,3 +9,4 @@ pub mod cli;
 pub mod config;
 pub mod poll;
 pub mod rules;
+pub mod store;
