@@ -2,6 +2,7 @@
 //! parses and dispatches here; each subcommand lives in its own file.
 
 pub mod check;
+pub mod query;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,7 +58,7 @@ pub enum Command {
     /// Run the whole job on a simulated fleet, with a scripted storyline.
     Demo(PendingArgs),
     /// Print a stored series.
-    Query(PendingArgs),
+    Query(query::QueryArgs),
     /// The monthly per-customer usage report.
     Report(PendingArgs),
     /// Replay rules over stored history or a CSV file.
@@ -104,6 +105,7 @@ pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Command::Check(args) => check::run(&cli.config, args),
+        Command::Query(args) => query::run(&cli.config, args),
         other => {
             eprintln!("bandwatch {}: not implemented yet", other.name());
             ExitCode::from(2)

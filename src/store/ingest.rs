@@ -236,7 +236,13 @@ impl Ingest {
                 agg(EntityKind::Site, &site.name, Some(&site.name), None, None)?;
             }
             for pl in topology.product_lines.values() {
-                agg(EntityKind::ProductLine, &pl.name, None, Some(&pl.name), None)?;
+                agg(
+                    EntityKind::ProductLine,
+                    &pl.name,
+                    None,
+                    Some(&pl.name),
+                    None,
+                )?;
             }
             for c in topology.customers.values() {
                 agg(EntityKind::Customer, &c.id, None, None, Some(&c.id))?;
@@ -532,7 +538,9 @@ impl Ingest {
             self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
         }
         for ((sid, slot), a) in &slots {
-            upsert(&tx, &path, "agg_slot", "slot", SLOT_MS, *sid, *slot, a, false)?;
+            upsert(
+                &tx, &path, "agg_slot", "slot", SLOT_MS, *sid, *slot, a, false,
+            )?;
         }
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
         for ((sid, b), a) in &m5 {
@@ -648,7 +656,6 @@ impl Ingest {
             for a in &self.aggs {
                 seal_series(a.series_id)?;
             }
-            drop(seal_series);
             let mut upd_w = tx
                 .prepare_cached("UPDATE series SET weight = ?2 WHERE id = ?1")
                 .ctx(&path, "preparing a weight update")?;

@@ -185,8 +185,10 @@ impl Reader {
         self.conn
             .prepare_cached("SELECT name FROM series WHERE kind = ?1 ORDER BY name")
             .and_then(|mut s| {
-                s.query_map([kind.as_str()], |r| Ok(Entity::new(kind, r.get::<_, String>(0)?)))?
-                    .collect()
+                s.query_map([kind.as_str()], |r| {
+                    Ok(Entity::new(kind, r.get::<_, String>(0)?))
+                })?
+                .collect()
             })
             .ctx(&self.path, "listing series")
     }
@@ -319,7 +321,11 @@ impl Reader {
             _ => {
                 let (table, col, unit) = match tier {
                     Tier::Raw => ("agg_slot", "slot", tier.bucket_secs()),
-                    t => (t.rollup_table().unwrap_or("rollup_5m"), "bucket", t.bucket_secs()),
+                    t => (
+                        t.rollup_table().unwrap_or("rollup_5m"),
+                        "bucket",
+                        t.bucket_secs(),
+                    ),
                 };
                 let sql = format!(
                     "SELECT {col}, in_octets, out_octets, in_packets, out_packets, missing_ms \
@@ -375,8 +381,13 @@ impl Reader {
     ) -> Result<Option<Point>, StoreError> {
         let s = self.series(entity)?;
         let path = &self.path;
-        let q = RangeQuery::new(entity.clone(), metric, Timestamp::UNIX_EPOCH, Timestamp::UNIX_EPOCH)
-            .min_coverage(min_coverage);
+        let q = RangeQuery::new(
+            entity.clone(),
+            metric,
+            Timestamp::UNIX_EPOCH,
+            Timestamp::UNIX_EPOCH,
+        )
+        .min_coverage(min_coverage);
         if entity.kind == EntityKind::Port {
             let row: Option<(i64, Option<i64>, [Option<i64>; 4])> = self
                 .conn
@@ -434,8 +445,8 @@ impl Reader {
                 out_packets: io[3] as f64,
                 covered_ms: slot_ms - missing as f64,
             };
-            let time = Timestamp::from_second(slot * super::SLOT_SECS)
-                .unwrap_or(Timestamp::UNIX_EPOCH);
+            let time =
+                Timestamp::from_second(slot * super::SLOT_SECS).unwrap_or(Timestamp::UNIX_EPOCH);
             let p = point_over(&sums, &q, slot_ms, s.capacity_bps, time);
             if p.value.is_some() {
                 return Ok(Some(p));
@@ -451,12 +462,14 @@ impl Reader {
             .map(|d| {
                 let back = jiff::SignedDuration::from_secs(d * 86_400);
                 let mut qd = q.clone();
-                qd.from = q.from.checked_sub(back).map_err(|e| {
-                    StoreError::InvalidQuery(format!("window {d} days back: {e}"))
-                })?;
-                qd.to = q.to.checked_sub(back).map_err(|e| {
-                    StoreError::InvalidQuery(format!("window {d} days back: {e}"))
-                })?;
+                qd.from = q
+                    .from
+                    .checked_sub(back)
+                    .map_err(|e| StoreError::InvalidQuery(format!("window {d} days back: {e}")))?;
+                qd.to = q
+                    .to
+                    .checked_sub(back)
+                    .map_err(|e| StoreError::InvalidQuery(format!("window {d} days back: {e}")))?;
                 self.range(&qd)
             })
             .collect()

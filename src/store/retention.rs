@@ -59,7 +59,9 @@ pub(crate) fn step(
         };
         let cutoff = (now_s - keep as i64).div_euclid(unit);
         let sql = format!("DELETE FROM {table} WHERE series_id = ?1 AND {col} < ?2");
-        let mut stmt = tx.prepare_cached(&sql).ctx(path, "preparing a retention delete")?;
+        let mut stmt = tx
+            .prepare_cached(&sql)
+            .ctx(path, "preparing a retention delete")?;
         for id in &ids {
             deleted += stmt
                 .execute(params![id, cutoff])

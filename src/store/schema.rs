@@ -252,7 +252,8 @@ pub(crate) fn open_for_write(path: &Path) -> Result<Connection, StoreError> {
             continue;
         }
         let tx = conn.transaction().ctx(path, "starting a migration")?;
-        tx.execute_batch(sql).ctx(path, "applying a schema migration")?;
+        tx.execute_batch(sql)
+            .ctx(path, "applying a schema migration")?;
         tx.pragma_update(None, "user_version", version)
             .ctx(path, "recording the schema version")?;
         tx.commit().ctx(path, "committing a schema migration")?;

@@ -361,7 +361,8 @@ impl Worker {
             match ingest.write_batch(&batch, &metrics) {
                 Ok(n) => {
                     let m = &self.metrics;
-                    m.write_micros_total.add(started.elapsed().as_micros() as u64);
+                    m.write_micros_total
+                        .add(started.elapsed().as_micros() as u64);
                     m.transactions_total.inc();
                     m.sweeps_written_total.add(batch.len() as u64);
                     m.port_samples_written_total.add(n as u64);
