@@ -92,17 +92,29 @@ impl Writer {
         opts: WriterOptions,
     ) -> Result<Writer, StoreError> {
         let grace_ms = grace_for(&topology, &opts);
-        let ingest = Ingest::open(&path, topology.clone(), grace_ms, opts.max_pages)?;
+        let metrics = Arc::new(WriterMetrics::default());
+        // A newer schema is refused; any other failure (disk full, read-only file) is
+        // retried by the thread, so that polling can start regardless.
+        let ingest = match Ingest::open(&path, topology.clone(), grace_ms, opts.max_pages) {
+            Ok(i) => Some(i),
+            Err(e @ StoreError::TooNew { .. }) => return Err(e),
+            Err(e) => {
+                metrics.write_errors_total.inc();
+                metrics.failing.set(1);
+                tracing::error!(file = %path.display(), error = %e, "cannot open the store for writing; retrying");
+                metrics.set_last_error(Some(e.to_string()));
+                None
+            }
+        };
         let (tx, rx) = mpsc::sync_channel(opts.channel_capacity.max(1));
         let overflow = Arc::new(Mutex::new(VecDeque::new()));
-        let metrics = Arc::new(WriterMetrics::default());
         let max_pages = Arc::new(AtomicU32::new(opts.max_pages.unwrap_or(0)));
         let mut worker = Worker {
             path: path.clone(),
             retention,
             topology,
             grace_ms,
-            ingest: Some(ingest),
+            ingest,
             overflow: overflow.clone(),
             metrics: metrics.clone(),
             max_pages: max_pages.clone(),
