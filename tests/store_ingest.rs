@@ -362,7 +362,7 @@ fn the_tier_follows_step_and_retention() {
         w.submit(sweep(
             "a-sw1",
             at(b + 60 * m),
-            vec![("p1", reading(60_000, 600, 0))],
+            vec![("p1", reading(60_000, 600_000, 0))],
         ))
         .unwrap();
     }
@@ -393,6 +393,25 @@ fn the_tier_follows_step_and_retention() {
     assert_eq!(old.tier, Tier::M5);
     assert_eq!(old.step_secs, 300);
     assert!(old.points.iter().skip(1).all(|p| p.value.is_some()));
+    // Packet rates live at raw resolution only: recent ones come from raw samples, older
+    // ones are refused with a reason rather than shown as zero.
+    let pps = r
+        .range(
+            &RangeQuery::new(
+                e.clone(),
+                Metric::InPps,
+                at(b + 3 * 3600 + 600),
+                at(b + 4 * 3600),
+            )
+            .step(300),
+        )
+        .unwrap();
+    assert_eq!(pps.tier, Tier::Raw);
+    assert!(pps.points.iter().all(|p| p.value == Some(10.0)), "{pps:?}");
+    let err = r
+        .range(&RangeQuery::new(e.clone(), Metric::InPps, at(b), at(b + 3600)).step(300))
+        .unwrap_err();
+    assert!(err.to_string().contains("raw resolution"), "{err}");
     // And retention really deleted the old raw rows.
     let deadline = Instant::now() + StdDuration::from_secs(10);
     let conn = Connection::open(store.path()).unwrap();

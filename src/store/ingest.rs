@@ -613,7 +613,7 @@ impl Ingest {
         if to_5m > from_5m {
             let mut read = tx
                 .prepare_cached(
-                    "SELECT bucket, in_octets, out_octets, in_packets, out_packets, missing_ms, \
+                    "SELECT bucket, in_octets, out_octets, 0, 0, missing_ms, \
                      max_in_kbps, max_out_kbps FROM rollup_5m \
                      WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3",
                 )
@@ -745,14 +745,12 @@ fn upsert(
     let tol = len_ms / TOLERANCE_DIVISOR;
     let sql = if with_max {
         format!(
-            "INSERT INTO {table}(series_id, {col}, in_octets, out_octets, in_packets, \
-             out_packets, missing_ms, max_in_kbps, max_out_kbps) VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
-             CASE WHEN ?7 - ?8 <= ?9 THEN 0 ELSE ?7 - ?8 END, ?10, ?11) \
+            "INSERT INTO {table}(series_id, {col}, in_octets, out_octets, missing_ms, \
+             max_in_kbps, max_out_kbps) VALUES (?1, ?2, ?3, ?4, \
+             CASE WHEN ?5 - ?6 <= ?7 THEN 0 ELSE ?5 - ?6 END, ?8, ?9) \
              ON CONFLICT DO UPDATE SET in_octets = in_octets + excluded.in_octets, \
              out_octets = out_octets + excluded.out_octets, \
-             in_packets = in_packets + excluded.in_packets, \
-             out_packets = out_packets + excluded.out_packets, \
-             missing_ms = CASE WHEN missing_ms - ?8 <= ?9 THEN 0 ELSE missing_ms - ?8 END, \
+             missing_ms = CASE WHEN missing_ms - ?6 <= ?7 THEN 0 ELSE missing_ms - ?6 END, \
              max_in_kbps = max(max_in_kbps, excluded.max_in_kbps), \
              max_out_kbps = max(max_out_kbps, excluded.max_out_kbps)"
         )
@@ -777,8 +775,6 @@ fn upsert(
             bucket,
             a.in_octets as i64,
             a.out_octets as i64,
-            a.in_packets as i64,
-            a.out_packets as i64,
             len_ms,
             covered,
             tol,

@@ -226,9 +226,11 @@ impl Reader {
                 .find(|s| span / s <= 1500)
                 .unwrap_or(86_400),
         };
+        let packets = matches!(q.metric, Metric::InPps | Metric::OutPps);
         let fits = |t: Tier| match t {
             Tier::Raw => is_port || step % t.bucket_secs() == 0,
-            _ => step % t.bucket_secs() == 0,
+            // Rollups keep no packets.
+            _ => !packets && step % t.bucket_secs() == 0,
         };
         if let Some(t) = q.tier {
             if !fits(t) {
@@ -247,6 +249,16 @@ impl Reader {
             .find(|t| fits(*t) && self.holds(*t, from_s, newest))
         {
             return Ok((t, step));
+        }
+        if packets {
+            return Err(StoreError::InvalidQuery(format!(
+                "packet rates are kept at raw resolution only (raw retention {}); ask for a \
+                 later --from, or for a byte metric",
+                self.retention
+                    .raw
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "forever".into())
+            )));
         }
         // No tier at this step still holds `from`: use the finest that does, at its bucket.
         let t = tiers
@@ -327,8 +339,14 @@ impl Reader {
                         t.bucket_secs(),
                     ),
                 };
+                // Rollups keep no packets: pps is read from raw samples and slots only.
+                let packets = if tier == Tier::Raw {
+                    "in_packets, out_packets"
+                } else {
+                    "0, 0"
+                };
                 let sql = format!(
-                    "SELECT {col}, in_octets, out_octets, in_packets, out_packets, missing_ms \
+                    "SELECT {col}, in_octets, out_octets, {packets}, missing_ms \
                      FROM {table} WHERE series_id = ?1 AND {col} >= ?2 AND {col} < ?3"
                 );
                 let mut st = self

@@ -83,13 +83,12 @@ CREATE TABLE agg_slot(
 -- Rollups for every series. bucket = unix seconds / bucket length (300, 3600, 86400).
 -- Octets of a sample that spans a bucket boundary are split by time. max_*_kbps: the highest
 -- rate at the series' finest resolution (port samples; 60 s slots for aggregates).
+-- Packets are kept at raw resolution only (samples and slots), to keep rollup rows small.
 CREATE TABLE rollup_5m(
     series_id   INTEGER NOT NULL,
     bucket      INTEGER NOT NULL,
     in_octets   INTEGER NOT NULL,
     out_octets  INTEGER NOT NULL,
-    in_packets  INTEGER NOT NULL,
-    out_packets INTEGER NOT NULL,
     missing_ms  INTEGER NOT NULL,
     max_in_kbps  INTEGER NOT NULL,
     max_out_kbps INTEGER NOT NULL,
@@ -100,8 +99,6 @@ CREATE TABLE rollup_1h(
     bucket      INTEGER NOT NULL,
     in_octets   INTEGER NOT NULL,
     out_octets  INTEGER NOT NULL,
-    in_packets  INTEGER NOT NULL,
-    out_packets INTEGER NOT NULL,
     missing_ms  INTEGER NOT NULL,
     max_in_kbps  INTEGER NOT NULL,
     max_out_kbps INTEGER NOT NULL,
@@ -112,8 +109,6 @@ CREATE TABLE rollup_1d(
     bucket      INTEGER NOT NULL,
     in_octets   INTEGER NOT NULL,
     out_octets  INTEGER NOT NULL,
-    in_packets  INTEGER NOT NULL,
-    out_packets INTEGER NOT NULL,
     missing_ms  INTEGER NOT NULL,
     max_in_kbps  INTEGER NOT NULL,
     max_out_kbps INTEGER NOT NULL,
