@@ -243,7 +243,10 @@ fn coverage_is_weighted_by_usual_traffic() {
     let (store, w) = open(&dir, topo, forever());
     let b = base();
     // a-sw1/p1 carries 100x the traffic of b-sw1/p1. 40 minutes to learn the weights.
-    two_switch_line(&w, b, 1..46, Some(42), (60_000_000, 600_000));
+    // (Flushed in between, as sweeps arrive over time: weights are learned per batch.)
+    two_switch_line(&w, b, 1..40, None, (60_000_000, 600_000));
+    w.flush().unwrap();
+    two_switch_line(&w, b, 40..46, Some(42), (60_000_000, 600_000));
     w.flush().unwrap();
     let r = store.reader().unwrap();
     let cdn = Entity::new(EntityKind::ProductLine, "cdn");

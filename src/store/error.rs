@@ -30,6 +30,17 @@ pub enum StoreError {
         /// The newest schema version this build knows.
         supported: i64,
     },
+    /// A file-system operation on the data directory failed.
+    #[error("{path}: {context}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What the store was doing.
+        context: &'static str,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The database file does not exist (readers never create one).
     #[error("{path}: no database here yet (it is created by `bandwatch run`)")]
     Missing {

@@ -3,7 +3,7 @@
 //! and sealing (5-minute buckets that can no longer change are added into the 1-hour and
 //! 1-day rollups, aggregate slot peaks become the 5-minute maxima, port weights are updated).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -402,14 +402,16 @@ impl Ingest {
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
         let tx = conn.transaction().ctx(&path, "starting a write")?;
-        let mut slots: HashMap<(i64, i64), Acc> = HashMap::new();
-        let mut m5: HashMap<(i64, i64), Acc> = HashMap::new();
+        // Sorted maps: buckets are written in key order, like the samples below.
+        let mut slots: BTreeMap<(i64, i64), Acc> = BTreeMap::new();
+        let mut m5: BTreeMap<(i64, i64), Acc> = BTreeMap::new();
         let mut written = 0usize;
         let mut min_start_ms = i64::MAX;
-        for sweep in sweeps {
-            let end_ms = ts_ms(sweep.time);
-            let ts = sweep.time.as_second();
-            for pr in &sweep.ports {
+        // Series ids first (creating unlisted ports), then the samples in (series, time)
+        // order: neighbouring rows share B-tree pages, which makes large batches cheap.
+        let mut work: Vec<(i64, i64, usize, usize)> = Vec::new();
+        for (si, sweep) in sweeps.iter().enumerate() {
+            for (pi, pr) in sweep.ports.iter().enumerate() {
                 let key = PortKey {
                     switch: sweep.switch.clone(),
                     port: pr.port.clone(),
@@ -417,6 +419,23 @@ impl Ingest {
                 if !self.ports.contains_key(&key) {
                     self.adhoc_port(&tx, &sweep.switch, &pr.port)?;
                 }
+                if let Some(p) = self.ports.get(&key) {
+                    work.push((p.series_id, sweep.time.as_millisecond(), si, pi));
+                }
+            }
+            self.newest_ms = self.newest_ms.max(ts_ms(sweep.time));
+        }
+        work.sort_unstable();
+        for (_, _, si, pi) in work {
+            let sweep = &sweeps[si];
+            let pr = &sweep.ports[pi];
+            let end_ms = ts_ms(sweep.time);
+            let ts = sweep.time.as_second();
+            {
+                let key = PortKey {
+                    switch: sweep.switch.clone(),
+                    port: pr.port.clone(),
+                };
                 let Some(port) = self.ports.get_mut(&key) else {
                     continue;
                 };
@@ -531,7 +550,6 @@ impl Ingest {
                     }
                 }
             }
-            self.newest_ms = self.newest_ms.max(end_ms);
         }
         if self.sealed_slot.is_none() && min_start_ms != i64::MAX {
             self.sealed_slot = Some(min_start_ms.div_euclid(SLOT_MS));

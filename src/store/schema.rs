@@ -223,6 +223,13 @@ pub(crate) fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError
 /// missing migrations. A newer schema is refused before anything is written.
 pub(crate) fn open_for_write(path: &Path) -> Result<Connection, StoreError> {
     check_not_newer(path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            context: "creating the data directory",
+            source,
+        })?;
+    }
     let mut conn = Connection::open(path).ctx(path, "opening the database")?;
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -241,6 +248,14 @@ pub(crate) fn open_for_write(path: &Path) -> Result<Connection, StoreError> {
         tracing::warn!(file = %path.display(), mode, "the database is not in WAL mode");
     }
     configure(&conn, path)?;
+    // The writer's big transactions dirty many pages: a larger page cache and fewer, larger
+    // checkpoints (each page is copied back once per checkpoint, not once per sweep).
+    conn.pragma_update(None, "cache_size", -131_072)
+        .ctx(path, "setting the page cache size")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 16_384)
+        .ctx(path, "setting the checkpoint interval")?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .ctx(path, "setting the WAL size limit")?;
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let version = i as i64 + 1;
         if version <= found {

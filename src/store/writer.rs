@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -43,7 +43,7 @@ impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
             channel_capacity: 1024,
-            max_batch_sweeps: 64,
+            max_batch_sweeps: 128,
             grace: None,
             retention_batch: 200,
             retention_every: StdDuration::from_secs(5),
@@ -67,6 +67,7 @@ pub struct Writer {
     overflow: Arc<Mutex<VecDeque<Sweep>>>,
     metrics: Arc<WriterMetrics>,
     max_pages: Arc<AtomicU32>,
+    stopping: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -109,7 +110,9 @@ impl Writer {
         let (tx, rx) = mpsc::sync_channel(opts.channel_capacity.max(1));
         let overflow = Arc::new(Mutex::new(VecDeque::new()));
         let max_pages = Arc::new(AtomicU32::new(opts.max_pages.unwrap_or(0)));
+        let stopping = Arc::new(AtomicBool::new(false));
         let mut worker = Worker {
+            stopping: stopping.clone(),
             path: path.clone(),
             retention,
             topology,
@@ -132,6 +135,7 @@ impl Writer {
             overflow,
             metrics,
             max_pages,
+            stopping,
             thread: Some(thread),
         })
     }
@@ -203,6 +207,9 @@ impl Writer {
     }
 
     fn stop(&mut self) {
+        // A writer stuck retrying (disk full) gives up at shutdown instead of hanging it,
+        // and says how many sweeps it could not write.
+        self.stopping.store(true, Ordering::Relaxed);
         let _ = self.tx.send(Msg::Shutdown);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -217,6 +224,7 @@ impl Drop for Writer {
 }
 
 struct Worker {
+    stopping: Arc<AtomicBool>,
     path: PathBuf,
     retention: Retention,
     topology: Arc<Topology>,
@@ -312,7 +320,7 @@ impl Worker {
     /// (Re)opens the connection, retrying with backoff until it works.
     fn ensure_ingest(&mut self) {
         let mut backoff = StdDuration::from_millis(100);
-        while self.ingest.is_none() {
+        while self.ingest.is_none() && !self.stopping.load(Ordering::Relaxed) {
             let pages = self.max_pages.load(Ordering::Relaxed);
             match Ingest::open(
                 &self.path,
@@ -344,7 +352,8 @@ impl Worker {
         loop {
             self.ensure_ingest();
             let Some(ingest) = self.ingest.as_mut() else {
-                continue;
+                tracing::error!(file = %self.path.display(), "shutting down before the new topology could be stored");
+                return;
             };
             match ingest.apply_topology(t.clone()) {
                 Ok(()) => return,
@@ -368,7 +377,8 @@ impl Worker {
             let metrics = self.metrics.clone();
             self.ensure_ingest();
             let Some(ingest) = self.ingest.as_mut() else {
-                continue;
+                self.abandon(&batch);
+                return;
             };
             match ingest.write_batch(&batch, &metrics) {
                 Ok(n) => {
@@ -390,11 +400,25 @@ impl Worker {
                     self.fail(&e, "writing sweeps");
                     // The in-memory state may be ahead of the file: start again from it.
                     self.ingest = None;
+                    if self.stopping.load(Ordering::Relaxed) {
+                        self.abandon(&batch);
+                        return;
+                    }
                     std::thread::sleep(backoff);
                     backoff = (backoff * 2).min(self.opts.max_backoff);
                 }
             }
         }
+    }
+
+    /// At shutdown with the database unwritable: the sweeps are lost, and the log says so.
+    fn abandon(&self, batch: &[Sweep]) {
+        let ports: usize = batch.iter().map(|s| s.ports.len()).sum();
+        self.metrics.queue_depth.sub(batch.len() as u64);
+        tracing::error!(
+            file = %self.path.display(), sweeps = batch.len(), port_samples = ports,
+            "shutting down while the database cannot be written: these sweeps are not stored"
+        );
     }
 
     fn retention_step(&mut self) {
