@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use super::SLOT_SECS;
 use super::entity::{EntityKind, Tier};
@@ -43,6 +43,9 @@ struct PortState {
     members: Vec<usize>,
     /// Last speed written, to store speeds only when they change.
     speed_bps: Option<u64>,
+    /// Newest sample second written by this writer: a newer sample cannot collide with a
+    /// stored one and goes into a multi-row INSERT; others are checked one by one.
+    last_ts: Option<i64>,
 }
 
 /// One aggregate (product line, site, switch, customer) known to the writer.
@@ -309,6 +312,7 @@ impl Ingest {
                             },
                             members,
                             speed_bps: cap.map(|c| c.max(0) as u64),
+                            last_ts: None,
                         },
                     );
                 }
@@ -375,6 +379,7 @@ impl Ingest {
                 weight: weight.max(1.0),
                 members: Vec::new(),
                 speed_bps: cap.map(|c| c.max(0) as u64),
+                last_ts: None,
             },
         );
         Ok(())
@@ -426,6 +431,7 @@ impl Ingest {
             self.newest_ms = self.newest_ms.max(ts_ms(sweep.time));
         }
         work.sort_unstable();
+        let mut pending: Vec<SampleRow> = Vec::with_capacity(ROWS_PER_INSERT);
         for (_, _, si, pi) in work {
             let sweep = &sweeps[si];
             let pr = &sweep.ports[pi];
@@ -449,33 +455,38 @@ impl Ingest {
                     ),
                     PortOutcome::Unknown(reason) => (None, None, flag::of_unknown(*reason), None),
                 };
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO port_sample(series_id, ts, dt_ms, in_octets, \
-                         out_octets, in_packets, out_packets, oper, flag) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    )
-                    .and_then(|mut s| {
-                        s.execute(params![
-                            sid,
-                            ts,
-                            delta.map(|d| d.dt_ms as i64),
-                            delta.map(|d| d.in_octets as i64),
-                            delta.map(|d| d.out_octets as i64),
-                            delta.and_then(|d| d.in_packets).map(|v| v as i64),
-                            delta.and_then(|d| d.out_packets).map(|v| v as i64),
-                            oper,
-                            fl
-                        ])
-                    })
-                    .ctx(&path, "writing a port sample")?;
-                if inserted == 0 {
-                    metrics.duplicate_samples_total.inc();
-                    tracing::warn!(
-                        file = %path.display(), switch = %sweep.switch, port = %pr.port, ts,
-                        "a sample for this port and second is already stored; ignored"
-                    );
-                    continue;
+                let row: SampleRow = [
+                    Some(sid),
+                    Some(ts),
+                    delta.map(|d| d.dt_ms as i64),
+                    delta.map(|d| d.in_octets as i64),
+                    delta.map(|d| d.out_octets as i64),
+                    delta.and_then(|d| d.in_packets).map(|v| v as i64),
+                    delta.and_then(|d| d.out_packets).map(|v| v as i64),
+                    oper,
+                    Some(fl),
+                ];
+                let fresh = port.last_ts.is_some_and(|last| ts > last);
+                port.last_ts = Some(port.last_ts.map_or(ts, |last| last.max(ts)));
+                if fresh {
+                    pending.push(row);
+                    if pending.len() == ROWS_PER_INSERT {
+                        insert_rows(&tx, &path, &mut pending)?;
+                    }
+                } else {
+                    insert_rows(&tx, &path, &mut pending)?;
+                    let inserted = tx
+                        .prepare_cached(&format!("INSERT OR IGNORE {INSERT_SAMPLE} {ONE_ROW}"))
+                        .and_then(|mut s| s.execute(params_from_iter(row.iter())))
+                        .ctx(&path, "writing a port sample")?;
+                    if inserted == 0 {
+                        metrics.duplicate_samples_total.inc();
+                        tracing::warn!(
+                            file = %path.display(), switch = %sweep.switch, port = %pr.port, ts,
+                            "a sample for this port and second is already stored; ignored"
+                        );
+                        continue;
+                    }
                 }
                 written += 1;
                 if let Some(speed) = speed
@@ -551,6 +562,7 @@ impl Ingest {
                 }
             }
         }
+        insert_rows(&tx, &path, &mut pending)?;
         if self.sealed_slot.is_none() && min_start_ms != i64::MAX {
             self.sealed_slot = Some(min_start_ms.div_euclid(SLOT_MS));
             self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
@@ -716,6 +728,45 @@ impl Ingest {
         }
         Ok(())
     }
+}
+
+/// One `port_sample` row's values, in column order.
+type SampleRow = [Option<i64>; 9];
+
+/// Rows per multi-row INSERT (9 parameters each).
+const ROWS_PER_INSERT: usize = 64;
+const INSERT_SAMPLE: &str = "INTO port_sample(series_id, ts, dt_ms, in_octets, out_octets, \
+     in_packets, out_packets, oper, flag) VALUES";
+const ONE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Writes the pending sample rows: full chunks with one statement, the rest one by one.
+fn insert_rows(
+    tx: &Transaction<'_>,
+    path: &Path,
+    rows: &mut Vec<SampleRow>,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if rows.len() == ROWS_PER_INSERT {
+        let sql = format!(
+            "INSERT {INSERT_SAMPLE} {}",
+            vec![ONE_ROW; ROWS_PER_INSERT].join(", ")
+        );
+        tx.prepare_cached(&sql)
+            .and_then(|mut s| s.execute(params_from_iter(rows.iter().flatten())))
+            .ctx(path, "writing port samples")?;
+    } else {
+        let mut s = tx
+            .prepare_cached(&format!("INSERT {INSERT_SAMPLE} {ONE_ROW}"))
+            .ctx(path, "writing port samples")?;
+        for row in rows.iter() {
+            s.execute(params_from_iter(row.iter()))
+                .ctx(path, "writing port samples")?;
+        }
+    }
+    rows.clear();
+    Ok(())
 }
 
 /// Adds a 5-minute bucket's sums into the 1-hour and 1-day rollups.
