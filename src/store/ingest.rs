@@ -567,20 +567,18 @@ impl Ingest {
             self.sealed_slot = Some(min_start_ms.div_euclid(SLOT_MS));
             self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
         }
-        for ((sid, slot), a) in &slots {
-            upsert(
-                &tx, &path, "agg_slot", "slot", SLOT_MS, *sid, *slot, a, false,
-            )?;
-        }
+        write_buckets(&tx, &path, Table::Slot, &slots)?;
+        write_buckets(&tx, &path, Table::Rollup(Tier::M5), &m5)?;
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
+        let mut coarse = Coarse::default();
         for ((sid, b), a) in &m5 {
-            upsert(&tx, &path, "rollup_5m", "bucket", M5_MS, *sid, *b, a, true)?;
             if *b < sealed_5m {
                 // Late: its bucket is already sealed, so it goes straight into 1 h and 1 d.
                 metrics.late_samples_total.inc();
-                add_to_coarse(&tx, &path, *sid, *b, a)?;
+                coarse.add(*sid, *b, a);
             }
         }
+        coarse.write(&tx, &path)?;
         self.seal(&tx)?;
         tx.execute(
             "INSERT OR REPLACE INTO meta(key, value) VALUES ('newest_ms', ?1)",
@@ -648,6 +646,7 @@ impl Ingest {
                      WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3",
                 )
                 .ctx(&path, "preparing the 5-minute seal")?;
+            let mut coarse = Coarse::default();
             let mut seal_series = |sid: i64| -> Result<Option<f64>, StoreError> {
                 let rows: Vec<(i64, Acc)> = read
                     .query_map(params![sid, from_5m, to_5m], |r| {
@@ -668,7 +667,7 @@ impl Ingest {
                     .ctx(&path, "reading 5-minute buckets to seal")?;
                 let mut last_rate = None;
                 for (b, a) in rows {
-                    add_to_coarse(tx, &path, sid, b, &a)?;
+                    coarse.add(sid, b, &a);
                     if a.covered_ms > 0.0 {
                         last_rate =
                             Some((a.in_octets + a.out_octets) as f64 / (a.covered_ms / 1000.0));
@@ -686,6 +685,7 @@ impl Ingest {
             for a in &self.aggs {
                 seal_series(a.series_id)?;
             }
+            coarse.write(tx, &path)?;
             let mut upd_w = tx
                 .prepare_cached("UPDATE series SET weight = ?2 WHERE id = ?1")
                 .ctx(&path, "preparing a weight update")?;
@@ -769,100 +769,139 @@ fn insert_rows(
     Ok(())
 }
 
-/// Adds a 5-minute bucket's sums into the 1-hour and 1-day rollups.
-fn add_to_coarse(
-    tx: &Transaction<'_>,
-    path: &Path,
-    sid: i64,
-    bucket_5m: i64,
-    a: &Acc,
-) -> Result<(), StoreError> {
-    let start_ms = bucket_5m * M5_MS;
-    for tier in [Tier::H1, Tier::D1] {
-        let len_ms = tier.bucket_secs() * 1000;
-        let table = tier.rollup_table().unwrap_or("rollup_1h");
-        upsert(
-            tx,
-            path,
-            table,
-            "bucket",
-            len_ms,
-            sid,
-            start_ms.div_euclid(len_ms),
-            a,
-            true,
-        )?;
-    }
-    Ok(())
+/// 5-minute bucket sums on their way into the 1-hour and 1-day rollups, merged per bucket.
+#[derive(Default)]
+struct Coarse {
+    h1: BTreeMap<(i64, i64), Acc>,
+    d1: BTreeMap<(i64, i64), Acc>,
 }
 
-/// Adds `a` into one bucket row of a table (creating it), keeping `missing_ms` (uncovered
-/// milliseconds of the bucket) and, for rollups, the maxima.
-#[allow(clippy::too_many_arguments)]
-fn upsert(
+impl Coarse {
+    fn add(&mut self, sid: i64, bucket_5m: i64, a: &Acc) {
+        let start_ms = bucket_5m * M5_MS;
+        let h = start_ms.div_euclid(Tier::H1.bucket_secs() * 1000);
+        let d = start_ms.div_euclid(Tier::D1.bucket_secs() * 1000);
+        self.h1.entry((sid, h)).or_default().add(a);
+        self.d1.entry((sid, d)).or_default().add(a);
+    }
+
+    fn write(&self, tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+        write_buckets(tx, path, Table::Rollup(Tier::H1), &self.h1)?;
+        write_buckets(tx, path, Table::Rollup(Tier::D1), &self.d1)
+    }
+}
+
+/// A table of buckets: the aggregates' 60 s slots, or a rollup tier.
+#[derive(Clone, Copy)]
+enum Table {
+    Slot,
+    Rollup(Tier),
+}
+
+/// Bucket rows per multi-row UPSERT (7 parameters each).
+const BUCKETS_PER_UPSERT: usize = 64;
+
+impl Table {
+    fn len_ms(self) -> i64 {
+        match self {
+            Table::Slot => SLOT_MS,
+            Table::Rollup(t) => t.bucket_secs() * 1000,
+        }
+    }
+
+    /// The UPSERT adding `rows` bucket rows into the table. `missing_ms` of a new row is the
+    /// bucket minus the covered time; on conflict the covered time (bucket length minus the
+    /// new row's missing_ms) is subtracted, and less than 1/1000 of the bucket counts as 0.
+    fn sql(self, rows: usize) -> String {
+        let len = self.len_ms();
+        let tol = len / TOLERANCE_DIVISOR;
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+        let missing = format!(
+            "missing_ms = CASE WHEN missing_ms - ({len} - excluded.missing_ms) <= {tol} THEN 0 \
+             ELSE missing_ms - ({len} - excluded.missing_ms) END"
+        );
+        match self {
+            Table::Slot => format!(
+                "INSERT INTO agg_slot(series_id, slot, in_octets, out_octets, in_packets, \
+                 out_packets, missing_ms) VALUES {values} ON CONFLICT DO UPDATE SET \
+                 in_octets = in_octets + excluded.in_octets, \
+                 out_octets = out_octets + excluded.out_octets, \
+                 in_packets = in_packets + excluded.in_packets, \
+                 out_packets = out_packets + excluded.out_packets, {missing}"
+            ),
+            Table::Rollup(t) => format!(
+                "INSERT INTO {}(series_id, bucket, in_octets, out_octets, missing_ms, \
+                 max_in_kbps, max_out_kbps) VALUES {values} ON CONFLICT DO UPDATE SET \
+                 in_octets = in_octets + excluded.in_octets, \
+                 out_octets = out_octets + excluded.out_octets, {missing}, \
+                 max_in_kbps = max(max_in_kbps, excluded.max_in_kbps), \
+                 max_out_kbps = max(max_out_kbps, excluded.max_out_kbps)",
+                t.rollup_table().unwrap_or("rollup_5m")
+            ),
+        }
+    }
+
+    fn row(self, sid: i64, bucket: i64, a: &Acc) -> [i64; 7] {
+        let len = self.len_ms();
+        let missing = (len - a.covered_ms.round() as i64).max(0);
+        let missing = if missing <= len / TOLERANCE_DIVISOR {
+            0
+        } else {
+            missing
+        };
+        match self {
+            Table::Slot => [
+                sid,
+                bucket,
+                a.in_octets as i64,
+                a.out_octets as i64,
+                a.in_packets as i64,
+                a.out_packets as i64,
+                missing,
+            ],
+            Table::Rollup(_) => [
+                sid,
+                bucket,
+                a.in_octets as i64,
+                a.out_octets as i64,
+                missing,
+                a.max_in_kbps as i64,
+                a.max_out_kbps as i64,
+            ],
+        }
+    }
+}
+
+/// Adds bucket sums into a table (creating rows), in key order, many rows per statement.
+fn write_buckets(
     tx: &Transaction<'_>,
     path: &Path,
-    table: &str,
-    col: &str,
-    len_ms: i64,
-    sid: i64,
-    bucket: i64,
-    a: &Acc,
-    with_max: bool,
+    table: Table,
+    buckets: &BTreeMap<(i64, i64), Acc>,
 ) -> Result<(), StoreError> {
-    let covered = a.covered_ms.round() as i64;
-    let tol = len_ms / TOLERANCE_DIVISOR;
-    let sql = if with_max {
-        format!(
-            "INSERT INTO {table}(series_id, {col}, in_octets, out_octets, missing_ms, \
-             max_in_kbps, max_out_kbps) VALUES (?1, ?2, ?3, ?4, \
-             CASE WHEN ?5 - ?6 <= ?7 THEN 0 ELSE ?5 - ?6 END, ?8, ?9) \
-             ON CONFLICT DO UPDATE SET in_octets = in_octets + excluded.in_octets, \
-             out_octets = out_octets + excluded.out_octets, \
-             missing_ms = CASE WHEN missing_ms - ?6 <= ?7 THEN 0 ELSE missing_ms - ?6 END, \
-             max_in_kbps = max(max_in_kbps, excluded.max_in_kbps), \
-             max_out_kbps = max(max_out_kbps, excluded.max_out_kbps)"
-        )
-    } else {
-        format!(
-            "INSERT INTO {table}(series_id, {col}, in_octets, out_octets, in_packets, \
-             out_packets, missing_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, \
-             CASE WHEN ?7 - ?8 <= ?9 THEN 0 ELSE ?7 - ?8 END) \
-             ON CONFLICT DO UPDATE SET in_octets = in_octets + excluded.in_octets, \
-             out_octets = out_octets + excluded.out_octets, \
-             in_packets = in_packets + excluded.in_packets, \
-             out_packets = out_packets + excluded.out_packets, \
-             missing_ms = CASE WHEN missing_ms - ?8 <= ?9 THEN 0 ELSE missing_ms - ?8 END"
-        )
-    };
-    let mut stmt = tx
-        .prepare_cached(&sql)
-        .ctx(path, "preparing a bucket upsert")?;
-    let res = if with_max {
-        stmt.execute(params![
-            sid,
-            bucket,
-            a.in_octets as i64,
-            a.out_octets as i64,
-            len_ms,
-            covered,
-            tol,
-            a.max_in_kbps as i64,
-            a.max_out_kbps as i64
-        ])
-    } else {
-        stmt.execute(params![
-            sid,
-            bucket,
-            a.in_octets as i64,
-            a.out_octets as i64,
-            a.in_packets as i64,
-            a.out_packets as i64,
-            len_ms,
-            covered,
-            tol
-        ])
-    };
-    res.ctx(path, "writing a bucket")?;
+    let rows: Vec<[i64; 7]> = buckets
+        .iter()
+        .map(|((sid, b), a)| table.row(*sid, *b, a))
+        .collect();
+    let mut chunks = rows.chunks_exact(BUCKETS_PER_UPSERT);
+    if rows.len() >= BUCKETS_PER_UPSERT {
+        let mut st = tx
+            .prepare_cached(&table.sql(BUCKETS_PER_UPSERT))
+            .ctx(path, "preparing a bucket upsert")?;
+        for chunk in chunks.by_ref() {
+            st.execute(params_from_iter(chunk.iter().flatten()))
+                .ctx(path, "writing buckets")?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut st = tx
+            .prepare_cached(&table.sql(1))
+            .ctx(path, "preparing a bucket upsert")?;
+        for row in rest {
+            st.execute(params_from_iter(row.iter()))
+                .ctx(path, "writing buckets")?;
+        }
+    }
     Ok(())
 }
