@@ -211,6 +211,7 @@ fn ingest(label: &str, per_sweep: bool, minutes: i64) -> std::path::PathBuf {
             },
         )
         .unwrap();
+    let cpu0 = cpu_secs();
     let t0 = Instant::now();
     for s in all {
         w.submit(s).unwrap();
@@ -220,16 +221,29 @@ fn ingest(label: &str, per_sweep: bool, minutes: i64) -> std::path::PathBuf {
     }
     w.flush().unwrap();
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu_secs() - cpu0;
     let m = w.metrics();
     println!(
-        "ingest ({label}): {samples} port-samples in {secs:.2} s = {:.0} port-samples/s \
-         ({} transactions, write time {:.2} s)",
+        "ingest ({label}): {samples} port-samples in {secs:.2} s = {:.0} port-samples/s; \
+         {cpu:.2} CPU-s = {:.0} port-samples per CPU-second ({} transactions, write time {:.2} s)",
         samples as f64 / secs,
+        samples as f64 / cpu.max(1e-3),
         m.transactions_total.get(),
         m.write_seconds_total()
     );
     w.shutdown();
     db
+}
+
+/// CPU seconds (user + system) of this process so far, from /proc (the machine is shared,
+/// so wall-clock rates alone depend on the neighbours' load).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name; 100 Hz ticks.
+    (tick(11) + tick(12)) / 100.0
 }
 
 fn sizes(db: &std::path::Path) {

@@ -48,6 +48,32 @@ struct PortState {
     last_ts: Option<i64>,
 }
 
+/// The ports known to the writer, found by switch and port name without allocating.
+#[derive(Default)]
+struct PortMap {
+    states: Vec<PortState>,
+    index: HashMap<String, HashMap<String, usize>>,
+}
+
+impl PortMap {
+    fn insert(&mut self, key: PortKey, state: PortState) {
+        let ports = self.index.entry(key.switch).or_default();
+        match ports.get(&key.port) {
+            Some(&i) => self.states[i] = state,
+            None => {
+                ports.insert(key.port, self.states.len());
+                self.states.push(state);
+            }
+        }
+    }
+    fn idx(&self, switch: &str, port: &str) -> Option<usize> {
+        self.index.get(switch)?.get(port).copied()
+    }
+    fn values(&self) -> impl Iterator<Item = &PortState> {
+        self.states.iter()
+    }
+}
+
 /// One aggregate (product line, site, switch, customer) known to the writer.
 struct AggState {
     series_id: i64,
@@ -90,7 +116,7 @@ pub(crate) struct Ingest {
     /// together.
     conn: Option<Connection>,
     topology: Arc<Topology>,
-    ports: HashMap<PortKey, PortState>,
+    ports: PortMap,
     aggs: Vec<AggState>,
     /// How long after a bucket's end samples may still arrive for it.
     grace_ms: i64,
@@ -123,7 +149,7 @@ impl Ingest {
             path: path.to_path_buf(),
             conn: Some(conn),
             topology: Arc::new(Topology::default()),
-            ports: HashMap::new(),
+            ports: PortMap::default(),
             aggs: Vec::new(),
             grace_ms,
             newest_ms: 0,
@@ -190,7 +216,7 @@ impl Ingest {
             .transaction()
             .ctx(&path, "starting a topology update")?;
         let now = jiff::Timestamp::now().as_second();
-        let mut ports: HashMap<PortKey, PortState> = HashMap::new();
+        let mut ports = PortMap::default();
         let mut aggs: Vec<AggState> = Vec::new();
         let mut agg_index: HashMap<(EntityKind, String), usize> = HashMap::new();
         {
@@ -414,35 +440,33 @@ impl Ingest {
         let mut min_start_ms = i64::MAX;
         // Series ids first (creating unlisted ports), then the samples in (series, time)
         // order: neighbouring rows share B-tree pages, which makes large batches cheap.
-        let mut work: Vec<(i64, i64, usize, usize)> = Vec::new();
+        let mut work: Vec<(i64, i64, usize, usize, usize)> = Vec::new();
         for (si, sweep) in sweeps.iter().enumerate() {
             for (pi, pr) in sweep.ports.iter().enumerate() {
-                let key = PortKey {
-                    switch: sweep.switch.clone(),
-                    port: pr.port.clone(),
+                let idx = match self.ports.idx(&sweep.switch, &pr.port) {
+                    Some(i) => i,
+                    None => {
+                        self.adhoc_port(&tx, &sweep.switch, &pr.port)?;
+                        match self.ports.idx(&sweep.switch, &pr.port) {
+                            Some(i) => i,
+                            None => continue,
+                        }
+                    }
                 };
-                if !self.ports.contains_key(&key) {
-                    self.adhoc_port(&tx, &sweep.switch, &pr.port)?;
-                }
-                if let Some(p) = self.ports.get(&key) {
-                    work.push((p.series_id, sweep.time.as_millisecond(), si, pi));
-                }
+                let sid = self.ports.states[idx].series_id;
+                work.push((sid, sweep.time.as_millisecond(), si, pi, idx));
             }
             self.newest_ms = self.newest_ms.max(ts_ms(sweep.time));
         }
         work.sort_unstable();
         let mut pending: Vec<SampleRow> = Vec::with_capacity(ROWS_PER_INSERT);
-        for (_, _, si, pi) in work {
+        for (_, _, si, pi, idx) in work {
             let sweep = &sweeps[si];
             let pr = &sweep.ports[pi];
             let end_ms = ts_ms(sweep.time);
             let ts = sweep.time.as_second();
             {
-                let key = PortKey {
-                    switch: sweep.switch.clone(),
-                    port: pr.port.clone(),
-                };
-                let Some(port) = self.ports.get_mut(&key) else {
+                let Some(port) = self.ports.states.get_mut(idx) else {
                     continue;
                 };
                 let sid = port.series_id;
@@ -675,11 +699,11 @@ impl Ingest {
                 }
                 Ok(last_rate)
             };
-            let mut new_weights: Vec<(PortKey, f64)> = Vec::new();
-            for (key, p) in &self.ports {
+            let mut new_weights: Vec<(usize, f64)> = Vec::new();
+            for (i, p) in self.ports.states.iter().enumerate() {
                 if let Some(rate) = seal_series(p.series_id)? {
                     let w = 1.0 + (1.0 - WEIGHT_ALPHA) * (p.weight - 1.0) + WEIGHT_ALPHA * rate;
-                    new_weights.push((key.clone(), w));
+                    new_weights.push((i, w));
                 }
             }
             for a in &self.aggs {
@@ -689,8 +713,8 @@ impl Ingest {
             let mut upd_w = tx
                 .prepare_cached("UPDATE series SET weight = ?2 WHERE id = ?1")
                 .ctx(&path, "preparing a weight update")?;
-            for (key, w) in new_weights {
-                if let Some(p) = self.ports.get_mut(&key) {
+            for (i, w) in new_weights {
+                if let Some(p) = self.ports.states.get_mut(i) {
                     if (w - p.weight).abs() > 0.05 * p.weight {
                         upd_w
                             .execute(params![p.series_id, w])

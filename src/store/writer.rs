@@ -43,7 +43,7 @@ impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
             channel_capacity: 1024,
-            max_batch_sweeps: 128,
+            max_batch_sweeps: 512,
             grace: None,
             retention_batch: 200,
             retention_every: StdDuration::from_secs(5),
