@@ -256,3 +256,52 @@ fn a_database_from_a_newer_bandwatch_is_refused_and_left_untouched() {
     assert_eq!(std::fs::read(&db).unwrap(), before, "the file was modified");
     assert!(!dir.path().join("bandwatch.db-wal").exists());
 }
+
+#[test]
+fn shutting_down_while_the_disk_is_full_returns_and_says_what_was_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bandwatch.db");
+    let store = Store::open(&db, &Retention::default()).unwrap();
+    let pages: u32 = Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    let (topo, names) = many_ports("a-sw1", 400);
+    let w = store
+        .writer_with(
+            topo,
+            WriterOptions {
+                max_pages: Some(pages + 40),
+                ..WriterOptions::default()
+            },
+        )
+        .unwrap();
+    let m = w.metrics();
+    let deadline = Instant::now() + StdDuration::from_secs(20);
+    let mut i = 0;
+    while m.write_errors_total.get() == 0 {
+        assert!(Instant::now() < deadline, "the size limit was never hit");
+        i += 1;
+        w.submit(big_sweep("a-sw1", &names, base() + 60 * i))
+            .unwrap();
+        std::thread::sleep(StdDuration::from_millis(5));
+    }
+    // The writer is now failing and backing off; shutdown gives up on the queued sweeps
+    // (logging them) instead of retrying forever.
+    w.shutdown();
+    assert_eq!(
+        m.queue_depth.get(),
+        0,
+        "every queued sweep is accounted for"
+    );
+    assert!(m.abandoned_sweeps_total.get() >= 1);
+    assert_eq!(
+        m.abandoned_sweeps_total.get() + m.sweeps_written_total.get(),
+        i as u64
+    );
+    let check: String = Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}

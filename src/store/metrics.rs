@@ -71,6 +71,8 @@ pub struct WriterMetrics {
     pub late_samples_total: Counter,
     /// Samples ignored because one for the same port and second was already stored.
     pub duplicate_samples_total: Counter,
+    /// Sweeps given up at shutdown because the database could not be written (logged).
+    pub abandoned_sweeps_total: Counter,
     /// Rows deleted by retention.
     pub retention_rows_deleted_total: Counter,
     /// 1 while the writer cannot write (it keeps retrying), else 0.

@@ -331,7 +331,7 @@ impl Worker {
                 Ok(i) => self.ingest = Some(i),
                 Err(e) => {
                     self.fail(&e, "reopening the database");
-                    std::thread::sleep(backoff);
+                    self.pause(backoff);
                     backoff = (backoff * 2).min(self.opts.max_backoff);
                 }
             }
@@ -360,7 +360,7 @@ impl Worker {
                 Err(e) => {
                     self.fail(&e, "applying a new topology");
                     self.ingest = None;
-                    std::thread::sleep(backoff);
+                    self.pause(backoff);
                     backoff = (backoff * 2).min(self.opts.max_backoff);
                 }
             }
@@ -404,10 +404,22 @@ impl Worker {
                         self.abandon(&batch);
                         return;
                     }
-                    std::thread::sleep(backoff);
+                    self.pause(backoff);
                     backoff = (backoff * 2).min(self.opts.max_backoff);
                 }
             }
+        }
+    }
+
+    /// Sleeps before a retry, waking early when the writer is being shut down.
+    fn pause(&self, d: StdDuration) {
+        let until = Instant::now() + d;
+        while !self.stopping.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            std::thread::sleep((until - now).min(StdDuration::from_millis(50)));
         }
     }
 
@@ -415,6 +427,7 @@ impl Worker {
     fn abandon(&self, batch: &[Sweep]) {
         let ports: usize = batch.iter().map(|s| s.ports.len()).sum();
         self.metrics.queue_depth.sub(batch.len() as u64);
+        self.metrics.abandoned_sweeps_total.add(batch.len() as u64);
         tracing::error!(
             file = %self.path.display(), sweeps = batch.len(), port_samples = ports,
             "shutting down while the database cannot be written: these sweeps are not stored"
