@@ -305,3 +305,40 @@ fn shutting_down_while_the_disk_is_full_returns_and_says_what_was_lost() {
         .unwrap();
     assert_eq!(check, "ok");
 }
+
+#[test]
+fn a_full_channel_is_counted_and_nothing_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bandwatch.db");
+    let store = Store::open(&db, &Retention::default()).unwrap();
+    let (topo, names) = many_ports("a-sw1", 300);
+    let w = store
+        .writer_with(
+            topo,
+            WriterOptions {
+                channel_capacity: 1,
+                max_batch_sweeps: 1,
+                ..WriterOptions::default()
+            },
+        )
+        .unwrap();
+    let b = base();
+    // Submitting is never slowed by the disk: 100 sweeps go in much faster than they are
+    // written, so the one-slot channel fills and the rest wait in the overflow queue.
+    for i in 1..=100 {
+        w.submit(big_sweep("a-sw1", &names, b + 60 * i)).unwrap();
+    }
+    let m = w.metrics();
+    assert!(m.queue_full_total.get() > 0);
+    assert!(m.queue_depth.get() > 1);
+    w.flush().unwrap();
+    assert_eq!(m.sweeps_written_total.get(), 100);
+    assert_eq!(m.queue_depth.get(), 0);
+    let n: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(DISTINCT ts) FROM port_sample", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 100);
+}

@@ -8,10 +8,14 @@
 //!   bandwatch.
 //! - [`Writer`]: one dedicated thread fed by a bounded channel ([`Writer::submit`] never waits
 //!   on the disk; a full channel spills into a counted, logged overflow queue). Each batch of
-//!   sweeps (one sweep, or several under load) is one transaction. WAL, `synchronous=NORMAL`,
-//!   cached prepared statements. A failed write is logged with the file, counted in
-//!   [`WriterMetrics`] and retried with backoff on a fresh connection; the writer never exits
-//!   on its own. [`Writer::update_topology`] applies a reloaded topology in order with sweeps.
+//!   sweeps (one sweep, or up to 512 queued ones under load) is one transaction, written in
+//!   (series, time) order with multi-row statements so neighbouring rows share B-tree pages.
+//!   WAL, `synchronous=NORMAL`, cached prepared statements, checkpoints every 16k pages. A
+//!   failed write is logged with the file, counted in [`WriterMetrics`] and retried with
+//!   backoff on a fresh connection (in-memory state is rebuilt from the file); the writer
+//!   never exits on its own. Only at shutdown does it give up on what it cannot write, and it
+//!   logs and counts that. [`Writer::update_topology`] applies a reloaded topology in order
+//!   with the sweeps; [`Writer::flush`] waits until everything submitted is committed.
 //! - [`Reader`]: its own read-only connection; ranges, latest point, seasonal windows.
 //! - [`SweepSink`] and [`SeriesSource`] are the narrow interfaces the other stages use, so a
 //!   second backend can be added without touching rules or notify.
@@ -121,6 +125,12 @@ impl Store {
             path: path.to_path_buf(),
             retention: *retention,
         })
+    }
+
+    /// Opens `<data_dir>/bandwatch.db` (creating the folder if needed): what `bandwatch run`
+    /// does with `[daemon] data_dir` and `[retention]`.
+    pub fn open_in(data_dir: &Path, retention: &Retention) -> Result<Store, StoreError> {
+        Store::open(&db_path(data_dir), retention)
     }
 
     /// The database file.
