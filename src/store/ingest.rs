@@ -161,6 +161,11 @@ impl Ingest {
         Ok(ing)
     }
 
+    /// Changes the grace period (the topology's longest poll interval changed).
+    pub(crate) fn set_grace_ms(&mut self, grace_ms: i64) {
+        self.grace_ms = grace_ms;
+    }
+
     /// The newest sweep time written, in ms since the epoch (0 before the first).
     pub(crate) fn newest_ms(&self) -> i64 {
         self.newest_ms
@@ -433,9 +438,9 @@ impl Ingest {
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
         let tx = conn.transaction().ctx(&path, "starting a write")?;
-        // Sorted maps: buckets are written in key order, like the samples below.
-        let mut slots: BTreeMap<(i64, i64), Acc> = BTreeMap::new();
-        let mut m5: BTreeMap<(i64, i64), Acc> = BTreeMap::new();
+        // Bucket sums of the batch (written sorted by key, like the samples below).
+        let mut slots: HashMap<(i64, i64), Acc> = HashMap::new();
+        let mut m5: HashMap<(i64, i64), Acc> = HashMap::new();
         let mut written = 0usize;
         let mut min_start_ms = i64::MAX;
         // Series ids first (creating unlisted ports), then the samples in (series, time)
@@ -897,16 +902,17 @@ impl Table {
 }
 
 /// Adds bucket sums into a table (creating rows), in key order, many rows per statement.
-fn write_buckets(
+fn write_buckets<'a>(
     tx: &Transaction<'_>,
     path: &Path,
     table: Table,
-    buckets: &BTreeMap<(i64, i64), Acc>,
+    buckets: impl IntoIterator<Item = (&'a (i64, i64), &'a Acc)>,
 ) -> Result<(), StoreError> {
-    let rows: Vec<[i64; 7]> = buckets
-        .iter()
+    let mut rows: Vec<[i64; 7]> = buckets
+        .into_iter()
         .map(|((sid, b), a)| table.row(*sid, *b, a))
         .collect();
+    rows.sort_unstable_by_key(|r| (r[0], r[1]));
     let mut chunks = rows.chunks_exact(BUCKETS_PER_UPSERT);
     if rows.len() >= BUCKETS_PER_UPSERT {
         let mut st = tx

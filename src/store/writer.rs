@@ -348,6 +348,10 @@ impl Worker {
 
     fn set_topology(&mut self, t: Arc<Topology>) {
         self.topology = t.clone();
+        self.grace_ms = grace_for(&t, &self.opts);
+        if let Some(i) = self.ingest.as_mut() {
+            i.set_grace_ms(self.grace_ms);
+        }
         let mut backoff = StdDuration::from_millis(100);
         loop {
             self.ensure_ingest();
