@@ -13,3 +13,4 @@ pub mod poll;
 pub mod rules;
 pub mod sim;
 pub mod snmp;
+pub mod store;

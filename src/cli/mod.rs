@@ -4,6 +4,7 @@
 pub mod check;
 pub mod run;
 pub mod simulate;
+pub mod query;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,7 +60,7 @@ pub enum Command {
     /// Run the whole job on a simulated fleet, with a scripted storyline.
     Demo(PendingArgs),
     /// Print a stored series.
-    Query(PendingArgs),
+    Query(query::QueryArgs),
     /// The monthly per-customer usage report.
     Report(PendingArgs),
     /// Replay rules over stored history or a CSV file.
@@ -108,6 +109,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(&cli.config, args),
         Command::Run(args) => run::run(&cli.config, args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Query(args) => query::run(&cli.config, args),
         other => {
             eprintln!("bandwatch {}: not implemented yet", other.name());
             ExitCode::from(2)

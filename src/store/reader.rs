@@ -1,0 +1,548 @@
+//! Reading series back: a range at a step with the tier picked by span, step and retention,
+//! the latest point, the same window over past days (seasonal baselines), and every entity of
+//! a kind. Readers have their own read-only connections; under WAL they never block the
+//! writer and the writer never blocks them.
+//!
+//! Every point carries its **coverage**: the fraction of the step that was measured (for
+//! aggregates, weighted by the member ports' usual traffic). A step with no data is `None`,
+//! never 0. By default values are *estimates*: rates divide by the covered time and byte
+//! counts are scaled up by the coverage, so a half-answered sweep does not read as a 50 %
+//! drop; [`RangeQuery::measured`] returns the unscaled sums instead (for billing), and
+//! [`RangeQuery::min_coverage`] turns thinly covered steps into gaps.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::entity::{Entity, EntityKind, Metric, Tier};
+use super::error::{SqlContext, StoreError};
+use super::schema;
+use super::split::{share, split};
+use crate::config::Retention;
+
+/// At most this many points per query.
+const MAX_POINTS: i64 = 200_000;
+/// Raw port samples are read up to this far past the range's end (their interval may
+/// reach back into it).
+const RAW_LOOKAHEAD_S: i64 = 900;
+
+/// What to read.
+#[derive(Clone, Debug)]
+pub struct RangeQuery {
+    /// The series' entity.
+    pub entity: Entity,
+    /// The quantity.
+    pub metric: Metric,
+    /// Start (inclusive; rounded down to the step).
+    pub from: Timestamp,
+    /// End (exclusive).
+    pub to: Timestamp,
+    /// Step in seconds; `None` picks one giving at most ~1500 points.
+    pub step_secs: Option<i64>,
+    /// Force a tier; `None` picks the coarsest that fits the step and still holds `from`.
+    pub tier: Option<Tier>,
+    /// Steps covered less than this (0..=1) are gaps.
+    pub min_coverage: f64,
+    /// Scale values by coverage (estimate) rather than return measured sums.
+    pub scale: bool,
+}
+
+impl RangeQuery {
+    /// A query with the defaults: automatic step and tier, any coverage, estimated values.
+    pub fn new(entity: Entity, metric: Metric, from: Timestamp, to: Timestamp) -> Self {
+        RangeQuery {
+            entity,
+            metric,
+            from,
+            to,
+            step_secs: None,
+            tier: None,
+            min_coverage: 0.0,
+            scale: true,
+        }
+    }
+    /// Sets the step in seconds.
+    pub fn step(mut self, secs: i64) -> Self {
+        self.step_secs = Some(secs);
+        self
+    }
+    /// Forces a tier.
+    pub fn tier(mut self, tier: Tier) -> Self {
+        self.tier = Some(tier);
+        self
+    }
+    /// Treats steps with less coverage as gaps.
+    pub fn min_coverage(mut self, c: f64) -> Self {
+        self.min_coverage = c;
+        self
+    }
+    /// Returns measured sums, not coverage-scaled estimates.
+    pub fn measured(mut self) -> Self {
+        self.scale = false;
+        self
+    }
+}
+
+/// One step of a series.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Point {
+    /// Start of the step.
+    pub time: Timestamp,
+    /// The value, `None` for a gap (never 0 for unknown).
+    pub value: Option<f64>,
+    /// Fraction of the step that was measured, 0..=1.
+    pub coverage: f64,
+}
+
+/// A range read back.
+#[derive(Clone, Debug, Serialize)]
+pub struct SeriesData {
+    /// The entity.
+    pub entity: Entity,
+    /// The quantity.
+    pub metric: Metric,
+    /// The tier the points come from.
+    pub tier: Tier,
+    /// Step in seconds.
+    pub step_secs: i64,
+    /// One point per step, gaps included.
+    pub points: Vec<Point>,
+}
+
+/// Sums over one output step.
+#[derive(Default, Clone, Copy)]
+struct Sums {
+    in_octets: f64,
+    out_octets: f64,
+    in_packets: f64,
+    out_packets: f64,
+    covered_ms: f64,
+}
+
+struct SeriesRow {
+    id: i64,
+    capacity_bps: Option<i64>,
+}
+
+/// A read-only view of the store.
+pub struct Reader {
+    path: PathBuf,
+    conn: Connection,
+    retention: Retention,
+}
+
+impl Reader {
+    /// Opens a reader on an existing database.
+    pub fn open(path: &Path, retention: &Retention) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            path: path.to_path_buf(),
+            conn: schema::open_for_read(path)?,
+            retention: *retention,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn series(&self, e: &Entity) -> Result<SeriesRow, StoreError> {
+        self.conn
+            .prepare_cached("SELECT id, capacity_bps FROM series WHERE kind = ?1 AND name = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![e.kind.as_str(), e.name], |r| {
+                    Ok(SeriesRow {
+                        id: r.get(0)?,
+                        capacity_bps: r.get(1)?,
+                    })
+                })
+                .optional()
+            })
+            .ctx(&self.path, "looking up a series")?
+            .ok_or_else(|| StoreError::UnknownSeries {
+                path: self.path.clone(),
+                entity: e.to_string(),
+            })
+    }
+
+    /// The newest sweep time written (seconds), the store's "now" for retention.
+    pub fn newest(&self) -> Result<Option<Timestamp>, StoreError> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'newest_ms'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .ctx(&self.path, "reading the newest sweep time")?;
+        Ok(v.and_then(|s| s.parse::<i64>().ok())
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok()))
+    }
+
+    /// Every stored entity of a kind, by name.
+    pub fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError> {
+        self.conn
+            .prepare_cached("SELECT name FROM series WHERE kind = ?1 ORDER BY name")
+            .and_then(|mut s| {
+                s.query_map([kind.as_str()], |r| {
+                    Ok(Entity::new(kind, r.get::<_, String>(0)?))
+                })?
+                .collect()
+            })
+            .ctx(&self.path, "listing series")
+    }
+
+    fn holds(&self, tier: Tier, from_s: i64, newest_s: Option<i64>) -> bool {
+        let keep = match tier {
+            Tier::Raw => self.retention.raw,
+            Tier::M5 => self.retention.rollup_5m,
+            Tier::H1 => self.retention.rollup_1h,
+            Tier::D1 => self.retention.rollup_1d,
+        };
+        match (keep, newest_s) {
+            (Some(k), Some(now)) => from_s >= now - k.as_secs() as i64,
+            _ => true,
+        }
+    }
+
+    /// Picks tier and step for a query.
+    fn plan(&self, q: &RangeQuery, is_port: bool) -> Result<(Tier, i64), StoreError> {
+        let from_s = q.from.as_second();
+        let span = q.to.as_second() - from_s;
+        if span <= 0 {
+            return Err(StoreError::InvalidQuery(format!(
+                "the range is empty: --from {} is not before --to {}",
+                q.from, q.to
+            )));
+        }
+        let step = match q.step_secs {
+            Some(s) if s <= 0 => {
+                return Err(StoreError::InvalidQuery("the step must be positive".into()));
+            }
+            Some(s) => s,
+            None => [60, 300, 3600, 86_400]
+                .into_iter()
+                .find(|s| span / s <= 1500)
+                .unwrap_or(86_400),
+        };
+        let packets = matches!(q.metric, Metric::InPps | Metric::OutPps);
+        let fits = |t: Tier| match t {
+            Tier::Raw => is_port || step % t.bucket_secs() == 0,
+            // Rollups keep no packets.
+            _ => !packets && step % t.bucket_secs() == 0,
+        };
+        if let Some(t) = q.tier {
+            if !fits(t) {
+                return Err(StoreError::InvalidQuery(format!(
+                    "step {step}s is not a multiple of the {} tier's {}s buckets",
+                    t.as_str(),
+                    t.bucket_secs()
+                )));
+            }
+            return Ok((t, step));
+        }
+        let newest = self.newest()?.map(|t| t.as_second());
+        let tiers = [Tier::D1, Tier::H1, Tier::M5, Tier::Raw];
+        if let Some(t) = tiers
+            .into_iter()
+            .find(|t| fits(*t) && self.holds(*t, from_s, newest))
+        {
+            return Ok((t, step));
+        }
+        if packets {
+            return Err(StoreError::InvalidQuery(format!(
+                "packet rates are kept at raw resolution only (raw retention {}); ask for a \
+                 later --from, or for a byte metric",
+                self.retention
+                    .raw
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| "forever".into())
+            )));
+        }
+        // No tier at this step still holds `from`: use the finest that does, at its bucket.
+        let t = tiers
+            .into_iter()
+            .rev()
+            .find(|t| self.holds(*t, from_s, newest))
+            .unwrap_or(Tier::D1);
+        let b = t.bucket_secs();
+        Ok((t, step.div_euclid(b).max(1) * b))
+    }
+
+    /// A range of one series at a step.
+    pub fn range(&self, q: &RangeQuery) -> Result<SeriesData, StoreError> {
+        let s = self.series(&q.entity)?;
+        let is_port = q.entity.kind == EntityKind::Port;
+        let (tier, step) = self.plan(q, is_port)?;
+        let g0 = q.from.as_second().div_euclid(step) * step;
+        let end = q.to.as_second();
+        let n = (end - g0 + step - 1) / step;
+        if n > MAX_POINTS {
+            return Err(StoreError::InvalidQuery(format!(
+                "{n} points asked for; use a larger step (at most {MAX_POINTS} points)"
+            )));
+        }
+        let mut sums = vec![Sums::default(); n as usize];
+        let step_ms = step * 1000;
+        let mut add = |start_ms: i64, len_ms: i64, io: [i64; 4], covered_ms: f64| {
+            let rel = start_ms - g0 * 1000;
+            let mut before = 0;
+            for (i, ov) in split(rel, rel + len_ms, step_ms) {
+                if i < 0 || i >= n {
+                    before += ov;
+                    continue;
+                }
+                let sh = |v: i64| share(v.max(0) as u64, before, ov, len_ms) as f64;
+                let slot = &mut sums[i as usize];
+                slot.in_octets += sh(io[0]);
+                slot.out_octets += sh(io[1]);
+                slot.in_packets += sh(io[2]);
+                slot.out_packets += sh(io[3]);
+                slot.covered_ms += covered_ms * ov as f64 / len_ms as f64;
+                before += ov;
+            }
+        };
+        let path = &self.path;
+        match (tier, is_port) {
+            (Tier::Raw, true) => {
+                let mut st = self
+                    .conn
+                    .prepare_cached(
+                        "SELECT ts, dt_ms, in_octets, out_octets, coalesce(in_packets, 0), \
+                         coalesce(out_packets, 0) FROM port_sample WHERE series_id = ?1 \
+                         AND ts > ?2 AND ts <= ?3 AND dt_ms IS NOT NULL",
+                    )
+                    .ctx(path, "preparing a raw read")?;
+                let rows = st
+                    .query_map(params![s.id, g0, end + RAW_LOOKAHEAD_S], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, i64>(1)?,
+                            [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                        ))
+                    })
+                    .ctx(path, "reading raw samples")?;
+                for row in rows {
+                    let (ts, dt, io) = row.ctx(path, "reading raw samples")?;
+                    if dt > 0 {
+                        add(ts * 1000 - dt, dt, io, dt as f64);
+                    }
+                }
+            }
+            _ => {
+                let (table, col, unit) = match tier {
+                    Tier::Raw => ("agg_slot", "slot", tier.bucket_secs()),
+                    t => (
+                        t.rollup_table().unwrap_or("rollup_5m"),
+                        "bucket",
+                        t.bucket_secs(),
+                    ),
+                };
+                // Rollups keep no packets: pps is read from raw samples and slots only.
+                let packets = if tier == Tier::Raw {
+                    "in_packets, out_packets"
+                } else {
+                    "0, 0"
+                };
+                let sql = format!(
+                    "SELECT {col}, in_octets, out_octets, {packets}, missing_ms \
+                     FROM {table} WHERE series_id = ?1 AND {col} >= ?2 AND {col} < ?3"
+                );
+                let mut st = self
+                    .conn
+                    .prepare_cached(&sql)
+                    .ctx(path, "preparing a rollup read")?;
+                let lo = g0.div_euclid(unit);
+                let hi = (end + unit - 1).div_euclid(unit);
+                let rows = st
+                    .query_map(params![s.id, lo, hi], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?],
+                            r.get::<_, i64>(5)?,
+                        ))
+                    })
+                    .ctx(path, "reading rollups")?;
+                let len_ms = unit * 1000;
+                for row in rows {
+                    let (b, io, missing) = row.ctx(path, "reading rollups")?;
+                    add(b * len_ms, len_ms, io, (len_ms - missing).max(0) as f64);
+                }
+            }
+        }
+        let points = sums
+            .iter()
+            .enumerate()
+            .map(|(i, sm)| {
+                let time = Timestamp::from_second(g0 + i as i64 * step).unwrap_or(q.from);
+                point(sm, q, step, s.capacity_bps, time)
+            })
+            .collect();
+        Ok(SeriesData {
+            entity: q.entity.clone(),
+            metric: q.metric,
+            tier,
+            step_secs: step,
+            points,
+        })
+    }
+
+    /// The newest point of a series with at least `min_coverage`: the last port sample, or
+    /// the last 60 s slot of an aggregate (the trailing slot may still be filling, hence the
+    /// coverage threshold; the last 15 slots are looked at).
+    pub fn latest(
+        &self,
+        entity: &Entity,
+        metric: Metric,
+        min_coverage: f64,
+    ) -> Result<Option<Point>, StoreError> {
+        let s = self.series(entity)?;
+        let path = &self.path;
+        let q = RangeQuery::new(
+            entity.clone(),
+            metric,
+            Timestamp::UNIX_EPOCH,
+            Timestamp::UNIX_EPOCH,
+        )
+        .min_coverage(min_coverage);
+        if entity.kind == EntityKind::Port {
+            let row: Option<(i64, Option<i64>, [Option<i64>; 4])> = self
+                .conn
+                .prepare_cached(
+                    "SELECT ts, dt_ms, in_octets, out_octets, in_packets, out_packets                      FROM port_sample WHERE series_id = ?1 ORDER BY ts DESC LIMIT 1",
+                )
+                .and_then(|mut st| {
+                    st.query_row([s.id], |r| {
+                        Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?]))
+                    })
+                    .optional()
+                })
+                .ctx(path, "reading the latest sample")?;
+            let Some((ts, dt, io)) = row else {
+                return Ok(None);
+            };
+            let time = Timestamp::from_second(ts).unwrap_or(Timestamp::UNIX_EPOCH);
+            let Some(dt) = dt.filter(|d| *d > 0) else {
+                return Ok(Some(Point {
+                    time,
+                    value: None,
+                    coverage: 0.0,
+                }));
+            };
+            let f = |v: Option<i64>| v.unwrap_or(0).max(0) as f64;
+            let sums = Sums {
+                in_octets: f(io[0]),
+                out_octets: f(io[1]),
+                in_packets: f(io[2]),
+                out_packets: f(io[3]),
+                covered_ms: dt as f64,
+            };
+            // The sample's own interval is the step.
+            let step_ms = dt as f64;
+            return Ok(Some(point_over(&sums, &q, step_ms, s.capacity_bps, time)));
+        }
+        let rows: Vec<(i64, [i64; 4], i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT slot, in_octets, out_octets, in_packets, out_packets, missing_ms                  FROM agg_slot WHERE series_id = ?1 ORDER BY slot DESC LIMIT 15",
+            )
+            .and_then(|mut st| {
+                st.query_map([s.id], |r| {
+                    Ok((r.get(0)?, [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?], r.get(5)?))
+                })?
+                .collect()
+            })
+            .ctx(path, "reading the latest slots")?;
+        let slot_ms = (super::SLOT_SECS * 1000) as f64;
+        for (slot, io, missing) in rows {
+            let sums = Sums {
+                in_octets: io[0] as f64,
+                out_octets: io[1] as f64,
+                in_packets: io[2] as f64,
+                out_packets: io[3] as f64,
+                covered_ms: slot_ms - missing as f64,
+            };
+            let time =
+                Timestamp::from_second(slot * super::SLOT_SECS).unwrap_or(Timestamp::UNIX_EPOCH);
+            let p = point_over(&sums, &q, slot_ms, s.capacity_bps, time);
+            if p.value.is_some() {
+                return Ok(Some(p));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The same window on each of the past `days` days (index 0 is one day back): the basis
+    /// of time-of-day baselines. Each has the step and tier `q` would get on its own.
+    pub fn seasonal(&self, q: &RangeQuery, days: u32) -> Result<Vec<SeriesData>, StoreError> {
+        (1..=days as i64)
+            .map(|d| {
+                let back = jiff::SignedDuration::from_secs(d * 86_400);
+                let mut qd = q.clone();
+                qd.from = q
+                    .from
+                    .checked_sub(back)
+                    .map_err(|e| StoreError::InvalidQuery(format!("window {d} days back: {e}")))?;
+                qd.to = q
+                    .to
+                    .checked_sub(back)
+                    .map_err(|e| StoreError::InvalidQuery(format!("window {d} days back: {e}")))?;
+                self.range(&qd)
+            })
+            .collect()
+    }
+
+    /// The same query for every stored entity of a kind (e.g. every product line).
+    pub fn by_kind(&self, kind: EntityKind, q: &RangeQuery) -> Result<Vec<SeriesData>, StoreError> {
+        self.entities(kind)?
+            .into_iter()
+            .map(|e| {
+                let mut qe = q.clone();
+                qe.entity = e;
+                self.range(&qe)
+            })
+            .collect()
+    }
+}
+
+fn point(s: &Sums, q: &RangeQuery, step_s: i64, capacity: Option<i64>, time: Timestamp) -> Point {
+    point_over(s, q, (step_s * 1000) as f64, capacity, time)
+}
+
+/// The value of one step from its sums: coverage, then the metric, estimated or measured.
+fn point_over(
+    s: &Sums,
+    q: &RangeQuery,
+    step_ms: f64,
+    capacity: Option<i64>,
+    time: Timestamp,
+) -> Point {
+    let coverage = (s.covered_ms / step_ms).clamp(0.0, 1.0);
+    if s.covered_ms <= 0.0 || coverage < q.min_coverage {
+        return Point {
+            time,
+            value: None,
+            coverage,
+        };
+    }
+    // Seconds to divide by: the covered time for an estimate, the whole step when measured.
+    let secs = if q.scale { s.covered_ms } else { step_ms } / 1000.0;
+    let total = |v: f64| if q.scale { v / coverage } else { v };
+    let value = match q.metric {
+        Metric::InBps => Some(s.in_octets * 8.0 / secs),
+        Metric::OutBps => Some(s.out_octets * 8.0 / secs),
+        Metric::InPps => Some(s.in_packets / secs),
+        Metric::OutPps => Some(s.out_packets / secs),
+        Metric::InBytes => Some(total(s.in_octets)),
+        Metric::OutBytes => Some(total(s.out_octets)),
+        Metric::Utilization => capacity
+            .filter(|c| *c > 0)
+            .map(|c| s.in_octets.max(s.out_octets) * 8.0 / secs / c as f64),
+    };
+    Point {
+        time,
+        value,
+        coverage,
+    }
+}

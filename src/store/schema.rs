@@ -1,0 +1,299 @@
+//! The schema and its versioned migrations (`PRAGMA user_version`), and how connections are
+//! opened: WAL, `synchronous=NORMAL`, a busy timeout, and a refusal to touch a database
+//! written by a newer bandwatch.
+
+use std::path::Path;
+use std::time::Duration as StdDuration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::error::{SqlContext, StoreError};
+
+/// Migrations in order; migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[MIGRATION_1];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Version 1: series, raw port samples (gaps included), aggregate slots, rollups, and the
+/// tables the rules, notify and import stages fill.
+const MIGRATION_1: &str = r#"
+-- Key/value state of the store itself (seal watermark, retention cursor).
+CREATE TABLE meta(
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- One row per entity. `name` is `SWITCH/PORT` for ports. Labels are copied from the
+-- topology when the series is created or the topology is reloaded.
+CREATE TABLE series(
+    id           INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL CHECK (kind IN ('port','product_line','site','switch','customer')),
+    name         TEXT NOT NULL,
+    site         TEXT,
+    switch       TEXT,
+    port         TEXT,
+    product_line TEXT,
+    customer     TEXT,
+    role         TEXT,
+    weight       REAL NOT NULL DEFAULT 1.0,  -- ports: 1 + usual octets/s (coverage weight)
+    capacity_bps INTEGER,                    -- port speed, or the sum of the members' speeds
+    created      INTEGER NOT NULL,
+    UNIQUE (kind, name)
+);
+
+-- Raw port samples: one row per port per sweep. A row without dt_ms is a gap; `flag` says
+-- why (see store::flag). Octets are never written as zero for an unknown interval.
+-- ts: unix seconds of the response (the end of the interval). oper: ifOperStatus (1 = up).
+CREATE TABLE port_sample(
+    series_id   INTEGER NOT NULL,
+    ts          INTEGER NOT NULL,
+    dt_ms       INTEGER,
+    in_octets   INTEGER,
+    out_octets  INTEGER,
+    in_packets  INTEGER,
+    out_packets INTEGER,
+    oper        INTEGER,
+    flag        INTEGER NOT NULL,
+    PRIMARY KEY (series_id, ts)
+) WITHOUT ROWID;
+
+-- A port's speed, written only when it changes (samples do not repeat it).
+CREATE TABLE port_speed(
+    series_id INTEGER NOT NULL,
+    ts        INTEGER NOT NULL,
+    speed_bps INTEGER NOT NULL,
+    PRIMARY KEY (series_id, ts)
+) WITHOUT ROWID;
+
+-- Aggregates (product line, site, switch, customer) in 60 s slots: slot = unix seconds / 60.
+-- missing_ms: slot milliseconds not covered, weighted by the members' usual traffic
+-- (0 = every member known for the whole slot; coverage = 1 - missing_ms / 60000).
+CREATE TABLE agg_slot(
+    series_id   INTEGER NOT NULL,
+    slot        INTEGER NOT NULL,
+    in_octets   INTEGER NOT NULL,
+    out_octets  INTEGER NOT NULL,
+    in_packets  INTEGER NOT NULL,
+    out_packets INTEGER NOT NULL,
+    missing_ms  INTEGER NOT NULL,
+    PRIMARY KEY (series_id, slot)
+) WITHOUT ROWID;
+
+-- Rollups for every series. bucket = unix seconds / bucket length (300, 3600, 86400).
+-- Octets of a sample that spans a bucket boundary are split by time. max_*_kbps: the highest
+-- rate at the series' finest resolution (port samples; 60 s slots for aggregates).
+-- Packets are kept at raw resolution only (samples and slots), to keep rollup rows small.
+CREATE TABLE rollup_5m(
+    series_id   INTEGER NOT NULL,
+    bucket      INTEGER NOT NULL,
+    in_octets   INTEGER NOT NULL,
+    out_octets  INTEGER NOT NULL,
+    missing_ms  INTEGER NOT NULL,
+    max_in_kbps  INTEGER NOT NULL,
+    max_out_kbps INTEGER NOT NULL,
+    PRIMARY KEY (series_id, bucket)
+) WITHOUT ROWID;
+CREATE TABLE rollup_1h(
+    series_id   INTEGER NOT NULL,
+    bucket      INTEGER NOT NULL,
+    in_octets   INTEGER NOT NULL,
+    out_octets  INTEGER NOT NULL,
+    missing_ms  INTEGER NOT NULL,
+    max_in_kbps  INTEGER NOT NULL,
+    max_out_kbps INTEGER NOT NULL,
+    PRIMARY KEY (series_id, bucket)
+) WITHOUT ROWID;
+CREATE TABLE rollup_1d(
+    series_id   INTEGER NOT NULL,
+    bucket      INTEGER NOT NULL,
+    in_octets   INTEGER NOT NULL,
+    out_octets  INTEGER NOT NULL,
+    missing_ms  INTEGER NOT NULL,
+    max_in_kbps  INTEGER NOT NULL,
+    max_out_kbps INTEGER NOT NULL,
+    PRIMARY KEY (series_id, bucket)
+) WITHOUT ROWID;
+
+-- Alert state: one row per rule and entity (the rules stage owns the lifecycle).
+CREATE TABLE alert_state(
+    rule          TEXT NOT NULL,
+    entity        TEXT NOT NULL,            -- kind:name
+    state         TEXT NOT NULL CHECK (state IN ('inactive','pending','firing','resolved')),
+    since         INTEGER NOT NULL,         -- unix seconds the state was entered
+    last_eval     INTEGER NOT NULL,
+    last_notified INTEGER,
+    value         REAL,
+    labels        TEXT,                     -- JSON object
+    PRIMARY KEY (rule, entity)
+) WITHOUT ROWID;
+
+-- Every alert state change, for the status page, reports and backtests.
+CREATE TABLE alert_history(
+    id         INTEGER PRIMARY KEY,
+    rule       TEXT NOT NULL,
+    entity     TEXT NOT NULL,
+    from_state TEXT NOT NULL,
+    to_state   TEXT NOT NULL,
+    ts         INTEGER NOT NULL,
+    value      REAL,
+    message    TEXT
+);
+CREATE INDEX alert_history_ts ON alert_history(ts);
+
+-- Silences: matchers (JSON) muting notifications between two times.
+CREATE TABLE silence(
+    id         INTEGER PRIMARY KEY,
+    matchers   TEXT NOT NULL,
+    starts     INTEGER NOT NULL,
+    ends       INTEGER NOT NULL,
+    created_by TEXT,
+    comment    TEXT,
+    created    INTEGER NOT NULL
+);
+
+-- The durable notification outbox: written with the alert change, drained by the sender.
+CREATE TABLE outbox(
+    id           INTEGER PRIMARY KEY,
+    route        TEXT NOT NULL,
+    kind         TEXT NOT NULL,             -- firing, resolved, repeat, report
+    group_key    TEXT,
+    payload      TEXT NOT NULL,             -- JSON
+    created      INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    sent         INTEGER,                   -- unix seconds when delivered, NULL while pending
+    last_error   TEXT
+);
+CREATE INDEX outbox_pending ON outbox(sent, next_attempt);
+
+-- Usage records imported from elsewhere (billing systems, flow collectors).
+CREATE TABLE usage_record(
+    id       INTEGER PRIMARY KEY,
+    customer TEXT NOT NULL,
+    start    INTEGER NOT NULL,
+    end      INTEGER NOT NULL,
+    bytes    INTEGER NOT NULL,
+    source   TEXT NOT NULL,
+    imported INTEGER NOT NULL,
+    UNIQUE (customer, start, end, source)
+);
+"#;
+
+/// Reads `PRAGMA user_version` without writing anything (read-only connection).
+fn version_of_existing(path: &Path) -> Result<i64, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ctx(path, "opening the database to read its schema version")?;
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        .ctx(path, "reading the schema version")
+}
+
+/// Refuses a database whose schema is newer than this build's.
+pub(crate) fn check_not_newer(path: &Path) -> Result<i64, StoreError> {
+    if !path.exists() {
+        return Ok(0);
+    }
+    let found = version_of_existing(path)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(found)
+}
+
+/// Sets the connection options every store connection uses.
+pub(crate) fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    conn.busy_timeout(StdDuration::from_secs(5))
+        .ctx(path, "setting the busy timeout")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .ctx(path, "setting synchronous=NORMAL")?;
+    conn.pragma_update(None, "cache_size", -65_536)
+        .ctx(path, "setting the page cache size")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Opens (creating if needed) the database for writing, switches it to WAL and applies
+/// missing migrations. A newer schema is refused before anything is written.
+pub(crate) fn open_for_write(path: &Path) -> Result<Connection, StoreError> {
+    check_not_newer(path)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            context: "creating the data directory",
+            source,
+        })?;
+    }
+    let mut conn = Connection::open(path).ctx(path, "opening the database")?;
+    let found: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .ctx(path, "reading the schema version")?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+        .ctx(path, "switching to WAL")?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(file = %path.display(), mode, "the database is not in WAL mode");
+    }
+    configure(&conn, path)?;
+    // The writer's big transactions dirty many pages: a larger page cache and fewer, larger
+    // checkpoints (each page is copied back once per checkpoint, not once per sweep).
+    conn.pragma_update(None, "cache_size", -131_072)
+        .ctx(path, "setting the page cache size")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 16_384)
+        .ctx(path, "setting the checkpoint interval")?;
+    conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
+        .ctx(path, "setting the WAL size limit")?;
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i as i64 + 1;
+        if version <= found {
+            continue;
+        }
+        let tx = conn.transaction().ctx(path, "starting a migration")?;
+        tx.execute_batch(sql)
+            .ctx(path, "applying a schema migration")?;
+        tx.pragma_update(None, "user_version", version)
+            .ctx(path, "recording the schema version")?;
+        tx.commit().ctx(path, "committing a schema migration")?;
+        tracing::info!(file = %path.display(), version, "database schema migrated");
+    }
+    Ok(conn)
+}
+
+/// Opens an existing database for reading: never creates, never migrates.
+pub(crate) fn open_for_read(path: &Path) -> Result<Connection, StoreError> {
+    if !path.exists() {
+        return Err(StoreError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    let found = check_not_newer(path)?;
+    if found < SCHEMA_VERSION {
+        return Err(StoreError::InvalidQuery(format!(
+            "{}: schema version {found} is older than {SCHEMA_VERSION}; run `bandwatch run` once \
+             to migrate it",
+            path.display()
+        )));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .ctx(path, "opening the database for reading")?;
+    conn.busy_timeout(StdDuration::from_secs(5))
+        .ctx(path, "setting the busy timeout")?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
+}

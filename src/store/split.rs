@@ -1,0 +1,66 @@
+//! Splitting an interval over fixed, aligned buckets, and its octets in proportion to time,
+//! so that a sample spanning a bucket boundary puts each part of its bytes where it belongs
+//! and the parts add up exactly to the whole.
+
+/// The buckets of length `len_ms` (aligned to the Unix epoch) that `[start_ms, end_ms)`
+/// overlaps, as `(bucket index, overlap in ms)`.
+pub(crate) fn split(start_ms: i64, end_ms: i64, len_ms: i64) -> Vec<(i64, i64)> {
+    let mut out = Vec::with_capacity(2);
+    if end_ms <= start_ms || len_ms <= 0 {
+        return out;
+    }
+    let mut b = start_ms.div_euclid(len_ms);
+    loop {
+        let b_start = b * len_ms;
+        let b_end = b_start + len_ms;
+        let ov = end_ms.min(b_end) - start_ms.max(b_start);
+        if ov > 0 {
+            out.push((b, ov));
+        }
+        if b_end >= end_ms {
+            break;
+        }
+        b += 1;
+    }
+    out
+}
+
+/// The share of `total` that falls in one piece of an interval of `whole_ms`, given the
+/// milliseconds already handed out before it (`before_ms`) and its own length (`part_ms`).
+/// Shares are computed from cumulative boundaries, so the shares of all pieces sum to
+/// `total` exactly.
+pub(crate) fn share(total: u64, before_ms: i64, part_ms: i64, whole_ms: i64) -> u64 {
+    if whole_ms <= 0 {
+        return 0;
+    }
+    let w = whole_ms as u128;
+    let cum = |ms: i64| -> u128 { (total as u128 * (ms.clamp(0, whole_ms) as u128)) / w };
+    (cum(before_ms + part_ms) - cum(before_ms)) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_at_bucket_boundary() {
+        // 60 s ending 20 s into a 5-minute bucket: 40 s before, 20 s after.
+        let end = 300_000 * 10 + 20_000;
+        let parts = split(end - 60_000, end, 300_000);
+        assert_eq!(parts, vec![(9, 40_000), (10, 20_000)]);
+        let total = 1_000_003u64;
+        let a = share(total, 0, 40_000, 60_000);
+        let b = share(total, 40_000, 20_000, 60_000);
+        assert_eq!(a + b, total);
+        assert_eq!(a, 666_668);
+    }
+
+    #[test]
+    fn split_inside_one_bucket_and_across_many() {
+        assert_eq!(split(1_000, 2_000, 60_000), vec![(0, 1_000)]);
+        let p = split(30_000, 200_000, 60_000);
+        assert_eq!(p, vec![(0, 30_000), (1, 60_000), (2, 60_000), (3, 20_000)]);
+        assert_eq!(p.iter().map(|x| x.1).sum::<i64>(), 170_000);
+        assert!(split(5, 5, 60_000).is_empty());
+    }
+}

@@ -1,0 +1,465 @@
+//! The single writer: a dedicated thread fed by a bounded channel. Each batch of sweeps is
+//! one transaction. Submitting never waits on the disk: when the channel is full the sweep
+//! goes to an overflow queue, which is counted and logged; nothing is dropped. A failed
+//! write (disk full, read-only file) is logged with the file, counted, and retried with
+//! backoff on a fresh connection; the thread never exits on its own.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration as StdDuration, Instant};
+
+use super::error::StoreError;
+use super::ingest::Ingest;
+use super::metrics::WriterMetrics;
+use super::retention::{self, RetentionCursor};
+use crate::config::{Retention, Topology};
+use crate::poll::Sweep;
+
+/// Tuning of the writer; the defaults suit a daemon.
+#[derive(Clone, Debug)]
+pub struct WriterOptions {
+    /// Sweeps the channel holds before submissions overflow.
+    pub channel_capacity: usize,
+    /// Most sweeps written in one transaction when they queue up.
+    pub max_batch_sweeps: usize,
+    /// How long after a bucket's end samples may still arrive for it; `None` derives it
+    /// from the topology (longest poll interval + 60 s, at least 120 s).
+    pub grace: Option<StdDuration>,
+    /// Series handled per retention step (one short transaction).
+    pub retention_batch: usize,
+    /// Time between retention steps.
+    pub retention_every: StdDuration,
+    /// The longest wait between retries of a failed write.
+    pub max_backoff: StdDuration,
+    /// Limit on the database size in pages (`PRAGMA max_page_count`), `None` for none.
+    pub max_pages: Option<u32>,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            channel_capacity: 1024,
+            max_batch_sweeps: 512,
+            grace: None,
+            retention_batch: 200,
+            retention_every: StdDuration::from_secs(5),
+            max_backoff: StdDuration::from_secs(30),
+            max_pages: None,
+        }
+    }
+}
+
+enum Msg {
+    Sweep(Box<Sweep>),
+    Topology(Arc<Topology>),
+    Flush(SyncSender<()>),
+    Shutdown,
+}
+
+/// Handle on the writer thread. Dropping it writes what is queued and stops the thread.
+pub struct Writer {
+    path: PathBuf,
+    tx: SyncSender<Msg>,
+    overflow: Arc<Mutex<VecDeque<Sweep>>>,
+    metrics: Arc<WriterMetrics>,
+    max_pages: Arc<AtomicU32>,
+    stopping: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn grace_for(topology: &Topology, opts: &WriterOptions) -> i64 {
+    if let Some(g) = opts.grace {
+        return g.as_millis() as i64;
+    }
+    let longest = topology
+        .switches
+        .iter()
+        .map(|s| s.interval.as_secs())
+        .max()
+        .unwrap_or(300);
+    ((longest + 60).max(120) * 1000) as i64
+}
+
+impl Writer {
+    /// Opens the writer's connection (migrating if needed) and starts its thread.
+    pub(crate) fn spawn(
+        path: PathBuf,
+        retention: Retention,
+        topology: Arc<Topology>,
+        opts: WriterOptions,
+    ) -> Result<Writer, StoreError> {
+        let grace_ms = grace_for(&topology, &opts);
+        let metrics = Arc::new(WriterMetrics::default());
+        // A newer schema is refused; any other failure (disk full, read-only file) is
+        // retried by the thread, so that polling can start regardless.
+        let ingest = match Ingest::open(&path, topology.clone(), grace_ms, opts.max_pages) {
+            Ok(i) => Some(i),
+            Err(e @ StoreError::TooNew { .. }) => return Err(e),
+            Err(e) => {
+                metrics.write_errors_total.inc();
+                metrics.failing.set(1);
+                tracing::error!(file = %path.display(), error = %e, "cannot open the store for writing; retrying");
+                metrics.set_last_error(Some(e.to_string()));
+                None
+            }
+        };
+        let (tx, rx) = mpsc::sync_channel(opts.channel_capacity.max(1));
+        let overflow = Arc::new(Mutex::new(VecDeque::new()));
+        let max_pages = Arc::new(AtomicU32::new(opts.max_pages.unwrap_or(0)));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let mut worker = Worker {
+            stopping: stopping.clone(),
+            path: path.clone(),
+            retention,
+            topology,
+            grace_ms,
+            ingest,
+            overflow: overflow.clone(),
+            metrics: metrics.clone(),
+            max_pages: max_pages.clone(),
+            opts,
+            cursor: RetentionCursor::default(),
+            last_retention: Instant::now(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || worker.run(rx))
+            .map_err(|e| StoreError::InvalidQuery(format!("cannot start the writer: {e}")))?;
+        Ok(Writer {
+            path,
+            tx,
+            overflow,
+            metrics,
+            max_pages,
+            stopping,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a sweep for writing without waiting on the disk. When the channel is full the
+    /// sweep waits in an overflow queue (counted in `queue_full_total` and logged).
+    pub fn submit(&self, sweep: Sweep) -> Result<(), StoreError> {
+        match self.tx.try_send(Msg::Sweep(Box::new(sweep))) {
+            Ok(()) => {
+                self.metrics.queue_depth.inc();
+                Ok(())
+            }
+            Err(TrySendError::Full(Msg::Sweep(sweep))) => {
+                let n = self.metrics.queue_full_total.get();
+                self.metrics.queue_full_total.inc();
+                if n.is_power_of_two() || n == 0 {
+                    tracing::warn!(
+                        file = %self.path.display(), switch = %sweep.switch, times = n + 1,
+                        "store writer queue is full; sweep held in the overflow queue"
+                    );
+                }
+                match self.overflow.lock() {
+                    Ok(mut q) => q.push_back(*sweep),
+                    Err(p) => p.into_inner().push_back(*sweep),
+                }
+                self.metrics.queue_depth.inc();
+                Ok(())
+            }
+            Err(_) => Err(StoreError::WriterGone {
+                path: self.path.clone(),
+            }),
+        }
+    }
+
+    /// Replaces the topology (on reload): new ports and aggregates get series, memberships
+    /// and coverage weights are rebuilt. Applied in order with the sweeps.
+    pub fn update_topology(&self, topology: Arc<Topology>) -> Result<(), StoreError> {
+        self.tx
+            .send(Msg::Topology(topology))
+            .map_err(|_| StoreError::WriterGone {
+                path: self.path.clone(),
+            })
+    }
+
+    /// Waits until everything submitted before is committed.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let gone = || StoreError::WriterGone {
+            path: self.path.clone(),
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.tx.send(Msg::Flush(tx)).map_err(|_| gone())?;
+        rx.recv().map_err(|_| gone())
+    }
+
+    /// The writer's metrics.
+    pub fn metrics(&self) -> Arc<WriterMetrics> {
+        self.metrics.clone()
+    }
+
+    /// Changes the database size limit in pages (`None`: no limit); it takes effect when the
+    /// writer next opens its connection, i.e. on the retry after a failed write.
+    pub fn set_max_pages(&self, pages: Option<u32>) {
+        self.max_pages.store(pages.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// Writes what is queued and stops the thread.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        // A writer stuck retrying (disk full) gives up at shutdown instead of hanging it,
+        // and says how many sweeps it could not write.
+        self.stopping.store(true, Ordering::Relaxed);
+        let _ = self.tx.send(Msg::Shutdown);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Worker {
+    stopping: Arc<AtomicBool>,
+    path: PathBuf,
+    retention: Retention,
+    topology: Arc<Topology>,
+    grace_ms: i64,
+    ingest: Option<Ingest>,
+    overflow: Arc<Mutex<VecDeque<Sweep>>>,
+    metrics: Arc<WriterMetrics>,
+    max_pages: Arc<AtomicU32>,
+    opts: WriterOptions,
+    cursor: RetentionCursor,
+    last_retention: Instant,
+}
+
+impl Worker {
+    fn run(&mut self, rx: mpsc::Receiver<Msg>) {
+        let mut pending: Option<Msg> = None;
+        loop {
+            let msg = match pending.take() {
+                Some(m) => Some(m),
+                None => match rx.recv_timeout(StdDuration::from_millis(500)) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => Some(Msg::Shutdown),
+                },
+            };
+            let mut batch: Vec<Sweep> = Vec::new();
+            match msg {
+                Some(Msg::Sweep(s)) => {
+                    batch.push(*s);
+                    while batch.len() < self.opts.max_batch_sweeps {
+                        match rx.try_recv() {
+                            Ok(Msg::Sweep(s)) => batch.push(*s),
+                            Ok(other) => {
+                                pending = Some(other);
+                                break;
+                            }
+                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                        }
+                    }
+                    self.write(batch);
+                }
+                Some(Msg::Topology(t)) => {
+                    self.drain_overflow();
+                    self.set_topology(t);
+                }
+                Some(Msg::Flush(done)) => {
+                    self.drain_overflow();
+                    let _ = done.send(());
+                }
+                Some(Msg::Shutdown) => {
+                    while let Ok(m) = rx.try_recv() {
+                        match m {
+                            Msg::Sweep(s) => batch.push(*s),
+                            Msg::Topology(t) => {
+                                self.write(std::mem::take(&mut batch));
+                                self.set_topology(t);
+                            }
+                            Msg::Flush(done) => {
+                                self.write(std::mem::take(&mut batch));
+                                let _ = done.send(());
+                            }
+                            Msg::Shutdown => {}
+                        }
+                    }
+                    self.write(batch);
+                    self.drain_overflow();
+                    return;
+                }
+                None => {}
+            }
+            self.drain_overflow();
+            self.retention_step();
+        }
+    }
+
+    fn drain_overflow(&mut self) {
+        loop {
+            let batch: Vec<Sweep> = {
+                let mut q = match self.overflow.lock() {
+                    Ok(q) => q,
+                    Err(p) => p.into_inner(),
+                };
+                let n = q.len().min(self.opts.max_batch_sweeps);
+                q.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                return;
+            }
+            self.write(batch);
+        }
+    }
+
+    /// (Re)opens the connection, retrying with backoff until it works.
+    fn ensure_ingest(&mut self) {
+        let mut backoff = StdDuration::from_millis(100);
+        while self.ingest.is_none() && !self.stopping.load(Ordering::Relaxed) {
+            let pages = self.max_pages.load(Ordering::Relaxed);
+            match Ingest::open(
+                &self.path,
+                self.topology.clone(),
+                self.grace_ms,
+                (pages > 0).then_some(pages),
+            ) {
+                Ok(i) => self.ingest = Some(i),
+                Err(e) => {
+                    self.fail(&e, "reopening the database");
+                    self.pause(backoff);
+                    backoff = (backoff * 2).min(self.opts.max_backoff);
+                }
+            }
+        }
+    }
+
+    fn fail(&self, e: &StoreError, doing: &str) {
+        self.metrics.write_errors_total.inc();
+        self.metrics.failing.set(1);
+        let msg = e.to_string();
+        tracing::error!(file = %self.path.display(), error = %msg, "store write failed while {doing}; retrying");
+        self.metrics.set_last_error(Some(msg));
+    }
+
+    fn set_topology(&mut self, t: Arc<Topology>) {
+        self.topology = t.clone();
+        self.grace_ms = grace_for(&t, &self.opts);
+        if let Some(i) = self.ingest.as_mut() {
+            i.set_grace_ms(self.grace_ms);
+        }
+        let mut backoff = StdDuration::from_millis(100);
+        loop {
+            self.ensure_ingest();
+            let Some(ingest) = self.ingest.as_mut() else {
+                tracing::error!(file = %self.path.display(), "shutting down before the new topology could be stored");
+                return;
+            };
+            match ingest.apply_topology(t.clone()) {
+                Ok(()) => return,
+                Err(e) => {
+                    self.fail(&e, "applying a new topology");
+                    self.ingest = None;
+                    self.pause(backoff);
+                    backoff = (backoff * 2).min(self.opts.max_backoff);
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, batch: Vec<Sweep>) {
+        if batch.is_empty() {
+            return;
+        }
+        let mut backoff = StdDuration::from_millis(100);
+        loop {
+            let started = Instant::now();
+            let metrics = self.metrics.clone();
+            self.ensure_ingest();
+            let Some(ingest) = self.ingest.as_mut() else {
+                self.abandon(&batch);
+                return;
+            };
+            match ingest.write_batch(&batch, &metrics) {
+                Ok(n) => {
+                    let m = &self.metrics;
+                    m.write_micros_total
+                        .add(started.elapsed().as_micros() as u64);
+                    m.transactions_total.inc();
+                    m.sweeps_written_total.add(batch.len() as u64);
+                    m.port_samples_written_total.add(n as u64);
+                    m.queue_depth.sub(batch.len() as u64);
+                    if m.failing.get() == 1 {
+                        tracing::info!(file = %self.path.display(), "store writes work again");
+                        m.failing.set(0);
+                        m.set_last_error(None);
+                    }
+                    return;
+                }
+                Err(e) => {
+                    self.fail(&e, "writing sweeps");
+                    // The in-memory state may be ahead of the file: start again from it.
+                    self.ingest = None;
+                    if self.stopping.load(Ordering::Relaxed) {
+                        self.abandon(&batch);
+                        return;
+                    }
+                    self.pause(backoff);
+                    backoff = (backoff * 2).min(self.opts.max_backoff);
+                }
+            }
+        }
+    }
+
+    /// Sleeps before a retry, waking early when the writer is being shut down.
+    fn pause(&self, d: StdDuration) {
+        let until = Instant::now() + d;
+        while !self.stopping.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            if now >= until {
+                return;
+            }
+            std::thread::sleep((until - now).min(StdDuration::from_millis(50)));
+        }
+    }
+
+    /// At shutdown with the database unwritable: the sweeps are lost, and the log says so.
+    fn abandon(&self, batch: &[Sweep]) {
+        let ports: usize = batch.iter().map(|s| s.ports.len()).sum();
+        self.metrics.queue_depth.sub(batch.len() as u64);
+        self.metrics.abandoned_sweeps_total.add(batch.len() as u64);
+        tracing::error!(
+            file = %self.path.display(), sweeps = batch.len(), port_samples = ports,
+            "shutting down while the database cannot be written: these sweeps are not stored"
+        );
+    }
+
+    fn retention_step(&mut self) {
+        if self.last_retention.elapsed() < self.opts.retention_every {
+            return;
+        }
+        self.last_retention = Instant::now();
+        let retention = self.retention;
+        let batch = self.opts.retention_batch;
+        let path = self.path.clone();
+        let Some(ingest) = self.ingest.as_mut() else {
+            return;
+        };
+        let now_s = ingest.newest_ms().div_euclid(1000);
+        if now_s == 0 {
+            return;
+        }
+        let Some(conn) = ingest.conn() else { return };
+        match retention::step(conn, &path, &retention, &mut self.cursor, now_s, batch) {
+            Ok(n) => self.metrics.retention_rows_deleted_total.add(n),
+            Err(e) => {
+                self.fail(&e, "deleting expired rows");
+                self.ingest = None;
+            }
+        }
+    }
+}

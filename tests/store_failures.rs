@@ -1,0 +1,344 @@
+//! How the store fails: kill -9 in the middle of writing, a full disk, a long-lived reader,
+//! and a database written by a newer bandwatch. Each on a real SQLite file.
+
+mod store_support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use bandwatch::config::{Retention, Topology};
+use bandwatch::store::{Store, StoreError, WriterOptions};
+use rusqlite::Connection;
+use store_support::*;
+
+const CHILD_ENV: &str = "BANDWATCH_STORE_CRASH_CHILD_DB";
+const CRASH_PORTS: usize = 3000;
+
+fn many_ports(switch: &str, n: usize) -> (Arc<Topology>, Vec<String>) {
+    let names: Vec<String> = (0..n).map(|i| format!("Ethernet1/{i}")).collect();
+    let specs: Vec<PortSpec<'_>> = names
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            (
+                switch,
+                p.as_str(),
+                Some(if i % 2 == 0 { "cdn" } else { "cloud" }),
+                None,
+            )
+        })
+        .collect();
+    (topology(&specs), names)
+}
+
+fn big_sweep(switch: &str, names: &[String], t: i64) -> bandwatch::poll::Sweep {
+    sweep(
+        switch,
+        at(t),
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.as_str(), reading(60_000, 1_000_000 + i as u64, 7)))
+            .collect(),
+    )
+}
+
+/// The child: writes sweeps of many ports in a loop, one commit each, and says so on stdout
+/// after each commit, until it is killed.
+fn crash_child(db: &str) -> ! {
+    let (topo, names) = many_ports("a-sw1", CRASH_PORTS);
+    let store = Store::open(std::path::Path::new(db), &Retention::default()).unwrap();
+    let w = store.writer(topo).unwrap();
+    let b = base();
+    for i in 0i64.. {
+        w.submit(big_sweep("a-sw1", &names, b + 60 * (i + 1)))
+            .unwrap();
+        w.flush().unwrap();
+        println!("committed {i}");
+    }
+    unreachable!()
+}
+
+#[test]
+fn kill_9_mid_write_leaves_a_sound_file_missing_at_most_the_sweep_in_flight() {
+    if let Ok(db) = std::env::var(CHILD_ENV) {
+        crash_child(&db);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bandwatch.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "kill_9_mid_write_leaves_a_sound_file_missing_at_most_the_sweep_in_flight",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, &db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut last = None;
+    for line in BufReader::new(out).lines() {
+        let line = line.unwrap();
+        if let Some(n) = line.strip_prefix("committed ") {
+            let n: i64 = n.trim().parse().unwrap();
+            last = Some(n);
+            if n >= 12 {
+                break;
+            }
+        }
+    }
+    // SIGKILL (what `kill -9` sends), while the child is writing its next sweep.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let last = last.expect("the child committed sweeps");
+
+    let conn = Connection::open(&db).unwrap();
+    let check: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let per_ts: Vec<(i64, i64)> = conn
+        .prepare("SELECT ts, count(*) FROM port_sample GROUP BY ts ORDER BY ts")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let sweeps = per_ts.len() as i64;
+    // Every reported commit survived; at most the one in flight is there besides.
+    assert!(
+        sweeps == last + 1 || sweeps == last + 2,
+        "committed up to {last}, found {sweeps} sweeps"
+    );
+    // No sweep is half written.
+    assert!(per_ts.iter().all(|(_, n)| *n == CRASH_PORTS as i64));
+    // Samples and their rollups were committed together.
+    let raw: i64 = conn
+        .query_row("SELECT sum(in_octets) FROM port_sample", [], |r| r.get(0))
+        .unwrap();
+    let five: i64 = conn
+        .query_row(
+            "SELECT sum(r.in_octets) FROM rollup_5m r JOIN series s ON s.id = r.series_id \
+             WHERE s.kind = 'port'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(raw, five);
+    drop(conn);
+    // And the daemon starts again on it and goes on writing.
+    let (topo, names) = many_ports("a-sw1", CRASH_PORTS);
+    let store = Store::open(&db, &Retention::default()).unwrap();
+    let w = store.writer(topo).unwrap();
+    w.submit(big_sweep("a-sw1", &names, base() + 60 * (sweeps + 1)))
+        .unwrap();
+    w.flush().unwrap();
+    assert_eq!(w.metrics().sweeps_written_total.get(), 1);
+}
+
+#[test]
+fn a_full_disk_is_reported_with_the_file_and_retried_without_losing_sweeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bandwatch.db");
+    let store = Store::open(&db, &Retention::default()).unwrap();
+    let pages: u32 = Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    let (topo, names) = many_ports("a-sw1", 400);
+    let w = store
+        .writer_with(
+            topo,
+            WriterOptions {
+                max_pages: Some(pages + 40),
+                max_backoff: StdDuration::from_millis(200),
+                ..WriterOptions::default()
+            },
+        )
+        .unwrap();
+    let b = base();
+    let m = w.metrics();
+    let mut submitted = 0;
+    let deadline = Instant::now() + StdDuration::from_secs(20);
+    while m.write_errors_total.get() == 0 {
+        assert!(Instant::now() < deadline, "the size limit was never hit");
+        submitted += 1;
+        w.submit(big_sweep("a-sw1", &names, b + 60 * submitted))
+            .unwrap();
+        std::thread::sleep(StdDuration::from_millis(5));
+    }
+    let err = m.last_error().unwrap();
+    assert!(err.contains(&db.display().to_string()), "{err}");
+    assert!(err.contains("full"), "{err}");
+    assert_eq!(m.failing.get(), 1);
+    // Polling goes on: submissions are accepted while the disk is full.
+    for _ in 0..3 {
+        submitted += 1;
+        w.submit(big_sweep("a-sw1", &names, b + 60 * submitted))
+            .unwrap();
+    }
+    // Writes keep being retried; once space is back everything lands.
+    let errors_before = m.write_errors_total.get();
+    std::thread::sleep(StdDuration::from_millis(500));
+    assert!(
+        m.write_errors_total.get() > errors_before,
+        "no retry happened"
+    );
+    w.set_max_pages(None);
+    w.flush().unwrap();
+    assert_eq!(m.failing.get(), 0);
+    assert_eq!(m.last_error(), None);
+    let n: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(DISTINCT ts) FROM port_sample", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, submitted);
+}
+
+#[test]
+fn a_long_reader_transaction_does_not_stop_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bandwatch.db");
+    let store = Store::open(&db, &Retention::default()).unwrap();
+    let (topo, names) = many_ports("a-sw1", 100);
+    let w = store.writer(topo).unwrap();
+    let b = base();
+    w.submit(big_sweep("a-sw1", &names, b + 60)).unwrap();
+    w.flush().unwrap();
+    let mut reader = Connection::open(&db).unwrap();
+    let tx = reader.transaction().unwrap();
+    let count = |c: &Connection| -> i64 {
+        c.query_row("SELECT count(*) FROM port_sample", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(count(&tx), 100);
+    for i in 2..=50 {
+        w.submit(big_sweep("a-sw1", &names, b + 60 * i)).unwrap();
+    }
+    // The writer commits everything while the read transaction stays open.
+    w.flush().unwrap();
+    assert_eq!(w.metrics().sweeps_written_total.get(), 50);
+    assert_eq!(w.metrics().write_errors_total.get(), 0);
+    assert_eq!(count(&tx), 100, "the reader keeps its snapshot");
+    tx.commit().unwrap();
+    assert_eq!(count(&reader), 5000);
+}
+
+#[test]
+fn a_database_from_a_newer_bandwatch_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bandwatch.db");
+    {
+        let c = Connection::open(&db).unwrap();
+        c.execute_batch("CREATE TABLE future(x); PRAGMA user_version = 99;")
+            .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let err = Store::open(&db, &Retention::default()).unwrap_err();
+    assert!(
+        matches!(err, StoreError::TooNew { found: 99, .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains(&db.display().to_string()), "{msg}");
+    assert!(msg.contains("newer bandwatch"), "{msg}");
+    let err = bandwatch::store::Reader::open(&db, &Retention::default())
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::TooNew { .. }));
+    assert_eq!(std::fs::read(&db).unwrap(), before, "the file was modified");
+    assert!(!dir.path().join("bandwatch.db-wal").exists());
+}
+
+#[test]
+fn shutting_down_while_the_disk_is_full_returns_and_says_what_was_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bandwatch.db");
+    let store = Store::open(&db, &Retention::default()).unwrap();
+    let pages: u32 = Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA page_count", [], |r| r.get(0))
+        .unwrap();
+    let (topo, names) = many_ports("a-sw1", 400);
+    let w = store
+        .writer_with(
+            topo,
+            WriterOptions {
+                max_pages: Some(pages + 40),
+                ..WriterOptions::default()
+            },
+        )
+        .unwrap();
+    let m = w.metrics();
+    let deadline = Instant::now() + StdDuration::from_secs(20);
+    let mut i = 0;
+    while m.write_errors_total.get() == 0 {
+        assert!(Instant::now() < deadline, "the size limit was never hit");
+        i += 1;
+        w.submit(big_sweep("a-sw1", &names, base() + 60 * i))
+            .unwrap();
+        std::thread::sleep(StdDuration::from_millis(5));
+    }
+    // The writer is now failing and backing off; shutdown gives up on the queued sweeps
+    // (logging them) instead of retrying forever.
+    w.shutdown();
+    assert_eq!(
+        m.queue_depth.get(),
+        0,
+        "every queued sweep is accounted for"
+    );
+    assert!(m.abandoned_sweeps_total.get() >= 1);
+    assert_eq!(
+        m.abandoned_sweeps_total.get() + m.sweeps_written_total.get(),
+        i as u64
+    );
+    let check: String = Connection::open(&db)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn a_full_channel_is_counted_and_nothing_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bandwatch.db");
+    let store = Store::open(&db, &Retention::default()).unwrap();
+    let (topo, names) = many_ports("a-sw1", 300);
+    let w = store
+        .writer_with(
+            topo,
+            WriterOptions {
+                channel_capacity: 1,
+                max_batch_sweeps: 1,
+                ..WriterOptions::default()
+            },
+        )
+        .unwrap();
+    let b = base();
+    // Submitting is never slowed by the disk: 100 sweeps go in much faster than they are
+    // written, so the one-slot channel fills and the rest wait in the overflow queue.
+    for i in 1..=100 {
+        w.submit(big_sweep("a-sw1", &names, b + 60 * i)).unwrap();
+    }
+    let m = w.metrics();
+    assert!(m.queue_full_total.get() > 0);
+    assert!(m.queue_depth.get() > 1);
+    w.flush().unwrap();
+    assert_eq!(m.sweeps_written_total.get(), 100);
+    assert_eq!(m.queue_depth.get(), 0);
+    let n: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(DISTINCT ts) FROM port_sample", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 100);
+}
