@@ -2,9 +2,9 @@
 //! parses and dispatches here; each subcommand lives in its own file.
 
 pub mod check;
+pub mod query;
 pub mod run;
 pub mod simulate;
-pub mod query;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

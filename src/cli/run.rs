@@ -1,5 +1,4 @@
-//! `bandwatch run`: polls every switch of the configuration and hands the sweeps on (to
-//! storage once it is wired; for now they are logged at debug level). `run --once --json`
+//! `bandwatch run`: runs the daemon (see [`crate::daemon`]). `run --once --json`
 //! polls each switch once (twice, `--interval` apart, with `--rates`) and prints one JSON
 //! object per port.
 
@@ -9,13 +8,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tokio::sync::{Semaphore, mpsc};
-use tracing::{debug, info, warn};
+use tokio::sync::Semaphore;
+use tracing::warn;
 
 use crate::config::{self, Config, Duration, Switch};
 use crate::poll::counter::CounterReading;
 use crate::poll::switch::failed_sweep;
-use crate::poll::{self, PortOutcome, Sweep, SweepStatus, SwitchMetrics, SwitchPoller};
+use crate::poll::{PortOutcome, Sweep, SweepStatus, SwitchMetrics, SwitchPoller};
 use crate::snmp::AsyncSnmpSource;
 
 /// Arguments of `run`.
@@ -62,36 +61,19 @@ pub fn run(config_path: &Path, args: RunArgs) -> ExitCode {
     if args.once {
         rt.block_on(once(config, args))
     } else {
-        rt.block_on(daemon(config))
+        rt.block_on(daemon(config_path, config))
     }
 }
 
-async fn daemon(config: Config) -> ExitCode {
-    let (tx, mut rx) = mpsc::channel::<Sweep>(1024);
-    let topology = Arc::new(config.topology.clone());
-    let poller = poll::spawn(topology, config.daemon.max_concurrent_polls, tx);
-    info!(
-        switches = config.topology.switches.len(),
-        ports = config.topology.port_count(),
-        "polling"
-    );
-    let consume = async {
-        while let Some(sweep) = rx.recv().await {
-            let known = sweep
-                .ports
-                .iter()
-                .filter(|p| p.outcome.delta().is_some())
-                .count();
-            debug!(switch = %sweep.switch, status = ?sweep.status, ports = sweep.ports.len(),
-                with_delta = known, "sweep");
+async fn daemon(config_path: &Path, config: Config) -> ExitCode {
+    match crate::daemon::run(config_path, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("bandwatch run: {e:#}");
+            ExitCode::from(1)
         }
-    };
-    tokio::select! {
-        _ = consume => {}
-        _ = shutdown_signal() => info!("stopping"),
     }
-    poller.shutdown();
-    ExitCode::SUCCESS
 }
 
 /// Waits for SIGINT or SIGTERM.

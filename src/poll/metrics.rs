@@ -45,7 +45,12 @@ pub struct SwitchMetrics {
     samples: [AtomicU64; 6],
     /// Unknown ports by reason.
     unknowns: [AtomicU64; 6],
+    /// Sweeps by duration, one count per bucket of [`DURATION_BUCKETS`] (not cumulative).
+    durations: [AtomicU64; DURATION_BUCKETS.len()],
 }
+
+/// Upper bounds, in seconds, of the sweep duration histogram.
+pub const DURATION_BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
 
 impl SwitchMetrics {
     /// Counts one port reading of this quality.
@@ -78,6 +83,26 @@ impl SwitchMetrics {
     pub fn record_lateness(&self, us: u64) {
         self.last_start_lateness_us.store(us, Ordering::Relaxed);
         self.max_start_lateness_us.fetch_max(us, Ordering::Relaxed);
+    }
+    /// Counts one sweep's duration into its histogram bucket.
+    pub fn record_duration(&self, us: u64) {
+        let secs = us as f64 / 1e6;
+        if let Some(i) = DURATION_BUCKETS.iter().position(|b| secs <= *b) {
+            self.durations[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    /// Cumulative (upper bound, count) pairs of the duration histogram; sweeps slower than
+    /// the last bound count only in `+Inf`, which is the number of sweeps.
+    pub fn duration_buckets(&self) -> Vec<(f64, u64)> {
+        let mut acc = 0;
+        DURATION_BUCKETS
+            .iter()
+            .zip(&self.durations)
+            .map(|(b, c)| {
+                acc += c.load(Ordering::Relaxed);
+                (*b, acc)
+            })
+            .collect()
     }
     /// Reads a counter (shorthand for `Relaxed` loads).
     pub fn get(counter: &AtomicU64) -> u64 {
@@ -119,5 +144,16 @@ mod tests {
         m.record_lateness(3);
         assert_eq!(SwitchMetrics::get(&m.max_start_lateness_us), 5);
         assert_eq!(SwitchMetrics::get(&m.last_start_lateness_us), 3);
+        m.record_duration(3_000);
+        m.record_duration(700_000);
+        m.record_duration(9_000_000);
+        let b = m.duration_buckets();
+        assert_eq!(b[0], (0.005, 1));
+        assert_eq!(b.iter().find(|(le, _)| *le == 1.0).map(|x| x.1), Some(2));
+        assert_eq!(
+            b.last().map(|x| x.1),
+            Some(2),
+            "9 s is above the last bound: only +Inf"
+        );
     }
 }

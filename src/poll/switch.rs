@@ -324,6 +324,7 @@ impl SwitchPoller {
         m.sweeps.fetch_add(1, Ordering::Relaxed);
         m.last_duration_us.store(us, Ordering::Relaxed);
         m.total_duration_us.fetch_add(us, Ordering::Relaxed);
+        m.record_duration(us);
         if sweep.status == SweepStatus::Ok {
             let now = Timestamp::now().as_millisecond().max(0) as u64;
             m.last_success_unix_ms.store(now, Ordering::Relaxed);

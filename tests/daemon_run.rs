@@ -1,0 +1,218 @@
+//! `bandwatch run` end to end, as an operator runs it: a simulated fleet served over real UDP
+//! SNMP by `bandwatch simulate` (another process), the daemon polling it, `/metrics` scraped
+//! over HTTP, a bad reload rejected while the running config stays in force, a good reload
+//! applied, SIGTERM, and the SQLite file read back with `bandwatch query`.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bandwatch");
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A base UDP port with `n` free ports after it.
+fn free_udp_base(n: u16) -> u16 {
+    for attempt in 0..50u16 {
+        let base = 20_000 + ((std::process::id() as u16).wrapping_mul(7) % 20_000) + attempt * 97;
+        let ok = (0..n).all(|i| std::net::UdpSocket::bind(("127.0.0.1", base + i)).is_ok());
+        if ok {
+            return base;
+        }
+    }
+    panic!("no free UDP port range");
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    Some((
+        head.split_whitespace().nth(1)?.parse().ok()?,
+        body.to_string(),
+    ))
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(secs) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+#[test]
+fn run_polls_serves_reloads_and_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bw.toml");
+    let udp = free_udp_base(2);
+    let sim = Kill(
+        Command::new(BIN)
+            .args([
+                "simulate",
+                "--switches",
+                "2",
+                "--ports",
+                "6",
+                "--interval",
+                "2s",
+            ])
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{udp}"))
+            .arg("--write-config")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the simulator's config", 30, || cfg.exists());
+    let http = free_tcp_port();
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "[daemon]\n",
+        &format!("[daemon]\nlisten = \"127.0.0.1:{http}\"\n"),
+        1,
+    );
+    std::fs::write(&cfg, &text).unwrap();
+
+    let log = dir.path().join("run.log");
+    let mut daemon = Kill(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(&cfg)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // Two sweeps give rates: the uplink of sim-0001 shows a measured rate.
+    let uplink = "port=\"eth1\"";
+    wait_for("measured rates on /metrics", 40, || {
+        http_get(http, "/metrics").is_some_and(|(c, b)| {
+            c == 200
+                && b.lines()
+                    .any(|l| l.starts_with("bandwatch_port_bits_per_second{") && l.contains(uplink))
+        })
+    });
+    let (_, body) = http_get(http, "/metrics").unwrap();
+    assert!(
+        body.contains("bandwatch_switch_up{switch=\"sim-0000\",site=\"sim\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("bandwatch_poll_duration_seconds_count{switch=\"sim-0000\"}"),
+        "{body}"
+    );
+    assert!(
+        body.contains(
+            "bandwatch_product_line_bits_per_second{product_line=\"cdn\",direction=\"in\"}"
+        )
+    );
+    let (code, health) = http_get(http, "/healthz").unwrap();
+    assert_eq!(code, 200, "{health}");
+
+    // A broken file on SIGHUP: rejected, the daemon keeps running with the old config.
+    std::fs::write(&cfg, format!("{text}\n[[switch]\n")).unwrap();
+    signal(&daemon.0, "HUP");
+    wait_for("the rejected reload in the log", 20, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("reload rejected"))
+    });
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("bw.toml:"),
+        "the error names the file and line:\n{logged}"
+    );
+    assert!(http_get(http, "/metrics").is_some_and(|(c, b)| c == 200 && b.contains(uplink)));
+
+    // A good reload that removes sim-0001's eth2: its series vanish from /metrics.
+    let removed = "[[port]]\nswitch = \"sim-0001\"\nname = \"eth2\"\nproduct_line = \"cloud\"\nrole = \"uplink\"\n";
+    assert!(text.contains(removed));
+    std::fs::write(&cfg, text.replace(removed, "")).unwrap();
+    signal(&daemon.0, "HUP");
+    wait_for("the port gone after reload", 20, || {
+        http_get(http, "/metrics").is_some_and(|(_, b)| {
+            !b.lines()
+                .any(|l| l.contains("switch=\"sim-0001\",port=\"eth2\""))
+                && b.contains(uplink)
+        })
+    });
+
+    signal(&daemon.0, "TERM");
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = daemon.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "daemon did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "exit status {status}");
+    drop(sim);
+
+    // The stored series, read back as a user would.
+    let out = Command::new(BIN)
+        .arg("-c")
+        .arg(&cfg)
+        .args([
+            "query",
+            "--entity",
+            "port:sim-0000/eth1",
+            "--metric",
+            "in_bps",
+            "--from",
+            "now-10m",
+            "--to",
+            "now",
+        ])
+        .args(["--format", "csv"])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let known = csv
+        .lines()
+        .skip(1)
+        .filter(|l| l.split(',').nth(1).is_some_and(|v| !v.trim().is_empty()))
+        .count();
+    assert!(known >= 1, "stored rates expected:\n{csv}");
+    assert!(Path::new(&dir.path().join("var/bandwatch.db")).exists());
+}
