@@ -30,8 +30,10 @@
 //! - `port_speed`: a port's speed, written only when it changes (keeps samples small).
 //! - `agg_slot`: product lines, sites, switches and customers in fixed 60 s slots aligned to
 //!   the epoch.
-//! - `rollup_5m`, `rollup_1h`, `rollup_1d`: per series and bucket: octets and packets in and
-//!   out, uncovered milliseconds, and the peak in/out rate in kbit/s.
+//! - `rollup_5m`, `rollup_1h`, `rollup_1d`: per series and bucket: octets in and out,
+//!   uncovered milliseconds, and the peak in/out rate in kbit/s. Packets are kept at raw
+//!   resolution only (samples and slots), which keeps a rollup row near 33 bytes; packet
+//!   rates older than the raw retention are refused with a reason, never shown as 0.
 //! - `alert_state`, `alert_history`, `silence`, `outbox`, `usage_record`: reserved for the
 //!   rules, notify and import stages.
 //!
