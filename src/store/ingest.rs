@@ -13,6 +13,7 @@ use super::SLOT_SECS;
 use super::entity::{EntityKind, Tier};
 use super::error::{SqlContext, StoreError};
 use super::flag;
+use super::hash::FastMap;
 use super::metrics::WriterMetrics;
 use super::schema;
 use super::split::{share, split};
@@ -52,7 +53,7 @@ struct PortState {
 #[derive(Default)]
 struct PortMap {
     states: Vec<PortState>,
-    index: HashMap<String, HashMap<String, usize>>,
+    index: FastMap<String, FastMap<String, usize>>,
 }
 
 impl PortMap {
@@ -439,8 +440,13 @@ impl Ingest {
         let path = self.path.clone();
         let tx = conn.transaction().ctx(&path, "starting a write")?;
         // Bucket sums of the batch (written sorted by key, like the samples below).
-        let mut slots: HashMap<(i64, i64), Acc> = HashMap::new();
-        let mut m5: HashMap<(i64, i64), Acc> = HashMap::new();
+        let mut slots: FastMap<(i64, i64), Acc> = FastMap::default();
+        let mut m5: FastMap<(i64, i64), Acc> = FastMap::default();
+        // A port's own 5-minute pieces arrive in key order (the work is sorted): runs are
+        // merged here without hashing.
+        let mut port_m5: Vec<((i64, i64), Acc)> = Vec::new();
+        let mut ps: Vec<(i64, i64, Acc)> = Vec::with_capacity(4);
+        let mut p5: Vec<(i64, i64, Acc)> = Vec::with_capacity(4);
         let mut written = 0usize;
         let mut min_start_ms = i64::MAX;
         // Series ids first (creating unlisted ports), then the samples in (series, time)
@@ -541,33 +547,34 @@ impl Ingest {
                 min_start_ms = min_start_ms.min(start_ms);
                 let kbps = |o: u64| (o as u128 * 8 / d.dt_ms as u128) as u64; // bits/ms = kbit/s
                 let (in_p, out_p) = (d.in_packets.unwrap_or(0), d.out_packets.unwrap_or(0));
-                let pieces = |len_ms: i64| -> Vec<(i64, i64, Acc)> {
+                let pieces = |len_ms: i64, out: &mut Vec<(i64, i64, Acc)>| {
+                    out.clear();
                     let mut before = 0;
-                    split(start_ms, end_ms, len_ms)
-                        .into_iter()
-                        .map(|(b, ov)| {
-                            let a = Acc {
-                                in_octets: share(d.in_octets, before, ov, dt),
-                                out_octets: share(d.out_octets, before, ov, dt),
-                                in_packets: share(in_p, before, ov, dt),
-                                out_packets: share(out_p, before, ov, dt),
-                                covered_ms: ov as f64,
-                                max_in_kbps: kbps(d.in_octets),
-                                max_out_kbps: kbps(d.out_octets),
-                            };
-                            before += ov;
-                            (b, ov, a)
-                        })
-                        .collect()
+                    out.extend(split(start_ms, end_ms, len_ms).into_iter().map(|(b, ov)| {
+                        let a = Acc {
+                            in_octets: share(d.in_octets, before, ov, dt),
+                            out_octets: share(d.out_octets, before, ov, dt),
+                            in_packets: share(in_p, before, ov, dt),
+                            out_packets: share(out_p, before, ov, dt),
+                            covered_ms: ov as f64,
+                            max_in_kbps: kbps(d.in_octets),
+                            max_out_kbps: kbps(d.out_octets),
+                        };
+                        before += ov;
+                        (b, ov, a)
+                    }));
                 };
-                let p5 = pieces(M5_MS);
+                pieces(M5_MS, &mut p5);
                 for (b, _, a) in &p5 {
-                    m5.entry((sid, *b)).or_default().add(a);
+                    match port_m5.last_mut() {
+                        Some((k, acc)) if *k == (sid, *b) => acc.add(a),
+                        _ => port_m5.push(((sid, *b), *a)),
+                    }
                 }
                 if port.members.is_empty() {
                     continue;
                 }
-                let ps = pieces(SLOT_MS);
+                pieces(SLOT_MS, &mut ps);
                 for &ai in &port.members {
                     let agg = &self.aggs[ai];
                     if agg.total_weight <= 0.0 {
@@ -597,6 +604,9 @@ impl Ingest {
             self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
         }
         write_buckets(&tx, &path, Table::Slot, &slots)?;
+        for (k, a) in port_m5 {
+            m5.entry(k).or_default().add(&a);
+        }
         write_buckets(&tx, &path, Table::Rollup(Tier::M5), &m5)?;
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
         let mut coarse = Coarse::default();

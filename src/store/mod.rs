@@ -79,6 +79,7 @@
 pub mod entity;
 pub mod error;
 pub mod flag;
+mod hash;
 mod ingest;
 pub mod metrics;
 pub mod reader;
