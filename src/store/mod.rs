@@ -196,6 +196,8 @@ pub trait SeriesSource {
     fn by_kind(&self, kind: EntityKind, q: &RangeQuery) -> Result<Vec<SeriesData>, StoreError>;
     /// Every stored entity of a kind.
     fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError>;
+    /// The stored ports with a label value (site, switch, product_line, customer, role).
+    fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError>;
 }
 
 impl SeriesSource for Reader {
@@ -218,5 +220,8 @@ impl SeriesSource for Reader {
     }
     fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError> {
         Reader::entities(self, kind)
+    }
+    fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError> {
+        Reader::ports_where(self, label, value)
     }
 }
