@@ -12,6 +12,9 @@
 //! 3. time of a 30-day, 5-minute query for one product line of 500 ports.
 //!
 //! `BANDWATCH_BENCH_MINUTES` (default 120) sets how many minutes of sweeps are ingested.
+//! Ingest is reported both per wall-clock second and per CPU-second of the process (user +
+//! system, from /proc): on a shared machine the wall-clock rate mostly measures the
+//! neighbours.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -342,3 +342,121 @@ fn a_full_channel_is_counted_and_nothing_is_dropped() {
         .unwrap();
     assert_eq!(n, 100);
 }
+
+/// Makes a file unwritable for the duration of a test, and writable again when dropped (also
+/// on panic, so the temporary folder can be removed). As root, permission bits do not stop
+/// writes, so root uses the immutable attribute (`chattr +i`, Debian package e2fsprogs).
+struct ReadOnly {
+    path: std::path::PathBuf,
+    immutable: bool,
+}
+
+impl ReadOnly {
+    /// `Err` with a reason when this machine cannot make the file read-only.
+    fn new(path: &std::path::Path) -> Result<ReadOnly, String> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let probe = path.with_extension("uid-probe");
+        std::fs::write(&probe, b"").map_err(|e| e.to_string())?;
+        let root = std::fs::metadata(&probe).map_err(|e| e.to_string())?.uid() == 0;
+        let _ = std::fs::remove_file(&probe);
+        if !root {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444))
+                .map_err(|e| e.to_string())?;
+            return Ok(ReadOnly {
+                path: path.to_path_buf(),
+                immutable: false,
+            });
+        }
+        let out = Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .output()
+            .map_err(|e| format!("chattr not runnable ({e}); install e2fsprogs"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "chattr +i failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(ReadOnly {
+            path: path.to_path_buf(),
+            immutable: true,
+        })
+    }
+
+    fn undo(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        if self.immutable {
+            let _ = Command::new("chattr").arg("-i").arg(&self.path).status();
+            self.immutable = false;
+        } else {
+            let _ = std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(0o644));
+        }
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        self.undo();
+    }
+}
+
+#[test]
+fn a_read_only_database_is_reported_and_retried_until_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bandwatch.db");
+    let (topo, names) = many_ports("a-sw1", 50);
+    let store = Store::open(&db, &Retention::default()).unwrap();
+    let b = base();
+    {
+        let w = store.writer(topo.clone()).unwrap();
+        w.submit(big_sweep("a-sw1", &names, b + 60)).unwrap();
+        w.shutdown();
+    }
+    let mut ro = match ReadOnly::new(&db) {
+        Ok(ro) => ro,
+        Err(why) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "cannot make a file read-only in CI: {why}"
+            );
+            eprintln!("skipped: cannot make a file read-only here: {why}");
+            return;
+        }
+    };
+    let w = store
+        .writer_with(
+            topo,
+            WriterOptions {
+                max_backoff: StdDuration::from_millis(200),
+                ..WriterOptions::default()
+            },
+        )
+        .unwrap();
+    let m = w.metrics();
+    for i in 2..=4 {
+        w.submit(big_sweep("a-sw1", &names, b + 60 * i)).unwrap();
+    }
+    let deadline = Instant::now() + StdDuration::from_secs(20);
+    while m.write_errors_total.get() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no write error on a read-only file"
+        );
+        std::thread::sleep(StdDuration::from_millis(20));
+    }
+    let err = m.last_error().unwrap();
+    assert!(err.contains(&db.display().to_string()), "{err}");
+    assert!(err.contains("readonly"), "{err}");
+    assert_eq!(m.failing.get(), 1);
+    ro.undo();
+    w.flush().unwrap();
+    assert_eq!(m.failing.get(), 0);
+    let n: i64 = Connection::open(&db)
+        .unwrap()
+        .query_row("SELECT count(DISTINCT ts) FROM port_sample", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 4);
+}

@@ -550,6 +550,12 @@ fn topology_reload_and_unlisted_ports_and_duplicates() {
         .collect();
     // p9 is not in the topology: stored as a port, not part of cdn.
     assert_eq!(v, vec![Some(1000.0), Some(4000.0)]);
+    assert_eq!(
+        r.ports_where("product_line", "cdn").unwrap(),
+        vec![Entity::port("a-sw1", "p1"), Entity::port("a-sw1", "p2")]
+    );
+    assert_eq!(r.ports_where("switch", "a-sw1").unwrap().len(), 3);
+    assert!(r.ports_where("colour", "red").is_err());
     let p9 = r
         .latest(&Entity::port("a-sw1", "p9"), Metric::InBytes, 0.0)
         .unwrap()

@@ -30,8 +30,10 @@
 //! - `port_speed`: a port's speed, written only when it changes (keeps samples small).
 //! - `agg_slot`: product lines, sites, switches and customers in fixed 60 s slots aligned to
 //!   the epoch.
-//! - `rollup_5m`, `rollup_1h`, `rollup_1d`: per series and bucket: octets and packets in and
-//!   out, uncovered milliseconds, and the peak in/out rate in kbit/s.
+//! - `rollup_5m`, `rollup_1h`, `rollup_1d`: per series and bucket: octets in and out,
+//!   uncovered milliseconds, and the peak in/out rate in kbit/s. Packets are kept at raw
+//!   resolution only (samples and slots), which keeps a rollup row near 33 bytes; packet
+//!   rates older than the raw retention are refused with a reason, never shown as 0.
 //! - `alert_state`, `alert_history`, `silence`, `outbox`, `usage_record`: reserved for the
 //!   rules, notify and import stages.
 //!
@@ -74,9 +76,11 @@
 //! See [`reader`]: the tier is the coarsest whose buckets divide the step and whose retention
 //! still holds `from`; points carry coverage; gaps are `None`.
 
+mod buckets;
 pub mod entity;
 pub mod error;
 pub mod flag;
+mod hash;
 mod ingest;
 pub mod metrics;
 pub mod reader;
@@ -192,6 +196,8 @@ pub trait SeriesSource {
     fn by_kind(&self, kind: EntityKind, q: &RangeQuery) -> Result<Vec<SeriesData>, StoreError>;
     /// Every stored entity of a kind.
     fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError>;
+    /// The stored ports with a label value (site, switch, product_line, customer, role).
+    fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError>;
 }
 
 impl SeriesSource for Reader {
@@ -214,5 +220,8 @@ impl SeriesSource for Reader {
     }
     fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError> {
         Reader::entities(self, kind)
+    }
+    fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError> {
+        Reader::ports_where(self, label, value)
     }
 }

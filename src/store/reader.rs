@@ -193,6 +193,30 @@ impl Reader {
             .ctx(&self.path, "listing series")
     }
 
+    /// The stored ports whose label `label` (site, switch, product_line, customer or role)
+    /// is `value`, as the topology last said: e.g. every uplink, or a product line's ports.
+    pub fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError> {
+        let col = match label {
+            "site" | "switch" | "product_line" | "customer" | "role" => label,
+            other => {
+                return Err(StoreError::InvalidQuery(format!(
+                    "unknown label `{other}` (labels: site, switch, product_line, customer, role)"
+                )));
+            }
+        };
+        let sql =
+            format!("SELECT name FROM series WHERE kind = 'port' AND {col} = ?1 ORDER BY name");
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map([value], |r| {
+                    Ok(Entity::new(EntityKind::Port, r.get::<_, String>(0)?))
+                })?
+                .collect()
+            })
+            .ctx(&self.path, "listing ports by label")
+    }
+
     fn holds(&self, tier: Tier, from_s: i64, newest_s: Option<i64>) -> bool {
         let keep = match tier {
             Tier::Raw => self.retention.raw,

@@ -33,9 +33,17 @@ pub(crate) fn share(total: u64, before_ms: i64, part_ms: i64, whole_ms: i64) -> 
     if whole_ms <= 0 {
         return 0;
     }
-    let w = whole_ms as u128;
-    let cum = |ms: i64| -> u128 { (total as u128 * (ms.clamp(0, whole_ms) as u128)) / w };
-    (cum(before_ms + part_ms) - cum(before_ms)) as u64
+    if before_ms <= 0 && part_ms >= whole_ms {
+        return total;
+    }
+    let cum = |ms: i64| -> u64 {
+        let ms = ms.clamp(0, whole_ms) as u64;
+        match total.checked_mul(ms) {
+            Some(p) => p / whole_ms as u64,
+            None => (total as u128 * ms as u128 / whole_ms as u128) as u64,
+        }
+    };
+    cum(before_ms + part_ms) - cum(before_ms)
 }
 
 #[cfg(test)]
@@ -53,6 +61,14 @@ mod tests {
         let b = share(total, 40_000, 20_000, 60_000);
         assert_eq!(a + b, total);
         assert_eq!(a, 666_668);
+        // Totals too big for 64-bit intermediate products are still exact.
+        let big = u64::MAX / 3;
+        let parts = [
+            share(big, 0, 40_000, 60_000),
+            share(big, 40_000, 20_000, 60_000),
+        ];
+        assert_eq!(parts[0] + parts[1], big);
+        assert_eq!(share(big, 0, 60_000, 60_000), big);
     }
 
     #[test]

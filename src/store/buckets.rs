@@ -1,0 +1,219 @@
+//! Writing bucket sums and sample rows: the per-bucket accumulator, multi-row INSERTs for
+//! samples, and multi-row UPSERTs that add into 60 s slots and rollup buckets while keeping
+//! coverage (as missing milliseconds) and peaks.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::{Transaction, params_from_iter};
+
+use super::SLOT_SECS;
+use super::entity::Tier;
+use super::error::{SqlContext, StoreError};
+
+const SLOT_MS: i64 = SLOT_SECS * 1000;
+const M5_MS: i64 = 300_000;
+/// Coverage counts as complete when less than 1/1000 of the bucket is missing (clock jitter
+/// between `dt` and response times).
+const TOLERANCE_DIVISOR: i64 = 1000;
+
+/// Sums for one bucket of one series, built up over a batch and written with one UPSERT.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Acc {
+    pub(crate) in_octets: u64,
+    pub(crate) out_octets: u64,
+    pub(crate) in_packets: u64,
+    pub(crate) out_packets: u64,
+    pub(crate) covered_ms: f64,
+    pub(crate) max_in_kbps: u64,
+    pub(crate) max_out_kbps: u64,
+}
+
+impl Acc {
+    pub(crate) fn add(&mut self, o: &Acc) {
+        self.in_octets += o.in_octets;
+        self.out_octets += o.out_octets;
+        self.in_packets += o.in_packets;
+        self.out_packets += o.out_packets;
+        self.covered_ms += o.covered_ms;
+        self.max_in_kbps = self.max_in_kbps.max(o.max_in_kbps);
+        self.max_out_kbps = self.max_out_kbps.max(o.max_out_kbps);
+    }
+}
+
+/// One `port_sample` row's values, in column order.
+pub(crate) type SampleRow = [Option<i64>; 9];
+
+/// Rows per multi-row INSERT (9 parameters each).
+pub(crate) const ROWS_PER_INSERT: usize = 64;
+pub(crate) const INSERT_SAMPLE: &str = "INTO port_sample(series_id, ts, dt_ms, in_octets, out_octets, \
+     in_packets, out_packets, oper, flag) VALUES";
+pub(crate) const ONE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Writes the pending sample rows: full chunks with one statement, the rest one by one.
+pub(crate) fn insert_rows(
+    tx: &Transaction<'_>,
+    path: &Path,
+    rows: &mut Vec<SampleRow>,
+) -> Result<(), StoreError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if rows.len() == ROWS_PER_INSERT {
+        let sql = format!(
+            "INSERT {INSERT_SAMPLE} {}",
+            vec![ONE_ROW; ROWS_PER_INSERT].join(", ")
+        );
+        tx.prepare_cached(&sql)
+            .and_then(|mut s| s.execute(params_from_iter(rows.iter().flatten())))
+            .ctx(path, "writing port samples")?;
+    } else {
+        let mut s = tx
+            .prepare_cached(&format!("INSERT {INSERT_SAMPLE} {ONE_ROW}"))
+            .ctx(path, "writing port samples")?;
+        for row in rows.iter() {
+            s.execute(params_from_iter(row.iter()))
+                .ctx(path, "writing port samples")?;
+        }
+    }
+    rows.clear();
+    Ok(())
+}
+
+/// 5-minute bucket sums on their way into the 1-hour and 1-day rollups, merged per bucket.
+#[derive(Default)]
+pub(crate) struct Coarse {
+    h1: BTreeMap<(i64, i64), Acc>,
+    d1: BTreeMap<(i64, i64), Acc>,
+}
+
+impl Coarse {
+    pub(crate) fn add(&mut self, sid: i64, bucket_5m: i64, a: &Acc) {
+        let start_ms = bucket_5m * M5_MS;
+        let h = start_ms.div_euclid(Tier::H1.bucket_secs() * 1000);
+        let d = start_ms.div_euclid(Tier::D1.bucket_secs() * 1000);
+        self.h1.entry((sid, h)).or_default().add(a);
+        self.d1.entry((sid, d)).or_default().add(a);
+    }
+
+    pub(crate) fn write(&self, tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+        write_buckets(tx, path, Table::Rollup(Tier::H1), &self.h1)?;
+        write_buckets(tx, path, Table::Rollup(Tier::D1), &self.d1)
+    }
+}
+
+/// A table of buckets: the aggregates' 60 s slots, or a rollup tier.
+#[derive(Clone, Copy)]
+pub(crate) enum Table {
+    Slot,
+    Rollup(Tier),
+}
+
+/// Bucket rows per multi-row UPSERT (7 parameters each).
+const BUCKETS_PER_UPSERT: usize = 64;
+
+impl Table {
+    fn len_ms(self) -> i64 {
+        match self {
+            Table::Slot => SLOT_MS,
+            Table::Rollup(t) => t.bucket_secs() * 1000,
+        }
+    }
+
+    /// The UPSERT adding `rows` bucket rows into the table. `missing_ms` of a new row is the
+    /// bucket minus the covered time; on conflict the covered time (bucket length minus the
+    /// new row's missing_ms) is subtracted, and less than 1/1000 of the bucket counts as 0.
+    fn sql(self, rows: usize) -> String {
+        let len = self.len_ms();
+        let tol = len / TOLERANCE_DIVISOR;
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
+        let missing = format!(
+            "missing_ms = CASE WHEN missing_ms - ({len} - excluded.missing_ms) <= {tol} THEN 0 \
+             ELSE missing_ms - ({len} - excluded.missing_ms) END"
+        );
+        match self {
+            Table::Slot => format!(
+                "INSERT INTO agg_slot(series_id, slot, in_octets, out_octets, in_packets, \
+                 out_packets, missing_ms) VALUES {values} ON CONFLICT DO UPDATE SET \
+                 in_octets = in_octets + excluded.in_octets, \
+                 out_octets = out_octets + excluded.out_octets, \
+                 in_packets = in_packets + excluded.in_packets, \
+                 out_packets = out_packets + excluded.out_packets, {missing}"
+            ),
+            Table::Rollup(t) => format!(
+                "INSERT INTO {}(series_id, bucket, in_octets, out_octets, missing_ms, \
+                 max_in_kbps, max_out_kbps) VALUES {values} ON CONFLICT DO UPDATE SET \
+                 in_octets = in_octets + excluded.in_octets, \
+                 out_octets = out_octets + excluded.out_octets, {missing}, \
+                 max_in_kbps = max(max_in_kbps, excluded.max_in_kbps), \
+                 max_out_kbps = max(max_out_kbps, excluded.max_out_kbps)",
+                t.rollup_table().unwrap_or("rollup_5m")
+            ),
+        }
+    }
+
+    fn row(self, sid: i64, bucket: i64, a: &Acc) -> [i64; 7] {
+        let len = self.len_ms();
+        let missing = (len - a.covered_ms.round() as i64).max(0);
+        let missing = if missing <= len / TOLERANCE_DIVISOR {
+            0
+        } else {
+            missing
+        };
+        match self {
+            Table::Slot => [
+                sid,
+                bucket,
+                a.in_octets as i64,
+                a.out_octets as i64,
+                a.in_packets as i64,
+                a.out_packets as i64,
+                missing,
+            ],
+            Table::Rollup(_) => [
+                sid,
+                bucket,
+                a.in_octets as i64,
+                a.out_octets as i64,
+                missing,
+                a.max_in_kbps as i64,
+                a.max_out_kbps as i64,
+            ],
+        }
+    }
+}
+
+/// Adds bucket sums into a table (creating rows), in key order, many rows per statement.
+pub(crate) fn write_buckets<'a>(
+    tx: &Transaction<'_>,
+    path: &Path,
+    table: Table,
+    buckets: impl IntoIterator<Item = (&'a (i64, i64), &'a Acc)>,
+) -> Result<(), StoreError> {
+    let mut rows: Vec<[i64; 7]> = buckets
+        .into_iter()
+        .map(|((sid, b), a)| table.row(*sid, *b, a))
+        .collect();
+    rows.sort_unstable_by_key(|r| (r[0], r[1]));
+    let mut chunks = rows.chunks_exact(BUCKETS_PER_UPSERT);
+    if rows.len() >= BUCKETS_PER_UPSERT {
+        let mut st = tx
+            .prepare_cached(&table.sql(BUCKETS_PER_UPSERT))
+            .ctx(path, "preparing a bucket upsert")?;
+        for chunk in chunks.by_ref() {
+            st.execute(params_from_iter(chunk.iter().flatten()))
+                .ctx(path, "writing buckets")?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut st = tx
+            .prepare_cached(&table.sql(1))
+            .ctx(path, "preparing a bucket upsert")?;
+        for row in rest {
+            st.execute(params_from_iter(row.iter()))
+                .ctx(path, "writing buckets")?;
+        }
+    }
+    Ok(())
+}

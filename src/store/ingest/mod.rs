@@ -1,0 +1,395 @@
+//! What the writer does with a batch of sweeps, in one transaction: raw port samples (gaps
+//! with their reason), speed changes, 60 s aggregate slots with coverage, 5-minute rollups,
+//! and sealing (5-minute buckets that can no longer change are added into the 1-hour and
+//! 1-day rollups, aggregate slot peaks become the 5-minute maxima, port weights are updated).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+mod seal;
+mod topology;
+
+use super::SLOT_SECS;
+use super::buckets::{
+    Acc, Coarse, INSERT_SAMPLE, ONE_ROW, ROWS_PER_INSERT, SampleRow, Table, insert_rows,
+    write_buckets,
+};
+use super::entity::Tier;
+use super::error::{SqlContext, StoreError};
+use super::flag;
+use super::hash::FastMap;
+use super::metrics::WriterMetrics;
+use super::schema;
+use super::split::{share, split};
+use crate::config::{PortKey, Topology};
+use crate::poll::{PortOutcome, Sweep};
+
+const SLOT_MS: i64 = SLOT_SECS * 1000;
+const M5_MS: i64 = 300_000;
+/// Smoothing of a port's usual traffic (its coverage weight), per sealed 5-minute bucket.
+const WEIGHT_ALPHA: f64 = 0.3;
+
+/// Creates a series or refreshes its labels; returns its id, weight and capacity.
+const UPSERT_SERIES: &str = "INSERT INTO series(kind, name, site, switch, port, product_line, \
+     customer, role, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+     ON CONFLICT(kind, name) DO UPDATE SET site = excluded.site, switch = excluded.switch, \
+     port = excluded.port, product_line = excluded.product_line, \
+     customer = excluded.customer, role = excluded.role RETURNING id, weight, capacity_bps";
+
+/// One port known to the writer.
+struct PortState {
+    series_id: i64,
+    /// 1 + the port's usual octets per second (in + out): its share of an aggregate's coverage.
+    weight: f64,
+    /// Indexes into `Ingest::aggs` of the aggregates the port belongs to.
+    members: Vec<usize>,
+    /// Last speed written, to store speeds only when they change.
+    speed_bps: Option<u64>,
+    /// Newest sample second written by this writer: a newer sample cannot collide with a
+    /// stored one and goes into a multi-row INSERT; others are checked one by one.
+    last_ts: Option<i64>,
+}
+
+/// The ports known to the writer, found by switch and port name without allocating.
+#[derive(Default)]
+struct PortMap {
+    states: Vec<PortState>,
+    index: FastMap<String, FastMap<String, usize>>,
+}
+
+impl PortMap {
+    fn insert(&mut self, key: PortKey, state: PortState) {
+        let ports = self.index.entry(key.switch).or_default();
+        match ports.get(&key.port) {
+            Some(&i) => self.states[i] = state,
+            None => {
+                ports.insert(key.port, self.states.len());
+                self.states.push(state);
+            }
+        }
+    }
+    fn idx(&self, switch: &str, port: &str) -> Option<usize> {
+        self.index.get(switch)?.get(port).copied()
+    }
+    fn values(&self) -> impl Iterator<Item = &PortState> {
+        self.states.iter()
+    }
+}
+
+/// One aggregate (product line, site, switch, customer) known to the writer.
+struct AggState {
+    series_id: i64,
+    /// Series ids of its member ports.
+    ports: Vec<i64>,
+    /// Sum of the member ports' weights.
+    total_weight: f64,
+    /// Sum of the member ports' speeds, as last written.
+    capacity_bps: Option<u64>,
+}
+
+/// The writer's connection and what it keeps in memory between batches.
+pub(crate) struct Ingest {
+    path: PathBuf,
+    /// Taken out while a batch is written, so the transaction and the state can be borrowed
+    /// together.
+    conn: Option<Connection>,
+    topology: Arc<Topology>,
+    ports: PortMap,
+    aggs: Vec<AggState>,
+    /// How long after a bucket's end samples may still arrive for it.
+    grace_ms: i64,
+    /// Newest sweep time written (ms); the store's notion of "now" for sealing and retention.
+    newest_ms: i64,
+    /// Slots below this index are sealed (their peak went into the 5-minute maxima).
+    sealed_slot: Option<i64>,
+    /// 5-minute buckets below this index are sealed (added into 1 h and 1 d).
+    sealed_5m: Option<i64>,
+}
+
+fn ts_ms(t: jiff::Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+impl Ingest {
+    /// Opens the writer's connection and loads its state (series, weights, seal marks).
+    pub(crate) fn open(
+        path: &Path,
+        topology: Arc<Topology>,
+        grace_ms: i64,
+        max_pages: Option<u32>,
+    ) -> Result<Ingest, StoreError> {
+        let conn = schema::open_for_write(path)?;
+        if let Some(n) = max_pages {
+            conn.pragma_update(None, "max_page_count", n)
+                .ctx(path, "setting the page limit")?;
+        }
+        let mut ing = Ingest {
+            path: path.to_path_buf(),
+            conn: Some(conn),
+            topology: Arc::new(Topology::default()),
+            ports: PortMap::default(),
+            aggs: Vec::new(),
+            grace_ms,
+            newest_ms: 0,
+            sealed_slot: None,
+            sealed_5m: None,
+        };
+        ing.load_meta()?;
+        ing.apply_topology(topology)?;
+        Ok(ing)
+    }
+
+    /// Changes the grace period (the topology's longest poll interval changed).
+    pub(crate) fn set_grace_ms(&mut self, grace_ms: i64) {
+        self.grace_ms = grace_ms;
+    }
+
+    /// The newest sweep time written, in ms since the epoch (0 before the first).
+    pub(crate) fn newest_ms(&self) -> i64 {
+        self.newest_ms
+    }
+
+    /// The connection (for retention between batches).
+    pub(crate) fn conn(&mut self) -> Option<&mut Connection> {
+        self.conn.as_mut()
+    }
+
+    fn take_conn(&mut self) -> Result<Connection, StoreError> {
+        self.conn.take().ok_or_else(|| StoreError::WriterGone {
+            path: self.path.clone(),
+        })
+    }
+
+    fn load_meta(&mut self) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let get = |conn: &Connection, key: &str| -> Result<Option<i64>, StoreError> {
+            let v: Option<String> = conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .optional()
+                .ctx(&path, "reading the store's state")?;
+            Ok(v.and_then(|s| s.parse().ok()))
+        };
+        let conn = self.take_conn()?;
+        let res = (|| {
+            self.sealed_slot = get(&conn, "sealed_slot")?;
+            self.sealed_5m = get(&conn, "sealed_5m")?;
+            self.newest_ms = get(&conn, "newest_ms")?.unwrap_or(0);
+            Ok(())
+        })();
+        self.conn = Some(conn);
+        res
+    }
+
+    /// Writes a batch of sweeps, the aggregates and rollups they feed, and any sealing that
+    /// became due, in one transaction. On error nothing of the batch is written and the
+    /// caller must reopen (in-memory state may be ahead of the file).
+    pub(crate) fn write_batch(
+        &mut self,
+        sweeps: &[Sweep],
+        metrics: &WriterMetrics,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.take_conn()?;
+        let res = self.write_batch_in(&mut conn, sweeps, metrics);
+        self.conn = Some(conn);
+        res
+    }
+
+    fn write_batch_in(
+        &mut self,
+        conn: &mut Connection,
+        sweeps: &[Sweep],
+        metrics: &WriterMetrics,
+    ) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let tx = conn.transaction().ctx(&path, "starting a write")?;
+        // Bucket sums of the batch (written sorted by key, like the samples below).
+        let mut slots: FastMap<(i64, i64), Acc> = FastMap::default();
+        let mut m5: FastMap<(i64, i64), Acc> = FastMap::default();
+        // A port's own 5-minute pieces arrive in key order (the work is sorted): runs are
+        // merged here without hashing.
+        let mut port_m5: Vec<((i64, i64), Acc)> = Vec::new();
+        let mut ps: Vec<(i64, i64, Acc)> = Vec::with_capacity(4);
+        let mut p5: Vec<(i64, i64, Acc)> = Vec::with_capacity(4);
+        let mut written = 0usize;
+        let mut min_start_ms = i64::MAX;
+        // Series ids first (creating unlisted ports), then the samples in (series, time)
+        // order: neighbouring rows share B-tree pages, which makes large batches cheap.
+        let mut work: Vec<(i64, i64, usize, usize, usize)> = Vec::new();
+        for (si, sweep) in sweeps.iter().enumerate() {
+            for (pi, pr) in sweep.ports.iter().enumerate() {
+                let idx = match self.ports.idx(&sweep.switch, &pr.port) {
+                    Some(i) => i,
+                    None => {
+                        self.adhoc_port(&tx, &sweep.switch, &pr.port)?;
+                        match self.ports.idx(&sweep.switch, &pr.port) {
+                            Some(i) => i,
+                            None => continue,
+                        }
+                    }
+                };
+                let sid = self.ports.states[idx].series_id;
+                work.push((sid, sweep.time.as_millisecond(), si, pi, idx));
+            }
+            self.newest_ms = self.newest_ms.max(ts_ms(sweep.time));
+        }
+        work.sort_unstable();
+        let mut pending: Vec<SampleRow> = Vec::with_capacity(ROWS_PER_INSERT);
+        for (_, _, si, pi, idx) in work {
+            let sweep = &sweeps[si];
+            let pr = &sweep.ports[pi];
+            let end_ms = ts_ms(sweep.time);
+            let ts = sweep.time.as_second();
+            {
+                let Some(port) = self.ports.states.get_mut(idx) else {
+                    continue;
+                };
+                let sid = port.series_id;
+                let (delta, oper, fl, speed) = match &pr.outcome {
+                    PortOutcome::Reading(r) => (
+                        r.delta.filter(|_| r.quality.has_delta()),
+                        Some(r.oper_status.to_mib() as i64),
+                        flag::of_quality(r.quality),
+                        Some(r.speed_bps),
+                    ),
+                    PortOutcome::Unknown(reason) => (None, None, flag::of_unknown(*reason), None),
+                };
+                let row: SampleRow = [
+                    Some(sid),
+                    Some(ts),
+                    delta.map(|d| d.dt_ms as i64),
+                    delta.map(|d| d.in_octets as i64),
+                    delta.map(|d| d.out_octets as i64),
+                    delta.and_then(|d| d.in_packets).map(|v| v as i64),
+                    delta.and_then(|d| d.out_packets).map(|v| v as i64),
+                    oper,
+                    Some(fl),
+                ];
+                let fresh = port.last_ts.is_some_and(|last| ts > last);
+                port.last_ts = Some(port.last_ts.map_or(ts, |last| last.max(ts)));
+                if fresh {
+                    pending.push(row);
+                    if pending.len() == ROWS_PER_INSERT {
+                        insert_rows(&tx, &path, &mut pending)?;
+                    }
+                } else {
+                    insert_rows(&tx, &path, &mut pending)?;
+                    let inserted = tx
+                        .prepare_cached(&format!("INSERT OR IGNORE {INSERT_SAMPLE} {ONE_ROW}"))
+                        .and_then(|mut s| s.execute(params_from_iter(row.iter())))
+                        .ctx(&path, "writing a port sample")?;
+                    if inserted == 0 {
+                        metrics.duplicate_samples_total.inc();
+                        tracing::warn!(
+                            file = %path.display(), switch = %sweep.switch, port = %pr.port, ts,
+                            "a sample for this port and second is already stored; ignored"
+                        );
+                        continue;
+                    }
+                }
+                written += 1;
+                if let Some(speed) = speed
+                    && port.speed_bps != Some(speed)
+                {
+                    tx.prepare_cached(
+                        "INSERT OR REPLACE INTO port_speed(series_id, ts, speed_bps) \
+                         VALUES (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![sid, ts, speed as i64]))
+                    .ctx(&path, "writing a port speed")?;
+                    tx.prepare_cached("UPDATE series SET capacity_bps = ?2 WHERE id = ?1")
+                        .and_then(|mut s| s.execute(params![sid, speed as i64]))
+                        .ctx(&path, "writing a port speed")?;
+                    port.speed_bps = Some(speed);
+                }
+                let Some(d) = delta else { continue };
+                let dt = d.dt_ms as i64;
+                if dt <= 0 {
+                    continue;
+                }
+                let start_ms = end_ms - dt;
+                min_start_ms = min_start_ms.min(start_ms);
+                let kbps = |o: u64| (o as u128 * 8 / d.dt_ms as u128) as u64; // bits/ms = kbit/s
+                let (in_p, out_p) = (d.in_packets.unwrap_or(0), d.out_packets.unwrap_or(0));
+                let pieces = |len_ms: i64, out: &mut Vec<(i64, i64, Acc)>| {
+                    out.clear();
+                    let mut before = 0;
+                    out.extend(split(start_ms, end_ms, len_ms).into_iter().map(|(b, ov)| {
+                        let a = Acc {
+                            in_octets: share(d.in_octets, before, ov, dt),
+                            out_octets: share(d.out_octets, before, ov, dt),
+                            in_packets: share(in_p, before, ov, dt),
+                            out_packets: share(out_p, before, ov, dt),
+                            covered_ms: ov as f64,
+                            max_in_kbps: kbps(d.in_octets),
+                            max_out_kbps: kbps(d.out_octets),
+                        };
+                        before += ov;
+                        (b, ov, a)
+                    }));
+                };
+                pieces(M5_MS, &mut p5);
+                for (b, _, a) in &p5 {
+                    match port_m5.last_mut() {
+                        Some((k, acc)) if *k == (sid, *b) => acc.add(a),
+                        _ => port_m5.push(((sid, *b), *a)),
+                    }
+                }
+                if port.members.is_empty() {
+                    continue;
+                }
+                pieces(SLOT_MS, &mut ps);
+                for &ai in &port.members {
+                    let agg = &self.aggs[ai];
+                    if agg.total_weight <= 0.0 {
+                        continue;
+                    }
+                    let frac = port.weight / agg.total_weight;
+                    for (s, ov, a) in &ps {
+                        let mut a = *a;
+                        a.covered_ms = *ov as f64 * frac;
+                        a.max_in_kbps = 0;
+                        a.max_out_kbps = 0;
+                        slots.entry((agg.series_id, *s)).or_default().add(&a);
+                    }
+                    for (b, ov, a) in &p5 {
+                        let mut a = *a;
+                        a.covered_ms = *ov as f64 * frac;
+                        a.max_in_kbps = 0;
+                        a.max_out_kbps = 0;
+                        m5.entry((agg.series_id, *b)).or_default().add(&a);
+                    }
+                }
+            }
+        }
+        insert_rows(&tx, &path, &mut pending)?;
+        if self.sealed_slot.is_none() && min_start_ms != i64::MAX {
+            self.sealed_slot = Some(min_start_ms.div_euclid(SLOT_MS));
+            self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
+        }
+        write_buckets(&tx, &path, Table::Slot, &slots)?;
+        for (k, a) in port_m5 {
+            m5.entry(k).or_default().add(&a);
+        }
+        write_buckets(&tx, &path, Table::Rollup(Tier::M5), &m5)?;
+        let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
+        let mut coarse = Coarse::default();
+        for ((sid, b), a) in &m5 {
+            if *b < sealed_5m {
+                // Late: its bucket is already sealed, so it goes straight into 1 h and 1 d.
+                metrics.late_samples_total.inc();
+                coarse.add(*sid, *b, a);
+            }
+        }
+        coarse.write(&tx, &path)?;
+        self.seal(&tx)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('newest_ms', ?1)",
+            [self.newest_ms.to_string()],
+        )
+        .ctx(&path, "writing the store's state")?;
+        tx.commit().ctx(&path, "committing a write")?;
+        Ok(written)
+    }
+}
