@@ -1,3 +1,4 @@
 //! Rules: rule files, selectors, evaluators, baselines, the alert state machine, backtest.
 
 pub mod file;
+pub mod rule;
