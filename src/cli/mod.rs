@@ -1,6 +1,7 @@
 //! The command line: global options, the subcommands, and logging setup. `main.rs` only
 //! parses and dispatches here; each subcommand lives in its own file.
 
+pub mod backtest;
 pub mod check;
 
 use std::path::PathBuf;
@@ -61,7 +62,7 @@ pub enum Command {
     /// The monthly per-customer usage report.
     Report(PendingArgs),
     /// Replay rules over stored history or a CSV file.
-    Backtest(PendingArgs),
+    Backtest(backtest::BacktestArgs),
     /// Serve a fleet of simulated switches over SNMP.
     Simulate(PendingArgs),
     /// Import usage records from CSV.
@@ -104,6 +105,7 @@ pub fn run(cli: Cli) -> ExitCode {
     init_logging(cli.log_format);
     match cli.command {
         Command::Check(args) => check::run(&cli.config, args),
+        Command::Backtest(args) => backtest::run(&cli.config, args),
         other => {
             eprintln!("bandwatch {}: not implemented yet", other.name());
             ExitCode::from(2)
