@@ -217,13 +217,16 @@ impl BaselineCache {
                 {
                     return b.clone();
                 }
-                let b = self.seasonal(abs);
-                let b = match b {
-                    Some(b) => Some(b),
-                    None => {
-                        let days = self.first.map(|f| (t - f) as f64 / 86400.0).unwrap_or(0.0);
+                let b = match self.seasonal(abs) {
+                    Ok(b) => Some(b),
+                    Err(seen) => {
+                        let unit = if self.spec.season % (7 * 86400) == 0 {
+                            "weeks"
+                        } else {
+                            "days"
+                        };
                         let note = format!(
-                            "only {days:.1} days of history (needs {} seasons): compared with the last hour, with a stricter factor",
+                            "baseline from the last hour only: {seen} comparable past {unit} known, {} needed; factor made stricter",
                             self.spec.min_periods
                         );
                         // The fallback moves with every point: not cached.
@@ -254,8 +257,11 @@ impl BaselineCache {
         })
     }
 
-    fn seasonal(&mut self, abs: i64) -> Option<Baseline> {
-        let ring = self.ring.as_ref()?;
+    /// The seasonal baseline, or how many past periods were found when too few.
+    fn seasonal(&mut self, abs: i64) -> Result<Baseline, usize> {
+        let Some(ring) = self.ring.as_ref() else {
+            return Err(0);
+        };
         let per_season = self.spec.season / self.spec.bucket;
         let periods = self.spec.history / self.spec.season;
         self.scratch.clear();
@@ -278,11 +284,11 @@ impl BaselineCache {
             }
         }
         if seen_periods < self.spec.min_periods {
-            return None;
+            return Err(seen_periods);
         }
         self.scratch.sort_by(f64::total_cmp);
-        let (value, spread) = summarize(&self.scratch)?;
-        Some(Baseline {
+        let (value, spread) = summarize(&self.scratch).ok_or(0usize)?;
+        Ok(Baseline {
             value,
             spread,
             samples: self.scratch.len(),
@@ -341,6 +347,11 @@ mod tests {
             young.push(slot * 300, 10.0);
         }
         let f = young.at(2 * 86400).unwrap();
-        assert!(f.fallback.as_deref().unwrap().contains("2.0 days"));
+        assert!(
+            f.fallback
+                .as_deref()
+                .unwrap()
+                .contains("2 comparable past days known, 3 needed")
+        );
     }
 }

@@ -129,11 +129,11 @@ impl Engine {
             .collect()
     }
 
-    fn rules_for(&mut self, entity: &Entity, metric: Metric) -> Vec<usize> {
-        let key = (entity.id(), metric);
-        if let Some(v) = self.applies.get(&key) {
+    fn rules_for(&mut self, id: &str, entity: &Entity, metric: Metric) -> Vec<usize> {
+        if let Some(v) = self.applies.get(&(id.to_string(), metric)) {
             return v.clone();
         }
+        let key = (id.to_string(), metric);
         let v: Vec<usize> = self
             .rules
             .iter()
@@ -160,15 +160,22 @@ impl Engine {
     /// Evaluates every rule covering `entity` and `metric` at point `p`.
     pub fn observe(&mut self, entity: &Entity, metric: Metric, p: Point) -> Outcome {
         let mut out = Outcome::default();
-        for i in self.rules_for(entity, metric) {
-            out.extend(self.evaluate(i, entity, metric, &p));
+        let id = entity.id();
+        for i in self.rules_for(&id, entity, metric) {
+            out.extend(self.evaluate(i, &id, entity, metric, &p));
         }
         out
     }
 
-    fn evaluate(&mut self, i: usize, entity: &Entity, metric: Metric, p: &Point) -> Outcome {
-        let id = entity.id();
-        let key = (i, id.clone());
+    fn evaluate(
+        &mut self,
+        i: usize,
+        id: &str,
+        entity: &Entity,
+        metric: Metric,
+        p: &Point,
+    ) -> Outcome {
+        let key = (i, id.to_string());
         let rule = &self.rules[i];
         let eval = self.series.entry(key.clone()).or_insert_with(|| {
             let mut e = SeriesEval::new(rule);
@@ -188,8 +195,8 @@ impl Engine {
         let store = &self.store;
         let state = self.states.entry(key).or_insert_with(|| {
             store
-                .load(&rule.name, &id)
-                .unwrap_or_else(|| AlertState::new(&rule.name, &id))
+                .load(&rule.name, id)
+                .unwrap_or_else(|| AlertState::new(&rule.name, id))
         });
         let before = (state.phase, state.notified, state.last_notice);
         // Absent rules carry their `for` inside the condition.
@@ -205,7 +212,7 @@ impl Engine {
         for c in &changes {
             out.transitions.push(AlertTransition {
                 rule: rule.name.clone(),
-                entity: id.clone(),
+                entity: id.to_string(),
                 change: *c,
                 at: p.time,
                 reading: state.reading.clone(),
@@ -233,7 +240,7 @@ impl Engine {
             AlertEvent {
                 kind,
                 rule: rule.name.clone(),
-                entity: id.clone(),
+                entity: id.to_string(),
                 labels: entity.labels.clone(),
                 severity: rule.severity,
                 routes: expand_routes(rule, entity, &self.topology),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::condition::Reading;
 use super::lifecycle::Change;
 use super::point::Entity;
-use super::rule::{BaselineKind, Condition, Rule, Severity, short};
+use super::rule::{BaselineKind, Condition, Rule, Severity};
 use crate::config::Topology;
 
 /// One change of one alert, for the alert history table.
@@ -151,7 +151,7 @@ pub fn explain(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) 
             };
             let rel = if matches!(rule.condition, Condition::Spike(_)) {
                 if b > 0.0 {
-                    format!("{}x", short(r.value / b))
+                    format!("{:.1}x", r.value / b)
                 } else {
                     "far above".to_string()
                 }
