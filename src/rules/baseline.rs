@@ -21,10 +21,10 @@ pub const FALLBACK_WINDOW: i64 = 3600;
 /// Points needed in a window before a recent (or fallback) baseline is used at all.
 pub const MIN_WINDOW_POINTS: usize = 6;
 
-/// "The usual" at one time, with how it was found.
+/// "The usual" at one time (the median, or the rule's quantile), with how it was found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Baseline {
-    /// The median of the comparable values.
+    /// The median (or the rule's quantile) of the comparable values.
     pub value: f64,
     /// A robust spread: the interquartile range / 1.349 (about one standard deviation for
     /// normal noise).
@@ -35,8 +35,11 @@ pub struct Baseline {
     pub fallback: Option<String>,
 }
 
-/// The median and spread of a sorted slice.
-fn summarize(sorted: &[f64]) -> Option<(f64, f64)> {
+/// The median and spread of a sorted slice. The spread is the interquartile range / 1.349;
+/// when that is zero (a mostly flat or quantized series, where most values are equal) it is
+/// the mean absolute deviation x 1.2533 instead, so that one small step is not "infinitely"
+/// unusual.
+fn summarize(sorted: &[f64], quantile: f64) -> Option<(f64, f64)> {
     if sorted.is_empty() {
         return None;
     }
@@ -46,7 +49,14 @@ fn summarize(sorted: &[f64]) -> Option<(f64, f64)> {
         let hi = pos.ceil() as usize;
         sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
     };
-    Some((q(0.5), (q(0.75) - q(0.25)) / 1.349))
+    let median = q(0.5);
+    let usual = q(quantile);
+    let iqr = (q(0.75) - q(0.25)) / 1.349;
+    if iqr > 0.0 {
+        return Some((usual, iqr));
+    }
+    let mean_abs = sorted.iter().map(|x| (x - median).abs()).sum::<f64>() / sorted.len() as f64;
+    Some((usual, mean_abs * 1.2533))
 }
 
 /// A rolling window of known values with their times, kept sorted for O(log n) quantiles.
@@ -103,9 +113,9 @@ impl RollingWindow {
         self.order.front().map(|(t, _)| *t)
     }
 
-    /// Median and spread.
-    pub fn summary(&self) -> Option<(f64, f64)> {
-        summarize(&self.sorted)
+    /// The `quantile` (0.5: the median) and the spread.
+    pub fn summary(&self, quantile: f64) -> Option<(f64, f64)> {
+        summarize(&self.sorted, quantile)
     }
 }
 
@@ -248,7 +258,7 @@ impl BaselineCache {
         if t - self.first.unwrap_or(oldest) < span / 2 {
             return None;
         }
-        let (value, spread) = self.recent.summary()?;
+        let (value, spread) = self.recent.summary(self.spec.quantile)?;
         Some(Baseline {
             value,
             spread,
@@ -287,7 +297,7 @@ impl BaselineCache {
             return Err(seen_periods);
         }
         self.scratch.sort_by(f64::total_cmp);
-        let (value, spread) = summarize(&self.scratch).ok_or(0usize)?;
+        let (value, spread) = summarize(&self.scratch, self.spec.quantile).ok_or(0usize)?;
         Ok(Baseline {
             value,
             spread,
@@ -307,10 +317,21 @@ mod tests {
         for (t, v) in [(1, 5.0), (2, 1.0), (3, 9.0), (4, 3.0)] {
             w.push(t, v);
         }
-        assert_eq!(w.summary().unwrap().0, 4.0);
+        assert_eq!(w.summary(0.5).unwrap().0, 4.0);
         w.push(12, 100.0); // expires t <= 2
         assert_eq!(w.len(), 3);
-        assert_eq!(w.summary().unwrap().0, 9.0);
+        assert_eq!(w.summary(0.5).unwrap().0, 9.0);
+    }
+
+    #[test]
+    fn a_quantized_series_still_has_a_spread() {
+        // 0 most of the time, sometimes 1: the IQR is 0, the spread is not.
+        let mut v = vec![0.0; 90];
+        v.extend([1.0; 10]);
+        let (median, spread) = summarize(&v, 0.5).unwrap();
+        assert_eq!(median, 0.0);
+        assert!((spread - 0.1 * 1.2533).abs() < 1e-9, "{spread}");
+        assert_eq!(summarize(&[5.0; 8], 0.5).unwrap(), (5.0, 0.0));
     }
 
     #[test]
@@ -321,6 +342,7 @@ mod tests {
             season: 86400,
             bucket: 300,
             min_periods: 3,
+            quantile: 0.5,
         };
         let mut c = BaselineCache::new(spec, Envelope::Upper);
         let mut low = BaselineCache::new(spec, Envelope::Lower);

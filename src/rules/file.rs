@@ -70,6 +70,7 @@ struct RawRule {
     season: Option<Spanned<Duration>>,
     bucket: Option<Spanned<Duration>>,
     min_periods: Option<Spanned<i64>>,
+    quantile: Option<Spanned<f64>>,
     factor: Option<Spanned<f64>>,
     min_delta: Option<Spanned<RawAmount>>,
     deviation: Option<Spanned<f64>>,
@@ -321,6 +322,7 @@ impl Validator<'_, '_, '_> {
         not_for!(season, margin_kind, why_margin);
         not_for!(bucket, margin_kind, why_margin);
         not_for!(min_periods, margin_kind, why_margin);
+        not_for!(quantile, margin_kind, why_margin);
         not_for!(factor, margin_kind, why_margin);
         not_for!(min_delta, margin_kind, why_margin);
         not_for!(deviation, margin_kind, why_margin);
@@ -618,6 +620,18 @@ impl Validator<'_, '_, '_> {
             Some(p) => *p.get_ref() as usize,
             None => defaults::MIN_PERIODS,
         };
+        let quantile = match &r.quantile {
+            Some(q) if !(*q.get_ref() > 0.0 && *q.get_ref() < 1.0) => {
+                self.err(
+                    q,
+                    "quantile",
+                    "must be a fraction between 0 and 1, like 0.5 (the median)",
+                );
+                0.5
+            }
+            Some(q) => *q.get_ref(),
+            None => 0.5,
+        };
         let factor = match &r.factor {
             Some(f) if f.get_ref().is_nan() || *f.get_ref() <= 1.0 || !f.get_ref().is_finite() => {
                 self.err(
@@ -680,6 +694,7 @@ impl Validator<'_, '_, '_> {
                 season,
                 bucket,
                 min_periods,
+                quantile,
             },
             factor,
             min_delta,

@@ -255,6 +255,9 @@ pub struct BaselineSpec {
     pub bucket: i64,
     /// Fewest past periods (seasonal) needed before the seasonal baseline is trusted.
     pub min_periods: usize,
+    /// Which quantile of the comparable values is "the usual": 0.5 (the median) by default;
+    /// a high one (0.99) for spiky series, where only the unprecedented is unusual.
+    pub quantile: f64,
 }
 
 /// The margins of a spike or drop: relative AND absolute, plus an optional robust spread.
