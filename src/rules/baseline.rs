@@ -8,7 +8,9 @@
 //! - Recent: the median of a rolling window, kept as a sorted vector, so each point costs a
 //!   binary insert and remove, never a recomputation from scratch.
 //!
-//! With too little history a seasonal baseline falls back to the last hour, and says so.
+//! With too little history a seasonal baseline falls back conservatively, and says so: to the
+//! highest (spike) or lowest (drop) value seen over the last season, so that only something
+//! never seen yet can fire.
 
 use std::collections::VecDeque;
 
@@ -16,8 +18,6 @@ use serde::{Deserialize, Serialize};
 
 use super::rule::{BaselineKind, BaselineSpec};
 
-/// How long the fallback window of a seasonal baseline with too little history is.
-pub const FALLBACK_WINDOW: i64 = 3600;
 /// Points needed in a window before a recent (or fallback) baseline is used at all.
 pub const MIN_WINDOW_POINTS: usize = 6;
 
@@ -174,6 +174,7 @@ pub struct BaselineCache {
     first: Option<i64>,
     cached: Option<(i64, Option<Baseline>)>,
     scratch: Vec<f64>,
+    pooled: Vec<f64>,
 }
 
 impl BaselineCache {
@@ -184,7 +185,7 @@ impl BaselineCache {
                 let len = (spec.history + spec.season) / spec.bucket + 4;
                 (
                     Some(SlotRing::new(spec.bucket, len as usize)),
-                    FALLBACK_WINDOW,
+                    spec.season.min(spec.history),
                 )
             }
             BaselineKind::Recent => (None, spec.history),
@@ -197,6 +198,7 @@ impl BaselineCache {
             first: None,
             cached: None,
             scratch: Vec::new(),
+            pooled: Vec::new(),
         }
     }
 
@@ -219,7 +221,9 @@ impl BaselineCache {
     pub fn at(&mut self, t: i64) -> Option<Baseline> {
         self.recent.expire(t);
         match self.spec.kind {
-            BaselineKind::Recent => self.recent_baseline(t, self.spec.history, None),
+            BaselineKind::Recent => {
+                self.recent_baseline(t, self.spec.history, self.spec.quantile, None)
+            }
             BaselineKind::Seasonal => {
                 let abs = t.div_euclid(self.spec.bucket);
                 if let Some((a, b)) = &self.cached
@@ -235,12 +239,18 @@ impl BaselineCache {
                         } else {
                             "days"
                         };
+                        let span = self.spec.season.min(self.spec.history);
+                        let (q, word) = match self.envelope {
+                            Envelope::Upper => (1.0, "highest"),
+                            Envelope::Lower => (0.0, "lowest"),
+                        };
                         let note = format!(
-                            "baseline from the last hour only: {seen} comparable past {unit} known, {} needed; factor made stricter",
-                            self.spec.min_periods
+                            "only {seen} comparable past {unit} known, {} needed: compared with the {word} value of the last {}",
+                            self.spec.min_periods,
+                            super::event::human_duration(span)
                         );
                         // The fallback moves with every point: not cached.
-                        return self.recent_baseline(t, FALLBACK_WINDOW, Some(note));
+                        return self.recent_baseline(t, span, q, Some(note));
                     }
                 };
                 self.cached = Some((abs, b.clone()));
@@ -249,7 +259,13 @@ impl BaselineCache {
         }
     }
 
-    fn recent_baseline(&self, t: i64, span: i64, note: Option<String>) -> Option<Baseline> {
+    fn recent_baseline(
+        &self,
+        t: i64,
+        span: i64,
+        quantile: f64,
+        note: Option<String>,
+    ) -> Option<Baseline> {
         if self.recent.len() < MIN_WINDOW_POINTS {
             return None;
         }
@@ -258,7 +274,7 @@ impl BaselineCache {
         if t - self.first.unwrap_or(oldest) < span / 2 {
             return None;
         }
-        let (value, spread) = self.recent.summary(self.spec.quantile)?;
+        let (value, spread) = self.recent.summary(quantile)?;
         Some(Baseline {
             value,
             spread,
@@ -275,12 +291,14 @@ impl BaselineCache {
         let per_season = self.spec.season / self.spec.bucket;
         let periods = self.spec.history / self.spec.season;
         self.scratch.clear();
+        self.pooled.clear();
         let mut seen_periods = 0;
         for k in 1..=periods {
             let base = abs - k * per_season;
             let mut pick: Option<f64> = None;
             for d in -1..=1 {
                 if let Some(m) = ring.mean(base + d) {
+                    self.pooled.push(m);
                     pick = Some(match (pick, self.envelope) {
                         (None, _) => m,
                         (Some(p), Envelope::Upper) => p.max(m),
@@ -297,7 +315,11 @@ impl BaselineCache {
             return Err(seen_periods);
         }
         self.scratch.sort_by(f64::total_cmp);
-        let (value, spread) = summarize(&self.scratch, self.spec.quantile).ok_or(0usize)?;
+        let (value, _) = summarize(&self.scratch, self.spec.quantile).ok_or(0usize)?;
+        // The spread comes from every slot found, not only one per period: a few values
+        // underestimate it.
+        self.pooled.sort_by(f64::total_cmp);
+        let (_, spread) = summarize(&self.pooled, 0.5).ok_or(0usize)?;
         Ok(Baseline {
             value,
             spread,
@@ -363,17 +385,17 @@ mod tests {
         assert_eq!(b.value, 100.0);
         assert_eq!(low.at(noon).unwrap().value, 10.0);
         assert_eq!(c.at(5 * 86400 + 10 * 300).unwrap().value, 10.0);
-        // Two days only: below min_periods, so the fallback (last hour) says so.
+        // Two days only: below min_periods, so the fallback (the highest value of the last
+        // day) says so.
         let mut young = BaselineCache::new(spec, Envelope::Upper);
         for slot in 0..(2 * 288) {
-            young.push(slot * 300, 10.0);
+            young.push(slot * 300, if slot == 500 { 40.0 } else { 10.0 });
         }
         let f = young.at(2 * 86400).unwrap();
-        assert!(
-            f.fallback
-                .as_deref()
-                .unwrap()
-                .contains("2 comparable past days known, 3 needed")
+        assert_eq!(f.value, 40.0);
+        assert_eq!(
+            f.fallback.as_deref().unwrap(),
+            "only 2 comparable past days known, 3 needed: compared with the highest value of the last 24 h"
         );
     }
 }

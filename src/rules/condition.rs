@@ -9,8 +9,6 @@ use super::churn::ChurnTotals;
 use super::point::Point;
 use super::rule::{Condition, Margin, Rule};
 
-/// How much stricter the factor is while a seasonal baseline falls back to the last hour.
-pub const FALLBACK_STRICTNESS: f64 = 1.5;
 /// A step this many times the usual step is a gap.
 pub const GAP_STEPS: f64 = 2.5;
 
@@ -228,11 +226,7 @@ fn unknown_reason(p: &Point, rule: &Rule) -> String {
 
 /// Spike: v > factor x b and v - b >= min_delta (and >= deviation x spread); drop: mirrored.
 fn margin_verdict(m: &Margin, b: &Baseline, v: f64, spike: bool) -> Verdict {
-    let factor = if b.fallback.is_some() {
-        m.factor * FALLBACK_STRICTNESS
-    } else {
-        m.factor
-    };
+    let factor = m.factor;
     let delta = if spike { v - b.value } else { b.value - v };
     let relative = if spike {
         v > factor * b.value
