@@ -119,11 +119,12 @@ impl RollingWindow {
     }
 }
 
-/// Per-slot means over the past `history`, in a ring indexed by absolute slot number.
+/// Per-slot means over the past `history`, in a ring indexed by absolute slot number
+/// (16 bytes a slot: 14 days of 5-minute slots are 69 kB per series and rule).
 #[derive(Clone, Debug)]
 struct SlotRing {
     bucket: i64,
-    slots: Vec<(i64, f64, u32)>,
+    slots: Vec<(i64, f32, u32)>,
 }
 
 impl SlotRing {
@@ -145,13 +146,14 @@ impl SlotRing {
         if e.0 != abs {
             *e = (abs, 0.0, 0);
         }
-        e.1 += v;
+        // The running mean, kept in f32: a baseline needs no more precision.
         e.2 += 1;
+        e.1 += ((v - e.1 as f64) / e.2 as f64) as f32;
     }
 
     fn mean(&self, abs: i64) -> Option<f64> {
         let e = &self.slots[self.index(abs)];
-        (e.0 == abs && e.2 > 0).then(|| e.1 / e.2 as f64)
+        (e.0 == abs && e.2 > 0).then_some(e.1 as f64)
     }
 }
 
@@ -207,9 +209,22 @@ impl BaselineCache {
         self.first.get_or_insert(t);
         if let Some(r) = &mut self.ring {
             r.push(t, v);
+            // Once the seasonal baseline has all the periods it needs, the fallback window is
+            // released: a later lack of history (a long gap) is "unknown", not a fallback.
+            let learned = self.spec.season * (self.spec.min_periods as i64 + 1);
+            if self.first.is_some_and(|f| t - f > learned) {
+                if !self.recent.is_empty() {
+                    self.recent = RollingWindow::new(0);
+                }
+                return self.invalidate(t);
+            }
         }
         self.recent.push(t, v);
-        // The slot of `t` changed: a cached baseline of a later slot may now see it.
+        self.invalidate(t);
+    }
+
+    fn invalidate(&mut self, t: i64) {
+        // A cached baseline of another slot may now see this value.
         if let Some((abs, _)) = self.cached
             && abs != t.div_euclid(self.spec.bucket)
         {
