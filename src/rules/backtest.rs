@@ -258,7 +258,7 @@ pub fn replay(rules: Vec<Rule>, topology: Topology, rows: Vec<Row>) -> Report {
                 let end = a.resolved_at.or(last_time).unwrap_or(a.fired_at);
                 (end.as_second() - a.fired_at.as_second()) as f64 / 3600.0
             })
-            .sum();
+            .fold(0.0, |a, b| a + b);
         report.summary.push(RuleSummary {
             alerts: mine.len(),
             alert_hours: hours,
