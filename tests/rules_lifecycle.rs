@@ -336,3 +336,112 @@ notify = ["ops", "owners"]
     assert_eq!(n.baseline, Some(820e6));
     assert_eq!(n.started_at, ts(attack));
 }
+
+#[test]
+fn a_switch_that_goes_quiet_fires_absent_on_the_clock_and_resolves_on_data() {
+    let topo = topology();
+    let r = rules(
+        r#"
+[[rule]]
+name = "switch-unreachable"
+kind = "absent"
+scope = "switch"
+for = "3m"
+notify = ["ops"]
+"#,
+        &topo,
+    );
+    let sw = Entity::switch(&topo.switches[0]);
+    let mut e = engine(r, topo);
+    // Ten minutes of good polls every 30 s.
+    let mut t = T0;
+    while t < T0 + 600 {
+        let o = e.observe(&sw, Metric::InBps, Point::known(ts(t), 1e6));
+        assert!(o.events.is_empty());
+        t += 30;
+    }
+    let last = t - 30;
+    // Then nothing at all: only the clock moves.
+    let mut fired_at = None;
+    let mut firing = Vec::new();
+    while t < T0 + 1200 {
+        let o = e.tick(ts(t));
+        if o.transitions.iter().any(|x| x.change == Change::Fired) {
+            fired_at.get_or_insert(t);
+        }
+        firing.extend(o.events);
+        t += 30;
+    }
+    assert_eq!(fired_at, Some(last + 180));
+    assert_eq!(firing.len(), 1);
+    assert_eq!(firing[0].explanation, "no successful sample for 3 min");
+    assert_eq!(firing[0].routes, ["ops"]);
+    // An unknown sample (timeout) keeps it firing; a good one resolves it.
+    let o = e.observe(&sw, Metric::InBps, Point::unknown(ts(t)));
+    assert!(o.events.is_empty());
+    let o = e.observe(&sw, Metric::InBps, Point::known(ts(t + 30), 1e6));
+    assert_eq!(kinds(&o), [NoticeKind::Resolved]);
+    assert!(o.events[0].explanation.starts_with("samples arrive again"));
+}
+
+#[test]
+fn absent_does_not_fire_right_after_a_restart() {
+    let topo = topology();
+    let r = rules(
+        "[[rule]]\nname = \"gone\"\nkind = \"absent\"\nscope = \"switch\"\nfor = \"3m\"\nnotify = [\"ops\"]\n",
+        &topo,
+    );
+    let sw = Entity::switch(&topo.switches[0]);
+    let mut e = engine(r, topo);
+    // The first sweeps after a start time out: it takes `for` of them to fire.
+    let (o, _) = {
+        let mut all = Outcome::default();
+        for k in 0..6 {
+            let o = e.observe(&sw, Metric::InBps, Point::unknown(ts(T0 + 30 * k)));
+            all.transitions.extend(o.transitions);
+        }
+        (all, ())
+    };
+    assert!(o.transitions.is_empty());
+    let o = e.observe(&sw, Metric::InBps, Point::unknown(ts(T0 + 180)));
+    assert_eq!(changes(&o), [Change::Pending, Change::Fired]);
+}
+
+#[test]
+fn port_down_fires_only_for_ports_that_were_up() {
+    let topo = topology();
+    let r = rules(
+        r#"
+[[rule]]
+name = "uplink-down"
+kind = "port_down"
+scope = "port"
+match = { role = "uplink" }
+for = "30s"
+notify = ["ops", "owners"]
+"#,
+        &topo,
+    );
+    let uplinks: Vec<Entity> = topo
+        .ports()
+        .filter(|p| p.labels.role.as_deref() == Some("uplink"))
+        .map(Entity::port)
+        .collect();
+    let (a, b) = (uplinks[0].clone(), uplinks[1].clone());
+    let mut e = engine(r, topo);
+    let status = |e: &mut Engine, ent: &Entity, t: i64, s: f64| {
+        e.observe(ent, Metric::OperStatus, Point::known(ts(t), s))
+    };
+    // `a` is up, then down for a minute: fires after 30 s.
+    status(&mut e, &a, T0, 1.0);
+    assert!(status(&mut e, &a, T0 + 30, 2.0).events.is_empty());
+    let o = status(&mut e, &a, T0 + 60, 2.0);
+    assert_eq!(kinds(&o), [NoticeKind::Firing]);
+    assert_eq!(o.events[0].explanation, "port down (it was up), for 30 s");
+    let o = status(&mut e, &a, T0 + 90, 1.0);
+    assert_eq!(kinds(&o), [NoticeKind::Resolved]);
+    // `b` was never seen up (unused port): down is its normal state.
+    for k in 0..5 {
+        assert!(status(&mut e, &b, T0 + 30 * k, 2.0).transitions.is_empty());
+    }
+}

@@ -68,6 +68,11 @@ impl SeriesEval {
         }
     }
 
+    /// Time (seconds) of the latest point seen.
+    pub fn last_time(&self) -> Option<i64> {
+        self.last_time
+    }
+
     /// The usual step between points, as seen so far.
     pub fn step(&self) -> Option<i64> {
         self.step

@@ -84,6 +84,8 @@ pub struct Engine {
     series: HashMap<(usize, String), SeriesEval>,
     states: HashMap<(usize, String), AlertState>,
     applies: HashMap<(String, Metric), Vec<usize>>,
+    /// Entities seen by absent rules, so that [`Engine::tick`] can notice silence.
+    watched: HashMap<(usize, String), (Entity, Metric)>,
 }
 
 impl Engine {
@@ -103,6 +105,7 @@ impl Engine {
             series: HashMap::new(),
             states: HashMap::new(),
             applies: HashMap::new(),
+            watched: HashMap::new(),
         }
     }
 
@@ -153,7 +156,9 @@ impl Engine {
             Condition::Spike(m) | Condition::Drop(m) => m.baseline.history + m.baseline.season,
             Condition::Churn(c) => c.window * (c.recent + c.reference + 1) as i64,
             Condition::Absent => rule.for_secs,
-            _ => 0,
+            // Whether the port was up before: a day of status history.
+            Condition::PortDown => 86400,
+            Condition::Threshold { .. } => 0,
         }
     }
 
@@ -162,7 +167,36 @@ impl Engine {
         let mut out = Outcome::default();
         let id = entity.id();
         for i in self.rules_for(&id, entity, metric) {
+            if self.rules[i].kind == Kind::Absent {
+                self.watched
+                    .entry((i, id.clone()))
+                    .or_insert_with(|| (entity.clone(), metric));
+            }
             out.extend(self.evaluate(i, &id, entity, metric, &p));
+        }
+        out
+    }
+
+    /// Advances the clock without data: every entity an absent rule has seen is evaluated with
+    /// an unknown point at `now`, so a switch whose poller went quiet altogether still fires.
+    /// Call it once per evaluation cycle; entities with a point at or after `now` are skipped.
+    pub fn tick(&mut self, now: Timestamp) -> Outcome {
+        let mut out = Outcome::default();
+        let mut watched: Vec<((usize, String), (Entity, Metric))> = self
+            .watched
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        watched.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((i, id), (entity, metric)) in watched {
+            let behind = self
+                .series
+                .get(&(i, id.clone()))
+                .and_then(SeriesEval::last_time)
+                .is_some_and(|last| last < now.as_second());
+            if behind {
+                out.extend(self.evaluate(i, &id, &entity, metric, &Point::unknown(now)));
+            }
         }
         out
     }
