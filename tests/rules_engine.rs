@@ -429,3 +429,37 @@ fn a_restart_in_the_middle_of_a_firing_alert_sends_no_second_notice() {
     // The history warmed the baseline: the resolved reading compares with the seasonal value.
     assert!(resolved[0].baseline.is_some());
 }
+
+#[test]
+fn unprecedented_drops_must_be_lower_than_every_comparable_past_value() {
+    let rule = |name: &str, extra: &str| {
+        format!(
+            "[[rule]]\nname = \"{name}\"\nkind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nbaseline = \"seasonal\"\nhistory = \"7d\"\nseason = \"1d\"\nfactor = 1.2\nmin_delta = 1\n{extra}notify = []\n"
+        )
+    };
+    let mut r = rules(&rule("plain", ""));
+    r.extend(rules(&rule("novel", "unprecedented = true\n")));
+    let mut e = engine(r);
+    let ent = Entity::series("s");
+    // Five days at 100, except a dip to 20 at noon on day 2.
+    let noon = |day: i64| T0 + day * 86400 + 12 * 3600;
+    for step in 0..(5 * 288) {
+        let t = T0 + step * 300;
+        let v = if t == noon(2) { 20.0 } else { 100.0 };
+        e.observe(&ent, Metric::Value, Point::known(ts(t), v));
+    }
+    let fired_rules = |o: &Outcome| -> Vec<String> {
+        o.transitions
+            .iter()
+            .filter(|t| t.change == Change::Fired)
+            .map(|t| t.rule.clone())
+            .collect()
+    };
+    // 20 at noon again: far below the median, but seen before at this time of day.
+    let o = e.observe(&ent, Metric::Value, Point::known(ts(noon(5)), 20.0));
+    assert_eq!(fired_rules(&o), ["plain"]);
+    // 10 is lower than anything seen around noon: now the strict rule fires too (the plain
+    // one is already firing).
+    let o = e.observe(&ent, Metric::Value, Point::known(ts(noon(5) + 300), 10.0));
+    assert_eq!(fired_rules(&o), ["novel"]);
+}

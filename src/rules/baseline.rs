@@ -31,6 +31,8 @@ pub struct Baseline {
     pub spread: f64,
     /// How many values it was computed from.
     pub samples: usize,
+    /// The lowest and highest comparable value.
+    pub range: (f64, f64),
     /// Set when it is a conservative fallback: what was used instead, for the alert text.
     pub fallback: Option<String>,
 }
@@ -106,6 +108,11 @@ impl RollingWindow {
     /// True when empty.
     pub fn is_empty(&self) -> bool {
         self.sorted.is_empty()
+    }
+
+    /// The lowest and highest value kept.
+    pub fn range(&self) -> Option<(f64, f64)> {
+        Some((*self.sorted.first()?, *self.sorted.last()?))
     }
 
     /// Time of the oldest value kept.
@@ -294,6 +301,7 @@ impl BaselineCache {
             value,
             spread,
             samples: self.recent.len(),
+            range: self.recent.range()?,
             fallback: note,
         })
     }
@@ -335,10 +343,15 @@ impl BaselineCache {
         // underestimate it.
         self.pooled.sort_by(f64::total_cmp);
         let (_, spread) = summarize(&self.pooled, 0.5).ok_or(0usize)?;
+        let range = (
+            self.pooled.first().copied().unwrap_or(value),
+            self.pooled.last().copied().unwrap_or(value),
+        );
         Ok(Baseline {
             value,
             spread,
             samples: self.scratch.len(),
+            range,
             fallback: None,
         })
     }

@@ -239,7 +239,8 @@ fn margin_verdict(m: &Margin, b: &Baseline, v: f64, spike: bool) -> Verdict {
         v < b.value / factor
     };
     let robust = m.deviation.is_none_or(|d| delta >= d * b.spread);
-    let hit = relative && delta >= m.min_delta && robust && delta > 0.0;
+    let novel = !m.unprecedented || if spike { v > b.range.1 } else { v < b.range.0 };
+    let hit = relative && delta >= m.min_delta && robust && novel && delta > 0.0;
     let reading = Reading {
         value: v,
         baseline: Some(b.value),

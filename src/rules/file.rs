@@ -74,6 +74,7 @@ struct RawRule {
     factor: Option<Spanned<f64>>,
     min_delta: Option<Spanned<RawAmount>>,
     deviation: Option<Spanned<f64>>,
+    unprecedented: Option<Spanned<bool>>,
     #[serde(rename = "for")]
     for_: Option<Spanned<Duration>>,
     clear_for: Option<Spanned<Duration>>,
@@ -326,6 +327,7 @@ impl Validator<'_, '_, '_> {
         not_for!(factor, margin_kind, why_margin);
         not_for!(min_delta, margin_kind, why_margin);
         not_for!(deviation, margin_kind, why_margin);
+        not_for!(unprecedented, margin_kind, why_margin);
         let why_churn = "here: it is for churn-style drop rules (with `window`)";
         not_for!(recent, is_churn, why_churn);
         not_for!(reference, is_churn, why_churn);
@@ -699,6 +701,7 @@ impl Validator<'_, '_, '_> {
             factor,
             min_delta,
             deviation,
+            unprecedented: r.unprecedented.as_ref().is_some_and(|u| *u.get_ref()),
         })
     }
 

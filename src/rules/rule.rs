@@ -269,8 +269,11 @@ pub struct Margin {
     pub factor: f64,
     /// And |value - baseline| >= min_delta (bit/s, bytes, or a plain number).
     pub min_delta: f64,
-    /// Optional: and |value - baseline| >= deviation x the baseline's robust spread (MAD).
+    /// Optional: and |value - baseline| >= deviation x the baseline's robust spread.
     pub deviation: Option<f64>,
+    /// Optional: and beyond every comparable past value (above the highest for a spike, below
+    /// the lowest for a drop), so that a level the series has had before never fires.
+    pub unprecedented: bool,
 }
 
 /// A churn-style drop over totals per window (days, usually).
