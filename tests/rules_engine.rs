@@ -206,7 +206,7 @@ notify = []
     let mut rng = Rng(99);
     let ent = Entity::series("acme-usage");
     let mut onsets = Vec::new();
-    let mut firing = 0;
+    let mut firing = Vec::new();
     let days = 70;
     for step in 0..(days * 288) {
         let t = T0 + step * 300;
@@ -226,10 +226,18 @@ notify = []
                 onsets.push((tr.at.as_second() - T0) / 86400);
             }
         }
-        firing += notices(&o, NoticeKind::Firing).len();
+        firing.extend(notices(&o, NoticeKind::Firing).into_iter().cloned());
     }
     assert_eq!(onsets.len(), 1, "onsets on days {onsets:?}");
-    assert_eq!(firing, 1);
+    assert_eq!(firing.len(), 1);
+    let text = &firing[0].explanation;
+    assert!(
+        text.starts_with("mean daily ")
+            && text.contains(" over the last 7 days, ")
+            && text.contains("% below the ")
+            && text.ends_with(" of the 28 days before"),
+        "{text}"
+    );
     // Only once the recent week is well below the four weeks before it.
     assert!((40..=50).contains(&onsets[0]), "fired on day {}", onsets[0]);
 }
