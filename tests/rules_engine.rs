@@ -471,3 +471,49 @@ fn unprecedented_drops_must_be_lower_than_every_comparable_past_value() {
     let o = e.observe(&ent, Metric::Value, Point::known(ts(noon(5) + 300), 10.0));
     assert_eq!(fired_rules(&o), ["novel"]);
 }
+
+#[test]
+fn smooth_ignores_one_outlier_and_sees_a_new_level() {
+    let r = rules(
+        r#"
+[[rule]]
+name = "shift"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "1d"
+smooth = "30m"
+factor = 1.5
+min_delta = 10
+notify = []
+"#,
+    );
+    let mut e = engine(r);
+    let ent = Entity::series("s");
+    let mut rng = Rng(17);
+    let mut fired_at = Vec::new();
+    for step in 0..(3 * 288) {
+        let t = T0 + step * 300;
+        let day = step / 288;
+        let mut v = 100.0 * (1.0 + rng.noise(0.05));
+        if day == 1 && step % 288 == 100 {
+            v = 1000.0; // a single outlier on day 1
+        }
+        if day == 2 && step % 288 >= 100 {
+            v *= 2.0; // a new level on day 2
+        }
+        let o = e.observe(&ent, Metric::Value, Point::known(ts(t), v));
+        for tr in o.transitions.iter().filter(|x| x.change == Change::Fired) {
+            fired_at.push(tr.at.as_second());
+        }
+    }
+    // Only the new level, once about half of the 30-minute window (6 points) is on it.
+    assert_eq!(fired_at.len(), 1, "{fired_at:?}");
+    let shift = T0 + 2 * 86400 + 100 * 300;
+    assert!(
+        (shift + 2 * 300..=shift + 3 * 300).contains(&fired_at[0]),
+        "fired {} s after the shift",
+        fired_at[0] - shift
+    );
+}

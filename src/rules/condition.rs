@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::{Baseline, BaselineCache, Envelope};
+use super::baseline::{Baseline, BaselineCache, Envelope, RollingWindow};
 use super::churn::ChurnTotals;
 use super::point::Point;
 use super::rule::{Condition, Margin, Rule};
@@ -38,6 +38,7 @@ pub struct Reading {
 #[derive(Clone, Debug)]
 pub struct SeriesEval {
     baseline: Option<BaselineCache>,
+    smooth: Option<RollingWindow>,
     churn: Option<ChurnTotals>,
     last_time: Option<i64>,
     step: Option<i64>,
@@ -56,8 +57,13 @@ impl SeriesEval {
             Condition::Churn(c) => (None, Some(ChurnTotals::new(*c))),
             _ => (None, None),
         };
+        let smooth = match &rule.condition {
+            Condition::Spike(m) | Condition::Drop(m) => m.smooth.map(RollingWindow::new),
+            _ => None,
+        };
         SeriesEval {
             baseline,
+            smooth,
             churn,
             last_time: None,
             step: None,
@@ -203,6 +209,17 @@ impl SeriesEval {
                 };
                 let b = cache.at(t);
                 cache.push(t, v);
+                // With `smooth`, the median of the last few points is compared, not the point.
+                let v = match &mut self.smooth {
+                    Some(w) => {
+                        if after_gap {
+                            *w = RollingWindow::new(m.smooth.unwrap_or(0));
+                        }
+                        w.push(t, v);
+                        w.summary(0.5).map_or(v, |s| s.0)
+                    }
+                    None => v,
+                };
                 let Some(b) = b else {
                     return Some(Verdict::Unknown("learning: not enough history yet".into()));
                 };

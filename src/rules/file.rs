@@ -75,6 +75,7 @@ struct RawRule {
     min_delta: Option<Spanned<RawAmount>>,
     deviation: Option<Spanned<f64>>,
     unprecedented: Option<Spanned<bool>>,
+    smooth: Option<Spanned<Duration>>,
     #[serde(rename = "for")]
     for_: Option<Spanned<Duration>>,
     clear_for: Option<Spanned<Duration>>,
@@ -328,6 +329,7 @@ impl Validator<'_, '_, '_> {
         not_for!(min_delta, margin_kind, why_margin);
         not_for!(deviation, margin_kind, why_margin);
         not_for!(unprecedented, margin_kind, why_margin);
+        not_for!(smooth, margin_kind, why_margin);
         let why_churn = "here: it is for churn-style drop rules (with `window`)";
         not_for!(recent, is_churn, why_churn);
         not_for!(reference, is_churn, why_churn);
@@ -702,6 +704,7 @@ impl Validator<'_, '_, '_> {
             min_delta,
             deviation,
             unprecedented: r.unprecedented.as_ref().is_some_and(|u| *u.get_ref()),
+            smooth: self.positive(&r.smooth, "smooth"),
         })
     }
 

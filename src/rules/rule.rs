@@ -274,6 +274,9 @@ pub struct Margin {
     /// Optional: and beyond every comparable past value (above the highest for a spike, below
     /// the lowest for a drop), so that a level the series has had before never fires.
     pub unprecedented: bool,
+    /// Optional: compare the median of the points of the last `smooth` seconds instead of the
+    /// latest point, for level shifts rather than single outliers.
+    pub smooth: Option<i64>,
 }
 
 /// A churn-style drop over totals per window (days, usually).
