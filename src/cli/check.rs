@@ -31,7 +31,8 @@ pub fn run(config_path: &Path, args: CheckArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (rules, mut diags) = rule_file::load_dir(&loaded.config.daemon.rules_dir);
+    let (rules, mut diags) =
+        rule_file::load_dir(&loaded.config.daemon.rules_dir, &loaded.config.topology);
     diags.extend(loaded.warnings);
     diags.sort();
     eprint!("{diags}");

@@ -1,6 +1,7 @@
 //! The command line: global options, the subcommands, and logging setup. `main.rs` only
 //! parses and dispatches here; each subcommand lives in its own file.
 
+pub mod backtest;
 pub mod check;
 pub mod query;
 pub mod run;
@@ -64,7 +65,7 @@ pub enum Command {
     /// The monthly per-customer usage report.
     Report(PendingArgs),
     /// Replay rules over stored history or a CSV file.
-    Backtest(PendingArgs),
+    Backtest(backtest::BacktestArgs),
     /// Serve a fleet of simulated switches over SNMP.
     Simulate(simulate::SimulateArgs),
     /// Import usage records from CSV.
@@ -110,6 +111,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&cli.config, args),
         Command::Simulate(args) => simulate::run(args),
         Command::Query(args) => query::run(&cli.config, args),
+        Command::Backtest(args) => backtest::run(&cli.config, args),
         other => {
             eprintln!("bandwatch {}: not implemented yet", other.name());
             ExitCode::from(2)

@@ -1,0 +1,429 @@
+//! Robust baselines, cached per series and updated one point at a time.
+//!
+//! - Seasonal: the median of comparable past periods: the same time-of-day slot (season 1d) or
+//!   time-of-week slot (season 7d) over `history`. Each past period contributes the highest
+//!   (for spikes) or lowest (for drops) mean of the slot and its two neighbours, so that poll
+//!   jitter and a daily job that starts a few minutes late never look unusual. The cache keeps
+//!   one mean per slot (a rollup), not the raw points: `history / bucket` entries per series.
+//! - Recent: the median of a rolling window, kept as a sorted vector, so each point costs a
+//!   binary insert and remove, never a recomputation from scratch.
+//!
+//! With too little history a seasonal baseline falls back conservatively, and says so: to the
+//! highest (spike) or lowest (drop) value seen over the last season, so that only something
+//! never seen yet can fire.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use super::rule::{BaselineKind, BaselineSpec};
+
+/// Points needed in a window before a recent (or fallback) baseline is used at all.
+pub const MIN_WINDOW_POINTS: usize = 6;
+
+/// "The usual" at one time (the median, or the rule's quantile), with how it was found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// The median (or the rule's quantile) of the comparable values.
+    pub value: f64,
+    /// A robust spread: the interquartile range / 1.349 (about one standard deviation for
+    /// normal noise).
+    pub spread: f64,
+    /// How many values it was computed from.
+    pub samples: usize,
+    /// The lowest and highest comparable value.
+    pub range: (f64, f64),
+    /// Set when it is a conservative fallback: what was used instead, for the alert text.
+    pub fallback: Option<String>,
+}
+
+/// The median and spread of a sorted slice. The spread is the interquartile range / 1.349;
+/// when that is zero (a mostly flat or quantized series, where most values are equal) it is
+/// the mean absolute deviation x 1.2533 instead, so that one small step is not "infinitely"
+/// unusual.
+fn summarize(sorted: &[f64], quantile: f64) -> Option<(f64, f64)> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let q = |p: f64| {
+        let pos = p * (sorted.len() - 1) as f64;
+        let lo = pos.floor() as usize;
+        let hi = pos.ceil() as usize;
+        sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+    };
+    let median = q(0.5);
+    let usual = q(quantile);
+    let iqr = (q(0.75) - q(0.25)) / 1.349;
+    if iqr > 0.0 {
+        return Some((usual, iqr));
+    }
+    let mean_abs = sorted.iter().map(|x| (x - median).abs()).sum::<f64>() / sorted.len() as f64;
+    Some((usual, mean_abs * 1.2533))
+}
+
+/// A rolling window of known values with their times, kept sorted for O(log n) quantiles.
+#[derive(Clone, Debug, Default)]
+pub struct RollingWindow {
+    span: i64,
+    order: VecDeque<(i64, f64)>,
+    sorted: Vec<f64>,
+}
+
+impl RollingWindow {
+    /// A window of `span` seconds.
+    pub fn new(span: i64) -> RollingWindow {
+        RollingWindow {
+            span,
+            ..RollingWindow::default()
+        }
+    }
+
+    /// Adds a value at time `t` (seconds) and forgets what is older than the span.
+    pub fn push(&mut self, t: i64, v: f64) {
+        self.order.push_back((t, v));
+        let i = self.sorted.partition_point(|x| *x < v);
+        self.sorted.insert(i, v);
+        self.expire(t);
+    }
+
+    /// Forgets values older than `now - span`.
+    pub fn expire(&mut self, now: i64) {
+        while let Some(&(t, v)) = self.order.front() {
+            if t > now - self.span {
+                break;
+            }
+            self.order.pop_front();
+            let i = self.sorted.partition_point(|x| *x < v);
+            if i < self.sorted.len() {
+                self.sorted.remove(i);
+            }
+        }
+    }
+
+    /// Number of values in the window.
+    pub fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.sorted.is_empty()
+    }
+
+    /// The lowest and highest value kept.
+    pub fn range(&self) -> Option<(f64, f64)> {
+        Some((*self.sorted.first()?, *self.sorted.last()?))
+    }
+
+    /// Time of the oldest value kept.
+    pub fn oldest(&self) -> Option<i64> {
+        self.order.front().map(|(t, _)| *t)
+    }
+
+    /// The `quantile` (0.5: the median) and the spread.
+    pub fn summary(&self, quantile: f64) -> Option<(f64, f64)> {
+        summarize(&self.sorted, quantile)
+    }
+}
+
+/// Per-slot means over the past `history`, in a ring indexed by absolute slot number
+/// (16 bytes a slot: 14 days of 5-minute slots are 69 kB per series and rule).
+#[derive(Clone, Debug)]
+struct SlotRing {
+    bucket: i64,
+    slots: Vec<(i64, f32, u32)>,
+}
+
+impl SlotRing {
+    fn new(bucket: i64, len: usize) -> SlotRing {
+        SlotRing {
+            bucket,
+            slots: vec![(i64::MIN, 0.0, 0); len.max(1)],
+        }
+    }
+
+    fn index(&self, abs: i64) -> usize {
+        abs.rem_euclid(self.slots.len() as i64) as usize
+    }
+
+    fn push(&mut self, t: i64, v: f64) {
+        let abs = t.div_euclid(self.bucket);
+        let i = self.index(abs);
+        let e = &mut self.slots[i];
+        if e.0 != abs {
+            *e = (abs, 0.0, 0);
+        }
+        // The running mean, kept in f32: a baseline needs no more precision.
+        e.2 += 1;
+        e.1 += ((v - e.1 as f64) / e.2 as f64) as f32;
+    }
+
+    fn mean(&self, abs: i64) -> Option<f64> {
+        let e = &self.slots[self.index(abs)];
+        (e.0 == abs && e.2 > 0).then_some(e.1 as f64)
+    }
+}
+
+/// Which side of the neighbouring slots a seasonal baseline takes: the conservative one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Envelope {
+    /// The highest of the neighbours (spike rules: harder to exceed).
+    Upper,
+    /// The lowest of the neighbours (drop rules: harder to fall below).
+    Lower,
+}
+
+/// The baseline cache of one series for one rule.
+#[derive(Clone, Debug)]
+pub struct BaselineCache {
+    spec: BaselineSpec,
+    envelope: Envelope,
+    ring: Option<SlotRing>,
+    recent: RollingWindow,
+    first: Option<i64>,
+    cached: Option<(i64, Option<Baseline>)>,
+    scratch: Vec<f64>,
+    pooled: Vec<f64>,
+}
+
+impl BaselineCache {
+    /// An empty cache for a rule's baseline.
+    pub fn new(spec: BaselineSpec, envelope: Envelope) -> BaselineCache {
+        let (ring, window) = match spec.kind {
+            BaselineKind::Seasonal => {
+                let len = (spec.history + spec.season) / spec.bucket + 4;
+                (
+                    Some(SlotRing::new(spec.bucket, len as usize)),
+                    spec.season.min(spec.history),
+                )
+            }
+            BaselineKind::Recent => (None, spec.history),
+        };
+        BaselineCache {
+            spec,
+            envelope,
+            ring,
+            recent: RollingWindow::new(window),
+            first: None,
+            cached: None,
+            scratch: Vec::new(),
+            pooled: Vec::new(),
+        }
+    }
+
+    /// Adds a known value at time `t` (seconds since the epoch).
+    pub fn push(&mut self, t: i64, v: f64) {
+        self.first.get_or_insert(t);
+        if let Some(r) = &mut self.ring {
+            r.push(t, v);
+            // Once the seasonal baseline has all the periods it needs, the fallback window is
+            // released: a later lack of history (a long gap) is "unknown", not a fallback.
+            let learned = self.spec.season * (self.spec.min_periods as i64 + 1);
+            if self.first.is_some_and(|f| t - f > learned) {
+                if !self.recent.is_empty() {
+                    self.recent = RollingWindow::new(0);
+                }
+                return self.invalidate(t);
+            }
+        }
+        self.recent.push(t, v);
+        self.invalidate(t);
+    }
+
+    fn invalidate(&mut self, t: i64) {
+        // A cached baseline of another slot may now see this value.
+        if let Some((abs, _)) = self.cached
+            && abs != t.div_euclid(self.spec.bucket)
+        {
+            self.cached = None;
+        }
+    }
+
+    /// The baseline for a point at time `t`, from values before `t` only; `None` while learning.
+    pub fn at(&mut self, t: i64) -> Option<Baseline> {
+        self.recent.expire(t);
+        match self.spec.kind {
+            BaselineKind::Recent => {
+                self.recent_baseline(t, self.spec.history, self.spec.quantile, None)
+            }
+            BaselineKind::Seasonal => {
+                let abs = t.div_euclid(self.spec.bucket);
+                if let Some((a, b)) = &self.cached
+                    && *a == abs
+                {
+                    return b.clone();
+                }
+                let b = match self.seasonal(abs) {
+                    Ok(b) => Some(b),
+                    Err(seen) => {
+                        let unit = if self.spec.season % (7 * 86400) == 0 {
+                            "weeks"
+                        } else {
+                            "days"
+                        };
+                        let span = self.spec.season.min(self.spec.history);
+                        let (q, word) = match self.envelope {
+                            Envelope::Upper => (1.0, "highest"),
+                            Envelope::Lower => (0.0, "lowest"),
+                        };
+                        let note = format!(
+                            "only {seen} comparable past {unit} known, {} needed: compared with the {word} value of the last {}",
+                            self.spec.min_periods,
+                            super::event::human_duration(span)
+                        );
+                        // The fallback moves with every point: not cached.
+                        return self.recent_baseline(t, span, q, Some(note));
+                    }
+                };
+                self.cached = Some((abs, b.clone()));
+                b
+            }
+        }
+    }
+
+    fn recent_baseline(
+        &self,
+        t: i64,
+        span: i64,
+        quantile: f64,
+        note: Option<String>,
+    ) -> Option<Baseline> {
+        if self.recent.len() < MIN_WINDOW_POINTS {
+            return None;
+        }
+        // At least half of the window must have been seen, or the start is not "usual" yet.
+        let oldest = self.recent.oldest()?;
+        if t - self.first.unwrap_or(oldest) < span / 2 {
+            return None;
+        }
+        let (value, spread) = self.recent.summary(quantile)?;
+        Some(Baseline {
+            value,
+            spread,
+            samples: self.recent.len(),
+            range: self.recent.range()?,
+            fallback: note,
+        })
+    }
+
+    /// The seasonal baseline, or how many past periods were found when too few.
+    fn seasonal(&mut self, abs: i64) -> Result<Baseline, usize> {
+        let Some(ring) = self.ring.as_ref() else {
+            return Err(0);
+        };
+        let per_season = self.spec.season / self.spec.bucket;
+        let periods = self.spec.history / self.spec.season;
+        self.scratch.clear();
+        self.pooled.clear();
+        let mut seen_periods = 0;
+        for k in 1..=periods {
+            let base = abs - k * per_season;
+            let mut pick: Option<f64> = None;
+            for d in -1..=1 {
+                if let Some(m) = ring.mean(base + d) {
+                    self.pooled.push(m);
+                    pick = Some(match (pick, self.envelope) {
+                        (None, _) => m,
+                        (Some(p), Envelope::Upper) => p.max(m),
+                        (Some(p), Envelope::Lower) => p.min(m),
+                    });
+                }
+            }
+            if let Some(p) = pick {
+                self.scratch.push(p);
+                seen_periods += 1;
+            }
+        }
+        if seen_periods < self.spec.min_periods {
+            return Err(seen_periods);
+        }
+        self.scratch.sort_by(f64::total_cmp);
+        let (value, _) = summarize(&self.scratch, self.spec.quantile).ok_or(0usize)?;
+        // The spread comes from every slot found, not only one per period: a few values
+        // underestimate it.
+        self.pooled.sort_by(f64::total_cmp);
+        let (_, spread) = summarize(&self.pooled, 0.5).ok_or(0usize)?;
+        let range = (
+            self.pooled.first().copied().unwrap_or(value),
+            self.pooled.last().copied().unwrap_or(value),
+        );
+        Ok(Baseline {
+            value,
+            spread,
+            samples: self.scratch.len(),
+            range,
+            fallback: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rolling_window_keeps_a_sorted_median() {
+        let mut w = RollingWindow::new(10);
+        for (t, v) in [(1, 5.0), (2, 1.0), (3, 9.0), (4, 3.0)] {
+            w.push(t, v);
+        }
+        assert_eq!(w.summary(0.5).unwrap().0, 4.0);
+        w.push(12, 100.0); // expires t <= 2
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.summary(0.5).unwrap().0, 9.0);
+    }
+
+    #[test]
+    fn a_quantized_series_still_has_a_spread() {
+        // 0 most of the time, sometimes 1: the IQR is 0, the spread is not.
+        let mut v = vec![0.0; 90];
+        v.extend([1.0; 10]);
+        let (median, spread) = summarize(&v, 0.5).unwrap();
+        assert_eq!(median, 0.0);
+        assert!((spread - 0.1 * 1.2533).abs() < 1e-9, "{spread}");
+        assert_eq!(summarize(&[5.0; 8], 0.5).unwrap(), (5.0, 0.0));
+    }
+
+    #[test]
+    fn seasonal_baseline_uses_the_same_time_on_past_days() {
+        let spec = BaselineSpec {
+            kind: BaselineKind::Seasonal,
+            history: 7 * 86400,
+            season: 86400,
+            bucket: 300,
+            min_periods: 3,
+            quantile: 0.5,
+        };
+        let mut c = BaselineCache::new(spec, Envelope::Upper);
+        let mut low = BaselineCache::new(spec, Envelope::Lower);
+        // Every day: 100 at 12:00, 10 otherwise.
+        for day in 0..5 {
+            for slot in 0..288 {
+                let t = day * 86400 + slot * 300;
+                let v = if slot == 144 { 100.0 } else { 10.0 };
+                c.push(t, v);
+                low.push(t, v);
+            }
+        }
+        // One value per past day; a job that starts one slot late is still "usual".
+        let noon = 5 * 86400 + 145 * 300;
+        let b = c.at(noon).unwrap();
+        assert!(b.fallback.is_none());
+        assert_eq!(b.samples, 5);
+        assert_eq!(b.value, 100.0);
+        assert_eq!(low.at(noon).unwrap().value, 10.0);
+        assert_eq!(c.at(5 * 86400 + 10 * 300).unwrap().value, 10.0);
+        // Two days only: below min_periods, so the fallback (the highest value of the last
+        // day) says so.
+        let mut young = BaselineCache::new(spec, Envelope::Upper);
+        for slot in 0..(2 * 288) {
+            young.push(slot * 300, if slot == 500 { 40.0 } else { 10.0 });
+        }
+        let f = young.at(2 * 86400).unwrap();
+        assert_eq!(f.value, 40.0);
+        assert_eq!(
+            f.fallback.as_deref().unwrap(),
+            "only 2 comparable past days known, 3 needed: compared with the highest value of the last 24 h"
+        );
+    }
+}

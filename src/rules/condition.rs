@@ -1,0 +1,271 @@
+//! Evaluating one rule's condition on one series, point by point: true, false, or unknown.
+//! Unknown (a gap, low coverage, no baseline yet, the first point after a gap for a spike)
+//! is its own answer: it never fires a drop and never resolves an alert by itself.
+
+use serde::{Deserialize, Serialize};
+
+use super::baseline::{Baseline, BaselineCache, Envelope, RollingWindow};
+use super::churn::ChurnTotals;
+use super::point::Point;
+use super::rule::{Condition, Margin, Rule};
+
+/// A step this many times the usual step is a gap.
+pub const GAP_STEPS: f64 = 2.5;
+
+/// The answer of a condition at one point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// The condition holds.
+    True(Reading),
+    /// It does not.
+    False(Reading),
+    /// It cannot be told (gap, coverage, learning, after a gap for a spike); the reason.
+    Unknown(String),
+}
+
+/// What was compared.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    /// The value (for churn: the recent mean total).
+    pub value: f64,
+    /// The baseline or reference, if the rule has one.
+    pub baseline: Option<f64>,
+    /// A caveat for the alert text (fallback baseline, left-out days).
+    pub note: Option<String>,
+}
+
+/// The evaluation state of one rule on one series (its baseline cache and a few facts).
+#[derive(Clone, Debug)]
+pub struct SeriesEval {
+    baseline: Option<BaselineCache>,
+    smooth: Option<RollingWindow>,
+    churn: Option<ChurnTotals>,
+    last_time: Option<i64>,
+    step: Option<i64>,
+    gap_pending: bool,
+    first_time: Option<i64>,
+    last_known: Option<i64>,
+    seen_up: bool,
+}
+
+impl SeriesEval {
+    /// A fresh state for `rule`.
+    pub fn new(rule: &Rule) -> SeriesEval {
+        let (baseline, churn) = match &rule.condition {
+            Condition::Spike(m) => (Some(BaselineCache::new(m.baseline, Envelope::Upper)), None),
+            Condition::Drop(m) => (Some(BaselineCache::new(m.baseline, Envelope::Lower)), None),
+            Condition::Churn(c) => (None, Some(ChurnTotals::new(*c))),
+            _ => (None, None),
+        };
+        let smooth = match &rule.condition {
+            Condition::Spike(m) | Condition::Drop(m) => m.smooth.map(RollingWindow::new),
+            _ => None,
+        };
+        SeriesEval {
+            baseline,
+            smooth,
+            churn,
+            last_time: None,
+            step: None,
+            gap_pending: false,
+            first_time: None,
+            last_known: None,
+            seen_up: false,
+        }
+    }
+
+    /// Time (seconds) of the latest point seen.
+    pub fn last_time(&self) -> Option<i64> {
+        self.last_time
+    }
+
+    /// The usual step between points, as seen so far.
+    pub fn step(&self) -> Option<i64> {
+        self.step
+    }
+
+    /// Feeds a past point (history after a restart) without evaluating it.
+    pub fn warm(&mut self, rule: &Rule, p: &Point) {
+        let _ = self.observe(rule, p);
+    }
+
+    /// Evaluates the condition at `p` and then learns from it. `None` when the rule does not
+    /// evaluate at this point at all (a churn rule between window ends).
+    pub fn observe(&mut self, rule: &Rule, p: &Point) -> Option<Verdict> {
+        let t = p.time.as_second();
+        let dt = self.last_time.map(|l| t - l);
+        if let Some(dt) = dt
+            && dt > 0
+        {
+            self.step = Some(self.step.map_or(dt, |s| s.min(dt)));
+        }
+        if dt.is_some_and(|d| d <= 0) {
+            // Out of order or duplicate: the past is not rewritten.
+            return None;
+        }
+        let gap = match (dt, self.step) {
+            (Some(d), Some(s)) => d as f64 > GAP_STEPS * s as f64,
+            _ => false,
+        };
+        self.last_time = Some(t);
+        self.first_time.get_or_insert(t);
+        let usable = p
+            .value
+            .filter(|v| v.is_finite() && p.coverage >= rule.min_coverage);
+        let after_gap = p.after_gap_or_reset || gap || self.gap_pending;
+        self.gap_pending = usable.is_none();
+
+        match &rule.condition {
+            Condition::Churn(_) => {
+                let churn = self.churn.as_mut()?;
+                let step = self.step.unwrap_or(0);
+                let d = match dt {
+                    Some(d) if d <= (GAP_STEPS * step as f64) as i64 => d,
+                    _ => step,
+                };
+                if d == 0 {
+                    return None;
+                }
+                let value = p.value.filter(|v| v.is_finite());
+                let readings = churn.push(t, d, value, p.coverage);
+                let r = readings.last()?;
+                let mut note = None;
+                if r.left_out != (0, 0) {
+                    note = Some(format!(
+                        "{} recent and {} reference days left out for missing data",
+                        r.left_out.0, r.left_out.1
+                    ));
+                }
+                let reading = Reading {
+                    value: r.recent,
+                    baseline: Some(r.reference),
+                    note,
+                };
+                Some(if r.dropped {
+                    Verdict::True(reading)
+                } else {
+                    Verdict::False(reading)
+                })
+            }
+            Condition::Absent => {
+                if usable.is_some() {
+                    self.last_known = Some(t);
+                    return Some(Verdict::False(Reading::default()));
+                }
+                let since = self.last_known.or(self.first_time).unwrap_or(t);
+                let silent = (t - since) as f64;
+                let reading = Reading {
+                    value: silent,
+                    baseline: None,
+                    note: None,
+                };
+                Some(if t - since >= rule.for_secs {
+                    Verdict::True(reading)
+                } else {
+                    Verdict::False(reading)
+                })
+            }
+            Condition::PortDown => {
+                let Some(v) = p.value else {
+                    return Some(Verdict::Unknown("status unknown".into()));
+                };
+                let reading = Reading {
+                    value: v,
+                    baseline: None,
+                    note: None,
+                };
+                // ifOperStatus: 1 up, 2 down, 7 lowerLayerDown.
+                let down = v == 2.0 || v == 7.0;
+                if v == 1.0 {
+                    self.seen_up = true;
+                }
+                Some(if down && self.seen_up {
+                    Verdict::True(reading)
+                } else {
+                    Verdict::False(reading)
+                })
+            }
+            Condition::Threshold { above, below } => {
+                let Some(v) = usable else {
+                    return Some(Verdict::Unknown(unknown_reason(p, rule)));
+                };
+                let hit = above.is_some_and(|a| v > a) || below.is_some_and(|b| v < b);
+                let reading = Reading {
+                    value: v,
+                    baseline: None,
+                    note: None,
+                };
+                Some(if hit {
+                    Verdict::True(reading)
+                } else {
+                    Verdict::False(reading)
+                })
+            }
+            Condition::Spike(m) | Condition::Drop(m) => {
+                let spike = matches!(rule.condition, Condition::Spike(_));
+                let cache = self.baseline.as_mut()?;
+                let Some(v) = usable else {
+                    return Some(Verdict::Unknown(unknown_reason(p, rule)));
+                };
+                let b = cache.at(t);
+                cache.push(t, v);
+                // With `smooth`, the median of the last few points is compared, not the point.
+                let v = match &mut self.smooth {
+                    Some(w) => {
+                        if after_gap {
+                            *w = RollingWindow::new(m.smooth.unwrap_or(0));
+                        }
+                        w.push(t, v);
+                        w.summary(0.5).map_or(v, |s| s.0)
+                    }
+                    None => v,
+                };
+                let Some(b) = b else {
+                    return Some(Verdict::Unknown("learning: not enough history yet".into()));
+                };
+                if spike && after_gap {
+                    return Some(Verdict::Unknown(
+                        "first point after a gap or reset: not a spike".into(),
+                    ));
+                }
+                Some(margin_verdict(m, &b, v, spike))
+            }
+        }
+    }
+}
+
+fn unknown_reason(p: &Point, rule: &Rule) -> String {
+    match p.value {
+        None => "no data".into(),
+        Some(_) if p.coverage < rule.min_coverage => format!(
+            "coverage {:.0}% below {:.0}%",
+            p.coverage * 100.0,
+            rule.min_coverage * 100.0
+        ),
+        Some(_) => "not a number".into(),
+    }
+}
+
+/// Spike: v > factor x b and v - b >= min_delta (and >= deviation x spread); drop: mirrored.
+fn margin_verdict(m: &Margin, b: &Baseline, v: f64, spike: bool) -> Verdict {
+    let factor = m.factor;
+    let delta = if spike { v - b.value } else { b.value - v };
+    let relative = if spike {
+        v > factor * b.value
+    } else {
+        v < b.value / factor
+    };
+    let robust = m.deviation.is_none_or(|d| delta >= d * b.spread);
+    let novel = !m.unprecedented || if spike { v > b.range.1 } else { v < b.range.0 };
+    let hit = relative && delta >= m.min_delta && robust && novel && delta > 0.0;
+    let reading = Reading {
+        value: v,
+        baseline: Some(b.value),
+        note: b.fallback.clone(),
+    };
+    if hit {
+        Verdict::True(reading)
+    } else {
+        Verdict::False(reading)
+    }
+}

@@ -1,0 +1,314 @@
+//! The rule engine: takes points of entities (live after each stored sweep, or replayed by
+//! `bandwatch backtest` with a simulated clock), evaluates every rule that covers them, runs
+//! the alert lifecycle and returns transitions and notices. Storage stays behind two small
+//! traits: [`History`] (past points, to warm baselines after a restart) and
+//! [`AlertStateStore`] (alert states).
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+
+use super::condition::{SeriesEval, Verdict};
+use super::event::{
+    AlertEvent, AlertTransition, NoticeKind, expand_routes, explain, explain_resolved,
+};
+use super::lifecycle::{AlertState, Change, Phase};
+use super::point::{Entity, Point};
+use super::rule::{Condition, Kind, Metric, Rule};
+use super::silence::Silence;
+use super::state_store::AlertStateStore;
+use crate::config::Topology;
+
+/// Past points of a series, read when the engine first sees it (after a restart), so that
+/// baselines do not start from nothing. The store implements it over its rollups.
+pub trait History {
+    /// Points of `entity`'s `metric` in `[from, to)`, oldest first.
+    fn points(&self, entity: &Entity, metric: Metric, from: Timestamp, to: Timestamp)
+    -> Vec<Point>;
+}
+
+/// No history: baselines learn from the points they are given (backtests, tests).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHistory;
+
+impl History for NoHistory {
+    fn points(&self, _: &Entity, _: Metric, _: Timestamp, _: Timestamp) -> Vec<Point> {
+        Vec::new()
+    }
+}
+
+/// History held in memory: (entity id, metric) -> points in time order.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryHistory {
+    /// The points.
+    pub series: HashMap<(String, Metric), Vec<Point>>,
+}
+
+impl History for MemoryHistory {
+    fn points(&self, e: &Entity, m: Metric, from: Timestamp, to: Timestamp) -> Vec<Point> {
+        self.series
+            .get(&(e.id(), m))
+            .map(|v| {
+                v.iter()
+                    .filter(|p| p.time >= from && p.time < to)
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// What one observation produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Outcome {
+    /// Lifecycle changes, for the alert history.
+    pub transitions: Vec<AlertTransition>,
+    /// Notices for the notify stage.
+    pub events: Vec<AlertEvent>,
+}
+
+impl Outcome {
+    fn extend(&mut self, o: Outcome) {
+        self.transitions.extend(o.transitions);
+        self.events.extend(o.events);
+    }
+}
+
+/// The rule engine.
+pub struct Engine {
+    rules: Vec<Rule>,
+    topology: Topology,
+    store: Box<dyn AlertStateStore + Send>,
+    history: Box<dyn History + Send>,
+    silences: Vec<Silence>,
+    series: HashMap<(usize, String), SeriesEval>,
+    states: HashMap<(usize, String), AlertState>,
+    applies: HashMap<(String, Metric), Vec<usize>>,
+    /// Entities seen by absent rules, so that [`Engine::tick`] can notice silence.
+    watched: HashMap<(usize, String), (Entity, Metric)>,
+}
+
+impl Engine {
+    /// An engine over validated rules. States are loaded from `store` as entities are seen.
+    pub fn new(
+        rules: Vec<Rule>,
+        topology: Topology,
+        store: Box<dyn AlertStateStore + Send>,
+        history: Box<dyn History + Send>,
+    ) -> Engine {
+        Engine {
+            rules,
+            topology,
+            store,
+            history,
+            silences: Vec::new(),
+            series: HashMap::new(),
+            states: HashMap::new(),
+            applies: HashMap::new(),
+            watched: HashMap::new(),
+        }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Replaces the silences (the daemon re-reads them from the store; no restart needed).
+    pub fn set_silences(&mut self, silences: Vec<Silence>) {
+        self.silences = silences;
+    }
+
+    /// Gives the state store back (to persist it, or to rebuild an engine from it).
+    pub fn into_store(self) -> Box<dyn AlertStateStore + Send> {
+        self.store
+    }
+
+    /// Every alert state the engine holds that is pending or firing.
+    pub fn active(&self) -> Vec<&AlertState> {
+        self.states
+            .values()
+            .filter(|s| s.phase != Phase::Inactive)
+            .collect()
+    }
+
+    fn rules_for(&mut self, id: &str, entity: &Entity, metric: Metric) -> Vec<usize> {
+        if let Some(v) = self.applies.get(&(id.to_string(), metric)) {
+            return v.clone();
+        }
+        let key = (id.to_string(), metric);
+        let v: Vec<usize> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                r.applies_to(entity.scope, &entity.labels)
+                    && (r.metric == metric || r.kind == Kind::Absent)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        self.applies.insert(key, v.clone());
+        v
+    }
+
+    fn warm_span(rule: &Rule) -> i64 {
+        match &rule.condition {
+            Condition::Spike(m) | Condition::Drop(m) => m.baseline.history + m.baseline.season,
+            Condition::Churn(c) => c.window * (c.recent + c.reference + 1) as i64,
+            Condition::Absent => rule.for_secs,
+            // Whether the port was up before: a day of status history.
+            Condition::PortDown => 86400,
+            Condition::Threshold { .. } => 0,
+        }
+    }
+
+    /// Evaluates every rule covering `entity` and `metric` at point `p`.
+    pub fn observe(&mut self, entity: &Entity, metric: Metric, p: Point) -> Outcome {
+        let mut out = Outcome::default();
+        let id = entity.id();
+        for i in self.rules_for(&id, entity, metric) {
+            if self.rules[i].kind == Kind::Absent {
+                self.watched
+                    .entry((i, id.clone()))
+                    .or_insert_with(|| (entity.clone(), metric));
+            }
+            out.extend(self.evaluate(i, &id, entity, metric, &p));
+        }
+        out
+    }
+
+    /// Advances the clock without data: every entity an absent rule has seen is evaluated with
+    /// an unknown point at `now`, so a switch whose poller went quiet altogether still fires.
+    /// Call it once per evaluation cycle; entities with a point at or after `now` are skipped.
+    pub fn tick(&mut self, now: Timestamp) -> Outcome {
+        let mut out = Outcome::default();
+        let mut watched: Vec<((usize, String), (Entity, Metric))> = self
+            .watched
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        watched.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((i, id), (entity, metric)) in watched {
+            let behind = self
+                .series
+                .get(&(i, id.clone()))
+                .and_then(SeriesEval::last_time)
+                .is_some_and(|last| last < now.as_second());
+            if behind {
+                out.extend(self.evaluate(i, &id, &entity, metric, &Point::unknown(now)));
+            }
+        }
+        out
+    }
+
+    fn evaluate(
+        &mut self,
+        i: usize,
+        id: &str,
+        entity: &Entity,
+        metric: Metric,
+        p: &Point,
+    ) -> Outcome {
+        let key = (i, id.to_string());
+        let rule = &self.rules[i];
+        let eval = self.series.entry(key.clone()).or_insert_with(|| {
+            let mut e = SeriesEval::new(rule);
+            let span = Engine::warm_span(rule);
+            if span > 0 {
+                let from = Timestamp::from_second(p.time.as_second() - span)
+                    .unwrap_or(Timestamp::UNIX_EPOCH);
+                for past in self.history.points(entity, metric, from, p.time) {
+                    e.warm(rule, &past);
+                }
+            }
+            e
+        });
+        let Some(verdict) = eval.observe(rule, p) else {
+            return Outcome::default();
+        };
+        let store = &self.store;
+        let state = self.states.entry(key).or_insert_with(|| {
+            store
+                .load(&rule.name, id)
+                .unwrap_or_else(|| AlertState::new(&rule.name, id))
+        });
+        let before = (state.phase, state.notified, state.last_notice);
+        // Absent rules carry their `for` inside the condition.
+        let for_secs = if rule.kind == Kind::Absent {
+            0
+        } else {
+            rule.for_secs
+        };
+        let higher = !matches!(rule.condition, Condition::Drop(_) | Condition::Churn(_))
+            && !matches!(rule.condition, Condition::Threshold { above: None, .. });
+        let changes = state.step(&verdict, p.time, for_secs, rule.clear_for_secs, higher);
+        let mut out = Outcome::default();
+        for c in &changes {
+            out.transitions.push(AlertTransition {
+                rule: rule.name.clone(),
+                entity: id.to_string(),
+                change: *c,
+                at: p.time,
+                reading: state.reading.clone(),
+                started_at: state.started_at,
+                peak: state.peak.clone(),
+                gap_points: state.gap_points,
+            });
+        }
+        let silenced = self
+            .silences
+            .iter()
+            .any(|s| s.covers(&rule.name, &entity.labels, p.time));
+        let started = state.started_at.unwrap_or(p.time);
+        let notice = |kind: NoticeKind, state: &AlertState| {
+            let explanation = match kind {
+                NoticeKind::Resolved => explain_resolved(rule, &state.reading, started, p.time),
+                NoticeKind::Repeat => {
+                    format!(
+                        "still firing: {}",
+                        explain(rule, &state.reading, started, p.time)
+                    )
+                }
+                NoticeKind::Firing => explain(rule, &state.reading, started, p.time),
+            };
+            AlertEvent {
+                kind,
+                rule: rule.name.clone(),
+                entity: id.to_string(),
+                labels: entity.labels.clone(),
+                severity: rule.severity,
+                routes: expand_routes(rule, entity, &self.topology),
+                value: state.reading.value,
+                baseline: state.reading.baseline,
+                started_at: started,
+                at: p.time,
+                explanation,
+            }
+        };
+        if changes.contains(&Change::Resolved) {
+            if state.notified {
+                out.events.push(notice(NoticeKind::Resolved, state));
+            }
+            state.notified = false;
+        } else if state.phase == Phase::Firing
+            && !silenced
+            && matches!(verdict, Verdict::True(_) | Verdict::False(_))
+        {
+            if !state.notified {
+                // New, or its silence just ended.
+                out.events.push(notice(NoticeKind::Firing, state));
+                state.notified = true;
+                state.last_notice = Some(p.time);
+            } else if let (Some(rep), Some(last)) = (rule.repeat_secs, state.last_notice)
+                && p.time.as_second() - last.as_second() >= rep
+            {
+                out.events.push(notice(NoticeKind::Repeat, state));
+                state.last_notice = Some(p.time);
+            }
+        }
+        if !changes.is_empty() || before != (state.phase, state.notified, state.last_notice) {
+            self.store.save(state);
+        }
+        out
+    }
+}

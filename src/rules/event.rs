@@ -1,0 +1,217 @@
+//! What the rules stage hands on: transitions for the alert history, and notices (firing,
+//! repeat, resolved) for the notify stage, with routes expanded and a one-line explanation
+//! a person can act on: "4.2 Gbit/s in, 5.1x the usual 820 Mbit/s for Tuesday 14:05, for 3 min".
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Serialize};
+
+use super::condition::Reading;
+use super::lifecycle::Change;
+use super::point::Entity;
+use super::rule::{BaselineKind, Condition, Rule, Severity};
+use crate::config::Topology;
+
+/// One change of one alert, for the alert history table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertTransition {
+    /// Rule name.
+    pub rule: String,
+    /// Entity id.
+    pub entity: String,
+    /// What changed.
+    pub change: Change,
+    /// When.
+    pub at: Timestamp,
+    /// Value and baseline at that time.
+    pub reading: Reading,
+    /// When the condition started to hold.
+    pub started_at: Option<Timestamp>,
+    /// The most extreme reading while firing (for resolved transitions and backtests).
+    pub peak: Option<Reading>,
+    /// Unknown points seen while the alert was pending or firing.
+    pub gap_points: u32,
+}
+
+/// Which notice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// An alert started firing (or its silence ended while it fires).
+    Firing,
+    /// Still firing, `repeat` after the last notice.
+    Repeat,
+    /// It resolved (always sent when its firing was notified, silenced or not).
+    Resolved,
+}
+
+/// A notice for the notify stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertEvent {
+    /// Firing, repeat or resolved.
+    pub kind: NoticeKind,
+    /// Rule name.
+    pub rule: String,
+    /// Entity id (`port:bj1-core-a/xe-0/0/1`).
+    pub entity: String,
+    /// The entity's labels.
+    pub labels: BTreeMap<String, String>,
+    /// Severity of the rule.
+    pub severity: Severity,
+    /// Route names, `owners` and `account_manager` expanded.
+    pub routes: Vec<String>,
+    /// Value now.
+    pub value: f64,
+    /// Baseline now, if the rule has one.
+    pub baseline: Option<f64>,
+    /// When the condition started to hold.
+    pub started_at: Timestamp,
+    /// When this notice was made.
+    pub at: Timestamp,
+    /// One line for people.
+    pub explanation: String,
+}
+
+/// The rule's routes with `owners` (the entity's product line's owners) and `account_manager`
+/// (the entity's customer's) expanded; duplicates removed, order kept.
+pub fn expand_routes(rule: &Rule, entity: &Entity, topology: &Topology) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |r: &str| {
+        if !out.iter().any(|x| x == r) {
+            out.push(r.to_string());
+        }
+    };
+    for n in &rule.notify {
+        match n.as_str() {
+            "owners" => {
+                if let Some(pl) = entity
+                    .labels
+                    .get("product_line")
+                    .and_then(|p| topology.product_lines.get(p))
+                {
+                    pl.owners.iter().for_each(|o| add(o));
+                }
+            }
+            "account_manager" => {
+                if let Some(am) = entity
+                    .labels
+                    .get("customer")
+                    .and_then(|c| topology.customers.get(c))
+                    .and_then(|c| c.account_manager.as_deref())
+                {
+                    add(am);
+                }
+            }
+            other => add(other),
+        }
+    }
+    out
+}
+
+/// A duration for people: `45 s`, `3 min`, `5 h`, `9 days`.
+pub fn human_duration(secs: i64) -> String {
+    let s = secs.max(0);
+    if s < 60 {
+        format!("{s} s")
+    } else if s < 2 * 3600 {
+        format!("{} min", s / 60)
+    } else if s < 2 * 86400 {
+        format!("{} h", s / 3600)
+    } else {
+        format!("{} days", s / 86400)
+    }
+}
+
+/// The one-line explanation of an alert at `now`.
+pub fn explain(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) -> String {
+    let m = rule.metric;
+    let dir = match m.direction() {
+        "" => String::new(),
+        d => format!(" {d}"),
+    };
+    let value = m.format(r.value);
+    let lasting = human_duration(now.as_second() - started_at.as_second());
+    let mut s = match &rule.condition {
+        Condition::Spike(g) | Condition::Drop(g) => {
+            let b = r.baseline.unwrap_or(0.0);
+            let when = match g.baseline.kind {
+                BaselineKind::Seasonal => {
+                    let z = now.to_zoned(TimeZone::UTC);
+                    if g.baseline.season % (7 * 86400) == 0 {
+                        format!("for {}", z.strftime("%A %H:%M"))
+                    } else {
+                        format!("at {} on past days", z.strftime("%H:%M"))
+                    }
+                }
+                BaselineKind::Recent => {
+                    format!("of the last {}", human_duration(g.baseline.history))
+                }
+            };
+            let rel = if matches!(rule.condition, Condition::Spike(_)) {
+                if b > 0.0 {
+                    format!("{:.1}x", r.value / b)
+                } else {
+                    "far above".to_string()
+                }
+            } else if b > 0.0 {
+                format!("{:.0}% below", (1.0 - r.value / b) * 100.0)
+            } else {
+                "below".to_string()
+            };
+            format!(
+                "{value}{dir}, {rel} the usual {} {when}, for {lasting}",
+                m.format(b)
+            )
+        }
+        Condition::Churn(c) => {
+            let f = r.baseline.unwrap_or(0.0);
+            let pct = if f > 0.0 {
+                (1.0 - r.value / f) * 100.0
+            } else {
+                0.0
+            };
+            format!(
+                "mean daily{dir} {value} over the last {}, {pct:.0}% below the {} of the {} before",
+                human_duration(c.window * c.recent as i64),
+                m.format(f),
+                human_duration(c.window * c.reference as i64)
+            )
+        }
+        Condition::Threshold { above, below } => {
+            let limit = match (above, below) {
+                (Some(a), _) if r.value > *a => format!("above {}", m.format(*a)),
+                (_, Some(b)) => format!("below {}", m.format(*b)),
+                (Some(a), None) => format!("near {}", m.format(*a)),
+                (None, None) => String::new(),
+            };
+            format!("{value}{dir}, {limit}, for {lasting}")
+        }
+        Condition::Absent => format!(
+            "no successful sample for {}",
+            human_duration(r.value as i64)
+        ),
+        Condition::PortDown => format!("port down (it was up), for {lasting}"),
+    };
+    if let Some(n) = &r.note {
+        s.push_str(&format!(" ({n})"));
+    }
+    s
+}
+
+/// The one-line explanation of a resolved alert: how long it lasted and where it is now.
+pub fn explain_resolved(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) -> String {
+    let lasted = human_duration(now.as_second() - started_at.as_second());
+    let m = rule.metric;
+    match (&rule.condition, r.baseline) {
+        (Condition::Absent, _) => format!("samples arrive again, after {lasted}"),
+        (Condition::PortDown, _) => format!("port up again, after {lasted}"),
+        (_, Some(b)) => format!(
+            "resolved after {lasted}: now {}, the usual is {}",
+            m.format(r.value),
+            m.format(b)
+        ),
+        (_, None) => format!("resolved after {lasted}: now {}", m.format(r.value)),
+    }
+}

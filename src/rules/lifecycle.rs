@@ -1,0 +1,185 @@
+//! The alert lifecycle of one (rule, entity): inactive -> pending -> firing -> resolved
+//! (inactive again), with `for`, `clear_for` (hysteresis) and flap damping. The state is plain
+//! data (serde), so the store can persist it and a restart continues where it was.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::condition::{Reading, Verdict};
+
+/// Onsets within this window count towards flapping.
+pub const FLAP_WINDOW_SECS: i64 = 3600;
+/// This many onsets within the flap window make an alert flapping: it is then held firing
+/// until its condition has been false for the whole flap window.
+pub const FLAP_ONSETS: usize = 3;
+
+/// Where an alert is in its lifecycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Condition false (or never evaluated).
+    Inactive,
+    /// Condition true, `for` not yet met.
+    Pending,
+    /// Firing.
+    Firing,
+}
+
+/// The persisted state of one alert (one rule on one entity).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertState {
+    /// Rule name.
+    pub rule: String,
+    /// Entity id (`port:sw/xe-0/0/1`).
+    pub entity: String,
+    /// Phase.
+    pub phase: Phase,
+    /// When the condition started to hold (pending and firing).
+    pub started_at: Option<Timestamp>,
+    /// When it started firing.
+    pub fired_at: Option<Timestamp>,
+    /// While firing: since when the condition has been false.
+    pub clear_since: Option<Timestamp>,
+    /// Whether the firing notice of the current alert went out (not silenced).
+    pub notified: bool,
+    /// When the last firing or repeat notice went out.
+    pub last_notice: Option<Timestamp>,
+    /// Firing onsets within the flap window.
+    pub onsets: Vec<Timestamp>,
+    /// The latest reading.
+    pub reading: Reading,
+    /// The highest (spike) or most extreme value while firing, with its baseline.
+    pub peak: Option<Reading>,
+    /// Unknown points seen while pending or firing (data gaps during the alert).
+    pub gap_points: u32,
+}
+
+/// What one step of the lifecycle did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// Inactive -> pending.
+    Pending,
+    /// Pending -> inactive (did not hold for `for`).
+    Cancelled,
+    /// -> firing.
+    Fired,
+    /// Firing -> inactive.
+    Resolved,
+}
+
+impl AlertState {
+    /// An inactive alert.
+    pub fn new(rule: &str, entity: &str) -> AlertState {
+        AlertState {
+            rule: rule.to_string(),
+            entity: entity.to_string(),
+            phase: Phase::Inactive,
+            started_at: None,
+            fired_at: None,
+            clear_since: None,
+            notified: false,
+            last_notice: None,
+            onsets: Vec::new(),
+            reading: Reading::default(),
+            peak: None,
+            gap_points: 0,
+        }
+    }
+
+    /// True when the alert has fired several times within the flap window.
+    pub fn flapping(&self, now: Timestamp) -> bool {
+        let from = now.as_second() - FLAP_WINDOW_SECS;
+        self.onsets.iter().filter(|t| t.as_second() > from).count() >= FLAP_ONSETS
+    }
+
+    /// Advances by one verdict at time `now`. `higher_is_worse` picks the peak.
+    pub fn step(
+        &mut self,
+        verdict: &Verdict,
+        now: Timestamp,
+        for_secs: i64,
+        clear_for_secs: i64,
+        higher_is_worse: bool,
+    ) -> Vec<Change> {
+        let mut out = Vec::new();
+        let secs = |a: Option<Timestamp>| a.map_or(0, |a| now.as_second() - a.as_second());
+        match verdict {
+            Verdict::Unknown(_) => match self.phase {
+                // We do not know it held: pending starts over.
+                Phase::Pending => {
+                    self.phase = Phase::Inactive;
+                    self.started_at = None;
+                    self.gap_points += 1;
+                    out.push(Change::Cancelled);
+                }
+                // We do not know it cleared: a gap never resolves an alert.
+                Phase::Firing => {
+                    self.clear_since = None;
+                    self.gap_points += 1;
+                }
+                Phase::Inactive => {}
+            },
+            Verdict::True(r) => {
+                self.reading = r.clone();
+                match self.phase {
+                    Phase::Inactive => {
+                        self.phase = Phase::Pending;
+                        self.started_at = Some(now);
+                        self.gap_points = 0;
+                        self.peak = None;
+                        out.push(Change::Pending);
+                    }
+                    Phase::Pending | Phase::Firing => {}
+                }
+                if self.phase == Phase::Pending && secs(self.started_at) >= for_secs {
+                    self.phase = Phase::Firing;
+                    self.fired_at = Some(now);
+                    self.clear_since = None;
+                    self.notified = false;
+                    self.last_notice = None;
+                    let from = now.as_second() - FLAP_WINDOW_SECS;
+                    self.onsets.retain(|t| t.as_second() > from);
+                    self.onsets.push(now);
+                    out.push(Change::Fired);
+                }
+                if self.phase == Phase::Firing {
+                    self.clear_since = None;
+                    let worse = match &self.peak {
+                        None => true,
+                        Some(p) if higher_is_worse => r.value > p.value,
+                        Some(p) => r.value < p.value,
+                    };
+                    if worse {
+                        self.peak = Some(r.clone());
+                    }
+                }
+            }
+            Verdict::False(r) => {
+                self.reading = r.clone();
+                match self.phase {
+                    Phase::Pending => {
+                        self.phase = Phase::Inactive;
+                        self.started_at = None;
+                        out.push(Change::Cancelled);
+                    }
+                    Phase::Firing => {
+                        let since = *self.clear_since.get_or_insert(now);
+                        let hold = if self.flapping(now) {
+                            clear_for_secs.max(FLAP_WINDOW_SECS)
+                        } else {
+                            clear_for_secs
+                        };
+                        if now.as_second() - since.as_second() >= hold {
+                            self.phase = Phase::Inactive;
+                            self.clear_since = None;
+                            out.push(Change::Resolved);
+                        }
+                    }
+                    Phase::Inactive => {}
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,359 @@
+//! The compiled rule: what a rule file says once it has been parsed and validated. The
+//! evaluator only ever sees these; the raw TOML shape lives in [`super::file`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// What a rule looks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Far above the baseline (attack, surge).
+    Spike,
+    /// Far below the baseline (outage), or a churn-style fall of daily totals.
+    Drop,
+    /// Above or below a fixed value.
+    Threshold,
+    /// No successful sample for a while (switch unreachable).
+    Absent,
+    /// ifOperStatus went down on a port that was up.
+    PortDown,
+}
+
+impl Kind {
+    /// Every kind with its name in rule files.
+    pub const ALL: [(&'static str, Kind); 5] = [
+        ("spike", Kind::Spike),
+        ("drop", Kind::Drop),
+        ("threshold", Kind::Threshold),
+        ("absent", Kind::Absent),
+        ("port_down", Kind::PortDown),
+    ];
+
+    /// The name used in rule files.
+    pub fn name(self) -> &'static str {
+        Kind::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+}
+
+/// What kind of entity a rule watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// One port of one switch.
+    Port,
+    /// The sum of a product line's ports.
+    ProductLine,
+    /// The sum of a site's ports.
+    Site,
+    /// One switch (its ports, or its reachability).
+    Switch,
+    /// The sum of a customer's ports and imported usage.
+    Customer,
+    /// An imported series (`series:NAME`), e.g. from `bandwatch backtest --input`.
+    Series,
+}
+
+impl Scope {
+    /// Every scope with its name in rule files.
+    pub const ALL: [(&'static str, Scope); 6] = [
+        ("port", Scope::Port),
+        ("product_line", Scope::ProductLine),
+        ("site", Scope::Site),
+        ("switch", Scope::Switch),
+        ("customer", Scope::Customer),
+        ("series", Scope::Series),
+    ];
+
+    /// The name used in rule files and entity ids.
+    pub fn name(self) -> &'static str {
+        Scope::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+
+    /// The labels an entity of this scope carries, which `match` may test.
+    pub fn labels(self) -> &'static [&'static str] {
+        match self {
+            Scope::Port => &["site", "switch", "port", "product_line", "customer", "role"],
+            Scope::ProductLine => &["product_line"],
+            Scope::Site => &["site"],
+            Scope::Switch => &["switch", "site"],
+            Scope::Customer => &["customer"],
+            Scope::Series => &["series"],
+        }
+    }
+}
+
+/// A measured quantity of an entity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Inbound bits per second.
+    InBps,
+    /// Outbound bits per second.
+    OutBps,
+    /// In + out bits per second.
+    TotalBps,
+    /// Inbound packets per second.
+    InPps,
+    /// Outbound packets per second.
+    OutPps,
+    /// max(in, out) / speed, a fraction.
+    Utilization,
+    /// Bytes transferred in the interval (usage, billing, churn).
+    UsageBytes,
+    /// A plain number of an imported series.
+    Value,
+    /// ifOperStatus (1 up, 2 down, ...), read by `port_down`.
+    OperStatus,
+}
+
+impl Metric {
+    /// Every metric a rule file may name.
+    pub const ALL: [(&'static str, Metric); 8] = [
+        ("in_bps", Metric::InBps),
+        ("out_bps", Metric::OutBps),
+        ("total_bps", Metric::TotalBps),
+        ("in_pps", Metric::InPps),
+        ("out_pps", Metric::OutPps),
+        ("utilization", Metric::Utilization),
+        ("usage_bytes", Metric::UsageBytes),
+        ("value", Metric::Value),
+    ];
+
+    /// The name used in rule files.
+    pub fn name(self) -> &'static str {
+        if self == Metric::OperStatus {
+            return "oper_status";
+        }
+        Metric::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map(|(n, _)| *n)
+            .unwrap_or("?")
+    }
+
+    /// True for bit rates (written like `200Mbps` in rule files, printed with `format_bps`).
+    pub fn is_bit_rate(self) -> bool {
+        matches!(self, Metric::InBps | Metric::OutBps | Metric::TotalBps)
+    }
+
+    /// A short word for explanations: "in", "out", "total", ...
+    pub fn direction(self) -> &'static str {
+        match self {
+            Metric::InBps | Metric::InPps => "in",
+            Metric::OutBps | Metric::OutPps => "out",
+            Metric::TotalBps => "total",
+            Metric::Utilization => "utilization",
+            Metric::UsageBytes => "usage",
+            Metric::Value => "",
+            Metric::OperStatus => "status",
+        }
+    }
+
+    /// A value of this metric for people: `4.2 Gbit/s`, `93%`, `1.2 TB`, `17.5`.
+    pub fn format(self, v: f64) -> String {
+        use crate::config::units::{format_bps, format_bytes};
+        match self {
+            Metric::InBps | Metric::OutBps | Metric::TotalBps => format_bps(v),
+            Metric::InPps | Metric::OutPps => format!("{} pps", short(v)),
+            Metric::Utilization => format!("{:.0}%", v * 100.0),
+            Metric::UsageBytes => format_bytes(v),
+            Metric::Value | Metric::OperStatus => short(v),
+        }
+    }
+}
+
+/// A number with at most three significant decimals.
+pub(crate) fn short(v: f64) -> String {
+    let s = if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.3}")
+    };
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// How bad an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// For the record.
+    Info,
+    /// Someone should look today.
+    Warning,
+    /// Someone should look now.
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+/// One `match` entry: a label equal to a value, or matching a regex (`"~REGEX"`, whole value).
+#[derive(Clone, Debug)]
+pub enum Matcher {
+    /// `label = "value"`.
+    Equals(String, String),
+    /// `label = "~regex"`, anchored at both ends.
+    Regex(String, Regex),
+}
+
+impl Matcher {
+    /// True when the labels satisfy this matcher (a missing label never matches).
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        match self {
+            Matcher::Equals(k, v) => labels.get(k).is_some_and(|x| x == v),
+            Matcher::Regex(k, re) => labels.get(k).is_some_and(|x| re.is_match(x)),
+        }
+    }
+}
+
+/// Where a baseline comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineKind {
+    /// The same time of day (season 1d) or of week (season 7d) over the past `history`.
+    Seasonal,
+    /// The last `history`, a rolling window.
+    Recent,
+}
+
+/// How a spike or drop rule computes "the usual".
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BaselineSpec {
+    /// Seasonal or recent.
+    pub kind: BaselineKind,
+    /// How far back comparable values are taken, in seconds.
+    pub history: i64,
+    /// The season (seasonal only), in seconds: 86400 or 604800 usually.
+    pub season: i64,
+    /// Width of a time-of-day slot (seasonal only), in seconds.
+    pub bucket: i64,
+    /// Fewest past periods (seasonal) needed before the seasonal baseline is trusted.
+    pub min_periods: usize,
+    /// Which quantile of the comparable values is "the usual": 0.5 (the median) by default;
+    /// a high one (0.99) for spiky series, where only the unprecedented is unusual.
+    pub quantile: f64,
+}
+
+/// The margins of a spike or drop: relative AND absolute, plus an optional robust spread.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Margin {
+    /// The baseline.
+    pub baseline: BaselineSpec,
+    /// Spike: value > factor x baseline; drop: value < baseline / factor. Always > 1.
+    pub factor: f64,
+    /// And |value - baseline| >= min_delta (bit/s, bytes, or a plain number).
+    pub min_delta: f64,
+    /// Optional: and |value - baseline| >= deviation x the baseline's robust spread.
+    pub deviation: Option<f64>,
+    /// Optional: and beyond every comparable past value (above the highest for a spike, below
+    /// the lowest for a drop), so that a level the series has had before never fires.
+    pub unprecedented: bool,
+    /// Optional: compare the median of the points of the last `smooth` seconds instead of the
+    /// latest point, for level shifts rather than single outliers.
+    pub smooth: Option<i64>,
+}
+
+/// A churn-style drop over totals per window (days, usually).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Churn {
+    /// Length of one total, seconds (1d).
+    pub window: i64,
+    /// How many windows form "recent" (7).
+    pub recent: usize,
+    /// How many windows before them form the reference (28).
+    pub reference: usize,
+    /// Fires when recent < (1 - max_drop) x reference.
+    pub max_drop: f64,
+    /// Windows with less known data than this fraction are left out.
+    pub min_coverage: f64,
+}
+
+/// What must hold for a rule to be "true" at a point.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Condition {
+    /// Far above the baseline.
+    Spike(Margin),
+    /// Far below the baseline.
+    Drop(Margin),
+    /// Daily totals falling away from their own past.
+    Churn(Churn),
+    /// Above and/or below fixed values.
+    Threshold {
+        /// Fires above this.
+        above: Option<f64>,
+        /// Fires below this.
+        below: Option<f64>,
+    },
+    /// No successful sample for the rule's `for`.
+    Absent,
+    /// Port went down after having been up.
+    PortDown,
+}
+
+/// A validated rule, ready for the evaluator.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    /// Unique name.
+    pub name: String,
+    /// What it is for, for people.
+    pub description: Option<String>,
+    /// Spike, drop, ...
+    pub kind: Kind,
+    /// Which entities.
+    pub scope: Scope,
+    /// Which of them (all matchers must hold).
+    pub matchers: Vec<Matcher>,
+    /// The metric (`OperStatus` for port_down, `Value` when irrelevant for absent).
+    pub metric: Metric,
+    /// The condition with its parameters.
+    pub condition: Condition,
+    /// Must hold this long before firing, seconds.
+    pub for_secs: i64,
+    /// Must be false this long before resolving, seconds.
+    pub clear_for_secs: i64,
+    /// Severity of its alerts.
+    pub severity: Severity,
+    /// Route names, with the special `owners` and `account_manager`.
+    pub notify: Vec<String>,
+    /// Re-notify while firing, seconds.
+    pub repeat_secs: Option<i64>,
+    /// Points (aggregates) with less coverage than this are not evaluated.
+    pub min_coverage: f64,
+    /// File it came from.
+    pub file: PathBuf,
+    /// Line of the rule's table.
+    pub line: usize,
+}
+
+impl Rule {
+    /// True when this rule watches `scope` entities with these labels.
+    pub fn applies_to(&self, scope: Scope, labels: &BTreeMap<String, String>) -> bool {
+        self.scope == scope && self.matchers.iter().all(|m| m.matches(labels))
+    }
+}

@@ -1,0 +1,310 @@
+//! Rule files: good ones load, bad ones are reported as `FILE:LINE:COL: KEY: message`, every
+//! problem at once; `bandwatch check` lists the default rules and fails on bad ones.
+
+use std::path::Path;
+use std::process::Command;
+
+use bandwatch::config;
+use bandwatch::rules::file::load_dir;
+use bandwatch::rules::rule::{Condition, Kind, Scope};
+
+fn topology() -> bandwatch::config::Topology {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    config::load(&root.join("config/bandwatch.toml"))
+        .expect("example config loads")
+        .config
+        .topology
+}
+
+/// Writes `text` as `rules.toml` in a fresh folder and loads the folder.
+fn load(text: &str) -> (Vec<bandwatch::rules::Rule>, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.toml"), text).unwrap();
+    let (files, diags) = load_dir(dir.path(), &topology());
+    let lines = diags
+        .0
+        .iter()
+        .map(|d| {
+            // Strip the temp folder so assertions read like the user sees them.
+            d.to_string()
+                .replace(&format!("{}/", dir.path().display()), "")
+        })
+        .collect();
+    (files.rules, lines)
+}
+
+#[test]
+fn the_issue_examples_load() {
+    let (rules, diags) = load(
+        r#"
+[[rule]]
+name = "uplink-attack"
+description = "Inbound traffic far above normal for this time of day: possible attack"
+kind = "spike"
+scope = "port"
+match = { role = "uplink", switch = "~bj1-.*" }
+metric = "in_bps"
+baseline = "seasonal"
+history = "14d"
+season = "1d"
+factor = 3.0
+min_delta = "200Mbps"
+for = "2m"
+clear_for = "10m"
+severity = "critical"
+notify = ["ops", "owners"]
+repeat = "4h"
+
+[[rule]]
+name = "customer-churn-risk"
+kind = "drop"
+scope = "customer"
+metric = "usage_bytes"
+window = "1d"
+recent = "7d"
+reference = "28d"
+max_drop = 0.4
+min_coverage = 0.9
+severity = "warning"
+notify = ["account_manager", "sales"]
+"#,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(rules.len(), 2);
+    let a = &rules[0];
+    assert_eq!(a.kind, Kind::Spike);
+    assert_eq!(a.scope, Scope::Port);
+    assert_eq!(a.for_secs, 120);
+    assert_eq!(a.repeat_secs, Some(4 * 3600));
+    match &a.condition {
+        Condition::Spike(m) => {
+            assert_eq!(m.min_delta, 200e6);
+            assert_eq!(m.factor, 3.0);
+            assert_eq!(m.baseline.history, 14 * 86400);
+        }
+        other => panic!("expected a spike, got {other:?}"),
+    }
+    let labels = |sw: &str| {
+        [
+            ("role".to_string(), "uplink".to_string()),
+            ("switch".to_string(), sw.to_string()),
+        ]
+        .into()
+    };
+    assert!(a.applies_to(Scope::Port, &labels("bj1-core-a")));
+    assert!(!a.applies_to(Scope::Port, &labels("sh1-core-a")));
+    match &rules[1].condition {
+        Condition::Churn(c) => {
+            assert_eq!((c.window, c.recent, c.reference), (86400, 7, 28));
+            assert_eq!(c.max_drop, 0.4);
+        }
+        other => panic!("expected a churn drop, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_error_names_file_line_and_key() {
+    let (rules, diags) = load(
+        r#"[[rule]]
+name = "a"
+kind = "spik"
+scope = "port"
+metric = "in_bps"
+
+[[rule]]
+name = "b"
+kind = "spike"
+scope = "port"
+match = { role = "~(up", colour = "red" }
+metric = "in_bps"
+factor = 1.0
+min_delta = "200Mbps"
+notify = ["opz"]
+
+[[rule]]
+name = "c"
+kind = "drop"
+scope = "customer"
+metric = "usage_bytes"
+window = "1d"
+recent = "7d"
+max_drop = 1.4
+notify = ["owners"]
+
+[[rule]]
+name = "d"
+kind = "threshold"
+scope = "port"
+metric = "bandwidth"
+above = 0.9
+
+[[rule]]
+name = "e"
+kind = "spike"
+scope = "galaxy"
+metric = "in_bps"
+factor = 2.0
+min_delta = 5
+"#,
+    );
+    assert!(rules.is_empty());
+    let expect = [
+        "rules.toml:3:8: rule[0].kind: unknown kind `spik`",
+        "rules.toml:11:18: rule[1].match.role: invalid regex `(up`",
+        "rules.toml:11:26: rule[1].match.colour: a port has no label `colour`",
+        "rules.toml:13:10: rule[1].factor: must be above 1",
+        "rules.toml:15:11: rule[1].notify[0]: unknown route `opz`",
+        "rules.toml:24:12: rule[2].max_drop: must be a fraction between 0 and 1",
+        "rule[2].reference: a churn drop (with `window`) needs `reference`",
+        "rules.toml:25:11: rule[2].notify[0]: `owners` are a product line's",
+        "rules.toml:31:10: rule[3].metric: unknown metric `bandwidth`",
+        "rules.toml:37:9: rule[4].scope: unknown scope `galaxy`",
+    ];
+    for e in expect {
+        assert!(
+            diags.iter().any(|d| d.contains(e)),
+            "missing `{e}` in:\n{}",
+            diags.join("\n")
+        );
+    }
+}
+
+#[test]
+fn nonsense_combinations_are_refused() {
+    let cases = [
+        (
+            "kind = \"spike\"\nscope = \"port\"\nmetric = \"utilization\"\nfactor = 2.0\nmin_delta = 0.1",
+            "rule[0].metric: `utilization` is bounded by the port speed",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"port\"\nmetric = \"in_bps\"\nfactor = 3.0",
+            "rule[0].min_delta: a spike or drop rule needs `min_delta`",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"port\"\nmetric = \"in_bps\"\nfactor = 3.0\nmin_delta = 200",
+            "rule[0].min_delta: a bare number is ambiguous",
+        ),
+        (
+            "kind = \"absent\"\nscope = \"switch\"",
+            "rule[0].for: an absent rule needs `for`",
+        ),
+        (
+            "kind = \"port_down\"\nscope = \"port\"\nmetric = \"in_bps\"",
+            "rule[0].metric: `metric` does not apply to a port_down rule",
+        ),
+        (
+            "kind = \"threshold\"\nscope = \"port\"\nmetric = \"in_bps\"",
+            "rule[0].above: a threshold rule needs `above`, `below` or both",
+        ),
+        (
+            "kind = \"threshold\"\nscope = \"port\"\nmetric = \"value\"\nabove = 3",
+            "rule[0].metric: metric `value` belongs to imported series",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 3.0\nmin_delta = 1\nmax_drop = 0.5",
+            "rule[0].max_drop: `max_drop` does not apply here",
+        ),
+        (
+            "kind = \"drop\"\nscope = \"product_line\"\nmetric = \"total_bps\"\nfactor = 3.0\nmin_delta = \"1Gbps\"\nbaseline = \"seasonal\"\nseason = \"7d\"\nhistory = \"3d\"",
+            "rule[0].history: a seasonal baseline needs a history of at least one season",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"port\"\nmetric = \"in_bps\"\nfactor = 3.0\nmin_delta = \"10Mbps\"\nfor = \"5 parsecs\"",
+            "rule[0].for: invalid duration `5 parsecs`",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"port\"\nmetric = \"in_bps\"\nfactor = 3.0\nmin_delta = \"10Mbps\"\nflavour = \"mint\"",
+            "unknown field `flavour`",
+        ),
+    ];
+    for (body, want) in cases {
+        let (rules, diags) = load(&format!(
+            "[[rule]]\nname = \"x\"\nnotify = [\"ops\"]\n{body}\n"
+        ));
+        assert!(rules.is_empty(), "accepted: {body}");
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.starts_with("rules.toml:") && d.contains(want)),
+            "for\n{body}\nexpected `{want}` in:\n{}",
+            diags.join("\n")
+        );
+    }
+}
+
+#[test]
+fn duplicate_names_across_files_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = "[[rule]]\nname = \"same\"\nkind = \"absent\"\nscope = \"switch\"\nfor = \"3m\"\nnotify = [\"ops\"]\n";
+    std::fs::write(dir.path().join("a.toml"), rule).unwrap();
+    std::fs::write(dir.path().join("b.toml"), rule).unwrap();
+    let (files, diags) = load_dir(dir.path(), &topology());
+    assert_eq!(files.rules.len(), 1);
+    let text = diags.to_string();
+    assert!(
+        text.contains("b.toml:1:1: rule[0].name: duplicate rule `same`"),
+        "{text}"
+    );
+    assert!(text.contains("a.toml:2"), "{text}");
+}
+
+#[test]
+fn check_lists_the_default_rules_and_fails_on_bad_ones() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_bandwatch"))
+        .args(["check", "-c"])
+        .arg(root.join("config/bandwatch.toml"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in [
+        "uplink-attack",
+        "product-line-attack",
+        "product-line-collapse",
+        "customer-churn-risk",
+        "customer-surge",
+        "uplink-down",
+        "switch-unreachable",
+        "port-saturated",
+    ] {
+        assert!(stdout.contains(name), "{name} missing from:\n{stdout}");
+    }
+
+    // The same configuration pointed at a folder with a bad rule fails with its position.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("bad.toml"),
+        "[[rule]]\nname = \"x\"\nkind = \"spike\"\nscope = \"port\"\nmetric = \"in_bps\"\nfactor = 0.5\nmin_delta = \"1Mbps\"\nnotify = [\"ops\"]\n",
+    )
+    .unwrap();
+    let cfg = std::fs::read_to_string(root.join("config/bandwatch.toml"))
+        .unwrap()
+        .replace(
+            "rules_dir = \"../alert-rules\"",
+            &format!("rules_dir = \"{}\"", rules.display()),
+        )
+        .replace(
+            "file:secrets/",
+            &format!("file:{}/config/secrets/", root.display()),
+        );
+    let cfg_path = dir.path().join("bandwatch.toml");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bandwatch"))
+        .args(["check", "-c"])
+        .arg(&cfg_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad.toml:6:10: rule[0].factor: must be above 1"),
+        "{stderr}"
+    );
+}
