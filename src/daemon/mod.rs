@@ -7,6 +7,7 @@
 //! a channel; this module hands each sweep to the live view (for `/metrics`), to the rule
 //! evaluation of its ports, and to the store writer (which never makes polling wait).
 
+mod alerting;
 mod pipeline;
 
 use std::path::{Path, PathBuf};
@@ -19,11 +20,13 @@ use tracing::{error, info, warn};
 use crate::config::{self, Config, Topology};
 use crate::http::sources::{NotifySource, PollSource, StoreSource};
 use crate::http::{AppState, Health, LiveView, MetricsSource};
-use crate::notify::{Notifier, SenderOptions};
+use crate::notify::{Notice, Notifier, SenderOptions};
 use crate::poll::{self, Poller, Sweep};
+use crate::rules::view::AlertsView;
 use crate::store::{Store, Writer};
 
-pub use pipeline::Pipeline;
+pub use alerting::Alerting;
+pub use pipeline::{Pipeline, SharedAlerting};
 
 /// How the daemon reaches its switches and where it listens; the demo and tests override.
 pub struct Options {
@@ -42,7 +45,10 @@ pub struct Daemon {
     poller: Poller,
     pipeline: Pipeline,
     writer: Arc<Writer>,
-    notifier: Option<Notifier>,
+    notifier: SharedNotifier,
+    alerting: SharedAlerting,
+    alerts: AlertsView,
+    notices: tokio::sync::mpsc::UnboundedSender<Notice>,
     live: LiveView,
     health: Health,
     http_stop: watch::Sender<bool>,
@@ -65,18 +71,35 @@ impl Daemon {
         let health = Health::default();
         let live = LiveView::new(topology.clone());
         let notifier = Notifier::from_config(&config, options.sender.clone())?;
+        let metrics_notify = notifier.as_ref().map(|n| n.metrics());
+        let notifier: SharedNotifier = Arc::new(tokio::sync::RwLock::new(notifier));
+        let (notices, notice_rx) = tokio::sync::mpsc::unbounded_channel::<Notice>();
+        tokio::spawn(forward_notices(notice_rx, notifier.clone()));
+        let alerts = AlertsView::default();
+        let alerting: SharedAlerting = Arc::new(std::sync::Mutex::new(Some(start_rules(
+            &config,
+            notices.clone(),
+            alerts.clone(),
+        )?)));
 
         let (tx, rx) = mpsc::channel::<Sweep>(4096);
         let poller = spawn_poller(&config, topology.clone(), tx.clone(), &options);
-        let pipeline = Pipeline::start(rx, tx.clone(), live.clone(), writer.clone());
+        let pipeline = Pipeline::start(
+            rx,
+            tx.clone(),
+            live.clone(),
+            writer.clone(),
+            alerting.clone(),
+        );
 
         let mut sources: Vec<Arc<dyn MetricsSource>> = vec![
             Arc::new(PollSource(poller.metrics.clone())),
             Arc::new(StoreSource(writer.metrics())),
         ];
-        if let Some(n) = &notifier {
-            sources.push(Arc::new(NotifySource(n.metrics())));
+        if let Some(m) = metrics_notify {
+            sources.push(Arc::new(NotifySource(m)));
         }
+        sources.push(Arc::new(crate::http::sources::AlertSource(alerts.clone())));
         health.set(
             "poller",
             true,
@@ -87,6 +110,8 @@ impl Daemon {
             live: live.clone(),
             sources: Arc::new(sources),
             health: health.clone(),
+            alerts: alerts.clone(),
+            db: Some(crate::store::db_path(&config.daemon.data_dir)),
         };
         let listener = crate::http::bind(config.daemon.listen).await?;
         let listen = listener.local_addr()?;
@@ -113,6 +138,9 @@ impl Daemon {
             pipeline,
             writer,
             notifier,
+            alerting,
+            alerts,
+            notices,
             live,
             health,
             http_stop,
@@ -133,6 +161,34 @@ impl Daemon {
             warn!("{w}");
         }
         let new = loaded.config;
+        // Rules first: a bad rule file rejects the whole reload.
+        let (rule_files, diags) =
+            crate::rules::file::load_dir(&new.daemon.rules_dir, &new.topology);
+        if diags.has_errors() {
+            return Err(diags);
+        }
+        let rules = match Alerting::start(
+            rule_files.rules,
+            &new.topology,
+            crate::store::db_path(&new.daemon.data_dir),
+            new.retention,
+            self.notices.clone(),
+            self.alerts.clone(),
+        ) {
+            Ok(a) => a,
+            Err(e) => {
+                error!("rules did not restart after reload: {e}");
+                return Ok(());
+            }
+        };
+        let old = self
+            .alerting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(rules);
+        if let Some(old) = old {
+            old.stop();
+        }
         let topology = Arc::new(new.topology.clone());
         if let Err(e) = self.writer.update_topology(topology.clone()) {
             error!("store writer did not take the new topology: {e}");
@@ -141,12 +197,13 @@ impl Daemon {
         // Restart the poller on the new topology; its sweeps go to the same pipeline.
         self.poller.shutdown();
         self.poller = spawn_poller(&new, topology, self.pipeline.sender(), &self.options);
-        if new.email.is_some() != self.config.email.is_some() || self.notifier.is_some() {
-            if let Some(n) = self.notifier.take() {
+        {
+            let mut guard = self.notifier.write().await;
+            if let Some(n) = guard.take() {
                 n.stop().await;
             }
             match Notifier::from_config(&new, self.options.sender.clone()) {
-                Ok(n) => self.notifier = n,
+                Ok(n) => *guard = n,
                 Err(e) => error!("notifier did not restart after reload: {e}"),
             }
         }
@@ -161,9 +218,17 @@ impl Daemon {
 
     /// Stops polling, drains the pipeline, flushes the store and stops the notifier (unsent
     /// mail stays in the outbox for the next start).
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
         self.poller.shutdown();
         self.pipeline.stop().await;
+        let rules = self
+            .alerting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(r) = rules {
+            let _ = tokio::task::spawn_blocking(move || r.stop()).await;
+        }
         let writer = self.writer;
         let _ = tokio::task::spawn_blocking(move || {
             if let Err(e) = writer.flush() {
@@ -175,13 +240,68 @@ impl Daemon {
             }
         })
         .await;
-        if let Some(n) = self.notifier.take() {
+        // Give notices already handed over a moment to reach the outbox, then stop.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if let Some(n) = self.notifier.write().await.take() {
             n.stop().await;
         }
         self.health.set("poller", false, "stopped");
         let _ = self.http_stop.send(true);
         info!("bandwatch stopped");
     }
+}
+
+/// The notify stage currently in force (replaced on reload; `None` without `[email]`).
+pub type SharedNotifier = Arc<tokio::sync::RwLock<Option<Notifier>>>;
+
+/// Forwards the rules stage's notices to the notifier; each is in the outbox once `send`
+/// returns.
+async fn forward_notices(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Notice>,
+    notifier: SharedNotifier,
+) {
+    while let Some(n) = rx.recv().await {
+        let guard = notifier.read().await;
+        match guard.as_ref() {
+            Some(notifier) => {
+                if let Err(e) = notifier.send(n).await {
+                    error!("notify: {e}");
+                }
+            }
+            None => {
+                info!(rule = %n.rule, entity = %n.entity, kind = n.kind.word(), "no [email] configured: notice logged only")
+            }
+        }
+    }
+}
+
+/// Loads the rule files and starts the rules thread.
+fn start_rules(
+    config: &Config,
+    notices: tokio::sync::mpsc::UnboundedSender<Notice>,
+    alerts: AlertsView,
+) -> anyhow::Result<Alerting> {
+    let (rule_files, diags) =
+        crate::rules::file::load_dir(&config.daemon.rules_dir, &config.topology);
+    for d in diags.warnings() {
+        warn!("{d}");
+    }
+    if diags.has_errors() {
+        anyhow::bail!("rule files have errors:\n{diags}");
+    }
+    info!(
+        rules = rule_files.rules.len(),
+        files = rule_files.files.len(),
+        "rules loaded"
+    );
+    Ok(Alerting::start(
+        rule_files.rules,
+        &config.topology,
+        crate::store::db_path(&config.daemon.data_dir),
+        config.retention,
+        notices,
+        alerts,
+    )?)
 }
 
 fn spawn_poller(

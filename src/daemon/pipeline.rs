@@ -8,9 +8,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, error};
 
+use super::alerting::Alerting;
 use crate::http::LiveView;
 use crate::poll::Sweep;
 use crate::store::Writer;
+
+/// The rules stage currently in force (replaced on reload).
+pub type SharedAlerting = Arc<std::sync::Mutex<Option<Alerting>>>;
 
 /// The running pipeline task.
 pub struct Pipeline {
@@ -26,8 +30,9 @@ impl Pipeline {
         tx: mpsc::Sender<Sweep>,
         live: LiveView,
         writer: Arc<Writer>,
+        alerting: SharedAlerting,
     ) -> Pipeline {
-        let task = tokio::spawn(run(rx, live, writer));
+        let task = tokio::spawn(run(rx, live, writer, alerting));
         Pipeline { tx, task }
     }
 
@@ -44,9 +49,21 @@ impl Pipeline {
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<Sweep>, live: LiveView, writer: Arc<Writer>) {
+async fn run(
+    mut rx: mpsc::Receiver<Sweep>,
+    live: LiveView,
+    writer: Arc<Writer>,
+    alerting: SharedAlerting,
+) {
     while let Some(sweep) = rx.recv().await {
         live.apply(&sweep);
+        if let Some(a) = alerting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_ref()
+        {
+            a.submit(Arc::new(sweep.clone()));
+        }
         debug!(switch = %sweep.switch, status = ?sweep.status, ports = sweep.ports.len(), "sweep");
         if let Err(e) = writer.submit(sweep) {
             error!("store: {e}");

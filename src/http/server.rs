@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use super::live::LiveView;
 use super::metrics::{MetricsSource, render};
+use crate::rules::view::AlertsView;
 
 /// Liveness of the daemon's parts, as reported by `/healthz`.
 #[derive(Clone, Default)]
@@ -58,6 +59,10 @@ pub struct AppState {
     pub sources: Arc<Vec<Arc<dyn MetricsSource>>>,
     /// Liveness of the daemon's parts.
     pub health: Health,
+    /// Pending and firing alerts, as the rules stage publishes them.
+    pub alerts: AlertsView,
+    /// The database file, for the alert history (none in tests without a store).
+    pub db: Option<std::path::PathBuf>,
 }
 
 /// The router with every endpoint.
@@ -66,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/v1/topology", get(topology))
+        .route("/api/v1/alerts", get(alerts))
         .with_state(state)
 }
 
@@ -136,4 +142,26 @@ async fn healthz(State(st): State<AppState>) -> Response {
 async fn topology(State(st): State<AppState>) -> Response {
     let snap = st.live.snapshot();
     axum::Json(snap.topology.as_ref().clone()).into_response()
+}
+
+#[derive(Serialize)]
+struct AlertsBody {
+    active: Vec<crate::rules::view::ActiveAlert>,
+    recent: Vec<crate::store::alerts::HistoryRow>,
+}
+
+/// Firing and pending alerts, and the last 50 state changes.
+async fn alerts(State(st): State<AppState>) -> Response {
+    let active = st.alerts.active();
+    let recent = match st.db.clone() {
+        Some(db) => tokio::task::spawn_blocking(move || {
+            crate::store::alerts::AlertTable::open_read(&db).and_then(|t| t.history(50))
+        })
+        .await
+        .ok()
+        .and_then(|r| r.map_err(|e| tracing::warn!("alert history: {e}")).ok())
+        .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    axum::Json(AlertsBody { active, recent }).into_response()
 }

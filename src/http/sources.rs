@@ -8,6 +8,7 @@ use super::exposition::{Exposition, MetricType};
 use super::metrics::MetricsSource;
 use crate::notify::NotifyMetrics;
 use crate::poll::{PollMetrics, SwitchMetrics};
+use crate::rules::view::AlertsView;
 use crate::store::WriterMetrics;
 
 /// The poller's per-switch metrics.
@@ -162,5 +163,28 @@ impl MetricsSource for NotifySource {
             "Messages waiting in the outbox.",
         );
         e.sample("bandwatch_outbox_pending", &[], self.0.pending() as f64);
+    }
+}
+
+/// Pending and firing alerts, like Prometheus's own `ALERTS`.
+pub struct AlertSource(pub AlertsView);
+
+impl MetricsSource for AlertSource {
+    fn write(&self, e: &mut Exposition) {
+        e.family(
+            "bandwatch_alerts",
+            MetricType::Gauge,
+            "1 for every pending or firing alert.",
+        );
+        for a in self.0.active() {
+            let labels = [
+                ("rule", a.rule.as_str()),
+                ("severity", &a.severity),
+                ("scope", &a.scope),
+                ("entity", &a.entity),
+                ("state", &a.state),
+            ];
+            e.sample("bandwatch_alerts", &labels, 1.0);
+        }
     }
 }

@@ -26,10 +26,12 @@ pub mod engine;
 pub mod event;
 pub mod file;
 pub mod lifecycle;
+pub mod live;
 pub mod point;
 pub mod rule;
 pub mod silence;
 pub mod state_store;
+pub mod view;
 
 pub use condition::{Reading, Verdict};
 pub use engine::{Engine, History, MemoryHistory, NoHistory, Outcome};

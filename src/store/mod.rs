@@ -76,6 +76,7 @@
 //! See [`reader`]: the tier is the coarsest whose buckets divide the step and whose retention
 //! still holds `from`; points carry coverage; gaps are `None`.
 
+pub mod alerts;
 mod buckets;
 pub mod entity;
 pub mod error;

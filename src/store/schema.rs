@@ -10,10 +10,16 @@ use rusqlite::{Connection, OpenFlags};
 use super::error::{SqlContext, StoreError};
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Version 2: the rules stage keeps each alert's whole state (baseline reading, peak,
+/// notification marks) as JSON beside the columns the status page reads.
+const MIGRATION_2: &str = r#"
+ALTER TABLE alert_state ADD COLUMN data TEXT;
+"#;
 
 /// Version 1: series, raw port samples (gaps included), aggregate slots, rollups, and the
 /// tables the rules, notify and import stages fill.

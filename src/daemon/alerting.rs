@@ -1,0 +1,307 @@
+//! The rules stage in the daemon: a thread that owns the rule engine, fed each sweep (port
+//! and switch rules) and, every few seconds, the store's complete aggregate slots (product
+//! line, site, customer rules). Transitions go to the alert history; notices go to the
+//! notify stage, with a chart of the series around the event read from the store.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use tokio::sync::mpsc as tmpsc;
+use tracing::{error, info, warn};
+
+use crate::config::Topology;
+use crate::notify::{self, ChartPoint, Notice};
+use crate::poll::Sweep;
+use crate::rules::engine::Outcome;
+use crate::rules::event::{AlertEvent, NoticeKind};
+use crate::rules::lifecycle::{Change, Phase};
+use crate::rules::live::{LiveRules, SqliteStates, StoreHistory, store_entity};
+use crate::rules::point::Entity;
+use crate::rules::rule::{Metric, Rule, Severity};
+use crate::rules::view::{ActiveAlert, AlertsView};
+use crate::store::alerts::{AlertTable, HistoryRow};
+use crate::store::{self, RangeQuery, Reader};
+
+enum Msg {
+    Sweep(Arc<Sweep>),
+    Stop,
+}
+
+/// The running rules thread.
+pub struct Alerting {
+    tx: mpsc::SyncSender<Msg>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How often aggregates are read from the store and `absent` rules see the clock.
+const CYCLE: Duration = Duration::from_secs(5);
+
+impl Alerting {
+    /// Starts the thread. Notices are sent on `notices` (the notify task forwards them).
+    pub fn start(
+        rules: Vec<Rule>,
+        topology: &Topology,
+        db: PathBuf,
+        retention: crate::config::Retention,
+        notices: tmpsc::UnboundedSender<Notice>,
+        view: AlertsView,
+    ) -> Result<Alerting, store::StoreError> {
+        let db_path = db.clone();
+        let states = SqliteStates::open(&db)?;
+        let history = StoreHistory::new(Reader::open(&db, &retention)?);
+        let reader = Reader::open(&db, &retention)?;
+        let table = AlertTable::open(&db)?;
+        let grace = topology
+            .switches
+            .iter()
+            .map(|s| s.interval.as_secs() as i64)
+            .max()
+            .unwrap_or(60)
+            + 30;
+        let meta: BTreeMap<String, Rule> =
+            rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
+        let live = LiveRules::new(rules, topology, Box::new(states), Box::new(history));
+        let (tx, rx) = mpsc::sync_channel(4096);
+        let v = view.clone();
+        let thread = std::thread::Builder::new()
+            .name("bandwatch-rules".into())
+            .spawn(move || {
+                let mut w = Worker {
+                    live,
+                    reader,
+                    table,
+                    meta,
+                    notices,
+                    view: v,
+                    grace,
+                };
+                w.run(rx)
+            })
+            .map_err(|source| store::StoreError::Io {
+                path: db_path.clone(),
+                context: "starting the rules thread",
+                source,
+            })?;
+        Ok(Alerting {
+            tx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Hands a sweep to the rules (never blocks the pipeline: a full queue is logged).
+    pub fn submit(&self, sweep: Arc<Sweep>) {
+        if let Err(mpsc::TrySendError::Full(_)) = self.tx.try_send(Msg::Sweep(sweep)) {
+            warn!("rules queue full: a sweep was not evaluated");
+        }
+    }
+
+    /// Stops the thread (after the sweeps already queued).
+    pub fn stop(mut self) {
+        let _ = self.tx.send(Msg::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Worker {
+    live: LiveRules,
+    reader: Reader,
+    table: AlertTable,
+    meta: BTreeMap<String, Rule>,
+    notices: tmpsc::UnboundedSender<Notice>,
+    view: AlertsView,
+    grace: i64,
+}
+
+impl Worker {
+    fn run(&mut self, rx: mpsc::Receiver<Msg>) {
+        let mut last_cycle = Instant::now() - CYCLE;
+        loop {
+            match rx.recv_timeout(CYCLE) {
+                Ok(Msg::Sweep(s)) => {
+                    let out = self.live.on_sweep(&s);
+                    self.handle(out);
+                }
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if last_cycle.elapsed() >= CYCLE {
+                last_cycle = Instant::now();
+                let now = Timestamp::now();
+                let until = Timestamp::from_second(now.as_second() - self.grace).unwrap_or(now);
+                let out = self.live.on_aggregates(&self.reader, until);
+                self.handle(out);
+                let out = self.live.tick(now);
+                self.handle(out);
+                // States loaded from the database after a restart change no phase: show them.
+                self.refresh_view();
+            }
+        }
+        info!("rules stopped");
+    }
+
+    fn handle(&mut self, out: Outcome) {
+        if out.transitions.is_empty() && out.events.is_empty() {
+            return;
+        }
+        for t in &out.transitions {
+            let (from, to) = match t.change {
+                Change::Pending => ("inactive", "pending"),
+                Change::Cancelled => ("pending", "inactive"),
+                Change::Fired => ("pending", "firing"),
+                Change::Resolved => ("firing", "inactive"),
+            };
+            info!(rule = %t.rule, entity = %t.entity, from, to, value = t.reading.value, "alert");
+            let row = HistoryRow {
+                rule: t.rule.clone(),
+                entity: t.entity.clone(),
+                from_state: from.into(),
+                to_state: to.into(),
+                ts: t.at.as_second(),
+                value: Some(t.reading.value),
+                message: t.reading.note.clone(),
+            };
+            if let Err(e) = self.table.record(&row) {
+                error!("alert history: {e}");
+            }
+        }
+        for ev in out.events {
+            let peak = out
+                .transitions
+                .iter()
+                .find(|t| {
+                    t.rule == ev.rule && t.entity == ev.entity && t.change == Change::Resolved
+                })
+                .and_then(|t| t.peak.as_ref().map(|p| p.value));
+            let notice = self.notice(ev, peak);
+            if self.notices.send(notice).is_err() {
+                warn!("notify stage is gone: a notice was not sent");
+            }
+        }
+        self.refresh_view();
+    }
+
+    fn notice(&self, ev: AlertEvent, peak: Option<f64>) -> Notice {
+        let rule = self.meta.get(&ev.rule);
+        let metric = rule.map(|r| r.metric).unwrap_or(Metric::Value);
+        let chart = rule.map(|r| self.chart(&ev, r)).unwrap_or_default();
+        Notice {
+            kind: match ev.kind {
+                NoticeKind::Firing => notify::NoticeKind::Firing,
+                NoticeKind::Repeat => notify::NoticeKind::Repeat,
+                NoticeKind::Resolved => notify::NoticeKind::Resolved,
+            },
+            rule: ev.rule,
+            entity: ev.entity,
+            labels: ev.labels,
+            severity: match ev.severity {
+                Severity::Info => notify::Severity::Info,
+                Severity::Warning => notify::Severity::Warning,
+                Severity::Critical => notify::Severity::Critical,
+            },
+            routes: ev.routes,
+            value: ev.value,
+            baseline: ev.baseline,
+            metric: metric.name().to_string(),
+            started_at: ev.started_at,
+            at: ev.at,
+            explanation: ev.explanation,
+            peak,
+            chart,
+        }
+    }
+
+    /// The series around the event: 6 hours at 1 minute for traffic, 90 days at 1 day for
+    /// usage (churn); gaps stay gaps. The baseline is drawn as a band of ±10% around it.
+    fn chart(&self, ev: &AlertEvent, rule: &Rule) -> Vec<ChartPoint> {
+        let (span, step) = if rule.metric == Metric::UsageBytes {
+            (90 * 86400, 86400)
+        } else {
+            (6 * 3600, 60)
+        };
+        let Some(entity) = parse_entity(&ev.entity, &ev.labels) else {
+            return Vec::new();
+        };
+        let Some(se) = store_entity(&entity) else {
+            return Vec::new();
+        };
+        let to = ev.at;
+        let Ok(from) = Timestamp::from_second(to.as_second() - span) else {
+            return Vec::new();
+        };
+        let m = match rule.metric {
+            Metric::InBps => store::Metric::InBps,
+            Metric::OutBps | Metric::TotalBps => store::Metric::OutBps,
+            Metric::Utilization => store::Metric::Utilization,
+            Metric::UsageBytes => store::Metric::InBytes,
+            _ => return Vec::new(),
+        };
+        let q = RangeQuery::new(se, m, from, to).step(step);
+        let band = ev.baseline.map(|b| (b * 0.9, b * 1.1));
+        match self.reader.range(&q) {
+            Ok(d) => d
+                .points
+                .into_iter()
+                .map(|p| ChartPoint {
+                    at: p.time,
+                    value: p.value,
+                    band,
+                })
+                .collect(),
+            Err(e) => {
+                warn!("chart for {}: {e}", ev.entity);
+                Vec::new()
+            }
+        }
+    }
+
+    fn refresh_view(&mut self) {
+        let rules = &self.meta;
+        let v: Vec<ActiveAlert> = self
+            .live
+            .engine()
+            .active()
+            .into_iter()
+            .map(|s| {
+                let r = rules.get(&s.rule);
+                ActiveAlert {
+                    rule: s.rule.clone(),
+                    severity: r
+                        .map(|r| format!("{:?}", r.severity).to_lowercase())
+                        .unwrap_or_default(),
+                    scope: r.map(|r| r.scope.name().to_string()).unwrap_or_default(),
+                    entity: s.entity.clone(),
+                    state: if s.phase == Phase::Firing {
+                        "firing"
+                    } else {
+                        "pending"
+                    }
+                    .to_string(),
+                    value: s.reading.value,
+                    baseline: s.reading.baseline,
+                    since: s.started_at.map(|t| t.as_second()),
+                }
+            })
+            .collect();
+        self.view.set(v);
+    }
+}
+
+/// The rules entity named by an event (`scope:name`), with the event's labels.
+fn parse_entity(id: &str, labels: &BTreeMap<String, String>) -> Option<Entity> {
+    let (scope, name) = id.split_once(':')?;
+    let scope = crate::rules::rule::Scope::ALL
+        .iter()
+        .find(|(n, _)| *n == scope)?
+        .1;
+    Some(Entity {
+        scope,
+        name: name.to_string(),
+        labels: labels.clone(),
+    })
+}

@@ -1,0 +1,402 @@
+//! The rule engine in the daemon: points for every rule from each sweep (ports, switches)
+//! and from the store's aggregate slots (product lines, sites, customers), baselines warmed
+//! from the store's rollups after a start, and alert states persisted in SQLite so that a
+//! restart neither forgets a firing alert nor notifies it again.
+//!
+//! Unknown is not zero: a port whose interval is unknown yields an unknown point, a switch
+//! that did not answer yields unknown points for its ports (so their drops cannot fire; the
+//! switch's own `absent` rule speaks for them), and the first point after a gap or a reset
+//! is marked so that it never fires a spike.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use jiff::Timestamp;
+
+use super::engine::{Engine, History, Outcome};
+use super::lifecycle::{AlertState, Phase};
+use super::point::{Entity, Point};
+use super::rule::{Metric, Rule, Scope};
+use super::state_store::AlertStateStore;
+use crate::config::Topology;
+use crate::poll::{OperStatus, PortOutcome, Quality, Sweep, SweepStatus};
+use crate::store::alerts::{AlertRow, AlertTable};
+use crate::store::{self, EntityKind, RangeQuery, Reader};
+
+/// Alert states in the database (`alert_state`), with an in-memory copy of what was read.
+pub struct SqliteStates {
+    table: AlertTable,
+}
+
+impl SqliteStates {
+    /// Opens the alert tables of the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStates, store::StoreError> {
+        Ok(SqliteStates {
+            table: AlertTable::open(path)?,
+        })
+    }
+}
+
+fn phase_word(p: Phase) -> &'static str {
+    match p {
+        Phase::Inactive => "inactive",
+        Phase::Pending => "pending",
+        Phase::Firing => "firing",
+    }
+}
+
+impl AlertStateStore for SqliteStates {
+    fn load(&self, rule: &str, entity: &str) -> Option<AlertState> {
+        match self.table.load(rule, entity) {
+            Ok(Some(row)) => row.data.and_then(|d| serde_json::from_str(&d).ok()),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!("alert state: {e}");
+                None
+            }
+        }
+    }
+
+    fn save(&mut self, s: &AlertState) {
+        let since = match s.phase {
+            Phase::Firing => s.fired_at.or(s.started_at),
+            Phase::Pending => s.started_at,
+            Phase::Inactive => None,
+        };
+        let now = Timestamp::now().as_second();
+        let row = AlertRow {
+            rule: s.rule.clone(),
+            entity: s.entity.clone(),
+            state: phase_word(s.phase).to_string(),
+            since: since.map(|t| t.as_second()).unwrap_or(now),
+            last_eval: now,
+            last_notified: s.last_notice.map(|t| t.as_second()),
+            value: Some(s.reading.value),
+            labels: None,
+            data: serde_json::to_string(s).ok(),
+        };
+        if let Err(e) = self.table.save(&row) {
+            tracing::error!("alert state: {e}");
+        }
+    }
+
+    fn active(&self) -> Vec<AlertState> {
+        match self.table.active() {
+            Ok(rows) => rows
+                .into_iter()
+                .filter_map(|r| r.data.and_then(|d| serde_json::from_str(&d).ok()))
+                .collect(),
+            Err(e) => {
+                tracing::error!("alert state: {e}");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// Past points from the store's rollups (5-minute steps), so baselines exist right after a
+/// start instead of being learnt again over weeks.
+pub struct StoreHistory {
+    reader: Reader,
+}
+
+impl StoreHistory {
+    /// Reads through `reader`.
+    pub fn new(reader: Reader) -> StoreHistory {
+        StoreHistory { reader }
+    }
+}
+
+/// The store entity of a rules entity (imported series have none).
+pub fn store_entity(e: &Entity) -> Option<store::Entity> {
+    let kind = match e.scope {
+        Scope::Port => EntityKind::Port,
+        Scope::ProductLine => EntityKind::ProductLine,
+        Scope::Site => EntityKind::Site,
+        Scope::Switch => EntityKind::Switch,
+        Scope::Customer => EntityKind::Customer,
+        Scope::Series => return None,
+    };
+    Some(store::Entity::new(kind, e.name.clone()))
+}
+
+/// Reads one rules metric from the store as (step start, value, coverage) rows; sums in and
+/// out for totals. `None` when the store has no such quantity (pps beyond raw, status).
+fn read(
+    reader: &Reader,
+    entity: &store::Entity,
+    metric: Metric,
+    from: Timestamp,
+    to: Timestamp,
+    step: i64,
+) -> Option<Vec<(Timestamp, Option<f64>, f64)>> {
+    let one = |m: store::Metric| -> Option<Vec<store::Point>> {
+        let q = RangeQuery::new(entity.clone(), m, from, to).step(step);
+        reader.range(&q).ok().map(|d| d.points)
+    };
+    let pair = |a: store::Metric, b: store::Metric| -> Option<Vec<(Timestamp, Option<f64>, f64)>> {
+        let (x, y) = (one(a)?, one(b)?);
+        Some(
+            x.into_iter()
+                .zip(y)
+                .map(|(p, q)| {
+                    let v = match (p.value, q.value) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        _ => None,
+                    };
+                    (p.time, v, p.coverage.min(q.coverage))
+                })
+                .collect(),
+        )
+    };
+    let single = |m: store::Metric| {
+        one(m).map(|v| {
+            v.into_iter()
+                .map(|p| (p.time, p.value, p.coverage))
+                .collect()
+        })
+    };
+    match metric {
+        Metric::InBps => single(store::Metric::InBps),
+        Metric::OutBps => single(store::Metric::OutBps),
+        Metric::TotalBps => pair(store::Metric::InBps, store::Metric::OutBps),
+        Metric::InPps => single(store::Metric::InPps),
+        Metric::OutPps => single(store::Metric::OutPps),
+        Metric::Utilization => single(store::Metric::Utilization),
+        Metric::UsageBytes => pair(store::Metric::InBytes, store::Metric::OutBytes),
+        Metric::Value | Metric::OperStatus => None,
+    }
+}
+
+impl History for StoreHistory {
+    fn points(&self, e: &Entity, metric: Metric, from: Timestamp, to: Timestamp) -> Vec<Point> {
+        let Some(se) = store_entity(e) else {
+            return Vec::new();
+        };
+        let Some(rows) = read(&self.reader, &se, metric, from, to, 300) else {
+            return Vec::new();
+        };
+        rows.into_iter()
+            .map(|(t, v, c)| {
+                // A point is stamped with the end of its step, like a live sample.
+                let end = Timestamp::from_second(t.as_second() + 300).unwrap_or(t);
+                match v {
+                    Some(v) => Point::known(end, v).with_coverage(c),
+                    None => Point::unknown(end),
+                }
+            })
+            .collect()
+    }
+}
+
+/// The metrics a port yields from one reading.
+const PORT_METRICS: [Metric; 6] = [
+    Metric::InBps,
+    Metric::OutBps,
+    Metric::TotalBps,
+    Metric::InPps,
+    Metric::OutPps,
+    Metric::Utilization,
+];
+
+/// The engine, fed the way the daemon sees the world.
+pub struct LiveRules {
+    engine: Engine,
+    ports: HashMap<(String, String), Entity>,
+    switches: HashMap<String, Entity>,
+    aggregates: Vec<Entity>,
+    /// Per aggregate entity and metric: the end of the last slot fed.
+    fed_until: HashMap<(String, Metric), i64>,
+    /// Aggregate metrics some rule reads, per scope.
+    wanted: BTreeMap<Scope, Vec<Metric>>,
+    /// Ports whose previous interval was unknown (their next point is "after a gap").
+    after_gap: HashMap<(String, String), bool>,
+}
+
+impl LiveRules {
+    /// An engine over `rules` for `topology`.
+    pub fn new(
+        rules: Vec<Rule>,
+        topology: &Topology,
+        states: Box<dyn AlertStateStore + Send>,
+        history: Box<dyn History + Send>,
+    ) -> LiveRules {
+        let mut wanted: BTreeMap<Scope, Vec<Metric>> = BTreeMap::new();
+        for r in &rules {
+            if matches!(r.scope, Scope::ProductLine | Scope::Site | Scope::Customer) {
+                let v = wanted.entry(r.scope).or_default();
+                if !v.contains(&r.metric) {
+                    v.push(r.metric);
+                }
+            }
+        }
+        let mut ports = HashMap::new();
+        let mut switches = HashMap::new();
+        for sw in &topology.switches {
+            switches.insert(sw.name.clone(), Entity::switch(sw));
+            for p in &sw.ports {
+                ports.insert((sw.name.clone(), p.name.clone()), Entity::port(p));
+            }
+        }
+        let mut aggregates: Vec<Entity> = Vec::new();
+        aggregates.extend(topology.product_lines.values().map(Entity::product_line));
+        aggregates.extend(topology.sites.keys().map(|s| Entity::site(s)));
+        aggregates.extend(topology.customers.values().map(Entity::customer));
+        LiveRules {
+            engine: Engine::new(rules, topology.clone(), states, history),
+            ports,
+            switches,
+            aggregates,
+            fed_until: HashMap::new(),
+            wanted,
+            after_gap: HashMap::new(),
+        }
+    }
+
+    /// The engine (silences, active alerts).
+    pub fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// Evaluates the port and switch rules on one sweep.
+    pub fn on_sweep(&mut self, sweep: &Sweep) -> Outcome {
+        let mut out = Outcome::default();
+        let t = sweep.time;
+        if let Some(sw) = self.switches.get(&sweep.switch).cloned() {
+            let p = if sweep.status == SweepStatus::Ok {
+                Point::known(t, 1.0)
+            } else {
+                Point::unknown(t)
+            };
+            out.extend_from(self.engine.observe(&sw, Metric::Value, p));
+        }
+        for pr in &sweep.ports {
+            let key = (sweep.switch.clone(), pr.port.clone());
+            let Some(entity) = self.ports.get(&key).cloned() else {
+                continue;
+            };
+            let was_gap = self.after_gap.get(&key).copied().unwrap_or(true);
+            let (points, status, gap_now): (Vec<(Metric, Point)>, Option<OperStatus>, bool) =
+                match &pr.outcome {
+                    PortOutcome::Reading(r) => {
+                        let pts = match &r.delta {
+                            Some(d) if r.quality.has_delta() => {
+                                let secs = d.dt_secs().max(1e-3);
+                                let (i, o) = (d.in_bps(), d.out_bps());
+                                let util = if r.speed_bps > 0 {
+                                    i.max(o) / r.speed_bps as f64
+                                } else {
+                                    f64::NAN
+                                };
+                                let mut pts = vec![
+                                    (Metric::InBps, Some(i)),
+                                    (Metric::OutBps, Some(o)),
+                                    (Metric::TotalBps, Some(i + o)),
+                                    (Metric::InPps, d.in_packets.map(|p| p as f64 / secs)),
+                                    (Metric::OutPps, d.out_packets.map(|p| p as f64 / secs)),
+                                    (Metric::Utilization, util.is_finite().then_some(util)),
+                                ]
+                                .into_iter()
+                                .map(|(m, v)| {
+                                    let p = match v {
+                                        Some(v) => Point::known(t, v),
+                                        None => Point::unknown(t),
+                                    };
+                                    // A long interval after a missed poll is known, but it is the
+                                    // first after a gap: it must not fire a spike.
+                                    let gap = was_gap || r.quality == Quality::Gap;
+                                    (m, if gap { p.after_gap() } else { p })
+                                })
+                                .collect::<Vec<_>>();
+                                pts.shrink_to_fit();
+                                pts
+                            }
+                            _ => PORT_METRICS
+                                .iter()
+                                .map(|m| (*m, Point::unknown(t)))
+                                .collect(),
+                        };
+                        (pts, Some(r.oper_status), !r.quality.has_delta())
+                    }
+                    PortOutcome::Unknown(_) => (
+                        PORT_METRICS
+                            .iter()
+                            .map(|m| (*m, Point::unknown(t)))
+                            .collect(),
+                        None,
+                        true,
+                    ),
+                };
+            self.after_gap.insert(key, gap_now);
+            for (m, p) in points {
+                out.extend_from(self.engine.observe(&entity, m, p));
+            }
+            let sp = match status {
+                Some(s) => Point::known(t, f64::from(s.to_mib())),
+                None => Point::unknown(t),
+            };
+            out.extend_from(self.engine.observe(&entity, Metric::OperStatus, sp));
+        }
+        out
+    }
+
+    /// Feeds aggregate rules the store's complete 60 s slots up to `until` (slots whose end
+    /// is later are still being filled by switches with other phases).
+    pub fn on_aggregates(&mut self, reader: &Reader, until: Timestamp) -> Outcome {
+        let mut out = Outcome::default();
+        let until_s = until.as_second().div_euclid(store::SLOT_SECS) * store::SLOT_SECS;
+        for e in self.aggregates.clone() {
+            let metrics = self.wanted.get(&e.scope).cloned().unwrap_or_default();
+            let Some(se) = store_entity(&e) else { continue };
+            for m in metrics {
+                let key = (e.id(), m);
+                // First time: start a few slots back; baselines come from History.
+                let from_s = self
+                    .fed_until
+                    .get(&key)
+                    .copied()
+                    .unwrap_or(until_s - 5 * store::SLOT_SECS);
+                if from_s >= until_s {
+                    continue;
+                }
+                let (Ok(from), Ok(to)) = (
+                    Timestamp::from_second(from_s),
+                    Timestamp::from_second(until_s),
+                ) else {
+                    continue;
+                };
+                let Some(rows) = read(reader, &se, m, from, to, store::SLOT_SECS) else {
+                    continue;
+                };
+                let mut prev_known = true;
+                for (t, v, c) in rows {
+                    let end = Timestamp::from_second(t.as_second() + store::SLOT_SECS).unwrap_or(t);
+                    let p = match v {
+                        Some(v) => {
+                            let p = Point::known(end, v).with_coverage(c);
+                            if prev_known { p } else { p.after_gap() }
+                        }
+                        None => Point::unknown(end),
+                    };
+                    prev_known = v.is_some();
+                    out.extend_from(self.engine.observe(&e, m, p));
+                }
+                self.fed_until.insert(key, until_s);
+            }
+        }
+        out
+    }
+
+    /// Advances the clock for `absent` rules.
+    pub fn tick(&mut self, now: Timestamp) -> Outcome {
+        self.engine.tick(now)
+    }
+}
+
+impl Outcome {
+    /// Appends another outcome.
+    pub fn extend_from(&mut self, o: Outcome) {
+        self.transitions.extend(o.transitions);
+        self.events.extend(o.events);
+    }
+}

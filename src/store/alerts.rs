@@ -1,0 +1,193 @@
+//! Alert state and history in the database: what the rules stage persists so that a restart
+//! neither forgets a firing alert nor notifies it again, and what the status page and
+//! `/api/v1/alerts` read. The store keeps rows; what a state means is the rules stage's.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::error::{SqlContext, StoreError};
+use super::schema;
+
+/// One alert's persisted state.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AlertRow {
+    /// Rule name.
+    pub rule: String,
+    /// Entity id (`port:sw/xe-0/0/1`).
+    pub entity: String,
+    /// `inactive`, `pending`, `firing` or `resolved`.
+    pub state: String,
+    /// Unix seconds the state was entered.
+    pub since: i64,
+    /// Unix seconds of the last evaluation.
+    pub last_eval: i64,
+    /// Unix seconds of the last notice, if any.
+    pub last_notified: Option<i64>,
+    /// Value at the last evaluation.
+    pub value: Option<f64>,
+    /// Labels, as a JSON object.
+    pub labels: Option<String>,
+    /// The rules stage's whole state, as JSON.
+    pub data: Option<String>,
+}
+
+/// One state change.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryRow {
+    /// Rule name.
+    pub rule: String,
+    /// Entity id.
+    pub entity: String,
+    /// State before.
+    pub from_state: String,
+    /// State after.
+    pub to_state: String,
+    /// Unix seconds.
+    pub ts: i64,
+    /// Value at that time.
+    pub value: Option<f64>,
+    /// A line for people.
+    pub message: Option<String>,
+}
+
+/// The alert tables, on a connection of their own.
+pub struct AlertTable {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl AlertTable {
+    /// Opens (and migrates) the database at `path`.
+    pub fn open(path: &Path) -> Result<AlertTable, StoreError> {
+        Ok(AlertTable {
+            conn: schema::open_for_write(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens the database for reading only (HTTP handlers).
+    pub fn open_read(path: &Path) -> Result<AlertTable, StoreError> {
+        Ok(AlertTable {
+            conn: schema::open_for_read(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// One alert's state.
+    pub fn load(&self, rule: &str, entity: &str) -> Result<Option<AlertRow>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT rule, entity, state, since, last_eval, last_notified, value, labels, data
+                 FROM alert_state WHERE rule = ?1 AND entity = ?2",
+                params![rule, entity],
+                row,
+            )
+            .optional()
+            .ctx(&self.path, "reading an alert state")
+    }
+
+    /// Saves (replaces) one alert's state.
+    pub fn save(&self, r: &AlertRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT OR REPLACE INTO alert_state
+                 (rule, entity, state, since, last_eval, last_notified, value, labels, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    r.rule,
+                    r.entity,
+                    r.state,
+                    r.since,
+                    r.last_eval,
+                    r.last_notified,
+                    r.value,
+                    r.labels,
+                    r.data
+                ])
+            })
+            .map(|_| ())
+            .ctx(&self.path, "saving an alert state")
+    }
+
+    /// Every alert that is pending or firing.
+    pub fn active(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT rule, entity, state, since, last_eval, last_notified, value, labels, data
+                 FROM alert_state WHERE state IN ('pending', 'firing') ORDER BY state DESC, since",
+            )
+            .ctx(&self.path, "reading active alerts")?;
+        let rows = st
+            .query_map([], row)
+            .ctx(&self.path, "reading active alerts")?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .ctx(&self.path, "reading active alerts")
+    }
+
+    /// Records a state change.
+    pub fn record(&self, h: &HistoryRow) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO alert_history (rule, entity, from_state, to_state, ts, value, message)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .and_then(|mut st| {
+                st.execute(params![
+                    h.rule,
+                    h.entity,
+                    h.from_state,
+                    h.to_state,
+                    h.ts,
+                    h.value,
+                    h.message
+                ])
+            })
+            .map(|_| ())
+            .ctx(&self.path, "recording an alert transition")
+    }
+
+    /// The newest `limit` state changes, newest first.
+    pub fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT rule, entity, from_state, to_state, ts, value, message
+                 FROM alert_history ORDER BY ts DESC, id DESC LIMIT ?1",
+            )
+            .ctx(&self.path, "reading alert history")?;
+        let rows = st
+            .query_map([limit as i64], |r| {
+                Ok(HistoryRow {
+                    rule: r.get(0)?,
+                    entity: r.get(1)?,
+                    from_state: r.get(2)?,
+                    to_state: r.get(3)?,
+                    ts: r.get(4)?,
+                    value: r.get(5)?,
+                    message: r.get(6)?,
+                })
+            })
+            .ctx(&self.path, "reading alert history")?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .ctx(&self.path, "reading alert history")
+    }
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRow> {
+    Ok(AlertRow {
+        rule: r.get(0)?,
+        entity: r.get(1)?,
+        state: r.get(2)?,
+        since: r.get(3)?,
+        last_eval: r.get(4)?,
+        last_notified: r.get(5)?,
+        value: r.get(6)?,
+        labels: r.get(7)?,
+        data: r.get(8)?,
+    })
+}

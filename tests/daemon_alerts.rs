@@ -1,0 +1,279 @@
+//! Alerts end to end through the real binaries: `bandwatch simulate` serves a fleet over UDP
+//! SNMP with a scripted outage, `bandwatch run` polls it, the rules fire and resolve, the
+//! emails land in the file outbox, `/api/v1/alerts` and `/metrics` show the alert, and a
+//! restart in the middle of a firing alert sends no second notice.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bandwatch");
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn free_udp_base(n: u16) -> u16 {
+    for attempt in 0..50u16 {
+        let base = 21_000 + ((std::process::id() as u16).wrapping_mul(13) % 19_000) + attempt * 101;
+        if (0..n).all(|i| std::net::UdpSocket::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no free UDP port range");
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(secs) {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("timed out after {secs} s waiting for {what}");
+}
+
+/// Every .eml in the outbox, as text.
+fn mails(outbox: &Path) -> Vec<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(outbox)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .collect()
+}
+
+fn subjects(outbox: &Path) -> Vec<String> {
+    mails(outbox)
+        .iter()
+        .filter_map(|m| {
+            m.lines()
+                .find(|l| l.starts_with("Subject:"))
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+fn start_daemon(cfg: &Path, log: &Path) -> Kill {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Kill(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(cfg)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn stop(mut d: Kill) {
+    let ok = Command::new("kill")
+        .arg("-TERM")
+        .arg(d.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let t = Instant::now();
+    while d.0.try_wait().unwrap().is_none() {
+        assert!(t.elapsed() < Duration::from_secs(15), "daemon did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+const RULES: &str = r#"
+[[rule]]
+name = "switch-unreachable"
+description = "No successful SNMP poll of a switch"
+kind = "absent"
+scope = "switch"
+for = "4s"
+clear_for = "2s"
+severity = "critical"
+notify = ["ops"]
+
+[[rule]]
+name = "uplink-busy"
+description = "Uplink above 1 Mbit/s (always true on the simulator: a steady firing alert)"
+kind = "threshold"
+scope = "port"
+match = { role = "uplink", switch = "sim-0000", port = "eth1" }
+metric = "in_bps"
+above = "1Mbps"
+for = "2s"
+clear_for = "10s"
+severity = "warning"
+notify = ["ops"]
+"#;
+
+const SCENARIO: &str = r#"
+time_scale = 1.0
+[traffic]
+speed = "1Gbps"
+base = "100Mbps"
+daily = 0.0
+weekly = 0.0
+noise = 0.0
+
+[[event]]
+at = "8s"
+kind = "unreachable"
+duration = "12s"
+switches = ["sim-0001"]
+"#;
+
+#[test]
+fn outage_fires_and_resolves_by_email_and_restart_does_not_renotify() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bw.toml");
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/test.toml"), RULES).unwrap();
+    std::fs::write(dir.path().join("scenario.toml"), SCENARIO).unwrap();
+    let udp = free_udp_base(2);
+    let _sim = Kill(
+        Command::new(BIN)
+            .args([
+                "simulate",
+                "--switches",
+                "2",
+                "--ports",
+                "4",
+                "--interval",
+                "2s",
+                "--scenario",
+            ])
+            .arg(dir.path().join("scenario.toml"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{udp}"))
+            .arg("--write-config")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the simulator's config", 30, || cfg.exists());
+    let http = free_tcp_port();
+    let mut text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "[daemon]\n",
+        &format!("[daemon]\nlisten = \"127.0.0.1:{http}\"\nrules_dir = \"rules\"\n"),
+        1,
+    );
+    text.push_str(
+        "\n[[route]]\nname = \"ops\"\nemail = [\"noc@example.net\"]\n\n\
+         [email]\ntransport = \"file\"\nfrom = \"bandwatch <bandwatch@example.net>\"\ngroup_wait = \"1s\"\n",
+    );
+    std::fs::write(&cfg, &text).unwrap();
+    let outbox = dir.path().join("var/outbox");
+    let log = dir.path().join("run.log");
+
+    let daemon = start_daemon(&cfg, &log);
+    // The steady threshold alert fires and is mailed once.
+    wait_for("the uplink-busy email", 40, || {
+        subjects(&outbox)
+            .iter()
+            .any(|s| s.contains("[FIRING warning] uplink-busy"))
+    });
+    let api = http_get(http, "/api/v1/alerts").unwrap();
+    let v: serde_json::Value = serde_json::from_str(&api).unwrap();
+    let active = v["active"].as_array().unwrap();
+    assert!(
+        active.iter().any(|a| a["rule"] == "uplink-busy"
+            && a["state"] == "firing"
+            && a["entity"] == "port:sim-0000/eth1"),
+        "{api}"
+    );
+    let metrics = http_get(http, "/metrics").unwrap();
+    assert!(
+        metrics.contains(
+            "bandwatch_alerts{rule=\"uplink-busy\",severity=\"warning\",scope=\"port\",entity=\"port:sim-0000/eth1\",state=\"firing\"} 1"
+        ),
+        "{metrics}"
+    );
+
+    // The switch outage: a firing email for sim-0001, then its resolved notice.
+    wait_for("the switch-unreachable email", 40, || {
+        subjects(&outbox)
+            .iter()
+            .any(|s| s.contains("FIRING critical] switch-unreachable") && s.contains("sim-0001"))
+    });
+    wait_for("the switch-unreachable resolved email", 40, || {
+        subjects(&outbox)
+            .iter()
+            .any(|s| s.contains("RESOLVED") && s.contains("switch-unreachable"))
+    });
+    let all = mails(&outbox).join("\n");
+    assert!(all.contains("To: noc@example.net"), "routed to ops");
+    // No port-level drop for the unreachable switch's ports: only the switch alert speaks.
+    assert!(
+        !subjects(&outbox)
+            .iter()
+            .any(|s| s.contains("sim-0001") && !s.contains("switch-unreachable"))
+    );
+    let history = http_get(http, "/api/v1/alerts").unwrap();
+    assert!(
+        history.contains("\"to_state\":\"firing\"") && history.contains("switch-unreachable"),
+        "{history}"
+    );
+
+    // Restart while uplink-busy fires: no second firing notice.
+    stop(daemon);
+    let before = subjects(&outbox)
+        .iter()
+        .filter(|s| s.contains("FIRING warning] uplink-busy"))
+        .count();
+    assert_eq!(before, 1, "{:?}", subjects(&outbox));
+    let daemon = start_daemon(&cfg, &log);
+    wait_for("the alert firing again after the restart", 30, || {
+        http_get(http, "/api/v1/alerts")
+            .is_some_and(|b| b.contains("\"state\":\"firing\"") && b.contains("uplink-busy"))
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    stop(daemon);
+    let after = subjects(&outbox)
+        .iter()
+        .filter(|s| s.contains("uplink-busy") && s.contains("FIRING"))
+        .count();
+    assert_eq!(
+        after,
+        1,
+        "a restart must not notify a firing alert again: {:?}",
+        subjects(&outbox)
+    );
+}
