@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
+use super::attributed::AttributedPorts;
 use super::metrics::{PollMetrics, SwitchMetrics};
 use super::sweep::Sweep;
 use super::switch::{SwitchPoller, failed_sweep};
@@ -28,6 +29,8 @@ pub struct Poller {
     pub handles: Vec<JoinHandle<()>>,
     /// Per-switch self-metrics, readable at any time.
     pub metrics: Arc<PollMetrics>,
+    /// Labels of the ports found by ifAlias patterns, updated at every discovery.
+    pub attributed: Arc<AttributedPorts>,
 }
 
 impl Poller {
@@ -64,6 +67,7 @@ pub fn spawn_with(
     connector: Connector,
 ) -> Poller {
     let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
+    let attributed = Arc::new(AttributedPorts::default());
     let mut metrics = PollMetrics::default();
     let mut handles = Vec::new();
     for switch in &topology.switches {
@@ -76,12 +80,14 @@ pub fn spawn_with(
             permits.clone(),
             tx.clone(),
             connector.clone(),
+            attributed.clone(),
         )));
     }
     info!(switches = handles.len(), max_concurrent, "poller started");
     Poller {
         handles,
         metrics: Arc::new(metrics),
+        attributed,
     }
 }
 
@@ -122,6 +128,7 @@ async fn run_switch(
     permits: Arc<Semaphore>,
     tx: mpsc::Sender<Sweep>,
     connector: Connector,
+    attributed: Arc<AttributedPorts>,
 ) {
     let interval = switch.interval.std().max(StdDuration::from_millis(10));
     let phase = phase_offset(&switch.name, interval);
@@ -153,7 +160,10 @@ async fn run_switch(
         if poller.is_none() {
             match connector(switch.clone()).await {
                 Ok(source) => {
-                    poller = Some(SwitchPoller::new(switch.clone(), source, metrics.clone()))
+                    poller = Some(
+                        SwitchPoller::new(switch.clone(), source, metrics.clone())
+                            .with_attributed(attributed.clone()),
+                    )
                 }
                 Err(e) => {
                     warn!(switch = %switch.name, address = %switch.address, error = %e,

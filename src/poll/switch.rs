@@ -13,6 +13,7 @@ use std::time::{Duration as StdDuration, Instant};
 use jiff::Timestamp;
 use tracing::{debug, warn};
 
+use super::attributed::AttributedPorts;
 use super::counter::{CounterReading, CounterWidth, assess, uptime_fell};
 use super::discovery::{Attribution, Interfaces, attribute, discover};
 use super::metrics::SwitchMetrics;
@@ -113,6 +114,7 @@ pub struct SwitchPoller {
     /// A discovery because of a missing port has been done since the last regular one.
     missing_rediscovered: bool,
     last_uptime: Option<u32>,
+    attributed: Option<Arc<AttributedPorts>>,
 }
 
 impl SwitchPoller {
@@ -136,7 +138,14 @@ impl SwitchPoller {
             need_discovery: true,
             missing_rediscovered: false,
             last_uptime: None,
+            attributed: None,
         }
+    }
+
+    /// Publishes the labels of alias-attributed ports to `registry` at every discovery.
+    pub fn with_attributed(mut self, registry: Arc<AttributedPorts>) -> Self {
+        self.attributed = Some(registry);
+        self
     }
 
     /// The switch polled.
@@ -185,6 +194,14 @@ impl SwitchPoller {
         };
         let interfaces = discover(&counting, self.switch.snmp.max_repetitions).await?;
         let attributions = attribute(&self.switch, &interfaces);
+        if let Some(registry) = &self.attributed {
+            let found = attributions
+                .iter()
+                .filter(|a| !a.configured)
+                .map(|a| a.labels.clone())
+                .collect();
+            registry.replace_switch(&self.switch.name, found);
+        }
         let mut old = std::mem::take(&mut self.ports);
         self.ports = attributions
             .into_iter()
@@ -225,7 +242,13 @@ impl SwitchPoller {
     async fn fetch(&self, which: &[usize]) -> Vec<(usize, Result<Fetched, SnmpError>)> {
         let per_request = ((MAX_GET_VARBINDS - 1) / 6).max(1);
         let mut out = Vec::with_capacity(which.len());
+        let mut gave_up = false;
         for chunk in which.chunks(per_request) {
+            if gave_up {
+                // The agent did not answer: do not wait out one timeout per request.
+                out.extend(chunk.iter().map(|&i| (i, Err(SnmpError::Timeout))));
+                continue;
+            }
             let mut oids: Vec<Vec<u32>> = Vec::with_capacity(1 + chunk.len() * 6);
             oids.push(SYS_UPTIME.to_vec());
             for &i in chunk {
@@ -265,6 +288,7 @@ impl SwitchPoller {
                 }
                 Err(e) => {
                     self.count_error(&e);
+                    gave_up = e.is_timeout();
                     out.extend(chunk.iter().map(|&i| (i, Err(e.clone()))));
                 }
             }
