@@ -16,7 +16,7 @@ use super::metrics::{PollMetrics, SwitchMetrics};
 use super::sweep::Sweep;
 use super::switch::{SwitchPoller, failed_sweep};
 use crate::config::{Switch, Topology};
-use crate::snmp::{AsyncSnmpSource, BoxFuture, SnmpError, SnmpSource};
+use crate::snmp::{AsyncSnmpSource, BoxFuture, SharedUdp, SnmpError, SnmpSource};
 
 /// Opens the SNMP source of one switch (the real one is [`AsyncSnmpSource::connect`]).
 pub type Connector = Arc<
@@ -42,11 +42,14 @@ impl Poller {
     }
 }
 
-/// The connector used by the daemon: async-snmp over UDP with the switch's profile.
+/// The connector used by the daemon: async-snmp over UDP with the switch's profile, every
+/// switch on one shared socket (per address family).
 pub fn udp_connector() -> Connector {
-    Arc::new(|switch: Arc<Switch>| {
+    let shared = Arc::new(SharedUdp::default());
+    Arc::new(move |switch: Arc<Switch>| {
+        let shared = shared.clone();
         Box::pin(async move {
-            let s = AsyncSnmpSource::connect(&switch.address, &switch.snmp).await?;
+            let s = AsyncSnmpSource::connect_shared(&switch.address, &switch.snmp, &shared).await?;
             Ok(Box::new(s) as Box<dyn SnmpSource>)
         })
     })
