@@ -218,6 +218,7 @@ impl SnmpSource for AsyncSnmpSource {
     fn get_bulk<'a>(
         &'a self,
         oids: &'a [Vec<u32>],
+        non_repeaters: u32,
         max_repetitions: u32,
     ) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>> {
         Box::pin(async move {
@@ -227,7 +228,7 @@ impl SnmpSource for AsyncSnmpSource {
                 .collect();
             let vbs = self
                 .client
-                .get_bulk(&req, 0, max_repetitions)
+                .get_bulk(&req, non_repeaters, max_repetitions)
                 .await
                 .map_err(|e| map_error(&e))?;
             Ok(convert(vbs))
