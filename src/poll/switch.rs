@@ -20,7 +20,7 @@ use super::metrics::SwitchMetrics;
 use super::sweep::{
     OperStatus, PortOutcome, PortReading, PortResult, Sweep, SweepStatus, UnknownReason,
 };
-use crate::config::{PortLabels, Switch};
+use crate::config::{PortLabels, SnmpCredentials, Switch};
 use crate::snmp::oids::{Column, SYS_UPTIME};
 use crate::snmp::{SnmpError, SnmpSource, SnmpValue};
 
@@ -53,8 +53,13 @@ fn columns(width: CounterWidth) -> &'static [Column; 6] {
     }
 }
 
-/// Most rows one GETBULK asks for: 6 columns x 7 rows + sysUpTime = 43 varbinds.
-pub const BULK_ROWS: usize = (MAX_GET_VARBINDS - 1) / 6;
+/// Most rows one GETBULK asks for: 6 columns x 10 rows + sysUpTime = 61 varbinds (SNMPv2c;
+/// the profile's `max_repetitions` lowers it).
+pub const BULK_ROWS: usize = 10;
+
+/// Most rows under SNMPv3, whose agents answer only within the client's advertised 1472-byte
+/// message size: 6 x 7 + 1 = 43 varbinds.
+pub const BULK_ROWS_V3: usize = (MAX_GET_VARBINDS - 1) / 6;
 
 /// Most unwanted rows a GETBULK run may read between two wanted ones.
 pub const BULK_MAX_GAP: usize = 2;
@@ -276,6 +281,12 @@ impl SwitchPoller {
                     out.extend(found);
                     leftovers.extend(missed);
                 }
+                Err(SnmpError::Agent(why)) => {
+                    // tooBig, genErr, ...: the same ports may still be read with GET.
+                    debug!(switch = %self.switch.name, error = %why, "GETBULK refused: using GET");
+                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    leftovers.extend(run.ports.iter().map(|&(_, i)| i));
+                }
                 Err(e) => {
                     self.count_error(&e);
                     gave_up = e.is_timeout();
@@ -293,9 +304,15 @@ impl SwitchPoller {
     }
 
     /// Groups ports (same counter width) whose ifIndexes are close in the switch's ifIndex
-    /// list into runs of at most [`BULK_ROWS`] rows with at most [`BULK_MAX_GAP`] unwanted
+    /// list into runs of at most [`BULK_ROWS`] (v3: [`BULK_ROWS_V3`]) rows, fewer when the
+    /// profile's `max_repetitions` is lower, with at most [`BULK_MAX_GAP`] unwanted
     /// rows between two wanted ones. Ports that fit no run are returned for GET.
     fn plan_bulk(&self, which: &[usize]) -> (Vec<BulkRun>, Vec<usize>) {
+        let limit = match self.switch.snmp.credentials {
+            SnmpCredentials::V2c { .. } => BULK_ROWS,
+            SnmpCredentials::V3(_) => BULK_ROWS_V3,
+        };
+        let rows = (self.switch.snmp.max_repetitions as usize).clamp(1, limit);
         let mut runs: Vec<BulkRun> = Vec::new();
         let mut leftovers = Vec::new();
         for width in [CounterWidth::C64, CounterWidth::C32] {
@@ -317,7 +334,7 @@ impl SwitchPoller {
             for (row, if_index, i) in wanted {
                 if let Some(run) = current.as_mut()
                     && row - run.last_row <= BULK_MAX_GAP + 1
-                    && row - run.first_row < BULK_ROWS
+                    && row - run.first_row < rows
                 {
                     run.last_row = row;
                     run.ports.push((if_index, i));
