@@ -9,7 +9,7 @@ use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::attributed::AttributedPorts;
 use super::metrics::{PollMetrics, SwitchMetrics};
@@ -185,7 +185,6 @@ async fn run_switch(
         let Some(p) = poller.as_mut() else { continue };
         let sweep = p.poll().await;
         drop(_permit);
-        debug!(switch = %switch.name, ports = sweep.ports.len(), status = ?sweep.status, "sweep");
         if tx.send(sweep).await.is_err() {
             return;
         }
