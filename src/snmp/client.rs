@@ -55,11 +55,40 @@ fn builder(address: &str, profile: &SnmpProfile) -> Result<TargetClientBuilder, 
     let auth = auth_of(profile)?;
     let retry = Retry::fixed(profile.retries, Duration::ZERO)
         .map_err(|e| SnmpError::Network(format!("invalid retry count: {e}")))?;
-    Ok(Client::builder(address, auth)
+    let mut b = Client::builder(address, auth)
         .request_timeout(profile.timeout.std())
         .retry(retry)
         .max_oids_per_request(MAX_OIDS_PER_REQUEST)
-        .response_shape_policy(ResponseShapePolicy::Strict))
+        .response_shape_policy(ResponseShapePolicy::Strict);
+    if let SnmpCredentials::V3(user) = &profile.credentials
+        && matches!(user.privacy, Some((PrivacyProtocol::Des, _)))
+    {
+        b = b.des_salt_state(des_salt_state()?);
+    }
+    Ok(b)
+}
+
+/// The DES privacy salt state of this process, shared by every DES sender. DES salts must
+/// never repeat for one key; instead of a state file, the salt epoch ("boots") is the Unix
+/// time at the first DES use, which grows from one daemon start to the next.
+fn des_salt_state() -> Result<async_snmp::DesSaltState, SnmpError> {
+    static STATE: std::sync::OnceLock<Result<async_snmp::DesSaltState, String>> =
+        std::sync::OnceLock::new();
+    STATE
+        .get_or_init(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(1);
+            let previous = u32::try_from(now.saturating_sub(1).max(1)).unwrap_or(u32::MAX / 2);
+            async_snmp::PersistedDesSaltState::new(previous)
+                .and_then(|p| {
+                    async_snmp::DesSaltState::restart(p, |_| Ok::<(), std::convert::Infallible>(()))
+                })
+                .map_err(|e| format!("DES privacy state: {e}"))
+        })
+        .clone()
+        .map_err(SnmpError::Auth)
 }
 
 impl AsyncSnmpSource {
