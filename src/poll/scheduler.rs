@@ -142,19 +142,22 @@ async fn run_switch(
     let mut ticks = tokio::time::interval_at(first, interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut poller: Option<SwitchPoller> = None;
-    let mut expected = first;
     loop {
         let tick = ticks.tick().await;
-        if tick > expected + interval / 2 {
-            let skipped = ((tick - expected).as_millis() / interval.as_millis().max(1)) as u64;
+        // A tick returned more than half an interval after its instant was overrun by the
+        // previous poll: skip it (and the ones tokio already dropped) and start on the next
+        // slot of the grid rather than off-grid. The next delta will be a gap.
+        let overdue = Instant::now().saturating_duration_since(tick);
+        if overdue > interval / 2 {
+            let missed = (overdue.as_millis() / interval.as_millis().max(1)) as u64 + 1;
             metrics
                 .skipped
-                .fetch_add(skipped, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(missed, std::sync::atomic::Ordering::Relaxed);
             if let Some(p) = poller.as_mut() {
                 p.note_missed_poll();
             }
+            continue;
         }
-        expected = tick + interval;
         let Ok(_permit) = permits.acquire().await else {
             return;
         };
