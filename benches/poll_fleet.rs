@@ -7,7 +7,8 @@
 //!
 //! Run: `cargo bench --bench poll_fleet` (release build). Knobs (environment):
 //! `BW_BENCH_SWITCHES` (200), `BW_BENCH_PORTS` (48), `BW_BENCH_INTERVAL` (10s),
-//! `BW_BENCH_WARMUP_SECS` (25), `BW_BENCH_SECS` (60). Nothing is asserted: targets
+//! `BW_BENCH_WARMUP_SECS` (25), `BW_BENCH_SECS` (60), `BW_BENCH_RUNTIME` (`multi`: 2 worker
+//! threads like the daemon; `current`: one thread). Nothing is asserted: targets
 //! (<= 7 ms CPU per 1,000 samples, <= 40 MiB RSS at 10,000 ports, no sweep > 100 ms late,
 //! simulator < 0.5 core at 10,000 ports) are read from the output.
 
@@ -88,11 +89,20 @@ fn main() {
         .expect("generated config loads")
         .config;
     let total_ports = cfg.topology.port_count();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    // BW_BENCH_RUNTIME=current runs the poller on a single-threaded runtime.
+    let current = std::env::var("BW_BENCH_RUNTIME").as_deref() == Ok("current");
+    let rt = if current {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
     let report = rt.block_on(async move {
         let (tx, mut rx) = mpsc::channel::<Sweep>(4096);
         let poller = poll::spawn(

@@ -89,7 +89,8 @@ async fn responder(sock: UdpSocket, mode: Arc<Mutex<Mode>>) {
         let Some((tag, id, oids)) = parse_request(&buf[..n]) else {
             continue;
         };
-        let reply = if tag == 0xa5 {
+        let sweep_bulk = tag == 0xa5 && oids.first() == Some(&vec![1, 3, 6, 1, 2, 1, 1, 3]);
+        let reply = if tag == 0xa5 && !sweep_bulk {
             // GETBULK of the static columns: row 1 of each column, then the end of the MIB.
             let columns: [Vec<u32>; 3] = [
                 [&IFX[..], &[1]].concat(),
@@ -109,7 +110,22 @@ async fn responder(sock: UdpSocket, mode: Arc<Mutex<Mode>>) {
             response(id, 0, &vbs)
         } else {
             tick += 1;
-            let good: Vec<(Vec<u32>, Vec<u8>)> = oids
+            // A sweep's GETBULK (sysUpTime, then each column from row 0) gets row 1; a GET
+            // gets exactly the instances asked for.
+            let asked: Vec<Vec<u32>> = if sweep_bulk {
+                let mut v = vec![vec![1, 3, 6, 1, 2, 1, 1, 3, 0]];
+                v.extend(oids[1..].iter().map(|o| {
+                    let mut row = o.clone();
+                    if let Some(l) = row.last_mut() {
+                        *l += 1;
+                    }
+                    row
+                }));
+                v
+            } else {
+                oids.clone()
+            };
+            let good: Vec<(Vec<u32>, Vec<u8>)> = asked
                 .iter()
                 .map(|o| (o.clone(), good_value(o, tick)))
                 .collect();

@@ -13,10 +13,15 @@ use bandwatch::poll::{PortOutcome, Quality, SwitchMetrics, SwitchPoller, Unknown
 use bandwatch::snmp::oids::{Column, SYS_UPTIME};
 use bandwatch::snmp::{BoxFuture, SnmpError, SnmpSource, SnmpValue, VarBind};
 
+/// (start OIDs, non-repeaters, repetitions) of one GETBULK.
+type Bulk = (Vec<Vec<u32>>, u32, u32);
+
 #[derive(Default)]
 struct Agent {
     mib: Mutex<BTreeMap<Vec<u32>, SnmpValue>>,
     gets: Mutex<Vec<Vec<Vec<u32>>>>,
+    /// (start OIDs, non-repeaters, repetitions) of every GETBULK.
+    bulks: Mutex<Vec<Bulk>>,
 }
 
 #[derive(Clone)]
@@ -42,6 +47,9 @@ impl Agent {
         );
         self.set(Column::IfOperStatus.instance(index), SnmpValue::Integer(1));
         if hc {
+            let packets = SnmpValue::Counter64(octets / 100);
+            self.set(Column::IfHcInUcastPkts.instance(index), packets.clone());
+            self.set(Column::IfHcOutUcastPkts.instance(index), packets);
             self.set(
                 Column::IfHcInOctets.instance(index),
                 SnmpValue::Counter64(octets),
@@ -102,12 +110,35 @@ impl SnmpSource for Shared {
     fn get_bulk<'a>(
         &'a self,
         oids: &'a [Vec<u32>],
+        non_repeaters: u32,
         reps: u32,
     ) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>> {
         Box::pin(async move {
+            self.0
+                .bulks
+                .lock()
+                .unwrap()
+                .push((oids.to_vec(), non_repeaters, reps));
             let mib = self.0.mib.lock().unwrap();
-            let mut cursors = oids.to_vec();
-            let mut out = Vec::new();
+            let next_of = |c: &Vec<u32>| match mib
+                .range::<Vec<u32>, _>((
+                    std::ops::Bound::Excluded(c.clone()),
+                    std::ops::Bound::Unbounded,
+                ))
+                .next()
+            {
+                Some((o, v)) => VarBind {
+                    oid: o.clone(),
+                    value: v.clone(),
+                },
+                None => VarBind {
+                    oid: c.clone(),
+                    value: SnmpValue::EndOfMibView,
+                },
+            };
+            let n = non_repeaters as usize;
+            let mut out: Vec<VarBind> = oids[..n].iter().map(next_of).collect();
+            let mut cursors = oids[n..].to_vec();
             for _ in 0..reps {
                 for c in cursors.iter_mut() {
                     let next = mib
@@ -211,16 +242,25 @@ async fn renumbered_ifindex_keeps_the_series_in_the_same_sweep() {
     assert_eq!(reading(&s, "eth2").delta.unwrap().in_octets, 1_000);
     assert_eq!(metrics.discoveries.load(Ordering::Relaxed), 2);
 
-    // Only the needed columns of the attributed ifIndexes are asked for.
-    let gets = agent.gets.lock().unwrap();
-    let last = gets.last().unwrap();
-    assert_eq!(last.len(), 1 + 2 * 6);
-    assert_eq!(last[0], SYS_UPTIME.to_vec());
-    assert!(
-        last[1..]
-            .iter()
-            .all(|o| o.ends_with(&[9]) || o.ends_with(&[6]))
-    );
+    // The sweep read both ports with one GETBULK: sysUpTime, then the six needed columns
+    // from the row before ifIndex 6, two rows (6 and 9).
+    let bulks = agent.bulks.lock().unwrap();
+    let (oids, non_repeaters, reps) = bulks.last().unwrap();
+    assert_eq!((*non_repeaters, *reps), (1, 2));
+    assert_eq!(oids.len(), 7);
+    assert_eq!(oids[0], SYS_UPTIME[..8].to_vec());
+    let wanted = [
+        Column::IfHcInOctets,
+        Column::IfHcOutOctets,
+        Column::IfHcInUcastPkts,
+        Column::IfHcOutUcastPkts,
+        Column::IfHighSpeed,
+        Column::IfOperStatus,
+    ];
+    for (o, c) in oids[1..].iter().zip(wanted) {
+        assert_eq!(*o, c.instance(5));
+    }
+    assert_eq!(reading(&s, "eth1").delta.unwrap().in_packets, Some(30));
 }
 
 #[tokio::test]
@@ -284,11 +324,13 @@ async fn device_without_hc_counters_is_read_with_counter32_and_wraps() {
     let r = reading(&s, "eth1");
     assert_eq!(r.quality, Quality::Wrapped);
     assert_eq!(r.delta.unwrap().in_octets, 1200);
-    // The second sweep asked for the 32-bit columns directly.
-    let gets = agent.gets.lock().unwrap();
+    // The second sweep asked for the 32-bit columns directly, with one GETBULK.
+    let bulks = agent.bulks.lock().unwrap();
+    let (oids, _, _) = bulks.last().unwrap();
     assert!(
-        gets.last().unwrap()[1..]
+        oids[1..]
             .iter()
-            .all(|o| o.starts_with(&[1, 3, 6, 1, 2, 1, 2, 2, 1]))
+            .all(|o| o.starts_with(&[1, 3, 6, 1, 2, 1, 2, 2, 1])),
+        "{oids:?}"
     );
 }

@@ -1,7 +1,8 @@
 //! Interop with the real net-snmp agent (Debian package `snmpd`): the test starts its own
 //! snmpd on a 127.0.0.1 high port with a generated configuration (a v2c community and a v3
 //! SHA/AES authPriv user), polls the `lo` interface over v2c and v3, pushes bytes through
-//! loopback, and checks that the counters moved by at least that much. Wrong credentials are
+//! loopback, and checks that the counters moved by at least that much; SHA-256/AES-256,
+//! MD5/DES and SHA-512 authNoPriv users answer too. Wrong credentials are
 //! errors counted in the metrics, never a panic and never zero traffic.
 //!
 //! Without snmpd the test fails when `CI=true` and is skipped (with a message) otherwise.
@@ -54,7 +55,13 @@ fn start_snmpd(bin: &Path, dir: &Path, port: u16) -> Snmpd {
             "agentAddress udp:127.0.0.1:{port},udp:127.0.0.1:{}\n\
              rocommunity bwtest 127.0.0.1\n\
              createUser bwuser SHA \"bw-auth-pass\" AES \"bw-priv-pass\"\n\
-             rouser bwuser priv\n",
+             rouser bwuser priv\n\
+             createUser bwsha256 SHA-256 \"bw-auth-pass\" AES-256 \"bw-priv-pass\"\n\
+             rouser bwsha256 priv\n\
+             createUser bwnopriv SHA-512 \"bw-auth-pass\"\n\
+             rouser bwnopriv auth\n\
+             createUser bwdes MD5 \"bw-auth-pass\" DES \"bw-priv-pass\"\n\
+             rouser bwdes priv\n",
             port + 1
         ),
     )
@@ -266,4 +273,70 @@ async fn wrong_community_and_wrong_v3_password_are_counted_errors() {
     );
     // An error text never contains the password.
     assert!(!format!("{s:?}").contains("wrong-auth-pass"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v3_sha2_aes256_des_and_auth_nopriv_users_are_polled() {
+    use bandwatch::config::{
+        AuthProtocol, Duration, Port, PortLabels, PrivacyProtocol, Secret, SnmpCredentials,
+        SnmpProfile, Switch, UsmUser,
+    };
+    let Some(bin) = snmpd_or_skip() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let _snmpd = start_snmpd(&bin, dir.path(), port);
+    let good = write_config(dir.path(), port, "bwtest", "bw-auth-pass");
+    wait_until_up(&good).await;
+
+    let users = [
+        (
+            "bwsha256",
+            AuthProtocol::Sha256,
+            Some(PrivacyProtocol::Aes256),
+        ),
+        ("bwnopriv", AuthProtocol::Sha512, None),
+        ("bwdes", AuthProtocol::Md5, Some(PrivacyProtocol::Des)),
+    ];
+    for (user, auth, privacy) in users {
+        let profile = SnmpProfile {
+            name: user.into(),
+            credentials: SnmpCredentials::V3(UsmUser {
+                user: user.into(),
+                auth: Some((auth, Secret::new("bw-auth-pass"))),
+                privacy: privacy.map(|p| (p, Secret::new("bw-priv-pass"))),
+            }),
+            timeout: Duration(Duration::from_secs(1).std()),
+            retries: 1,
+            max_repetitions: 10,
+        };
+        let switch = Switch {
+            name: format!("lo-{user}"),
+            site: "lab".into(),
+            address: format!("127.0.0.1:{port}"),
+            profile: user.into(),
+            snmp: profile,
+            interval: Duration::from_secs(5),
+            rediscover: Duration::from_secs(3600),
+            alias_patterns: Vec::new(),
+            ports: vec![Port {
+                name: "lo".into(),
+                labels: PortLabels::default(),
+                max_rate: None,
+                description: None,
+            }],
+            description: None,
+        };
+        let m = Arc::new(SwitchMetrics::default());
+        let src = AsyncSnmpSource::connect(&switch.address, &switch.snmp)
+            .await
+            .unwrap();
+        let mut p = SwitchPoller::new(Arc::new(switch), Box::new(src), m.clone());
+        let s = p.poll().await;
+        assert_eq!(s.status, SweepStatus::Ok, "{user}: {s:?}");
+        let PortOutcome::Reading(r) = &s.ports[0].outcome else {
+            panic!("{user}: {s:?}")
+        };
+        assert_eq!(r.quality, Quality::First, "{user}");
+        assert!(s.sys_uptime.is_some(), "{user}");
+    }
 }

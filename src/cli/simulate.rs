@@ -88,16 +88,14 @@ pub fn run(args: SimulateArgs) -> ExitCode {
         let first = fleet.switches.first().map(|(_, a)| a.to_string());
         let last = fleet.switches.last().map(|(_, a)| a.port());
         eprintln!(
-            "serving {} simulated switches x {} ports on {}..{} (v2c and v3 user {}); Ctrl-C stops",
+            "serving {} simulated switches x {} ports on {}..{} (v2c and v3 user {}); Ctrl-C or SIGTERM stops",
             fleet.switches.len(),
             args.ports,
             first.unwrap_or_default(),
             last.unwrap_or_default(),
             sim::fleet::SIM_V3_USER,
         );
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            eprintln!("bandwatch simulate: cannot wait for Ctrl-C: {e}");
-        }
+        super::run::shutdown_signal().await;
         fleet.stop();
         ExitCode::SUCCESS
     })

@@ -54,6 +54,7 @@ impl SnmpSource for ReplaySource {
     fn get_bulk<'a>(
         &'a self,
         _oids: &'a [Vec<u32>],
+        _non_repeaters: u32,
         _max_repetitions: u32,
     ) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>> {
         Box::pin(async move { self.next() })

@@ -9,13 +9,14 @@ use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
+use super::attributed::AttributedPorts;
 use super::metrics::{PollMetrics, SwitchMetrics};
 use super::sweep::Sweep;
 use super::switch::{SwitchPoller, failed_sweep};
 use crate::config::{Switch, Topology};
-use crate::snmp::{AsyncSnmpSource, BoxFuture, SnmpError, SnmpSource};
+use crate::snmp::{AsyncSnmpSource, BoxFuture, SharedUdp, SnmpError, SnmpSource};
 
 /// Opens the SNMP source of one switch (the real one is [`AsyncSnmpSource::connect`]).
 pub type Connector = Arc<
@@ -28,6 +29,8 @@ pub struct Poller {
     pub handles: Vec<JoinHandle<()>>,
     /// Per-switch self-metrics, readable at any time.
     pub metrics: Arc<PollMetrics>,
+    /// Labels of the ports found by ifAlias patterns, updated at every discovery.
+    pub attributed: Arc<AttributedPorts>,
 }
 
 impl Poller {
@@ -39,11 +42,14 @@ impl Poller {
     }
 }
 
-/// The connector used by the daemon: async-snmp over UDP with the switch's profile.
+/// The connector used by the daemon: async-snmp over UDP with the switch's profile, every
+/// switch on one shared socket (per address family).
 pub fn udp_connector() -> Connector {
-    Arc::new(|switch: Arc<Switch>| {
+    let shared = Arc::new(SharedUdp::default());
+    Arc::new(move |switch: Arc<Switch>| {
+        let shared = shared.clone();
         Box::pin(async move {
-            let s = AsyncSnmpSource::connect(&switch.address, &switch.snmp).await?;
+            let s = AsyncSnmpSource::connect_shared(&switch.address, &switch.snmp, &shared).await?;
             Ok(Box::new(s) as Box<dyn SnmpSource>)
         })
     })
@@ -64,6 +70,7 @@ pub fn spawn_with(
     connector: Connector,
 ) -> Poller {
     let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
+    let attributed = Arc::new(AttributedPorts::default());
     let mut metrics = PollMetrics::default();
     let mut handles = Vec::new();
     for switch in &topology.switches {
@@ -76,12 +83,14 @@ pub fn spawn_with(
             permits.clone(),
             tx.clone(),
             connector.clone(),
+            attributed.clone(),
         )));
     }
     info!(switches = handles.len(), max_concurrent, "poller started");
     Poller {
         handles,
         metrics: Arc::new(metrics),
+        attributed,
     }
 }
 
@@ -122,6 +131,7 @@ async fn run_switch(
     permits: Arc<Semaphore>,
     tx: mpsc::Sender<Sweep>,
     connector: Connector,
+    attributed: Arc<AttributedPorts>,
 ) {
     let interval = switch.interval.std().max(StdDuration::from_millis(10));
     let phase = phase_offset(&switch.name, interval);
@@ -132,19 +142,22 @@ async fn run_switch(
     let mut ticks = tokio::time::interval_at(first, interval);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Skip);
     let mut poller: Option<SwitchPoller> = None;
-    let mut expected = first;
     loop {
         let tick = ticks.tick().await;
-        if tick > expected + interval / 2 {
-            let skipped = ((tick - expected).as_millis() / interval.as_millis().max(1)) as u64;
+        // A tick returned more than half an interval after its instant was overrun by the
+        // previous poll: skip it (and the ones tokio already dropped) and start on the next
+        // slot of the grid rather than off-grid. The next delta will be a gap.
+        let overdue = Instant::now().saturating_duration_since(tick);
+        if overdue > interval / 2 {
+            let missed = (overdue.as_millis() / interval.as_millis().max(1)) as u64 + 1;
             metrics
                 .skipped
-                .fetch_add(skipped, std::sync::atomic::Ordering::Relaxed);
+                .fetch_add(missed, std::sync::atomic::Ordering::Relaxed);
             if let Some(p) = poller.as_mut() {
                 p.note_missed_poll();
             }
+            continue;
         }
-        expected = tick + interval;
         let Ok(_permit) = permits.acquire().await else {
             return;
         };
@@ -153,7 +166,10 @@ async fn run_switch(
         if poller.is_none() {
             match connector(switch.clone()).await {
                 Ok(source) => {
-                    poller = Some(SwitchPoller::new(switch.clone(), source, metrics.clone()))
+                    poller = Some(
+                        SwitchPoller::new(switch.clone(), source, metrics.clone())
+                            .with_attributed(attributed.clone()),
+                    )
                 }
                 Err(e) => {
                     warn!(switch = %switch.name, address = %switch.address, error = %e,
@@ -172,7 +188,6 @@ async fn run_switch(
         let Some(p) = poller.as_mut() else { continue };
         let sweep = p.poll().await;
         drop(_permit);
-        debug!(switch = %switch.name, ports = sweep.ports.len(), status = ?sweep.status, "sweep");
         if tx.send(sweep).await.is_err() {
             return;
         }

@@ -13,13 +13,14 @@ use std::time::{Duration as StdDuration, Instant};
 use jiff::Timestamp;
 use tracing::{debug, warn};
 
+use super::attributed::AttributedPorts;
 use super::counter::{CounterReading, CounterWidth, assess, uptime_fell};
 use super::discovery::{Attribution, Interfaces, attribute, discover};
 use super::metrics::SwitchMetrics;
 use super::sweep::{
     OperStatus, PortOutcome, PortReading, PortResult, Sweep, SweepStatus, UnknownReason,
 };
-use crate::config::{PortLabels, Switch};
+use crate::config::{PortLabels, SnmpCredentials, Switch};
 use crate::snmp::oids::{Column, SYS_UPTIME};
 use crate::snmp::{SnmpError, SnmpSource, SnmpValue};
 
@@ -50,6 +51,28 @@ fn columns(width: CounterWidth) -> &'static [Column; 6] {
         CounterWidth::C64 => &HC_COLUMNS,
         CounterWidth::C32 => &C32_COLUMNS,
     }
+}
+
+/// Most rows one GETBULK asks for: 6 columns x 10 rows + sysUpTime = 61 varbinds (SNMPv2c;
+/// the profile's `max_repetitions` lowers it).
+pub const BULK_ROWS: usize = 10;
+
+/// Most rows under SNMPv3, whose agents answer only within the client's advertised 1472-byte
+/// message size: 6 x 7 + 1 = 43 varbinds.
+pub const BULK_ROWS_V3: usize = (MAX_GET_VARBINDS - 1) / 6;
+
+/// Most unwanted rows a GETBULK run may read between two wanted ones.
+pub const BULK_MAX_GAP: usize = 2;
+
+/// Ports read by one GETBULK: rows `first_row..=last_row` of the switch's ifIndex list.
+#[derive(Clone, Debug)]
+struct BulkRun {
+    width: CounterWidth,
+    first_row: usize,
+    last_row: usize,
+    first_index: u32,
+    /// (ifIndex, port) in ifIndex order.
+    ports: Vec<(u32, usize)>,
 }
 
 /// One port the poller reads, with what it remembers between sweeps.
@@ -113,6 +136,9 @@ pub struct SwitchPoller {
     /// A discovery because of a missing port has been done since the last regular one.
     missing_rediscovered: bool,
     last_uptime: Option<u32>,
+    attributed: Option<Arc<AttributedPorts>>,
+    /// Every ifIndex of the switch at the last discovery, ascending (to plan GETBULK runs).
+    indexes: Vec<u32>,
 }
 
 impl SwitchPoller {
@@ -136,7 +162,15 @@ impl SwitchPoller {
             need_discovery: true,
             missing_rediscovered: false,
             last_uptime: None,
+            attributed: None,
+            indexes: Vec::new(),
         }
+    }
+
+    /// Publishes the labels of alias-attributed ports to `registry` at every discovery.
+    pub fn with_attributed(mut self, registry: Arc<AttributedPorts>) -> Self {
+        self.attributed = Some(registry);
+        self
     }
 
     /// The switch polled.
@@ -185,6 +219,15 @@ impl SwitchPoller {
         };
         let interfaces = discover(&counting, self.switch.snmp.max_repetitions).await?;
         let attributions = attribute(&self.switch, &interfaces);
+        self.indexes = interfaces.by_index.keys().copied().collect();
+        if let Some(registry) = &self.attributed {
+            let found = attributions
+                .iter()
+                .filter(|a| !a.configured)
+                .map(|a| a.labels.clone())
+                .collect();
+            registry.replace_switch(&self.switch.name, found);
+        }
         let mut old = std::mem::take(&mut self.ports);
         self.ports = attributions
             .into_iter()
@@ -220,12 +263,175 @@ impl SwitchPoller {
         self.need_discovery || periodic
     }
 
-    /// GETs the columns of the given ports (indexes into `self.ports`), several ports per
-    /// request. Returns per port its values, or the error of its request.
+    /// Reads the columns of the given ports (indexes into `self.ports`): contiguous runs of
+    /// ifIndexes with one GETBULK each (small requests, one datagram per answer), the rest
+    /// (and whatever a GETBULK did not deliver) with GET. Returns per port its values, or
+    /// the error of its request. After a timeout no further request is sent this sweep.
     async fn fetch(&self, which: &[usize]) -> Vec<(usize, Result<Fetched, SnmpError>)> {
+        let (runs, mut leftovers) = self.plan_bulk(which);
+        let mut out = Vec::with_capacity(which.len());
+        let mut gave_up = false;
+        for run in runs {
+            if gave_up {
+                out.extend(run.ports.iter().map(|&(_, i)| (i, Err(SnmpError::Timeout))));
+                continue;
+            }
+            match self.fetch_bulk(&run).await {
+                Ok((found, missed)) => {
+                    out.extend(found);
+                    leftovers.extend(missed);
+                }
+                Err(SnmpError::Agent(why)) => {
+                    // tooBig, genErr, ...: the same ports may still be read with GET.
+                    debug!(switch = %self.switch.name, error = %why, "GETBULK refused: using GET");
+                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    leftovers.extend(run.ports.iter().map(|&(_, i)| i));
+                }
+                Err(e) => {
+                    self.count_error(&e);
+                    gave_up = e.is_timeout();
+                    out.extend(run.ports.iter().map(|&(_, i)| (i, Err(e.clone()))));
+                }
+            }
+        }
+        if gave_up {
+            out.extend(leftovers.iter().map(|&i| (i, Err(SnmpError::Timeout))));
+        } else if !leftovers.is_empty() {
+            leftovers.sort_unstable();
+            out.extend(self.fetch_get(&leftovers).await);
+        }
+        out
+    }
+
+    /// Groups ports (same counter width) whose ifIndexes are close in the switch's ifIndex
+    /// list into runs of at most [`BULK_ROWS`] (v3: [`BULK_ROWS_V3`]) rows, fewer when the
+    /// profile's `max_repetitions` is lower, with at most [`BULK_MAX_GAP`] unwanted
+    /// rows between two wanted ones. Ports that fit no run are returned for GET.
+    fn plan_bulk(&self, which: &[usize]) -> (Vec<BulkRun>, Vec<usize>) {
+        let limit = match self.switch.snmp.credentials {
+            SnmpCredentials::V2c { .. } => BULK_ROWS,
+            SnmpCredentials::V3(_) => BULK_ROWS_V3,
+        };
+        let rows = (self.switch.snmp.max_repetitions as usize).clamp(1, limit);
+        let mut runs: Vec<BulkRun> = Vec::new();
+        let mut leftovers = Vec::new();
+        for width in [CounterWidth::C64, CounterWidth::C32] {
+            let mut wanted: Vec<(usize, u32, usize)> = Vec::new(); // (row, ifIndex, port)
+            for &i in which {
+                let p = &self.ports[i];
+                if p.width != width {
+                    continue;
+                }
+                match p.if_index.and_then(|x| self.indexes.binary_search(&x).ok()) {
+                    Some(row) if p.if_index.is_some_and(|x| x > 0) => {
+                        wanted.push((row, p.if_index.unwrap_or(0), i))
+                    }
+                    _ => leftovers.push(i),
+                }
+            }
+            wanted.sort_unstable();
+            let mut current: Option<BulkRun> = None;
+            for (row, if_index, i) in wanted {
+                if let Some(run) = current.as_mut()
+                    && row - run.last_row <= BULK_MAX_GAP + 1
+                    && row - run.first_row < rows
+                {
+                    run.last_row = row;
+                    run.ports.push((if_index, i));
+                    continue;
+                }
+                runs.extend(current.take());
+                current = Some(BulkRun {
+                    width,
+                    first_row: row,
+                    last_row: row,
+                    first_index: if_index,
+                    ports: vec![(if_index, i)],
+                });
+            }
+            runs.extend(current);
+        }
+        (runs, leftovers)
+    }
+
+    /// One GETBULK for a run: sysUpTime as a non-repeater, then the six columns from the
+    /// row before the run. Ports whose six values did not all come back are returned for GET.
+    async fn fetch_bulk(
+        &self,
+        run: &BulkRun,
+    ) -> Result<(Vec<(usize, Result<Fetched, SnmpError>)>, Vec<usize>), SnmpError> {
+        let cols = columns(run.width);
+        let mut oids: Vec<Vec<u32>> = Vec::with_capacity(7);
+        oids.push(SYS_UPTIME[..SYS_UPTIME.len() - 1].to_vec());
+        oids.extend(cols.iter().map(|c| c.instance(run.first_index - 1)));
+        let reps = (run.last_row - run.first_row + 1) as u32;
+        self.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        let vbs = self.source.get_bulk(&oids, 1, reps).await?;
+        let at_ms = self.now_ms();
+        let uptime = match vbs.first() {
+            Some(vb) if vb.oid == SYS_UPTIME => match vb.value {
+                SnmpValue::TimeTicks(t) => t,
+                ref other => {
+                    return Err(SnmpError::Malformed(format!(
+                        "sysUpTime.0 is not TimeTicks: {other:?}"
+                    )));
+                }
+            },
+            other => {
+                return Err(SnmpError::Malformed(format!(
+                    "GETBULK answer does not start with sysUpTime.0: {other:?}"
+                )));
+            }
+        };
+        let mut values: Vec<[Option<SnmpValue>; 6]> = vec![Default::default(); run.ports.len()];
+        for (n, vb) in vbs.into_iter().skip(1).enumerate() {
+            let c = n % 6;
+            let Some((column, if_index)) = Column::parse(&vb.oid) else {
+                continue;
+            };
+            if column != cols[c] {
+                continue;
+            }
+            if let Some(k) = run.ports.iter().position(|(x, _)| *x == if_index) {
+                values[k][c] = Some(vb.value);
+            }
+        }
+        let mut found = Vec::with_capacity(run.ports.len());
+        let mut missed = Vec::new();
+        for ((_, i), mut vals) in run.ports.iter().zip(values) {
+            // Packet counters are optional: a device without them still gets its octets.
+            for c in [2, 3] {
+                if vals[c].is_none() && vals[0].is_some() {
+                    vals[c] = Some(SnmpValue::NoSuchObject);
+                }
+            }
+            if vals.iter().all(Option::is_some) {
+                found.push((
+                    *i,
+                    Ok(Fetched {
+                        at_ms,
+                        uptime,
+                        values: vals.into_iter().flatten().collect(),
+                    }),
+                ));
+            } else {
+                missed.push(*i);
+            }
+        }
+        Ok((found, missed))
+    }
+
+    /// GETs the columns of the given ports, several ports per request.
+    async fn fetch_get(&self, which: &[usize]) -> Vec<(usize, Result<Fetched, SnmpError>)> {
         let per_request = ((MAX_GET_VARBINDS - 1) / 6).max(1);
         let mut out = Vec::with_capacity(which.len());
+        let mut gave_up = false;
         for chunk in which.chunks(per_request) {
+            if gave_up {
+                // The agent did not answer: do not wait out one timeout per request.
+                out.extend(chunk.iter().map(|&i| (i, Err(SnmpError::Timeout))));
+                continue;
+            }
             let mut oids: Vec<Vec<u32>> = Vec::with_capacity(1 + chunk.len() * 6);
             oids.push(SYS_UPTIME.to_vec());
             for &i in chunk {
@@ -265,6 +471,7 @@ impl SwitchPoller {
                 }
                 Err(e) => {
                     self.count_error(&e);
+                    gave_up = e.is_timeout();
                     out.extend(chunk.iter().map(|&i| (i, Err(e.clone()))));
                 }
             }
@@ -579,10 +786,11 @@ impl SnmpSource for Counting<'_> {
     fn get_bulk<'a>(
         &'a self,
         oids: &'a [Vec<u32>],
+        non_repeaters: u32,
         max_repetitions: u32,
     ) -> crate::snmp::BoxFuture<'a, Result<Vec<crate::snmp::VarBind>, SnmpError>> {
         self.metrics.requests.fetch_add(1, Ordering::Relaxed);
-        self.inner.get_bulk(oids, max_repetitions)
+        self.inner.get_bulk(oids, non_repeaters, max_repetitions)
     }
     fn target(&self) -> String {
         self.inner.target()

@@ -2,6 +2,8 @@
 //! (spike, drop, reboot, unreachable, port removal) at offsets from the simulator's start,
 //! plus 32-bit-only devices.
 //!
+//! A complete example is `src/sim/example-scenario.toml`. The keys:
+//!
 //! ```toml
 //! time_scale = 60.0          # scenario seconds per real second (offsets and the daily and
 //!                            # weekly shape run this much faster; rates stay per real second)
@@ -333,6 +335,17 @@ mod tests {
         assert!(s.events[0].on_switch("a") && !s.events[0].on_switch("b"));
         assert_eq!(s.events[1].factor, 0.1);
         assert_eq!(s.events[1].end, f64::INFINITY);
+    }
+
+    #[test]
+    fn the_example_scenario_parses() {
+        let s = Scenario::parse(include_str!("example-scenario.toml")).unwrap();
+        assert_eq!(s.time_scale, 60.0);
+        assert_eq!(s.events.len(), 5);
+        // 2h of scenario time is 120 real seconds at 60x.
+        assert_eq!(s.events[0].start, 120.0);
+        assert_eq!(s.events[0].end, 140.0);
+        assert_eq!(s.counter32, vec!["sim-0003".to_string()]);
     }
 
     #[test]

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use async_snmp::{Auth, Client, ResponseShapePolicy, Retry, UsmConfig, Value};
+use async_snmp::{
+    Auth, Client, ResponseShapePolicy, Retry, TargetClientBuilder, UdpTransport, UsmConfig, Value,
+};
+use tokio::sync::OnceCell;
 
 use super::source::{BoxFuture, SnmpError, SnmpSource, SnmpValue, VarBind};
 use crate::config::{AuthProtocol, PrivacyProtocol, SnmpCredentials, SnmpProfile};
@@ -17,19 +20,106 @@ pub struct AsyncSnmpSource {
     target: String,
 }
 
+/// UDP sockets shared by the clients of many switches: one for IPv4 targets and one for
+/// IPv6 targets, each bound on first use. One socket and one receive task for a whole fleet
+/// instead of one per switch (less memory, fewer wake-ups).
+#[derive(Default)]
+pub struct SharedUdp {
+    v4: OnceCell<UdpTransport>,
+    v6: OnceCell<UdpTransport>,
+}
+
+/// Kernel receive buffer of a shared socket: room for bursts of answers from many switches.
+const SHARED_RECV_BUFFER: usize = 4 << 20;
+
+impl SharedUdp {
+    async fn transport(&self, v6: bool) -> Result<&UdpTransport, SnmpError> {
+        let (cell, bind) = if v6 {
+            (&self.v6, "[::]:0")
+        } else {
+            (&self.v4, "0.0.0.0:0")
+        };
+        cell.get_or_try_init(|| async move {
+            UdpTransport::builder()
+                .bind(bind)
+                .recv_buffer_size(SHARED_RECV_BUFFER)
+                .build()
+                .await
+                .map_err(|e| SnmpError::Network(format!("cannot bind {bind}: {e}")))
+        })
+        .await
+    }
+}
+
+fn builder(address: &str, profile: &SnmpProfile) -> Result<TargetClientBuilder, SnmpError> {
+    let auth = auth_of(profile)?;
+    let retry = Retry::fixed(profile.retries, Duration::ZERO)
+        .map_err(|e| SnmpError::Network(format!("invalid retry count: {e}")))?;
+    let mut b = Client::builder(address, auth)
+        .request_timeout(profile.timeout.std())
+        .retry(retry)
+        .max_oids_per_request(MAX_OIDS_PER_REQUEST)
+        .response_shape_policy(ResponseShapePolicy::Strict);
+    if let SnmpCredentials::V3(user) = &profile.credentials
+        && matches!(user.privacy, Some((PrivacyProtocol::Des, _)))
+    {
+        b = b.des_salt_state(des_salt_state()?);
+    }
+    Ok(b)
+}
+
+/// The DES privacy salt state of this process, shared by every DES sender. DES salts must
+/// never repeat for one key; instead of a state file, the salt epoch ("boots") is the Unix
+/// time at the first DES use, which grows from one daemon start to the next.
+fn des_salt_state() -> Result<async_snmp::DesSaltState, SnmpError> {
+    static STATE: std::sync::OnceLock<Result<async_snmp::DesSaltState, String>> =
+        std::sync::OnceLock::new();
+    STATE
+        .get_or_init(|| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(1);
+            let previous = u32::try_from(now.saturating_sub(1).max(1)).unwrap_or(u32::MAX / 2);
+            async_snmp::PersistedDesSaltState::new(previous)
+                .and_then(|p| {
+                    async_snmp::DesSaltState::restart(p, |_| Ok::<(), std::convert::Infallible>(()))
+                })
+                .map_err(|e| format!("DES privacy state: {e}"))
+        })
+        .clone()
+        .map_err(SnmpError::Auth)
+}
+
 impl AsyncSnmpSource {
-    /// Opens a UDP client for `address` (`host:port`) with the profile's credentials,
-    /// timeout and retries. No packet is sent yet (v3 engine discovery happens on first use).
+    /// Opens a UDP client with its own socket for `address` (`host:port`) with the profile's
+    /// credentials, timeout and retries. No packet is sent yet (v3 engine discovery happens
+    /// on first use).
     pub async fn connect(address: &str, profile: &SnmpProfile) -> Result<Self, SnmpError> {
-        let auth = auth_of(profile)?;
-        let retry = Retry::fixed(profile.retries, Duration::ZERO)
-            .map_err(|e| SnmpError::Network(format!("invalid retry count: {e}")))?;
-        let client = Client::builder(address, auth)
-            .request_timeout(profile.timeout.std())
-            .retry(retry)
-            .max_oids_per_request(MAX_OIDS_PER_REQUEST)
-            .response_shape_policy(ResponseShapePolicy::Strict)
+        let client = builder(address, profile)?
             .connect()
+            .await
+            .map_err(|e| map_error(&e))?;
+        Ok(AsyncSnmpSource {
+            client,
+            target: address.to_string(),
+        })
+    }
+
+    /// Like [`connect`](Self::connect), on a socket shared with other switches.
+    pub async fn connect_shared(
+        address: &str,
+        profile: &SnmpProfile,
+        shared: &SharedUdp,
+    ) -> Result<Self, SnmpError> {
+        let resolved = tokio::net::lookup_host(address)
+            .await
+            .map_err(|e| SnmpError::Network(format!("cannot resolve {address}: {e}")))?
+            .next()
+            .ok_or_else(|| SnmpError::Network(format!("{address} resolves to nothing")))?;
+        let transport = shared.transport(resolved.is_ipv6()).await?;
+        let client = builder(&resolved.to_string(), profile)?
+            .build_with(transport)
             .await
             .map_err(|e| map_error(&e))?;
         Ok(AsyncSnmpSource {
@@ -157,6 +247,7 @@ impl SnmpSource for AsyncSnmpSource {
     fn get_bulk<'a>(
         &'a self,
         oids: &'a [Vec<u32>],
+        non_repeaters: u32,
         max_repetitions: u32,
     ) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>> {
         Box::pin(async move {
@@ -166,7 +257,7 @@ impl SnmpSource for AsyncSnmpSource {
                 .collect();
             let vbs = self
                 .client
-                .get_bulk(&req, 0, max_repetitions)
+                .get_bulk(&req, non_repeaters, max_repetitions)
                 .await
                 .map_err(|e| map_error(&e))?;
             Ok(convert(vbs))

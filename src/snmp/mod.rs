@@ -8,6 +8,6 @@ pub mod oids;
 pub mod source;
 pub mod walk;
 
-pub use client::AsyncSnmpSource;
+pub use client::{AsyncSnmpSource, SharedUdp};
 pub use source::{BoxFuture, SnmpError, SnmpSource, SnmpValue, VarBind};
 pub use walk::walk_columns;

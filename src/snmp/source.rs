@@ -107,11 +107,13 @@ pub trait SnmpSource: Send + Sync {
     /// in the same order; anything else is [`SnmpError::Malformed`].
     fn get<'a>(&'a self, oids: &'a [Vec<u32>]) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>>;
 
-    /// One GETBULK (no non-repeaters): up to `max_repetitions` successors of each OID,
-    /// interleaved row by row as the protocol returns them.
+    /// One GETBULK: the successor of each of the first `non_repeaters` OIDs, then up to
+    /// `max_repetitions` successors of each other OID, interleaved row by row as the
+    /// protocol returns them (an agent may return fewer rows to fit one datagram).
     fn get_bulk<'a>(
         &'a self,
         oids: &'a [Vec<u32>],
+        non_repeaters: u32,
         max_repetitions: u32,
     ) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>>;
 

@@ -24,7 +24,7 @@ pub async fn walk_columns<S: SnmpSource + ?Sized>(
         let width = active.len() as u32;
         let reps = max_repetitions.min(MAX_BULK_VARBINDS / width).max(1);
         let oids: Vec<Vec<u32>> = active.iter().map(|&c| cursors[c].clone()).collect();
-        let response = source.get_bulk(&oids, reps).await?;
+        let response = source.get_bulk(&oids, 0, reps).await?;
         if response.is_empty() {
             return Err(SnmpError::Malformed(
                 "empty GETBULK response during a walk".into(),
@@ -87,6 +87,7 @@ mod tests {
         fn get_bulk<'a>(
             &'a self,
             oids: &'a [Vec<u32>],
+            _non_repeaters: u32,
             reps: u32,
         ) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>> {
             Box::pin(async move {
@@ -166,6 +167,7 @@ mod tests {
             fn get_bulk<'a>(
                 &'a self,
                 oids: &'a [Vec<u32>],
+                _n: u32,
                 _r: u32,
             ) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>> {
                 Box::pin(async move {
