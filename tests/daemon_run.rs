@@ -140,6 +140,14 @@ fn run_polls_serves_reloads_and_stores() {
             "bandwatch_product_line_bits_per_second{product_line=\"cdn\",direction=\"in\"}"
         )
     );
+    // Ports attributed by their ifAlias (`Cust: NAME`) are exported with their customer.
+    assert!(
+        body.lines()
+            .any(|l| l.starts_with("bandwatch_port_oper_up{")
+                && l.contains("port=\"eth4\"")
+                && !l.contains("customer=\"\"")),
+        "{body}"
+    );
     let (code, health) = http_get(http, "/healthz").unwrap();
     assert_eq!(code, 200, "{health}");
 

@@ -90,10 +90,11 @@ impl Command {
     }
 }
 
-/// Sets up `tracing` on stderr: level from `RUST_LOG` (default `info`), text or JSON lines.
+/// Sets up `tracing` on stderr: level from `RUST_LOG` (default `info`, with the SNMP crate's
+/// per-request spans at `warn`), text or JSON lines.
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_snmp=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -84,6 +84,7 @@ impl Daemon {
 
         let (tx, rx) = mpsc::channel::<Sweep>(4096);
         let poller = spawn_poller(&config, topology.clone(), tx.clone(), &options);
+        live.set_attributed(poller.attributed.clone());
         let pipeline = Pipeline::start(
             rx,
             tx.clone(),
@@ -197,6 +198,7 @@ impl Daemon {
         // Restart the poller on the new topology; its sweeps go to the same pipeline.
         self.poller.shutdown();
         self.poller = spawn_poller(&new, topology, self.pipeline.sender(), &self.options);
+        self.live.set_attributed(self.poller.attributed.clone());
         {
             let mut guard = self.notifier.write().await;
             if let Some(n) = guard.take() {

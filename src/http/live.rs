@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::config::{PortKey, Topology};
+use crate::config::{PortKey, PortLabels, Topology};
+use crate::poll::attributed::AttributedPorts;
 use crate::poll::{OperStatus, PortOutcome, Quality, Sweep, SweepStatus};
 
 /// The latest state of one port.
@@ -45,6 +46,7 @@ pub struct SwitchState {
 #[derive(Default)]
 struct Inner {
     topology: Arc<Topology>,
+    attributed: Option<Arc<AttributedPorts>>,
     ports: HashMap<PortKey, PortState>,
     switches: HashMap<String, SwitchState>,
     samples_by_quality: HashMap<&'static str, u64>,
@@ -61,6 +63,8 @@ pub struct Snapshot {
     pub switches: HashMap<String, SwitchState>,
     /// Port readings counted by quality flag since start.
     pub samples_by_quality: HashMap<&'static str, u64>,
+    /// Ports attributed by ifAlias patterns that the topology does not list.
+    pub attributed: Vec<PortLabels>,
 }
 
 /// Shared live state, cheap to clone.
@@ -83,6 +87,14 @@ impl LiveView {
         g.ports.retain(|k, _| topology.port(k).is_some());
         g.switches.retain(|k, _| topology.switch(k).is_some());
         g.topology = topology;
+    }
+
+    /// Where the poller publishes ports found by ifAlias patterns, so they are exported too.
+    pub fn set_attributed(&self, attributed: Arc<AttributedPorts>) {
+        self.inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .attributed = Some(attributed);
     }
 
     /// Folds one sweep into the view.
@@ -136,11 +148,29 @@ impl LiveView {
     /// A copy of the state for rendering.
     pub fn snapshot(&self) -> Snapshot {
         let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let attributed = g
+            .attributed
+            .as_ref()
+            .map(|a| {
+                a.all()
+                    .into_iter()
+                    .filter(|l| {
+                        g.topology
+                            .port(&PortKey {
+                                switch: l.switch.clone(),
+                                port: l.port.clone(),
+                            })
+                            .is_none()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Snapshot {
             topology: g.topology.clone(),
             ports: g.ports.clone(),
             switches: g.switches.clone(),
             samples_by_quality: g.samples_by_quality.clone(),
+            attributed,
         }
     }
 }

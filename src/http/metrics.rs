@@ -19,7 +19,20 @@ pub trait MetricsSource: Send + Sync {
 pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) -> String {
     let t = &snap.topology;
     let mut e = Exposition::with_capacity(256 + t.port_count() * 1200);
-    let ports: Vec<(&PortLabels, PortKey)> = t.ports().map(|p| (&p.labels, p.key())).collect();
+    // Configured ports, then ports attributed by ifAlias patterns.
+    let ports: Vec<(&PortLabels, PortKey)> = t
+        .ports()
+        .map(|p| (&p.labels, p.key()))
+        .chain(snap.attributed.iter().map(|l| {
+            (
+                l,
+                PortKey {
+                    switch: l.switch.clone(),
+                    port: l.port.clone(),
+                },
+            )
+        }))
+        .collect();
 
     e.family(
         "bandwatch_port_octets_total",
