@@ -28,8 +28,13 @@ fn free_tcp_port() -> u16 {
 }
 
 fn free_udp_base(n: u16) -> u16 {
+    // Tests in this file run in parallel in one process: each call gets its own range.
+    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     for attempt in 0..50u16 {
-        let base = 21_000 + ((std::process::id() as u16).wrapping_mul(13) % 19_000) + attempt * 101;
+        let base = 21_000
+            + ((std::process::id() as u16).wrapping_mul(13) % 19_000)
+            + (attempt + call * 50) * 11;
         if (0..n).all(|i| std::net::UdpSocket::bind(("127.0.0.1", base + i)).is_ok()) {
             return base;
         }
@@ -158,15 +163,25 @@ duration = "12s"
 switches = ["sim-0001"]
 "#;
 
-#[test]
-fn outage_fires_and_resolves_by_email_and_restart_does_not_renotify() {
+struct Setup {
+    dir: tempfile::TempDir,
+    _sim: Kill,
+    cfg: PathBuf,
+    http: u16,
+    outbox: PathBuf,
+    log: PathBuf,
+}
+
+/// A simulated fleet of 2 switches x 4 ports with `scenario`, and a config polling it every
+/// 2 s with `rules`, an `ops` route, and mail written to files.
+fn setup(rules: &str, scenario: &str) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bw.toml");
     std::fs::create_dir(dir.path().join("rules")).unwrap();
-    std::fs::write(dir.path().join("rules/test.toml"), RULES).unwrap();
-    std::fs::write(dir.path().join("scenario.toml"), SCENARIO).unwrap();
+    std::fs::write(dir.path().join("rules/test.toml"), rules).unwrap();
+    std::fs::write(dir.path().join("scenario.toml"), scenario).unwrap();
     let udp = free_udp_base(2);
-    let _sim = Kill(
+    let sim = Kill(
         Command::new(BIN)
             .args([
                 "simulate",
@@ -202,7 +217,26 @@ fn outage_fires_and_resolves_by_email_and_restart_does_not_renotify() {
     std::fs::write(&cfg, &text).unwrap();
     let outbox = dir.path().join("var/outbox");
     let log = dir.path().join("run.log");
+    Setup {
+        _sim: sim,
+        cfg,
+        http,
+        outbox,
+        log,
+        dir,
+    }
+}
 
+#[test]
+fn outage_fires_and_resolves_by_email_and_restart_does_not_renotify() {
+    let Setup {
+        cfg,
+        http,
+        outbox,
+        log,
+        _sim,
+        dir: _dir,
+    } = setup(RULES, SCENARIO);
     let daemon = start_daemon(&cfg, &log);
     // The steady threshold alert fires and is mailed once.
     wait_for("the uplink-busy email", 40, || {
@@ -276,4 +310,87 @@ fn outage_fires_and_resolves_by_email_and_restart_does_not_renotify() {
         "a restart must not notify a firing alert again: {:?}",
         subjects(&outbox)
     );
+}
+
+const SILENCE_RULES: &str = r#"
+[[rule]]
+name = "eth1-busy"
+kind = "threshold"
+scope = "port"
+match = { switch = "sim-0000", port = "eth1" }
+metric = "in_bps"
+above = "1Mbps"
+for = "2s"
+notify = ["ops"]
+
+[[rule]]
+name = "eth2-busy"
+kind = "threshold"
+scope = "port"
+match = { switch = "sim-0000", port = "eth2" }
+metric = "in_bps"
+above = "1Mbps"
+for = "8s"
+notify = ["ops"]
+"#;
+
+const STEADY: &str =
+    "time_scale = 1.0\n[traffic]\nbase = \"100Mbps\"\ndaily = 0.0\nweekly = 0.0\nnoise = 0.0\n";
+
+#[test]
+fn a_silence_added_while_running_holds_back_new_notices() {
+    let Setup {
+        cfg,
+        http,
+        outbox,
+        log,
+        _sim,
+        dir: _dir,
+    } = setup(SILENCE_RULES, STEADY);
+    let daemon = start_daemon(&cfg, &log);
+    // Added after the daemon started: it must be picked up without a restart.
+    let silence = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("-c")
+            .arg(&cfg)
+            .arg("silence")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let added = silence(&[
+        "add",
+        "--rule",
+        "eth2-busy",
+        "--match",
+        "port=eth2",
+        "--for",
+        "1h",
+        "--reason",
+        "planned work",
+    ]);
+    assert!(added.starts_with("silence 1 added"), "{added}");
+    assert!(silence(&["list"]).contains("planned work"));
+    wait_for("the unsilenced alert's email", 40, || {
+        subjects(&outbox).iter().any(|s| s.contains("eth1-busy"))
+    });
+    wait_for("the silenced alert firing", 40, || {
+        http_get(http, "/api/v1/alerts")
+            .is_some_and(|b| b.contains("eth2-busy") && b.contains("\"state\":\"firing\""))
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        !subjects(&outbox).iter().any(|s| s.contains("eth2-busy")),
+        "a silenced alert must not be mailed: {:?}",
+        subjects(&outbox)
+    );
+    assert!(silence(&["remove", "1"]).contains("silence 1 removed"));
+    assert!(!silence(&["list"]).contains("planned work"));
+    stop(daemon);
 }

@@ -5,6 +5,7 @@ pub mod backtest;
 pub mod check;
 pub mod query;
 pub mod run;
+pub mod silence;
 pub mod simulate;
 
 use std::path::PathBuf;
@@ -71,7 +72,7 @@ pub enum Command {
     /// Import usage records from CSV.
     Import(PendingArgs),
     /// Add, list or remove silences.
-    Silence(PendingArgs),
+    Silence(silence::SilenceArgs),
 }
 
 impl Command {
@@ -113,6 +114,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Simulate(args) => simulate::run(args),
         Command::Query(args) => query::run(&cli.config, args),
         Command::Backtest(args) => backtest::run(&cli.config, args),
+        Command::Silence(args) => silence::run(&cli.config, args),
         other => {
             eprintln!("bandwatch {}: not implemented yet", other.name());
             ExitCode::from(2)

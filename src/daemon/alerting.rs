@@ -22,6 +22,7 @@ use crate::rules::lifecycle::{Change, Phase};
 use crate::rules::live::{LiveRules, SqliteStates, StoreHistory, store_entity};
 use crate::rules::point::Entity;
 use crate::rules::rule::{Metric, Rule, Severity};
+use crate::rules::silence::Silence;
 use crate::rules::view::{ActiveAlert, AlertsView};
 use crate::store::alerts::{AlertTable, HistoryRow};
 use crate::store::{self, RangeQuery, Reader};
@@ -133,6 +134,7 @@ impl Worker {
             if last_cycle.elapsed() >= CYCLE {
                 last_cycle = Instant::now();
                 let now = Timestamp::now();
+                self.load_silences(now);
                 let until = Timestamp::from_second(now.as_second() - self.grace).unwrap_or(now);
                 let out = self.live.on_aggregates(&self.reader, until);
                 self.handle(out);
@@ -143,6 +145,29 @@ impl Worker {
             }
         }
         info!("rules stopped");
+    }
+
+    /// Silences are read from the database every cycle: `bandwatch silence add` takes effect
+    /// within seconds, without a restart.
+    fn load_silences(&mut self, now: Timestamp) {
+        match self.table.silences(Some(now.as_second())) {
+            Ok(rows) => {
+                let silences = rows
+                    .into_iter()
+                    .filter_map(|r| {
+                        Some(Silence {
+                            id: u64::try_from(r.id).ok()?,
+                            rule: r.rule,
+                            matchers: r.matchers,
+                            until: Timestamp::from_second(r.ends).ok()?,
+                            reason: r.reason,
+                        })
+                    })
+                    .collect();
+                self.live.engine().set_silences(silences);
+            }
+            Err(e) => warn!("silences: {e}"),
+        }
     }
 
     fn handle(&mut self, out: Outcome) {

@@ -52,6 +52,29 @@ pub struct HistoryRow {
     pub message: Option<String>,
 }
 
+/// One silence as stored: the rule it is limited to, its label matchers, its end, why.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SilenceRow {
+    /// Id.
+    pub id: i64,
+    /// Only this rule; `None` = every rule.
+    pub rule: Option<String>,
+    /// Label matchers (`customer` -> `acme`, or `~REGEX`).
+    pub matchers: std::collections::BTreeMap<String, String>,
+    /// Unix seconds it was added.
+    pub starts: i64,
+    /// Unix seconds it ends.
+    pub ends: i64,
+    /// Why.
+    pub reason: String,
+}
+
+#[derive(serde::Deserialize, Serialize)]
+struct StoredMatchers {
+    rule: Option<String>,
+    labels: std::collections::BTreeMap<String, String>,
+}
+
 /// The alert tables, on a connection of their own.
 pub struct AlertTable {
     conn: Connection,
@@ -175,6 +198,61 @@ impl AlertTable {
             .ctx(&self.path, "reading alert history")?;
         rows.collect::<Result<Vec<_>, _>>()
             .ctx(&self.path, "reading alert history")
+    }
+}
+
+impl AlertTable {
+    /// Stores a silence; returns its id.
+    pub fn add_silence(&self, s: &SilenceRow) -> Result<i64, StoreError> {
+        let m = serde_json::to_string(&StoredMatchers {
+            rule: s.rule.clone(),
+            labels: s.matchers.clone(),
+        })
+        .unwrap_or_else(|_| "{}".into());
+        self.conn
+            .execute(
+                "INSERT INTO silence (matchers, starts, ends, created_by, comment, created)
+                 VALUES (?1, ?2, ?3, NULL, ?4, ?2)",
+                params![m, s.starts, s.ends, s.reason],
+            )
+            .ctx(&self.path, "adding a silence")?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Silences that have not ended at `now` (unix seconds), or every one with `None`.
+    pub fn silences(&self, now: Option<i64>) -> Result<Vec<SilenceRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, matchers, starts, ends, comment FROM silence WHERE ends > ?1 ORDER BY id")
+            .ctx(&self.path, "reading silences")?;
+        let rows = st
+            .query_map([now.unwrap_or(i64::MIN)], |r| {
+                let m: String = r.get(1)?;
+                let m: StoredMatchers = serde_json::from_str(&m).unwrap_or(StoredMatchers {
+                    rule: None,
+                    labels: Default::default(),
+                });
+                Ok(SilenceRow {
+                    id: r.get(0)?,
+                    rule: m.rule,
+                    matchers: m.labels,
+                    starts: r.get(2)?,
+                    ends: r.get(3)?,
+                    reason: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
+                })
+            })
+            .ctx(&self.path, "reading silences")?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .ctx(&self.path, "reading silences")
+    }
+
+    /// Removes a silence; false when there was none with that id.
+    pub fn remove_silence(&self, id: i64) -> Result<bool, StoreError> {
+        let n = self
+            .conn
+            .execute("DELETE FROM silence WHERE id = ?1", [id])
+            .ctx(&self.path, "removing a silence")?;
+        Ok(n > 0)
     }
 }
 

@@ -262,12 +262,23 @@ pub(crate) fn open_for_write(path: &Path) -> Result<Connection, StoreError> {
         .ctx(path, "setting the checkpoint interval")?;
     conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)
         .ctx(path, "setting the WAL size limit")?;
+    // Another process (the daemon, `bandwatch silence`, `import`) may be migrating the same
+    // file right now: each migration runs in an IMMEDIATE transaction that re-reads the
+    // version inside it, so two processes never apply the same step twice.
     for (i, sql) in MIGRATIONS.iter().enumerate() {
         let version = i as i64 + 1;
         if version <= found {
             continue;
         }
-        let tx = conn.transaction().ctx(path, "starting a migration")?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(path, "starting a migration")?;
+        let now: i64 = tx
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .ctx(path, "reading the schema version")?;
+        if now >= version {
+            continue;
+        }
         tx.execute_batch(sql)
             .ctx(path, "applying a schema migration")?;
         tx.pragma_update(None, "user_version", version)
