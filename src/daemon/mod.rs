@@ -107,6 +107,17 @@ impl Daemon {
             format!("{} switches", topology.switches.len()),
         );
         health.set("store_writer", true, "running");
+        tokio::spawn(watch_health(
+            health.clone(),
+            live.clone(),
+            writer.metrics(),
+            topology
+                .switches
+                .iter()
+                .map(|s| s.interval.std())
+                .max()
+                .unwrap_or_default(),
+        ));
         let state = AppState {
             live: live.clone(),
             sources: Arc::new(sources),
@@ -250,6 +261,41 @@ impl Daemon {
         self.health.set("poller", false, "stopped");
         let _ = self.http_stop.send(true);
         info!("bandwatch stopped");
+    }
+}
+
+/// Keeps `/healthz` true to the parts' state: the poller is alive while sweeps arrive (within
+/// three intervals of the slowest switch, plus timeouts), the store writer while it can write.
+async fn watch_health(
+    health: Health,
+    live: LiveView,
+    writer: Arc<crate::store::WriterMetrics>,
+    max_interval: std::time::Duration,
+) {
+    let started = std::time::Instant::now();
+    let limit = max_interval * 3 + std::time::Duration::from_secs(30);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let quiet = live.since_last_sweep().unwrap_or_else(|| started.elapsed());
+        if quiet > limit {
+            health.set(
+                "poller",
+                false,
+                format!("no sweep for {} s", quiet.as_secs()),
+            );
+        } else {
+            health.set("poller", true, "sweeps arriving");
+        }
+        if writer.failing.get() > 0 {
+            let detail = writer.last_error().unwrap_or_else(|| "cannot write".into());
+            health.set("store_writer", false, detail);
+        } else {
+            health.set(
+                "store_writer",
+                true,
+                format!("queue {}", writer.queue_depth.get()),
+            );
+        }
     }
 }
 

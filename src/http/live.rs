@@ -47,6 +47,7 @@ pub struct SwitchState {
 struct Inner {
     topology: Arc<Topology>,
     attributed: Option<Arc<AttributedPorts>>,
+    last_sweep: Option<std::time::Instant>,
     ports: HashMap<PortKey, PortState>,
     switches: HashMap<String, SwitchState>,
     samples_by_quality: HashMap<&'static str, u64>,
@@ -100,6 +101,7 @@ impl LiveView {
     /// Folds one sweep into the view.
     pub fn apply(&self, sweep: &Sweep) {
         let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.last_sweep = Some(std::time::Instant::now());
         let answered = sweep.status == SweepStatus::Ok;
         let sw = g.switches.entry(sweep.switch.clone()).or_default();
         sw.up = answered;
@@ -143,6 +145,12 @@ impl LiveView {
                 }
             }
         }
+    }
+
+    /// How long ago the last sweep (answered or not) passed; `None` before the first.
+    pub fn since_last_sweep(&self) -> Option<std::time::Duration> {
+        let g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        g.last_sweep.map(|t| t.elapsed())
     }
 
     /// A copy of the state for rendering.
