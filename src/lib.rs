@@ -10,6 +10,7 @@ pub mod config;
 pub mod http;
 pub mod notify;
 pub mod poll;
+pub mod report;
 pub mod rules;
 pub mod sim;
 pub mod snmp;

@@ -2,6 +2,8 @@
 //! parses and dispatches here; each subcommand lives in its own file.
 
 pub mod check;
+pub mod import;
+pub mod report;
 pub mod run;
 pub mod simulate;
 pub mod query;
@@ -62,13 +64,13 @@ pub enum Command {
     /// Print a stored series.
     Query(query::QueryArgs),
     /// The monthly per-customer usage report.
-    Report(PendingArgs),
+    Report(report::ReportArgs),
     /// Replay rules over stored history or a CSV file.
     Backtest(PendingArgs),
     /// Serve a fleet of simulated switches over SNMP.
     Simulate(simulate::SimulateArgs),
     /// Import usage records from CSV.
-    Import(PendingArgs),
+    Import(import::ImportArgs),
     /// Add, list or remove silences.
     Silence(PendingArgs),
 }
@@ -110,6 +112,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&cli.config, args),
         Command::Simulate(args) => simulate::run(args),
         Command::Query(args) => query::run(&cli.config, args),
+        Command::Report(args) => report::run(&cli.config, args),
+        Command::Import(args) => import::run(&cli.config, args),
         other => {
             eprintln!("bandwatch {}: not implemented yet", other.name());
             ExitCode::from(2)
