@@ -54,7 +54,10 @@ pub fn run(config_path: &Path, args: ImportArgs) -> ExitCode {
             for e in &errs {
                 eprintln!("{file}:{}: {}", e.line, e.message);
             }
-            eprintln!("bandwatch import: {file}: nothing imported ({} errors)", errs.len());
+            eprintln!(
+                "bandwatch import: {file}: nothing imported ({} errors)",
+                errs.len()
+            );
             ExitCode::from(1)
         }
         Err(ImportError::Store(e)) => {

@@ -3,10 +3,10 @@
 
 pub mod check;
 pub mod import;
+pub mod query;
 pub mod report;
 pub mod run;
 pub mod simulate;
-pub mod query;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

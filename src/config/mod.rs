@@ -22,8 +22,9 @@ use toml::Spanned;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use model::{
-    Api, AuthProtocol, Billing, Config, Daemon, Email, MailSecurity, MailTransport, PrivacyProtocol,
-    ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, UsmUser, defaults,
+    Api, AuthProtocol, Billing, Config, Daemon, Email, MailSecurity, MailTransport,
+    PrivacyProtocol, ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, UsmUser,
+    defaults,
 };
 pub use secret::Secret;
 pub use topology::{
@@ -917,11 +918,10 @@ impl<'d, 'a> Builder<'d, 'a> {
             }
         }
         match &raw.route {
-            Some(r) => {
-                if self.route_ref(topo, r, "report.route") {
-                    out.route = r.get_ref().clone();
-                }
+            Some(r) if self.route_ref(topo, r, "report.route") => {
+                out.route = r.get_ref().clone();
             }
+            Some(_) => {}
             None if self.doc.has("report") && !topo.routes.contains_key(&out.route) => {
                 let msg = format!(
                     "the report goes to route `{}`, which is not configured: add a `[[route]]` \

@@ -276,7 +276,10 @@ impl Report {
 
     /// Customers with the given status.
     pub fn with_status(&self, status: Status) -> Vec<&CustomerRow> {
-        self.customers.iter().filter(|c| c.status == status).collect()
+        self.customers
+            .iter()
+            .filter(|c| c.status == status)
+            .collect()
     }
 
     /// Up to `n` customers with the largest growth (positive changes only).

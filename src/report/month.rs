@@ -20,7 +20,9 @@ pub struct Month {
 impl Month {
     /// A month; `None` outside 1..=12 or jiff's years.
     pub fn new(year: i16, month: i8) -> Option<Month> {
-        Date::new(year, month, 1).ok().map(|_| Month { year, month })
+        Date::new(year, month, 1)
+            .ok()
+            .map(|_| Month { year, month })
     }
 
     /// The month holding `t` (UTC).
@@ -112,7 +114,10 @@ mod tests {
         assert_eq!(m.secs(), 31 * 86_400);
         assert_eq!(m.prev().to_string(), "2026-09");
         assert_eq!(m.prev().secs(), 30 * 86_400);
-        assert_eq!("2027-01".parse::<Month>().unwrap().prev().to_string(), "2026-12");
+        assert_eq!(
+            "2027-01".parse::<Month>().unwrap().prev().to_string(),
+            "2026-12"
+        );
         assert!("2026-13".parse::<Month>().is_err());
         assert!("26-10".parse::<Month>().is_err());
         assert_eq!(Month::of(Timestamp::from_second(m.start()).unwrap()), m);

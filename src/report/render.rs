@@ -60,7 +60,10 @@ pub fn billed(c: &CustomerRow) -> String {
 
 /// The title line.
 pub fn title(r: &Report) -> String {
-    let mut t = format!("bandwatch usage report {} (compared with {})", r.month, r.previous);
+    let mut t = format!(
+        "bandwatch usage report {} (compared with {})",
+        r.month, r.previous
+    );
     if r.partial {
         let _ = write!(
             t,
@@ -86,15 +89,19 @@ fn text(r: &Report) -> String {
     );
     let this_label = if r.partial { "projected" } else { "estimate" };
     for (am, rows) in r.by_account_manager() {
-        let _ = writeln!(
-            s,
-            "== Account manager: {} ==",
-            am.unwrap_or("(none)")
-        );
+        let _ = writeln!(s, "== Account manager: {} ==", am.unwrap_or("(none)"));
         let _ = writeln!(
             s,
             "{:<20} {:>12} {:>12} {:>12} {:>9} {:>16} {:>9} {:>9} {:<8}",
-            "customer", "measured", this_label, "last month", "change", "billed (method)", "95th cov", "last cov", "status"
+            "customer",
+            "measured",
+            this_label,
+            "last month",
+            "change",
+            "billed (method)",
+            "95th cov",
+            "last cov",
+            "status"
         );
         for c in rows {
             let _ = writeln!(

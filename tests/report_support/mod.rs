@@ -122,8 +122,13 @@ pub struct Setup {
 }
 
 impl Setup {
+    /// A fresh folder under the system's temporary directory.
     pub fn new() -> Setup {
-        let dir = tempfile::tempdir().unwrap();
+        Setup::in_dir(tempfile::tempdir().unwrap())
+    }
+
+    /// The configuration written into `dir`.
+    pub fn in_dir(dir: tempfile::TempDir) -> Setup {
         let config_path = dir.path().join("bandwatch.toml");
         std::fs::write(&config_path, CONFIG).unwrap();
         std::fs::write(dir.path().join("api-token"), TOKEN).unwrap();

@@ -18,7 +18,8 @@ pub fn esc(s: &str) -> String {
 
 const TD: &str = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;";
 const TDL: &str = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;";
-const TH: &str = "padding:3px 8px;border-bottom:2px solid #999;text-align:right;background:#f3f3f3;";
+const TH: &str =
+    "padding:3px 8px;border-bottom:2px solid #999;text-align:right;background:#f3f3f3;";
 const THIS_COLOR: &str = "#2b6cb0";
 const LAST_COLOR: &str = "#c0c0c0";
 
@@ -53,7 +54,11 @@ fn chart(c: &CustomerRow) -> String {
     );
     for d in 0..days {
         let bar = |b: Option<u64>, color: &str| {
-            let px = b.map_or(0.0, |b| (b as f64 / max as f64 * h).round().max(if b > 0 { 1.0 } else { 0.0 }));
+            let px = b.map_or(0.0, |b| {
+                (b as f64 / max as f64 * h)
+                    .round()
+                    .max(if b > 0 { 1.0 } else { 0.0 })
+            });
             format!(
                 "<td style=\"vertical-align:bottom;padding:0;width:2px;height:{h}px;\">\
                  <div style=\"width:2px;height:{px}px;background:{color};font-size:0;line-height:0;\"></div></td>"
@@ -106,7 +111,11 @@ fn customer_table(s: &mut String, rows: &[&CustomerRow], partial: bool) {
 }
 
 fn list(s: &mut String, head: &str, rows: Vec<&CustomerRow>) {
-    let _ = write!(s, "<h3 style=\"font-size:15px;margin:18px 0 6px;\">{}</h3>", esc(head));
+    let _ = write!(
+        s,
+        "<h3 style=\"font-size:15px;margin:18px 0 6px;\">{}</h3>",
+        esc(head)
+    );
     if rows.is_empty() {
         s.push_str("<p style=\"color:#777;margin:0;\">None.</p>");
         return;
