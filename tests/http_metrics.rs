@@ -116,6 +116,7 @@ fn start(topo: Topology) -> Server {
         live: live.clone(),
         sources: Arc::new(Vec::new()),
         health: health.clone(),
+        usage: None,
     };
     let listener = rt.block_on(bind("127.0.0.1:0".parse().unwrap())).unwrap();
     let addr = listener.local_addr().unwrap();

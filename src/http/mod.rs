@@ -6,6 +6,7 @@ pub mod exposition;
 pub mod live;
 pub mod metrics;
 pub mod server;
+pub mod usage;
 
 pub use live::LiveView;
 pub use metrics::MetricsSource;

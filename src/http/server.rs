@@ -58,6 +58,8 @@ pub struct AppState {
     pub sources: Arc<Vec<Arc<dyn MetricsSource>>>,
     /// Liveness of the daemon's parts.
     pub health: Health,
+    /// `POST /api/v1/usage` (disabled when `None`).
+    pub usage: Option<Arc<super::usage::UsageApi>>,
 }
 
 /// The router with every endpoint.
@@ -66,6 +68,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/v1/topology", get(topology))
+        .route(
+            "/api/v1/usage",
+            axum::routing::post(super::usage::post_usage),
+        )
         .with_state(state)
 }
 
