@@ -173,9 +173,21 @@ pub fn write_steps(
     to: i64,
     traffic: impl Fn(&str, &str, i64) -> Hour,
 ) {
+    write_every(db, config, from, to, STEP, traffic)
+}
+
+/// [`write_steps`] with a sweep every `step` seconds.
+pub fn write_every(
+    db: &Path,
+    config: &Config,
+    from: i64,
+    to: i64,
+    step: i64,
+    traffic: impl Fn(&str, &str, i64) -> Hour,
+) {
     let mut topo = config.topology.clone();
     for s in &mut topo.switches {
-        s.interval = Duration::from_secs(STEP as u64);
+        s.interval = Duration::from_secs(step as u64);
     }
     let retention = config.retention;
     let store = Store::open(db, &retention).unwrap();
@@ -188,7 +200,7 @@ pub fn write_steps(
             },
         )
         .unwrap();
-    let mut t = from + STEP;
+    let mut t = from + step;
     while t <= to {
         for sw in &topo.switches {
             let ports = sw
@@ -196,14 +208,14 @@ pub fn write_steps(
                 .iter()
                 .map(|p| PortResult {
                     port: p.name.clone(),
-                    outcome: match traffic(&sw.name, &p.name, t - STEP) {
+                    outcome: match traffic(&sw.name, &p.name, t - step) {
                         Some((i, o)) => PortOutcome::Reading(PortReading {
                             if_index: 1,
                             oper_status: OperStatus::Up,
                             speed_bps: 10_000_000_000,
                             quality: Quality::Ok,
                             delta: Some(Delta {
-                                dt_ms: STEP as u64 * 1000,
+                                dt_ms: step as u64 * 1000,
                                 in_octets: i,
                                 out_octets: o,
                                 in_packets: None,
@@ -224,7 +236,7 @@ pub fn write_steps(
                 })
                 .unwrap();
         }
-        t += STEP;
+        t += step;
     }
     writer.flush().unwrap();
 }
