@@ -11,6 +11,7 @@
 //! - [`import`]: usage records from CSV (`bandwatch import`, `POST /api/v1/usage`).
 
 pub mod build;
+pub mod deliver;
 pub mod import;
 pub mod month;
 pub mod percentile;

@@ -37,7 +37,13 @@ token = "file:api-token"
 version = "2c"
 community = "${BANDWATCH_TEST_COMMUNITY:-public}"
 
+[email]
+transport = "file"
+from = "bandwatch <bandwatch@example.net>"
+
 [report]
+day = 2
+time = "07:30"
 route = "sales"
 up = 0.2
 down = 0.2
