@@ -36,6 +36,8 @@ pub enum Status {
     Steady,
     /// No usage in either month.
     Idle,
+    /// Usage the month before, but nothing was measured this month (polling gap, not churn).
+    NoData,
 }
 
 impl Status {
@@ -48,6 +50,7 @@ impl Status {
             Status::Down => "down",
             Status::Steady => "steady",
             Status::Idle => "idle",
+            Status::NoData => "no_data",
         }
     }
 }
@@ -235,12 +238,18 @@ fn status(
     match (this_est > 0.0, last_est > 0.0) {
         (false, false) => Status::Idle,
         (true, false) => Status::New,
+        // Nothing measured is not nothing used.
+        (false, true) if this.slots == 0 => Status::NoData,
         (false, true) => Status::Churned,
         (true, true) => {
-            // Near none now: the last week's rate is a sliver of last month's average.
-            let recent = this.recent_bps.unwrap_or(0.0);
+            // Near none now: the last week's *measured* rate is a sliver of last month's
+            // average (a last week without measurements says nothing).
             let before = last.average_bps.unwrap_or(0.0);
-            if this.imported_bytes == 0 && before > 0.0 && recent < before * CHURN_FRACTION {
+            if let Some(recent) = this.recent_bps
+                && this.imported_bytes == 0
+                && before > 0.0
+                && recent < before * CHURN_FRACTION
+            {
                 return Status::Churned;
             }
             let c = (this_est - last_est) / last_est;

@@ -29,7 +29,7 @@ fn status_color(s: Status) -> &'static str {
         Status::Churned => "#c53030",
         Status::Up => "#2b6cb0",
         Status::Down => "#c05621",
-        Status::Steady | Status::Idle => "#555555",
+        Status::Steady | Status::Idle | Status::NoData => "#555555",
     }
 }
 
