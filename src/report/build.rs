@@ -125,13 +125,32 @@ pub struct Report {
 }
 
 /// Reads everything the report needs for `month` from the store. With `current`, the
-/// period ends at `now` (rounded down to 5 minutes) and figures are projected.
+/// period ends at `now` (rounded down to 5 minutes) and figures are projected. With
+/// `[report] exclude_attacks`, the spike rules are read from the rules folder.
 pub fn build(
     book: &UsageBook,
     config: &Config,
     month: Month,
     now: Timestamp,
     current: bool,
+) -> Result<Report, StoreError> {
+    let spikes = if config.report.exclude_attacks {
+        super::attacks::spike_rules(config)
+    } else {
+        Vec::new()
+    };
+    build_with(book, config, month, now, current, &spikes)
+}
+
+/// [`build`] with the spike rules given: with `[report] exclude_attacks`, slots inside
+/// their firing alerts on a customer or its ports are left out of its 95th.
+pub fn build_with(
+    book: &UsageBook,
+    config: &Config,
+    month: Month,
+    now: Timestamp,
+    current: bool,
+    spike_rules: &[String],
 ) -> Result<Report, StoreError> {
     let prev = month.prev();
     let this_p = Period {
@@ -160,9 +179,20 @@ pub fn build(
     };
     let settings = &config.report;
     let mut customers = Vec::new();
+    let customer_usage = |c: &crate::config::Customer, p: Period| -> Result<Usage, StoreError> {
+        let buckets = book
+            .buckets_5m(&Entity::new(EntityKind::Customer, &c.id), p.from, p.to)?
+            .unwrap_or_default();
+        let attacks = if settings.exclude_attacks {
+            super::attacks::attack_spans(book, spike_rules, c, p.from, p.to)?
+        } else {
+            Vec::new()
+        };
+        Ok(Usage::from_buckets_excluding(&buckets, p, &attacks))
+    };
     for c in config.topology.customers.values() {
-        let mut this = usage(EntityKind::Customer, &c.id, this_p)?;
-        let mut last = usage(EntityKind::Customer, &c.id, last_p)?;
+        let mut this = customer_usage(c, this_p)?;
+        let mut last = customer_usage(c, last_p)?;
         if let Some(recs) = imported.get(&c.id) {
             this.add_imported(recs);
             last.add_imported(recs);

@@ -10,6 +10,7 @@
 //! - [`render`]: text, CSV, JSON and e-mail-safe HTML.
 //! - [`import`]: usage records from CSV (`bandwatch import`, `POST /api/v1/usage`).
 
+pub mod attacks;
 pub mod build;
 pub mod deliver;
 pub mod import;
@@ -18,7 +19,7 @@ pub mod percentile;
 pub mod render;
 pub mod usage;
 
-pub use build::{CustomerRow, Report, Status, TotalRow, build};
+pub use build::{CustomerRow, Report, Status, TotalRow, build, build_with};
 pub use month::Month;
 pub use percentile::{Percentiles, SlotRate, nearest_rank};
 pub use usage::{Period, Usage};

@@ -117,6 +117,13 @@ fn text(r: &Report) -> String {
                 cov(&c.last),
                 c.status.as_str()
             );
+            if c.this.excluded_slots > 0 {
+                let _ = writeln!(
+                    s,
+                    "{:<20} {} slots inside attacks left out of the 95th",
+                    "", c.this.excluded_slots
+                );
+            }
             if c.this.imported_bytes > 0 {
                 let _ = writeln!(
                     s,
@@ -194,7 +201,7 @@ fn csv(r: &Report) -> String {
         "kind,name,account_manager,status,billing,this_bytes,this_in_octets,this_out_octets,\
          this_imported_bytes,this_estimate_bytes,this_coverage,this_slots,this_expected_slots,\
          last_bytes,last_estimate_bytes,last_coverage,change_pct,billed_bps,p95_in_bps,\
-         p95_out_bps,p95_sum_bps,p95_max_bps\n",
+         p95_out_bps,p95_sum_bps,p95_max_bps,excluded_slots\n",
     );
     let mut line = |kind: &str,
                     name: &str,
@@ -208,7 +215,7 @@ fn csv(r: &Report) -> String {
                     billed: Option<f64>| {
         let _ = writeln!(
             s,
-            "{kind},{},{},{status},{billing},{},{},{},{},{:.0},{:.4},{},{},{},{:.0},{:.4},{},{},{},{},{},{}",
+            "{kind},{},{},{status},{billing},{},{},{},{},{:.0},{:.4},{},{},{},{:.0},{:.4},{},{},{},{},{},{},{}",
             csv_field(name),
             csv_field(am),
             this.total_bytes(),
@@ -228,6 +235,7 @@ fn csv(r: &Report) -> String {
             opt(this.p95.out_bps),
             opt(this.p95.sum_bps),
             opt(this.p95.max_bps),
+            this.excluded_slots,
         );
     };
     for c in &r.customers {

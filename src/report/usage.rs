@@ -72,11 +72,24 @@ pub struct Usage {
     pub recent_bps: Option<f64>,
     /// Average bit/s over the measured time of the whole period.
     pub average_bps: Option<f64>,
+    /// Measured slots left out of the percentiles because an attack (a firing spike alert)
+    /// overlapped them (`[report] exclude_attacks`); their bytes still count.
+    pub excluded_slots: usize,
 }
 
 impl Usage {
     /// Computes usage over `period` from the stored buckets (any outside it are ignored).
     pub fn from_buckets(buckets: &[Bucket5m], period: Period) -> Usage {
+        Usage::from_buckets_excluding(buckets, period, &[])
+    }
+
+    /// [`Usage::from_buckets`], leaving the slots that overlap any of `attacks` (`[start,
+    /// end)` unix seconds) out of the percentiles and counting them.
+    pub fn from_buckets_excluding(
+        buckets: &[Bucket5m],
+        period: Period,
+        attacks: &[(i64, i64)],
+    ) -> Usage {
         let mut u = Usage {
             period: Some(period),
             expected_slots: (period.secs() / 300) as usize,
@@ -96,11 +109,18 @@ impl Usage {
             u.in_octets += i;
             u.out_octets += o;
             u.covered_secs += secs;
-            rates.push(SlotRate {
-                start: b.start,
-                in_bps: i as f64 * 8.0 / secs,
-                out_bps: o as f64 * 8.0 / secs,
-            });
+            if attacks
+                .iter()
+                .any(|(s, e)| *s < b.start + 300 && *e > b.start)
+            {
+                u.excluded_slots += 1;
+            } else {
+                rates.push(SlotRate {
+                    start: b.start,
+                    in_bps: i as f64 * 8.0 / secs,
+                    out_bps: o as f64 * 8.0 / secs,
+                });
+            }
             let d = ((b.start - period.from) / DAY_SECS) as usize;
             if let Some(day) = u.daily.get_mut(d) {
                 day.bytes += i + o;
@@ -116,7 +136,7 @@ impl Usage {
             let len = (period.to.min(start + DAY_SECS) - start).max(1) as f64;
             day.coverage = (day_covered[d] / len).clamp(0.0, 1.0);
         }
-        u.slots = rates.len();
+        u.slots = rates.len() + u.excluded_slots;
         u.p95 = Percentiles::of(&rates);
         if period.secs() > 0 {
             u.coverage = (u.covered_secs / period.secs() as f64).clamp(0.0, 1.0);
@@ -199,6 +219,23 @@ mod tests {
         assert_eq!(u.p95.in_bps, Some(24.0));
         assert_eq!(u.daily.len(), 1);
         assert_eq!(u.daily[0].bytes, 1950);
+
+        // An attack over the third slot: left out of the 95th (now 16), bytes still counted.
+        let a = Usage::from_buckets_excluding(
+            &[
+                b(0, 300, 0, 300_000),
+                b(300, 600, 0, 300_000),
+                b(600, 900, 0, 300_000),
+                b(900, 150, 0, 150_000),
+            ],
+            p,
+            &[(650, 700)],
+        );
+        assert_eq!(a.excluded_slots, 1);
+        assert_eq!(a.slots, 4);
+        assert_eq!(a.p95.in_bps, Some(16.0));
+        assert_eq!(a.p95.slots, 3);
+        assert_eq!(a.measured_bytes(), 1950);
     }
 
     #[test]

@@ -228,6 +228,71 @@ impl UsageBook {
     }
 }
 
+impl UsageBook {
+    /// The spans `[start, end)` (unix seconds) in which an alert of one of `rules` was firing
+    /// on `entity` (`kind:name`, as the rules stage writes it), clipped to `[from, to)`, from
+    /// `alert_history`. An alert still firing at `to` runs to `to`.
+    pub fn firing_spans(
+        &self,
+        rules: &[String],
+        entity: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let path = &self.path;
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT rule, to_state, ts FROM alert_history WHERE entity = ?1 AND ts < ?2 \
+                 ORDER BY rule, ts, id",
+            )
+            .ctx(path, "preparing an alert history read")?;
+        let rows = st
+            .query_map(params![entity, to], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .ctx(path, "reading the alert history")?;
+        let mut spans = Vec::new();
+        let mut open: Option<(String, i64)> = None;
+        let close = |rule_start: i64, end: i64, spans: &mut Vec<(i64, i64)>| {
+            let (s, e) = (rule_start.max(from), end.min(to));
+            if e > s {
+                spans.push((s, e));
+            }
+        };
+        for row in rows {
+            let (rule, state, ts) = row.ctx(path, "reading the alert history")?;
+            if !rules.contains(&rule) {
+                continue;
+            }
+            if let Some((r, start)) = &open
+                && *r != rule
+            {
+                close(*start, to, &mut spans);
+                open = None;
+            }
+            match (state.as_str(), &open) {
+                ("firing", None) => open = Some((rule, ts)),
+                ("firing", Some(_)) => {}
+                (_, Some((_, start))) => {
+                    close(*start, ts, &mut spans);
+                    open = None;
+                }
+                (_, None) => {}
+            }
+        }
+        if let Some((_, start)) = open {
+            close(start, to, &mut spans);
+        }
+        spans.sort_unstable();
+        Ok(spans)
+    }
+}
+
 fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
     let ts = |v: i64| Timestamp::from_second(v).unwrap_or(Timestamp::UNIX_EPOCH);
     Ok(UsageRecord {

@@ -89,7 +89,7 @@ fn customer_table(s: &mut String, rows: &[&CustomerRow], partial: bool) {
             "<tr><td style=\"{TDL}\"><b>{}</b><br><span style=\"color:#777;\">{}</span></td>\
              <td style=\"{TD}\">{}</td><td style=\"{TD}\">{}</td><td style=\"{TD}\">{}</td>\
              <td style=\"{TD}\">{}</td><td style=\"{TD}\">{}<br><span style=\"color:#777;\">{}</span></td>\
-             <td style=\"{TD}\">{}<br><span style=\"color:#777;\">{}/{} slots</span></td>\
+             <td style=\"{TD}\">{}<br><span style=\"color:#777;\">{}/{} slots{}</span></td>\
              <td style=\"{TD}color:{};font-weight:bold;\">{}</td><td style=\"{TDL}\">{}</td></tr>",
             esc(&c.id),
             esc(&c.name),
@@ -102,6 +102,11 @@ fn customer_table(s: &mut String, rows: &[&CustomerRow], partial: bool) {
             esc(&cov(&c.this)),
             c.this.slots,
             c.this.expected_slots,
+            if c.this.excluded_slots > 0 {
+                format!("<br>{} in attacks, not billed", c.this.excluded_slots)
+            } else {
+                String::new()
+            },
             status_color(c.status),
             c.status.as_str(),
             chart(c)
