@@ -192,6 +192,16 @@ fn the_command_prints_every_format_and_one_account_managers_customers() {
     assert!(ok, "{err}");
     assert!(text.contains("bandwatch usage report 2026-10 (compared with 2026-09)"));
     assert!(text.contains("== Account manager: alice =="), "{text}");
+    // Coverage next to the figures: gappy's month is 28/31 measured, 8064 of 8928 slots.
+    let gappy = text.lines().find(|l| l.starts_with("gappy ")).unwrap();
+    assert!(
+        gappy.contains("90.3 %") && gappy.contains("8064/8928"),
+        "{gappy}"
+    );
+    assert!(
+        gappy.contains("volume") && gappy.contains("steady"),
+        "{gappy}"
+    );
     let churned = text.split("== Churned customers ==").nth(1).unwrap();
     assert!(churned.trim_start().starts_with("gone"), "{text}");
 

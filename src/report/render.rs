@@ -92,29 +92,31 @@ fn text(r: &Report) -> String {
         let _ = writeln!(s, "== Account manager: {} ==", am.unwrap_or("(none)"));
         let _ = writeln!(
             s,
-            "{:<20} {:>12} {:>12} {:>12} {:>9} {:>16} {:>9} {:>9} {:<8}",
+            "{:<20} {:>12} {:>8} {:>12} {:>12} {:>8} {:>9} {:>22} {:>11} {:<8}",
             "customer",
             "measured",
+            "coverage",
             this_label,
             "last month",
+            "coverage",
             "change",
             "billed (method)",
-            "95th cov",
-            "last cov",
+            "slots",
             "status"
         );
         for c in rows {
             let _ = writeln!(
                 s,
-                "{:<20} {:>12} {:>12} {:>12} {:>9} {:>16} {:>9} {:>9} {:<8}",
+                "{:<20} {:>12} {:>8} {:>12} {:>12} {:>8} {:>9} {:>22} {:>11} {:<8}",
                 c.id,
                 format_bytes(c.this.total_bytes() as f64),
+                cov(&c.this),
                 format_bytes(c.this_estimate),
                 format_bytes(c.last_estimate),
+                cov(&c.last),
                 pct(c.change),
                 format!("{} {}", billed(c), c.billing.as_str()),
                 format!("{}/{}", c.this.slots, c.this.expected_slots),
-                cov(&c.last),
                 c.status.as_str()
             );
             if c.this.excluded_slots > 0 {
