@@ -1,7 +1,8 @@
 //! `POST /api/v1/usage`: usage records as CSV (`customer,start,end,bytes[,source]`, the same
 //! format as `bandwatch import`), authorized by the bearer token of `[api] token`. All or
 //! nothing: 401 without the token, 400 with every line's error and nothing imported, 200
-//! with what was imported. The only handler that writes to the store.
+//! with what was imported. The only handler that writes to the store. Bodies are limited by
+//! axum's default (2 MB, answered with 413); larger files go through `bandwatch import`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
