@@ -80,7 +80,7 @@ fn reruns_replace_and_refusals_import_nothing() {
         "b.csv",
         "customer,start,end,bytes,source\n\
          fresh,2026-10-02T00:00:00Z,2026-10-03T00:00:00Z,2500,cdn\n\
-         fresh,2026-10-03T00:00:00Z,2026-10-04T00:00:00Z,700,cdn\n",
+         \"fresh\",\"2026-10-03T00:00:00Z\",\"2026-10-04T00:00:00Z\",700,\"cdn\"\n",
     );
     assert!(ok, "{err}");
     assert!(

@@ -84,7 +84,8 @@ pub fn parse(text: &str, topology: &Topology) -> Result<Vec<ParsedRecord>, Vec<L
         if l.trim().is_empty() {
             continue;
         }
-        let f: Vec<&str> = l.split(',').map(str::trim).collect();
+        // Fields may be quoted (`"acme"`, as spreadsheets write them); none holds a comma.
+        let f: Vec<&str> = l.split(',').map(|x| unquote(x.trim())).collect();
         let want = if with_source { 5 } else { 4 };
         if f.len() != want {
             errors.push(LineError {
@@ -174,6 +175,12 @@ pub fn parse(text: &str, topology: &Topology) -> Result<Vec<ParsedRecord>, Vec<L
         errors.sort_by_key(|e| e.line);
         Err(errors)
     }
+}
+
+fn unquote(s: &str) -> &str {
+    s.strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .unwrap_or(s)
 }
 
 /// Parses, validates and writes CSV text in one transaction: everything or nothing.
