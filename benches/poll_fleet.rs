@@ -84,9 +84,7 @@ fn main() {
     }
     std::thread::spawn(move || for _ in lines {});
 
-    let cfg = config::load(&cfg_path)
-        .expect("generated config loads")
-        .config;
+    let cfg = config::load(&cfg_path).expect("generated config loads").config;
     let total_ports = cfg.topology.port_count();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
