@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod http;
 pub mod notify;
 pub mod poll;
+pub mod report;
 pub mod rules;
 pub mod sim;
 pub mod snmp;

@@ -3,7 +3,9 @@
 
 pub mod backtest;
 pub mod check;
+pub mod import;
 pub mod query;
+pub mod report;
 pub mod run;
 pub mod silence;
 pub mod simulate;
@@ -64,13 +66,13 @@ pub enum Command {
     /// Print a stored series.
     Query(query::QueryArgs),
     /// The monthly per-customer usage report.
-    Report(PendingArgs),
+    Report(report::ReportArgs),
     /// Replay rules over stored history or a CSV file.
     Backtest(backtest::BacktestArgs),
     /// Serve a fleet of simulated switches over SNMP.
     Simulate(simulate::SimulateArgs),
     /// Import usage records from CSV.
-    Import(PendingArgs),
+    Import(import::ImportArgs),
     /// Add, list or remove silences.
     Silence(silence::SilenceArgs),
 }
@@ -115,6 +117,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Query(args) => query::run(&cli.config, args),
         Command::Backtest(args) => backtest::run(&cli.config, args),
         Command::Silence(args) => silence::run(&cli.config, args),
+        Command::Report(args) => report::run(&cli.config, args),
+        Command::Import(args) => import::run(&cli.config, args),
         other => {
             eprintln!("bandwatch {}: not implemented yet", other.name());
             ExitCode::from(2)

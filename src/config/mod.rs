@@ -22,8 +22,9 @@ use toml::Spanned;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use model::{
-    Api, AuthProtocol, Config, Daemon, Email, MailSecurity, MailTransport, PrivacyProtocol,
-    Retention, SnmpCredentials, SnmpProfile, SnmpVersion, UsmUser, defaults,
+    Api, AuthProtocol, Billing, Config, Daemon, Email, MailSecurity, MailTransport,
+    PrivacyProtocol, ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, UsmUser,
+    defaults,
 };
 pub use secret::Secret;
 pub use topology::{
@@ -172,9 +173,10 @@ impl<'d, 'a> Builder<'d, 'a> {
         self.switches(&mut topo, &daemon, &profiles, &global_patterns);
         self.product_lines(&mut topo);
         self.ports(&mut topo);
-        self.customers(&mut topo);
+        let billing = self.customers(&mut topo);
         let email = self.email();
         let api = self.api();
+        let report = self.report(&topo, billing);
         if !self.doc.has("switch") {
             self.doc.warning(
                 None,
@@ -199,6 +201,7 @@ impl<'d, 'a> Builder<'d, 'a> {
             retention,
             email,
             api,
+            report,
             topology: topo,
         })
     }
@@ -791,7 +794,8 @@ impl<'d, 'a> Builder<'d, 'a> {
         }
     }
 
-    fn customers(&mut self, topo: &mut Topology) {
+    fn customers(&mut self, topo: &mut Topology) -> BTreeMap<String, Billing> {
+        let mut billing = BTreeMap::new();
         let raws: Vec<document::Element<RawCustomer>> = self.doc.array_of_tables("customer");
         let mut seen = HashMap::new();
         let mut claimed: HashMap<PortKey, (String, Range<usize>)> = HashMap::new();
@@ -803,6 +807,23 @@ impl<'d, 'a> Builder<'d, 'a> {
                 ok &= self.route_ref(topo, am, &format!("{key}.account_manager"));
             }
             let id = raw.id.get_ref().clone();
+            if let Some(b) = &raw.billing {
+                match Billing::parse(b.get_ref()) {
+                    Some(m) => {
+                        billing.insert(id.clone(), m);
+                    }
+                    None => {
+                        let msg = format!(
+                            "unknown billing method `{}`; the methods are `95th-max` (the \
+                             default), `95th-in`, `95th-out`, `95th-sum` and `volume`",
+                            b.get_ref()
+                        );
+                        self.doc
+                            .error(Some(b.span()), &format!("{key}.billing"), msg);
+                        ok = false;
+                    }
+                }
+            }
             let mut ports = Vec::new();
             for (i, pr) in raw.ports.iter().enumerate() {
                 let pkey = format!("{key}.ports[{i}]");
@@ -863,6 +884,73 @@ impl<'d, 'a> Builder<'d, 'a> {
                 },
             );
         }
+        billing
+    }
+
+    fn report(&mut self, topo: &Topology, billing: BTreeMap<String, Billing>) -> ReportSettings {
+        let raw: RawReport = self.doc.value("report").unwrap_or_default();
+        let mut out = ReportSettings {
+            billing,
+            ..ReportSettings::default()
+        };
+        if let Some(d) = &raw.day {
+            match u8::try_from(*d.get_ref()) {
+                Ok(v @ 1..=28) => out.day = v,
+                _ => self.doc.error(
+                    Some(d.span()),
+                    "report.day",
+                    "must be a day of the month from 1 to 28 (every month has it)",
+                ),
+            }
+        }
+        if let Some(t) = &raw.time {
+            let parsed = t.get_ref().split_once(':').and_then(|(h, m)| {
+                let (h, m) = (h.parse::<u8>().ok()?, m.parse::<u8>().ok()?);
+                (h < 24 && m < 60 && t.get_ref().len() == 5).then_some((h, m))
+            });
+            match parsed {
+                Some(hm) => out.time = hm,
+                None => self.doc.error(
+                    Some(t.span()),
+                    "report.time",
+                    format!("`{}` is not a time of day like `06:00` (UTC)", t.get_ref()),
+                ),
+            }
+        }
+        match &raw.route {
+            Some(r) if self.route_ref(topo, r, "report.route") => {
+                out.route = r.get_ref().clone();
+            }
+            Some(_) => {}
+            None if self.doc.has("report") && !topo.routes.contains_key(&out.route) => {
+                let msg = format!(
+                    "the report goes to route `{}`, which is not configured: add a `[[route]]` \
+                     named so, or set `report.route`",
+                    out.route
+                );
+                self.doc.warning(None, "report.route", msg);
+            }
+            None => {}
+        }
+        for (key, v, slot) in [
+            ("report.up", &raw.up, &mut out.up),
+            ("report.down", &raw.down, &mut out.down),
+        ] {
+            if let Some(v) = v {
+                let x = *v.get_ref();
+                if x.is_finite() && x > 0.0 && x < 10.0 {
+                    *slot = x;
+                } else {
+                    self.doc.error(
+                        Some(v.span()),
+                        key,
+                        "must be a fraction above 0, like 0.2 for 20 %",
+                    );
+                }
+            }
+        }
+        out.exclude_attacks = raw.exclude_attacks.unwrap_or(false);
+        out
     }
 
     fn email(&mut self) -> Option<Email> {

@@ -44,6 +44,14 @@ pub mod defaults {
     pub const RETAIN_1H: Duration = Duration::from_secs(2 * 365 * 86400);
     /// `email.group_wait`
     pub const GROUP_WAIT: Duration = Duration::from_secs(30);
+    /// `report.route`
+    pub const REPORT_ROUTE: &str = "sales";
+    /// `report.up` and `report.down`
+    pub const REPORT_THRESHOLD: f64 = 0.2;
+    /// `report.day`
+    pub const REPORT_DAY: u8 = 1;
+    /// `report.time` (UTC), hours and minutes
+    pub const REPORT_TIME: (u8, u8) = (6, 0);
 }
 
 /// The whole validated configuration.
@@ -59,6 +67,8 @@ pub struct Config {
     pub email: Option<Email>,
     /// `[api]`
     pub api: Api,
+    /// `[report]` and each customer's billing method.
+    pub report: ReportSettings,
     /// Sites, switches, ports, product lines, customers, routes.
     pub topology: Topology,
 }
@@ -249,4 +259,92 @@ pub struct Email {
 pub struct Api {
     /// Bearer token for write endpoints; `None` disables them.
     pub token: Option<Secret>,
+}
+
+/// How a customer's usage is billed (`billing` on `[[customer]]`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum Billing {
+    /// The larger of the 95th percentile of the inbound and of the outbound 5-minute rates.
+    #[default]
+    #[serde(rename = "95th-max")]
+    Max95,
+    /// The 95th percentile of the inbound 5-minute rates.
+    #[serde(rename = "95th-in")]
+    In95,
+    /// The 95th percentile of the outbound 5-minute rates.
+    #[serde(rename = "95th-out")]
+    Out95,
+    /// The 95th percentile of inbound + outbound per 5-minute slot.
+    #[serde(rename = "95th-sum")]
+    Sum95,
+    /// Total bytes in and out.
+    #[serde(rename = "volume")]
+    Volume,
+}
+
+impl Billing {
+    /// Every method.
+    pub const ALL: [Billing; 5] = [
+        Billing::Max95,
+        Billing::In95,
+        Billing::Out95,
+        Billing::Sum95,
+        Billing::Volume,
+    ];
+
+    /// The method as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Billing::Max95 => "95th-max",
+            Billing::In95 => "95th-in",
+            Billing::Out95 => "95th-out",
+            Billing::Sum95 => "95th-sum",
+            Billing::Volume => "volume",
+        }
+    }
+
+    /// Parses a method as written in the configuration.
+    pub fn parse(s: &str) -> Option<Billing> {
+        Billing::ALL.into_iter().find(|b| b.as_str() == s)
+    }
+}
+
+/// `[report]`: the monthly usage report's delivery and status thresholds.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReportSettings {
+    /// Day of the month the report for the previous month is sent (1..=28).
+    pub day: u8,
+    /// Time of day (UTC) it is sent, hours and minutes.
+    pub time: (u8, u8),
+    /// Route that receives the whole report.
+    pub route: String,
+    /// Growth (fraction) from which a customer is `up`.
+    pub up: f64,
+    /// Fall (fraction) from which a customer is `down`.
+    pub down: f64,
+    /// Leave slots inside firing spike alerts out of the 95th.
+    pub exclude_attacks: bool,
+    /// Billing method per customer id (customers not listed use the default, `95th-max`).
+    pub billing: std::collections::BTreeMap<String, Billing>,
+}
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            day: defaults::REPORT_DAY,
+            time: defaults::REPORT_TIME,
+            route: defaults::REPORT_ROUTE.to_string(),
+            up: defaults::REPORT_THRESHOLD,
+            down: defaults::REPORT_THRESHOLD,
+            exclude_attacks: false,
+            billing: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl ReportSettings {
+    /// The billing method of a customer.
+    pub fn billing_of(&self, customer: &str) -> Billing {
+        self.billing.get(customer).copied().unwrap_or_default()
+    }
 }

@@ -22,6 +22,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "route",
     "email",
     "api",
+    "report",
 ];
 
 /// `[daemon]`
@@ -145,6 +146,7 @@ pub struct RawCustomer {
     pub account_manager: Option<Spanned<String>>,
     #[serde(default)]
     pub ports: Vec<Spanned<RawPortRef>>,
+    pub billing: Option<Spanned<String>>,
 }
 
 /// `[[route]]`
@@ -174,4 +176,16 @@ pub struct RawEmail {
 #[serde(deny_unknown_fields)]
 pub struct RawApi {
     pub token: Option<Spanned<String>>,
+}
+
+/// `[report]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    pub day: Option<Spanned<i64>>,
+    pub time: Option<Spanned<String>>,
+    pub route: Option<Spanned<String>>,
+    pub up: Option<Spanned<f64>>,
+    pub down: Option<Spanned<f64>>,
+    pub exclude_attacks: Option<bool>,
 }

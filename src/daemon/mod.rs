@@ -75,6 +75,9 @@ impl Daemon {
         let notifier: SharedNotifier = Arc::new(tokio::sync::RwLock::new(notifier));
         let (notices, notice_rx) = tokio::sync::mpsc::unbounded_channel::<Notice>();
         tokio::spawn(forward_notices(notice_rx, notifier.clone()));
+        if let Some(n) = notifier.read().await.as_ref() {
+            tokio::spawn(deliver_reports(n.outbox(), Arc::new(config.clone())));
+        }
         let alerts = AlertsView::default();
         let alerting: SharedAlerting = Arc::new(std::sync::Mutex::new(Some(start_rules(
             &config,
@@ -124,6 +127,11 @@ impl Daemon {
             health: health.clone(),
             alerts: alerts.clone(),
             db: Some(crate::store::db_path(&config.daemon.data_dir)),
+            usage: Some(Arc::new(crate::http::usage::UsageApi {
+                db: crate::store::db_path(&config.daemon.data_dir),
+                token: config.api.token.clone(),
+                topology: topology.clone(),
+            })),
         };
         let listener = crate::http::bind(config.daemon.listen).await?;
         let listen = listener.local_addr()?;
@@ -296,6 +304,29 @@ async fn watch_health(
                 format!("queue {}", writer.queue_depth.get()),
             );
         }
+    }
+}
+
+/// Queues the monthly report for email when it is due (`[report] day` and `time`), through
+/// the outbox; each month's report is queued once, whatever the restarts.
+async fn deliver_reports(outbox: Arc<crate::notify::Outbox>, config: Arc<Config>) {
+    loop {
+        let (o, c) = (outbox.clone(), config.clone());
+        let r = tokio::task::spawn_blocking(move || {
+            let book =
+                crate::store::UsageBook::open_read(&crate::store::db_path(&c.daemon.data_dir))
+                    .map_err(|e| e.to_string())?;
+            crate::report::deliver::queue_due(&o, &book, &c, jiff::Timestamp::now())
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match r {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => info!(messages = n, "monthly report queued for email"),
+            Ok(Err(e)) => warn!("monthly report: {e}"),
+            Err(e) => warn!("monthly report task: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(300)).await;
     }
 }
 

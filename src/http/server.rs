@@ -63,6 +63,8 @@ pub struct AppState {
     pub alerts: AlertsView,
     /// The database file, for the alert history (none in tests without a store).
     pub db: Option<std::path::PathBuf>,
+    /// `POST /api/v1/usage` (disabled when `None`).
+    pub usage: Option<Arc<super::usage::UsageApi>>,
 }
 
 /// The router with every endpoint.
@@ -72,6 +74,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/v1/topology", get(topology))
         .route("/api/v1/alerts", get(alerts))
+        .route(
+            "/api/v1/usage",
+            axum::routing::post(super::usage::post_usage),
+        )
         .with_state(state)
 }
 

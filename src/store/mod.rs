@@ -88,6 +88,7 @@ pub mod reader;
 mod retention;
 mod schema;
 mod split;
+pub mod usage;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -98,6 +99,7 @@ pub use error::StoreError;
 pub use metrics::WriterMetrics;
 pub use reader::{Point, RangeQuery, Reader, SeriesData};
 pub use schema::SCHEMA_VERSION;
+pub use usage::{Bucket5m, UsageBook, UsageOverlap, UsageRecord, UsageWrite};
 pub use writer::{Writer, WriterOptions};
 
 use crate::config::{Retention, Topology};

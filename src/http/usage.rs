@@ -1,0 +1,114 @@
+//! `POST /api/v1/usage`: usage records as CSV (`customer,start,end,bytes[,source]`, the same
+//! format as `bandwatch import`), authorized by the bearer token of `[api] token`. All or
+//! nothing: 401 without the token, 400 with every line's error and nothing imported, 200
+//! with what was imported. The only handler that writes to the store. Bodies are limited by
+//! axum's default (2 MB, answered with 413); larger files go through `bandwatch import`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::server::AppState;
+use crate::config::{Secret, Topology};
+use crate::report::import::{ImportError, import};
+use crate::store::UsageBook;
+
+/// What the usage endpoint needs: the database, the token and the customers.
+#[derive(Clone)]
+pub struct UsageApi {
+    /// The database file (`<data_dir>/bandwatch.db`).
+    pub db: PathBuf,
+    /// `[api] token`; without one the endpoint is disabled.
+    pub token: Option<Secret>,
+    /// The topology whose customers records may name.
+    pub topology: Arc<Topology>,
+}
+
+/// Compares without stopping at the first difference (no timing hint about the token).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorized(headers: &HeaderMap, token: &Secret) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| same(given.trim().as_bytes(), token.expose().as_bytes()))
+}
+
+/// The handler.
+pub async fn post_usage(State(st): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    let Some(api) = st.usage.clone() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "usage import is not enabled on this server\n",
+        )
+            .into_response();
+    };
+    let Some(token) = api.token.clone() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "usage import is disabled: set [api] token in the configuration\n",
+        )
+            .into_response();
+    };
+    if !authorized(&headers, &token) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "a valid `Authorization: Bearer <token>` header is required\n",
+        )
+            .into_response();
+    }
+    let done = tokio::task::spawn_blocking(move || {
+        let mut book = UsageBook::open_write(&api.db)?;
+        import(&mut book, &body, &api.topology, Timestamp::now())
+    })
+    .await;
+    match done {
+        Ok(Ok(w)) => {
+            tracing::info!(
+                inserted = w.inserted,
+                replaced = w.replaced,
+                unchanged = w.unchanged,
+                "usage records imported over HTTP"
+            );
+            axum::Json(json!({
+                "inserted": w.inserted,
+                "replaced": w.replaced,
+                "unchanged": w.unchanged,
+            }))
+            .into_response()
+        }
+        Ok(Err(ImportError::Invalid(errs))) => {
+            let errors: Vec<_> = errs
+                .iter()
+                .map(|e| json!({"line": e.line, "message": e.message}))
+                .collect();
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"imported": 0, "errors": errors})),
+            )
+                .into_response()
+        }
+        Ok(Err(ImportError::Store(e))) => {
+            tracing::error!(error = %e, "usage import over HTTP failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("nothing imported: {e}\n"),
+            )
+                .into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("nothing imported: {e}\n"),
+        )
+            .into_response(),
+    }
+}

@@ -1,0 +1,125 @@
+//! Calendar months in UTC (`2026-10`), the unit of the report.
+
+use std::fmt;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde::Serialize;
+
+/// One calendar month, UTC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Month {
+    /// Year.
+    pub year: i16,
+    /// Month 1..=12.
+    pub month: i8,
+}
+
+impl Month {
+    /// A month; `None` outside 1..=12 or jiff's years.
+    pub fn new(year: i16, month: i8) -> Option<Month> {
+        Date::new(year, month, 1)
+            .ok()
+            .map(|_| Month { year, month })
+    }
+
+    /// The month holding `t` (UTC).
+    pub fn of(t: Timestamp) -> Month {
+        let d = t.to_zoned(TimeZone::UTC).date();
+        Month {
+            year: d.year(),
+            month: d.month(),
+        }
+    }
+
+    /// The month before.
+    pub fn prev(self) -> Month {
+        if self.month == 1 {
+            Month {
+                year: self.year - 1,
+                month: 12,
+            }
+        } else {
+            Month {
+                year: self.year,
+                month: self.month - 1,
+            }
+        }
+    }
+
+    /// The month after.
+    pub fn next(self) -> Month {
+        if self.month == 12 {
+            Month {
+                year: self.year + 1,
+                month: 1,
+            }
+        } else {
+            Month {
+                year: self.year,
+                month: self.month + 1,
+            }
+        }
+    }
+
+    /// Unix seconds of the first instant (UTC).
+    pub fn start(self) -> i64 {
+        Date::new(self.year, self.month, 1)
+            .ok()
+            .and_then(|d| d.to_zoned(TimeZone::UTC).ok())
+            .map(|z| z.timestamp().as_second())
+            .unwrap_or(0)
+    }
+
+    /// Unix seconds of the first instant of the next month.
+    pub fn end(self) -> i64 {
+        self.next().start()
+    }
+
+    /// Length in seconds.
+    pub fn secs(self) -> i64 {
+        self.end() - self.start()
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl FromStr for Month {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Month, String> {
+        let bad = || format!("`{s}` is not a month like `2026-10` (or `current`)");
+        let (y, m) = s.split_once('-').ok_or_else(bad)?;
+        if y.len() != 4 || m.len() != 2 {
+            return Err(bad());
+        }
+        let y: i16 = y.parse().map_err(|_| bad())?;
+        let m: i8 = m.parse().map_err(|_| bad())?;
+        Month::new(y, m).ok_or_else(bad)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_parse_and_span_their_days() {
+        let m: Month = "2026-10".parse().unwrap();
+        assert_eq!(m.secs(), 31 * 86_400);
+        assert_eq!(m.prev().to_string(), "2026-09");
+        assert_eq!(m.prev().secs(), 30 * 86_400);
+        assert_eq!(
+            "2027-01".parse::<Month>().unwrap().prev().to_string(),
+            "2026-12"
+        );
+        assert!("2026-13".parse::<Month>().is_err());
+        assert!("26-10".parse::<Month>().is_err());
+        assert_eq!(Month::of(Timestamp::from_second(m.start()).unwrap()), m);
+    }
+}

@@ -1,0 +1,276 @@
+//! The report as text (terminal and plain-text mail), CSV (one line per customer, product
+//! line and site), JSON (everything, for programs) and HTML (see [`html`]).
+
+pub mod html;
+
+use std::fmt::Write as _;
+
+use super::build::{CustomerRow, Report, Status, TotalRow};
+use super::usage::Usage;
+use crate::config::Billing;
+use crate::config::units::{format_bps, format_bytes};
+
+/// Output formats of `bandwatch report`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned plain text.
+    Text,
+    /// Comma-separated values, one line per customer, product line and site.
+    Csv,
+    /// The whole report as JSON.
+    Json,
+    /// A self-contained HTML page safe for mail clients (inline styles, no scripts).
+    Html,
+}
+
+/// Renders the report.
+pub fn render(report: &Report, format: Format) -> String {
+    match format {
+        Format::Text => text(report),
+        Format::Csv => csv(report),
+        Format::Json => serde_json::to_string_pretty(report).unwrap_or_else(|e| {
+            // Serializing plain data cannot fail; keep a valid document anyway.
+            format!("{{\"error\": \"{e}\"}}")
+        }),
+        Format::Html => html::html(report),
+    }
+}
+
+/// `+12.5 %`, or `n/a` without a base.
+pub fn pct(change: Option<f64>) -> String {
+    match change {
+        Some(c) => format!("{:+.1} %", c * 100.0),
+        None => "n/a".into(),
+    }
+}
+
+/// Coverage as a percentage.
+pub fn cov(u: &Usage) -> String {
+    format!("{:.1} %", u.coverage * 100.0)
+}
+
+/// The billed figure of a customer: the 95th rate, or the volume.
+pub fn billed(c: &CustomerRow) -> String {
+    match (c.billing, c.billed_bps) {
+        (Billing::Volume, _) => format_bytes(c.this.total_bytes() as f64),
+        (_, Some(bps)) => format_bps(bps),
+        (_, None) => "no data".into(),
+    }
+}
+
+/// The title line.
+pub fn title(r: &Report) -> String {
+    let mut t = format!(
+        "bandwatch usage report {} (compared with {})",
+        r.month, r.previous
+    );
+    if r.partial {
+        let _ = write!(
+            t,
+            ", month so far to {}, projected to month end",
+            jiff::Timestamp::from_second(r.period.to).unwrap_or(r.generated)
+        );
+    }
+    if let Some(am) = &r.account_manager {
+        let _ = write!(t, ", customers of {am}");
+    }
+    t
+}
+
+fn text(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}", title(r));
+    let _ = writeln!(
+        s,
+        "Status thresholds: up from {:+.0} %, down from {:+.0} %. Coverage = measured share \
+         of the month; missing 5-minute slots are left out of the 95th, never counted as zero.\n",
+        r.thresholds.0 * 100.0,
+        -r.thresholds.1 * 100.0
+    );
+    let this_label = if r.partial { "projected" } else { "estimate" };
+    for (am, rows) in r.by_account_manager() {
+        let _ = writeln!(s, "== Account manager: {} ==", am.unwrap_or("(none)"));
+        let _ = writeln!(
+            s,
+            "{:<20} {:>12} {:>8} {:>12} {:>12} {:>8} {:>9} {:>22} {:>11} {:<8}",
+            "customer",
+            "measured",
+            "coverage",
+            this_label,
+            "last month",
+            "coverage",
+            "change",
+            "billed (method)",
+            "slots",
+            "status"
+        );
+        for c in rows {
+            let _ = writeln!(
+                s,
+                "{:<20} {:>12} {:>8} {:>12} {:>12} {:>8} {:>9} {:>22} {:>11} {:<8}",
+                c.id,
+                format_bytes(c.this.total_bytes() as f64),
+                cov(&c.this),
+                format_bytes(c.this_estimate),
+                format_bytes(c.last_estimate),
+                cov(&c.last),
+                pct(c.change),
+                format!("{} {}", billed(c), c.billing.as_str()),
+                format!("{}/{}", c.this.slots, c.this.expected_slots),
+                c.status.as_str()
+            );
+            if c.this.excluded_slots > 0 {
+                let _ = writeln!(
+                    s,
+                    "{:<20} {} slots inside attacks left out of the 95th",
+                    "", c.this.excluded_slots
+                );
+            }
+            if c.this.imported_bytes > 0 {
+                let _ = writeln!(
+                    s,
+                    "{:<20} including {} imported",
+                    "",
+                    format_bytes(c.this.imported_bytes as f64)
+                );
+            }
+        }
+        s.push('\n');
+    }
+    let list = |s: &mut String, head: &str, rows: Vec<&CustomerRow>| {
+        let _ = writeln!(s, "== {head} ==");
+        if rows.is_empty() {
+            let _ = writeln!(s, "(none)");
+        }
+        for c in rows {
+            let _ = writeln!(
+                s,
+                "{:<20} {:>12} -> {:>12} {:>9}",
+                c.id,
+                format_bytes(c.last_estimate),
+                format_bytes(c.this_estimate),
+                pct(c.change)
+            );
+        }
+        s.push('\n');
+    };
+    list(&mut s, "Top growers", r.top_growers(5));
+    list(&mut s, "Top decliners", r.top_decliners(5));
+    list(&mut s, "New customers", r.with_status(Status::New));
+    list(&mut s, "Churned customers", r.with_status(Status::Churned));
+    let totals = |s: &mut String, head: &str, rows: &[TotalRow]| {
+        let _ = writeln!(s, "== {head} ==");
+        let _ = writeln!(
+            s,
+            "{:<20} {:>12} {:>12} {:>9} {:>14} {:>9}",
+            "name", this_label, "last month", "change", "95th max", "coverage"
+        );
+        for t in rows {
+            let _ = writeln!(
+                s,
+                "{:<20} {:>12} {:>12} {:>9} {:>14} {:>9}",
+                t.name,
+                format_bytes(t.this_estimate),
+                format_bytes(t.last_estimate),
+                pct(t.change),
+                t.this.p95.max_bps.map_or("no data".into(), format_bps),
+                cov(&t.this)
+            );
+        }
+        s.push('\n');
+    };
+    if r.account_manager.is_none() {
+        totals(&mut s, "Product lines", &r.product_lines);
+        totals(&mut s, "Sites", &r.sites);
+    }
+    s
+}
+
+fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or(String::new(), |x| format!("{x:.0}"))
+}
+
+fn csv(r: &Report) -> String {
+    let mut s = String::from(
+        "kind,name,account_manager,status,billing,this_bytes,this_in_octets,this_out_octets,\
+         this_imported_bytes,this_estimate_bytes,this_coverage,this_slots,this_expected_slots,\
+         last_bytes,last_estimate_bytes,last_coverage,change_pct,billed_bps,p95_in_bps,\
+         p95_out_bps,p95_sum_bps,p95_max_bps,excluded_slots\n",
+    );
+    let mut line = |kind: &str,
+                    name: &str,
+                    am: &str,
+                    status: &str,
+                    billing: &str,
+                    this: &Usage,
+                    last: &Usage,
+                    est: (f64, f64),
+                    change: Option<f64>,
+                    billed: Option<f64>| {
+        let _ = writeln!(
+            s,
+            "{kind},{},{},{status},{billing},{},{},{},{},{:.0},{:.4},{},{},{},{:.0},{:.4},{},{},{},{},{},{},{}",
+            csv_field(name),
+            csv_field(am),
+            this.total_bytes(),
+            this.in_octets,
+            this.out_octets,
+            this.imported_bytes,
+            est.0,
+            this.coverage,
+            this.slots,
+            this.expected_slots,
+            last.total_bytes(),
+            est.1,
+            last.coverage,
+            change.map_or(String::new(), |c| format!("{:.2}", c * 100.0)),
+            opt(billed),
+            opt(this.p95.in_bps),
+            opt(this.p95.out_bps),
+            opt(this.p95.sum_bps),
+            opt(this.p95.max_bps),
+            this.excluded_slots,
+        );
+    };
+    for c in &r.customers {
+        line(
+            "customer",
+            &c.id,
+            c.account_manager.as_deref().unwrap_or(""),
+            c.status.as_str(),
+            c.billing.as_str(),
+            &c.this,
+            &c.last,
+            (c.this_estimate, c.last_estimate),
+            c.change,
+            c.billed_bps,
+        );
+    }
+    if r.account_manager.is_none() {
+        for (kind, rows) in [("product_line", &r.product_lines), ("site", &r.sites)] {
+            for t in rows.iter() {
+                line(
+                    kind,
+                    &t.name,
+                    "",
+                    "",
+                    "",
+                    &t.this,
+                    &t.last,
+                    (t.this_estimate, t.last_estimate),
+                    t.change,
+                    t.this.p95.max_bps,
+                );
+            }
+        }
+    }
+    s
+}

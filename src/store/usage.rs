@@ -1,0 +1,305 @@
+//! Billing reads and imported usage: the exact 5-minute rollup rows of one series (the basis
+//! of 95th-percentile billing, gaps left out rather than zero-filled), and the `usage_record`
+//! table that `bandwatch import` and `POST /api/v1/usage` fill.
+//!
+//! A usage record is keyed by (customer, start, end, source): writing the same key again
+//! replaces its bytes, so an import can be re-run without doubling anything. A record whose
+//! period overlaps another record of the same customer and source without being the same
+//! period is refused, because it would count the overlap twice.
+
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use super::entity::Entity;
+use super::error::{SqlContext, StoreError};
+use super::schema;
+
+/// Length of a billing slot (the 5-minute rollup bucket) in seconds.
+pub const SLOT_5M_SECS: i64 = 300;
+
+/// One stored 5-minute bucket of a series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Bucket5m {
+    /// Start of the bucket, unix seconds.
+    pub start: i64,
+    /// Octets received in the bucket (measured, not scaled).
+    pub in_octets: i64,
+    /// Octets sent in the bucket (measured, not scaled).
+    pub out_octets: i64,
+    /// Milliseconds of the bucket that were measured (weighted for aggregates), 0..=300000.
+    pub covered_ms: i64,
+}
+
+/// One imported usage record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UsageRecord {
+    /// Customer id.
+    pub customer: String,
+    /// Start of the period (inclusive).
+    pub start: Timestamp,
+    /// End of the period (exclusive).
+    pub end: Timestamp,
+    /// Bytes used in the period.
+    pub bytes: u64,
+    /// Where the figure comes from (`cdn`, `api`, ...; empty when not given).
+    pub source: String,
+}
+
+/// What writing a batch of usage records did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct UsageWrite {
+    /// Records whose key was new.
+    pub inserted: usize,
+    /// Records that replaced a stored record with the same key and different bytes.
+    pub replaced: usize,
+    /// Records identical to what was stored.
+    pub unchanged: usize,
+}
+
+/// A record of the batch that overlaps a stored record of the same customer and source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsageOverlap {
+    /// Index of the offending record in the batch.
+    pub index: usize,
+    /// The stored record it overlaps.
+    pub existing: UsageRecord,
+}
+
+/// Billing access to a database file: its own connection, read-only unless opened for import.
+pub struct UsageBook {
+    path: PathBuf,
+    conn: Connection,
+}
+
+impl UsageBook {
+    /// Opens an existing database for reading (never creates or migrates).
+    pub fn open_read(path: &Path) -> Result<UsageBook, StoreError> {
+        Ok(UsageBook {
+            path: path.to_path_buf(),
+            conn: schema::open_for_read(path)?,
+        })
+    }
+
+    /// Opens (creating and migrating if needed) the database for writing usage records.
+    pub fn open_write(path: &Path) -> Result<UsageBook, StoreError> {
+        let conn = schema::open_for_write(path)?;
+        Ok(UsageBook {
+            path: path.to_path_buf(),
+            conn,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The stored 5-minute buckets of a series starting in `[from, to)` (unix seconds), in
+    /// time order; buckets with nothing measured are absent. `None` when the series does not
+    /// exist (it was never written).
+    pub fn buckets_5m(
+        &self,
+        entity: &Entity,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<Vec<Bucket5m>>, StoreError> {
+        let path = &self.path;
+        let id: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM series WHERE kind = ?1 AND name = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![entity.kind.as_str(), entity.name], |r| r.get(0))
+                    .optional()
+            })
+            .ctx(path, "looking up a series")?;
+        let Some(id) = id else {
+            return Ok(None);
+        };
+        let lo = from.div_euclid(SLOT_5M_SECS);
+        let hi = (to + SLOT_5M_SECS - 1).div_euclid(SLOT_5M_SECS);
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT bucket, in_octets, out_octets, missing_ms FROM rollup_5m \
+                 WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket",
+            )
+            .ctx(path, "preparing a 5-minute read")?;
+        let rows = st
+            .query_map(params![id, lo, hi], |r| {
+                let missing: i64 = r.get(3)?;
+                Ok(Bucket5m {
+                    start: r.get::<_, i64>(0)? * SLOT_5M_SECS,
+                    in_octets: r.get(1)?,
+                    out_octets: r.get(2)?,
+                    covered_ms: (SLOT_5M_SECS * 1000 - missing).clamp(0, SLOT_5M_SECS * 1000),
+                })
+            })
+            .ctx(path, "reading 5-minute buckets")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let b = row.ctx(path, "reading 5-minute buckets")?;
+            if b.covered_ms > 0 {
+                out.push(b);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Imported records of every customer whose period overlaps `[from, to)`.
+    pub fn records(&self, from: Timestamp, to: Timestamp) -> Result<Vec<UsageRecord>, StoreError> {
+        let path = &self.path;
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT customer, start, end, bytes, source FROM usage_record \
+                 WHERE start < ?2 AND end > ?1 ORDER BY customer, start, source",
+            )
+            .ctx(path, "preparing a usage read")?;
+        let rows = st
+            .query_map(params![from.as_second(), to.as_second()], record_of)
+            .ctx(path, "reading usage records")?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .ctx(path, "reading usage records")
+    }
+
+    /// Writes a batch of records in one transaction: all of them, or (on an overlap or an
+    /// error) none. Same key replaces; an overlapping different period is refused.
+    pub fn write(
+        &mut self,
+        records: &[UsageRecord],
+        now: Timestamp,
+    ) -> Result<Result<UsageWrite, UsageOverlap>, StoreError> {
+        let path = self.path.clone();
+        let tx = self
+            .conn
+            .transaction()
+            .ctx(&path, "starting a usage import")?;
+        let mut done = UsageWrite::default();
+        for (index, r) in records.iter().enumerate() {
+            let (s, e) = (r.start.as_second(), r.end.as_second());
+            let clash: Option<UsageRecord> = tx
+                .prepare_cached(
+                    "SELECT customer, start, end, bytes, source FROM usage_record \
+                     WHERE customer = ?1 AND source = ?2 AND start < ?4 AND end > ?3 \
+                     AND NOT (start = ?3 AND end = ?4) LIMIT 1",
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![r.customer, r.source, s, e], record_of)
+                        .optional()
+                })
+                .ctx(&path, "checking usage overlaps")?;
+            if let Some(existing) = clash {
+                // Dropping the transaction rolls everything back.
+                return Ok(Err(UsageOverlap { index, existing }));
+            }
+            let old: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT bytes FROM usage_record WHERE customer = ?1 AND start = ?2 \
+                     AND end = ?3 AND source = ?4",
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![r.customer, s, e, r.source], |row| row.get(0))
+                        .optional()
+                })
+                .ctx(&path, "reading a usage record")?;
+            let bytes = i64::try_from(r.bytes).unwrap_or(i64::MAX);
+            match old {
+                Some(b) if b == bytes => done.unchanged += 1,
+                Some(_) => done.replaced += 1,
+                None => done.inserted += 1,
+            }
+            if old != Some(bytes) {
+                tx.prepare_cached(
+                    "INSERT INTO usage_record(customer, start, end, bytes, source, imported) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(customer, start, end, source) \
+                     DO UPDATE SET bytes = excluded.bytes, imported = excluded.imported",
+                )
+                .and_then(|mut st| {
+                    st.execute(params![r.customer, s, e, bytes, r.source, now.as_second()])
+                })
+                .ctx(&path, "writing a usage record")?;
+            }
+        }
+        tx.commit().ctx(&path, "committing a usage import")?;
+        Ok(Ok(done))
+    }
+}
+
+impl UsageBook {
+    /// The spans `[start, end)` (unix seconds) in which an alert of one of `rules` was firing
+    /// on `entity` (`kind:name`, as the rules stage writes it), clipped to `[from, to)`, from
+    /// `alert_history`. An alert still firing at `to` runs to `to`.
+    pub fn firing_spans(
+        &self,
+        rules: &[String],
+        entity: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let path = &self.path;
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT rule, to_state, ts FROM alert_history WHERE entity = ?1 AND ts < ?2 \
+                 ORDER BY rule, ts, id",
+            )
+            .ctx(path, "preparing an alert history read")?;
+        let rows = st
+            .query_map(params![entity, to], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .ctx(path, "reading the alert history")?;
+        let mut spans = Vec::new();
+        let mut open: Option<(String, i64)> = None;
+        let close = |rule_start: i64, end: i64, spans: &mut Vec<(i64, i64)>| {
+            let (s, e) = (rule_start.max(from), end.min(to));
+            if e > s {
+                spans.push((s, e));
+            }
+        };
+        for row in rows {
+            let (rule, state, ts) = row.ctx(path, "reading the alert history")?;
+            if !rules.contains(&rule) {
+                continue;
+            }
+            if let Some((r, start)) = &open
+                && *r != rule
+            {
+                close(*start, to, &mut spans);
+                open = None;
+            }
+            match (state.as_str(), &open) {
+                ("firing", None) => open = Some((rule, ts)),
+                ("firing", Some(_)) => {}
+                (_, Some((_, start))) => {
+                    close(*start, ts, &mut spans);
+                    open = None;
+                }
+                (_, None) => {}
+            }
+        }
+        if let Some((_, start)) = open {
+            close(start, to, &mut spans);
+        }
+        spans.sort_unstable();
+        Ok(spans)
+    }
+}
+
+fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {
+    let ts = |v: i64| Timestamp::from_second(v).unwrap_or(Timestamp::UNIX_EPOCH);
+    Ok(UsageRecord {
+        customer: r.get(0)?,
+        start: ts(r.get(1)?),
+        end: ts(r.get(2)?),
+        bytes: r.get::<_, i64>(3)?.max(0) as u64,
+        source: r.get(4)?,
+    })
+}

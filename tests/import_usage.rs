@@ -1,0 +1,259 @@
+//! Imported usage: `bandwatch import FILE` and `POST /api/v1/usage` on a real SQLite file:
+//! re-runs change nothing, the same period replaces, overlapping periods and malformed lines
+//! are refused with their line and nothing is imported, unknown customers are named; imported
+//! bytes are added into the customer's monthly volume in the report.
+
+mod report_support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::Arc;
+
+use bandwatch::http::usage::UsageApi;
+use bandwatch::http::{AppState, Health, LiveView, bind, serve};
+use bandwatch::report::{Month, build};
+use bandwatch::store::UsageBook;
+use jiff::Timestamp;
+use report_support::*;
+use rusqlite::Connection;
+
+fn import(s: &Setup, name: &str, csv: &str) -> (bool, String, String) {
+    let file = s.dir.path().join(name);
+    std::fs::write(&file, csv).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bandwatch"))
+        .arg("-c")
+        .arg(&s.config_path)
+        .arg("import")
+        .arg(&file)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn rows(s: &Setup) -> Vec<(String, i64, i64, i64, String)> {
+    let c = Connection::open(s.db()).unwrap();
+    let mut st = c
+        .prepare("SELECT customer, start, end, bytes, source FROM usage_record ORDER BY customer, start, source")
+        .unwrap();
+    st.query_map([], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+const GOOD: &str = "customer,start,end,bytes,source\n\
+    fresh,2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,1000,cdn\n\
+    fresh,2026-10-02T00:00:00Z,2026-10-03T00:00:00Z,2000,cdn\n\
+    grow,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,5000,api\n";
+
+#[test]
+fn reruns_replace_and_refusals_import_nothing() {
+    let s = Setup::new();
+    let (ok, out, err) = import(&s, "a.csv", GOOD);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("imported 3 new, 0 replaced, 0 unchanged"),
+        "{out}"
+    );
+    let first = rows(&s);
+    assert_eq!(first.len(), 3);
+
+    // The same file again: nothing changes.
+    let (ok, out, err) = import(&s, "a.csv", GOOD);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("imported 0 new, 0 replaced, 3 unchanged"),
+        "{out}"
+    );
+    assert_eq!(rows(&s), first);
+
+    // Overlapping a previous import: the same period replaces, a new one is added.
+    let (ok, out, err) = import(
+        &s,
+        "b.csv",
+        "customer,start,end,bytes,source\n\
+         fresh,2026-10-02T00:00:00Z,2026-10-03T00:00:00Z,2500,cdn\n\
+         \"fresh\",\"2026-10-03T00:00:00Z\",\"2026-10-04T00:00:00Z\",700,\"cdn\"\n",
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("imported 1 new, 1 replaced, 0 unchanged"),
+        "{out}"
+    );
+    let now = rows(&s);
+    assert_eq!(now.len(), 4);
+    assert!(now.iter().any(|r| r.0 == "fresh" && r.3 == 2500));
+    assert!(!now.iter().any(|r| r.3 == 2000));
+
+    // A different period overlapping a stored one of the same source: refused, with its line,
+    // and the valid line before it is not imported either.
+    let (ok, _, err) = import(
+        &s,
+        "c.csv",
+        "customer,start,end,bytes,source\n\
+         grow,2026-09-01T00:00:00Z,2026-09-02T00:00:00Z,1,api\n\
+         fresh,2026-10-01T12:00:00Z,2026-10-02T12:00:00Z,9,cdn\n",
+    );
+    assert!(!ok);
+    assert!(err.contains("c.csv:3: overlaps the stored period"), "{err}");
+    assert!(err.contains("nothing imported"), "{err}");
+    assert_eq!(rows(&s), now);
+
+    // Malformed lines: every one named, nothing imported.
+    let (ok, _, err) = import(
+        &s,
+        "d.csv",
+        "customer,start,end,bytes,source\n\
+         grow,2026-09-01T00:00:00Z,2026-09-02T00:00:00Z,1,api\n\
+         grow,yesterday,2026-09-02T00:00:00Z,1,api\n\
+         grow,2026-09-03T00:00:00Z,2026-09-02T00:00:00Z,1,api\n\
+         grow,2026-09-05T00:00:00Z,2026-09-06T00:00:00Z,-4,api\n\
+         grow,2026-09-07T00:00:00Z\n",
+    );
+    assert!(!ok);
+    for needle in [
+        "d.csv:3: start `yesterday` is not an RFC 3339 time",
+        "d.csv:4: end 2026-09-02T00:00:00Z is not after start",
+        "d.csv:5: bytes `-4` is not a whole number",
+        "d.csv:6: 2 fields, expected 5",
+    ] {
+        assert!(err.contains(needle), "{needle} in {err}");
+    }
+    assert!(!err.contains("d.csv:2:"), "{err}");
+    assert_eq!(rows(&s), now);
+
+    // Unknown customer: named with its line.
+    let (ok, _, err) = import(
+        &s,
+        "e.csv",
+        "customer,start,end,bytes\n\
+         grow,2026-09-01T00:00:00Z,2026-09-02T00:00:00Z,1\n\
+         nobody,2026-09-01T00:00:00Z,2026-09-02T00:00:00Z,1\n",
+    );
+    assert!(!ok);
+    assert!(err.contains("e.csv:3: unknown customer `nobody`"), "{err}");
+    assert_eq!(rows(&s), now);
+
+    // Duplicates inside one file and a wrong header.
+    let (ok, _, err) = import(
+        &s,
+        "f.csv",
+        "customer,start,end,bytes\n\
+         grow,2026-09-01T00:00:00Z,2026-09-03T00:00:00Z,1\n\
+         grow,2026-09-02T00:00:00Z,2026-09-04T00:00:00Z,1\n",
+    );
+    assert!(!ok);
+    assert!(err.contains("f.csv:3: overlaps the period"), "{err}");
+    let (ok, _, err) = import(&s, "g.csv", "who,when,bytes\n");
+    assert!(!ok);
+    assert!(err.contains("g.csv:1: the header must be"), "{err}");
+    assert_eq!(rows(&s), now);
+}
+
+#[test]
+fn imported_bytes_are_added_to_the_monthly_volume_pro_rata() {
+    let s = Setup::new();
+    // 10 days across the month boundary: half in September, half in October.
+    let (ok, _, err) = import(
+        &s,
+        "x.csv",
+        "customer,start,end,bytes\n\
+         gappy,2026-09-26T00:00:00Z,2026-10-06T00:00:00Z,1000000\n",
+    );
+    assert!(ok, "{err}");
+    let book = UsageBook::open_read(&s.db()).unwrap();
+    let now = Timestamp::from_second(day("2026-11-02")).unwrap();
+    let r = build(
+        &book,
+        &s.config,
+        "2026-10".parse::<Month>().unwrap(),
+        now,
+        false,
+    )
+    .unwrap();
+    let g = r.customers.iter().find(|c| c.id == "gappy").unwrap();
+    assert_eq!(g.this.imported_bytes, 500_000);
+    assert_eq!(g.last.imported_bytes, 500_000);
+    assert_eq!(g.this.total_bytes(), 500_000);
+    assert_eq!(g.this_estimate, 500_000.0);
+    assert_eq!(g.status, bandwatch::report::Status::Steady);
+    let other = r.customers.iter().find(|c| c.id == "grow").unwrap();
+    assert_eq!(other.this.imported_bytes, 0);
+}
+
+fn post(addr: std::net::SocketAddr, token: Option<&str>, body: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "POST /api/v1/usage HTTP/1.0\r\nHost: test\r\nContent-Type: text/csv\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap();
+    let code = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, body.to_string())
+}
+
+#[test]
+fn the_http_endpoint_wants_the_token_and_imports_all_or_nothing() {
+    let s = Setup::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let topo = Arc::new(s.config.topology.clone());
+    let state = AppState {
+        live: LiveView::new(topo.clone()),
+        sources: Arc::new(Vec::new()),
+        health: Health::default(),
+        usage: Some(Arc::new(UsageApi {
+            db: s.db(),
+            token: s.config.api.token.clone(),
+            topology: topo,
+        })),
+    };
+    let listener = rt.block_on(bind("127.0.0.1:0".parse().unwrap())).unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(serve(listener, state, std::future::pending()));
+
+    let (code, _) = post(addr, None, GOOD);
+    assert_eq!(code, 401);
+    let (code, _) = post(addr, Some("wrong-token"), GOOD);
+    assert_eq!(code, 401);
+    assert!(!s.db().exists() || rows(&s).is_empty());
+
+    let bad = "customer,start,end,bytes,source\n\
+               fresh,2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,1000,cdn\n\
+               nobody,2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,1000,cdn\n";
+    let (code, body) = post(addr, Some(TOKEN), bad);
+    assert_eq!(code, 400, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["errors"][0]["line"], 3);
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown customer `nobody`")
+    );
+    assert!(!s.db().exists() || rows(&s).is_empty());
+
+    let (code, body) = post(addr, Some(TOKEN), GOOD);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["inserted"], 3);
+    assert_eq!(rows(&s).len(), 3);
+    let (code, body) = post(addr, Some(TOKEN), GOOD);
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["unchanged"], 3);
+    assert_eq!(rows(&s).len(), 3);
+}

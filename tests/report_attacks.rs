@@ -1,0 +1,98 @@
+//! Attack-aware billing: with `[report] exclude_attacks = true`, the 5-minute slots inside a
+//! firing spike alert on a customer's port are left out of its 95th and counted; without it
+//! they are billed. Spike rules are found in the rule files.
+
+mod report_support;
+
+use bandwatch::report::attacks::spike_rules;
+use bandwatch::report::render::{Format, render};
+use bandwatch::report::{Month, build, build_with};
+use bandwatch::store::UsageBook;
+use jiff::Timestamp;
+use report_support::*;
+use rusqlite::{Connection, params};
+
+fn five_min(mbps: u64) -> u64 {
+    mbps * 1_000_000 / 8 * 300
+}
+
+#[test]
+fn slots_inside_a_firing_spike_are_left_out_of_the_95th_when_asked() {
+    let mut s = Setup::new();
+    let from = day("2026-08-03");
+    // grow (sw-a/p3): in k+1 Mbit/s in slot k, except slots 18 and 19: 400 and 500 (an attack).
+    write_every(
+        &s.db(),
+        &s.config,
+        from,
+        from + 20 * 300,
+        300,
+        |sw, port, t| {
+            let k = ((t - from) / 300) as u64;
+            Some(match (sw, port, k) {
+                ("sw-a", "p3", 18) => (five_min(400), 0),
+                ("sw-a", "p3", 19) => (five_min(500), 0),
+                ("sw-a", "p3", k) => (five_min(k + 1), 0),
+                _ => (0, 0),
+            })
+        },
+    );
+    // The rules stage recorded a spike alert firing on the port over slots 18 and 19, and an
+    // unrelated alert (not a spike) over the whole window.
+    let conn = Connection::open(s.db()).unwrap();
+    let history = [
+        ("attack", "pending", "firing", from + 18 * 300 + 20),
+        ("attack", "firing", "resolved", from + 20 * 300),
+        ("drop", "pending", "firing", from),
+    ];
+    for (rule, a, b, ts) in history {
+        conn.execute(
+            "INSERT INTO alert_history(rule, entity, from_state, to_state, ts) \
+             VALUES (?1, 'port:sw-a/p3', ?2, ?3, ?4)",
+            params![rule, a, b, ts],
+        )
+        .unwrap();
+    }
+    drop(conn);
+
+    let rules_dir = s.dir.path().join("rules");
+    std::fs::create_dir_all(&rules_dir).unwrap();
+    std::fs::write(
+        rules_dir.join("default.toml"),
+        "[[rule]]\nname = \"attack\"\nkind = \"spike\"\n\n[[rule]]\nname = \"drop\"\nkind = \"drop\"\n",
+    )
+    .unwrap();
+    s.config.daemon.rules_dir = rules_dir;
+    assert_eq!(spike_rules(&s.config), ["attack"]);
+
+    let book = UsageBook::open_read(&s.db()).unwrap();
+    let now = Timestamp::from_second(day("2026-09-02")).unwrap();
+    let aug: Month = "2026-08".parse().unwrap();
+    let grow = |r: &bandwatch::report::Report| {
+        r.customers.iter().find(|c| c.id == "grow").unwrap().clone()
+    };
+
+    // Billed as measured: 20 slots, the 19th smallest is the 400 Mbit/s attack slot.
+    let plain = grow(&build(&book, &s.config, aug, now, false).unwrap());
+    assert_eq!(plain.this.excluded_slots, 0);
+    assert_eq!(plain.billed_bps, Some(400e6));
+
+    // exclude_attacks: 18 slots 1..18 Mbit/s, the 18th smallest (ceil 17.1) is 18.
+    s.config.report.exclude_attacks = true;
+    let r = build(&book, &s.config, aug, now, false).unwrap();
+    let g = grow(&r);
+    assert_eq!(g.this.excluded_slots, 2);
+    assert_eq!(g.this.p95.slots, 18);
+    assert_eq!(g.billed_bps, Some(18e6));
+    // The bytes are still counted.
+    assert_eq!(g.this.in_octets, plain.this.in_octets);
+    let text = render(&r, Format::Text);
+    assert!(
+        text.contains("2 slots inside attacks left out of the 95th"),
+        "{text}"
+    );
+
+    // No spike rules: nothing excluded even when asked.
+    let none = grow(&build_with(&book, &s.config, aug, now, false, &[]).unwrap());
+    assert_eq!(none.this.excluded_slots, 0);
+}
