@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod check;
+pub mod demo;
 pub mod query;
 pub mod run;
 pub mod simulate;
@@ -59,7 +60,7 @@ pub enum Command {
     /// Check the configuration and the rule files; print a summary.
     Check(check::CheckArgs),
     /// Run the whole job on a simulated fleet, with a scripted storyline.
-    Demo(PendingArgs),
+    Demo(demo::DemoArgs),
     /// Print a stored series.
     Query(query::QueryArgs),
     /// The monthly per-customer usage report.
@@ -110,6 +111,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(&cli.config, args),
         Command::Run(args) => run::run(&cli.config, args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Query(args) => query::run(&cli.config, args),
         Command::Backtest(args) => backtest::run(&cli.config, args),
         other => {
