@@ -273,11 +273,11 @@ fn summary(outbox: &Path, base: &str) -> String {
     emails.sort();
     let firing = emails
         .iter()
-        .filter(|(_, s)| !s.to_ascii_lowercase().contains("resolved"))
+        .filter(|(_, s)| s.contains("FIRING") || s.contains("REPEAT"))
         .count();
     let mut s = String::from("\n=== storyline summary ===\n");
     s.push_str(&format!(
-        "emails written: {} ({} firing, {} resolved) in {}/*.eml\n",
+        "emails written: {} ({} with firing alerts, {} only resolved notices) in {}/*.eml\n",
         emails.len(),
         firing,
         emails.len() - firing,
