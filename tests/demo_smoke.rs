@@ -199,3 +199,43 @@ fn demo_plays_the_storyline_and_serves_the_status_page() {
     assert_eq!(code, 200);
     assert!(metrics.contains("bj1-core-a"));
 }
+
+/// The "done when": the outbox holds the attack, churn and unreachable emails and
+/// their resolved notices, and nothing about the rebooted switch. Needs the rule engine
+/// wired into the daemon (alerts -> notify), which lands separately.
+#[test]
+#[ignore = "needs the rule engine wired into the daemon; run with --ignored after it lands"]
+fn demo_storyline_writes_the_alert_emails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("demo");
+    let demo = run_demo(&data);
+    // Resolved notices may follow the summary by a group_wait; give them a moment.
+    std::thread::sleep(Duration::from_secs(8));
+    let emails = eml_files(&data.join("outbox"));
+    let subjects: Vec<&str> = emails
+        .iter()
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("Subject: ")))
+        .collect();
+    let all = emails.join("\n");
+    for rule in ["uplink-attack", "customer-churn-risk", "switch-unreachable"] {
+        assert!(
+            all.contains(rule),
+            "no email about {rule}: {subjects:?}\n{}",
+            demo.stdout
+        );
+    }
+    assert!(
+        subjects.iter().any(|s| s.contains("RESOLVED")),
+        "{subjects:?}"
+    );
+    assert!(
+        !all.contains("sh1-access-2"),
+        "an email about the rebooted switch: {subjects:?}"
+    );
+    let (code, page) = http_get(demo.port, "/").unwrap();
+    assert_eq!(code, 200);
+    assert!(
+        page.contains("uplink-attack"),
+        "the firing attack is not on the status page"
+    );
+}

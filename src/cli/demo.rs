@@ -118,6 +118,19 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let cfg = load(&args)?;
     let story = Storyline::build(&cfg.topology, args.speed).map_err(anyhow::Error::msg)?;
     wipe(&args.data_dir)?;
+    let mut cfg = cfg;
+    if args.speed != 1.0 {
+        let scaled = args.data_dir.join("rules");
+        let n = crate::demo::rules::scale_dir(&cfg.daemon.rules_dir, &scaled, args.speed)
+            .map_err(anyhow::Error::msg)?;
+        println!(
+            "rules: {n} files of {} with `for`, `clear_for`, `repeat` and churn windows divided by {} in {}",
+            cfg.daemon.rules_dir.display(),
+            args.speed,
+            scaled.display()
+        );
+        cfg.daemon.rules_dir = scaled;
+    }
     let topology = Arc::new(cfg.topology.clone());
     println!(
         "bandwatch demo: {} switches at {} sites, {} product lines, {} customers; data in {}",

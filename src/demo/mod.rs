@@ -4,6 +4,7 @@
 //! storyline (reboot, attack, churn, unreachable switch, recoveries) plays out on top.
 
 pub mod backfill;
+pub mod rules;
 pub mod storyline;
 
 pub use backfill::{Backfill, backfill};
