@@ -198,6 +198,66 @@ fn demo_plays_the_storyline_and_serves_the_status_page() {
     let (code, metrics) = http_get(demo.port, "/metrics").expect("/metrics");
     assert_eq!(code, 200);
     assert!(metrics.contains("bj1-core-a"));
+
+    // In a real browser: headless Chromium renders the page (DOM with the charts) and takes
+    // a screenshot. Set BANDWATCH_SCREENSHOT=PATH to keep it (docs/status.png).
+    match chromium() {
+        Some(bin) => {
+            let url = format!("http://127.0.0.1:{}/", demo.port);
+            let dom = Command::new(&bin)
+                .args(CHROMIUM_FLAGS)
+                .arg("--dump-dom")
+                .arg(&url)
+                .output()
+                .unwrap();
+            let dom = String::from_utf8_lossy(&dom.stdout);
+            assert!(dom.contains("data-entity=\"product_line:cdn\""), "{dom}");
+            assert!(dom.contains("data-entity=\"product_line:cloud\""));
+            let png = std::env::var("BANDWATCH_SCREENSHOT")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|_| tmp.path().join("status.png"));
+            let shot = Command::new(&bin)
+                .args(CHROMIUM_FLAGS)
+                .arg("--window-size=1200,1700")
+                .arg(format!("--screenshot={}", png.display()))
+                .arg(&url)
+                .output()
+                .unwrap();
+            let bytes = std::fs::read(&png).unwrap_or_else(|e| {
+                panic!(
+                    "no screenshot at {}: {e}; chromium said {}",
+                    png.display(),
+                    String::from_utf8_lossy(&shot.stderr)
+                )
+            });
+            assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000);
+        }
+        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but chromium is missing (Debian package `chromium`)")
+        }
+        None => eprintln!("skipping the browser check: chromium not installed"),
+    }
+}
+
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--hide-scrollbars",
+];
+
+fn chromium() -> Option<String> {
+    ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .map(str::to_string)
 }
 
 /// The "done when": the outbox holds the attack, churn and unreachable emails and
