@@ -32,7 +32,11 @@ const MARKER: &str = ".bandwatch-demo";
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// The demo's configuration (its switches must be the simulator's addresses).
-    #[arg(long, default_value = "config/demo.toml")]
+    #[arg(
+        long,
+        default_value = "config/demo.toml",
+        env = "BANDWATCH_DEMO_CONFIG"
+    )]
     pub demo_config: PathBuf,
     /// Data directory (database, outbox): wiped at start.
     #[arg(long, default_value = "var/demo")]
