@@ -134,3 +134,25 @@ fn deb_assets_conffiles_and_docker_copies_exist() {
         "the image must not run as root"
     );
 }
+
+#[test]
+fn demo_config_and_its_short_window_rules_check() {
+    let out = Command::new(BIN)
+        .current_dir(root())
+        .args(["check", "-c", "config/demo.toml"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("2 sites, 6 switches, 27 ports, 2 product lines, 20 customers, 6 routes, 4 rules in 3 files"),
+        "{text}"
+    );
+    assert!(
+        text.contains("globex") && text.contains("2 ports: bj1-access-1/eth4, sh1-access-1/eth20")
+    );
+}

@@ -122,6 +122,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let cfg = load(&args)?;
     let story = Storyline::build(&cfg.topology, args.speed).map_err(anyhow::Error::msg)?;
     wipe(&args.data_dir)?;
+    let topology = Arc::new(cfg.topology.clone());
+    println!(
+        "bandwatch demo: {} switches at {} sites, {} product lines, {} customers; data in {}",
+        topology.switches.len(),
+        topology.sites.len(),
+        topology.product_lines.len(),
+        topology.customers.len(),
+        args.data_dir.display()
+    );
     let mut cfg = cfg;
     if args.speed != 1.0 {
         let scaled = args.data_dir.join("rules");
@@ -135,15 +144,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         );
         cfg.daemon.rules_dir = scaled;
     }
-    let topology = Arc::new(cfg.topology.clone());
-    println!(
-        "bandwatch demo: {} switches at {} sites, {} product lines, {} customers; data in {}",
-        topology.switches.len(),
-        topology.sites.len(),
-        topology.product_lines.len(),
-        topology.customers.len(),
-        args.data_dir.display()
-    );
 
     // History: the models the fleet will run, read at negative times (before its start).
     let models: Vec<SwitchModel> = (0..topology.switches.len())
