@@ -41,9 +41,13 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     ))
 }
 
+/// The demo's simulated switches use fixed UDP ports (config/demo.toml): one demo at a time.
+static ONE_DEMO: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A running demo and everything it printed up to its summary.
 struct Demo {
     _child: Kill,
+    _one: std::sync::MutexGuard<'static, ()>,
     port: u16,
     stdout: String,
     stderr: mpsc::Receiver<String>,
@@ -52,6 +56,9 @@ struct Demo {
 /// Starts `demo --speed 20` and waits for the storyline summary (the summary block ends
 /// with the Ctrl-C line).
 fn run_demo(data: &Path) -> Demo {
+    let one = ONE_DEMO
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let port = free_tcp_port();
     let mut child = Kill(
         Command::new(BIN)
@@ -104,6 +111,7 @@ fn run_demo(data: &Path) -> Demo {
     }
     Demo {
         _child: child,
+        _one: one,
         port,
         stdout,
         stderr: erx,
