@@ -215,6 +215,9 @@ fn the_http_endpoint_wants_the_token_and_imports_all_or_nothing() {
         live: LiveView::new(topo.clone()),
         sources: Arc::new(Vec::new()),
         health: Health::default(),
+        alerts: Default::default(),
+        db: None,
+        config: None,
         usage: Some(Arc::new(UsageApi {
             db: s.db(),
             token: s.config.api.token.clone(),

@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod check;
+pub mod demo;
 pub mod import;
 pub mod query;
 pub mod report;
@@ -46,14 +47,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Arguments of a command whose issue has not landed yet: accepted, so that the command's
-/// place is stable, and refused with exit code 2.
-#[derive(Debug, clap::Args)]
-pub struct PendingArgs {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
-}
-
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -62,7 +55,7 @@ pub enum Command {
     /// Check the configuration and the rule files; print a summary.
     Check(check::CheckArgs),
     /// Run the whole job on a simulated fleet, with a scripted storyline.
-    Demo(PendingArgs),
+    Demo(demo::DemoArgs),
     /// Print a stored series.
     Query(query::QueryArgs),
     /// The monthly per-customer usage report.
@@ -75,22 +68,6 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Add, list or remove silences.
     Silence(silence::SilenceArgs),
-}
-
-impl Command {
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Run(_) => "run",
-            Command::Check(_) => "check",
-            Command::Demo(_) => "demo",
-            Command::Query(_) => "query",
-            Command::Report(_) => "report",
-            Command::Backtest(_) => "backtest",
-            Command::Simulate(_) => "simulate",
-            Command::Import(_) => "import",
-            Command::Silence(_) => "silence",
-        }
-    }
 }
 
 /// Sets up `tracing` on stderr: level from `RUST_LOG` (default `info`, with the SNMP crate's
@@ -114,14 +91,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(&cli.config, args),
         Command::Run(args) => run::run(&cli.config, args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Query(args) => query::run(&cli.config, args),
         Command::Backtest(args) => backtest::run(&cli.config, args),
         Command::Silence(args) => silence::run(&cli.config, args),
         Command::Report(args) => report::run(&cli.config, args),
         Command::Import(args) => import::run(&cli.config, args),
-        other => {
-            eprintln!("bandwatch {}: not implemented yet", other.name());
-            ExitCode::from(2)
-        }
     }
 }

@@ -127,6 +127,7 @@ impl Daemon {
             health: health.clone(),
             alerts: alerts.clone(),
             db: Some(crate::store::db_path(&config.daemon.data_dir)),
+            config: Some(Arc::new(config.clone())),
             usage: Some(Arc::new(crate::http::usage::UsageApi {
                 db: crate::store::db_path(&config.daemon.data_dir),
                 token: config.api.token.clone(),

@@ -7,6 +7,7 @@ pub mod live;
 pub mod metrics;
 pub mod server;
 pub mod sources;
+pub mod status;
 pub mod usage;
 
 pub use live::LiveView;

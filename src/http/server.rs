@@ -63,6 +63,8 @@ pub struct AppState {
     pub alerts: AlertsView,
     /// The database file, for the alert history (none in tests without a store).
     pub db: Option<std::path::PathBuf>,
+    /// The configuration in force, for `/report` (none in tests without one).
+    pub config: Option<Arc<crate::config::Config>>,
     /// `POST /api/v1/usage` (disabled when `None`).
     pub usage: Option<Arc<super::usage::UsageApi>>,
 }
@@ -70,10 +72,12 @@ pub struct AppState {
 /// The router with every endpoint.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(super::status::page))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/api/v1/topology", get(topology))
         .route("/api/v1/alerts", get(alerts))
+        .route("/report", get(report))
         .route(
             "/api/v1/usage",
             axum::routing::post(super::usage::post_usage),
@@ -170,4 +174,49 @@ async fn alerts(State(st): State<AppState>) -> Response {
         None => Vec::new(),
     };
     axum::Json(AlertsBody { active, recent }).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct ReportQuery {
+    month: Option<String>,
+}
+
+/// `/report?month=current|YYYY-MM`: the monthly usage report as HTML (the month so far, with
+/// a projection, for `current`).
+async fn report(
+    State(st): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<ReportQuery>,
+) -> Response {
+    let (Some(config), Some(db)) = (st.config.clone(), st.db.clone()) else {
+        return (StatusCode::NOT_FOUND, "no report: this server has no store").into_response();
+    };
+    let which = q.month.unwrap_or_else(|| "current".into());
+    let now = jiff::Timestamp::now();
+    let (month, current) = if which == "current" {
+        (crate::report::month::Month::of(now), true)
+    } else {
+        match which.parse::<crate::report::month::Month>() {
+            Ok(m) => (m, false),
+            Err(e) => {
+                return (StatusCode::BAD_REQUEST, format!("month={which}: {e}")).into_response();
+            }
+        }
+    };
+    let html = tokio::task::spawn_blocking(move || {
+        let book = crate::store::UsageBook::open_read(&db).map_err(|e| e.to_string())?;
+        let r = crate::report::build::build(&book, &config, month, now, current)
+            .map_err(|e| e.to_string())?;
+        Ok::<String, String>(crate::report::render::render(
+            &r,
+            crate::report::render::Format::Html,
+        ))
+    })
+    .await;
+    match html {
+        Ok(Ok(body)) => {
+            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+        }
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("report: {e}")).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("report: {e}")).into_response(),
+    }
 }

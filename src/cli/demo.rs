@@ -1,0 +1,310 @@
+//! `bandwatch demo`: starts the simulated fleet of `config/demo.toml` in-process, backfills
+//! 28 days of history through the store's writer, starts the daemon polling the fleet over
+//! real UDP SNMP, and plays the scripted storyline (see [`crate::demo`]) with timestamps,
+//! then prints a summary and keeps running until Ctrl-C.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use jiff::Timestamp;
+
+use crate::config::{self, Config, Duration};
+use crate::daemon::{Daemon, Options};
+use crate::demo::{Storyline, backfill};
+use crate::notify::SenderOptions;
+use crate::sim::{self, FleetOptions, SwitchModel};
+use crate::store::Store;
+
+/// Ports of every simulated switch (eth1..eth24).
+pub const DEMO_PORTS: usize = 24;
+/// Days of history written before the live part starts.
+pub const BACKFILL_DAYS: u32 = 28;
+/// Interval of the backfilled sweeps, seconds.
+pub const BACKFILL_STEP_SECS: u32 = 300;
+/// The file that marks a data directory as the demo's, so that it may be wiped.
+const MARKER: &str = ".bandwatch-demo";
+
+/// Arguments of `demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// The demo's configuration (its switches must be the simulator's addresses).
+    #[arg(
+        long,
+        default_value = "config/demo.toml",
+        env = "BANDWATCH_DEMO_CONFIG"
+    )]
+    pub demo_config: PathBuf,
+    /// Data directory (database, outbox): wiped at start.
+    #[arg(long, default_value = "var/demo")]
+    pub data_dir: PathBuf,
+    /// HTTP listen address (status page, /metrics).
+    #[arg(long, default_value = "127.0.0.1:9477")]
+    pub listen: SocketAddr,
+    /// Time runs this many times faster: storyline, poll interval (at least 1 s).
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+}
+
+/// Runs `demo`: exit 1 when the configuration, the data directory, the fleet or the daemon
+/// cannot be set up; otherwise runs until Ctrl-C.
+pub fn run(args: DemoArgs) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("bandwatch demo: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(demo(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bandwatch demo: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Empties `dir` when it is missing, empty or a previous demo's; anything else is refused.
+fn wipe(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        let empty = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .next()
+            .is_none();
+        if !empty && !dir.join(MARKER).exists() {
+            bail!(
+                "{}: not empty and not a demo data directory (no {MARKER}); refusing to wipe it",
+                dir.display()
+            );
+        }
+        std::fs::remove_dir_all(dir).with_context(|| format!("cannot wipe {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(
+        dir.join(MARKER),
+        "written by `bandwatch demo`: wiped at each start\n",
+    )
+    .with_context(|| format!("cannot write {}", dir.join(MARKER).display()))?;
+    Ok(())
+}
+
+/// The demo configuration with the command line's overrides and the sped-up interval.
+fn load(args: &DemoArgs) -> anyhow::Result<Config> {
+    let loaded = config::load(&args.demo_config).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let mut cfg = loaded.config;
+    cfg.daemon.data_dir = args.data_dir.clone();
+    cfg.daemon.listen = args.listen;
+    let secs = (cfg.daemon.interval.std().as_secs_f64() / args.speed).max(1.0);
+    let interval = Duration(std::time::Duration::from_secs_f64(secs));
+    cfg.daemon.interval = interval;
+    for s in &mut cfg.topology.switches {
+        s.interval = interval;
+    }
+    Ok(cfg)
+}
+
+/// Wall-clock time and demo clock, like `12:03:07  t+1:30`.
+fn stamp(start: tokio::time::Instant, speed: f64) -> String {
+    let t = start.elapsed().as_secs_f64() * speed;
+    let now = Timestamp::now().strftime("%H:%M:%S");
+    format!("{now}  t+{}:{:02}", (t / 60.0) as u64, (t % 60.0) as u64)
+}
+
+async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let cfg = load(&args)?;
+    let story = Storyline::build(&cfg.topology, args.speed).map_err(anyhow::Error::msg)?;
+    wipe(&args.data_dir)?;
+    let topology = Arc::new(cfg.topology.clone());
+    println!(
+        "bandwatch demo: {} switches at {} sites, {} product lines, {} customers; data in {}",
+        topology.switches.len(),
+        topology.sites.len(),
+        topology.product_lines.len(),
+        topology.customers.len(),
+        args.data_dir.display()
+    );
+    let mut cfg = cfg;
+    if args.speed != 1.0 {
+        let scaled = args.data_dir.join("rules");
+        let n = crate::demo::rules::scale_dir(&cfg.daemon.rules_dir, &scaled, args.speed)
+            .map_err(anyhow::Error::msg)?;
+        println!(
+            "rules: {n} files of {} with `for`, `clear_for`, `repeat` and churn windows divided by {} in {}",
+            cfg.daemon.rules_dir.display(),
+            args.speed,
+            scaled.display()
+        );
+        cfg.daemon.rules_dir = scaled;
+    }
+
+    // History: the models the fleet will run, read at negative times (before its start).
+    let models: Vec<SwitchModel> = (0..topology.switches.len())
+        .map(|n| SwitchModel::new(&story.scenario, &sim::switch_name(n), n, DEMO_PORTS))
+        .collect();
+    let store = Store::open_in(&cfg.daemon.data_dir, &cfg.retention)?;
+    let db = store.path().to_path_buf();
+    let started = std::time::Instant::now();
+    let writer = store.writer(topology.clone())?;
+    let topo = topology.clone();
+    let filled = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&SwitchModel> = models.iter().collect();
+        let r = backfill(
+            &writer,
+            &topo,
+            &refs,
+            Timestamp::now(),
+            BACKFILL_DAYS,
+            BACKFILL_STEP_SECS,
+            |f| {
+                print!(
+                    "\rbackfilling {BACKFILL_DAYS} days of history: {:3.0}%",
+                    f * 100.0
+                );
+                let _ = std::io::stdout().flush();
+            },
+        );
+        writer.shutdown();
+        r
+    })
+    .await
+    .context("the backfill stopped")??;
+    println!(
+        "\rbackfilled {} sweeps ({} port readings, {} .. {}) into {} in {:.1} s",
+        filled.sweeps,
+        filled.readings,
+        filled.from.strftime("%Y-%m-%d %H:%M"),
+        filled.to.strftime("%Y-%m-%d %H:%M"),
+        db.display(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // The fleet: switch n of the configuration answers on the first switch's port + n.
+    let first = topology
+        .switches
+        .first()
+        .context("the demo configuration has no switch")?;
+    let listen: SocketAddr = first.address.parse().with_context(|| {
+        format!(
+            "switch {}: address {} is not IP:PORT",
+            first.name, first.address
+        )
+    })?;
+    let community = std::env::var("BANDWATCH_COMMUNITY").unwrap_or_else(|_| "public".into());
+    let fleet = sim::start(&FleetOptions {
+        switches: topology.switches.len(),
+        ports: DEMO_PORTS,
+        listen,
+        scenario: story.scenario.clone(),
+        community,
+    })
+    .await
+    .map_err(anyhow::Error::msg)?;
+    for (sw, (_, addr)) in topology.switches.iter().zip(&fleet.switches) {
+        if sw.address != addr.to_string() {
+            bail!(
+                "switch {}: configured at {} but simulated at {addr}; demo switches must be on consecutive UDP ports",
+                sw.name,
+                sw.address
+            );
+        }
+    }
+    let daemon = Daemon::start(
+        cfg,
+        Options {
+            config_path: args.demo_config.clone(),
+            connector: None,
+            sender: SenderOptions::default(),
+        },
+    )
+    .await?;
+    let base = format!("http://{}", daemon.listen);
+    println!(
+        "simulated fleet: {} switches on {}..{}, polled every {} s over SNMP",
+        fleet.switches.len(),
+        listen,
+        listen.port() as usize + fleet.switches.len() - 1,
+        (10.0 / args.speed).max(1.0)
+    );
+    println!("status page: {base}/");
+    println!("metrics:     {base}/metrics");
+    println!(
+        "storyline ({} beats, about {:.0} s; --speed {}):",
+        story.beats.len(),
+        story.end,
+        args.speed
+    );
+
+    let outbox = args.data_dir.join("outbox");
+    let play = async {
+        for beat in &story.beats {
+            tokio::time::sleep_until(fleet.start + std::time::Duration::from_secs_f64(beat.at))
+                .await;
+            println!("[{}] {}", stamp(fleet.start, args.speed), beat.what);
+            println!("    -> {}", beat.expect);
+        }
+        tokio::time::sleep_until(fleet.start + std::time::Duration::from_secs_f64(story.end)).await;
+        print!("{}", summary(&outbox, &base));
+        let _ = std::io::stdout().flush();
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        () = play => {}
+        () = crate::cli::run::shutdown_signal() => {}
+    }
+    println!("stopping");
+    daemon.stop().await;
+    fleet.stop();
+    Ok(())
+}
+
+/// The end-of-storyline summary: the emails in the outbox (one line per subject) and where
+/// to look.
+fn summary(outbox: &Path, base: &str) -> String {
+    let mut emails: Vec<(String, String)> = std::fs::read_dir(outbox)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .map(|p| {
+                    let subject = std::fs::read_to_string(&p)
+                        .ok()
+                        .and_then(|t| {
+                            t.lines()
+                                .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
+                        })
+                        .unwrap_or_else(|| "(no subject)".into());
+                    (p.display().to_string(), subject)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    emails.sort();
+    let firing = emails
+        .iter()
+        .filter(|(_, s)| s.contains("FIRING") || s.contains("REPEAT"))
+        .count();
+    let mut s = String::from("\n=== storyline summary ===\n");
+    s.push_str(&format!(
+        "emails written: {} ({} with firing alerts, {} only resolved notices) in {}/*.eml\n",
+        emails.len(),
+        firing,
+        emails.len() - firing,
+        outbox.display()
+    ));
+    for (path, subject) in &emails {
+        s.push_str(&format!("  {subject}\n      {path}\n"));
+    }
+    s.push_str(&format!(
+        "look at: {base}/ (status page), {base}/metrics, the .eml files above\n\
+         still polling and serving; Ctrl-C stops\n"
+    ));
+    s
+}
