@@ -205,8 +205,9 @@ fn run_polls_serves_reloads_and_stores() {
             "--from",
             "now-10m",
             "--to",
-            "now",
         ])
+        // The current minute is the one being written: ask past its end.
+        .arg((jiff::Timestamp::now() + jiff::SignedDuration::from_secs(120)).to_string())
         .args(["--format", "csv"])
         .output()
         .unwrap();
@@ -221,6 +222,31 @@ fn run_polls_serves_reloads_and_stores() {
         .skip(1)
         .filter(|l| l.split(',').nth(1).is_some_and(|v| !v.trim().is_empty()))
         .count();
-    assert!(known >= 1, "stored rates expected:\n{csv}");
+    if known == 0 {
+        let log = std::fs::read_to_string(dir.path().join("run.log")).unwrap_or_default();
+        let raw = Command::new(BIN)
+            .arg("-c")
+            .arg(&cfg)
+            .args([
+                "query",
+                "--entity",
+                "port:sim-0000/eth1",
+                "--metric",
+                "in_bytes",
+                "--from",
+                "now-10m",
+                "--tier",
+                "raw",
+                "--format",
+                "csv",
+            ])
+            .output()
+            .unwrap();
+        panic!(
+            "stored rates expected:\n{csv}\nraw:\n{}{}\nlog:\n{log}",
+            String::from_utf8_lossy(&raw.stdout),
+            String::from_utf8_lossy(&raw.stderr)
+        );
+    }
     assert!(Path::new(&dir.path().join("var/bandwatch.db")).exists());
 }
