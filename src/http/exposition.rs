@@ -68,6 +68,16 @@ impl Exposition {
         self.out.push('\n');
     }
 
+    /// One sample line whose label set was rendered once with [`labels`] (hot paths: the
+    /// same port labels appear in several families).
+    pub fn sample_rendered(&mut self, name: &str, rendered: &str, value: f64) {
+        self.out.push_str(name);
+        self.out.push_str(rendered);
+        self.out.push(' ');
+        write_value(&mut self.out, value);
+        self.out.push('\n');
+    }
+
     /// A histogram's samples from cumulative bucket counts (`le` upper bounds, ascending),
     /// the sum and the count.
     pub fn histogram(
@@ -98,6 +108,23 @@ impl Exposition {
     pub fn finish(self) -> String {
         self.out
     }
+}
+
+/// A label set rendered as `{k="v",...}` with values escaped, for [`Exposition::sample_rendered`].
+pub fn labels(labels: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(128);
+    out.push('{');
+    for (i, (k, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_label_into(&mut out, v);
+        out.push('"');
+    }
+    out.push('}');
+    out
 }
 
 fn format_le(le: f64) -> String {

@@ -5,7 +5,8 @@
 //! of its ports with role `uplink` (all its ports when it has none), so customer ports behind
 //! an uplink are not counted twice (pitfall 19).
 
-use super::exposition::{Exposition, MetricType};
+use super::exposition::{Exposition, MetricType, labels};
+use super::live::PortState;
 use super::live::{Snapshot, qualities};
 use crate::config::{PortKey, PortLabels, Topology};
 
@@ -19,83 +20,59 @@ pub trait MetricsSource: Send + Sync {
 pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) -> String {
     let t = &snap.topology;
     let mut e = Exposition::with_capacity(256 + t.port_count() * 1200);
-    // Configured ports, then ports attributed by ifAlias patterns.
-    let ports: Vec<(&PortLabels, PortKey)> = t
-        .ports()
-        .map(|p| (&p.labels, p.key()))
-        .chain(snap.attributed.iter().map(|l| {
-            (
-                l,
-                PortKey {
-                    switch: l.switch.clone(),
-                    port: l.port.clone(),
-                },
-            )
-        }))
+    // Configured ports, then ports attributed by ifAlias patterns; each port's state is
+    // looked up and its three label sets rendered once, then written into every family.
+    let configured = t.ports().map(|p| &p.labels);
+    let rows: Vec<PortRow<'_>> = configured
+        .chain(snap.attributed.iter())
+        .filter_map(|l| {
+            let key = PortKey {
+                switch: l.switch.clone(),
+                port: l.port.clone(),
+            };
+            let st = snap.ports.get(&key)?;
+            Some(PortRow {
+                st,
+                in_l: labels(&port_labels(l, Some("in"))),
+                out_l: labels(&port_labels(l, Some("out"))),
+                plain: labels(&port_labels(l, None)),
+            })
+        })
         .collect();
-
-    e.family(
-        "bandwatch_port_octets_total",
-        MetricType::Counter,
-        "Known octets through the port since bandwatch started, wrap- and reset-corrected.",
-    );
-    for (l, k) in &ports {
-        if let Some(st) = snap.ports.get(k) {
-            e.sample(
-                "bandwatch_port_octets_total",
-                &port_labels(l, Some("in")),
-                st.in_octets_total as f64,
-            );
-            e.sample(
-                "bandwatch_port_octets_total",
-                &port_labels(l, Some("out")),
-                st.out_octets_total as f64,
-            );
-        }
-    }
-    e.family(
-        "bandwatch_port_bits_per_second",
-        MetricType::Gauge,
-        "Last measured rate of the port; absent while the last interval is unknown.",
-    );
-    for (l, k) in &ports {
-        if let Some(st) = snap.ports.get(k) {
-            if let Some(v) = st.in_bps {
-                e.sample(
-                    "bandwatch_port_bits_per_second",
-                    &port_labels(l, Some("in")),
-                    v,
-                );
+    let pairs: [(&str, MetricType, &str, PortValue); 3] = [
+        (
+            "bandwatch_port_octets_total",
+            MetricType::Counter,
+            "Known octets through the port since bandwatch started, wrap- and reset-corrected.",
+            |st| {
+                (
+                    Some(st.in_octets_total as f64),
+                    Some(st.out_octets_total as f64),
+                )
+            },
+        ),
+        (
+            "bandwatch_port_bits_per_second",
+            MetricType::Gauge,
+            "Last measured rate of the port; absent while the last interval is unknown.",
+            |st| (st.in_bps, st.out_bps),
+        ),
+        (
+            "bandwatch_port_packets_per_second",
+            MetricType::Gauge,
+            "Last measured unicast packet rate of the port; absent while unknown.",
+            |st| (st.in_pps, st.out_pps),
+        ),
+    ];
+    for (name, kind, help, get) in pairs {
+        e.family(name, kind, help);
+        for r in &rows {
+            let (i, o) = get(r.st);
+            if let Some(v) = i {
+                e.sample_rendered(name, &r.in_l, v);
             }
-            if let Some(v) = st.out_bps {
-                e.sample(
-                    "bandwatch_port_bits_per_second",
-                    &port_labels(l, Some("out")),
-                    v,
-                );
-            }
-        }
-    }
-    e.family(
-        "bandwatch_port_packets_per_second",
-        MetricType::Gauge,
-        "Last measured unicast packet rate of the port; absent while unknown.",
-    );
-    for (l, k) in &ports {
-        if let Some(st) = snap.ports.get(k) {
-            if let Some(v) = st.in_pps {
-                e.sample(
-                    "bandwatch_port_packets_per_second",
-                    &port_labels(l, Some("in")),
-                    v,
-                );
-            }
-            if let Some(v) = st.out_pps {
-                e.sample(
-                    "bandwatch_port_packets_per_second",
-                    &port_labels(l, Some("out")),
-                    v,
-                );
+            if let Some(v) = o {
+                e.sample_rendered(name, &r.out_l, v);
             }
         }
     }
@@ -104,11 +81,11 @@ pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) ->
         MetricType::Gauge,
         "1 when ifOperStatus is up, 0 otherwise.",
     );
-    for (l, k) in &ports {
-        if let Some(up) = snap.ports.get(k).and_then(|s| s.oper_up) {
-            e.sample(
+    for r in &rows {
+        if let Some(up) = r.st.oper_up {
+            e.sample_rendered(
                 "bandwatch_port_oper_up",
-                &port_labels(l, None),
+                &r.plain,
                 if up { 1.0 } else { 0.0 },
             );
         }
@@ -118,13 +95,9 @@ pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) ->
         MetricType::Gauge,
         "Interface speed (ifHighSpeed) in bits per second.",
     );
-    for (l, k) in &ports {
-        if let Some(sp) = snap.ports.get(k).and_then(|s| s.speed_bps) {
-            e.sample(
-                "bandwatch_port_speed_bits_per_second",
-                &port_labels(l, None),
-                sp as f64,
-            );
+    for r in &rows {
+        if let Some(sp) = r.st.speed_bps {
+            e.sample_rendered("bandwatch_port_speed_bits_per_second", &r.plain, sp as f64);
         }
     }
 
@@ -265,3 +238,14 @@ fn port_labels<'a>(l: &'a PortLabels, direction: Option<&'a str>) -> Vec<(&'stat
     v.push(("role", l.role.as_deref().unwrap_or("")));
     v
 }
+
+/// One port's state and its label sets, rendered once per scrape.
+struct PortRow<'a> {
+    st: &'a PortState,
+    in_l: String,
+    out_l: String,
+    plain: String,
+}
+
+/// Reads the (in, out) values of one port family from a port's state.
+type PortValue = fn(&PortState) -> (Option<f64>, Option<f64>);
