@@ -59,7 +59,9 @@ fn slots_inside_a_firing_spike_are_left_out_of_the_95th_when_asked() {
     std::fs::create_dir_all(&rules_dir).unwrap();
     std::fs::write(
         rules_dir.join("default.toml"),
-        "[[rule]]\nname = \"attack\"\nkind = \"spike\"\n\n[[rule]]\nname = \"drop\"\nkind = \"drop\"\n",
+        "[[rule]]\nname = \"attack\"\nkind = \"spike\"\nscope = \"port\"\nmetric = \"in_bps\"\n\
+         factor = 3.0\nmin_delta = \"10Mbps\"\n\n[[rule]]\nname = \"drop\"\nkind = \"threshold\"\n\
+         scope = \"port\"\nmetric = \"in_bps\"\nbelow = \"1Mbps\"\n",
     )
     .unwrap();
     s.config.daemon.rules_dir = rules_dir;
