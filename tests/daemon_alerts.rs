@@ -3,63 +3,17 @@
 //! emails land in the file outbox, `/api/v1/alerts` and `/metrics` show the alert, and a
 //! restart in the middle of a firing alert sends no second notice.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_bandwatch");
+mod daemon_support;
 
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use daemon_support::*;
 
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_udp_base(n: u16) -> u16 {
-    // Tests in this file run in parallel in one process: each call gets its own range.
-    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    for attempt in 0..50u16 {
-        let base = 21_000
-            + ((std::process::id() as u16).wrapping_mul(13) % 19_000)
-            + (attempt + call * 50) * 11;
-        if (0..n).all(|i| std::net::UdpSocket::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free UDP port range");
-}
-
-fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.0\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
-}
-
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(secs) {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    panic!("timed out after {secs} s waiting for {what}");
+/// The body of a GET, or `None` while nothing answers.
+fn http_body(port: u16, path: &str) -> Option<String> {
+    http_get(port, path).map(|(_, b)| b)
 }
 
 /// Every .eml in the outbox, as text.
@@ -244,7 +198,7 @@ fn outage_fires_and_resolves_by_email_and_restart_does_not_renotify() {
             .iter()
             .any(|s| s.contains("[FIRING warning] uplink-busy"))
     });
-    let api = http_get(http, "/api/v1/alerts").unwrap();
+    let api = http_body(http, "/api/v1/alerts").unwrap();
     let v: serde_json::Value = serde_json::from_str(&api).unwrap();
     let active = v["active"].as_array().unwrap();
     assert!(
@@ -253,7 +207,7 @@ fn outage_fires_and_resolves_by_email_and_restart_does_not_renotify() {
             && a["entity"] == "port:sim-0000/eth1"),
         "{api}"
     );
-    let metrics = http_get(http, "/metrics").unwrap();
+    let metrics = http_body(http, "/metrics").unwrap();
     assert!(
         metrics.contains(
             "bandwatch_alerts{rule=\"uplink-busy\",severity=\"warning\",scope=\"port\",entity=\"port:sim-0000/eth1\",state=\"firing\"} 1"
@@ -280,7 +234,7 @@ fn outage_fires_and_resolves_by_email_and_restart_does_not_renotify() {
             .iter()
             .any(|s| s.contains("sim-0001") && !s.contains("switch-unreachable"))
     );
-    let history = http_get(http, "/api/v1/alerts").unwrap();
+    let history = http_body(http, "/api/v1/alerts").unwrap();
     assert!(
         history.contains("\"to_state\":\"firing\"") && history.contains("switch-unreachable"),
         "{history}"
@@ -295,7 +249,7 @@ fn outage_fires_and_resolves_by_email_and_restart_does_not_renotify() {
     assert_eq!(before, 1, "{:?}", subjects(&outbox));
     let daemon = start_daemon(&cfg, &log);
     wait_for("the alert firing again after the restart", 30, || {
-        http_get(http, "/api/v1/alerts")
+        http_body(http, "/api/v1/alerts")
             .is_some_and(|b| b.contains("\"state\":\"firing\"") && b.contains("uplink-busy"))
     });
     std::thread::sleep(Duration::from_secs(4));
@@ -381,7 +335,7 @@ fn a_silence_added_while_running_holds_back_new_notices() {
         subjects(&outbox).iter().any(|s| s.contains("eth1-busy"))
     });
     wait_for("the silenced alert firing", 40, || {
-        http_get(http, "/api/v1/alerts")
+        http_body(http, "/api/v1/alerts")
             .is_some_and(|b| b.contains("eth2-busy") && b.contains("\"state\":\"firing\""))
     });
     std::thread::sleep(Duration::from_secs(3));
