@@ -176,14 +176,16 @@ impl History for StoreHistory {
         let Some(rows) = read(&self.reader, &se, metric, from, to, 300) else {
             return Vec::new();
         };
+        // A point is stamped with the end of its step, like a live sample. A step that ends
+        // after `to` is still being filled: it is left out, or its future time stamp would
+        // make the live points before it look out of order (and never evaluated).
         rows.into_iter()
-            .map(|(t, v, c)| {
-                // A point is stamped with the end of its step, like a live sample.
-                let end = Timestamp::from_second(t.as_second() + 300).unwrap_or(t);
-                match v {
+            .filter_map(|(t, v, c)| {
+                let end = Timestamp::from_second(t.as_second() + 300).ok()?;
+                (end <= to).then(|| match v {
                     Some(v) => Point::known(end, v).with_coverage(c),
                     None => Point::unknown(end),
-                }
+                })
             })
             .collect()
     }
