@@ -24,7 +24,7 @@ pub const UNREACHABLE_SWITCH: &str = "sh1-access-1";
 pub const CHURN_REAL_SECS: f64 = 90.0;
 /// Real seconds from the customer's recovery to the summary: one more slot, the slot's grace
 /// and the notifier's group wait, so the churn's resolved notice is in the summary.
-pub const CHURN_RESOLVE_REAL_SECS: f64 = 110.0;
+pub const CHURN_RESOLVE_REAL_SECS: f64 = 120.0;
 
 /// One moment of the storyline.
 #[derive(Clone, Debug, PartialEq)]
@@ -240,7 +240,7 @@ mod tests {
         // minutes), and the summary waits for its resolved notice.
         assert_eq!(s.scenario.events[2].end, 210.0);
         assert_eq!(fast.scenario.events[2].end, 6.0 + CHURN_REAL_SECS);
-        assert_eq!(s.end, 320.0);
+        assert_eq!(s.end, 330.0);
         assert_eq!(fast.end, 6.0 + CHURN_REAL_SECS + CHURN_RESOLVE_REAL_SECS);
         // The attack hits the cdn uplink of simulated switch 0 (bj1-core-a) only.
         let spike = &s.scenario.events[1];

@@ -70,6 +70,10 @@ impl ChurnTotals {
                 }
             }
         }
+        // A point that ends a window closes it now, not when the next point comes.
+        if t.rem_euclid(width) == 0 {
+            self.advance_to(t.div_euclid(width), &mut out);
+        }
         out
     }
 
@@ -170,10 +174,9 @@ mod tests {
             "{r:?}"
         );
         assert!(!r.dropped);
-        // Then the customer falls to 30%: the first low minute fires.
-        c.push(t + 60, 60, Some(180.0), 1.0);
-        let r = c.push(t + 120, 60, Some(180.0), 1.0);
-        let r = r.last().unwrap();
+        // Then the customer falls to 30%: the first low minute fires as soon as it ends.
+        let r = c.push(t + 60, 60, Some(180.0), 1.0);
+        let r = r.last().expect("a point that ends a window closes it");
         assert!(r.dropped && (r.recent - 180.0).abs() < 1e-6, "{r:?}");
     }
 
@@ -181,7 +184,7 @@ mod tests {
     fn daily_windows_fed_five_minute_points_are_unchanged() {
         let mut c = ChurnTotals::new(spec(86_400, 1, 2));
         let mut out = Vec::new();
-        for k in 1..=(3 * 288 + 1) {
+        for k in 1..=(3 * 288) {
             out.extend(c.push(k * 300, 300, Some(1.0), 1.0));
         }
         // Three days closed; the third compared with the two before it.

@@ -132,7 +132,7 @@ impl SeriesEval {
                 let mut note = None;
                 if r.left_out != (0, 0) {
                     note = Some(format!(
-                        "{} recent and {} reference days left out for missing data",
+                        "{} recent and {} reference windows left out for missing data",
                         r.left_out.0, r.left_out.1
                     ));
                 }
