@@ -177,6 +177,9 @@ impl History for StoreHistory {
             return Vec::new();
         };
         rows.into_iter()
+            // A step that ends after `to` is still being filled, and its end would come after
+            // the first live point: it is not history yet.
+            .filter(|(t, _, _)| t.as_second() + 300 <= to.as_second())
             .map(|(t, v, c)| {
                 // A point is stamped with the end of its step, like a live sample.
                 let end = Timestamp::from_second(t.as_second() + 300).unwrap_or(t);
