@@ -216,6 +216,22 @@ fn nonsense_combinations_are_refused() {
             "kind = \"spike\"\nscope = \"port\"\nmetric = \"in_bps\"\nfactor = 3.0\nmin_delta = \"10Mbps\"\nflavour = \"mint\"",
             "unknown field `flavour`",
         ),
+        (
+            "kind = \"spike\"\nscope = \"port\"\nmetric = \"in_bps\"\nfactor = 3.0\nmin_delta = \"10Mbps\"\nafter_gap = \"evaluate\"",
+            "rule[0].after_gap: \"evaluate\" is only for metric \"value\"",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 3.0\nmin_delta = 1\nafter_gap = \"maybe\"",
+            "rule[0].after_gap:",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 3.0\nmin_delta = 1\nwarmup = \"0s\"",
+            "rule[0].warmup: must be longer than zero",
+        ),
+        (
+            "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\nwarmup = \"1d\"",
+            "rule[0].warmup: `warmup` does not apply here",
+        ),
     ];
     for (body, want) in cases {
         let (rules, diags) = load(&format!(

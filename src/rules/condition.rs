@@ -223,7 +223,7 @@ impl SeriesEval {
                 let Some(b) = b else {
                     return Some(Verdict::Unknown("learning: not enough history yet".into()));
                 };
-                if spike && after_gap {
+                if spike && after_gap && !m.evaluate_after_gap {
                     return Some(Verdict::Unknown(
                         "first point after a gap or reset: not a spike".into(),
                     ));

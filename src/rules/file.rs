@@ -76,6 +76,8 @@ struct RawRule {
     deviation: Option<Spanned<f64>>,
     unprecedented: Option<Spanned<bool>>,
     smooth: Option<Spanned<Duration>>,
+    warmup: Option<Spanned<Duration>>,
+    after_gap: Option<Spanned<String>>,
     #[serde(rename = "for")]
     for_: Option<Spanned<Duration>>,
     clear_for: Option<Spanned<Duration>>,
@@ -330,6 +332,8 @@ impl Validator<'_, '_, '_> {
         not_for!(deviation, margin_kind, why_margin);
         not_for!(unprecedented, margin_kind, why_margin);
         not_for!(smooth, margin_kind, why_margin);
+        not_for!(warmup, margin_kind, why_margin);
+        not_for!(after_gap, margin_kind, why_margin);
         let why_churn = "here: it is for churn-style drop rules (with `window`)";
         not_for!(recent, is_churn, why_churn);
         not_for!(reference, is_churn, why_churn);
@@ -691,6 +695,22 @@ impl Validator<'_, '_, '_> {
                 "more than 400 days of history is rarely kept at full resolution",
             );
         }
+        let warmup = self.positive(&r.warmup, "warmup");
+        let evaluate_after_gap = match &r.after_gap {
+            Some(a) => {
+                let evaluate = self.pick(a, "after_gap", &[("skip", false), ("evaluate", true)])?;
+                if evaluate && metric != Metric::Value {
+                    self.err(
+                        a,
+                        "after_gap",
+                        "\"evaluate\" is only for metric \"value\" (imported readings): a rate measured across a gap spans a counter reset or a burst",
+                    );
+                    return None;
+                }
+                evaluate
+            }
+            None => false,
+        };
         Some(Margin {
             baseline: BaselineSpec {
                 kind,
@@ -699,12 +719,14 @@ impl Validator<'_, '_, '_> {
                 bucket,
                 min_periods,
                 quantile,
+                warmup,
             },
             factor,
             min_delta,
             deviation,
             unprecedented: r.unprecedented.as_ref().is_some_and(|u| *u.get_ref()),
             smooth: self.positive(&r.smooth, "smooth"),
+            evaluate_after_gap,
         })
     }
 
