@@ -445,3 +445,44 @@ notify = ["ops", "owners"]
         assert!(status(&mut e, &b, T0 + 30 * k, 2.0).transitions.is_empty());
     }
 }
+
+#[test]
+fn gaps_pause_clear_for_without_starting_it_over() {
+    let topo = topology();
+    let mut e = engine(rules(THRESHOLD, &topo), topo);
+    let ent = Entity::series("link");
+    let (o, t) = feed(&mut e, &ent, T0, &[Some(95.0); 4]);
+    assert_eq!(changes(&o), [Change::Pending, Change::Fired]);
+    // A long gap alone resolves nothing.
+    let (o, t) = feed(&mut e, &ent, t, &[None; 30]);
+    assert!(o.transitions.is_empty(), "{o:?}");
+    // Irregular data: two known minutes below, one unknown, again and again. The unknown
+    // minutes do not count, but they do not start clear_for (5 minutes) over either.
+    let pattern = [Some(50.0), Some(50.0), None];
+    let (o, t) = feed(&mut e, &ent, t, &pattern.repeat(2));
+    assert!(o.transitions.is_empty(), "4 known minutes below: {o:?}");
+    let (o, t) = feed(&mut e, &ent, t, &pattern);
+    assert_eq!(changes(&o), [Change::Resolved]);
+    // Known minutes 0, 1, (gap), 3, 4, (gap), 6, 7: resolved at the 5th known minute
+    // after the first one, 7 minutes after it.
+    assert_eq!(o.transitions[0].at, ts(t - 2 * 60));
+    // A point above the threshold during the clearing starts it over.
+    let (o, t) = feed(&mut e, &ent, t, &[Some(95.0); 4]);
+    assert_eq!(changes(&o), [Change::Pending, Change::Fired]);
+    let (o, _) = feed(
+        &mut e,
+        &ent,
+        t,
+        &[
+            Some(50.0),
+            None,
+            Some(50.0),
+            Some(95.0),
+            Some(50.0),
+            Some(50.0),
+            None,
+            Some(50.0),
+        ],
+    );
+    assert!(o.transitions.is_empty(), "{o:?}");
+}
