@@ -229,6 +229,14 @@ fn nonsense_combinations_are_refused() {
             "rule[0].warmup: must be longer than zero",
         ),
         (
+            "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\ninhibited_by = [\"nope\"]",
+            "rule[0].inhibited_by: unknown rule `nope`",
+        ),
+        (
+            "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\ninhibited_by = [\"x\"]",
+            "rule[0].inhibited_by: a rule cannot inhibit itself",
+        ),
+        (
             "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\nwarmup = \"1d\"",
             "rule[0].warmup: `warmup` does not apply here",
         ),

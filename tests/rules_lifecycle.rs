@@ -486,3 +486,31 @@ fn gaps_pause_clear_for_without_starting_it_over() {
     );
     assert!(o.transitions.is_empty(), "{o:?}");
 }
+
+#[test]
+fn an_inhibited_rule_does_not_fire_while_its_inhibitor_fires() {
+    let topo = topology();
+    // `high`: above 80 for 5 minutes, unless `saturated` (above 90 for 3 minutes) fires.
+    let text = format!(
+        "{THRESHOLD}\n[[rule]]\nname = \"high\"\nkind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 80\nfor = \"5m\"\nclear_for = \"5m\"\ninhibited_by = [\"saturated\"]\nnotify = [\"ops\"]\n"
+    );
+    let mut e = engine(rules(&text, &topo), topo);
+    let ent = Entity::series("link");
+    let fired_rules = |o: &Outcome| -> Vec<String> {
+        o.transitions
+            .iter()
+            .filter(|t| t.change == Change::Fired)
+            .map(|t| t.rule.clone())
+            .collect()
+    };
+    // 95 for 20 minutes: `saturated` fires; `high` holds too, but is inhibited.
+    let (o, t) = feed(&mut e, &ent, T0, &[Some(95.0); 20]);
+    assert_eq!(fired_rules(&o), ["saturated"]);
+    assert_eq!(o.events.len(), 1, "one incident, one notice");
+    // Back to normal: `saturated` resolves.
+    let (o, t) = feed(&mut e, &ent, t, &[Some(50.0); 7]);
+    assert_eq!(changes(&o), [Change::Resolved]);
+    // 85 for 6 minutes: only `high` holds, and nothing inhibits it now.
+    let (o, _) = feed(&mut e, &ent, t, &[Some(85.0); 6]);
+    assert_eq!(fired_rules(&o), ["high"]);
+}

@@ -84,6 +84,7 @@ struct RawRule {
     severity: Option<Spanned<String>>,
     notify: Option<Vec<Spanned<String>>>,
     repeat: Option<Spanned<Duration>>,
+    inhibited_by: Option<Vec<Spanned<String>>>,
     window: Option<Spanned<Duration>>,
     recent: Option<Spanned<Duration>>,
     reference: Option<Spanned<Duration>>,
@@ -147,6 +148,7 @@ pub fn parse_source(
     };
     doc.deny_unknown_keys(&["rule"]);
     let mut rules = Vec::new();
+    let mut pending = Vec::new();
     for el in doc.array_of_tables::<RawRule>("rule") {
         let key = format!("rule[{}]", el.index);
         let mut v = Validator {
@@ -155,8 +157,10 @@ pub fn parse_source(
             topology,
             ok: true,
         };
+        let inhibitors = el.value.inhibited_by.clone().unwrap_or_default();
         let rule = v.rule(el.value, &src.path);
         let Some(rule) = rule else { continue };
+        pending.push((key.clone(), rule.name.clone(), inhibitors));
         if let Some((f, l)) = seen.get(&rule.name) {
             let msg = format!(
                 "duplicate rule `{}`; it is first defined at {}:{l}",
@@ -168,6 +172,25 @@ pub fn parse_source(
         }
         seen.insert(rule.name.clone(), (src.path.clone(), rule.line));
         rules.push(rule);
+    }
+    // `inhibited_by` names rules of this file or of an earlier one (files are read by name).
+    for (key, name, inhibitors) in pending {
+        for n in inhibitors {
+            let msg = if n.get_ref() == &name {
+                Some(format!("a rule cannot inhibit itself (`{name}`)"))
+            } else if !seen.contains_key(n.get_ref()) {
+                Some(format!(
+                    "unknown rule `{}`: name a rule of this file or of a file read before it",
+                    n.get_ref()
+                ))
+            } else {
+                None
+            };
+            if let Some(msg) = msg {
+                doc.error(Some(n.span()), &format!("{key}.inhibited_by"), msg);
+                rules.retain(|r| r.name != name);
+            }
+        }
     }
     (rules, std::mem::take(&mut doc.diags))
 }
@@ -444,6 +467,12 @@ impl Validator<'_, '_, '_> {
             severity: severity?,
             notify,
             repeat_secs,
+            inhibited_by: r
+                .inhibited_by
+                .iter()
+                .flatten()
+                .map(|n| n.get_ref().clone())
+                .collect(),
             min_coverage,
             file: file.to_path_buf(),
             line,

@@ -351,6 +351,9 @@ pub struct Rule {
     pub notify: Vec<String>,
     /// Re-notify while firing, seconds.
     pub repeat_secs: Option<i64>,
+    /// Rules that, while firing on an entity, keep this one from firing on it (one incident,
+    /// one alert). Its baseline still learns.
+    pub inhibited_by: Vec<String>,
     /// Points (aggregates) with less coverage than this are not evaluated.
     pub min_coverage: f64,
     /// File it came from.
