@@ -602,3 +602,60 @@ fn warmup_sets_how_much_history_a_recent_baseline_needs() {
     assert_eq!(first_fire(""), None, "the new level became the usual first");
     assert_eq!(first_fire("warmup = \"2h\""), Some(36));
 }
+
+#[test]
+fn compare_spread_fires_when_a_series_starts_to_swing_not_when_it_moves() {
+    let swing = rules(
+        r#"
+[[rule]]
+name = "swing"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "2d"
+quantile = 0.99
+smooth = "2h"
+compare = "spread"
+factor = 2.0
+min_delta = 0
+notify = []
+"#,
+    );
+    // Three days of 100 +- 5%; on day 3 either the level doubles (same noise) or the noise
+    // grows tenfold around the same level.
+    let run = |volatile: bool| {
+        let mut e = engine(swing.clone());
+        let ent = Entity::series("s");
+        let mut rng = Rng(21);
+        let mut fired_at = Vec::new();
+        for step in 0..(4 * 288) {
+            let later = step >= 3 * 288;
+            let v = match (later, volatile) {
+                (false, _) => 100.0 * (1.0 + rng.noise(0.05)),
+                (true, false) => 200.0 * (1.0 + rng.noise(0.05)),
+                (true, true) => 100.0 * (1.0 + rng.noise(0.5)),
+            };
+            let o = e.observe(&ent, Metric::Value, Point::known(ts(T0 + step * 300), v));
+            for tr in o.transitions.iter().filter(|x| x.change == Change::Fired) {
+                fired_at.push(step - 3 * 288);
+            }
+        }
+        fired_at
+    };
+    let level = run(false);
+    assert!(
+        level.len() <= 1,
+        "a new level with the usual noise: {level:?}"
+    );
+    assert!(
+        level.iter().all(|s| *s < 24),
+        "at most the step itself, while it is in the window: {level:?}"
+    );
+    let swinging = run(true);
+    assert_eq!(swinging.len(), 1, "{swinging:?}");
+    assert!(
+        swinging[0] < 24,
+        "within `smooth` of the change: {swinging:?}"
+    );
+}

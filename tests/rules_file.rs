@@ -229,6 +229,14 @@ fn nonsense_combinations_are_refused() {
             "rule[0].warmup: must be longer than zero",
         ),
         (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\ncompare = \"spread\"",
+            "rule[0].compare: \"spread\" needs `smooth`",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nsmooth = \"1h\"\ncompare = \"mean\"",
+            "rule[0].compare:",
+        ),
+        (
             "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\ninhibited_by = [\"nope\"]",
             "rule[0].inhibited_by: unknown rule `nope`",
         ),

@@ -78,6 +78,7 @@ struct RawRule {
     smooth: Option<Spanned<Duration>>,
     warmup: Option<Spanned<Duration>>,
     after_gap: Option<Spanned<String>>,
+    compare: Option<Spanned<String>>,
     #[serde(rename = "for")]
     for_: Option<Spanned<Duration>>,
     clear_for: Option<Spanned<Duration>>,
@@ -357,6 +358,7 @@ impl Validator<'_, '_, '_> {
         not_for!(smooth, margin_kind, why_margin);
         not_for!(warmup, margin_kind, why_margin);
         not_for!(after_gap, margin_kind, why_margin);
+        not_for!(compare, margin_kind, why_margin);
         let why_churn = "here: it is for churn-style drop rules (with `window`)";
         not_for!(recent, is_churn, why_churn);
         not_for!(reference, is_churn, why_churn);
@@ -740,6 +742,21 @@ impl Validator<'_, '_, '_> {
             }
             None => false,
         };
+        let spread = match &r.compare {
+            Some(c) => {
+                let spread = self.pick(c, "compare", &[("level", false), ("spread", true)])?;
+                if spread && r.smooth.is_none() {
+                    self.err(
+                        c,
+                        "compare",
+                        "\"spread\" needs `smooth`: the window whose spread is compared, like \"6h\"",
+                    );
+                    return None;
+                }
+                spread
+            }
+            None => false,
+        };
         Some(Margin {
             baseline: BaselineSpec {
                 kind,
@@ -756,6 +773,7 @@ impl Validator<'_, '_, '_> {
             unprecedented: r.unprecedented.as_ref().is_some_and(|u| *u.get_ref()),
             smooth: self.positive(&r.smooth, "smooth"),
             evaluate_after_gap,
+            spread,
         })
     }
 

@@ -285,6 +285,9 @@ pub struct Margin {
     /// the point after it; irregularly sampled series would otherwise never fire on a third
     /// of their points.
     pub evaluate_after_gap: bool,
+    /// `compare = "spread"`: compare the robust spread of the points of the last `smooth`
+    /// with the past spreads (volatility), instead of their median with past values.
+    pub spread: bool,
 }
 
 /// A churn-style drop over totals per window (days, usually).
