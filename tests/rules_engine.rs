@@ -637,7 +637,7 @@ notify = []
                 (true, true) => 100.0 * (1.0 + rng.noise(0.5)),
             };
             let o = e.observe(&ent, Metric::Value, Point::known(ts(T0 + step * 300), v));
-            for tr in o.transitions.iter().filter(|x| x.change == Change::Fired) {
+            if fired(&o) > 0 {
                 fired_at.push(step - 3 * 288);
             }
         }
