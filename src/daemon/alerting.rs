@@ -357,10 +357,10 @@ mod tests {
     fn a_slot_is_complete_one_interval_and_the_slowest_answer_after_its_end() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
         let topo = crate::config::load(&path).unwrap().config.topology;
-        // Demo: 10 s polls, 2 s timeout with 1 retry, 5 s for the writer.
-        assert_eq!(slot_grace(&topo), 10 + 4 + 5);
+        // Demo: 10 s polls, 1 s timeout with 1 retry, 5 s for the writer.
+        assert_eq!(slot_grace(&topo), 10 + 2 + 5);
         let mut slow = topo.clone();
         slow.switches[3].interval = crate::config::Duration::from_secs(300);
-        assert_eq!(slot_grace(&slow), 300 + 4 + 5);
+        assert_eq!(slot_grace(&slow), 300 + 2 + 5);
     }
 }
