@@ -179,9 +179,13 @@ fn a_start_over_five_minute_history_fires_no_churn_and_a_real_drop_fires_within_
     );
     // The daemon's cycle: every 5 s, the slots complete 19 s ago.
     let mut fired = None;
+    let mut explanation = None;
     let mut now = live + 20;
     while now < end - 60 {
         let out = rules.on_aggregates(&reader, at(now - 19));
+        if explanation.is_none() {
+            explanation = out.events.first().map(|e| e.explanation.clone());
+        }
         for tr in &out.transitions {
             assert!(
                 now > drop_at,
@@ -195,6 +199,11 @@ fn a_start_over_five_minute_history_fires_no_churn_and_a_real_drop_fires_within_
         now += 5;
     }
     let fired = fired.expect("the 3-minute drop to 30% never fired the churn rule");
+    let text = explanation.expect("no notice for the churn alert");
+    assert!(
+        text.starts_with("mean per-minute usage ") && text.contains("% below the "),
+        "{text}"
+    );
     assert!(
         fired - drop_at <= 120 + 19,
         "churn fired {} s after the drop",
