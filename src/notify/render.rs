@@ -232,6 +232,9 @@ pub fn text_body(env: &Envelope<'_>, notices: &[Notice]) -> String {
         if !n.explanation.is_empty() {
             let _ = writeln!(out, "{}", n.explanation);
         }
+        if let Some(m) = &n.money {
+            let _ = writeln!(out, "{m}");
+        }
         out.push('\n');
         for (k, v) in where_facts(n).into_iter().chain(state_facts(n)) {
             let _ = writeln!(out, "  {:<13} {v}", format!("{k}:"));
@@ -293,6 +296,13 @@ pub fn html_body(env: &Envelope<'_>, notices: &[Notice], charts: &[Option<Chart>
                 out,
                 "<p style=\"margin:0 0 8px 0\">{}</p>",
                 esc(&n.explanation)
+            );
+        }
+        if let Some(m) = &n.money {
+            let _ = writeln!(
+                out,
+                "<p style=\"margin:0 0 8px 0;font-weight:bold\">{}</p>",
+                esc(m)
             );
         }
         out.push_str("<table cellpadding=\"2\" style=\"border-collapse:collapse\">\n");
@@ -451,6 +461,7 @@ mod tests {
             at: "2026-11-27T11:30:00Z".parse().unwrap(),
             explanation: String::new(),
             peak: None,
+            money: None,
             chart: Vec::new(),
         }
     }

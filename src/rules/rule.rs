@@ -345,6 +345,9 @@ pub struct Rule {
     pub repeat_secs: Option<i64>,
     /// Points (aggregates) with less coverage than this are not evaluated.
     pub min_coverage: f64,
+    /// Churn drops only: a firing alert whose revenue at risk (from the customer's price
+    /// plan) is below this is recorded but not notified.
+    pub min_revenue_at_risk: Option<f64>,
     /// File it came from.
     pub file: PathBuf,
     /// Line of the rule's table.
