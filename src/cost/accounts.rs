@@ -80,6 +80,9 @@ pub struct Accounts {
     pub uplinks: Vec<UplinkCost>,
     /// Totals per currency: all revenue, all transit cost (allocated or not), the margin.
     pub totals: Vec<GroupMoney>,
+    /// Transit cost allocated to each product line over the period itself (the month so
+    /// far, not projected), for `/metrics`.
+    pub product_line_cost_to_date: BTreeMap<String, crate::cost::allocate::Share>,
 }
 
 /// What a customer's usage of one month bills: `None` when nothing was measured or imported,
@@ -212,6 +215,7 @@ impl Accounts {
             product_lines: lines.into_values().map(finish).collect(),
             uplinks: alloc.uplinks,
             totals: totals.into_values().map(finish).collect(),
+            product_line_cost_to_date: alloc.product_lines,
         })
     }
 
@@ -267,6 +271,7 @@ impl Accounts {
         self.product_lines.clear();
         self.uplinks.clear();
         self.totals.clear();
+        self.product_line_cost_to_date.clear();
     }
 }
 
