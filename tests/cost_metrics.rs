@@ -134,13 +134,7 @@ fn scrape_exports_month_to_date_revenue_and_product_line_cost() {
     let config = config::load(&path).unwrap().config;
     std::fs::create_dir_all(&config.daemon.data_dir).unwrap();
     let db = config.daemon.data_dir.join("bandwatch.db");
-    write_steps(
-        &db,
-        &config,
-        day("2026-09-01"),
-        day("2026-09-16"),
-        traffic,
-    );
+    write_steps(&db, &config, day("2026-09-01"), day("2026-09-16"), traffic);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sources: Vec<Arc<dyn MetricsSource>> = vec![Arc::new(CostSource::with_clock(
@@ -188,6 +182,9 @@ fn scrape_exports_month_to_date_revenue_and_product_line_cost() {
         .unwrap()
     };
     assert!((cost("web") - 700.0 * 300.0 / 950.0).abs() < 1e-6, "{body}");
-    assert!((cost("batch") - 700.0 * 650.0 / 950.0).abs() < 1e-6, "{body}");
+    assert!(
+        (cost("batch") - 700.0 * 650.0 / 950.0).abs() < 1e-6,
+        "{body}"
+    );
     assert!(body.contains("# TYPE bandwatch_customer_revenue_month gauge"));
 }

@@ -1,7 +1,7 @@
 //! The money line of an alert, computed when the alert becomes a notice:
 //! - a churn warning on a priced customer says the revenue at risk: last month's revenue
-//!   minus what the customer's current usage (the rule's `recent` windows) would bill over a
-//!   month; a rule's `min_revenue_at_risk` keeps immaterial ones from being sent;
+//!   minus what the customer's current usage (the rule's `recent` windows, at least the last
+//!   hour) would bill over a month; a rule's `min_revenue_at_risk` keeps immaterial ones from being sent;
 //! - a spike on a 95th-billed uplink says what it would add to this month's transit bill if
 //!   it lasted past the 95th window (the slots the 95th forgives, 36 h of a 30-day month),
 //!   when the billed 95th would rise to the spike's rate; a surge of a 95th-billed customer
@@ -75,7 +75,8 @@ pub fn alert_money(
             let Some(id) = customer_of(entity, labels) else {
                 return Ok(None);
             };
-            let recent = (c.window * c.recent as i64).max(300);
+            // A 95th over fewer than a dozen slots means nothing: at least the last hour.
+            let recent = (c.window * c.recent as i64).max(3600);
             churn_money(book, topology, id, at, recent)
         }
         Condition::Spike(_) => spike_money(book, topology, rule.metric, entity, value, at),
