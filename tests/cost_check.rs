@@ -275,3 +275,86 @@ ports"#,
         "flat fee of customer `globex` is in GBP, but it is summed with amounts in EUR",
     );
 }
+
+#[test]
+fn min_revenue_at_risk_is_checked_in_the_rule_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    let file = dir.path().join("bandwatch.toml");
+    std::fs::write(&file, BASE).unwrap();
+    let rules = dir.path().join("rules/business.toml");
+    let text = r#"
+[[rule]]
+name = "churn"
+kind = "drop"
+scope = "customer"
+metric = "usage_bytes"
+window = "1d"
+recent = "7d"
+reference = "28d"
+max_drop = 0.4
+min_revenue_at_risk = -5.0
+notify = ["east"]
+
+[[rule]]
+name = "surge"
+kind = "spike"
+scope = "customer"
+metric = "in_bps"
+factor = 3.0
+min_delta = "100Mbps"
+min_revenue_at_risk = 100.0
+notify = ["east"]
+"#;
+    std::fs::write(&rules, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bandwatch"))
+        .arg("check")
+        .arg("-c")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let at = |needle: &str| {
+        let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+        format!("{}:{line}:", rules.display())
+    };
+    let has = |prefix: String, key: &str, msg: &str| {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&prefix) && l.contains(key) && l.contains(msg)),
+            "expected {prefix} {key} {msg} in:\n{stderr}"
+        );
+    };
+    has(
+        at("min_revenue_at_risk = -5.0"),
+        "rule[0].min_revenue_at_risk",
+        "zero or more",
+    );
+    has(
+        at("min_revenue_at_risk = 100.0"),
+        "rule[1].min_revenue_at_risk",
+        "churn-style drop rules",
+    );
+    // Valid on a churn rule.
+    std::fs::write(
+        &rules,
+        text.replace("-5.0", "250.0")
+            .split("[[rule]]\nname = \"surge\"")
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bandwatch"))
+        .arg("check")
+        .arg("-c")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -345,3 +345,30 @@ fn every_format_carries_the_money() {
     let text = render(&mine, Format::Text);
     assert!(!text.contains("Transit per uplink"), "{text}");
 }
+
+#[test]
+fn the_month_so_far_is_projected_to_its_end() {
+    let s = written();
+    let book = UsageBook::open_read(&s.config.daemon.data_dir.join("bandwatch.db")).unwrap();
+    // 16 September: 15 days measured.
+    let now = Timestamp::from_second(day("2026-09-16")).unwrap();
+    let r = build(
+        &book,
+        &s.config,
+        "2026-09".parse::<Month>().unwrap(),
+        now,
+        true,
+    )
+    .unwrap();
+    let a = r.accounts.as_ref().unwrap();
+    let vol = a.customer("vol").unwrap();
+    // 15 TB so far is under the 20 TB commit; at this pace the month ends at 30 TB.
+    assert_close("vol so far", vol.revenue, 300.0);
+    assert_close("vol projected", vol.revenue_projected, 300.0 + 10.0 * 10.0);
+    // A 95th so far is the month's estimate: no change when projected.
+    let over = a.customer("over").unwrap();
+    assert_close("over so far", over.revenue, 1260.0);
+    assert_close("over projected", over.revenue_projected, 1260.0);
+    let text = render(&r, Format::Text);
+    assert!(text.contains("revenue (proj.)"), "{text}");
+}

@@ -467,6 +467,26 @@ mod tests {
     }
 
     #[test]
+    fn the_money_line_is_in_both_parts_when_present() {
+        let env = Envelope {
+            from: "bandwatch <bw@example.net>",
+            route: "sales",
+            to: &[],
+            public_url: None,
+        };
+        let mut a = n(NoticeKind::Firing, "customer:acme", &[], Severity::Warning);
+        assert!(!text_body(&env, std::slice::from_ref(&a)).contains("Revenue at risk"));
+        a.money = Some("Revenue at risk: 1,200.00 EUR a month <plan>".into());
+        let notices = [a];
+        assert!(text_body(&env, &notices).contains("Revenue at risk: 1,200.00 EUR a month <plan>"));
+        let html = html_body(&env, &notices, &[None]);
+        assert!(
+            html.contains("Revenue at risk: 1,200.00 EUR a month &lt;plan&gt;"),
+            "{html}"
+        );
+    }
+
+    #[test]
     fn places_for_ports_and_other_entities() {
         let port = n(
             NoticeKind::Firing,
