@@ -407,25 +407,27 @@ impl super::Builder<'_, '_> {
             customer_node.insert(id.as_str(), nodes.len());
             nodes.push(r);
         }
+        // Transit per site (all of it reaches the site's customers), and per product line:
+        // its own uplinks, and the shared (unlabelled) ones of a site.
         let mut transit_at: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut shared_at: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut transit_of_line: HashMap<&str, Vec<usize>> = HashMap::new();
         for (pk, r) in &spans.transit {
             let i = nodes.len();
             nodes.push(r);
             if let Some(p) = topo.port(pk) {
-                transit_at
-                    .entry(p.labels.site.as_str())
-                    .or_default()
-                    .push(i);
-                if let Some(pl) = &p.labels.product_line {
-                    transit_of_line.entry(pl.as_str()).or_default().push(i);
+                let site = p.labels.site.as_str();
+                transit_at.entry(site).or_default().push(i);
+                match &p.labels.product_line {
+                    Some(pl) => transit_of_line.entry(pl.as_str()).or_default().push(i),
+                    None => shared_at.entry(site).or_default().push(i),
                 }
             }
         }
         let mut groups: Vec<Vec<usize>> = Vec::new();
-        // A site: its transit and the customers with ports there.
+        // A site with priced customers: its transit (allocated to them) and those customers.
         for site in topo.sites.keys() {
-            let mut g = transit_at.get(site.as_str()).cloned().unwrap_or_default();
+            let mut g = Vec::new();
             for c in topo.customers.values() {
                 let here = c.ports.iter().any(|pk| {
                     topo.port(pk).is_some_and(|p| {
@@ -436,7 +438,10 @@ impl super::Builder<'_, '_> {
                     g.push(i);
                 }
             }
-            groups.push(g);
+            if !g.is_empty() {
+                g.extend(transit_at.get(site.as_str()).into_iter().flatten());
+                groups.push(g);
+            }
         }
         // An account manager: its customers.
         let mut by_am: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -446,8 +451,8 @@ impl super::Builder<'_, '_> {
             }
         }
         groups.extend(by_am.into_values());
-        // A product line: its own uplinks, the transit of the sites of its other ports, and
-        // the customers whose ports are in it.
+        // A product line: its own uplinks, the shared transit of the sites of its other ports,
+        // and the customers whose ports are in it.
         for pl in topo.product_lines.values() {
             let mut g = transit_of_line
                 .get(pl.name.as_str())
@@ -458,7 +463,7 @@ impl super::Builder<'_, '_> {
                     continue;
                 }
                 if let Some(p) = topo.port(pk) {
-                    g.extend(transit_at.get(p.labels.site.as_str()).into_iter().flatten());
+                    g.extend(shared_at.get(p.labels.site.as_str()).into_iter().flatten());
                     if let Some(&i) = p
                         .labels
                         .customer
