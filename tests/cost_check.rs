@@ -358,3 +358,26 @@ notify = ["east"]
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn transit_on_a_port_that_is_not_an_uplink_is_a_warning() {
+    let r = check(&mutate(
+        "name = \"xe-0/0/1\"\nrole = \"uplink\"\ntransit = { price_plan = \"transit-us\" }",
+        "name = \"xe-0/0/1\"\nrole = \"peering\"\ntransit = { price_plan = \"transit-us\" }",
+    ));
+    assert!(r.ok, "{}", r.stderr);
+    let line = r
+        .text
+        .lines()
+        .position(|l| l.contains("role = \"peering\""))
+        .unwrap()
+        + 2;
+    let prefix = format!("{}:{line}:", r.file.display());
+    assert!(
+        r.stderr.lines().any(|l| l.starts_with(&prefix)
+            && l.contains("port[1].transit.price_plan: warning:")
+            && l.contains("role is `peering`")),
+        "{}",
+        r.stderr
+    );
+}

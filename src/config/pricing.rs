@@ -240,6 +240,14 @@ impl super::Builder<'_, '_> {
         if !self.plan_ref(topo, r, &key) {
             return;
         }
+        let role = topo.port(port).and_then(|p| p.labels.role.clone());
+        if role.as_deref() != Some("uplink") {
+            let msg = format!(
+                "transit is what an uplink costs, but this port's role is {}: its cost will be                  allocated to the customers and product lines of site ports like an uplink's",
+                role.map_or("not set".to_string(), |r| format!("`{r}`"))
+            );
+            self.doc.warning(Some(t.span()), &key, msg);
+        }
         let currency = topo.pricing.plans[r.get_ref()].currency.clone();
         topo.pricing
             .transit
