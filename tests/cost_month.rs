@@ -2,7 +2,8 @@
 //! real store writer into a real SQLite file, against figures computed by hand: a customer
 //! under its commit pays the commit price, one over it pays overage on the Mbit/s above the
 //! commit at the 95th, a volume plan, a flat fee, a churned customer's revenue lost, a new
-//! one's revenue gained, the uplink's transit cost and its allocation, margins per customer,
+//! one's revenue gained, gaps left out of the billed 95th, the uplink's transit cost and its
+//! allocation, margins per customer,
 //! account manager and product line, and the same figures in every report format.
 
 mod report_support;
@@ -34,11 +35,17 @@ community = "${BANDWATCH_TEST_COMMUNITY:-public}"
 
 [[site]]
 name = "s"
+[[site]]
+name = "t"
 
 [[switch]]
 name = "sw"
 site = "s"
 address = "127.0.0.1:16100"
+[[switch]]
+name = "sw2"
+site = "t"
+address = "127.0.0.1:16101"
 
 [[product_line]]
 name = "web"
@@ -120,6 +127,11 @@ id = "fresh"
 price_plan = "burst"
 ports = [{ switch = "sw", name = "n1" }]
 
+[[customer]]
+id = "gappy"
+price_plan = "burst"
+ports = [{ switch = "sw2", name = "x1" }]
+
 [[route]]
 name = "alice"
 email = ["alice@example.net"]
@@ -146,6 +158,10 @@ fn traffic(_switch: &str, port: &str, t: i64) -> Option<(u64, u64)> {
         "g1" => day_at(700.0),
         "n1" if sep => day_at(100.0),
         "n1" => 0,
+        // Half of September unmeasured; of the measured half, one day at 1 Gbit/s.
+        "x1" if t >= day("2026-09-16") => return None,
+        "x1" if sep && t < day("2026-09-02") => day_at(1000.0),
+        "x1" => day_at(500.0),
         _ => 0,
     };
     Some((i, 0))
@@ -223,7 +239,26 @@ fn plans_bill_the_hand_computed_revenue() {
     assert!(close(new[0].1, 900.0));
     // Largest revenue changes first, either way.
     let top: Vec<&str> = a.top_changes(10).iter().map(|c| c.id.as_str()).collect();
-    assert_eq!(top, ["gone", "fresh", "vol"]);
+    assert_eq!(top, ["gone", "gappy", "fresh", "vol"]);
+}
+
+#[test]
+fn gaps_are_left_out_of_the_billed_95th() {
+    let r = september(written());
+    let a = r.accounts.as_ref().unwrap();
+    // Measured: 1 day at 1000 Mbit/s and 14 at 500 (1/15 of the slots is above 95 %), 15
+    // days unmeasured. Left out, the 95th is 1000 Mbit/s: 900 + 500 x 2.4. Counted as zeros,
+    // the day at 1000 would be 1/30 of the slots and the 95th 500 Mbit/s: 900.
+    let gappy = a.customer("gappy").unwrap();
+    assert_close("gappy", gappy.revenue, 900.0 + 500.0 * 2.4);
+    let row = r.customers.iter().find(|c| c.id == "gappy").unwrap();
+    assert!(
+        (row.this.coverage - 0.5).abs() < 1e-9,
+        "{}",
+        row.this.coverage
+    );
+    // Its site has no priced uplink: it carries no transit.
+    assert_eq!(gappy.cost, 0.0);
 }
 
 #[test]
@@ -269,12 +304,11 @@ fn transit_is_billed_and_allocated_by_traffic_through_the_site() {
     assert_eq!(a.totals.len(), 1);
     let t = &a.totals[0];
     assert_eq!(t.currency, "EUR");
-    assert!(close(
-        t.revenue,
-        900.0 + 1260.0 + 400.0 + 1200.0 + 0.0 + 900.0
-    ));
+    // under, over, vol, flat, gone, fresh, gappy.
+    let revenue = 900.0 + 1260.0 + 400.0 + 1200.0 + 0.0 + 900.0 + 2100.0;
+    assert!(close(t.revenue, revenue), "{}", t.revenue);
     assert!(close(t.cost, 700.0));
-    assert!(close(t.margin, 4660.0 - 700.0));
+    assert!(close(t.margin, revenue - 700.0));
 }
 
 #[test]
@@ -318,7 +352,7 @@ fn every_format_carries_the_money() {
     assert_eq!(up[col("allocated_cost")], "700.00");
     assert_eq!(up[col("billed_bps")], "1200000000");
     let total = line("total,EUR,");
-    assert_eq!(total[col("margin")], "3960.00");
+    assert_eq!(total[col("margin")], "6060.00");
     let web = line("product_line,web,");
     assert_eq!(web[col("revenue_projected")], "900.00");
 
