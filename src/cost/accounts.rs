@@ -168,13 +168,12 @@ impl Accounts {
             let Some(cust) = topology.customers.get(&c.id) else {
                 continue;
             };
-            let mut its: Vec<&str> = topology
+            let its: Vec<&str> = topology
                 .product_lines
                 .values()
                 .filter(|pl| cust.ports.iter().any(|pk| pl.ports.contains(pk)))
                 .map(|pl| pl.name.as_str())
                 .collect();
-            its.dedup();
             let n = its.len() as f64;
             for pl in its {
                 let g = lines

@@ -1,5 +1,7 @@
 //! The report as text (terminal and plain-text mail), CSV (one line per customer, product
-//! line and site), JSON (everything, for programs) and HTML (see [`html`]).
+//! line and site; with prices also per account manager, priced uplink and currency total,
+//! with the money columns at the end), JSON (everything, for programs) and HTML (see
+//! [`html`]). The money sections are in [`money`].
 
 pub mod html;
 pub mod money;

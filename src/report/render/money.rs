@@ -2,7 +2,7 @@
 //! cost and margin per customer, per account manager and per product line; the transit of
 //! each priced uplink; the largest revenue changes; churned customers with the revenue lost
 //! and new ones with the revenue gained; totals per currency. Text and HTML here; the CSV
-//! and JSON carry the same figures (see [`super::csv`] and the `accounts` field).
+//! and JSON carry the same figures (the money columns, and the `accounts` field).
 
 use std::fmt::Write as _;
 
