@@ -15,7 +15,7 @@
 //! a product line (its `product_line` label) is that line's own: its whole cost is the line's.
 //! Cost that cannot be split at all (no consumer measured) stays unallocated and is shown.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
@@ -81,9 +81,6 @@ pub struct Allocation {
     pub product_lines: BTreeMap<String, Share>,
 }
 
-/// Rates (bit/s, in + out) of one port per slot start.
-type Rates = HashMap<i64, f64>;
-
 fn slot_rate(b: &Bucket5m, what: Direction) -> f64 {
     let secs = b.covered_ms as f64 / 1000.0;
     let (i, o) = (b.in_octets.max(0) as f64, b.out_octets.max(0) as f64);
@@ -102,16 +99,29 @@ enum Direction {
     Both,
 }
 
-struct Reader<'a> {
-    book: &'a UsageBook,
+/// The period's 5-minute slots, indexed from its start.
+#[derive(Clone, Copy)]
+struct Slots {
     period: Period,
-    ports: HashMap<PortKey, Rates>,
+    n: usize,
 }
 
-impl Reader<'_> {
-    fn buckets(&self, p: &PortKey) -> Result<Vec<Bucket5m>, StoreError> {
-        Ok(self
-            .book
+impl Slots {
+    fn new(period: Period) -> Slots {
+        Slots {
+            period,
+            n: ((period.secs() + SLOT - 1) / SLOT) as usize,
+        }
+    }
+
+    fn index(&self, start: i64) -> Option<usize> {
+        (start >= self.period.from && start < self.period.to)
+            .then(|| ((start - self.period.from) / SLOT) as usize)
+            .filter(|i| *i < self.n)
+    }
+
+    fn buckets(&self, book: &UsageBook, p: &PortKey) -> Result<Vec<Bucket5m>, StoreError> {
+        Ok(book
             .buckets_5m(
                 &Entity::port(&p.switch, &p.port),
                 self.period.from,
@@ -119,22 +129,13 @@ impl Reader<'_> {
             )?
             .unwrap_or_default()
             .into_iter()
-            .filter(|b| b.start >= self.period.from && b.start < self.period.to)
+            .filter(|b| b.covered_ms > 0 && self.index(b.start).is_some())
             .collect())
     }
-
-    fn rates(&mut self, p: &PortKey) -> Result<(), StoreError> {
-        if !self.ports.contains_key(p) {
-            let r = self
-                .buckets(p)?
-                .iter()
-                .map(|b| (b.start, slot_rate(b, Direction::Both)))
-                .collect();
-            self.ports.insert(p.clone(), r);
-        }
-        Ok(())
-    }
 }
+
+/// Length of a slot, seconds.
+const SLOT: i64 = 300;
 
 /// One consumer at a site: a name and its ports there.
 struct Consumer {
@@ -142,72 +143,101 @@ struct Consumer {
     ports: Vec<PortKey>,
 }
 
-/// Splits weighted slots among consumers; returns each consumer's fraction of the cost and
-/// the number of weighted slots left out for gaps.
-fn split(
-    reader: &mut Reader<'_>,
-    consumers: &[Consumer],
-    weights: &[(i64, f64)],
-) -> Result<(Vec<(String, f64)>, usize), StoreError> {
-    // Consumers with any data in the period take part; the others are not there.
-    for p in consumers.iter().flat_map(|c| c.ports.iter()) {
-        reader.rates(p)?;
-    }
-    let mut present: Vec<(&Consumer, Vec<&Rates>)> = Vec::new();
-    for c in consumers {
-        let rs: Vec<&Rates> = c.ports.iter().map(|p| &reader.ports[p]).collect();
-        if rs.iter().any(|r| !r.is_empty()) {
-            present.push((c, rs));
-        }
-    }
-    let mut acc = vec![0f64; present.len()];
-    let (mut wsum, mut gaps) = (0f64, 0usize);
-    let mut rates = vec![0f64; present.len()];
-    for &(slot, w) in weights {
-        let mut usable = !present.is_empty();
-        let mut total = 0.0;
-        for (i, (_, rs)) in present.iter().enumerate() {
-            let measured: Vec<f64> = rs.iter().filter_map(|r| r.get(&slot).copied()).collect();
-            if measured.is_empty() {
-                usable = false;
-                break;
+/// A consumer's rate (bit/s, in + out of its ports) per slot, `NaN` where none of its ports
+/// was measured; false when nothing at all was measured in the period.
+fn consumer_rates(
+    book: &UsageBook,
+    slots: Slots,
+    c: &Consumer,
+    rates: &mut Vec<f64>,
+) -> Result<bool, StoreError> {
+    rates.clear();
+    rates.resize(slots.n, f64::NAN);
+    let mut any = false;
+    for p in &c.ports {
+        for b in slots.buckets(book, p)? {
+            if let Some(i) = slots.index(b.start) {
+                let r = slot_rate(&b, Direction::Both);
+                rates[i] = if rates[i].is_nan() { r } else { rates[i] + r };
+                any = true;
             }
-            rates[i] = measured.iter().sum();
-            total += rates[i];
         }
-        if !usable || total <= 0.0 {
-            gaps += usize::from(!present.is_empty());
-            continue;
-        }
-        for i in 0..present.len() {
-            acc[i] += w * rates[i] / total;
-        }
-        wsum += w;
     }
-    if wsum <= 0.0 {
-        return Ok((Vec::new(), gaps));
-    }
-    Ok((
-        present
-            .iter()
-            .zip(acc)
-            .map(|((c, _), a)| (c.name.clone(), a / wsum))
-            .collect(),
-        gaps,
-    ))
+    Ok(any)
 }
 
-/// The cost-carrying slots of an uplink and their weights.
-fn weights(plan: &PricePlan, buckets: &[Bucket5m], usage: &Usage) -> Vec<(i64, f64)> {
-    let measured = buckets.iter().filter(|b| b.covered_ms > 0);
+/// Splits each uplink's weighted slots (`weights[u][slot]`, 0 for slots that carry no cost)
+/// among the consumers, in two passes over their buckets (memory stays one slot array per
+/// uplink, whatever the number of consumers). Returns per uplink each consumer's fraction of
+/// the cost and the number of weighted slots left out for gaps.
+fn split(
+    book: &UsageBook,
+    slots: Slots,
+    consumers: &[Consumer],
+    weights: &[Vec<f64>],
+) -> Result<Vec<(Vec<(String, f64)>, usize)>, StoreError> {
+    let mut rates = Vec::with_capacity(slots.n);
+    let mut total = vec![0f64; slots.n];
+    let mut measured = vec![0usize; slots.n];
+    let mut present = Vec::new();
+    for (ci, c) in consumers.iter().enumerate() {
+        if !consumer_rates(book, slots, c, &mut rates)? {
+            continue;
+        }
+        present.push(ci);
+        for (i, r) in rates.iter().enumerate() {
+            if !r.is_nan() {
+                total[i] += r;
+                measured[i] += 1;
+            }
+        }
+    }
+    // A slot can be split when every consumer with data in the period was measured in it.
+    let usable: Vec<bool> = (0..slots.n)
+        .map(|i| !present.is_empty() && measured[i] == present.len() && total[i] > 0.0)
+        .collect();
+    let mut out: Vec<(Vec<(String, f64)>, usize, f64)> = weights
+        .iter()
+        .map(|w| {
+            let gaps = if present.is_empty() {
+                0
+            } else {
+                (0..slots.n).filter(|&i| w[i] > 0.0 && !usable[i]).count()
+            };
+            let wsum: f64 = (0..slots.n).filter(|&i| usable[i]).map(|i| w[i]).sum();
+            (Vec::new(), gaps, wsum)
+        })
+        .collect();
+    for &ci in &present {
+        consumer_rates(book, slots, &consumers[ci], &mut rates)?;
+        for (u, w) in weights.iter().enumerate() {
+            let wsum = out[u].2;
+            if wsum <= 0.0 {
+                continue;
+            }
+            let acc: f64 = (0..slots.n)
+                .filter(|&i| usable[i] && w[i] > 0.0)
+                .map(|i| w[i] * rates[i] / total[i])
+                .sum();
+            out[u].0.push((consumers[ci].name.clone(), acc / wsum));
+        }
+    }
+    Ok(out.into_iter().map(|(s, g, _)| (s, g)).collect())
+}
+
+/// The cost-carrying slots of an uplink and their weights, indexed by slot.
+fn weights(plan: &PricePlan, slots: Slots, buckets: &[Bucket5m], usage: &Usage) -> Vec<f64> {
+    let mut w = vec![0f64; slots.n];
     if plan.billing == Billing::Volume {
-        return measured
-            .map(|b| (b.start, (b.in_octets.max(0) + b.out_octets.max(0)) as f64))
-            .filter(|(_, w)| *w > 0.0)
-            .collect();
+        for b in buckets {
+            if let Some(i) = slots.index(b.start) {
+                w[i] = (b.in_octets.max(0) + b.out_octets.max(0)) as f64;
+            }
+        }
+        return w;
     }
     let Some(billed) = usage.p95.billed(plan.billing) else {
-        return Vec::new();
+        return w;
     };
     let dir = match plan.billing {
         Billing::In95 => Direction::In,
@@ -217,15 +247,30 @@ fn weights(plan: &PricePlan, buckets: &[Bucket5m], usage: &Usage) -> Vec<(i64, f
         _ => Direction::Out,
     };
     let eps = billed.abs() * 1e-9;
-    measured
-        .filter(|b| slot_rate(b, dir) >= billed - eps)
-        .map(|b| (b.start, 1.0))
-        .collect()
+    for b in buckets {
+        if let Some(i) = slots.index(b.start)
+            && slot_rate(b, dir) >= billed - eps
+        {
+            w[i] = 1.0;
+        }
+    }
+    w
+}
+
+/// One priced uplink while its site is being split.
+struct Up<'a> {
+    port: PortKey,
+    line: Option<String>,
+    plan: &'a PricePlan,
+    usage: Usage,
+    cost: f64,
+    cost_projected: f64,
+    weights: Vec<f64>,
 }
 
 /// Transit cost of every priced uplink over `period` and its allocation. `month_secs` is the
 /// length of the whole month, for the projection of volume plans when `period` is the month
-/// so far.
+/// so far. Each site is split once for all its uplinks.
 pub fn allocate(
     book: &UsageBook,
     topology: &Topology,
@@ -233,28 +278,13 @@ pub fn allocate(
     month_secs: i64,
 ) -> Result<Allocation, StoreError> {
     let pricing = &topology.pricing;
-    let mut reader = Reader {
-        book,
-        period,
-        ports: HashMap::new(),
-    };
-    let mut out = Allocation::default();
-    let at_site = |site: &str, ports: &[PortKey]| -> Vec<PortKey> {
-        ports
-            .iter()
-            .filter(|pk| {
-                !pricing.transit.contains_key(*pk)
-                    && topology.port(pk).is_some_and(|p| p.labels.site == site)
-            })
-            .cloned()
-            .collect()
-    };
+    let slots = Slots::new(period);
+    let mut by_site: BTreeMap<&str, Vec<Up<'_>>> = BTreeMap::new();
     for (pk, plan_name) in &pricing.transit {
         let (Some(port), Some(plan)) = (topology.port(pk), pricing.plans.get(plan_name)) else {
             continue;
         };
-        let site = port.labels.site.clone();
-        let buckets = reader.buckets(pk)?;
+        let buckets = slots.buckets(book, pk)?;
         let usage = Usage::from_buckets(&buckets, period);
         let cost = bill_usage(plan, &usage, usage.measured_bytes() as f64);
         let cost_projected = if plan.billing == Billing::Volume && period.secs() < month_secs {
@@ -262,63 +292,95 @@ pub fn allocate(
         } else {
             cost
         };
-        let w = weights(plan, &buckets, &usage);
+        let weights = weights(plan, slots, &buckets, &usage);
+        by_site
+            .entry(port.labels.site.as_str())
+            .or_default()
+            .push(Up {
+                port: pk.clone(),
+                line: port.labels.product_line.clone(),
+                plan,
+                usage,
+                cost,
+                cost_projected,
+                weights,
+            });
+    }
+    let mut out = Allocation::default();
+    for (site, ups) in by_site {
+        let at_site = |ports: &[PortKey]| -> Vec<PortKey> {
+            ports
+                .iter()
+                .filter(|pk| {
+                    !pricing.transit.contains_key(*pk)
+                        && topology.port(pk).is_some_and(|p| p.labels.site == site)
+                })
+                .cloned()
+                .collect()
+        };
         let customers: Vec<Consumer> = topology
             .customers
             .values()
             .map(|c| Consumer {
                 name: c.id.clone(),
-                ports: at_site(&site, &c.ports),
+                ports: at_site(&c.ports),
             })
             .filter(|c| !c.ports.is_empty())
             .collect();
-        let (by_customer, gap_slots) = split(&mut reader, &customers, &w)?;
-        let by_line = match &port.labels.product_line {
-            Some(pl) => vec![(pl.clone(), 1.0)],
-            None => {
-                let lines: Vec<Consumer> = topology
-                    .product_lines
-                    .values()
-                    .map(|pl| Consumer {
-                        name: pl.name.clone(),
-                        ports: at_site(&site, &pl.ports),
-                    })
-                    .filter(|c| !c.ports.is_empty())
-                    .collect();
-                split(&mut reader, &lines, &w)?.0
-            }
-        };
-        let add = |m: &mut BTreeMap<String, Share>, shares: &[(String, f64)]| -> f64 {
-            let mut total = 0.0;
-            for (name, f) in shares {
-                let s = m.entry(name.clone()).or_insert_with(|| Share {
-                    currency: plan.currency.clone(),
-                    ..Share::default()
-                });
-                s.cost += f * cost;
-                s.cost_projected += f * cost_projected;
-                total += f;
-            }
-            (1.0 - total).clamp(0.0, 1.0)
-        };
-        let unallocated_customers = add(&mut out.customers, &by_customer);
-        let unallocated_product_lines = add(&mut out.product_lines, &by_line);
-        out.uplinks.push(UplinkCost {
-            port: pk.clone(),
-            site,
-            plan: plan.name.clone(),
-            currency: plan.currency.clone(),
-            billing: plan.billing,
-            billed_bps: usage.p95.billed(plan.billing),
-            bytes: usage.measured_bytes(),
-            coverage: usage.coverage,
-            cost,
-            cost_projected,
-            cost_slots: w.len(),
-            gap_slots,
-            unallocated_customers,
-            unallocated_product_lines,
-        });
+        let all: Vec<Vec<f64>> = ups.iter().map(|u| u.weights.clone()).collect();
+        let by_customer = split(book, slots, &customers, &all)?;
+        // Product lines share the uplinks that belong to none of them.
+        let lines: Vec<Consumer> = topology
+            .product_lines
+            .values()
+            .map(|pl| Consumer {
+                name: pl.name.clone(),
+                ports: at_site(&pl.ports),
+            })
+            .filter(|c| !c.ports.is_empty())
+            .collect();
+        let shared: Vec<usize> = (0..ups.len()).filter(|&u| ups[u].line.is_none()).collect();
+        let shared_w: Vec<Vec<f64>> = shared.iter().map(|&u| ups[u].weights.clone()).collect();
+        let mut by_line = split(book, slots, &lines, &shared_w)?.into_iter();
+        for (u, up) in ups.iter().enumerate() {
+            let line_shares = match &up.line {
+                Some(pl) => vec![(pl.clone(), 1.0)],
+                None => by_line.next().map(|(s, _)| s).unwrap_or_default(),
+            };
+            let add = |m: &mut BTreeMap<String, Share>, shares: &[(String, f64)]| -> f64 {
+                let mut total = 0.0;
+                for (name, f) in shares {
+                    let s = m.entry(name.clone()).or_insert_with(|| Share {
+                        currency: up.plan.currency.clone(),
+                        ..Share::default()
+                    });
+                    s.cost += f * up.cost;
+                    s.cost_projected += f * up.cost_projected;
+                    total += f;
+                }
+                (1.0 - total).clamp(0.0, 1.0)
+            };
+            let (cust_shares, gap_slots) = &by_customer[u];
+            let unallocated_customers = add(&mut out.customers, cust_shares);
+            let unallocated_product_lines = add(&mut out.product_lines, &line_shares);
+            out.uplinks.push(UplinkCost {
+                port: up.port.clone(),
+                site: site.to_string(),
+                plan: up.plan.name.clone(),
+                currency: up.plan.currency.clone(),
+                billing: up.plan.billing,
+                billed_bps: up.usage.p95.billed(up.plan.billing),
+                bytes: up.usage.measured_bytes(),
+                coverage: up.usage.coverage,
+                cost: up.cost,
+                cost_projected: up.cost_projected,
+                cost_slots: up.weights.iter().filter(|w| **w > 0.0).count(),
+                gap_slots: *gap_slots,
+                unallocated_customers,
+                unallocated_product_lines,
+            });
+        }
     }
+    out.uplinks.sort_by(|a, b| a.port.cmp(&b.port));
     Ok(out)
 }
