@@ -137,6 +137,18 @@ impl Slots {
 /// Length of a slot, seconds.
 const SLOT: i64 = 300;
 
+/// Each consumer's fraction of an uplink's cost.
+type Shares = Vec<(String, f64)>;
+
+/// How one uplink's cost splits among the consumers of a site.
+struct Split {
+    shares: Shares,
+    /// Weighted slots left out for gaps.
+    gaps: usize,
+    /// Sum of the weights of the slots that could be split.
+    wsum: f64,
+}
+
 /// One consumer at a site: a name and its ports there.
 struct Consumer {
     name: String,
@@ -175,7 +187,7 @@ fn split(
     slots: Slots,
     consumers: &[Consumer],
     weights: &[Vec<f64>],
-) -> Result<Vec<(Vec<(String, f64)>, usize)>, StoreError> {
+) -> Result<Vec<Split>, StoreError> {
     let mut rates = Vec::with_capacity(slots.n);
     let mut total = vec![0f64; slots.n];
     let mut measured = vec![0usize; slots.n];
@@ -196,7 +208,7 @@ fn split(
     let usable: Vec<bool> = (0..slots.n)
         .map(|i| !present.is_empty() && measured[i] == present.len() && total[i] > 0.0)
         .collect();
-    let mut out: Vec<(Vec<(String, f64)>, usize, f64)> = weights
+    let mut out: Vec<Split> = weights
         .iter()
         .map(|w| {
             let gaps = if present.is_empty() {
@@ -205,13 +217,17 @@ fn split(
                 (0..slots.n).filter(|&i| w[i] > 0.0 && !usable[i]).count()
             };
             let wsum: f64 = (0..slots.n).filter(|&i| usable[i]).map(|i| w[i]).sum();
-            (Vec::new(), gaps, wsum)
+            Split {
+                shares: Vec::new(),
+                gaps,
+                wsum,
+            }
         })
         .collect();
     for &ci in &present {
         consumer_rates(book, slots, &consumers[ci], &mut rates)?;
         for (u, w) in weights.iter().enumerate() {
-            let wsum = out[u].2;
+            let wsum = out[u].wsum;
             if wsum <= 0.0 {
                 continue;
             }
@@ -219,10 +235,10 @@ fn split(
                 .filter(|&i| usable[i] && w[i] > 0.0)
                 .map(|i| w[i] * rates[i] / total[i])
                 .sum();
-            out[u].0.push((consumers[ci].name.clone(), acc / wsum));
+            out[u].shares.push((consumers[ci].name.clone(), acc / wsum));
         }
     }
-    Ok(out.into_iter().map(|(s, g, _)| (s, g)).collect())
+    Ok(out)
 }
 
 /// The cost-carrying slots of an uplink and their weights, indexed by slot.
@@ -345,7 +361,7 @@ pub fn allocate(
         for (u, up) in ups.iter().enumerate() {
             let line_shares = match &up.line {
                 Some(pl) => vec![(pl.clone(), 1.0)],
-                None => by_line.next().map(|(s, _)| s).unwrap_or_default(),
+                None => by_line.next().map(|s| s.shares).unwrap_or_default(),
             };
             let add = |m: &mut BTreeMap<String, Share>, shares: &[(String, f64)]| -> f64 {
                 let mut total = 0.0;
@@ -360,8 +376,8 @@ pub fn allocate(
                 }
                 (1.0 - total).clamp(0.0, 1.0)
             };
-            let (cust_shares, gap_slots) = &by_customer[u];
-            let unallocated_customers = add(&mut out.customers, cust_shares);
+            let split = &by_customer[u];
+            let unallocated_customers = add(&mut out.customers, &split.shares);
             let unallocated_product_lines = add(&mut out.product_lines, &line_shares);
             out.uplinks.push(UplinkCost {
                 port: up.port.clone(),
@@ -375,7 +391,7 @@ pub fn allocate(
                 cost: up.cost,
                 cost_projected: up.cost_projected,
                 cost_slots: up.weights.iter().filter(|w| **w > 0.0).count(),
-                gap_slots: *gap_slots,
+                gap_slots: split.gaps,
                 unallocated_customers,
                 unallocated_product_lines,
             });
