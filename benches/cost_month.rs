@@ -5,7 +5,7 @@
 //! Run: `cargo bench --bench cost_month` (release). Writes a 30-day month of hourly sweeps
 //! (split exactly over 5-minute buckets by the store) for 2 sites x 5 switches x 100 ports:
 //! 2 priced transit uplinks per site, 980 priced customers (one port each, 10 product lines),
-//! then prints the time of
+//! then prints the time of (`BANDWATCH_BENCH_DAYS`, default 30, writes fewer days)
 //! 1. `cost::allocate` alone (every uplink's bill and its per-slot split over the site's
 //!    customers and product lines), and
 //! 2. `report::build` of the month with its accounts (usage of every customer, product line
@@ -85,7 +85,7 @@ fn main() {
     let db = config.daemon.data_dir.join("bandwatch.db");
     let month: Month = "2026-09".parse().expect("a month");
     println!(
-        "cost benchmark: {} ports, {} customers, {} priced uplinks, one 30-day month of hourly sweeps",
+        "cost benchmark: {} ports, {} customers, {} priced uplinks, a 30-day month, hourly sweeps",
         SITES * SWITCHES_PER_SITE * PORTS,
         config.topology.customers.len(),
         config.topology.pricing.transit.len()
@@ -107,8 +107,12 @@ fn main() {
         )
         .expect("writer");
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let days: i64 = std::env::var("BANDWATCH_BENCH_DAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
     let mut ts = month.start() + 3600;
-    while ts <= month.end() {
+    while ts <= month.end().min(month.start() + days * 86_400) {
         let hour = (ts / 3600) % 24;
         for sw in &topo.switches {
             let ports = sw

@@ -137,6 +137,9 @@ impl Slots {
 /// Length of a slot, seconds.
 const SLOT: i64 = 300;
 
+/// Rates kept between the two passes of a split, at most (8 bytes each: 256 MiB).
+const CACHE_BUDGET: usize = 32 << 20;
+
 /// Each consumer's fraction of an uplink's cost.
 type Shares = Vec<(String, f64)>;
 
@@ -188,6 +191,14 @@ fn split(
     consumers: &[Consumer],
     weights: &[Vec<f64>],
 ) -> Result<Vec<Split>, StoreError> {
+    // The slots any uplink weights: only there does a consumer's rate matter after pass 1.
+    let weighted: Vec<usize> = (0..slots.n)
+        .filter(|&i| weights.iter().any(|w| w[i] > 0.0))
+        .collect();
+    // Pass 1 keeps each consumer's rates at those slots while that stays small; past the
+    // budget, pass 2 reads the buckets again instead.
+    let keep = consumers.len().saturating_mul(weighted.len()) <= CACHE_BUDGET;
+    let mut kept: Vec<Vec<f64>> = Vec::new();
     let mut rates = Vec::with_capacity(slots.n);
     let mut total = vec![0f64; slots.n];
     let mut measured = vec![0usize; slots.n];
@@ -203,6 +214,9 @@ fn split(
                 measured[i] += 1;
             }
         }
+        if keep {
+            kept.push(weighted.iter().map(|&i| rates[i]).collect());
+        }
     }
     // A slot can be split when every consumer with data in the period was measured in it.
     let usable: Vec<bool> = (0..slots.n)
@@ -214,9 +228,12 @@ fn split(
             let gaps = if present.is_empty() {
                 0
             } else {
-                (0..slots.n).filter(|&i| w[i] > 0.0 && !usable[i]).count()
+                weighted
+                    .iter()
+                    .filter(|&&i| w[i] > 0.0 && !usable[i])
+                    .count()
             };
-            let wsum: f64 = (0..slots.n).filter(|&i| usable[i]).map(|i| w[i]).sum();
+            let wsum: f64 = weighted.iter().filter(|&&i| usable[i]).map(|&i| w[i]).sum();
             Split {
                 shares: Vec::new(),
                 gaps,
@@ -224,16 +241,28 @@ fn split(
             }
         })
         .collect();
-    for &ci in &present {
-        consumer_rates(book, slots, &consumers[ci], &mut rates)?;
+    let mut at = vec![0f64; weighted.len()];
+    for (k, &ci) in present.iter().enumerate() {
+        if keep {
+            for (j, r) in kept[k].iter().enumerate() {
+                at[j] = *r;
+            }
+        } else {
+            consumer_rates(book, slots, &consumers[ci], &mut rates)?;
+            for (j, &i) in weighted.iter().enumerate() {
+                at[j] = rates[i];
+            }
+        }
         for (u, w) in weights.iter().enumerate() {
             let wsum = out[u].wsum;
             if wsum <= 0.0 {
                 continue;
             }
-            let acc: f64 = (0..slots.n)
-                .filter(|&i| usable[i] && w[i] > 0.0)
-                .map(|i| w[i] * rates[i] / total[i])
+            let acc: f64 = weighted
+                .iter()
+                .enumerate()
+                .filter(|&(_, &i)| usable[i] && w[i] > 0.0)
+                .map(|(j, &i)| w[i] * at[j] / total[i])
                 .sum();
             out[u].shares.push((consumers[ci].name.clone(), acc / wsum));
         }
