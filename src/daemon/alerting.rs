@@ -56,12 +56,6 @@ impl Alerting {
         let history = StoreHistory::new(Reader::open(&db, &retention)?);
         let reader = Reader::open(&db, &retention)?;
         let table = AlertTable::open(&db)?;
-        // Prices only: the money lines of notices read the 5-minute buckets.
-        let money = (!topology.pricing.is_empty()).then(|| Money {
-            book: crate::store::UsageBook::open_read(&db).ok(),
-            topology: topology.clone(),
-            suppressed: Default::default(),
-        });
         let grace = topology
             .switches
             .iter()
@@ -72,6 +66,12 @@ impl Alerting {
         let meta: BTreeMap<String, Rule> =
             rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
         let live = LiveRules::new(rules, topology, Box::new(states), Box::new(history));
+        // Prices only: the money lines of notices read the 5-minute buckets.
+        let money = (!topology.pricing.is_empty()).then(|| Money {
+            book: crate::store::UsageBook::open_read(&db).ok(),
+            topology: topology.clone(),
+            suppressed: Default::default(),
+        });
         let (tx, rx) = mpsc::sync_channel(4096);
         let v = view.clone();
         let thread = std::thread::Builder::new()
