@@ -147,8 +147,10 @@ fn stored_history_and_bad_input_are_clear_errors() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--input FILE.csv"));
+    // Stored history needs the configuration (topology and data_dir): a missing one is named.
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("none.toml"), "{stderr}");
 
     std::fs::write(
         dir.path().join("in.csv"),

@@ -517,3 +517,145 @@ notify = []
         fired_at[0] - shift
     );
 }
+
+/// One spike rule on imported readings, with extra keys.
+fn reading_spike(extra: &str) -> Vec<Rule> {
+    rules(&format!(
+        r#"
+[[rule]]
+name = "jump"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "1d"
+factor = 3.0
+min_delta = 10
+notify = []
+{extra}
+"#
+    ))
+}
+
+/// Irregularly sampled readings: a jump right after three missed samples (a gap).
+fn jump_after_missed_sample(r: Vec<Rule>) -> Vec<i64> {
+    let mut e = engine(r);
+    let ent = Entity::series("s");
+    let mut rng = Rng(5);
+    let mut fired_at = Vec::new();
+    for step in 0..(2 * 288) {
+        // Samples 400 to 402 are missing; 403 is the jump.
+        if (400..403).contains(&step) {
+            continue;
+        }
+        let v = if step == 403 {
+            1000.0
+        } else {
+            100.0 * (1.0 + rng.noise(0.05))
+        };
+        let o = e.observe(&ent, Metric::Value, Point::known(ts(T0 + step * 300), v));
+        for tr in o.transitions.iter().filter(|x| x.change == Change::Fired) {
+            fired_at.push((tr.at.as_second() - T0) / 300);
+        }
+    }
+    fired_at
+}
+
+#[test]
+fn after_gap_evaluate_lets_a_reading_after_a_gap_fire() {
+    // By default the first point after a gap never fires a spike.
+    assert_eq!(
+        jump_after_missed_sample(reading_spike("")),
+        Vec::<i64>::new()
+    );
+    assert_eq!(
+        jump_after_missed_sample(reading_spike("after_gap = \"skip\"")),
+        Vec::<i64>::new()
+    );
+    // Readings are levels, not counter deltas: with "evaluate" the jump fires at once.
+    assert_eq!(
+        jump_after_missed_sample(reading_spike("after_gap = \"evaluate\"")),
+        vec![403]
+    );
+}
+
+#[test]
+fn warmup_sets_how_much_history_a_recent_baseline_needs() {
+    // A jump 3 hours in: the default warm-up (half of the 1-day history) is not over yet.
+    let first_fire = |extra: &str| {
+        let mut e = engine(reading_spike(extra));
+        let ent = Entity::series("s");
+        let mut rng = Rng(9);
+        for step in 0..288 {
+            let v = if step >= 36 {
+                1000.0
+            } else {
+                100.0 * (1.0 + rng.noise(0.05))
+            };
+            let o = e.observe(&ent, Metric::Value, Point::known(ts(T0 + step * 300), v));
+            if fired(&o) > 0 {
+                return Some(step);
+            }
+        }
+        None
+    };
+    assert_eq!(first_fire(""), None, "the new level became the usual first");
+    assert_eq!(first_fire("warmup = \"2h\""), Some(36));
+}
+
+#[test]
+fn compare_spread_fires_when_a_series_starts_to_swing_not_when_it_moves() {
+    let swing = rules(
+        r#"
+[[rule]]
+name = "swing"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "2d"
+quantile = 0.99
+smooth = "2h"
+compare = "spread"
+factor = 2.0
+min_delta = 0
+notify = []
+"#,
+    );
+    // Three days of 100 +- 5%; on day 3 either the level doubles (same noise) or the noise
+    // grows tenfold around the same level.
+    let run = |volatile: bool| {
+        let mut e = engine(swing.clone());
+        let ent = Entity::series("s");
+        let mut rng = Rng(21);
+        let mut fired_at = Vec::new();
+        for step in 0..(4 * 288) {
+            let later = step >= 3 * 288;
+            let v = match (later, volatile) {
+                (false, _) => 100.0 * (1.0 + rng.noise(0.05)),
+                (true, false) => 200.0 * (1.0 + rng.noise(0.05)),
+                (true, true) => 100.0 * (1.0 + rng.noise(0.5)),
+            };
+            let o = e.observe(&ent, Metric::Value, Point::known(ts(T0 + step * 300), v));
+            if fired(&o) > 0 {
+                fired_at.push(step - 3 * 288);
+            }
+        }
+        fired_at
+    };
+    let level = run(false);
+    assert!(
+        level.len() <= 1,
+        "a new level with the usual noise: {level:?}"
+    );
+    assert!(
+        level.iter().all(|s| *s < 24),
+        "at most the step itself, while it is in the window: {level:?}"
+    );
+    let swinging = run(true);
+    assert_eq!(swinging.len(), 1, "{swinging:?}");
+    assert!(
+        swinging[0] < 24,
+        "within `smooth` of the change: {swinging:?}"
+    );
+}

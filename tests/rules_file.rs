@@ -216,6 +216,38 @@ fn nonsense_combinations_are_refused() {
             "kind = \"spike\"\nscope = \"port\"\nmetric = \"in_bps\"\nfactor = 3.0\nmin_delta = \"10Mbps\"\nflavour = \"mint\"",
             "unknown field `flavour`",
         ),
+        (
+            "kind = \"spike\"\nscope = \"port\"\nmetric = \"in_bps\"\nfactor = 3.0\nmin_delta = \"10Mbps\"\nafter_gap = \"evaluate\"",
+            "rule[0].after_gap: \"evaluate\" is only for metric \"value\"",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 3.0\nmin_delta = 1\nafter_gap = \"maybe\"",
+            "rule[0].after_gap:",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 3.0\nmin_delta = 1\nwarmup = \"0s\"",
+            "rule[0].warmup: must be longer than zero",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\ncompare = \"spread\"",
+            "rule[0].compare: \"spread\" needs `smooth`",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nsmooth = \"1h\"\ncompare = \"mean\"",
+            "rule[0].compare:",
+        ),
+        (
+            "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\ninhibited_by = [\"nope\"]",
+            "rule[0].inhibited_by: unknown rule `nope`",
+        ),
+        (
+            "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\ninhibited_by = [\"x\"]",
+            "rule[0].inhibited_by: a rule cannot inhibit itself",
+        ),
+        (
+            "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\nwarmup = \"1d\"",
+            "rule[0].warmup: `warmup` does not apply here",
+        ),
     ];
     for (body, want) in cases {
         let (rules, diags) = load(&format!(

@@ -445,3 +445,72 @@ notify = ["ops", "owners"]
         assert!(status(&mut e, &b, T0 + 30 * k, 2.0).transitions.is_empty());
     }
 }
+
+#[test]
+fn gaps_pause_clear_for_without_starting_it_over() {
+    let topo = topology();
+    let mut e = engine(rules(THRESHOLD, &topo), topo);
+    let ent = Entity::series("link");
+    let (o, t) = feed(&mut e, &ent, T0, &[Some(95.0); 4]);
+    assert_eq!(changes(&o), [Change::Pending, Change::Fired]);
+    // A long gap alone resolves nothing.
+    let (o, t) = feed(&mut e, &ent, t, &[None; 30]);
+    assert!(o.transitions.is_empty(), "{o:?}");
+    // Irregular data: two known minutes below, one unknown, again and again. The unknown
+    // minutes do not count, but they do not start clear_for (5 minutes) over either.
+    let pattern = [Some(50.0), Some(50.0), None];
+    let (o, t) = feed(&mut e, &ent, t, &pattern.repeat(2));
+    assert!(o.transitions.is_empty(), "4 known minutes below: {o:?}");
+    let (o, t) = feed(&mut e, &ent, t, &pattern);
+    assert_eq!(changes(&o), [Change::Resolved]);
+    // Known minutes 0, 1, (gap), 3, 4, (gap), 6, 7: resolved at the 5th known minute
+    // after the first one, 7 minutes after it.
+    assert_eq!(o.transitions[0].at, ts(t - 2 * 60));
+    // A point above the threshold during the clearing starts it over.
+    let (o, t) = feed(&mut e, &ent, t, &[Some(95.0); 4]);
+    assert_eq!(changes(&o), [Change::Pending, Change::Fired]);
+    let (o, _) = feed(
+        &mut e,
+        &ent,
+        t,
+        &[
+            Some(50.0),
+            None,
+            Some(50.0),
+            Some(95.0),
+            Some(50.0),
+            Some(50.0),
+            None,
+            Some(50.0),
+        ],
+    );
+    assert!(o.transitions.is_empty(), "{o:?}");
+}
+
+#[test]
+fn an_inhibited_rule_does_not_fire_while_its_inhibitor_fires() {
+    let topo = topology();
+    // `high`: above 80 for 5 minutes, unless `saturated` (above 90 for 3 minutes) fires.
+    let text = format!(
+        "{THRESHOLD}\n[[rule]]\nname = \"high\"\nkind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 80\nfor = \"5m\"\nclear_for = \"5m\"\ninhibited_by = [\"saturated\"]\nnotify = [\"ops\"]\n"
+    );
+    let mut e = engine(rules(&text, &topo), topo);
+    let ent = Entity::series("link");
+    let fired_rules = |o: &Outcome| -> Vec<String> {
+        o.transitions
+            .iter()
+            .filter(|t| t.change == Change::Fired)
+            .map(|t| t.rule.clone())
+            .collect()
+    };
+    // 95 for 20 minutes: `saturated` fires; `high` holds too, but is inhibited.
+    let (o, t) = feed(&mut e, &ent, T0, &[Some(95.0); 20]);
+    assert_eq!(fired_rules(&o), ["saturated"]);
+    assert_eq!(o.events.len(), 1, "one incident, one notice");
+    // Back to normal: `saturated` resolves.
+    let (o, t) = feed(&mut e, &ent, t, &[Some(50.0); 7]);
+    assert_eq!(changes(&o), [Change::Resolved]);
+    // 85 for 6 minutes: only `high` holds, and nothing inhibits it now.
+    let (o, _) = feed(&mut e, &ent, t, &[Some(85.0); 6]);
+    assert_eq!(fired_rules(&o), ["high"]);
+}

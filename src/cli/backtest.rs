@@ -1,14 +1,18 @@
-//! `bandwatch backtest`: replays a CSV of `series,timestamp,value` rows (or, once the store has
-//! landed, stored history) through the same rule engine as the daemon, and prints one row per
-//! alert onset and a summary per rule.
+//! `bandwatch backtest`: replays stored history (`--from T --to T`, read from the SQLite store
+//! of the configuration's `data_dir`) or a CSV of `series,timestamp,value` rows (`--input`)
+//! through the same rule engine as the daemon, and prints one row per alert onset and a
+//! summary per rule.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::config::{self, Topology};
+use crate::rules::backtest::Report;
 use crate::rules::backtest::{read_csv, replay};
 use crate::rules::file::load_dir;
+use crate::rules::stored::replay_store;
+use crate::store;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -30,24 +34,30 @@ pub struct BacktestArgs {
     /// Rules folder (default: `rules_dir` of the configuration).
     #[arg(long)]
     pub rules: Option<PathBuf>,
-    /// Start of stored history to replay.
-    #[arg(long)]
+    /// Start of stored history to replay: RFC 3339, a date (UTC midnight), `now-7d`.
+    #[arg(long, requires = "to")]
     pub from: Option<String>,
-    /// End of stored history to replay.
-    #[arg(long)]
+    /// End (exclusive) of stored history to replay, same forms as --from.
+    #[arg(long, requires = "from")]
     pub to: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
-/// Runs `backtest`: 0 when the replay ran, 1 on bad input or rules, 2 for stored history
-/// (not available yet).
+/// Runs `backtest`: 0 when the replay ran, 1 on bad input, rules or store, 2 when neither
+/// `--input` nor `--from`/`--to` says what to replay.
 pub fn run(config_path: &Path, args: BacktestArgs) -> ExitCode {
-    let Some(input) = &args.input else {
+    if args.input.is_none() && args.from.is_none() {
         eprintln!(
-            "bandwatch backtest: replaying stored history (--from/--to) needs the SQLite store, which is not built into this version yet; use --input FILE.csv"
+            "bandwatch backtest: say what to replay: --from T --to T (stored history) or --input FILE.csv"
         );
+        return ExitCode::from(2);
+    }
+    if args.input.is_none() {
+        return run_stored(config_path, &args);
+    }
+    let Some(input) = &args.input else {
         return ExitCode::from(2);
     };
     // The configuration gives routes and the default rules folder; with --rules it is optional.
@@ -97,13 +107,80 @@ pub fn run(config_path: &Path, args: BacktestArgs) -> ExitCode {
         }
     };
     let report = replay(rules.rules, topology, rows);
-    match args.format {
+    print_report(&report, args.format)
+}
+
+/// `--from T --to T`: replays the store of the configuration's `data_dir`.
+fn run_stored(config_path: &Path, args: &BacktestArgs) -> ExitCode {
+    let (Some(from), Some(to)) = (&args.from, &args.to) else {
+        eprintln!("bandwatch backtest: --from and --to go together");
+        return ExitCode::from(2);
+    };
+    let (from, to) = match (
+        crate::cli::query::parse_time(from),
+        crate::cli::query::parse_time(to),
+    ) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) => {
+            eprintln!("bandwatch backtest: --from: {e}");
+            return ExitCode::from(1);
+        }
+        (_, Err(e)) => {
+            eprintln!("bandwatch backtest: --to: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if from >= to {
+        eprintln!("bandwatch backtest: --from {from} is not before --to {to}");
+        return ExitCode::from(1);
+    }
+    // Stored history needs the configuration: the topology names the entities, and
+    // `data_dir` the database.
+    let cfg = match config::load(config_path) {
+        Ok(l) => l.config,
+        Err(diags) => {
+            eprint!("{diags}");
+            return ExitCode::from(1);
+        }
+    };
+    let rules_dir = args.rules.clone().unwrap_or(cfg.daemon.rules_dir.clone());
+    let (rules, mut diags) = load_dir(&rules_dir, &cfg.topology);
+    diags.sort();
+    eprint!("{diags}");
+    if diags.has_errors() {
+        return ExitCode::from(1);
+    }
+    if rules.rules.is_empty() {
+        eprintln!("bandwatch backtest: no rules in {}", rules_dir.display());
+        return ExitCode::from(1);
+    }
+    let db = store::db_path(&cfg.daemon.data_dir);
+    if !db.exists() {
+        eprintln!(
+            "bandwatch backtest: no database at {} (data_dir of {}): nothing stored to replay",
+            db.display(),
+            config_path.display()
+        );
+        return ExitCode::from(1);
+    }
+    match replay_store(rules.rules, &cfg.topology, &db, &cfg.retention, from, to) {
+        Ok(report) => print_report(&report, args.format),
+        Err(e) => {
+            eprintln!("bandwatch backtest: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints the alerts and the summary in the chosen format.
+fn print_report(report: &Report, format: Format) -> ExitCode {
+    match format {
         Format::Table => print!("{}", report.to_table()),
         Format::Csv => {
             print!("{}", report.to_csv());
             eprint!("{}", report.summary_table());
         }
-        Format::Json => match serde_json::to_string_pretty(&report) {
+        Format::Json => match serde_json::to_string_pretty(report) {
             Ok(s) => println!("{s}"),
             Err(e) => {
                 eprintln!("bandwatch backtest: {e}");

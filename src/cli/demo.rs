@@ -137,7 +137,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         let n = crate::demo::rules::scale_dir(&cfg.daemon.rules_dir, &scaled, args.speed)
             .map_err(anyhow::Error::msg)?;
         println!(
-            "rules: {n} files of {} with `for`, `clear_for`, `repeat` and churn windows divided by {} in {}",
+            "rules: {n} files of {} with `for`, `clear_for` and `repeat` divided by {} in {} (churn windows stay real minutes)",
             cfg.daemon.rules_dir.display(),
             args.speed,
             scaled.display()
@@ -257,6 +257,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     };
     tokio::select! {
         () = play => {}
+        () = watch_outbox(&outbox, fleet.start, args.speed) => {}
         () = crate::cli::run::shutdown_signal() => {}
     }
     println!("stopping");
@@ -267,6 +268,59 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
 
 /// The end-of-storyline summary: the emails in the outbox (one line per subject) and where
 /// to look.
+/// The `Subject:` header of an email, unfolded (long subjects continue on indented lines).
+/// Encoded words (non-ASCII subjects) are left as they are.
+fn subject(eml: &str) -> Option<String> {
+    let mut lines = eml.lines().skip_while(|l| !l.starts_with("Subject: "));
+    let mut s = lines.next()?.strip_prefix("Subject: ")?.to_string();
+    for l in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+        s.push(' ');
+        s.push_str(l.trim_start());
+    }
+    Some(s)
+}
+
+/// Prints each email as the notifier writes it into the outbox, so the console shows what
+/// bandwatch did next to what happened. Runs until the demo stops.
+async fn watch_outbox(outbox: &Path, start: tokio::time::Instant, speed: f64) {
+    let mut seen = std::collections::HashSet::new();
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let mut new: Vec<(std::time::SystemTime, PathBuf)> = match std::fs::read_dir(outbox) {
+            Ok(rd) => rd
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml") && !seen.contains(p))
+                .map(|p| {
+                    let t = std::fs::metadata(&p)
+                        .and_then(|m| m.modified())
+                        .unwrap_or(std::time::SystemTime::UNIX_EPOCH);
+                    (t, p)
+                })
+                .collect(),
+            Err(_) => continue,
+        };
+        new.sort();
+        for (_, path) in new {
+            // A file still being written has no subject yet: read it again next time.
+            let Some(subject) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| subject(&t))
+            else {
+                continue;
+            };
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            println!(
+                "[{}]   email written: {subject}  (outbox/{})",
+                stamp(start, speed),
+                name.unwrap_or_default()
+            );
+            seen.insert(path);
+        }
+    }
+}
+
 fn summary(outbox: &Path, base: &str) -> String {
     let mut emails: Vec<(String, String)> = std::fs::read_dir(outbox)
         .map(|rd| {
@@ -276,10 +330,7 @@ fn summary(outbox: &Path, base: &str) -> String {
                 .map(|p| {
                     let subject = std::fs::read_to_string(&p)
                         .ok()
-                        .and_then(|t| {
-                            t.lines()
-                                .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
-                        })
+                        .and_then(|t| subject(&t))
                         .unwrap_or_else(|| "(no subject)".into());
                     (p.display().to_string(), subject)
                 })
@@ -307,4 +358,19 @@ fn summary(outbox: &Path, base: &str) -> String {
          still polling and serving; Ctrl-C stops\n"
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn folded_subjects_are_unfolded() {
+        let eml = "To: a@b\r\nSubject: [RESOLVED critical] uplink-attack: bj1-core-a eth1 (cdn) after 1\r\n min, peak 1.81 Gbit/s in\r\nFrom: x\r\n\r\nbody";
+        assert_eq!(
+            super::subject(eml).as_deref(),
+            Some(
+                "[RESOLVED critical] uplink-attack: bj1-core-a eth1 (cdn) after 1 min, peak 1.81 Gbit/s in"
+            )
+        );
+        assert_eq!(super::subject("To: a@b\r\n\r\n"), None);
+    }
 }

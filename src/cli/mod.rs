@@ -70,11 +70,11 @@ pub enum Command {
     Silence(silence::SilenceArgs),
 }
 
-/// Sets up `tracing` on stderr: level from `RUST_LOG` (default `info`, with the SNMP crate's
-/// per-request spans at `warn`), text or JSON lines.
-pub fn init_logging(format: LogFormat) {
+/// Sets up `tracing` on stderr: level from `RUST_LOG`, else `default` (`info` for the
+/// daemon's commands, with the SNMP crate's per-request spans at `warn`), text or JSON lines.
+pub fn init_logging(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_snmp=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -86,7 +86,12 @@ pub fn init_logging(format: LogFormat) {
 
 /// Runs a parsed command line; the exit code is the process's.
 pub fn run(cli: Cli) -> ExitCode {
-    init_logging(cli.log_format);
+    // The demo tells its story on stdout; its log shows only what went wrong, unless asked.
+    let default_level = match cli.command {
+        Command::Demo(_) => "warn",
+        _ => "info,async_snmp=warn",
+    };
+    init_logging(cli.log_format, default_level);
     match cli.command {
         Command::Check(args) => check::run(&cli.config, args),
         Command::Run(args) => run::run(&cli.config, args),

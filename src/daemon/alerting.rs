@@ -56,13 +56,7 @@ impl Alerting {
         let history = StoreHistory::new(Reader::open(&db, &retention)?);
         let reader = Reader::open(&db, &retention)?;
         let table = AlertTable::open(&db)?;
-        let grace = topology
-            .switches
-            .iter()
-            .map(|s| s.interval.as_secs() as i64)
-            .max()
-            .unwrap_or(60)
-            + 30;
+        let grace = slot_grace(topology);
         let meta: BTreeMap<String, Rule> =
             rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
         let live = LiveRules::new(rules, topology, Box::new(states), Box::new(history));
@@ -114,6 +108,23 @@ impl Alerting {
             let _ = t.join();
         }
     }
+}
+
+/// Seconds after its end when an aggregate slot is complete: every switch has polled once
+/// after it (an interval, whatever its phase) and the slowest answer has come in (timeout x
+/// tries), plus a few seconds for the store's writer. A late slot delays a churn or
+/// product-line alert; an early one is read with part of its coverage missing.
+fn slot_grace(topology: &crate::config::Topology) -> i64 {
+    topology
+        .switches
+        .iter()
+        .map(|s| {
+            let answer = s.snmp.timeout.std().as_secs_f64() * f64::from(s.snmp.retries + 1);
+            s.interval.as_secs() as i64 + answer.ceil() as i64
+        })
+        .max()
+        .unwrap_or(60)
+        + 5
 }
 
 struct Worker {
@@ -283,6 +294,13 @@ impl Worker {
     fn notice(&self, ev: AlertEvent, peak: Option<f64>, money: Option<String>) -> Notice {
         let rule = self.meta.get(&ev.rule);
         let metric = rule.map(|r| r.metric).unwrap_or(Metric::Value);
+        // What the value measures, for the email's words: an absent rule's value is the
+        // seconds without an answer, a port-down rule's the ifOperStatus code.
+        let metric_name = match rule.map(|r| r.kind) {
+            Some(crate::rules::Kind::Absent) => notify::format::SILENT_SECONDS,
+            Some(crate::rules::Kind::PortDown) => notify::format::OPER_STATUS,
+            _ => metric.name(),
+        };
         let chart = rule.map(|r| self.chart(&ev, r)).unwrap_or_default();
         Notice {
             kind: match ev.kind {
@@ -301,7 +319,7 @@ impl Worker {
             routes: ev.routes,
             value: ev.value,
             baseline: ev.baseline,
-            metric: metric.name().to_string(),
+            metric: metric_name.to_string(),
             started_at: ev.started_at,
             at: ev.at,
             explanation: ev.explanation,
@@ -399,4 +417,20 @@ fn parse_entity(id: &str, labels: &BTreeMap<String, String>) -> Option<Entity> {
         name: name.to_string(),
         labels: labels.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_is_complete_one_interval_and_the_slowest_answer_after_its_end() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
+        let topo = crate::config::load(&path).unwrap().config.topology;
+        // Demo: 10 s polls, 1 s timeout with 1 retry, 5 s for the writer.
+        assert_eq!(slot_grace(&topo), 10 + 2 + 5);
+        let mut slow = topo.clone();
+        slow.switches[3].interval = crate::config::Duration::from_secs(300);
+        assert_eq!(slot_grace(&slow), 300 + 2 + 5);
+    }
 }

@@ -104,7 +104,7 @@ pub fn backfill(
         for (n, model) in models.iter().enumerate().take(topology.switches.len()) {
             let sweep = sweep_at(topology, n, model, time, t, step, k == 0);
             readings += sweep.ports.len();
-            writer.submit(sweep)?;
+            writer.submit_wait(sweep)?;
             sweeps += 1;
         }
         if k % per_day == per_day - 1 {

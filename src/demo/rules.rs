@@ -1,19 +1,14 @@
 //! Demo rules at `--speed`: a copy of the rule files with every waiting time (`for`,
-//! `clear_for`, `repeat`) and churn window (`window`, `recent`, `reference`) divided by the
-//! speed, so a sped-up storyline still fires and resolves its alerts. Baseline `history` and
-//! `season` are left alone: the simulated traffic's daily rhythm runs in real time.
+//! `clear_for`, `repeat`) divided by the speed, so a sped-up storyline still fires and
+//! resolves its alerts. Baseline `history` and `season` are left alone: the simulated
+//! traffic's daily rhythm runs in real time; so are churn windows (`window`, `recent`,
+//! `reference`): they are read from the store's 60 s aggregate slots, which are real minutes
+//! (the storyline keeps the churn drop long enough in real time instead).
 
 use std::path::Path;
 
 /// Keys whose durations are divided by the speed.
-pub const SCALED_KEYS: [&str; 6] = [
-    "for",
-    "clear_for",
-    "repeat",
-    "window",
-    "recent",
-    "reference",
-];
+pub const SCALED_KEYS: [&str; 3] = ["for", "clear_for", "repeat"];
 
 fn parse_ms(s: &str) -> Option<u64> {
     let d: crate::config::Duration = s.parse().ok()?;
@@ -21,35 +16,18 @@ fn parse_ms(s: &str) -> Option<u64> {
 }
 
 /// Rewrites one rule file's text: each `KEY = "DURATION"` line of [`SCALED_KEYS`] divided by
-/// `speed` (at least 1 s), keeping `recent` and `reference` whole multiples of `window`.
+/// `speed` (at least 1 s).
 pub fn scale_text(text: &str, speed: f64) -> String {
     let scale = |ms: u64| ((ms as f64 / speed).round() as u64).max(1000);
-    let mut window: Option<(u64, u64)> = None;
     let mut out = String::with_capacity(text.len());
     for line in text.lines() {
-        if line.trim_start().starts_with("[[rule]]") {
-            window = None;
-        }
         let rewritten = line.split_once('=').and_then(|(k, v)| {
-            let key = k.trim();
-            if !SCALED_KEYS.contains(&key) {
+            if !SCALED_KEYS.contains(&k.trim()) {
                 return None;
             }
-            let v = v.trim_start();
-            let value = v.strip_prefix('"')?;
+            let value = v.trim_start().strip_prefix('"')?;
             let (dur, rest) = value.split_once('"')?;
-            let ms = parse_ms(dur)?;
-            let new = match (key, window) {
-                ("window", _) => {
-                    let w = scale(ms);
-                    window = Some((ms, w));
-                    w
-                }
-                ("recent" | "reference", Some((wo, wn))) if wo > 0 => {
-                    (ms as f64 / wo as f64).round().max(1.0) as u64 * wn
-                }
-                _ => scale(ms),
-            };
+            let new = scale(parse_ms(dur)?);
             Some(format!("{k}= \"{new}ms\"{rest}  # {dur} / speed"))
         });
         out.push_str(rewritten.as_deref().unwrap_or(line));
@@ -83,22 +61,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn divides_waits_and_windows_but_not_baselines() {
+    fn divides_waits_but_not_baselines_or_churn_windows() {
         let text = "[[rule]]\nname = \"a\"\nhistory = \"14d\"\nfor = \"20s\"\nclear_for = \"30s\" # c\n\
-                    [[rule]]\nwindow = \"1m\"\nrecent = \"1m\"\nreference = \"30m\"\n";
+                    [[rule]]\nwindow = \"1m\"\nrecent = \"1m\"\nreference = \"30m\"\nrepeat = \"4h\"\n";
         let s = scale_text(text, 20.0);
         assert!(s.contains("history = \"14d\""), "{s}");
         assert!(s.contains("for = \"1000ms\""), "{s}");
         assert!(s.contains("clear_for = \"1500ms\" # c"), "{s}");
-        assert!(s.contains("window = \"3000ms\""), "{s}");
-        assert!(s.contains("recent = \"3000ms\""), "{s}");
-        assert!(s.contains("reference = \"90000ms\""), "{s}");
-        // Speed 7 would give 8571 ms windows: the reference stays 30 whole windows.
-        let s = scale_text(text, 7.0);
-        assert!(
-            s.contains("window = \"8571ms\"") && s.contains("reference = \"257130ms\""),
-            "{s}"
-        );
+        assert!(s.contains("repeat = \"720000ms\""), "{s}");
+        assert!(s.contains("window = \"1m\""), "{s}");
+        assert!(s.contains("recent = \"1m\""), "{s}");
+        assert!(s.contains("reference = \"30m\""), "{s}");
+        // Never below a second.
+        assert!(scale_text("for = \"2s\"", 8.0).contains("for = \"1000ms\""));
     }
 
     #[test]

@@ -19,6 +19,12 @@ pub const CHURN_CUSTOMER: &str = "acme";
 pub const CHURN_PERCENT: f64 = 30.0;
 /// Switch that stops answering at minute 2.5.
 pub const UNREACHABLE_SWITCH: &str = "sh1-access-1";
+/// Real seconds the customer's traffic stays low, whatever `--speed`: churn is measured on the
+/// store's 60 s aggregate slots, and 90 s low always fill more than half of one of them.
+pub const CHURN_REAL_SECS: f64 = 90.0;
+/// Real seconds from the customer's recovery to the summary: one more slot, the slot's grace
+/// and the notifier's group wait, so the churn's resolved notice is in the summary.
+pub const CHURN_RESOLVE_REAL_SECS: f64 = 120.0;
 
 /// One moment of the storyline.
 #[derive(Clone, Debug, PartialEq)]
@@ -97,6 +103,7 @@ impl Storyline {
                     .any(|k| k.switch == ATTACK_PORT.0 && k.port == ATTACK_PORT.1)
             })
             .map_or("no product line".to_string(), |pl| pl.name.clone());
+        let churn_end = min(3.5).max(min(2.0) + CHURN_REAL_SECS);
         let event = |kind, start: f64, end: f64, factor, sw: &str, port: Option<&str>| Event {
             kind,
             start,
@@ -125,7 +132,7 @@ impl Storyline {
             event(
                 EventKind::Drop,
                 min(2.0),
-                min(3.5),
+                churn_end,
                 CHURN_PERCENT / 100.0,
                 &churn,
                 Some(&churn_port.port),
@@ -161,7 +168,7 @@ impl Storyline {
                     "customer `{CHURN_CUSTOMER}`'s traffic falls to {CHURN_PERCENT}% of normal ({}/{})",
                     churn_port.switch, churn_port.port
                 ),
-                expect: "rule customer-churn-risk (demo windows: the last minute against the 30 before it; production compares weeks) fires: an email to its account manager and sales".into(),
+                expect: "rule customer-churn-risk (demo windows: the last minute against the 30 before it; production compares weeks) fires once a whole minute is low: an email to its account manager and sales".into(),
             },
             Beat {
                 at: min(2.5),
@@ -175,15 +182,20 @@ impl Storyline {
             },
             Beat {
                 at: min(3.5),
-                what: format!(
-                    "{UNREACHABLE_SWITCH} answers again; `{CHURN_CUSTOMER}`'s traffic is back to normal"
-                ),
-                expect: "switch-unreachable and customer-churn-risk resolve: resolved notices".into(),
+                what: format!("{UNREACHABLE_SWITCH} answers again"),
+                expect: "switch-unreachable resolves after `clear_for`: a resolved notice".into(),
+            },
+            Beat {
+                at: churn_end,
+                what: format!("`{CHURN_CUSTOMER}`'s traffic is back to normal"),
+                expect: "customer-churn-risk resolves once a whole minute is back: a resolved notice".into(),
             },
         ];
+        let mut beats = beats;
+        beats.sort_by(|a, b| a.at.total_cmp(&b.at));
         Ok(Storyline {
             beats,
-            end: min(4.25),
+            end: min(4.25).max(churn_end + CHURN_RESOLVE_REAL_SECS),
             scenario: Scenario {
                 time_scale: 1.0,
                 traffic: traffic(),
@@ -224,7 +236,12 @@ mod tests {
         );
         let fast = Storyline::build(&topo, 20.0).unwrap();
         assert_eq!(fast.scenario.events[1].start, 4.5);
-        assert_eq!(fast.end, s.end / 20.0);
+        // The churn drop lasts 90 real seconds at any speed (the store's slots are real
+        // minutes), and the summary waits for its resolved notice.
+        assert_eq!(s.scenario.events[2].end, 210.0);
+        assert_eq!(fast.scenario.events[2].end, 6.0 + CHURN_REAL_SECS);
+        assert_eq!(s.end, 330.0);
+        assert_eq!(fast.end, 6.0 + CHURN_REAL_SECS + CHURN_RESOLVE_REAL_SECS);
         // The attack hits the cdn uplink of simulated switch 0 (bj1-core-a) only.
         let spike = &s.scenario.events[1];
         assert!(spike.on_port("sim-0000", "eth1"));

@@ -4,12 +4,34 @@ use jiff::Timestamp;
 
 use crate::config::units::{format_bps, format_bytes};
 
-/// A value of `metric` without direction: `4.2 Gbit/s`, `830 GB`, `87%`, `12.5`.
+/// Metric name of an absent rule's value: seconds without a successful poll.
+pub const SILENT_SECONDS: &str = "silent_seconds";
+/// Metric name of a port-down rule's value: the IF-MIB ifOperStatus code.
+pub const OPER_STATUS: &str = "oper_status";
+
+/// A value of `metric` without direction: `4.2 Gbit/s`, `830 GB`, `87%`, `12.5`,
+/// `silent for 45 s`, `down`.
 pub fn quantity(metric: &str, value: f64) -> String {
     if !value.is_finite() {
         return "n/a".to_string();
     }
-    if metric.ends_with("bps") {
+    if metric == SILENT_SECONDS {
+        format!(
+            "silent for {}",
+            duration(std::time::Duration::from_secs_f64(value.max(0.0)))
+        )
+    } else if metric == OPER_STATUS {
+        // IF-MIB ifOperStatus.
+        match value as i64 {
+            1 => "up".into(),
+            2 => "down".into(),
+            3 => "testing".into(),
+            5 => "dormant".into(),
+            6 => "notPresent".into(),
+            7 => "lowerLayerDown".into(),
+            n => format!("status {n}"),
+        }
+    } else if metric.ends_with("bps") {
         format_bps(value)
     } else if metric.ends_with("bytes") {
         format_bytes(value)
@@ -119,6 +141,10 @@ mod tests {
         assert_eq!(value("utilization", 0.87), "87%");
         assert_eq!(value("value", 12.5), "12.5");
         assert_eq!(value("in_bps", f64::NAN), "n/a in");
+        assert_eq!(value(SILENT_SECONDS, 92.0), "silent for 1 min");
+        assert_eq!(value(SILENT_SECONDS, 32.4), "silent for 32 s");
+        assert_eq!(value(OPER_STATUS, 2.0), "down");
+        assert_eq!(value(OPER_STATUS, 7.0), "lowerLayerDown");
     }
 
     #[test]

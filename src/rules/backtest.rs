@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::engine::{Engine, NoHistory};
+use super::engine::{Engine, NoHistory, Outcome};
 use super::lifecycle::Change;
 use super::point::{Entity, Point};
 use super::rule::{Metric, Rule, short};
@@ -187,37 +187,61 @@ pub fn replay(rules: Vec<Rule>, topology: Topology, rows: Vec<Row>) -> Report {
     }
     timeline.sort_by_key(|a| (a.0, a.1));
 
-    let rule_kinds: HashMap<String, String> = rules
-        .iter()
-        .map(|r| (r.name.clone(), r.kind.name().to_string()))
-        .collect();
-    let rule_names: Vec<String> = rules.iter().map(|r| r.name.clone()).collect();
     let entities: Vec<Entity> = names.iter().map(|n| Entity::series(n)).collect();
+    let mut recorder = Recorder::new(&rules);
     let mut engine = Engine::new(
         rules,
         topology,
         Box::new(MemoryStateStore::new()),
         Box::new(NoHistory),
     );
-    let mut report = Report {
-        series: names.len(),
-        points: timeline.len(),
-        ..Report::default()
-    };
-    let mut open: HashMap<(String, String), usize> = HashMap::new();
-    let name_of =
-        |entity: &str| -> String { entity.strip_prefix("series:").unwrap_or(entity).to_string() };
+    recorder.report.series = names.len();
+    recorder.report.points = timeline.len();
     for (_, idx, p) in timeline {
         let out = engine.observe(&entities[idx], Metric::Value, p);
-        for tr in out.transitions {
+        recorder.record(&out);
+    }
+    recorder.finish(&engine, last_time)
+}
+
+/// Turns the transitions of a replay into alert rows and the per-rule summary: shared by
+/// the CSV replay and the replay of stored history.
+pub struct Recorder {
+    rule_kinds: HashMap<String, String>,
+    rule_names: Vec<String>,
+    open: HashMap<(String, String), usize>,
+    /// The report being built (series and points are the caller's to fill).
+    pub report: Report,
+}
+
+impl Recorder {
+    /// A recorder for these rules (one summary line each, in this order).
+    pub fn new(rules: &[Rule]) -> Recorder {
+        Recorder {
+            rule_kinds: rules
+                .iter()
+                .map(|r| (r.name.clone(), r.kind.name().to_string()))
+                .collect(),
+            rule_names: rules.iter().map(|r| r.name.clone()).collect(),
+            open: HashMap::new(),
+            report: Report::default(),
+        }
+    }
+
+    /// Records what one observation (or tick) of the engine produced.
+    pub fn record(&mut self, out: &Outcome) {
+        let name_of = |entity: &str| -> String {
+            entity.strip_prefix("series:").unwrap_or(entity).to_string()
+        };
+        for tr in &out.transitions {
             let key = (tr.rule.clone(), tr.entity.clone());
             match tr.change {
                 Change::Fired => {
-                    open.insert(key, report.alerts.len());
-                    report.alerts.push(AlertRecord {
+                    self.open.insert(key, self.report.alerts.len());
+                    self.report.alerts.push(AlertRecord {
                         series: name_of(&tr.entity),
-                        kind: rule_kinds.get(&tr.rule).cloned().unwrap_or_default(),
-                        rule: tr.rule,
+                        kind: self.rule_kinds.get(&tr.rule).cloned().unwrap_or_default(),
+                        rule: tr.rule.clone(),
                         fired_at: tr.at,
                         resolved_at: None,
                         peak: tr.reading.value,
@@ -226,10 +250,10 @@ pub fn replay(rules: Vec<Rule>, topology: Topology, rows: Vec<Row>) -> Report {
                     });
                 }
                 Change::Resolved => {
-                    if let Some(i) = open.remove(&key) {
-                        let a = &mut report.alerts[i];
+                    if let Some(i) = self.open.remove(&key) {
+                        let a = &mut self.report.alerts[i];
                         a.resolved_at = Some(tr.at);
-                        if let Some(pk) = tr.peak {
+                        if let Some(pk) = &tr.peak {
                             a.peak = pk.value;
                             a.baseline = pk.baseline;
                         }
@@ -240,33 +264,42 @@ pub fn replay(rules: Vec<Rule>, topology: Topology, rows: Vec<Row>) -> Report {
             }
         }
     }
-    for st in engine.active() {
-        if let Some(i) = open.get(&(st.rule.clone(), st.entity.clone())) {
-            let a = &mut report.alerts[*i];
-            if let Some(pk) = &st.peak {
-                a.peak = pk.value;
-                a.baseline = pk.baseline;
+
+    /// Completes the alerts still firing at the end (`last_time`) and adds the summary.
+    pub fn finish(mut self, engine: &Engine, last_time: Option<Timestamp>) -> Report {
+        for st in engine.active() {
+            if let Some(i) = self.open.get(&(st.rule.clone(), st.entity.clone())) {
+                let a = &mut self.report.alerts[*i];
+                if let Some(pk) = &st.peak {
+                    a.peak = pk.value;
+                    a.baseline = pk.baseline;
+                }
+                a.during_gap |= st.gap_points > 0;
             }
-            a.during_gap |= st.gap_points > 0;
         }
-    }
-    for name in rule_names {
-        let mine: Vec<&AlertRecord> = report.alerts.iter().filter(|a| a.rule == name).collect();
-        let hours: f64 = mine
-            .iter()
-            .map(|a| {
-                let end = a.resolved_at.or(last_time).unwrap_or(a.fired_at);
-                (end.as_second() - a.fired_at.as_second()) as f64 / 3600.0
-            })
-            .fold(0.0, |a, b| a + b);
-        report.summary.push(RuleSummary {
-            alerts: mine.len(),
-            alert_hours: hours,
-            during_gaps: mine.iter().filter(|a| a.during_gap).count(),
-            rule: name,
+        let mut report = self.report;
+        // Onsets in time order (entities are replayed independently).
+        report.alerts.sort_by(|a, b| {
+            (a.fired_at, &a.series, &a.rule).cmp(&(b.fired_at, &b.series, &b.rule))
         });
+        for name in self.rule_names {
+            let mine: Vec<&AlertRecord> = report.alerts.iter().filter(|a| a.rule == name).collect();
+            let hours: f64 = mine
+                .iter()
+                .map(|a| {
+                    let end = a.resolved_at.or(last_time).unwrap_or(a.fired_at);
+                    (end.as_second() - a.fired_at.as_second()) as f64 / 3600.0
+                })
+                .fold(0.0, |a, b| a + b);
+            report.summary.push(RuleSummary {
+                alerts: mine.len(),
+                alert_hours: hours,
+                during_gaps: mine.iter().filter(|a| a.during_gap).count(),
+                rule: name,
+            });
+        }
+        report
     }
-    report
 }
 
 fn opt_time(t: Option<Timestamp>) -> String {

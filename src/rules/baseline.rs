@@ -291,9 +291,11 @@ impl BaselineCache {
         if self.recent.len() < MIN_WINDOW_POINTS {
             return None;
         }
-        // At least half of the window must have been seen, or the start is not "usual" yet.
+        // Enough of the window must have been seen (`warmup`, by default half of it), or the
+        // start is not "usual" yet.
         let oldest = self.recent.oldest()?;
-        if t - self.first.unwrap_or(oldest) < span / 2 {
+        let warmup = self.spec.warmup.map_or(span / 2, |w| w.min(span));
+        if t - self.first.unwrap_or(oldest) < warmup {
             return None;
         }
         let (value, spread) = self.recent.summary(quantile)?;
@@ -393,6 +395,7 @@ mod tests {
             bucket: 300,
             min_periods: 3,
             quantile: 0.5,
+            warmup: None,
         };
         let mut c = BaselineCache::new(spec, Envelope::Upper);
         let mut low = BaselineCache::new(spec, Envelope::Lower);

@@ -45,7 +45,9 @@ impl ChurnTotals {
     }
 
     /// Adds one interval ending at `t` lasting `dt` seconds; `value` is `None` when unknown.
-    /// Returns the reading of each window this point closes (usually none or one).
+    /// An interval longer than a window (5-minute history feeding 1-minute windows) is shared
+    /// between the windows it overlaps, in proportion to the overlap. Returns the reading of
+    /// each window this point closes (usually none or one).
     pub fn push(
         &mut self,
         t: i64,
@@ -54,28 +56,41 @@ impl ChurnTotals {
         coverage: f64,
     ) -> Vec<ChurnReading> {
         let mut out = Vec::new();
-        // An interval belongs to the window its start falls in.
-        let w = (t - dt.max(1)).div_euclid(self.spec.window);
+        let width = self.spec.window.max(1);
+        let dt = dt.max(1);
+        let start = t - dt;
+        for w in start.div_euclid(width)..=(t - 1).div_euclid(width) {
+            self.advance_to(w, &mut out);
+            let secs = (t.min((w + 1) * width) - start.max(w * width)) as f64;
+            if let Some(v) = value {
+                let c = coverage.clamp(0.0, 1.0);
+                if c > 0.0 {
+                    self.sum += v * secs / dt as f64 / c;
+                    self.known_secs += secs * c;
+                }
+            }
+        }
+        // A point that ends a window closes it now, not when the next point comes.
+        if t.rem_euclid(width) == 0 {
+            self.advance_to(t.div_euclid(width), &mut out);
+        }
+        out
+    }
+
+    /// Makes `w` the open window, closing the one before it and any window with no point at
+    /// all (unknown, not zero).
+    fn advance_to(&mut self, w: i64, out: &mut Vec<ChurnReading>) {
         match self.window {
             None => self.window = Some(w),
             Some(cur) if w > cur => {
-                self.close(cur, &mut out);
-                // Windows with no point at all are unknown, not zero.
+                self.close(cur, out);
                 for empty in (cur + 1)..w {
-                    self.close(empty, &mut out);
+                    self.close(empty, out);
                 }
                 self.window = Some(w);
             }
             _ => {}
         }
-        if let Some(v) = value {
-            let c = coverage.clamp(0.0, 1.0);
-            if c > 0.0 {
-                self.sum += v / c;
-                self.known_secs += dt as f64 * c;
-            }
-        }
-        out
     }
 
     fn close(&mut self, w: i64, out: &mut Vec<ChurnReading>) {
@@ -123,5 +138,58 @@ impl ChurnTotals {
             dropped: f > 0.0 && r < (1.0 - self.spec.max_drop) * f,
             left_out: (rmiss, fmiss),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(window: i64, recent: usize, reference: usize) -> Churn {
+        Churn {
+            window,
+            recent,
+            reference,
+            max_drop: 0.4,
+            min_coverage: 0.5,
+        }
+    }
+
+    #[test]
+    fn intervals_longer_than_a_window_are_shared_between_the_windows_they_cover() {
+        // 1-minute windows fed 5-minute totals (history from rollups), then 1-minute totals.
+        let mut c = ChurnTotals::new(spec(60, 1, 30));
+        let mut last = Vec::new();
+        let mut t = 0;
+        while t < 3600 {
+            t += 300;
+            last = c.push(t, 300, Some(3000.0), 1.0);
+        }
+        let r = last
+            .last()
+            .expect("5-minute points close known 1-minute windows");
+        assert_eq!(r.left_out, (0, 0), "{r:?}");
+        assert!(
+            (r.recent - 600.0).abs() < 1e-6 && (r.reference - 600.0).abs() < 1e-6,
+            "{r:?}"
+        );
+        assert!(!r.dropped);
+        // Then the customer falls to 30%: the first low minute fires as soon as it ends.
+        let r = c.push(t + 60, 60, Some(180.0), 1.0);
+        let r = r.last().expect("a point that ends a window closes it");
+        assert!(r.dropped && (r.recent - 180.0).abs() < 1e-6, "{r:?}");
+    }
+
+    #[test]
+    fn daily_windows_fed_five_minute_points_are_unchanged() {
+        let mut c = ChurnTotals::new(spec(86_400, 1, 2));
+        let mut out = Vec::new();
+        for k in 1..=(3 * 288) {
+            out.extend(c.push(k * 300, 300, Some(1.0), 1.0));
+        }
+        // Three days closed; the third compared with the two before it.
+        let r = out.last().unwrap();
+        assert_eq!(r.at, 3 * 86_400);
+        assert!((r.recent - 288.0).abs() < 1e-6 && (r.reference - 288.0).abs() < 1e-6);
     }
 }

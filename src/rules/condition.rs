@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::baseline::{Baseline, BaselineCache, Envelope, RollingWindow};
+use super::baseline::{Baseline, BaselineCache, Envelope, MIN_WINDOW_POINTS, RollingWindow};
 use super::churn::ChurnTotals;
 use super::point::Point;
 use super::rule::{Condition, Margin, Rule};
@@ -132,7 +132,7 @@ impl SeriesEval {
                 let mut note = None;
                 if r.left_out != (0, 0) {
                     note = Some(format!(
-                        "{} recent and {} reference days left out for missing data",
+                        "{} recent and {} reference windows left out for missing data",
                         r.left_out.0, r.left_out.1
                     ));
                 }
@@ -207,6 +207,25 @@ impl SeriesEval {
                 let Some(v) = usable else {
                     return Some(Verdict::Unknown(unknown_reason(p, rule)));
                 };
+                // `compare = "spread"`: the spread of the last `smooth` against the past
+                // spreads (a series that starts to swing), not a level against past levels.
+                if m.spread {
+                    let w = self.smooth.as_mut()?;
+                    if after_gap {
+                        *w = RollingWindow::new(m.smooth.unwrap_or(0));
+                    }
+                    w.push(t, v);
+                    if w.len() < MIN_WINDOW_POINTS {
+                        return Some(Verdict::Unknown("learning: too few recent points".into()));
+                    }
+                    let sp = w.summary(0.5).map_or(0.0, |s| s.1);
+                    let b = cache.at(t);
+                    cache.push(t, sp);
+                    let Some(b) = b else {
+                        return Some(Verdict::Unknown("learning: not enough history yet".into()));
+                    };
+                    return Some(margin_verdict(m, &b, sp, spike));
+                }
                 let b = cache.at(t);
                 cache.push(t, v);
                 // With `smooth`, the median of the last few points is compared, not the point.
@@ -223,7 +242,7 @@ impl SeriesEval {
                 let Some(b) = b else {
                     return Some(Verdict::Unknown("learning: not enough history yet".into()));
                 };
-                if spike && after_gap {
+                if spike && after_gap && !m.evaluate_after_gap {
                     return Some(Verdict::Unknown(
                         "first point after a gap or reset: not a spike".into(),
                     ));

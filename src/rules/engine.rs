@@ -86,6 +86,8 @@ pub struct Engine {
     applies: HashMap<(String, Metric), Vec<usize>>,
     /// Entities seen by absent rules, so that [`Engine::tick`] can notice silence.
     watched: HashMap<(usize, String), (Entity, Metric)>,
+    /// Per rule: the indices of the rules named in its `inhibited_by`.
+    inhibitors: Vec<Vec<usize>>,
 }
 
 impl Engine {
@@ -96,7 +98,17 @@ impl Engine {
         store: Box<dyn AlertStateStore + Send>,
         history: Box<dyn History + Send>,
     ) -> Engine {
+        let inhibitors = rules
+            .iter()
+            .map(|r| {
+                r.inhibited_by
+                    .iter()
+                    .filter_map(|n| rules.iter().position(|x| &x.name == n))
+                    .collect()
+            })
+            .collect();
         Engine {
+            inhibitors,
             rules,
             topology,
             store,
@@ -223,9 +235,26 @@ impl Engine {
             }
             e
         });
-        let Some(verdict) = eval.observe(rule, p) else {
+        let Some(mut verdict) = eval.observe(rule, p) else {
             return Outcome::default();
         };
+        // Inhibited: while a rule of `inhibited_by` fires on this entity, this one does not
+        // start (an alert already firing goes on as usual).
+        if let Verdict::True(r) = &verdict
+            && self.inhibitors[i].iter().any(|j| {
+                self.states
+                    .get(&(*j, id.to_string()))
+                    .is_some_and(|s| s.phase == Phase::Firing)
+            })
+            && self
+                .states
+                .get(&key)
+                .is_none_or(|s| s.phase != Phase::Firing)
+        {
+            let mut r = r.clone();
+            r.note = Some("inhibited by another alert on this entity".into());
+            verdict = Verdict::False(r);
+        }
         let store = &self.store;
         let state = self.states.entry(key).or_insert_with(|| {
             store

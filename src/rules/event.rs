@@ -124,6 +124,17 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
+/// The adjective of a churn window: `daily`, `hourly`, `weekly`, `per-minute`, `per-5 min`.
+fn per_window(secs: i64) -> String {
+    match secs {
+        60 => "per-minute".into(),
+        3600 => "hourly".into(),
+        86_400 => "daily".into(),
+        604_800 => "weekly".into(),
+        s => format!("per-{}", human_duration(s)),
+    }
+}
+
 /// The one-line explanation of an alert at `now`.
 pub fn explain(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) -> String {
     let m = rule.metric;
@@ -173,7 +184,8 @@ pub fn explain(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) 
                 0.0
             };
             format!(
-                "mean daily{dir} {value} over the last {}, {pct:.0}% below the {} of the {} before",
+                "mean {}{dir} {value} over the last {}, {pct:.0}% below the {} of the {} before",
+                per_window(c.window),
                 human_duration(c.window * c.recent as i64),
                 m.format(f),
                 human_duration(c.window * c.reference as i64)

@@ -76,12 +76,16 @@ struct RawRule {
     deviation: Option<Spanned<f64>>,
     unprecedented: Option<Spanned<bool>>,
     smooth: Option<Spanned<Duration>>,
+    warmup: Option<Spanned<Duration>>,
+    after_gap: Option<Spanned<String>>,
+    compare: Option<Spanned<String>>,
     #[serde(rename = "for")]
     for_: Option<Spanned<Duration>>,
     clear_for: Option<Spanned<Duration>>,
     severity: Option<Spanned<String>>,
     notify: Option<Vec<Spanned<String>>>,
     repeat: Option<Spanned<Duration>>,
+    inhibited_by: Option<Vec<Spanned<String>>>,
     window: Option<Spanned<Duration>>,
     recent: Option<Spanned<Duration>>,
     reference: Option<Spanned<Duration>>,
@@ -146,6 +150,7 @@ pub fn parse_source(
     };
     doc.deny_unknown_keys(&["rule"]);
     let mut rules = Vec::new();
+    let mut pending = Vec::new();
     for el in doc.array_of_tables::<RawRule>("rule") {
         let key = format!("rule[{}]", el.index);
         let mut v = Validator {
@@ -154,8 +159,10 @@ pub fn parse_source(
             topology,
             ok: true,
         };
+        let inhibitors = el.value.inhibited_by.clone().unwrap_or_default();
         let rule = v.rule(el.value, &src.path);
         let Some(rule) = rule else { continue };
+        pending.push((key.clone(), rule.name.clone(), inhibitors));
         if let Some((f, l)) = seen.get(&rule.name) {
             let msg = format!(
                 "duplicate rule `{}`; it is first defined at {}:{l}",
@@ -167,6 +174,25 @@ pub fn parse_source(
         }
         seen.insert(rule.name.clone(), (src.path.clone(), rule.line));
         rules.push(rule);
+    }
+    // `inhibited_by` names rules of this file or of an earlier one (files are read by name).
+    for (key, name, inhibitors) in pending {
+        for n in inhibitors {
+            let msg = if n.get_ref() == &name {
+                Some(format!("a rule cannot inhibit itself (`{name}`)"))
+            } else if !seen.contains_key(n.get_ref()) {
+                Some(format!(
+                    "unknown rule `{}`: name a rule of this file or of a file read before it",
+                    n.get_ref()
+                ))
+            } else {
+                None
+            };
+            if let Some(msg) = msg {
+                doc.error(Some(n.span()), &format!("{key}.inhibited_by"), msg);
+                rules.retain(|r| r.name != name);
+            }
+        }
     }
     (rules, std::mem::take(&mut doc.diags))
 }
@@ -331,6 +357,9 @@ impl Validator<'_, '_, '_> {
         not_for!(deviation, margin_kind, why_margin);
         not_for!(unprecedented, margin_kind, why_margin);
         not_for!(smooth, margin_kind, why_margin);
+        not_for!(warmup, margin_kind, why_margin);
+        not_for!(after_gap, margin_kind, why_margin);
+        not_for!(compare, margin_kind, why_margin);
         let why_churn = "here: it is for churn-style drop rules (with `window`)";
         not_for!(recent, is_churn, why_churn);
         not_for!(reference, is_churn, why_churn);
@@ -443,6 +472,12 @@ impl Validator<'_, '_, '_> {
             severity: severity?,
             notify,
             repeat_secs,
+            inhibited_by: r
+                .inhibited_by
+                .iter()
+                .flatten()
+                .map(|n| n.get_ref().clone())
+                .collect(),
             min_coverage,
             min_revenue_at_risk,
             file: file.to_path_buf(),
@@ -695,6 +730,37 @@ impl Validator<'_, '_, '_> {
                 "more than 400 days of history is rarely kept at full resolution",
             );
         }
+        let warmup = self.positive(&r.warmup, "warmup");
+        let evaluate_after_gap = match &r.after_gap {
+            Some(a) => {
+                let evaluate = self.pick(a, "after_gap", &[("skip", false), ("evaluate", true)])?;
+                if evaluate && metric != Metric::Value {
+                    self.err(
+                        a,
+                        "after_gap",
+                        "\"evaluate\" is only for metric \"value\" (imported readings): a rate measured across a gap spans a counter reset or a burst",
+                    );
+                    return None;
+                }
+                evaluate
+            }
+            None => false,
+        };
+        let spread = match &r.compare {
+            Some(c) => {
+                let spread = self.pick(c, "compare", &[("level", false), ("spread", true)])?;
+                if spread && r.smooth.is_none() {
+                    self.err(
+                        c,
+                        "compare",
+                        "\"spread\" needs `smooth`: the window whose spread is compared, like \"6h\"",
+                    );
+                    return None;
+                }
+                spread
+            }
+            None => false,
+        };
         Some(Margin {
             baseline: BaselineSpec {
                 kind,
@@ -703,12 +769,15 @@ impl Validator<'_, '_, '_> {
                 bucket,
                 min_periods,
                 quantile,
+                warmup,
             },
             factor,
             min_delta,
             deviation,
             unprecedented: r.unprecedented.as_ref().is_some_and(|u| *u.get_ref()),
             smooth: self.positive(&r.smooth, "smooth"),
+            evaluate_after_gap,
+            spread,
         })
     }
 

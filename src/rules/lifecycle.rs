@@ -38,8 +38,12 @@ pub struct AlertState {
     pub started_at: Option<Timestamp>,
     /// When it started firing.
     pub fired_at: Option<Timestamp>,
-    /// While firing: since when the condition has been false.
+    /// While firing: since when the condition has been false (moved later by the length of
+    /// any gap since, so that only known time counts towards `clear_for`).
     pub clear_since: Option<Timestamp>,
+    /// While firing and clearing: when the current gap began (data unknown since).
+    #[serde(default)]
+    pub clear_paused: Option<Timestamp>,
     /// Whether the firing notice of the current alert went out (not silenced).
     pub notified: bool,
     /// When the last firing or repeat notice went out.
@@ -78,6 +82,7 @@ impl AlertState {
             started_at: None,
             fired_at: None,
             clear_since: None,
+            clear_paused: None,
             notified: false,
             last_notice: None,
             onsets: Vec::new(),
@@ -113,9 +118,13 @@ impl AlertState {
                     self.gap_points += 1;
                     out.push(Change::Cancelled);
                 }
-                // We do not know it cleared: a gap never resolves an alert.
+                // We do not know it cleared: a gap never resolves an alert, and its time does not
+                // count towards `clear_for` (the clearing pauses; it does not start over, or an
+                // irregularly sampled series would never resolve).
                 Phase::Firing => {
-                    self.clear_since = None;
+                    if self.clear_since.is_some() && self.clear_paused.is_none() {
+                        self.clear_paused = Some(now);
+                    }
                     self.gap_points += 1;
                 }
                 Phase::Inactive => {}
@@ -145,6 +154,7 @@ impl AlertState {
                 }
                 if self.phase == Phase::Firing {
                     self.clear_since = None;
+                    self.clear_paused = None;
                     let worse = match &self.peak {
                         None => true,
                         Some(p) if higher_is_worse => r.value > p.value,
@@ -164,6 +174,14 @@ impl AlertState {
                         out.push(Change::Cancelled);
                     }
                     Phase::Firing => {
+                        if let (Some(paused), Some(since)) =
+                            (self.clear_paused.take(), self.clear_since)
+                        {
+                            let gap = now.as_second() - paused.as_second();
+                            self.clear_since = Timestamp::from_second(since.as_second() + gap)
+                                .ok()
+                                .or(Some(now));
+                        }
                         let since = *self.clear_since.get_or_insert(now);
                         let hold = if self.flapping(now) {
                             clear_for_secs.max(FLAP_WINDOW_SECS)
@@ -173,6 +191,7 @@ impl AlertState {
                         if now.as_second() - since.as_second() >= hold {
                             self.phase = Phase::Inactive;
                             self.clear_since = None;
+                            self.clear_paused = None;
                             out.push(Change::Resolved);
                         }
                     }

@@ -173,21 +173,26 @@ impl History for StoreHistory {
         let Some(se) = store_entity(e) else {
             return Vec::new();
         };
-        let Some(rows) = read(&self.reader, &se, metric, from, to, 300) else {
+        let Some(rows) = read(&self.reader, &se, metric, from, to, HISTORY_STEP) else {
             return Vec::new();
         };
+        // A point is stamped with the end of its step, like a live sample. A step that ends
+        // after `to` is still being filled: it is left out, or its future time stamp would
+        // make the live points before it look out of order (and never evaluated).
         rows.into_iter()
-            .map(|(t, v, c)| {
-                // A point is stamped with the end of its step, like a live sample.
-                let end = Timestamp::from_second(t.as_second() + 300).unwrap_or(t);
-                match v {
+            .filter_map(|(t, v, c)| {
+                let end = Timestamp::from_second(t.as_second() + HISTORY_STEP).ok()?;
+                (end <= to).then(|| match v {
                     Some(v) => Point::known(end, v).with_coverage(c),
                     None => Point::unknown(end),
-                }
+                })
             })
             .collect()
     }
 }
+
+/// Step of the history that warms baselines after a start: the store's 5-minute rollups.
+const HISTORY_STEP: i64 = 300;
 
 /// The metrics a port yields from one reading.
 const PORT_METRICS: [Metric; 6] = [
@@ -350,12 +355,12 @@ impl LiveRules {
             let Some(se) = store_entity(&e) else { continue };
             for m in metrics {
                 let key = (e.id(), m);
-                // First time: start a few slots back; baselines come from History.
-                let from_s = self
-                    .fed_until
-                    .get(&key)
-                    .copied()
-                    .unwrap_or(until_s - 5 * store::SLOT_SECS);
+                // First time: start a few slots back, on a 5-minute boundary: the history the
+                // engine warms from ends there, so the two join without a hole (a hole would
+                // make the first slot look like it covered the hole too).
+                let from_s = self.fed_until.get(&key).copied().unwrap_or_else(|| {
+                    (until_s - 5 * store::SLOT_SECS).div_euclid(HISTORY_STEP) * HISTORY_STEP
+                });
                 if from_s >= until_s {
                     continue;
                 }

@@ -31,6 +31,7 @@ pub mod point;
 pub mod rule;
 pub mod silence;
 pub mod state_store;
+pub mod stored;
 pub mod view;
 
 pub use condition::{Reading, Verdict};

@@ -258,6 +258,9 @@ pub struct BaselineSpec {
     /// Which quantile of the comparable values is "the usual": 0.5 (the median) by default;
     /// a high one (0.99) for spiky series, where only the unprecedented is unusual.
     pub quantile: f64,
+    /// How much of a recent (or fallback) window must have been seen before it is used, in
+    /// seconds; `None`: half the window.
+    pub warmup: Option<i64>,
 }
 
 /// The margins of a spike or drop: relative AND absolute, plus an optional robust spread.
@@ -277,6 +280,14 @@ pub struct Margin {
     /// Optional: compare the median of the points of the last `smooth` seconds instead of the
     /// latest point, for level shifts rather than single outliers.
     pub smooth: Option<i64>,
+    /// `after_gap = "evaluate"` (metric `value` only): the first point after a gap may fire a
+    /// spike. Imported readings are levels, not counter deltas, so a gap says nothing about
+    /// the point after it; irregularly sampled series would otherwise never fire on a third
+    /// of their points.
+    pub evaluate_after_gap: bool,
+    /// `compare = "spread"`: compare the robust spread of the points of the last `smooth`
+    /// with the past spreads (volatility), instead of their median with past values.
+    pub spread: bool,
 }
 
 /// A churn-style drop over totals per window (days, usually).
@@ -343,6 +354,9 @@ pub struct Rule {
     pub notify: Vec<String>,
     /// Re-notify while firing, seconds.
     pub repeat_secs: Option<i64>,
+    /// Rules that, while firing on an entity, keep this one from firing on it (one incident,
+    /// one alert). Its baseline still learns.
+    pub inhibited_by: Vec<String>,
     /// Points (aggregates) with less coverage than this are not evaluated.
     pub min_coverage: f64,
     /// Churn drops only: a firing alert on a priced customer whose revenue at risk (last

@@ -97,7 +97,7 @@ use std::sync::Arc;
 pub use entity::{Entity, EntityKind, Metric, Tier};
 pub use error::StoreError;
 pub use metrics::WriterMetrics;
-pub use reader::{Point, RangeQuery, Reader, SeriesData};
+pub use reader::{Point, RangeQuery, Reader, SeriesData, StoredSample};
 pub use schema::SCHEMA_VERSION;
 pub use usage::{Bucket5m, UsageBook, UsageOverlap, UsageRecord, UsageWrite};
 pub use writer::{Writer, WriterOptions};

@@ -111,6 +111,29 @@ pub struct SeriesData {
     pub points: Vec<Point>,
 }
 
+/// One stored port sample (a `port_sample` row), as [`Reader::port_samples`] returns it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoredSample {
+    /// When the response arrived (unix seconds precision).
+    pub time: Timestamp,
+    /// Measured interval in milliseconds; `None` for a gap.
+    pub dt_ms: Option<u64>,
+    /// Octets received in the interval.
+    pub in_octets: Option<u64>,
+    /// Octets sent in the interval.
+    pub out_octets: Option<u64>,
+    /// Packets received, when the device has the counter.
+    pub in_packets: Option<u64>,
+    /// Packets sent, when the device has the counter.
+    pub out_packets: Option<u64>,
+    /// ifOperStatus (the MIB's integer), when read.
+    pub oper: Option<i64>,
+    /// Quality flag (see [`super::flag`]).
+    pub flag: i64,
+    /// The port's speed at that time, bits per second, when known.
+    pub speed_bps: Option<u64>,
+}
+
 /// Sums over one output step.
 #[derive(Default, Clone, Copy)]
 struct Sums {
@@ -410,6 +433,43 @@ impl Reader {
             step_secs: step,
             points,
         })
+    }
+
+    /// A port's stored samples with `from <= time < to`, oldest first, as written (gaps
+    /// included, with their flag) and with the port's speed at that time: what
+    /// `bandwatch backtest --from --to` replays through the rules.
+    pub fn port_samples(
+        &self,
+        entity: &Entity,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredSample>, StoreError> {
+        let s = self.series(entity)?;
+        let u = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
+        self.conn
+            .prepare_cached(
+                "SELECT ts, dt_ms, in_octets, out_octets, in_packets, out_packets, oper, flag, \
+                 (SELECT speed_bps FROM port_speed p WHERE p.series_id = s.series_id \
+                 AND p.ts <= s.ts ORDER BY p.ts DESC LIMIT 1) \
+                 FROM port_sample s WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![s.id, from.as_second(), to.as_second()], |r| {
+                    Ok(StoredSample {
+                        time: Timestamp::from_second(r.get(0)?).unwrap_or(Timestamp::UNIX_EPOCH),
+                        dt_ms: u(r.get(1)?),
+                        in_octets: u(r.get(2)?),
+                        out_octets: u(r.get(3)?),
+                        in_packets: u(r.get(4)?),
+                        out_packets: u(r.get(5)?),
+                        oper: r.get(6)?,
+                        flag: r.get(7)?,
+                        speed_bps: u(r.get(8)?),
+                    })
+                })?
+                .collect()
+            })
+            .ctx(&self.path, "reading port samples")
     }
 
     /// The newest point of a series with at least `min_coverage`: the last port sample, or

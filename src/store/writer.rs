@@ -170,6 +170,18 @@ impl Writer {
         }
     }
 
+    /// Queues a sweep, waiting while the channel is full: for bulk loaders (the demo's
+    /// backfill, imports) that would otherwise flood the overflow queue and its warnings.
+    pub fn submit_wait(&self, sweep: Sweep) -> Result<(), StoreError> {
+        self.tx
+            .send(Msg::Sweep(Box::new(sweep)))
+            .map_err(|_| StoreError::WriterGone {
+                path: self.path.clone(),
+            })?;
+        self.metrics.queue_depth.inc();
+        Ok(())
+    }
+
     /// Replaces the topology (on reload): new ports and aggregates get series, memberships
     /// and coverage weights are rebuilt. Applied in order with the sweeps.
     pub fn update_topology(&self, topology: Arc<Topology>) -> Result<(), StoreError> {
