@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod cost;
 pub mod daemon;
 pub mod demo;
 pub mod http;

@@ -7,6 +7,7 @@
 pub mod diagnostic;
 pub mod document;
 pub mod model;
+pub mod pricing;
 pub mod raw;
 pub mod secret;
 pub mod topology;
@@ -26,6 +27,7 @@ pub use model::{
     PrivacyProtocol, ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, UsmUser,
     defaults,
 };
+pub use pricing::{Commit, PricePlan, Pricing, Revenue};
 pub use secret::Secret;
 pub use topology::{
     AliasLabels, AliasPattern, Customer, Port, PortKey, PortLabels, ProductLine, Route, Site,
@@ -77,6 +79,8 @@ struct Builder<'d, 'a> {
     /// Every name declared in the file, valid or not: a reference to a declared entry that
     /// failed its own checks is not reported again as unknown.
     declared: std::collections::HashSet<(&'static str, String)>,
+    /// Where prices were referenced, for the mixed-currency check.
+    pricing_spans: pricing::PricingSpans,
 }
 
 impl<'d, 'a> Builder<'d, 'a> {
@@ -91,6 +95,7 @@ impl<'d, 'a> Builder<'d, 'a> {
             doc,
             base_dir,
             declared: Default::default(),
+            pricing_spans: Default::default(),
         }
     }
 
@@ -153,6 +158,7 @@ impl<'d, 'a> Builder<'d, 'a> {
             ("switch", "switch", Some("name")),
             ("product_line", "product_line", Some("name")),
             ("route", "route", Some("name")),
+            ("price_plan", "price_plan", Some("name")),
         ] {
             for name in self.doc.declared_names(key, field) {
                 self.declared.insert((kind, name));
@@ -172,8 +178,10 @@ impl<'d, 'a> Builder<'d, 'a> {
         self.sites(&mut topo);
         self.switches(&mut topo, &daemon, &profiles, &global_patterns);
         self.product_lines(&mut topo);
+        self.price_plans(&mut topo);
         self.ports(&mut topo);
         let billing = self.customers(&mut topo);
+        self.check_currencies(&topo);
         let email = self.email();
         let api = self.api();
         let report = self.report(&topo, billing);
@@ -775,6 +783,7 @@ impl<'d, 'a> Builder<'d, 'a> {
                 continue;
             };
             let product_line = raw.product_line.map(Spanned::into_inner);
+            let transit = raw.transit;
             sw.ports.push(Port {
                 name: pk.port.clone(),
                 labels: PortLabels {
@@ -789,7 +798,10 @@ impl<'d, 'a> Builder<'d, 'a> {
                 description: raw.description,
             });
             if let Some(pl) = product_line.and_then(|pl| topo.product_lines.get_mut(&pl)) {
-                pl.ports.push(pk);
+                pl.ports.push(pk.clone());
+            }
+            if let Some(t) = &transit {
+                self.port_transit(topo, &pk, t, &key);
             }
         }
     }
@@ -824,6 +836,7 @@ impl<'d, 'a> Builder<'d, 'a> {
                     }
                 }
             }
+            ok &= self.customer_price(topo, &raw, &key, &mut billing);
             let mut ports = Vec::new();
             for (i, pr) in raw.ports.iter().enumerate() {
                 let pkey = format!("{key}.ports[{i}]");

@@ -23,6 +23,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "email",
     "api",
     "report",
+    "price_plan",
 ];
 
 /// `[daemon]`
@@ -127,6 +128,27 @@ pub struct RawPort {
     pub role: Option<Spanned<String>>,
     pub max_rate: Option<BitRate>,
     pub description: Option<String>,
+    pub transit: Option<Spanned<RawTransit>>,
+}
+
+/// `transit = { price_plan = "..." }` on an uplink `[[port]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransit {
+    pub price_plan: Spanned<String>,
+}
+
+/// `[[price_plan]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPricePlan {
+    pub name: Spanned<String>,
+    pub currency: Spanned<String>,
+    pub billing: Option<Spanned<String>>,
+    pub commit: Option<Spanned<String>>,
+    pub commit_price: Option<Spanned<f64>>,
+    pub overage_price: Option<Spanned<f64>>,
+    pub description: Option<String>,
 }
 
 /// One entry of `customer.ports`.
@@ -147,6 +169,9 @@ pub struct RawCustomer {
     #[serde(default)]
     pub ports: Vec<Spanned<RawPortRef>>,
     pub billing: Option<Spanned<String>>,
+    pub price_plan: Option<Spanned<String>>,
+    pub monthly_revenue: Option<Spanned<f64>>,
+    pub currency: Option<Spanned<String>>,
 }
 
 /// `[[route]]`

@@ -205,6 +205,10 @@ pub struct Topology {
     pub customers: BTreeMap<String, Customer>,
     /// Routes by name.
     pub routes: BTreeMap<String, Route>,
+    /// Price plans, customers' revenue and uplinks' transit (never served by the topology
+    /// API: prices are business-confidential).
+    #[serde(skip)]
+    pub pricing: super::pricing::Pricing,
 }
 
 impl Topology {

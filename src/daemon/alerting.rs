@@ -60,6 +60,12 @@ impl Alerting {
         let meta: BTreeMap<String, Rule> =
             rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
         let live = LiveRules::new(rules, topology, Box::new(states), Box::new(history));
+        // Prices only: the money lines of notices read the 5-minute buckets.
+        let money = (!topology.pricing.is_empty()).then(|| Money {
+            book: crate::store::UsageBook::open_read(&db).ok(),
+            topology: topology.clone(),
+            suppressed: Default::default(),
+        });
         let (tx, rx) = mpsc::sync_channel(4096);
         let v = view.clone();
         let thread = std::thread::Builder::new()
@@ -73,6 +79,7 @@ impl Alerting {
                     notices,
                     view: v,
                     grace,
+                    money,
                 };
                 w.run(rx)
             })
@@ -128,6 +135,61 @@ struct Worker {
     notices: tmpsc::UnboundedSender<Notice>,
     view: AlertsView,
     grace: i64,
+    money: Option<Money>,
+}
+
+/// What the money lines of notices need: the usage book, the prices, and the alerts not
+/// notified for their revenue at risk (so that their resolution is not sent either).
+struct Money {
+    book: Option<crate::store::UsageBook>,
+    topology: Topology,
+    suppressed: std::collections::HashSet<(String, String)>,
+}
+
+impl Money {
+    /// The money line of a notice, and whether the notice is to be sent: a firing or repeat
+    /// churn notice whose revenue at risk is below the rule's `min_revenue_at_risk` is not
+    /// (nor, later, its resolution).
+    fn judge(&mut self, rule: Option<&Rule>, ev: &AlertEvent) -> (Option<String>, bool) {
+        let key = (ev.rule.clone(), ev.entity.clone());
+        let Some(rule) = rule else {
+            return (None, true);
+        };
+        if ev.kind == NoticeKind::Resolved {
+            if self.suppressed.remove(&key) {
+                info!(rule = %ev.rule, entity = %ev.entity, "resolved, not notified: its firing was below min_revenue_at_risk");
+                return (None, false);
+            }
+            return (None, true);
+        }
+        let note = match &self.book {
+            Some(book) => crate::cost::alert_money(
+                book,
+                &self.topology,
+                rule,
+                &ev.entity,
+                &ev.labels,
+                ev.value,
+                ev.at,
+            )
+            .unwrap_or_else(|e| {
+                warn!("money of {} {}: {e}", ev.rule, ev.entity);
+                None
+            }),
+            None => None,
+        };
+        if let (Some(min), Some(risk)) = (
+            rule.min_revenue_at_risk,
+            note.as_ref().and_then(|n| n.revenue_at_risk),
+        ) && risk < min
+        {
+            info!(rule = %ev.rule, entity = %ev.entity, revenue_at_risk = risk, min_revenue_at_risk = min, "churn warning not notified: revenue at risk below the rule's minimum");
+            self.suppressed.insert(key);
+            return (None, false);
+        }
+        self.suppressed.remove(&key);
+        (note.map(|n| n.line), true)
+    }
 }
 
 impl Worker {
@@ -214,7 +276,14 @@ impl Worker {
                     t.rule == ev.rule && t.entity == ev.entity && t.change == Change::Resolved
                 })
                 .and_then(|t| t.peak.as_ref().map(|p| p.value));
-            let notice = self.notice(ev, peak);
+            let (money, send) = match self.money.as_mut() {
+                Some(m) => m.judge(self.meta.get(&ev.rule), &ev),
+                None => (None, true),
+            };
+            if !send {
+                continue;
+            }
+            let notice = self.notice(ev, peak, money);
             if self.notices.send(notice).is_err() {
                 warn!("notify stage is gone: a notice was not sent");
             }
@@ -222,7 +291,7 @@ impl Worker {
         self.refresh_view();
     }
 
-    fn notice(&self, ev: AlertEvent, peak: Option<f64>) -> Notice {
+    fn notice(&self, ev: AlertEvent, peak: Option<f64>, money: Option<String>) -> Notice {
         let rule = self.meta.get(&ev.rule);
         let metric = rule.map(|r| r.metric).unwrap_or(Metric::Value);
         // What the value measures, for the email's words: an absent rule's value is the
@@ -255,6 +324,7 @@ impl Worker {
             at: ev.at,
             explanation: ev.explanation,
             peak,
+            money,
             chart,
         }
     }

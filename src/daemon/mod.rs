@@ -104,6 +104,10 @@ impl Daemon {
             sources.push(Arc::new(NotifySource(m)));
         }
         sources.push(Arc::new(crate::http::sources::AlertSource(alerts.clone())));
+        sources.push(Arc::new(crate::http::sources::CostSource::new(
+            crate::store::db_path(&config.daemon.data_dir),
+            Arc::new(config.clone()),
+        )));
         health.set(
             "poller",
             true,

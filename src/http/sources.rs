@@ -188,3 +188,136 @@ impl MetricsSource for AlertSource {
         }
     }
 }
+
+/// Month-to-date money, when prices are configured: each customer's revenue and each product
+/// line's allocated transit cost so far this month. Computing it reads the month's 5-minute
+/// buckets, so it is cached and refreshed in the background every [`CostSource::REFRESH`]
+/// (the first scrape computes it).
+pub struct CostSource {
+    db: std::path::PathBuf,
+    config: Arc<crate::config::Config>,
+    now: fn() -> jiff::Timestamp,
+    cache: Arc<std::sync::Mutex<CostCache>>,
+}
+
+#[derive(Default)]
+struct CostCache {
+    at: Option<std::time::Instant>,
+    refreshing: bool,
+    accounts: Option<crate::cost::Accounts>,
+}
+
+impl CostSource {
+    /// How long computed figures are served before they are computed again.
+    pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
+
+    /// The money of the database at `db` under `config`'s prices.
+    pub fn new(db: std::path::PathBuf, config: Arc<crate::config::Config>) -> CostSource {
+        CostSource::with_clock(db, config, jiff::Timestamp::now)
+    }
+
+    /// [`CostSource::new`] with another clock (tests: a month that is already written).
+    pub fn with_clock(
+        db: std::path::PathBuf,
+        config: Arc<crate::config::Config>,
+        now: fn() -> jiff::Timestamp,
+    ) -> CostSource {
+        CostSource {
+            db,
+            config,
+            now,
+            cache: Arc::default(),
+        }
+    }
+
+    fn compute(
+        db: &std::path::Path,
+        config: &crate::config::Config,
+        now: jiff::Timestamp,
+    ) -> Option<crate::cost::Accounts> {
+        let r = crate::store::UsageBook::open_read(db)
+            .and_then(|book| crate::cost::month_to_date(&book, config, now));
+        match r {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("month-to-date money for /metrics: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl MetricsSource for CostSource {
+    fn write(&self, e: &mut Exposition) {
+        if self.config.topology.pricing.is_empty() {
+            return;
+        }
+        let accounts = {
+            let mut g = self
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match g.at {
+                None => {
+                    g.accounts = Self::compute(&self.db, &self.config, (self.now)());
+                    g.at = Some(std::time::Instant::now());
+                }
+                Some(at) if at.elapsed() >= Self::REFRESH && !g.refreshing => {
+                    g.refreshing = true;
+                    let (db, config, now, cache) = (
+                        self.db.clone(),
+                        self.config.clone(),
+                        self.now,
+                        self.cache.clone(),
+                    );
+                    let spawned = std::thread::Builder::new()
+                        .name("bandwatch-cost".into())
+                        .spawn(move || {
+                            let a = Self::compute(&db, &config, now());
+                            let mut g = cache
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                            g.accounts = a;
+                            g.at = Some(std::time::Instant::now());
+                            g.refreshing = false;
+                        });
+                    if let Err(err) = spawned {
+                        tracing::warn!("cannot refresh the money metrics: {err}");
+                        g.refreshing = false;
+                    }
+                }
+                Some(_) => {}
+            }
+            g.accounts.clone()
+        };
+        e.family(
+            "bandwatch_customer_revenue_month",
+            MetricType::Gauge,
+            "Revenue of the customer this month so far, from its price plan and measured usage.",
+        );
+        for c in accounts.iter().flat_map(|a| a.customers.iter()) {
+            if let Some(v) = c.revenue {
+                e.sample(
+                    "bandwatch_customer_revenue_month",
+                    &[("customer", &c.id), ("currency", &c.currency)],
+                    v,
+                );
+            }
+        }
+        e.family(
+            "bandwatch_product_line_cost_month",
+            MetricType::Gauge,
+            "Transit cost allocated to the product line this month so far.",
+        );
+        for (pl, s) in accounts
+            .iter()
+            .flat_map(|a| a.product_line_cost_to_date.iter())
+        {
+            e.sample(
+                "bandwatch_product_line_cost_month",
+                &[("product_line", pl), ("currency", &s.currency)],
+                s.cost,
+            );
+        }
+    }
+}

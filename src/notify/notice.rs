@@ -99,6 +99,10 @@ pub struct Notice {
     pub explanation: String,
     /// The highest value while firing (for resolved notices).
     pub peak: Option<f64>,
+    /// The money the alert is about, one line, when prices are configured: the revenue at
+    /// risk of a churn warning, what a spike would add to a transit bill or to revenue.
+    #[serde(default)]
+    pub money: Option<String>,
     /// The series around the event for an inline chart (last 6 h for traffic, 90 days for
     /// churn); empty for no chart.
     pub chart: Vec<ChartPoint>,

@@ -232,6 +232,9 @@ pub fn text_body(env: &Envelope<'_>, notices: &[Notice]) -> String {
         if !n.explanation.is_empty() {
             let _ = writeln!(out, "{}", n.explanation);
         }
+        if let Some(m) = &n.money {
+            let _ = writeln!(out, "{m}");
+        }
         out.push('\n');
         for (k, v) in where_facts(n).into_iter().chain(state_facts(n)) {
             let _ = writeln!(out, "  {:<13} {v}", format!("{k}:"));
@@ -293,6 +296,13 @@ pub fn html_body(env: &Envelope<'_>, notices: &[Notice], charts: &[Option<Chart>
                 out,
                 "<p style=\"margin:0 0 8px 0\">{}</p>",
                 esc(&n.explanation)
+            );
+        }
+        if let Some(m) = &n.money {
+            let _ = writeln!(
+                out,
+                "<p style=\"margin:0 0 8px 0;font-weight:bold\">{}</p>",
+                esc(m)
             );
         }
         out.push_str("<table cellpadding=\"2\" style=\"border-collapse:collapse\">\n");
@@ -451,8 +461,29 @@ mod tests {
             at: "2026-11-27T11:30:00Z".parse().unwrap(),
             explanation: String::new(),
             peak: None,
+            money: None,
             chart: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_money_line_is_in_both_parts_when_present() {
+        let env = Envelope {
+            from: "bandwatch <bw@example.net>",
+            route: "sales",
+            to: &[],
+            public_url: None,
+        };
+        let mut a = n(NoticeKind::Firing, "customer:acme", &[], Severity::Warning);
+        assert!(!text_body(&env, std::slice::from_ref(&a)).contains("Revenue at risk"));
+        a.money = Some("Revenue at risk: 1,200.00 EUR a month <plan>".into());
+        let notices = [a];
+        assert!(text_body(&env, &notices).contains("Revenue at risk: 1,200.00 EUR a month <plan>"));
+        let html = html_body(&env, &notices, &[None]);
+        assert!(
+            html.contains("Revenue at risk: 1,200.00 EUR a month &lt;plan&gt;"),
+            "{html}"
+        );
     }
 
     #[test]

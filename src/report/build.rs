@@ -122,6 +122,8 @@ pub struct Report {
     pub sites: Vec<TotalRow>,
     /// Only this account manager's customers, when asked for.
     pub account_manager: Option<String>,
+    /// Revenue, allocated transit cost and margin, when prices are configured.
+    pub accounts: Option<crate::cost::Accounts>,
 }
 
 /// Reads everything the report needs for `month` from the store. With `current`, the
@@ -240,7 +242,7 @@ pub fn build_with(
         config.topology.product_lines.keys().collect(),
     )?;
     let sites = totals(EntityKind::Site, config.topology.sites.keys().collect())?;
-    Ok(Report {
+    let mut report = Report {
         month,
         previous: prev,
         generated: now,
@@ -251,7 +253,16 @@ pub fn build_with(
         product_lines,
         sites,
         account_manager: None,
-    })
+        accounts: None,
+    };
+    if !config.topology.pricing.is_empty() {
+        report.accounts = Some(crate::cost::Accounts::compute(
+            book,
+            &config.topology,
+            &report,
+        )?);
+    }
+    Ok(report)
 }
 
 fn change(this: f64, last: f64) -> Option<f64> {
@@ -300,6 +311,9 @@ impl Report {
         self.customers
             .retain(|c| c.account_manager.as_deref() == Some(route));
         self.account_manager = Some(route.to_string());
+        if let Some(a) = &mut self.accounts {
+            a.only_account_manager(route);
+        }
         self
     }
 

@@ -1,7 +1,10 @@
 //! The report as text (terminal and plain-text mail), CSV (one line per customer, product
-//! line and site), JSON (everything, for programs) and HTML (see [`html`]).
+//! line and site; with prices also per account manager, priced uplink and currency total,
+//! with the money columns at the end), JSON (everything, for programs) and HTML (see
+//! [`html`]). The money sections are in [`money`].
 
 pub mod html;
+pub mod money;
 
 use std::fmt::Write as _;
 
@@ -183,6 +186,7 @@ fn text(r: &Report) -> String {
         totals(&mut s, "Product lines", &r.product_lines);
         totals(&mut s, "Sites", &r.sites);
     }
+    money::text(r, &mut s);
     s
 }
 
@@ -203,8 +207,10 @@ fn csv(r: &Report) -> String {
         "kind,name,account_manager,status,billing,this_bytes,this_in_octets,this_out_octets,\
          this_imported_bytes,this_estimate_bytes,this_coverage,this_slots,this_expected_slots,\
          last_bytes,last_estimate_bytes,last_coverage,change_pct,billed_bps,p95_in_bps,\
-         p95_out_bps,p95_sum_bps,p95_max_bps,excluded_slots\n",
+         p95_out_bps,p95_sum_bps,p95_max_bps,excluded_slots,",
     );
+    s.push_str(money::CSV_COLUMNS);
+    s.push('\n');
     let mut line = |kind: &str,
                     name: &str,
                     am: &str,
@@ -214,10 +220,11 @@ fn csv(r: &Report) -> String {
                     last: &Usage,
                     est: (f64, f64),
                     change: Option<f64>,
-                    billed: Option<f64>| {
+                    billed: Option<f64>,
+                    money: String| {
         let _ = writeln!(
             s,
-            "{kind},{},{},{status},{billing},{},{},{},{},{:.0},{:.4},{},{},{},{:.0},{:.4},{},{},{},{},{},{},{}",
+            "{kind},{},{},{status},{billing},{},{},{},{},{:.0},{:.4},{},{},{},{:.0},{:.4},{},{},{},{},{},{},{},{money}",
             csv_field(name),
             csv_field(am),
             this.total_bytes(),
@@ -252,6 +259,7 @@ fn csv(r: &Report) -> String {
             (c.this_estimate, c.last_estimate),
             c.change,
             c.billed_bps,
+            money::csv_customer(r, &c.id),
         );
     }
     if r.account_manager.is_none() {
@@ -268,8 +276,49 @@ fn csv(r: &Report) -> String {
                     (t.this_estimate, t.last_estimate),
                     t.change,
                     t.this.p95.max_bps,
+                    r.accounts
+                        .as_ref()
+                        .filter(|_| kind == "product_line")
+                        .and_then(|a| a.product_lines.iter().find(|g| g.name == t.name))
+                        .map_or(",,,,,,,".into(), money::csv_group),
                 );
             }
+        }
+    }
+    if let (Some(a), None) = (&r.accounts, &r.account_manager) {
+        // One line per account manager, priced uplink and currency total; usage columns empty.
+        let blank = ",".repeat(18);
+        for g in &a.account_managers {
+            let _ = writeln!(
+                s,
+                "account_manager,{},,,{blank},{}",
+                csv_field(&g.name),
+                money::csv_group(g)
+            );
+        }
+        for u in &a.uplinks {
+            // kind .. billing, this_bytes, 11 empty, billed_bps, 5 empty, currency, cost.
+            let _ = writeln!(
+                s,
+                "uplink,{},,,{},{}{}{}{}{},,,,,{:.2},{:.2},",
+                csv_field(&u.port.to_string()),
+                u.billing.as_str(),
+                u.bytes,
+                ",".repeat(12),
+                opt(u.billed_bps),
+                ",".repeat(6),
+                u.currency,
+                u.cost,
+                u.cost_projected
+            );
+        }
+        for g in &a.totals {
+            let _ = writeln!(
+                s,
+                "total,{},,,{blank},{}",
+                csv_field(&g.name),
+                money::csv_group(g)
+            );
         }
     }
     s

@@ -93,6 +93,7 @@ struct RawRule {
     min_coverage: Option<Spanned<f64>>,
     above: Option<Spanned<RawAmount>>,
     below: Option<Spanned<RawAmount>>,
+    min_revenue_at_risk: Option<Spanned<f64>>,
 }
 
 /// Reads and validates every `*.toml` file of `dir`, checking route names against `topology`.
@@ -363,6 +364,8 @@ impl Validator<'_, '_, '_> {
         not_for!(recent, is_churn, why_churn);
         not_for!(reference, is_churn, why_churn);
         not_for!(max_drop, is_churn, why_churn);
+        not_for!(min_revenue_at_risk, is_churn, why_churn);
+        let min_revenue_at_risk = self.min_revenue_at_risk(&r, scope);
         let why_thr = "here: it is for threshold rules";
         not_for!(above, kind == Kind::Threshold, why_thr);
         not_for!(below, kind == Kind::Threshold, why_thr);
@@ -476,6 +479,7 @@ impl Validator<'_, '_, '_> {
                 .map(|n| n.get_ref().clone())
                 .collect(),
             min_coverage,
+            min_revenue_at_risk,
             file: file.to_path_buf(),
             line,
         })
@@ -775,6 +779,29 @@ impl Validator<'_, '_, '_> {
             evaluate_after_gap,
             spread,
         })
+    }
+
+    /// `min_revenue_at_risk`: an amount of money, on a churn rule that watches customers.
+    fn min_revenue_at_risk(&mut self, r: &RawRule, scope: Scope) -> Option<f64> {
+        let m = r.min_revenue_at_risk.as_ref()?;
+        let v = *m.get_ref();
+        if !(v.is_finite() && v >= 0.0) {
+            self.err(
+                m,
+                "min_revenue_at_risk",
+                "must be an amount of money, zero or more, like 100.0",
+            );
+            return None;
+        }
+        if !matches!(scope, Scope::Customer | Scope::Port) {
+            self.err(
+                m,
+                "min_revenue_at_risk",
+                "revenue is a customer's: use it with scope customer (or port)",
+            );
+            return None;
+        }
+        Some(v)
     }
 
     fn churn(&mut self, r: &RawRule) -> Option<Churn> {

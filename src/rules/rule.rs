@@ -359,6 +359,11 @@ pub struct Rule {
     pub inhibited_by: Vec<String>,
     /// Points (aggregates) with less coverage than this are not evaluated.
     pub min_coverage: f64,
+    /// Churn drops only: a firing alert on a priced customer whose revenue at risk (last
+    /// month's revenue minus what its current usage would bill) is below this is recorded but
+    /// not notified, nor its resolution. An unpriced customer's is notified (its revenue is
+    /// unknown, so it cannot be called immaterial).
+    pub min_revenue_at_risk: Option<f64>,
     /// File it came from.
     pub file: PathBuf,
     /// Line of the rule's table.

@@ -226,6 +226,7 @@ pub fn notice(kind: NoticeKind, rule: &str, switch: &str, port: &str, routes: &[
         explanation: "4.2 Gbit/s in, 5.1x the usual 820 Mbit/s for Tuesday 14:05, for 3 min"
             .to_string(),
         peak: (kind == NoticeKind::Resolved).then_some(4.6e9),
+        money: None,
         chart,
     }
 }

@@ -196,6 +196,7 @@ pub fn html(r: &Report) -> String {
         totals(&mut s, "Product lines", &r.product_lines);
         totals(&mut s, "Sites", &r.sites);
     }
+    super::money::html(r, &mut s);
     s.push_str("</body></html>\n");
     s
 }
