@@ -73,6 +73,17 @@ struct BulkRun {
     first_index: u32,
     /// (ifIndex, port) in ifIndex order.
     ports: Vec<(u32, usize)>,
+    /// The request's OIDs: sysUpTime's parent, then each column at the row before the run.
+    oids: Vec<Vec<u32>>,
+}
+
+/// How a set of ports is read: GETBULK runs and the ports left for GET. Kept between
+/// sweeps (it changes only with discovery or a counter-width fallback).
+#[derive(Debug)]
+struct Plan {
+    which: Vec<usize>,
+    runs: Vec<BulkRun>,
+    leftovers: Vec<usize>,
 }
 
 /// One port the poller reads, with what it remembers between sweeps.
@@ -139,6 +150,8 @@ pub struct SwitchPoller {
     attributed: Option<Arc<AttributedPorts>>,
     /// Every ifIndex of the switch at the last discovery, ascending (to plan GETBULK runs).
     indexes: Vec<u32>,
+    /// The last plan made by [`SwitchPoller::fetch`], reused while it fits.
+    plan: std::sync::Mutex<Option<Arc<Plan>>>,
 }
 
 impl SwitchPoller {
@@ -164,6 +177,7 @@ impl SwitchPoller {
             last_uptime: None,
             attributed: None,
             indexes: Vec::new(),
+            plan: std::sync::Mutex::new(None),
         }
     }
 
@@ -220,6 +234,7 @@ impl SwitchPoller {
         let interfaces = discover(&counting, self.switch.snmp.max_repetitions).await?;
         let attributions = attribute(&self.switch, &interfaces);
         self.indexes = interfaces.by_index.keys().copied().collect();
+        self.forget_plan();
         if let Some(registry) = &self.attributed {
             let found = attributions
                 .iter()
@@ -268,15 +283,16 @@ impl SwitchPoller {
     /// (and whatever a GETBULK did not deliver) with GET. Returns per port its values, or
     /// the error of its request. After a timeout no further request is sent this sweep.
     async fn fetch(&self, which: &[usize]) -> Vec<(usize, Result<Fetched, SnmpError>)> {
-        let (runs, mut leftovers) = self.plan_bulk(which);
+        let plan = self.plan(which);
+        let mut leftovers = plan.leftovers.clone();
         let mut out = Vec::with_capacity(which.len());
         let mut gave_up = false;
-        for run in runs {
+        for run in &plan.runs {
             if gave_up {
                 out.extend(run.ports.iter().map(|&(_, i)| (i, Err(SnmpError::Timeout))));
                 continue;
             }
-            match self.fetch_bulk(&run).await {
+            match self.fetch_bulk(run).await {
                 Ok((found, missed)) => {
                     out.extend(found);
                     leftovers.extend(missed);
@@ -301,6 +317,35 @@ impl SwitchPoller {
             out.extend(self.fetch_get(&leftovers).await);
         }
         out
+    }
+
+    /// The plan for `which`: the cached one when it was made for the same ports.
+    fn plan(&self, which: &[usize]) -> Arc<Plan> {
+        let mut cache = self
+            .plan
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(p) = cache.as_ref()
+            && p.which == which
+        {
+            return p.clone();
+        }
+        let (runs, leftovers) = self.plan_bulk(which);
+        let plan = Arc::new(Plan {
+            which: which.to_vec(),
+            runs,
+            leftovers,
+        });
+        *cache = Some(plan.clone());
+        plan
+    }
+
+    /// Drops the cached plan (ifIndexes or counter widths changed).
+    fn forget_plan(&self) {
+        *self
+            .plan
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// Groups ports (same counter width) whose ifIndexes are close in the switch's ifIndex
@@ -347,9 +392,16 @@ impl SwitchPoller {
                     last_row: row,
                     first_index: if_index,
                     ports: vec![(if_index, i)],
+                    oids: Vec::new(),
                 });
             }
             runs.extend(current);
+        }
+        for run in &mut runs {
+            let cols = columns(run.width);
+            run.oids.push(SYS_UPTIME[..SYS_UPTIME.len() - 1].to_vec());
+            run.oids
+                .extend(cols.iter().map(|c| c.instance(run.first_index - 1)));
         }
         (runs, leftovers)
     }
@@ -361,12 +413,9 @@ impl SwitchPoller {
         run: &BulkRun,
     ) -> Result<(Vec<(usize, Result<Fetched, SnmpError>)>, Vec<usize>), SnmpError> {
         let cols = columns(run.width);
-        let mut oids: Vec<Vec<u32>> = Vec::with_capacity(7);
-        oids.push(SYS_UPTIME[..SYS_UPTIME.len() - 1].to_vec());
-        oids.extend(cols.iter().map(|c| c.instance(run.first_index - 1)));
         let reps = (run.last_row - run.first_row + 1) as u32;
         self.metrics.requests.fetch_add(1, Ordering::Relaxed);
-        let vbs = self.source.get_bulk(&oids, 1, reps).await?;
+        let vbs = self.source.get_bulk(&run.oids, 1, reps).await?;
         let at_ms = self.now_ms();
         let uptime = match vbs.first() {
             Some(vb) if vb.oid == SYS_UPTIME => match vb.value {
@@ -603,6 +652,7 @@ impl SwitchPoller {
                     "no ifHC* counters: falling back to 32-bit counters");
                 self.ports[i].width = CounterWidth::C32;
             }
+            self.forget_plan();
             let again = self.fetch(&fallback).await;
             for (i, r) in again {
                 if let Some(slot) = results.iter_mut().find(|(j, _)| *j == i) {

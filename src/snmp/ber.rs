@@ -308,8 +308,10 @@ pub fn decode_pdu(tag: u8, contents: &[u8]) -> Result<ResponsePdu, SnmpError> {
     let request_id = i32::try_from(request_id).map_err(|_| malformed("request-id out of range"))?;
     let error_status = r.integer("error-status")?;
     let error_index = r.integer("error-index")?;
-    let mut list = Reader::new(r.expect(0x30, "varbind list")?);
-    let mut varbinds = Vec::new();
+    let list_bytes = r.expect(0x30, "varbind list")?;
+    let mut list = Reader::new(list_bytes);
+    // A varbind takes at least 6 bytes on the wire; ours usually about 25-30.
+    let mut varbinds = Vec::with_capacity(list_bytes.len() / 24 + 1);
     while !list.is_empty() {
         let mut vb = Reader::new(list.expect(0x30, "varbind")?);
         let oid = decode_oid(vb.expect(0x06, "varbind name")?)?;
