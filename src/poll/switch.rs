@@ -61,6 +61,35 @@ pub const BULK_ROWS: usize = 10;
 /// message size: 6 x 7 + 1 = 43 varbinds.
 pub const BULK_ROWS_V3: usize = (MAX_GET_VARBINDS - 1) / 6;
 
+/// Most GETBULK requests of one sweep in flight to one switch at once (after the first has
+/// been answered): fewer round trips and wake-ups per sweep, still a small queue for the
+/// agent.
+pub const BULK_IN_FLIGHT: usize = 4;
+
+/// Runs futures concurrently on the current task and returns their outputs in order.
+async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if out.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *out = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
 /// Most unwanted rows a GETBULK run may read between two wanted ones.
 pub const BULK_MAX_GAP: usize = 2;
 
@@ -287,26 +316,34 @@ impl SwitchPoller {
         let mut leftovers = plan.leftovers.clone();
         let mut out = Vec::with_capacity(which.len());
         let mut gave_up = false;
-        for run in &plan.runs {
+        // The first GETBULK goes alone: a dead switch costs one timeout, not one per run.
+        // Once it answered, the other runs go out together, a few at a time.
+        let (first, rest) = plan.runs.split_at(plan.runs.len().min(1));
+        for batch in std::iter::once(first).chain(rest.chunks(BULK_IN_FLIGHT)) {
             if gave_up {
-                out.extend(run.ports.iter().map(|&(_, i)| (i, Err(SnmpError::Timeout))));
+                for run in batch {
+                    out.extend(run.ports.iter().map(|&(_, i)| (i, Err(SnmpError::Timeout))));
+                }
                 continue;
             }
-            match self.fetch_bulk(run).await {
-                Ok((found, missed)) => {
-                    out.extend(found);
-                    leftovers.extend(missed);
-                }
-                Err(SnmpError::Agent(why)) => {
-                    // tooBig, genErr, ...: the same ports may still be read with GET.
-                    debug!(switch = %self.switch.name, error = %why, "GETBULK refused: using GET");
-                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
-                    leftovers.extend(run.ports.iter().map(|&(_, i)| i));
-                }
-                Err(e) => {
-                    self.count_error(&e);
-                    gave_up = e.is_timeout();
-                    out.extend(run.ports.iter().map(|&(_, i)| (i, Err(e.clone()))));
+            let answers = join_all(batch.iter().map(|run| self.fetch_bulk(run))).await;
+            for (run, answer) in batch.iter().zip(answers) {
+                match answer {
+                    Ok((found, missed)) => {
+                        out.extend(found);
+                        leftovers.extend(missed);
+                    }
+                    Err(SnmpError::Agent(why)) => {
+                        // tooBig, genErr, ...: the same ports may still be read with GET.
+                        debug!(switch = %self.switch.name, error = %why, "GETBULK refused: using GET");
+                        self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                        leftovers.extend(run.ports.iter().map(|&(_, i)| i));
+                    }
+                    Err(e) => {
+                        self.count_error(&e);
+                        gave_up |= e.is_timeout();
+                        out.extend(run.ports.iter().map(|&(_, i)| (i, Err(e.clone()))));
+                    }
                 }
             }
         }
