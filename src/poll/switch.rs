@@ -28,38 +28,46 @@ use crate::snmp::{SnmpError, SnmpSource, SnmpValue};
 /// under SNMPv3's 1472-byte message size (about 27 bytes per Counter64 varbind).
 pub const MAX_GET_VARBINDS: usize = 43;
 
-const HC_COLUMNS: [Column; 6] = [
+/// Columns read for each port every sweep.
+const COLS: usize = 7;
+
+/// Where ifCounterDiscontinuityTime is among a port's values.
+const DISCONTINUITY: usize = 6;
+
+const HC_COLUMNS: [Column; COLS] = [
     Column::IfHcInOctets,
     Column::IfHcOutOctets,
     Column::IfHcInUcastPkts,
     Column::IfHcOutUcastPkts,
     Column::IfHighSpeed,
     Column::IfOperStatus,
+    Column::IfCounterDiscontinuityTime,
 ];
 
-const C32_COLUMNS: [Column; 6] = [
+const C32_COLUMNS: [Column; COLS] = [
     Column::IfInOctets,
     Column::IfOutOctets,
     Column::IfInUcastPkts,
     Column::IfOutUcastPkts,
     Column::IfSpeed,
     Column::IfOperStatus,
+    Column::IfCounterDiscontinuityTime,
 ];
 
-fn columns(width: CounterWidth) -> &'static [Column; 6] {
+fn columns(width: CounterWidth) -> &'static [Column; COLS] {
     match width {
         CounterWidth::C64 => &HC_COLUMNS,
         CounterWidth::C32 => &C32_COLUMNS,
     }
 }
 
-/// Most rows one GETBULK asks for: 6 columns x 10 rows + sysUpTime = 61 varbinds (SNMPv2c;
+/// Most rows one GETBULK asks for: 7 columns x 10 rows + sysUpTime = 71 varbinds (SNMPv2c;
 /// the profile's `max_repetitions` lowers it).
 pub const BULK_ROWS: usize = 10;
 
 /// Most rows under SNMPv3, whose agents answer only within the client's advertised 1472-byte
-/// message size: 6 x 7 + 1 = 43 varbinds.
-pub const BULK_ROWS_V3: usize = (MAX_GET_VARBINDS - 1) / 6;
+/// message size: 7 x 6 + 1 = 43 varbinds.
+pub const BULK_ROWS_V3: usize = (MAX_GET_VARBINDS - 1) / COLS;
 
 /// Most GETBULK requests of one sweep in flight to one switch at once (after the first has
 /// been answered): fewer round trips and wake-ups per sweep, still a small queue for the
@@ -443,8 +451,8 @@ impl SwitchPoller {
         (runs, leftovers)
     }
 
-    /// One GETBULK for a run: sysUpTime as a non-repeater, then the six columns from the
-    /// row before the run. Ports whose six values did not all come back are returned for GET.
+    /// One GETBULK for a run: sysUpTime as a non-repeater, then the seven columns from the
+    /// row before the run. Ports whose values did not all come back are returned for GET.
     async fn fetch_bulk(
         &self,
         run: &BulkRun,
@@ -469,9 +477,9 @@ impl SwitchPoller {
                 )));
             }
         };
-        let mut values: Vec<[Option<SnmpValue>; 6]> = vec![Default::default(); run.ports.len()];
+        let mut values: Vec<[Option<SnmpValue>; COLS]> = vec![Default::default(); run.ports.len()];
         for (n, vb) in vbs.into_iter().skip(1).enumerate() {
-            let c = n % 6;
+            let c = n % COLS;
             let Some((column, if_index)) = Column::parse(&vb.oid) else {
                 continue;
             };
@@ -485,8 +493,9 @@ impl SwitchPoller {
         let mut found = Vec::with_capacity(run.ports.len());
         let mut missed = Vec::new();
         for ((_, i), mut vals) in run.ports.iter().zip(values) {
-            // Packet counters are optional: a device without them still gets its octets.
-            for c in [2, 3] {
+            // Packet counters and ifCounterDiscontinuityTime are optional: a device without
+            // them still gets its octets.
+            for c in [2, 3, DISCONTINUITY] {
                 if vals[c].is_none() && vals[0].is_some() {
                     vals[c] = Some(SnmpValue::NoSuchObject);
                 }
@@ -509,7 +518,7 @@ impl SwitchPoller {
 
     /// GETs the columns of the given ports, several ports per request.
     async fn fetch_get(&self, which: &[usize]) -> Vec<(usize, Result<Fetched, SnmpError>)> {
-        let per_request = ((MAX_GET_VARBINDS - 1) / 6).max(1);
+        let per_request = ((MAX_GET_VARBINDS - 1) / COLS).max(1);
         let mut out = Vec::with_capacity(which.len());
         let mut gave_up = false;
         for chunk in which.chunks(per_request) {
@@ -518,7 +527,7 @@ impl SwitchPoller {
                 out.extend(chunk.iter().map(|&i| (i, Err(SnmpError::Timeout))));
                 continue;
             }
-            let mut oids: Vec<Vec<u32>> = Vec::with_capacity(1 + chunk.len() * 6);
+            let mut oids: Vec<Vec<u32>> = Vec::with_capacity(1 + chunk.len() * COLS);
             oids.push(SYS_UPTIME.to_vec());
             for &i in chunk {
                 let p = &self.ports[i];
@@ -544,7 +553,7 @@ impl SwitchPoller {
                     let mut rest = vbs.drain(1..);
                     for &i in chunk {
                         let values: Vec<SnmpValue> =
-                            rest.by_ref().take(6).map(|v| v.value).collect();
+                            rest.by_ref().take(COLS).map(|v| v.value).collect();
                         out.push((
                             i,
                             Ok(Fetched {
@@ -567,8 +576,8 @@ impl SwitchPoller {
 
     fn parse(&self, port: &PortState, f: &Fetched) -> Parsed {
         let v = &f.values;
-        if v.len() != 6 {
-            return Parsed::Invalid(format!("{} values instead of 6", v.len()));
+        if v.len() != COLS {
+            return Parsed::Invalid(format!("{} values instead of {COLS}", v.len()));
         }
         if v.iter().all(SnmpValue::is_exception) {
             return Parsed::Missing;
@@ -595,7 +604,11 @@ impl SwitchPoller {
             CounterReading {
                 at_ms: f.at_ms,
                 sys_uptime: f.uptime,
-                discontinuity: None,
+                // Agents without the column answer noSuchObject/noSuchInstance: absent.
+                discontinuity: match v[DISCONTINUITY] {
+                    SnmpValue::TimeTicks(t) => Some(t),
+                    _ => None,
+                },
                 width: port.width,
                 in_octets,
                 out_octets,
