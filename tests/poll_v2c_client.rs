@@ -1,7 +1,7 @@
 //! bandwatch's own SNMPv2c client over real UDP: answers on the shared socket reach the
 //! request they answer (by request-id and source address, in any order), strangers and late
 //! answers are dropped, and a 48-port switch of the simulator is read with five pipelined
-//! GETBULKs per sweep.
+//! GETBULKs per sweep (one probe only once it stopped answering).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -129,7 +129,11 @@ async fn a_48_port_switch_is_read_with_five_getbulks_per_sweep() {
     let fleet = sim::start(&opts).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bandwatch.toml");
-    std::fs::write(&path, sim::write_config(&fleet.switches, 48, "10s")).unwrap();
+    let text = sim::write_config(&fleet.switches, 48, "10s").replace(
+        "timeout = \"2s\"\nretries = 1",
+        "timeout = \"300ms\"\nretries = 0",
+    );
+    std::fs::write(&path, text).unwrap();
     let cfg = config::load(&path).unwrap().config;
     let switch = Arc::new(cfg.topology.switches[0].clone());
     let shared = SharedUdp::default();
@@ -163,5 +167,18 @@ async fn a_48_port_switch_is_read_with_five_getbulks_per_sweep() {
         assert!(r.delta.unwrap().in_octets > 0, "{}", p.port);
     }
     assert_eq!(metrics.errors.load(Ordering::Relaxed), 0);
+
+    // The switch dies. Having answered its last sweep, it gets its five GETBULKs at once;
+    // after that failed sweep, the next one probes with a single request.
     fleet.stop();
+    drop(fleet);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = metrics.requests.load(Ordering::Relaxed);
+    let s = poller.poll().await;
+    assert_eq!(s.status, SweepStatus::Timeout, "{s:?}");
+    assert_eq!(metrics.requests.load(Ordering::Relaxed) - before, 5);
+    let before = metrics.requests.load(Ordering::Relaxed);
+    let s = poller.poll().await;
+    assert_eq!(s.status, SweepStatus::Timeout, "{s:?}");
+    assert_eq!(metrics.requests.load(Ordering::Relaxed) - before, 1);
 }

@@ -69,10 +69,10 @@ pub const BULK_ROWS: usize = 10;
 /// message size: 7 x 6 + 1 = 43 varbinds.
 pub const BULK_ROWS_V3: usize = (MAX_GET_VARBINDS - 1) / COLS;
 
-/// Most GETBULK requests of one sweep in flight to one switch at once (after the first has
-/// been answered): fewer round trips and wake-ups per sweep, still a small queue for the
-/// agent.
-pub const BULK_IN_FLIGHT: usize = 4;
+/// Most GETBULK requests of one sweep in flight to one switch at once (when it answered its
+/// last sweep): fewer round trips and wake-ups per sweep (a 48-port switch is read in one
+/// go), still a small queue for the agent.
+pub const BULK_IN_FLIGHT: usize = 6;
 
 /// Runs futures concurrently on the current task and returns their outputs in order.
 async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
@@ -184,6 +184,8 @@ pub struct SwitchPoller {
     /// A discovery because of a missing port has been done since the last regular one.
     missing_rediscovered: bool,
     last_uptime: Option<u32>,
+    /// The last sweep got answers (so this one need not probe with one request first).
+    answered_last: bool,
     attributed: Option<Arc<AttributedPorts>>,
     /// Every ifIndex of the switch at the last discovery, ascending (to plan GETBULK runs).
     indexes: Vec<u32>,
@@ -212,6 +214,7 @@ impl SwitchPoller {
             need_discovery: true,
             missing_rediscovered: false,
             last_uptime: None,
+            answered_last: false,
             attributed: None,
             indexes: Vec::new(),
             plan: std::sync::Mutex::new(None),
@@ -324,10 +327,12 @@ impl SwitchPoller {
         let mut leftovers = plan.leftovers.clone();
         let mut out = Vec::with_capacity(which.len());
         let mut gave_up = false;
-        // The first GETBULK goes alone: a dead switch costs one timeout, not one per run.
-        // Once it answered, the other runs go out together, a few at a time.
-        let (first, rest) = plan.runs.split_at(plan.runs.len().min(1));
-        for batch in std::iter::once(first).chain(rest.chunks(BULK_IN_FLIGHT)) {
+        // A switch that answered its last sweep gets its GETBULKs together, a few at a time.
+        // Otherwise the first goes alone: a dead switch costs one timeout, not one per run.
+        let probe = if self.answered_last { 0 } else { 1 };
+        let (first, rest) = plan.runs.split_at(plan.runs.len().min(probe));
+        let first = (!first.is_empty()).then_some(first);
+        for batch in first.into_iter().chain(rest.chunks(BULK_IN_FLIGHT)) {
             if gave_up {
                 for run in batch {
                     out.extend(run.ports.iter().map(|&(_, i)| (i, Err(SnmpError::Timeout))));
@@ -457,7 +462,6 @@ impl SwitchPoller {
         &self,
         run: &BulkRun,
     ) -> Result<(Vec<(usize, Result<Fetched, SnmpError>)>, Vec<usize>), SnmpError> {
-        let cols = columns(run.width);
         let reps = (run.last_row - run.first_row + 1) as u32;
         self.metrics.requests.fetch_add(1, Ordering::Relaxed);
         let vbs = self.source.get_bulk(&run.oids, 1, reps).await?;
@@ -480,12 +484,13 @@ impl SwitchPoller {
         let mut values: Vec<[Option<SnmpValue>; COLS]> = vec![Default::default(); run.ports.len()];
         for (n, vb) in vbs.into_iter().skip(1).enumerate() {
             let c = n % COLS;
-            let Some((column, if_index)) = Column::parse(&vb.oid) else {
-                continue;
+            // Slot c repeats column c: its OID is the column's, plus one ifIndex arc.
+            let column = &run.oids[1 + c];
+            let column = &column[..column.len() - 1];
+            let if_index = match vb.oid.split_last() {
+                Some((&x, prefix)) if prefix == column => x,
+                _ => continue,
             };
-            if column != cols[c] {
-                continue;
-            }
             if let Some(k) = run.ports.iter().position(|(x, _)| *x == if_index) {
                 values[k][c] = Some(vb.value);
             }
@@ -506,7 +511,11 @@ impl SwitchPoller {
                     Ok(Fetched {
                         at_ms,
                         uptime,
-                        values: vals.into_iter().flatten().collect(),
+                        values: {
+                            let mut v = Vec::with_capacity(COLS);
+                            v.extend(vals.into_iter().flatten());
+                            v
+                        },
                     }),
                 ));
             } else {
@@ -796,6 +805,7 @@ impl SwitchPoller {
         if reset {
             self.need_discovery = true;
         }
+        self.answered_last = any_ok && !first_error.as_ref().is_some_and(SnmpError::is_timeout);
         let status = match (&first_error, any_ok) {
             (None, _) => SweepStatus::Ok,
             (Some(e), _) if e.is_timeout() => SweepStatus::Timeout,
@@ -817,6 +827,7 @@ impl SwitchPoller {
     fn failed(&mut self, e: SnmpError) -> Sweep {
         warn!(switch = %self.switch.name, address = %self.switch.address, error = %e, "poll failed");
         self.need_discovery = self.last_discovery.is_none() || self.need_discovery;
+        self.answered_last = false;
         for p in &mut self.ports {
             p.missed = true;
         }
