@@ -12,7 +12,7 @@ use bandwatch::config::{Duration, PortLabels, SnmpProfile, Switch};
 use bandwatch::poll::{
     PortOutcome, Quality, SweepStatus, SwitchMetrics, SwitchPoller, UnknownReason,
 };
-use bandwatch::snmp::AsyncSnmpSource;
+use bandwatch::snmp::connect;
 use tokio::net::UdpSocket;
 
 mod common;
@@ -215,10 +215,8 @@ async fn crafted_responses_are_counted_errors_and_the_switch_recovers() {
 
     let sw = Arc::new(switch(addr));
     let metrics = Arc::new(SwitchMetrics::default());
-    let src = AsyncSnmpSource::connect(&sw.address, &sw.snmp)
-        .await
-        .unwrap();
-    let mut poller = SwitchPoller::new(sw.clone(), Box::new(src), metrics.clone());
+    let src = connect(&sw.address, &sw.snmp).await.unwrap();
+    let mut poller = SwitchPoller::new(sw.clone(), src, metrics.clone());
 
     // A good start: discovery finds eth1 at ifIndex 1, the first reading has no delta.
     let s = poller.poll().await;

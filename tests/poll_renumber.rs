@@ -242,12 +242,12 @@ async fn renumbered_ifindex_keeps_the_series_in_the_same_sweep() {
     assert_eq!(reading(&s, "eth2").delta.unwrap().in_octets, 1_000);
     assert_eq!(metrics.discoveries.load(Ordering::Relaxed), 2);
 
-    // The sweep read both ports with one GETBULK: sysUpTime, then the six needed columns
+    // The sweep read both ports with one GETBULK: sysUpTime, then the seven needed columns
     // from the row before ifIndex 6, two rows (6 and 9).
     let bulks = agent.bulks.lock().unwrap();
     let (oids, non_repeaters, reps) = bulks.last().unwrap();
     assert_eq!((*non_repeaters, *reps), (1, 2));
-    assert_eq!(oids.len(), 7);
+    assert_eq!(oids.len(), 8);
     assert_eq!(oids[0], SYS_UPTIME[..8].to_vec());
     let wanted = [
         Column::IfHcInOctets,
@@ -256,6 +256,7 @@ async fn renumbered_ifindex_keeps_the_series_in_the_same_sweep() {
         Column::IfHcOutUcastPkts,
         Column::IfHighSpeed,
         Column::IfOperStatus,
+        Column::IfCounterDiscontinuityTime,
     ];
     for (o, c) in oids[1..].iter().zip(wanted) {
         assert_eq!(*o, c.instance(5));
@@ -324,13 +325,15 @@ async fn device_without_hc_counters_is_read_with_counter32_and_wraps() {
     let r = reading(&s, "eth1");
     assert_eq!(r.quality, Quality::Wrapped);
     assert_eq!(r.delta.unwrap().in_octets, 1200);
-    // The second sweep asked for the 32-bit columns directly, with one GETBULK.
+    // The second sweep asked for the 32-bit columns directly (and
+    // ifCounterDiscontinuityTime, which this device lacks), with one GETBULK.
     let bulks = agent.bulks.lock().unwrap();
     let (oids, _, _) = bulks.last().unwrap();
     assert!(
-        oids[1..]
+        oids[1..7]
             .iter()
             .all(|o| o.starts_with(&[1, 3, 6, 1, 2, 1, 2, 2, 1])),
         "{oids:?}"
     );
+    assert_eq!(oids[7], Column::IfCounterDiscontinuityTime.instance(0));
 }

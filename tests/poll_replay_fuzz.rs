@@ -29,7 +29,7 @@ fn seed() -> Vec<u8> {
         walk.push((vec![1, 3, 6, 1, 2, 1, 99], vec![0x82, 0x00]));
     }
     let mut data = response(1, 0, &walk);
-    // Three sweeps of GETs: sysUpTime, then 6 columns for ifIndex 1 and 2.
+    // Three sweeps: sysUpTime, then 7 columns for ifIndex 1 and 2.
     for sweep in 1..=3u64 {
         let mut vbs = vec![(vec![1, 3, 6, 1, 2, 1, 1, 3, 0], uint(0x43, 1000 + sweep))];
         for i in 1..=2u32 {
@@ -39,6 +39,7 @@ fn seed() -> Vec<u8> {
             vbs.push((at(&IFX, &[11, i]), uint(0x46, sweep)));
             vbs.push((at(&IFX, &[15, i]), uint(0x42, 100_000)));
             vbs.push((at(&IFT, &[8, i]), int(1)));
+            vbs.push((at(&IFX, &[19, i]), uint(0x43, 0)));
         }
         data.extend_from_slice(&[0xff, 0x00, 0xff]);
         data.extend(response(1 + sweep as i64, 0, &vbs));

@@ -17,7 +17,7 @@ use bandwatch::config::{self, Config};
 use bandwatch::poll::{
     PortOutcome, Quality, SweepStatus, SwitchMetrics, SwitchPoller, UnknownReason,
 };
-use bandwatch::snmp::AsyncSnmpSource;
+use bandwatch::snmp::connect;
 
 fn find_snmpd() -> Option<PathBuf> {
     ["/usr/sbin/snmpd", "/usr/local/sbin/snmpd"]
@@ -138,11 +138,8 @@ async fn pollers(cfg: &Config) -> Vec<(SwitchPoller, Arc<SwitchMetrics>)> {
     let mut out = Vec::new();
     for s in &cfg.topology.switches {
         let m = Arc::new(SwitchMetrics::default());
-        let src = AsyncSnmpSource::connect(&s.address, &s.snmp).await.unwrap();
-        out.push((
-            SwitchPoller::new(Arc::new(s.clone()), Box::new(src), m.clone()),
-            m,
-        ));
+        let src = connect(&s.address, &s.snmp).await.unwrap();
+        out.push((SwitchPoller::new(Arc::new(s.clone()), src, m.clone()), m));
     }
     out
 }
@@ -177,9 +174,8 @@ fn snmpd_or_skip() -> Option<PathBuf> {
 
 async fn wait_until_up(cfg: &Config) {
     let s = &cfg.topology.switches[0];
-    let src = AsyncSnmpSource::connect(&s.address, &s.snmp).await.unwrap();
+    let src = connect(&s.address, &s.snmp).await.unwrap();
     for _ in 0..50 {
-        use bandwatch::snmp::SnmpSource;
         if src.get(&[vec![1, 3, 6, 1, 2, 1, 1, 3, 0]]).await.is_ok() {
             return;
         }
@@ -327,10 +323,8 @@ async fn v3_sha2_aes256_des_and_auth_nopriv_users_are_polled() {
             description: None,
         };
         let m = Arc::new(SwitchMetrics::default());
-        let src = AsyncSnmpSource::connect(&switch.address, &switch.snmp)
-            .await
-            .unwrap();
-        let mut p = SwitchPoller::new(Arc::new(switch), Box::new(src), m.clone());
+        let src = connect(&switch.address, &switch.snmp).await.unwrap();
+        let mut p = SwitchPoller::new(Arc::new(switch), src, m.clone());
         let s = p.poll().await;
         assert_eq!(s.status, SweepStatus::Ok, "{user}: {s:?}");
         let PortOutcome::Reading(r) = &s.ports[0].outcome else {

@@ -15,7 +15,6 @@ use crate::config::{self, Config, Duration, Switch};
 use crate::poll::counter::CounterReading;
 use crate::poll::switch::failed_sweep;
 use crate::poll::{PortOutcome, Sweep, SweepStatus, SwitchMetrics, SwitchPoller};
-use crate::snmp::AsyncSnmpSource;
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -102,7 +101,7 @@ pub async fn shutdown_signal() {
 /// One switch polled once or twice: the last sweep and the poller (for labels and counters).
 async fn poll_switch(switch: Arc<Switch>, rates: Option<std::time::Duration>) -> Vec<Value> {
     let metrics = Arc::new(SwitchMetrics::default());
-    let source = match AsyncSnmpSource::connect(&switch.address, &switch.snmp).await {
+    let source = match crate::snmp::connect(&switch.address, &switch.snmp).await {
         Ok(s) => s,
         Err(e) => {
             let names: Vec<String> = switch.ports.iter().map(|p| p.name.clone()).collect();
@@ -110,7 +109,7 @@ async fn poll_switch(switch: Arc<Switch>, rates: Option<std::time::Duration>) ->
             return lines(&sweep, None);
         }
     };
-    let mut poller = SwitchPoller::new(switch.clone(), Box::new(source), metrics);
+    let mut poller = SwitchPoller::new(switch.clone(), source, metrics);
     let mut sweep = poller.poll().await;
     if let Some(wait) = rates
         && sweep.status == SweepStatus::Ok

@@ -16,9 +16,9 @@ use super::metrics::{PollMetrics, SwitchMetrics};
 use super::sweep::Sweep;
 use super::switch::{SwitchPoller, failed_sweep};
 use crate::config::{Switch, Topology};
-use crate::snmp::{AsyncSnmpSource, BoxFuture, SharedUdp, SnmpError, SnmpSource};
+use crate::snmp::{BoxFuture, SharedUdp, SnmpError, SnmpSource};
 
-/// Opens the SNMP source of one switch (the real one is [`AsyncSnmpSource::connect`]).
+/// Opens the SNMP source of one switch (the real one is [`crate::snmp::connect_shared`]).
 pub type Connector = Arc<
     dyn Fn(Arc<Switch>) -> BoxFuture<'static, Result<Box<dyn SnmpSource>, SnmpError>> + Send + Sync,
 >;
@@ -42,15 +42,15 @@ impl Poller {
     }
 }
 
-/// The connector used by the daemon: async-snmp over UDP with the switch's profile, every
-/// switch on one shared socket (per address family).
+/// The connector used by the daemon: SNMP over UDP with the switch's profile (v2c on
+/// bandwatch's own client, v3 on async-snmp), every switch on one shared socket (per
+/// address family).
 pub fn udp_connector() -> Connector {
     let shared = Arc::new(SharedUdp::default());
     Arc::new(move |switch: Arc<Switch>| {
         let shared = shared.clone();
         Box::pin(async move {
-            let s = AsyncSnmpSource::connect_shared(&switch.address, &switch.snmp, &shared).await?;
-            Ok(Box::new(s) as Box<dyn SnmpSource>)
+            crate::snmp::connect_shared(&switch.address, &switch.snmp, &shared).await
         })
     })
 }

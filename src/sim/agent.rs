@@ -16,7 +16,7 @@ use super::traffic::SwitchModel;
 use crate::snmp::oids::{Column, SYS_UPTIME};
 
 /// ifTable then ifXTable columns, in OID order, as served by a full (64-bit) agent.
-const COLUMNS_64: [Column; 14] = [
+const COLUMNS_64: [Column; 15] = [
     Column::IfDescr,
     Column::IfSpeed,
     Column::IfOperStatus,
@@ -31,6 +31,7 @@ const COLUMNS_64: [Column; 14] = [
     Column::IfHcOutUcastPkts,
     Column::IfHighSpeed,
     Column::IfAlias,
+    Column::IfCounterDiscontinuityTime,
 ];
 
 /// A simulated switch's MIB.
@@ -86,7 +87,7 @@ impl SimHandler {
             Column::IfHcOutOctets => Value::Counter64(m.octets(i, t).1),
             Column::IfHcInUcastPkts => Value::Counter64(m.packets(i, t).0),
             Column::IfHcOutUcastPkts => Value::Counter64(m.packets(i, t).1),
-            Column::IfCounterDiscontinuityTime => Value::TimeTicks(0),
+            Column::IfCounterDiscontinuityTime => Value::TimeTicks(m.discontinuity_ticks(i, t)),
         }
     }
 
@@ -140,6 +141,8 @@ impl SimHandler {
     }
 }
 
+/// Columns a 32-bit-only (old) device does not serve: the ifHC* counters, ifHighSpeed and
+/// ifCounterDiscontinuityTime.
 fn is_64_only(c: Column) -> bool {
     matches!(
         c,
@@ -148,6 +151,7 @@ fn is_64_only(c: Column) -> bool {
             | Column::IfHcInUcastPkts
             | Column::IfHcOutUcastPkts
             | Column::IfHighSpeed
+            | Column::IfCounterDiscontinuityTime
     )
 }
 

@@ -23,12 +23,12 @@
 //!
 //! [[event]]
 //! at = "10m"                 # scenario time
-//! kind = "spike"             # spike | drop | reboot | unreachable | remove_port
+//! kind = "spike"             # spike | drop | reboot | unreachable | remove_port | counter_reset
 //! factor = 5.0               # spike: multiply the rate
 //! percent = 10.0             # drop: to this percentage of the rate
 //! duration = "5m"            # spike, unreachable: required; drop: optional (else forever)
 //! switches = ["sim-0000"]    # default: every switch
-//! ports = ["eth3"]           # default: every port (spike, drop, remove_port)
+//! ports = ["eth3"]           # default: every port (spike, drop, remove_port, counter_reset)
 //! ```
 
 use std::path::Path;
@@ -51,6 +51,9 @@ pub enum EventKind {
     Unreachable,
     /// The ports disappear from the agent from `at` on.
     RemovePort,
+    /// The ports' counters restart at 0 at `at` (no reboot) and their
+    /// ifCounterDiscontinuityTime becomes the sysUpTime of that instant.
+    CounterReset,
 }
 
 #[derive(Debug, Deserialize)]
@@ -277,7 +280,9 @@ impl Scenario {
                             format!("{}: required for unreachable", key("duration"))
                         })?,
                 ),
-                EventKind::Reboot | EventKind::RemovePort => (1.0, f64::INFINITY),
+                EventKind::Reboot | EventKind::RemovePort | EventKind::CounterReset => {
+                    (1.0, f64::INFINITY)
+                }
             };
             if !(factor.is_finite() && factor >= 0.0) {
                 return Err(format!("{}: must be a non-negative number", key("factor")));
@@ -341,7 +346,9 @@ mod tests {
     fn the_example_scenario_parses() {
         let s = Scenario::parse(include_str!("example-scenario.toml")).unwrap();
         assert_eq!(s.time_scale, 60.0);
-        assert_eq!(s.events.len(), 5);
+        assert_eq!(s.events.len(), 6);
+        assert_eq!(s.events[5].kind, EventKind::CounterReset);
+        assert_eq!(s.events[5].start, 720.0);
         // 2h of scenario time is 120 real seconds at 60x.
         assert_eq!(s.events[0].start, 120.0);
         assert_eq!(s.events[0].end, 140.0);

@@ -34,6 +34,8 @@ pub struct SimPort {
     multipliers: Vec<(f64, f64, f64)>,
     /// Removed from this time on.
     removed_at: f64,
+    /// Times its counters were reset (without a reboot), ascending.
+    resets: Vec<f64>,
 }
 
 /// One simulated switch: ports, reboots, unreachable windows, counter width.
@@ -112,6 +114,7 @@ impl SwitchModel {
             waves.retain(|w| w.amp != 0.0);
             let mut multipliers = Vec::new();
             let mut removed_at = f64::INFINITY;
+            let mut resets = Vec::new();
             for e in &scenario.events {
                 if !e.on_port(name, &pname) {
                     continue;
@@ -121,6 +124,7 @@ impl SwitchModel {
                         multipliers.push((e.start, e.end, e.factor))
                     }
                     EventKind::RemovePort => removed_at = removed_at.min(e.start),
+                    EventKind::CounterReset => resets.push(e.start),
                     _ => {}
                 }
             }
@@ -131,6 +135,7 @@ impl SwitchModel {
                 waves,
                 multipliers,
                 removed_at,
+                resets,
             });
         }
         let mut reboots: Vec<f64> = scenario
@@ -262,12 +267,41 @@ impl SwitchModel {
         self.out_ratio
     }
 
+    /// The last counter reset of port `i` at or before `t` within the current epoch (since
+    /// the last reboot), if any.
+    fn last_reset(&self, i: usize, t: f64) -> Option<f64> {
+        let since = self.epoch(t).1.unwrap_or(f64::NEG_INFINITY);
+        self.ports[i]
+            .resets
+            .iter()
+            .copied()
+            .filter(|&r| r <= t && r > since)
+            .fold(None, |acc: Option<f64>, r| {
+                Some(acc.map_or(r, |a| a.max(r)))
+            })
+    }
+
+    /// ifCounterDiscontinuityTime of port `i` at `t`: the sysUpTime of its last counter
+    /// reset since the agent started, else 0.
+    pub fn discontinuity_ticks(&self, i: usize, t: f64) -> u32 {
+        self.last_reset(i, t).map_or(0, |r| self.uptime_ticks(r))
+    }
+
+    /// Where port `i`'s counters started counting from 0 (the epoch's start or its last
+    /// reset), and whether that is the simulator's start (where `start_offset` applies).
+    fn counting_from(&self, i: usize, t: f64) -> (f64, bool) {
+        let (epoch, start) = self.epoch(t);
+        match self.last_reset(i, t) {
+            Some(r) => (r, false),
+            None => (start.unwrap_or(0.0), epoch == 0),
+        }
+    }
+
     /// (in, out) octet counters of port `i` at `t` (full width; a 32-bit agent reports them
     /// modulo 2^32).
     pub fn octets(&self, i: usize, t: f64) -> (u64, u64) {
-        let (epoch, start) = self.epoch(t);
-        let from = start.unwrap_or(0.0);
-        let offset = if epoch == 0 { self.start_offset } else { 0 };
+        let (from, initial) = self.counting_from(i, t);
+        let offset = if initial { self.start_offset } else { 0 };
         let inb = self.octets_between(i, from, t);
         (
             offset.wrapping_add(inb as u64),
@@ -277,8 +311,8 @@ impl SwitchModel {
 
     /// (in, out) unicast packet counters of port `i` at `t`.
     pub fn packets(&self, i: usize, t: f64) -> (u64, u64) {
-        let start = self.epoch(t).1;
-        let inb = self.octets_between(i, start.unwrap_or(0.0), t);
+        let (from, _) = self.counting_from(i, t);
+        let inb = self.octets_between(i, from, t);
         (
             (inb / PACKET_SIZE) as u64,
             (inb * self.out_ratio / PACKET_SIZE) as u64,

@@ -1,6 +1,7 @@
 //! [`SnmpSource`] on the async-snmp crate (pinned in Cargo.toml): v2c and v3 (MD5/SHA-1/SHA-2
 //! auth, DES/AES privacy), the profile's timeout and retries, strict response checking.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_snmp::{
@@ -9,6 +10,7 @@ use async_snmp::{
 use tokio::sync::OnceCell;
 
 use super::source::{BoxFuture, SnmpError, SnmpSource, SnmpValue, VarBind};
+use super::udp::Demux;
 use crate::config::{AuthProtocol, PrivacyProtocol, SnmpCredentials, SnmpProfile};
 
 /// Most OIDs the poller puts in one GET; the client must not split such a request.
@@ -27,12 +29,29 @@ pub struct AsyncSnmpSource {
 pub struct SharedUdp {
     v4: OnceCell<UdpTransport>,
     v6: OnceCell<UdpTransport>,
+    demux_v4: OnceCell<Arc<Demux>>,
+    demux_v6: OnceCell<Arc<Demux>>,
 }
 
 /// Kernel receive buffer of a shared socket: room for bursts of answers from many switches.
 const SHARED_RECV_BUFFER: usize = 4 << 20;
 
 impl SharedUdp {
+    /// The shared socket of bandwatch's own client for this address family.
+    pub(crate) async fn demux(&self, v6: bool) -> Result<Arc<Demux>, SnmpError> {
+        let (cell, bind) = if v6 {
+            (&self.demux_v6, "[::]:0")
+        } else {
+            (&self.demux_v4, "0.0.0.0:0")
+        };
+        let bind: std::net::SocketAddr = bind
+            .parse()
+            .map_err(|e| SnmpError::Network(format!("{bind}: {e}")))?;
+        cell.get_or_try_init(|| async move { Demux::bind(bind) })
+            .await
+            .cloned()
+    }
+
     async fn transport(&self, v6: bool) -> Result<&UdpTransport, SnmpError> {
         let (cell, bind) = if v6 {
             (&self.v6, "[::]:0")
@@ -269,10 +288,32 @@ impl SnmpSource for AsyncSnmpSource {
     }
 }
 
-/// Decodes one received datagram (SNMPv1/v2c, or plaintext v3) with the SNMP crate and
-/// returns its varbinds in our types. The response-handling path without a socket, for the
-/// fuzz target and tests.
+/// Decodes one received datagram and returns its varbinds in our types: SNMPv1/v2c with
+/// bandwatch's own codec (the daemon's path), plaintext SNMPv3 with the SNMP crate. The
+/// response-handling path without a socket, for the fuzz target and tests.
 pub fn decode_datagram(datagram: &[u8]) -> Result<Vec<VarBind>, SnmpError> {
+    if message_version(datagram) == Some(3) {
+        return decode_v3_datagram(datagram);
+    }
+    let msg = super::ber::decode_community(datagram)?;
+    if msg.pdu.error_status != 0 {
+        return Err(SnmpError::Agent(format!(
+            "error status {} at index {}",
+            super::ber::error_status_name(msg.pdu.error_status),
+            msg.pdu.error_index
+        )));
+    }
+    Ok(msg.pdu.varbinds)
+}
+
+/// The version field of a message, when its header is readable.
+fn message_version(datagram: &[u8]) -> Option<i64> {
+    let mut outer = super::ber::Reader::new(datagram);
+    let inner = outer.expect(0x30, "message").ok()?;
+    super::ber::Reader::new(inner).integer("version").ok()
+}
+
+fn decode_v3_datagram(datagram: &[u8]) -> Result<Vec<VarBind>, SnmpError> {
     let msg = async_snmp::message::Message::decode(
         bytes::Bytes::copy_from_slice(datagram),
         async_snmp::DecodeConfig::default(),
