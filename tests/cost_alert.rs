@@ -10,7 +10,7 @@ mod report_support;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use bandwatch::config::{self, Config, SourceFile};
+use bandwatch::config::{Config, SourceFile};
 use bandwatch::cost::alert_money;
 use bandwatch::daemon::Alerting;
 use bandwatch::notify::{Notice, Notifier, SenderOptions};
@@ -20,7 +20,7 @@ use bandwatch::rules::rule::Rule;
 use bandwatch::rules::view::AlertsView;
 use bandwatch::store::UsageBook;
 use jiff::Timestamp;
-use report_support::{day, write_every, write_steps};
+use report_support::{Setup, day, write_every, write_steps};
 
 const CONFIG: &str = r#"
 [daemon]
@@ -134,11 +134,7 @@ notify = ["sales"]
 "#;
 
 fn setup() -> (tempfile::TempDir, Config, Vec<Rule>) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bandwatch.toml");
-    std::fs::write(&path, CONFIG).unwrap();
-    let config = config::load(&path).unwrap().config;
-    std::fs::create_dir_all(&config.daemon.data_dir).unwrap();
+    let Setup { dir, config, .. } = Setup::with_config(CONFIG);
     let src = SourceFile {
         path: dir.path().join("rules/money.toml"),
         text: RULES.into(),

@@ -6,11 +6,11 @@
 
 mod report_support;
 
-use bandwatch::config::{self, Config};
+use bandwatch::config::Config;
 use bandwatch::cost::allocate;
 use bandwatch::report::Period;
 use bandwatch::store::UsageBook;
-use report_support::{day, write_every};
+use report_support::{Setup, day, hour_at, write_every};
 
 const CONFIG: &str = r#"
 [daemon]
@@ -68,10 +68,6 @@ id = "cb"
 ports = [{ switch = "sw", name = "b" }]
 "#;
 
-fn hour_at(mbps: u64) -> u64 {
-    mbps * 1_000_000 / 8 * 3600
-}
-
 /// `evening`: 100 Mbit/s 18:00-21:00, else 20; `night`: 68 Mbit/s 02:00-07:00, else 20 (both
 /// 720 Mbit/s-hours a day); the uplink carries both. With `gap`, `night` is not measured
 /// 19:00-20:00 on the second day.
@@ -92,12 +88,9 @@ fn traffic(gap: bool) -> impl Fn(&str, &str, i64) -> Option<(u64, u64)> {
 }
 
 fn setup(gap: bool) -> (tempfile::TempDir, Config, UsageBook) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bandwatch.toml");
-    std::fs::write(&path, CONFIG).unwrap();
-    let config = config::load(&path).unwrap().config;
-    std::fs::create_dir_all(&config.daemon.data_dir).unwrap();
-    let db = config.daemon.data_dir.join("bandwatch.db");
+    let setup = Setup::with_config(CONFIG);
+    let db = setup.db();
+    let Setup { dir, config, .. } = setup;
     write_every(
         &db,
         &config,

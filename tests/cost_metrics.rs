@@ -9,11 +9,10 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 
-use bandwatch::config;
 use bandwatch::http::metrics::MetricsSource;
 use bandwatch::http::sources::CostSource;
 use bandwatch::http::{AppState, Health, LiveView, bind, serve};
-use report_support::{day, write_steps};
+use report_support::{Setup, day, write_steps};
 
 const CONFIG: &str = r#"
 [daemon]
@@ -128,12 +127,11 @@ fn value(body: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
 
 #[test]
 fn scrape_exports_month_to_date_revenue_and_product_line_cost() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bandwatch.toml");
-    std::fs::write(&path, CONFIG).unwrap();
-    let config = config::load(&path).unwrap().config;
-    std::fs::create_dir_all(&config.daemon.data_dir).unwrap();
-    let db = config.daemon.data_dir.join("bandwatch.db");
+    let setup = Setup::with_config(CONFIG);
+    let db = setup.db();
+    let Setup {
+        dir: _dir, config, ..
+    } = setup;
     write_steps(&db, &config, day("2026-09-01"), day("2026-09-16"), traffic);
 
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -10,7 +10,7 @@ mod report_support;
 
 use std::sync::OnceLock;
 
-use bandwatch::config::{self, Config};
+use bandwatch::config::Config;
 use bandwatch::cost::Accounts;
 use bandwatch::report::render::{Format, render};
 use bandwatch::report::{Month, Report, Status, build};
@@ -175,12 +175,9 @@ struct Setup {
 fn written() -> &'static Setup {
     static S: OnceLock<Setup> = OnceLock::new();
     S.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bandwatch.toml");
-        std::fs::write(&path, CONFIG).unwrap();
-        let config = config::load(&path).unwrap().config;
-        let db = config.daemon.data_dir.join("bandwatch.db");
-        std::fs::create_dir_all(&config.daemon.data_dir).unwrap();
+        let setup = report_support::Setup::with_config(CONFIG);
+        let db = setup.db();
+        let report_support::Setup { dir, config, .. } = setup;
         write_steps(&db, &config, day("2026-08-01"), day("2026-10-01"), traffic);
         Setup { _dir: dir, config }
     })

@@ -135,8 +135,19 @@ impl Setup {
 
     /// The configuration written into `dir`.
     pub fn in_dir(dir: tempfile::TempDir) -> Setup {
+        Setup::write(dir, CONFIG)
+    }
+
+    /// Another configuration `text` in a fresh folder, its data directory made.
+    pub fn with_config(text: &str) -> Setup {
+        let s = Setup::write(tempfile::tempdir().unwrap(), text);
+        std::fs::create_dir_all(&s.config.daemon.data_dir).unwrap();
+        s
+    }
+
+    fn write(dir: tempfile::TempDir, text: &str) -> Setup {
         let config_path = dir.path().join("bandwatch.toml");
-        std::fs::write(&config_path, CONFIG).unwrap();
+        std::fs::write(&config_path, text).unwrap();
         std::fs::write(dir.path().join("api-token"), TOKEN).unwrap();
         let config = config::load(&config_path).unwrap().config;
         Setup {
