@@ -3,15 +3,15 @@
 //! SQLite file: month-to-date revenue of each priced customer and transit cost allocated to
 //! each product line, with their currency, checked with a Prometheus text parser.
 
+mod daemon_support;
 mod report_support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 
 use bandwatch::http::metrics::MetricsSource;
 use bandwatch::http::sources::CostSource;
 use bandwatch::http::{AppState, Health, LiveView, bind, serve};
+use daemon_support::http_get;
 use report_support::{Setup, day, write_steps};
 
 const CONFIG: &str = r#"
@@ -100,18 +100,6 @@ fn mid_september() -> jiff::Timestamp {
     jiff::Timestamp::from_second(day("2026-09-16")).unwrap()
 }
 
-fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").unwrap();
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).unwrap();
-    let (head, body) = buf.split_once("\r\n\r\n").unwrap();
-    (
-        head.split_whitespace().nth(1).unwrap().parse().unwrap(),
-        body.to_string(),
-    )
-}
-
 fn value(body: &str, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let lines = body.lines().map(|l| Ok(l.to_string()));
     let scrape = prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text");
@@ -153,7 +141,7 @@ fn scrape_exports_month_to_date_revenue_and_product_line_cost() {
     let addr = listener.local_addr().unwrap();
     rt.spawn(serve(listener, state, std::future::pending()));
 
-    let (code, body) = get(addr, "/metrics");
+    let (code, body) = http_get(addr.port(), "/metrics").expect("no answer from /metrics");
     assert_eq!(code, 200);
     let revenue = |c: &str| {
         value(
