@@ -562,3 +562,50 @@ fn topology_reload_and_unlisted_ports_and_duplicates() {
         .unwrap();
     assert_eq!(p9.value, Some(50_000.0));
 }
+
+#[test]
+fn sweeps_arriving_within_the_batch_window_share_one_transaction_and_a_flush_ends_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(&[
+        ("a-sw1", "p1", None, None),
+        ("a-sw2", "p1", None, None),
+        ("a-sw3", "p1", None, None),
+    ]);
+    let store = Store::open(&dir.path().join("bandwatch.db"), &forever()).unwrap();
+    let w = store
+        .writer_with(
+            topo,
+            WriterOptions {
+                retention_every: StdDuration::ZERO,
+                batch_window: StdDuration::from_secs(5),
+                ..WriterOptions::default()
+            },
+        )
+        .unwrap();
+    let b = base();
+    // Sweeps of a fleet arrive spread over the interval, not all at once.
+    for (i, sw) in ["a-sw1", "a-sw2", "a-sw3"].iter().enumerate() {
+        w.submit(sweep(
+            sw,
+            at(b + 60 + i as i64),
+            vec![("p1", no_delta(Quality::First))],
+        ))
+        .unwrap();
+        std::thread::sleep(StdDuration::from_millis(100));
+    }
+    // The flush is answered once the gathered sweeps are written, without waiting out the
+    // window.
+    w.flush().unwrap();
+    let m = w.metrics();
+    assert_eq!(m.sweeps_written_total.get(), 3);
+    assert_eq!(
+        m.transactions_total.get(),
+        1,
+        "three sweeps 100 ms apart inside a 5 s window are one transaction"
+    );
+    let conn = Connection::open(store.path()).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM port_sample", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 3);
+}

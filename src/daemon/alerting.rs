@@ -112,7 +112,7 @@ impl Alerting {
 
 /// Seconds after its end when an aggregate slot is complete: every switch has polled once
 /// after it (an interval, whatever its phase) and the slowest answer has come in (timeout x
-/// tries), plus a few seconds for the store's writer. A late slot delays a churn or
+/// tries), plus a few seconds for the store's writer (it gathers sweeps for up to 1 s). A late slot delays a churn or
 /// product-line alert; an early one is read with part of its coverage missing.
 fn slot_grace(topology: &crate::config::Topology) -> i64 {
     topology

@@ -1,5 +1,5 @@
-//! The single writer: a dedicated thread fed by a bounded channel. Each batch of sweeps is
-//! one transaction. Submitting never waits on the disk: when the channel is full the sweep
+//! The single writer: a dedicated thread fed by a bounded channel. The sweeps that arrive
+//! within a short batch window are one transaction. Submitting never waits on the disk: when the channel is full the sweep
 //! goes to an overflow queue, which is counted and logged; nothing is dropped. A failed
 //! write (disk full, read-only file) is logged with the file, counted, and retried with
 //! backoff on a fresh connection; the thread never exits on its own.
@@ -26,6 +26,11 @@ pub struct WriterOptions {
     pub channel_capacity: usize,
     /// Most sweeps written in one transaction when they queue up.
     pub max_batch_sweeps: usize,
+    /// How long the writer gathers sweeps after the first one before writing them in one
+    /// transaction. A fleet's sweeps arrive spread over the interval; one commit per second
+    /// instead of one per sweep writes each hot page to the WAL once, not once per switch.
+    /// Zero writes each sweep as soon as nothing else is queued.
+    pub batch_window: StdDuration,
     /// How long after a bucket's end samples may still arrive for it; `None` derives it
     /// from the topology (longest poll interval + 60 s, at least 120 s).
     pub grace: Option<StdDuration>,
@@ -44,6 +49,7 @@ impl Default for WriterOptions {
         WriterOptions {
             channel_capacity: 1024,
             max_batch_sweeps: 512,
+            batch_window: StdDuration::from_secs(1),
             grace: None,
             retention_batch: 200,
             retention_every: StdDuration::from_secs(5),
@@ -266,14 +272,26 @@ impl Worker {
             match msg {
                 Some(Msg::Sweep(s)) => {
                     batch.push(*s);
+                    let deadline = Instant::now() + self.opts.batch_window;
                     while batch.len() < self.opts.max_batch_sweeps {
-                        match rx.try_recv() {
+                        let next = match deadline.checked_duration_since(Instant::now()) {
+                            Some(left) if !left.is_zero() => rx.recv_timeout(left),
+                            _ => rx.try_recv().map_err(|e| match e {
+                                TryRecvError::Empty => RecvTimeoutError::Timeout,
+                                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
+                            }),
+                        };
+                        match next {
                             Ok(Msg::Sweep(s)) => batch.push(*s),
                             Ok(other) => {
                                 pending = Some(other);
                                 break;
                             }
-                            Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                            Err(RecvTimeoutError::Timeout) => break,
+                            Err(RecvTimeoutError::Disconnected) => {
+                                pending = Some(Msg::Shutdown);
+                                break;
+                            }
                         }
                     }
                     self.write(batch);
