@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use super::engine::{Engine, History, Outcome};
 use super::lifecycle::{AlertState, Phase};
 use super::point::{Entity, Point};
-use super::rule::{Metric, Rule, Scope};
+use super::rule::{Kind, Metric, Rule, Scope};
 use super::state_store::AlertStateStore;
 use crate::config::Topology;
 use crate::poll::{OperStatus, PortOutcome, Quality, Sweep, SweepStatus};
@@ -204,10 +204,19 @@ const PORT_METRICS: [Metric; 6] = [
     Metric::Utilization,
 ];
 
+/// A port some rule reads, with the metrics those rules read.
+struct WatchedPort {
+    entity: Entity,
+    /// Metrics of `PORT_METRICS` and `OperStatus` that a rule covering this port reads; the
+    /// others are not computed (most ports are watched by one rule on one metric, if any).
+    metrics: Vec<Metric>,
+}
+
 /// The engine, fed the way the daemon sees the world.
 pub struct LiveRules {
     engine: Engine,
-    ports: HashMap<(String, String), Entity>,
+    /// Per switch, per port name: the ports some rule covers.
+    ports: HashMap<String, HashMap<String, WatchedPort>>,
     switches: HashMap<String, Entity>,
     aggregates: Vec<Entity>,
     /// Per aggregate entity and metric: the end of the last slot fed.
@@ -235,12 +244,32 @@ impl LiveRules {
                 }
             }
         }
-        let mut ports = HashMap::new();
+        let mut ports: HashMap<String, HashMap<String, WatchedPort>> = HashMap::new();
         let mut switches = HashMap::new();
         for sw in &topology.switches {
             switches.insert(sw.name.clone(), Entity::switch(sw));
             for p in &sw.ports {
-                ports.insert((sw.name.clone(), p.name.clone()), Entity::port(p));
+                let entity = Entity::port(p);
+                let covering: Vec<&Rule> = rules
+                    .iter()
+                    .filter(|r| r.applies_to(Scope::Port, &entity.labels))
+                    .collect();
+                let metrics: Vec<Metric> = PORT_METRICS
+                    .iter()
+                    .chain([&Metric::OperStatus])
+                    .filter(|m| {
+                        covering
+                            .iter()
+                            .any(|r| r.metric == **m || r.kind == Kind::Absent)
+                    })
+                    .copied()
+                    .collect();
+                if !metrics.is_empty() {
+                    ports
+                        .entry(sw.name.clone())
+                        .or_default()
+                        .insert(p.name.clone(), WatchedPort { entity, metrics });
+                }
             }
         }
         let mut aggregates: Vec<Entity> = Vec::new();
@@ -275,11 +304,14 @@ impl LiveRules {
             };
             out.extend_from(self.engine.observe(&sw, Metric::Value, p));
         }
+        let Some(watched) = self.ports.get(&sweep.switch) else {
+            return out;
+        };
         for pr in &sweep.ports {
-            let key = (sweep.switch.clone(), pr.port.clone());
-            let Some(entity) = self.ports.get(&key).cloned() else {
+            let Some(WatchedPort { entity, metrics }) = watched.get(&pr.port) else {
                 continue;
             };
+            let key = (sweep.switch.clone(), pr.port.clone());
             let was_gap = self.after_gap.get(&key).copied().unwrap_or(true);
             let (points, status, gap_now): (Vec<(Metric, Point)>, Option<OperStatus>, bool) =
                 match &pr.outcome {
@@ -334,13 +366,17 @@ impl LiveRules {
                 };
             self.after_gap.insert(key, gap_now);
             for (m, p) in points {
-                out.extend_from(self.engine.observe(&entity, m, p));
+                if metrics.contains(&m) {
+                    out.extend_from(self.engine.observe(entity, m, p));
+                }
             }
-            let sp = match status {
-                Some(s) => Point::known(t, f64::from(s.to_mib())),
-                None => Point::unknown(t),
-            };
-            out.extend_from(self.engine.observe(&entity, Metric::OperStatus, sp));
+            if metrics.contains(&Metric::OperStatus) {
+                let sp = match status {
+                    Some(s) => Point::known(t, f64::from(s.to_mib())),
+                    None => Point::unknown(t),
+                };
+                out.extend_from(self.engine.observe(entity, Metric::OperStatus, sp));
+            }
         }
         out
     }
