@@ -304,3 +304,51 @@ fn the_current_month_is_projected_linearly_to_its_end() {
         "{text}"
     );
 }
+
+#[test]
+fn a_customer_named_only_by_an_ifalias_is_reported_by_id_for_the_months_it_has_data() {
+    let s = Setup::new();
+    // What the daemon's store sees once the poller attributed `Cust: hooli` on sw-a p9 and
+    // `Cust: idle` on sw-b p9: the configured topology plus those ports.
+    let alias = |switch: &str, customer: &str| bandwatch::config::PortLabels {
+        site: String::new(),
+        switch: switch.into(),
+        port: "p9".into(),
+        product_line: None,
+        customer: Some(customer.into()),
+        role: Some("customer".into()),
+    };
+    let mut effective = s.config.clone();
+    effective.topology = s
+        .config
+        .topology
+        .with_attributed(&[alias("sw-a", "hooli"), alias("sw-b", "idle")]);
+    write_steps(
+        &s.db(),
+        &effective,
+        day("2026-09-01"),
+        day("2026-11-01"),
+        |switch, port, t| match (switch, port) {
+            ("sw-a", "p9") if t >= day("2026-10-01") => Some((hour_at(10) * 24, 0)),
+            ("sw-a", "p9") => Some((0, 0)),
+            // Measured, but nothing on it in either month.
+            ("sw-b", "p9") => Some((0, 0)),
+            _ => Some((hour_at(1) * 24, hour_at(1) * 24)),
+        },
+    );
+    // The report is built from the configuration file, which lists neither customer.
+    assert!(!s.config.topology.customers.contains_key("hooli"));
+    let r = october(&s);
+    let hooli = row(&r, "hooli");
+    assert_eq!(hooli.name, "hooli");
+    assert_eq!(hooli.account_manager, None);
+    assert_eq!(hooli.this.in_octets, hour_at(10) * 24 * 31);
+    assert_eq!(hooli.status, Status::New);
+    let ids: Vec<&str> = r.customers.iter().map(|c| c.id.as_str()).collect();
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(ids, sorted, "customers are listed by id");
+    // A customer with measured zeros is listed (it is measured); one without any series is not.
+    assert!(ids.contains(&"idle"));
+    assert!(!ids.contains(&"nobody"));
+}

@@ -234,4 +234,147 @@ impl Topology {
     pub fn port_count(&self) -> usize {
         self.switches.iter().map(|s| s.ports.len()).sum()
     }
+
+    /// The topology as the stages after the poller see it: the configured one plus the ports
+    /// the poller attributed by ifAlias patterns (`discovered`), each a member of its switch,
+    /// site, product line and customer like a configured port. A customer or product line
+    /// named only by an alias is added, with no account manager or owners; a port also
+    /// configured by name keeps its configured labels.
+    pub fn with_attributed(&self, discovered: &[PortLabels]) -> Topology {
+        let mut t = self.clone();
+        for labels in discovered {
+            let Some(sw) = t.switches.iter_mut().find(|s| s.name == labels.switch) else {
+                continue;
+            };
+            if sw.ports.iter().any(|p| p.name == labels.port) {
+                continue;
+            }
+            let port = Port {
+                name: labels.port.clone(),
+                labels: PortLabels {
+                    site: sw.site.clone(),
+                    ..labels.clone()
+                },
+                max_rate: None,
+                description: Some("attributed by an ifAlias pattern".into()),
+            };
+            let key = port.key();
+            sw.ports.push(port);
+            if let Some(pl) = &labels.product_line {
+                t.product_lines
+                    .entry(pl.clone())
+                    .or_insert_with(|| ProductLine {
+                        name: pl.clone(),
+                        owners: Vec::new(),
+                        ports: Vec::new(),
+                        description: Some("named by an ifAlias pattern".into()),
+                    })
+                    .ports
+                    .push(key.clone());
+            }
+            if let Some(c) = &labels.customer {
+                t.customers
+                    .entry(c.clone())
+                    .or_insert_with(|| Customer {
+                        id: c.clone(),
+                        name: c.clone(),
+                        account_manager: None,
+                        ports: Vec::new(),
+                    })
+                    .ports
+                    .push(key);
+            }
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::diagnostic::SourceFile;
+
+    fn topology() -> Topology {
+        let text = r#"
+[snmp.default]
+version = "2c"
+community = "${BW_TEST_UNSET_COMMUNITY:-public}"
+
+[[site]]
+name = "bj-1"
+
+[[switch]]
+name = "sw1"
+site = "bj-1"
+address = "127.0.0.1:16100"
+
+[[product_line]]
+name = "cdn"
+
+[[port]]
+switch = "sw1"
+name = "eth1"
+product_line = "cdn"
+role = "uplink"
+
+[[customer]]
+id = "acme"
+name = "ACME Corp"
+ports = [{ switch = "sw1", name = "eth2" }]
+"#;
+        let src = SourceFile {
+            path: "t.toml".into(),
+            text: text.into(),
+        };
+        match crate::config::load_source(&src) {
+            Ok(l) => l.config.topology,
+            Err(d) => panic!("{d}"),
+        }
+    }
+
+    fn alias(port: &str, customer: Option<&str>, product_line: Option<&str>) -> PortLabels {
+        PortLabels {
+            site: String::new(),
+            switch: "sw1".into(),
+            port: port.into(),
+            product_line: product_line.map(String::from),
+            customer: customer.map(String::from),
+            role: Some("customer".into()),
+        }
+    }
+
+    #[test]
+    fn attributed_ports_join_their_customer_and_product_line_and_new_names_are_added() {
+        let t = topology();
+        let e = t.with_attributed(&[
+            alias("eth3", Some("acme"), None),
+            alias("eth4", Some("initech"), Some("cloud")),
+            // Configured by name: the configured labels win.
+            alias("eth1", Some("globex"), None),
+            alias("eth9", Some("nobody"), None),
+        ]);
+        let keys = |v: &[PortKey]| v.iter().map(|k| k.port.clone()).collect::<Vec<_>>();
+        assert_eq!(keys(&e.customers["acme"].ports), ["eth2", "eth3"]);
+        assert_eq!(e.customers["acme"].name, "ACME Corp");
+        assert_eq!(keys(&e.customers["initech"].ports), ["eth4"]);
+        assert_eq!(e.customers["initech"].account_manager, None);
+        assert_eq!(keys(&e.product_lines["cloud"].ports), ["eth4"]);
+        assert!(!e.customers.contains_key("globex"));
+        let eth3 = e
+            .port(&PortKey {
+                switch: "sw1".into(),
+                port: "eth3".into(),
+            })
+            .expect("eth3 is a port of the effective topology");
+        assert_eq!(eth3.labels.site, "bj-1");
+        assert_eq!(eth3.labels.customer.as_deref(), Some("acme"));
+        // A port on a switch the configuration does not know is left out.
+        let mut other = alias("eth5", Some("hooli"), None);
+        other.switch = "gone".into();
+        let e2 = t.with_attributed(&[other]);
+        assert!(!e2.customers.contains_key("hooli"));
+        // The configured topology is untouched.
+        assert_eq!(t.port_count(), 2);
+        assert_eq!(e.port_count(), 5);
+    }
 }

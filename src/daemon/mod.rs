@@ -52,6 +52,8 @@ pub struct Daemon {
     live: LiveView,
     health: Health,
     http_stop: watch::Sender<bool>,
+    /// The poller's attribution generation the store and rules were last given.
+    attribution_seen: u64,
     /// Address the HTTP server listens on.
     pub listen: std::net::SocketAddr,
 }
@@ -170,12 +172,63 @@ impl Daemon {
             health,
             http_stop,
             listen,
+            attribution_seen: 0,
         })
     }
 
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// Gives the store and the rules the ports the poller attributed by ifAlias patterns,
+    /// when they changed since the last call: each joins its switch, site, product line and
+    /// customer aggregates, and a customer or product line named only by an alias gets its
+    /// own series and rules, like a configured one. The poller keeps the configured topology.
+    pub fn refresh_attribution(&mut self) {
+        let generation = self.poller.attributed.generation();
+        if generation == self.attribution_seen {
+            return;
+        }
+        self.attribution_seen = generation;
+        let discovered = self.poller.attributed.all();
+        let effective = Arc::new(self.config.topology.with_attributed(&discovered));
+        if let Err(e) = self.writer.update_topology(effective.clone()) {
+            error!("store writer did not take the attributed ports: {e}");
+        }
+        let (rule_files, diags) =
+            crate::rules::file::load_dir(&self.config.daemon.rules_dir, &self.config.topology);
+        if diags.has_errors() {
+            // The files changed on disk since the last (re)load: keep the running rules.
+            warn!("rule files have errors now; the rules keep the configured ports until a reload");
+            return;
+        }
+        match Alerting::start(
+            rule_files.rules,
+            &effective,
+            crate::store::db_path(&self.config.daemon.data_dir),
+            self.config.retention,
+            self.notices.clone(),
+            self.alerts.clone(),
+        ) {
+            Ok(a) => {
+                let old = self
+                    .alerting
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .replace(a);
+                if let Some(old) = old {
+                    old.stop();
+                }
+            }
+            Err(e) => error!("rules did not restart on the attributed ports: {e}"),
+        }
+        info!(
+            attributed = discovered.len(),
+            customers = effective.customers.len(),
+            product_lines = effective.product_lines.len(),
+            "ports attributed by ifAlias patterns joined their aggregates"
+        );
     }
 
     /// Re-reads the configuration file. On any error the running configuration stays in
@@ -223,6 +276,7 @@ impl Daemon {
         self.poller.shutdown();
         self.poller = spawn_poller(&new, topology, self.pipeline.sender(), &self.options);
         self.live.set_attributed(self.poller.attributed.clone());
+        self.attribution_seen = 0;
         {
             let mut guard = self.notifier.write().await;
             if let Some(n) = guard.take() {
@@ -411,9 +465,11 @@ pub async fn run(config_path: &Path, config: Config) -> anyhow::Result<()> {
     };
     let mut daemon = Daemon::start(config, options).await?;
     let mut hup = hangup_signal()?;
+    let mut attribution = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
         tokio::select! {
             _ = crate::cli::run::shutdown_signal() => break,
+            _ = attribution.tick() => daemon.refresh_attribution(),
             Some(()) = hup.recv() => {
                 info!("SIGHUP: reloading {}", config_path.display());
                 if let Err(diags) = daemon.reload().await {

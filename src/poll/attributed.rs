@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::config::{PortKey, PortLabels};
 
@@ -12,12 +13,25 @@ use crate::config::{PortKey, PortLabels};
 #[derive(Debug, Default)]
 pub struct AttributedPorts {
     inner: RwLock<BTreeMap<PortKey, PortLabels>>,
+    /// Bumped whenever the set changes, so a later stage rebuilds only when it must.
+    generation: AtomicU64,
 }
 
 impl AttributedPorts {
     /// Replaces the alias-attributed ports of one switch (after its discovery).
     pub fn replace_switch(&self, switch: &str, ports: Vec<PortLabels>) {
         if let Ok(mut map) = self.inner.write() {
+            // The map is ordered by switch, then port: compare with the new set in that order.
+            let before: Vec<&PortLabels> = map
+                .iter()
+                .filter(|(k, _)| k.switch == switch)
+                .map(|(_, v)| v)
+                .collect();
+            let mut after: Vec<&PortLabels> = ports.iter().collect();
+            after.sort_by(|a, b| a.port.cmp(&b.port));
+            if before == after {
+                return;
+            }
             map.retain(|k, _| k.switch != switch);
             for labels in ports {
                 let key = PortKey {
@@ -26,7 +40,13 @@ impl AttributedPorts {
                 };
                 map.insert(key, labels);
             }
+            self.generation.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// A number that changes whenever an attribution does (starts at 0: none yet).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
     }
 
     /// The labels of an alias-attributed port.
@@ -62,7 +82,12 @@ mod tests {
         let a = AttributedPorts::default();
         a.replace_switch("sw1", vec![labels("sw1", "eth4", "acme")]);
         a.replace_switch("sw2", vec![labels("sw2", "eth8", "globex")]);
+        assert_eq!(a.generation(), 2);
+        // Rediscovery that finds the same attributions changes nothing downstream.
+        a.replace_switch("sw2", vec![labels("sw2", "eth8", "globex")]);
+        assert_eq!(a.generation(), 2);
         a.replace_switch("sw1", vec![labels("sw1", "eth5", "initech")]);
+        assert_eq!(a.generation(), 3);
         let key = |s: &str, p: &str| PortKey {
             switch: s.into(),
             port: p.into(),

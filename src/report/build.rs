@@ -192,9 +192,26 @@ pub fn build_with(
         };
         Ok(Usage::from_buckets_excluding(&buckets, p, &attacks))
     };
-    for c in config.topology.customers.values() {
+    // Customers named only by an ifAlias pattern have series but no [[customer]] entry; they
+    // are reported (by id, without an account manager) for the months they have data.
+    let unlisted: Vec<crate::config::Customer> = book
+        .customers()?
+        .into_iter()
+        .filter(|id| !config.topology.customers.contains_key(id))
+        .map(|id| crate::config::Customer {
+            name: id.clone(),
+            id,
+            account_manager: None,
+            ports: Vec::new(),
+        })
+        .collect();
+    let listed = config.topology.customers.values().map(|c| (c, true));
+    for (c, configured) in listed.chain(unlisted.iter().map(|c| (c, false))) {
         let mut this = customer_usage(c, this_p)?;
         let mut last = customer_usage(c, last_p)?;
+        if !configured && this.slots == 0 && last.slots == 0 {
+            continue;
+        }
         if let Some(recs) = imported.get(&c.id) {
             this.add_imported(recs);
             last.add_imported(recs);
@@ -218,6 +235,7 @@ pub fn build_with(
             status,
         });
     }
+    customers.sort_by(|a, b| a.id.cmp(&b.id));
     let totals = |kind: EntityKind, names: Vec<&String>| -> Result<Vec<TotalRow>, StoreError> {
         names
             .into_iter()

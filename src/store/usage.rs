@@ -92,6 +92,19 @@ impl UsageBook {
         })
     }
 
+    /// Every customer the store has a series for: the configured ones and those named only
+    /// by an ifAlias pattern (or by a configuration since changed), sorted by id.
+    pub fn customers(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT name FROM series WHERE kind = 'customer' ORDER BY name")
+            .ctx(&self.path, "listing customers")?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .ctx(&self.path, "listing customers")?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .ctx(&self.path, "listing customers")
+    }
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.path
