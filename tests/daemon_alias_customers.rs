@@ -1,7 +1,7 @@
 //! Customers found only by an ifAlias convention (`Cust: NAME`, no `[[customer]]` entry) are
 //! customers like the configured ones: `bandwatch run` polls a simulated switch over real UDP
-//! SNMP, learns the attribution at discovery, and the store keeps the customer's own usage
-//! series, read back with `bandwatch query` from the SQLite file.
+//! SNMP, learns the attribution at discovery, the store keeps the customer's own usage
+//! series, read back with `bandwatch query` from the SQLite file, and `/metrics` exports it.
 
 use std::process::{Command, Stdio};
 
@@ -109,6 +109,14 @@ fn a_customer_named_only_by_an_alias_gets_its_own_usage_series() {
         last.1,
         std::fs::read_to_string(&log).unwrap_or_default()
     );
+    // Grafana sees the customer too.
+    wait_for("the alias-only customer on /metrics", 30, || {
+        http_get(http, "/metrics").is_some_and(|(c, b)| {
+            c == 200
+                && b.lines()
+                    .any(|l| l.starts_with("bandwatch_customer_bits_per_second{customer=\"c0-4\""))
+        })
+    });
     // Each customer is its own series: c0-8 has its own, and a name nobody uses has none.
     assert!(known_rows(&cfg, "customer:c0-8").0 > 0);
     assert_eq!(known_rows(&cfg, "customer:c0-5").0, 0);

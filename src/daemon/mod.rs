@@ -181,7 +181,7 @@ impl Daemon {
         &self.config
     }
 
-    /// Gives the store and the rules the ports the poller attributed by ifAlias patterns,
+    /// Gives the store, the rules and `/metrics` the ports the poller attributed by ifAlias patterns,
     /// when they changed since the last call: each joins its switch, site, product line and
     /// customer aggregates, and a customer or product line named only by an alias gets its
     /// own series and rules, like a configured one. The poller keeps the configured topology.
@@ -196,6 +196,7 @@ impl Daemon {
         if let Err(e) = self.writer.update_topology(effective.clone()) {
             error!("store writer did not take the attributed ports: {e}");
         }
+        self.live.set_topology(effective.clone());
         let (rule_files, diags) =
             crate::rules::file::load_dir(&self.config.daemon.rules_dir, &self.config.topology);
         if diags.has_errors() {
