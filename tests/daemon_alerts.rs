@@ -134,36 +134,15 @@ fn setup(rules: &str, scenario: &str) -> Setup {
     std::fs::create_dir(dir.path().join("rules")).unwrap();
     std::fs::write(dir.path().join("rules/test.toml"), rules).unwrap();
     std::fs::write(dir.path().join("scenario.toml"), scenario).unwrap();
-    let udp = free_udp_base(2);
-    let sim = Kill(
-        Command::new(BIN)
-            .args([
-                "simulate",
-                "--switches",
-                "2",
-                "--ports",
-                "4",
-                "--interval",
-                "2s",
-                "--scenario",
-            ])
-            .arg(dir.path().join("scenario.toml"))
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{udp}"))
-            .arg("--write-config")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+    let scenario_path = dir.path().join("scenario.toml");
+    let Simulated { sim, http, text } = simulate(
+        &cfg,
+        2,
+        4,
+        &["--scenario".as_ref(), scenario_path.as_os_str()],
+        "rules_dir = \"rules\"\n",
     );
-    wait_for("the simulator's config", 30, || cfg.exists());
-    let http = free_tcp_port();
-    let mut text = std::fs::read_to_string(&cfg).unwrap().replacen(
-        "[daemon]\n",
-        &format!("[daemon]\nlisten = \"127.0.0.1:{http}\"\nrules_dir = \"rules\"\n"),
-        1,
-    );
+    let mut text = text;
     text.push_str(
         "\n[[route]]\nname = \"ops\"\nemail = [\"noc@example.net\"]\n\n\
          [email]\ntransport = \"file\"\nfrom = \"bandwatch <bandwatch@example.net>\"\ngroup_wait = \"1s\"\n",

@@ -44,34 +44,11 @@ fn known_rows(cfg: &std::path::Path, entity: &str) -> (usize, String) {
 fn a_customer_named_only_by_an_alias_gets_its_own_usage_series() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bw.toml");
-    let udp = free_udp_base(1);
-    let _sim = Kill(
-        Command::new(BIN)
-            .args([
-                "simulate",
-                "--switches",
-                "1",
-                "--ports",
-                "8",
-                "--interval",
-                "2s",
-            ])
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{udp}"))
-            .arg("--write-config")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the simulator's config", 30, || cfg.exists());
-    let http = free_tcp_port();
-    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
-        "[daemon]\n",
-        &format!("[daemon]\nlisten = \"127.0.0.1:{http}\"\n"),
-        1,
-    );
+    let Simulated {
+        sim: _sim,
+        http,
+        text,
+    } = simulate(&cfg, 1, 8, &[], "");
     // Ports 4 and 8 carry `Cust: c0-4` and `Cust: c0-8`; neither is a [[customer]].
     assert!(!text.contains("[[customer]]") && !text.contains("c0-4"));
     std::fs::write(&cfg, &text).unwrap();

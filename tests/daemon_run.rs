@@ -24,34 +24,7 @@ fn signal(child: &Child, sig: &str) {
 fn run_polls_serves_reloads_and_stores() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bw.toml");
-    let udp = free_udp_base(2);
-    let sim = Kill(
-        Command::new(BIN)
-            .args([
-                "simulate",
-                "--switches",
-                "2",
-                "--ports",
-                "6",
-                "--interval",
-                "2s",
-            ])
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{udp}"))
-            .arg("--write-config")
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("the simulator's config", 30, || cfg.exists());
-    let http = free_tcp_port();
-    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
-        "[daemon]\n",
-        &format!("[daemon]\nlisten = \"127.0.0.1:{http}\"\n"),
-        1,
-    );
+    let Simulated { sim, http, text } = simulate(&cfg, 2, 6, &[], "");
     std::fs::write(&cfg, &text).unwrap();
 
     let log = dir.path().join("run.log");

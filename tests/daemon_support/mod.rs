@@ -71,3 +71,50 @@ pub fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for {what}");
 }
+
+/// A fleet served by `bandwatch simulate` (another process) on free UDP ports, and the
+/// configuration it wrote for polling it, with `[daemon] listen` on a free TCP port.
+pub struct Simulated {
+    /// The simulator, killed when dropped.
+    pub sim: Kill,
+    /// The HTTP port the configuration listens on.
+    pub http: u16,
+    /// The configuration text (not yet written back to `cfg`: callers add to it first).
+    pub text: String,
+}
+
+/// Starts `bandwatch simulate --switches N --ports P --interval 2s [extra...]`, waits for the
+/// configuration it writes to `cfg`, and sets `[daemon] listen` (plus `daemon_extra` lines).
+pub fn simulate(
+    cfg: &std::path::Path,
+    switches: u16,
+    ports: u16,
+    extra: &[&std::ffi::OsStr],
+    daemon_extra: &str,
+) -> Simulated {
+    let udp = free_udp_base(switches);
+    let sim = Kill(
+        std::process::Command::new(BIN)
+            .arg("simulate")
+            .args(["--switches", &switches.to_string()])
+            .args(["--ports", &ports.to_string()])
+            .args(["--interval", "2s"])
+            .args(extra)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{udp}"))
+            .arg("--write-config")
+            .arg(cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the simulator's config", 30, || cfg.exists());
+    let http = free_tcp_port();
+    let text = std::fs::read_to_string(cfg).unwrap().replacen(
+        "[daemon]\n",
+        &format!("[daemon]\nlisten = \"127.0.0.1:{http}\"\n{daemon_extra}"),
+        1,
+    );
+    Simulated { sim, http, text }
+}
