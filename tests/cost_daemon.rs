@@ -1,6 +1,7 @@
 //! `bandwatch run` with prices, as an operator runs it: the daemon (a separate process) serves
 //! month-to-date revenue and transit cost on `/metrics` from the SQLite file it finds in its
-//! data folder (written beforehand through the real store writer).
+//! data folder (written beforehand through the real store writer), and serves new prices
+//! right after a reload.
 
 mod daemon_support;
 mod report_support;
@@ -105,7 +106,7 @@ fn the_daemon_serves_month_to_date_money() {
         },
     );
 
-    let _daemon = Kill(
+    let daemon = Kill(
         Command::new(BIN)
             .arg("-c")
             .arg(&cfg)
@@ -140,4 +141,23 @@ fn the_daemon_serves_month_to_date_money() {
         ),
         "{body}"
     );
+
+    // A new price, and SIGHUP: the figures follow at once, not after the next refresh.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replacen("commit_price = 900.0", "commit_price = 1000.0", 1),
+    )
+    .unwrap();
+    let hup = Command::new("kill")
+        .arg("-HUP")
+        .arg(daemon.0.id().to_string())
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    wait_for("the new price on /metrics after the reload", 30, || {
+        http_get(http, "/metrics").is_some_and(|(_, b)| {
+            b.contains("bandwatch_customer_revenue_month{customer=\"acme\",currency=\"EUR\"} 1000")
+        })
+    });
 }

@@ -125,7 +125,7 @@ fn scrape_exports_month_to_date_revenue_and_product_line_cost() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sources: Vec<Arc<dyn MetricsSource>> = vec![Arc::new(CostSource::with_clock(
         db.clone(),
-        Arc::new(config.clone()),
+        bandwatch::config::ConfigHandle::new(config.clone()),
         mid_september,
     ))];
     let state = AppState {

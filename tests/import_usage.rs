@@ -220,8 +220,7 @@ fn the_http_endpoint_wants_the_token_and_imports_all_or_nothing() {
         config: None,
         usage: Some(Arc::new(UsageApi {
             db: s.db(),
-            token: s.config.api.token.clone(),
-            topology: topo,
+            config: bandwatch::config::ConfigHandle::new(s.config.clone()),
         })),
     };
     let listener = rt.block_on(bind("127.0.0.1:0".parse().unwrap())).unwrap();

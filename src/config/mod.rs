@@ -6,6 +6,7 @@
 
 pub mod diagnostic;
 pub mod document;
+pub mod handle;
 pub mod model;
 pub mod pricing;
 pub mod raw;
@@ -22,6 +23,7 @@ use regex::Regex;
 use toml::Spanned;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
+pub use handle::ConfigHandle;
 pub use model::{
     Api, AuthProtocol, Billing, Config, Daemon, Email, MailSecurity, MailTransport,
     PrivacyProtocol, ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, UsmUser,

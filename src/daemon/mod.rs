@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
-use crate::config::{self, Config, Topology};
+use crate::config::{self, Config, ConfigHandle, Topology};
 use crate::http::sources::{NotifySource, PollSource, StoreSource};
 use crate::http::{AppState, Health, LiveView, MetricsSource};
 use crate::notify::{Notice, Notifier, SenderOptions};
@@ -41,6 +41,8 @@ pub struct Options {
 /// A running daemon.
 pub struct Daemon {
     config: Config,
+    /// The configuration the HTTP report, usage API, money metrics and report delivery read.
+    in_force: ConfigHandle,
     options: Options,
     poller: Poller,
     pipeline: Pipeline,
@@ -62,6 +64,7 @@ impl Daemon {
     /// Opens the store, starts the notifier, the poller, the pipeline and the HTTP server.
     pub async fn start(config: Config, options: Options) -> anyhow::Result<Daemon> {
         let topology = Arc::new(config.topology.clone());
+        let in_force = ConfigHandle::new(config.clone());
         std::fs::create_dir_all(&config.daemon.data_dir).with_context(|| {
             format!(
                 "cannot create data_dir {}",
@@ -78,7 +81,7 @@ impl Daemon {
         let (notices, notice_rx) = tokio::sync::mpsc::unbounded_channel::<Notice>();
         tokio::spawn(forward_notices(notice_rx, notifier.clone()));
         if let Some(n) = notifier.read().await.as_ref() {
-            tokio::spawn(deliver_reports(n.outbox(), Arc::new(config.clone())));
+            tokio::spawn(deliver_reports(n.outbox(), in_force.clone()));
         }
         let alerts = AlertsView::default();
         let alerting: SharedAlerting = Arc::new(std::sync::Mutex::new(Some(start_rules(
@@ -108,7 +111,7 @@ impl Daemon {
         sources.push(Arc::new(crate::http::sources::AlertSource(alerts.clone())));
         sources.push(Arc::new(crate::http::sources::CostSource::new(
             crate::store::db_path(&config.daemon.data_dir),
-            Arc::new(config.clone()),
+            in_force.clone(),
         )));
         health.set(
             "poller",
@@ -133,11 +136,10 @@ impl Daemon {
             health: health.clone(),
             alerts: alerts.clone(),
             db: Some(crate::store::db_path(&config.daemon.data_dir)),
-            config: Some(Arc::new(config.clone())),
+            config: Some(in_force.clone()),
             usage: Some(Arc::new(crate::http::usage::UsageApi {
                 db: crate::store::db_path(&config.daemon.data_dir),
-                token: config.api.token.clone(),
-                topology: topology.clone(),
+                config: in_force.clone(),
             })),
         };
         let listener = crate::http::bind(config.daemon.listen).await?;
@@ -160,6 +162,7 @@ impl Daemon {
         );
         Ok(Daemon {
             config,
+            in_force,
             options,
             poller,
             pipeline,
@@ -293,6 +296,7 @@ impl Daemon {
             ports = new.topology.port_count(),
             "configuration reloaded"
         );
+        self.in_force.replace(new.clone());
         self.config = new;
         Ok(())
     }
@@ -368,10 +372,11 @@ async fn watch_health(
 }
 
 /// Queues the monthly report for email when it is due (`[report] day` and `time`), through
-/// the outbox; each month's report is queued once, whatever the restarts.
-async fn deliver_reports(outbox: Arc<crate::notify::Outbox>, config: Arc<Config>) {
+/// the outbox, with the customers and routes in force; each month's report is queued once,
+/// whatever the restarts.
+async fn deliver_reports(outbox: Arc<crate::notify::Outbox>, config: ConfigHandle) {
     loop {
-        let (o, c) = (outbox.clone(), config.clone());
+        let (o, c) = (outbox.clone(), config.get());
         let r = tokio::task::spawn_blocking(move || {
             let book =
                 crate::store::UsageBook::open_read(&crate::store::db_path(&c.daemon.data_dir))

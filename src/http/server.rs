@@ -64,7 +64,7 @@ pub struct AppState {
     /// The database file, for the alert history (none in tests without a store).
     pub db: Option<std::path::PathBuf>,
     /// The configuration in force, for `/report` (none in tests without one).
-    pub config: Option<Arc<crate::config::Config>>,
+    pub config: Option<crate::config::ConfigHandle>,
     /// `POST /api/v1/usage` (disabled when `None`).
     pub usage: Option<Arc<super::usage::UsageApi>>,
 }
@@ -187,7 +187,7 @@ async fn report(
     State(st): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<ReportQuery>,
 ) -> Response {
-    let (Some(config), Some(db)) = (st.config.clone(), st.db.clone()) else {
+    let (Some(config), Some(db)) = (st.config.as_ref().map(|c| c.get()), st.db.clone()) else {
         return (StatusCode::NOT_FOUND, "no report: this server has no store").into_response();
     };
     let which = q.month.unwrap_or_else(|| "current".into());

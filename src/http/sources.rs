@@ -195,7 +195,7 @@ impl MetricsSource for AlertSource {
 /// (the first scrape computes it).
 pub struct CostSource {
     db: std::path::PathBuf,
-    config: Arc<crate::config::Config>,
+    config: crate::config::ConfigHandle,
     now: fn() -> jiff::Timestamp,
     cache: Arc<std::sync::Mutex<CostCache>>,
 }
@@ -203,6 +203,8 @@ pub struct CostSource {
 #[derive(Default)]
 struct CostCache {
     at: Option<std::time::Instant>,
+    /// The configuration the figures were computed under (a reload computes them again).
+    under: Option<Arc<crate::config::Config>>,
     refreshing: bool,
     accounts: Option<crate::cost::Accounts>,
 }
@@ -211,15 +213,15 @@ impl CostSource {
     /// How long computed figures are served before they are computed again.
     pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
 
-    /// The money of the database at `db` under `config`'s prices.
-    pub fn new(db: std::path::PathBuf, config: Arc<crate::config::Config>) -> CostSource {
+    /// The money of the database at `db` under the prices in force in `config`.
+    pub fn new(db: std::path::PathBuf, config: crate::config::ConfigHandle) -> CostSource {
         CostSource::with_clock(db, config, jiff::Timestamp::now)
     }
 
     /// [`CostSource::new`] with another clock (tests: a month that is already written).
     pub fn with_clock(
         db: std::path::PathBuf,
-        config: Arc<crate::config::Config>,
+        config: crate::config::ConfigHandle,
         now: fn() -> jiff::Timestamp,
     ) -> CostSource {
         CostSource {
@@ -249,7 +251,8 @@ impl CostSource {
 
 impl MetricsSource for CostSource {
     fn write(&self, e: &mut Exposition) {
-        if self.config.topology.pricing.is_empty() {
+        let config = self.config.get();
+        if config.topology.pricing.is_empty() {
             return;
         }
         let accounts = {
@@ -257,16 +260,24 @@ impl MetricsSource for CostSource {
                 .cache
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let reloaded = g.under.as_ref().is_some_and(|u| !Arc::ptr_eq(u, &config));
             match g.at {
                 None => {
-                    g.accounts = Self::compute(&self.db, &self.config, (self.now)());
+                    g.accounts = Self::compute(&self.db, &config, (self.now)());
                     g.at = Some(std::time::Instant::now());
+                    g.under = Some(config.clone());
+                }
+                // New prices are served at once, not after the next refresh.
+                Some(_) if reloaded => {
+                    g.accounts = Self::compute(&self.db, &config, (self.now)());
+                    g.at = Some(std::time::Instant::now());
+                    g.under = Some(config.clone());
                 }
                 Some(at) if at.elapsed() >= Self::REFRESH && !g.refreshing => {
                     g.refreshing = true;
                     let (db, config, now, cache) = (
                         self.db.clone(),
-                        self.config.clone(),
+                        config.clone(),
                         self.now,
                         self.cache.clone(),
                     );
@@ -279,6 +290,7 @@ impl MetricsSource for CostSource {
                                 .unwrap_or_else(std::sync::PoisonError::into_inner);
                             g.accounts = a;
                             g.at = Some(std::time::Instant::now());
+                            g.under = Some(config);
                             g.refreshing = false;
                         });
                     if let Err(err) = spawned {

@@ -5,7 +5,6 @@
 //! axum's default (2 MB, answered with 413); larger files go through `bandwatch import`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -14,19 +13,19 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::server::AppState;
-use crate::config::{Secret, Topology};
+use crate::config::Secret;
 use crate::report::import::{ImportError, import};
 use crate::store::UsageBook;
 
-/// What the usage endpoint needs: the database, the token and the customers.
+/// What the usage endpoint needs: the database, and the configuration in force (its token and
+/// customers, as of the last reload).
 #[derive(Clone)]
 pub struct UsageApi {
     /// The database file (`<data_dir>/bandwatch.db`).
     pub db: PathBuf,
-    /// `[api] token`; without one the endpoint is disabled.
-    pub token: Option<Secret>,
-    /// The topology whose customers records may name.
-    pub topology: Arc<Topology>,
+    /// The configuration in force: `[api] token` (without one the endpoint is disabled) and
+    /// the customers records may name.
+    pub config: crate::config::ConfigHandle,
 }
 
 /// Compares without stopping at the first difference (no timing hint about the token).
@@ -51,7 +50,8 @@ pub async fn post_usage(State(st): State<AppState>, headers: HeaderMap, body: St
         )
             .into_response();
     };
-    let Some(token) = api.token.clone() else {
+    let config = api.config.get();
+    let Some(token) = config.api.token.clone() else {
         return (
             StatusCode::NOT_FOUND,
             "usage import is disabled: set [api] token in the configuration\n",
@@ -68,7 +68,7 @@ pub async fn post_usage(State(st): State<AppState>, headers: HeaderMap, body: St
     }
     let done = tokio::task::spawn_blocking(move || {
         let mut book = UsageBook::open_write(&api.db)?;
-        import(&mut book, &body, &api.topology, Timestamp::now())
+        import(&mut book, &body, &config.topology, Timestamp::now())
     })
     .await;
     match done {
