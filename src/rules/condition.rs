@@ -227,7 +227,7 @@ impl SeriesEval {
                     return Some(margin_verdict(m, &b, sp, spike));
                 }
                 let b = cache.at(t);
-                cache.push(t, v);
+                let raw = v;
                 // With `smooth`, the median of the last few points is compared, not the point.
                 let v = match &mut self.smooth {
                     Some(w) => {
@@ -239,6 +239,8 @@ impl SeriesEval {
                     }
                     None => v,
                 };
+                // `compare = "smoothed"`: the baseline learns the medians, like with like.
+                cache.push(t, if m.smoothed_baseline { v } else { raw });
                 let Some(b) = b else {
                     return Some(Verdict::Unknown("learning: not enough history yet".into()));
                 };
