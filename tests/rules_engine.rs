@@ -725,3 +725,62 @@ notify = []
         "lone outliers move no median"
     );
 }
+
+#[test]
+fn a_one_step_move_of_quantized_counts_is_not_many_spreads_away() {
+    // Counts: 1 nearly always, 2 one time in twenty. The interquartile range is 0 and the mean
+    // absolute deviation 0.06, but the data moves in steps of 1: a fall to 0 is one step, not
+    // sixteen spreads. A jump to 10 is nine steps and still fires.
+    let rule = rules(
+        r#"
+[[rule]]
+name = "move"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "1d"
+factor = 1.5
+min_delta = 0
+deviation = 3
+notify = []
+
+[[rule]]
+name = "fall"
+kind = "drop"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "1d"
+factor = 1.5
+min_delta = 0
+deviation = 3
+notify = []
+"#,
+    );
+    let run = |last: f64| {
+        let mut e = engine(rule.clone());
+        let ent = Entity::series("s");
+        let mut fired_rules = Vec::new();
+        for step in 0..(2 * 288 + 1) {
+            let v = if step == 2 * 288 {
+                last
+            } else if step % 20 == 7 {
+                2.0
+            } else {
+                1.0
+            };
+            let o = e.observe(&ent, Metric::Value, Point::known(ts(T0 + step * 300), v));
+            for t in o.transitions.iter().filter(|t| t.change == Change::Fired) {
+                fired_rules.push((step, t.rule.clone()));
+            }
+        }
+        fired_rules
+    };
+    assert_eq!(run(0.0), vec![], "one step down");
+    assert_eq!(
+        run(10.0),
+        vec![(2 * 288, "move".to_string())],
+        "nine steps up"
+    );
+}
