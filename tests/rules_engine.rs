@@ -659,3 +659,128 @@ notify = []
         "within `smooth` of the change: {swinging:?}"
     );
 }
+
+#[test]
+fn compare_smoothed_sees_a_level_shift_that_raw_outliers_hide() {
+    // 100 +- 5% every 5 minutes, with a lone outlier at 500 every 6 hours; from day 4 the
+    // level is 150. The 99.9th percentile of the raw points is an outlier (about 500), so a
+    // median of 30 minutes at 150 never exceeds it; the past 30-minute medians stay near 100,
+    // because one outlier cannot move a median of six points.
+    let rule = |compare: &str| {
+        rules(&format!(
+            r#"
+[[rule]]
+name = "shift"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "3d"
+warmup = "1d"
+quantile = 0.999
+smooth = "30m"
+compare = "{compare}"
+factor = 1.05
+min_delta = 0
+deviation = 1
+clear_for = "1h"
+notify = []
+"#
+        ))
+    };
+    let run = |compare: &str, shift: bool| {
+        let mut e = engine(rule(compare));
+        let ent = Entity::series("s");
+        let mut rng = Rng(5);
+        let mut fired_at = Vec::new();
+        for step in 0..(5 * 288) {
+            let later = shift && step >= 4 * 288;
+            let level = if later { 150.0 } else { 100.0 };
+            let v = if step % 72 == 36 {
+                500.0
+            } else {
+                level * (1.0 + rng.noise(0.05))
+            };
+            let o = e.observe(&ent, Metric::Value, Point::known(ts(T0 + step * 300), v));
+            if fired(&o) > 0 {
+                fired_at.push(step - 4 * 288);
+            }
+        }
+        fired_at
+    };
+    assert_eq!(
+        run("level", true),
+        Vec::<i64>::new(),
+        "hidden by the outliers"
+    );
+    let smoothed = run("smoothed", true);
+    assert_eq!(smoothed.len(), 1, "{smoothed:?}");
+    assert!(
+        (0..6).contains(&smoothed[0]),
+        "within `smooth` of the shift: {smoothed:?}"
+    );
+    assert_eq!(
+        run("smoothed", false),
+        Vec::<i64>::new(),
+        "lone outliers move no median"
+    );
+}
+
+#[test]
+fn a_one_step_move_of_quantized_counts_is_not_many_spreads_away() {
+    // Counts: 1 nearly always, 2 one time in twenty. The interquartile range is 0 and the mean
+    // absolute deviation 0.06, but the data moves in steps of 1: a fall to 0 is one step, not
+    // sixteen spreads. A jump to 10 is nine steps and still fires.
+    let rule = rules(
+        r#"
+[[rule]]
+name = "move"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "1d"
+factor = 1.5
+min_delta = 0
+deviation = 3
+notify = []
+
+[[rule]]
+name = "fall"
+kind = "drop"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "1d"
+factor = 1.5
+min_delta = 0
+deviation = 3
+notify = []
+"#,
+    );
+    let run = |last: f64| {
+        let mut e = engine(rule.clone());
+        let ent = Entity::series("s");
+        let mut fired_rules = Vec::new();
+        for step in 0..(2 * 288 + 1) {
+            let v = if step == 2 * 288 {
+                last
+            } else if step % 20 == 7 {
+                2.0
+            } else {
+                1.0
+            };
+            let o = e.observe(&ent, Metric::Value, Point::known(ts(T0 + step * 300), v));
+            for t in o.transitions.iter().filter(|t| t.change == Change::Fired) {
+                fired_rules.push((step, t.rule.clone()));
+            }
+        }
+        fired_rules
+    };
+    assert_eq!(run(0.0), vec![], "one step down");
+    assert_eq!(
+        run(10.0),
+        vec![(2 * 288, "move".to_string())],
+        "nine steps up"
+    );
+}

@@ -233,6 +233,10 @@ fn nonsense_combinations_are_refused() {
             "rule[0].compare: \"spread\" needs `smooth`",
         ),
         (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\ncompare = \"smoothed\"",
+            "rule[0].compare: \"smoothed\" needs `smooth`",
+        ),
+        (
             "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nsmooth = \"1h\"\ncompare = \"mean\"",
             "rule[0].compare:",
         ),

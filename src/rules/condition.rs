@@ -46,6 +46,48 @@ pub struct SeriesEval {
     first_time: Option<i64>,
     last_known: Option<i64>,
     seen_up: bool,
+    resolution: Resolution,
+}
+
+/// The resolution of the values a baseline learns: the smallest step seen between two
+/// consecutive different values (1 for counts, 0.5 for medians of counts). A spread is never
+/// taken below it, so that on quantized data a one-step move is not "infinitely many
+/// spreads" away when every comparable value happened to be equal.
+#[derive(Clone, Copy, Debug)]
+struct Resolution {
+    last: Option<f64>,
+    step: f64,
+}
+
+impl Resolution {
+    fn new() -> Resolution {
+        Resolution {
+            last: None,
+            step: f64::INFINITY,
+        }
+    }
+
+    fn learn(&mut self, v: f64) {
+        if let Some(l) = self.last {
+            let d = (v - l).abs();
+            if d > 0.0 && d < self.step {
+                self.step = d;
+            }
+        }
+        self.last = Some(v);
+    }
+
+    /// The baseline with its spread raised to the resolution, once one is known.
+    fn floor(&self, b: Baseline) -> Baseline {
+        if self.step.is_finite() && b.spread < self.step {
+            Baseline {
+                spread: self.step,
+                ..b
+            }
+        } else {
+            b
+        }
+    }
 }
 
 impl SeriesEval {
@@ -71,6 +113,7 @@ impl SeriesEval {
             first_time: None,
             last_known: None,
             seen_up: false,
+            resolution: Resolution::new(),
         }
     }
 
@@ -219,15 +262,16 @@ impl SeriesEval {
                         return Some(Verdict::Unknown("learning: too few recent points".into()));
                     }
                     let sp = w.summary(0.5).map_or(0.0, |s| s.1);
-                    let b = cache.at(t);
+                    let b = cache.at(t).map(|b| self.resolution.floor(b));
                     cache.push(t, sp);
+                    self.resolution.learn(sp);
                     let Some(b) = b else {
                         return Some(Verdict::Unknown("learning: not enough history yet".into()));
                     };
                     return Some(margin_verdict(m, &b, sp, spike));
                 }
-                let b = cache.at(t);
-                cache.push(t, v);
+                let b = cache.at(t).map(|b| self.resolution.floor(b));
+                let raw = v;
                 // With `smooth`, the median of the last few points is compared, not the point.
                 let v = match &mut self.smooth {
                     Some(w) => {
@@ -239,6 +283,10 @@ impl SeriesEval {
                     }
                     None => v,
                 };
+                // `compare = "smoothed"`: the baseline learns the medians, like with like.
+                let learnt = if m.smoothed_baseline { v } else { raw };
+                cache.push(t, learnt);
+                self.resolution.learn(learnt);
                 let Some(b) = b else {
                     return Some(Verdict::Unknown("learning: not enough history yet".into()));
                 };

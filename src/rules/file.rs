@@ -37,6 +37,17 @@ pub mod defaults {
     pub const MIN_COVERAGE: f64 = 0.9;
 }
 
+/// What a spike or drop rule with `smooth` compares (`compare`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Compare {
+    /// The median of the last `smooth` against past points.
+    Level,
+    /// The spread of the last `smooth` against past spreads.
+    Spread,
+    /// The median of the last `smooth` against past medians of `smooth`.
+    Smoothed,
+}
+
 /// Every rule of a rules folder.
 #[derive(Clone, Debug, Default)]
 pub struct RuleFiles {
@@ -746,20 +757,29 @@ impl Validator<'_, '_, '_> {
             }
             None => false,
         };
-        let spread = match &r.compare {
+        let (spread, smoothed_baseline) = match &r.compare {
             Some(c) => {
-                let spread = self.pick(c, "compare", &[("level", false), ("spread", true)])?;
-                if spread && r.smooth.is_none() {
-                    self.err(
-                        c,
-                        "compare",
-                        "\"spread\" needs `smooth`: the window whose spread is compared, like \"6h\"",
-                    );
+                let how = self.pick(
+                    c,
+                    "compare",
+                    &[
+                        ("level", Compare::Level),
+                        ("spread", Compare::Spread),
+                        ("smoothed", Compare::Smoothed),
+                    ],
+                )?;
+                if how != Compare::Level && r.smooth.is_none() {
+                    let what = if how == Compare::Spread {
+                        "\"spread\" needs `smooth`: the window whose spread is compared, like \"6h\""
+                    } else {
+                        "\"smoothed\" needs `smooth`: the window whose median is compared with the past medians, like \"30m\""
+                    };
+                    self.err(c, "compare", what);
                     return None;
                 }
-                spread
+                (how == Compare::Spread, how == Compare::Smoothed)
             }
-            None => false,
+            None => (false, false),
         };
         Some(Margin {
             baseline: BaselineSpec {
@@ -778,6 +798,7 @@ impl Validator<'_, '_, '_> {
             smooth: self.positive(&r.smooth, "smooth"),
             evaluate_after_gap,
             spread,
+            smoothed_baseline,
         })
     }
 

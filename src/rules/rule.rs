@@ -288,6 +288,11 @@ pub struct Margin {
     /// `compare = "spread"`: compare the robust spread of the points of the last `smooth`
     /// with the past spreads (volatility), instead of their median with past values.
     pub spread: bool,
+    /// `compare = "smoothed"` (needs `smooth`): the baseline is learnt from the medians of
+    /// `smooth` (one per point), not from the raw points, so a level is compared with the
+    /// past levels of the same span: a series that sits at a known level for hours (a
+    /// bimodal or bursty one) does not look new, while one outlier cannot move either side.
+    pub smoothed_baseline: bool,
 }
 
 /// A churn-style drop over totals per window (days, usually).
