@@ -114,6 +114,13 @@ fn main() {
         let started = Instant::now();
         let mut measuring = false;
         let (mut cpu0, mut sim0, mut t0) = (0.0, 0.0, Instant::now());
+        let requests = |m: &poll::PollMetrics| -> u64 {
+            m.switches
+                .iter()
+                .map(|(_, s)| s.requests.load(Ordering::Relaxed))
+                .sum()
+        };
+        let (mut req0, mut sweeps) = (0u64, 0u64);
         let mut samples = 0u64;
         let mut unknown = 0u64;
         let mut late_us: Vec<u64> = Vec::new();
@@ -124,11 +131,13 @@ fn main() {
                 cpu0 = cpu_ms("self");
                 sim0 = cpu_ms(&sim_pid);
                 t0 = Instant::now();
+                req0 = requests(&metrics);
             }
             if measuring {
                 if el >= warmup + measure {
                     break;
                 }
+                sweeps += 1;
                 for p in &sweep.ports {
                     match p.outcome {
                         PortOutcome::Reading(_) => samples += 1,
@@ -142,6 +151,7 @@ fn main() {
         }
         let wall = t0.elapsed().as_secs_f64();
         let cpu = cpu_ms("self") - cpu0;
+        let reqs = requests(&metrics) - req0;
         let sim_cpu = cpu_ms(&sim_pid) - sim0;
         poller.shutdown();
         late_us.sort_unstable();
@@ -153,11 +163,13 @@ fn main() {
         format!(
             "fleet: {switches} switches x {ports} ports ({total_ports} configured + alias-attributed), interval {interval}\n\
              measured {wall:.1} s after {:.0} s warm-up: {samples} port-samples, {unknown} unknown, {errors} SNMP errors/timeouts in total\n\
+             SNMP requests: {reqs} ({:.1} per sweep)\n\
              poller CPU: {cpu:.0} ms = {:.2} ms per 1,000 port-samples ({:.1}% of one core)\n\
              poller peak RSS: {:.1} MiB\n\
              sweep start lateness: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} sweeps)\n\
              simulator CPU: {:.1}% of one core for {} ports",
             warmup.as_secs_f64(),
+            reqs as f64 / sweeps.max(1) as f64,
             cpu / (samples.max(1) as f64 / 1000.0),
             cpu / wall / 10.0,
             peak_rss_kib() as f64 / 1024.0,

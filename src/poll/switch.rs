@@ -61,13 +61,19 @@ fn columns(width: CounterWidth) -> &'static [Column; COLS] {
     }
 }
 
-/// Most rows one GETBULK asks for: 7 columns x 10 rows + sysUpTime = 71 varbinds (SNMPv2c;
-/// the profile's `max_repetitions` lowers it).
-pub const BULK_ROWS: usize = 10;
+/// Most rows one GETBULK asks for under SNMPv2c: 7 columns x 14 rows + sysUpTime = 99
+/// varbinds, just under net-snmp's cap of 100 varbinds per GETBULK response (its
+/// `maxGetbulkResponses`), about 3 KB: one UDP datagram. A 48-port switch takes 4 requests
+/// (10 rows took 5). The profile's `max_repetitions` lowers it.
+pub const BULK_ROWS: usize = 14;
 
 /// Most rows under SNMPv3, whose agents answer only within the client's advertised 1472-byte
 /// message size: 7 x 6 + 1 = 43 varbinds.
 pub const BULK_ROWS_V3: usize = (MAX_GET_VARBINDS - 1) / COLS;
+
+/// Most rows per GETBULK of the discovery walk under SNMPv3 (three text columns within the
+/// 1472-byte message size): the default `max_repetitions` before it became 14 for v2c.
+pub const WALK_ROWS_V3: u32 = 10;
 
 /// Most GETBULK requests of one sweep in flight to one switch at once (when it answered its
 /// last sweep): fewer round trips and wake-ups per sweep (a 48-port switch is read in one
@@ -271,7 +277,11 @@ impl SwitchPoller {
             inner: self.source.as_ref(),
             metrics: &self.metrics,
         };
-        let interfaces = discover(&counting, self.switch.snmp.max_repetitions).await?;
+        let reps = match self.switch.snmp.credentials {
+            SnmpCredentials::V2c { .. } => self.switch.snmp.max_repetitions,
+            SnmpCredentials::V3(_) => self.switch.snmp.max_repetitions.min(WALK_ROWS_V3),
+        };
+        let interfaces = discover(&counting, reps).await?;
         let attributions = attribute(&self.switch, &interfaces);
         self.indexes = interfaces.by_index.keys().copied().collect();
         self.forget_plan();
