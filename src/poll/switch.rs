@@ -164,7 +164,10 @@ impl PortState {
 struct Fetched {
     at_ms: u64,
     uptime: u32,
-    values: Vec<SnmpValue>,
+    /// The port's columns, in [`HC_COLUMNS`] (or [`C32_COLUMNS`]) order.
+    values: [SnmpValue; COLS],
+    /// How many values the agent sent for the port (fewer than [`COLS`] is unusable).
+    len: usize,
 }
 
 /// What reading one port's values gave.
@@ -474,37 +477,44 @@ impl SwitchPoller {
     ) -> Result<(Vec<(usize, Result<Fetched, SnmpError>)>, Vec<usize>), SnmpError> {
         let reps = (run.last_row - run.first_row + 1) as u32;
         self.metrics.requests.fetch_add(1, Ordering::Relaxed);
-        let vbs = self.source.get_bulk(&run.oids, 1, reps).await?;
-        let at_ms = self.now_ms();
-        let uptime = match vbs.first() {
-            Some(vb) if vb.oid == SYS_UPTIME => match vb.value {
-                SnmpValue::TimeTicks(t) => t,
-                ref other => {
-                    return Err(SnmpError::Malformed(format!(
-                        "sysUpTime.0 is not TimeTicks: {other:?}"
-                    )));
-                }
-            },
-            other => {
-                return Err(SnmpError::Malformed(format!(
-                    "GETBULK answer does not start with sysUpTime.0: {other:?}"
-                )));
-            }
-        };
+        // The answer is decoded straight into these slots, varbind by varbind.
         let mut values: Vec<[Option<SnmpValue>; COLS]> = vec![Default::default(); run.ports.len()];
-        for (n, vb) in vbs.into_iter().skip(1).enumerate() {
-            let c = n % COLS;
+        let mut uptime: Result<u32, SnmpError> = Err(SnmpError::Malformed(
+            "GETBULK answer does not start with sysUpTime.0: it is empty".into(),
+        ));
+        let mut n = 0usize;
+        let mut sink = |oid: &[u32], value: SnmpValue| {
+            let k = n;
+            n += 1;
+            if k == 0 {
+                uptime = match value {
+                    SnmpValue::TimeTicks(t) if oid == SYS_UPTIME => Ok(t),
+                    other if oid == SYS_UPTIME => Err(SnmpError::Malformed(format!(
+                        "sysUpTime.0 is not TimeTicks: {other:?}"
+                    ))),
+                    other => Err(SnmpError::Malformed(format!(
+                        "GETBULK answer does not start with sysUpTime.0: {oid:?} = {other:?}"
+                    ))),
+                };
+                return;
+            }
+            let c = (k - 1) % COLS;
             // Slot c repeats column c: its OID is the column's, plus one ifIndex arc.
             let column = &run.oids[1 + c];
             let column = &column[..column.len() - 1];
-            let if_index = match vb.oid.split_last() {
+            let if_index = match oid.split_last() {
                 Some((&x, prefix)) if prefix == column => x,
-                _ => continue,
+                _ => return,
             };
-            if let Some(k) = run.ports.iter().position(|(x, _)| *x == if_index) {
-                values[k][c] = Some(vb.value);
+            if let Some(p) = run.ports.iter().position(|(x, _)| *x == if_index) {
+                values[p][c] = Some(value);
             }
-        }
+        };
+        self.source
+            .get_bulk_each(&run.oids, 1, reps, &mut sink)
+            .await?;
+        let at_ms = self.now_ms();
+        let uptime = uptime?;
         let mut found = Vec::with_capacity(run.ports.len());
         let mut missed = Vec::new();
         for ((_, i), mut vals) in run.ports.iter().zip(values) {
@@ -521,11 +531,8 @@ impl SwitchPoller {
                     Ok(Fetched {
                         at_ms,
                         uptime,
-                        values: {
-                            let mut v = Vec::with_capacity(COLS);
-                            v.extend(vals.into_iter().flatten());
-                            v
-                        },
+                        values: vals.map(|v| v.unwrap_or(SnmpValue::Other)),
+                        len: COLS,
                     }),
                 ));
             } else {
@@ -571,14 +578,19 @@ impl SwitchPoller {
                     };
                     let mut rest = vbs.drain(1..);
                     for &i in chunk {
-                        let values: Vec<SnmpValue> =
-                            rest.by_ref().take(COLS).map(|v| v.value).collect();
+                        let mut values = [const { SnmpValue::Other }; COLS];
+                        let mut len = 0;
+                        for (slot, vb) in values.iter_mut().zip(rest.by_ref().take(COLS)) {
+                            *slot = vb.value;
+                            len += 1;
+                        }
                         out.push((
                             i,
                             Ok(Fetched {
                                 at_ms,
                                 uptime,
                                 values,
+                                len,
                             }),
                         ));
                     }
@@ -595,8 +607,8 @@ impl SwitchPoller {
 
     fn parse(&self, port: &PortState, f: &Fetched) -> Parsed {
         let v = &f.values;
-        if v.len() != COLS {
-            return Parsed::Invalid(format!("{} values instead of {COLS}", v.len()));
+        if f.len != COLS {
+            return Parsed::Invalid(format!("{} values instead of {COLS}", f.len));
         }
         if v.iter().all(SnmpValue::is_exception) {
             return Parsed::Missing;
