@@ -8,7 +8,9 @@
 //! Run: `cargo bench --bench poll_fleet` (release build). Knobs (environment):
 //! `BW_BENCH_SWITCHES` (200), `BW_BENCH_PORTS` (48), `BW_BENCH_INTERVAL` (10s),
 //! `BW_BENCH_WARMUP_SECS` (25), `BW_BENCH_SECS` (60), `BW_BENCH_RUNTIME` (`multi`: 2 worker
-//! threads like the daemon; `current`: one thread). Nothing is asserted: targets
+//! threads like the daemon; `current`: one thread), `BW_BENCH_PORT` (first UDP port of the
+//! simulated fleet; default derived from the process id), so that two benches can run side
+//! by side for an A/B comparison under the same load. Nothing is asserted: targets
 //! (<= 7 ms CPU per 1,000 samples, <= 40 MiB RSS at 10,000 ports, no sweep > 100 ms late,
 //! simulator < 0.5 core at 10,000 ports) are read from the output.
 
@@ -65,7 +67,10 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("bench.toml");
-    let base = 30000 + (std::process::id() as usize % 20000);
+    let base: usize = env_or(
+        "BW_BENCH_PORT",
+        30000 + (std::process::id() as usize % 20000),
+    );
     let mut sim = Command::new(env!("CARGO_BIN_EXE_bandwatch"))
         .args(["simulate", "--switches", &switches.to_string()])
         .args(["--ports", &ports.to_string(), "--interval", &interval])
@@ -111,6 +116,12 @@ fn main() {
             tx,
         );
         let metrics = poller.metrics.clone();
+        // Looked up once: the harness should cost next to nothing per sweep.
+        let by_name: std::collections::HashMap<String, Arc<poll::SwitchMetrics>> = metrics
+            .switches
+            .iter()
+            .map(|(n, m)| (n.clone(), m.clone()))
+            .collect();
         let started = Instant::now();
         let mut measuring = false;
         let (mut cpu0, mut sim0, mut t0) = (0.0, 0.0, Instant::now());
@@ -144,7 +155,7 @@ fn main() {
                         PortOutcome::Unknown(_) => unknown += 1,
                     }
                 }
-                if let Some(m) = metrics.switch(&sweep.switch) {
+                if let Some(m) = by_name.get(&sweep.switch) {
                     late_us.push(m.last_start_lateness_us.load(Ordering::Relaxed));
                 }
             }
