@@ -8,7 +8,9 @@
 //! Run: `cargo bench --bench poll_fleet` (release build). Knobs (environment):
 //! `BW_BENCH_SWITCHES` (200), `BW_BENCH_PORTS` (48), `BW_BENCH_INTERVAL` (10s),
 //! `BW_BENCH_WARMUP_SECS` (25), `BW_BENCH_SECS` (60), `BW_BENCH_RUNTIME` (`multi`: 2 worker
-//! threads like the daemon; `current`: one thread). Nothing is asserted: targets
+//! threads like the daemon; `current`: one thread), `BW_BENCH_PORT` (first UDP port of the
+//! simulated fleet; default derived from the process id), so that two benches can run side
+//! by side for an A/B comparison under the same load. Nothing is asserted: targets
 //! (<= 7 ms CPU per 1,000 samples, <= 40 MiB RSS at 10,000 ports, no sweep > 100 ms late,
 //! simulator < 0.5 core at 10,000 ports) are read from the output.
 
@@ -65,7 +67,10 @@ fn main() {
 
     let dir = tempfile::tempdir().unwrap();
     let cfg_path = dir.path().join("bench.toml");
-    let base = 30000 + (std::process::id() as usize % 20000);
+    let base: usize = env_or(
+        "BW_BENCH_PORT",
+        30000 + (std::process::id() as usize % 20000),
+    );
     let mut sim = Command::new(env!("CARGO_BIN_EXE_bandwatch"))
         .args(["simulate", "--switches", &switches.to_string()])
         .args(["--ports", &ports.to_string(), "--interval", &interval])
@@ -111,9 +116,22 @@ fn main() {
             tx,
         );
         let metrics = poller.metrics.clone();
+        // Looked up once: the harness should cost next to nothing per sweep.
+        let by_name: std::collections::HashMap<String, Arc<poll::SwitchMetrics>> = metrics
+            .switches
+            .iter()
+            .map(|(n, m)| (n.clone(), m.clone()))
+            .collect();
         let started = Instant::now();
         let mut measuring = false;
         let (mut cpu0, mut sim0, mut t0) = (0.0, 0.0, Instant::now());
+        let requests = |m: &poll::PollMetrics| -> u64 {
+            m.switches
+                .iter()
+                .map(|(_, s)| s.requests.load(Ordering::Relaxed))
+                .sum()
+        };
+        let (mut req0, mut sweeps) = (0u64, 0u64);
         let mut samples = 0u64;
         let mut unknown = 0u64;
         let mut late_us: Vec<u64> = Vec::new();
@@ -124,24 +142,27 @@ fn main() {
                 cpu0 = cpu_ms("self");
                 sim0 = cpu_ms(&sim_pid);
                 t0 = Instant::now();
+                req0 = requests(&metrics);
             }
             if measuring {
                 if el >= warmup + measure {
                     break;
                 }
+                sweeps += 1;
                 for p in &sweep.ports {
                     match p.outcome {
                         PortOutcome::Reading(_) => samples += 1,
                         PortOutcome::Unknown(_) => unknown += 1,
                     }
                 }
-                if let Some(m) = metrics.switch(&sweep.switch) {
+                if let Some(m) = by_name.get(&sweep.switch) {
                     late_us.push(m.last_start_lateness_us.load(Ordering::Relaxed));
                 }
             }
         }
         let wall = t0.elapsed().as_secs_f64();
         let cpu = cpu_ms("self") - cpu0;
+        let reqs = requests(&metrics) - req0;
         let sim_cpu = cpu_ms(&sim_pid) - sim0;
         poller.shutdown();
         late_us.sort_unstable();
@@ -153,11 +174,13 @@ fn main() {
         format!(
             "fleet: {switches} switches x {ports} ports ({total_ports} configured + alias-attributed), interval {interval}\n\
              measured {wall:.1} s after {:.0} s warm-up: {samples} port-samples, {unknown} unknown, {errors} SNMP errors/timeouts in total\n\
+             SNMP requests: {reqs} ({:.1} per sweep)\n\
              poller CPU: {cpu:.0} ms = {:.2} ms per 1,000 port-samples ({:.1}% of one core)\n\
              poller peak RSS: {:.1} MiB\n\
              sweep start lateness: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} sweeps)\n\
              simulator CPU: {:.1}% of one core for {} ports",
             warmup.as_secs_f64(),
+            reqs as f64 / sweeps.max(1) as f64,
             cpu / (samples.max(1) as f64 / 1000.0),
             cpu / wall / 10.0,
             peak_rss_kib() as f64 / 1024.0,

@@ -38,13 +38,16 @@ fn run_polls_serves_reloads_and_stores() {
             .spawn()
             .unwrap(),
     );
-    // Two sweeps give rates: the uplink of sim-0001 shows a measured rate.
+    // Two sweeps give rates: the uplink of sim-0000 (queried from the store below) shows a
+    // measured rate. Its own, not any switch's: the two switches have different phases.
     let uplink = "port=\"eth1\"";
     wait_for("measured rates on /metrics", 40, || {
         http_get(http, "/metrics").is_some_and(|(c, b)| {
             c == 200
-                && b.lines()
-                    .any(|l| l.starts_with("bandwatch_port_bits_per_second{") && l.contains(uplink))
+                && b.lines().any(|l| {
+                    l.starts_with("bandwatch_port_bits_per_second{")
+                        && l.contains("switch=\"sim-0000\",port=\"eth1\"")
+                })
         })
     });
     let (_, body) = http_get(http, "/metrics").unwrap();

@@ -31,7 +31,7 @@ pub mod defaults {
     /// `snmp.*.retries`
     pub const SNMP_RETRIES: u32 = 2;
     /// `snmp.*.max_repetitions`
-    pub const SNMP_MAX_REPETITIONS: u32 = 10;
+    pub const SNMP_MAX_REPETITIONS: u32 = 14;
     /// `switch.profile`
     pub const PROFILE: &str = "default";
     /// SNMP agent UDP port when the address has none.

@@ -105,10 +105,18 @@ fn fnv1a(s: &str) -> u64 {
     h
 }
 
-/// The switch's stable offset within its interval.
+/// Phases are whole multiples of this: switches whose slots coincide start together and
+/// share the poller's wake-ups (one timer, one burst of answers read in one go) instead of
+/// each waking the process on its own. A 10 s interval has 40 slots; 200 switches start
+/// about 5 at a time, still far from all at once.
+pub const PHASE_SLOT: StdDuration = StdDuration::from_millis(250);
+
+/// The switch's stable offset within its interval: one of the interval's [`PHASE_SLOT`]s
+/// (or 0 when the interval is shorter than a slot).
 pub fn phase_offset(name: &str, interval: StdDuration) -> StdDuration {
-    let ms = interval.as_millis().max(1) as u64;
-    StdDuration::from_millis(fnv1a(name) % ms)
+    let slot = PHASE_SLOT.as_millis() as u64;
+    let slots = (interval.as_millis() as u64 / slot).max(1);
+    StdDuration::from_millis(fnv1a(name) % slots * slot)
 }
 
 /// Time until the next instant of the grid `k * interval + phase` (Unix time).
@@ -204,11 +212,27 @@ mod tests {
         let a = phase_offset("bj1-core-a", i);
         assert_eq!(a, phase_offset("bj1-core-a", i));
         assert!(a < i);
-        // Different switches spread out.
-        let phases: std::collections::BTreeSet<_> = (0..50)
-            .map(|n| phase_offset(&format!("sw-{n}"), i).as_millis() / 100)
+        // Different switches spread out over the interval's 240 slots of 250 ms.
+        let phases: Vec<_> = (0..50)
+            .map(|n| phase_offset(&format!("sw-{n}"), i).as_millis())
             .collect();
-        assert!(phases.len() > 45, "{phases:?}");
+        assert!(phases.iter().all(|p| p % 250 == 0), "{phases:?}");
+        let slots: std::collections::BTreeSet<_> = phases.iter().collect();
+        assert!(slots.len() > 35, "{slots:?}");
+        assert!(phases.iter().any(|p| *p >= 30_000), "{phases:?}");
+        // 200 switches on a 10 s interval: about 5 per slot, never a crowd.
+        let mut per_slot = std::collections::BTreeMap::new();
+        for n in 0..200 {
+            let p = phase_offset(&format!("sim-sw-{n:03}"), StdDuration::from_secs(10));
+            *per_slot.entry(p).or_insert(0) += 1;
+        }
+        assert!(per_slot.len() > 30, "{per_slot:?}");
+        assert!(per_slot.values().all(|c| *c <= 15), "{per_slot:?}");
+        // An interval shorter than a slot: every switch at its start.
+        assert_eq!(
+            phase_offset("x", StdDuration::from_millis(100)),
+            StdDuration::ZERO
+        );
     }
 
     #[test]

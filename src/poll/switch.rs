@@ -61,13 +61,19 @@ fn columns(width: CounterWidth) -> &'static [Column; COLS] {
     }
 }
 
-/// Most rows one GETBULK asks for: 7 columns x 10 rows + sysUpTime = 71 varbinds (SNMPv2c;
-/// the profile's `max_repetitions` lowers it).
-pub const BULK_ROWS: usize = 10;
+/// Most rows one GETBULK asks for under SNMPv2c: 7 columns x 14 rows + sysUpTime = 99
+/// varbinds, just under net-snmp's cap of 100 varbinds per GETBULK response (its
+/// `maxGetbulkResponses`), about 3 KB: one UDP datagram. A 48-port switch takes 4 requests
+/// (10 rows took 5). The profile's `max_repetitions` lowers it.
+pub const BULK_ROWS: usize = 14;
 
 /// Most rows under SNMPv3, whose agents answer only within the client's advertised 1472-byte
 /// message size: 7 x 6 + 1 = 43 varbinds.
 pub const BULK_ROWS_V3: usize = (MAX_GET_VARBINDS - 1) / COLS;
+
+/// Most rows per GETBULK of the discovery walk under SNMPv3 (three text columns within the
+/// 1472-byte message size): the default `max_repetitions` before it became 14 for v2c.
+pub const WALK_ROWS_V3: u32 = 10;
 
 /// Most GETBULK requests of one sweep in flight to one switch at once (when it answered its
 /// last sweep): fewer round trips and wake-ups per sweep (a 48-port switch is read in one
@@ -158,7 +164,10 @@ impl PortState {
 struct Fetched {
     at_ms: u64,
     uptime: u32,
-    values: Vec<SnmpValue>,
+    /// The port's columns, in [`HC_COLUMNS`] (or [`C32_COLUMNS`]) order.
+    values: [SnmpValue; COLS],
+    /// How many values the agent sent for the port (fewer than [`COLS`] is unusable).
+    len: usize,
 }
 
 /// What reading one port's values gave.
@@ -271,7 +280,11 @@ impl SwitchPoller {
             inner: self.source.as_ref(),
             metrics: &self.metrics,
         };
-        let interfaces = discover(&counting, self.switch.snmp.max_repetitions).await?;
+        let reps = match self.switch.snmp.credentials {
+            SnmpCredentials::V2c { .. } => self.switch.snmp.max_repetitions,
+            SnmpCredentials::V3(_) => self.switch.snmp.max_repetitions.min(WALK_ROWS_V3),
+        };
+        let interfaces = discover(&counting, reps).await?;
         let attributions = attribute(&self.switch, &interfaces);
         self.indexes = interfaces.by_index.keys().copied().collect();
         self.forget_plan();
@@ -464,37 +477,44 @@ impl SwitchPoller {
     ) -> Result<(Vec<(usize, Result<Fetched, SnmpError>)>, Vec<usize>), SnmpError> {
         let reps = (run.last_row - run.first_row + 1) as u32;
         self.metrics.requests.fetch_add(1, Ordering::Relaxed);
-        let vbs = self.source.get_bulk(&run.oids, 1, reps).await?;
-        let at_ms = self.now_ms();
-        let uptime = match vbs.first() {
-            Some(vb) if vb.oid == SYS_UPTIME => match vb.value {
-                SnmpValue::TimeTicks(t) => t,
-                ref other => {
-                    return Err(SnmpError::Malformed(format!(
-                        "sysUpTime.0 is not TimeTicks: {other:?}"
-                    )));
-                }
-            },
-            other => {
-                return Err(SnmpError::Malformed(format!(
-                    "GETBULK answer does not start with sysUpTime.0: {other:?}"
-                )));
-            }
-        };
+        // The answer is decoded straight into these slots, varbind by varbind.
         let mut values: Vec<[Option<SnmpValue>; COLS]> = vec![Default::default(); run.ports.len()];
-        for (n, vb) in vbs.into_iter().skip(1).enumerate() {
-            let c = n % COLS;
+        let mut uptime: Result<u32, SnmpError> = Err(SnmpError::Malformed(
+            "GETBULK answer does not start with sysUpTime.0: it is empty".into(),
+        ));
+        let mut n = 0usize;
+        let mut sink = |oid: &[u32], value: SnmpValue| {
+            let k = n;
+            n += 1;
+            if k == 0 {
+                uptime = match value {
+                    SnmpValue::TimeTicks(t) if oid == SYS_UPTIME => Ok(t),
+                    other if oid == SYS_UPTIME => Err(SnmpError::Malformed(format!(
+                        "sysUpTime.0 is not TimeTicks: {other:?}"
+                    ))),
+                    other => Err(SnmpError::Malformed(format!(
+                        "GETBULK answer does not start with sysUpTime.0: {oid:?} = {other:?}"
+                    ))),
+                };
+                return;
+            }
+            let c = (k - 1) % COLS;
             // Slot c repeats column c: its OID is the column's, plus one ifIndex arc.
             let column = &run.oids[1 + c];
             let column = &column[..column.len() - 1];
-            let if_index = match vb.oid.split_last() {
+            let if_index = match oid.split_last() {
                 Some((&x, prefix)) if prefix == column => x,
-                _ => continue,
+                _ => return,
             };
-            if let Some(k) = run.ports.iter().position(|(x, _)| *x == if_index) {
-                values[k][c] = Some(vb.value);
+            if let Some(p) = run.ports.iter().position(|(x, _)| *x == if_index) {
+                values[p][c] = Some(value);
             }
-        }
+        };
+        self.source
+            .get_bulk_each(&run.oids, 1, reps, &mut sink)
+            .await?;
+        let at_ms = self.now_ms();
+        let uptime = uptime?;
         let mut found = Vec::with_capacity(run.ports.len());
         let mut missed = Vec::new();
         for ((_, i), mut vals) in run.ports.iter().zip(values) {
@@ -511,11 +531,8 @@ impl SwitchPoller {
                     Ok(Fetched {
                         at_ms,
                         uptime,
-                        values: {
-                            let mut v = Vec::with_capacity(COLS);
-                            v.extend(vals.into_iter().flatten());
-                            v
-                        },
+                        values: vals.map(|v| v.unwrap_or(SnmpValue::Other)),
+                        len: COLS,
                     }),
                 ));
             } else {
@@ -561,14 +578,19 @@ impl SwitchPoller {
                     };
                     let mut rest = vbs.drain(1..);
                     for &i in chunk {
-                        let values: Vec<SnmpValue> =
-                            rest.by_ref().take(COLS).map(|v| v.value).collect();
+                        let mut values = [const { SnmpValue::Other }; COLS];
+                        let mut len = 0;
+                        for (slot, vb) in values.iter_mut().zip(rest.by_ref().take(COLS)) {
+                            *slot = vb.value;
+                            len += 1;
+                        }
                         out.push((
                             i,
                             Ok(Fetched {
                                 at_ms,
                                 uptime,
                                 values,
+                                len,
                             }),
                         ));
                     }
@@ -585,8 +607,8 @@ impl SwitchPoller {
 
     fn parse(&self, port: &PortState, f: &Fetched) -> Parsed {
         let v = &f.values;
-        if v.len() != COLS {
-            return Parsed::Invalid(format!("{} values instead of {COLS}", v.len()));
+        if f.len != COLS {
+            return Parsed::Invalid(format!("{} values instead of {COLS}", f.len));
         }
         if v.iter().all(SnmpValue::is_exception) {
             return Parsed::Missing;

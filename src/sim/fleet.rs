@@ -23,6 +23,10 @@ pub const SIM_V3_AUTH: &str = "bandwatch-auth";
 /// Its privacy password (a test fixture, not a secret).
 pub const SIM_V3_PRIV: &str = "bandwatch-priv";
 
+/// Largest response a simulated switch sends: one UDP datagram, as net-snmp does over v2c
+/// (the async-snmp agent's default is 1,472 bytes, which would cut GETBULKs of 99 varbinds).
+pub const SIM_MAX_MESSAGE: usize = 65_507;
+
 /// What to simulate.
 #[derive(Clone, Debug)]
 pub struct FleetOptions {
@@ -108,6 +112,9 @@ pub async fn start(opts: &FleetOptions) -> Result<Fleet, String> {
             })
             .map_err(|e| format!("switch {name}: v3 user: {e}"))?
             .recv_buffer_size(None)
+            // Like net-snmp over v2c, answer with up to one UDP datagram (v3 clients still
+            // bound it by their advertised msgMaxSize).
+            .max_message_size(SIM_MAX_MESSAGE)
             .handler(
                 oid!(1, 3, 6, 1, 2, 1),
                 Arc::new(SimHandler::new(model.clone(), start)),
@@ -144,7 +151,7 @@ pub fn write_config(fleet: &[(String, SocketAddr)], ports: usize, interval: &str
          alias_patterns = [\"^Cust: (?P<customer>[A-Za-z0-9_-]+)\"]\n\n\
          [daemon]\ninterval = \"{interval}\"\nrediscover = \"1h\"\n\n\
          [snmp.default]\nversion = \"2c\"\ncommunity = \"${{BANDWATCH_COMMUNITY:-public}}\"\n\
-         timeout = \"2s\"\nretries = 1\nmax_repetitions = 10\n\n\
+         timeout = \"2s\"\nretries = 1\nmax_repetitions = 14\n\n\
          [snmp.v3]\nversion = \"3\"\nuser = \"{SIM_V3_USER}\"\nauth = \"sha1\"\n\
          auth_password = \"${{BANDWATCH_SIM_AUTH:-{SIM_V3_AUTH}}}\"\nprivacy = \"aes128\"\n\
          privacy_password = \"${{BANDWATCH_SIM_PRIV:-{SIM_V3_PRIV}}}\"\n\n\

@@ -52,6 +52,71 @@ pub fn push_tlv(out: &mut Vec<u8>, tag: u8, contents: &[u8]) {
 
 /// Appends an INTEGER (two's complement, minimal length).
 pub fn push_integer(out: &mut Vec<u8>, tag: u8, v: i64) {
+    let (bytes, start) = integer_bytes(v);
+    push_tlv(out, tag, &bytes[start..]);
+}
+
+/// The arcs of an OID as encoded: the first two merged (OIDs shorter than two arcs are
+/// padded with zeros), at most [`MAX_OID_ARCS`] in all.
+fn encoded_arcs(oid: &[u32]) -> impl Iterator<Item = u32> + '_ {
+    let first = oid.first().copied().unwrap_or(0).min(2);
+    let second = oid.get(1).copied().unwrap_or(0);
+    std::iter::once(first.saturating_mul(40).saturating_add(second))
+        .chain(oid.iter().skip(2).copied())
+        .take(MAX_OID_ARCS)
+}
+
+/// Bytes of one arc in base 128.
+fn arc_len(arc: u32) -> usize {
+    match arc {
+        0..0x80 => 1,
+        0x80..0x4000 => 2,
+        0x4000..0x20_0000 => 3,
+        0x20_0000..0x1000_0000 => 4,
+        _ => 5,
+    }
+}
+
+/// Length of an OID's contents.
+fn oid_body_len(oid: &[u32]) -> usize {
+    encoded_arcs(oid).map(arc_len).sum()
+}
+
+/// Appends an OID's contents (no tag or length).
+fn push_oid_body(out: &mut Vec<u8>, oid: &[u32]) {
+    for arc in encoded_arcs(oid) {
+        let n = arc_len(arc);
+        for k in (0..n).rev() {
+            let more = if k == 0 { 0 } else { 0x80 };
+            out.push(((arc >> (7 * k)) & 0x7f) as u8 | more);
+        }
+    }
+}
+
+/// Appends an OBJECT IDENTIFIER. OIDs shorter than two arcs are padded with zeros.
+pub fn push_oid(out: &mut Vec<u8>, oid: &[u32]) {
+    out.push(0x06);
+    push_len(out, oid_body_len(oid));
+    push_oid_body(out, oid);
+}
+
+/// Bytes a BER length takes.
+fn len_len(len: usize) -> usize {
+    match len {
+        0..0x80 => 1,
+        0x80..0x100 => 2,
+        0x100..0x1_0000 => 3,
+        _ => 4,
+    }
+}
+
+/// Bytes a whole TLV takes with `len` bytes of contents.
+fn tlv_len(len: usize) -> usize {
+    1 + len_len(len) + len
+}
+
+/// The minimal two's complement contents of an INTEGER: the bytes and where they start.
+fn integer_bytes(v: i64) -> ([u8; 8], usize) {
     let bytes = v.to_be_bytes();
     let mut start = 0;
     while start < 7 {
@@ -62,44 +127,7 @@ pub fn push_integer(out: &mut Vec<u8>, tag: u8, v: i64) {
             break;
         }
     }
-    push_tlv(out, tag, &bytes[start..]);
-}
-
-/// Appends an OBJECT IDENTIFIER. OIDs shorter than two arcs are padded with zeros.
-pub fn push_oid(out: &mut Vec<u8>, oid: &[u32]) {
-    let mut body: [u8; 5 * MAX_OID_ARCS] = [0; 5 * MAX_OID_ARCS];
-    let mut n = 0;
-    let first = oid.first().copied().unwrap_or(0).min(2);
-    let second = oid.get(1).copied().unwrap_or(0);
-    let mut arcs = std::iter::once(first.saturating_mul(40).saturating_add(second))
-        .chain(oid.iter().skip(2).copied())
-        .take(MAX_OID_ARCS);
-    for arc in arcs.by_ref() {
-        let mut tmp = [0u8; 5];
-        let mut k = 5;
-        let mut a = arc;
-        loop {
-            k -= 1;
-            tmp[k] = (a & 0x7f) as u8 | if k == 4 { 0 } else { 0x80 };
-            a >>= 7;
-            if a == 0 {
-                break;
-            }
-        }
-        let len = 5 - k;
-        body[n..n + len].copy_from_slice(&tmp[k..]);
-        n += len;
-    }
-    push_tlv(out, 0x06, &body[..n]);
-}
-
-/// Wraps what was written after `start` into a TLV with `tag`, in place.
-fn wrap(out: &mut Vec<u8>, start: usize, tag: u8) {
-    let len = out.len() - start;
-    let mut header = Vec::with_capacity(5);
-    header.push(tag);
-    push_len(&mut header, len);
-    out.splice(start..start, header);
+    (bytes, start)
 }
 
 /// Encodes a v1/v2c request: GetRequest (`tag` [`TAG_GET`], `a` = `b` = 0) or
@@ -114,24 +142,55 @@ pub fn encode_request(
     b: i64,
     oids: &[Vec<u32>],
 ) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + community.len() + oids.len() * 16);
-    push_integer(&mut out, 0x02, version);
-    push_tlv(&mut out, 0x04, community);
-    let pdu = out.len();
-    push_integer(&mut out, 0x02, i64::from(request_id));
-    push_integer(&mut out, 0x02, a);
-    push_integer(&mut out, 0x02, b);
-    let list = out.len();
-    for oid in oids {
-        let vb = out.len();
-        push_oid(&mut out, oid);
-        out.extend_from_slice(&[0x05, 0x00]);
-        wrap(&mut out, vb, 0x30);
-    }
-    wrap(&mut out, list, 0x30);
-    wrap(&mut out, pdu, tag);
-    wrap(&mut out, 0, 0x30);
+    let mut out = Vec::new();
+    encode_request_into(&mut out, version, community, tag, request_id, a, b, oids);
     out
+}
+
+/// [`encode_request`] into `out` (cleared first), so a caller can reuse its buffer. The
+/// lengths are computed first and everything is written once, front to back.
+#[allow(clippy::too_many_arguments)]
+pub fn encode_request_into(
+    out: &mut Vec<u8>,
+    version: i64,
+    community: &[u8],
+    tag: u8,
+    request_id: i32,
+    a: i64,
+    b: i64,
+    oids: &[Vec<u32>],
+) {
+    let int_len = |v: i64| tlv_len(8 - integer_bytes(v).1);
+    // Contents of each varbind: the OID and a NULL.
+    let varbind_len = |body: usize| tlv_len(body) + 2;
+    let list: usize = oids
+        .iter()
+        .map(|o| tlv_len(varbind_len(oid_body_len(o))))
+        .sum();
+    let pdu = int_len(i64::from(request_id)) + int_len(a) + int_len(b) + tlv_len(list);
+    let msg = int_len(version) + tlv_len(community.len()) + tlv_len(pdu);
+    out.clear();
+    out.reserve(tlv_len(msg));
+    out.push(0x30);
+    push_len(out, msg);
+    push_integer(out, 0x02, version);
+    push_tlv(out, 0x04, community);
+    out.push(tag);
+    push_len(out, pdu);
+    push_integer(out, 0x02, i64::from(request_id));
+    push_integer(out, 0x02, a);
+    push_integer(out, 0x02, b);
+    out.push(0x30);
+    push_len(out, list);
+    for oid in oids {
+        let body = oid_body_len(oid);
+        out.push(0x30);
+        push_len(out, varbind_len(body));
+        out.push(0x06);
+        push_len(out, body);
+        push_oid_body(out, oid);
+        out.extend_from_slice(&[0x05, 0x00]);
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -229,10 +288,18 @@ pub fn unsigned(c: &[u8], bits: u32) -> Option<u64> {
 
 /// Decodes an OBJECT IDENTIFIER's contents.
 pub fn decode_oid(c: &[u8]) -> Result<Vec<u32>, SnmpError> {
+    let mut arcs = [0u32; MAX_OID_ARCS];
+    let n = decode_oid_into(c, &mut arcs)?;
+    Ok(arcs[..n].to_vec())
+}
+
+/// Decodes an OBJECT IDENTIFIER's contents into `arcs` (no allocation); returns how many
+/// arcs were written.
+pub fn decode_oid_into(c: &[u8], arcs: &mut [u32; MAX_OID_ARCS]) -> Result<usize, SnmpError> {
     if c.is_empty() {
         return Err(malformed("empty OID"));
     }
-    let mut out = Vec::with_capacity(c.len() + 1);
+    let mut n = 0;
     let mut acc: u32 = 0;
     let mut in_arc = false;
     for &b in c {
@@ -245,15 +312,18 @@ pub fn decode_oid(c: &[u8]) -> Result<Vec<u32>, SnmpError> {
         acc = (acc << 7) | u32::from(b & 0x7f);
         in_arc = b & 0x80 != 0;
         if !in_arc {
-            if out.is_empty() {
-                let first = (acc / 40).min(2);
-                out.push(first);
-                out.push(acc - first * 40);
-            } else {
-                out.push(acc);
-            }
-            if out.len() > MAX_OID_ARCS {
+            let room = if n == 0 { 2 } else { 1 };
+            if n + room > MAX_OID_ARCS {
                 return Err(malformed("OID with more than 128 arcs"));
+            }
+            if n == 0 {
+                let first = (acc / 40).min(2);
+                arcs[0] = first;
+                arcs[1] = acc - first * 40;
+                n = 2;
+            } else {
+                arcs[n] = acc;
+                n += 1;
             }
             acc = 0;
         }
@@ -261,7 +331,7 @@ pub fn decode_oid(c: &[u8]) -> Result<Vec<u32>, SnmpError> {
     if in_arc {
         return Err(malformed("truncated OID"));
     }
-    Ok(out)
+    Ok(n)
 }
 
 fn value(tag: u8, c: &[u8]) -> Result<SnmpValue, SnmpError> {
@@ -301,34 +371,75 @@ pub struct ResponsePdu {
     pub varbinds: Vec<VarBind>,
 }
 
-/// Decodes a PDU's contents (after its tag and length), `tag` being its tag.
-pub fn decode_pdu(tag: u8, contents: &[u8]) -> Result<ResponsePdu, SnmpError> {
+/// The header of a response PDU: everything but its varbinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PduHeader {
+    /// PDU tag ([`TAG_RESPONSE`] or [`TAG_REPORT`]).
+    pub tag: u8,
+    /// request-id.
+    pub request_id: i32,
+    /// error-status (0 = noError).
+    pub error_status: i64,
+    /// error-index (1-based; 0 = none).
+    pub error_index: i64,
+}
+
+/// Decodes a PDU's header; returns it with the contents of its varbind list.
+pub fn decode_pdu_header(tag: u8, contents: &[u8]) -> Result<(PduHeader, &[u8]), SnmpError> {
     let mut r = Reader::new(contents);
     let request_id = r.integer("request-id")?;
     let request_id = i32::try_from(request_id).map_err(|_| malformed("request-id out of range"))?;
     let error_status = r.integer("error-status")?;
     let error_index = r.integer("error-index")?;
-    let list_bytes = r.expect(0x30, "varbind list")?;
-    let mut list = Reader::new(list_bytes);
-    // A varbind takes at least 6 bytes on the wire; ours usually about 25-30.
-    let mut varbinds = Vec::with_capacity(list_bytes.len() / 24 + 1);
-    while !list.is_empty() {
-        let mut vb = Reader::new(list.expect(0x30, "varbind")?);
-        let oid = decode_oid(vb.expect(0x06, "varbind name")?)?;
-        let (vtag, vc) = vb.tlv()?;
-        if !vb.is_empty() {
-            return Err(malformed("trailing bytes in a varbind"));
-        }
-        varbinds.push(VarBind {
-            oid,
-            value: value(vtag, vc)?,
-        });
-    }
-    Ok(ResponsePdu {
+    let list = r.expect(0x30, "varbind list")?;
+    let header = PduHeader {
         tag,
         request_id,
         error_status,
         error_index,
+    };
+    Ok((header, list))
+}
+
+/// Decodes a varbind list's contents, handing each OID (borrowed) and value to `f` in
+/// order, without allocating (but for OCTET STRING values); returns how many there were.
+/// On an error, `f` has seen the varbinds before it.
+pub fn for_each_varbind(
+    list: &[u8],
+    mut f: impl FnMut(&[u32], SnmpValue),
+) -> Result<usize, SnmpError> {
+    let mut list = Reader::new(list);
+    let mut arcs = [0u32; MAX_OID_ARCS];
+    let mut count = 0;
+    while !list.is_empty() {
+        let mut vb = Reader::new(list.expect(0x30, "varbind")?);
+        let n = decode_oid_into(vb.expect(0x06, "varbind name")?, &mut arcs)?;
+        let (vtag, vc) = vb.tlv()?;
+        if !vb.is_empty() {
+            return Err(malformed("trailing bytes in a varbind"));
+        }
+        f(&arcs[..n], value(vtag, vc)?);
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Decodes a PDU's contents (after its tag and length), `tag` being its tag.
+pub fn decode_pdu(tag: u8, contents: &[u8]) -> Result<ResponsePdu, SnmpError> {
+    let (h, list) = decode_pdu_header(tag, contents)?;
+    // A varbind takes at least 6 bytes on the wire; ours usually about 25-30.
+    let mut varbinds = Vec::with_capacity(list.len() / 24 + 1);
+    for_each_varbind(list, |oid, value| {
+        varbinds.push(VarBind {
+            oid: oid.to_vec(),
+            value,
+        })
+    })?;
+    Ok(ResponsePdu {
+        tag: h.tag,
+        request_id: h.request_id,
+        error_status: h.error_status,
+        error_index: h.error_index,
         varbinds,
     })
 }
@@ -346,6 +457,50 @@ pub struct CommunityMessage<'a> {
 
 /// Decodes a whole SNMPv1/v2c response datagram.
 pub fn decode_community(datagram: &[u8]) -> Result<CommunityMessage<'_>, SnmpError> {
+    let e = decode_envelope(datagram)?;
+    let pdu = decode_pdu(e.tag, e.pdu)?;
+    Ok(CommunityMessage {
+        version: e.version,
+        community: e.community,
+        pdu,
+    })
+}
+
+/// A v1/v2c response with its varbinds still encoded (to be read with
+/// [`for_each_varbind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommunityHeader<'a> {
+    /// Version number on the wire (0 = v1, 1 = v2c).
+    pub version: i64,
+    /// Community string.
+    pub community: &'a [u8],
+    /// The PDU's header.
+    pub pdu: PduHeader,
+    /// The contents of the varbind list.
+    pub varbinds: &'a [u8],
+}
+
+/// Decodes the header of a v1/v2c response datagram, leaving its varbinds encoded.
+pub fn decode_community_header(datagram: &[u8]) -> Result<CommunityHeader<'_>, SnmpError> {
+    let e = decode_envelope(datagram)?;
+    let (pdu, varbinds) = decode_pdu_header(e.tag, e.pdu)?;
+    Ok(CommunityHeader {
+        version: e.version,
+        community: e.community,
+        pdu,
+        varbinds,
+    })
+}
+
+/// The outer layers of a v1/v2c response.
+struct Envelope<'a> {
+    version: i64,
+    community: &'a [u8],
+    tag: u8,
+    pdu: &'a [u8],
+}
+
+fn decode_envelope(datagram: &[u8]) -> Result<Envelope<'_>, SnmpError> {
     let mut outer = Reader::new(datagram);
     let mut msg = Reader::new(outer.expect(0x30, "message")?);
     let version = msg.integer("version")?;
@@ -355,16 +510,16 @@ pub fn decode_community(datagram: &[u8]) -> Result<CommunityMessage<'_>, SnmpErr
         )));
     }
     let community = msg.expect(0x04, "community")?;
-    let (tag, contents) = msg.tlv()?;
+    let (tag, pdu) = msg.tlv()?;
     if tag != TAG_RESPONSE && tag != TAG_REPORT {
         return Err(SnmpError::Malformed(format!(
             "PDU type 0x{tag:02x} is not a response"
         )));
     }
-    let pdu = decode_pdu(tag, contents)?;
-    Ok(CommunityMessage {
+    Ok(Envelope {
         version,
         community,
+        tag,
         pdu,
     })
 }
@@ -517,6 +672,78 @@ mod tests {
         let len = usize::from(m[2]) << 8 | usize::from(m[3]);
         assert_eq!(len + 4, m.len());
         assert_eq!(peek_request_id(&m), Some(7));
+    }
+
+    #[test]
+    fn requests_read_back_whatever_their_size() {
+        // Multi-byte arcs and lists of every length class (short, 1-byte and 2-byte lengths).
+        for count in [1usize, 5, 99, 400] {
+            let oids: Vec<Vec<u32>> = (0..count as u32)
+                .map(|i| vec![1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, i * 70_001, 4_000_000_000])
+                .collect();
+            let m = encode_request(1, b"community", TAG_GET_BULK, -77, 1, 14, &oids);
+            let mut outer = Reader::new(&m);
+            let mut msg = Reader::new(outer.expect(0x30, "message").unwrap());
+            assert!(outer.is_empty());
+            assert_eq!(msg.integer("version").unwrap(), 1);
+            assert_eq!(msg.expect(0x04, "community").unwrap(), b"community");
+            let pdu = msg.expect(TAG_GET_BULK, "pdu").unwrap();
+            assert!(msg.is_empty());
+            let mut pdu = Reader::new(pdu);
+            assert_eq!(pdu.integer("id").unwrap(), -77);
+            assert_eq!(pdu.integer("nr").unwrap(), 1);
+            assert_eq!(pdu.integer("mr").unwrap(), 14);
+            let mut list = Reader::new(pdu.expect(0x30, "list").unwrap());
+            let mut back = Vec::new();
+            while !list.is_empty() {
+                let mut vb = Reader::new(list.expect(0x30, "vb").unwrap());
+                back.push(decode_oid(vb.expect(0x06, "oid").unwrap()).unwrap());
+                assert_eq!(vb.expect(0x05, "null").unwrap(), b"");
+                assert!(vb.is_empty());
+            }
+            assert_eq!(back, oids, "{count} OIDs");
+        }
+    }
+
+    #[test]
+    fn streamed_varbinds_match_the_decoded_ones() {
+        let d = response(
+            3,
+            0,
+            &[
+                (vec![1, 3, 6, 1, 2, 1, 1, 3, 0], 0x43, vec![7]),
+                (
+                    vec![1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 6, 300],
+                    0x46,
+                    vec![1, 2, 3],
+                ),
+                (vec![2, 100, 5], 0x04, b"x".to_vec()),
+            ],
+        );
+        let whole = decode_community(&d).unwrap();
+        let h = decode_community_header(&d).unwrap();
+        assert_eq!((h.version, h.community), (1, &b"public"[..]));
+        assert_eq!(h.pdu.request_id, 3);
+        let mut streamed = Vec::new();
+        let n = for_each_varbind(h.varbinds, |oid, value| {
+            streamed.push(VarBind {
+                oid: oid.to_vec(),
+                value,
+            })
+        })
+        .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(streamed, whole.pdu.varbinds);
+        // A bad varbind after good ones is an error (the good ones were seen).
+        let bad = response(
+            3,
+            0,
+            &[(vec![1, 3], 0x41, vec![5]), (vec![1, 4], 0x99, vec![])],
+        );
+        let list = decode_community_header(&bad).unwrap().varbinds;
+        let mut seen = 0;
+        assert!(for_each_varbind(list, |_, _| seen += 1).is_err());
+        assert_eq!(seen, 1);
     }
 
     #[test]

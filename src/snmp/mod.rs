@@ -15,6 +15,6 @@ pub mod walk;
 
 pub use client::{AsyncSnmpSource, SharedUdp};
 pub use connect::{connect, connect_shared};
-pub use source::{BoxFuture, SnmpError, SnmpSource, SnmpValue, VarBind};
+pub use source::{BoxFuture, SnmpError, SnmpSource, SnmpValue, VarBind, VarBindSink};
 pub use v2c::V2cSource;
 pub use walk::walk_columns;

@@ -100,6 +100,9 @@ impl SnmpError {
     }
 }
 
+/// Receives the varbinds of an answer one by one, (OID, value), in the order they came.
+pub type VarBindSink<'a> = dyn FnMut(&[u32], SnmpValue) + Send + 'a;
+
 /// What the poller needs from an SNMP agent. Implementations apply their own timeout and
 /// retries; one instance talks to one switch.
 pub trait SnmpSource: Send + Sync {
@@ -116,6 +119,27 @@ pub trait SnmpSource: Send + Sync {
         non_repeaters: u32,
         max_repetitions: u32,
     ) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>>;
+
+    /// [`SnmpSource::get_bulk`] handing each varbind of the answer to `sink` instead of
+    /// collecting them: the sweep's hot path, where an implementation can decode without
+    /// allocating per varbind. Returns how many varbinds there were. After an error `sink`
+    /// may have seen part of the answer, which the caller must discard.
+    fn get_bulk_each<'a>(
+        &'a self,
+        oids: &'a [Vec<u32>],
+        non_repeaters: u32,
+        max_repetitions: u32,
+        sink: &'a mut VarBindSink<'a>,
+    ) -> BoxFuture<'a, Result<usize, SnmpError>> {
+        Box::pin(async move {
+            let vbs = self.get_bulk(oids, non_repeaters, max_repetitions).await?;
+            let n = vbs.len();
+            for vb in vbs {
+                sink(&vb.oid, vb.value);
+            }
+            Ok(n)
+        })
+    }
 
     /// Where the agent is, for messages (`host:port`).
     fn target(&self) -> String;

@@ -22,6 +22,15 @@ pub const RECV_BUFFER: usize = 4 << 20;
 /// Largest datagram read (the largest UDP payload).
 const MAX_DATAGRAM: usize = 65_535;
 
+/// Spare datagram buffers kept for reuse (requests and answers): enough for the requests
+/// of a fleet in flight at once; beyond that, buffers are freed.
+const SPARE_BUFFERS: usize = 64;
+
+/// Buffers larger than this are not kept (a rare big walk answer should not pin memory).
+const SPARE_MAX_CAPACITY: usize = 16 << 10;
+
+type Spare = Arc<Mutex<Vec<Vec<u8>>>>;
+
 /// A request waiting for its answer.
 struct Waiter {
     peer: SocketAddr,
@@ -34,6 +43,7 @@ type Pending = Arc<Mutex<HashMap<i32, Waiter>>>;
 pub struct Demux {
     socket: Arc<UdpSocket>,
     pending: Pending,
+    spare: Spare,
     next_id: AtomicU32,
     task: JoinHandle<()>,
 }
@@ -59,8 +69,13 @@ impl Drop for Registration<'_> {
     }
 }
 
-fn lock(p: &Pending) -> std::sync::MutexGuard<'_, HashMap<i32, Waiter>> {
-    p.lock().unwrap_or_else(PoisonError::into_inner)
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An empty buffer, reused when one is spare.
+fn take_buffer(spare: &Spare) -> Vec<u8> {
+    lock(spare).pop().unwrap_or_default()
 }
 
 impl Demux {
@@ -79,7 +94,8 @@ impl Demux {
         s.bind(&bind.into()).map_err(err)?;
         let socket = Arc::new(UdpSocket::from_std(s.into()).map_err(err)?);
         let pending: Pending = Arc::default();
-        let task = tokio::spawn(receive(socket.clone(), pending.clone()));
+        let spare: Spare = Arc::default();
+        let task = tokio::spawn(receive(socket.clone(), pending.clone(), spare.clone()));
         // Request-ids start at a different place in each process, so that answers to a
         // previous run's requests are not taken for ours.
         let seed = std::time::SystemTime::now()
@@ -89,6 +105,7 @@ impl Demux {
         Ok(Arc::new(Demux {
             socket,
             pending,
+            spare,
             next_id: AtomicU32::new(seed),
             task,
         }))
@@ -119,6 +136,24 @@ impl Demux {
         }
     }
 
+    /// An empty buffer for a request, reused when one is spare.
+    pub fn buffer(&self) -> Vec<u8> {
+        take_buffer(&self.spare)
+    }
+
+    /// Gives a request's or an answer's buffer back for reuse: no allocation per datagram
+    /// once the fleet runs.
+    pub fn recycle(&self, mut buffer: Vec<u8>) {
+        if buffer.capacity() == 0 || buffer.capacity() > SPARE_MAX_CAPACITY {
+            return;
+        }
+        buffer.clear();
+        let mut spare = lock(&self.spare);
+        if spare.len() < SPARE_BUFFERS {
+            spare.push(buffer);
+        }
+    }
+
     /// Sends one datagram to `peer`.
     pub async fn send(&self, datagram: &[u8], peer: SocketAddr) -> Result<(), SnmpError> {
         self.socket
@@ -140,7 +175,7 @@ impl Registration<'_> {
 /// request-id when the header is readable (and only when it comes from the address asked),
 /// else to a request waiting on that address, which then fails as malformed. Anything else
 /// (late answers, strangers) is dropped.
-async fn receive(socket: Arc<UdpSocket>, pending: Pending) {
+async fn receive(socket: Arc<UdpSocket>, pending: Pending, spare: Spare) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     loop {
         let (n, from) = match socket.recv_from(&mut buf).await {
@@ -162,7 +197,9 @@ async fn receive(socket: Arc<UdpSocket>, pending: Pending) {
         };
         match waiter {
             Some(w) => {
-                let _ = w.tx.send(datagram.to_vec());
+                let mut answer = take_buffer(&spare);
+                answer.extend_from_slice(datagram);
+                let _ = w.tx.send(answer);
             }
             None => debug!(%from, bytes = n, "SNMP datagram answers no pending request: dropped"),
         }

@@ -1,14 +1,15 @@
 //! [`SnmpSource`] for SNMPv2c on bandwatch's own codec ([`super::ber`]) and a shared socket
-//! ([`Demux`]): one encode, one `sendto`, one wake-up and one decode per request; the
-//! profile's timeout and retries (a retry resends the same request-id, so a late answer to
-//! the first try is still taken); strict response checking.
+//! ([`Demux`]): one encode, one `sendto`, one wake-up and one decode per request, into
+//! reused buffers (and, through [`SnmpSource::get_bulk_each`], without a `VarBind` per
+//! value); the profile's timeout and retries (a retry resends the same request-id, so a
+//! late answer to the first try is still taken); strict response checking.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::ber::{self, TAG_GET, TAG_GET_BULK, TAG_REPORT, VERSION_2C};
-use super::source::{BoxFuture, SnmpError, SnmpSource, VarBind};
+use super::source::{BoxFuture, SnmpError, SnmpSource, SnmpValue, VarBind, VarBindSink};
 use super::udp::Demux;
 
 /// One switch's SNMPv2c agent.
@@ -41,42 +42,64 @@ impl V2cSource {
         }
     }
 
-    /// Sends one request and returns the varbinds of its answer.
+    /// Sends one request and returns its answer's datagram (a buffer of the demux's, to be
+    /// given back with [`Demux::recycle`]).
     async fn exchange(
         &self,
         tag: u8,
         a: i64,
         b: i64,
         oids: &[Vec<u32>],
-    ) -> Result<Vec<VarBind>, SnmpError> {
+    ) -> Result<(Vec<u8>, i32), SnmpError> {
         let mut reg = self.demux.register(self.peer);
         let id = reg.id();
-        let request = ber::encode_request(VERSION_2C, &self.community, tag, id, a, b, oids);
+        let mut request = self.demux.buffer();
+        ber::encode_request_into(
+            &mut request,
+            VERSION_2C,
+            &self.community,
+            tag,
+            id,
+            a,
+            b,
+            oids,
+        );
+        let mut outcome = Err(SnmpError::Timeout);
         for _ in 0..=self.retries {
-            self.demux.send(&request, self.peer).await?;
+            if let Err(e) = self.demux.send(&request, self.peer).await {
+                outcome = Err(e);
+                break;
+            }
             match tokio::time::timeout(self.timeout, &mut reg.answer).await {
-                Ok(Ok(datagram)) => return self.check(&datagram, id),
-                Ok(Err(_)) => return Err(SnmpError::Network("the SNMP socket closed".into())),
+                Ok(Ok(datagram)) => {
+                    outcome = Ok((datagram, id));
+                    break;
+                }
+                Ok(Err(_)) => {
+                    outcome = Err(SnmpError::Network("the SNMP socket closed".into()));
+                    break;
+                }
                 Err(_) => continue,
             }
         }
-        Err(SnmpError::Timeout)
+        self.demux.recycle(request);
+        outcome
     }
 
-    fn check(&self, datagram: &[u8], id: i32) -> Result<Vec<VarBind>, SnmpError> {
-        let msg = ber::decode_community(datagram)?;
-        if msg.version != VERSION_2C {
+    /// Checks an answer's header against the request; returns its encoded varbind list.
+    fn check<'d>(&self, datagram: &'d [u8], id: i32) -> Result<&'d [u8], SnmpError> {
+        let h = ber::decode_community_header(datagram)?;
+        let (version, pdu) = (h.version, h.pdu);
+        if version != VERSION_2C {
             return Err(SnmpError::Malformed(format!(
-                "answer in SNMP version {} to a v2c request",
-                msg.version
+                "answer in SNMP version {version} to a v2c request"
             )));
         }
-        if msg.community != self.community.as_slice() {
+        if h.community != self.community.as_slice() {
             return Err(SnmpError::Malformed(
                 "answer with another community than asked".into(),
             ));
         }
-        let pdu = msg.pdu;
         if pdu.request_id != id {
             return Err(SnmpError::Malformed(format!(
                 "answer to request-id {} instead of {id}",
@@ -96,14 +119,66 @@ impl V2cSource {
                 pdu.error_index
             )));
         }
-        Ok(pdu.varbinds)
+        Ok(h.varbinds)
     }
+
+    /// One request whose answer's varbinds go to `sink`; returns how many there were.
+    async fn request_each(
+        &self,
+        tag: u8,
+        a: i64,
+        b: i64,
+        oids: &[Vec<u32>],
+        sink: impl FnMut(&[u32], SnmpValue),
+    ) -> Result<usize, SnmpError> {
+        let (datagram, id) = self.exchange(tag, a, b, oids).await?;
+        let result = self
+            .check(&datagram, id)
+            .and_then(|list| ber::for_each_varbind(list, sink));
+        self.demux.recycle(datagram);
+        result
+    }
+
+    /// One request whose answer's varbinds are collected.
+    async fn request(
+        &self,
+        tag: u8,
+        a: i64,
+        b: i64,
+        oids: &[Vec<u32>],
+    ) -> Result<Vec<VarBind>, SnmpError> {
+        let mut vbs = Vec::new();
+        self.request_each(tag, a, b, oids, |oid, value| {
+            vbs.push(VarBind {
+                oid: oid.to_vec(),
+                value,
+            })
+        })
+        .await?;
+        Ok(vbs)
+    }
+}
+
+/// More varbinds than a GETBULK allows is a broken (or foreign) answer.
+fn check_bulk_count(
+    n: usize,
+    oids: usize,
+    non_repeaters: u32,
+    max_repetitions: u32,
+) -> Result<(), SnmpError> {
+    let nr = (non_repeaters as usize).min(oids);
+    if oids > 0 && n > nr + (oids - nr) * max_repetitions as usize {
+        return Err(SnmpError::Malformed(format!(
+            "GETBULK answered with {n} varbinds, more than asked"
+        )));
+    }
+    Ok(())
 }
 
 impl SnmpSource for V2cSource {
     fn get<'a>(&'a self, oids: &'a [Vec<u32>]) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>> {
         Box::pin(async move {
-            let vbs = self.exchange(TAG_GET, 0, 0, oids).await?;
+            let vbs = self.request(TAG_GET, 0, 0, oids).await?;
             if vbs.len() != oids.len() || vbs.iter().zip(oids).any(|(vb, o)| &vb.oid != o) {
                 return Err(SnmpError::Malformed(format!(
                     "GET of {} OIDs answered with {} varbinds that do not match",
@@ -123,23 +198,37 @@ impl SnmpSource for V2cSource {
     ) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>> {
         Box::pin(async move {
             let vbs = self
-                .exchange(
+                .request(
                     TAG_GET_BULK,
                     i64::from(non_repeaters),
                     i64::from(max_repetitions),
                     oids,
                 )
                 .await?;
-            // More varbinds than the request allows is a broken (or foreign) answer.
-            let n = oids.len();
-            let nr = (non_repeaters as usize).min(n);
-            if n > 0 && vbs.len() > nr + (n - nr) * max_repetitions as usize {
-                return Err(SnmpError::Malformed(format!(
-                    "GETBULK answered with {} varbinds, more than asked",
-                    vbs.len()
-                )));
-            }
+            check_bulk_count(vbs.len(), oids.len(), non_repeaters, max_repetitions)?;
             Ok(vbs)
+        })
+    }
+
+    fn get_bulk_each<'a>(
+        &'a self,
+        oids: &'a [Vec<u32>],
+        non_repeaters: u32,
+        max_repetitions: u32,
+        sink: &'a mut VarBindSink<'a>,
+    ) -> BoxFuture<'a, Result<usize, SnmpError>> {
+        Box::pin(async move {
+            let n = self
+                .request_each(
+                    TAG_GET_BULK,
+                    i64::from(non_repeaters),
+                    i64::from(max_repetitions),
+                    oids,
+                    sink,
+                )
+                .await?;
+            check_bulk_count(n, oids.len(), non_repeaters, max_repetitions)?;
+            Ok(n)
         })
     }
 
