@@ -86,6 +86,7 @@ impl Daemon {
         let alerts = AlertsView::default();
         let alerting: SharedAlerting = Arc::new(std::sync::Mutex::new(Some(start_rules(
             &config,
+            &config.topology,
             notices.clone(),
             alerts.clone(),
         )?)));
@@ -200,31 +201,15 @@ impl Daemon {
             error!("store writer did not take the attributed ports: {e}");
         }
         self.live.set_topology(effective.clone());
-        let (rule_files, diags) =
-            crate::rules::file::load_dir(&self.config.daemon.rules_dir, &self.config.topology);
-        if diags.has_errors() {
-            // The files changed on disk since the last (re)load: keep the running rules.
-            warn!("rule files have errors now; the rules keep the configured ports until a reload");
-            return;
-        }
-        match Alerting::start(
-            rule_files.rules,
+        // Rule files changed on disk since the last (re)load and now broken: the running
+        // rules stay, on the configured ports, until a reload.
+        match start_rules(
+            &self.config,
             &effective,
-            crate::store::db_path(&self.config.daemon.data_dir),
-            self.config.retention,
             self.notices.clone(),
             self.alerts.clone(),
         ) {
-            Ok(a) => {
-                let old = self
-                    .alerting
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .replace(a);
-                if let Some(old) = old {
-                    old.stop();
-                }
-            }
+            Ok(a) => self.replace_alerting(a),
             Err(e) => error!("rules did not restart on the attributed ports: {e}"),
         }
         info!(
@@ -233,6 +218,18 @@ impl Daemon {
             product_lines = effective.product_lines.len(),
             "ports attributed by ifAlias patterns joined their aggregates"
         );
+    }
+
+    /// Puts `rules` in force in the pipeline and stops the rules thread they replace.
+    fn replace_alerting(&self, rules: Alerting) {
+        let old = self
+            .alerting
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .replace(rules);
+        if let Some(old) = old {
+            old.stop();
+        }
     }
 
     /// Re-reads the configuration file. On any error the running configuration stays in
@@ -263,14 +260,7 @@ impl Daemon {
                 return Ok(());
             }
         };
-        let old = self
-            .alerting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .replace(rules);
-        if let Some(old) = old {
-            old.stop();
-        }
+        self.replace_alerting(rules);
         let topology = Arc::new(new.topology.clone());
         if let Err(e) = self.writer.update_topology(topology.clone()) {
             error!("store writer did not take the new topology: {e}");
@@ -419,9 +409,11 @@ async fn forward_notices(
     }
 }
 
-/// Loads the rule files and starts the rules thread.
+/// Loads the rule files and starts the rules thread on `topology` (the configured one, or
+/// with the ports attributed by ifAlias patterns).
 fn start_rules(
     config: &Config,
+    topology: &Topology,
     notices: tokio::sync::mpsc::UnboundedSender<Notice>,
     alerts: AlertsView,
 ) -> anyhow::Result<Alerting> {
@@ -440,7 +432,7 @@ fn start_rules(
     );
     Ok(Alerting::start(
         rule_files.rules,
-        &config.topology,
+        topology,
         crate::store::db_path(&config.daemon.data_dir),
         config.retention,
         notices,

@@ -262,13 +262,9 @@ impl MetricsSource for CostSource {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             let reloaded = g.under.as_ref().is_some_and(|u| !Arc::ptr_eq(u, &config));
             match g.at {
-                None => {
-                    g.accounts = Self::compute(&self.db, &config, (self.now)());
-                    g.at = Some(std::time::Instant::now());
-                    g.under = Some(config.clone());
-                }
-                // New prices are served at once, not after the next refresh.
-                Some(_) if reloaded => {
+                // The first scrape, or new prices after a reload: computed at once, not
+                // after the next refresh.
+                _ if g.at.is_none() || reloaded => {
                     g.accounts = Self::compute(&self.db, &config, (self.now)());
                     g.at = Some(std::time::Instant::now());
                     g.under = Some(config.clone());
@@ -298,7 +294,7 @@ impl MetricsSource for CostSource {
                         g.refreshing = false;
                     }
                 }
-                Some(_) => {}
+                _ => {}
             }
             g.accounts.clone()
         };
