@@ -561,6 +561,37 @@ fn jump_after_missed_sample(r: Vec<Rule>) -> Vec<i64> {
     fired_at
 }
 
+/// Readings every 5 minutes, one of them 4 minutes late, then a jump much later.
+fn jump_after_one_late_sample(r: Vec<Rule>) -> Vec<i64> {
+    let mut e = engine(r);
+    let ent = Entity::series("s");
+    let mut rng = Rng(9);
+    let mut fired_at = Vec::new();
+    for step in 0..(2 * 288) {
+        // Sample 200 is 240 s late (a poll that timed out and was retried), so 201 follows
+        // it after 60 s.
+        let t = T0 + step * 300 + if step == 200 { 240 } else { 0 };
+        let v = if step == 450 {
+            1000.0
+        } else {
+            100.0 * (1.0 + rng.noise(0.05))
+        };
+        let o = e.observe(&ent, Metric::Value, Point::known(ts(t), v));
+        for tr in o.transitions.iter().filter(|x| x.change == Change::Fired) {
+            fired_at.push((tr.at.as_second() - T0) / 300);
+        }
+    }
+    fired_at
+}
+
+#[test]
+fn one_late_sample_does_not_make_every_later_interval_a_gap() {
+    // The usual step is the median of the recent intervals, not the shortest ever seen: a
+    // 60 s interval once must not turn every 300 s interval after it into a gap, after which
+    // a spike rule (which never fires on the first point after a gap) would never fire again.
+    assert_eq!(jump_after_one_late_sample(reading_spike("")), vec![450]);
+}
+
 #[test]
 fn after_gap_evaluate_lets_a_reading_after_a_gap_fire() {
     // By default the first point after a gap never fires a spike.

@@ -2,6 +2,8 @@
 //! Unknown (a gap, low coverage, no baseline yet, the first point after a gap for a spike)
 //! is its own answer: it never fires a drop and never resolves an alert by itself.
 
+use std::collections::VecDeque;
+
 use serde::{Deserialize, Serialize};
 
 use super::baseline::{Baseline, BaselineCache, Envelope, MIN_WINDOW_POINTS, RollingWindow};
@@ -41,12 +43,45 @@ pub struct SeriesEval {
     smooth: Option<RollingWindow>,
     churn: Option<ChurnTotals>,
     last_time: Option<i64>,
-    step: Option<i64>,
+    cadence: Cadence,
     gap_pending: bool,
     first_time: Option<i64>,
     last_known: Option<i64>,
     seen_up: bool,
     resolution: Resolution,
+}
+
+/// How many recent intervals the usual step is the median of.
+const CADENCE_INTERVALS: usize = 15;
+
+/// The usual interval between points: the median of the last few intervals. One short
+/// interval (a retried poll that landed late, then one on time; a duplicate-ish timestamp in an
+/// import) must not become "the step", or every normal interval after it would look like a
+/// gap, and a spike rule, which never fires on the first point after a gap, would go blind.
+#[derive(Clone, Debug, Default)]
+struct Cadence {
+    recent: VecDeque<i64>,
+}
+
+impl Cadence {
+    fn learn(&mut self, dt: i64) {
+        if self.recent.len() == CADENCE_INTERVALS {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(dt);
+    }
+
+    /// The lower median of the recent intervals; `None` before the second point.
+    fn step(&self) -> Option<i64> {
+        let mut v = [0i64; CADENCE_INTERVALS];
+        let n = self.recent.len();
+        for (slot, dt) in v.iter_mut().zip(&self.recent) {
+            *slot = *dt;
+        }
+        let v = &mut v[..n];
+        v.sort_unstable();
+        v.get(n.saturating_sub(1) / 2).copied()
+    }
 }
 
 /// The resolution of the values a baseline learns: the smallest step seen between two
@@ -108,7 +143,7 @@ impl SeriesEval {
             smooth,
             churn,
             last_time: None,
-            step: None,
+            cadence: Cadence::default(),
             gap_pending: false,
             first_time: None,
             last_known: None,
@@ -124,7 +159,7 @@ impl SeriesEval {
 
     /// The usual step between points, as seen so far.
     pub fn step(&self) -> Option<i64> {
-        self.step
+        self.cadence.step()
     }
 
     /// Feeds a past point (history after a restart) without evaluating it.
@@ -137,19 +172,17 @@ impl SeriesEval {
     pub fn observe(&mut self, rule: &Rule, p: &Point) -> Option<Verdict> {
         let t = p.time.as_second();
         let dt = self.last_time.map(|l| t - l);
-        if let Some(dt) = dt
-            && dt > 0
-        {
-            self.step = Some(self.step.map_or(dt, |s| s.min(dt)));
-        }
         if dt.is_some_and(|d| d <= 0) {
             // Out of order or duplicate: the past is not rewritten.
             return None;
         }
-        let gap = match (dt, self.step) {
+        let gap = match (dt, self.cadence.step()) {
             (Some(d), Some(s)) => d as f64 > GAP_STEPS * s as f64,
             _ => false,
         };
+        if let Some(dt) = dt {
+            self.cadence.learn(dt);
+        }
         self.last_time = Some(t);
         self.first_time.get_or_insert(t);
         let usable = p
@@ -161,7 +194,7 @@ impl SeriesEval {
         match &rule.condition {
             Condition::Churn(_) => {
                 let churn = self.churn.as_mut()?;
-                let step = self.step.unwrap_or(0);
+                let step = self.cadence.step().unwrap_or(0);
                 let d = match dt {
                     Some(d) if d <= (GAP_STEPS * step as f64) as i64 => d,
                     _ => step,
