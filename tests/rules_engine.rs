@@ -815,3 +815,58 @@ notify = []
         "nine steps up"
     );
 }
+
+#[test]
+fn a_missed_reading_does_not_empty_the_median_that_follows_it() {
+    // Readings at 100 +- 5% every 5 minutes for two days; then one reading is unknown (a failed
+    // poll) and the next one is an outlier at 500. With `after_gap = "evaluate"` (readings are levels, a gap
+    // says nothing about them) the median of the last 30 minutes keeps the readings before the
+    // gap, so the outlier moves it no more than any other outlier would. Started over after the
+    // gap, as for counter rates, the median would hold the outlier alone and fire.
+    let rule = |after_gap: &str| {
+        rules(&format!(
+            r#"
+[[rule]]
+name = "shift"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "3d"
+warmup = "1d"
+quantile = 0.999
+smooth = "30m"
+compare = "smoothed"
+factor = 1.05
+min_delta = 0
+deviation = 1
+clear_for = "1h"
+after_gap = "{after_gap}"
+notify = []
+"#
+        ))
+    };
+    let run = |after_gap: &str| {
+        let mut e = engine(rule(after_gap));
+        let ent = Entity::series("s");
+        let mut rng = Rng(11);
+        let mut fired_at = Vec::new();
+        for step in 0..(3 * 288) {
+            if step == 2 * 288 {
+                e.observe(&ent, Metric::Value, Point::unknown(ts(T0 + step * 300)));
+                continue;
+            }
+            let v = if step == 2 * 288 + 1 {
+                500.0
+            } else {
+                100.0 * (1.0 + rng.noise(0.05))
+            };
+            let o = e.observe(&ent, Metric::Value, Point::known(ts(T0 + step * 300), v));
+            if fired(&o) > 0 {
+                fired_at.push(step);
+            }
+        }
+        fired_at
+    };
+    assert_eq!(run("evaluate"), Vec::<i64>::new());
+}

@@ -308,7 +308,10 @@ impl SeriesEval {
                 // With `smooth`, the median of the last few points is compared, not the point.
                 let v = match &mut self.smooth {
                     Some(w) => {
-                        if after_gap {
+                        // Counter rates start over after a gap; readings (levels) keep the
+                        // points of the last `smooth` before it, or the one point after a
+                        // gap would be "the median".
+                        if after_gap && !m.evaluate_after_gap {
                             *w = RollingWindow::new(m.smooth.unwrap_or(0));
                         }
                         w.push(t, v);

@@ -283,7 +283,8 @@ pub struct Margin {
     /// `after_gap = "evaluate"` (metric `value` only): the first point after a gap may fire a
     /// spike. Imported readings are levels, not counter deltas, so a gap says nothing about
     /// the point after it; irregularly sampled series would otherwise never fire on a third
-    /// of their points.
+    /// of their points. For the same reason the median of `smooth` keeps the points before a
+    /// gap instead of starting over from the one point after it.
     pub evaluate_after_gap: bool,
     /// `compare = "spread"`: compare the robust spread of the points of the last `smooth`
     /// with the past spreads (volatility), instead of their median with past values.
