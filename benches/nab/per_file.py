@@ -69,7 +69,8 @@ for k, ser in corpus.items():
             by_rule[b[2]][0] += 1
             by_rule[b[2]][1] += b[0]
             wins.append(f"{b[0]:+.2f}@{(b[1] - w[0]) / max(w[1] - w[0], 1):.2f}:{b[2]}")
-    lost = 100.0 * (len(ser["wins"]) * cm["tp"] - raw) / denom
+    # A subset without windows (`normal`) has no normalised score: its files lose raw points.
+    lost = 100.0 * (len(ser["wins"]) * cm["tp"] - raw) / denom if denom else -raw
     rows.append((lost, k, wins, fp_n, fp_cost, dict(fp_rules)))
 
 rows.sort(key=lambda r: -r[0])
@@ -81,7 +82,10 @@ for lost, k, wins, fp_n, fp_cost, fr in rows[: a.top or None]:
         print(f"       false alarms: {fp_n} cost {fp_cost:.2f} {fr}")
 for r in rows:
     total += r[0]
-print(f"\nscore = 100 - {total:.2f} = {100 - total:.2f}")
+if denom:
+    print(f"\nscore = 100 - {total:.2f} = {100 - total:.2f}")
+else:
+    print(f"\nno windows: false alarms cost {total:.2f} raw points")
 print("per rule: windows found (score), false alarms (cost)")
 for rule, (tp, tps, fp, fpc) in sorted(by_rule.items()):
     print(f"  {rule:24s} {tp:3d} ({tps:+7.2f})  {fp:4d} ({fpc:+7.2f})")
