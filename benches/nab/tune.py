@@ -13,7 +13,9 @@ their `spike_network` files, with penalties when `normal` has more than 0.84 fal
 for every series, as NAB's detectors have one setting for all files; the labels are read only
 to score a candidate, never by bandwatch.
 
-`--objective score` keeps the NAB score of the training files alone. `--train` restricts the
+`--halves A.txt B.txt` (two lists that split the corpus) keeps a change only when it lowers the
+score of neither half: each half checks the other, so a value that fits one half's files at the
+other's cost is refused. `--objective score` keeps the NAB score of the training files alone. `--train` restricts the
 objective to the files listed (the others are still replayed, never
 scored); `--test` prints the score of the files listed for the start and the result, so that
 a search on one half of the corpus can be checked on the other (see README.md). The best
@@ -43,6 +45,8 @@ ap.add_argument("--rounds", type=int, default=3)
 ap.add_argument("--workers", type=int, default=2)
 ap.add_argument("--train", help="score only these files (one NAB path per line)")
 ap.add_argument("--test", help="report these files' score at the start and the end")
+ap.add_argument("--halves", nargs=2, metavar="FILES.txt",
+                help="keep a change only when it lowers neither half's score (each half checks the other)")
 ap.add_argument("--objective", choices=["targets", "score"], default="targets",
                 help="targets (default): the score plus the spike_network score, with the penalties; "
                      "score: the NAB score of the training files alone")
@@ -70,6 +74,8 @@ def slices(files):
 
 
 TRAIN = slices(listed(a.train) if a.train else CORPUS)
+if a.halves:
+    TRAIN["half_a"], TRAIN["half_b"] = (sorted(listed(h)) for h in a.halves)
 TEST = slices(listed(a.test)) if a.test else None
 
 
@@ -206,6 +212,10 @@ for rnd in range(a.rounds):
         with ThreadPoolExecutor(a.workers) as ex:
             results = list(ex.map(lambda ct: (ct[0], ct[1]) + evaluate(ct[1]), trials))
         for c, t, j, r, al in results:
+            # With --halves, a change that helps one half at the other's cost is fitting files,
+            # not anomalies: refused.
+            if a.halves and r and any(r[h]["nab"] < res[h]["nab"] - 0.05 for h in ("half_a", "half_b")):
+                continue
             if j > best + 0.02:
                 best, res, cur, alerts = j, r, t, al
                 improved = True
