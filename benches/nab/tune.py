@@ -2,7 +2,8 @@
 """Coordinate search over the parameters of one NAB rule file (how rules.toml was tuned).
 
     benches/nab/tune.py RULES.toml OUT_DIR [--bandwatch BIN] [--rounds N] [--workers N]
-                        [--train FILES.txt] [--test FILES.txt]
+                        [--train FILES.txt] [--test FILES.txt] [--halves A.txt B.txt]
+                        [--objective targets|score]
 
 Every candidate rule file is replayed over the whole corpus by `bandwatch backtest --input`
 (the daemon's evaluator) and scored with the NAB scorer's own arithmetic (imported from
@@ -15,8 +16,8 @@ to score a candidate, never by bandwatch.
 
 `--halves A.txt B.txt` (two lists that split the corpus) keeps a change only when it lowers the
 score of neither half: each half checks the other, so a value that fits one half's files at the
-other's cost is refused. `--objective score` keeps the NAB score of the training files alone. `--train` restricts the
-objective to the files listed (the others are still replayed, never
+other's cost is refused. `--objective score` keeps the NAB score of the training files alone.
+`--train` restricts the objective to the files listed (the others are still replayed, never
 scored); `--test` prints the score of the files listed for the start and the result, so that
 a search on one half of the corpus can be checked on the other (see README.md). The best
 file so far is kept in OUT_DIR/rules.toml; the log goes to standard output.
@@ -153,8 +154,11 @@ def evaluate(rules):
     text = emit(rules)
     if text not in CACHE:
         alerts = replay(text)
-        CACHE[text] = (-1e9, None, None) if alerts is None else (
-            objective(score(alerts, TRAIN)), score(alerts, TRAIN), alerts)
+        if alerts is None:
+            CACHE[text] = (-1e9, None, None)
+        else:
+            res = score(alerts, TRAIN)
+            CACHE[text] = (objective(res), res, alerts)
     return CACHE[text]
 
 
