@@ -19,8 +19,9 @@ use bandwatch::config::{self, Duration};
 use bandwatch::poll::{
     Delta, OperStatus, PortOutcome, PortReading, PortResult, Quality, Sweep, SweepStatus,
 };
-use bandwatch::report::{Month, Period, build};
+use bandwatch::report::build;
 use bandwatch::store::{Store, UsageBook, WriterOptions};
+use bandwatch::usage::{Month, Period};
 use jiff::Timestamp;
 
 const SITES: usize = 2;

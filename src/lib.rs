@@ -3,7 +3,7 @@
 //! people by email, Prometheus metrics and a monthly usage report.
 //!
 //! The pipeline, one module per stage: [`config`] -> poll -> store -> rules -> notify, with
-//! http, report and sim beside them (see DESIGN.md).
+//! http, report and sim beside them (see DESIGN.md); [`usage`] under report and cost.
 
 pub mod cli;
 pub mod config;
@@ -18,3 +18,4 @@ pub mod rules;
 pub mod sim;
 pub mod snmp;
 pub mod store;
+pub mod usage;

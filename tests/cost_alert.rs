@@ -14,11 +14,11 @@ use bandwatch::config::{Config, SourceFile};
 use bandwatch::cost::alert_money;
 use bandwatch::daemon::Alerting;
 use bandwatch::notify::{Notice, Notifier, SenderOptions};
-use bandwatch::report::Month;
 use bandwatch::rules::file::parse_source;
 use bandwatch::rules::rule::Rule;
 use bandwatch::rules::view::AlertsView;
 use bandwatch::store::UsageBook;
+use bandwatch::usage::Month;
 use jiff::Timestamp;
 use report_support::{Setup, day, write_every, write_steps};
 

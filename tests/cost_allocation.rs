@@ -8,8 +8,8 @@ mod report_support;
 
 use bandwatch::config::Config;
 use bandwatch::cost::allocate;
-use bandwatch::report::Period;
 use bandwatch::store::UsageBook;
+use bandwatch::usage::Period;
 use report_support::{Setup, day, hour_at, write_every};
 
 const CONFIG: &str = r#"

@@ -9,7 +9,7 @@ mod report_support;
 use std::process::{Command, Stdio};
 
 use bandwatch::config;
-use bandwatch::report::Month;
+use bandwatch::usage::Month;
 use daemon_support::*;
 
 fn config_text(http: u16, udp: u16) -> String {

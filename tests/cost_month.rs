@@ -13,8 +13,9 @@ use std::sync::OnceLock;
 use bandwatch::config::Config;
 use bandwatch::cost::Accounts;
 use bandwatch::report::render::{Format, render};
-use bandwatch::report::{Month, Report, Status, build};
+use bandwatch::report::{Report, Status, build};
 use bandwatch::store::UsageBook;
+use bandwatch::usage::Month;
 use jiff::Timestamp;
 use report_support::{day, write_steps};
 

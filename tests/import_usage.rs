@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use bandwatch::http::usage::UsageApi;
 use bandwatch::http::{AppState, Health, LiveView, bind, serve};
-use bandwatch::report::{Month, build};
+use bandwatch::report::build;
 use bandwatch::store::UsageBook;
+use bandwatch::usage::Month;
 use jiff::Timestamp;
 use report_support::*;
 use rusqlite::Connection;

@@ -4,10 +4,11 @@
 
 mod report_support;
 
-use bandwatch::report::attacks::spike_rules;
 use bandwatch::report::render::{Format, render};
-use bandwatch::report::{Month, build, build_with};
+use bandwatch::report::{build, build_with};
 use bandwatch::store::UsageBook;
+use bandwatch::usage::Month;
+use bandwatch::usage::attacks::spike_rules;
 use jiff::Timestamp;
 use report_support::*;
 use rusqlite::{Connection, params};

@@ -9,8 +9,9 @@ use std::path::Path;
 use std::process::Command;
 
 use bandwatch::report::render::{Format, render};
-use bandwatch::report::{Month, Status, build};
+use bandwatch::report::{Status, build};
 use bandwatch::store::UsageBook;
+use bandwatch::usage::Month;
 use jiff::Timestamp;
 use report_support::*;
 

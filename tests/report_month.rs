@@ -9,8 +9,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use bandwatch::config::Billing;
-use bandwatch::report::{Month, Report, Status, build};
+use bandwatch::report::{Report, Status, build};
 use bandwatch::store::UsageBook;
+use bandwatch::usage::Month;
 use jiff::Timestamp;
 use report_support::*;
 

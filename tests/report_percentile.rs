@@ -4,8 +4,8 @@
 mod report_support;
 
 use bandwatch::config::Billing;
-use bandwatch::report::{Period, Usage};
 use bandwatch::store::{Entity, EntityKind, UsageBook};
+use bandwatch::usage::{Period, Usage};
 use report_support::*;
 
 /// Octets in five minutes at `mbps` Mbit/s.

@@ -10,9 +10,10 @@ use jiff::Timestamp;
 
 use super::query::parse_time;
 use crate::config;
+use crate::report::build;
 use crate::report::render::{Format, render};
-use crate::report::{Month, build};
 use crate::store::{UsageBook, db_path};
+use crate::usage::Month;
 
 /// Which month to report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

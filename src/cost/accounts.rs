@@ -17,8 +17,9 @@ use serde::Serialize;
 use super::allocate::{UplinkCost, allocate};
 use super::bill::bill_usage;
 use crate::config::{Config, Revenue, Topology};
-use crate::report::{Month, Report, Status, Usage};
+use crate::report::{Report, Status};
 use crate::store::{StoreError, UsageBook};
+use crate::usage::{Month, Usage};
 
 /// One customer's money.
 #[derive(Clone, Debug, PartialEq, Serialize)]

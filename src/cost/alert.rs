@@ -16,11 +16,10 @@ use jiff::Timestamp;
 use super::accounts::month_revenue;
 use super::bill::{bill_rate, bill_volume, format_money};
 use crate::config::{Billing, PricePlan, Revenue, Topology};
-use crate::report::percentile::rank_95;
-use crate::report::{Month, Period, Usage};
 use crate::rules::event::human_duration;
 use crate::rules::rule::{Condition, Metric, Rule};
 use crate::store::{Entity, EntityKind, StoreError, UsageBook};
+use crate::usage::{Month, Period, Usage, rank_95};
 
 /// The money an alert is about.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,21 +30,10 @@ pub struct MoneyNote {
     pub revenue_at_risk: Option<f64>,
 }
 
-fn usage(
-    book: &UsageBook,
-    entity: &Entity,
-    period: Period,
-    imports: Option<&str>,
-) -> Result<Usage, StoreError> {
-    let buckets = book
-        .buckets_5m(entity, period.from, period.to)?
-        .unwrap_or_default();
-    let mut u = Usage::from_buckets(&buckets, period);
-    if let Some(customer) = imports {
-        let ts = |s: i64| Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH);
-        let recs = book.records(ts(period.from), ts(period.to))?;
-        u.add_imported(recs.iter().filter(|r| r.customer == customer));
-    }
+/// A customer's usage over `period`, imported records included.
+fn customer_usage(book: &UsageBook, id: &str, period: Period) -> Result<Usage, StoreError> {
+    let mut u = Usage::read(book, &Entity::new(EntityKind::Customer, id), period)?;
+    u.read_imported(book, id)?;
     Ok(u)
 }
 
@@ -96,23 +84,12 @@ fn churn_money(
     else {
         return Ok(None);
     };
-    let e = Entity::new(EntityKind::Customer, id);
     let month = Month::of(at);
-    let prev = month.prev();
-    let last_p = Period {
-        from: prev.start(),
-        to: prev.end(),
-    };
-    let last_u = usage(book, &e, last_p, Some(id))?;
+    let last_u = customer_usage(book, id, month.prev().period())?;
     let Some(last) = month_revenue(topology, id, &last_u, last_u.total_bytes() as f64) else {
         return Ok(None);
     };
-    let now = at.as_second().div_euclid(300) * 300;
-    let recent_p = Period {
-        from: now - recent_secs,
-        to: now,
-    };
-    let recent_u = usage(book, &e, recent_p, Some(id))?;
+    let recent_u = customer_usage(book, id, Period::recent(at, recent_secs))?;
     if recent_u.slots == 0 && recent_u.imported_bytes == 0 {
         return Ok(None);
     }
@@ -204,16 +181,7 @@ fn spike_money(
         }));
     }
     let month = Month::of(at);
-    let now = at.as_second().div_euclid(300) * 300;
-    let u = usage(
-        book,
-        &e,
-        Period {
-            from: month.start(),
-            to: now.max(month.start()),
-        },
-        None,
-    )?;
+    let u = Usage::read(book, &e, month.so_far(at))?;
     let billed = u.p95.billed(plan.billing);
     let before = bill_rate(plan, billed);
     let after = bill_rate(plan, Some(billed.map_or(value, |b| b.max(value))));

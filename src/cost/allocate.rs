@@ -21,8 +21,8 @@ use serde::Serialize;
 
 use super::bill::{bill_usage, bill_volume};
 use crate::config::{Billing, PortKey, PricePlan, Topology};
-use crate::report::{Period, Usage};
 use crate::store::{Bucket5m, Entity, StoreError, UsageBook};
+use crate::usage::{Period, Usage};
 
 /// The transit cost of one priced uplink.
 #[derive(Clone, Debug, PartialEq, Serialize)]

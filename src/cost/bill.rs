@@ -3,7 +3,7 @@
 //! committed volume. A month without any measurement bills nothing more than the commit.
 
 use crate::config::{Billing, Commit, PricePlan};
-use crate::report::Usage;
+use crate::usage::Usage;
 
 /// Bits per second in one Mbit/s (SI, as transit is sold).
 pub const MBPS: f64 = 1e6;

@@ -193,9 +193,9 @@ async fn report(
     let which = q.month.unwrap_or_else(|| "current".into());
     let now = jiff::Timestamp::now();
     let (month, current) = if which == "current" {
-        (crate::report::month::Month::of(now), true)
+        (crate::usage::Month::of(now), true)
     } else {
-        match which.parse::<crate::report::month::Month>() {
+        match which.parse::<crate::usage::Month>() {
             Ok(m) => (m, false),
             Err(e) => {
                 return (StatusCode::BAD_REQUEST, format!("month={which}: {e}")).into_response();

@@ -11,10 +11,9 @@ use std::collections::{BTreeMap, HashMap};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::month::Month;
-use super::usage::{Period, Usage};
 use crate::config::{Billing, Config};
 use crate::store::{Entity, EntityKind, StoreError, UsageBook, UsageRecord};
+use crate::usage::{Month, Period, Usage};
 
 /// A customer whose recent rate is below this fraction of last month's average has stopped
 /// ("none or near none now").
@@ -137,7 +136,7 @@ pub fn build(
     current: bool,
 ) -> Result<Report, StoreError> {
     let spikes = if config.report.exclude_attacks {
-        super::attacks::spike_rules(config)
+        crate::usage::attacks::spike_rules(config)
     } else {
         Vec::new()
     };
@@ -186,7 +185,7 @@ pub fn build_with(
             .buckets_5m(&Entity::new(EntityKind::Customer, &c.id), p.from, p.to)?
             .unwrap_or_default();
         let attacks = if settings.exclude_attacks {
-            super::attacks::attack_spans(book, spike_rules, c, p.from, p.to)?
+            crate::usage::attacks::attack_spans(book, spike_rules, c, p.from, p.to)?
         } else {
             Vec::new()
         };

@@ -10,12 +10,12 @@ use lettre::message::header::ContentType;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 use super::build::{Report, build};
-use super::month::Month;
 use super::render::{Format, render, title};
 use crate::config::Config;
 use crate::notify::Outbox;
 use crate::notify::outbox::NewMessage;
 use crate::store::UsageBook;
+use crate::usage::Month;
 
 /// Why the report could not be queued.
 #[derive(Debug, thiserror::Error)]

@@ -9,9 +9,9 @@ pub mod money;
 use std::fmt::Write as _;
 
 use super::build::{CustomerRow, Report, Status, TotalRow};
-use super::usage::Usage;
 use crate::config::Billing;
 use crate::config::units::{format_bps, format_bytes};
+use crate::usage::Usage;
 
 /// Output formats of `bandwatch report`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

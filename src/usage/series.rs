@@ -8,32 +8,11 @@
 use serde::Serialize;
 
 use super::percentile::{Percentiles, SlotRate};
-use crate::store::{Bucket5m, UsageRecord};
+use super::period::{DAY_SECS, Period};
+use crate::store::{Bucket5m, Entity, StoreError, UsageBook, UsageRecord};
 
-/// Seconds in a day.
-pub const DAY_SECS: i64 = 86_400;
 /// The last stretch of a period that tells whether a customer still uses anything.
 pub const RECENT_SECS: i64 = 7 * DAY_SECS;
-
-/// A half-open span of time in unix seconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Period {
-    /// Start (inclusive).
-    pub from: i64,
-    /// End (exclusive).
-    pub to: i64,
-}
-
-impl Period {
-    /// Length in seconds (0 for an empty period).
-    pub fn secs(&self) -> i64 {
-        (self.to - self.from).max(0)
-    }
-    /// Number of whole or partial days.
-    pub fn days(&self) -> usize {
-        ((self.secs() + DAY_SECS - 1) / DAY_SECS) as usize
-    }
-}
 
 /// One day of usage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -78,6 +57,37 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// The usage of `entity` over `period`, read from its stored 5-minute buckets (nothing
+    /// measured when the series was never written).
+    pub fn read(book: &UsageBook, entity: &Entity, period: Period) -> Result<Usage, StoreError> {
+        Usage::read_excluding(book, entity, period, &[])
+    }
+
+    /// [`Usage::read`], leaving the slots that overlap any of `attacks` out of the
+    /// percentiles (see [`Usage::from_buckets_excluding`]).
+    pub fn read_excluding(
+        book: &UsageBook,
+        entity: &Entity,
+        period: Period,
+        attacks: &[(i64, i64)],
+    ) -> Result<Usage, StoreError> {
+        let buckets = book
+            .buckets_5m(entity, period.from, period.to)?
+            .unwrap_or_default();
+        Ok(Usage::from_buckets_excluding(&buckets, period, attacks))
+    }
+
+    /// Adds the imported records of `customer` that overlap the period, read from `book`.
+    pub fn read_imported(&mut self, book: &UsageBook, customer: &str) -> Result<(), StoreError> {
+        let Some(p) = self.period else {
+            return Ok(());
+        };
+        let ts = |s: i64| jiff::Timestamp::from_second(s).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let records = book.records(ts(p.from), ts(p.to))?;
+        self.add_imported(records.iter().filter(|r| r.customer == customer));
+        Ok(())
+    }
+
     /// Computes usage over `period` from the stored buckets (any outside it are ignored).
     pub fn from_buckets(buckets: &[Bucket5m], period: Period) -> Usage {
         Usage::from_buckets_excluding(buckets, period, &[])

@@ -1,4 +1,6 @@
-//! Calendar months in UTC (`2026-10`), the unit of the report.
+//! Calendar months in UTC (`2026-10`), the unit of the report and of billing, and the pair
+//! every monthly figure compares: the month accounted for (whole, or so far) and the whole
+//! month before it.
 
 use std::fmt;
 use std::str::FromStr;
@@ -7,6 +9,8 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::Serialize;
+
+use super::period::{Period, slot_start};
 
 /// One calendar month, UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -82,6 +86,56 @@ impl Month {
     pub fn secs(self) -> i64 {
         self.end() - self.start()
     }
+
+    /// The whole month as a period.
+    pub fn period(self) -> Period {
+        Period {
+            from: self.start(),
+            to: self.end(),
+        }
+    }
+
+    /// The month up to the start of the 5-minute slot holding `now` (the slot still being
+    /// measured is left out), within the month's bounds.
+    pub fn so_far(self, now: Timestamp) -> Period {
+        Period {
+            from: self.start(),
+            to: slot_start(now).clamp(self.start(), self.end()),
+        }
+    }
+}
+
+/// The month accounted for and the month it is compared with, as the periods measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Months {
+    /// The month accounted for.
+    pub month: Month,
+    /// The month before, compared with.
+    pub previous: Month,
+    /// What is measured of `month`: all of it, or the month so far.
+    pub this: Period,
+    /// The whole month before.
+    pub last: Period,
+    /// True for the month so far (figures are projected to the month's end).
+    pub partial: bool,
+}
+
+impl Months {
+    /// `month` against the month before; with `current`, `month` so far at `now`.
+    pub fn new(month: Month, now: Timestamp, current: bool) -> Months {
+        let previous = month.prev();
+        Months {
+            month,
+            previous,
+            this: if current {
+                month.so_far(now)
+            } else {
+                month.period()
+            },
+            last: previous.period(),
+            partial: current,
+        }
+    }
 }
 
 impl fmt::Display for Month {
@@ -121,5 +175,20 @@ mod tests {
         assert!("2026-13".parse::<Month>().is_err());
         assert!("26-10".parse::<Month>().is_err());
         assert_eq!(Month::of(Timestamp::from_second(m.start()).unwrap()), m);
+    }
+
+    #[test]
+    fn the_month_so_far_stops_at_the_slot_being_measured() {
+        let m: Month = "2026-10".parse().unwrap();
+        let at = |s: i64| Timestamp::from_second(s).unwrap();
+        let now = at(m.start() + 86_400 + 299);
+        assert_eq!(m.so_far(now).to, m.start() + 86_400);
+        // Before the month: empty; after it: the whole month.
+        assert_eq!(m.so_far(at(m.start() - 600)).secs(), 0);
+        assert_eq!(m.so_far(at(m.end() + 600)), m.period());
+        let ms = Months::new(m, now, true);
+        assert!(ms.partial);
+        assert_eq!(ms.last, m.prev().period());
+        assert_eq!(Months::new(m, now, false).this, m.period());
     }
 }
