@@ -13,9 +13,9 @@ use std::sync::OnceLock;
 use bandwatch::config::Config;
 use bandwatch::cost::Accounts;
 use bandwatch::report::render::{Format, render};
-use bandwatch::report::{Report, Status, build};
+use bandwatch::report::{Report, build};
 use bandwatch::store::UsageBook;
-use bandwatch::usage::Month;
+use bandwatch::usage::{Month, Status};
 use jiff::Timestamp;
 use report_support::{day, write_steps};
 

@@ -184,7 +184,7 @@ fn imported_bytes_are_added_to_the_monthly_volume_pro_rata() {
     assert_eq!(g.last.imported_bytes, 500_000);
     assert_eq!(g.this.total_bytes(), 500_000);
     assert_eq!(g.this_estimate, 500_000.0);
-    assert_eq!(g.status, bandwatch::report::Status::Steady);
+    assert_eq!(g.status, bandwatch::usage::Status::Steady);
     let other = r.customers.iter().find(|c| c.id == "grow").unwrap();
     assert_eq!(other.this.imported_bytes, 0);
 }

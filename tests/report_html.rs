@@ -8,10 +8,10 @@ mod report_support;
 use std::path::Path;
 use std::process::Command;
 
+use bandwatch::report::build;
 use bandwatch::report::render::{Format, render};
-use bandwatch::report::{Status, build};
 use bandwatch::store::UsageBook;
-use bandwatch::usage::Month;
+use bandwatch::usage::{Month, Status};
 use jiff::Timestamp;
 use report_support::*;
 

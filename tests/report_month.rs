@@ -9,9 +9,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use bandwatch::config::Billing;
-use bandwatch::report::{Report, Status, build};
+use bandwatch::report::{Report, build};
 use bandwatch::store::UsageBook;
-use bandwatch::usage::Month;
+use bandwatch::usage::{Month, Status};
 use jiff::Timestamp;
 use report_support::*;
 
@@ -52,7 +52,7 @@ fn october(s: &Setup) -> Report {
     .unwrap()
 }
 
-fn row<'a>(r: &'a Report, id: &str) -> &'a bandwatch::report::CustomerRow {
+fn row<'a>(r: &'a Report, id: &str) -> &'a bandwatch::usage::CustomerUsage {
     r.customers.iter().find(|c| c.id == id).unwrap()
 }
 
@@ -143,7 +143,7 @@ fn synthetic_months_give_the_hand_computed_figures() {
     assert_eq!(b.last.in_octets, SEP_HOURS * hour_at(3));
 
     // Lists and groups.
-    let ids = |v: Vec<&bandwatch::report::CustomerRow>| -> Vec<String> {
+    let ids = |v: Vec<&bandwatch::usage::CustomerUsage>| -> Vec<String> {
         v.into_iter().map(|c| c.id.clone()).collect()
     };
     assert_eq!(ids(r.with_status(Status::New)), ["fresh"]);

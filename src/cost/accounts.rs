@@ -1,7 +1,8 @@
 //! The month's money: each customer's revenue from its plan (or flat fee) and measured usage,
 //! this month and last, the transit cost allocated to it and its margin; the same summed per
-//! account manager and per product line; totals per currency. Built from the report's own
-//! per-customer usage (gaps left out, imports counted) and [`super::allocate`].
+//! account manager and per product line; totals per currency. Built from the customers'
+//! usage of [`crate::usage`] (gaps left out, imports counted), the same the report prints,
+//! and [`super::allocate`].
 //!
 //! A month in which a customer used nothing at all bills nothing (it was not, or no longer,
 //! a customer); a month in which nothing was measured is unknown (`None`), never zero.
@@ -17,9 +18,8 @@ use serde::Serialize;
 use super::allocate::{UplinkCost, allocate};
 use super::bill::bill_usage;
 use crate::config::{Config, Revenue, Topology};
-use crate::report::{Report, Status};
 use crate::store::{StoreError, UsageBook};
-use crate::usage::{Month, Usage};
+use crate::usage::{CustomerUsage, Month, Months, Status, Usage};
 
 /// One customer's money.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -32,7 +32,7 @@ pub struct CustomerMoney {
     pub currency: String,
     /// Price plan name, or `None` for a flat fee.
     pub plan: Option<String>,
-    /// The usage status of the report (new, churned, ...).
+    /// The usage status (new, churned, ...).
     pub status: Status,
     /// Revenue of the month (so far); `None` when nothing was measured.
     pub revenue: Option<f64>,
@@ -110,23 +110,24 @@ pub fn month_revenue(
 }
 
 impl Accounts {
-    /// The money of a report's month: revenue from the report's customer rows, transit cost
-    /// read and allocated from the store.
+    /// The money of `months`: revenue from the customers' usage, transit cost read and
+    /// allocated from the store.
     pub fn compute(
         book: &UsageBook,
         topology: &Topology,
-        report: &Report,
+        months: &Months,
+        usage: &[CustomerUsage],
     ) -> Result<Accounts, StoreError> {
-        let alloc = allocate(book, topology, report.period, report.month.secs())?;
+        let alloc = allocate(book, topology, months.this, months.month.secs())?;
         let pricing = &topology.pricing;
         let mut customers = Vec::new();
-        for row in &report.customers {
+        for row in usage {
             let Some(currency) = pricing.customer_currency(&row.id) else {
                 continue;
             };
             let revenue =
                 month_revenue(topology, &row.id, &row.this, row.this.total_bytes() as f64);
-            let revenue_projected = if report.partial {
+            let revenue_projected = if months.partial {
                 month_revenue(topology, &row.id, &row.this, row.this_estimate)
             } else {
                 revenue
@@ -286,16 +287,24 @@ fn group(name: &str, currency: &str) -> GroupMoney {
     }
 }
 
-/// The money of the month so far at `now` (what `/metrics` exports): the report of the
-/// current month, with its accounts. `None` when nothing is priced.
+/// The money of the month so far at `now` (what `/metrics` exports), from the customers'
+/// usage of the current month, as the report computes it. With `[report] exclude_attacks`,
+/// the spike rules are read from the rules folder. `None` when nothing is priced.
 pub fn month_to_date(
     book: &UsageBook,
     config: &Config,
     now: Timestamp,
 ) -> Result<Option<Accounts>, StoreError> {
-    if config.topology.pricing.is_empty() {
+    let topology = &config.topology;
+    if topology.pricing.is_empty() {
         return Ok(None);
     }
-    let r = crate::report::build(book, config, Month::of(now), now, true)?;
-    Ok(r.accounts)
+    let spikes = if config.report.exclude_attacks {
+        crate::usage::attacks::spike_rules(config)
+    } else {
+        Vec::new()
+    };
+    let months = Months::new(Month::of(now), now, true);
+    let usage = crate::usage::customers(book, topology, &config.report, &spikes, &months)?;
+    Accounts::compute(book, topology, &months, &usage).map(Some)
 }

@@ -8,10 +8,10 @@ pub mod money;
 
 use std::fmt::Write as _;
 
-use super::build::{CustomerRow, Report, Status, TotalRow};
+use super::build::Report;
 use crate::config::Billing;
 use crate::config::units::{format_bps, format_bytes};
-use crate::usage::Usage;
+use crate::usage::{CustomerUsage, GroupUsage, Status, Usage};
 
 /// Output formats of `bandwatch report`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -53,7 +53,7 @@ pub fn cov(u: &Usage) -> String {
 }
 
 /// The billed figure of a customer: the 95th rate, or the volume.
-pub fn billed(c: &CustomerRow) -> String {
+pub fn billed(c: &CustomerUsage) -> String {
     match (c.billing, c.billed_bps) {
         (Billing::Volume, _) => format_bytes(c.this.total_bytes() as f64),
         (_, Some(bps)) => format_bps(bps),
@@ -140,7 +140,7 @@ fn text(r: &Report) -> String {
         }
         s.push('\n');
     }
-    let list = |s: &mut String, head: &str, rows: Vec<&CustomerRow>| {
+    let list = |s: &mut String, head: &str, rows: Vec<&CustomerUsage>| {
         let _ = writeln!(s, "== {head} ==");
         if rows.is_empty() {
             let _ = writeln!(s, "(none)");
@@ -161,7 +161,7 @@ fn text(r: &Report) -> String {
     list(&mut s, "Top decliners", r.top_decliners(5));
     list(&mut s, "New customers", r.with_status(Status::New));
     list(&mut s, "Churned customers", r.with_status(Status::Churned));
-    let totals = |s: &mut String, head: &str, rows: &[TotalRow]| {
+    let totals = |s: &mut String, head: &str, rows: &[GroupUsage]| {
         let _ = writeln!(s, "== {head} ==");
         let _ = writeln!(
             s,

@@ -11,6 +11,7 @@ use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use super::period::{Period, slot_start};
+use super::series::Usage;
 
 /// One calendar month, UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -136,6 +137,20 @@ impl Months {
             partial: current,
         }
     }
+
+    /// The estimated bytes of `this` month and of the `last`: each month's measured average
+    /// rate over the whole month plus imported bytes (a projection for the month so far).
+    pub fn estimates(&self, this: &Usage, last: &Usage) -> (f64, f64) {
+        (
+            this.estimated_bytes(self.month.secs()),
+            last.estimated_bytes(self.previous.secs()),
+        )
+    }
+}
+
+/// The change from `last` to `this` as a fraction; `None` without anything `last`.
+pub fn change(this: f64, last: f64) -> Option<f64> {
+    (last > 0.0).then(|| (this - last) / last)
 }
 
 impl fmt::Display for Month {

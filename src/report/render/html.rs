@@ -4,9 +4,10 @@
 
 use std::fmt::Write as _;
 
-use super::super::build::{CustomerRow, Report, Status, TotalRow};
+use super::super::build::Report;
 use super::{billed, cov, pct, title};
 use crate::config::units::{format_bps, format_bytes};
+use crate::usage::{CustomerUsage, GroupUsage, Status};
 
 /// Escapes text for HTML.
 pub fn esc(s: &str) -> String {
@@ -34,7 +35,7 @@ fn status_color(s: Status) -> &'static str {
 }
 
 /// A chart of daily bytes: per day a pair of bars (this month, last month), as table cells.
-fn chart(c: &CustomerRow) -> String {
+fn chart(c: &CustomerUsage) -> String {
     let days = c.this.daily.len().max(c.last.daily.len());
     let max = c
         .this
@@ -72,7 +73,7 @@ fn chart(c: &CustomerRow) -> String {
     s
 }
 
-fn customer_table(s: &mut String, rows: &[&CustomerRow], partial: bool) {
+fn customer_table(s: &mut String, rows: &[&CustomerUsage], partial: bool) {
     let est = if partial { "Projected" } else { "This month" };
     let _ = write!(
         s,
@@ -115,7 +116,7 @@ fn customer_table(s: &mut String, rows: &[&CustomerRow], partial: bool) {
     s.push_str("</table>");
 }
 
-fn list(s: &mut String, head: &str, rows: Vec<&CustomerRow>) {
+fn list(s: &mut String, head: &str, rows: Vec<&CustomerUsage>) {
     let _ = write!(
         s,
         "<h3 style=\"font-size:15px;margin:18px 0 6px;\">{}</h3>",
@@ -140,7 +141,7 @@ fn list(s: &mut String, head: &str, rows: Vec<&CustomerRow>) {
     s.push_str("</ul>");
 }
 
-fn totals(s: &mut String, head: &str, rows: &[TotalRow]) {
+fn totals(s: &mut String, head: &str, rows: &[GroupUsage]) {
     let _ = write!(
         s,
         "<h3 style=\"font-size:15px;margin:18px 0 6px;\">{}</h3>\
