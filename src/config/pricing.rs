@@ -118,7 +118,7 @@ fn valid_currency(c: &str) -> bool {
     c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())
 }
 
-impl super::Builder<'_, '_> {
+impl super::build::Builder<'_, '_> {
     /// Reads every `[[price_plan]]` into `topo.pricing.plans`.
     pub(super) fn price_plans(&mut self, topo: &mut Topology) {
         let raws: Vec<super::document::Element<RawPricePlan>> =
@@ -222,7 +222,7 @@ impl super::Builder<'_, '_> {
         if topo.pricing.plans.contains_key(r.get_ref()) {
             return true;
         }
-        let names = super::known(topo.pricing.plans.keys());
+        let names = super::build::values::known(topo.pricing.plans.keys());
         self.unknown_ref("price_plan", "price plan", r, key, names);
         false
     }
