@@ -1,0 +1,418 @@
+//! One switch's poller: its ports, their last readings, and one sweep at a time. Each sweep
+//! GETs only the columns needed for the attributed ports' ifIndexes (plus sysUpTime in every
+//! request), turns them into readings with the counter math, and returns a [`Sweep`].
+//!
+//! Port identity is the name: the name -> ifIndex map is re-learned by discovery, so a port
+//! renumbered after a reboot keeps its series (its next interval is a reset, the one after is
+//! normal again).
+
+mod fetch;
+mod parse;
+mod plan;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration as StdDuration, Instant};
+
+use jiff::Timestamp;
+use tracing::{debug, warn};
+
+use super::attributed::AttributedPorts;
+use super::counter::{CounterReading, CounterWidth, assess, uptime_fell};
+use super::discovery::{Attribution, Interfaces, attribute, discover};
+use super::metrics::SwitchMetrics;
+use super::sweep::{
+    OperStatus, PortOutcome, PortReading, PortResult, Sweep, SweepStatus, UnknownReason,
+};
+use crate::config::{PortLabels, SnmpCredentials, Switch};
+use crate::snmp::oids::{Column, SYS_UPTIME};
+use crate::snmp::{SnmpError, SnmpSource, SnmpValue};
+
+use fetch::Fetched;
+use parse::Parsed;
+use plan::{BulkRun, COLS, DISCONTINUITY, Plan, columns};
+
+/// Most varbinds in one GET: sysUpTime plus this many ports' columns must fit one datagram
+/// under SNMPv3's 1472-byte message size (about 27 bytes per Counter64 varbind).
+pub const MAX_GET_VARBINDS: usize = 43;
+
+/// Most rows one GETBULK asks for under SNMPv2c: 7 columns x 14 rows + sysUpTime = 99
+/// varbinds, just under net-snmp's cap of 100 varbinds per GETBULK response (its
+/// `maxGetbulkResponses`), about 3 KB: one UDP datagram. A 48-port switch takes 4 requests
+/// (10 rows took 5). The profile's `max_repetitions` lowers it.
+pub const BULK_ROWS: usize = 14;
+
+/// Most rows under SNMPv3, whose agents answer only within the client's advertised 1472-byte
+/// message size: 7 x 6 + 1 = 43 varbinds.
+pub const BULK_ROWS_V3: usize = (MAX_GET_VARBINDS - 1) / COLS;
+
+/// Most rows per GETBULK of the discovery walk under SNMPv3 (three text columns within the
+/// 1472-byte message size): the default `max_repetitions` before it became 14 for v2c.
+pub const WALK_ROWS_V3: u32 = 10;
+
+/// Most GETBULK requests of one sweep in flight to one switch at once (when it answered its
+/// last sweep): fewer round trips and wake-ups per sweep (a 48-port switch is read in one
+/// go), still a small queue for the agent.
+pub const BULK_IN_FLIGHT: usize = 6;
+
+/// Most unwanted rows a GETBULK run may read between two wanted ones.
+pub const BULK_MAX_GAP: usize = 2;
+
+/// One port the poller reads, with what it remembers between sweeps.
+#[derive(Clone, Debug)]
+pub struct PortState {
+    /// Name, labels and cap.
+    pub attribution: Attribution,
+    /// Current ifIndex, when the port was found at the last discovery.
+    pub if_index: Option<u32>,
+    /// 64-bit counters, or the 32-bit fallback when the device has no ifHC* columns.
+    pub width: CounterWidth,
+    /// The last reading (the start of the next interval).
+    pub prev: Option<CounterReading>,
+    /// The last sweep did not read this port.
+    pub missed: bool,
+    /// Speed seen at the last reading, bits per second.
+    pub speed_bps: u64,
+}
+
+impl PortState {
+    fn new(attribution: Attribution) -> Self {
+        PortState {
+            attribution,
+            if_index: None,
+            width: CounterWidth::C64,
+            prev: None,
+            missed: false,
+            speed_bps: 0,
+        }
+    }
+}
+
+/// Polls one switch through an [`SnmpSource`]; the scheduler calls [`SwitchPoller::poll`].
+pub struct SwitchPoller {
+    switch: Arc<Switch>,
+    source: Box<dyn SnmpSource>,
+    metrics: Arc<SwitchMetrics>,
+    ports: Vec<PortState>,
+    clock: Instant,
+    last_discovery: Option<Instant>,
+    need_discovery: bool,
+    /// A discovery because of a missing port has been done since the last regular one.
+    missing_rediscovered: bool,
+    last_uptime: Option<u32>,
+    /// The last sweep got answers (so this one need not probe with one request first).
+    answered_last: bool,
+    attributed: Option<Arc<AttributedPorts>>,
+    /// Every ifIndex of the switch at the last discovery, ascending (to plan GETBULK runs).
+    indexes: Vec<u32>,
+    /// The last plan made by [`SwitchPoller::fetch`], reused while it fits.
+    plan: std::sync::Mutex<Option<Arc<Plan>>>,
+}
+
+impl SwitchPoller {
+    /// A poller for `switch`, talking through `source`, counting into `metrics`.
+    pub fn new(
+        switch: Arc<Switch>,
+        source: Box<dyn SnmpSource>,
+        metrics: Arc<SwitchMetrics>,
+    ) -> Self {
+        let ports = attribute(&switch, &Interfaces::default())
+            .into_iter()
+            .map(PortState::new)
+            .collect();
+        SwitchPoller {
+            switch,
+            source,
+            metrics,
+            ports,
+            clock: Instant::now(),
+            last_discovery: None,
+            need_discovery: true,
+            missing_rediscovered: false,
+            last_uptime: None,
+            answered_last: false,
+            attributed: None,
+            indexes: Vec::new(),
+            plan: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Publishes the labels of alias-attributed ports to `registry` at every discovery.
+    pub fn with_attributed(mut self, registry: Arc<AttributedPorts>) -> Self {
+        self.attributed = Some(registry);
+        self
+    }
+
+    /// The switch polled.
+    pub fn switch(&self) -> &Switch {
+        &self.switch
+    }
+
+    /// The ports currently polled (configured and alias-attributed) with their state.
+    pub fn ports(&self) -> &[PortState] {
+        &self.ports
+    }
+
+    /// Labels of a port by name.
+    pub fn labels(&self, port: &str) -> Option<&PortLabels> {
+        self.ports
+            .iter()
+            .find(|p| p.attribution.name == port)
+            .map(|p| &p.attribution.labels)
+    }
+
+    /// Tells the poller that a scheduled poll was skipped, so the next delta is a `gap`.
+    pub fn note_missed_poll(&mut self) {
+        for p in &mut self.ports {
+            p.missed = true;
+        }
+    }
+
+    pub(super) fn now_ms(&self) -> u64 {
+        self.clock.elapsed().as_millis() as u64
+    }
+
+    pub(super) fn count_error(&self, e: &SnmpError) {
+        if e.is_timeout() {
+            self.metrics.timeouts.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    pub(super) async fn rediscover(&mut self) -> Result<(), SnmpError> {
+        self.metrics.discoveries.fetch_add(1, Ordering::Relaxed);
+        // The walk's requests are counted as one per GETBULK inside a counting wrapper.
+        let counting = Counting {
+            inner: self.source.as_ref(),
+            metrics: &self.metrics,
+        };
+        let reps = match self.switch.snmp.credentials {
+            SnmpCredentials::V2c { .. } => self.switch.snmp.max_repetitions,
+            SnmpCredentials::V3(_) => self.switch.snmp.max_repetitions.min(WALK_ROWS_V3),
+        };
+        let interfaces = discover(&counting, reps).await?;
+        let attributions = attribute(&self.switch, &interfaces);
+        self.indexes = interfaces.by_index.keys().copied().collect();
+        self.forget_plan();
+        if let Some(registry) = &self.attributed {
+            let found = attributions
+                .iter()
+                .filter(|a| !a.configured)
+                .map(|a| a.labels.clone())
+                .collect();
+            registry.replace_switch(&self.switch.name, found);
+        }
+        let mut old = std::mem::take(&mut self.ports);
+        self.ports = attributions
+            .into_iter()
+            .map(|a| {
+                let mut state = match old.iter().position(|p| p.attribution.name == a.name) {
+                    Some(i) => old.swap_remove(i),
+                    None => PortState::new(a.clone()),
+                };
+                state.attribution = a;
+                let found = interfaces.find(&state.attribution.name);
+                if found != state.if_index {
+                    debug!(switch = %self.switch.name, port = %state.attribution.name,
+                        from = ?state.if_index, to = ?found, "ifIndex (re)learned");
+                }
+                state.if_index = found;
+                state
+            })
+            .collect();
+        self.last_discovery = Some(Instant::now());
+        self.need_discovery = false;
+        Ok(())
+    }
+
+    /// Whether the static columns must be walked before this sweep.
+    pub(super) fn discovery_due(&mut self) -> bool {
+        let periodic = self
+            .last_discovery
+            .is_none_or(|t| t.elapsed() >= self.switch.rediscover.std());
+        if periodic {
+            // A new regular period: a missing port may trigger one extra walk again.
+            self.missing_rediscovered = false;
+        }
+        self.need_discovery || periodic
+    }
+
+    /// Polls the switch once and returns the sweep. Never panics on what the agent sends:
+    /// every failure becomes an unknown with its reason, counted in the metrics.
+    pub async fn poll(&mut self) -> Sweep {
+        let started = Instant::now();
+        let sweep = self.poll_inner().await;
+        let us = started.elapsed().as_micros() as u64;
+        let m = &self.metrics;
+        m.sweeps.fetch_add(1, Ordering::Relaxed);
+        m.last_duration_us.store(us, Ordering::Relaxed);
+        m.total_duration_us.fetch_add(us, Ordering::Relaxed);
+        m.record_duration(us);
+        if sweep.status == SweepStatus::Ok {
+            let now = Timestamp::now().as_millisecond().max(0) as u64;
+            m.last_success_unix_ms.store(now, Ordering::Relaxed);
+        }
+        for p in &sweep.ports {
+            match &p.outcome {
+                PortOutcome::Reading(r) => m.count_quality(r.quality),
+                PortOutcome::Unknown(reason) => m.count_unknown(*reason),
+            }
+        }
+        sweep
+    }
+
+    pub(super) async fn poll_inner(&mut self) -> Sweep {
+        let mut discovered_now = false;
+        if self.discovery_due() {
+            if let Err(e) = self.rediscover().await {
+                self.count_error(&e);
+                return self.failed(e);
+            }
+            discovered_now = true;
+        }
+        let mut results = self.fetch(&self.resolved()).await;
+
+        // A reboot may have renumbered the ifIndexes: the values just read may belong to other
+        // ports. Learn the names again and read once more before judging anything.
+        let fell = results
+            .iter()
+            .find_map(|(_, r)| r.as_ref().ok())
+            .is_some_and(|f| {
+                self.last_uptime.is_some_and(|prev| {
+                    uptime_fell(prev, f.uptime, f.at_ms.saturating_sub(self.last_at_ms()))
+                })
+            });
+        // A configured port that is not where it was (or nowhere): walk once more now, so a
+        // renumbered port is read in this very sweep. At most once per rediscover period.
+        let missing = self.ports.iter().any(|p| p.if_index.is_none())
+            || results.iter().any(|(i, r)| {
+                r.as_ref()
+                    .is_ok_and(|f| matches!(self.parse(&self.ports[*i], f), Parsed::Missing))
+            });
+        let missing = missing && !self.missing_rediscovered;
+        if (fell || missing) && !discovered_now {
+            if fell {
+                warn!(switch = %self.switch.name, address = %self.switch.address,
+                    "sysUpTime fell (reboot): rediscovering interfaces");
+            } else {
+                self.missing_rediscovered = true;
+                debug!(switch = %self.switch.name, "a port is missing: rediscovering interfaces");
+            }
+            if let Err(e) = self.rediscover().await {
+                self.count_error(&e);
+                return self.failed(e);
+            }
+            results = self.fetch(&self.resolved()).await;
+        }
+
+        // Ports without ifHC* columns are read again with the Counter32 columns.
+        let fallback: Vec<usize> = results
+            .iter()
+            .filter_map(|(i, r)| {
+                let f = r.as_ref().ok()?;
+                matches!(self.parse(&self.ports[*i], f), Parsed::NeedsFallback).then_some(*i)
+            })
+            .collect();
+        if !fallback.is_empty() {
+            for &i in &fallback {
+                debug!(switch = %self.switch.name, port = %self.ports[i].attribution.name,
+                    "no ifHC* counters: falling back to 32-bit counters");
+                self.ports[i].width = CounterWidth::C32;
+            }
+            self.forget_plan();
+            let again = self.fetch(&fallback).await;
+            for (i, r) in again {
+                if let Some(slot) = results.iter_mut().find(|(j, _)| *j == i) {
+                    slot.1 = r;
+                }
+            }
+        }
+        self.judge(results)
+    }
+
+    pub(super) fn last_at_ms(&self) -> u64 {
+        self.ports
+            .iter()
+            .filter_map(|p| p.prev.map(|r| r.at_ms))
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub(super) fn resolved(&self) -> Vec<usize> {
+        (0..self.ports.len())
+            .filter(|&i| self.ports[i].if_index.is_some())
+            .collect()
+    }
+
+    pub(super) fn ports_names(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| p.attribution.name.clone())
+            .collect()
+    }
+}
+
+/// A sweep of a switch that could not be read: every port unknown with the error's reason.
+pub fn failed_sweep(switch: &Switch, ports: &[String], e: &SnmpError) -> Sweep {
+    let reason = reason_of(e);
+    Sweep {
+        switch: switch.name.clone(),
+        time: Timestamp::now(),
+        status: if e.is_timeout() {
+            SweepStatus::Timeout
+        } else {
+            SweepStatus::Error(e.to_string())
+        },
+        sys_uptime: None,
+        ports: ports
+            .iter()
+            .map(|p| PortResult {
+                port: p.clone(),
+                outcome: PortOutcome::Unknown(reason),
+            })
+            .collect(),
+    }
+}
+
+fn reason_of(e: &SnmpError) -> UnknownReason {
+    if e.is_timeout() {
+        UnknownReason::Timeout
+    } else {
+        UnknownReason::AgentError
+    }
+}
+
+/// Counts every request of a walk in the switch's metrics.
+struct Counting<'a> {
+    inner: &'a dyn SnmpSource,
+    metrics: &'a SwitchMetrics,
+}
+
+impl SnmpSource for Counting<'_> {
+    fn get<'a>(
+        &'a self,
+        oids: &'a [Vec<u32>],
+    ) -> crate::snmp::BoxFuture<'a, Result<Vec<crate::snmp::VarBind>, SnmpError>> {
+        self.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        self.inner.get(oids)
+    }
+    fn get_bulk<'a>(
+        &'a self,
+        oids: &'a [Vec<u32>],
+        non_repeaters: u32,
+        max_repetitions: u32,
+    ) -> crate::snmp::BoxFuture<'a, Result<Vec<crate::snmp::VarBind>, SnmpError>> {
+        self.metrics.requests.fetch_add(1, Ordering::Relaxed);
+        self.inner.get_bulk(oids, non_repeaters, max_repetitions)
+    }
+    fn target(&self) -> String {
+        self.inner.target()
+    }
+}
+
+/// How long a sweep may take at most: every request timing out with all retries. Used to
+/// size waits in callers (`run --once`).
+pub fn worst_case_request(switch: &Switch) -> StdDuration {
+    switch.snmp.timeout.std() * (switch.snmp.retries + 1)
+}
