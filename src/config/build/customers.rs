@@ -97,7 +97,11 @@ impl Builder<'_, '_> {
         billing
     }
 
-    pub(super) fn report(&mut self, topo: &Topology, billing: BTreeMap<String, Billing>) -> ReportSettings {
+    pub(super) fn report(
+        &mut self,
+        topo: &Topology,
+        billing: BTreeMap<String, Billing>,
+    ) -> ReportSettings {
         let raw: RawReport = self.doc.value("report").unwrap_or_default();
         let mut out = ReportSettings {
             billing,

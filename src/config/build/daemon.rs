@@ -85,7 +85,11 @@ impl Builder<'_, '_> {
         }
     }
 
-    pub(super) fn alias_patterns(&mut self, patterns: &[Spanned<String>], key: &str) -> Vec<AliasPattern> {
+    pub(super) fn alias_patterns(
+        &mut self,
+        patterns: &[Spanned<String>],
+        key: &str,
+    ) -> Vec<AliasPattern> {
         let mut out = Vec::new();
         for (i, p) in patterns.iter().enumerate() {
             let key = format!("{key}[{i}]");

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use regex::Regex;
 use toml::Spanned;
 
-
 use super::document::Document;
 use super::raw::*;
 use super::secret;
@@ -174,7 +173,11 @@ impl<'d, 'a> Builder<'d, 'a> {
     }
 
     /// A duration that must be at least one second.
-    pub(super) fn positive(&mut self, d: Option<&Spanned<Duration>>, key: &str) -> Option<Duration> {
+    pub(super) fn positive(
+        &mut self,
+        d: Option<&Spanned<Duration>>,
+        key: &str,
+    ) -> Option<Duration> {
         let d = d?;
         if d.get_ref().std() < std::time::Duration::from_secs(1) {
             self.doc.error(Some(d.span()), key, "must be at least 1s");

@@ -15,7 +15,12 @@ impl Builder<'_, '_> {
         out
     }
 
-    pub(super) fn profile(&mut self, name: &str, raw: RawSnmpProfile, key: &str) -> Option<SnmpProfile> {
+    pub(super) fn profile(
+        &mut self,
+        name: &str,
+        raw: RawSnmpProfile,
+        key: &str,
+    ) -> Option<SnmpProfile> {
         let version = *raw.version.get_ref();
         let credentials = match version {
             SnmpVersion::V2c => {
@@ -141,7 +146,11 @@ impl Builder<'_, '_> {
         })
     }
 
-    pub(super) fn positive_ms(&mut self, d: Option<&Spanned<Duration>>, key: &str) -> Option<Duration> {
+    pub(super) fn positive_ms(
+        &mut self,
+        d: Option<&Spanned<Duration>>,
+        key: &str,
+    ) -> Option<Duration> {
         let d = d?;
         if d.get_ref().std() < std::time::Duration::from_millis(10) {
             self.doc.error(Some(d.span()), key, "must be at least 10ms");

@@ -4,7 +4,9 @@
 use super::*;
 
 /// Runs futures concurrently on the current task and returns their outputs in order.
-pub(super) async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+pub(super) async fn join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
@@ -164,7 +166,10 @@ impl SwitchPoller {
     }
 
     /// GETs the columns of the given ports, several ports per request.
-    pub(super) async fn fetch_get(&self, which: &[usize]) -> Vec<(usize, Result<Fetched, SnmpError>)> {
+    pub(super) async fn fetch_get(
+        &self,
+        which: &[usize],
+    ) -> Vec<(usize, Result<Fetched, SnmpError>)> {
         let per_request = ((MAX_GET_VARBINDS - 1) / COLS).max(1);
         let mut out = Vec::with_capacity(which.len());
         let mut gave_up = false;

@@ -17,7 +17,12 @@ enum Compare {
 
 impl Validator<'_, '_, '_> {
     /// A bit rate, byte size or plain number, as the metric wants it.
-    pub(super) fn amount(&mut self, a: &Spanned<RawAmount>, field: &str, metric: Metric) -> Option<f64> {
+    pub(super) fn amount(
+        &mut self,
+        a: &Spanned<RawAmount>,
+        field: &str,
+        metric: Metric,
+    ) -> Option<f64> {
         let v = match (a.get_ref(), metric) {
             (RawAmount::Text(s), m) if m.is_bit_rate() => match s.parse::<BitRate>() {
                 Ok(r) => r.bps() as f64,
