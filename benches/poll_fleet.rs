@@ -117,16 +117,12 @@ fn main() {
         );
         let metrics = poller.metrics.clone();
         // Looked up once: the harness should cost next to nothing per sweep.
-        let by_name: std::collections::HashMap<String, Arc<poll::SwitchMetrics>> = metrics
-            .switches
-            .iter()
-            .map(|(n, m)| (n.clone(), m.clone()))
-            .collect();
+        let by_name: std::collections::HashMap<String, Arc<poll::SwitchMetrics>> = metrics.switches().into_iter().collect();
         let started = Instant::now();
         let mut measuring = false;
         let (mut cpu0, mut sim0, mut t0) = (0.0, 0.0, Instant::now());
         let requests = |m: &poll::PollMetrics| -> u64 {
-            m.switches
+            m.switches()
                 .iter()
                 .map(|(_, s)| s.requests.load(Ordering::Relaxed))
                 .sum()
@@ -167,7 +163,7 @@ fn main() {
         poller.shutdown();
         late_us.sort_unstable();
         let errors: u64 = metrics
-            .switches
+            .switches()
             .iter()
             .map(|(_, m)| m.errors.load(Ordering::Relaxed) + m.timeouts.load(Ordering::Relaxed))
             .sum();

@@ -15,6 +15,7 @@ pub mod notify;
 pub mod poll;
 pub mod report;
 pub mod rules;
+pub mod runtime;
 pub mod sim;
 pub mod snmp;
 pub mod store;

@@ -125,7 +125,7 @@ fn scrape_exports_month_to_date_revenue_and_product_line_cost() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let sources: Vec<Arc<dyn MetricsSource>> = vec![Arc::new(CostSource::with_clock(
         db.clone(),
-        bandwatch::config::ConfigHandle::new(config.clone()),
+        bandwatch::runtime::RuntimeHandle::of_config(config.clone()),
         mid_september,
     ))];
     let state = AppState {
@@ -134,7 +134,8 @@ fn scrape_exports_month_to_date_revenue_and_product_line_cost() {
         health: Health::default(),
         alerts: Default::default(),
         db: Some(db),
-        config: None,
+        runtime: None,
+        reload: None,
         usage: None,
     };
     let listener = rt.block_on(bind("127.0.0.1:0".parse().unwrap())).unwrap();

@@ -119,7 +119,8 @@ fn start(topo: Topology) -> Server {
         alerts: Default::default(),
         db: None,
         usage: None,
-        config: None,
+        runtime: None,
+        reload: None,
     };
     let listener = rt.block_on(bind("127.0.0.1:0".parse().unwrap())).unwrap();
     let addr = listener.local_addr().unwrap();

@@ -218,10 +218,11 @@ fn the_http_endpoint_wants_the_token_and_imports_all_or_nothing() {
         health: Health::default(),
         alerts: Default::default(),
         db: None,
-        config: None,
+        runtime: None,
+        reload: None,
         usage: Some(Arc::new(UsageApi {
             db: s.db(),
-            config: bandwatch::config::ConfigHandle::new(s.config.clone()),
+            runtime: bandwatch::runtime::RuntimeHandle::of_config(s.config.clone()),
         })),
     };
     let listener = rt.block_on(bind("127.0.0.1:0".parse().unwrap())).unwrap();

@@ -15,7 +15,6 @@ use jiff::Timestamp;
 use crate::config::{self, Config, Duration};
 use crate::daemon::{Daemon, Options};
 use crate::demo::{Storyline, backfill};
-use crate::notify::SenderOptions;
 use crate::sim::{self, FleetOptions, SwitchModel};
 use crate::store::Store;
 
@@ -96,18 +95,38 @@ fn wipe(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the demo changes in its configuration, at start and at every reload: the command
+/// line's data folder and listener, the sped-up poll interval, and the rules scaled to the
+/// speed (set once the scaled folder is written).
+#[derive(Clone, Debug)]
+struct DemoOverrides {
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    speed: f64,
+    rules_dir: Option<PathBuf>,
+}
+
+impl DemoOverrides {
+    fn apply(&self, cfg: &mut Config) {
+        cfg.daemon.data_dir = self.data_dir.clone();
+        cfg.daemon.listen = self.listen;
+        let secs = (cfg.daemon.interval.std().as_secs_f64() / self.speed).max(1.0);
+        let interval = Duration(std::time::Duration::from_secs_f64(secs));
+        cfg.daemon.interval = interval;
+        for s in &mut cfg.topology.switches {
+            s.interval = interval;
+        }
+        if let Some(dir) = &self.rules_dir {
+            cfg.daemon.rules_dir = dir.clone();
+        }
+    }
+}
+
 /// The demo configuration with the command line's overrides and the sped-up interval.
-fn load(args: &DemoArgs) -> anyhow::Result<Config> {
+fn load(args: &DemoArgs, overrides: &DemoOverrides) -> anyhow::Result<Config> {
     let loaded = config::load(&args.demo_config).map_err(|d| anyhow::anyhow!("{d}"))?;
     let mut cfg = loaded.config;
-    cfg.daemon.data_dir = args.data_dir.clone();
-    cfg.daemon.listen = args.listen;
-    let secs = (cfg.daemon.interval.std().as_secs_f64() / args.speed).max(1.0);
-    let interval = Duration(std::time::Duration::from_secs_f64(secs));
-    cfg.daemon.interval = interval;
-    for s in &mut cfg.topology.switches {
-        s.interval = interval;
-    }
+    overrides.apply(&mut cfg);
     Ok(cfg)
 }
 
@@ -119,7 +138,13 @@ fn stamp(start: tokio::time::Instant, speed: f64) -> String {
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
-    let cfg = load(&args)?;
+    let mut overrides = DemoOverrides {
+        data_dir: args.data_dir.clone(),
+        listen: args.listen,
+        speed: args.speed,
+        rules_dir: None,
+    };
+    let cfg = load(&args, &overrides)?;
     let story = Storyline::build(&cfg.topology, args.speed).map_err(anyhow::Error::msg)?;
     wipe(&args.data_dir)?;
     let topology = Arc::new(cfg.topology.clone());
@@ -142,7 +167,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             args.speed,
             scaled.display()
         );
-        cfg.daemon.rules_dir = scaled;
+        cfg.daemon.rules_dir = scaled.clone();
+        overrides.rules_dir = Some(scaled);
     }
 
     // History: the models the fleet will run, read at negative times (before its start).
@@ -216,15 +242,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let daemon = Daemon::start(
-        cfg,
-        Options {
-            config_path: args.demo_config.clone(),
-            connector: None,
-            sender: SenderOptions::default(),
-        },
-    )
-    .await?;
+    // The same daemon as `bandwatch run`: SIGHUP and `POST /-/reload` reload the demo's
+    // configuration (with the demo's overrides), and alias attribution is refreshed.
+    let mut options = Options::new(args.demo_config.clone());
+    options.overrides = Some(Arc::new(move |c: &mut Config| overrides.apply(c)));
+    let daemon = Daemon::start(cfg, options).await?;
     let base = format!("http://{}", daemon.listen);
     println!(
         "simulated fleet: {} switches on {}..{}, polled every {} s over SNMP",
@@ -255,13 +277,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         let _ = std::io::stdout().flush();
         std::future::pending::<()>().await;
     };
-    tokio::select! {
-        () = play => {}
-        () = watch_outbox(&outbox, fleet.start, args.speed) => {}
-        () = crate::cli::run::shutdown_signal() => {}
-    }
-    println!("stopping");
-    daemon.stop().await;
+    let stop = async {
+        tokio::select! {
+            () = play => {}
+            () = watch_outbox(&outbox, fleet.start, args.speed) => {}
+            () = crate::daemon::signals::shutdown() => {}
+        }
+        println!("stopping");
+    };
+    daemon.serve(stop).await?;
     fleet.stop();
     Ok(())
 }

@@ -65,36 +65,18 @@ pub fn run(config_path: &Path, args: RunArgs) -> ExitCode {
 }
 
 async fn daemon(config_path: &Path, config: Config) -> ExitCode {
-    match crate::daemon::run(config_path, config).await {
+    match crate::daemon::run(
+        crate::daemon::Options::new(config_path.to_path_buf()),
+        config,
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("bandwatch run: {e:#}");
             ExitCode::from(1)
         }
-    }
-}
-
-/// Waits for SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

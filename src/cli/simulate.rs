@@ -95,7 +95,7 @@ pub fn run(args: SimulateArgs) -> ExitCode {
             last.unwrap_or_default(),
             sim::fleet::SIM_V3_USER,
         );
-        super::run::shutdown_signal().await;
+        crate::daemon::signals::shutdown().await;
         fleet.stop();
         ExitCode::SUCCESS
     })

@@ -6,7 +6,6 @@
 
 pub mod diagnostic;
 pub mod document;
-pub mod handle;
 pub mod model;
 pub mod pricing;
 pub mod raw;
@@ -19,7 +18,6 @@ mod build;
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
-pub use handle::ConfigHandle;
 pub use model::{
     Api, AuthProtocol, Billing, Config, Daemon, Email, MailSecurity, MailTransport,
     PrivacyProtocol, ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, UsmUser,

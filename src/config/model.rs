@@ -162,7 +162,7 @@ pub enum PrivacyProtocol {
 }
 
 /// SNMPv3 user credentials.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct UsmUser {
     /// Security name.
     pub user: String,
@@ -173,7 +173,7 @@ pub struct UsmUser {
 }
 
 /// Credentials of a profile, per version.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum SnmpCredentials {
     /// v2c community.
     V2c {
@@ -185,7 +185,7 @@ pub enum SnmpCredentials {
 }
 
 /// `[snmp.NAME]`: how to talk to a group of switches.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SnmpProfile {
     /// Profile name.
     pub name: String,
@@ -236,7 +236,7 @@ pub enum MailSecurity {
 }
 
 /// `[email]`
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Email {
     /// SMTP or files.
     pub transport: MailTransport,

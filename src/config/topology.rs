@@ -46,7 +46,7 @@ pub struct PortLabels {
 }
 
 /// A datacenter or PoP.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Site {
     /// Unique name.
     pub name: String,
@@ -57,7 +57,7 @@ pub struct Site {
 }
 
 /// One interface of one switch that bandwatch polls.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Port {
     /// Port name (ifName, else ifDescr).
     pub name: String,
@@ -85,6 +85,13 @@ impl Port {
 pub struct AliasPattern {
     /// The compiled pattern; it has at least one of the groups `customer`, `product_line`, `role`.
     pub regex: Regex,
+}
+
+/// Two patterns are the same when they are written the same.
+impl PartialEq for AliasPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.regex.as_str() == other.regex.as_str()
+    }
 }
 
 impl Serialize for AliasPattern {
@@ -125,7 +132,7 @@ impl AliasPattern {
 }
 
 /// One SNMP agent that bandwatch polls.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Switch {
     /// Unique name.
     pub name: String,
@@ -158,7 +165,7 @@ impl Switch {
 }
 
 /// A business line whose traffic is the sum of its ports, across switches and sites.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ProductLine {
     /// Unique name.
     pub name: String,
@@ -171,7 +178,7 @@ pub struct ProductLine {
 }
 
 /// A customer: one or more ports on one or more switches.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Customer {
     /// Unique id (used in labels and alias patterns).
     pub id: String,
@@ -184,7 +191,7 @@ pub struct Customer {
 }
 
 /// A named audience with its email addresses.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Route {
     /// Unique name (ops, sales, an owner, an account manager).
     pub name: String,

@@ -29,13 +29,15 @@ use crate::store::{self, RangeQuery, Reader};
 
 enum Msg {
     Sweep(Arc<Sweep>),
+    /// New rules and topology (a reload or newly attributed ports).
+    Update(Arc<Vec<Rule>>, Arc<Topology>),
     Stop,
 }
 
 /// The running rules thread.
 pub struct Alerting {
     tx: mpsc::SyncSender<Msg>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// How often aggregates are read from the store and `absent` rules see the clock.
@@ -60,12 +62,13 @@ impl Alerting {
         let meta: BTreeMap<String, Rule> =
             rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
         let live = LiveRules::new(rules, topology, Box::new(states), Box::new(history));
-        // Prices only: the money lines of notices read the 5-minute buckets.
-        let money = (!topology.pricing.is_empty()).then(|| Money {
+        // With prices only (see `Money::judge`): the money lines of notices read the
+        // 5-minute buckets.
+        let money = Money {
             book: crate::store::UsageBook::open_read(&db).ok(),
             topology: topology.clone(),
             suppressed: Default::default(),
-        });
+        };
         let (tx, rx) = mpsc::sync_channel(4096);
         let v = view.clone();
         let thread = std::thread::Builder::new()
@@ -90,7 +93,7 @@ impl Alerting {
             })?;
         Ok(Alerting {
             tx,
-            thread: Some(thread),
+            thread: std::sync::Mutex::new(Some(thread)),
         })
     }
 
@@ -101,10 +104,23 @@ impl Alerting {
         }
     }
 
-    /// Stops the thread (after the sweeps already queued).
-    pub fn stop(mut self) {
+    /// Puts new rules and a new topology in force, in order with the sweeps: unchanged rules
+    /// keep their alert states and baselines (see [`LiveRules::update`]).
+    pub fn update(&self, rules: Arc<Vec<Rule>>, topology: Arc<Topology>) {
+        if self.tx.send(Msg::Update(rules, topology)).is_err() {
+            error!("the rules thread has stopped: the new rules are not in force");
+        }
+    }
+
+    /// Stops the thread (after the sweeps already queued) and waits for it.
+    pub fn stop(&self) {
         let _ = self.tx.send(Msg::Stop);
-        if let Some(t) = self.thread.take() {
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(t) = thread {
             let _ = t.join();
         }
     }
@@ -135,7 +151,7 @@ struct Worker {
     notices: tmpsc::UnboundedSender<Notice>,
     view: AlertsView,
     grace: i64,
-    money: Option<Money>,
+    money: Money,
 }
 
 /// What the money lines of notices need: the usage book, the prices, and the alerts not
@@ -160,6 +176,9 @@ impl Money {
                 info!(rule = %ev.rule, entity = %ev.entity, "resolved, not notified: its firing was below min_revenue_at_risk");
                 return (None, false);
             }
+            return (None, true);
+        }
+        if self.topology.pricing.is_empty() {
             return (None, true);
         }
         let note = match &self.book {
@@ -201,6 +220,7 @@ impl Worker {
                     let out = self.live.on_sweep(&s);
                     self.handle(out);
                 }
+                Ok(Msg::Update(rules, topology)) => self.update(&rules, &topology),
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -218,6 +238,14 @@ impl Worker {
             }
         }
         info!("rules stopped");
+    }
+
+    fn update(&mut self, rules: &[Rule], topology: &Topology) {
+        self.meta = rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
+        self.grace = slot_grace(topology);
+        self.money.topology = topology.clone();
+        self.live.update(rules.to_vec(), topology);
+        self.refresh_view();
     }
 
     /// Silences are read from the database every cycle: `bandwatch silence add` takes effect
@@ -276,10 +304,7 @@ impl Worker {
                     t.rule == ev.rule && t.entity == ev.entity && t.change == Change::Resolved
                 })
                 .and_then(|t| t.peak.as_ref().map(|p| p.value));
-            let (money, send) = match self.money.as_mut() {
-                Some(m) => m.judge(self.meta.get(&ev.rule), &ev),
-                None => (None, true),
-            };
+            let (money, send) = self.money.judge(self.meta.get(&ev.rule), &ev);
             if !send {
                 continue;
             }

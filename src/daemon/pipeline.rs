@@ -13,38 +13,26 @@ use crate::http::LiveView;
 use crate::poll::Sweep;
 use crate::store::Writer;
 
-/// The rules stage currently in force (replaced on reload).
-pub type SharedAlerting = Arc<std::sync::Mutex<Option<Alerting>>>;
-
 /// The running pipeline task.
 pub struct Pipeline {
-    tx: mpsc::Sender<Sweep>,
     task: JoinHandle<()>,
 }
 
 impl Pipeline {
-    /// Starts consuming `rx`. `tx` is the sending side the poller uses (kept so that a
-    /// restarted poller, after a reload, sends into the same pipeline).
+    /// Starts consuming `rx` until every sender (the poller's) is gone.
     pub fn start(
         rx: mpsc::Receiver<Sweep>,
-        tx: mpsc::Sender<Sweep>,
         live: LiveView,
         writer: Arc<Writer>,
-        alerting: SharedAlerting,
+        alerting: Arc<Alerting>,
     ) -> Pipeline {
         let task = tokio::spawn(run(rx, live, writer, alerting));
-        Pipeline { tx, task }
+        Pipeline { task }
     }
 
-    /// A sender into the pipeline.
-    pub fn sender(&self) -> mpsc::Sender<Sweep> {
-        self.tx.clone()
-    }
-
-    /// Lets the pipeline drain what the poller already sent, then ends it.
+    /// Lets the pipeline drain what the poller already sent (its senders must be dropped),
+    /// then ends it.
     pub async fn stop(self) {
-        drop(self.tx);
-        // The poller's senders are gone once it is shut down; give the queue a moment.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;
     }
 }
@@ -53,17 +41,11 @@ async fn run(
     mut rx: mpsc::Receiver<Sweep>,
     live: LiveView,
     writer: Arc<Writer>,
-    alerting: SharedAlerting,
+    alerting: Arc<Alerting>,
 ) {
     while let Some(sweep) = rx.recv().await {
         live.apply(&sweep);
-        if let Some(a) = alerting
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .as_ref()
-        {
-            a.submit(Arc::new(sweep.clone()));
-        }
+        alerting.submit(Arc::new(sweep.clone()));
         debug!(switch = %sweep.switch, status = ?sweep.status, ports = sweep.ports.len(), "sweep");
         if let Err(e) = writer.submit(sweep) {
             error!("store: {e}");

@@ -5,6 +5,7 @@
 pub mod exposition;
 pub mod live;
 pub mod metrics;
+pub mod reload;
 pub mod server;
 pub mod sources;
 pub mod status;

@@ -63,10 +63,12 @@ pub struct AppState {
     pub alerts: AlertsView,
     /// The database file, for the alert history (none in tests without a store).
     pub db: Option<std::path::PathBuf>,
-    /// The configuration in force, for `/report` (none in tests without one).
-    pub config: Option<crate::config::ConfigHandle>,
+    /// The model in force, for `/report` (none in tests without one).
+    pub runtime: Option<crate::runtime::RuntimeHandle>,
     /// `POST /api/v1/usage` (disabled when `None`).
     pub usage: Option<Arc<super::usage::UsageApi>>,
+    /// Where `POST /-/reload` asks the daemon to reload (disabled when `None`).
+    pub reload: Option<tokio::sync::mpsc::Sender<crate::runtime::ReloadRequest>>,
 }
 
 /// The router with every endpoint.
@@ -82,6 +84,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/usage",
             axum::routing::post(super::usage::post_usage),
         )
+        .route("/-/reload", axum::routing::post(super::reload::post_reload))
         .with_state(state)
 }
 
@@ -187,7 +190,7 @@ async fn report(
     State(st): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<ReportQuery>,
 ) -> Response {
-    let (Some(config), Some(db)) = (st.config.as_ref().map(|c| c.get()), st.db.clone()) else {
+    let (Some(config), Some(db)) = (st.runtime.as_ref().map(|c| c.config()), st.db.clone()) else {
         return (StatusCode::NOT_FOUND, "no report: this server has no store").into_response();
     };
     let which = q.month.unwrap_or_else(|| "current".into());

@@ -17,12 +17,13 @@ pub struct PollSource(pub Arc<PollMetrics>);
 impl MetricsSource for PollSource {
     fn write(&self, e: &mut Exposition) {
         let get = SwitchMetrics::get;
+        let switches = self.0.switches();
         e.family(
             "bandwatch_poll_duration_seconds",
             MetricType::Histogram,
             "Duration of one sweep of one switch (all its requests).",
         );
-        for (name, m) in &self.0.switches {
+        for (name, m) in &switches {
             let buckets = m.duration_buckets();
             let sum = get(&m.total_duration_us) as f64 / 1e6;
             e.histogram(
@@ -38,7 +39,7 @@ impl MetricsSource for PollSource {
             MetricType::Counter,
             "SNMP requests by result.",
         );
-        for (name, m) in &self.0.switches {
+        for (name, m) in &switches {
             let (req, to, err) = (get(&m.requests), get(&m.timeouts), get(&m.errors));
             let ok = req.saturating_sub(to).saturating_sub(err);
             for (result, v) in [("ok", ok), ("timeout", to), ("error", err)] {
@@ -54,7 +55,7 @@ impl MetricsSource for PollSource {
             MetricType::Gauge,
             "How late the switch's last sweep started after its scheduled instant.",
         );
-        for (name, m) in &self.0.switches {
+        for (name, m) in &switches {
             let v = get(&m.last_start_lateness_us) as f64 / 1e6;
             e.sample(
                 "bandwatch_poll_start_lateness_seconds",
@@ -63,11 +64,25 @@ impl MetricsSource for PollSource {
             );
         }
         e.family(
+            "bandwatch_unknown_intervals_total",
+            MetricType::Counter,
+            "Port intervals stored as unknown (a gap, never zero), by reason.",
+        );
+        for (name, m) in &switches {
+            for r in crate::poll::metrics::UNKNOWN_REASONS {
+                e.sample(
+                    "bandwatch_unknown_intervals_total",
+                    &[("switch", name), ("reason", r.as_str())],
+                    m.unknown_intervals(r) as f64,
+                );
+            }
+        }
+        e.family(
             "bandwatch_poll_discoveries_total",
             MetricType::Counter,
             "Walks of ifName/ifDescr/ifAlias (start, resets, missing ports, rediscover).",
         );
-        for (name, m) in &self.0.switches {
+        for (name, m) in &switches {
             e.sample(
                 "bandwatch_poll_discoveries_total",
                 &[("switch", name)],
@@ -195,7 +210,7 @@ impl MetricsSource for AlertSource {
 /// (the first scrape computes it).
 pub struct CostSource {
     db: std::path::PathBuf,
-    config: crate::config::ConfigHandle,
+    runtime: crate::runtime::RuntimeHandle,
     now: fn() -> jiff::Timestamp,
     cache: Arc<std::sync::Mutex<CostCache>>,
 }
@@ -213,20 +228,20 @@ impl CostSource {
     /// How long computed figures are served before they are computed again.
     pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
 
-    /// The money of the database at `db` under the prices in force in `config`.
-    pub fn new(db: std::path::PathBuf, config: crate::config::ConfigHandle) -> CostSource {
-        CostSource::with_clock(db, config, jiff::Timestamp::now)
+    /// The money of the database at `db` under the prices of the model in force.
+    pub fn new(db: std::path::PathBuf, runtime: crate::runtime::RuntimeHandle) -> CostSource {
+        CostSource::with_clock(db, runtime, jiff::Timestamp::now)
     }
 
     /// [`CostSource::new`] with another clock (tests: a month that is already written).
     pub fn with_clock(
         db: std::path::PathBuf,
-        config: crate::config::ConfigHandle,
+        runtime: crate::runtime::RuntimeHandle,
         now: fn() -> jiff::Timestamp,
     ) -> CostSource {
         CostSource {
             db,
-            config,
+            runtime,
             now,
             cache: Arc::default(),
         }
@@ -251,7 +266,7 @@ impl CostSource {
 
 impl MetricsSource for CostSource {
     fn write(&self, e: &mut Exposition) {
-        let config = self.config.get();
+        let config = self.runtime.config();
         if config.topology.pricing.is_empty() {
             return;
         }
@@ -325,6 +340,44 @@ impl MetricsSource for CostSource {
                 "bandwatch_product_line_cost_month",
                 &[("product_line", pl), ("currency", &s.currency)],
                 s.cost,
+            );
+        }
+    }
+}
+
+/// The outcome of the last configuration reload (Prometheus's metric names).
+pub struct ReloadSource(pub Arc<crate::runtime::ReloadStatus>);
+
+impl MetricsSource for ReloadSource {
+    fn write(&self, e: &mut Exposition) {
+        e.family(
+            "bandwatch_config_last_reload_successful",
+            MetricType::Gauge,
+            "Whether the last configuration reload attempt was successful.",
+        );
+        let ok = if self.0.last_ok() { 1.0 } else { 0.0 };
+        e.sample("bandwatch_config_last_reload_successful", &[], ok);
+        e.family(
+            "bandwatch_config_last_reload_success_timestamp_seconds",
+            MetricType::Gauge,
+            "Timestamp of the last successful configuration reload (or of the start).",
+        );
+        e.sample(
+            "bandwatch_config_last_reload_success_timestamp_seconds",
+            &[],
+            self.0.last_success() as f64,
+        );
+        e.family(
+            "bandwatch_config_reloads_total",
+            MetricType::Counter,
+            "Configuration reloads by result (SIGHUP, POST /-/reload).",
+        );
+        let (ok, failed) = self.0.counts();
+        for (result, v) in [("success", ok), ("failure", failed)] {
+            e.sample(
+                "bandwatch_config_reloads_total",
+                &[("result", result)],
+                v as f64,
             );
         }
     }

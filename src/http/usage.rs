@@ -23,9 +23,9 @@ use crate::store::UsageBook;
 pub struct UsageApi {
     /// The database file (`<data_dir>/bandwatch.db`).
     pub db: PathBuf,
-    /// The configuration in force: `[api] token` (without one the endpoint is disabled) and
-    /// the customers records may name.
-    pub config: crate::config::ConfigHandle,
+    /// The model in force: `[api] token` (without one the endpoint is disabled) and the
+    /// customers records may name.
+    pub runtime: crate::runtime::RuntimeHandle,
 }
 
 /// Compares without stopping at the first difference (no timing hint about the token).
@@ -33,7 +33,8 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn authorized(headers: &HeaderMap, token: &Secret) -> bool {
+/// True when the request carries `Authorization: Bearer <token>` with the `[api] token`.
+pub(crate) fn authorized(headers: &HeaderMap, token: &Secret) -> bool {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -50,7 +51,7 @@ pub async fn post_usage(State(st): State<AppState>, headers: HeaderMap, body: St
         )
             .into_response();
     };
-    let config = api.config.get();
+    let config = api.runtime.config();
     let Some(token) = config.api.token.clone() else {
         return (
             StatusCode::NOT_FOUND,

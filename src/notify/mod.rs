@@ -169,6 +169,28 @@ impl Notifier {
         })
     }
 
+    /// Checks, without starting anything, that the notify stage of `config` can work: every
+    /// address parses and the transport answers ([`Mailer::probe`]). A reload runs this before
+    /// it stops the running notifier, so a broken `[email]` leaves mail flowing through the old
+    /// transport.
+    pub async fn check(
+        config: &crate::config::Config,
+        opts: &SenderOptions,
+    ) -> Result<(), NotifyError> {
+        let Some(email) = &config.email else {
+            return Ok(());
+        };
+        check_address("[email] from", &email.from)?;
+        for route in config.topology.routes.values() {
+            for a in &route.email {
+                check_address(&format!("route {}", route.name), a)?;
+            }
+        }
+        let mailer = Mailer::from_config(email, &config.daemon.data_dir, opts)?;
+        mailer.probe().await?;
+        Ok(())
+    }
+
     /// Starts from the loaded configuration: `[email]`, the topology's routes, the database
     /// `data_dir/bandwatch.db` and `daemon.public_url`. `None` without an `[email]` section.
     pub fn from_config(

@@ -204,6 +204,39 @@ impl Mailer {
         }
     }
 
+    /// Checks that messages can leave: an SMTP server answers (connection, TLS and AUTH as
+    /// configured, then QUIT); a folder is writable. A reload that changes `[email]` is
+    /// refused when this fails, so the running transport stays in force. The error names the
+    /// server and the reason, never a password.
+    pub async fn probe(&self) -> Result<(), TransportError> {
+        match self {
+            Mailer::Smtp {
+                transport,
+                server,
+                deadline,
+            } => match tokio::time::timeout(*deadline, transport.test_connection()).await {
+                Ok(Ok(true)) => Ok(()),
+                Ok(Ok(false)) => Err(TransportError::Server(format!(
+                    "{server}: the server did not accept a connection check"
+                ))),
+                Ok(Err(e)) => Err(TransportError::Server(format!("{server}: {e}"))),
+                Err(_) => Err(TransportError::Server(format!(
+                    "{server}: no answer within {} s",
+                    deadline.as_secs()
+                ))),
+            },
+            Mailer::File { dir, .. } => {
+                let probe = dir.join(".bandwatch-probe");
+                std::fs::write(&probe, b"")
+                    .and_then(|()| std::fs::remove_file(&probe))
+                    .map_err(|e| TransportError::Folder {
+                        path: dir.clone(),
+                        reason: e.to_string(),
+                    })
+            }
+        }
+    }
+
     /// Where messages go, for logs: `smtp://host:port` or the folder.
     pub fn describe(&self) -> String {
         match self {

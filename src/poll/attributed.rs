@@ -54,6 +54,17 @@ impl AttributedPorts {
         self.inner.read().ok()?.get(key).cloned()
     }
 
+    /// The switches that have alias-attributed ports.
+    pub fn switches(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .inner
+            .read()
+            .map(|m| m.keys().map(|k| k.switch.clone()).collect())
+            .unwrap_or_default();
+        names.dedup();
+        names
+    }
+
     /// Every alias-attributed port, ordered by switch and port.
     pub fn all(&self) -> Vec<PortLabels> {
         self.inner

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::sweep::{Quality, UnknownReason};
 
-const REASONS: [UnknownReason; 6] = [
+/// The reasons an interval is unknown that are counted per switch.
+pub const UNKNOWN_REASONS: [UnknownReason; 6] = [
     UnknownReason::Timeout,
     UnknownReason::AgentError,
     UnknownReason::PortMissing,
@@ -68,17 +69,29 @@ impl SwitchMetrics {
     }
     /// Counts one unknown port.
     pub fn count_unknown(&self, r: UnknownReason) {
-        if let Some(i) = REASONS.iter().position(|x| *x == r) {
+        if let Some(i) = UNKNOWN_REASONS.iter().position(|x| *x == r) {
             self.unknowns[i].fetch_add(1, Ordering::Relaxed);
         }
     }
     /// Unknown ports so far with this reason.
     pub fn unknowns(&self, r: UnknownReason) -> u64 {
-        REASONS
+        UNKNOWN_REASONS
             .iter()
             .position(|x| *x == r)
             .map_or(0, |i| self.unknowns[i].load(Ordering::Relaxed))
     }
+    /// Port intervals stored as unknown for `r`: the ports that could not be read for that
+    /// reason plus the readings that carry no delta for it (`first`, `reset`, `bogus`).
+    pub fn unknown_intervals(&self, r: UnknownReason) -> u64 {
+        let readings = match r {
+            UnknownReason::First => self.samples(Quality::First),
+            UnknownReason::Reset => self.samples(Quality::Reset),
+            UnknownReason::Bogus => self.samples(Quality::Bogus),
+            _ => 0,
+        };
+        self.unknowns(r) + readings
+    }
+
     /// Records a sweep's start lateness.
     pub fn record_lateness(&self, us: u64) {
         self.last_start_lateness_us.store(us, Ordering::Relaxed);
@@ -110,20 +123,60 @@ impl SwitchMetrics {
     }
 }
 
-/// Every switch's metrics, in config order.
+/// Every switch's metrics, in config order. A reload adds and removes switches; a switch
+/// that stays keeps its counters (they are monotonic for Prometheus).
 #[derive(Debug, Default)]
 pub struct PollMetrics {
-    /// (switch name, its metrics)
-    pub switches: Vec<(String, Arc<SwitchMetrics>)>,
+    switches: std::sync::RwLock<Vec<(String, Arc<SwitchMetrics>)>>,
 }
 
 impl PollMetrics {
     /// One switch's metrics.
-    pub fn switch(&self, name: &str) -> Option<&Arc<SwitchMetrics>> {
-        self.switches
+    pub fn switch(&self, name: &str) -> Option<Arc<SwitchMetrics>> {
+        self.read()
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, m)| m)
+            .map(|(_, m)| m.clone())
+    }
+
+    /// (switch name, its metrics) of every switch polled now, in config order.
+    pub fn switches(&self) -> Vec<(String, Arc<SwitchMetrics>)> {
+        self.read().clone()
+    }
+
+    /// The metrics of `name`, created (at the end) when it has none yet.
+    pub fn get_or_add(&self, name: &str) -> Arc<SwitchMetrics> {
+        let mut g = self
+            .switches
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, m)) = g.iter().find(|(n, _)| n == name) {
+            return m.clone();
+        }
+        let m = Arc::new(SwitchMetrics::default());
+        g.push((name.to_string(), m.clone()));
+        m
+    }
+
+    /// Keeps the switches of `names` only, in that order.
+    pub fn retain_ordered(&self, names: &[&str]) {
+        let mut g = self
+            .switches
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut kept = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(pos) = g.iter().position(|(n, _)| n == name) {
+                kept.push(g.swap_remove(pos));
+            }
+        }
+        *g = kept;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Vec<(String, Arc<SwitchMetrics>)>> {
+        self.switches
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -3,6 +3,7 @@
 //! at once; a global bound on switches polled at the same instant. A slow or dead switch
 //! only delays itself: its task skips the ticks it overran (the next delta is a `gap`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
@@ -23,20 +24,95 @@ pub type Connector = Arc<
     dyn Fn(Arc<Switch>) -> BoxFuture<'static, Result<Box<dyn SnmpSource>, SnmpError>> + Send + Sync,
 >;
 
-/// The running poller: its tasks and its metrics.
+/// The running poller: one task per switch, its metrics and the ports it attributed.
 pub struct Poller {
-    /// One task per switch, in config order.
-    pub handles: Vec<JoinHandle<()>>,
+    /// The task and the definition it polls, per switch name.
+    tasks: HashMap<String, (JoinHandle<()>, Arc<Switch>)>,
     /// Per-switch self-metrics, readable at any time.
     pub metrics: Arc<PollMetrics>,
     /// Labels of the ports found by ifAlias patterns, updated at every discovery.
     pub attributed: Arc<AttributedPorts>,
+    permits: Arc<Semaphore>,
+    tx: mpsc::Sender<Sweep>,
+    connector: Connector,
+}
+
+/// What [`Poller::apply`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Switches whose task kept running (definition unchanged: counter state kept).
+    pub kept: usize,
+    /// Switches started (new, or restarted because their definition changed).
+    pub started: usize,
+    /// Switches stopped (gone from the topology).
+    pub stopped: usize,
 }
 
 impl Poller {
+    /// Polls the switches of `topology` (the configured one: ports attributed by ifAlias
+    /// patterns are found by the switch's own discovery) from now on: a switch whose definition is unchanged
+    /// keeps its task, its SNMP session and its counter state (its next interval is a normal
+    /// delta, not `first`); a new or changed switch (re)starts; a removed one stops and its
+    /// alias-attributed ports are forgotten.
+    pub fn apply(&mut self, topology: &Topology) -> Applied {
+        let mut done = Applied::default();
+        let wanted: HashMap<&str, &Switch> = topology
+            .switches
+            .iter()
+            .map(|s| (s.name.as_str(), s))
+            .collect();
+        self.tasks.retain(|name, (handle, _)| {
+            if wanted.contains_key(name.as_str()) {
+                return true;
+            }
+            handle.abort();
+            done.stopped += 1;
+            false
+        });
+        for switch in &topology.switches {
+            if let Some((handle, running)) = self.tasks.get(&switch.name) {
+                if **running == *switch && !handle.is_finished() {
+                    done.kept += 1;
+                    continue;
+                }
+                handle.abort();
+            }
+            let switch = Arc::new(switch.clone());
+            let m = self.metrics.get_or_add(&switch.name);
+            let handle = tokio::spawn(run_switch(
+                switch.clone(),
+                m,
+                self.permits.clone(),
+                self.tx.clone(),
+                self.connector.clone(),
+                self.attributed.clone(),
+            ));
+            self.tasks.insert(switch.name.clone(), (handle, switch));
+            done.started += 1;
+        }
+        let names: Vec<&str> = topology.switches.iter().map(|s| s.name.as_str()).collect();
+        self.metrics.retain_ordered(&names);
+        for gone in self.attributed.switches() {
+            if !wanted.contains_key(gone.as_str()) {
+                self.attributed.replace_switch(&gone, Vec::new());
+            }
+        }
+        done
+    }
+
+    /// How many switch tasks run.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// True when no switch is polled.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
     /// Stops every switch task.
     pub fn shutdown(&self) {
-        for h in &self.handles {
+        for (h, _) in self.tasks.values() {
             h.abort();
         }
     }
@@ -69,29 +145,17 @@ pub fn spawn_with(
     tx: mpsc::Sender<Sweep>,
     connector: Connector,
 ) -> Poller {
-    let permits = Arc::new(Semaphore::new(max_concurrent.max(1)));
-    let attributed = Arc::new(AttributedPorts::default());
-    let mut metrics = PollMetrics::default();
-    let mut handles = Vec::new();
-    for switch in &topology.switches {
-        let m = Arc::new(SwitchMetrics::default());
-        metrics.switches.push((switch.name.clone(), m.clone()));
-        let switch = Arc::new(switch.clone());
-        handles.push(tokio::spawn(run_switch(
-            switch,
-            m,
-            permits.clone(),
-            tx.clone(),
-            connector.clone(),
-            attributed.clone(),
-        )));
-    }
-    info!(switches = handles.len(), max_concurrent, "poller started");
-    Poller {
-        handles,
-        metrics: Arc::new(metrics),
-        attributed,
-    }
+    let mut poller = Poller {
+        tasks: HashMap::new(),
+        metrics: Arc::new(PollMetrics::default()),
+        attributed: Arc::new(AttributedPorts::default()),
+        permits: Arc::new(Semaphore::new(max_concurrent.max(1))),
+        tx,
+        connector,
+    };
+    let started = poller.apply(&topology);
+    info!(switches = started.started, max_concurrent, "poller started");
+    poller
 }
 
 /// FNV-1a: a hash that is the same in every build, so a switch keeps its phase across

@@ -74,6 +74,29 @@ impl Outcome {
     }
 }
 
+/// Entries of rules that stay, under their new index; the others are dropped.
+fn remap<V>(
+    m: HashMap<(usize, String), V>,
+    moved: &HashMap<usize, usize>,
+) -> HashMap<(usize, String), V> {
+    m.into_iter()
+        .filter_map(|((i, id), v)| moved.get(&i).map(|&j| ((j, id), v)))
+        .collect()
+}
+
+/// Per rule: the indices of the rules named in its `inhibited_by`.
+fn inhibitors_of(rules: &[Rule]) -> Vec<Vec<usize>> {
+    rules
+        .iter()
+        .map(|r| {
+            r.inhibited_by
+                .iter()
+                .filter_map(|n| rules.iter().position(|x| &x.name == n))
+                .collect()
+        })
+        .collect()
+}
+
 /// The rule engine.
 pub struct Engine {
     rules: Vec<Rule>,
@@ -98,17 +121,8 @@ impl Engine {
         store: Box<dyn AlertStateStore + Send>,
         history: Box<dyn History + Send>,
     ) -> Engine {
-        let inhibitors = rules
-            .iter()
-            .map(|r| {
-                r.inhibited_by
-                    .iter()
-                    .filter_map(|n| rules.iter().position(|x| &x.name == n))
-                    .collect()
-            })
-            .collect();
         Engine {
-            inhibitors,
+            inhibitors: inhibitors_of(&rules),
             rules,
             topology,
             store,
@@ -119,6 +133,32 @@ impl Engine {
             applies: HashMap::new(),
             watched: HashMap::new(),
         }
+    }
+
+    /// Puts new rules and a new topology in force without forgetting what is still true
+    /// (Prometheus's `rules.Manager.Update` with `CopyState` is the model): a rule whose
+    /// definition did not change keeps its alert states, its baselines and the entities its
+    /// absent check watches, under its new position; a new or changed rule starts afresh
+    /// (its persisted alert state is loaded again as its entities are seen, so a firing
+    /// alert is neither notified again nor forgotten); a removed rule's state is dropped.
+    /// Which rules apply to which entity is worked out again (labels may have changed).
+    pub fn update(&mut self, rules: Vec<Rule>, topology: Topology) {
+        let moved: HashMap<usize, usize> = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter_map(|(old, r)| {
+                let new = rules.iter().position(|n| n.name == r.name)?;
+                r.same_definition(&rules[new]).then_some((old, new))
+            })
+            .collect();
+        self.series = remap(std::mem::take(&mut self.series), &moved);
+        self.states = remap(std::mem::take(&mut self.states), &moved);
+        self.watched = remap(std::mem::take(&mut self.watched), &moved);
+        self.inhibitors = inhibitors_of(&rules);
+        self.rules = rules;
+        self.topology = topology;
+        self.applies.clear();
     }
 
     /// The rules.

@@ -227,16 +227,19 @@ pub struct LiveRules {
     after_gap: HashMap<(String, String), bool>,
 }
 
-impl LiveRules {
-    /// An engine over `rules` for `topology`.
-    pub fn new(
-        rules: Vec<Rule>,
-        topology: &Topology,
-        states: Box<dyn AlertStateStore + Send>,
-        history: Box<dyn History + Send>,
-    ) -> LiveRules {
+/// Which entities the rules watch: ports per switch, switches, aggregates, and the aggregate
+/// metrics some rule reads. Worked out again whenever the rules or the topology change.
+struct Watched {
+    ports: HashMap<String, HashMap<String, WatchedPort>>,
+    switches: HashMap<String, Entity>,
+    aggregates: Vec<Entity>,
+    wanted: BTreeMap<Scope, Vec<Metric>>,
+}
+
+impl Watched {
+    fn of(rules: &[Rule], topology: &Topology) -> Watched {
         let mut wanted: BTreeMap<Scope, Vec<Metric>> = BTreeMap::new();
-        for r in &rules {
+        for r in rules {
             if matches!(r.scope, Scope::ProductLine | Scope::Site | Scope::Customer) {
                 let v = wanted.entry(r.scope).or_default();
                 if !v.contains(&r.metric) {
@@ -276,15 +279,46 @@ impl LiveRules {
         aggregates.extend(topology.product_lines.values().map(Entity::product_line));
         aggregates.extend(topology.sites.keys().map(|s| Entity::site(s)));
         aggregates.extend(topology.customers.values().map(Entity::customer));
-        LiveRules {
-            engine: Engine::new(rules, topology.clone(), states, history),
+        Watched {
             ports,
             switches,
             aggregates,
-            fed_until: HashMap::new(),
             wanted,
+        }
+    }
+}
+
+impl LiveRules {
+    /// An engine over `rules` for `topology`.
+    pub fn new(
+        rules: Vec<Rule>,
+        topology: &Topology,
+        states: Box<dyn AlertStateStore + Send>,
+        history: Box<dyn History + Send>,
+    ) -> LiveRules {
+        let w = Watched::of(&rules, topology);
+        LiveRules {
+            engine: Engine::new(rules, topology.clone(), states, history),
+            ports: w.ports,
+            switches: w.switches,
+            aggregates: w.aggregates,
+            fed_until: HashMap::new(),
+            wanted: w.wanted,
             after_gap: HashMap::new(),
         }
+    }
+
+    /// Puts new rules and a new topology in force (a reload, or ports attributed by ifAlias
+    /// patterns): unchanged rules keep their alert states and baselines (see
+    /// [`Engine::update`]); which slots were already evaluated and which ports come back
+    /// from a gap are kept, so nothing is evaluated twice or mistaken for fresh data.
+    pub fn update(&mut self, rules: Vec<Rule>, topology: &Topology) {
+        let w = Watched::of(&rules, topology);
+        self.ports = w.ports;
+        self.switches = w.switches;
+        self.aggregates = w.aggregates;
+        self.wanted = w.wanted;
+        self.engine.update(rules, topology.clone());
     }
 
     /// The engine (silences, active alerts).

@@ -222,6 +222,17 @@ pub enum Matcher {
     Regex(String, Regex),
 }
 
+/// Two matchers are the same when they are written the same.
+impl PartialEq for Matcher {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Matcher::Equals(a, x), Matcher::Equals(b, y)) => a == b && x == y,
+            (Matcher::Regex(a, x), Matcher::Regex(b, y)) => a == b && x.as_str() == y.as_str(),
+            _ => false,
+        }
+    }
+}
+
 impl Matcher {
     /// True when the labels satisfy this matcher (a missing label never matches).
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
@@ -377,6 +388,46 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// True when `other` evaluates exactly like this rule: everything but where it is
+    /// written (file and line). A reload keeps the alert states and baselines of a rule
+    /// whose definition did not change.
+    pub fn same_definition(&self, other: &Rule) -> bool {
+        let Rule {
+            name,
+            description,
+            kind,
+            scope,
+            matchers,
+            metric,
+            condition,
+            for_secs,
+            clear_for_secs,
+            severity,
+            notify,
+            repeat_secs,
+            inhibited_by,
+            min_coverage,
+            min_revenue_at_risk,
+            file: _,
+            line: _,
+        } = self;
+        *name == other.name
+            && *description == other.description
+            && *kind == other.kind
+            && *scope == other.scope
+            && *matchers == other.matchers
+            && *metric == other.metric
+            && *condition == other.condition
+            && *for_secs == other.for_secs
+            && *clear_for_secs == other.clear_for_secs
+            && *severity == other.severity
+            && *notify == other.notify
+            && *repeat_secs == other.repeat_secs
+            && *inhibited_by == other.inhibited_by
+            && *min_coverage == other.min_coverage
+            && *min_revenue_at_risk == other.min_revenue_at_risk
+    }
+
     /// True when this rule watches `scope` entities with these labels.
     pub fn applies_to(&self, scope: Scope, labels: &BTreeMap<String, String>) -> bool {
         self.scope == scope && self.matchers.iter().all(|m| m.matches(labels))
