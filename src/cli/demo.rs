@@ -43,6 +43,10 @@ pub struct DemoArgs {
     /// HTTP listen address (status page, /metrics).
     #[arg(long, default_value = "127.0.0.1:9477")]
     pub listen: SocketAddr,
+    /// UDP address of the first simulated switch (the others on the following ports);
+    /// default: the demo configuration's addresses. Lets two demos share a machine.
+    #[arg(long)]
+    pub snmp_listen: Option<SocketAddr>,
     /// Time runs this many times faster: storyline, poll interval (at least 1 s).
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
@@ -104,6 +108,7 @@ struct DemoOverrides {
     listen: SocketAddr,
     speed: f64,
     rules_dir: Option<PathBuf>,
+    snmp_listen: Option<SocketAddr>,
 }
 
 impl DemoOverrides {
@@ -118,6 +123,12 @@ impl DemoOverrides {
         }
         if let Some(dir) = &self.rules_dir {
             cfg.daemon.rules_dir = dir.clone();
+        }
+        if let Some(first) = self.snmp_listen {
+            for (n, s) in cfg.topology.switches.iter_mut().enumerate() {
+                let port = first.port().saturating_add(n as u16);
+                s.address = SocketAddr::new(first.ip(), port).to_string();
+            }
         }
     }
 }
@@ -143,6 +154,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         listen: args.listen,
         speed: args.speed,
         rules_dir: None,
+        snmp_listen: args.snmp_listen,
     };
     let cfg = load(&args, &overrides)?;
     let story = Storyline::build(&cfg.topology, args.speed).map_err(anyhow::Error::msg)?;
