@@ -21,7 +21,7 @@ use crate::rules::event::{AlertEvent, NoticeKind};
 use crate::rules::lifecycle::{Change, Phase};
 use crate::rules::live::{LiveRules, SqliteStates, StoreHistory, store_entity};
 use crate::rules::point::Entity;
-use crate::rules::rule::{Metric, Rule, Severity};
+use crate::rules::rule::{Metric, Rule};
 use crate::rules::silence::Silence;
 use crate::rules::view::{ActiveAlert, AlertsView};
 use crate::store::alerts::{AlertTable, HistoryRow};
@@ -328,19 +328,11 @@ impl Worker {
         };
         let chart = rule.map(|r| self.chart(&ev, r)).unwrap_or_default();
         Notice {
-            kind: match ev.kind {
-                NoticeKind::Firing => notify::NoticeKind::Firing,
-                NoticeKind::Repeat => notify::NoticeKind::Repeat,
-                NoticeKind::Resolved => notify::NoticeKind::Resolved,
-            },
+            kind: ev.kind,
             rule: ev.rule,
             entity: ev.entity,
             labels: ev.labels,
-            severity: match ev.severity {
-                Severity::Info => notify::Severity::Info,
-                Severity::Warning => notify::Severity::Warning,
-                Severity::Critical => notify::Severity::Critical,
-            },
+            severity: ev.severity,
             routes: ev.routes,
             value: ev.value,
             baseline: ev.baseline,
@@ -409,9 +401,7 @@ impl Worker {
                 let r = rules.get(&s.rule);
                 ActiveAlert {
                     rule: s.rule.clone(),
-                    severity: r
-                        .map(|r| format!("{:?}", r.severity).to_lowercase())
-                        .unwrap_or_default(),
+                    severity: r.map(|r| r.severity.word().to_string()).unwrap_or_default(),
                     scope: r.map(|r| r.scope.name().to_string()).unwrap_or_default(),
                     entity: s.entity.clone(),
                     state: if s.phase == Phase::Firing {

@@ -1,59 +1,18 @@
 //! The input of the notify stage: one alert event (firing, repeat or resolved) as the rules
 //! stage emits it, with everything needed to write a message a tired person can act on.
 //!
-//! This type is owned by `notify` so the stage can be built and tested alone; the rules stage's
-//! event converts into it with a small `From` impl.
+//! The kind and severity are the rules stage's own ([`NoticeKind`], [`Severity`]); the rest
+//! is what notify adds to the rules' event (chart, money, the metric's words).
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-/// What happened to the alert.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NoticeKind {
-    /// The alert started firing.
-    Firing,
-    /// The alert is still firing; a reminder at the rule's repeat interval.
-    Repeat,
-    /// The alert stopped firing.
-    Resolved,
-}
-
-impl NoticeKind {
-    /// The word used in subjects and the outbox: `FIRING`, `REPEAT`, `RESOLVED`.
-    pub fn word(self) -> &'static str {
-        match self {
-            NoticeKind::Firing => "FIRING",
-            NoticeKind::Repeat => "REPEAT",
-            NoticeKind::Resolved => "RESOLVED",
-        }
-    }
-}
-
-/// How urgent the alert is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    /// For the record.
-    Info,
-    /// Look at it today.
-    Warning,
-    /// Look at it now.
-    Critical,
-}
-
-impl Severity {
-    /// The lowercase word: `info`, `warning`, `critical`.
-    pub fn word(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
+/// What happened to the alert, and how urgent it is: the rules stage's own types (one
+/// `Severity`, one kind of notice across rules and notify).
+pub use crate::rules::event::NoticeKind;
+pub use crate::rules::rule::Severity;
 
 /// One point of a chart: when, the measured value (`None` for a gap, never 0) and the usual
 /// range (low, high) at that time when a baseline is known.

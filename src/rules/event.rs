@@ -36,7 +36,7 @@ pub struct AlertTransition {
 }
 
 /// Which notice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoticeKind {
     /// An alert started firing (or its silence ended while it fires).
@@ -45,6 +45,17 @@ pub enum NoticeKind {
     Repeat,
     /// It resolved (always sent when its firing was notified, silenced or not).
     Resolved,
+}
+
+impl NoticeKind {
+    /// The word used in subjects and the outbox: `FIRING`, `REPEAT`, `RESOLVED`.
+    pub fn word(self) -> &'static str {
+        match self {
+            NoticeKind::Firing => "FIRING",
+            NoticeKind::Repeat => "REPEAT",
+            NoticeKind::Resolved => "RESOLVED",
+        }
+    }
 }
 
 /// A notice for the notify stage.
