@@ -20,7 +20,7 @@ use bandwatch::poll::{
     Delta, OperStatus, PortOutcome, PortReading, PortResult, Quality, Sweep, SweepStatus,
 };
 use bandwatch::report::build;
-use bandwatch::store::{Store, UsageBook, WriterOptions};
+use bandwatch::store::{Store, WriterOptions};
 use bandwatch::usage::{Month, Period};
 use jiff::Timestamp;
 
@@ -163,7 +163,9 @@ fn main() {
     writer.flush().expect("flushed");
     println!("  month written in {:.1} s", t.elapsed().as_secs_f64());
 
-    let book = UsageBook::open_read(&db).expect("book");
+    let book = Store::open_existing(&db, &Default::default())
+        .expect("book")
+        .usage();
     let period = Period {
         from: month.start(),
         to: month.end(),

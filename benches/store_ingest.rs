@@ -326,7 +326,7 @@ fn query_bench() {
         drop(ins);
         tx.commit().unwrap();
     }
-    let r = store.reader().unwrap();
+    let r = store.reader();
     let q = RangeQuery::new(
         Entity::new(EntityKind::ProductLine, "cdn"),
         Metric::InBps,

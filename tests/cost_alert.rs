@@ -17,7 +17,7 @@ use bandwatch::notify::{Notice, Notifier, SenderOptions};
 use bandwatch::rules::file::parse_source;
 use bandwatch::rules::rule::Rule;
 use bandwatch::rules::view::AlertsView;
-use bandwatch::store::UsageBook;
+use bandwatch::store::Store;
 use bandwatch::usage::Month;
 use jiff::Timestamp;
 use report_support::{Setup, day, write_every, write_steps};
@@ -177,11 +177,17 @@ fn a_churn_warning_below_min_revenue_at_risk_is_not_sent() {
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Notice>();
     let view = AlertsView::default();
+    // The store as the daemon holds it: its writer says which slots are sealed (here: all
+    // that were written, less the grace for switches that stay silent).
+    let store = Store::open(&db, &config.retention).unwrap();
+    let writer = store
+        .writer(std::sync::Arc::new(config.topology.clone()))
+        .unwrap();
     let alerting = Alerting::start(
         rules,
         &config.topology,
-        db.clone(),
-        config.retention,
+        &store,
+        writer.sealed(),
         tx,
         view.clone(),
     )
@@ -222,7 +228,7 @@ fn a_churn_warning_below_min_revenue_at_risk_is_not_sent() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let outbox = config.daemon.data_dir.join("outbox");
     rt.block_on(async {
-        let n = Notifier::from_config(&config, SenderOptions::default())
+        let n = Notifier::from_config(&config, store.outbox(), SenderOptions::default())
             .unwrap()
             .unwrap();
         n.send(big).await.unwrap();
@@ -265,7 +271,9 @@ fn a_spike_says_what_it_would_add_to_this_months_bill() {
             })
         },
     );
-    let book = UsageBook::open_read(&db).unwrap();
+    let book = Store::open_existing(&db, &Default::default())
+        .unwrap()
+        .usage();
     let rule = |n: &str| rules.iter().find(|r| r.name == n).unwrap();
     let at = Timestamp::from_second(day("2026-09-16")).unwrap();
     let labels = BTreeMap::new();

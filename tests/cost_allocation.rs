@@ -99,7 +99,9 @@ fn setup(gap: bool) -> (tempfile::TempDir, Config, UsageBook) {
         3600,
         traffic(gap),
     );
-    let book = UsageBook::open_read(&db).unwrap();
+    let book = bandwatch::store::Store::open_existing(&db, &Default::default())
+        .unwrap()
+        .usage();
     (dir, config, book)
 }
 

@@ -123,8 +123,9 @@ fn scrape_exports_month_to_date_revenue_and_product_line_cost() {
     write_steps(&db, &config, day("2026-09-01"), day("2026-09-16"), traffic);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = bandwatch::store::Store::open(&db, &config.retention).unwrap();
     let sources: Vec<Arc<dyn MetricsSource>> = vec![Arc::new(CostSource::with_clock(
-        db.clone(),
+        store.usage(),
         bandwatch::runtime::RuntimeHandle::of_config(config.clone()),
         mid_september,
     ))];
@@ -133,7 +134,7 @@ fn scrape_exports_month_to_date_revenue_and_product_line_cost() {
         sources: Arc::new(sources),
         health: Health::default(),
         alerts: Default::default(),
-        db: Some(db),
+        store: Some(bandwatch::http::StoreView::of(&store)),
         runtime: None,
         reload: None,
         usage: None,

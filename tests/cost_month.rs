@@ -14,7 +14,7 @@ use bandwatch::config::Config;
 use bandwatch::cost::Accounts;
 use bandwatch::report::render::{Format, render};
 use bandwatch::report::{Report, build};
-use bandwatch::store::UsageBook;
+use bandwatch::store::Store;
 use bandwatch::usage::{Month, Status};
 use jiff::Timestamp;
 use report_support::{day, write_steps};
@@ -185,7 +185,12 @@ fn written() -> &'static Setup {
 }
 
 fn september(s: &Setup) -> Report {
-    let book = UsageBook::open_read(&s.config.daemon.data_dir.join("bandwatch.db")).unwrap();
+    let book = Store::open_existing(
+        &s.config.daemon.data_dir.join("bandwatch.db"),
+        &Default::default(),
+    )
+    .unwrap()
+    .usage();
     let now = Timestamp::from_second(day("2026-10-02")).unwrap();
     build(
         &book,
@@ -381,7 +386,12 @@ fn every_format_carries_the_money() {
 #[test]
 fn the_month_so_far_is_projected_to_its_end() {
     let s = written();
-    let book = UsageBook::open_read(&s.config.daemon.data_dir.join("bandwatch.db")).unwrap();
+    let book = Store::open_existing(
+        &s.config.daemon.data_dir.join("bandwatch.db"),
+        &Default::default(),
+    )
+    .unwrap()
+    .usage();
     // 16 September: 15 days measured.
     let now = Timestamp::from_second(day("2026-09-16")).unwrap();
     let r = build(

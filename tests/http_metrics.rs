@@ -117,7 +117,7 @@ fn start(topo: Topology) -> Server {
         sources: Arc::new(Vec::new()),
         health: health.clone(),
         alerts: Default::default(),
-        db: None,
+        store: None,
         usage: None,
         runtime: None,
         reload: None,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use bandwatch::http::usage::UsageApi;
 use bandwatch::http::{AppState, Health, LiveView, bind, serve};
 use bandwatch::report::build;
-use bandwatch::store::UsageBook;
+use bandwatch::store::Store;
 use bandwatch::usage::Month;
 use jiff::Timestamp;
 use report_support::*;
@@ -169,7 +169,9 @@ fn imported_bytes_are_added_to_the_monthly_volume_pro_rata() {
          gappy,2026-09-26T00:00:00Z,2026-10-06T00:00:00Z,1000000\n",
     );
     assert!(ok, "{err}");
-    let book = UsageBook::open_read(&s.db()).unwrap();
+    let book = Store::open_existing(&s.db(), &Default::default())
+        .unwrap()
+        .usage();
     let now = Timestamp::from_second(day("2026-11-02")).unwrap();
     let r = build(
         &book,
@@ -217,11 +219,11 @@ fn the_http_endpoint_wants_the_token_and_imports_all_or_nothing() {
         sources: Arc::new(Vec::new()),
         health: Health::default(),
         alerts: Default::default(),
-        db: None,
+        store: None,
         runtime: None,
         reload: None,
         usage: Some(Arc::new(UsageApi {
-            db: s.db(),
+            book: Store::open(&s.db(), &Default::default()).unwrap().usage(),
             runtime: bandwatch::runtime::RuntimeHandle::of_config(s.config.clone()),
         })),
     };

@@ -32,7 +32,9 @@ async fn file_transport_writes_one_eml_per_message() {
     let n = Notifier::start(
         &email,
         &routes,
-        &dir.path().join("bandwatch.db"),
+        bandwatch::store::Store::open(&dir.path().join("bandwatch.db"), &Default::default())
+            .unwrap()
+            .outbox(),
         &data_dir,
         None,
         fast_opts(),
@@ -114,7 +116,9 @@ async fn the_example_config_wires_up_and_routes_to_its_addresses() {
     email.transport = MailTransport::File;
     email.group_wait = bandwatch::config::Duration::from_secs(0);
 
-    let n = Notifier::from_config(&config, fast_opts())
+    let store =
+        bandwatch::store::Store::open_in(&config.daemon.data_dir, &config.retention).unwrap();
+    let n = Notifier::from_config(&config, store.outbox(), fast_opts())
         .unwrap()
         .expect("a notifier");
     n.send(notice(
@@ -149,7 +153,7 @@ async fn the_example_config_wires_up_and_routes_to_its_addresses() {
 
     config.email = None;
     assert!(
-        Notifier::from_config(&config, fast_opts())
+        Notifier::from_config(&config, store.outbox(), fast_opts())
             .unwrap()
             .is_none()
     );

@@ -5,7 +5,8 @@
 mod notify_support;
 
 use bandwatch::notify::outbox::NewMessage;
-use bandwatch::notify::{MessageState, NoticeKind, OUTBOX_SCHEMA, Outbox};
+use bandwatch::notify::{MessageState, NoticeKind, Outbox};
+use bandwatch::store::OUTBOX_SCHEMA;
 use notify_support::*;
 
 fn message(route: &str, alerts: &[(NoticeKind, &str, &str)]) -> NewMessage {
@@ -32,10 +33,18 @@ fn schema_is_idempotent_and_messages_survive_reopen() {
     drop(conn);
 
     let now = ts("2026-11-27T10:00:00Z");
-    let outbox = Outbox::open(&db).unwrap();
+    let outbox = Outbox::new(
+        bandwatch::store::Store::open(&db, &Default::default())
+            .unwrap()
+            .outbox(),
+    );
     let id = outbox.enqueue(&message("ops", &[]), now).unwrap();
     drop(outbox);
-    let outbox = Outbox::open(&db).unwrap();
+    let outbox = Outbox::new(
+        bandwatch::store::Store::open(&db, &Default::default())
+            .unwrap()
+            .outbox(),
+    );
     let all = outbox.messages().unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].id, id);
@@ -53,7 +62,11 @@ fn schema_is_idempotent_and_messages_survive_reopen() {
 #[test]
 fn closing_a_group_turns_its_queued_notices_into_one_message() {
     let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(&dir.path().join("bandwatch.db")).unwrap();
+    let outbox = Outbox::new(
+        bandwatch::store::Store::open(&dir.path().join("bandwatch.db"), &Default::default())
+            .unwrap()
+            .outbox(),
+    );
     let now = ts("2026-11-27T10:00:00Z");
     for p in ["xe-0/0/1", "xe-0/0/2", "xe-0/0/3"] {
         let n = notice(
@@ -108,7 +121,11 @@ fn closing_a_group_turns_its_queued_notices_into_one_message() {
 #[test]
 fn a_delivered_firing_owes_a_resolution_until_the_resolved_is_delivered() {
     let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(&dir.path().join("bandwatch.db")).unwrap();
+    let outbox = Outbox::new(
+        bandwatch::store::Store::open(&dir.path().join("bandwatch.db"), &Default::default())
+            .unwrap()
+            .outbox(),
+    );
     let now = ts("2026-11-27T10:00:00Z");
     let (rule, entity) = ("uplink-attack", "port:bj1-core-a/xe-0/0/1");
 
@@ -164,7 +181,11 @@ fn a_delivered_firing_owes_a_resolution_until_the_resolved_is_delivered() {
 #[test]
 fn backoff_bookkeeping_restart_retry_and_pruning() {
     let dir = tempfile::tempdir().unwrap();
-    let outbox = Outbox::open(&dir.path().join("bandwatch.db")).unwrap();
+    let outbox = Outbox::new(
+        bandwatch::store::Store::open(&dir.path().join("bandwatch.db"), &Default::default())
+            .unwrap()
+            .outbox(),
+    );
     let now = ts("2026-11-27T10:00:00Z");
     let later = ts("2026-11-27T11:00:00Z");
     let id = outbox.enqueue(&message("ops", &[]), now).unwrap();

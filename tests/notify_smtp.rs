@@ -20,7 +20,9 @@ fn start(
     Notifier::start(
         &smtp_email(port, group_wait),
         routes,
-        &dir.join("bandwatch.db"),
+        bandwatch::store::Store::open(&dir.join("bandwatch.db"), &Default::default())
+            .unwrap()
+            .outbox(),
         dir,
         Some("https://bandwatch.example.net/"),
         fast_opts(),
@@ -301,7 +303,11 @@ async fn smtp_down_queues_in_the_outbox_survives_restart_and_delivers_once() {
     .await
     .unwrap();
     n.stop().await;
-    let reopened = Outbox::open(&db).unwrap();
+    let reopened = Outbox::new(
+        bandwatch::store::Store::open(&db, &Default::default())
+            .unwrap()
+            .outbox(),
+    );
     assert_eq!(pending(&reopened).len(), 2, "messages survive the restart");
     assert_eq!(
         reopened.queued_routes().unwrap().len(),

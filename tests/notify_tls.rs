@@ -195,7 +195,9 @@ async fn send_one(
     let n = Notifier::start(
         &email,
         &routes,
-        &db,
+        bandwatch::store::Store::open(&db, &Default::default())
+            .unwrap()
+            .outbox(),
         dir,
         None,
         SenderOptions {

@@ -6,7 +6,7 @@ mod report_support;
 
 use bandwatch::report::render::{Format, render};
 use bandwatch::report::{build, build_with};
-use bandwatch::store::UsageBook;
+use bandwatch::store::Store;
 use bandwatch::usage::Month;
 use bandwatch::usage::attacks::spike_rules;
 use jiff::Timestamp;
@@ -68,7 +68,9 @@ fn slots_inside_a_firing_spike_are_left_out_of_the_95th_when_asked() {
     s.config.daemon.rules_dir = rules_dir;
     assert_eq!(spike_rules(&s.config), ["attack"]);
 
-    let book = UsageBook::open_read(&s.db()).unwrap();
+    let book = Store::open_existing(&s.db(), &Default::default())
+        .unwrap()
+        .usage();
     let now = Timestamp::from_second(day("2026-09-02")).unwrap();
     let aug: Month = "2026-08".parse().unwrap();
     let grow = |r: &bandwatch::report::Report| {

@@ -6,7 +6,7 @@ mod report_support;
 
 use bandwatch::notify::Outbox;
 use bandwatch::report::deliver::queue_due;
-use bandwatch::store::{UsageBook, UsageRecord};
+use bandwatch::store::{Store, UsageRecord};
 use jiff::Timestamp;
 use report_support::*;
 
@@ -17,7 +17,7 @@ fn at(s: &str) -> Timestamp {
 #[test]
 fn last_months_report_is_queued_once_per_route_from_the_configured_time() {
     let s = Setup::new();
-    let mut book = UsageBook::open_write(&s.db()).unwrap();
+    let book = Store::open(&s.db(), &Default::default()).unwrap().usage();
     let rec = |c: &str, m: &str, bytes| UsageRecord {
         customer: c.into(),
         start: at(&format!("2026-{m}-01T00:00:00Z")),
@@ -35,8 +35,10 @@ fn last_months_report_is_queued_once_per_route_from_the_configured_time() {
     )
     .unwrap()
     .unwrap();
-    let outbox = Outbox::open(&s.db()).unwrap();
-    let read = UsageBook::open_read(&s.db()).unwrap();
+    let outbox = Outbox::new(Store::open(&s.db(), &Default::default()).unwrap().outbox());
+    let read = Store::open_existing(&s.db(), &Default::default())
+        .unwrap()
+        .usage();
 
     // [report] day = 2, time = "07:30" (UTC).
     assert_eq!(

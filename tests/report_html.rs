@@ -10,7 +10,7 @@ use std::process::Command;
 
 use bandwatch::report::build;
 use bandwatch::report::render::{Format, render};
-use bandwatch::store::UsageBook;
+use bandwatch::store::Store;
 use bandwatch::usage::{Month, Status};
 use jiff::Timestamp;
 use report_support::*;
@@ -27,7 +27,9 @@ fn html() -> (Setup, String) {
         day("2026-10-08"),
         months,
     );
-    let book = UsageBook::open_read(&s.db()).unwrap();
+    let book = Store::open_existing(&s.db(), &Default::default())
+        .unwrap()
+        .usage();
     let now = Timestamp::from_second(day("2026-11-02")).unwrap();
     let r = build(
         &book,

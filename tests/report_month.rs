@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use bandwatch::config::Billing;
 use bandwatch::report::{Report, build};
-use bandwatch::store::UsageBook;
+use bandwatch::store::Store;
 use bandwatch::usage::{Month, Status};
 use jiff::Timestamp;
 use report_support::*;
@@ -40,7 +40,9 @@ fn written() -> &'static Setup {
 }
 
 fn october(s: &Setup) -> Report {
-    let book = UsageBook::open_read(&s.db()).unwrap();
+    let book = Store::open_existing(&s.db(), &Default::default())
+        .unwrap()
+        .usage();
     let now = Timestamp::from_second(day("2026-11-02")).unwrap();
     build(
         &book,
@@ -269,7 +271,9 @@ fn the_command_prints_every_format_and_one_account_managers_customers() {
 fn the_current_month_is_projected_linearly_to_its_end() {
     // The store holds all of October; the month so far ends at now, 16 October 00:00.
     let s = written();
-    let book = UsageBook::open_read(&s.db()).unwrap();
+    let book = Store::open_existing(&s.db(), &Default::default())
+        .unwrap()
+        .usage();
     let now = Timestamp::from_second(day("2026-10-16")).unwrap();
     let r = build(&book, &s.config, Month::of(now), now, true).unwrap();
     assert!(r.partial);

@@ -4,7 +4,7 @@
 mod report_support;
 
 use bandwatch::config::Billing;
-use bandwatch::store::{Entity, EntityKind, UsageBook};
+use bandwatch::store::{Entity, EntityKind, Store};
 use bandwatch::usage::{Period, Usage};
 use report_support::*;
 
@@ -41,7 +41,9 @@ fn each_method_matches_the_hand_computed_95th() {
             })
         },
     );
-    let book = UsageBook::open_read(&s.db()).unwrap();
+    let book = Store::open_existing(&s.db(), &Default::default())
+        .unwrap()
+        .usage();
     let period = Period {
         from,
         to: from + 20 * 300,

@@ -65,7 +65,7 @@ fn history_ends_at_the_last_complete_step_and_a_spike_after_a_restart_fires() {
     writer.flush().unwrap();
     drop(writer);
 
-    let history = StoreHistory::new(store.reader().unwrap());
+    let history = StoreHistory::new(store.reader());
     let port = Entity::port(&topo.switches[0].ports[0]);
     let now = at(restart);
     let past = history.points(&port, Metric::InBps, at(restart - 2 * 86_400), now);
@@ -169,8 +169,8 @@ fn a_start_over_five_minute_history_fires_no_churn_and_a_real_drop_fires_within_
     std::fs::write(dir_rules.path().join("r.toml"), CHURN).unwrap();
     let (rules, diags) = bandwatch::rules::file::load_dir(dir_rules.path(), &topo);
     assert!(diags.0.is_empty(), "{diags}");
-    let history = StoreHistory::new(store.reader().unwrap());
-    let reader = store.reader().unwrap();
+    let history = StoreHistory::new(store.reader());
+    let reader = store.reader();
     let mut rules = LiveRules::new(
         rules.rules,
         &topo,

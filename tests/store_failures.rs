@@ -249,7 +249,7 @@ fn a_database_from_a_newer_bandwatch_is_refused_and_left_untouched() {
     let msg = err.to_string();
     assert!(msg.contains(&db.display().to_string()), "{msg}");
     assert!(msg.contains("newer bandwatch"), "{msg}");
-    let err = bandwatch::store::Reader::open(&db, &Retention::default())
+    let err = Store::open_existing(&db, &Retention::default())
         .err()
         .unwrap();
     assert!(matches!(err, StoreError::TooNew { .. }));

@@ -94,7 +94,7 @@ fn gaps_are_stored_with_their_reason_and_read_as_none_never_zero() {
         ]
     );
 
-    let r = store.reader().unwrap();
+    let r = store.reader();
     let q = RangeQuery::new(
         Entity::port("a-sw1", "p1"),
         Metric::InBps,
@@ -122,7 +122,7 @@ fn five_minute_buckets_split_a_sample_at_the_boundary_exactly() {
     ))
     .unwrap();
     w.flush().unwrap();
-    let r = store.reader().unwrap();
+    let r = store.reader();
     let q = RangeQuery::new(
         Entity::port("a-sw1", "p1"),
         Metric::InBytes,
@@ -191,7 +191,7 @@ fn a_half_answered_interval_is_not_read_as_a_drop() {
     // 6 MB per minute on each port: 800 kbit/s each, 1.6 Mbit/s for the line.
     two_switch_line(&w, b, 1..12, Some(6), (6_000_000, 6_000_000));
     w.flush().unwrap();
-    let r = store.reader().unwrap();
+    let r = store.reader();
     let cdn = Entity::new(EntityKind::ProductLine, "cdn");
     let q = RangeQuery::new(cdn.clone(), Metric::InBps, at(b + 120), at(b + 600)).step(60);
     let s = r.range(&q).unwrap();
@@ -248,7 +248,7 @@ fn coverage_is_weighted_by_usual_traffic() {
     w.flush().unwrap();
     two_switch_line(&w, b, 40..46, Some(42), (60_000_000, 600_000));
     w.flush().unwrap();
-    let r = store.reader().unwrap();
+    let r = store.reader();
     let cdn = Entity::new(EntityKind::ProductLine, "cdn");
     let q = RangeQuery::new(cdn, Metric::InBps, at(b + 60 * 41), at(b + 60 * 43)).step(60);
     let s = r.range(&q).unwrap();
@@ -334,7 +334,7 @@ fn hourly_and_daily_rollups_add_up_to_the_five_minute_buckets() {
         assert_eq!(agg as u64, total, "{kind}");
     }
     // Through the reader, hourly steps come from the 1 h tier, fully covered.
-    let r = store.reader().unwrap();
+    let r = store.reader();
     let q = RangeQuery::new(
         Entity::new(EntityKind::Customer, "acme"),
         Metric::InBytes,
@@ -370,7 +370,7 @@ fn the_tier_follows_step_and_retention() {
         .unwrap();
     }
     w.flush().unwrap();
-    let r = store.reader().unwrap();
+    let r = store.reader();
     let e = Entity::port("a-sw1", "p1");
     let recent = |step| {
         r.range(
@@ -451,7 +451,7 @@ fn seasonal_windows_and_latest_points() {
         two_switch_line(&w, day, 0..10, None, (bytes, bytes));
     }
     w.flush().unwrap();
-    let r = store.reader().unwrap();
+    let r = store.reader();
     let cdn = Entity::new(EntityKind::ProductLine, "cdn");
     let today = b + 2 * 86_400 + 12 * 3600;
     let q = RangeQuery::new(cdn.clone(), Metric::InBps, at(today + 120), at(today + 420)).step(300);
@@ -532,7 +532,7 @@ fn topology_reload_and_unlisted_ports_and_duplicates() {
     assert_eq!(m.duplicate_samples_total.get(), 1);
     assert_eq!(m.sweeps_written_total.get(), 3);
     assert_eq!(m.queue_depth.get(), 0);
-    let r = store.reader().unwrap();
+    let r = store.reader();
     let q = RangeQuery::new(
         Entity::new(EntityKind::ProductLine, "cdn"),
         Metric::InBytes,

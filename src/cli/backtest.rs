@@ -154,16 +154,22 @@ fn run_stored(config_path: &Path, args: &BacktestArgs) -> ExitCode {
         eprintln!("bandwatch backtest: no rules in {}", rules_dir.display());
         return ExitCode::from(1);
     }
-    let db = store::db_path(&cfg.daemon.data_dir);
-    if !db.exists() {
-        eprintln!(
-            "bandwatch backtest: no database at {} (data_dir of {}): nothing stored to replay",
-            db.display(),
-            config_path.display()
-        );
-        return ExitCode::from(1);
-    }
-    match replay_store(rules.rules, &cfg.topology, &db, &cfg.retention, from, to) {
+    let store = match store::Store::open_existing_in(&cfg.daemon.data_dir, &cfg.retention) {
+        Ok(s) => s,
+        Err(store::StoreError::Missing { path }) => {
+            eprintln!(
+                "bandwatch backtest: no database at {} (data_dir of {}): nothing stored to replay",
+                path.display(),
+                config_path.display()
+            );
+            return ExitCode::from(1);
+        }
+        Err(e) => {
+            eprintln!("bandwatch backtest: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match replay_store(rules.rules, &cfg.topology, &store.reader(), from, to) {
         Ok(report) => print_report(&report, args.format),
         Err(e) => {
             eprintln!("bandwatch backtest: {e}");

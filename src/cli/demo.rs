@@ -187,6 +187,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let models: Vec<SwitchModel> = (0..topology.switches.len())
         .map(|n| SwitchModel::new(&story.scenario, &sim::switch_name(n), n, DEMO_PORTS))
         .collect();
+    // The backfill's store is closed before the daemon opens its own (one per process).
     let store = Store::open_in(&cfg.daemon.data_dir, &cfg.retention)?;
     let db = store.path().to_path_buf();
     let started = std::time::Instant::now();
@@ -214,6 +215,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     })
     .await
     .context("the backfill stopped")??;
+    drop(store);
     println!(
         "\rbackfilled {} sweeps ({} port readings, {} .. {}) into {} in {:.1} s",
         filled.sweeps,

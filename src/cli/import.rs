@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use crate::config;
 use crate::report::import::{ImportError, import};
-use crate::store::{UsageBook, db_path};
+use crate::store::Store;
 
 /// Arguments of `import`.
 #[derive(Debug, clap::Args)]
@@ -35,8 +35,8 @@ pub fn run(config_path: &Path, args: ImportArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut book = match UsageBook::open_write(&db_path(&cfg.daemon.data_dir)) {
-        Ok(b) => b,
+    let mut book = match Store::open_in(&cfg.daemon.data_dir, &cfg.retention) {
+        Ok(s) => s.usage(),
         Err(e) => {
             eprintln!("bandwatch import: {e}");
             return ExitCode::from(1);

@@ -120,8 +120,14 @@ pub fn run(config_path: &Path, args: QueryArgs) -> ExitCode {
         }
     };
     let cfg = loaded.config;
-    let db = store::db_path(&cfg.daemon.data_dir);
-    match query(&db, &cfg.retention, &args) {
+    let reader = match store::Store::open_existing_in(&cfg.daemon.data_dir, &cfg.retention) {
+        Ok(s) => s.reader(),
+        Err(e) => {
+            eprintln!("bandwatch query: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match query(&reader, &args) {
         Ok(data) => {
             print!("{}", render(&data, args.format));
             ExitCode::SUCCESS
@@ -133,12 +139,7 @@ pub fn run(config_path: &Path, args: QueryArgs) -> ExitCode {
     }
 }
 
-fn query(
-    db: &Path,
-    retention: &config::Retention,
-    args: &QueryArgs,
-) -> Result<SeriesData, StoreError> {
-    let reader = Reader::open(db, retention)?;
+fn query(reader: &Reader, args: &QueryArgs) -> Result<SeriesData, StoreError> {
     let mut q = RangeQuery::new(args.entity.clone(), args.metric, args.from, args.to)
         .min_coverage(args.min_coverage);
     if args.measured {

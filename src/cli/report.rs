@@ -12,7 +12,7 @@ use super::query::parse_time;
 use crate::config;
 use crate::report::build;
 use crate::report::render::{Format, render};
-use crate::store::{UsageBook, db_path};
+use crate::store::Store;
 use crate::usage::Month;
 
 /// Which month to report.
@@ -79,7 +79,9 @@ fn report(config_path: &Path, args: ReportArgs) -> Result<(), String> {
         MonthArg::Month(m) => (m, false),
         MonthArg::Current => (Month::of(now), true),
     };
-    let book = UsageBook::open_read(&db_path(&cfg.daemon.data_dir)).map_err(|e| e.to_string())?;
+    let book = Store::open_existing_in(&cfg.daemon.data_dir, &cfg.retention)
+        .map_err(|e| e.to_string())?
+        .usage();
     let mut r = build(&book, &cfg, month, now, current).map_err(|e| e.to_string())?;
     if let Some(am) = &args.account_manager {
         r = r.only_account_manager(am);

@@ -10,7 +10,7 @@ use clap::Subcommand;
 
 use crate::config::{self, Duration};
 use crate::rules::silence::Silence;
-use crate::store::alerts::{AlertTable, SilenceRow};
+use crate::store::alerts::SilenceRow;
 
 /// Arguments of `silence`.
 #[derive(Debug, clap::Args)]
@@ -68,8 +68,8 @@ pub fn run(config_path: &Path, args: SilenceArgs) -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    let table = match AlertTable::open(&crate::store::db_path(data_dir)) {
-        Ok(t) => t,
+    let table = match crate::store::Store::open_in(data_dir, &loaded.config.retention) {
+        Ok(s) => s.silences(),
         Err(e) => {
             eprintln!("bandwatch silence: {e}");
             return ExitCode::from(1);

@@ -1,16 +1,16 @@
 //! The rules stage in the daemon: a thread that owns the rule engine, fed each sweep (port
-//! and switch rules) and, every few seconds, the store's complete aggregate slots (product
-//! line, site, customer rules). Transitions go to the alert history; notices go to the
-//! notify stage, with a chart of the series around the event read from the store.
+//! and switch rules) and the store's aggregate slots (product line, site, customer rules)
+//! as soon as the writer says they are sealed. Transitions go to the alert history; notices
+//! go to the notify stage, with a chart of the series around the event read from the store.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use tokio::sync::mpsc as tmpsc;
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::Topology;
@@ -19,13 +19,13 @@ use crate::poll::Sweep;
 use crate::rules::engine::Outcome;
 use crate::rules::event::{AlertEvent, NoticeKind};
 use crate::rules::lifecycle::{Change, Phase};
-use crate::rules::live::{LiveRules, SqliteStates, StoreHistory, store_entity};
+use crate::rules::live::{LiveRules, StoreHistory, StoredStates, store_entity};
 use crate::rules::point::Entity;
 use crate::rules::rule::{Metric, Rule};
 use crate::rules::silence::Silence;
 use crate::rules::view::{ActiveAlert, AlertsView};
-use crate::store::alerts::{AlertTable, HistoryRow};
-use crate::store::{self, RangeQuery, Reader};
+use crate::store::alerts::HistoryRow;
+use crate::store::{self, AlertStore, RangeQuery, Reader, SilenceStore, Store};
 
 enum Msg {
     Sweep(Arc<Sweep>),
@@ -40,32 +40,35 @@ pub struct Alerting {
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// How often aggregates are read from the store and `absent` rules see the clock.
+/// How often silences are read and `absent` rules see the clock.
 const CYCLE: Duration = Duration::from_secs(5);
+/// The longest the thread waits for a sweep before looking at the seal mark again.
+const WAKE: Duration = Duration::from_secs(1);
 
 impl Alerting {
-    /// Starts the thread. Notices are sent on `notices` (the notify task forwards them).
+    /// Starts the thread on the handles of `store`. Aggregate slots are read when `sealed`
+    /// (the writer's [`store::Writer::sealed`]) moves. Notices are sent on `notices` (the
+    /// notify task forwards them).
     pub fn start(
         rules: Vec<Rule>,
         topology: &Topology,
-        db: PathBuf,
-        retention: crate::config::Retention,
+        store: &Store,
+        sealed: watch::Receiver<Option<Timestamp>>,
         notices: tmpsc::UnboundedSender<Notice>,
         view: AlertsView,
     ) -> Result<Alerting, store::StoreError> {
-        let db_path = db.clone();
-        let states = SqliteStates::open(&db)?;
-        let history = StoreHistory::new(Reader::open(&db, &retention)?);
-        let reader = Reader::open(&db, &retention)?;
-        let table = AlertTable::open(&db)?;
-        let grace = slot_grace(topology);
+        let states = StoredStates::new(store.alerts());
+        let reader = store.reader();
+        let history = StoreHistory::new(reader.clone());
+        let table = store.alerts();
+        let silences = store.silences();
         let meta: BTreeMap<String, Rule> =
             rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
         let live = LiveRules::new(rules, topology, Box::new(states), Box::new(history));
         // With prices only (see `Money::judge`): the money lines of notices read the
         // 5-minute buckets.
         let money = Money {
-            book: crate::store::UsageBook::open_read(&db).ok(),
+            book: Some(store.usage()),
             topology: topology.clone(),
             suppressed: Default::default(),
         };
@@ -78,16 +81,18 @@ impl Alerting {
                     live,
                     reader,
                     table,
+                    silences,
+                    sealed,
+                    fed_until: None,
                     meta,
                     notices,
                     view: v,
-                    grace,
                     money,
                 };
                 w.run(rx)
             })
             .map_err(|source| store::StoreError::Io {
-                path: db_path.clone(),
+                path: store.path().to_path_buf(),
                 context: "starting the rules thread",
                 source,
             })?;
@@ -126,31 +131,18 @@ impl Alerting {
     }
 }
 
-/// Seconds after its end when an aggregate slot is complete: every switch has polled once
-/// after it (an interval, whatever its phase) and the slowest answer has come in (timeout x
-/// tries), plus a few seconds for the store's writer (it gathers sweeps for up to 1 s). A late slot delays a churn or
-/// product-line alert; an early one is read with part of its coverage missing.
-fn slot_grace(topology: &crate::config::Topology) -> i64 {
-    topology
-        .switches
-        .iter()
-        .map(|s| {
-            let answer = s.snmp.timeout.std().as_secs_f64() * f64::from(s.snmp.retries + 1);
-            s.interval.as_secs() as i64 + answer.ceil() as i64
-        })
-        .max()
-        .unwrap_or(60)
-        + 5
-}
-
 struct Worker {
     live: LiveRules,
     reader: Reader,
-    table: AlertTable,
+    table: Arc<dyn AlertStore>,
+    silences: Arc<dyn SilenceStore>,
+    /// The writer's "sealed up to T".
+    sealed: watch::Receiver<Option<Timestamp>>,
+    /// The seal mark the aggregate rules were last fed up to.
+    fed_until: Option<Timestamp>,
     meta: BTreeMap<String, Rule>,
     notices: tmpsc::UnboundedSender<Notice>,
     view: AlertsView,
-    grace: i64,
     money: Money,
 }
 
@@ -215,7 +207,7 @@ impl Worker {
     fn run(&mut self, rx: mpsc::Receiver<Msg>) {
         let mut last_cycle = Instant::now() - CYCLE;
         loop {
-            match rx.recv_timeout(CYCLE) {
+            match rx.recv_timeout(WAKE) {
                 Ok(Msg::Sweep(s)) => {
                     let out = self.live.on_sweep(&s);
                     self.handle(out);
@@ -225,12 +217,12 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if last_cycle.elapsed() >= CYCLE {
+                self.load_silences(Timestamp::now());
+            }
+            self.feed_sealed();
+            if last_cycle.elapsed() >= CYCLE {
                 last_cycle = Instant::now();
                 let now = Timestamp::now();
-                self.load_silences(now);
-                let until = Timestamp::from_second(now.as_second() - self.grace).unwrap_or(now);
-                let out = self.live.on_aggregates(&self.reader, until);
-                self.handle(out);
                 let out = self.live.tick(now);
                 self.handle(out);
                 // States loaded from the database after a restart change no phase: show them.
@@ -242,16 +234,28 @@ impl Worker {
 
     fn update(&mut self, rules: &[Rule], topology: &Topology) {
         self.meta = rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
-        self.grace = slot_grace(topology);
         self.money.topology = topology.clone();
         self.live.update(rules.to_vec(), topology);
         self.refresh_view();
     }
 
+    /// Feeds the aggregate rules the slots sealed since the last call.
+    fn feed_sealed(&mut self) {
+        let Some(until) = *self.sealed.borrow_and_update() else {
+            return;
+        };
+        if self.fed_until.is_some_and(|f| f >= until) {
+            return;
+        }
+        self.fed_until = Some(until);
+        let out = self.live.on_aggregates(&self.reader, until);
+        self.handle(out);
+    }
+
     /// Silences are read from the database every cycle: `bandwatch silence add` takes effect
     /// within seconds, without a restart.
     fn load_silences(&mut self, now: Timestamp) {
-        match self.table.silences(Some(now.as_second())) {
+        match self.silences.silences(Some(now.as_second())) {
             Ok(rows) => {
                 let silences = rows
                     .into_iter()
@@ -432,20 +436,4 @@ fn parse_entity(id: &str, labels: &BTreeMap<String, String>) -> Option<Entity> {
         name: name.to_string(),
         labels: labels.clone(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_slot_is_complete_one_interval_and_the_slowest_answer_after_its_end() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo.toml");
-        let topo = crate::config::load(&path).unwrap().config.topology;
-        // Demo: 10 s polls, 1 s timeout with 1 retry, 5 s for the writer.
-        assert_eq!(slot_grace(&topo), 10 + 2 + 5);
-        let mut slow = topo.clone();
-        slow.switches[3].interval = crate::config::Duration::from_secs(300);
-        assert_eq!(slot_grace(&slow), 300 + 2 + 5);
-    }
 }

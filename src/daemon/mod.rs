@@ -76,6 +76,8 @@ pub struct Daemon {
     options: Options,
     poller: Poller,
     pipeline: Pipeline,
+    /// The store, opened once: every stage gets its handles from it.
+    store: Store,
     writer: Arc<Writer>,
     notifier: SharedNotifier,
     alerting: Arc<Alerting>,
@@ -110,7 +112,7 @@ impl Daemon {
         let writer = Arc::new(store.writer(topology.clone())?);
         let health = Health::default();
         let live = LiveView::new(topology.clone());
-        let notifier = Notifier::from_config(&config, options.sender.clone())?;
+        let notifier = Notifier::from_config(&config, store.outbox(), options.sender.clone())?;
         let metrics_notify = notifier.as_ref().map(|n| n.metrics());
         let notifier: SharedNotifier = Arc::new(tokio::sync::RwLock::new(notifier));
         let (notices, notice_rx) = mpsc::unbounded_channel::<Notice>();
@@ -119,8 +121,8 @@ impl Daemon {
         let alerting = Arc::new(Alerting::start(
             runtime.rules.to_vec(),
             &topology,
-            crate::store::db_path(&config.daemon.data_dir),
-            config.retention,
+            &store,
+            writer.sealed(),
             notices,
             alerts.clone(),
         )?);
@@ -132,7 +134,11 @@ impl Daemon {
 
         let runtime = RuntimePublisher::new(runtime);
         let handle = runtime.subscribe();
-        tokio::spawn(deliver_reports(notifier.clone(), handle.clone()));
+        tokio::spawn(deliver_reports(
+            notifier.clone(),
+            store.usage(),
+            handle.clone(),
+        ));
         let reload_status = Arc::new(ReloadStatus::started(jiff::Timestamp::now().as_second()));
         let mut sources: Vec<Arc<dyn MetricsSource>> = vec![
             Arc::new(PollSource(poller.metrics.clone())),
@@ -144,7 +150,7 @@ impl Daemon {
         }
         sources.push(Arc::new(crate::http::sources::AlertSource(alerts.clone())));
         sources.push(Arc::new(crate::http::sources::CostSource::new(
-            crate::store::db_path(&config.daemon.data_dir),
+            store.usage(),
             handle.clone(),
         )));
         health.set(
@@ -165,10 +171,10 @@ impl Daemon {
             sources: Arc::new(sources),
             health: health.clone(),
             alerts: alerts.clone(),
-            db: Some(crate::store::db_path(&config.daemon.data_dir)),
+            store: Some(crate::http::StoreView::of(&store)),
             runtime: Some(handle.clone()),
             usage: Some(Arc::new(crate::http::usage::UsageApi {
-                db: crate::store::db_path(&config.daemon.data_dir),
+                book: store.usage(),
                 runtime: handle.clone(),
             })),
             reload: Some(reload_tx),
@@ -188,7 +194,7 @@ impl Daemon {
             switches = topology.switches.len(),
             ports = topology.port_count(),
             %listen,
-            db = %crate::store::db_path(&config.daemon.data_dir).display(),
+            db = %store.path().display(),
             "bandwatch running"
         );
         Ok(Daemon {
@@ -196,6 +202,7 @@ impl Daemon {
             options,
             poller,
             pipeline,
+            store,
             writer,
             notifier,
             alerting,
@@ -327,15 +334,16 @@ async fn watch_health(
 /// the outbox of the notifier in force, with the customers, routes and rules in force; each
 /// month's report is queued once, whatever the restarts. A notifier added by a reload
 /// delivers the next report.
-async fn deliver_reports(notifier: SharedNotifier, runtime: RuntimeHandle) {
+async fn deliver_reports(
+    notifier: SharedNotifier,
+    book: crate::store::UsageBook,
+    runtime: RuntimeHandle,
+) {
     loop {
         let outbox = notifier.read().await.as_ref().map(Notifier::outbox);
         if let Some(o) = outbox {
-            let c = runtime.config();
+            let (c, book) = (runtime.config(), book.clone());
             let r = tokio::task::spawn_blocking(move || {
-                let book =
-                    crate::store::UsageBook::open_read(&crate::store::db_path(&c.daemon.data_dir))
-                        .map_err(|e| e.to_string())?;
                 crate::report::deliver::queue_due(&o, &book, &c, jiff::Timestamp::now())
                     .map_err(|e| e.to_string())
             })

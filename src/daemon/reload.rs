@@ -130,14 +130,18 @@ impl Daemon {
         if let Some(n) = guard.take() {
             n.stop().await;
         }
-        match Notifier::from_config(config, self.options.sender.clone()) {
+        match Notifier::from_config(config, self.store.outbox(), self.options.sender.clone()) {
             Ok(n) => {
                 *guard = n;
                 Ok(())
             }
             Err(e) => {
                 let running = self.runtime.current();
-                match Notifier::from_config(&running.config, self.options.sender.clone()) {
+                match Notifier::from_config(
+                    &running.config,
+                    self.store.outbox(),
+                    self.options.sender.clone(),
+                ) {
                     Ok(n) => *guard = n,
                     Err(e2) => error!("the running notifier did not start again: {e2}"),
                 }

@@ -13,4 +13,4 @@ pub mod usage;
 
 pub use live::LiveView;
 pub use metrics::MetricsSource;
-pub use server::{AppState, Health, bind, serve};
+pub use server::{AppState, Health, StoreView, bind, serve};

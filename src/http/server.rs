@@ -61,14 +61,38 @@ pub struct AppState {
     pub health: Health,
     /// Pending and firing alerts, as the rules stage publishes them.
     pub alerts: AlertsView,
-    /// The database file, for the alert history (none in tests without a store).
-    pub db: Option<std::path::PathBuf>,
+    /// The store's handles, for charts, the alert history and `/report` (none in tests
+    /// without a store).
+    pub store: Option<StoreView>,
     /// The model in force, for `/report` (none in tests without one).
     pub runtime: Option<crate::runtime::RuntimeHandle>,
     /// `POST /api/v1/usage` (disabled when `None`).
     pub usage: Option<Arc<super::usage::UsageApi>>,
     /// Where `POST /-/reload` asks the daemon to reload (disabled when `None`).
     pub reload: Option<tokio::sync::mpsc::Sender<crate::runtime::ReloadRequest>>,
+}
+
+/// What the HTTP handlers read from the store: series for charts, usage for `/report`,
+/// alert history for `/api/v1/alerts` and the status page.
+#[derive(Clone)]
+pub struct StoreView {
+    /// Series (charts).
+    pub reader: crate::store::Reader,
+    /// Billing reads (`/report`).
+    pub usage: crate::store::UsageBook,
+    /// Alert history.
+    pub alerts: Arc<dyn crate::store::AlertStore>,
+}
+
+impl StoreView {
+    /// The handles of `store`.
+    pub fn of(store: &crate::store::Store) -> StoreView {
+        StoreView {
+            reader: store.reader(),
+            usage: store.usage(),
+            alerts: store.alerts(),
+        }
+    }
 }
 
 /// The router with every endpoint.
@@ -166,14 +190,12 @@ struct AlertsBody {
 /// Firing and pending alerts, and the last 50 state changes.
 async fn alerts(State(st): State<AppState>) -> Response {
     let active = st.alerts.active();
-    let recent = match st.db.clone() {
-        Some(db) => tokio::task::spawn_blocking(move || {
-            crate::store::alerts::AlertTable::open_read(&db).and_then(|t| t.history(50))
-        })
-        .await
-        .ok()
-        .and_then(|r| r.map_err(|e| tracing::warn!("alert history: {e}")).ok())
-        .unwrap_or_default(),
+    let recent = match st.store.clone() {
+        Some(store) => tokio::task::spawn_blocking(move || store.alerts.history(50))
+            .await
+            .ok()
+            .and_then(|r| r.map_err(|e| tracing::warn!("alert history: {e}")).ok())
+            .unwrap_or_default(),
         None => Vec::new(),
     };
     axum::Json(AlertsBody { active, recent }).into_response()
@@ -190,7 +212,8 @@ async fn report(
     State(st): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<ReportQuery>,
 ) -> Response {
-    let (Some(config), Some(db)) = (st.runtime.as_ref().map(|c| c.config()), st.db.clone()) else {
+    let (Some(config), Some(store)) = (st.runtime.as_ref().map(|c| c.config()), st.store.clone())
+    else {
         return (StatusCode::NOT_FOUND, "no report: this server has no store").into_response();
     };
     let which = q.month.unwrap_or_else(|| "current".into());
@@ -206,8 +229,7 @@ async fn report(
         }
     };
     let html = tokio::task::spawn_blocking(move || {
-        let book = crate::store::UsageBook::open_read(&db).map_err(|e| e.to_string())?;
-        let r = crate::report::build::build(&book, &config, month, now, current)
+        let r = crate::report::build::build(&store.usage, &config, month, now, current)
             .map_err(|e| e.to_string())?;
         Ok::<String, String>(crate::report::render::render(
             &r,

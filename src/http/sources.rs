@@ -209,7 +209,7 @@ impl MetricsSource for AlertSource {
 /// buckets, so it is cached and refreshed in the background every [`CostSource::REFRESH`]
 /// (the first scrape computes it).
 pub struct CostSource {
-    db: std::path::PathBuf,
+    book: crate::store::UsageBook,
     runtime: crate::runtime::RuntimeHandle,
     now: fn() -> jiff::Timestamp,
     cache: Arc<std::sync::Mutex<CostCache>>,
@@ -228,19 +228,22 @@ impl CostSource {
     /// How long computed figures are served before they are computed again.
     pub const REFRESH: std::time::Duration = std::time::Duration::from_secs(300);
 
-    /// The money of the database at `db` under the prices of the model in force.
-    pub fn new(db: std::path::PathBuf, runtime: crate::runtime::RuntimeHandle) -> CostSource {
-        CostSource::with_clock(db, runtime, jiff::Timestamp::now)
+    /// The money of the store's usage `book` under the prices of the model in force.
+    pub fn new(
+        book: crate::store::UsageBook,
+        runtime: crate::runtime::RuntimeHandle,
+    ) -> CostSource {
+        CostSource::with_clock(book, runtime, jiff::Timestamp::now)
     }
 
     /// [`CostSource::new`] with another clock (tests: a month that is already written).
     pub fn with_clock(
-        db: std::path::PathBuf,
+        book: crate::store::UsageBook,
         runtime: crate::runtime::RuntimeHandle,
         now: fn() -> jiff::Timestamp,
     ) -> CostSource {
         CostSource {
-            db,
+            book,
             runtime,
             now,
             cache: Arc::default(),
@@ -248,13 +251,11 @@ impl CostSource {
     }
 
     fn compute(
-        db: &std::path::Path,
+        book: &crate::store::UsageBook,
         config: &crate::config::Config,
         now: jiff::Timestamp,
     ) -> Option<crate::cost::Accounts> {
-        let r = crate::store::UsageBook::open_read(db)
-            .and_then(|book| crate::cost::month_to_date(&book, config, now));
-        match r {
+        match crate::cost::month_to_date(book, config, now) {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!("month-to-date money for /metrics: {e}");
@@ -280,14 +281,14 @@ impl MetricsSource for CostSource {
                 // The first scrape, or new prices after a reload: computed at once, not
                 // after the next refresh.
                 _ if g.at.is_none() || reloaded => {
-                    g.accounts = Self::compute(&self.db, &config, (self.now)());
+                    g.accounts = Self::compute(&self.book, &config, (self.now)());
                     g.at = Some(std::time::Instant::now());
                     g.under = Some(config.clone());
                 }
                 Some(at) if at.elapsed() >= Self::REFRESH && !g.refreshing => {
                     g.refreshing = true;
-                    let (db, config, now, cache) = (
-                        self.db.clone(),
+                    let (book, config, now, cache) = (
+                        self.book.clone(),
                         config.clone(),
                         self.now,
                         self.cache.clone(),
@@ -295,7 +296,7 @@ impl MetricsSource for CostSource {
                     let spawned = std::thread::Builder::new()
                         .name("bandwatch-cost".into())
                         .spawn(move || {
-                            let a = Self::compute(&db, &config, now());
+                            let a = Self::compute(&book, &config, now());
                             let mut g = cache
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner);

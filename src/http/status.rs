@@ -5,7 +5,6 @@
 //! switches with poll health, the alert history and the month's report link.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -13,8 +12,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::{SignedDuration, Timestamp};
 
 use super::live::Snapshot;
-use super::server::AppState;
-use crate::config::Retention;
+use super::server::{AppState, StoreView};
 use crate::config::units::format_bps;
 use crate::store::{Entity, EntityKind, Metric, RangeQuery, Reader, SeriesData};
 
@@ -26,10 +24,10 @@ pub const BASELINE_DAYS: u32 = 7;
 /// `GET /`: the status page.
 pub async fn page(State(st): State<AppState>) -> Response {
     let snapshot = st.live.snapshot();
-    let db = st.db.clone();
+    let store = st.store.clone();
     let alerts = st.alerts.active();
     let html = tokio::task::spawn_blocking(move || {
-        render(&snapshot, db.as_deref(), &alerts, Timestamp::now())
+        render(&snapshot, store.as_ref(), &alerts, Timestamp::now())
     })
     .await;
     match html {
@@ -181,10 +179,10 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid 
 td,th{text-align:left;padding:3px 6px;border-bottom:1px solid #eee}.down{color:#b71c1c;font-weight:bold}\
 .up{color:#2e7d32}.muted{color:#777}.legend{font-size:.85em;color:#555}";
 
-/// Renders the page from the live state and (when given) the database.
+/// Renders the page from the live state and (when given) the store.
 pub fn render(
     snap: &Snapshot,
-    db: Option<&Path>,
+    store: Option<&StoreView>,
     alerts: &[crate::rules::view::ActiveAlert],
     now: Timestamp,
 ) -> String {
@@ -237,7 +235,7 @@ pub fn render(
     }
     h.push_str("</section>");
 
-    let reader = db.map(|p| Reader::open(p, &Retention::default()));
+    let reader = store.map(|s| &s.reader);
     let charts = |h: &mut String, kind: EntityKind, title: &str, items: Vec<(String, String)>| {
         let _ = write!(
             h,
@@ -249,14 +247,10 @@ pub fn render(
         for (name, detail) in items {
             let label = format!("{}:{name}", kind.as_str());
             let chart = match &reader {
-                Some(Ok(r)) => match ChartData::read(r, Entity::new(kind, name.clone()), now) {
+                Some(r) => match ChartData::read(r, Entity::new(kind, name.clone()), now) {
                     Ok(c) => c.svg(&label),
                     Err(e) => format!("<p class=\"down\">cannot read the store: {}</p>", esc(&e)),
                 },
-                Some(Err(e)) => format!(
-                    "<p class=\"down\">cannot open the store: {}</p>",
-                    esc(&e.to_string())
-                ),
                 None => "<p class=\"muted\">no database configured for charts</p>".into(),
             };
             let _ = write!(
@@ -364,8 +358,7 @@ pub fn render(
 
     // The last 50 alert transitions.
     h.push_str("<section id=\"history\"><h2>Last alert transitions</h2>");
-    let history =
-        db.map(|p| crate::store::alerts::AlertTable::open_read(p).and_then(|t| t.history(50)));
+    let history = store.map(|s| s.alerts.history(50));
     match history {
         Some(Ok(rows)) if !rows.is_empty() => {
             h.push_str("<table><tr><th>time</th><th>rule</th><th>where</th><th>change</th><th>value</th></tr>");

@@ -4,8 +4,6 @@
 //! with what was imported. The only handler that writes to the store. Bodies are limited by
 //! axum's default (2 MB, answered with 413); larger files go through `bandwatch import`.
 
-use std::path::PathBuf;
-
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -17,12 +15,12 @@ use crate::config::Secret;
 use crate::report::import::{ImportError, import};
 use crate::store::UsageBook;
 
-/// What the usage endpoint needs: the database, and the configuration in force (its token and
-/// customers, as of the last reload).
+/// What the usage endpoint needs: the store's usage book, and the configuration in force (its
+/// token and customers, as of the last reload).
 #[derive(Clone)]
 pub struct UsageApi {
-    /// The database file (`<data_dir>/bandwatch.db`).
-    pub db: PathBuf,
+    /// Where records are written (`Store::usage`).
+    pub book: UsageBook,
     /// The model in force: `[api] token` (without one the endpoint is disabled) and the
     /// customers records may name.
     pub runtime: crate::runtime::RuntimeHandle,
@@ -68,7 +66,7 @@ pub async fn post_usage(State(st): State<AppState>, headers: HeaderMap, body: St
             .into_response();
     }
     let done = tokio::task::spawn_blocking(move || {
-        let mut book = UsageBook::open_write(&api.db)?;
+        let mut book = api.book.clone();
         import(&mut book, &body, &config.topology, Timestamp::now())
     })
     .await;

@@ -11,7 +11,9 @@
 //! # async fn run(config: bandwatch::config::Config) -> anyhow::Result<()> {
 //! use bandwatch::notify::{Notifier, SenderOptions};
 //! // `None` when the configuration has no `[email]` section.
-//! if let Some(notifier) = Notifier::from_config(&config, SenderOptions::default())? {
+//! let store = bandwatch::store::Store::open_in(&config.daemon.data_dir, &config.retention)?;
+//! let opts = SenderOptions::default();
+//! if let Some(notifier) = Notifier::from_config(&config, store.outbox(), opts)? {
 //!     let metrics = notifier.metrics(); // for /metrics
 //!     // for each alert event of the rules stage: notifier.send(event.into()).await?;
 //!     notifier.stop().await; // on shutdown; on reload: stop, then start with the new config
@@ -50,10 +52,11 @@ use tokio::task::JoinHandle;
 
 use crate::config::model::Email;
 use crate::config::topology::Route;
+use crate::store::OutboxStore;
 
 pub use metrics::{NotifyMetrics, Outcome};
 pub use notice::{ChartPoint, Notice, NoticeKind, Severity};
-pub use outbox::{MessageState, OUTBOX_SCHEMA, Outbox, OutboxError, StoredMessage};
+pub use outbox::{MessageState, Outbox, OutboxError, StoredMessage};
 pub use transport::{Mailer, SenderOptions, TransportError};
 
 /// Why the notify stage could not start or take a notice.
@@ -106,13 +109,13 @@ fn check_address(place: &str, address: &str) -> Result<(), NotifyError> {
 }
 
 impl Notifier {
-    /// Opens the outbox at `db_path`, sets up the transport from `[email]` and starts the
-    /// grouping and sender tasks on the current tokio runtime. Messages and notices left by a
+    /// Sets up the transport from `[email]` and starts the grouping and sender tasks on the
+    /// current tokio runtime, on the store's `outbox`. Messages and notices left by a
     /// previous run are sent.
     pub fn start(
         email: &Email,
         routes: &BTreeMap<String, Route>,
-        db_path: &Path,
+        outbox: Arc<dyn OutboxStore>,
         data_dir: &Path,
         public_url: Option<&str>,
         opts: SenderOptions,
@@ -127,7 +130,7 @@ impl Notifier {
                 tracing::warn!(route = %route.name, "route has no email addresses; its notices will not be sent");
             }
         }
-        let outbox = Arc::new(Outbox::open(db_path)?);
+        let outbox = Arc::new(Outbox::new(outbox));
         let mailer = Mailer::from_config(email, data_dir, &opts)?;
         let routes: Arc<BTreeMap<String, Vec<String>>> = Arc::new(
             routes
@@ -191,10 +194,11 @@ impl Notifier {
         Ok(())
     }
 
-    /// Starts from the loaded configuration: `[email]`, the topology's routes, the database
-    /// `data_dir/bandwatch.db` and `daemon.public_url`. `None` without an `[email]` section.
+    /// Starts from the loaded configuration: `[email]`, the topology's routes, `data_dir`
+    /// and `daemon.public_url`, on the store's `outbox`. `None` without an `[email]` section.
     pub fn from_config(
         config: &crate::config::Config,
+        outbox: Arc<dyn OutboxStore>,
         opts: SenderOptions,
     ) -> Result<Option<Notifier>, NotifyError> {
         let Some(email) = &config.email else {
@@ -210,7 +214,7 @@ impl Notifier {
         Notifier::start(
             email,
             &config.topology.routes,
-            &data_dir.join("bandwatch.db"),
+            outbox,
             data_dir,
             config.daemon.public_url.as_deref(),
             opts,

@@ -9,7 +9,7 @@
 //! is marked so that it never fires a spike.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
@@ -20,20 +20,18 @@ use super::rule::{Kind, Metric, Rule, Scope};
 use super::state_store::AlertStateStore;
 use crate::config::Topology;
 use crate::poll::{OperStatus, PortOutcome, Quality, Sweep, SweepStatus};
-use crate::store::alerts::{AlertRow, AlertTable};
-use crate::store::{self, EntityKind, RangeQuery, Reader};
+use crate::store::alerts::AlertRow;
+use crate::store::{self, AlertStore, EntityKind, RangeQuery, Reader};
 
-/// Alert states in the database (`alert_state`), with an in-memory copy of what was read.
-pub struct SqliteStates {
-    table: AlertTable,
+/// Alert states kept in the store (`alert_state`), so a restart neither forgets nor repeats.
+pub struct StoredStates {
+    table: Arc<dyn AlertStore>,
 }
 
-impl SqliteStates {
-    /// Opens the alert tables of the database at `path`.
-    pub fn open(path: &Path) -> Result<SqliteStates, store::StoreError> {
-        Ok(SqliteStates {
-            table: AlertTable::open(path)?,
-        })
+impl StoredStates {
+    /// Keeps states in `table` (the store's alert states).
+    pub fn new(table: Arc<dyn AlertStore>) -> StoredStates {
+        StoredStates { table }
     }
 }
 
@@ -45,7 +43,7 @@ fn phase_word(p: Phase) -> &'static str {
     }
 }
 
-impl AlertStateStore for SqliteStates {
+impl AlertStateStore for StoredStates {
     fn load(&self, rule: &str, entity: &str) -> Option<AlertState> {
         match self.table.load(rule, entity) {
             Ok(Some(row)) => row.data.and_then(|d| serde_json::from_str(&d).ok()),

@@ -132,13 +132,11 @@ fn sweeps(
 pub fn replay_store(
     rules: Vec<Rule>,
     topology: &Topology,
-    db: &std::path::Path,
-    retention: &crate::config::Retention,
+    reader: &Reader,
     from: Timestamp,
     to: Timestamp,
 ) -> Result<Report, StoreError> {
-    let reader = Reader::open(db, retention)?;
-    let history = StoreHistory::new(Reader::open(db, retention)?);
+    let history = StoreHistory::new(reader.clone());
     let mut recorder = Recorder::new(&rules);
     let mut live = LiveRules::new(
         rules,
@@ -150,7 +148,7 @@ pub fn replay_store(
     let ts = |s: i64| Timestamp::from_second(s).unwrap_or(from);
     // Aggregates start at `from` (the first call also feeds a few slots before it).
     let mut agg_until = from_s;
-    recorder.record(&live.on_aggregates(&reader, from));
+    recorder.record(&live.on_aggregates(reader, from));
     let mut tick_at = from_s + TICK_SECS;
     let mut last: Option<Timestamp> = None;
     let mut points = 0usize;
@@ -158,12 +156,12 @@ pub fn replay_store(
     let mut chunk = from_s;
     while chunk < to_s {
         let end = (chunk + CHUNK_SECS).min(to_s);
-        for sweep in sweeps(&reader, topology, ts(chunk), ts(end))? {
+        for sweep in sweeps(reader, topology, ts(chunk), ts(end))? {
             let t = sweep.time.as_second();
             // Ticks strictly before the sweep: a tick at its time would take its place.
             while tick_at < t {
                 if tick_at - agg_until >= AGGREGATE_SECS {
-                    recorder.record(&live.on_aggregates(&reader, ts(tick_at)));
+                    recorder.record(&live.on_aggregates(reader, ts(tick_at)));
                     agg_until = tick_at;
                 }
                 recorder.record(&live.tick(ts(tick_at)));
@@ -178,7 +176,7 @@ pub fn replay_store(
         }
         chunk = end;
     }
-    recorder.record(&live.on_aggregates(&reader, to));
+    recorder.record(&live.on_aggregates(reader, to));
     recorder.record(&live.tick(to));
     recorder.report.series = series.len();
     recorder.report.points = points;

@@ -2,13 +2,14 @@
 //! neither forgets a firing alert nor notifies it again, and what the status page and
 //! `/api/v1/alerts` read. The store keeps rows; what a state means is the rules stage's.
 
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::db::Db;
 use super::error::{SqlContext, StoreError};
-use super::schema;
+use super::traits::{AlertStore, SilenceStore};
 
 /// One alert's persisted state.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -75,114 +76,105 @@ struct StoredMatchers {
     labels: std::collections::BTreeMap<String, String>,
 }
 
-/// The alert tables, on a connection of their own.
-pub struct AlertTable {
-    conn: Connection,
-    path: PathBuf,
+/// The SQLite implementation of [`AlertStore`] and [`SilenceStore`]: reads through the
+/// store's read pool, writes through its read-write connection.
+pub(crate) struct SqliteAlerts {
+    db: Arc<Db>,
 }
 
-impl AlertTable {
-    /// Opens (and migrates) the database at `path`.
-    pub fn open(path: &Path) -> Result<AlertTable, StoreError> {
-        Ok(AlertTable {
-            conn: schema::open_for_write(path)?,
-            path: path.to_path_buf(),
-        })
+impl SqliteAlerts {
+    /// The alert tables of `db`.
+    pub(crate) fn new(db: Arc<Db>) -> SqliteAlerts {
+        SqliteAlerts { db }
     }
+}
 
-    /// Opens the database for reading only (HTTP handlers).
-    pub fn open_read(path: &Path) -> Result<AlertTable, StoreError> {
-        Ok(AlertTable {
-            conn: schema::open_for_read(path)?,
-            path: path.to_path_buf(),
-        })
-    }
-
+impl AlertStore for SqliteAlerts {
     /// One alert's state.
-    pub fn load(&self, rule: &str, entity: &str) -> Result<Option<AlertRow>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT rule, entity, state, since, last_eval, last_notified, value, labels, data
+    fn load(&self, rule: &str, entity: &str) -> Result<Option<AlertRow>, StoreError> {
+        let conn = self.db.read()?;
+        conn.query_row(
+            "SELECT rule, entity, state, since, last_eval, last_notified, value, labels, data
                  FROM alert_state WHERE rule = ?1 AND entity = ?2",
-                params![rule, entity],
-                row,
-            )
-            .optional()
-            .ctx(&self.path, "reading an alert state")
+            params![rule, entity],
+            row,
+        )
+        .optional()
+        .ctx(self.db.path(), "reading an alert state")
     }
 
     /// Saves (replaces) one alert's state.
-    pub fn save(&self, r: &AlertRow) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT OR REPLACE INTO alert_state
+    fn save(&self, r: &AlertRow) -> Result<(), StoreError> {
+        let conn = self.db.write()?;
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO alert_state
                  (rule, entity, state, since, last_eval, last_notified, value, labels, data)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    r.rule,
-                    r.entity,
-                    r.state,
-                    r.since,
-                    r.last_eval,
-                    r.last_notified,
-                    r.value,
-                    r.labels,
-                    r.data
-                ])
-            })
-            .map(|_| ())
-            .ctx(&self.path, "saving an alert state")
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                r.rule,
+                r.entity,
+                r.state,
+                r.since,
+                r.last_eval,
+                r.last_notified,
+                r.value,
+                r.labels,
+                r.data
+            ])
+        })
+        .map(|_| ())
+        .ctx(self.db.path(), "saving an alert state")
     }
 
     /// Every alert that is pending or firing.
-    pub fn active(&self) -> Result<Vec<AlertRow>, StoreError> {
-        let mut st = self
-            .conn
+    fn active(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let conn = self.db.read()?;
+        let mut st = conn
             .prepare_cached(
                 "SELECT rule, entity, state, since, last_eval, last_notified, value, labels, data
                  FROM alert_state WHERE state IN ('pending', 'firing') ORDER BY state DESC, since",
             )
-            .ctx(&self.path, "reading active alerts")?;
+            .ctx(self.db.path(), "reading active alerts")?;
         let rows = st
             .query_map([], row)
-            .ctx(&self.path, "reading active alerts")?;
+            .ctx(self.db.path(), "reading active alerts")?;
         rows.collect::<Result<Vec<_>, _>>()
-            .ctx(&self.path, "reading active alerts")
+            .ctx(self.db.path(), "reading active alerts")
     }
 
     /// Records a state change.
-    pub fn record(&self, h: &HistoryRow) -> Result<(), StoreError> {
-        self.conn
-            .prepare_cached(
-                "INSERT INTO alert_history (rule, entity, from_state, to_state, ts, value, message)
+    fn record(&self, h: &HistoryRow) -> Result<(), StoreError> {
+        let conn = self.db.write()?;
+        conn.prepare_cached(
+            "INSERT INTO alert_history (rule, entity, from_state, to_state, ts, value, message)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    h.rule,
-                    h.entity,
-                    h.from_state,
-                    h.to_state,
-                    h.ts,
-                    h.value,
-                    h.message
-                ])
-            })
-            .map(|_| ())
-            .ctx(&self.path, "recording an alert transition")
+        )
+        .and_then(|mut st| {
+            st.execute(params![
+                h.rule,
+                h.entity,
+                h.from_state,
+                h.to_state,
+                h.ts,
+                h.value,
+                h.message
+            ])
+        })
+        .map(|_| ())
+        .ctx(self.db.path(), "recording an alert transition")
     }
 
     /// The newest `limit` state changes, newest first.
-    pub fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {
-        let mut st = self
-            .conn
+    fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {
+        let conn = self.db.read()?;
+        let mut st = conn
             .prepare_cached(
                 "SELECT rule, entity, from_state, to_state, ts, value, message
                  FROM alert_history ORDER BY ts DESC, id DESC LIMIT ?1",
             )
-            .ctx(&self.path, "reading alert history")?;
+            .ctx(self.db.path(), "reading alert history")?;
         let rows = st
             .query_map([limit as i64], |r| {
                 Ok(HistoryRow {
@@ -195,36 +187,36 @@ impl AlertTable {
                     message: r.get(6)?,
                 })
             })
-            .ctx(&self.path, "reading alert history")?;
+            .ctx(self.db.path(), "reading alert history")?;
         rows.collect::<Result<Vec<_>, _>>()
-            .ctx(&self.path, "reading alert history")
+            .ctx(self.db.path(), "reading alert history")
     }
 }
 
-impl AlertTable {
+impl SilenceStore for SqliteAlerts {
     /// Stores a silence; returns its id.
-    pub fn add_silence(&self, s: &SilenceRow) -> Result<i64, StoreError> {
+    fn add_silence(&self, s: &SilenceRow) -> Result<i64, StoreError> {
+        let conn = self.db.write()?;
         let m = serde_json::to_string(&StoredMatchers {
             rule: s.rule.clone(),
             labels: s.matchers.clone(),
         })
         .unwrap_or_else(|_| "{}".into());
-        self.conn
-            .execute(
-                "INSERT INTO silence (matchers, starts, ends, created_by, comment, created)
+        conn.execute(
+            "INSERT INTO silence (matchers, starts, ends, created_by, comment, created)
                  VALUES (?1, ?2, ?3, NULL, ?4, ?2)",
-                params![m, s.starts, s.ends, s.reason],
-            )
-            .ctx(&self.path, "adding a silence")?;
-        Ok(self.conn.last_insert_rowid())
+            params![m, s.starts, s.ends, s.reason],
+        )
+        .ctx(self.db.path(), "adding a silence")?;
+        Ok(conn.last_insert_rowid())
     }
 
     /// Silences that have not ended at `now` (unix seconds), or every one with `None`.
-    pub fn silences(&self, now: Option<i64>) -> Result<Vec<SilenceRow>, StoreError> {
-        let mut st = self
-            .conn
+    fn silences(&self, now: Option<i64>) -> Result<Vec<SilenceRow>, StoreError> {
+        let conn = self.db.read()?;
+        let mut st = conn
             .prepare_cached("SELECT id, matchers, starts, ends, comment FROM silence WHERE ends > ?1 ORDER BY id")
-            .ctx(&self.path, "reading silences")?;
+            .ctx(self.db.path(), "reading silences")?;
         let rows = st
             .query_map([now.unwrap_or(i64::MIN)], |r| {
                 let m: String = r.get(1)?;
@@ -241,17 +233,17 @@ impl AlertTable {
                     reason: r.get::<_, Option<String>>(4)?.unwrap_or_default(),
                 })
             })
-            .ctx(&self.path, "reading silences")?;
+            .ctx(self.db.path(), "reading silences")?;
         rows.collect::<Result<Vec<_>, _>>()
-            .ctx(&self.path, "reading silences")
+            .ctx(self.db.path(), "reading silences")
     }
 
     /// Removes a silence; false when there was none with that id.
-    pub fn remove_silence(&self, id: i64) -> Result<bool, StoreError> {
-        let n = self
-            .conn
+    fn remove_silence(&self, id: i64) -> Result<bool, StoreError> {
+        let conn = self.db.write()?;
+        let n = conn
             .execute("DELETE FROM silence WHERE id = ?1", [id])
-            .ctx(&self.path, "removing a silence")?;
+            .ctx(self.db.path(), "removing a silence")?;
         Ok(n > 0)
     }
 }

@@ -47,6 +47,22 @@ pub enum StoreError {
         /// The path looked at.
         path: PathBuf,
     },
+    /// A write through a store opened read-only (`bandwatch report`, `query`, `backtest`).
+    #[error("{path}: the database was opened read-only")]
+    ReadOnly {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A stored value that cannot be read back or written (JSON of a notice or matchers).
+    #[error("{path}: {context}: {reason}")]
+    Encoding {
+        /// The database file.
+        path: PathBuf,
+        /// What the store was doing.
+        context: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
     /// The writer thread is gone (it was shut down, or it panicked).
     #[error("the store writer for {path} has stopped")]
     WriterGone {

@@ -5,7 +5,16 @@
 //! # Shape
 //! - [`Store::open`] creates or migrates the file (versioned migrations through
 //!   `PRAGMA user_version`) and refuses, without touching it, a file written by a newer
-//!   bandwatch.
+//!   bandwatch; [`Store::open_existing`] opens it read-only. A process opens its store once
+//!   and hands out what each stage needs; no module outside `store/` opens the file or
+//!   writes SQL.
+//! - The stages see the store through the traits of [`traits`], which name operations, not
+//!   SQL: [`SweepSink`] (the writer), [`SeriesSource`] (behind the [`Reader`] handle),
+//!   [`UsageStore`] (behind [`UsageBook`]), [`AlertStore`], [`SilenceStore`] and
+//!   [`OutboxStore`]. SQLite is the embedded implementation; a second backend (a shared
+//!   PostgreSQL) implements the same traits.
+//! - Connections: the writer thread's own, one read-write connection for the small writes of
+//!   the other stages, and a pool of at most four read-only ones (`db.rs`).
 //! - [`Writer`]: one dedicated thread fed by a bounded channel ([`Writer::submit`] never waits
 //!   on the disk; a full channel spills into a counted, logged overflow queue). Each batch of
 //!   sweeps (one sweep, or up to 512 queued ones under load) is one transaction, written in
@@ -15,10 +24,8 @@
 //!   backoff on a fresh connection (in-memory state is rebuilt from the file); the writer
 //!   never exits on its own. Only at shutdown does it give up on what it cannot write, and it
 //!   logs and counts that. [`Writer::update_topology`] applies a reloaded topology in order
-//!   with the sweeps; [`Writer::flush`] waits until everything submitted is committed.
-//! - [`Reader`]: its own read-only connection; ranges, latest point, seasonal windows.
-//! - [`SweepSink`] and [`SeriesSource`] are the narrow interfaces the other stages use, so a
-//!   second backend can be added without touching rules or notify.
+//!   with the sweeps; [`Writer::flush`] waits until everything submitted is committed;
+//!   [`Writer::sealed`] says up to when the aggregate slots are complete ([`sealed`]).
 //!
 //! # Tables (see `schema.rs`)
 //! - `series`: one row per entity (port `SWITCH/PORT`, product line, site, switch, customer)
@@ -34,8 +41,9 @@
 //!   uncovered milliseconds, and the peak in/out rate in kbit/s. Packets are kept at raw
 //!   resolution only (samples and slots), which keeps a rollup row near 33 bytes; packet
 //!   rates older than the raw retention are refused with a reason, never shown as 0.
-//! - `alert_state`, `alert_history`, `silence`, `outbox`, `usage_record`: reserved for the
-//!   rules, notify and import stages.
+//! - `alert_state`, `alert_history`, `silence`: the rules stage's ([`AlertStore`],
+//!   [`SilenceStore`]); `notify_queue`, `notify_outbox`, `notify_delivered`: the outbox
+//!   ([`OutboxStore`], migration 3); `usage_record`: imported usage ([`UsageStore`]).
 //!
 //! Integers, not floats, for octets. Bucket columns hold `unix seconds / bucket length`, and
 //! coverage is stored as *missing* milliseconds, so the common row (fully covered, port up,
@@ -78,16 +86,21 @@
 
 pub mod alerts;
 mod buckets;
+mod db;
 pub mod entity;
 pub mod error;
 pub mod flag;
+mod handles;
 mod hash;
 mod ingest;
 pub mod metrics;
+pub mod outbox;
 pub mod reader;
 mod retention;
 mod schema;
+pub mod sealed;
 mod split;
+pub mod traits;
 pub mod usage;
 pub mod writer;
 
@@ -96,14 +109,16 @@ use std::sync::Arc;
 
 pub use entity::{Entity, EntityKind, Metric, Tier};
 pub use error::StoreError;
+pub use handles::{Reader, UsageBook};
 pub use metrics::WriterMetrics;
-pub use reader::{Point, RangeQuery, Reader, SeriesData, StoredSample};
+pub use outbox::OUTBOX_SCHEMA;
+pub use reader::{Point, RangeQuery, SeriesData, StoredSample};
 pub use schema::SCHEMA_VERSION;
-pub use usage::{Bucket5m, UsageBook, UsageOverlap, UsageRecord, UsageWrite};
+pub use traits::{AlertStore, OutboxStore, SeriesSource, SilenceStore, SweepSink, UsageStore};
+pub use usage::{Bucket5m, UsageOverlap, UsageRecord, UsageWrite};
 pub use writer::{Writer, WriterOptions};
 
 use crate::config::{Retention, Topology};
-use crate::poll::Sweep;
 
 /// Length of an aggregate slot in seconds.
 pub const SLOT_SECS: i64 = 60;
@@ -116,20 +131,31 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DB_FILE)
 }
 
-/// An opened, migrated database file; hands out the writer and readers.
-#[derive(Clone, Debug)]
+/// The store, opened once per process: it owns the connections (see `db.rs`: one
+/// read-write connection for small writes, a pool of at most four read-only ones, and the
+/// writer thread's own) and hands out what each stage needs, as handles on the traits in
+/// [`traits`]. Cloning it shares the connections.
+#[derive(Clone)]
 pub struct Store {
-    path: PathBuf,
+    db: Arc<db::Db>,
     retention: Retention,
 }
 
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .field("writable", &self.db.writable())
+            .finish()
+    }
+}
+
 impl Store {
-    /// Opens (creating if needed) and migrates the database at `path`. A database written by
-    /// a newer bandwatch is refused and left untouched.
+    /// Opens (creating if needed) and migrates the database at `path`, for reading and
+    /// writing. A database written by a newer bandwatch is refused and left untouched.
     pub fn open(path: &Path, retention: &Retention) -> Result<Store, StoreError> {
-        drop(schema::open_for_write(path)?);
         Ok(Store {
-            path: path.to_path_buf(),
+            db: Arc::new(db::Db::open_write(path)?),
             retention: *retention,
         })
     }
@@ -140,9 +166,28 @@ impl Store {
         Store::open(&db_path(data_dir), retention)
     }
 
+    /// Opens an existing database for reading only: never creates or migrates it (reports,
+    /// queries and backtests). Writing through it fails with [`StoreError::ReadOnly`].
+    pub fn open_existing(path: &Path, retention: &Retention) -> Result<Store, StoreError> {
+        Ok(Store {
+            db: Arc::new(db::Db::open_read(path)?),
+            retention: *retention,
+        })
+    }
+
+    /// Opens `<data_dir>/bandwatch.db` read-only (see [`Store::open_existing`]).
+    pub fn open_existing_in(data_dir: &Path, retention: &Retention) -> Result<Store, StoreError> {
+        Store::open_existing(&db_path(data_dir), retention)
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.db.path()
+    }
+
+    /// The connections open now (the writer thread's not counted): for tests and logs.
+    pub fn connections(&self) -> usize {
+        self.db.connections()
     }
 
     /// Starts the writer thread with default options.
@@ -150,81 +195,45 @@ impl Store {
         self.writer_with(topology, WriterOptions::default())
     }
 
-    /// Starts the writer thread.
+    /// Starts the writer thread (its own connection). Fails on a read-only store.
     pub fn writer_with(
         &self,
         topology: Arc<Topology>,
         opts: WriterOptions,
     ) -> Result<Writer, StoreError> {
-        Writer::spawn(self.path.clone(), self.retention, topology, opts)
+        if !self.db.writable() {
+            return Err(StoreError::ReadOnly {
+                path: self.path().to_path_buf(),
+            });
+        }
+        Writer::spawn(self.path().to_path_buf(), self.retention, topology, opts)
     }
 
-    /// A new reader with its own connection.
-    pub fn reader(&self) -> Result<Reader, StoreError> {
-        Reader::open(&self.path, &self.retention)
+    /// Reads series (through the store's read pool).
+    pub fn reader(&self) -> Reader {
+        Reader::new(Arc::new(reader::SqliteReader::new(
+            self.db.clone(),
+            self.retention,
+        )))
     }
-}
 
-/// Where the poller hands its sweeps: the store's write side, as the other stages see it.
-pub trait SweepSink: Send + Sync {
-    /// Queues a sweep for storage without waiting on the disk.
-    fn submit(&self, sweep: Sweep) -> Result<(), StoreError>;
-    /// Applies a reloaded topology (in order with the sweeps).
-    fn update_topology(&self, topology: Arc<Topology>) -> Result<(), StoreError>;
-}
+    /// Billing reads and usage records.
+    pub fn usage(&self) -> UsageBook {
+        UsageBook::new(Arc::new(usage::SqliteUsage::new(self.db.clone())))
+    }
 
-impl SweepSink for Writer {
-    fn submit(&self, sweep: Sweep) -> Result<(), StoreError> {
-        Writer::submit(self, sweep)
+    /// Alert states and history.
+    pub fn alerts(&self) -> Arc<dyn AlertStore> {
+        Arc::new(alerts::SqliteAlerts::new(self.db.clone()))
     }
-    fn update_topology(&self, topology: Arc<Topology>) -> Result<(), StoreError> {
-        Writer::update_topology(self, topology)
-    }
-}
 
-/// The store's read side, as rules, HTTP and reports see it.
-pub trait SeriesSource {
-    /// A range of one series at a step.
-    fn range(&self, q: &RangeQuery) -> Result<SeriesData, StoreError>;
-    /// The newest point with at least `min_coverage`.
-    fn latest(
-        &self,
-        entity: &Entity,
-        metric: Metric,
-        min_coverage: f64,
-    ) -> Result<Option<Point>, StoreError>;
-    /// The same window on each of the past `days` days.
-    fn seasonal(&self, q: &RangeQuery, days: u32) -> Result<Vec<SeriesData>, StoreError>;
-    /// The query for every stored entity of a kind.
-    fn by_kind(&self, kind: EntityKind, q: &RangeQuery) -> Result<Vec<SeriesData>, StoreError>;
-    /// Every stored entity of a kind.
-    fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError>;
-    /// The stored ports with a label value (site, switch, product_line, customer, role).
-    fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError>;
-}
+    /// Silences.
+    pub fn silences(&self) -> Arc<dyn SilenceStore> {
+        Arc::new(alerts::SqliteAlerts::new(self.db.clone()))
+    }
 
-impl SeriesSource for Reader {
-    fn range(&self, q: &RangeQuery) -> Result<SeriesData, StoreError> {
-        Reader::range(self, q)
-    }
-    fn latest(
-        &self,
-        entity: &Entity,
-        metric: Metric,
-        min_coverage: f64,
-    ) -> Result<Option<Point>, StoreError> {
-        Reader::latest(self, entity, metric, min_coverage)
-    }
-    fn seasonal(&self, q: &RangeQuery, days: u32) -> Result<Vec<SeriesData>, StoreError> {
-        Reader::seasonal(self, q, days)
-    }
-    fn by_kind(&self, kind: EntityKind, q: &RangeQuery) -> Result<Vec<SeriesData>, StoreError> {
-        Reader::by_kind(self, kind, q)
-    }
-    fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError> {
-        Reader::entities(self, kind)
-    }
-    fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError> {
-        Reader::ports_where(self, label, value)
+    /// The notification outbox.
+    pub fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::new(outbox::SqliteOutbox::new(self.db.clone()))
     }
 }

@@ -10,16 +10,18 @@
 //! drop; [`RangeQuery::measured`] returns the unscaled sums instead (for billing), and
 //! [`RangeQuery::min_coverage`] turns thinly covered steps into gaps.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use super::db::Db;
 use super::entity::{Entity, EntityKind, Metric, Tier};
 use super::error::{SqlContext, StoreError};
-use super::schema;
 use super::split::{share, split};
+use super::traits::SeriesSource;
 use crate::config::Retention;
 
 /// At most this many points per query.
@@ -149,31 +151,25 @@ struct SeriesRow {
     capacity_bps: Option<i64>,
 }
 
-/// A read-only view of the store.
-pub struct Reader {
-    path: PathBuf,
-    conn: Connection,
+/// The SQLite implementation of [`SeriesSource`]: reads through the store's pool of
+/// read-only connections.
+pub(crate) struct SqliteReader {
+    db: Arc<Db>,
     retention: Retention,
 }
 
-impl Reader {
-    /// Opens a reader on an existing database.
-    pub fn open(path: &Path, retention: &Retention) -> Result<Reader, StoreError> {
-        Ok(Reader {
-            path: path.to_path_buf(),
-            conn: schema::open_for_read(path)?,
-            retention: *retention,
-        })
+impl SqliteReader {
+    /// Reads `db` with `retention` (which tiers still hold a time).
+    pub(crate) fn new(db: Arc<Db>, retention: Retention) -> SqliteReader {
+        SqliteReader { db, retention }
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    fn path(&self) -> &Path {
+        self.db.path()
     }
 
-    fn series(&self, e: &Entity) -> Result<SeriesRow, StoreError> {
-        self.conn
-            .prepare_cached("SELECT id, capacity_bps FROM series WHERE kind = ?1 AND name = ?2")
+    fn series(&self, conn: &Connection, e: &Entity) -> Result<SeriesRow, StoreError> {
+        conn.prepare_cached("SELECT id, capacity_bps FROM series WHERE kind = ?1 AND name = ?2")
             .and_then(|mut s| {
                 s.query_row(params![e.kind.as_str(), e.name], |r| {
                     Ok(SeriesRow {
@@ -183,61 +179,22 @@ impl Reader {
                 })
                 .optional()
             })
-            .ctx(&self.path, "looking up a series")?
+            .ctx(self.path(), "looking up a series")?
             .ok_or_else(|| StoreError::UnknownSeries {
-                path: self.path.clone(),
+                path: self.path().to_path_buf(),
                 entity: e.to_string(),
             })
     }
 
-    /// The newest sweep time written (seconds), the store's "now" for retention.
-    pub fn newest(&self) -> Result<Option<Timestamp>, StoreError> {
-        let v: Option<String> = self
-            .conn
+    fn newest_in(&self, conn: &Connection) -> Result<Option<Timestamp>, StoreError> {
+        let v: Option<String> = conn
             .query_row("SELECT value FROM meta WHERE key = 'newest_ms'", [], |r| {
                 r.get(0)
             })
             .optional()
-            .ctx(&self.path, "reading the newest sweep time")?;
+            .ctx(self.path(), "reading the newest sweep time")?;
         Ok(v.and_then(|s| s.parse::<i64>().ok())
             .and_then(|ms| Timestamp::from_millisecond(ms).ok()))
-    }
-
-    /// Every stored entity of a kind, by name.
-    pub fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError> {
-        self.conn
-            .prepare_cached("SELECT name FROM series WHERE kind = ?1 ORDER BY name")
-            .and_then(|mut s| {
-                s.query_map([kind.as_str()], |r| {
-                    Ok(Entity::new(kind, r.get::<_, String>(0)?))
-                })?
-                .collect()
-            })
-            .ctx(&self.path, "listing series")
-    }
-
-    /// The stored ports whose label `label` (site, switch, product_line, customer or role)
-    /// is `value`, as the topology last said: e.g. every uplink, or a product line's ports.
-    pub fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError> {
-        let col = match label {
-            "site" | "switch" | "product_line" | "customer" | "role" => label,
-            other => {
-                return Err(StoreError::InvalidQuery(format!(
-                    "unknown label `{other}` (labels: site, switch, product_line, customer, role)"
-                )));
-            }
-        };
-        let sql =
-            format!("SELECT name FROM series WHERE kind = 'port' AND {col} = ?1 ORDER BY name");
-        self.conn
-            .prepare_cached(&sql)
-            .and_then(|mut s| {
-                s.query_map([value], |r| {
-                    Ok(Entity::new(EntityKind::Port, r.get::<_, String>(0)?))
-                })?
-                .collect()
-            })
-            .ctx(&self.path, "listing ports by label")
     }
 
     fn holds(&self, tier: Tier, from_s: i64, newest_s: Option<i64>) -> bool {
@@ -254,7 +211,12 @@ impl Reader {
     }
 
     /// Picks tier and step for a query.
-    fn plan(&self, q: &RangeQuery, is_port: bool) -> Result<(Tier, i64), StoreError> {
+    fn plan(
+        &self,
+        conn: &Connection,
+        q: &RangeQuery,
+        is_port: bool,
+    ) -> Result<(Tier, i64), StoreError> {
         let from_s = q.from.as_second();
         let span = q.to.as_second() - from_s;
         if span <= 0 {
@@ -289,7 +251,7 @@ impl Reader {
             }
             return Ok((t, step));
         }
-        let newest = self.newest()?.map(|t| t.as_second());
+        let newest = self.newest_in(conn)?.map(|t| t.as_second());
         let tiers = [Tier::D1, Tier::H1, Tier::M5, Tier::Raw];
         if let Some(t) = tiers
             .into_iter()
@@ -318,10 +280,10 @@ impl Reader {
     }
 
     /// A range of one series at a step.
-    pub fn range(&self, q: &RangeQuery) -> Result<SeriesData, StoreError> {
-        let s = self.series(&q.entity)?;
+    fn range_in(&self, conn: &Connection, q: &RangeQuery) -> Result<SeriesData, StoreError> {
+        let s = self.series(conn, &q.entity)?;
         let is_port = q.entity.kind == EntityKind::Port;
-        let (tier, step) = self.plan(q, is_port)?;
+        let (tier, step) = self.plan(conn, q, is_port)?;
         let g0 = q.from.as_second().div_euclid(step) * step;
         let end = q.to.as_second();
         let n = (end - g0 + step - 1) / step;
@@ -350,11 +312,10 @@ impl Reader {
                 before += ov;
             }
         };
-        let path = &self.path;
+        let path = self.path();
         match (tier, is_port) {
             (Tier::Raw, true) => {
-                let mut st = self
-                    .conn
+                let mut st = conn
                     .prepare_cached(
                         "SELECT ts, dt_ms, in_octets, out_octets, coalesce(in_packets, 0), \
                          coalesce(out_packets, 0) FROM port_sample WHERE series_id = ?1 \
@@ -396,8 +357,7 @@ impl Reader {
                     "SELECT {col}, in_octets, out_octets, {packets}, missing_ms \
                      FROM {table} WHERE series_id = ?1 AND {col} >= ?2 AND {col} < ?3"
                 );
-                let mut st = self
-                    .conn
+                let mut st = conn
                     .prepare_cached(&sql)
                     .ctx(path, "preparing a rollup read")?;
                 let lo = g0.div_euclid(unit);
@@ -434,55 +394,105 @@ impl Reader {
             points,
         })
     }
+}
+
+impl SeriesSource for SqliteReader {
+    fn range(&self, q: &RangeQuery) -> Result<SeriesData, StoreError> {
+        self.range_in(&*self.db.read()?, q)
+    }
+
+    fn newest(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.newest_in(&*self.db.read()?)
+    }
+
+    /// Every stored entity of a kind, by name.
+    fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError> {
+        self.db
+            .read()?
+            .prepare_cached("SELECT name FROM series WHERE kind = ?1 ORDER BY name")
+            .and_then(|mut s| {
+                s.query_map([kind.as_str()], |r| {
+                    Ok(Entity::new(kind, r.get::<_, String>(0)?))
+                })?
+                .collect()
+            })
+            .ctx(self.path(), "listing series")
+    }
+
+    /// The stored ports whose label `label` (site, switch, product_line, customer or role)
+    /// is `value`, as the topology last said: e.g. every uplink, or a product line's ports.
+    fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError> {
+        let col = match label {
+            "site" | "switch" | "product_line" | "customer" | "role" => label,
+            other => {
+                return Err(StoreError::InvalidQuery(format!(
+                    "unknown label `{other}` (labels: site, switch, product_line, customer, role)"
+                )));
+            }
+        };
+        let sql =
+            format!("SELECT name FROM series WHERE kind = 'port' AND {col} = ?1 ORDER BY name");
+        self.db
+            .read()?
+            .prepare_cached(&sql)
+            .and_then(|mut s| {
+                s.query_map([value], |r| {
+                    Ok(Entity::new(EntityKind::Port, r.get::<_, String>(0)?))
+                })?
+                .collect()
+            })
+            .ctx(self.path(), "listing ports by label")
+    }
 
     /// A port's stored samples with `from <= time < to`, oldest first, as written (gaps
     /// included, with their flag) and with the port's speed at that time: what
     /// `bandwatch backtest --from --to` replays through the rules.
-    pub fn port_samples(
+    fn port_samples(
         &self,
         entity: &Entity,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Vec<StoredSample>, StoreError> {
-        let s = self.series(entity)?;
+        let conn = self.db.read()?;
+        let s = self.series(&conn, entity)?;
         let u = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
-        self.conn
-            .prepare_cached(
-                "SELECT ts, dt_ms, in_octets, out_octets, in_packets, out_packets, oper, flag, \
+        conn.prepare_cached(
+            "SELECT ts, dt_ms, in_octets, out_octets, in_packets, out_packets, oper, flag, \
                  (SELECT speed_bps FROM port_speed p WHERE p.series_id = s.series_id \
                  AND p.ts <= s.ts ORDER BY p.ts DESC LIMIT 1) \
                  FROM port_sample s WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
-            )
-            .and_then(|mut st| {
-                st.query_map(params![s.id, from.as_second(), to.as_second()], |r| {
-                    Ok(StoredSample {
-                        time: Timestamp::from_second(r.get(0)?).unwrap_or(Timestamp::UNIX_EPOCH),
-                        dt_ms: u(r.get(1)?),
-                        in_octets: u(r.get(2)?),
-                        out_octets: u(r.get(3)?),
-                        in_packets: u(r.get(4)?),
-                        out_packets: u(r.get(5)?),
-                        oper: r.get(6)?,
-                        flag: r.get(7)?,
-                        speed_bps: u(r.get(8)?),
-                    })
-                })?
-                .collect()
-            })
-            .ctx(&self.path, "reading port samples")
+        )
+        .and_then(|mut st| {
+            st.query_map(params![s.id, from.as_second(), to.as_second()], |r| {
+                Ok(StoredSample {
+                    time: Timestamp::from_second(r.get(0)?).unwrap_or(Timestamp::UNIX_EPOCH),
+                    dt_ms: u(r.get(1)?),
+                    in_octets: u(r.get(2)?),
+                    out_octets: u(r.get(3)?),
+                    in_packets: u(r.get(4)?),
+                    out_packets: u(r.get(5)?),
+                    oper: r.get(6)?,
+                    flag: r.get(7)?,
+                    speed_bps: u(r.get(8)?),
+                })
+            })?
+            .collect()
+        })
+        .ctx(self.path(), "reading port samples")
     }
 
     /// The newest point of a series with at least `min_coverage`: the last port sample, or
     /// the last 60 s slot of an aggregate (the trailing slot may still be filling, hence the
     /// coverage threshold; the last 15 slots are looked at).
-    pub fn latest(
+    fn latest(
         &self,
         entity: &Entity,
         metric: Metric,
         min_coverage: f64,
     ) -> Result<Option<Point>, StoreError> {
-        let s = self.series(entity)?;
-        let path = &self.path;
+        let conn = self.db.read()?;
+        let s = self.series(&conn, entity)?;
+        let path = self.path();
         let q = RangeQuery::new(
             entity.clone(),
             metric,
@@ -491,8 +501,7 @@ impl Reader {
         )
         .min_coverage(min_coverage);
         if entity.kind == EntityKind::Port {
-            let row: Option<(i64, Option<i64>, [Option<i64>; 4])> = self
-                .conn
+            let row: Option<(i64, Option<i64>, [Option<i64>; 4])> = conn
                 .prepare_cached(
                     "SELECT ts, dt_ms, in_octets, out_octets, in_packets, out_packets                      FROM port_sample WHERE series_id = ?1 ORDER BY ts DESC LIMIT 1",
                 )
@@ -526,8 +535,7 @@ impl Reader {
             let step_ms = dt as f64;
             return Ok(Some(point_over(&sums, &q, step_ms, s.capacity_bps, time)));
         }
-        let rows: Vec<(i64, [i64; 4], i64)> = self
-            .conn
+        let rows: Vec<(i64, [i64; 4], i64)> = conn
             .prepare_cached(
                 "SELECT slot, in_octets, out_octets, in_packets, out_packets, missing_ms                  FROM agg_slot WHERE series_id = ?1 ORDER BY slot DESC LIMIT 15",
             )
@@ -555,38 +563,6 @@ impl Reader {
             }
         }
         Ok(None)
-    }
-
-    /// The same window on each of the past `days` days (index 0 is one day back): the basis
-    /// of time-of-day baselines. Each has the step and tier `q` would get on its own.
-    pub fn seasonal(&self, q: &RangeQuery, days: u32) -> Result<Vec<SeriesData>, StoreError> {
-        (1..=days as i64)
-            .map(|d| {
-                let back = jiff::SignedDuration::from_secs(d * 86_400);
-                let mut qd = q.clone();
-                qd.from = q
-                    .from
-                    .checked_sub(back)
-                    .map_err(|e| StoreError::InvalidQuery(format!("window {d} days back: {e}")))?;
-                qd.to = q
-                    .to
-                    .checked_sub(back)
-                    .map_err(|e| StoreError::InvalidQuery(format!("window {d} days back: {e}")))?;
-                self.range(&qd)
-            })
-            .collect()
-    }
-
-    /// The same query for every stored entity of a kind (e.g. every product line).
-    pub fn by_kind(&self, kind: EntityKind, q: &RangeQuery) -> Result<Vec<SeriesData>, StoreError> {
-        self.entities(kind)?
-            .into_iter()
-            .map(|e| {
-                let mut qe = q.clone();
-                qe.entity = e;
-                self.range(&qe)
-            })
-            .collect()
     }
 }
 

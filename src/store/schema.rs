@@ -8,12 +8,24 @@ use std::time::Duration as StdDuration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::error::{SqlContext, StoreError};
+use super::outbox::OUTBOX_SCHEMA;
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, OUTBOX_SCHEMA, MIGRATION_4];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Version 4: the `outbox` table reserved by version 1 was never used (the notify stage's
+/// tables of version 3 are the outbox); it goes.
+const MIGRATION_4: &str = r#"
+DROP INDEX IF EXISTS outbox_pending;
+DROP TABLE IF EXISTS outbox;
+"#;
+
+// Version 3 is [`OUTBOX_SCHEMA`]: the notify stage's queue, messages and delivery record,
+// until then created by the notify stage itself (`IF NOT EXISTS`, so a database of that
+// release keeps its rows).
 
 /// Version 2: the rules stage keeps each alert's whole state (baseline reading, peak,
 /// notification marks) as JSON beside the columns the status page reads.

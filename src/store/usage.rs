@@ -7,15 +7,16 @@
 //! period overlaps another record of the same customer and source without being the same
 //! period is refused, because it would count the overlap twice.
 
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 
+use super::db::Db;
 use super::entity::Entity;
 use super::error::{SqlContext, StoreError};
-use super::schema;
+use super::traits::UsageStore;
 
 /// Length of a billing slot (the 5-minute rollup bucket) in seconds.
 pub const SLOT_5M_SECS: i64 = 300;
@@ -68,60 +69,44 @@ pub struct UsageOverlap {
     pub existing: UsageRecord,
 }
 
-/// Billing access to a database file: its own connection, read-only unless opened for import.
-pub struct UsageBook {
-    path: PathBuf,
-    conn: Connection,
+/// The SQLite implementation of [`UsageStore`].
+pub(crate) struct SqliteUsage {
+    db: Arc<Db>,
 }
 
-impl UsageBook {
-    /// Opens an existing database for reading (never creates or migrates).
-    pub fn open_read(path: &Path) -> Result<UsageBook, StoreError> {
-        Ok(UsageBook {
-            path: path.to_path_buf(),
-            conn: schema::open_for_read(path)?,
-        })
+impl SqliteUsage {
+    /// The billing tables of `db`.
+    pub(crate) fn new(db: Arc<Db>) -> SqliteUsage {
+        SqliteUsage { db }
     }
+}
 
-    /// Opens (creating and migrating if needed) the database for writing usage records.
-    pub fn open_write(path: &Path) -> Result<UsageBook, StoreError> {
-        let conn = schema::open_for_write(path)?;
-        Ok(UsageBook {
-            path: path.to_path_buf(),
-            conn,
-        })
-    }
-
+impl UsageStore for SqliteUsage {
     /// Every customer the store has a series for: the configured ones and those named only
     /// by an ifAlias pattern (or by a configuration since changed), sorted by id.
-    pub fn customers(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self
-            .conn
+    fn customers(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.db.read()?;
+        let mut stmt = conn
             .prepare_cached("SELECT name FROM series WHERE kind = 'customer' ORDER BY name")
-            .ctx(&self.path, "listing customers")?;
+            .ctx(self.db.path(), "listing customers")?;
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))
-            .ctx(&self.path, "listing customers")?;
+            .ctx(self.db.path(), "listing customers")?;
         rows.collect::<Result<Vec<_>, _>>()
-            .ctx(&self.path, "listing customers")
+            .ctx(self.db.path(), "listing customers")
     }
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The stored 5-minute buckets of a series starting in `[from, to)` (unix seconds), in
     /// time order; buckets with nothing measured are absent. `None` when the series does not
     /// exist (it was never written).
-    pub fn buckets_5m(
+    fn buckets_5m(
         &self,
         entity: &Entity,
         from: i64,
         to: i64,
     ) -> Result<Option<Vec<Bucket5m>>, StoreError> {
-        let path = &self.path;
-        let id: Option<i64> = self
-            .conn
+        let conn = self.db.read()?;
+        let path = self.db.path();
+        let id: Option<i64> = conn
             .prepare_cached("SELECT id FROM series WHERE kind = ?1 AND name = ?2")
             .and_then(|mut s| {
                 s.query_row(params![entity.kind.as_str(), entity.name], |r| r.get(0))
@@ -133,8 +118,7 @@ impl UsageBook {
         };
         let lo = from.div_euclid(SLOT_5M_SECS);
         let hi = (to + SLOT_5M_SECS - 1).div_euclid(SLOT_5M_SECS);
-        let mut st = self
-            .conn
+        let mut st = conn
             .prepare_cached(
                 "SELECT bucket, in_octets, out_octets, missing_ms FROM rollup_5m \
                  WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket",
@@ -162,10 +146,10 @@ impl UsageBook {
     }
 
     /// Imported records of every customer whose period overlaps `[from, to)`.
-    pub fn records(&self, from: Timestamp, to: Timestamp) -> Result<Vec<UsageRecord>, StoreError> {
-        let path = &self.path;
-        let mut st = self
-            .conn
+    fn records(&self, from: Timestamp, to: Timestamp) -> Result<Vec<UsageRecord>, StoreError> {
+        let conn = self.db.read()?;
+        let path = self.db.path();
+        let mut st = conn
             .prepare_cached(
                 "SELECT customer, start, end, bytes, source FROM usage_record \
                  WHERE start < ?2 AND end > ?1 ORDER BY customer, start, source",
@@ -180,16 +164,14 @@ impl UsageBook {
 
     /// Writes a batch of records in one transaction: all of them, or (on an overlap or an
     /// error) none. Same key replaces; an overlapping different period is refused.
-    pub fn write(
-        &mut self,
+    fn write(
+        &self,
         records: &[UsageRecord],
         now: Timestamp,
     ) -> Result<Result<UsageWrite, UsageOverlap>, StoreError> {
-        let path = self.path.clone();
-        let tx = self
-            .conn
-            .transaction()
-            .ctx(&path, "starting a usage import")?;
+        let mut conn = self.db.write()?;
+        let path = self.db.path().to_path_buf();
+        let tx = conn.transaction().ctx(&path, "starting a usage import")?;
         let mut done = UsageWrite::default();
         for (index, r) in records.iter().enumerate() {
             let (s, e) = (r.start.as_second(), r.end.as_second());
@@ -239,22 +221,20 @@ impl UsageBook {
         tx.commit().ctx(&path, "committing a usage import")?;
         Ok(Ok(done))
     }
-}
 
-impl UsageBook {
     /// The spans `[start, end)` (unix seconds) in which an alert of one of `rules` was firing
     /// on `entity` (`kind:name`, as the rules stage writes it), clipped to `[from, to)`, from
     /// `alert_history`. An alert still firing at `to` runs to `to`.
-    pub fn firing_spans(
+    fn firing_spans(
         &self,
         rules: &[String],
         entity: &str,
         from: i64,
         to: i64,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
-        let path = &self.path;
-        let mut st = self
-            .conn
+        let conn = self.db.read()?;
+        let path = self.db.path();
+        let mut st = conn
             .prepare_cached(
                 "SELECT rule, to_state, ts FROM alert_history WHERE entity = ?1 AND ts < ?2 \
                  ORDER BY rule, ts, id",

@@ -16,8 +16,12 @@ use super::error::StoreError;
 use super::ingest::Ingest;
 use super::metrics::WriterMetrics;
 use super::retention::{self, RetentionCursor};
+use super::sealed::SealTracker;
+use super::traits::SweepSink;
 use crate::config::{Retention, Topology};
 use crate::poll::Sweep;
+use jiff::Timestamp;
+use tokio::sync::watch;
 
 /// Tuning of the writer; the defaults suit a daemon.
 #[derive(Clone, Debug)]
@@ -74,6 +78,7 @@ pub struct Writer {
     metrics: Arc<WriterMetrics>,
     max_pages: Arc<AtomicU32>,
     stopping: Arc<AtomicBool>,
+    sealed: watch::Receiver<Option<Timestamp>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -117,7 +122,12 @@ impl Writer {
         let overflow = Arc::new(Mutex::new(VecDeque::new()));
         let max_pages = Arc::new(AtomicU32::new(opts.max_pages.unwrap_or(0)));
         let stopping = Arc::new(AtomicBool::new(false));
+        let (seal, sealed) = SealTracker::new(&topology);
+        if let Some(i) = &ingest {
+            seal.publish(i.newest_ms());
+        }
         let mut worker = Worker {
+            seal,
             stopping: stopping.clone(),
             path: path.clone(),
             retention,
@@ -142,6 +152,7 @@ impl Writer {
             metrics,
             max_pages,
             stopping,
+            sealed,
             thread: Some(thread),
         })
     }
@@ -208,6 +219,16 @@ impl Writer {
         rx.recv().map_err(|_| gone())
     }
 
+    /// "Sealed up to T": the end of the newest 60 s aggregate slot that is complete in the
+    /// database, i.e. every switch of the topology has a committed sweep at or after it (or,
+    /// for a switch that sends nothing, [`super::sealed::slot_grace`] has passed since, in
+    /// the time of the newest stored sweep). `None` until something is stored. It only
+    /// moves forward, after the commit, so a reader woken by it sees the slots. Aggregate
+    /// rules read up to it when it changes instead of on a timer.
+    pub fn sealed(&self) -> watch::Receiver<Option<Timestamp>> {
+        self.sealed.clone()
+    }
+
     /// The writer's metrics.
     pub fn metrics(&self) -> Arc<WriterMetrics> {
         self.metrics.clone()
@@ -242,6 +263,7 @@ impl Drop for Writer {
 }
 
 struct Worker {
+    seal: SealTracker,
     stopping: Arc<AtomicBool>,
     path: PathBuf,
     retention: Retention,
@@ -377,6 +399,7 @@ impl Worker {
     }
 
     fn set_topology(&mut self, t: Arc<Topology>) {
+        self.seal.set_topology(&t);
         self.topology = t.clone();
         self.grace_ms = grace_for(&t, &self.opts);
         if let Some(i) = self.ingest.as_mut() {
@@ -422,6 +445,8 @@ impl Worker {
                     m.transactions_total.inc();
                     m.sweeps_written_total.add(batch.len() as u64);
                     m.port_samples_written_total.add(n as u64);
+                    self.seal.stored(&batch);
+                    self.seal.publish(ingest.newest_ms());
                     m.queue_depth.sub(batch.len() as u64);
                     if m.failing.get() == 1 {
                         tracing::info!(file = %self.path.display(), "store writes work again");
@@ -491,5 +516,20 @@ impl Worker {
                 self.ingest = None;
             }
         }
+    }
+}
+
+impl SweepSink for Writer {
+    fn submit(&self, sweep: Sweep) -> Result<(), StoreError> {
+        Writer::submit(self, sweep)
+    }
+    fn update_topology(&self, topology: Arc<Topology>) -> Result<(), StoreError> {
+        Writer::update_topology(self, topology)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        Writer::flush(self)
+    }
+    fn sealed(&self) -> watch::Receiver<Option<Timestamp>> {
+        Writer::sealed(self)
     }
 }

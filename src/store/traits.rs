@@ -1,0 +1,196 @@
+//! What the stages may ask of the store, as operations: append a sweep, read a range, keep
+//! an alert's state and history, hold silences, keep usage records, queue and deliver mail.
+//! No SQL, no connection and no file path appears here, so a second backend (a shared
+//! PostgreSQL, for several daemons polling shards of one fleet) implements these traits and
+//! every stage works unchanged. SQLite (`super::Store`) is the embedded default.
+//!
+//! Every method is blocking and short; callers on the async runtime run them with
+//! `spawn_blocking`. Every implementation is `Send + Sync`: one handle is shared by threads.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use tokio::sync::watch;
+
+use super::alerts::{AlertRow, HistoryRow, SilenceRow};
+use super::entity::{Entity, EntityKind, Metric};
+use super::error::StoreError;
+use super::outbox::{NewMessage, QueuedNotice, StoredMessage};
+use super::reader::{Point, RangeQuery, SeriesData, StoredSample};
+use super::usage::{Bucket5m, UsageOverlap, UsageRecord, UsageWrite};
+use crate::config::Topology;
+use crate::poll::Sweep;
+
+/// Where the poller hands its sweeps: the store's write side.
+pub trait SweepSink: Send + Sync {
+    /// Queues a sweep for storage without waiting on the disk.
+    fn submit(&self, sweep: Sweep) -> Result<(), StoreError>;
+    /// Applies a reloaded topology (in order with the sweeps).
+    fn update_topology(&self, topology: Arc<Topology>) -> Result<(), StoreError>;
+    /// Waits until everything submitted before is stored.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// "Sealed up to T": the end of the newest complete 60 s aggregate slot, once every
+    /// switch's sweeps past it are stored (see [`super::Writer::sealed`]). Aggregate rules
+    /// read the slots up to it when it moves.
+    fn sealed(&self) -> watch::Receiver<Option<Timestamp>>;
+}
+
+/// The store's read side for series, as rules, HTTP, backtests and queries see it.
+pub trait SeriesSource: Send + Sync {
+    /// A range of one series at a step (tier picked by step and retention; gaps are `None`).
+    fn range(&self, q: &RangeQuery) -> Result<SeriesData, StoreError>;
+    /// The newest point with at least `min_coverage`.
+    fn latest(
+        &self,
+        entity: &Entity,
+        metric: Metric,
+        min_coverage: f64,
+    ) -> Result<Option<Point>, StoreError>;
+    /// A port's stored samples with `from <= time < to`, oldest first, gaps included.
+    fn port_samples(
+        &self,
+        entity: &Entity,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<StoredSample>, StoreError>;
+    /// Every stored entity of a kind, by name.
+    fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError>;
+    /// The stored ports with a label value (site, switch, product_line, customer, role).
+    fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError>;
+    /// The newest sweep time written: the store's "now" for retention.
+    fn newest(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// The same window on each of the past `days` days (index 0 is one day back): the basis
+    /// of time-of-day baselines. Each has the step and tier `q` would get on its own.
+    fn seasonal(&self, q: &RangeQuery, days: u32) -> Result<Vec<SeriesData>, StoreError> {
+        (1..=i64::from(days))
+            .map(|d| {
+                let back = jiff::SignedDuration::from_secs(d * 86_400);
+                let mut qd = q.clone();
+                qd.from = q
+                    .from
+                    .checked_sub(back)
+                    .map_err(|e| StoreError::InvalidQuery(format!("window {d} days back: {e}")))?;
+                qd.to = q
+                    .to
+                    .checked_sub(back)
+                    .map_err(|e| StoreError::InvalidQuery(format!("window {d} days back: {e}")))?;
+                self.range(&qd)
+            })
+            .collect()
+    }
+
+    /// The same query for every stored entity of a kind (e.g. every product line).
+    fn by_kind(&self, kind: EntityKind, q: &RangeQuery) -> Result<Vec<SeriesData>, StoreError> {
+        self.entities(kind)?
+            .into_iter()
+            .map(|e| {
+                let mut qe = q.clone();
+                qe.entity = e;
+                self.range(&qe)
+            })
+            .collect()
+    }
+}
+
+/// Alert states and their history: what the rules stage keeps so that a restart neither
+/// forgets a firing alert nor notifies it again, and what the status page reads.
+pub trait AlertStore: Send + Sync {
+    /// One alert's state.
+    fn load(&self, rule: &str, entity: &str) -> Result<Option<AlertRow>, StoreError>;
+    /// Saves (replaces) one alert's state.
+    fn save(&self, row: &AlertRow) -> Result<(), StoreError>;
+    /// Every alert that is pending or firing.
+    fn active(&self) -> Result<Vec<AlertRow>, StoreError>;
+    /// Records a state change.
+    fn record(&self, change: &HistoryRow) -> Result<(), StoreError>;
+    /// The newest `limit` state changes, newest first.
+    fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError>;
+}
+
+/// Silences: what `bandwatch silence` adds and removes and the rules stage reads.
+pub trait SilenceStore: Send + Sync {
+    /// Stores a silence; returns its id.
+    fn add_silence(&self, s: &SilenceRow) -> Result<i64, StoreError>;
+    /// Silences that have not ended at `now` (unix seconds), or every one with `None`.
+    fn silences(&self, now: Option<i64>) -> Result<Vec<SilenceRow>, StoreError>;
+    /// Removes a silence; false when there was none with that id.
+    fn remove_silence(&self, id: i64) -> Result<bool, StoreError>;
+}
+
+/// Billing reads and imported usage records: what report, cost and `bandwatch import` use.
+pub trait UsageStore: Send + Sync {
+    /// Every customer the store has a series for, sorted by id.
+    fn customers(&self) -> Result<Vec<String>, StoreError>;
+    /// The stored 5-minute buckets of a series starting in `[from, to)` (unix seconds), in
+    /// time order, measured ones only; `None` when the series was never written.
+    fn buckets_5m(
+        &self,
+        entity: &Entity,
+        from: i64,
+        to: i64,
+    ) -> Result<Option<Vec<Bucket5m>>, StoreError>;
+    /// Imported records of every customer whose period overlaps `[from, to)`.
+    fn records(&self, from: Timestamp, to: Timestamp) -> Result<Vec<UsageRecord>, StoreError>;
+    /// Writes a batch of records atomically: all of them, or (on an overlap or an error)
+    /// none. The same key replaces; an overlapping different period is refused.
+    fn write(
+        &self,
+        records: &[UsageRecord],
+        now: Timestamp,
+    ) -> Result<Result<UsageWrite, UsageOverlap>, StoreError>;
+    /// The spans `[start, end)` (unix seconds) in which an alert of one of `rules` was
+    /// firing on `entity` (`kind:name`), clipped to `[from, to)`.
+    fn firing_spans(
+        &self,
+        rules: &[String],
+        entity: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(i64, i64)>, StoreError>;
+}
+
+/// The durable notification outbox: notices waiting for their route's group to close,
+/// rendered messages waiting to be sent, their attempts, and which alerts' firing and
+/// resolved notices were delivered. Notices are opaque to the store (the notify stage's
+/// JSON); a message is marked sent at most once.
+pub trait OutboxStore: Send + Sync {
+    /// Stores a notice (`payload`) for `route` until the route's group closes.
+    fn queue_notice(&self, route: &str, payload: &str, now: Timestamp) -> Result<(), StoreError>;
+    /// Routes with queued notices and when their oldest notice arrived.
+    fn queued_routes(&self) -> Result<Vec<(String, Timestamp)>, StoreError>;
+    /// Closes `route`'s group atomically: hands its queued notices to `render`, stores the
+    /// message it makes as pending and removes the notices. Returns the new message id, or
+    /// `None` when nothing was queued or `render` gave nothing.
+    fn close_group(
+        &self,
+        route: &str,
+        now: Timestamp,
+        render: &mut dyn FnMut(&[QueuedNotice]) -> Option<NewMessage>,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Stores a rendered message as pending, due now.
+    fn enqueue(&self, message: &NewMessage, now: Timestamp) -> Result<i64, StoreError>;
+    /// Pending messages due at `now`, oldest first, at most `limit`.
+    fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<StoredMessage>, StoreError>;
+    /// Every message, oldest first (for inspection and tests).
+    fn messages(&self) -> Result<Vec<StoredMessage>, StoreError>;
+    /// When the next pending message is due, if any.
+    fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Number of messages waiting to be sent.
+    fn pending_count(&self) -> Result<u64, StoreError>;
+    /// Marks a pending message delivered and records the delivery of each alert in it;
+    /// false when it was not pending (so it is never sent twice).
+    fn mark_sent(&self, id: i64, now: Timestamp) -> Result<bool, StoreError>;
+    /// Records a transient failure: the next attempt is at `next`.
+    fn mark_retry(&self, id: i64, error: &str, next: Timestamp) -> Result<(), StoreError>;
+    /// Records a permanent failure: kept with its error, never retried.
+    fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError>;
+    /// Makes every pending message due now; returns how many moved.
+    fn retry_now(&self, now: Timestamp) -> Result<usize, StoreError>;
+    /// Deletes delivered messages sent before `before`; returns how many.
+    fn prune_sent(&self, before: Timestamp) -> Result<usize, StoreError>;
+    /// Whether a firing notice of this alert was delivered and its resolution not yet.
+    fn resolution_owed(&self, rule: &str, entity: &str) -> Result<bool, StoreError>;
+    /// Every (rule, entity) whose firing was delivered and whose resolution was not yet.
+    fn resolutions_owed(&self) -> Result<Vec<(String, String)>, StoreError>;
+}
