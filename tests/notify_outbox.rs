@@ -18,7 +18,7 @@ fn message(route: &str, alerts: &[(NoticeKind, &str, &str)]) -> NewMessage {
         body: b"Subject: s\r\n\r\nbody\r\n".to_vec(),
         alerts: alerts
             .iter()
-            .map(|(k, r, e)| (*k, r.to_string(), e.to_string()))
+            .map(|(k, r, e)| ((*k).into(), r.to_string(), e.to_string()))
             .collect(),
     }
 }

@@ -145,7 +145,7 @@ fn build(
         body: message.formatted(),
         alerts: notices
             .iter()
-            .map(|n| (n.kind, n.rule.clone(), n.entity.clone()))
+            .map(|n| (n.kind.into(), n.rule.clone(), n.entity.clone()))
             .collect(),
     })
 }

@@ -11,53 +11,22 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use super::notice::{Notice, NoticeKind};
-use crate::store::outbox::{self as stored, Delivery};
+use crate::store::outbox::{Delivery, QueuedNotice};
 use crate::store::{OutboxStore, StoreError};
 
-pub use crate::store::outbox::{MessageState, StoredMessage};
+pub use crate::store::outbox::{MessageState, NewMessage, StoredMessage};
 
 /// An outbox failure: the store's error (it names the database).
 #[derive(Debug, thiserror::Error)]
 #[error("outbox: {0}")]
 pub struct OutboxError(#[from] pub StoreError);
 
-/// A rendered message to put into the outbox.
-#[derive(Clone, Debug)]
-pub struct NewMessage {
-    /// Route it is for.
-    pub route: String,
-    /// Envelope sender address.
-    pub envelope_from: String,
-    /// Envelope recipients: all of the route's addresses.
-    pub envelope_to: Vec<String>,
-    /// Subject, for logs and inspection.
-    pub subject: String,
-    /// The formatted message.
-    pub body: Vec<u8>,
-    /// The alerts in it, to record their delivery.
-    pub alerts: Vec<(NoticeKind, String, String)>,
-}
-
-impl NewMessage {
-    fn stored(self) -> stored::NewMessage {
-        stored::NewMessage {
-            route: self.route,
-            envelope_from: self.envelope_from,
-            envelope_to: self.envelope_to,
-            subject: self.subject,
-            body: self.body,
-            alerts: self
-                .alerts
-                .into_iter()
-                .map(|(k, rule, entity)| {
-                    let k = match k {
-                        NoticeKind::Firing => Delivery::Firing,
-                        NoticeKind::Repeat => Delivery::Repeat,
-                        NoticeKind::Resolved => Delivery::Resolved,
-                    };
-                    (k, rule, entity)
-                })
-                .collect(),
+impl From<NoticeKind> for Delivery {
+    fn from(k: NoticeKind) -> Delivery {
+        match k {
+            NoticeKind::Firing => Delivery::Firing,
+            NoticeKind::Repeat => Delivery::Repeat,
+            NoticeKind::Resolved => Delivery::Resolved,
         }
     }
 }
@@ -106,7 +75,7 @@ impl Outbox {
         render: impl FnOnce(&[Notice]) -> Option<NewMessage>,
     ) -> Result<Option<i64>, OutboxError> {
         let mut render = Some(render);
-        let mut make = |queued: &[stored::QueuedNotice]| {
+        let mut make = |queued: &[QueuedNotice]| {
             let notices: Vec<Notice> = queued
                 .iter()
                 .filter_map(|q| match serde_json::from_str::<Notice>(&q.payload) {
@@ -125,17 +94,14 @@ impl Outbox {
             if notices.is_empty() {
                 return None;
             }
-            render
-                .take()
-                .and_then(|r| r(&notices))
-                .map(NewMessage::stored)
+            render.take().and_then(|r| r(&notices))
         };
         Ok(self.store.close_group(route, now, &mut make)?)
     }
 
     /// Stores a rendered message as pending, due now.
     pub fn enqueue(&self, message: &NewMessage, now: Timestamp) -> Result<i64, OutboxError> {
-        Ok(self.store.enqueue(&message.clone().stored(), now)?)
+        Ok(self.store.enqueue(message, now)?)
     }
 
     /// Pending messages due at `now`, oldest first, at most `limit`.

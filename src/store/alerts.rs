@@ -90,7 +90,6 @@ impl SqliteAlerts {
 }
 
 impl AlertStore for SqliteAlerts {
-    /// One alert's state.
     fn load(&self, rule: &str, entity: &str) -> Result<Option<AlertRow>, StoreError> {
         let conn = self.db.read()?;
         conn.query_row(
@@ -103,7 +102,6 @@ impl AlertStore for SqliteAlerts {
         .ctx(self.db.path(), "reading an alert state")
     }
 
-    /// Saves (replaces) one alert's state.
     fn save(&self, r: &AlertRow) -> Result<(), StoreError> {
         let conn = self.db.write()?;
         conn.prepare_cached(
@@ -128,7 +126,6 @@ impl AlertStore for SqliteAlerts {
         .ctx(self.db.path(), "saving an alert state")
     }
 
-    /// Every alert that is pending or firing.
     fn active(&self) -> Result<Vec<AlertRow>, StoreError> {
         let conn = self.db.read()?;
         let mut st = conn
@@ -144,7 +141,6 @@ impl AlertStore for SqliteAlerts {
             .ctx(self.db.path(), "reading active alerts")
     }
 
-    /// Records a state change.
     fn record(&self, h: &HistoryRow) -> Result<(), StoreError> {
         let conn = self.db.write()?;
         conn.prepare_cached(
@@ -166,7 +162,6 @@ impl AlertStore for SqliteAlerts {
         .ctx(self.db.path(), "recording an alert transition")
     }
 
-    /// The newest `limit` state changes, newest first.
     fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {
         let conn = self.db.read()?;
         let mut st = conn
@@ -194,7 +189,6 @@ impl AlertStore for SqliteAlerts {
 }
 
 impl SilenceStore for SqliteAlerts {
-    /// Stores a silence; returns its id.
     fn add_silence(&self, s: &SilenceRow) -> Result<i64, StoreError> {
         let conn = self.db.write()?;
         let m = serde_json::to_string(&StoredMatchers {
@@ -211,7 +205,6 @@ impl SilenceStore for SqliteAlerts {
         Ok(conn.last_insert_rowid())
     }
 
-    /// Silences that have not ended at `now` (unix seconds), or every one with `None`.
     fn silences(&self, now: Option<i64>) -> Result<Vec<SilenceRow>, StoreError> {
         let conn = self.db.read()?;
         let mut st = conn
@@ -238,7 +231,6 @@ impl SilenceStore for SqliteAlerts {
             .ctx(self.db.path(), "reading silences")
     }
 
-    /// Removes a silence; false when there was none with that id.
     fn remove_silence(&self, id: i64) -> Result<bool, StoreError> {
         let conn = self.db.write()?;
         let n = conn

@@ -405,7 +405,6 @@ impl SeriesSource for SqliteReader {
         self.newest_in(&*self.db.read()?)
     }
 
-    /// Every stored entity of a kind, by name.
     fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError> {
         self.db
             .read()?
@@ -419,8 +418,6 @@ impl SeriesSource for SqliteReader {
             .ctx(self.path(), "listing series")
     }
 
-    /// The stored ports whose label `label` (site, switch, product_line, customer or role)
-    /// is `value`, as the topology last said: e.g. every uplink, or a product line's ports.
     fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError> {
         let col = match label {
             "site" | "switch" | "product_line" | "customer" | "role" => label,
@@ -444,9 +441,6 @@ impl SeriesSource for SqliteReader {
             .ctx(self.path(), "listing ports by label")
     }
 
-    /// A port's stored samples with `from <= time < to`, oldest first, as written (gaps
-    /// included, with their flag) and with the port's speed at that time: what
-    /// `bandwatch backtest --from --to` replays through the rules.
     fn port_samples(
         &self,
         entity: &Entity,
@@ -481,9 +475,6 @@ impl SeriesSource for SqliteReader {
         .ctx(self.path(), "reading port samples")
     }
 
-    /// The newest point of a series with at least `min_coverage`: the last port sample, or
-    /// the last 60 s slot of an aggregate (the trailing slot may still be filling, hence the
-    /// coverage threshold; the last 15 slots are looked at).
     fn latest(
         &self,
         entity: &Entity,

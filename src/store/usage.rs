@@ -82,8 +82,6 @@ impl SqliteUsage {
 }
 
 impl UsageStore for SqliteUsage {
-    /// Every customer the store has a series for: the configured ones and those named only
-    /// by an ifAlias pattern (or by a configuration since changed), sorted by id.
     fn customers(&self) -> Result<Vec<String>, StoreError> {
         let conn = self.db.read()?;
         let mut stmt = conn
@@ -95,9 +93,6 @@ impl UsageStore for SqliteUsage {
         rows.collect::<Result<Vec<_>, _>>()
             .ctx(self.db.path(), "listing customers")
     }
-    /// The stored 5-minute buckets of a series starting in `[from, to)` (unix seconds), in
-    /// time order; buckets with nothing measured are absent. `None` when the series does not
-    /// exist (it was never written).
     fn buckets_5m(
         &self,
         entity: &Entity,
@@ -145,7 +140,6 @@ impl UsageStore for SqliteUsage {
         Ok(Some(out))
     }
 
-    /// Imported records of every customer whose period overlaps `[from, to)`.
     fn records(&self, from: Timestamp, to: Timestamp) -> Result<Vec<UsageRecord>, StoreError> {
         let conn = self.db.read()?;
         let path = self.db.path();
@@ -162,8 +156,6 @@ impl UsageStore for SqliteUsage {
             .ctx(path, "reading usage records")
     }
 
-    /// Writes a batch of records in one transaction: all of them, or (on an overlap or an
-    /// error) none. Same key replaces; an overlapping different period is refused.
     fn write(
         &self,
         records: &[UsageRecord],
@@ -222,9 +214,6 @@ impl UsageStore for SqliteUsage {
         Ok(Ok(done))
     }
 
-    /// The spans `[start, end)` (unix seconds) in which an alert of one of `rules` was firing
-    /// on `entity` (`kind:name`, as the rules stage writes it), clipped to `[from, to)`, from
-    /// `alert_history`. An alert still firing at `to` runs to `to`.
     fn firing_spans(
         &self,
         rules: &[String],
