@@ -184,7 +184,7 @@ fn main() {
     );
     let now = Timestamp::from_second(month.end() + 86_400).expect("a time");
     let t = Instant::now();
-    let r = build(&book, &config, month, now, false).expect("report");
+    let r = build(&book, &config, month, now, false, &[]).expect("report");
     let whole = t.elapsed();
     let accounts = r.accounts.expect("accounts");
     println!(

@@ -198,6 +198,7 @@ fn september(s: &Setup) -> Report {
         "2026-09".parse::<Month>().unwrap(),
         now,
         false,
+        &[],
     )
     .unwrap()
 }
@@ -400,6 +401,7 @@ fn the_month_so_far_is_projected_to_its_end() {
         "2026-09".parse::<Month>().unwrap(),
         now,
         true,
+        &[],
     )
     .unwrap();
     let a = r.accounts.as_ref().unwrap();

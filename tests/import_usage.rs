@@ -179,6 +179,7 @@ fn imported_bytes_are_added_to_the_monthly_volume_pro_rata() {
         "2026-10".parse::<Month>().unwrap(),
         now,
         false,
+        &[],
     )
     .unwrap();
     let g = r.customers.iter().find(|c| c.id == "gappy").unwrap();

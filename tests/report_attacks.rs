@@ -1,11 +1,13 @@
 //! Attack-aware billing: with `[report] exclude_attacks = true`, the 5-minute slots inside a
 //! firing spike alert on a customer's port are left out of its 95th and counted; without it
-//! they are billed. Spike rules are found in the rule files.
+//! they are billed. Spike rules are found among the rules in force, here those of the rule
+//! files (as `bandwatch report` loads them).
 
 mod report_support;
 
+use bandwatch::report::build;
 use bandwatch::report::render::{Format, render};
-use bandwatch::report::{build, build_with};
+use bandwatch::rules::file::load_dir;
 use bandwatch::store::Store;
 use bandwatch::usage::Month;
 use bandwatch::usage::attacks::spike_rules;
@@ -17,9 +19,9 @@ fn five_min(mbps: u64) -> u64 {
     mbps * 1_000_000 / 8 * 300
 }
 
-#[test]
-fn slots_inside_a_firing_spike_are_left_out_of_the_95th_when_asked() {
-    let mut s = Setup::new();
+/// Writes August's data of the attack and its alert history into `s`'s store, and rule files
+/// into `rules/` beside the configuration; returns that folder.
+fn attacked(s: &Setup) -> std::path::PathBuf {
     let from = day("2026-08-03");
     // grow (sw-a/p3): in k+1 Mbit/s in slot k, except slots 18 and 19: 400 and 500 (an attack).
     write_every(
@@ -65,8 +67,17 @@ fn slots_inside_a_firing_spike_are_left_out_of_the_95th_when_asked() {
          scope = \"port\"\nmetric = \"in_bps\"\nbelow = \"1Mbps\"\n",
     )
     .unwrap();
-    s.config.daemon.rules_dir = rules_dir;
-    assert_eq!(spike_rules(&s.config), ["attack"]);
+    rules_dir
+}
+
+#[test]
+fn slots_inside_a_firing_spike_are_left_out_of_the_95th_when_asked() {
+    let mut s = Setup::new();
+    s.config.daemon.rules_dir = attacked(&s);
+    let rules = load_dir(&s.config.daemon.rules_dir, &s.config.topology)
+        .0
+        .rules;
+    assert_eq!(spike_rules(&rules), ["attack"]);
 
     let book = Store::open_existing(&s.db(), &Default::default())
         .unwrap()
@@ -78,13 +89,13 @@ fn slots_inside_a_firing_spike_are_left_out_of_the_95th_when_asked() {
     };
 
     // Billed as measured: 20 slots, the 19th smallest is the 400 Mbit/s attack slot.
-    let plain = grow(&build(&book, &s.config, aug, now, false).unwrap());
+    let plain = grow(&build(&book, &s.config, aug, now, false, &rules).unwrap());
     assert_eq!(plain.this.excluded_slots, 0);
     assert_eq!(plain.billed_bps, Some(400e6));
 
     // exclude_attacks: 18 slots 1..18 Mbit/s, the 18th smallest (ceil 17.1) is 18.
     s.config.report.exclude_attacks = true;
-    let r = build(&book, &s.config, aug, now, false).unwrap();
+    let r = build(&book, &s.config, aug, now, false, &rules).unwrap();
     let g = grow(&r);
     assert_eq!(g.this.excluded_slots, 2);
     assert_eq!(g.this.p95.slots, 18);
@@ -98,6 +109,39 @@ fn slots_inside_a_firing_spike_are_left_out_of_the_95th_when_asked() {
     );
 
     // No spike rules: nothing excluded even when asked.
-    let none = grow(&build_with(&book, &s.config, aug, now, false, &[]).unwrap());
+    let none = grow(&build(&book, &s.config, aug, now, false, &[]).unwrap());
     assert_eq!(none.this.excluded_slots, 0);
+}
+
+#[test]
+fn the_command_leaves_out_the_spikes_of_the_rule_files() {
+    // `bandwatch report` loads the rule files of `daemon.rules_dir` as the rules in force.
+    let config = CONFIG
+        .replace(
+            "data_dir = \"var\"",
+            "data_dir = \"var\"\nrules_dir = \"rules\"",
+        )
+        .replace("down = 0.2", "down = 0.2\nexclude_attacks = true");
+    let s = Setup::with_config(&config);
+    assert_eq!(attacked(&s), s.config.daemon.rules_dir);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bandwatch"))
+        .arg("-c")
+        .arg(&s.config_path)
+        .args(["report", "--month", "2026-08", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let grow = v["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "grow")
+        .unwrap();
+    assert_eq!(grow["this"]["excluded_slots"], 2);
+    assert_eq!(grow["billed_bps"], 18e6);
 }

@@ -42,21 +42,21 @@ fn last_months_report_is_queued_once_per_route_from_the_configured_time() {
 
     // [report] day = 2, time = "07:30" (UTC).
     assert_eq!(
-        queue_due(&outbox, &read, &s.config, at("2026-11-01T23:00:00Z")).unwrap(),
+        queue_due(&outbox, &read, &s.config, &[], at("2026-11-01T23:00:00Z")).unwrap(),
         0
     );
     assert_eq!(
-        queue_due(&outbox, &read, &s.config, at("2026-11-02T07:29:00Z")).unwrap(),
+        queue_due(&outbox, &read, &s.config, &[], at("2026-11-02T07:29:00Z")).unwrap(),
         0
     );
     assert!(outbox.messages().unwrap().is_empty());
     assert_eq!(
-        queue_due(&outbox, &read, &s.config, at("2026-11-02T07:30:00Z")).unwrap(),
+        queue_due(&outbox, &read, &s.config, &[], at("2026-11-02T07:30:00Z")).unwrap(),
         3
     );
     // Once only.
     assert_eq!(
-        queue_due(&outbox, &read, &s.config, at("2026-11-02T08:30:00Z")).unwrap(),
+        queue_due(&outbox, &read, &s.config, &[], at("2026-11-02T08:30:00Z")).unwrap(),
         0
     );
 

@@ -37,6 +37,7 @@ fn html() -> (Setup, String) {
         "2026-10".parse::<Month>().unwrap(),
         now,
         false,
+        &[],
     )
     .unwrap();
     // The data stop on 8 October: the last week of the month is unmeasured, which is not
@@ -52,6 +53,7 @@ fn html() -> (Setup, String) {
         "2026-11".parse::<Month>().unwrap(),
         now,
         false,
+        &[],
     )
     .unwrap();
     assert_eq!(status(&nov, "grow"), Status::NoData);

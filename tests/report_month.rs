@@ -50,6 +50,7 @@ fn october(s: &Setup) -> Report {
         "2026-10".parse::<Month>().unwrap(),
         now,
         false,
+        &[],
     )
     .unwrap()
 }
@@ -275,7 +276,7 @@ fn the_current_month_is_projected_linearly_to_its_end() {
         .unwrap()
         .usage();
     let now = Timestamp::from_second(day("2026-10-16")).unwrap();
-    let r = build(&book, &s.config, Month::of(now), now, true).unwrap();
+    let r = build(&book, &s.config, Month::of(now), now, true, &[]).unwrap();
     assert!(r.partial);
     assert_eq!(r.month.to_string(), "2026-10");
     let grow = row(&r, "grow");

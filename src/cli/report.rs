@@ -12,6 +12,7 @@ use super::query::parse_time;
 use crate::config;
 use crate::report::build;
 use crate::report::render::{Format, render};
+use crate::rules::file::load_dir;
 use crate::store::Store;
 use crate::usage::Month;
 
@@ -82,7 +83,14 @@ fn report(config_path: &Path, args: ReportArgs) -> Result<(), String> {
     let book = Store::open_existing_in(&cfg.daemon.data_dir, &cfg.retention)
         .map_err(|e| e.to_string())?
         .usage();
-    let mut r = build(&book, &cfg, month, now, current).map_err(|e| e.to_string())?;
+    // The spike rules matter only to `[report] exclude_attacks`; the rule files are read once,
+    // here, and their valid rules taken as the rules in force (`check` reports the others).
+    let rules = if cfg.report.exclude_attacks {
+        load_dir(&cfg.daemon.rules_dir, &cfg.topology).0.rules
+    } else {
+        Vec::new()
+    };
+    let mut r = build(&book, &cfg, month, now, current, &rules).map_err(|e| e.to_string())?;
     if let Some(am) = &args.account_manager {
         r = r.only_account_manager(am);
     }

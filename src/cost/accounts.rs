@@ -18,6 +18,7 @@ use serde::Serialize;
 use super::allocate::{UplinkCost, allocate};
 use super::bill::bill_usage;
 use crate::config::{Config, Revenue, Topology};
+use crate::rules::rule::Rule;
 use crate::store::{StoreError, UsageBook};
 use crate::usage::{CustomerUsage, Month, Months, Status, Usage};
 
@@ -288,22 +289,20 @@ fn group(name: &str, currency: &str) -> GroupMoney {
 }
 
 /// The money of the month so far at `now` (what `/metrics` exports), from the customers'
-/// usage of the current month, as the report computes it. With `[report] exclude_attacks`,
-/// the spike rules are read from the rules folder. `None` when nothing is priced.
+/// usage of the current month, as the report computes it (`rules` are the rules in force,
+/// whose spike rules `[report] exclude_attacks` leaves out of the 95th). `None` when nothing
+/// is priced.
 pub fn month_to_date(
     book: &UsageBook,
     config: &Config,
     now: Timestamp,
+    rules: &[Rule],
 ) -> Result<Option<Accounts>, StoreError> {
     let topology = &config.topology;
     if topology.pricing.is_empty() {
         return Ok(None);
     }
-    let spikes = if config.report.exclude_attacks {
-        crate::usage::attacks::spike_rules(config)
-    } else {
-        Vec::new()
-    };
+    let spikes = crate::usage::attacks::spike_rules(rules);
     let months = Months::new(Month::of(now), now, true);
     let usage = crate::usage::customers(book, topology, &config.report, &spikes, &months)?;
     Accounts::compute(book, topology, &months, &usage).map(Some)

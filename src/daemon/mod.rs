@@ -342,10 +342,16 @@ async fn deliver_reports(
     loop {
         let outbox = notifier.read().await.as_ref().map(Notifier::outbox);
         if let Some(o) = outbox {
-            let (c, book) = (runtime.config(), book.clone());
+            let (rt, book) = (runtime.get(), book.clone());
             let r = tokio::task::spawn_blocking(move || {
-                crate::report::deliver::queue_due(&o, &book, &c, jiff::Timestamp::now())
-                    .map_err(|e| e.to_string())
+                crate::report::deliver::queue_due(
+                    &o,
+                    &book,
+                    &rt.config,
+                    &rt.rules,
+                    jiff::Timestamp::now(),
+                )
+                .map_err(|e| e.to_string())
             })
             .await;
             match r {

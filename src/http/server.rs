@@ -212,7 +212,7 @@ async fn report(
     State(st): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<ReportQuery>,
 ) -> Response {
-    let (Some(config), Some(store)) = (st.runtime.as_ref().map(|c| c.config()), st.store.clone())
+    let (Some(runtime), Some(store)) = (st.runtime.as_ref().map(|r| r.get()), st.store.clone())
     else {
         return (StatusCode::NOT_FOUND, "no report: this server has no store").into_response();
     };
@@ -229,7 +229,8 @@ async fn report(
         }
     };
     let html = tokio::task::spawn_blocking(move || {
-        let r = crate::report::build::build(&store.usage, &config, month, now, current)
+        let (config, rules) = (&runtime.config, &runtime.rules);
+        let r = crate::report::build::build(&store.usage, config, month, now, current, rules)
             .map_err(|e| e.to_string())?;
         Ok::<String, String>(crate::report::render::render(
             &r,

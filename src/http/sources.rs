@@ -252,10 +252,10 @@ impl CostSource {
 
     fn compute(
         book: &crate::store::UsageBook,
-        config: &crate::config::Config,
+        runtime: &crate::runtime::Runtime,
         now: jiff::Timestamp,
     ) -> Option<crate::cost::Accounts> {
-        match crate::cost::month_to_date(book, config, now) {
+        match crate::cost::month_to_date(book, &runtime.config, now, &runtime.rules) {
             Ok(a) => a,
             Err(e) => {
                 tracing::warn!("month-to-date money for /metrics: {e}");
@@ -267,7 +267,8 @@ impl CostSource {
 
 impl MetricsSource for CostSource {
     fn write(&self, e: &mut Exposition) {
-        let config = self.runtime.config();
+        let runtime = self.runtime.get();
+        let config = runtime.config.clone();
         if config.topology.pricing.is_empty() {
             return;
         }
@@ -281,28 +282,28 @@ impl MetricsSource for CostSource {
                 // The first scrape, or new prices after a reload: computed at once, not
                 // after the next refresh.
                 _ if g.at.is_none() || reloaded => {
-                    g.accounts = Self::compute(&self.book, &config, (self.now)());
+                    g.accounts = Self::compute(&self.book, &runtime, (self.now)());
                     g.at = Some(std::time::Instant::now());
                     g.under = Some(config.clone());
                 }
                 Some(at) if at.elapsed() >= Self::REFRESH && !g.refreshing => {
                     g.refreshing = true;
-                    let (book, config, now, cache) = (
+                    let (book, runtime, now, cache) = (
                         self.book.clone(),
-                        config.clone(),
+                        runtime.clone(),
                         self.now,
                         self.cache.clone(),
                     );
                     let spawned = std::thread::Builder::new()
                         .name("bandwatch-cost".into())
                         .spawn(move || {
-                            let a = Self::compute(&book, &config, now());
+                            let a = Self::compute(&book, &runtime, now());
                             let mut g = cache
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner);
                             g.accounts = a;
                             g.at = Some(std::time::Instant::now());
-                            g.under = Some(config);
+                            g.under = Some(runtime.config.clone());
                             g.refreshing = false;
                         });
                     if let Err(err) = spawned {

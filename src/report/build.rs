@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::cost::Accounts;
+use crate::rules::rule::Rule;
 use crate::store::{EntityKind, StoreError, UsageBook};
+use crate::usage::attacks::spike_rules;
 use crate::usage::{CustomerUsage, GroupUsage, Month, Months, Period, Status};
 
 /// The whole report.
@@ -40,36 +42,21 @@ pub struct Report {
 }
 
 /// Reads everything the report needs for `month` from the store. With `current`, the
-/// period ends at `now` (rounded down to 5 minutes) and figures are projected. With
-/// `[report] exclude_attacks`, the spike rules are read from the rules folder.
+/// period ends at `now` (rounded down to 5 minutes) and figures are projected. `rules` are
+/// the rules in force: with `[report] exclude_attacks`, slots inside firing alerts of their
+/// spike rules on a customer or its ports are left out of its 95th.
 pub fn build(
     book: &UsageBook,
     config: &Config,
     month: Month,
     now: Timestamp,
     current: bool,
-) -> Result<Report, StoreError> {
-    let spikes = if config.report.exclude_attacks {
-        crate::usage::attacks::spike_rules(config)
-    } else {
-        Vec::new()
-    };
-    build_with(book, config, month, now, current, &spikes)
-}
-
-/// [`build`] with the spike rules given: with `[report] exclude_attacks`, slots inside
-/// their firing alerts on a customer or its ports are left out of its 95th.
-pub fn build_with(
-    book: &UsageBook,
-    config: &Config,
-    month: Month,
-    now: Timestamp,
-    current: bool,
-    spike_rules: &[String],
+    rules: &[Rule],
 ) -> Result<Report, StoreError> {
     let months = Months::new(month, now, current);
     let topology = &config.topology;
-    let customers = crate::usage::customers(book, topology, &config.report, spike_rules, &months)?;
+    let spikes = spike_rules(rules);
+    let customers = crate::usage::customers(book, topology, &config.report, &spikes, &months)?;
     let product_lines = crate::usage::groups(
         book,
         EntityKind::ProductLine,

@@ -14,6 +14,7 @@ use super::render::{Format, render, title};
 use crate::config::Config;
 use crate::notify::Outbox;
 use crate::notify::outbox::NewMessage;
+use crate::rules::rule::Rule;
 use crate::store::UsageBook;
 use crate::usage::Month;
 
@@ -52,11 +53,12 @@ pub fn due_at(config: &Config, now: Timestamp) -> Timestamp {
 }
 
 /// Queues last month's reports if they are due and not queued yet; returns how many
-/// messages were queued.
+/// messages were queued. `rules` are the rules in force (for `[report] exclude_attacks`).
 pub fn queue_due(
     outbox: &Outbox,
     book: &UsageBook,
     config: &Config,
+    rules: &[Rule],
     now: Timestamp,
 ) -> Result<usize, DeliverError> {
     if now < due_at(config, now) {
@@ -64,7 +66,7 @@ pub fn queue_due(
     }
     let email = config.email.as_ref().ok_or(DeliverError::NoEmail)?;
     let month = Month::of(now).prev();
-    let full = build(book, config, month, now, false)?;
+    let full = build(book, config, month, now, false, rules)?;
     let queued: Vec<(String, String)> = outbox
         .messages()?
         .into_iter()

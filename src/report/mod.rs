@@ -14,4 +14,4 @@ pub mod deliver;
 pub mod import;
 pub mod render;
 
-pub use build::{Report, build, build_with};
+pub use build::{Report, build};

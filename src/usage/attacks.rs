@@ -2,20 +2,19 @@
 //! spike alert on a customer (or on one of its ports) are left out of that customer's 95th,
 //! and the report counts them. The alerts come from the store's `alert_history`.
 //!
-//! Which rules are spike rules is read from the rule files, as the rule engine compiles them.
+//! Which rules are spike rules is decided on the compiled rules in force, handed in by the
+//! caller (the daemon's, or those the CLI loaded); nothing here reads rule files.
 
-use crate::config::{Config, Customer};
-use crate::rules::file::load_dir;
+use crate::config::Customer;
+use crate::rules::rule::{Kind, Rule};
 use crate::store::{StoreError, UsageBook};
 
-/// The names of the spike rules in the configuration's rules folder.
-pub fn spike_rules(config: &Config) -> Vec<String> {
-    let (files, _diags) = load_dir(&config.daemon.rules_dir, &config.topology);
-    files
-        .rules
-        .into_iter()
-        .filter(|r| r.kind == crate::rules::rule::Kind::Spike)
-        .map(|r| r.name)
+/// The names of the spike rules among `rules`, in their order.
+pub fn spike_rules(rules: &[Rule]) -> Vec<String> {
+    rules
+        .iter()
+        .filter(|r| r.kind == Kind::Spike)
+        .map(|r| r.name.clone())
         .collect()
 }
 
