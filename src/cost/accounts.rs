@@ -243,23 +243,25 @@ impl Accounts {
 
     /// Churned customers with the revenue lost (last month's revenue), largest first.
     pub fn churned(&self) -> Vec<(&CustomerMoney, f64)> {
-        let mut v: Vec<(&CustomerMoney, f64)> = self
-            .customers
-            .iter()
-            .filter(|c| c.status == Status::Churned)
-            .map(|c| (c, c.last_revenue.unwrap_or(0.0)))
-            .collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
-        v
+        self.with_status(Status::Churned, |c| c.last_revenue)
     }
 
     /// New customers with the revenue gained (this month's, projected), largest first.
     pub fn new_customers(&self) -> Vec<(&CustomerMoney, f64)> {
+        self.with_status(Status::New, |c| c.revenue_projected)
+    }
+
+    /// The customers with `status` and their `amount` (0 when unknown), largest first.
+    fn with_status(
+        &self,
+        status: Status,
+        amount: impl Fn(&CustomerMoney) -> Option<f64>,
+    ) -> Vec<(&CustomerMoney, f64)> {
         let mut v: Vec<(&CustomerMoney, f64)> = self
             .customers
             .iter()
-            .filter(|c| c.status == Status::New)
-            .map(|c| (c, c.revenue_projected.unwrap_or(0.0)))
+            .filter(|c| c.status == status)
+            .map(|c| (c, amount(c).unwrap_or(0.0)))
             .collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.id.cmp(&b.0.id)));
         v
