@@ -119,6 +119,21 @@ fn valid_currency(c: &str) -> bool {
 }
 
 impl super::build::Builder<'_, '_> {
+    /// A `billing` method of `{key}.billing`; an unknown one is an error listing the methods.
+    pub(super) fn billing(&mut self, b: &Spanned<String>, key: &str) -> Option<Billing> {
+        let m = Billing::parse(b.get_ref());
+        if m.is_none() {
+            let msg = format!(
+                "unknown billing method `{}`; the methods are `95th-max` (the default), \
+                 `95th-in`, `95th-out`, `95th-sum` and `volume`",
+                b.get_ref()
+            );
+            self.doc
+                .error(Some(b.span()), &format!("{key}.billing"), msg);
+        }
+        m
+    }
+
     /// Reads every `[[price_plan]]` into `topo.pricing.plans`.
     pub(super) fn price_plans(&mut self, topo: &mut Topology) {
         let raws: Vec<super::document::Element<RawPricePlan>> =
@@ -141,20 +156,10 @@ impl super::build::Builder<'_, '_> {
             }
             let billing = match &raw.billing {
                 None => Billing::default(),
-                Some(b) => match Billing::parse(b.get_ref()) {
-                    Some(m) => m,
-                    None => {
-                        let msg = format!(
-                            "unknown billing method `{}`; the methods are `95th-max` (the \
-                             default), `95th-in`, `95th-out`, `95th-sum` and `volume`",
-                            b.get_ref()
-                        );
-                        self.doc
-                            .error(Some(b.span()), &format!("{key}.billing"), msg);
-                        ok = false;
-                        Billing::default()
-                    }
-                },
+                Some(b) => self.billing(b, &key).unwrap_or_else(|| {
+                    ok = false;
+                    Billing::default()
+                }),
             };
             let commit = match (&raw.commit, billing) {
                 (None, Billing::Volume) => Some(Commit::Volume(ByteSize(0))),

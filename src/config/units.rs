@@ -9,6 +9,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Rates and sizes for people: defined with the other formatting in [`crate::format`].
+pub use crate::format::{format_bps, format_bytes};
+
 /// A length of time such as `30s`, `5m`, `2h`, `14d` (humantime syntax).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Duration(pub std::time::Duration);
@@ -93,22 +96,6 @@ impl fmt::Display for BitRate {
     }
 }
 
-/// Formats a rate in bits per second for people: `4.2 Gbit/s`, `820 Mbit/s`.
-pub fn format_bps(bps: f64) -> String {
-    let units = [
-        (1e12, "Tbit/s"),
-        (1e9, "Gbit/s"),
-        (1e6, "Mbit/s"),
-        (1e3, "kbit/s"),
-    ];
-    for (mult, unit) in units {
-        if bps.abs() >= mult {
-            return format!("{} {unit}", trim_float(bps / mult));
-        }
-    }
-    format!("{} bit/s", trim_float(bps))
-}
-
 /// A size in bytes, written like `10GB` (SI, 1000-based) or `512MiB` (binary, 1024-based).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct ByteSize(pub u64);
@@ -156,23 +143,6 @@ impl fmt::Display for ByteSize {
     }
 }
 
-/// Formats a byte count for people with SI units: `1.2 TB`, `830 GB`.
-pub fn format_bytes(bytes: f64) -> String {
-    let units = [
-        (1e15, "PB"),
-        (1e12, "TB"),
-        (1e9, "GB"),
-        (1e6, "MB"),
-        (1e3, "kB"),
-    ];
-    for (mult, unit) in units {
-        if bytes.abs() >= mult {
-            return format!("{} {unit}", trim_float(bytes / mult));
-        }
-    }
-    format!("{} B", trim_float(bytes))
-}
-
 /// A non-negative, finite number in front of a unit; `None` for anything else.
 fn parse_number(num: &str) -> Option<f64> {
     let num = num.trim();
@@ -181,22 +151,6 @@ fn parse_number(num: &str) -> Option<f64> {
     }
     let n: f64 = num.parse().ok()?;
     (n.is_finite() && n >= 0.0).then_some(n)
-}
-
-/// Up to three significant decimals, without trailing zeros.
-fn trim_float(v: f64) -> String {
-    let s = if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.2}")
-    };
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
 }
 
 macro_rules! string_serde {

@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use super::accounts::month_revenue;
 use super::bill::{bill_rate, bill_volume, format_money};
 use crate::config::{Billing, PricePlan, Revenue, Topology};
-use crate::rules::event::human_duration;
+use crate::format::duration_secs as human_duration;
 use crate::rules::rule::{Condition, Metric, Rule};
 use crate::store::{Entity, EntityKind, StoreError, UsageBook};
 use crate::usage::{Month, Period, Usage, rank_95};

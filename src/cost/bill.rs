@@ -38,24 +38,8 @@ pub fn bill_usage(plan: &PricePlan, usage: &Usage, volume_bytes: f64) -> f64 {
     }
 }
 
-/// An amount for people: `1,234.50 EUR`.
-pub fn format_money(amount: f64, currency: &str) -> String {
-    let neg = amount < 0.0;
-    let cents = (amount.abs() * 100.0).round() as u128;
-    let (whole, frac) = (cents / 100, cents % 100);
-    let digits = whole.to_string();
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(',');
-        }
-        grouped.push(c);
-    }
-    format!(
-        "{}{grouped}.{frac:02} {currency}",
-        if neg && cents > 0 { "-" } else { "" }
-    )
-}
+/// An amount for people: defined with the other formatting in [`crate::format`].
+pub use crate::format::format_money;
 
 #[cfg(test)]
 mod tests {

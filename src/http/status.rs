@@ -40,21 +40,8 @@ pub async fn page(State(st): State<AppState>) -> Response {
     }
 }
 
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
+/// Escapes text for HTML: the one escaper, in [`crate::format`].
+pub use crate::format::html as esc;
 
 /// A 24-hour series and its baseline band, ready to draw.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -39,13 +39,8 @@ pub fn render(report: &Report, format: Format) -> String {
     }
 }
 
-/// `+12.5 %`, or `n/a` without a base.
-pub fn pct(change: Option<f64>) -> String {
-    match change {
-        Some(c) => format!("{:+.1} %", c * 100.0),
-        None => "n/a".into(),
-    }
-}
+/// `+12.5 %`, or `n/a` without a base (in [`crate::format`]).
+pub use crate::format::percent_change as pct;
 
 /// Coverage as a percentage.
 pub fn cov(u: &Usage) -> String {

@@ -14,9 +14,10 @@ use serde::Serialize;
 use super::engine::{Engine, NoHistory, Outcome};
 use super::lifecycle::Change;
 use super::point::{Entity, Point};
-use super::rule::{Metric, Rule, short};
+use super::rule::{Metric, Rule};
 use super::state_store::MemoryStateStore;
 use crate::config::Topology;
+use crate::format::significant as short;
 
 /// Gap filling stops after this many missing steps in one gap (a series that pauses for
 /// months is replayed as one jump, which the evaluator still sees as a gap).

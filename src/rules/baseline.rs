@@ -269,7 +269,7 @@ impl BaselineCache {
                         let note = format!(
                             "only {seen} comparable past {unit} known, {} needed: compared with the {word} value of the last {}",
                             self.spec.min_periods,
-                            super::event::human_duration(span)
+                            crate::format::duration_secs(span)
                         );
                         // The fallback moves with every point: not cached.
                         return self.recent_baseline(t, span, q, Some(note));

@@ -13,6 +13,7 @@ use super::lifecycle::Change;
 use super::point::Entity;
 use super::rule::{BaselineKind, Condition, Rule, Severity};
 use crate::config::Topology;
+use crate::format::duration_secs;
 
 /// One change of one alert, for the alert history table.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,20 +122,6 @@ pub fn expand_routes(rule: &Rule, entity: &Entity, topology: &Topology) -> Vec<S
     out
 }
 
-/// A duration for people: `45 s`, `3 min`, `5 h`, `9 days`.
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    if s < 60 {
-        format!("{s} s")
-    } else if s < 2 * 3600 {
-        format!("{} min", s / 60)
-    } else if s < 2 * 86400 {
-        format!("{} h", s / 3600)
-    } else {
-        format!("{} days", s / 86400)
-    }
-}
-
 /// The adjective of a churn window: `daily`, `hourly`, `weekly`, `per-minute`, `per-5 min`.
 fn per_window(secs: i64) -> String {
     match secs {
@@ -142,7 +129,7 @@ fn per_window(secs: i64) -> String {
         3600 => "hourly".into(),
         86_400 => "daily".into(),
         604_800 => "weekly".into(),
-        s => format!("per-{}", human_duration(s)),
+        s => format!("per-{}", duration_secs(s)),
     }
 }
 
@@ -154,7 +141,7 @@ pub fn explain(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) 
         d => format!(" {d}"),
     };
     let value = m.format(r.value);
-    let lasting = human_duration(now.as_second() - started_at.as_second());
+    let lasting = duration_secs(now.as_second() - started_at.as_second());
     let mut s = match &rule.condition {
         Condition::Spike(g) | Condition::Drop(g) => {
             let b = r.baseline.unwrap_or(0.0);
@@ -168,7 +155,7 @@ pub fn explain(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) 
                     }
                 }
                 BaselineKind::Recent => {
-                    format!("of the last {}", human_duration(g.baseline.history))
+                    format!("of the last {}", duration_secs(g.baseline.history))
                 }
             };
             let rel = if matches!(rule.condition, Condition::Spike(_)) {
@@ -197,9 +184,9 @@ pub fn explain(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) 
             format!(
                 "mean {}{dir} {value} over the last {}, {pct:.0}% below the {} of the {} before",
                 per_window(c.window),
-                human_duration(c.window * c.recent as i64),
+                duration_secs(c.window * c.recent as i64),
                 m.format(f),
-                human_duration(c.window * c.reference as i64)
+                duration_secs(c.window * c.reference as i64)
             )
         }
         Condition::Threshold { above, below } => {
@@ -211,10 +198,7 @@ pub fn explain(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) 
             };
             format!("{value}{dir}, {limit}, for {lasting}")
         }
-        Condition::Absent => format!(
-            "no successful sample for {}",
-            human_duration(r.value as i64)
-        ),
+        Condition::Absent => format!("no successful sample for {}", duration_secs(r.value as i64)),
         Condition::PortDown => format!("port down (it was up), for {lasting}"),
     };
     if let Some(n) = &r.note {
@@ -225,7 +209,7 @@ pub fn explain(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) 
 
 /// The one-line explanation of a resolved alert: how long it lasted and where it is now.
 pub fn explain_resolved(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) -> String {
-    let lasted = human_duration(now.as_second() - started_at.as_second());
+    let lasted = duration_secs(now.as_second() - started_at.as_second());
     let m = rule.metric;
     match (&rule.condition, r.baseline) {
         (Condition::Absent, _) => format!("samples arrive again, after {lasted}"),

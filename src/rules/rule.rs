@@ -164,30 +164,14 @@ impl Metric {
 
     /// A value of this metric for people: `4.2 Gbit/s`, `93%`, `1.2 TB`, `17.5`.
     pub fn format(self, v: f64) -> String {
-        use crate::config::units::{format_bps, format_bytes};
+        use crate::format::{format_bps, format_bytes, significant};
         match self {
             Metric::InBps | Metric::OutBps | Metric::TotalBps => format_bps(v),
-            Metric::InPps | Metric::OutPps => format!("{} pps", short(v)),
+            Metric::InPps | Metric::OutPps => format!("{} pps", significant(v)),
             Metric::Utilization => format!("{:.0}%", v * 100.0),
             Metric::UsageBytes => format_bytes(v),
-            Metric::Value | Metric::OperStatus => short(v),
+            Metric::Value | Metric::OperStatus => significant(v),
         }
-    }
-}
-
-/// A number with at most three significant decimals.
-pub(crate) fn short(v: f64) -> String {
-    let s = if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 10.0 {
-        format!("{v:.1}")
-    } else {
-        format!("{v:.3}")
-    };
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
     }
 }
 

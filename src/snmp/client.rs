@@ -9,7 +9,7 @@ use async_snmp::{
 };
 use tokio::sync::OnceCell;
 
-use super::source::{BoxFuture, SnmpError, SnmpSource, SnmpValue, VarBind};
+use super::source::{BoxFuture, SnmpError, SnmpSource, SnmpValue, VarBind, check_get_answer};
 use super::udp::Demux;
 use crate::config::{AuthProtocol, PrivacyProtocol, SnmpCredentials, SnmpProfile};
 
@@ -252,14 +252,7 @@ impl SnmpSource for AsyncSnmpSource {
                 .await
                 .map_err(|e| map_error(&e))?;
             let vbs = convert(resp.varbinds);
-            if vbs.len() != oids.len() || vbs.iter().zip(oids).any(|(vb, o)| &vb.oid != o) {
-                return Err(SnmpError::Malformed(format!(
-                    "GET of {} OIDs answered with {} varbinds that do not match",
-                    oids.len(),
-                    vbs.len()
-                )));
-            }
-            Ok(vbs)
+            check_get_answer(oids, vbs)
         })
     }
 

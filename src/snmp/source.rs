@@ -151,3 +151,15 @@ impl fmt::Display for VarBind {
         write!(f, "{} = {:?}", oid.join("."), self.value)
     }
 }
+
+/// A GET's answer must carry the requested OIDs, in order, one varbind each.
+pub fn check_get_answer(oids: &[Vec<u32>], vbs: Vec<VarBind>) -> Result<Vec<VarBind>, SnmpError> {
+    if vbs.len() != oids.len() || vbs.iter().zip(oids).any(|(vb, o)| &vb.oid != o) {
+        return Err(SnmpError::Malformed(format!(
+            "GET of {} OIDs answered with {} varbinds that do not match",
+            oids.len(),
+            vbs.len()
+        )));
+    }
+    Ok(vbs)
+}

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::ber::{self, TAG_GET, TAG_GET_BULK, TAG_REPORT, VERSION_2C};
-use super::source::{BoxFuture, SnmpError, SnmpSource, SnmpValue, VarBind, VarBindSink};
+use super::source::{
+    BoxFuture, SnmpError, SnmpSource, SnmpValue, VarBind, VarBindSink, check_get_answer,
+};
 use super::udp::Demux;
 
 /// One switch's SNMPv2c agent.
@@ -179,14 +181,7 @@ impl SnmpSource for V2cSource {
     fn get<'a>(&'a self, oids: &'a [Vec<u32>]) -> BoxFuture<'a, Result<Vec<VarBind>, SnmpError>> {
         Box::pin(async move {
             let vbs = self.request(TAG_GET, 0, 0, oids).await?;
-            if vbs.len() != oids.len() || vbs.iter().zip(oids).any(|(vb, o)| &vb.oid != o) {
-                return Err(SnmpError::Malformed(format!(
-                    "GET of {} OIDs answered with {} varbinds that do not match",
-                    oids.len(),
-                    vbs.len()
-                )));
-            }
-            Ok(vbs)
+            check_get_answer(oids, vbs)
         })
     }
 

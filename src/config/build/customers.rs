@@ -17,20 +17,11 @@ impl Builder<'_, '_> {
             }
             let id = raw.id.get_ref().clone();
             if let Some(b) = &raw.billing {
-                match Billing::parse(b.get_ref()) {
+                match self.billing(b, &key) {
                     Some(m) => {
                         billing.insert(id.clone(), m);
                     }
-                    None => {
-                        let msg = format!(
-                            "unknown billing method `{}`; the methods are `95th-max` (the \
-                             default), `95th-in`, `95th-out`, `95th-sum` and `volume`",
-                            b.get_ref()
-                        );
-                        self.doc
-                            .error(Some(b.span()), &format!("{key}.billing"), msg);
-                        ok = false;
-                    }
+                    None => ok = false,
                 }
             }
             ok &= self.customer_price(topo, &raw, &key, &mut billing);

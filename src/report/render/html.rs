@@ -9,13 +9,8 @@ use super::{billed, cov, pct, title};
 use crate::config::units::{format_bps, format_bytes};
 use crate::usage::{CustomerUsage, GroupUsage, Status};
 
-/// Escapes text for HTML.
-pub fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+/// Escapes text for HTML: the one escaper, in [`crate::format`].
+pub use crate::format::html as esc;
 
 const TD: &str = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;";
 const TDL: &str = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;";
