@@ -2,7 +2,7 @@
 //! this month and last, the transit cost allocated to it and its margin; the same summed per
 //! account manager and per product line; totals per currency. Built from the customers'
 //! usage of [`crate::usage`] (gaps left out, imports counted), the same the report prints,
-//! and [`super::allocate`].
+//! and [`super::allocate`](mod@super::allocate).
 //!
 //! A month in which a customer used nothing at all bills nothing (it was not, or no longer,
 //! a customer); a month in which nothing was measured is unknown (`None`), never zero.

@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::bill::{bill_usage, bill_volume};
 use crate::config::{Billing, PortKey, PricePlan, Topology};
+use crate::store::usage::SLOT_5M_SECS as SLOT;
 use crate::store::{Bucket5m, Entity, StoreError, UsageBook};
 use crate::usage::{Period, Usage};
 
@@ -133,9 +134,6 @@ impl Slots {
             .collect())
     }
 }
-
-/// Length of a slot, seconds.
-const SLOT: i64 = 300;
 
 /// Rates kept between the two passes of a split, at most (8 bytes each: 256 MiB).
 const CACHE_BUDGET: usize = 32 << 20;

@@ -5,7 +5,7 @@
 //! would add if it lasted past the 95th window).
 //!
 //! - [`bill`]: a price plan applied to a billed 95th or a volume.
-//! - [`allocate`]: transit cost of every priced uplink and its split per 5-minute slot.
+//! - [`allocate`](mod@allocate): transit cost of every priced uplink and its split per 5-minute slot.
 //! - [`accounts`]: the month's revenue, allocated cost and margin per customer, account
 //!   manager and product line, for the report and `/metrics`.
 //! - [`alert`]: the money line of churn and spike notices.

@@ -5,7 +5,7 @@
 //! is printed next to every figure. The figures come from [`crate::usage`]; the money from
 //! [`crate::cost`].
 //!
-//! - [`build`]: the report: this month against the last, statuses, groupings.
+//! - [`build`](mod@build): the report: this month against the last, statuses, groupings.
 //! - [`render`]: text, CSV, JSON and e-mail-safe HTML.
 //! - [`import`]: usage records from CSV (`bandwatch import`, `POST /api/v1/usage`).
 

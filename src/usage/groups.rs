@@ -1,5 +1,5 @@
 //! A product line's or site's month against the month before: its usage both months from the
-//! store's aggregate series, the estimates compared and the change (see [`super::customers`]
+//! store's aggregate series, the estimates compared and the change (see [`super::customers`](mod@super::customers)
 //! for how estimates are made).
 
 use serde::Serialize;

@@ -2,7 +2,7 @@
 //! store's exact 5-minute buckets. Calendar [`month`]s and their [`period`]s, one series'
 //! [`series::Usage`] over a period (octets, daily totals, coverage), the billing
 //! [`percentile`]s (nearest-rank 95th by method), the slots inside [`attacks`] left out of
-//! a 95th, and every [`customers`]' and [`groups`]' month against the month before
+//! a 95th, and every [customers](mod@customers)' and [groups](mod@groups)' month against the month before
 //! (estimates, change, status).
 //!
 //! Missing 5-minute slots are left out, never counted as zero, and coverage is carried next
