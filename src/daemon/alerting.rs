@@ -1,7 +1,7 @@
 //! The rules stage in the daemon: a thread that owns the rule engine, fed each sweep (port
 //! and switch rules) and the store's aggregate slots (product line, site, customer rules)
-//! as soon as the writer says they are sealed. Transitions go to the alert history; notices
-//! go to the notify stage, with a chart of the series around the event read from the store.
+//! as soon as the writer says they are sealed. Transitions go to the alert history; events go
+//! through notify's enrich stage (chart, money) to the notify stage.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,18 +14,16 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::Topology;
-use crate::notify::{self, ChartPoint, Notice};
+use crate::notify::{Enricher, Notice};
 use crate::poll::Sweep;
 use crate::rules::engine::Outcome;
-use crate::rules::event::{AlertEvent, NoticeKind};
 use crate::rules::lifecycle::{Change, Phase};
-use crate::rules::live::{LiveRules, StoreHistory, StoredStates, store_entity};
-use crate::rules::point::Entity;
-use crate::rules::rule::{Metric, Rule};
+use crate::rules::live::{LiveRules, StoreHistory, StoredStates};
+use crate::rules::rule::Rule;
 use crate::rules::silence::Silence;
 use crate::rules::view::{ActiveAlert, AlertsView};
 use crate::store::alerts::HistoryRow;
-use crate::store::{self, AlertStore, RangeQuery, Reader, SilenceStore, Store};
+use crate::store::{self, AlertStore, Reader, SilenceStore, Store};
 
 enum Msg {
     Sweep(Arc<Sweep>),
@@ -64,14 +62,8 @@ impl Alerting {
         let silences = store.silences();
         let meta: BTreeMap<String, Rule> =
             rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
+        let enrich = Enricher::new(store.reader(), Some(store.usage()), &rules, topology);
         let live = LiveRules::new(rules, topology, Box::new(states), Box::new(history));
-        // With prices only (see `Money::judge`): the money lines of notices read the
-        // 5-minute buckets.
-        let money = Money {
-            book: Some(store.usage()),
-            topology: topology.clone(),
-            suppressed: Default::default(),
-        };
         let (tx, rx) = mpsc::sync_channel(4096);
         let v = view.clone();
         let thread = std::thread::Builder::new()
@@ -87,7 +79,7 @@ impl Alerting {
                     meta,
                     notices,
                     view: v,
-                    money,
+                    enrich,
                 };
                 w.run(rx)
             })
@@ -143,64 +135,7 @@ struct Worker {
     meta: BTreeMap<String, Rule>,
     notices: tmpsc::UnboundedSender<Notice>,
     view: AlertsView,
-    money: Money,
-}
-
-/// What the money lines of notices need: the usage book, the prices, and the alerts not
-/// notified for their revenue at risk (so that their resolution is not sent either).
-struct Money {
-    book: Option<crate::store::UsageBook>,
-    topology: Topology,
-    suppressed: std::collections::HashSet<(String, String)>,
-}
-
-impl Money {
-    /// The money line of a notice, and whether the notice is to be sent: a firing or repeat
-    /// churn notice whose revenue at risk is below the rule's `min_revenue_at_risk` is not
-    /// (nor, later, its resolution).
-    fn judge(&mut self, rule: Option<&Rule>, ev: &AlertEvent) -> (Option<String>, bool) {
-        let key = (ev.rule.clone(), ev.entity.clone());
-        let Some(rule) = rule else {
-            return (None, true);
-        };
-        if ev.kind == NoticeKind::Resolved {
-            if self.suppressed.remove(&key) {
-                info!(rule = %ev.rule, entity = %ev.entity, "resolved, not notified: its firing was below min_revenue_at_risk");
-                return (None, false);
-            }
-            return (None, true);
-        }
-        if self.topology.pricing.is_empty() {
-            return (None, true);
-        }
-        let note = match &self.book {
-            Some(book) => crate::cost::alert_money(
-                book,
-                &self.topology,
-                rule,
-                &ev.entity,
-                &ev.labels,
-                ev.value,
-                ev.at,
-            )
-            .unwrap_or_else(|e| {
-                warn!("money of {} {}: {e}", ev.rule, ev.entity);
-                None
-            }),
-            None => None,
-        };
-        if let (Some(min), Some(risk)) = (
-            rule.min_revenue_at_risk,
-            note.as_ref().and_then(|n| n.revenue_at_risk),
-        ) && risk < min
-        {
-            info!(rule = %ev.rule, entity = %ev.entity, revenue_at_risk = risk, min_revenue_at_risk = min, "churn warning not notified: revenue at risk below the rule's minimum");
-            self.suppressed.insert(key);
-            return (None, false);
-        }
-        self.suppressed.remove(&key);
-        (note.map(|n| n.line), true)
-    }
+    enrich: Enricher,
 }
 
 impl Worker {
@@ -234,7 +169,7 @@ impl Worker {
 
     fn update(&mut self, rules: &[Rule], topology: &Topology) {
         self.meta = rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
-        self.money.topology = topology.clone();
+        self.enrich.update(rules, topology);
         self.live.update(rules.to_vec(), topology);
         self.refresh_view();
     }
@@ -308,90 +243,14 @@ impl Worker {
                     t.rule == ev.rule && t.entity == ev.entity && t.change == Change::Resolved
                 })
                 .and_then(|t| t.peak.as_ref().map(|p| p.value));
-            let (money, send) = self.money.judge(self.meta.get(&ev.rule), &ev);
-            if !send {
+            let Some(notice) = self.enrich.notice(ev, peak) else {
                 continue;
-            }
-            let notice = self.notice(ev, peak, money);
+            };
             if self.notices.send(notice).is_err() {
                 warn!("notify stage is gone: a notice was not sent");
             }
         }
         self.refresh_view();
-    }
-
-    fn notice(&self, ev: AlertEvent, peak: Option<f64>, money: Option<String>) -> Notice {
-        let rule = self.meta.get(&ev.rule);
-        let metric = rule.map(|r| r.metric).unwrap_or(Metric::Value);
-        // What the value measures, for the email's words: an absent rule's value is the
-        // seconds without an answer, a port-down rule's the ifOperStatus code.
-        let metric_name = match rule.map(|r| r.kind) {
-            Some(crate::rules::Kind::Absent) => notify::format::SILENT_SECONDS,
-            Some(crate::rules::Kind::PortDown) => notify::format::OPER_STATUS,
-            _ => metric.name(),
-        };
-        let chart = rule.map(|r| self.chart(&ev, r)).unwrap_or_default();
-        Notice {
-            kind: ev.kind,
-            rule: ev.rule,
-            entity: ev.entity,
-            labels: ev.labels,
-            severity: ev.severity,
-            routes: ev.routes,
-            value: ev.value,
-            baseline: ev.baseline,
-            metric: metric_name.to_string(),
-            started_at: ev.started_at,
-            at: ev.at,
-            explanation: ev.explanation,
-            peak,
-            money,
-            chart,
-        }
-    }
-
-    /// The series around the event: 6 hours at 1 minute for traffic, 90 days at 1 day for
-    /// usage (churn); gaps stay gaps. The baseline is drawn as a band of ±10% around it.
-    fn chart(&self, ev: &AlertEvent, rule: &Rule) -> Vec<ChartPoint> {
-        let (span, step) = if rule.metric == Metric::UsageBytes {
-            (90 * 86400, 86400)
-        } else {
-            (6 * 3600, 60)
-        };
-        let Some(entity) = parse_entity(&ev.entity, &ev.labels) else {
-            return Vec::new();
-        };
-        let Some(se) = store_entity(&entity) else {
-            return Vec::new();
-        };
-        let to = ev.at;
-        let Ok(from) = Timestamp::from_second(to.as_second() - span) else {
-            return Vec::new();
-        };
-        let m = match rule.metric {
-            Metric::InBps => store::Metric::InBps,
-            Metric::OutBps | Metric::TotalBps => store::Metric::OutBps,
-            Metric::Utilization => store::Metric::Utilization,
-            Metric::UsageBytes => store::Metric::InBytes,
-            _ => return Vec::new(),
-        };
-        let q = RangeQuery::new(se, m, from, to).step(step);
-        let band = ev.baseline.map(|b| (b * 0.9, b * 1.1));
-        match self.reader.range(&q) {
-            Ok(d) => d
-                .points
-                .into_iter()
-                .map(|p| ChartPoint {
-                    at: p.time,
-                    value: p.value,
-                    band,
-                })
-                .collect(),
-            Err(e) => {
-                warn!("chart for {}: {e}", ev.entity);
-                Vec::new()
-            }
-        }
     }
 
     fn refresh_view(&mut self) {
@@ -422,18 +281,4 @@ impl Worker {
             .collect();
         self.view.set(v);
     }
-}
-
-/// The rules entity named by an event (`scope:name`), with the event's labels.
-fn parse_entity(id: &str, labels: &BTreeMap<String, String>) -> Option<Entity> {
-    let (scope, name) = id.split_once(':')?;
-    let scope = crate::rules::rule::Scope::ALL
-        .iter()
-        .find(|(n, _)| *n == scope)?
-        .1;
-    Some(Entity {
-        scope,
-        name: name.to_string(),
-        labels: labels.clone(),
-    })
 }

@@ -34,6 +34,7 @@
 
 pub mod chart;
 pub mod dispatch;
+pub mod enrich;
 pub mod format;
 pub mod metrics;
 pub mod notice;
@@ -54,6 +55,7 @@ use crate::config::model::Email;
 use crate::config::topology::Route;
 use crate::store::OutboxStore;
 
+pub use enrich::Enricher;
 pub use metrics::{NotifyMetrics, Outcome};
 pub use notice::{ChartPoint, Notice, NoticeKind, Severity};
 pub use outbox::{MessageState, Outbox, OutboxError, StoredMessage};

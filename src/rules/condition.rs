@@ -34,6 +34,12 @@ pub struct Reading {
     pub baseline: Option<f64>,
     /// A caveat for the alert text (fallback baseline, left-out days).
     pub note: Option<String>,
+    /// Where the condition starts to hold: the value beyond which a spike fires (every margin
+    /// of the rule applied to this baseline), below which a drop or churn fires, a threshold,
+    /// an absent rule's `for`. With `baseline` it is the envelope the value was compared
+    /// against, drawn in the alert's chart.
+    #[serde(default)]
+    pub limit: Option<f64>,
 }
 
 /// The evaluation state of one rule on one series (its baseline cache and a few facts).
@@ -192,7 +198,8 @@ impl SeriesEval {
         self.gap_pending = usable.is_none();
 
         match &rule.condition {
-            Condition::Churn(_) => {
+            Condition::Churn(c) => {
+                let max_drop = c.max_drop;
                 let churn = self.churn.as_mut()?;
                 let step = self.cadence.step().unwrap_or(0);
                 let d = match dt {
@@ -216,6 +223,7 @@ impl SeriesEval {
                     value: r.recent,
                     baseline: Some(r.reference),
                     note,
+                    limit: Some(r.reference * (1.0 - max_drop)),
                 };
                 Some(if r.dropped {
                     Verdict::True(reading)
@@ -234,6 +242,7 @@ impl SeriesEval {
                     value: silent,
                     baseline: None,
                     note: None,
+                    limit: Some(rule.for_secs as f64),
                 };
                 Some(if t - since >= rule.for_secs {
                     Verdict::True(reading)
@@ -249,6 +258,7 @@ impl SeriesEval {
                     value: v,
                     baseline: None,
                     note: None,
+                    limit: None,
                 };
                 // ifOperStatus: 1 up, 2 down, 7 lowerLayerDown.
                 let down = v == 2.0 || v == 7.0;
@@ -266,10 +276,17 @@ impl SeriesEval {
                     return Some(Verdict::Unknown(unknown_reason(p, rule)));
                 };
                 let hit = above.is_some_and(|a| v > a) || below.is_some_and(|b| v < b);
+                // The bound the value is beyond, else the nearer one.
+                let limit = match (above, below) {
+                    (Some(a), Some(b)) if v < *b || (v - b).abs() < (v - a).abs() => Some(*b),
+                    (Some(a), _) => Some(*a),
+                    (None, b) => *b,
+                };
                 let reading = Reading {
                     value: v,
                     baseline: None,
                     note: None,
+                    limit,
                 };
                 Some(if hit {
                     Verdict::True(reading)
@@ -361,14 +378,131 @@ fn margin_verdict(m: &Margin, b: &Baseline, v: f64, spike: bool) -> Verdict {
     let robust = m.deviation.is_none_or(|d| delta >= d * b.spread);
     let novel = !m.unprecedented || if spike { v > b.range.1 } else { v < b.range.0 };
     let hit = relative && delta >= m.min_delta && robust && novel && delta > 0.0;
+    // The value from which every margin holds: the envelope the value was compared against.
+    let margin = m.min_delta.max(m.deviation.map_or(0.0, |d| d * b.spread));
+    let limit = if spike {
+        let mut l = (factor * b.value).max(b.value + margin);
+        if m.unprecedented {
+            l = l.max(b.range.1);
+        }
+        l
+    } else {
+        let mut l = (b.value / factor).min(b.value - margin);
+        if m.unprecedented {
+            l = l.min(b.range.0);
+        }
+        l
+    };
     let reading = Reading {
         value: v,
         baseline: Some(b.value),
         note: b.fallback.clone(),
+        limit: Some(limit),
     };
     if hit {
         Verdict::True(reading)
     } else {
         Verdict::False(reading)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::rule::{BaselineKind, BaselineSpec};
+
+    fn margin(factor: f64, min_delta: f64, deviation: Option<f64>, unprecedented: bool) -> Margin {
+        Margin {
+            baseline: BaselineSpec {
+                kind: BaselineKind::Recent,
+                history: 3600,
+                season: 86400,
+                bucket: 300,
+                min_periods: 3,
+                quantile: 0.5,
+                warmup: None,
+            },
+            factor,
+            min_delta,
+            deviation,
+            unprecedented,
+            smooth: None,
+            evaluate_after_gap: false,
+            spread: false,
+            smoothed_baseline: false,
+        }
+    }
+
+    fn baseline(value: f64, spread: f64, range: (f64, f64)) -> Baseline {
+        Baseline {
+            value,
+            spread,
+            samples: 10,
+            range,
+            fallback: None,
+        }
+    }
+
+    fn limit(v: &Verdict) -> Option<f64> {
+        match v {
+            Verdict::True(r) | Verdict::False(r) => r.limit,
+            Verdict::Unknown(_) => None,
+        }
+    }
+
+    /// The limit is where the verdict turns: just beyond it the condition holds, short of it
+    /// it does not, whichever margin is the binding one.
+    #[test]
+    fn the_limit_is_where_every_margin_holds() {
+        let cases = [
+            // factor binds: 3 x 100 = 300 > 100 + 50
+            (
+                margin(3.0, 50.0, None, false),
+                baseline(100.0, 5.0, (80.0, 120.0)),
+                300.0,
+            ),
+            // min_delta binds: 100 + 500 > 3 x 100
+            (
+                margin(3.0, 500.0, None, false),
+                baseline(100.0, 5.0, (80.0, 120.0)),
+                600.0,
+            ),
+            // deviation binds: 100 + 10 x 40 = 500
+            (
+                margin(2.0, 10.0, Some(10.0), false),
+                baseline(100.0, 40.0, (80.0, 120.0)),
+                500.0,
+            ),
+            // unprecedented binds: the highest past value, 900
+            (
+                margin(2.0, 10.0, None, true),
+                baseline(100.0, 5.0, (80.0, 900.0)),
+                900.0,
+            ),
+        ];
+        for (m, b, want) in cases {
+            let short = margin_verdict(&m, &b, want - 1.0, true);
+            assert_eq!(limit(&short), Some(want));
+            assert!(
+                matches!(short, Verdict::False(_)),
+                "{m:?} short of the limit"
+            );
+            assert!(matches!(
+                margin_verdict(&m, &b, want + 1.0, true),
+                Verdict::True(_)
+            ));
+        }
+        // A drop mirrors it: 100 / 4 = 25 < 100 - 50.
+        let m = margin(4.0, 50.0, None, false);
+        let b = baseline(100.0, 5.0, (80.0, 120.0));
+        assert_eq!(limit(&margin_verdict(&m, &b, 25.0, false)), Some(25.0));
+        assert!(matches!(
+            margin_verdict(&m, &b, 24.0, false),
+            Verdict::True(_)
+        ));
+        assert!(matches!(
+            margin_verdict(&m, &b, 26.0, false),
+            Verdict::False(_)
+        ));
     }
 }

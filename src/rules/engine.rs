@@ -349,6 +349,7 @@ impl Engine {
                 routes: expand_routes(rule, entity, &self.topology),
                 value: state.reading.value,
                 baseline: state.reading.baseline,
+                limit: state.reading.limit,
                 started_at: started,
                 at: p.time,
                 explanation,

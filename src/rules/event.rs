@@ -78,12 +78,29 @@ pub struct AlertEvent {
     pub value: f64,
     /// Baseline now, if the rule has one.
     pub baseline: Option<f64>,
+    /// Where the condition holds from (see [`crate::rules::Reading::limit`]).
+    #[serde(default)]
+    pub limit: Option<f64>,
     /// When the condition started to hold.
     pub started_at: Timestamp,
     /// When this notice was made.
     pub at: Timestamp,
     /// One line for people.
     pub explanation: String,
+}
+
+impl AlertEvent {
+    /// The envelope the value was compared against, (low, high): between the baseline and
+    /// the limit where the condition starts to hold (a spike fires above it, a drop or churn
+    /// below it); a threshold alone is a line. `None` when the rule has neither.
+    pub fn envelope(&self) -> Option<(f64, f64)> {
+        match (self.baseline, self.limit) {
+            (Some(b), Some(l)) => Some((b.min(l), b.max(l))),
+            (None, Some(l)) => Some((l, l)),
+            (Some(b), None) => Some((b, b)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// The rule's routes with `owners` (the entity's product line's owners) and `account_manager`

@@ -21,7 +21,7 @@ use super::state_store::AlertStateStore;
 use crate::config::Topology;
 use crate::poll::{OperStatus, PortOutcome, Quality, Sweep, SweepStatus};
 use crate::store::alerts::AlertRow;
-use crate::store::{self, AlertStore, EntityKind, RangeQuery, Reader};
+use crate::store::{self, AlertStore, Reader};
 
 /// Alert states kept in the store (`alert_state`), so a restart neither forgets nor repeats.
 pub struct StoredStates {
@@ -105,73 +105,15 @@ impl StoreHistory {
     }
 }
 
-/// The store entity of a rules entity (imported series have none).
-pub fn store_entity(e: &Entity) -> Option<store::Entity> {
-    let kind = match e.scope {
-        Scope::Port => EntityKind::Port,
-        Scope::ProductLine => EntityKind::ProductLine,
-        Scope::Site => EntityKind::Site,
-        Scope::Switch => EntityKind::Switch,
-        Scope::Customer => EntityKind::Customer,
-        Scope::Series => return None,
-    };
-    Some(store::Entity::new(kind, e.name.clone()))
-}
-
-/// Reads one rules metric from the store as (step start, value, coverage) rows; sums in and
-/// out for totals. `None` when the store has no such quantity (pps beyond raw, status).
-fn read(
-    reader: &Reader,
-    entity: &store::Entity,
-    metric: Metric,
-    from: Timestamp,
-    to: Timestamp,
-    step: i64,
-) -> Option<Vec<(Timestamp, Option<f64>, f64)>> {
-    let one = |m: store::Metric| -> Option<Vec<store::Point>> {
-        let q = RangeQuery::new(entity.clone(), m, from, to).step(step);
-        reader.range(&q).ok().map(|d| d.points)
-    };
-    let pair = |a: store::Metric, b: store::Metric| -> Option<Vec<(Timestamp, Option<f64>, f64)>> {
-        let (x, y) = (one(a)?, one(b)?);
-        Some(
-            x.into_iter()
-                .zip(y)
-                .map(|(p, q)| {
-                    let v = match (p.value, q.value) {
-                        (Some(a), Some(b)) => Some(a + b),
-                        _ => None,
-                    };
-                    (p.time, v, p.coverage.min(q.coverage))
-                })
-                .collect(),
-        )
-    };
-    let single = |m: store::Metric| {
-        one(m).map(|v| {
-            v.into_iter()
-                .map(|p| (p.time, p.value, p.coverage))
-                .collect()
-        })
-    };
-    match metric {
-        Metric::InBps => single(store::Metric::InBps),
-        Metric::OutBps => single(store::Metric::OutBps),
-        Metric::TotalBps => pair(store::Metric::InBps, store::Metric::OutBps),
-        Metric::InPps => single(store::Metric::InPps),
-        Metric::OutPps => single(store::Metric::OutPps),
-        Metric::Utilization => single(store::Metric::Utilization),
-        Metric::UsageBytes => pair(store::Metric::InBytes, store::Metric::OutBytes),
-        Metric::Value | Metric::OperStatus => None,
-    }
-}
+use super::series::read;
+pub use super::series::store_entity;
 
 impl History for StoreHistory {
     fn points(&self, e: &Entity, metric: Metric, from: Timestamp, to: Timestamp) -> Vec<Point> {
         let Some(se) = store_entity(e) else {
             return Vec::new();
         };
-        let Some(rows) = read(&self.reader, &se, metric, from, to, HISTORY_STEP) else {
+        let Some(rows) = read(&*self.reader, &se, metric, from, to, HISTORY_STEP) else {
             return Vec::new();
         };
         // A point is stamped with the end of its step, like a live sample. A step that ends
@@ -438,7 +380,7 @@ impl LiveRules {
                 ) else {
                     continue;
                 };
-                let Some(rows) = read(reader, &se, m, from, to, store::SLOT_SECS) else {
+                let Some(rows) = read(&**reader, &se, m, from, to, store::SLOT_SECS) else {
                     continue;
                 };
                 let mut prev_known = true;

@@ -29,6 +29,7 @@ pub mod lifecycle;
 pub mod live;
 pub mod point;
 pub mod rule;
+pub mod series;
 pub mod silence;
 pub mod state_store;
 pub mod stored;

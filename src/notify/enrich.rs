@@ -1,0 +1,169 @@
+//! The first stage of notify: enrich. It turns the rules stage's [`AlertEvent`] into the
+//! [`Notice`] the later stages queue, group, deduplicate and send, adding what a person needs
+//! to act on it:
+//!
+//! - the chart: exactly the series the rule judged ([`crate::rules::series::judged`]: in + out
+//!   for `total_bps`, one total per churn window for `usage_bytes`), with the envelope the
+//!   value was compared against (baseline to limit, [`AlertEvent::envelope`]);
+//! - the money line (revenue at risk of a churn warning, what a spike adds to a transit bill)
+//!   when prices are configured, and the money gate: a churn warning whose revenue at risk is
+//!   below the rule's `min_revenue_at_risk` is held back, and so is its resolution;
+//! - the words of the metric (`silent_seconds` for absent rules, `oper_status` for port down).
+
+use std::collections::{BTreeMap, HashSet};
+
+use tracing::{info, warn};
+
+use super::format::{OPER_STATUS, SILENT_SECONDS};
+use super::notice::{ChartPoint, Notice, NoticeKind};
+use crate::config::Topology;
+use crate::rules::event::AlertEvent;
+use crate::rules::point::Entity;
+use crate::rules::rule::{Kind, Rule, Scope};
+use crate::store::{Reader, SeriesSource, UsageBook};
+
+/// The enrich stage: the rules and topology in force, where series and usage are read.
+pub struct Enricher {
+    series: Reader,
+    book: Option<UsageBook>,
+    topology: Topology,
+    rules: BTreeMap<String, Rule>,
+    /// Alerts not notified for their revenue at risk (so that their resolution is not either).
+    suppressed: HashSet<(String, String)>,
+}
+
+impl Enricher {
+    /// A stage reading series from `series` and usage (for money) from `book`.
+    pub fn new(
+        series: Reader,
+        book: Option<UsageBook>,
+        rules: &[Rule],
+        topology: &Topology,
+    ) -> Self {
+        Enricher {
+            series,
+            book,
+            topology: topology.clone(),
+            rules: rules.iter().map(|r| (r.name.clone(), r.clone())).collect(),
+            suppressed: HashSet::new(),
+        }
+    }
+
+    /// Puts new rules and topology (prices, routes) in force; held-back alerts stay held back.
+    pub fn update(&mut self, rules: &[Rule], topology: &Topology) {
+        self.rules = rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
+        self.topology = topology.clone();
+    }
+
+    /// The notice of `ev` (with the peak while it fired, for a resolved one), or `None` when
+    /// the money gate holds it back.
+    pub fn notice(&mut self, ev: AlertEvent, peak: Option<f64>) -> Option<Notice> {
+        let rule = self.rules.get(&ev.rule).cloned();
+        let (money, send) = self.judge_money(rule.as_ref(), &ev);
+        if !send {
+            return None;
+        }
+        let metric = match rule.as_ref().map(|r| (r.kind, r.metric)) {
+            Some((Kind::Absent, _)) => SILENT_SECONDS.to_string(),
+            Some((Kind::PortDown, _)) => OPER_STATUS.to_string(),
+            Some((_, m)) => m.name().to_string(),
+            None => "value".to_string(),
+        };
+        let chart = rule
+            .as_ref()
+            .map(|r| chart(&*self.series, r, &ev))
+            .unwrap_or_default();
+        Some(Notice {
+            kind: ev.kind,
+            rule: ev.rule,
+            entity: ev.entity,
+            labels: ev.labels,
+            severity: ev.severity,
+            routes: ev.routes,
+            value: ev.value,
+            baseline: ev.baseline,
+            metric,
+            started_at: ev.started_at,
+            at: ev.at,
+            explanation: ev.explanation,
+            peak,
+            money,
+            chart,
+        })
+    }
+
+    /// The money line of a notice, and whether the notice is to be sent: a firing or repeat
+    /// churn notice whose revenue at risk is below the rule's `min_revenue_at_risk` is not
+    /// (nor, later, its resolution).
+    fn judge_money(&mut self, rule: Option<&Rule>, ev: &AlertEvent) -> (Option<String>, bool) {
+        let key = (ev.rule.clone(), ev.entity.clone());
+        let Some(rule) = rule else {
+            return (None, true);
+        };
+        if ev.kind == NoticeKind::Resolved {
+            if self.suppressed.remove(&key) {
+                info!(rule = %ev.rule, entity = %ev.entity, "resolved, not notified: its firing was below min_revenue_at_risk");
+                return (None, false);
+            }
+            return (None, true);
+        }
+        let Some(book) = self
+            .book
+            .as_ref()
+            .filter(|_| !self.topology.pricing.is_empty())
+        else {
+            return (None, true);
+        };
+        let note = crate::cost::alert_money(
+            book,
+            &self.topology,
+            rule,
+            &ev.entity,
+            &ev.labels,
+            ev.value,
+            ev.at,
+        )
+        .unwrap_or_else(|e| {
+            warn!("money of {} {}: {e}", ev.rule, ev.entity);
+            None
+        });
+        if let (Some(min), Some(risk)) = (
+            rule.min_revenue_at_risk,
+            note.as_ref().and_then(|n| n.revenue_at_risk),
+        ) && risk < min
+        {
+            info!(rule = %ev.rule, entity = %ev.entity, revenue_at_risk = risk, min_revenue_at_risk = min, "churn warning not notified: revenue at risk below the rule's minimum");
+            self.suppressed.insert(key);
+            return (None, false);
+        }
+        self.suppressed.remove(&key);
+        (note.map(|n| n.line), true)
+    }
+}
+
+/// The chart of an alert: the series `rule` judged on the event's entity up to the event
+/// (gaps stay gaps), each point with the envelope the value was compared against.
+pub fn chart(series: &dyn SeriesSource, rule: &Rule, ev: &AlertEvent) -> Vec<ChartPoint> {
+    let Some(entity) = entity_of(&ev.entity, &ev.labels) else {
+        return Vec::new();
+    };
+    let band = ev.envelope();
+    match crate::rules::series::judged(series, rule, &entity, ev.at) {
+        Some(rows) => rows
+            .into_iter()
+            .map(|(at, value, _)| ChartPoint { at, value, band })
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// The rules entity named by an event (`scope:name`), with the event's labels.
+fn entity_of(id: &str, labels: &BTreeMap<String, String>) -> Option<Entity> {
+    let (scope, name) = id.split_once(':')?;
+    let scope = Scope::ALL.iter().find(|(n, _)| *n == scope)?.1;
+    Some(Entity {
+        scope,
+        name: name.to_string(),
+        labels: labels.clone(),
+    })
+}
