@@ -55,16 +55,9 @@ pub struct DemoArgs {
 /// Runs `demo`: exit 1 when the configuration, the data directory, the fleet or the daemon
 /// cannot be set up; otherwise runs until Ctrl-C.
 pub fn run(args: DemoArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match super::tokio_runtime("demo") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bandwatch demo: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     match rt.block_on(demo(args)) {
         Ok(()) => ExitCode::SUCCESS,

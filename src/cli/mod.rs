@@ -70,6 +70,19 @@ pub enum Command {
     Silence(silence::SilenceArgs),
 }
 
+/// The tokio runtime of a command (two workers: polling and serving are light), or the exit
+/// code after saying why it could not start.
+pub fn tokio_runtime(command: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("bandwatch {command}: cannot start the runtime: {e}");
+            ExitCode::from(1)
+        })
+}
+
 /// Sets up `tracing` on stderr: level from `RUST_LOG`, else `default` (`info` for the
 /// daemon's commands, with the SNMP crate's per-request spans at `warn`), text or JSON lines.
 pub fn init_logging(format: LogFormat, default: &str) {

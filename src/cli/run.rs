@@ -45,16 +45,9 @@ pub fn run(config_path: &Path, args: RunArgs) -> ExitCode {
     for w in &loaded.warnings.0 {
         warn!("{w}");
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match super::tokio_runtime("run") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bandwatch run: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let config = loaded.config;
     if args.once {

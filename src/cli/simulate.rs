@@ -51,16 +51,9 @@ pub fn run(args: SimulateArgs) -> ExitCode {
         },
         None => Scenario::default(),
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match super::tokio_runtime("simulate") {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("bandwatch simulate: cannot start the runtime: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     rt.block_on(async move {
         let opts = FleetOptions {

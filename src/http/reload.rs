@@ -5,11 +5,11 @@
 //! usage import; without a token it is disabled (404).
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::server::AppState;
-use super::usage::authorized;
+use super::usage::require_token;
 
 /// The handler.
 pub async fn post_reload(State(st): State<AppState>, headers: HeaderMap) -> Response {
@@ -20,20 +20,12 @@ pub async fn post_reload(State(st): State<AppState>, headers: HeaderMap) -> Resp
         )
             .into_response();
     };
-    let Some(token) = runtime.config().api.token.clone() else {
-        return (
-            StatusCode::NOT_FOUND,
-            "reload over HTTP is disabled: set [api] token in the configuration (SIGHUP works)\n",
-        )
-            .into_response();
-    };
-    if !authorized(&headers, &token) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "a valid `Authorization: Bearer <token>` header is required\n",
-        )
-            .into_response();
+    if let Err(refused) = require_token(
+        &runtime.config(),
+        &headers,
+        "reload over HTTP (SIGHUP works)",
+    ) {
+        return *refused;
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     if reload.send(tx).await.is_err() {

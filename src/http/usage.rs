@@ -32,12 +32,41 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// True when the request carries `Authorization: Bearer <token>` with the `[api] token`.
-pub(crate) fn authorized(headers: &HeaderMap, token: &Secret) -> bool {
+fn authorized(headers: &HeaderMap, token: &Secret) -> bool {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|given| same(given.trim().as_bytes(), token.expose().as_bytes()))
+}
+
+/// Lets a request through when it carries the bearer token of `[api] token`: 404 when no
+/// token is configured (`what` is disabled), 401 without the right one.
+pub(crate) fn require_token(
+    config: &crate::config::Config,
+    headers: &HeaderMap,
+    what: &str,
+) -> Result<(), Box<Response>> {
+    let Some(token) = config.api.token.as_ref() else {
+        return Err(Box::new(
+            (
+                StatusCode::NOT_FOUND,
+                format!("{what} is disabled: set [api] token in the configuration\n"),
+            )
+                .into_response(),
+        ));
+    };
+    if !authorized(headers, token) {
+        return Err(Box::new(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer")],
+                "a valid `Authorization: Bearer <token>` header is required\n",
+            )
+                .into_response(),
+        ));
+    }
+    Ok(())
 }
 
 /// The handler.
@@ -50,20 +79,8 @@ pub async fn post_usage(State(st): State<AppState>, headers: HeaderMap, body: St
             .into_response();
     };
     let config = api.runtime.config();
-    let Some(token) = config.api.token.clone() else {
-        return (
-            StatusCode::NOT_FOUND,
-            "usage import is disabled: set [api] token in the configuration\n",
-        )
-            .into_response();
-    };
-    if !authorized(&headers, &token) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "a valid `Authorization: Bearer <token>` header is required\n",
-        )
-            .into_response();
+    if let Err(refused) = require_token(&config, &headers, "usage import") {
+        return *refused;
     }
     let done = tokio::task::spawn_blocking(move || {
         let mut book = api.book.clone();
