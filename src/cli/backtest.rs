@@ -78,17 +78,10 @@ pub fn run(config_path: &Path, args: BacktestArgs) -> ExitCode {
             }
         },
     };
-    let rules_dir = args.rules.clone().unwrap_or(rules_dir);
-    let (rules, mut diags) = load_dir(&rules_dir, &topology);
-    diags.sort();
-    eprint!("{diags}");
-    if diags.has_errors() {
-        return ExitCode::from(1);
-    }
-    if rules.rules.is_empty() {
-        eprintln!("bandwatch backtest: no rules in {}", rules_dir.display());
-        return ExitCode::from(1);
-    }
+    let rules = match load_rules(&args.rules.clone().unwrap_or(rules_dir), &topology) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let mut text = String::new();
     let read = if input.as_os_str() == "-" {
         std::io::stdin().read_to_string(&mut text).map(|_| ())
@@ -106,7 +99,7 @@ pub fn run(config_path: &Path, args: BacktestArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let report = replay(rules.rules, topology, rows);
+    let report = replay(rules, topology, rows);
     print_report(&report, args.format)
 }
 
@@ -144,16 +137,10 @@ fn run_stored(config_path: &Path, args: &BacktestArgs) -> ExitCode {
         }
     };
     let rules_dir = args.rules.clone().unwrap_or(cfg.daemon.rules_dir.clone());
-    let (rules, mut diags) = load_dir(&rules_dir, &cfg.topology);
-    diags.sort();
-    eprint!("{diags}");
-    if diags.has_errors() {
-        return ExitCode::from(1);
-    }
-    if rules.rules.is_empty() {
-        eprintln!("bandwatch backtest: no rules in {}", rules_dir.display());
-        return ExitCode::from(1);
-    }
+    let rules = match load_rules(&rules_dir, &cfg.topology) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
     let store = match store::Store::open_existing_in(&cfg.daemon.data_dir, &cfg.retention) {
         Ok(s) => s,
         Err(store::StoreError::Missing { path }) => {
@@ -169,7 +156,7 @@ fn run_stored(config_path: &Path, args: &BacktestArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match replay_store(rules.rules, &cfg.topology, &store.reader(), from, to) {
+    match replay_store(rules, &cfg.topology, &store.reader(), from, to) {
         Ok(report) => print_report(&report, args.format),
         Err(e) => {
             eprintln!("bandwatch backtest: {e}");
@@ -179,6 +166,24 @@ fn run_stored(config_path: &Path, args: &BacktestArgs) -> ExitCode {
 }
 
 /// Prints the alerts and the summary in the chosen format.
+/// The rules of `dir`, or the exit code after printing every problem (or that there are none).
+fn load_rules(
+    dir: &Path,
+    topology: &crate::config::Topology,
+) -> Result<Vec<crate::rules::Rule>, ExitCode> {
+    let (files, mut diags) = load_dir(dir, topology);
+    diags.sort();
+    eprint!("{diags}");
+    if diags.has_errors() {
+        return Err(ExitCode::from(1));
+    }
+    if files.rules.is_empty() {
+        eprintln!("bandwatch backtest: no rules in {}", dir.display());
+        return Err(ExitCode::from(1));
+    }
+    Ok(files.rules)
+}
+
 fn print_report(report: &Report, format: Format) -> ExitCode {
     match format {
         Format::Table => print!("{}", report.to_table()),

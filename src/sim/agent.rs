@@ -16,23 +16,7 @@ use super::traffic::SwitchModel;
 use crate::snmp::oids::{Column, SYS_UPTIME};
 
 /// ifTable then ifXTable columns, in OID order, as served by a full (64-bit) agent.
-const COLUMNS_64: [Column; 15] = [
-    Column::IfDescr,
-    Column::IfSpeed,
-    Column::IfOperStatus,
-    Column::IfInOctets,
-    Column::IfInUcastPkts,
-    Column::IfOutOctets,
-    Column::IfOutUcastPkts,
-    Column::IfName,
-    Column::IfHcInOctets,
-    Column::IfHcInUcastPkts,
-    Column::IfHcOutOctets,
-    Column::IfHcOutUcastPkts,
-    Column::IfHighSpeed,
-    Column::IfAlias,
-    Column::IfCounterDiscontinuityTime,
-];
+const COLUMNS_64: [Column; 15] = Column::ALL;
 
 /// A simulated switch's MIB.
 pub struct SimHandler {
