@@ -264,3 +264,55 @@ fn the_http_endpoint_wants_the_token_and_imports_all_or_nothing() {
     assert_eq!(v["unchanged"], 3);
     assert_eq!(rows(&s).len(), 3);
 }
+
+#[test]
+fn a_spreadsheet_export_with_a_byte_order_mark_and_quoted_commas_imports() {
+    let s = Setup::new();
+    // As a spreadsheet saves "CSV UTF-8": a byte order mark, CRLF line ends, every text
+    // field quoted and a source holding a comma and a doubled quote.
+    let (ok, out, err) = import(
+        &s,
+        "sheet.csv",
+        "\u{feff}customer,start,end,bytes,source\r\n\
+         \"fresh\",\"2026-10-01T00:00:00Z\",\"2026-10-02T00:00:00Z\",1000,\"Acme, Inc. \"\"CDN\"\"\"\r\n\
+         grow,2026-10-01T00:00:00Z,2026-10-02T00:00:00Z,2000,\"api, metered\"\r\n",
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("imported 2 new, 0 replaced, 0 unchanged"),
+        "{out}"
+    );
+    let got = rows(&s);
+    assert!(
+        got.iter()
+            .any(|r| r.0 == "fresh" && r.3 == 1000 && r.4 == "Acme, Inc. \"CDN\""),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|r| r.0 == "grow" && r.3 == 2000 && r.4 == "api, metered"),
+        "{got:?}"
+    );
+
+    // Errors still name the file and the line, counted in the file's own lines (a quoted
+    // field spanning two lines moves the next row down one), and the key at fault.
+    let (ok, _, err) = import(
+        &s,
+        "bad.csv",
+        "\u{feff}customer,start,end,bytes,source\n\
+         fresh,2026-10-05T00:00:00Z,2026-10-06T00:00:00Z,5,\"two\nlines\"\n\
+         \"fresh, again\",2026-10-06T00:00:00Z,2026-10-07T00:00:00Z,5,x\n\
+         fresh,2026-10-07T00:00:00Z,2026-10-08T00:00:00Z,\"1,000\",x\n",
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("bad.csv:4: unknown customer `fresh, again`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("bad.csv:5: bytes `1,000` is not a whole number"),
+        "{err}"
+    );
+    assert!(!err.contains("bad.csv:2:"), "{err}");
+    assert_eq!(rows(&s), got);
+}

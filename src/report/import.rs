@@ -1,6 +1,7 @@
 //! Usage records from CSV, for what SNMP does not see (metered API usage, CDN logs, another
 //! billing system): the header line `customer,start,end,bytes[,source]`, RFC 3339 times, end
-//! exclusive. Every error names the line (the header is line 1); a file or request with any
+//! exclusive, read with the `csv` crate (quoted fields may hold commas, a byte order mark is
+//! ignored). Every error names the line (the header is line 1); a file or request with any
 //! error imports nothing; importing the same rows again changes nothing.
 
 use std::collections::BTreeMap;
@@ -55,19 +56,61 @@ pub struct ParsedRecord {
 
 const HEADER: [&str; 5] = ["customer", "start", "end", "bytes", "source"];
 
+/// The fields of each non-blank row of CSV `text` with the line the row starts on (the
+/// header is line 1), as spreadsheets write it: quoted fields may hold commas, quotes (`""`)
+/// and line breaks; a UTF-8 byte order mark before the header is ignored. A row that is not
+/// valid CSV is an error naming its line.
+fn rows(text: &str) -> Vec<Result<(usize, Vec<String>), LineError>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line_of = |r: &csv::StringRecord| r.position().map_or(0, |p| p.line() as usize);
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {
+                if record.iter().all(str::is_empty) {
+                    continue;
+                }
+                out.push(Ok((
+                    line_of(&record),
+                    record.iter().map(str::to_string).collect(),
+                )));
+            }
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                out.push(Err(LineError {
+                    line,
+                    message: format!("not a CSV row: {e}"),
+                }));
+                // The reader cannot resume inside a broken row.
+                if !matches!(e.kind(), csv::ErrorKind::Utf8 { .. }) {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Parses and validates CSV text against the topology's customers: every error is collected,
 /// with its line. Duplicate and overlapping periods of one customer and source in the same
 /// input are errors (they would count twice).
 pub fn parse(text: &str, topology: &Topology) -> Result<Vec<ParsedRecord>, Vec<LineError>> {
     let mut errors = Vec::new();
     let mut out = Vec::new();
-    let mut lines = text.lines().enumerate().map(|(i, l)| (i + 1, l));
-    let header = lines.next().map(|(_, l)| l.trim_start_matches('\u{feff}'));
-    let cols: Vec<String> = header
-        .unwrap_or("")
-        .split(',')
-        .map(|c| c.trim().to_ascii_lowercase())
-        .collect();
+    let mut rows = rows(text).into_iter();
+    let header = match rows.next() {
+        Some(Ok((_, h))) => h,
+        Some(Err(e)) => return Err(vec![e]),
+        None => Vec::new(),
+    };
+    let cols: Vec<String> = header.iter().map(|c| c.to_ascii_lowercase()).collect();
     let with_source = cols.len() == 5 && cols[..] == HEADER[..];
     if !(with_source || cols[..] == HEADER[..4]) {
         return Err(vec![LineError {
@@ -75,17 +118,18 @@ pub fn parse(text: &str, topology: &Topology) -> Result<Vec<ParsedRecord>, Vec<L
             message: format!(
                 "the header must be `customer,start,end,bytes` or \
                  `customer,start,end,bytes,source`, found `{}`",
-                header.unwrap_or("")
+                header.join(",")
             ),
         }]);
     }
-    for (line, raw) in lines {
-        let l = raw.trim_end_matches('\r');
-        if l.trim().is_empty() {
-            continue;
-        }
-        // Fields may be quoted (`"acme"`, as spreadsheets write them); none holds a comma.
-        let f: Vec<&str> = l.split(',').map(|x| unquote(x.trim())).collect();
+    for row in rows {
+        let (line, f) = match row {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         let want = if with_source { 5 } else { 4 };
         if f.len() != want {
             errors.push(LineError {
@@ -95,7 +139,7 @@ pub fn parse(text: &str, topology: &Topology) -> Result<Vec<ParsedRecord>, Vec<L
             continue;
         }
         let mut bad = |message: String| errors.push(LineError { line, message });
-        let customer = f[0];
+        let customer = f[0].as_str();
         if !topology.customers.contains_key(customer) {
             bad(format!(
                 "unknown customer `{customer}` (not in the configuration's [[customer]] list)"
@@ -107,7 +151,7 @@ pub fn parse(text: &str, topology: &Topology) -> Result<Vec<ParsedRecord>, Vec<L
                 format!("{what} `{s}` is not an RFC 3339 time like 2026-10-01T00:00:00Z: {e}")
             })
         };
-        let (start, end) = match (time(f[1], "start"), time(f[2], "end")) {
+        let (start, end) = match (time(&f[1], "start"), time(&f[2], "end")) {
             (Ok(s), Ok(e)) => (s, e),
             (Err(m), _) | (_, Err(m)) => {
                 bad(m);
@@ -128,7 +172,11 @@ pub fn parse(text: &str, topology: &Topology) -> Result<Vec<ParsedRecord>, Vec<L
                 continue;
             }
         };
-        let source = if with_source { f[4] } else { "" }.to_string();
+        let source = if with_source {
+            f[4].clone()
+        } else {
+            String::new()
+        };
         out.push(ParsedRecord {
             line,
             record: UsageRecord {
@@ -175,12 +223,6 @@ pub fn parse(text: &str, topology: &Topology) -> Result<Vec<ParsedRecord>, Vec<L
         errors.sort_by_key(|e| e.line);
         Err(errors)
     }
-}
-
-fn unquote(s: &str) -> &str {
-    s.strip_prefix('"')
-        .and_then(|x| x.strip_suffix('"'))
-        .unwrap_or(s)
 }
 
 /// Parses, validates and writes CSV text in one transaction: everything or nothing.

@@ -185,136 +185,180 @@ fn text(r: &Report) -> String {
     s
 }
 
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
-    }
-}
-
 fn opt(v: Option<f64>) -> String {
     v.map_or(String::new(), |x| format!("{x:.0}"))
 }
 
-fn csv(r: &Report) -> String {
-    let mut s = String::from(
-        "kind,name,account_manager,status,billing,this_bytes,this_in_octets,this_out_octets,\
-         this_imported_bytes,this_estimate_bytes,this_coverage,this_slots,this_expected_slots,\
-         last_bytes,last_estimate_bytes,last_coverage,change_pct,billed_bps,p95_in_bps,\
-         p95_out_bps,p95_sum_bps,p95_max_bps,excluded_slots,",
-    );
-    s.push_str(money::CSV_COLUMNS);
-    s.push('\n');
-    let mut line = |kind: &str,
-                    name: &str,
-                    am: &str,
-                    status: &str,
-                    billing: &str,
-                    this: &Usage,
-                    last: &Usage,
-                    est: (f64, f64),
-                    change: Option<f64>,
-                    billed: Option<f64>,
-                    money: String| {
-        let _ = writeln!(
-            s,
-            "{kind},{},{},{status},{billing},{},{},{},{},{:.0},{:.4},{},{},{},{:.0},{:.4},{},{},{},{},{},{},{},{money}",
-            csv_field(name),
-            csv_field(am),
-            this.total_bytes(),
-            this.in_octets,
-            this.out_octets,
-            this.imported_bytes,
-            est.0,
-            this.coverage,
-            this.slots,
-            this.expected_slots,
-            last.total_bytes(),
-            est.1,
-            last.coverage,
-            change.map_or(String::new(), |c| format!("{:.2}", c * 100.0)),
-            opt(billed),
+/// The usage columns of the CSV, before the money ones ([`money::CSV_COLUMNS`]).
+const USAGE_COLUMNS: [&str; 23] = [
+    "kind",
+    "name",
+    "account_manager",
+    "status",
+    "billing",
+    "this_bytes",
+    "this_in_octets",
+    "this_out_octets",
+    "this_imported_bytes",
+    "this_estimate_bytes",
+    "this_coverage",
+    "this_slots",
+    "this_expected_slots",
+    "last_bytes",
+    "last_estimate_bytes",
+    "last_coverage",
+    "change_pct",
+    "billed_bps",
+    "p95_in_bps",
+    "p95_out_bps",
+    "p95_sum_bps",
+    "p95_max_bps",
+    "excluded_slots",
+];
+
+/// Rows as CSV through the `csv` writer (quoted where a field needs it), `\n` line ends.
+fn write_csv(rows: &[Vec<String>]) -> String {
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .flexible(true)
+        .from_writer(Vec::new());
+    for row in rows {
+        // Writing into memory cannot fail for I/O; a row that does is left out, not a panic.
+        if let Err(e) = w.write_record(row) {
+            tracing::warn!("report CSV: a row was left out: {e}");
+        }
+    }
+    let bytes = w
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner().into_inner().unwrap_or_default());
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// One line of usage: the 23 usage columns of a customer or group.
+struct UsageLine<'a> {
+    kind: &'a str,
+    name: &'a str,
+    account_manager: &'a str,
+    status: &'a str,
+    billing: &'a str,
+    this: &'a Usage,
+    last: &'a Usage,
+    estimates: (f64, f64),
+    change: Option<f64>,
+    billed: Option<f64>,
+}
+
+impl UsageLine<'_> {
+    fn cells(&self, money: Vec<String>) -> Vec<String> {
+        let (this, last) = (self.this, self.last);
+        let mut row = vec![
+            self.kind.to_string(),
+            self.name.to_string(),
+            self.account_manager.to_string(),
+            self.status.to_string(),
+            self.billing.to_string(),
+            this.total_bytes().to_string(),
+            this.in_octets.to_string(),
+            this.out_octets.to_string(),
+            this.imported_bytes.to_string(),
+            format!("{:.0}", self.estimates.0),
+            format!("{:.4}", this.coverage),
+            this.slots.to_string(),
+            this.expected_slots.to_string(),
+            last.total_bytes().to_string(),
+            format!("{:.0}", self.estimates.1),
+            format!("{:.4}", last.coverage),
+            self.change
+                .map_or(String::new(), |c| format!("{:.2}", c * 100.0)),
+            opt(self.billed),
             opt(this.p95.in_bps),
             opt(this.p95.out_bps),
             opt(this.p95.sum_bps),
             opt(this.p95.max_bps),
-            this.excluded_slots,
-        );
-    };
+            this.excluded_slots.to_string(),
+        ];
+        row.extend(money);
+        row
+    }
+}
+
+/// A line with only a kind, a name and the money columns.
+fn money_only(kind: &str, name: &str, money: Vec<String>) -> Vec<String> {
+    let mut row = vec![kind.to_string(), name.to_string()];
+    row.resize(USAGE_COLUMNS.len(), String::new());
+    row.extend(money);
+    row
+}
+
+fn csv(r: &Report) -> String {
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    rows.push(
+        USAGE_COLUMNS
+            .iter()
+            .chain(money::CSV_COLUMNS.iter())
+            .map(|c| c.to_string())
+            .collect(),
+    );
     for c in &r.customers {
-        line(
-            "customer",
-            &c.id,
-            c.account_manager.as_deref().unwrap_or(""),
-            c.status.as_str(),
-            c.billing.as_str(),
-            &c.this,
-            &c.last,
-            (c.this_estimate, c.last_estimate),
-            c.change,
-            c.billed_bps,
-            money::csv_customer(r, &c.id),
-        );
+        let line = UsageLine {
+            kind: "customer",
+            name: &c.id,
+            account_manager: c.account_manager.as_deref().unwrap_or(""),
+            status: c.status.as_str(),
+            billing: c.billing.as_str(),
+            this: &c.this,
+            last: &c.last,
+            estimates: (c.this_estimate, c.last_estimate),
+            change: c.change,
+            billed: c.billed_bps,
+        };
+        rows.push(line.cells(money::csv_customer(r, &c.id)));
     }
     if r.account_manager.is_none() {
-        for (kind, rows) in [("product_line", &r.product_lines), ("site", &r.sites)] {
-            for t in rows.iter() {
-                line(
+        for (kind, groups) in [("product_line", &r.product_lines), ("site", &r.sites)] {
+            for t in groups.iter() {
+                let line = UsageLine {
                     kind,
-                    &t.name,
-                    "",
-                    "",
-                    "",
-                    &t.this,
-                    &t.last,
-                    (t.this_estimate, t.last_estimate),
-                    t.change,
-                    t.this.p95.max_bps,
-                    r.accounts
-                        .as_ref()
-                        .filter(|_| kind == "product_line")
-                        .and_then(|a| a.product_lines.iter().find(|g| g.name == t.name))
-                        .map_or(",,,,,,,".into(), money::csv_group),
-                );
+                    name: &t.name,
+                    account_manager: "",
+                    status: "",
+                    billing: "",
+                    this: &t.this,
+                    last: &t.last,
+                    estimates: (t.this_estimate, t.last_estimate),
+                    change: t.change,
+                    billed: t.this.p95.max_bps,
+                };
+                let money = r
+                    .accounts
+                    .as_ref()
+                    .filter(|_| kind == "product_line")
+                    .and_then(|a| a.product_lines.iter().find(|g| g.name == t.name))
+                    .map_or_else(money::csv_empty, money::csv_group);
+                rows.push(line.cells(money));
             }
         }
     }
     if let (Some(a), None) = (&r.accounts, &r.account_manager) {
         // One line per account manager, priced uplink and currency total; usage columns empty.
-        let blank = ",".repeat(18);
         for g in &a.account_managers {
-            let _ = writeln!(
-                s,
-                "account_manager,{},,,{blank},{}",
-                csv_field(&g.name),
-                money::csv_group(g)
-            );
+            rows.push(money_only("account_manager", &g.name, money::csv_group(g)));
         }
         for u in &a.uplinks {
-            // kind .. billing, this_bytes, 11 empty, billed_bps, 5 empty, currency, cost.
-            let _ = writeln!(
-                s,
-                "uplink,{},,,{},{}{}{}{}{},,,,,{:.2},{:.2},",
-                csv_field(&u.port.to_string()),
-                u.billing.as_str(),
-                u.bytes,
-                ",".repeat(12),
-                opt(u.billed_bps),
-                ",".repeat(6),
-                u.currency,
-                u.cost,
-                u.cost_projected
-            );
+            // billing, this_bytes and billed_bps of the usage columns; currency and cost.
+            let mut row = money_only("uplink", &u.port.to_string(), money::csv_empty());
+            row[4] = u.billing.as_str().to_string();
+            row[5] = u.bytes.to_string();
+            row[17] = opt(u.billed_bps);
+            let m = USAGE_COLUMNS.len();
+            row[m] = u.currency.clone();
+            row[m + 5] = format!("{:.2}", u.cost);
+            row[m + 6] = format!("{:.2}", u.cost_projected);
+            rows.push(row);
         }
         for g in &a.totals {
-            let _ = writeln!(
-                s,
-                "total,{},,,{blank},{}",
-                csv_field(&g.name),
-                money::csv_group(g)
-            );
+            rows.push(money_only("total", &g.name, money::csv_group(g)));
         }
     }
-    s
+    write_csv(&rows)
 }

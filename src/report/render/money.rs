@@ -283,39 +283,53 @@ pub fn html(r: &Report, s: &mut String) {
 }
 
 /// The money columns of the CSV header.
-pub const CSV_COLUMNS: &str = "currency,revenue,revenue_projected,last_revenue,revenue_change,allocated_cost,allocated_cost_projected,margin";
+pub const CSV_COLUMNS: [&str; 8] = [
+    "currency",
+    "revenue",
+    "revenue_projected",
+    "last_revenue",
+    "revenue_change",
+    "allocated_cost",
+    "allocated_cost_projected",
+    "margin",
+];
 
 fn num(v: Option<f64>) -> String {
     v.map_or(String::new(), |x| format!("{x:.2}"))
 }
 
+/// Empty money cells (no price).
+pub fn csv_empty() -> Vec<String> {
+    vec![String::new(); CSV_COLUMNS.len()]
+}
+
 /// The money cells of a customer's CSV line (empty without a price).
-pub fn csv_customer(r: &Report, id: &str) -> String {
+pub fn csv_customer(r: &Report, id: &str) -> Vec<String> {
     match r.accounts.as_ref().and_then(|a| a.customer(id)) {
-        Some(c) => format!(
-            "{},{},{},{},{},{:.2},{:.2},{}",
-            c.currency,
+        Some(c) => vec![
+            c.currency.clone(),
             num(c.revenue),
             num(c.revenue_projected),
             num(c.last_revenue),
             num(c.change),
-            c.cost,
-            c.cost_projected,
-            num(c.margin)
-        ),
-        None => ",,,,,,,".into(),
+            format!("{:.2}", c.cost),
+            format!("{:.2}", c.cost_projected),
+            num(c.margin),
+        ],
+        None => csv_empty(),
     }
 }
 
 /// The money cells of a group's CSV line (revenue and cost as projected).
-pub fn csv_group(g: &GroupMoney) -> String {
-    format!(
-        "{},,{:.2},{:.2},{:.2},,{:.2},{:.2}",
-        g.currency,
-        g.revenue,
-        g.last_revenue,
-        g.revenue - g.last_revenue,
-        g.cost,
-        g.margin
-    )
+pub fn csv_group(g: &GroupMoney) -> Vec<String> {
+    vec![
+        g.currency.clone(),
+        String::new(),
+        format!("{:.2}", g.revenue),
+        format!("{:.2}", g.last_revenue),
+        format!("{:.2}", g.revenue - g.last_revenue),
+        String::new(),
+        format!("{:.2}", g.cost),
+        format!("{:.2}", g.margin),
+    ]
 }
