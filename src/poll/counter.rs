@@ -18,6 +18,12 @@ pub const SPEED_MARGIN: f64 = 1.05;
 
 const WRAP32: u64 = 1 << 32;
 
+/// What a port whose agent reports no speed (ifHighSpeed and ifSpeed 0) and that has no
+/// `max_rate` is judged against: no interface or LAG carries more than 10 Tbit/s, so a 64-bit
+/// counter jump that implies more is `bogus`, never stored as traffic (it would reach the
+/// baselines, the 95th percentile and the bill). `max_rate` on the port overrides it.
+pub const UNKNOWN_SPEED_CAP_BPS: u64 = 10_000_000_000_000;
+
 /// Whether a port's octet counters are 64-bit (ifHC*) or 32-bit (ifIn/OutOctets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CounterWidth {
@@ -104,8 +110,8 @@ pub fn uptime_fell(prev: u32, cur: u32, elapsed_ms: u64) -> bool {
 /// Judges the interval between `prev` and `cur` of one port.
 ///
 /// `cap_bps` is the port's configured `max_rate`, else its speed (ifHighSpeed); 0 means
-/// unknown (then nothing is bogus, but a Counter32 wrap cannot be shown plausible and is a
-/// reset). `previous_missed` says the poll before `cur` failed for this port, so a good
+/// unknown: then a rate above [`UNKNOWN_SPEED_CAP_BPS`] is bogus, and a Counter32 wrap
+/// cannot be shown plausible and is a reset. `previous_missed` says the poll before `cur` failed for this port, so a good
 /// delta is flagged `gap`.
 pub fn assess(
     prev: Option<&CounterReading>,
@@ -154,12 +160,15 @@ pub fn assess(
         }
     }
     let too_fast = |octets: u64| cap_bps > 0 && octets as f64 > max_octets;
+    // Speed unknown: only beyond what any interface carries.
+    let implausible =
+        |octets: u64| cap_bps == 0 && octets as f64 * 8.0 / secs > UNKNOWN_SPEED_CAP_BPS as f64;
     if wrapped {
         // A wrap is believed only when the resulting rate is possible on this port.
         if cap_bps == 0 || octets.iter().any(|&o| too_fast(o)) {
             return Assessment::without(Quality::Reset);
         }
-    } else if octets.iter().any(|&o| too_fast(o)) {
+    } else if octets.iter().any(|&o| too_fast(o) || implausible(o)) {
         return Assessment::without(Quality::Bogus);
     }
 
@@ -215,6 +224,34 @@ mod tests {
             in_packets: Some(i / 1000),
             out_packets: Some(o / 1000),
         }
+    }
+
+    /// ifHighSpeed 0 and no `max_rate`: a 1e15-octet jump in a minute (133 Tbit/s) is bogus,
+    /// while a busy 400 Gbit/s port of unknown speed is still measured.
+    #[test]
+    fn an_absurd_jump_on_a_port_of_unknown_speed_is_bogus() {
+        let p = reading(0, 10, CounterWidth::C64, 1_000, 1_000);
+        let jump = reading(
+            60,
+            70,
+            CounterWidth::C64,
+            1_000 + 1_000_000_000_000_000,
+            1_000,
+        );
+        assert_eq!(
+            assess(Some(&p), &jump, 0, false),
+            Assessment::without(Quality::Bogus)
+        );
+        let busy = reading(
+            60,
+            70,
+            CounterWidth::C64,
+            1_000 + 400 * GBPS / 8 * 60,
+            1_000,
+        );
+        let a = assess(Some(&p), &busy, 0, false);
+        assert_eq!(a.quality, Quality::Ok);
+        assert_eq!(a.delta.map(|d| d.in_octets), Some(400 * GBPS / 8 * 60));
     }
 
     #[test]
