@@ -17,8 +17,14 @@ use report_support::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
-fn html() -> (Setup, String) {
-    let s = Setup::new();
+/// The report of October 2026 over synthetic steps from late September to early October.
+fn october(
+    s: &Setup,
+) -> (
+    bandwatch::report::Report,
+    bandwatch::store::UsageBook,
+    Timestamp,
+) {
     // Late September and early October are enough for both months' charts.
     write_steps(
         &s.db(),
@@ -40,6 +46,12 @@ fn html() -> (Setup, String) {
         &[],
     )
     .unwrap();
+    (r, book, now)
+}
+
+fn html() -> (Setup, String) {
+    let s = Setup::new();
+    let (r, book, now) = october(&s);
     // The data stop on 8 October: the last week of the month is unmeasured, which is not
     // churn, and November, not measured at all, is `no_data`, not churned.
     let status = |r: &bandwatch::report::Report, id: &str| {
@@ -122,4 +134,29 @@ fn the_html_report_is_mail_safe_and_opens_in_chromium() {
         assert!(dom.contains(&format!("<b>{id}</b>")), "{id}");
     }
     assert!(!dom.contains("<parsererror"));
+}
+
+#[test]
+fn a_customer_named_by_if_alias_or_config_shows_escaped() {
+    const EVIL: &str = "<script>alert(1)</script>";
+    let s = Setup::new();
+    let (mut r, _, _) = october(&s);
+    // A customer's name and a site's, as an ifAlias or a config file might carry them.
+    r.customers[0].name = EVIL.into();
+    r.customers[0].id = format!("{EVIL}-id");
+    if let Some(site) = r.sites.first_mut() {
+        site.name = EVIL.into();
+    }
+    let page = render(&r, Format::Html);
+    assert!(!page.to_ascii_lowercase().contains("<script"), "{page}");
+    assert!(
+        page.contains("<b>&lt;script&gt;alert(1)&lt;/script&gt;-id</b>"),
+        "{page}"
+    );
+    assert!(
+        page.matches("&lt;script&gt;alert(1)&lt;/script&gt;")
+            .count()
+            >= 3,
+        "{page}"
+    );
 }

@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jiff::{SignedDuration, Timestamp};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::live::Snapshot;
 use super::server::{AppState, StoreView};
@@ -39,9 +40,6 @@ pub async fn page(State(st): State<AppState>) -> Response {
             .into_response(),
     }
 }
-
-/// Escapes text for HTML: the one escaper, in [`crate::format`].
-pub use crate::format::html as esc;
 
 /// A 24-hour series and its baseline band, ready to draw.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -85,6 +83,11 @@ impl ChartData {
     /// The chart as inline SVG: the band as a shaded area, the series as a line broken at
     /// gaps, the top of the scale and the time axis as text.
     pub fn svg(&self, entity: &str) -> String {
+        self.markup(entity).into_string()
+    }
+
+    /// [`ChartData::svg`] as markup, to place in a page.
+    pub fn markup(&self, entity: &str) -> Markup {
         const W: f64 = 600.0;
         const H: f64 = 150.0;
         const TOP: f64 = 14.0;
@@ -101,12 +104,6 @@ impl ChartData {
             * 1.1;
         let x = |i: usize| i as f64 * W / (n - 1) as f64;
         let y = |v: f64| TOP + (H - TOP - BOTTOM) * (1.0 - v / max);
-        let mut s = format!(
-            "<svg class=\"chart\" data-entity=\"{}\" viewBox=\"0 0 {W} {H}\" preserveAspectRatio=\"none\" \
-             role=\"img\" aria-label=\"{} inbound, last 24 hours\">",
-            esc(entity),
-            esc(entity)
-        );
         // Band: one polygon per run of steps with history.
         let mut runs: Vec<Vec<(usize, (f64, f64))>> = vec![Vec::new()];
         for (i, b) in self.band.iter().enumerate() {
@@ -115,16 +112,20 @@ impl ChartData {
                 None => runs.push(Vec::new()),
             }
         }
-        for run in runs.iter().filter(|r| r.len() > 1) {
-            let mut pts = String::new();
-            for (i, (_, hi)) in run {
-                let _ = write!(pts, "{:.1},{:.1} ", x(*i), y(*hi));
-            }
-            for (i, (lo, _)) in run.iter().rev() {
-                let _ = write!(pts, "{:.1},{:.1} ", x(*i), y(*lo));
-            }
-            let _ = write!(s, "<polygon class=\"band\" points=\"{}\"/>", pts.trim_end());
-        }
+        let polygons: Vec<String> = runs
+            .iter()
+            .filter(|r| r.len() > 1)
+            .map(|run| {
+                let mut pts = String::new();
+                for (i, (_, hi)) in run {
+                    let _ = write!(pts, "{:.1},{:.1} ", x(*i), y(*hi));
+                }
+                for (i, (lo, _)) in run.iter().rev() {
+                    let _ = write!(pts, "{:.1},{:.1} ", x(*i), y(*lo));
+                }
+                pts.trim_end().to_string()
+            })
+            .collect();
         let mut d = String::new();
         let mut pen = false;
         for (i, v) in self.values.iter().enumerate() {
@@ -142,17 +143,20 @@ impl ChartData {
                 None => pen = false,
             }
         }
-        let _ = write!(s, "<path class=\"line\" d=\"{}\"/>", d.trim_end());
-        let _ = write!(
-            s,
-            "<text x=\"2\" y=\"11\">{}</text>\
-             <text x=\"2\" y=\"{H}\" dy=\"-3\">-24h</text>\
-             <text x=\"{}\" y=\"{H}\" dy=\"-3\">-12h</text>\
-             <text x=\"{W}\" y=\"{H}\" dy=\"-3\" text-anchor=\"end\">now</text></svg>",
-            esc(&format_bps(max / 1.1)),
-            W / 2.0
-        );
-        s
+        html! {
+            svg class="chart" data-entity=(entity) viewBox=(format!("0 0 {W} {H}"))
+                preserveAspectRatio="none" role="img"
+                aria-label=(format!("{entity} inbound, last 24 hours")) {
+                @for pts in &polygons {
+                    polygon class="band" points=(pts) {}
+                }
+                path class="line" d=(d.trim_end()) {}
+                text x="2" y="11" { (format_bps(max / 1.1)) }
+                text x="2" y=(H) dy="-3" { "-24h" }
+                text x=(W / 2.0) y=(H) dy="-3" { "-12h" }
+                text x=(W) y=(H) dy="-3" text-anchor="end" { "now" }
+            }
+        }
     }
 }
 
@@ -166,7 +170,8 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid 
 td,th{text-align:left;padding:3px 6px;border-bottom:1px solid #eee}.down{color:#b71c1c;font-weight:bold}\
 .up{color:#2e7d32}.muted{color:#777}.legend{font-size:.85em;color:#555}";
 
-/// Renders the page from the live state and (when given) the store.
+/// Renders the page from the live state and (when given) the store. Built with `maud`,
+/// which escapes every value (switch, port and customer names may come from ifAlias text).
 pub fn render(
     snap: &Snapshot,
     store: Option<&StoreView>,
@@ -174,80 +179,70 @@ pub fn render(
     now: Timestamp,
 ) -> String {
     let topo = &snap.topology;
-    let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta http-equiv=\"refresh\" content=\"30\"><title>bandwatch status</title>\
-         <style>{STYLE}</style></head><body><h1>bandwatch status</h1>\
-         <p class=\"muted\">{} switches, {} product lines, {} customers. Updated {} UTC \
-         (reloads every 30 s). <a href=\"/metrics\">/metrics</a></p>",
-        topo.switches.len(),
-        topo.product_lines.len(),
-        topo.customers.len(),
-        now.strftime("%Y-%m-%d %H:%M:%S")
-    );
+    let reader = store.map(|s| &s.reader);
 
     // Firing alerts first, then pending ones: rule, where, value vs baseline, since.
-    h.push_str("<section id=\"alerts\"><h2>Firing alerts</h2>");
     let mut active: Vec<&crate::rules::view::ActiveAlert> = alerts.iter().collect();
     active.sort_by_key(|a| (a.state != "firing", a.since));
-    if active.is_empty() {
-        h.push_str("<p class=\"up\">Nothing is firing.</p>");
-    } else {
-        h.push_str("<table><tr><th>state</th><th>rule</th><th>where</th><th>severity</th><th>value</th><th>baseline</th><th>since</th></tr>");
-        for a in active {
-            let since = a
-                .since
-                .and_then(|t| Timestamp::from_second(t).ok())
-                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
-                .unwrap_or_default();
-            let _ = write!(
-                h,
-                "<tr><td class=\"{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                if a.state == "firing" { "down" } else { "muted" },
-                esc(&a.state),
-                esc(&a.rule),
-                esc(&a.entity),
-                esc(&a.severity),
-                esc(&short_value(a.value)),
-                a.baseline
-                    .map(|b| esc(&short_value(b)))
-                    .unwrap_or_else(|| "-".into()),
-                esc(&since)
-            );
+    let alerts_section = html! {
+        section id="alerts" {
+            h2 { "Firing alerts" }
+            @if active.is_empty() {
+                p class="up" { "Nothing is firing." }
+            } @else {
+                table {
+                    tr {
+                        th { "state" } th { "rule" } th { "where" } th { "severity" }
+                        th { "value" } th { "baseline" } th { "since" }
+                    }
+                    @for a in &active {
+                        tr {
+                            td class=(if a.state == "firing" { "down" } else { "muted" }) { (a.state) }
+                            td { (a.rule) }
+                            td { (a.entity) }
+                            td { (a.severity) }
+                            td { (short_value(a.value)) }
+                            td { (a.baseline.map(short_value).unwrap_or_else(|| "-".into())) }
+                            td {
+                                (a.since
+                                    .and_then(|t| Timestamp::from_second(t).ok())
+                                    .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                                    .unwrap_or_default())
+                            }
+                        }
+                    }
+                }
+            }
         }
-        h.push_str("</table>");
-    }
-    h.push_str("</section>");
+    };
 
-    let reader = store.map(|s| &s.reader);
-    let charts = |h: &mut String, kind: EntityKind, title: &str, items: Vec<(String, String)>| {
-        let _ = write!(
-            h,
-            "<section id=\"{}\"><h2>{title}</h2><p class=\"legend\">Inbound, last 24 hours \
-             (5-minute steps); shaded: the same hours over the past {BASELINE_DAYS} days.</p>\
-             <div class=\"cards\">",
-            kind.as_str()
-        );
-        for (name, detail) in items {
-            let label = format!("{}:{name}", kind.as_str());
-            let chart = match &reader {
-                Some(r) => match ChartData::read(r, Entity::new(kind, name.clone()), now) {
-                    Ok(c) => c.svg(&label),
-                    Err(e) => format!("<p class=\"down\">cannot read the store: {}</p>", esc(&e)),
-                },
-                None => "<p class=\"muted\">no database configured for charts</p>".into(),
-            };
-            let _ = write!(
-                h,
-                "<div class=\"card\"><h3>{}</h3><div class=\"muted\">{}</div>{chart}</div>",
-                esc(&name),
-                esc(&detail)
-            );
+    let charts = |kind: EntityKind, title: &str, items: Vec<(String, String)>| {
+        html! {
+            section id=(kind.as_str()) {
+                h2 { (title) }
+                p class="legend" {
+                    "Inbound, last 24 hours (5-minute steps); shaded: the same hours over the past "
+                    (BASELINE_DAYS) " days."
+                }
+                div class="cards" {
+                    @for (name, detail) in &items {
+                        div class="card" {
+                            h3 { (name) }
+                            div class="muted" { (detail) }
+                            @match &reader {
+                                Some(r) => {
+                                    @match ChartData::read(r, Entity::new(kind, name.clone()), now) {
+                                        Ok(c) => { (c.markup(&format!("{}:{name}", kind.as_str()))) }
+                                        Err(e) => { p class="down" { "cannot read the store: " (e) } }
+                                    }
+                                }
+                                None => { p class="muted" { "no database configured for charts" } }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        h.push_str("</div></section>");
     };
     let lines = topo
         .product_lines
@@ -265,7 +260,7 @@ pub fn render(
             )
         })
         .collect();
-    charts(&mut h, EntityKind::ProductLine, "Product lines", lines);
+    let lines = charts(EntityKind::ProductLine, "Product lines", lines);
     let sites = topo
         .sites
         .values()
@@ -283,7 +278,7 @@ pub fn render(
             )
         })
         .collect();
-    charts(&mut h, EntityKind::Site, "Sites", sites);
+    let sites = charts(EntityKind::Site, "Sites", sites);
 
     // Top ports by utilization, from the live state.
     let mut ports: Vec<(f64, String, f64, f64)> = snap
@@ -296,90 +291,128 @@ pub fn render(
         })
         .collect();
     ports.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    h.push_str(
-        "<section id=\"ports\"><h2>Top ports by utilization</h2><table>\
-         <tr><th>port</th><th>utilization</th><th>in</th><th>out</th></tr>",
-    );
-    for (u, name, i, o) in ports.iter().take(10) {
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{:.1}%</td><td>{}</td><td>{}</td></tr>",
-            esc(name),
-            u * 100.0,
-            format_bps(*i),
-            format_bps(*o)
-        );
-    }
-    if ports.is_empty() {
-        h.push_str("<tr><td colspan=\"4\" class=\"muted\">no rates measured yet</td></tr>");
-    }
-    h.push_str("</table></section>");
 
     // Switches and their poll health.
-    h.push_str(
-        "<section id=\"switches\"><h2>Switches</h2><table>\
-         <tr><th>switch</th><th>site</th><th>address</th><th>state</th><th>last answer</th></tr>",
-    );
     let secs_now = now.as_millisecond() as f64 / 1000.0;
-    for sw in &topo.switches {
-        let st = snap.switches.get(&sw.name);
-        let (class, state) = match st {
-            Some(s) if s.up => ("up", "answering"),
-            Some(_) => ("down", "not answering"),
-            None => ("muted", "not polled yet"),
-        };
-        let last = st
-            .and_then(|s| s.last_success)
-            .map_or("never".to_string(), |t| {
-                format!("{:.0} s ago", (secs_now - t).max(0.0))
-            });
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{state}</td><td>{last}</td></tr>",
-            esc(&sw.name),
-            esc(&sw.site),
-            esc(&sw.address)
-        );
-    }
-    h.push_str("</table></section>");
+    let switches: Vec<_> = topo
+        .switches
+        .iter()
+        .map(|sw| {
+            let st = snap.switches.get(&sw.name);
+            let (class, state) = match st {
+                Some(s) if s.up => ("up", "answering"),
+                Some(_) => ("down", "not answering"),
+                None => ("muted", "not polled yet"),
+            };
+            let last = st
+                .and_then(|s| s.last_success)
+                .map_or("never".to_string(), |t| {
+                    format!("{:.0} s ago", (secs_now - t).max(0.0))
+                });
+            (sw, class, state, last)
+        })
+        .collect();
 
     // The last 50 alert transitions.
-    h.push_str("<section id=\"history\"><h2>Last alert transitions</h2>");
     let history = store.map(|s| s.alerts.history(50));
-    match history {
-        Some(Ok(rows)) if !rows.is_empty() => {
-            h.push_str("<table><tr><th>time</th><th>rule</th><th>where</th><th>change</th><th>value</th></tr>");
-            for r in rows {
-                let t = Timestamp::from_second(r.ts)
-                    .map(|t| t.strftime("%m-%d %H:%M:%S").to_string())
-                    .unwrap_or_default();
-                let _ = write!(
-                    h,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} &rarr; {}</td><td>{}</td></tr>",
-                    esc(&t),
-                    esc(&r.rule),
-                    esc(&r.entity),
-                    esc(&r.from_state),
-                    esc(&r.to_state),
-                    r.value.map(|v| esc(&short_value(v))).unwrap_or_default()
-                );
+
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta http-equiv="refresh" content="30";
+                title { "bandwatch status" }
+                style { (PreEscaped(STYLE)) }
             }
-            h.push_str("</table>");
+            body {
+                h1 { "bandwatch status" }
+                p class="muted" {
+                    (topo.switches.len()) " switches, " (topo.product_lines.len())
+                    " product lines, " (topo.customers.len()) " customers. Updated "
+                    (now.strftime("%Y-%m-%d %H:%M:%S")) " UTC (reloads every 30 s). "
+                    a href="/metrics" { "/metrics" }
+                }
+                (alerts_section)
+                (lines)
+                (sites)
+                section id="ports" {
+                    h2 { "Top ports by utilization" }
+                    table {
+                        tr { th { "port" } th { "utilization" } th { "in" } th { "out" } }
+                        @for (u, name, i, o) in ports.iter().take(10) {
+                            tr {
+                                td { (name) }
+                                td { (format!("{:.1}%", u * 100.0)) }
+                                td { (format_bps(*i)) }
+                                td { (format_bps(*o)) }
+                            }
+                        }
+                        @if ports.is_empty() {
+                            tr { td colspan="4" class="muted" { "no rates measured yet" } }
+                        }
+                    }
+                }
+                section id="switches" {
+                    h2 { "Switches" }
+                    table {
+                        tr {
+                            th { "switch" } th { "site" } th { "address" } th { "state" }
+                            th { "last answer" }
+                        }
+                        @for (sw, class, state, last) in &switches {
+                            tr {
+                                td { (sw.name) }
+                                td { (sw.site) }
+                                td { (sw.address) }
+                                td class=(class) { (state) }
+                                td { (last) }
+                            }
+                        }
+                    }
+                }
+                section id="history" {
+                    h2 { "Last alert transitions" }
+                    @match &history {
+                        Some(Ok(rows)) if !rows.is_empty() => {
+                            table {
+                                tr {
+                                    th { "time" } th { "rule" } th { "where" } th { "change" }
+                                    th { "value" }
+                                }
+                                @for r in rows {
+                                    tr {
+                                        td {
+                                            (Timestamp::from_second(r.ts)
+                                                .map(|t| t.strftime("%m-%d %H:%M:%S").to_string())
+                                                .unwrap_or_default())
+                                        }
+                                        td { (r.rule) }
+                                        td { (r.entity) }
+                                        td { (r.from_state) " → " (r.to_state) }
+                                        td { (r.value.map(short_value).unwrap_or_default()) }
+                                    }
+                                }
+                            }
+                        }
+                        Some(Err(e)) => {
+                            p class="down" { "cannot read the alert history: " (e) }
+                        }
+                        _ => { p class="muted" { "No alert has changed state yet." } }
+                    }
+                }
+                section id="report" {
+                    h2 { "Reports" }
+                    p {
+                        a href="/report?month=current" { "This month's usage report" }
+                        " (so far, with a projection to month end)"
+                    }
+                }
+            }
         }
-        Some(Err(e)) => {
-            let _ = write!(
-                h,
-                "<p class=\"down\">cannot read the alert history: {}</p>",
-                esc(&e.to_string())
-            );
-        }
-        _ => h.push_str("<p class=\"muted\">No alert has changed state yet.</p>"),
     }
-    h.push_str(
-        "</section><section id=\"report\"><h2>Reports</h2><p><a href=\"/report?month=current\">This \
-         month's usage report</a> (so far, with a projection to month end)</p></section></body></html>",
-    );
-    h
+    .into_string()
 }
 
 /// A value for the alert tables: rates with their unit, small numbers as they are.
@@ -447,10 +480,59 @@ mod tests {
     #[test]
     fn escapes_names() {
         assert_eq!(
-            esc("<a href=\"x\">&'"),
+            crate::format::html("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
         let svg = ChartData::default().svg("site:<x>");
         assert!(svg.contains("site:&lt;x&gt;") && !svg.contains("<x>"));
+    }
+
+    #[test]
+    fn names_from_if_alias_and_config_show_escaped_on_the_page() {
+        const EVIL: &str = "<script>alert(1)</script>";
+        let mut topo = crate::config::Topology::default();
+        topo.product_lines.insert(
+            EVIL.into(),
+            crate::config::ProductLine {
+                name: EVIL.into(),
+                owners: Vec::new(),
+                ports: Vec::new(),
+                description: None,
+            },
+        );
+        let snap = Snapshot {
+            topology: std::sync::Arc::new(topo),
+            ..Default::default()
+        };
+        // A port attributed by its ifAlias, firing.
+        let alert = crate::rules::view::ActiveAlert {
+            rule: "uplink-attack".into(),
+            severity: "critical".into(),
+            scope: "port".into(),
+            entity: format!("port:sw1/{EVIL}"),
+            state: "firing".into(),
+            value: 4.2e9,
+            baseline: None,
+            since: Some(1_764_000_000),
+        };
+        let page = render(
+            &snap,
+            None,
+            &[alert],
+            Timestamp::from_second(1_764_000_060).unwrap(),
+        );
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(
+            page.contains("<td>port:sw1/&lt;script&gt;alert(1)&lt;/script&gt;</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<h3>&lt;script&gt;alert(1)&lt;/script&gt;</h3>"),
+            "{page}"
+        );
+        // The page is still the page: its sections in order.
+        let at = |s: &str| page.find(s).unwrap_or_else(|| panic!("{s} in {page}"));
+        assert!(at("<section id=\"alerts\">") < at("<section id=\"product_line\">"));
+        assert!(at("<section id=\"switches\">") < at("<section id=\"history\">"));
     }
 }

@@ -2,7 +2,7 @@
 //! `down`), directions, ratios to the usual; durations, times and HTML escaping come from
 //! [`crate::format`].
 
-pub use crate::format::{duration, html, minute_utc as time};
+pub use crate::format::{duration, minute_utc as time};
 use crate::format::{format_bps, format_bytes, significant};
 
 /// Metric name of an absent rule's value: seconds without a successful poll.

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use maud::{DOCTYPE, html};
 
 use super::chart;
 use super::format;
@@ -251,101 +252,80 @@ pub fn text_body(env: &Envelope<'_>, notices: &[Notice]) -> String {
     out
 }
 
-/// The HTML part; `charts[i]` is the content id of notice `i`'s chart, if it has one.
+/// The HTML part; `charts[i]` is the content id of notice `i`'s chart, if it has one. Built
+/// with `maud`, which escapes every value it is given (rule names, ifAlias text, URLs).
 pub fn html_body(env: &Envelope<'_>, notices: &[Notice], charts: &[Option<Chart>]) -> String {
-    let esc = format::html;
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html>\n<body style=\"font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222\">\n",
-    );
-    if notices.len() > 1 {
-        let _ = writeln!(
-            out,
-            "<p style=\"margin:0 0 8px 0\"><b>{} alerts for {}</b></p>",
-            notices.len(),
-            esc(env.route)
-        );
-        out.push_str("<table cellpadding=\"4\" style=\"border-collapse:collapse;margin-bottom:16px\">\n<tr style=\"background:#eee;text-align:left\"><th>State</th><th>Severity</th><th>Rule</th><th>Where</th><th>Value</th><th>Usual</th><th>Since</th></tr>\n");
-        for n in notices {
-            let _ = writeln!(
-                out,
-                "<tr style=\"border-top:1px solid #ddd\"><td style=\"color:{}\"><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                kind_colour(n.kind),
-                n.kind.word(),
-                n.severity.word(),
-                esc(&n.rule),
-                esc(&place(n)),
-                esc(&format::value(&n.metric, n.value)),
-                esc(&n
-                    .baseline
-                    .map(|b| format::quantity(&n.metric, b))
-                    .unwrap_or_default()),
-                esc(&format::time(n.started_at)),
-            );
+    let colour = |n: &Notice| format!("color:{}", kind_colour(n.kind));
+    let markup = html! {
+        (DOCTYPE)
+        html {
+            body style="font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222" {
+                @if notices.len() > 1 {
+                    p style="margin:0 0 8px 0" {
+                        b { (notices.len()) " alerts for " (env.route) }
+                    }
+                    table cellpadding="4" style="border-collapse:collapse;margin-bottom:16px" {
+                        tr style="background:#eee;text-align:left" {
+                            th { "State" } th { "Severity" } th { "Rule" } th { "Where" }
+                            th { "Value" } th { "Usual" } th { "Since" }
+                        }
+                        @for n in notices {
+                            tr style="border-top:1px solid #ddd" {
+                                td style=(colour(n)) { b { (n.kind.word()) } }
+                                td { (n.severity.word()) }
+                                td { (n.rule) }
+                                td { (place(n)) }
+                                td { (format::value(&n.metric, n.value)) }
+                                td {
+                                    (n.baseline
+                                        .map(|b| format::quantity(&n.metric, b))
+                                        .unwrap_or_default())
+                                }
+                                td { (format::time(n.started_at)) }
+                            }
+                        }
+                    }
+                }
+                @for (i, n) in notices.iter().enumerate().take(MAX_DETAILS) {
+                    h3 style=(format!("margin:16px 0 4px 0;{}", colour(n))) { (headline(n)) }
+                    @if !n.explanation.is_empty() {
+                        p style="margin:0 0 8px 0" { (n.explanation) }
+                    }
+                    @if let Some(m) = &n.money {
+                        p style="margin:0 0 8px 0;font-weight:bold" { (m) }
+                    }
+                    table cellpadding="2" style="border-collapse:collapse" {
+                        @for (k, v) in where_facts(n).into_iter().chain(state_facts(n)) {
+                            tr {
+                                td style="color:#666;padding-right:12px" { (k) }
+                                td { (v) }
+                            }
+                        }
+                    }
+                    @if let Some(Some(c)) = charts.get(i) {
+                        p style="margin:8px 0 0 0" {
+                            img src=(format!("cid:{}", c.content_id)) width=(chart::WIDTH)
+                                height=(chart::HEIGHT) alt=(format!("chart of {}", n.metric));
+                        }
+                        p style="margin:0;color:#666;font-size:12px" {
+                            (format::time(c.from)) " to " (format::time(c.to))
+                            "; red: measured, blue band: usual range, grey line: alert start; scale "
+                            (format::quantity(&n.metric, c.scale.y_min)) " to "
+                            (format::quantity(&n.metric, c.scale.y_max)) "."
+                        }
+                    }
+                }
+                @if let Some(more) = more_line(notices) {
+                    p style="margin-top:16px" { (more) }
+                }
+                @if let Some(url) = env.public_url {
+                    p style="margin-top:16px" { a href=(url) { "Status page" } }
+                }
+                p style="color:#999;font-size:12px" { "bandwatch" }
+            }
         }
-        out.push_str("</table>\n");
-    }
-    for (i, n) in notices.iter().enumerate().take(MAX_DETAILS) {
-        let _ = writeln!(
-            out,
-            "<h3 style=\"margin:16px 0 4px 0;color:{}\">{}</h3>",
-            kind_colour(n.kind),
-            esc(&headline(n))
-        );
-        if !n.explanation.is_empty() {
-            let _ = writeln!(
-                out,
-                "<p style=\"margin:0 0 8px 0\">{}</p>",
-                esc(&n.explanation)
-            );
-        }
-        if let Some(m) = &n.money {
-            let _ = writeln!(
-                out,
-                "<p style=\"margin:0 0 8px 0;font-weight:bold\">{}</p>",
-                esc(m)
-            );
-        }
-        out.push_str("<table cellpadding=\"2\" style=\"border-collapse:collapse\">\n");
-        for (k, v) in where_facts(n).into_iter().chain(state_facts(n)) {
-            let _ = writeln!(
-                out,
-                "<tr><td style=\"color:#666;padding-right:12px\">{}</td><td>{}</td></tr>",
-                esc(k),
-                esc(&v)
-            );
-        }
-        out.push_str("</table>\n");
-        if let Some(Some(c)) = charts.get(i) {
-            let _ = writeln!(
-                out,
-                "<p style=\"margin:8px 0 0 0\"><img src=\"cid:{}\" width=\"{}\" height=\"{}\" alt=\"chart of {}\"></p>",
-                esc(&c.content_id),
-                chart::WIDTH,
-                chart::HEIGHT,
-                esc(&n.metric)
-            );
-            let _ = writeln!(
-                out,
-                "<p style=\"margin:0;color:#666;font-size:12px\">{} to {}; red: measured, blue band: usual range, grey line: alert start; scale {} to {}.</p>",
-                esc(&format::time(c.from)),
-                esc(&format::time(c.to)),
-                esc(&format::quantity(&n.metric, c.scale.y_min)),
-                esc(&format::quantity(&n.metric, c.scale.y_max)),
-            );
-        }
-    }
-    if let Some(more) = more_line(notices) {
-        let _ = writeln!(out, "<p style=\"margin-top:16px\">{}</p>", esc(&more));
-    }
-    if let Some(url) = env.public_url {
-        let _ = writeln!(
-            out,
-            "<p style=\"margin-top:16px\"><a href=\"{}\">Status page</a></p>",
-            esc(url)
-        );
-    }
-    out.push_str("<p style=\"color:#999;font-size:12px\">bandwatch</p>\n</body>\n</html>\n");
-    out
+    };
+    markup.into_string()
 }
 
 fn kind_colour(kind: NoticeKind) -> &'static str {
@@ -555,6 +535,35 @@ mod tests {
         assert!(html.contains("a &amp; b"));
         assert!(html.contains("href=\"https://example.net/?a=1&amp;b=&quot;2&quot;\""));
         assert!(!html.contains("<img"));
+    }
+
+    #[test]
+    fn a_port_and_customer_named_by_if_alias_show_escaped_in_the_email() {
+        const EVIL: &str = "<script>alert(1)</script>";
+        let a = n(
+            NoticeKind::Firing,
+            &format!("port:sw1/{EVIL}"),
+            &[("customer", EVIL), ("product_line", EVIL)],
+            Severity::Critical,
+        );
+        let b = n(NoticeKind::Resolved, "port:sw1/p2", &[], Severity::Critical);
+        let env = Envelope {
+            from: "bandwatch@example.net",
+            route: "ops",
+            to: &[],
+            public_url: None,
+        };
+        let notices = [a, b];
+        let html = html_body(&env, &notices, &charts(&notices));
+        assert!(!html.contains("<script>"), "{html}");
+        let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;";
+        // In the summary table, the headline and the facts of the first alert.
+        assert!(html.matches(escaped).count() >= 3, "{html}");
+        assert_eq!(html.matches("<tr style=\"border-top").count(), 2);
+        assert!(
+            html.starts_with("<!DOCTYPE html><html><body style="),
+            "{html}"
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@
 
 use std::fmt::Write as _;
 
-use super::html::esc;
+use maud::{Markup, html};
+
+use super::html::{H3, TABLE, TD, TDL, TH};
 use crate::config::units::format_bps;
 use crate::cost::{Accounts, CustomerMoney, GroupMoney, format_money};
 use crate::report::Report;
@@ -232,53 +234,43 @@ pub fn text(r: &Report, s: &mut String) {
     }
 }
 
-const TD: &str = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:right;";
-const TDL: &str = "padding:3px 8px;border-bottom:1px solid #ddd;text-align:left;";
-const TH: &str =
-    "padding:3px 8px;border-bottom:2px solid #999;text-align:right;background:#f3f3f3;";
-
-/// The money sections as e-mail-safe HTML.
-pub fn html(r: &Report, s: &mut String) {
-    let Some(a) = &r.accounts else { return };
-    s.push_str(
-        "<h3 style=\"font-size:16px;margin:22px 0 4px;\">Money</h3>\
-         <p style=\"color:#555;font-size:12px;margin:0 0 8px;\">Revenue from each customer's plan \
-         and measured usage; transit cost of each priced uplink allocated by traffic through its \
-         site in each 5-minute slot (95th-billed uplinks: the slots at or above their 95th). \
-         Margin = revenue - allocated cost.</p>",
-    );
-    for (title, t) in tables(r, a) {
-        let _ = write!(
-            s,
-            "<h3 style=\"font-size:15px;margin:18px 0 6px;\">{}</h3>",
-            esc(title)
-        );
-        if t.rows.is_empty() {
-            s.push_str("<p style=\"color:#777;margin:0;\">None.</p>");
-            continue;
+/// The money sections as e-mail-safe HTML (escaped by `maud`).
+pub fn html(r: &Report) -> Markup {
+    let Some(a) = &r.accounts else {
+        return html! {};
+    };
+    html! {
+        h3 style="font-size:16px;margin:22px 0 4px;" { "Money" }
+        p style="color:#555;font-size:12px;margin:0 0 8px;" {
+            "Revenue from each customer's plan and measured usage; transit cost of each priced \
+             uplink allocated by traffic through its site in each 5-minute slot (95th-billed \
+             uplinks: the slots at or above their 95th). Margin = revenue - allocated cost."
         }
-        s.push_str(
-            "<table cellpadding=\"0\" cellspacing=\"0\" style=\"border-collapse:collapse;font-size:13px;\"><tr>",
-        );
-        for (i, h) in t.head.iter().enumerate() {
-            let align = if i == 0 { "text-align:left;" } else { "" };
-            let _ = write!(s, "<th style=\"{TH}{align}\">{}</th>", esc(h));
-        }
-        s.push_str("</tr>");
-        for row in &t.rows {
-            s.push_str("<tr>");
-            for (i, c) in row.iter().enumerate() {
-                let style = if i == 0 { TDL } else { TD };
-                let colour = if c.starts_with('-') {
-                    "color:#c53030;"
-                } else {
-                    ""
-                };
-                let _ = write!(s, "<td style=\"{style}{colour}\">{}</td>", esc(c));
+        @for (title, t) in tables(r, a) {
+            h3 style=(H3) { (title) }
+            @if t.rows.is_empty() {
+                p style="color:#777;margin:0;" { "None." }
+            } @else {
+                table cellpadding="0" cellspacing="0" style=(TABLE) {
+                    tr {
+                        @for (i, h) in t.head.iter().enumerate() {
+                            th style=(if i == 0 { format!("{TH}text-align:left;") } else { TH.to_string() }) { (h) }
+                        }
+                    }
+                    @for row in &t.rows {
+                        tr {
+                            @for (i, c) in row.iter().enumerate() {
+                                td style=(format!(
+                                    "{}{}",
+                                    if i == 0 { TDL } else { TD },
+                                    if c.starts_with('-') { "color:#c53030;" } else { "" }
+                                )) { (c) }
+                            }
+                        }
+                    }
+                }
             }
-            s.push_str("</tr>");
         }
-        s.push_str("</table>");
     }
 }
 
