@@ -344,3 +344,61 @@ fn reload_applies_only_what_changed_and_a_bad_reload_keeps_the_running_model() {
     assert_eq!(firsts(http, "sim-0000"), first0);
     assert_eq!(count(&outbox, &["FIRING warning] uplink-busy"]), 1);
 }
+
+/// SIGTERM while a reload waits on an SMTP server that accepts connections but never greets:
+/// the daemon stops (abandoning the reload) instead of waiting for the check to time out.
+#[test]
+fn a_stop_during_a_slow_reload_is_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bw.toml");
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    let Simulated {
+        sim: _sim,
+        http,
+        text,
+    } = simulate(&cfg, 1, 2, &[], "rules_dir = \"rules\"\n");
+    let email = "\n[[route]]\nname = \"ops\"\nemail = [\"noc@example.net\"]\n\n\
+         [email]\ntransport = \"file\"\nfrom = \"bandwatch <bandwatch@example.net>\"\n";
+    std::fs::write(&cfg, format!("{text}{email}")).unwrap();
+    let log = dir.path().join("run.log");
+    let mut daemon = Kill(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(&cfg)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = daemon.0.id();
+    wait_for("the daemon serving /metrics", 30, || {
+        http_get(http, "/metrics").is_some_and(|(c, _)| c == 200)
+    });
+    // A server that completes TCP handshakes (the kernel's backlog) and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let smtp = email.replace(
+        "transport = \"file\"",
+        &format!("transport = \"smtp\"\nserver = \"127.0.0.1:{port}\"\nsecurity = \"none\""),
+    );
+    std::fs::write(&cfg, format!("{text}{smtp}")).unwrap();
+    hup(pid);
+    wait_for("the reload to start", 20, || {
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("SIGHUP: reloading"))
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let ok = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // The check alone would wait 30 s for a greeting: well before that, the daemon is gone.
+    wait_for("the daemon to stop during the reload", 15, || {
+        daemon.0.try_wait().unwrap().is_some()
+    });
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("reload is abandoned"), "{logged}");
+    assert!(logged.contains("bandwatch stopped"), "{logged}");
+    drop(silent);
+}

@@ -242,12 +242,28 @@ impl Daemon {
                 _ = attribution.tick() => self.refresh_attribution(),
                 Some(()) = hup.recv() => {
                     info!("SIGHUP: reloading {}", self.options.config_path.display());
-                    let _ = self.reload().await;
+                    // A stop during a slow reload (an SMTP server that does not answer the
+                    // check) abandons the reload rather than waiting for it.
+                    tokio::select! {
+                        _ = self.reload() => {}
+                        () = &mut stop => {
+                            warn!("stop requested during a reload: the reload is abandoned");
+                            break;
+                        }
+                    }
                 }
                 Some(reply) = self.reload_requests.recv() => {
                     info!("POST /-/reload: reloading {}", self.options.config_path.display());
-                    let r = self.reload().await.map_err(|e| e.to_string());
-                    let _ = reply.send(r);
+                    tokio::select! {
+                        r = self.reload() => {
+                            let _ = reply.send(r.map_err(|e| e.to_string()));
+                        }
+                        () = &mut stop => {
+                            warn!("stop requested during a reload: the reload is abandoned");
+                            let _ = reply.send(Err("the daemon is stopping".into()));
+                            break;
+                        }
+                    }
                 }
             }
         }
