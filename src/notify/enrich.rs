@@ -74,18 +74,8 @@ impl Enricher {
             .map(|r| chart(&*self.series, r, &ev))
             .unwrap_or_default();
         Some(Notice {
-            kind: ev.kind,
-            rule: ev.rule,
-            entity: ev.entity,
-            labels: ev.labels,
-            severity: ev.severity,
-            routes: ev.routes,
-            value: ev.value,
-            baseline: ev.baseline,
+            event: ev,
             metric,
-            started_at: ev.started_at,
-            at: ev.at,
-            explanation: ev.explanation,
             peak,
             money,
             chart,

@@ -4,8 +4,6 @@
 //! The kind and severity are the rules stage's own ([`NoticeKind`], [`Severity`]); the rest
 //! is what notify adds to the rules' event (chart, money, the metric's words).
 
-use std::collections::BTreeMap;
-
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +11,8 @@ use serde::{Deserialize, Serialize};
 /// `Severity`, one kind of notice across rules and notify).
 pub use crate::rules::event::NoticeKind;
 pub use crate::rules::rule::Severity;
+
+use crate::rules::event::AlertEvent;
 
 /// One point of a chart: when, the measured value (`None` for a gap, never 0) and the usual
 /// range (low, high) at that time when a baseline is known.
@@ -26,45 +26,38 @@ pub struct ChartPoint {
     pub band: Option<(f64, f64)>,
 }
 
-/// One alert event for the notify stage.
+/// One alert event for the notify stage: the rules stage's [`AlertEvent`] (reachable as
+/// `notice.rule`, `notice.value`, ... through `Deref`) plus what the enrich stage added.
+/// Stored in the outbox as one flat JSON object.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Notice {
-    /// Firing, repeat or resolved.
-    pub kind: NoticeKind,
-    /// Rule name, like `uplink-attack`.
-    pub rule: String,
-    /// What the alert is about, like `port:bj1-core-a/xe-0/0/1` or `customer:acme`.
-    pub entity: String,
-    /// Labels of the entity: `site`, `switch`, `port`, `product_line`, `customer`, `role`
-    /// as present.
-    pub labels: BTreeMap<String, String>,
-    /// Severity of the rule.
-    pub severity: Severity,
-    /// Route names to notify, already expanded by the rules stage (owners, account managers).
-    pub routes: Vec<String>,
-    /// The measured value that made the rule fire (or the last one, for resolved).
-    pub value: f64,
-    /// The usual value at this time, when the rule compares against a baseline.
-    pub baseline: Option<f64>,
+    /// The event as the rules stage emitted it.
+    #[serde(flatten)]
+    pub event: AlertEvent,
     /// What `value` measures, for formatting: `in_bps`, `out_bps`, `usage_bytes`,
     /// `utilization` (a fraction, 0.87 = 87 %), or anything else (shown as a plain number).
     pub metric: String,
-    /// When the alert started firing.
-    pub started_at: Timestamp,
-    /// When this event happened (for resolved: when it ended).
-    pub at: Timestamp,
-    /// One human sentence from the rule, like
-    /// `4.2 Gbit/s in, 5.1x the usual 820 Mbit/s for Tuesday 14:05, for 3 min`.
-    pub explanation: String,
     /// The highest value while firing (for resolved notices).
     pub peak: Option<f64>,
     /// The money the alert is about, one line, when prices are configured: the revenue at
     /// risk of a churn warning, what a spike would add to a transit bill or to revenue.
     #[serde(default)]
     pub money: Option<String>,
-    /// The series around the event for an inline chart (last 6 h for traffic, 90 days for
-    /// churn); empty for no chart.
+    /// The series the rule judged, with its envelope, for an inline chart; empty for none.
     pub chart: Vec<ChartPoint>,
+}
+
+impl std::ops::Deref for Notice {
+    type Target = AlertEvent;
+    fn deref(&self) -> &AlertEvent {
+        &self.event
+    }
+}
+
+impl std::ops::DerefMut for Notice {
+    fn deref_mut(&mut self) -> &mut AlertEvent {
+        &mut self.event
+    }
 }
 
 impl Notice {

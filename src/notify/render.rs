@@ -425,21 +425,24 @@ mod tests {
 
     fn n(kind: NoticeKind, entity: &str, labels: &[(&str, &str)], severity: Severity) -> Notice {
         Notice {
-            kind,
-            rule: "r".into(),
-            entity: entity.into(),
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect::<BTreeMap<_, _>>(),
-            severity,
-            routes: vec!["ops".into()],
-            value: 0.93,
-            baseline: None,
+            event: crate::rules::event::AlertEvent {
+                kind,
+                rule: "r".into(),
+                entity: entity.into(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+                severity,
+                routes: vec!["ops".into()],
+                value: 0.93,
+                baseline: None,
+                limit: None,
+                started_at: "2026-11-27T10:00:00Z".parse().unwrap(),
+                at: "2026-11-27T11:30:00Z".parse().unwrap(),
+                explanation: String::new(),
+            },
             metric: "utilization".into(),
-            started_at: "2026-11-27T10:00:00Z".parse().unwrap(),
-            at: "2026-11-27T11:30:00Z".parse().unwrap(),
-            explanation: String::new(),
             peak: None,
             money: None,
             chart: Vec::new(),

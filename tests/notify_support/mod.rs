@@ -2,6 +2,7 @@
 //! reader for what arrives, and builders for notices and configuration.
 #![allow(dead_code)]
 
+use bandwatch::rules::event::AlertEvent;
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
@@ -208,23 +209,26 @@ pub fn notice(kind: NoticeKind, rule: &str, switch: &str, port: &str, routes: &[
         })
         .collect();
     Notice {
-        kind,
-        rule: rule.to_string(),
-        entity: format!("port:{switch}/{port}"),
-        labels,
-        severity: Severity::Critical,
-        routes: routes.iter().map(|r| r.to_string()).collect(),
-        value: if kind == NoticeKind::Resolved {
-            7.9e8
-        } else {
-            4.2e9
+        event: AlertEvent {
+            kind,
+            rule: rule.to_string(),
+            entity: format!("port:{switch}/{port}"),
+            labels,
+            severity: Severity::Critical,
+            routes: routes.iter().map(|r| r.to_string()).collect(),
+            value: if kind == NoticeKind::Resolved {
+                7.9e8
+            } else {
+                4.2e9
+            },
+            baseline: Some(8.2e8),
+            limit: Some(2.5e9),
+            started_at: started,
+            at,
+            explanation: "4.2 Gbit/s in, 5.1x the usual 820 Mbit/s for Tuesday 14:05, for 3 min"
+                .to_string(),
         },
-        baseline: Some(8.2e8),
         metric: "in_bps".to_string(),
-        started_at: started,
-        at,
-        explanation: "4.2 Gbit/s in, 5.1x the usual 820 Mbit/s for Tuesday 14:05, for 3 min"
-            .to_string(),
         peak: (kind == NoticeKind::Resolved).then_some(4.6e9),
         money: None,
         chart,
