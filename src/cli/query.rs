@@ -211,11 +211,21 @@ pub fn render(data: &SeriesData, format: Format) -> String {
             }
         }
         Format::Csv => {
-            let _ = writeln!(out, "time,{metric},coverage");
-            for p in &data.points {
-                let v = p.value.map(|v| format!("{v}")).unwrap_or_default();
-                let _ = writeln!(out, "{},{v},{:.4}", p.time, p.coverage);
-            }
+            let head = vec![
+                "time".to_string(),
+                metric.to_string(),
+                "coverage".to_string(),
+            ];
+            let rows = data.points.iter().map(|p| {
+                vec![
+                    p.time.to_string(),
+                    p.value.map(|v| format!("{v}")).unwrap_or_default(),
+                    format!("{:.4}", p.coverage),
+                ]
+            });
+            out.push_str(&crate::format::csv::write(
+                std::iter::once(head).chain(rows),
+            ));
         }
         Format::Json => {
             let v = serde_json::json!({

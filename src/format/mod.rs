@@ -1,7 +1,8 @@
-//! Text for people, in one place: HTML escaping, numbers (rates, sizes, money, percentages)
-//! and durations. Every page, email, report and message formats through these, so the same
+//! Text for people, in one place: HTML escaping, numbers (rates, sizes, money, percentages),
+//! durations and CSV output. Every page, email, report and message formats through these, so the same
 //! quantity reads the same everywhere.
 
+pub mod csv;
 pub mod html;
 pub mod number;
 pub mod time;

@@ -216,24 +216,6 @@ const USAGE_COLUMNS: [&str; 23] = [
     "excluded_slots",
 ];
 
-/// Rows as CSV through the `csv` writer (quoted where a field needs it), `\n` line ends.
-fn write_csv(rows: &[Vec<String>]) -> String {
-    let mut w = csv::WriterBuilder::new()
-        .terminator(csv::Terminator::Any(b'\n'))
-        .flexible(true)
-        .from_writer(Vec::new());
-    for row in rows {
-        // Writing into memory cannot fail for I/O; a row that does is left out, not a panic.
-        if let Err(e) = w.write_record(row) {
-            tracing::warn!("report CSV: a row was left out: {e}");
-        }
-    }
-    let bytes = w
-        .into_inner()
-        .unwrap_or_else(|e| e.into_inner().into_inner().unwrap_or_default());
-    String::from_utf8_lossy(&bytes).into_owned()
-}
-
 /// One line of usage: the 23 usage columns of a customer or group.
 struct UsageLine<'a> {
     kind: &'a str,
@@ -360,5 +342,5 @@ fn csv(r: &Report) -> String {
             rows.push(money_only("total", &g.name, money::csv_group(g)));
         }
     }
-    write_csv(&rows)
+    crate::format::csv::write(&rows)
 }

@@ -315,23 +315,31 @@ impl Report {
     /// One CSV row per alert onset: `series,timestamp,kind,rule,resolved_at,peak,baseline,during_gap`
     /// (the NAB scorer reads `series,timestamp,kind`).
     pub fn to_csv(&self) -> String {
-        let mut s =
-            String::from("series,timestamp,kind,rule,resolved_at,peak,baseline,during_gap\n");
-        for a in &self.alerts {
-            let _ = writeln!(
-                s,
-                "{},{},{},{},{},{},{},{}",
-                a.series,
-                a.fired_at,
-                a.kind,
-                a.rule,
+        let head = [
+            "series",
+            "timestamp",
+            "kind",
+            "rule",
+            "resolved_at",
+            "peak",
+            "baseline",
+            "during_gap",
+        ]
+        .map(String::from)
+        .to_vec();
+        let rows = self.alerts.iter().map(|a| {
+            vec![
+                a.series.clone(),
+                a.fired_at.to_string(),
+                a.kind.clone(),
+                a.rule.clone(),
                 opt_time(a.resolved_at),
                 short(a.peak),
                 opt_num(a.baseline),
-                a.during_gap
-            );
-        }
-        s
+                a.during_gap.to_string(),
+            ]
+        });
+        crate::format::csv::write(std::iter::once(head).chain(rows))
     }
 
     /// The per-rule summary as text.
