@@ -240,6 +240,24 @@ fn bad_duration() {
     r.assert_error("5 parsecs", "switch[0].interval", "invalid duration");
 }
 
+/// A value `run` could not honour (the poller's semaphore holds at most usize::MAX >> 3
+/// permits) is refused by `check`, with its line and key, instead of passing and panicking.
+#[test]
+fn max_concurrent_polls_out_of_range() {
+    let r = check_text(
+        &mutate(
+            "rules_dir = \"rules\"",
+            "rules_dir = \"rules\"\nmax_concurrent_polls = 9223372036854775807",
+        ),
+        &[],
+    );
+    r.assert_error(
+        "max_concurrent_polls = 9223372036854775807",
+        "daemon.max_concurrent_polls",
+        "must be between 1 and 65536",
+    );
+}
+
 #[test]
 fn bad_rate() {
     let r = check_text(

@@ -129,3 +129,25 @@ fn simulate_then_run_once_json_over_v2c_and_v3() {
     .unwrap();
     check(&run_once(&v3));
 }
+
+/// `demo --speed 0` (time standing still) is refused with a message, not a panic, and
+/// nothing is written.
+#[test]
+fn demo_refuses_a_speed_that_stops_time() {
+    let dir = tempfile::tempdir().unwrap();
+    for speed in ["0", "-2", "NaN", "1000"] {
+        let out = Command::new(BIN)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .arg("demo")
+            .arg(format!("--speed={speed}"))
+            .arg("--data-dir")
+            .arg(dir.path().join("demo"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "--speed {speed}: {err}");
+        assert!(err.contains("--speed"), "--speed {speed}: {err}");
+        assert!(!err.contains("panicked"), "--speed {speed}: {err}");
+        assert!(!dir.path().join("demo").exists());
+    }
+}

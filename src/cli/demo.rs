@@ -48,8 +48,19 @@ pub struct DemoArgs {
     #[arg(long)]
     pub snmp_listen: Option<SocketAddr>,
     /// Time runs this many times faster: storyline, poll interval (at least 1 s).
-    #[arg(long, default_value_t = 1.0)]
+    /// Between 0.1 and 100.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_speed)]
     pub speed: f64,
+}
+
+/// `--speed`: a finite factor in 0.1..=100 (0 or a negative one would stop time).
+fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if v.is_finite() && (0.1..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{s} is not between 0.1 and 100"))
+    }
 }
 
 /// Runs `demo`: exit 1 when the configuration, the data directory, the fleet or the daemon

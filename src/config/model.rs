@@ -26,6 +26,9 @@ pub mod defaults {
     pub const REDISCOVER: Duration = Duration::from_secs(3600);
     /// `daemon.max_concurrent_polls`
     pub const MAX_CONCURRENT_POLLS: usize = 256;
+    /// The largest `daemon.max_concurrent_polls` accepted (a larger one would overflow the
+    /// poller's semaphore, and no fleet needs more switches polled at one instant).
+    pub const MAX_CONCURRENT_POLLS_LIMIT: usize = 65_536;
     /// `snmp.*.timeout`
     pub const SNMP_TIMEOUT: Duration = Duration::from_secs(2);
     /// `snmp.*.retries`

@@ -26,11 +26,14 @@ impl Builder<'_, '_> {
             .positive(raw.rediscover.as_ref(), "daemon.rediscover")
             .unwrap_or(defaults::REDISCOVER);
         let max_concurrent_polls = match &raw.max_concurrent_polls {
-            Some(m) if *m.get_ref() == 0 => {
+            Some(m) if !(1..=defaults::MAX_CONCURRENT_POLLS_LIMIT).contains(m.get_ref()) => {
                 self.doc.error(
                     Some(m.span()),
                     "daemon.max_concurrent_polls",
-                    "must be at least 1",
+                    format!(
+                        "must be between 1 and {}",
+                        defaults::MAX_CONCURRENT_POLLS_LIMIT
+                    ),
                 );
                 defaults::MAX_CONCURRENT_POLLS
             }
