@@ -480,8 +480,8 @@ mod tests {
     #[test]
     fn escapes_names() {
         assert_eq!(
-            crate::format::html("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+            html! { p title=("a\"b") { ("<a href=\"x\">&") } }.into_string(),
+            "<p title=\"a&quot;b\">&lt;a href=&quot;x&quot;&gt;&amp;</p>"
         );
         let svg = ChartData::default().svg("site:<x>");
         assert!(svg.contains("site:&lt;x&gt;") && !svg.contains("<x>"));
