@@ -12,8 +12,8 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 mod daemon_support;
@@ -51,24 +51,7 @@ const SCENARIO: &str =
     "time_scale = 1.0\n[traffic]\nbase = \"100Mbps\"\ndaily = 0.0\nweekly = 0.0\nnoise = 0.0\n";
 
 fn subjects(outbox: &Path) -> Vec<String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(outbox)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .filter_map(|m| {
-            m.lines()
-                .find(|l| l.starts_with("Subject:"))
-                .map(str::to_string)
-        })
-        .collect()
+    eml_subjects(outbox)
 }
 
 fn count(outbox: &Path, what: &[&str]) -> usize {
@@ -180,16 +163,7 @@ fn reload_applies_only_what_changed_and_a_bad_reload_keeps_the_running_model() {
     std::fs::write(&cfg, format!("{two}{tail}")).unwrap();
     let outbox = dir.path().join("var/outbox");
     let log = dir.path().join("run.log");
-    let daemon = Kill(
-        Command::new(BIN)
-            .arg("-c")
-            .arg(&cfg)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let daemon = spawn_run(&cfg, &log);
     let pid = daemon.0.id();
     wait_for("the uplink-busy firing email", 40, || {
         count(&outbox, &["FIRING warning] uplink-busy"]) == 1
@@ -361,16 +335,7 @@ fn a_stop_during_a_slow_reload_is_not_lost() {
          [email]\ntransport = \"file\"\nfrom = \"bandwatch <bandwatch@example.net>\"\n";
     std::fs::write(&cfg, format!("{text}{email}")).unwrap();
     let log = dir.path().join("run.log");
-    let mut daemon = Kill(
-        Command::new(BIN)
-            .arg("-c")
-            .arg(&cfg)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let mut daemon = spawn_run(&cfg, &log);
     let pid = daemon.0.id();
     wait_for("the daemon serving /metrics", 30, || {
         http_get(http, "/metrics").is_some_and(|(c, _)| c == 200)

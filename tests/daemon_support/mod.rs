@@ -118,3 +118,39 @@ pub fn simulate(
     );
     Simulated { sim, http, text }
 }
+
+/// Starts `bandwatch -c CFG run` with its log (stderr) written to `log`.
+pub fn spawn_run(cfg: &std::path::Path, log: &std::path::Path) -> Kill {
+    Kill(
+        std::process::Command::new(BIN)
+            .arg("-c")
+            .arg(cfg)
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The `Subject:` lines of every `.eml` in `outbox`, in file-name order.
+pub fn eml_subjects(outbox: &std::path::Path) -> Vec<String> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(outbox)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+        .iter()
+        .filter_map(|p| std::fs::read_to_string(p).ok())
+        .filter_map(|m| {
+            m.lines()
+                .find(|l| l.starts_with("Subject:"))
+                .map(str::to_string)
+        })
+        .collect()
+}
