@@ -21,3 +21,4 @@ pub mod sim;
 pub mod snmp;
 pub mod store;
 pub mod usage;
+pub mod version;

@@ -1,6 +1,7 @@
 //! The files in `dist/` are checked as their users' tools would: the Grafana dashboard only
 //! queries metric families that `/metrics` exports, and promtool accepts the Prometheus
-//! configuration and rules (promtool is required in CI, skipped with a reason elsewhere).
+//! configuration and rules (promtool is required in CI, skipped with a reason elsewhere);
+//! the shipped completions and man page are what the binary writes today.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -88,4 +89,80 @@ fn prometheus_config_and_rules_pass_promtool() {
     );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("SUCCESS: 8 rules found"), "{text}");
+}
+
+/// What `bandwatch ARGS` prints on stdout.
+fn bandwatch_stdout(args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_bandwatch"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bandwatch {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn shipped_completions_and_man_page_are_current() {
+    let regenerate = "regenerate with `bandwatch completions SHELL > FILE` and `bandwatch man > \
+                      dist/man/bandwatch.1`";
+    for (args, file) in [
+        (
+            &["completions", "bash"][..],
+            "dist/completions/bandwatch.bash",
+        ),
+        (&["completions", "zsh"][..], "dist/completions/_bandwatch"),
+        (
+            &["completions", "fish"][..],
+            "dist/completions/bandwatch.fish",
+        ),
+        (&["man"][..], "dist/man/bandwatch.1"),
+    ] {
+        let now = bandwatch_stdout(args);
+        let shipped = std::fs::read_to_string(root().join(file)).unwrap();
+        assert!(
+            now == shipped,
+            "{file} is not what `bandwatch {}` writes today; {regenerate}",
+            args.join(" ")
+        );
+    }
+    // The scripts complete the subcommands, the man page documents them.
+    let bash = bandwatch_stdout(&["completions", "bash"]);
+    assert!(bash.contains("complete -F _bandwatch"), "{bash}");
+    for sub in ["run", "check", "demo", "backtest", "completions"] {
+        assert!(bash.contains(sub), "bash completion lacks {sub}");
+    }
+    let man = bandwatch_stdout(&["man"]);
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH bandwatch 1"),
+        "{man}"
+    );
+    assert!(man.contains(".SH \"BANDWATCH DEMO\""), "{man}");
+    assert!(
+        man.contains("\\-\\-snmp\\-listen"),
+        "the demo's options are documented"
+    );
+}
+
+#[test]
+fn version_names_the_git_revision() {
+    let out = bandwatch_stdout(&["--version"]);
+    let revision = bandwatch::version::REVISION;
+    assert_eq!(
+        out.trim(),
+        format!("bandwatch {} (git {revision})", env!("CARGO_PKG_VERSION"))
+    );
+    // Built from this checkout: a hexadecimal commit, not the fallback.
+    if std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".git")
+        .exists()
+    {
+        assert!(
+            revision.len() >= 7 && revision.chars().all(|c| c.is_ascii_hexdigit()),
+            "{revision}"
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod check;
+pub mod completions;
 pub mod demo;
 pub mod import;
 pub mod query;
@@ -19,7 +20,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Watches network bandwidth and customer usage over SNMP and tells the right people when it
 /// moves the wrong way.
 #[derive(Debug, Parser)]
-#[command(name = "bandwatch", version, about, propagate_version = true)]
+#[command(
+    name = "bandwatch",
+    version = crate::version::LONG,
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     /// Configuration file.
     #[arg(
@@ -68,6 +74,10 @@ pub enum Command {
     Import(import::ImportArgs),
     /// Add, list or remove silences.
     Silence(silence::SilenceArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff) on stdout.
+    Man,
 }
 
 /// The tokio runtime of a command (two workers: polling and serving are light), or the exit
@@ -115,5 +125,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Silence(args) => silence::run(&cli.config, args),
         Command::Report(args) => report::run(&cli.config, args),
         Command::Import(args) => import::run(&cli.config, args),
+        Command::Completions(args) => completions::completions(args),
+        Command::Man => completions::man(),
     }
 }
