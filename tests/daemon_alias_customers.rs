@@ -91,7 +91,7 @@ fn a_customer_named_only_by_an_alias_gets_its_own_usage_series() {
         http_get(http, "/metrics").is_some_and(|(c, b)| {
             c == 200
                 && b.lines()
-                    .any(|l| l.starts_with("bandwatch_customer_bits_per_second{customer=\"c0-4\""))
+                    .any(|l| l.starts_with("bandwatch_customer_bytes_per_second{customer=\"c0-4\""))
         })
     });
     // Each customer is its own series: c0-8 has its own, and a name nobody uses has none.

@@ -173,7 +173,7 @@ fn reload_applies_only_what_changed_and_a_bad_reload_keeps_the_running_model() {
         http_get(http, "/metrics").is_some_and(|(_, b)| {
             ["sim-0000", "sim-0001"].iter().all(|s| {
                 b.lines().any(|l| {
-                    l.starts_with("bandwatch_port_bits_per_second{")
+                    l.starts_with("bandwatch_port_bytes_per_second{")
                         && l.contains(&format!("switch=\"{s}\",port=\"eth1\""))
                 })
             })
@@ -201,7 +201,7 @@ fn reload_applies_only_what_changed_and_a_bad_reload_keeps_the_running_model() {
     wait_for("rates of the added switch", 30, || {
         http_get(http, "/metrics").is_some_and(|(_, b)| {
             b.lines().any(|l| {
-                l.starts_with("bandwatch_port_bits_per_second{")
+                l.starts_with("bandwatch_port_bytes_per_second{")
                     && l.contains("switch=\"sim-0002\",port=\"eth1\"")
             })
         })

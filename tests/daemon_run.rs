@@ -45,7 +45,7 @@ fn run_polls_serves_reloads_and_stores() {
         http_get(http, "/metrics").is_some_and(|(c, b)| {
             c == 200
                 && b.lines().any(|l| {
-                    l.starts_with("bandwatch_port_bits_per_second{")
+                    l.starts_with("bandwatch_port_bytes_per_second{")
                         && l.contains("switch=\"sim-0000\",port=\"eth1\"")
                 })
         })
@@ -59,11 +59,9 @@ fn run_polls_serves_reloads_and_stores() {
         body.contains("bandwatch_poll_duration_seconds_count{switch=\"sim-0000\"}"),
         "{body}"
     );
-    assert!(
-        body.contains(
-            "bandwatch_product_line_bits_per_second{product_line=\"cdn\",direction=\"in\"}"
-        )
-    );
+    assert!(body.contains(
+        "bandwatch_product_line_bytes_per_second{product_line=\"cdn\",direction=\"in\"}"
+    ));
     // Ports attributed by their ifAlias (`Cust: NAME`) are exported with their customer.
     assert!(
         body.lines()

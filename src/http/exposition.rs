@@ -1,5 +1,8 @@
-//! Prometheus text exposition (format 0.0.4, what `promtool check metrics` and every
-//! Prometheus accept), written by hand: one pass over a snapshot, no per-scrape registry.
+//! Prometheus exposition, written by hand: one pass over a snapshot, no per-scrape registry.
+//! Two formats from the same calls: the text format 0.0.4 (what `promtool check metrics` and
+//! every Prometheus accept) and OpenMetrics 1.0.0, chosen by the scraper's `Accept` header
+//! ([`Format::negotiate`]). In OpenMetrics a counter family is named without its `_total`
+//! suffix (its samples keep it), `# HELP` escapes double quotes, and the body ends in `# EOF`.
 //!
 //! Label values are escaped as the format requires; families are written whole, each with
 //! its `# HELP` and `# TYPE` lines, in a stable order so scrapes diff cleanly.
@@ -27,24 +30,87 @@ impl MetricType {
     }
 }
 
+/// The exposition format of one body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4.
+    #[default]
+    Text,
+    /// OpenMetrics text 1.0.0.
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format a scraper asked for in its `Accept` header: OpenMetrics when it lists
+    /// `application/openmetrics-text` with a quality above zero and at least that of
+    /// `text/plain`, the text format otherwise (also without a header).
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let Some(accept) = accept else {
+            return Format::Text;
+        };
+        let (mut om, mut text) = (0.0f64, 0.0f64);
+        for part in accept.split(',') {
+            let mut fields = part.split(';').map(str::trim);
+            let media = fields.next().unwrap_or_default().to_ascii_lowercase();
+            let q = fields
+                .filter_map(|f| f.strip_prefix("q="))
+                .find_map(|q| q.parse::<f64>().ok())
+                .unwrap_or(1.0);
+            match media.as_str() {
+                "application/openmetrics-text" => om = om.max(q),
+                "text/plain" | "*/*" => text = text.max(q),
+                _ => {}
+            }
+        }
+        if om > 0.0 && om >= text {
+            Format::OpenMetrics
+        } else {
+            Format::Text
+        }
+    }
+
+    /// The `Content-Type` of a body in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
 /// Builds one exposition body.
 #[derive(Default)]
 pub struct Exposition {
     out: String,
+    format: Format,
 }
 
 impl Exposition {
-    /// An empty body with room for `capacity` bytes.
+    /// An empty text-format body with room for `capacity` bytes.
     pub fn with_capacity(capacity: usize) -> Self {
+        Exposition::new(Format::Text, capacity)
+    }
+
+    /// An empty body in `format` with room for `capacity` bytes.
+    pub fn new(format: Format, capacity: usize) -> Self {
         Exposition {
             out: String::with_capacity(capacity),
+            format,
         }
     }
 
-    /// Starts a family: its `# HELP` and `# TYPE` lines.
+    /// Starts a family: its `# HELP` and `# TYPE` lines. `name` is the sample name (a
+    /// counter's ends in `_total`); OpenMetrics names the family without that suffix.
     pub fn family(&mut self, name: &str, kind: MetricType, help: &str) {
-        let _ = writeln!(self.out, "# HELP {name} {}", escape_help(help));
-        let _ = writeln!(self.out, "# TYPE {name} {}", kind.as_str());
+        let family = match (self.format, kind) {
+            (Format::OpenMetrics, MetricType::Counter) => {
+                name.strip_suffix("_total").unwrap_or(name)
+            }
+            _ => name,
+        };
+        let help = escape_help(help, self.format);
+        let _ = writeln!(self.out, "# HELP {family} {help}");
+        let _ = writeln!(self.out, "# TYPE {family} {}", kind.as_str());
     }
 
     /// One sample line. Non-finite values are written as Prometheus spells them.
@@ -104,8 +170,11 @@ impl Exposition {
         self.sample(&format!("{name}_count"), labels, count as f64);
     }
 
-    /// The finished body.
-    pub fn finish(self) -> String {
+    /// The finished body (OpenMetrics ends in `# EOF`).
+    pub fn finish(mut self) -> String {
+        if self.format == Format::OpenMetrics {
+            self.out.push_str("# EOF\n");
+        }
         self.out
     }
 }
@@ -161,8 +230,12 @@ fn escape_label_into(out: &mut String, v: &str) {
     }
 }
 
-fn escape_help(h: &str) -> String {
-    h.replace('\\', "\\\\").replace('\n', "\\n")
+fn escape_help(h: &str, format: Format) -> String {
+    let s = h.replace('\\', "\\\\").replace('\n', "\\n");
+    match format {
+        Format::Text => s,
+        Format::OpenMetrics => s.replace('"', "\\\""),
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +255,40 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("x_total 0.5\n"));
+    }
+
+    #[test]
+    fn openmetrics_names_counter_families_without_total_and_ends_in_eof() {
+        let mut e = Exposition::new(Format::OpenMetrics, 0);
+        e.family("x_bytes_total", MetricType::Counter, "Bytes \"seen\".");
+        e.sample("x_bytes_total", &[("a", "b")], 3.0);
+        e.family("y_ratio", MetricType::Gauge, "A ratio.");
+        e.sample("y_ratio", &[], 0.5);
+        let s = e.finish();
+        assert_eq!(
+            s,
+            "# HELP x_bytes Bytes \\\"seen\\\".\n# TYPE x_bytes counter\n\
+             x_bytes_total{a=\"b\"} 3\n# HELP y_ratio A ratio.\n# TYPE y_ratio gauge\n\
+             y_ratio 0.5\n# EOF\n"
+        );
+    }
+
+    #[test]
+    fn negotiation_follows_the_accept_header() {
+        // What Prometheus 2.x sends by default.
+        let prom = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                    version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert_eq!(Format::negotiate(Some(prom)), Format::OpenMetrics);
+        assert_eq!(Format::negotiate(None), Format::Text);
+        assert_eq!(Format::negotiate(Some("*/*")), Format::Text);
+        assert_eq!(
+            Format::negotiate(Some("text/plain;q=0.9,application/openmetrics-text;q=0.5")),
+            Format::Text
+        );
+        assert_eq!(
+            Format::negotiate(Some("application/openmetrics-text;q=0")),
+            Format::Text
+        );
     }
 
     #[test]

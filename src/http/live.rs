@@ -20,6 +20,11 @@ pub struct PortState {
     pub in_octets_total: u64,
     /// Sum of known outbound octets since the daemon started.
     pub out_octets_total: u64,
+    /// Sum of known inbound unicast packets since the daemon started; `None` until a
+    /// switch reports packet counters for the port.
+    pub in_packets_total: Option<u64>,
+    /// Sum of known outbound unicast packets; `None` until reported.
+    pub out_packets_total: Option<u64>,
     /// Last measured inbound rate, `None` when the last interval is unknown.
     pub in_bps: Option<f64>,
     /// Last measured outbound rate.
@@ -129,6 +134,8 @@ impl LiveView {
                         (Some(d), q) if q.has_delta() => {
                             st.in_octets_total = st.in_octets_total.saturating_add(d.in_octets);
                             st.out_octets_total = st.out_octets_total.saturating_add(d.out_octets);
+                            add_packets(&mut st.in_packets_total, d.in_packets);
+                            add_packets(&mut st.out_packets_total, d.out_packets);
                             st.in_bps = Some(d.in_bps());
                             st.out_bps = Some(d.out_bps());
                             let secs = d.dt_secs().max(1e-3);
@@ -223,4 +230,11 @@ impl Snapshot {
 /// Every quality flag, for exporting zero counts too.
 pub fn qualities() -> impl Iterator<Item = &'static str> {
     Quality::ALL.iter().map(|q| q.as_str())
+}
+
+/// Adds a known packet delta to a port's packet counter (started at the first report).
+fn add_packets(total: &mut Option<u64>, delta: Option<u64>) {
+    if let Some(d) = delta {
+        *total = Some(total.unwrap_or(0).saturating_add(d));
+    }
 }

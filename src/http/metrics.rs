@@ -1,11 +1,17 @@
 //! The metric families of `/metrics`. Names and labels are a contract for the Grafana
-//! dashboard in `dist/grafana/`: rename nothing. Labels absent on a port are empty strings.
+//! dashboard and the Prometheus rules in `dist/`: rename nothing without them (and the
+//! README's list of renamed metrics). Labels absent on a port are empty strings.
+//!
+//! Names follow the Prometheus conventions, checked by `promtool check metrics` with no
+//! finding accepted: data in bytes (the base unit; `8 *` in a query gives bits), counters
+//! end in `_total` (`_bytes_total`, `_packets_total`), rates in `_bytes_per_second`,
+//! fractions in `_ratio`, times in `_seconds`. Every `# HELP` says what and in which unit.
 //!
 //! Aggregates: a product line or customer is the sum of its declared ports; a site is the sum
 //! of its ports with role `uplink` (all its ports when it has none), so customer ports behind
 //! an uplink are not counted twice (pitfall 19).
 
-use super::exposition::{Exposition, MetricType, labels};
+use super::exposition::{Exposition, Format, MetricType, labels};
 use super::live::PortState;
 use super::live::{Snapshot, qualities};
 use crate::config::{PortKey, PortLabels, Topology};
@@ -16,10 +22,42 @@ pub trait MetricsSource: Send + Sync {
     fn write(&self, out: &mut Exposition);
 }
 
-/// Renders the whole exposition.
+/// `GET /metrics`: the exposition in the format the scraper's `Accept` header asks for
+/// (OpenMetrics 1.0.0 or the text format 0.0.4), rendered off the async workers.
+pub async fn handler(
+    axum::extract::State(st): axum::extract::State<super::AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::http::{StatusCode, header};
+    use axum::response::IntoResponse;
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    let body =
+        tokio::task::spawn_blocking(move || render_as(&st.live.snapshot(), &st.sources, format))
+            .await;
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rendering metrics failed: {e}"),
+        )
+            .into_response(),
+    }
+}
+
+/// Renders the whole exposition in the text format 0.0.4.
 pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) -> String {
+    render_as(snap, sources, Format::Text)
+}
+
+/// Renders the whole exposition in `format`.
+pub fn render_as(
+    snap: &Snapshot,
+    sources: &[std::sync::Arc<dyn MetricsSource>],
+    format: Format,
+) -> String {
     let t = &snap.topology;
-    let mut e = Exposition::with_capacity(256 + t.port_count() * 1200);
+    let mut e = Exposition::new(format, 256 + t.port_count() * 1400);
     // Configured ports, then ports attributed by ifAlias patterns; each port's state is
     // looked up and its three label sets rendered once, then written into every family.
     let configured = t.ports().map(|p| &p.labels);
@@ -39,11 +77,12 @@ pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) ->
             })
         })
         .collect();
-    let pairs: [(&str, MetricType, &str, PortValue); 3] = [
+    let pairs: [(&str, MetricType, &str, PortValue); 4] = [
         (
-            "bandwatch_port_octets_total",
+            "bandwatch_port_bytes_total",
             MetricType::Counter,
-            "Known octets through the port since bandwatch started, wrap- and reset-corrected.",
+            "Bytes through the port in known intervals since bandwatch started (wrap- and \
+             reset-corrected ifHCIn/OutOctets), by direction.",
             |st| {
                 (
                     Some(st.in_octets_total as f64),
@@ -52,15 +91,29 @@ pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) ->
             },
         ),
         (
-            "bandwatch_port_bits_per_second",
+            "bandwatch_port_packets_total",
+            MetricType::Counter,
+            "Unicast packets through the port in known intervals since bandwatch started \
+             (ifHCIn/OutUcastPkts), by direction.",
+            |st| {
+                (
+                    st.in_packets_total.map(|v| v as f64),
+                    st.out_packets_total.map(|v| v as f64),
+                )
+            },
+        ),
+        (
+            "bandwatch_port_bytes_per_second",
             MetricType::Gauge,
-            "Last measured rate of the port; absent while the last interval is unknown.",
-            |st| (st.in_bps, st.out_bps),
+            "Last measured rate of the port in bytes per second (times 8 for bit/s), by \
+             direction; absent while the last interval is unknown.",
+            |st| (st.in_bps.map(bytes), st.out_bps.map(bytes)),
         ),
         (
             "bandwatch_port_packets_per_second",
             MetricType::Gauge,
-            "Last measured unicast packet rate of the port; absent while unknown.",
+            "Last measured unicast packet rate of the port in packets per second, by \
+             direction; absent while unknown.",
             |st| (st.in_pps, st.out_pps),
         ),
     ];
@@ -79,7 +132,7 @@ pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) ->
     e.family(
         "bandwatch_port_oper_up",
         MetricType::Gauge,
-        "1 when ifOperStatus is up, 0 otherwise.",
+        "1 when the port's ifOperStatus is up, 0 otherwise; absent while unknown.",
     );
     for r in &rows {
         if let Some(up) = r.st.oper_up {
@@ -91,13 +144,17 @@ pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) ->
         }
     }
     e.family(
-        "bandwatch_port_speed_bits_per_second",
+        "bandwatch_port_speed_bytes_per_second",
         MetricType::Gauge,
-        "Interface speed (ifHighSpeed) in bits per second.",
+        "Interface speed (ifHighSpeed) in bytes per second (times 8 for bit/s).",
     );
     for r in &rows {
         if let Some(sp) = r.st.speed_bps {
-            e.sample_rendered("bandwatch_port_speed_bits_per_second", &r.plain, sp as f64);
+            e.sample_rendered(
+                "bandwatch_port_speed_bytes_per_second",
+                &r.plain,
+                bytes(sp as f64),
+            );
         }
     }
 
@@ -123,7 +180,7 @@ pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) ->
     e.family(
         "bandwatch_switch_up",
         MetricType::Gauge,
-        "1 when the switch answered its last poll.",
+        "1 when the switch answered its last poll, 0 otherwise.",
     );
     for sw in &t.switches {
         if let Some(st) = snap.switches.get(&sw.name) {
@@ -137,7 +194,7 @@ pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) ->
     e.family(
         "bandwatch_switch_last_success_timestamp_seconds",
         MetricType::Gauge,
-        "Unix time of the switch's last answered poll.",
+        "Time of the switch's last answered poll, in seconds since the Unix epoch.",
     );
     for sw in &t.switches {
         if let Some(ts) = snap.switches.get(&sw.name).and_then(|s| s.last_success) {
@@ -151,7 +208,7 @@ pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) ->
     e.family(
         "bandwatch_samples_total",
         MetricType::Counter,
-        "Port readings by quality flag.",
+        "Port readings since bandwatch started, by quality flag (ok, first, wrapped, reset, bogus).",
     );
     for q in qualities() {
         let n = snap.samples_by_quality.get(q).copied().unwrap_or(0);
@@ -163,11 +220,14 @@ pub fn render(snap: &Snapshot, sources: &[std::sync::Arc<dyn MetricsSource>]) ->
     e.family(
         "bandwatch_build_info",
         MetricType::Gauge,
-        "Always 1; the version is in the label.",
+        "Always 1; the version and the git revision it was built from are in the labels.",
     );
     e.sample(
         "bandwatch_build_info",
-        &[("version", env!("CARGO_PKG_VERSION"))],
+        &[
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("revision", crate::version::REVISION),
+        ],
         1.0,
     );
     e.finish()
@@ -197,11 +257,14 @@ fn aggregate_family(
     what: &str,
     groups: &[(&str, Vec<PortKey>)],
 ) {
-    let name = format!("bandwatch_{label}_bits_per_second");
+    let name = format!("bandwatch_{label}_bytes_per_second");
     e.family(
         &name,
         MetricType::Gauge,
-        &format!("Sum of the known rates of the {what}'s ports."),
+        &format!(
+            "Sum of the known rates of the {what}'s ports in bytes per second (times 8 for \
+             bit/s), by direction; absent while none is known."
+        ),
     );
     let aggs: Vec<_> = groups
         .iter()
@@ -209,15 +272,15 @@ fn aggregate_family(
         .collect();
     for (n, a) in &aggs {
         if a.coverage > 0.0 {
-            e.sample(&name, &[(label, n), ("direction", "in")], a.in_bps);
-            e.sample(&name, &[(label, n), ("direction", "out")], a.out_bps);
+            e.sample(&name, &[(label, n), ("direction", "in")], bytes(a.in_bps));
+            e.sample(&name, &[(label, n), ("direction", "out")], bytes(a.out_bps));
         }
     }
     let cov = format!("bandwatch_{label}_coverage_ratio");
     e.family(
         &cov,
         MetricType::Gauge,
-        &format!("Fraction of the {what}'s ports whose last interval is known."),
+        &format!("Fraction (0 to 1) of the {what}'s ports whose last interval is known."),
     );
     for (n, a) in &aggs {
         e.sample(&cov, &[(label, n)], a.coverage);
@@ -237,6 +300,11 @@ fn port_labels<'a>(l: &'a PortLabels, direction: Option<&'a str>) -> Vec<(&'stat
     v.push(("customer", l.customer.as_deref().unwrap_or("")));
     v.push(("role", l.role.as_deref().unwrap_or("")));
     v
+}
+
+/// Bytes per second from bits per second (the live view and the rules work in bit/s).
+fn bytes(bits_per_second: f64) -> f64 {
+    bits_per_second / 8.0
 }
 
 /// One port's state and its label sets, rendered once per scrape.

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 use super::live::LiveView;
-use super::metrics::{MetricsSource, render};
+use super::metrics::MetricsSource;
 use crate::rules::view::AlertsView;
 
 /// Liveness of the daemon's parts, as reported by `/healthz`.
@@ -99,8 +99,10 @@ impl StoreView {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(super::status::page))
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(super::metrics::handler))
         .route("/healthz", get(healthz))
+        .route("/-/healthy", get(healthy))
+        .route("/-/ready", get(ready))
         .route("/api/v1/topology", get(topology))
         .route("/api/v1/alerts", get(alerts))
         .route("/report", get(report))
@@ -133,26 +135,6 @@ pub async fn serve(
         .await
 }
 
-async fn metrics(State(st): State<AppState>) -> Response {
-    // Rendering 10k ports takes milliseconds; do it off the async workers anyway.
-    let body = tokio::task::spawn_blocking(move || render(&st.live.snapshot(), &st.sources)).await;
-    match body {
-        Ok(body) => (
-            [(
-                header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("rendering metrics failed: {e}"),
-        )
-            .into_response(),
-    }
-}
-
 #[derive(Serialize)]
 struct HealthBody {
     status: &'static str,
@@ -172,6 +154,30 @@ async fn healthz(State(st): State<AppState>) -> Response {
             status: if ok { "ok" } else { "unhealthy" },
             parts,
         }),
+    )
+        .into_response()
+}
+
+/// `/-/healthy`, as Prometheus names it: 200 while the process serves HTTP (liveness).
+async fn healthy() -> Response {
+    (StatusCode::OK, "bandwatch is Healthy.\n").into_response()
+}
+
+/// `/-/ready`, as Prometheus names it: 200 while every part of the daemon works (the same
+/// judgement as `/healthz`, in plain text), 503 naming the parts that do not.
+async fn ready(State(st): State<AppState>) -> Response {
+    let (ok, parts) = st.health.report();
+    if ok {
+        return (StatusCode::OK, "bandwatch is Ready.\n").into_response();
+    }
+    let down: Vec<String> = parts
+        .iter()
+        .filter(|(_, p)| !p.alive)
+        .map(|(name, p)| format!("{name}: {}", p.detail))
+        .collect();
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("bandwatch is not ready: {}\n", down.join(", ")),
     )
         .into_response()
 }
