@@ -10,6 +10,7 @@ pub mod config;
 pub mod cost;
 pub mod daemon;
 pub mod demo;
+pub mod flow;
 pub mod format;
 pub mod http;
 pub mod notify;

@@ -6,6 +6,7 @@
 
 pub mod diagnostic;
 pub mod document;
+pub mod flow;
 pub mod model;
 pub mod pricing;
 pub mod raw;
@@ -18,6 +19,7 @@ mod build;
 use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
+pub use flow::{CustomerPrefix, FlowExporter, FlowSettings, Prefix};
 pub use model::{
     Api, AuthProtocol, Billing, Config, Daemon, Email, MailSecurity, MailTransport,
     PrivacyProtocol, ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, UsmUser,

@@ -72,6 +72,8 @@ pub struct Config {
     pub api: Api,
     /// `[report]` and each customer's billing method.
     pub report: ReportSettings,
+    /// `[flow]` and the customers' prefixes.
+    pub flow: super::flow::FlowSettings,
     /// Sites, switches, ports, product lines, customers, routes.
     pub topology: Topology,
 }

@@ -24,6 +24,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "api",
     "report",
     "price_plan",
+    "flow",
 ];
 
 /// `[daemon]`
@@ -172,6 +173,27 @@ pub struct RawCustomer {
     pub price_plan: Option<Spanned<String>>,
     pub monthly_revenue: Option<Spanned<f64>>,
     pub currency: Option<Spanned<String>>,
+    #[serde(default)]
+    pub prefixes: Vec<Spanned<String>>,
+}
+
+/// `[flow]`: the flow collector.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlow {
+    #[serde(default)]
+    pub listen: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub exporter: Vec<Spanned<RawFlowExporter>>,
+}
+
+/// `[[flow.exporter]]`: a switch that exports flows, and from which address.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlowExporter {
+    pub switch: Spanned<String>,
+    pub address: Option<Spanned<String>>,
+    pub sampling: Option<Spanned<i64>>,
 }
 
 /// `[[route]]`

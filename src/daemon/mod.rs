@@ -79,6 +79,8 @@ pub struct Daemon {
     /// The store, opened once: every stage gets its handles from it.
     store: Store,
     writer: Arc<Writer>,
+    /// The flow collector, when `[flow] listen` is set.
+    flows: Option<crate::flow::Collector>,
     notifier: SharedNotifier,
     alerting: Arc<Alerting>,
     live: LiveView,
@@ -134,6 +136,7 @@ impl Daemon {
 
         let runtime = RuntimePublisher::new(runtime);
         let handle = runtime.subscribe();
+        let flows = start_flows(&config, &handle, &writer).await?;
         tokio::spawn(deliver_reports(
             notifier.clone(),
             store.usage(),
@@ -147,6 +150,9 @@ impl Daemon {
         ];
         if let Some(m) = metrics_notify {
             sources.push(Arc::new(NotifySource(m)));
+        }
+        if let Some(f) = &flows {
+            sources.push(f.metrics());
         }
         sources.push(Arc::new(crate::http::sources::AlertSource(alerts.clone())));
         sources.push(Arc::new(crate::http::sources::CostSource::new(
@@ -204,6 +210,7 @@ impl Daemon {
             pipeline,
             store,
             writer,
+            flows,
             notifier,
             alerting,
             live,
@@ -279,6 +286,9 @@ impl Daemon {
         // The poller holds the pipeline's sender: dropping it lets the pipeline drain and end.
         drop(self.poller);
         self.pipeline.stop().await;
+        if let Some(f) = self.flows {
+            f.stop().await;
+        }
         let alerting = self.alerting;
         let _ = tokio::task::spawn_blocking(move || alerting.stop()).await;
         let writer = self.writer;
@@ -397,6 +407,24 @@ async fn forward_notices(mut rx: mpsc::UnboundedReceiver<Notice>, notifier: Shar
             }
         }
     }
+}
+
+/// Starts the flow collector on `[flow] listen` (none when empty). It reads the exporters
+/// and prefixes of the model in force at each datagram, so a reload needs no restart; its
+/// customer minutes go through the store writer.
+async fn start_flows(
+    config: &Config,
+    handle: &RuntimeHandle,
+    writer: &Arc<Writer>,
+) -> anyhow::Result<Option<crate::flow::Collector>> {
+    if !config.flow.enabled() {
+        return Ok(None);
+    }
+    let h = handle.clone();
+    let models: crate::flow::collector::ModelSource = Arc::new(move || h.get().flow.clone());
+    let sink: Arc<dyn crate::store::FlowSink> = writer.clone();
+    let c = crate::flow::Collector::start(&config.flow.listen, models, sink).await?;
+    Ok(Some(c))
 }
 
 fn spawn_poller(config: &Config, tx: mpsc::Sender<Sweep>, options: &Options) -> Poller {

@@ -193,6 +193,10 @@ pub fn keep_restart_only(running: &Config, new: &mut Config) -> Vec<&'static str
         new.retention = running.retention;
         kept.push("retention");
     }
+    if new.flow.listen != running.flow.listen {
+        new.flow.listen = running.flow.listen.clone();
+        kept.push("flow.listen");
+    }
     kept
 }
 

@@ -33,6 +33,9 @@ pub struct Runtime {
     pub rules: Arc<Vec<Rule>>,
     /// The alias-attributed ports `topology` was built with.
     pub attributed: Arc<Vec<PortLabels>>,
+    /// The flow collector's exporters and customer prefixes (longest-prefix-match table),
+    /// built once per model.
+    pub flow: Arc<crate::flow::FlowModel>,
 }
 
 /// Why a new runtime model could not be built; the running one stays in force.
@@ -69,7 +72,9 @@ impl Runtime {
     /// The model of an already validated configuration and compiled rules (tests, backtests).
     pub fn from_parts(config: Config, rules: Vec<Rule>, attributed: Vec<PortLabels>) -> Runtime {
         let topology = Arc::new(config.topology.with_attributed(&attributed));
+        let flow = Arc::new(crate::flow::FlowModel::new(&config.flow));
         Runtime {
+            flow,
             config: Arc::new(config),
             topology,
             rules: Arc::new(rules),
@@ -85,6 +90,7 @@ impl Runtime {
             topology: Arc::new(self.config.topology.with_attributed(&attributed)),
             rules: self.rules.clone(),
             attributed: Arc::new(attributed),
+            flow: self.flow.clone(),
         }
     }
 }

@@ -11,7 +11,8 @@
 //! - The stages see the store through the traits of [`traits`], which name operations, not
 //!   SQL: [`SweepSink`] (the writer), [`SeriesSource`] (behind the [`Reader`] handle),
 //!   [`UsageStore`] (behind [`UsageBook`]), [`AlertStore`], [`SilenceStore`] and
-//!   [`OutboxStore`]. SQLite is the embedded implementation; a second backend (a shared
+//!   [`OutboxStore`], and [`FlowSink`] (customer traffic measured by flows, through the
+//!   writer). SQLite is the embedded implementation; a second backend (a shared
 //!   PostgreSQL) implements the same traits.
 //! - Connections: the writer thread's own, one read-write connection for the small writes of
 //!   the other stages, and a pool of at most four read-only ones (`db.rs`).
@@ -90,6 +91,7 @@ mod db;
 pub mod entity;
 pub mod error;
 pub mod flag;
+pub mod flows;
 mod handles;
 mod hash;
 mod ingest;
@@ -109,12 +111,15 @@ use std::sync::Arc;
 
 pub use entity::{Entity, EntityKind, Metric, Tier};
 pub use error::StoreError;
+pub use flows::FlowSlot;
 pub use handles::{Reader, UsageBook};
 pub use metrics::WriterMetrics;
 pub use outbox::OUTBOX_SCHEMA;
 pub use reader::{Point, RangeQuery, SeriesData, StoredSample};
 pub use schema::SCHEMA_VERSION;
-pub use traits::{AlertStore, OutboxStore, SeriesSource, SilenceStore, SweepSink, UsageStore};
+pub use traits::{
+    AlertStore, FlowSink, OutboxStore, SeriesSource, SilenceStore, SweepSink, UsageStore,
+};
 pub use usage::{Bucket5m, UsageOverlap, UsageRecord, UsageWrite};
 pub use writer::{Writer, WriterOptions};
 

@@ -15,6 +15,7 @@ use tokio::sync::watch;
 use super::alerts::{AlertRow, HistoryRow, SilenceRow};
 use super::entity::{Entity, EntityKind, Metric};
 use super::error::StoreError;
+use super::flows::FlowSlot;
 use super::outbox::{NewMessage, QueuedNotice, StoredMessage};
 use super::reader::{Point, RangeQuery, SeriesData, StoredSample};
 use super::usage::{Bucket5m, UsageOverlap, UsageRecord, UsageWrite};
@@ -33,6 +34,13 @@ pub trait SweepSink: Send + Sync {
     /// switch's sweeps past it are stored (see [`super::Writer::sealed`]). Aggregate rules
     /// read the slots up to it when it moves.
     fn sealed(&self) -> watch::Receiver<Option<Timestamp>>;
+}
+
+/// Where the flow collector hands customer traffic measured by flows: the writer adds each
+/// slot into the customer's aggregates and rollups, in order with the sweeps.
+pub trait FlowSink: Send + Sync {
+    /// Queues flow slots for storage without waiting on the disk.
+    fn submit_flows(&self, slots: Vec<FlowSlot>) -> Result<(), StoreError>;
 }
 
 /// The store's read side for series, as rules, HTTP, backtests and queries see it.

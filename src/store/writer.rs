@@ -13,11 +13,12 @@ use std::thread::JoinHandle;
 use std::time::{Duration as StdDuration, Instant};
 
 use super::error::StoreError;
+use super::flows::FlowSlot;
 use super::ingest::Ingest;
 use super::metrics::WriterMetrics;
 use super::retention::{self, RetentionCursor};
 use super::sealed::SealTracker;
-use super::traits::SweepSink;
+use super::traits::{FlowSink, SweepSink};
 use crate::config::{Retention, Topology};
 use crate::poll::Sweep;
 use jiff::Timestamp;
@@ -65,6 +66,7 @@ impl Default for WriterOptions {
 
 enum Msg {
     Sweep(Box<Sweep>),
+    Flows(Vec<FlowSlot>),
     Topology(Arc<Topology>),
     Flush(SyncSender<()>),
     Shutdown,
@@ -322,6 +324,7 @@ impl Worker {
                     self.drain_overflow();
                     self.set_topology(t);
                 }
+                Some(Msg::Flows(f)) => self.write_flows(&f),
                 Some(Msg::Flush(done)) => {
                     self.drain_overflow();
                     let _ = done.send(());
@@ -330,6 +333,7 @@ impl Worker {
                     while let Ok(m) = rx.try_recv() {
                         match m {
                             Msg::Sweep(s) => batch.push(*s),
+                            Msg::Flows(f) => self.write_flows(&f),
                             Msg::Topology(t) => {
                                 self.write(std::mem::take(&mut batch));
                                 self.set_topology(t);
@@ -470,6 +474,39 @@ impl Worker {
         }
     }
 
+    /// Writes flow slots, retrying like sweeps; at shutdown with the database unwritable
+    /// they are given up and logged.
+    fn write_flows(&mut self, slots: &[FlowSlot]) {
+        if slots.is_empty() {
+            return;
+        }
+        let mut backoff = StdDuration::from_millis(100);
+        loop {
+            self.ensure_ingest();
+            let metrics = self.metrics.clone();
+            let Some(ingest) = self.ingest.as_mut() else {
+                tracing::error!(file = %self.path.display(), slots = slots.len(), "shutting down while the database cannot be written: these flow slots are not stored");
+                return;
+            };
+            match ingest.write_flows(slots, &metrics) {
+                Ok(_) => {
+                    self.metrics.transactions_total.inc();
+                    return;
+                }
+                Err(e) => {
+                    self.fail(&e, "writing flow slots");
+                    self.ingest = None;
+                    if self.stopping.load(Ordering::Relaxed) {
+                        tracing::error!(file = %self.path.display(), slots = slots.len(), "shutting down while the database cannot be written: these flow slots are not stored");
+                        return;
+                    }
+                    self.pause(backoff);
+                    backoff = (backoff * 2).min(self.opts.max_backoff);
+                }
+            }
+        }
+    }
+
     /// Sleeps before a retry, waking early when the writer is being shut down.
     fn pause(&self, d: StdDuration) {
         let until = Instant::now() + d;
@@ -516,6 +553,27 @@ impl Worker {
                 self.ingest = None;
             }
         }
+    }
+}
+
+impl Writer {
+    /// Queues customer slots measured by flows (see [`FlowSink`]); waits while the channel
+    /// is full (the collector's flush task, never a packet path).
+    pub fn submit_flows(&self, slots: Vec<FlowSlot>) -> Result<(), StoreError> {
+        if slots.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(Msg::Flows(slots))
+            .map_err(|_| StoreError::WriterGone {
+                path: self.path.clone(),
+            })
+    }
+}
+
+impl FlowSink for Writer {
+    fn submit_flows(&self, slots: Vec<FlowSlot>) -> Result<(), StoreError> {
+        Writer::submit_flows(self, slots)
     }
 }
 

@@ -74,6 +74,8 @@ impl Builder<'_, '_> {
                     }),
                 }
             }
+            self.customer_prefixes
+                .push((id.clone(), key.clone(), raw.prefixes));
             let name = raw.name.unwrap_or_else(|| id.clone());
             topo.customers.insert(
                 id.clone(),

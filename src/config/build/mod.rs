@@ -5,6 +5,7 @@
 mod customers;
 mod daemon;
 mod email;
+mod flow;
 mod ports;
 mod routes;
 mod sites;
@@ -39,6 +40,8 @@ pub(super) struct Builder<'d, 'a> {
     pub(super) declared: std::collections::HashSet<(&'static str, String)>,
     /// Where prices were referenced, for the mixed-currency check.
     pub(super) pricing_spans: pricing::PricingSpans,
+    /// Each valid customer's `prefixes` (id, key, as written), checked by `[flow]`.
+    pub(super) customer_prefixes: Vec<(String, String, Vec<Spanned<String>>)>,
 }
 
 impl<'d, 'a> Builder<'d, 'a> {
@@ -54,6 +57,7 @@ impl<'d, 'a> Builder<'d, 'a> {
             base_dir,
             declared: Default::default(),
             pricing_spans: Default::default(),
+            customer_prefixes: Vec::new(),
         }
     }
 
@@ -139,6 +143,7 @@ impl<'d, 'a> Builder<'d, 'a> {
         self.price_plans(&mut topo);
         self.ports(&mut topo);
         let billing = self.customers(&mut topo);
+        let flow = self.flow(&topo);
         self.check_currencies(&topo);
         let email = self.email();
         let api = self.api();
@@ -168,6 +173,7 @@ impl<'d, 'a> Builder<'d, 'a> {
             email,
             api,
             report,
+            flow,
             topology: topo,
         })
     }

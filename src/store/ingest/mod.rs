@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+mod flows;
 mod seal;
 mod topology;
 
