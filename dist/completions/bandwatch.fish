@@ -57,9 +57,9 @@ complete -c bandwatch -n "__fish_bandwatch_using_subcommand check" -s q -l quiet
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand check" -s V -l version -d 'Print version'
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand demo" -l demo-config -d 'The demo\'s configuration (its switches must be the simulator\'s addresses)' -r -F
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand demo" -l data-dir -d 'Data directory (database, outbox): wiped at start' -r -F
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand demo" -l listen -d 'HTTP listen address (status page, /metrics)' -r
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand demo" -l snmp-listen -d 'UDP address of the first simulated switch (the others on the following ports); default: the demo configuration\'s addresses. Lets two demos share a machine' -r
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand demo" -l data-dir -d 'Data directory (database, outbox): wiped at start. Default `var/demo`, or `var/demo-2`, `-3`, ... while another demo runs in it' -r -F
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand demo" -l listen -d 'HTTP listen address (status page, /metrics). Default 127.0.0.1:9477, or a free port when that one is taken (printed)' -r
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand demo" -l snmp-listen -d 'UDP address of the first simulated switch (the others on the following ports). Default: a free UDP port for each switch on 127.0.0.1, chosen at start and printed, so that two demos share a machine' -r
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand demo" -l speed -d 'Time runs this many times faster: storyline, poll interval (at least 1 s). Between 0.1 and 100' -r
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand demo" -s c -l config -d 'Configuration file' -r -F
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand demo" -l log-format -d 'Log format on stderr (the level comes from RUST_LOG, default `info`)' -r -f -a "text\t'Human-readable lines'

@@ -37,14 +37,17 @@ pub struct DemoArgs {
         env = "BANDWATCH_DEMO_CONFIG"
     )]
     pub demo_config: PathBuf,
-    /// Data directory (database, outbox): wiped at start.
-    #[arg(long, default_value = "var/demo")]
-    pub data_dir: PathBuf,
-    /// HTTP listen address (status page, /metrics).
-    #[arg(long, default_value = "127.0.0.1:9477")]
-    pub listen: SocketAddr,
-    /// UDP address of the first simulated switch (the others on the following ports);
-    /// default: the demo configuration's addresses. Lets two demos share a machine.
+    /// Data directory (database, outbox): wiped at start. Default `var/demo`, or
+    /// `var/demo-2`, `-3`, ... while another demo runs in it.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// HTTP listen address (status page, /metrics). Default 127.0.0.1:9477, or a free port
+    /// when that one is taken (printed).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// UDP address of the first simulated switch (the others on the following ports).
+    /// Default: a free UDP port for each switch on 127.0.0.1, chosen at start and printed,
+    /// so that two demos share a machine.
     #[arg(long)]
     pub snmp_listen: Option<SocketAddr>,
     /// Time runs this many times faster: storyline, poll interval (at least 1 s).
@@ -76,6 +79,85 @@ pub fn run(args: DemoArgs) -> ExitCode {
             eprintln!("bandwatch demo: {e:#}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// The default HTTP listener: 127.0.0.1:9477 when it is free, else a free port.
+const DEFAULT_LISTEN: &str = "127.0.0.1:9477";
+
+/// The HTTP address to listen on: the given one, or the default when free, else port 0 (the
+/// daemon prints the port it got). The default is held (bound) until the daemon starts, so
+/// that a second demo started meanwhile takes another port.
+fn http_listen(given: Option<SocketAddr>) -> (SocketAddr, Option<std::net::TcpListener>) {
+    if let Some(addr) = given {
+        return (addr, None);
+    }
+    let default: SocketAddr = DEFAULT_LISTEN
+        .parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9477)));
+    match std::net::TcpListener::bind(default) {
+        Ok(held) => (default, Some(held)),
+        Err(_) => (SocketAddr::new(default.ip(), 0), None),
+    }
+}
+
+/// A demo data directory held for this process: a lock on its marker file, so that a second
+/// demo never wipes the directory of a running one.
+struct DataDir {
+    path: PathBuf,
+    _lock: std::fs::File,
+}
+
+/// The data directory: the given one (refused while another demo runs in it), or the first
+/// of `var/demo`, `var/demo-2`, ... that no running demo holds. Wiped and locked.
+fn data_dir(given: Option<&Path>) -> anyhow::Result<DataDir> {
+    if let Some(dir) = given {
+        return claim(dir)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{}: another bandwatch demo is running in it; pass another --data-dir",
+                dir.display()
+            )
+        });
+    }
+    for n in 1..=20 {
+        let dir = if n == 1 {
+            PathBuf::from("var/demo")
+        } else {
+            PathBuf::from(format!("var/demo-{n}"))
+        };
+        if let Some(held) = claim(&dir)? {
+            return Ok(held);
+        }
+    }
+    bail!("var/demo .. var/demo-20 are all used by running demos; pass --data-dir")
+}
+
+/// Wipes and locks `dir`, or `None` when a running demo holds it.
+fn claim(dir: &Path) -> anyhow::Result<Option<DataDir>> {
+    let marker = dir.join(MARKER);
+    if let Ok(f) = std::fs::File::open(&marker) {
+        match f.try_lock() {
+            Ok(()) => drop(f),
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => {
+                bail!("{}: cannot lock: {e}", marker.display())
+            }
+        }
+    }
+    wipe(dir)?;
+    let lock = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&marker)
+        .with_context(|| format!("cannot open {}", marker.display()))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(Some(DataDir {
+            path: dir.to_path_buf(),
+            _lock: lock,
+        })),
+        // Another demo claimed it between our check and the wipe.
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => bail!("{}: cannot lock: {e}", marker.display()),
     }
 }
 
@@ -112,7 +194,8 @@ struct DemoOverrides {
     listen: SocketAddr,
     speed: f64,
     rules_dir: Option<PathBuf>,
-    snmp_listen: Option<SocketAddr>,
+    /// Where simulated switch `n` answers (set once the fleet runs).
+    switches: Vec<SocketAddr>,
 }
 
 impl DemoOverrides {
@@ -128,11 +211,8 @@ impl DemoOverrides {
         if let Some(dir) = &self.rules_dir {
             cfg.daemon.rules_dir = dir.clone();
         }
-        if let Some(first) = self.snmp_listen {
-            for (n, s) in cfg.topology.switches.iter_mut().enumerate() {
-                let port = first.port().saturating_add(n as u16);
-                s.address = SocketAddr::new(first.ip(), port).to_string();
-            }
+        for (s, addr) in cfg.topology.switches.iter_mut().zip(&self.switches) {
+            s.address = addr.to_string();
         }
     }
 }
@@ -153,16 +233,22 @@ fn stamp(start: tokio::time::Instant, speed: f64) -> String {
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    // Checked before the data directory is touched.
+    config::load(&args.demo_config).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let held = data_dir(args.data_dir.as_deref())?;
+    let data = held.path.clone();
+    let (listen, held_listener) = http_listen(args.listen);
     let mut overrides = DemoOverrides {
-        data_dir: args.data_dir.clone(),
-        listen: args.listen,
+        data_dir: data.clone(),
+        listen,
         speed: args.speed,
         rules_dir: None,
-        snmp_listen: args.snmp_listen,
+        switches: Vec::new(),
     };
     let cfg = load(&args, &overrides)?;
-    let story = Storyline::build(&cfg.topology, args.speed).map_err(anyhow::Error::msg)?;
-    wipe(&args.data_dir)?;
+    let mut story = Storyline::build(&cfg.topology, args.speed).map_err(anyhow::Error::msg)?;
+    // The daily and weekly rhythm follow the wall clock, in the history as live.
+    story.scenario.traffic.origin = Some(Timestamp::now().as_millisecond() as f64 / 1000.0);
     let topology = Arc::new(cfg.topology.clone());
     println!(
         "bandwatch demo: {} switches at {} sites, {} product lines, {} customers; data in {}",
@@ -170,11 +256,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         topology.sites.len(),
         topology.product_lines.len(),
         topology.customers.len(),
-        args.data_dir.display()
+        data.display()
     );
     let mut cfg = cfg;
     if args.speed != 1.0 {
-        let scaled = args.data_dir.join("rules");
+        let scaled = data.join("rules");
         let n = crate::demo::rules::scale_dir(&cfg.daemon.rules_dir, &scaled, args.speed)
             .map_err(anyhow::Error::msg)?;
         println!(
@@ -230,17 +316,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    // The fleet: switch n of the configuration answers on the first switch's port + n.
-    let first = topology
-        .switches
-        .first()
-        .context("the demo configuration has no switch")?;
-    let listen: SocketAddr = first.address.parse().with_context(|| {
-        format!(
-            "switch {}: address {} is not IP:PORT",
-            first.name, first.address
-        )
-    })?;
+    // The fleet: free UDP ports on 127.0.0.1 (or consecutive ones from --snmp-listen).
+    let listen = args
+        .snmp_listen
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
     let community = std::env::var("BANDWATCH_COMMUNITY").unwrap_or_else(|_| "public".into());
     let fleet = sim::start(&FleetOptions {
         switches: topology.switches.len(),
@@ -251,26 +330,27 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     })
     .await
     .map_err(anyhow::Error::msg)?;
-    for (sw, (_, addr)) in topology.switches.iter().zip(&fleet.switches) {
-        if sw.address != addr.to_string() {
-            bail!(
-                "switch {}: configured at {} but simulated at {addr}; demo switches must be on consecutive UDP ports",
-                sw.name,
-                sw.address
-            );
-        }
+    overrides.switches = fleet.switches.iter().map(|(_, a)| *a).collect();
+    for (s, addr) in cfg.topology.switches.iter_mut().zip(&overrides.switches) {
+        s.address = addr.to_string();
     }
     // The same daemon as `bandwatch run`: SIGHUP and `POST /-/reload` reload the demo's
     // configuration (with the demo's overrides), and alias attribution is refreshed.
     let mut options = Options::new(args.demo_config.clone());
     options.overrides = Some(Arc::new(move |c: &mut Config| overrides.apply(c)));
+    drop(held_listener);
     let daemon = Daemon::start(cfg, options).await?;
     let base = format!("http://{}", daemon.listen);
+    let ports: Vec<String> = fleet
+        .switches
+        .iter()
+        .map(|(_, a)| a.port().to_string())
+        .collect();
     println!(
-        "simulated fleet: {} switches on {}..{}, polled every {} s over SNMP",
+        "simulated fleet: {} switches on UDP {} port {}, polled every {} s over SNMP",
         fleet.switches.len(),
-        listen,
-        listen.port() as usize + fleet.switches.len() - 1,
+        listen.ip(),
+        ports.join(", "),
         (10.0 / args.speed).max(1.0)
     );
     println!("status page: {base}/");
@@ -282,7 +362,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         args.speed
     );
 
-    let outbox = args.data_dir.join("outbox");
+    let outbox = data.join("outbox");
     let play = async {
         for beat in &story.beats {
             tokio::time::sleep_until(fleet.start + std::time::Duration::from_secs_f64(beat.at))

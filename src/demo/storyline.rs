@@ -48,8 +48,11 @@ pub struct Storyline {
     pub scenario: Scenario,
 }
 
-/// The traffic of every simulated port: 200 Mbit/s on average with a daily and weekly
-/// rhythm, on 10G ports (an attack x8 must not look like an impossible counter jump).
+/// The traffic of every simulated port: 200 Mbit/s on average with a daily rhythm (peak in
+/// the evening) and a weekly one (quieter weekends) on the wall clock, minute-to-minute
+/// jitter and a few short bursts a day, on 10G ports (an attack x8 must not look like an
+/// impossible counter jump). Bursts stay well under the attack rule's factor 3 over the
+/// seasonal baseline, and under the churn rule's 40 % over its half-hour reference.
 pub fn traffic() -> TrafficShape {
     TrafficShape {
         speed_bps: 10_000_000_000,
@@ -58,6 +61,10 @@ pub fn traffic() -> TrafficShape {
         daily: 0.35,
         weekly: 0.1,
         noise: 0.05,
+        jitter: 0.1,
+        bursts_per_day: 4.0,
+        burst_size: 0.4,
+        origin: None,
         spread: 0.6,
         start_offset: 0,
     }

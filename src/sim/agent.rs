@@ -62,7 +62,7 @@ impl SimHandler {
             Column::IfAlias => Value::OctetString(Bytes::from(port.alias.clone())),
             Column::IfSpeed => Value::Gauge32(m.speed_bps.min(u64::from(u32::MAX)) as u32),
             Column::IfHighSpeed => Value::Gauge32((m.speed_bps / 1_000_000) as u32),
-            Column::IfOperStatus => Value::Integer(1),
+            Column::IfOperStatus => Value::Integer(if m.oper_up(i, t) { 1 } else { 2 }),
             Column::IfInOctets => c32(m.octets(i, t).0),
             Column::IfOutOctets => c32(m.octets(i, t).1),
             Column::IfInUcastPkts => c32(m.packets(i, t).0),

@@ -34,7 +34,8 @@ pub struct FleetOptions {
     pub switches: usize,
     /// Ports per switch.
     pub ports: usize,
-    /// Address of the first switch; switch `n` listens on port + n.
+    /// Address of the first switch; switch `n` listens on port + n (port 0: each switch on a
+    /// free port).
     pub listen: SocketAddr,
     /// Traffic and events.
     pub scenario: Scenario,
@@ -90,8 +91,13 @@ pub async fn start(opts: &FleetOptions) -> Result<Fleet, String> {
     };
     for n in 0..opts.switches {
         let name = switch_name(n);
-        let port = u16::try_from(usize::from(opts.listen.port()) + n)
-            .map_err(|_| format!("switch {name}: UDP port beyond 65535"))?;
+        // Port 0: every switch on a free port of its own (the addresses are in `switches`).
+        let port = if opts.listen.port() == 0 {
+            0
+        } else {
+            u16::try_from(usize::from(opts.listen.port()) + n)
+                .map_err(|_| format!("switch {name}: UDP port beyond 65535"))?
+        };
         let addr = SocketAddr::new(opts.listen.ip(), port);
         let model = Arc::new(SwitchModel::new(&opts.scenario, &name, n, opts.ports));
         let engine_id = format!("bandwatch-sim-{n}").into_bytes();

@@ -14,6 +14,11 @@
 //! daily = 0.3                # amplitude of the daily sine, as a fraction of base
 //! weekly = 0.1
 //! noise = 0.05               # amplitude of a deterministic wobble (sum of sines)
+//! jitter = 0.1               # minute-to-minute random steps of the rate, up to +-jitter
+//! bursts_per_day = 4.0       # short bursts (2-10 min) adding burst_size x base, on average
+//! burst_size = 0.5           # (each burst draws 0.5x..1.5x of it)
+//! wall_clock = true          # daily peak at 20:00 UTC, weekly low on Sunday, from the
+//!                            # simulator's start time (else the shape starts at t = 0)
 //! spread = 0.5               # ports differ from base by up to +-spread/2
 //! start_offset = 0           # counters' value at start (near 2^32 to provoke wraps)
 //!
@@ -23,12 +28,15 @@
 //!
 //! [[event]]
 //! at = "10m"                 # scenario time
-//! kind = "spike"             # spike | drop | reboot | unreachable | remove_port | counter_reset
+//! kind = "spike"             # spike | drop | reboot | unreachable | remove_port |
+//!                            # counter_reset | port_down
 //! factor = 5.0               # spike: multiply the rate
 //! percent = 10.0             # drop: to this percentage of the rate
-//! duration = "5m"            # spike, unreachable: required; drop: optional (else forever)
+//! duration = "5m"            # spike, unreachable: required; drop, port_down: optional
+//!                            # (else forever)
 //! switches = ["sim-0000"]    # default: every switch
-//! ports = ["eth3"]           # default: every port (spike, drop, remove_port, counter_reset)
+//! ports = ["eth3"]           # default: every port (spike, drop, remove_port, counter_reset,
+//!                            # port_down)
 //! ```
 
 use std::path::Path;
@@ -54,6 +62,9 @@ pub enum EventKind {
     /// The ports' counters restart at 0 at `at` (no reboot) and their
     /// ifCounterDiscontinuityTime becomes the sysUpTime of that instant.
     CounterReset,
+    /// The ports' ifOperStatus is down (2) and they carry no traffic from `at` (for
+    /// `duration`, or forever).
+    PortDown,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +89,10 @@ struct RawTraffic {
     daily: Option<f64>,
     weekly: Option<f64>,
     noise: Option<f64>,
+    jitter: Option<f64>,
+    bursts_per_day: Option<f64>,
+    burst_size: Option<f64>,
+    wall_clock: Option<bool>,
     spread: Option<f64>,
     start_offset: Option<u64>,
 }
@@ -116,8 +131,18 @@ pub struct TrafficShape {
     pub daily: f64,
     /// Weekly sine amplitude.
     pub weekly: f64,
-    /// Noise amplitude.
+    /// Noise amplitude (smooth: a sum of sines).
     pub noise: f64,
+    /// Amplitude of the random minute-to-minute steps of the rate (fraction of base).
+    pub jitter: f64,
+    /// Mean number of short bursts per port and day (scenario time).
+    pub bursts_per_day: f64,
+    /// Mean extra rate of a burst, as a fraction of base.
+    pub burst_size: f64,
+    /// Unix time (seconds) of the simulator's start, when the daily and weekly shape follow
+    /// the wall clock (daily peak at 20:00 UTC, weekly low on Sunday); `None`: the shape
+    /// starts at t = 0.
+    pub origin: Option<f64>,
     /// Per-port variety of the base rate.
     pub spread: f64,
     /// Initial counter value.
@@ -133,6 +158,10 @@ impl Default for TrafficShape {
             daily: 0.3,
             weekly: 0.1,
             noise: 0.05,
+            jitter: 0.0,
+            bursts_per_day: 0.0,
+            burst_size: 0.5,
+            origin: None,
             spread: 0.5,
             start_offset: 0,
         }
@@ -148,7 +177,7 @@ pub struct Event {
     pub start: f64,
     /// End, real seconds (`f64::INFINITY` for ever).
     pub end: f64,
-    /// Rate multiplier while active (spike, drop).
+    /// Rate multiplier while active (spike, drop; 0 for port down).
     pub factor: f64,
     /// Switch names it applies to; `None` = all.
     pub switches: Option<Vec<String>>,
@@ -230,12 +259,26 @@ impl Scenario {
             traffic.daily = t.daily.unwrap_or(traffic.daily);
             traffic.weekly = t.weekly.unwrap_or(traffic.weekly);
             traffic.noise = t.noise.unwrap_or(traffic.noise);
+            traffic.jitter = t.jitter.unwrap_or(traffic.jitter);
+            traffic.bursts_per_day = t.bursts_per_day.unwrap_or(traffic.bursts_per_day);
+            traffic.burst_size = t.burst_size.unwrap_or(traffic.burst_size);
+            if t.wall_clock == Some(true) {
+                traffic.origin = Some(jiff::Timestamp::now().as_millisecond() as f64 / 1000.0);
+            }
             traffic.spread = t.spread.unwrap_or(traffic.spread);
             traffic.start_offset = t.start_offset.unwrap_or(0);
         }
-        let amplitudes = traffic.daily.abs() + traffic.weekly.abs() + traffic.noise.abs();
+        let amplitudes =
+            traffic.daily.abs() + traffic.weekly.abs() + traffic.noise.abs() + traffic.jitter.abs();
         if amplitudes > 0.95 {
-            return Err("traffic: daily + weekly + noise must stay below 0.95".into());
+            return Err("traffic: daily + weekly + noise + jitter must stay below 0.95".into());
+        }
+        let bursts_ok = (0.0..=1440.0).contains(&traffic.bursts_per_day)
+            && (0.0..=10.0).contains(&traffic.burst_size);
+        if !bursts_ok {
+            return Err(
+                "traffic: bursts_per_day must be in 0..1440 and burst_size in 0..10".into(),
+            );
         }
         if !(0.0..=1.0).contains(&traffic.spread) || traffic.out_ratio < 0.0 {
             return Err("traffic: spread must be in 0..1 and out_ratio >= 0".into());
@@ -273,6 +316,7 @@ impl Scenario {
                         / 100.0,
                     duration.map_or(f64::INFINITY, |d| start + d),
                 ),
+                EventKind::PortDown => (0.0, duration.map_or(f64::INFINITY, |d| start + d)),
                 EventKind::Unreachable => (
                     1.0,
                     start

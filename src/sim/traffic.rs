@@ -1,8 +1,16 @@
 //! The traffic of one simulated switch as a deterministic function of time: counters are the
 //! closed-form integral of the scripted rate, so a poller's measured rates can be checked
 //! exactly against the script. Time `t` is real seconds since the simulator started.
+//!
+//! The rate of a port is its base times a shape: a daily and a weekly sine (following the
+//! wall clock when the scenario says so), a smooth wobble (sines), random minute-to-minute
+//! steps (`jitter`: the integral is a piecewise-linear interpolation of random values, so the
+//! counter stays exact in constant time) and short random bursts (one chance per hour of
+//! scenario time), times the scripted multipliers (spike, drop, port down). Everything random
+//! is a hash of the port and the time bucket: the same port gives the same traffic at the
+//! same time in the backfill, the live agent and a test.
 
-use std::f64::consts::TAU;
+use std::f64::consts::{FRAC_PI_2, TAU};
 
 use super::scenario::{EventKind, Scenario};
 
@@ -11,6 +19,17 @@ pub const PACKET_SIZE: f64 = 700.0;
 
 /// The scenario clock's periods of the noise sines, in scenario seconds.
 const NOISE_PERIODS: [f64; 3] = [47.0, 131.0, 293.0];
+
+/// Length of one jitter step, scenario seconds.
+const JITTER_STEP: f64 = 60.0;
+/// Window in which at most one burst happens, scenario seconds.
+const BURST_WINDOW: f64 = 3_600.0;
+/// Shortest and longest burst, scenario seconds.
+const BURST_SECS: (f64, f64) = (120.0, 600.0);
+/// Scenario seconds from the Unix epoch (a Thursday) to the daily peak (20:00 UTC) and the
+/// weekly peak (Wednesday 15:00 UTC, so the low is at the weekend).
+const DAILY_PEAK: f64 = 72_000.0;
+const WEEKLY_PEAK: f64 = 6.0 * 86_400.0 + 54_000.0;
 
 /// A sine component of the rate shape: amplitude, angular frequency (per real second), phase.
 #[derive(Clone, Copy, Debug)]
@@ -36,6 +55,10 @@ pub struct SimPort {
     removed_at: f64,
     /// Times its counters were reset (without a reboot), ascending.
     resets: Vec<f64>,
+    /// Random steps and bursts of this port.
+    random: Randomness,
+    /// (start, end) of the windows where its ifOperStatus is down.
+    down: Vec<(f64, f64)>,
 }
 
 /// One simulated switch: ports, reboots, unreachable windows, counter width.
@@ -53,6 +76,97 @@ pub struct SwitchModel {
     start_offset: u64,
     reboots: Vec<f64>,
     unreachable: Vec<(f64, f64)>,
+}
+
+/// The random parts of a port's rate, in real seconds.
+#[derive(Clone, Debug)]
+struct Randomness {
+    seed: u64,
+    jitter: f64,
+    jitter_step: f64,
+    /// Chance of a burst in one window.
+    burst_chance: f64,
+    burst_size: f64,
+    burst_window: f64,
+    /// Scenario seconds per real second.
+    scale: f64,
+}
+
+impl Randomness {
+    /// The random value of step `k` in -0.5..0.5.
+    fn step_value(&self, k: i64) -> f64 {
+        mix(self.seed, k, 100) - 0.5
+    }
+
+    /// The integral of the jitter part of the shape from 0 to `t` (bounded: the
+    /// interpolation of the step values, times the step length and amplitude).
+    fn jitter_integral(&self, t: f64) -> f64 {
+        if self.jitter == 0.0 {
+            return 0.0;
+        }
+        let x = t / self.jitter_step;
+        let k = x.floor();
+        let (w0, w1) = (self.step_value(k as i64), self.step_value(k as i64 + 1));
+        self.jitter * self.jitter_step * (w0 + (w1 - w0) * (x - k))
+    }
+
+    /// The jitter part of the shape at `t`.
+    fn jitter_at(&self, t: f64) -> f64 {
+        if self.jitter == 0.0 {
+            return 0.0;
+        }
+        let k = (t / self.jitter_step).floor() as i64;
+        self.jitter * (self.step_value(k + 1) - self.step_value(k))
+    }
+
+    /// The burst of window `n`, if any: (start, end, extra shape), real seconds.
+    fn burst(&self, n: i64) -> Option<(f64, f64, f64)> {
+        if self.burst_chance <= 0.0 || mix(self.seed, n, 200) >= self.burst_chance {
+            return None;
+        }
+        let secs = BURST_SECS.0 + (BURST_SECS.1 - BURST_SECS.0) * mix(self.seed, n, 201);
+        let len = secs / self.scale;
+        let start = n as f64 * self.burst_window
+            + mix(self.seed, n, 202) * (self.burst_window - len).max(0.0);
+        let size = self.burst_size * (0.5 + mix(self.seed, n, 203));
+        Some((start, start + len, size))
+    }
+
+    /// The windows that overlap `a..b`.
+    fn windows(&self, a: f64, b: f64) -> std::ops::RangeInclusive<i64> {
+        (a / self.burst_window).floor() as i64..=(b / self.burst_window).floor() as i64
+    }
+
+    /// The integral of the bursts' extra shape over `a..b`.
+    fn burst_integral(&self, a: f64, b: f64) -> f64 {
+        if self.burst_chance <= 0.0 || b <= a {
+            return 0.0;
+        }
+        self.windows(a, b)
+            .filter_map(|n| self.burst(n))
+            .map(|(s, e, size)| size * (e.min(b) - s.max(a)).max(0.0))
+            .sum()
+    }
+
+    /// The bursts' extra shape at `t`.
+    fn burst_at(&self, t: f64) -> f64 {
+        self.windows(t, t)
+            .filter_map(|n| self.burst(n))
+            .filter(|(s, e, _)| *s <= t && t < *e)
+            .map(|(_, _, size)| size)
+            .sum()
+    }
+}
+
+/// A uniform value in 0..1 from a port's seed, a bucket number and a salt (splitmix64).
+fn mix(seed: u64, n: i64, salt: u64) -> f64 {
+    let mut h = seed ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ salt.rotate_left(32);
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
 }
 
 fn unit_hash(s: &str, salt: u64) -> f64 {
@@ -92,16 +206,21 @@ impl SwitchModel {
             let pname = format!("eth{n}");
             let key = format!("{name}/{pname}");
             let variety = 1.0 + t.spread * (unit_hash(&key, 1) - 0.5);
+            // On the wall clock: the sine's peak at the daily and weekly peak times.
+            let phase = |peak: f64, period: f64| {
+                t.origin
+                    .map_or(0.0, |o| TAU * (o - peak) / period + FRAC_PI_2)
+            };
             let mut waves = vec![
                 Wave {
                     amp: t.daily,
                     omega: TAU * k / 86_400.0,
-                    phase: 0.0,
+                    phase: phase(DAILY_PEAK, 86_400.0),
                 },
                 Wave {
                     amp: t.weekly,
                     omega: TAU * k / 604_800.0,
-                    phase: 0.0,
+                    phase: phase(WEEKLY_PEAK, 604_800.0),
                 },
             ];
             for (j, p) in NOISE_PERIODS.iter().enumerate() {
@@ -115,6 +234,7 @@ impl SwitchModel {
             let mut multipliers = Vec::new();
             let mut removed_at = f64::INFINITY;
             let mut resets = Vec::new();
+            let mut down = Vec::new();
             for e in &scenario.events {
                 if !e.on_port(name, &pname) {
                     continue;
@@ -125,6 +245,10 @@ impl SwitchModel {
                     }
                     EventKind::RemovePort => removed_at = removed_at.min(e.start),
                     EventKind::CounterReset => resets.push(e.start),
+                    EventKind::PortDown => {
+                        down.push((e.start, e.end));
+                        multipliers.push((e.start, e.end, 0.0));
+                    }
                     _ => {}
                 }
             }
@@ -136,6 +260,16 @@ impl SwitchModel {
                 multipliers,
                 removed_at,
                 resets,
+                down,
+                random: Randomness {
+                    seed: (unit_hash(&key, 99) * (1u64 << 53) as f64) as u64,
+                    jitter: t.jitter,
+                    jitter_step: JITTER_STEP / k,
+                    burst_chance: (t.bursts_per_day * BURST_WINDOW / 86_400.0).min(1.0),
+                    burst_size: t.burst_size,
+                    burst_window: BURST_WINDOW / k,
+                    scale: k,
+                },
             });
         }
         let mut reboots: Vec<f64> = scenario
@@ -211,12 +345,19 @@ impl SwitchModel {
             .map(|(_, e)| *e)
     }
 
+    /// Whether port `i`'s ifOperStatus is up at `t`.
+    pub fn oper_up(&self, i: usize, t: f64) -> bool {
+        !self.ports[i].down.iter().any(|(s, e)| *s <= t && t < *e)
+    }
+
+    /// The integral of the shape from 0 to `t`, bursts aside (they are integrated over a
+    /// range: [`Randomness::burst_integral`]).
     fn shape_integral(port: &SimPort, t: f64) -> f64 {
         let mut f = t;
         for w in &port.waves {
             f += w.amp * (w.phase.cos() - (w.omega * t + w.phase).cos()) / w.omega;
         }
-        f
+        f + port.random.jitter_integral(t)
     }
 
     fn multiplier_at(port: &SimPort, t: f64) -> f64 {
@@ -245,7 +386,9 @@ impl SwitchModel {
         let mut total = 0.0;
         for w in cuts.windows(2) {
             let m = Self::multiplier_at(port, w[0]);
-            total += m * (Self::shape_integral(port, w[1]) - Self::shape_integral(port, w[0]));
+            total += m
+                * (Self::shape_integral(port, w[1]) - Self::shape_integral(port, w[0])
+                    + port.random.burst_integral(w[0], w[1]));
         }
         total * port.base_in
     }
@@ -258,7 +401,9 @@ impl SwitchModel {
                 .waves
                 .iter()
                 .map(|w| w.amp * (w.omega * t + w.phase).sin())
-                .sum::<f64>();
+                .sum::<f64>()
+            + port.random.jitter_at(t)
+            + port.random.burst_at(t);
         port.base_in * 8.0 * shape * Self::multiplier_at(port, t)
     }
 
@@ -382,5 +527,56 @@ mod tests {
         assert_eq!(m.indexes(45.0), vec![1001, 1003, 1004]);
         assert_eq!(m.unreachable_until(52.0), Some(55.0));
         assert_eq!(m.unreachable_until(56.0), None);
+    }
+
+    #[test]
+    fn jitter_and_bursts_integrate_exactly_and_follow_the_wall_clock() {
+        // Two days of scenario time at 100x: many jitter steps and several bursts.
+        let m = model(
+            "time_scale = 100.0\n[traffic]\nbase = \"80Mbps\"\ndaily = 0.3\nweekly = 0.1\n\
+             noise = 0.05\njitter = 0.2\nbursts_per_day = 12.0\nburst_size = 0.8\n",
+        );
+        let (a, b) = (0.0, 2.0 * 864.0);
+        let steps = 400_000;
+        let h = (b - a) / steps as f64;
+        let numeric: f64 = (0..steps)
+            .map(|s| m.rate_in_bps(1, a + (s as f64 + 0.5) * h) / 8.0 * h)
+            .sum();
+        let closed = m.octets_between(1, a, b);
+        assert!(
+            (numeric - closed).abs() / closed < 1e-4,
+            "{numeric} vs {closed}"
+        );
+        // Bursts happened: some instant is well above the smooth shape's ceiling.
+        let ceiling = 1e7 * 1.25 * (1.0 + 0.3 + 0.1 + 0.05 + 0.2);
+        let peak = (0..20_000)
+            .map(|s| m.rate_in_bps(1, s as f64 * b / 20_000.0) / 8.0)
+            .fold(0.0, f64::max);
+        assert!(peak > ceiling, "no burst above {ceiling}: {peak}");
+        // Every rate stays positive.
+        assert!((0..20_000).all(|s| m.rate_in_bps(1, s as f64 * b / 20_000.0) > 0.0));
+
+        // On the wall clock, the daily peak is at 20:00 UTC: started at 08:00 UTC on a
+        // Wednesday, the rate 12 h later is higher than at the start.
+        let wednesday_8 = 1_764_144_000.0; // 2025-11-26 08:00 UTC
+        let mut s =
+            Scenario::parse("[traffic]\ndaily = 0.4\nweekly = 0.0\nnoise = 0.0\nspread = 0.0\n")
+                .unwrap();
+        s.traffic.origin = Some(wednesday_8);
+        let m = SwitchModel::new(&s, "sw", 0, 1);
+        assert!((m.rate_in_bps(0, 12.0 * 3600.0) / 1e8 - 1.4).abs() < 1e-9);
+        assert!((m.rate_in_bps(0, 0.0) / 1e8 - 0.6).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_down_port_is_down_and_silent_for_its_window() {
+        let m = model(
+            "[traffic]\nbase = \"8Mbps\"\ndaily = 0.0\nweekly = 0.0\nnoise = 0.0\nspread = 0.0\n\
+             [[event]]\nat = \"10s\"\nkind = \"port_down\"\nduration = \"10s\"\nports = [\"eth2\"]\n",
+        );
+        assert!(m.oper_up(1, 9.0) && !m.oper_up(1, 10.0) && !m.oper_up(1, 19.0));
+        assert!(m.oper_up(1, 20.0) && m.oper_up(0, 15.0));
+        assert_eq!(m.octets_between(1, 10.0, 20.0), 0.0);
+        assert_eq!(m.octets_between(0, 10.0, 20.0).round(), 1e7);
     }
 }
