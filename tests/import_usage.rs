@@ -221,7 +221,9 @@ fn the_http_endpoint_wants_the_token_and_imports_all_or_nothing() {
         health: Health::default(),
         alerts: Default::default(),
         store: None,
-        runtime: None,
+        runtime: Some(bandwatch::runtime::RuntimeHandle::of_config(
+            s.config.clone(),
+        )),
         reload: None,
         usage: Some(Arc::new(UsageApi {
             book: Store::open(&s.db(), &Default::default()).unwrap().usage(),

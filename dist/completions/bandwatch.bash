@@ -52,6 +52,9 @@ _bandwatch() {
             bandwatch,simulate)
                 cmd="bandwatch__subcmd__simulate"
                 ;;
+            bandwatch,token)
+                cmd="bandwatch__subcmd__token"
+                ;;
             bandwatch__subcmd__help,backtest)
                 cmd="bandwatch__subcmd__help__subcmd__backtest"
                 ;;
@@ -88,6 +91,9 @@ _bandwatch() {
             bandwatch__subcmd__help,simulate)
                 cmd="bandwatch__subcmd__help__subcmd__simulate"
                 ;;
+            bandwatch__subcmd__help,token)
+                cmd="bandwatch__subcmd__help__subcmd__token"
+                ;;
             bandwatch__subcmd__help__subcmd__silence,add)
                 cmd="bandwatch__subcmd__help__subcmd__silence__subcmd__add"
                 ;;
@@ -96,6 +102,9 @@ _bandwatch() {
                 ;;
             bandwatch__subcmd__help__subcmd__silence,remove)
                 cmd="bandwatch__subcmd__help__subcmd__silence__subcmd__remove"
+                ;;
+            bandwatch__subcmd__help__subcmd__token,new)
+                cmd="bandwatch__subcmd__help__subcmd__token__subcmd__new"
                 ;;
             bandwatch__subcmd__silence,add)
                 cmd="bandwatch__subcmd__silence__subcmd__add"
@@ -121,6 +130,18 @@ _bandwatch() {
             bandwatch__subcmd__silence__subcmd__help,remove)
                 cmd="bandwatch__subcmd__silence__subcmd__help__subcmd__remove"
                 ;;
+            bandwatch__subcmd__token,help)
+                cmd="bandwatch__subcmd__token__subcmd__help"
+                ;;
+            bandwatch__subcmd__token,new)
+                cmd="bandwatch__subcmd__token__subcmd__new"
+                ;;
+            bandwatch__subcmd__token__subcmd__help,help)
+                cmd="bandwatch__subcmd__token__subcmd__help__subcmd__help"
+                ;;
+            bandwatch__subcmd__token__subcmd__help,new)
+                cmd="bandwatch__subcmd__token__subcmd__help__subcmd__new"
+                ;;
             *)
                 ;;
         esac
@@ -128,7 +149,7 @@ _bandwatch() {
 
     case "${cmd}" in
         bandwatch)
-            opts="-c -h -V --config --log-format --help --version run check demo query report backtest simulate import silence completions man help"
+            opts="-c -h -V --config --log-format --help --version run check demo query report backtest simulate import silence completions man token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -298,7 +319,7 @@ _bandwatch() {
             return 0
             ;;
         bandwatch__subcmd__help)
-            opts="run check demo query report backtest simulate import silence completions man help"
+            opts="run check demo query report backtest simulate import silence completions man token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -510,6 +531,34 @@ _bandwatch() {
         bandwatch__subcmd__help__subcmd__simulate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__help__subcmd__token)
+            opts="new"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__help__subcmd__token__subcmd__new)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -933,6 +982,108 @@ _bandwatch() {
                     return 0
                     ;;
                 --community)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__token)
+            opts="-c -h -V --config --log-format --help --version new help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__token__subcmd__help)
+            opts="new help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__token__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__token__subcmd__help__subcmd__new)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__token__subcmd__new)
+            opts="-c -h -V --scope --expires --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --scope)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expires)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

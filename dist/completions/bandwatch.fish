@@ -40,6 +40,7 @@ complete -c bandwatch -n "__fish_bandwatch_needs_command" -f -a "import" -d 'Imp
 complete -c bandwatch -n "__fish_bandwatch_needs_command" -f -a "silence" -d 'Add, list or remove silences'
 complete -c bandwatch -n "__fish_bandwatch_needs_command" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) on stdout'
 complete -c bandwatch -n "__fish_bandwatch_needs_command" -f -a "man" -d 'Print the man page (roff) on stdout'
+complete -c bandwatch -n "__fish_bandwatch_needs_command" -f -a "token" -d 'Make an API token for the HTTP listener'
 complete -c bandwatch -n "__fish_bandwatch_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand run" -l interval -d 'With --once --rates: time between the two polls' -r
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand run" -s c -l config -d 'Configuration file' -r -F
@@ -170,18 +171,36 @@ complete -c bandwatch -n "__fish_bandwatch_using_subcommand man" -l log-format -
 json\t'One JSON object per line'"
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand man" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand man" -s V -l version -d 'Print version'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "run" -d 'Poll every switch, store, evaluate rules, notify, serve HTTP'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "check" -d 'Check the configuration and the rule files; print a summary'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "demo" -d 'Run the whole job on a simulated fleet, with a scripted storyline'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "query" -d 'Print a stored series'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "report" -d 'The monthly per-customer usage report'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "backtest" -d 'Replay rules over stored history or a CSV file'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "simulate" -d 'Serve a fleet of simulated switches over SNMP'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "import" -d 'Import usage records from CSV'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "silence" -d 'Add, list or remove silences'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) on stdout'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "man" -d 'Print the man page (roff) on stdout'
-complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and not __fish_seen_subcommand_from new help" -s c -l config -d 'Configuration file' -r -F
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and not __fish_seen_subcommand_from new help" -l log-format -d 'Log format on stderr (the level comes from RUST_LOG, default `info`)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line'"
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and not __fish_seen_subcommand_from new help" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and not __fish_seen_subcommand_from new help" -s V -l version -d 'Print version'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and not __fish_seen_subcommand_from new help" -f -a "new" -d 'Makes a token and prints it with the configuration entry to paste'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and not __fish_seen_subcommand_from new help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and __fish_seen_subcommand_from new" -l scope -d 'A scope it gets; repeat for several: metrics:read, status:read, report:read, usage:write, silence:write, admin' -r
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and __fish_seen_subcommand_from new" -l expires -d 'When it stops working: a date like 2027-06-30 (start of that day, UTC) or an RFC 3339 instant' -r
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and __fish_seen_subcommand_from new" -s c -l config -d 'Configuration file' -r -F
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and __fish_seen_subcommand_from new" -l log-format -d 'Log format on stderr (the level comes from RUST_LOG, default `info`)' -r -f -a "text\t'Human-readable lines'
+json\t'One JSON object per line'"
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and __fish_seen_subcommand_from new" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and __fish_seen_subcommand_from new" -s V -l version -d 'Print version'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "new" -d 'Makes a token and prints it with the configuration entry to paste'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand token; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "run" -d 'Poll every switch, store, evaluate rules, notify, serve HTTP'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "check" -d 'Check the configuration and the rule files; print a summary'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "demo" -d 'Run the whole job on a simulated fleet, with a scripted storyline'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "query" -d 'Print a stored series'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "report" -d 'The monthly per-customer usage report'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "backtest" -d 'Replay rules over stored history or a CSV file'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "simulate" -d 'Serve a fleet of simulated switches over SNMP'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "import" -d 'Import usage records from CSV'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "silence" -d 'Add, list or remove silences'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "completions" -d 'Print a shell completion script (bash, zsh or fish) on stdout'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "man" -d 'Print the man page (roff) on stdout'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "token" -d 'Make an API token for the HTTP listener'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and not __fish_seen_subcommand_from run check demo query report backtest simulate import silence completions man token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and __fish_seen_subcommand_from silence" -f -a "add" -d 'Adds a silence'
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and __fish_seen_subcommand_from silence" -f -a "list" -d 'Lists the silences that have not ended'
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and __fish_seen_subcommand_from silence" -f -a "remove" -d 'Removes a silence'
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand help; and __fish_seen_subcommand_from token" -f -a "new" -d 'Makes a token and prints it with the configuration entry to paste'

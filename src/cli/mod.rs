@@ -11,6 +11,7 @@ pub mod report;
 pub mod run;
 pub mod silence;
 pub mod simulate;
+pub mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +79,8 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff) on stdout.
     Man,
+    /// Make an API token for the HTTP listener.
+    Token(token::TokenArgs),
 }
 
 /// The tokio runtime of a command (two workers: polling and serving are light), or the exit
@@ -127,5 +130,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Import(args) => import::run(&cli.config, args),
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),
+        Command::Token(args) => token::run(args),
     }
 }

@@ -4,6 +4,7 @@
 //! [`load`] reads a file, reports every problem it finds (not only the first), and on success
 //! returns the validated [`Config`]. Nothing downstream re-reads the raw file.
 
+pub mod access;
 pub mod diagnostic;
 pub mod document;
 pub mod flow;
@@ -18,12 +19,12 @@ mod build;
 
 use std::path::Path;
 
+pub use access::{Api, ApiToken, Http, HttpLimits, Scope, Scopes};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use flow::{CustomerPrefix, FlowExporter, FlowSettings, Prefix};
 pub use model::{
-    Api, AuthProtocol, Billing, Config, Daemon, Email, MailSecurity, MailTransport,
-    PrivacyProtocol, ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, UsmUser,
-    defaults,
+    AuthProtocol, Billing, Config, Daemon, Email, MailSecurity, MailTransport, PrivacyProtocol,
+    ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, UsmUser, defaults,
 };
 pub use pricing::{Commit, PricePlan, Pricing, Revenue};
 pub use secret::Secret;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::access::{Api, Http};
 use super::secret::Secret;
 use super::topology::Topology;
 use super::units::Duration;
@@ -55,6 +56,25 @@ pub mod defaults {
     pub const REPORT_DAY: u8 = 1;
     /// `report.time` (UTC), hours and minutes
     pub const REPORT_TIME: (u8, u8) = (6, 0);
+    /// Scopes of a basic-auth user not listed in `http.user_scopes`.
+    pub const USER_SCOPES: [super::super::access::Scope; 2] = [
+        super::super::access::Scope::MetricsRead,
+        super::super::access::Scope::StatusRead,
+    ];
+    /// `http.max_connections`
+    pub const HTTP_MAX_CONNECTIONS: usize = 256;
+    /// `http.header_timeout`
+    pub const HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+    /// `http.body_timeout`
+    pub const HTTP_BODY_TIMEOUT: Duration = Duration::from_secs(60);
+    /// `http.max_body`
+    pub const HTTP_MAX_BODY: super::super::units::ByteSize =
+        super::super::units::ByteSize(64 * 1024);
+    /// `http.max_import_body`
+    pub const HTTP_MAX_IMPORT_BODY: super::super::units::ByteSize =
+        super::super::units::ByteSize(64 * 1024 * 1024);
+    /// `http.fd_reserve`
+    pub const HTTP_FD_RESERVE: u64 = 64;
 }
 
 /// The whole validated configuration.
@@ -70,6 +90,8 @@ pub struct Config {
     pub email: Option<Email>,
     /// `[api]`
     pub api: Api,
+    /// `[http]`
+    pub http: Http,
     /// `[report]` and each customer's billing method.
     pub report: ReportSettings,
     /// `[flow]` and the customers' prefixes.
@@ -257,13 +279,6 @@ pub struct Email {
     pub from: String,
     /// Events for one route within this wait are grouped into one message.
     pub group_wait: Duration,
-}
-
-/// `[api]`
-#[derive(Clone, Debug, Default)]
-pub struct Api {
-    /// Bearer token for write endpoints; `None` disables them.
-    pub token: Option<Secret>,
 }
 
 /// How a customer's usage is billed (`billing` on `[[customer]]`).

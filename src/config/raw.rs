@@ -6,7 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::model::{AuthProtocol, MailSecurity, MailTransport, PrivacyProtocol, SnmpVersion};
-use super::units::{BitRate, Duration};
+use super::units::{BitRate, ByteSize, Duration};
 
 /// Top-level keys a configuration file may have.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
@@ -22,6 +22,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "route",
     "email",
     "api",
+    "http",
     "report",
     "price_plan",
     "flow",
@@ -222,7 +223,64 @@ pub struct RawEmail {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawApi {
-    pub token: Option<Spanned<String>>,
+    pub token: Option<Spanned<RawApiTokens>>,
+}
+
+/// `[api] token = "..."` (the legacy shared token) or `[[api.token]]` entries.
+#[derive(Debug)]
+pub enum RawApiTokens {
+    Legacy(String),
+    Scoped(Vec<RawApiToken>),
+}
+
+impl<'de> Deserialize<'de> for RawApiTokens {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawApiTokens;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string (the legacy shared token) or `[[api.token]]` tables")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawApiTokens, E> {
+                Ok(RawApiTokens::Legacy(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<RawApiTokens, A::Error> {
+                Vec::<RawApiToken>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(RawApiTokens::Scoped)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[[api.token]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiToken {
+    pub name: Spanned<String>,
+    pub scopes: Spanned<Vec<Spanned<String>>>,
+    pub hash: Spanned<String>,
+    pub expires: Option<Spanned<String>>,
+    pub description: Option<String>,
+}
+
+/// `[http]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub web_config: Option<Spanned<String>>,
+    pub anonymous: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub user_scopes: std::collections::BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
+    pub max_connections: Option<Spanned<usize>>,
+    pub header_timeout: Option<Spanned<Duration>>,
+    pub body_timeout: Option<Spanned<Duration>>,
+    pub max_body: Option<Spanned<ByteSize>>,
+    pub max_import_body: Option<Spanned<ByteSize>>,
+    pub fd_reserve: Option<Spanned<u64>>,
 }
 
 /// `[report]`

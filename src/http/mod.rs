@@ -2,10 +2,12 @@
 //! status page, served by axum on `daemon.listen`. Reads what other stages publish; never
 //! polls, writes or evaluates anything itself.
 
+pub mod auth;
 pub mod exposition;
 pub mod live;
 pub mod metrics;
 pub mod reload;
+pub mod routes;
 pub mod server;
 pub mod sources;
 pub mod status;

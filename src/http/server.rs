@@ -1,17 +1,18 @@
-//! The axum server: routes, shared state, graceful shutdown.
+//! The axum server: shared state, the handlers of the small endpoints, graceful shutdown.
+//! The routes and what each needs are in [`super::routes`].
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use axum::Router;
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use super::auth::{Gate, Viewer, redact};
 use super::live::LiveView;
 use super::metrics::MetricsSource;
 use crate::rules::view::AlertsView;
@@ -85,6 +86,17 @@ pub struct StoreView {
 }
 
 impl StoreView {
+    /// The same view with the alert history as a redacted reader may see it.
+    pub fn redacted(self, sensitive: redact::Sensitive) -> StoreView {
+        StoreView {
+            alerts: Arc::new(redact::RedactedAlerts {
+                inner: self.alerts,
+                sensitive,
+            }),
+            ..self
+        }
+    }
+
     /// The handles of `store`.
     pub fn of(store: &crate::store::Store) -> StoreView {
         StoreView {
@@ -93,25 +105,6 @@ impl StoreView {
             alerts: store.alerts(),
         }
     }
-}
-
-/// The router with every endpoint.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(super::status::page))
-        .route("/metrics", get(super::metrics::handler))
-        .route("/healthz", get(healthz))
-        .route("/-/healthy", get(healthy))
-        .route("/-/ready", get(ready))
-        .route("/api/v1/topology", get(topology))
-        .route("/api/v1/alerts", get(alerts))
-        .route("/report", get(report))
-        .route(
-            "/api/v1/usage",
-            axum::routing::post(super::usage::post_usage),
-        )
-        .route("/-/reload", axum::routing::post(super::reload::post_reload))
-        .with_state(state)
 }
 
 /// Binds the listener; the error names the address.
@@ -127,12 +120,41 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "HTTP listening: /metrics, /healthz, /api/v1/topology");
-    }
-    axum::serve(listener, router(state))
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "HTTP listening: /metrics, /healthz, /api/v1/topology");
+    let gate = Gate::new(state.runtime.clone(), local);
+    axum::serve(listener, super::routes::router(state, gate))
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// `GET /metrics` (rendered by [`super::metrics::handler`]); a redacted reader gets it
+/// without customers and money.
+pub(crate) async fn metrics(
+    State(st): State<AppState>,
+    Extension(v): Extension<Viewer>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let snap = st.live.snapshot();
+    let full = super::metrics::handler(State(st), headers).await;
+    if !v.redacted || full.status() != StatusCode::OK {
+        return full;
+    }
+    let (parts, body) = full.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "rendering metrics failed
+",
+        )
+            .into_response();
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let sensitive = redact::Sensitive::of(&snap.topology, &snap.attributed);
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(redact::metrics(&text, &sensitive)),
+    )
 }
 
 #[derive(Serialize)]
@@ -141,7 +163,8 @@ struct HealthBody {
     parts: BTreeMap<String, PartHealth>,
 }
 
-async fn healthz(State(st): State<AppState>) -> Response {
+/// `GET /healthz`.
+pub(crate) async fn healthz(State(st): State<AppState>) -> Response {
     let (ok, parts) = st.health.report();
     let code = if ok {
         StatusCode::OK
@@ -159,13 +182,13 @@ async fn healthz(State(st): State<AppState>) -> Response {
 }
 
 /// `/-/healthy`, as Prometheus names it: 200 while the process serves HTTP (liveness).
-async fn healthy() -> Response {
+pub(crate) async fn healthy() -> Response {
     (StatusCode::OK, "bandwatch is Healthy.\n").into_response()
 }
 
 /// `/-/ready`, as Prometheus names it: 200 while every part of the daemon works (the same
 /// judgement as `/healthz`, in plain text), 503 naming the parts that do not.
-async fn ready(State(st): State<AppState>) -> Response {
+pub(crate) async fn ready(State(st): State<AppState>) -> Response {
     let (ok, parts) = st.health.report();
     if ok {
         return (StatusCode::OK, "bandwatch is Ready.\n").into_response();
@@ -182,9 +205,22 @@ async fn ready(State(st): State<AppState>) -> Response {
         .into_response()
 }
 
-async fn topology(State(st): State<AppState>) -> Response {
+/// `GET /api/v1/topology`; a redacted reader gets it without customers and routes.
+pub(crate) async fn topology(
+    State(st): State<AppState>,
+    Extension(v): Extension<Viewer>,
+) -> Response {
     let snap = st.live.snapshot();
+    if v.redacted {
+        let s = redact::Sensitive::of(&snap.topology, &snap.attributed);
+        return axum::Json(redact::topology(&snap.topology, &s)).into_response();
+    }
     axum::Json(snap.topology.as_ref().clone()).into_response()
+}
+
+/// `GET /api/v1/tokens`: the configured API tokens (names, scopes, expiry, last use).
+pub(crate) async fn tokens(Extension(gate): Extension<Gate>) -> Response {
+    axum::Json(gate.token_uses()).into_response()
 }
 
 #[derive(Serialize)]
@@ -194,9 +230,22 @@ struct AlertsBody {
 }
 
 /// Firing and pending alerts, and the last 50 state changes.
-async fn alerts(State(st): State<AppState>) -> Response {
-    let active = st.alerts.active();
-    let recent = match st.store.clone() {
+pub(crate) async fn alerts(
+    State(st): State<AppState>,
+    Extension(v): Extension<Viewer>,
+) -> Response {
+    let mut active = st.alerts.active();
+    let mut store = st.store.clone();
+    if v.redacted {
+        let snap = st.live.snapshot();
+        let s = redact::Sensitive::of(&snap.topology, &snap.attributed);
+        active = active
+            .into_iter()
+            .map(|a| redact::active_alert(a, &s))
+            .collect();
+        store = store.map(|st| st.redacted(s));
+    }
+    let recent = match store {
         Some(store) => tokio::task::spawn_blocking(move || store.alerts.history(50))
             .await
             .ok()
@@ -207,14 +256,15 @@ async fn alerts(State(st): State<AppState>) -> Response {
     axum::Json(AlertsBody { active, recent }).into_response()
 }
 
+/// The query of `/report`.
 #[derive(serde::Deserialize)]
-struct ReportQuery {
+pub(crate) struct ReportQuery {
     month: Option<String>,
 }
 
 /// `/report?month=current|YYYY-MM`: the monthly usage report as HTML (the month so far, with
 /// a projection, for `current`).
-async fn report(
+pub(crate) async fn report(
     State(st): State<AppState>,
     axum::extract::Query(q): axum::extract::Query<ReportQuery>,
 ) -> Response {

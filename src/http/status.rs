@@ -22,11 +22,23 @@ pub const CHART_STEP_SECS: i64 = 300;
 /// Days of the same hours shown as the baseline band.
 pub const BASELINE_DAYS: u32 = 7;
 
-/// `GET /`: the status page.
-pub async fn page(State(st): State<AppState>) -> Response {
+/// `GET /`: the status page; a redacted reader sees no customer in the alerts.
+pub async fn page(
+    State(st): State<AppState>,
+    axum::Extension(v): axum::Extension<super::auth::Viewer>,
+) -> Response {
     let snapshot = st.live.snapshot();
-    let store = st.store.clone();
-    let alerts = st.alerts.active();
+    let mut store = st.store.clone();
+    let mut alerts = st.alerts.active();
+    if v.redacted {
+        use super::auth::redact;
+        let s = redact::Sensitive::of(&snapshot.topology, &snapshot.attributed);
+        alerts = alerts
+            .into_iter()
+            .map(|a| redact::active_alert(a, &s))
+            .collect();
+        store = store.map(|st| st.redacted(s));
+    }
     let html = tokio::task::spawn_blocking(move || {
         render(&snapshot, store.as_ref(), &alerts, Timestamp::now())
     })

@@ -1,4 +1,4 @@
-//! `[daemon]`, `[retention]`, `alias_patterns` and `[api]`: how the daemon itself runs.
+//! `[daemon]`, `[retention]` and `alias_patterns`: how the daemon itself runs.
 
 use super::*;
 
@@ -118,11 +118,5 @@ impl Builder<'_, '_> {
             }
         }
         out
-    }
-
-    pub(super) fn api(&mut self) -> Api {
-        let raw: RawApi = self.doc.value("api").unwrap_or_default();
-        let token = raw.token.and_then(|t| self.secret(&t, "api.token"));
-        Api { token }
     }
 }

@@ -2,6 +2,7 @@
 //! each an `impl Builder` block; this file holds the shared state, name bookkeeping and the
 //! order in which sections are built.
 
+mod access;
 mod customers;
 mod daemon;
 mod email;
@@ -147,6 +148,7 @@ impl<'d, 'a> Builder<'d, 'a> {
         self.check_currencies(&topo);
         let email = self.email();
         let api = self.api();
+        let http = self.http();
         let report = self.report(&topo, billing);
         if !self.doc.has("switch") {
             self.doc.warning(
@@ -166,12 +168,14 @@ impl<'d, 'a> Builder<'d, 'a> {
             }
         }
         let daemon = daemon?;
+        self.exposure(&daemon, &api, &http);
         Some(Config {
             path: self.doc.src.path.clone(),
             daemon,
             retention,
             email,
             api,
+            http,
             report,
             flow,
             topology: topo,

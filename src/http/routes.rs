@@ -1,0 +1,140 @@
+//! Every endpoint of the listener in one table: method, path, the scope it needs, whether it
+//! can answer a redacted anonymous reader, and its handler. The router is built from this
+//! table only, so an endpoint cannot exist without a scope, and the tests walk the same table
+//! (an endpoint added here is checked for what it shows anonymous readers).
+
+use axum::Router;
+use axum::http::Method;
+use axum::routing::{MethodRouter, get, post};
+
+use super::auth::{Gate, Guarded, Need, guard};
+use super::server::AppState;
+use crate::config::Scope;
+
+/// One endpoint.
+#[derive(Clone)]
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path, with `{param}` segments.
+    pub path: &'static str,
+    /// What it needs.
+    pub need: Need,
+    /// What it is, for people.
+    pub summary: &'static str,
+    handler: fn() -> MethodRouter<AppState>,
+}
+
+const fn need(scope: Scope, redactable: bool) -> Need {
+    Need {
+        scope: Some(scope),
+        redactable,
+    }
+}
+
+/// The table.
+pub fn table() -> Vec<Route> {
+    use Scope::*;
+    vec![
+        Route {
+            method: Method::GET,
+            path: "/",
+            need: need(StatusRead, true),
+            summary: "the status page",
+            handler: || get(super::status::page),
+        },
+        Route {
+            method: Method::GET,
+            path: "/metrics",
+            need: need(MetricsRead, true),
+            summary: "Prometheus exposition",
+            handler: || get(super::server::metrics),
+        },
+        Route {
+            method: Method::GET,
+            path: "/healthz",
+            need: Need {
+                scope: None,
+                redactable: true,
+            },
+            summary: "liveness of the daemon's parts",
+            handler: || get(super::server::healthz),
+        },
+        Route {
+            method: Method::GET,
+            path: "/-/healthy",
+            need: Need {
+                scope: None,
+                redactable: true,
+            },
+            summary: "liveness (Prometheus's name)",
+            handler: || get(super::server::healthy),
+        },
+        Route {
+            method: Method::GET,
+            path: "/-/ready",
+            need: Need {
+                scope: None,
+                redactable: true,
+            },
+            summary: "readiness (Prometheus's name)",
+            handler: || get(super::server::ready),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/topology",
+            need: need(StatusRead, true),
+            summary: "sites, switches, ports, product lines (and customers, routes)",
+            handler: || get(super::server::topology),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/alerts",
+            need: need(StatusRead, true),
+            summary: "pending and firing alerts, the last state changes",
+            handler: || get(super::server::alerts),
+        },
+        Route {
+            method: Method::GET,
+            path: "/report",
+            need: need(ReportRead, false),
+            summary: "the monthly usage report with money",
+            handler: || get(super::server::report),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/usage",
+            need: need(UsageWrite, false),
+            summary: "usage records import (CSV)",
+            handler: || post(super::usage::post_usage),
+        },
+        Route {
+            method: Method::POST,
+            path: "/-/reload",
+            need: need(Admin, false),
+            summary: "reload the configuration",
+            handler: || post(super::reload::post_reload),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/tokens",
+            need: need(Admin, false),
+            summary: "API tokens with their last use",
+            handler: || get(super::server::tokens),
+        },
+    ]
+}
+
+/// The router: every route of [`table`] behind the gate.
+pub fn router(state: AppState, gate: Gate) -> Router {
+    let mut r = Router::new();
+    for route in table() {
+        let guarded = Guarded {
+            gate: gate.clone(),
+            need: route.need,
+        };
+        let m = (route.handler)().route_layer(axum::middleware::from_fn_with_state(guarded, guard));
+        r = r.route(route.path, m);
+    }
+    r.with_state(state)
+}
