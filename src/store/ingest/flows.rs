@@ -1,5 +1,8 @@
 //! Flow-measured customer slots into the aggregate tables: 60 s slots, the 5-minute rollup,
-//! and straight into 1 h and 1 d for a 5-minute bucket already sealed. One transaction.
+//! and straight into 1 h and 1 d for a 5-minute bucket already sealed. Flows move the
+//! store's "now" like sweeps (the end of their newest minute, never past the wall clock), so
+//! a store fed by flows alone seals its 5-minute buckets into 1 h and 1 d too. One
+//! transaction.
 
 use rusqlite::params;
 
@@ -35,7 +38,9 @@ impl Ingest {
         let mut ids: FastMap<&str, i64> = FastMap::default();
         let mut slot_rows: FastMap<(i64, i64), Acc> = FastMap::default();
         let mut m5: FastMap<(i64, i64), Acc> = FastMap::default();
-        let now = jiff::Timestamp::now().as_second();
+        let wall_ms = jiff::Timestamp::now().as_millisecond();
+        let now = wall_ms.div_euclid(1000);
+        let mut min_start_ms = i64::MAX;
         for s in slots {
             let sid = match ids.get(s.customer.as_str()) {
                 Some(id) => *id,
@@ -53,6 +58,8 @@ impl Ingest {
                 }
             };
             let start_ms = s.slot_start.saturating_mul(1000);
+            min_start_ms = min_start_ms.min(start_ms);
+            self.newest_ms = self.newest_ms.max((start_ms + SLOT_MS).min(wall_ms));
             let a = Acc {
                 in_octets: s.in_octets,
                 out_octets: s.out_octets,
@@ -70,6 +77,10 @@ impl Ingest {
                 .or_default()
                 .add(&a);
         }
+        if self.sealed_slot.is_none() && min_start_ms != i64::MAX {
+            self.sealed_slot = Some(min_start_ms.div_euclid(SLOT_MS));
+            self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
+        }
         write_buckets(&tx, &path, Table::Slot, &slot_rows)?;
         write_buckets(&tx, &path, Table::Rollup(Tier::M5), &m5)?;
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
@@ -81,6 +92,12 @@ impl Ingest {
             }
         }
         coarse.write(&tx, &path)?;
+        self.seal(&tx)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('newest_ms', ?1)",
+            [self.newest_ms.to_string()],
+        )
+        .ctx(&path, "writing the store's state")?;
         tx.commit().ctx(&path, "committing a flow write")?;
         Ok(slots.len())
     }
