@@ -1,5 +1,5 @@
 //! The flow collector end to end: a real exporter (`pmacctd` from Debian's `pmacct`, reading
-//! a capture this test writes, exporting IPFIX over UDP) to per-customer bytes; templates
+//! a capture this test writes, exporting IPFIX and sFlow v5 over UDP) to per-customer bytes; templates
 //! kept apart per exporter and observation domain; sampling; malformed, truncated, garbage
 //! and unknown-exporter datagrams counted and dropped, never a panic; flow minutes stored
 //! as customer usage like port traffic; overlapping customer prefixes refused by `check`.
@@ -278,6 +278,26 @@ fn truncated_mutated_and_garbage_datagrams_never_panic() {
         let _ = d.decode(ip, &whole9[..cut], 1, &mut out);
         assert!(out.len() <= recs.len());
     }
+    let ip4 = |s: &str| s.parse().unwrap();
+    let sampled: Vec<Packet> = (0..4)
+        .map(|i| Packet {
+            src: ip4("192.0.2.1"),
+            dst: ip4("203.0.113.5"),
+            sport: 123,
+            dport: 40000 + i,
+            payload: 440,
+            at: 0,
+        })
+        .collect();
+    let whole_sflow = sflow(512, &sampled);
+    for cut in 0..whole_sflow.len() {
+        out.clear();
+        let r = d.decode(ip, &whole_sflow[..cut], 1, &mut out);
+        assert!(
+            r.is_err(),
+            "a truncated sFlow datagram ({cut} bytes) decoded"
+        );
+    }
     // Random byte flips and garbage (a small LCG: deterministic, no crate).
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = || {
@@ -300,10 +320,24 @@ fn truncated_mutated_and_garbage_datagrams_never_panic() {
         let _ = d.decode(ip, &garbage, 1, &mut out);
     }
     assert_eq!(
-        d.decode(ip, &[0, 0, 0, 5, 0, 0, 0, 1], 1, &mut out),
+        d.decode(ip, &[0, 5, 0, 1, 0, 0, 0, 1], 1, &mut out),
         Err(Drop::UnsupportedVersion(5)),
-        "an sFlow v5 header is told apart"
+        "NetFlow v5 is told apart"
     );
+    assert_eq!(
+        d.decode(ip, &[0, 0, 0, 5, 0, 0, 0, 1], 1, &mut out),
+        Err(Drop::Malformed),
+        "a truncated sFlow v5 datagram"
+    );
+    // sFlow: each sample is a packet, its IP length times the sampling rate.
+    out.clear();
+    let r = d.decode(ip, &whole_sflow, 1, &mut out).unwrap();
+    assert_eq!(r.records, 4);
+    assert!(
+        out.iter()
+            .all(|f| f.bytes == 468 * 512 && f.packets == 512 && f.src_port == 123)
+    );
+    assert_eq!(out[3].dst_port, 40003);
     // The decoder still works after all that.
     out.clear();
     d.decode(ip, &ipfix(9, 500, FIELDS, true, &recs), 1, &mut out)
@@ -317,7 +351,7 @@ async fn collector_counts_bad_datagrams_and_unknown_exporters_over_udp() {
     let c = load(CONFIG, dir.path()).unwrap();
     let sink = Arc::new(Slots::default());
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let col = Collector::start(&[listen], model_of(&c), sink.clone())
+    let col = Collector::start(&[listen], model_of(&c), sink.clone(), Arc::default())
         .await
         .unwrap();
     let to = col.local_addrs()[0];
@@ -367,8 +401,8 @@ async fn collector_counts_bad_datagrams_and_unknown_exporters_over_udp() {
     .unwrap();
     let g = FlowMetrics::get;
     assert_eq!(g(&m.datagrams_ok), 1);
-    assert_eq!(g(&m.datagrams_malformed), 2, "{m:?}");
-    assert_eq!(g(&m.datagrams_unsupported), 2, "{m:?}");
+    assert_eq!(g(&m.datagrams_malformed), 3, "{m:?}");
+    assert_eq!(g(&m.datagrams_unsupported), 1, "{m:?}");
     assert_eq!(g(&m.datagrams_unknown_exporter), 3);
     assert_eq!(g(&m.records_attributed), 1);
     col.stop().await;
@@ -384,6 +418,29 @@ async fn collector_counts_bad_datagrams_and_unknown_exporters_over_udp() {
 /// pmacctd (Debian `pmacct`) reads a capture and exports IPFIX with its nfprobe plugin.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pmacctd_ipfix_export_is_attributed_to_prefix_customers() {
+    pmacctd_export(
+        "plugins: nfprobe\nnfprobe_version: 10\nnfprobe_receiver",
+        3,
+        1,
+    )
+    .await;
+}
+
+/// pmacctd's sfprobe plugin exports every packet of the capture as an sFlow v5 sample.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pmacctd_sflow_export_is_attributed_to_prefix_customers() {
+    pmacctd_export(
+        "plugins: sfprobe\nsampling_rate: 1\nsfprobe_receiver",
+        180,
+        30,
+    )
+    .await;
+}
+
+/// Runs pmacctd on a capture of three streams with `plugin` (its receiver key last, the
+/// collector's address is appended), waits for `records` records and checks the customers'
+/// bytes against the capture's IP lengths, and `unattributed` records for the third stream.
+async fn pmacctd_export(plugin: &str, records: u64, unattributed: u64) {
     let Some(pmacctd) = ["/usr/sbin/pmacctd", "/usr/bin/pmacctd"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -399,7 +456,7 @@ async fn pmacctd_ipfix_export_is_attributed_to_prefix_customers() {
     let c = load(CONFIG, dir.path()).unwrap();
     let sink = Arc::new(Slots::default());
     let listen: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let col = Collector::start(&[listen], model_of(&c), sink.clone())
+    let col = Collector::start(&[listen], model_of(&c), sink.clone(), Arc::default())
         .await
         .unwrap();
     let to = col.local_addrs()[0];
@@ -445,8 +502,8 @@ async fn pmacctd_ipfix_export_is_attributed_to_prefix_customers() {
     std::fs::write(
         &conf,
         format!(
-            "daemonize: false\npcap_savefile: {}\nplugins: nfprobe\nnfprobe_receiver: {to}\n\
-             nfprobe_version: 10\naggregate: src_host, dst_host, src_port, dst_port, proto\n",
+            "daemonize: false\npcap_savefile: {}\naggregate: src_host, dst_host, src_port, \
+             dst_port, proto\n{plugin}: {to}\n",
             cap.display()
         ),
     )
@@ -459,7 +516,8 @@ async fn pmacctd_ipfix_export_is_attributed_to_prefix_customers() {
             .output()
             .expect("run pmacctd");
         wait_for(&m, "pmacctd's records", |m| {
-            FlowMetrics::get(&m.records_attributed) + FlowMetrics::get(&m.records_unattributed) >= 3
+            FlowMetrics::get(&m.records_attributed) + FlowMetrics::get(&m.records_unattributed)
+                >= records
         });
         out
     })
@@ -472,7 +530,11 @@ async fn pmacctd_ipfix_export_is_attributed_to_prefix_customers() {
     }
     let m = col.metrics();
     assert_eq!(FlowMetrics::get(&m.datagrams_malformed), 0, "{m:?}");
-    assert_eq!(FlowMetrics::get(&m.records_unattributed), 1, "{m:?}");
+    assert_eq!(
+        FlowMetrics::get(&m.records_unattributed),
+        unattributed,
+        "{m:?}"
+    );
     col.stop().await;
     let t = sink.totals();
     let (acme, globex) = (t["acme"], t["globex"]);

@@ -55,6 +55,20 @@ impl Alerting {
         notices: tmpsc::UnboundedSender<Notice>,
         view: AlertsView,
     ) -> Result<Alerting, store::StoreError> {
+        Alerting::start_with_flows(rules, topology, store, sealed, notices, view, None)
+    }
+
+    /// [`Alerting::start`] with the flow collector's evidence, which the notices of spikes
+    /// carry.
+    pub fn start_with_flows(
+        rules: Vec<Rule>,
+        topology: &Topology,
+        store: &Store,
+        sealed: watch::Receiver<Option<Timestamp>>,
+        notices: tmpsc::UnboundedSender<Notice>,
+        view: AlertsView,
+        flows: Option<crate::flow::evidence::FlowEvidence>,
+    ) -> Result<Alerting, store::StoreError> {
         let states = StoredStates::new(store.alerts());
         let reader = store.reader();
         let history = StoreHistory::new(reader.clone());
@@ -62,7 +76,8 @@ impl Alerting {
         let silences = store.silences();
         let meta: BTreeMap<String, Rule> =
             rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
-        let enrich = Enricher::new(store.reader(), Some(store.usage()), &rules, topology);
+        let enrich =
+            Enricher::new(store.reader(), Some(store.usage()), &rules, topology).with_flows(flows);
         let live = LiveRules::new(rules, topology, Box::new(states), Box::new(history));
         let (tx, rx) = mpsc::sync_channel(4096);
         let v = view.clone();

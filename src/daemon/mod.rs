@@ -120,13 +120,24 @@ impl Daemon {
         let (notices, notice_rx) = mpsc::unbounded_channel::<Notice>();
         tokio::spawn(forward_notices(notice_rx, notifier.clone()));
         let alerts = AlertsView::default();
-        let alerting = Arc::new(Alerting::start(
-            runtime.rules.to_vec(),
+        let runtime = RuntimePublisher::new(runtime);
+        let handle = runtime.subscribe();
+        let evidence = Arc::new(crate::flow::Evidence::new());
+        let flow_evidence = config
+            .flow
+            .enabled()
+            .then(|| crate::flow::evidence::FlowEvidence {
+                evidence: evidence.clone(),
+                model: flow_models(&handle),
+            });
+        let alerting = Arc::new(Alerting::start_with_flows(
+            handle.get().rules.to_vec(),
             &topology,
             &store,
             writer.sealed(),
             notices,
             alerts.clone(),
+            flow_evidence,
         )?);
 
         let (tx, rx) = mpsc::channel::<Sweep>(4096);
@@ -134,9 +145,7 @@ impl Daemon {
         live.set_attributed(poller.attributed.clone());
         let pipeline = Pipeline::start(rx, live.clone(), writer.clone(), alerting.clone());
 
-        let runtime = RuntimePublisher::new(runtime);
-        let handle = runtime.subscribe();
-        let flows = start_flows(&config, &handle, &writer).await?;
+        let flows = start_flows(&config, &handle, &writer, evidence).await?;
         tokio::spawn(deliver_reports(
             notifier.clone(),
             store.usage(),
@@ -416,15 +425,21 @@ async fn start_flows(
     config: &Config,
     handle: &RuntimeHandle,
     writer: &Arc<Writer>,
+    evidence: Arc<crate::flow::Evidence>,
 ) -> anyhow::Result<Option<crate::flow::Collector>> {
     if !config.flow.enabled() {
         return Ok(None);
     }
-    let h = handle.clone();
-    let models: crate::flow::collector::ModelSource = Arc::new(move || h.get().flow.clone());
     let sink: Arc<dyn crate::store::FlowSink> = writer.clone();
-    let c = crate::flow::Collector::start(&config.flow.listen, models, sink).await?;
+    let c = crate::flow::Collector::start(&config.flow.listen, flow_models(handle), sink, evidence)
+        .await?;
     Ok(Some(c))
+}
+
+/// The flow model of the runtime model in force, read at each use.
+fn flow_models(handle: &RuntimeHandle) -> crate::flow::collector::ModelSource {
+    let h = handle.clone();
+    Arc::new(move || h.get().flow.clone())
 }
 
 fn spawn_poller(config: &Config, tx: mpsc::Sender<Sweep>, options: &Options) -> Poller {

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use super::FlowRecord;
 use super::aggregate::{Attribution, Minutes};
 use super::decode::{Decoder, Drop};
+use super::evidence::Evidence;
 use super::metrics::FlowMetrics;
 use super::table::{FlowModel, canonical};
 use crate::store::FlowSink;
@@ -59,6 +60,7 @@ impl Collector {
         listen: &[SocketAddr],
         models: ModelSource,
         sink: Arc<dyn FlowSink>,
+        evidence: Arc<Evidence>,
     ) -> std::io::Result<Collector> {
         let metrics = Arc::new(FlowMetrics::default());
         let state = Arc::new(Mutex::new(State {
@@ -86,6 +88,7 @@ impl Collector {
                 state.clone(),
                 models.clone(),
                 metrics.clone(),
+                evidence.clone(),
                 stop_rx.clone(),
             )));
         }
@@ -127,6 +130,7 @@ async fn listen_loop(
     state: Arc<Mutex<State>>,
     models: ModelSource,
     metrics: Arc<FlowMetrics>,
+    evidence: Arc<Evidence>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -140,7 +144,10 @@ async fn listen_loop(
                         Ok(g) => g,
                         Err(p) => p.into_inner(),
                     };
-                    handle(&mut st, &model, &metrics, peer, &buf[..n], now_ms());
+                    let now = now_ms();
+                    if let Some(switch) = handle(&mut st, &model, &metrics, peer, &buf[..n], now) {
+                        evidence.record(&switch, now, &st.records);
+                    }
                 }
                 Err(e) => {
                     // ICMP errors surface here on some systems; the socket stays usable.
@@ -152,7 +159,8 @@ async fn listen_loop(
     }
 }
 
-/// One datagram: exporter check, decode, attribution, counters.
+/// One datagram: exporter check, decode, attribution, counters. Returns the exporter's
+/// switch when records were decoded (they are in `st.records`).
 fn handle(
     st: &mut State,
     model: &FlowModel,
@@ -160,14 +168,14 @@ fn handle(
     peer: SocketAddr,
     data: &[u8],
     now: i64,
-) {
+) -> Option<String> {
     let ip = canonical(peer.ip());
     let Some(exporter) = model.exporter(ip) else {
         FlowMetrics::add(&metrics.datagrams_unknown_exporter, 1);
         if st.warned.len() < MAX_WARNED && st.warned.insert(ip) {
             tracing::warn!(peer = %ip, "flow datagram from an address that is no configured exporter: dropped (logged once per address)");
         }
-        return;
+        return None;
     };
     let State {
         decoder,
@@ -189,14 +197,17 @@ fn handle(
                     Attribution::None => FlowMetrics::add(&metrics.records_unattributed, 1),
                 }
             }
+            Some(exporter.switch.clone())
         }
         Err(Drop::Malformed) => {
             FlowMetrics::add(&metrics.datagrams_malformed, 1);
             tracing::debug!(exporter = %exporter.switch, peer = %ip, len = data.len(), "malformed flow datagram dropped");
+            None
         }
         Err(Drop::UnsupportedVersion(v)) => {
             FlowMetrics::add(&metrics.datagrams_unsupported, 1);
             tracing::debug!(exporter = %exporter.switch, peer = %ip, version = v, "flow datagram of an unsupported version dropped");
+            None
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Decoding NetFlow v9 and IPFIX datagrams into [`FlowRecord`]s with `netflow_parser`.
+//! Decoding NetFlow v9 and IPFIX datagrams into [`FlowRecord`]s with `netflow_parser`, and
+//! sFlow v5 (version field `0x00000005`) through [`super::sflow`].
 //!
 //! Templates are cached per (exporter address, observation domain / source id, template id):
 //! `netflow_parser`'s `AutoScopedParser` keeps one parser per (address, domain), each with its
@@ -33,7 +34,8 @@ const MAX_TEMPLATES: usize = 512;
 /// Why a datagram was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Drop {
-    /// Not NetFlow v9 or IPFIX (sFlow, v5, garbage): the version field says something else.
+    /// Not NetFlow v9, IPFIX or sFlow v5 (NetFlow v5, sFlow v4, garbage): the version field
+    /// says something else.
     UnsupportedVersion(u32),
     /// Truncated or inconsistent: lengths that do not add up, a header cut short.
     Malformed,
@@ -118,6 +120,9 @@ impl Decoder {
             [a, b, ..] => u16::from_be_bytes([*a, *b]),
             _ => return Err(Drop::Malformed),
         };
+        if data.starts_with(&[0, 0, 0, 5]) {
+            return super::sflow::decode(data, out);
+        }
         if version != 9 && version != 10 {
             let v32 = match data {
                 [a, b, c, d, ..] => u32::from_be_bytes([*a, *b, *c, *d]),

@@ -1,5 +1,5 @@
-//! Flows: a second input beside the SNMP poller. The collector receives NetFlow v9 and
-//! IPFIX datagrams over UDP, trusts only the configured exporters, decodes records with
+//! Flows: a second input beside the SNMP poller. The collector receives NetFlow v9, IPFIX
+//! and sFlow v5 datagrams over UDP, trusts only the configured exporters, decodes records with
 //! per-(exporter, observation domain, template id) template caches, applies sampling,
 //! attributes each record to a customer by longest-prefix match of its addresses, and hands
 //! the writer per-customer, per-minute traffic with its coverage (see DESIGN.md, "Inputs
@@ -13,22 +13,28 @@
 //!
 //! - [`table`]: the exporters and the longest-prefix-match table, built once per runtime
 //!   model (a reload puts a new one in force without restarting the collector).
-//! - [`decode`]: datagram to records; malformed, truncated and unsupported datagrams are
+//! - [`decode`] (and [`sflow`]): datagram to records; malformed, truncated and unsupported datagrams are
 //!   errors the collector counts, never panics.
 //! - [`aggregate`]: per-customer, per-minute sums and coverage (a minute in which an expected
 //!   exporter sent nothing is not covered, so it reads as unknown, not zero).
+//! - [`evidence`]: the last minutes of flows per switch, bounded, and the classifier that
+//!   names a spike (amplification by service, SYN, UDP or ICMP flood, one destination, or not
+//!   an attack) for the alert's notice.
 //! - [`collector`]: the UDP listeners and the flush task; [`metrics`]: its counters.
 
 pub mod aggregate;
 pub mod collector;
 pub mod decode;
+pub mod evidence;
 pub mod metrics;
+pub mod sflow;
 pub mod table;
 
 use std::net::{IpAddr, Ipv4Addr};
 
 pub use collector::Collector;
 pub use decode::Decoder;
+pub use evidence::Evidence;
 pub use metrics::FlowMetrics;
 pub use table::FlowModel;
 

@@ -30,6 +30,8 @@ pub struct Enricher {
     rules: BTreeMap<String, Rule>,
     /// Alerts not notified for their revenue at risk (so that their resolution is not either).
     suppressed: HashSet<(String, String)>,
+    /// Recent flows, for the evidence line of spikes (`[flow]` configured).
+    flows: Option<crate::flow::evidence::FlowEvidence>,
 }
 
 impl Enricher {
@@ -46,7 +48,14 @@ impl Enricher {
             topology: topology.clone(),
             rules: rules.iter().map(|r| (r.name.clone(), r.clone())).collect(),
             suppressed: HashSet::new(),
+            flows: None,
         }
+    }
+
+    /// Adds the flow evidence line to the firing and repeat notices of spike rules.
+    pub fn with_flows(mut self, flows: Option<crate::flow::evidence::FlowEvidence>) -> Self {
+        self.flows = flows;
+        self
     }
 
     /// Puts new rules and topology (prices, routes) in force; held-back alerts stay held back.
@@ -73,12 +82,19 @@ impl Enricher {
             .as_ref()
             .map(|r| chart(&*self.series, r, &ev))
             .unwrap_or_default();
+        let evidence = match (&self.flows, rule.as_ref().map(|r| r.kind)) {
+            (Some(f), Some(Kind::Spike)) if ev.kind != NoticeKind::Resolved => {
+                f.line(&ev.entity, ev.at.as_millisecond())
+            }
+            _ => None,
+        };
         Some(Notice {
             event: ev,
             metric,
             peak,
             money,
             chart,
+            evidence,
         })
     }
 

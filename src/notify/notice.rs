@@ -45,6 +45,10 @@ pub struct Notice {
     pub money: Option<String>,
     /// The series the rule judged, with its envelope, for an inline chart; empty for none.
     pub chart: Vec<ChartPoint>,
+    /// What flows say the traffic of a spike is (class, target, rate, share, sources,
+    /// packet size), one line, when flows from its switches exist.
+    #[serde(default)]
+    pub evidence: Option<String>,
 }
 
 impl std::ops::Deref for Notice {

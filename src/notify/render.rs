@@ -236,6 +236,9 @@ pub fn text_body(env: &Envelope<'_>, notices: &[Notice]) -> String {
         if let Some(m) = &n.money {
             let _ = writeln!(out, "{m}");
         }
+        if let Some(e) = &n.evidence {
+            let _ = writeln!(out, "{e}");
+        }
         out.push('\n');
         for (k, v) in where_facts(n).into_iter().chain(state_facts(n)) {
             let _ = writeln!(out, "  {:<13} {v}", format!("{k}:"));
@@ -293,6 +296,9 @@ pub fn html_body(env: &Envelope<'_>, notices: &[Notice], charts: &[Option<Chart>
                     }
                     @if let Some(m) = &n.money {
                         p style="margin:0 0 8px 0;font-weight:bold" { (m) }
+                    }
+                    @if let Some(e) = &n.evidence {
+                        p style="margin:0 0 8px 0" { (e) }
                     }
                     table cellpadding="2" style="border-collapse:collapse" {
                         @for (k, v) in where_facts(n).into_iter().chain(state_facts(n)) {
@@ -445,6 +451,7 @@ mod tests {
             metric: "utilization".into(),
             peak: None,
             money: None,
+            evidence: None,
             chart: Vec::new(),
         }
     }

@@ -39,6 +39,67 @@ fn checksum(b: &[u8]) -> u16 {
     !(s as u16)
 }
 
+/// The Ethernet frame of a packet (the `i`th of a capture: its IP id).
+pub fn frame(p: &Packet, i: usize) -> Vec<u8> {
+    let mut frame = Vec::new();
+    frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
+    frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+    frame.extend_from_slice(&0x0800u16.to_be_bytes());
+    let total = (20 + 8 + p.payload) as u16;
+    let mut ip = Vec::new();
+    ip.extend_from_slice(&[0x45, 0]);
+    ip.extend_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&(i as u16).to_be_bytes());
+    ip.extend_from_slice(&[0, 0, 64, 17, 0, 0]);
+    ip.extend_from_slice(&p.src.octets());
+    ip.extend_from_slice(&p.dst.octets());
+    let c = checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    frame.extend_from_slice(&ip);
+    frame.extend_from_slice(&p.sport.to_be_bytes());
+    frame.extend_from_slice(&p.dport.to_be_bytes());
+    frame.extend_from_slice(&((8 + p.payload) as u16).to_be_bytes());
+    frame.extend_from_slice(&[0, 0]);
+    frame.extend(std::iter::repeat_n(0x5a, p.payload));
+    frame
+}
+
+/// An sFlow v5 datagram (XDR, sflow_version_5.txt): agent 10.0.0.1, one flow sample per
+/// packet at `sampling`, each with a raw packet header record (the first 128 bytes of its
+/// Ethernet frame).
+pub fn sflow(sampling: u32, packets: &[Packet]) -> Vec<u8> {
+    let u32s = |out: &mut Vec<u8>, vals: &[u32]| {
+        for v in vals {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+    };
+    let mut out = Vec::new();
+    u32s(&mut out, &[5, 1]);
+    out.extend_from_slice(&[10, 0, 0, 1]);
+    u32s(&mut out, &[0, 1, 1000, packets.len() as u32]);
+    for (i, p) in packets.iter().enumerate() {
+        let f = frame(p, i);
+        let mut header = f[..f.len().min(128)].to_vec();
+        let header_len = header.len() as u32;
+        while !header.len().is_multiple_of(4) {
+            header.push(0);
+        }
+        let mut record = Vec::new();
+        u32s(&mut record, &[1, f.len() as u32 + 4, 4, header_len]);
+        record.extend_from_slice(&header);
+        let mut sample = Vec::new();
+        u32s(
+            &mut sample,
+            &[i as u32, 3, sampling, sampling * (i as u32 + 1), 0, 3, 4, 1],
+        );
+        u32s(&mut sample, &[1, record.len() as u32]);
+        sample.extend_from_slice(&record);
+        u32s(&mut out, &[1, sample.len() as u32]);
+        out.extend_from_slice(&sample);
+    }
+    out
+}
+
 /// A classic pcap file (microsecond timestamps, Ethernet link type) of `packets`.
 pub fn pcap(packets: &[Packet], start: u32) -> Vec<u8> {
     let mut out = Vec::new();
@@ -50,26 +111,7 @@ pub fn pcap(packets: &[Packet], start: u32) -> Vec<u8> {
     out.extend_from_slice(&65_535u32.to_le_bytes());
     out.extend_from_slice(&1u32.to_le_bytes());
     for (i, p) in packets.iter().enumerate() {
-        let mut frame = Vec::new();
-        frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
-        frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
-        frame.extend_from_slice(&0x0800u16.to_be_bytes());
-        let total = (20 + 8 + p.payload) as u16;
-        let mut ip = Vec::new();
-        ip.extend_from_slice(&[0x45, 0]);
-        ip.extend_from_slice(&total.to_be_bytes());
-        ip.extend_from_slice(&(i as u16).to_be_bytes());
-        ip.extend_from_slice(&[0, 0, 64, 17, 0, 0]);
-        ip.extend_from_slice(&p.src.octets());
-        ip.extend_from_slice(&p.dst.octets());
-        let c = checksum(&ip);
-        ip[10..12].copy_from_slice(&c.to_be_bytes());
-        frame.extend_from_slice(&ip);
-        frame.extend_from_slice(&p.sport.to_be_bytes());
-        frame.extend_from_slice(&p.dport.to_be_bytes());
-        frame.extend_from_slice(&((8 + p.payload) as u16).to_be_bytes());
-        frame.extend_from_slice(&[0, 0]);
-        frame.extend(std::iter::repeat_n(0x5a, p.payload));
+        let frame = frame(p, i);
         out.extend_from_slice(&(start + p.at).to_le_bytes());
         out.extend_from_slice(&((i as u32 % 1000) * 1000).to_le_bytes());
         out.extend_from_slice(&(frame.len() as u32).to_le_bytes());

@@ -231,6 +231,7 @@ pub fn notice(kind: NoticeKind, rule: &str, switch: &str, port: &str, routes: &[
         metric: "in_bps".to_string(),
         peak: (kind == NoticeKind::Resolved).then_some(4.6e9),
         money: None,
+        evidence: None,
         chart,
     }
 }

@@ -1,0 +1,121 @@
+//! Flow benchmark (plain `main`, `harness = false`, like the others): the collector's work
+//! per datagram without the socket: decode (IPFIX, 30 records per datagram, templates cached
+//! per exporter), attribute by longest-prefix match over 2,000 customer prefixes, add into
+//! the per-minute customer sums and into the attack evidence (10,000 distinct destinations
+//! a minute). Prints records per CPU-second of the process.
+//!
+//! Run: `cargo bench --bench flow_ingest`. `BANDWATCH_BENCH_RECORDS` (default 3,000,000) sets
+//! how many records are processed.
+
+#[path = "../tests/flow_support/mod.rs"]
+mod flow_support;
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use bandwatch::config::{CustomerPrefix, FlowExporter, FlowSettings};
+use bandwatch::flow::aggregate::Minutes;
+use bandwatch::flow::{Decoder, Evidence, FlowModel};
+use flow_support::{Field, ipfix};
+
+const FIELDS: &[Field] = &[
+    (8, 4),
+    (12, 4),
+    (7, 2),
+    (11, 2),
+    (4, 1),
+    (6, 1),
+    (1, 8),
+    (2, 8),
+];
+const PER_DATAGRAM: u64 = 30;
+
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn main() {
+    let total: u64 = std::env::var("BANDWATCH_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3_000_000);
+    let prefixes = (0..2000u32)
+        .map(|i| CustomerPrefix {
+            prefix: format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap(),
+            customer: format!("c{i}"),
+        })
+        .collect();
+    let model = FlowModel::new(&FlowSettings {
+        listen: vec![],
+        exporters: vec![FlowExporter {
+            switch: "edge-1".into(),
+            address: "192.0.2.1".parse().unwrap(),
+            sampling: 1,
+        }],
+        prefixes,
+    });
+    let exporter: IpAddr = "192.0.2.1".parse().unwrap();
+    // 400 datagrams over 10,000 destinations in the customers' prefixes and 50,000 sources.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut rnd = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let datagrams: Vec<Vec<u8>> = (0..400)
+        .map(|d| {
+            let recs: Vec<Vec<u64>> = (0..PER_DATAGRAM)
+                .map(|_| {
+                    let dst = 0x0a00_0000 + (rnd() % 10_000) as u32 * 53 % (2000 * 256);
+                    let src = 0x6440_0000 + (rnd() % 50_000) as u32;
+                    vec![
+                        u64::from(src),
+                        u64::from(dst),
+                        443,
+                        50_000,
+                        6,
+                        0x18,
+                        15_000,
+                        12,
+                    ]
+                })
+                .collect();
+            ipfix(1, 256, FIELDS, d == 0, &recs)
+        })
+        .collect();
+    let mut decoder = Decoder::new();
+    let mut minutes = Minutes::new(0);
+    let evidence = Evidence::new();
+    let mut out = Vec::new();
+    let (t0, c0) = (Instant::now(), cpu_secs());
+    let mut done = 0u64;
+    let mut now_ms = 0i64;
+    while done < total {
+        for d in &datagrams {
+            out.clear();
+            if decoder.decode(exporter, d, 1, &mut out).is_err() {
+                panic!("a datagram did not decode");
+            }
+            minutes.seen(now_ms, 0);
+            for r in &out {
+                minutes.add(now_ms, &model, r);
+            }
+            evidence.record("edge-1", now_ms, &out);
+            done += out.len() as u64;
+            now_ms += 2; // 30,000 datagrams a minute
+        }
+        let _ = minutes.take_due(now_ms, 2000, &model, false);
+    }
+    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - c0);
+    println!(
+        "flow ingest: {done} records in {wall:.2} s wall, {cpu:.2} s CPU: {:.0} records per \
+         CPU-second ({:.0} per wall-second)",
+        done as f64 / cpu.max(1e-9),
+        done as f64 / wall
+    );
+}
