@@ -2,7 +2,9 @@
 //! per datagram without the socket: decode (IPFIX, 30 records per datagram, templates cached
 //! per exporter), attribute by longest-prefix match over 2,000 customer prefixes, add into
 //! the per-minute customer sums and into the attack evidence (10,000 distinct destinations
-//! a minute). Prints records per CPU-second of the process.
+//! a minute). Prints records per CPU-second of the process, then the peak RSS after a flood
+//! of 200,000 datagrams that each define a new template (ids and observation domains cycling
+//! through 65,280 x 64 combinations) with data for it.
 //!
 //! Run: `cargo bench --bench flow_ingest`. `BANDWATCH_BENCH_RECORDS` (default 3,000,000) sets
 //! how many records are processed.
@@ -36,6 +38,16 @@ fn cpu_secs() -> f64 {
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     (ticks(11) + ticks(12)) / 100.0
+}
+
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
 }
 
 fn main() {
@@ -117,5 +129,18 @@ fn main() {
          CPU-second ({:.0} per wall-second)",
         done as f64 / cpu.max(1e-9),
         done as f64 / wall
+    );
+    let before = peak_rss_mib();
+    let fields: &[Field] = &[(8, 4), (12, 4), (1, 8)];
+    for i in 0..200_000u32 {
+        let template = 256 + (i % 65_280) as u16;
+        let domain = i % 64;
+        let d = ipfix(domain, template, fields, true, &[vec![1, 2, 3]]);
+        out.clear();
+        let _ = decoder.decode(exporter, &d, 1, &mut out);
+    }
+    println!(
+        "template flood: peak RSS {before:.0} MiB before, {:.0} MiB after 200,000 new templates",
+        peak_rss_mib()
     );
 }
