@@ -175,7 +175,7 @@ fn a_churn_warning_below_min_revenue_at_risk_is_not_sent() {
         })
     });
 
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Notice>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     let view = AlertsView::default();
     // The store as the daemon holds it: its writer says which slots are sealed (here: all
     // that were written, less the grace for switches that stay silent).
@@ -189,6 +189,7 @@ fn a_churn_warning_below_min_revenue_at_risk_is_not_sent() {
         &store,
         writer.sealed(),
         tx,
+        true,
         view.clone(),
     )
     .unwrap();
@@ -207,11 +208,22 @@ fn a_churn_warning_below_min_revenue_at_risk_is_not_sent() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // Notices are handed on before the status view changes: only `big` was.
+    // Notices are queued in the outbox with the state change, before the status view
+    // changes: only `big`'s was.
     alerting.stop();
-    let mut notices = Vec::new();
-    while let Ok(n) = rx.try_recv() {
-        notices.push(n);
+    let mut routes = Vec::new();
+    while let Ok(r) = rx.try_recv() {
+        routes.push(r);
+    }
+    let outbox = bandwatch::notify::Outbox::new(store.outbox());
+    let mut notices: Vec<Notice> = Vec::new();
+    for route in &routes {
+        outbox
+            .close_group(route, Timestamp::now(), |queued| {
+                notices.extend(queued.iter().cloned());
+                None
+            })
+            .unwrap();
     }
     let entities: Vec<&str> = notices.iter().map(|n| n.entity.as_str()).collect();
     assert_eq!(entities, ["customer:big"], "{notices:#?}");

@@ -1,7 +1,11 @@
 //! The rules stage in the daemon: a thread that owns the rule engine, fed each sweep (port
 //! and switch rules) and the store's aggregate slots (product line, site, customer rules)
-//! as soon as the writer says they are sealed. Transitions go to the alert history; events go
-//! through notify's enrich stage (chart, money) to the notify stage.
+//! as soon as the writer says they are sealed. Each evaluation's state changes, their
+//! history and the notices they owe (made by notify's enrich stage: chart, money) are
+//! written in ONE transaction, the transactional outbox: a crash or a full disk leaves all
+//! or none of them, so no alert is stored `firing` without its notice queued. A failed
+//! commit is kept and retried, in order, before anything newer; the notify stage is woken
+//! for the routes whose groups got notices.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,21 +18,22 @@ use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::Topology;
-use crate::notify::{Enricher, Notice};
+use crate::notify::Enricher;
 use crate::poll::Sweep;
 use crate::rules::engine::Outcome;
 use crate::rules::lifecycle::{Change, Phase};
-use crate::rules::live::{LiveRules, StoreHistory, StoredStates};
+use crate::rules::live::{LiveRules, StateJournal, StoreHistory, StoredStates};
 use crate::rules::rule::Rule;
 use crate::rules::silence::Silence;
 use crate::rules::view::{ActiveAlert, AlertsView};
-use crate::store::alerts::HistoryRow;
+use crate::store::alerts::{AlertCommit, HistoryRow, RoutedNotice};
 use crate::store::{self, AlertStore, Reader, SilenceStore, Store};
 
 enum Msg {
     Sweep(Arc<Sweep>),
-    /// New rules and topology (a reload or newly attributed ports).
-    Update(Arc<Vec<Rule>>, Arc<Topology>),
+    /// New rules and topology (a reload or newly attributed ports), and whether email is
+    /// configured.
+    Update(Arc<Vec<Rule>>, Arc<Topology>, bool),
     Stop,
 }
 
@@ -45,34 +50,66 @@ const WAKE: Duration = Duration::from_secs(1);
 
 impl Alerting {
     /// Starts the thread on the handles of `store`. Aggregate slots are read when `sealed`
-    /// (the writer's [`store::Writer::sealed`]) moves. Notices are sent on `notices` (the
-    /// notify task forwards them).
+    /// (the writer's [`store::Writer::sealed`]) moves. With `email` (an `[email]` section in
+    /// force), notices are queued in the store's outbox with the changes that owe them, and
+    /// their routes are sent on `queued` (the notify stage's wake-up); without, they are
+    /// logged only.
     pub fn start(
         rules: Vec<Rule>,
         topology: &Topology,
         store: &Store,
         sealed: watch::Receiver<Option<Timestamp>>,
-        notices: tmpsc::UnboundedSender<Notice>,
+        queued: tmpsc::UnboundedSender<String>,
+        email: bool,
         view: AlertsView,
     ) -> Result<Alerting, store::StoreError> {
-        Alerting::start_with_flows(rules, topology, store, sealed, notices, view, None)
+        Alerting::start_with_flows(rules, topology, store, sealed, queued, email, view, None)
     }
 
     /// [`Alerting::start`] with the flow collector's evidence, which the notices of spikes
     /// carry.
+    #[allow(clippy::too_many_arguments)]
     pub fn start_with_flows(
         rules: Vec<Rule>,
         topology: &Topology,
         store: &Store,
         sealed: watch::Receiver<Option<Timestamp>>,
-        notices: tmpsc::UnboundedSender<Notice>,
+        queued: tmpsc::UnboundedSender<String>,
+        email: bool,
         view: AlertsView,
         flows: Option<crate::flow::evidence::FlowEvidence>,
     ) -> Result<Alerting, store::StoreError> {
-        let states = StoredStates::new(store.alerts());
+        Alerting::start_on(
+            rules,
+            topology,
+            store,
+            store.alerts(),
+            sealed,
+            queued,
+            email,
+            view,
+            flows,
+        )
+    }
+
+    /// [`Alerting::start_with_flows`] writing alert changes to `table` instead of the
+    /// store's own (a test injects write failures this way).
+    #[allow(clippy::too_many_arguments)]
+    pub fn start_on(
+        rules: Vec<Rule>,
+        topology: &Topology,
+        store: &Store,
+        table: Arc<dyn AlertStore>,
+        sealed: watch::Receiver<Option<Timestamp>>,
+        queued: tmpsc::UnboundedSender<String>,
+        email: bool,
+        view: AlertsView,
+        flows: Option<crate::flow::evidence::FlowEvidence>,
+    ) -> Result<Alerting, store::StoreError> {
+        let journal = StateJournal::default();
+        let states = StoredStates::new(Arc::clone(&table), journal.clone());
         let reader = store.reader();
         let history = StoreHistory::new(reader.clone());
-        let table = store.alerts();
         let silences = store.silences();
         let meta: BTreeMap<String, Rule> =
             rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
@@ -92,7 +129,10 @@ impl Alerting {
                     sealed,
                     fed_until: None,
                     meta,
-                    notices,
+                    queued,
+                    email,
+                    journal,
+                    unsaved: AlertCommit::default(),
                     view: v,
                     enrich,
                 };
@@ -118,8 +158,9 @@ impl Alerting {
 
     /// Puts new rules and a new topology in force, in order with the sweeps: unchanged rules
     /// keep their alert states and baselines (see [`LiveRules::update`]).
-    pub fn update(&self, rules: Arc<Vec<Rule>>, topology: Arc<Topology>) {
-        if self.tx.send(Msg::Update(rules, topology)).is_err() {
+    /// `email` says whether an `[email]` section is in force (notices are queued or logged).
+    pub fn update(&self, rules: Arc<Vec<Rule>>, topology: Arc<Topology>, email: bool) {
+        if self.tx.send(Msg::Update(rules, topology, email)).is_err() {
             error!("the rules thread has stopped: the new rules are not in force");
         }
     }
@@ -148,7 +189,14 @@ struct Worker {
     /// The seal mark the aggregate rules were last fed up to.
     fed_until: Option<Timestamp>,
     meta: BTreeMap<String, Rule>,
-    notices: tmpsc::UnboundedSender<Notice>,
+    /// Routes whose groups got notices: the notify stage's wake-up.
+    queued: tmpsc::UnboundedSender<String>,
+    /// Whether an `[email]` section is in force: notices are queued, or logged only.
+    email: bool,
+    /// States the engine saved, not committed yet.
+    journal: StateJournal,
+    /// History rows and notices of commits that failed, retried first.
+    unsaved: AlertCommit,
     view: AlertsView,
     enrich: Enricher,
 }
@@ -162,8 +210,19 @@ impl Worker {
                     let out = self.live.on_sweep(&s);
                     self.handle(out);
                 }
-                Ok(Msg::Update(rules, topology)) => self.update(&rules, &topology),
-                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(Msg::Update(rules, topology, email)) => {
+                    self.email = email;
+                    self.update(&rules, &topology)
+                }
+                Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
+                    if self.commit().is_err() {
+                        // Nothing of it was written: after the restart the alerts are
+                        // evaluated again from their last committed states and owe their
+                        // notices again.
+                        error!("stopping with alert changes that could not be written");
+                    }
+                    break;
+                }
                 Err(RecvTimeoutError::Timeout) => {}
             }
             if last_cycle.elapsed() >= CYCLE {
@@ -175,6 +234,8 @@ impl Worker {
                 let now = Timestamp::now();
                 let out = self.live.tick(now);
                 self.handle(out);
+                // A commit that failed (a full disk) is retried even when nothing new came.
+                let _ = self.commit();
                 // States loaded from the database after a restart change no phase: show them.
                 self.refresh_view();
             }
@@ -226,9 +287,7 @@ impl Worker {
     }
 
     fn handle(&mut self, out: Outcome) {
-        if out.transitions.is_empty() && out.events.is_empty() {
-            return;
-        }
+        let mut batch = AlertCommit::default();
         for t in &out.transitions {
             let (from, to) = match t.change {
                 Change::Pending => ("inactive", "pending"),
@@ -237,7 +296,7 @@ impl Worker {
                 Change::Resolved => ("firing", "inactive"),
             };
             info!(rule = %t.rule, entity = %t.entity, from, to, value = t.reading.value, "alert");
-            let row = HistoryRow {
+            batch.history.push(HistoryRow {
                 rule: t.rule.clone(),
                 entity: t.entity.clone(),
                 from_state: from.into(),
@@ -245,10 +304,7 @@ impl Worker {
                 ts: t.at.as_second(),
                 value: Some(t.reading.value),
                 message: t.reading.note.clone(),
-            };
-            if let Err(e) = self.table.record(&row) {
-                error!("alert history: {e}");
-            }
+            });
         }
         for ev in out.events {
             let peak = out
@@ -261,11 +317,77 @@ impl Worker {
             let Some(notice) = self.enrich.notice(ev, peak) else {
                 continue;
             };
-            if self.notices.send(notice).is_err() {
-                warn!("notify stage is gone: a notice was not sent");
+            if !self.email {
+                info!(rule = %notice.rule, entity = %notice.entity, kind = notice.kind.word(), "no [email] configured: notice logged only");
+                continue;
+            }
+            let mut routes = notice.routes.clone();
+            routes.sort();
+            routes.dedup();
+            if routes.is_empty() {
+                warn!(rule = %notice.rule, entity = %notice.entity, "notice without routes; nothing sent");
+            }
+            let payload = match serde_json::to_string(&notice) {
+                Ok(p) => p,
+                Err(e) => {
+                    error!(rule = %notice.rule, entity = %notice.entity, "a notice cannot be encoded: {e}");
+                    continue;
+                }
+            };
+            for route in routes {
+                batch.notices.push(RoutedNotice {
+                    route,
+                    payload: payload.clone(),
+                });
             }
         }
-        self.refresh_view();
+        let changed = !batch.is_empty() || !self.journal.is_empty();
+        self.unsaved.append(batch);
+        if changed {
+            let _ = self.commit();
+            self.refresh_view();
+        }
+    }
+
+    /// Writes what is unsaved (the journal's states, the history rows and notices) in one
+    /// transaction; on success wakes the notify stage for the routes that got notices.
+    fn commit(&mut self) -> Result<(), ()> {
+        let states = self.journal.pending();
+        if states.is_empty() && self.unsaved.is_empty() {
+            return Ok(());
+        }
+        let n_states = states.len();
+        let mut all = AlertCommit {
+            states,
+            ..AlertCommit::default()
+        };
+        all.append(std::mem::take(&mut self.unsaved));
+        match self.table.commit(&all, Timestamp::now()) {
+            Ok(()) => {
+                self.journal.committed(n_states);
+                let mut routes: Vec<&String> = all.notices.iter().map(|n| &n.route).collect();
+                routes.sort();
+                routes.dedup();
+                for route in routes {
+                    if self.queued.send(route.clone()).is_err() {
+                        warn!(%route, "the notify stage is gone: queued notices wait for the next start");
+                    }
+                }
+                self.view.set_commit(self.journal.len(), None);
+                Ok(())
+            }
+            Err(e) => {
+                all.states.clear();
+                let unsaved = n_states + all.history.len() + all.notices.len();
+                error!(
+                    unsaved,
+                    "alert changes not written (retried in order; nothing is notified before it is stored): {e}"
+                );
+                self.unsaved = all;
+                self.view.set_commit(unsaved, Some(e.to_string()));
+                Err(())
+            }
+        }
     }
 
     fn refresh_view(&mut self) {

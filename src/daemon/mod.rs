@@ -27,7 +27,7 @@ use tracing::{error, info, warn};
 use crate::config::Config;
 use crate::http::sources::{NotifySource, PollSource, ReloadSource, StoreSource};
 use crate::http::{AppState, Health, LiveView, MetricsSource};
-use crate::notify::{Notice, Notifier, SenderOptions};
+use crate::notify::{Notifier, SenderOptions};
 use crate::poll::{self, Poller, Sweep};
 use crate::rules::view::AlertsView;
 use crate::runtime::{ReloadRequest, ReloadStatus, Runtime, RuntimeHandle, RuntimePublisher};
@@ -117,8 +117,8 @@ impl Daemon {
         let notifier = Notifier::from_config(&config, store.outbox(), options.sender.clone())?;
         let metrics_notify = notifier.as_ref().map(|n| n.metrics());
         let notifier: SharedNotifier = Arc::new(tokio::sync::RwLock::new(notifier));
-        let (notices, notice_rx) = mpsc::unbounded_channel::<Notice>();
-        tokio::spawn(forward_notices(notice_rx, notifier.clone()));
+        let (queued, queued_rx) = mpsc::unbounded_channel::<String>();
+        tokio::spawn(wake_notifier(queued_rx, notifier.clone()));
         let alerts = AlertsView::default();
         let runtime = RuntimePublisher::new(runtime);
         let handle = runtime.subscribe();
@@ -135,7 +135,8 @@ impl Daemon {
             &topology,
             &store,
             writer.sealed(),
-            notices,
+            queued,
+            config.email.is_some(),
             alerts.clone(),
             flow_evidence,
         )?);
@@ -178,6 +179,7 @@ impl Daemon {
             health.clone(),
             live.clone(),
             writer.metrics(),
+            alerts.clone(),
             handle.clone(),
         ));
         let (reload_tx, reload_requests) = mpsc::channel::<ReloadRequest>(8);
@@ -310,8 +312,8 @@ impl Daemon {
             }
         })
         .await;
-        // Give notices already handed over a moment to reach the outbox, then stop.
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        // The rules thread has committed its notices to the outbox (or, on a full disk,
+        // left their alerts' states uncommitted too): nothing owed is in flight.
         if let Some(n) = self.notifier.write().await.take() {
             n.stop().await;
         }
@@ -323,11 +325,12 @@ impl Daemon {
 
 /// Keeps `/healthz` true to the parts' state: the poller is alive while sweeps arrive (within
 /// three intervals of the slowest switch in force, plus timeouts), the store writer while it
-/// can write.
+/// can write, the rules stage while its alert changes reach the store.
 async fn watch_health(
     health: Health,
     live: LiveView,
     writer: Arc<crate::store::WriterMetrics>,
+    alerts: AlertsView,
     runtime: RuntimeHandle,
 ) {
     let started = std::time::Instant::now();
@@ -361,6 +364,15 @@ async fn watch_health(
                 true,
                 format!("queue {}", writer.queue_depth.get()),
             );
+        }
+        let commit = alerts.commit();
+        match commit.last_error {
+            Some(e) => health.set(
+                "alert_commit",
+                false,
+                format!("{} alert changes not written: {e}", commit.unsaved),
+            ),
+            None => health.set("alert_commit", true, "alert changes written"),
         }
     }
 }
@@ -400,20 +412,12 @@ async fn deliver_reports(
     }
 }
 
-/// Forwards the rules stage's notices to the notifier in force; each is in the outbox once
-/// `send` returns.
-async fn forward_notices(mut rx: mpsc::UnboundedReceiver<Notice>, notifier: SharedNotifier) {
-    while let Some(n) = rx.recv().await {
-        let guard = notifier.read().await;
-        match guard.as_ref() {
-            Some(notifier) => {
-                if let Err(e) = notifier.send(n).await {
-                    error!("notify: {e}");
-                }
-            }
-            None => {
-                info!(rule = %n.rule, entity = %n.entity, kind = n.kind.word(), "no [email] configured: notice logged only")
-            }
+/// Tells the notifier in force which routes got notices queued by the rules stage (their
+/// groups' wait starts). A notifier started later finds them in the outbox by itself.
+async fn wake_notifier(mut rx: mpsc::UnboundedReceiver<String>, notifier: SharedNotifier) {
+    while let Some(route) = rx.recv().await {
+        if let Some(n) = notifier.read().await.as_ref() {
+            n.queued(route);
         }
     }
 }

@@ -115,9 +115,12 @@ impl Daemon {
             }
             self.live.set_topology(next.topology.clone());
         }
-        if diff.topology || !diff.rules.is_empty() {
-            self.alerting
-                .update(next.rules.clone(), next.topology.clone());
+        if diff.topology || !diff.rules.is_empty() || diff.notify {
+            self.alerting.update(
+                next.rules.clone(),
+                next.topology.clone(),
+                next.config.email.is_some(),
+            );
         }
         self.runtime.publish(Arc::new(next));
         Ok(())
@@ -170,8 +173,11 @@ impl Daemon {
             error!("store writer did not take the attributed ports: {e}");
         }
         self.live.set_topology(next.topology.clone());
-        self.alerting
-            .update(next.rules.clone(), next.topology.clone());
+        self.alerting.update(
+            next.rules.clone(),
+            next.topology.clone(),
+            next.config.email.is_some(),
+        );
         info!(
             attributed = next.attributed.len(),
             customers = next.topology.customers.len(),

@@ -201,6 +201,27 @@ impl MetricsSource for AlertSource {
             ];
             e.sample("bandwatch_alerts", &labels, 1.0);
         }
+        let commit = self.0.commit();
+        e.family(
+            "bandwatch_alert_commit_failures_total",
+            MetricType::Counter,
+            "Failed writes of alert changes (states, history and owed notices, one transaction each); retried in order.",
+        );
+        e.sample(
+            "bandwatch_alert_commit_failures_total",
+            &[],
+            commit.failures as f64,
+        );
+        e.family(
+            "bandwatch_alert_changes_unsaved",
+            MetricType::Gauge,
+            "Alert changes waiting to be written because the store refused them (a full disk): nothing of them is notified before it is stored.",
+        );
+        e.sample(
+            "bandwatch_alert_changes_unsaved",
+            &[],
+            commit.unsaved as f64,
+        );
     }
 }
 

@@ -253,6 +253,15 @@ impl Notifier {
         Ok(())
     }
 
+    /// Starts `route`'s group wait for notices someone else queued in the outbox (the rules
+    /// stage, in the transaction that changed the alert's state). A route without
+    /// addresses is logged and counted when its group closes.
+    pub fn queued(&self, route: String) {
+        if self.opened.send(route).is_err() {
+            tracing::warn!("the notify stage has stopped: queued notices wait for the next start");
+        }
+    }
+
     /// The counters for `/metrics`.
     pub fn metrics(&self) -> Arc<NotifyMetrics> {
         Arc::clone(&self.metrics)

@@ -9,7 +9,7 @@
 //! is marked so that it never fires a spike.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
@@ -24,14 +24,62 @@ use crate::store::alerts::AlertRow;
 use crate::store::{self, AlertStore, Reader};
 
 /// Alert states kept in the store (`alert_state`), so a restart neither forgets nor repeats.
+/// A save does not write: it goes to the [`StateJournal`], which the rules stage commits
+/// together with the history and the notices the change owes, in one transaction
+/// ([`crate::store::AlertStore::commit`]). Until then, [`AlertStateStore::load`] sees it.
 pub struct StoredStates {
     table: Arc<dyn AlertStore>,
+    journal: StateJournal,
 }
 
 impl StoredStates {
-    /// Keeps states in `table` (the store's alert states).
-    pub fn new(table: Arc<dyn AlertStore>) -> StoredStates {
-        StoredStates { table }
+    /// Keeps states in `table` (the store's alert states), through `journal`.
+    pub fn new(table: Arc<dyn AlertStore>, journal: StateJournal) -> StoredStates {
+        StoredStates { table, journal }
+    }
+}
+
+/// Alert states the engine saved that are not committed yet, oldest first. Shared by the
+/// engine's [`StoredStates`] (which appends) and the rules stage (which commits and then
+/// forgets what it committed).
+#[derive(Clone, Default)]
+pub struct StateJournal(Arc<Mutex<Vec<AlertRow>>>);
+
+impl StateJournal {
+    fn rows(&self) -> std::sync::MutexGuard<'_, Vec<AlertRow>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Every uncommitted state, oldest first.
+    pub fn pending(&self) -> Vec<AlertRow> {
+        self.rows().clone()
+    }
+
+    /// Forgets the oldest `n` states (they were committed).
+    pub fn committed(&self, n: usize) {
+        let mut rows = self.rows();
+        let n = n.min(rows.len());
+        rows.drain(..n);
+    }
+
+    /// How many states wait to be committed.
+    pub fn len(&self) -> usize {
+        self.rows().len()
+    }
+
+    /// True when every saved state is committed.
+    pub fn is_empty(&self) -> bool {
+        self.rows().is_empty()
+    }
+
+    fn newest(&self, rule: &str, entity: &str) -> Option<AlertRow> {
+        self.rows()
+            .iter()
+            .rev()
+            .find(|r| r.rule == rule && r.entity == entity)
+            .cloned()
     }
 }
 
@@ -43,39 +91,45 @@ fn phase_word(p: Phase) -> &'static str {
     }
 }
 
+/// The stored row of an engine state.
+pub fn state_row(s: &AlertState, now: Timestamp) -> AlertRow {
+    let since = match s.phase {
+        Phase::Firing => s.fired_at.or(s.started_at),
+        Phase::Pending => s.started_at,
+        Phase::Inactive => None,
+    };
+    let now = now.as_second();
+    AlertRow {
+        rule: s.rule.clone(),
+        entity: s.entity.clone(),
+        state: phase_word(s.phase).to_string(),
+        since: since.map(|t| t.as_second()).unwrap_or(now),
+        last_eval: now,
+        last_notified: s.last_notice.map(|t| t.as_second()),
+        value: Some(s.reading.value),
+        labels: None,
+        data: serde_json::to_string(s).ok(),
+    }
+}
+
 impl AlertStateStore for StoredStates {
     fn load(&self, rule: &str, entity: &str) -> Option<AlertState> {
-        match self.table.load(rule, entity) {
-            Ok(Some(row)) => row.data.and_then(|d| serde_json::from_str(&d).ok()),
-            Ok(None) => None,
-            Err(e) => {
-                tracing::error!("alert state: {e}");
-                None
-            }
-        }
+        let row = match self.journal.newest(rule, entity) {
+            Some(row) => Some(row),
+            None => match self.table.load(rule, entity) {
+                Ok(row) => row,
+                Err(e) => {
+                    tracing::error!("alert state: {e}");
+                    None
+                }
+            },
+        };
+        row.and_then(|r| r.data)
+            .and_then(|d| serde_json::from_str(&d).ok())
     }
 
     fn save(&mut self, s: &AlertState) {
-        let since = match s.phase {
-            Phase::Firing => s.fired_at.or(s.started_at),
-            Phase::Pending => s.started_at,
-            Phase::Inactive => None,
-        };
-        let now = Timestamp::now().as_second();
-        let row = AlertRow {
-            rule: s.rule.clone(),
-            entity: s.entity.clone(),
-            state: phase_word(s.phase).to_string(),
-            since: since.map(|t| t.as_second()).unwrap_or(now),
-            last_eval: now,
-            last_notified: s.last_notice.map(|t| t.as_second()),
-            value: Some(s.reading.value),
-            labels: None,
-            data: serde_json::to_string(s).ok(),
-        };
-        if let Err(e) = self.table.save(&row) {
-            tracing::error!("alert state: {e}");
-        }
+        self.journal.rows().push(state_row(s, Timestamp::now()));
     }
 
     fn active(&self) -> Vec<AlertState> {

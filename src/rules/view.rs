@@ -26,10 +26,24 @@ pub struct ActiveAlert {
     pub since: Option<i64>,
 }
 
+/// Whether the rules stage's alert changes reach the store: the transactional commit of
+/// states, history and owed notices (see [`crate::store::AlertStore::commit`]).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CommitStatus {
+    /// Alert changes (states, history rows, notices) waiting to be written: not zero only
+    /// while the store refuses writes (a full disk); they are retried in order.
+    pub unsaved: usize,
+    /// Commits that failed since the start.
+    pub failures: u64,
+    /// The last failure, while it lasts.
+    pub last_error: Option<String>,
+}
+
 /// What the HTTP stage reads.
 #[derive(Clone, Default)]
 pub struct AlertsView {
     inner: Arc<Mutex<Vec<ActiveAlert>>>,
+    commit: Arc<Mutex<CommitStatus>>,
 }
 
 impl AlertsView {
@@ -43,5 +57,23 @@ impl AlertsView {
     /// Replaces the list (the rules thread, after each evaluation).
     pub fn set(&self, v: Vec<ActiveAlert>) {
         *self.inner.lock().unwrap_or_else(PoisonError::into_inner) = v;
+    }
+
+    /// Whether alert changes reach the store.
+    pub fn commit(&self) -> CommitStatus {
+        self.commit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the outcome of a commit (the rules thread).
+    pub fn set_commit(&self, unsaved: usize, error: Option<String>) {
+        let mut c = self.commit.lock().unwrap_or_else(PoisonError::into_inner);
+        c.unsaved = unsaved;
+        if error.is_some() {
+            c.failures += 1;
+        }
+        c.last_error = error;
     }
 }

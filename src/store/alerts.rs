@@ -53,6 +53,45 @@ pub struct HistoryRow {
     pub message: Option<String>,
 }
 
+/// A notice owed by an alert change, for one route: the notify stage's payload (opaque to
+/// the store), queued in the outbox's `notify_queue` like [`super::OutboxStore::queue_notice`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoutedNotice {
+    /// The route whose group it joins.
+    pub route: String,
+    /// The notice, as the notify stage encodes it.
+    pub payload: String,
+}
+
+/// One evaluation's alert changes, written in ONE transaction (the transactional outbox):
+/// the states, their history and the notices they owe. A crash or a failed write leaves
+/// either all of them or none, so an alert is never stored `firing` without its firing
+/// notice queued, and a resolution is queued only with the state that owes it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AlertCommit {
+    /// States to save (replacing), in order: a later row for the same alert wins.
+    pub states: Vec<AlertRow>,
+    /// State changes to record.
+    pub history: Vec<HistoryRow>,
+    /// Notices to queue.
+    pub notices: Vec<RoutedNotice>,
+}
+
+impl AlertCommit {
+    /// True when there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty() && self.history.is_empty() && self.notices.is_empty()
+    }
+
+    /// Appends `later` (a commit that failed is retried together with the ones after it,
+    /// in order).
+    pub fn append(&mut self, later: AlertCommit) {
+        self.states.extend(later.states);
+        self.history.extend(later.history);
+        self.notices.extend(later.notices);
+    }
+}
+
 /// One silence as stored: the rule it is limited to, its label matchers, its end, why.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SilenceRow {
@@ -160,6 +199,66 @@ impl AlertStore for SqliteAlerts {
         })
         .map(|_| ())
         .ctx(self.db.path(), "recording an alert transition")
+    }
+
+    fn commit(&self, c: &AlertCommit, now: jiff::Timestamp) -> Result<(), StoreError> {
+        if c.is_empty() {
+            return Ok(());
+        }
+        let path = self.db.path();
+        let mut conn = self.db.write()?;
+        let tx = conn.transaction().ctx(path, "committing alert changes")?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO alert_state
+                     (rule, entity, state, since, last_eval, last_notified, value, labels, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .ctx(path, "saving an alert state")?;
+            for r in &c.states {
+                st.execute(params![
+                    r.rule,
+                    r.entity,
+                    r.state,
+                    r.since,
+                    r.last_eval,
+                    r.last_notified,
+                    r.value,
+                    r.labels,
+                    r.data
+                ])
+                .ctx(path, "saving an alert state")?;
+            }
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO alert_history (rule, entity, from_state, to_state, ts, value, message)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .ctx(path, "recording an alert transition")?;
+            for h in &c.history {
+                st.execute(params![
+                    h.rule,
+                    h.entity,
+                    h.from_state,
+                    h.to_state,
+                    h.ts,
+                    h.value,
+                    h.message
+                ])
+                .ctx(path, "recording an alert transition")?;
+            }
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO notify_queue (route, notice, received_ms) VALUES (?1, ?2, ?3)",
+                )
+                .ctx(path, "queueing a notice")?;
+            for n in &c.notices {
+                st.execute(params![n.route, n.payload, now.as_millisecond()])
+                    .ctx(path, "queueing a notice")?;
+            }
+        }
+        tx.commit().ctx(path, "committing alert changes")
     }
 
     fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {

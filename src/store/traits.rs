@@ -12,7 +12,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use tokio::sync::watch;
 
-use super::alerts::{AlertRow, HistoryRow, SilenceRow};
+use super::alerts::{AlertCommit, AlertRow, HistoryRow, SilenceRow};
 use super::entity::{Entity, EntityKind, Metric};
 use super::error::StoreError;
 use super::flows::FlowSlot;
@@ -112,6 +112,9 @@ pub trait AlertStore: Send + Sync {
     fn active(&self) -> Result<Vec<AlertRow>, StoreError>;
     /// Records a state change.
     fn record(&self, change: &HistoryRow) -> Result<(), StoreError>;
+    /// Writes states, history and the notices they owe in one transaction: all or none
+    /// (see [`AlertCommit`]). The daemon's rules stage writes only through this.
+    fn commit(&self, changes: &AlertCommit, now: Timestamp) -> Result<(), StoreError>;
     /// The newest `limit` state changes, newest first.
     fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError>;
 }

@@ -239,6 +239,13 @@ impl AlertStore for RedactedAlerts {
     fn record(&self, change: &HistoryRow) -> Result<(), StoreError> {
         self.inner.record(change)
     }
+    fn commit(
+        &self,
+        changes: &crate::store::alerts::AlertCommit,
+        now: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        self.inner.commit(changes, now)
+    }
     fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {
         Ok(self
             .inner
