@@ -448,3 +448,21 @@ fn pending_commands_say_not_implemented_and_exit_2() {
         );
     }
 }
+
+/// A password over a connection without TLS is refused at the password's line, unless the
+/// operator says the path is trusted.
+#[test]
+fn password_in_clear_text_is_refused_unless_allowed() {
+    let email = "\n[email]\nserver = \"relay.example.net:25\"\nsecurity = \"none\"\nusername = \"bw\"\npassword = \"${BW_T_SMTP_PASSWORD}\"\nfrom = \"bandwatch <bw@example.net>\"\n";
+    let text = format!("{BASE}{email}");
+    let r = check_text(&text, &[("BW_T_SMTP_PASSWORD", "hunter2")]);
+    r.assert_error(
+        "password = \"${BW_T_SMTP_PASSWORD}\"",
+        "email.password",
+        "clear text",
+    );
+    assert!(!r.stderr.contains("hunter2"), "{}", r.stderr);
+    let allowed = format!("{text}allow_insecure_auth = true\n");
+    let r = check_text(&allowed, &[("BW_T_SMTP_PASSWORD", "hunter2")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+}

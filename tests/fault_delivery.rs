@@ -3,9 +3,12 @@
 //! crash leaves all of them or none. Real SQLite files; the rules thread as the daemon runs
 //! it; the store's write refused the way a full disk refuses it (ENOSPC).
 
+mod daemon_support;
 mod store_support;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +20,7 @@ use bandwatch::rules::rule::Rule;
 use bandwatch::rules::view::AlertsView;
 use bandwatch::store::alerts::{AlertCommit, AlertRow, HistoryRow};
 use bandwatch::store::{AlertStore, Store, StoreError};
+use daemon_support::{BIN, Kill, Simulated, simulate};
 use jiff::Timestamp;
 use rusqlite::Connection;
 use store_support::{reading, sweep};
@@ -257,4 +261,282 @@ fn a_full_disk_at_the_firing_transition_stores_nothing_until_state_and_notice_fi
         .map(|n| serde_json::from_str::<serde_json::Value>(n).unwrap()["kind"].to_string())
         .collect();
     assert_eq!(kinds, ["\"firing\"", "\"resolved\""]);
+}
+
+/// A storm: every port of 20 switches x 24 ports fires (480 alerts), half of the switches
+/// drop below the threshold twice (their alerts resolve and fire again).
+const STORM_RULES: &str = r#"
+[[rule]]
+name = "port-busy"
+kind = "threshold"
+scope = "port"
+metric = "in_bps"
+above = "50Mbps"
+for = "2s"
+clear_for = "2s"
+notify = ["ops"]
+"#;
+
+const STORM: &str = r#"
+time_scale = 1.0
+[traffic]
+speed = "1Gbps"
+base = "100Mbps"
+daily = 0.0
+weekly = 0.0
+noise = 0.0
+spread = 0.2
+
+[[event]]
+at = "25s"
+kind = "drop"
+percent = 10.0
+duration = "12s"
+switches = ["sim-0000", "sim-0002", "sim-0004", "sim-0006", "sim-0008", "sim-0010", "sim-0012", "sim-0014", "sim-0016", "sim-0018"]
+
+[[event]]
+at = "55s"
+kind = "drop"
+percent = 10.0
+duration = "12s"
+switches = ["sim-0000", "sim-0002", "sim-0004", "sim-0006", "sim-0008", "sim-0010", "sim-0012", "sim-0014", "sim-0016", "sim-0018"]
+"#;
+
+/// The alerts each delivered message speaks of: (kind, rule, entity) per notice, read from
+/// the MIME text part the way a person's mail client shows it.
+fn delivered(outbox: &Path) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for f in std::fs::read_dir(outbox).unwrap().flatten() {
+        let path = f.path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        assert!(name.ends_with(".eml"), "a stray file in the outbox: {name}");
+        let raw = std::fs::read(&path).unwrap();
+        assert!(!raw.is_empty(), "an empty message: {name}");
+        let msg = mail_parser::MessageParser::default()
+            .parse(&raw)
+            .unwrap_or_else(|| panic!("{name} is not a message"));
+        let text = msg.body_text(0).unwrap().to_string();
+        let mut lines = text.lines();
+        let first = lines.next().unwrap_or_default();
+        if first.contains(" alerts for ") {
+            // `  FIRING   warning  port-busy            sim-0003 eth7   120 Mbit/s`
+            for l in lines
+                .skip_while(|l| l.trim().is_empty())
+                .take_while(|l| !l.trim().is_empty())
+            {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                assert!(w.len() >= 5, "{name}: {l}");
+                out.push((
+                    w[0].to_string(),
+                    w[2].to_string(),
+                    format!("port:{}/{}", w[3], w[4]),
+                ));
+            }
+        } else {
+            // One notice: its headline, and `Alert: RULE on ENTITY`.
+            let kind = first.split_whitespace().next().unwrap_or_default();
+            let alert = text
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Alert:"))
+                .unwrap_or_else(|| panic!("{name}: no Alert line in {text}"));
+            let (rule, entity) = alert.trim().split_once(" on ").unwrap();
+            out.push((kind.to_string(), rule.to_string(), entity.to_string()));
+        }
+    }
+    out
+}
+
+/// How many times each alert went to firing and back, by the store's history.
+fn episodes(db: &Path) -> BTreeMap<(String, String, String), usize> {
+    let c = Connection::open(db).unwrap();
+    let mut st = c
+        .prepare(
+            "SELECT CASE WHEN to_state = 'firing' THEN 'FIRING' ELSE 'RESOLVED' END, rule, entity
+             FROM alert_history
+             WHERE to_state = 'firing' OR (from_state = 'firing' AND to_state = 'inactive')",
+        )
+        .unwrap();
+    let mut out = BTreeMap::new();
+    for row in st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+    {
+        *out.entry(row.unwrap()).or_insert(0) += 1;
+    }
+    out
+}
+
+fn start(cfg: &Path, log: &Path) -> Kill {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Kill(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(cfg)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn kill_9_through_an_alert_storm_delivers_each_firing_and_each_resolution_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bw.toml");
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/storm.toml"), STORM_RULES).unwrap();
+    let scenario = dir.path().join("storm.toml");
+    std::fs::write(&scenario, STORM).unwrap();
+    let Simulated {
+        sim: _sim, text, ..
+    } = simulate(
+        &cfg,
+        20,
+        24,
+        &["--scenario".as_ref(), scenario.as_os_str()],
+        "rules_dir = \"rules\"\n",
+    );
+    let started = Instant::now();
+    let text = text
+        + "\n[[route]]\nname = \"ops\"\nemail = [\"noc@example.net\"]\n\n\
+           [email]\ntransport = \"file\"\nfrom = \"bandwatch <bandwatch@example.net>\"\ngroup_wait = \"1s\"\n";
+    std::fs::write(&cfg, text).unwrap();
+    let (outbox, db) = (
+        dir.path().join("var/outbox"),
+        dir.path().join("var/bandwatch.db"),
+    );
+    let log = dir.path().join("run.log");
+
+    // kill -9 at pseudo-random moments (a fixed sequence, so a failure can be replayed)
+    // through the storm: at the first firing of 480 alerts, in the groups' wait, while
+    // messages are written, through the drops and the returns. BANDWATCH_CRASH_RUNS sets
+    // how many (the closing note's run uses 100).
+    let runs: u64 = std::env::var("BANDWATCH_CRASH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(14);
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..runs {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let mut d = start(&cfg, &log);
+        std::thread::sleep(Duration::from_millis(700 + seed % 5_000));
+        d.0.kill().unwrap();
+        d.0.wait().unwrap();
+    }
+    // Then a run that is left alone until the scenario is over and everything owed is out.
+    let mut d = start(&cfg, &log);
+    let end = Duration::from_secs(80);
+    std::thread::sleep(end.saturating_sub(started.elapsed()));
+    let settled = || {
+        let owed: usize = episodes(&db).values().sum();
+        let c = Connection::open(&db).unwrap();
+        let waiting: i64 = c
+            .query_row(
+                "SELECT (SELECT count(*) FROM notify_queue) + \
+                 (SELECT count(*) FROM notify_outbox WHERE state = 'pending')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (waiting, owed, delivered(&outbox).len())
+    };
+    let t = Instant::now();
+    loop {
+        let (waiting, owed, sent) = settled();
+        if waiting == 0 && sent >= owed {
+            break;
+        }
+        if t.elapsed() > Duration::from_secs(60) {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!("not settled: {waiting} waiting, {owed} owed, {sent} delivered; log: {tail:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let ok = Command::new("kill")
+        .args(["-TERM", &d.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    d.0.wait().unwrap();
+
+    let owed = episodes(&db);
+    let mut got: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+    for n in delivered(&outbox) {
+        *got.entry(n).or_insert(0) += 1;
+    }
+    let firing: usize = owed
+        .iter()
+        .filter(|(k, _)| k.0 == "FIRING")
+        .map(|(_, n)| n)
+        .sum();
+    let resolved: usize = owed
+        .iter()
+        .filter(|(k, _)| k.0 == "RESOLVED")
+        .map(|(_, n)| n)
+        .sum();
+    // The storm happened: every port fired, and the dropped half resolved at least once.
+    assert!(firing >= 480, "only {firing} firings");
+    assert!(resolved >= 240, "only {resolved} resolutions");
+    let diff: Vec<_> = owed
+        .keys()
+        .chain(got.keys())
+        .filter(|k| owed.get(*k) != got.get(*k))
+        .map(|k| (k.clone(), owed.get(k).copied(), got.get(k).copied()))
+        .collect();
+    assert!(
+        diff.is_empty(),
+        "(alert, stored episodes, delivered notices) that differ: {diff:?}"
+    );
+}
+
+#[test]
+fn bandwatch_outbox_lists_a_refused_message_and_retry_makes_it_due() {
+    let (dir, config, _) = setup();
+    let db = config.daemon.data_dir.join("bandwatch.db");
+    let store = Store::open(&db, &config.retention).unwrap();
+    let outbox = bandwatch::notify::Outbox::new(store.outbox());
+    let message = bandwatch::notify::outbox::NewMessage {
+        route: "ops".into(),
+        envelope_from: "bandwatch@example.net".into(),
+        envelope_to: vec!["noc@example.net".into()],
+        subject: "[FIRING warning] uplink-busy: sw up".into(),
+        body: b"Subject: test\r\n\r\nbody\r\n".to_vec(),
+        alerts: vec![],
+    };
+    let id = store.outbox().enqueue(&message, Timestamp::now()).unwrap();
+    store
+        .outbox()
+        .mark_failed(
+            id,
+            "smtp://mail.example.net:587: 535 5.7.8 authentication failed",
+        )
+        .unwrap();
+    let cli = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .arg("-c")
+            .arg(dir.path().join("bandwatch.toml"))
+            .arg("outbox")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let list = cli(&["list"]);
+    assert!(list.contains("refused"), "{list}");
+    assert!(list.contains("[FIRING warning] uplink-busy"), "{list}");
+    assert!(list.contains("535 5.7.8"), "{list}");
+    let retry = cli(&["retry"]);
+    assert!(retry.starts_with("1 refused and 0 delayed"), "{retry}");
+    let m = &outbox.messages().unwrap()[0];
+    assert_eq!(m.state, bandwatch::notify::MessageState::Pending);
+    assert!(cli(&["list"]).contains("pending"));
 }

@@ -183,29 +183,10 @@ async fn send_one(
     password: &str,
     extra_root: Option<PathBuf>,
 ) -> Notifier {
-    let mut email = smtp_email(port, Duration::from_millis(50));
-    email.server = Some(format!("localhost:{port}"));
-    email.security = security;
-    email.username = Some("bw-user".to_string());
-    email.password = Some(Secret::new(password));
-    let routes = routes(&[("ops", &["noc@example.net", "oncall@example.net"])]);
     static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let run = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let db = dir.join(format!("outbox-{run}.db"));
-    let n = Notifier::start(
-        &email,
-        &routes,
-        bandwatch::store::Store::open(&db, &Default::default())
-            .unwrap()
-            .outbox(),
-        dir,
-        None,
-        SenderOptions {
-            extra_root_pem: extra_root,
-            ..fast_opts()
-        },
-    )
-    .unwrap();
+    let n = notifier(dir, &db, port, security, password, extra_root);
     n.send(notice(
         NoticeKind::Firing,
         "uplink-attack",
@@ -216,6 +197,37 @@ async fn send_one(
     .await
     .unwrap();
     n
+}
+
+/// A notifier on the outbox database `db`, sending through `port` as `bw-user`.
+fn notifier(
+    dir: &Path,
+    db: &Path,
+    port: u16,
+    security: MailSecurity,
+    password: &str,
+    extra_root: Option<PathBuf>,
+) -> Notifier {
+    let mut email = smtp_email(port, Duration::from_millis(50));
+    email.server = Some(format!("localhost:{port}"));
+    email.security = security;
+    email.username = Some("bw-user".to_string());
+    email.password = Some(Secret::new(password));
+    let routes = routes(&[("ops", &["noc@example.net", "oncall@example.net"])]);
+    Notifier::start(
+        &email,
+        &routes,
+        bandwatch::store::Store::open(db, &Default::default())
+            .unwrap()
+            .outbox(),
+        dir,
+        None,
+        SenderOptions {
+            extra_root_pem: extra_root,
+            ..fast_opts()
+        },
+    )
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -295,6 +307,45 @@ async fn starttls_and_tls_with_auth_to_aiosmtpd() {
         !err.contains("wrong"),
         "the password must not appear in errors: {err}"
     );
+    // Notification is failing, and says so; the message is kept, not retried by itself.
+    assert_eq!(n.metrics().failed(), 1);
+    assert!(
+        n.metrics()
+            .last_refusal()
+            .is_some_and(|e| e.contains("535")),
+        "{:?}",
+        n.metrics().last_refusal()
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(outbox.messages().unwrap()[0].attempts, 1);
+    n.stop().await;
+
+    // The operator fixes the password: the notifier of the reloaded (or restarted)
+    // configuration tries the refused message again, and it arrives.
+    let db = dir.path().join("outbox-2.db");
+    assert!(db.exists(), "the refused message's outbox");
+    let n = notifier(
+        dir.path(),
+        &db,
+        server.starttls_port,
+        MailSecurity::Starttls,
+        "s3cret-pass",
+        Some(ca.clone()),
+    );
+    wait_for("the refused message delivered after the fix", LIMIT, || {
+        saved(&server.out).len() == 3
+    })
+    .await;
+    let outbox = n.outbox();
+    wait_for("marked sent", LIMIT, || {
+        outbox
+            .messages()
+            .unwrap()
+            .first()
+            .is_some_and(|m| m.state == MessageState::Sent)
+    })
+    .await;
+    assert_eq!(n.metrics().failed(), 0);
     n.stop().await;
 
     // Without the test CA the certificate is not trusted: retried, never sent in clear.
@@ -318,5 +369,5 @@ async fn starttls_and_tls_with_auth_to_aiosmtpd() {
     let err = outbox.messages().unwrap()[0].last_error.clone().unwrap();
     assert!(err.to_ascii_lowercase().contains("certificate"), "{err}");
     n.stop().await;
-    assert_eq!(saved(&server.out).len(), 2, "nothing more arrived");
+    assert_eq!(saved(&server.out).len(), 3, "nothing more arrived");
 }

@@ -6,6 +6,7 @@ pub mod check;
 pub mod completions;
 pub mod demo;
 pub mod import;
+pub mod outbox;
 pub mod query;
 pub mod report;
 pub mod run;
@@ -81,6 +82,8 @@ pub enum Command {
     Man,
     /// Make an API token for the HTTP listener.
     Token(token::TokenArgs),
+    /// List the notification outbox, or try refused messages again.
+    Outbox(outbox::OutboxArgs),
 }
 
 /// The tokio runtime of a command (two workers: polling and serving are light), or the exit
@@ -126,6 +129,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Query(args) => query::run(&cli.config, args),
         Command::Backtest(args) => backtest::run(&cli.config, args),
         Command::Silence(args) => silence::run(&cli.config, args),
+        Command::Outbox(args) => outbox::run(&cli.config, args),
         Command::Report(args) => report::run(&cli.config, args),
         Command::Import(args) => import::run(&cli.config, args),
         Command::Completions(args) => completions::completions(args),

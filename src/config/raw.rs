@@ -217,6 +217,7 @@ pub struct RawEmail {
     pub password: Option<Spanned<String>>,
     pub from: Option<Spanned<String>>,
     pub group_wait: Option<Duration>,
+    pub allow_insecure_auth: Option<bool>,
 }
 
 /// `[api]`

@@ -115,7 +115,6 @@ impl Daemon {
         let health = Health::default();
         let live = LiveView::new(topology.clone());
         let notifier = Notifier::from_config(&config, store.outbox(), options.sender.clone())?;
-        let metrics_notify = notifier.as_ref().map(|n| n.metrics());
         let notifier: SharedNotifier = Arc::new(tokio::sync::RwLock::new(notifier));
         let (queued, queued_rx) = mpsc::unbounded_channel::<String>();
         tokio::spawn(wake_notifier(queued_rx, notifier.clone()));
@@ -158,9 +157,9 @@ impl Daemon {
             Arc::new(StoreSource(writer.metrics())),
             Arc::new(ReloadSource(reload_status.clone())),
         ];
-        if let Some(m) = metrics_notify {
-            sources.push(Arc::new(NotifySource(m)));
-        }
+        // The counters outlive notifiers replaced by reloads (and exist before `[email]` is
+        // added by one).
+        sources.push(Arc::new(NotifySource(Arc::clone(&options.sender.metrics))));
         if let Some(f) = &flows {
             sources.push(f.metrics());
         }
@@ -180,6 +179,7 @@ impl Daemon {
             live.clone(),
             writer.metrics(),
             alerts.clone(),
+            Arc::clone(&options.sender.metrics),
             handle.clone(),
         ));
         let (reload_tx, reload_requests) = mpsc::channel::<ReloadRequest>(8);
@@ -331,6 +331,7 @@ async fn watch_health(
     live: LiveView,
     writer: Arc<crate::store::WriterMetrics>,
     alerts: AlertsView,
+    notify: Arc<crate::notify::NotifyMetrics>,
     runtime: RuntimeHandle,
 ) {
     let started = std::time::Instant::now();
@@ -374,6 +375,17 @@ async fn watch_health(
             ),
             None => health.set("alert_commit", true, "alert changes written"),
         }
+        // The server's reply is not repeated here (it may quote an address; `/healthz` is
+        // open): `bandwatch outbox list` and the log at error level have it.
+        let refused = notify.failed();
+        health.set_condition(
+            "notification-failing",
+            (refused > 0).then(|| {
+                format!(
+                    "{refused} message(s) refused by the mail server (see `bandwatch outbox list` and the log); tried again after a reload, a restart or `bandwatch outbox retry`"
+                )
+            }),
+        );
     }
 }
 

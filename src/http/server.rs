@@ -21,6 +21,7 @@ use crate::rules::view::AlertsView;
 #[derive(Clone, Default)]
 pub struct Health {
     parts: Arc<Mutex<BTreeMap<String, PartHealth>>>,
+    conditions: Arc<Mutex<BTreeMap<String, String>>>,
 }
 
 /// One part's state.
@@ -45,9 +46,44 @@ impl Health {
         );
     }
 
-    fn report(&self) -> (bool, BTreeMap<String, PartHealth>) {
+    /// Raises (`Some(detail)`) or clears (`None`) a condition that needs a person but does
+    /// not make the daemon unhealthy (`notification-failing`: the mail server refuses a
+    /// login). Shown on the status page and in `/healthz`'s body; the status code stays 200.
+    pub fn set_condition(&self, name: &str, detail: Option<String>) {
+        let mut g = self
+            .conditions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match detail {
+            Some(d) => g.insert(name.to_string(), d),
+            None => g.remove(name),
+        };
+    }
+
+    /// What needs attention: parts that do not work and raised conditions, as (name, detail).
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let parts = self.parts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<(String, String)> = parts
+            .iter()
+            .filter(|(_, p)| !p.alive)
+            .map(|(n, p)| (n.clone(), p.detail.clone()))
+            .collect();
+        drop(parts);
+        let conditions = self
+            .conditions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        out.extend(conditions.iter().map(|(n, d)| (n.clone(), d.clone())));
+        out
+    }
+
+    fn report(&self) -> (bool, BTreeMap<String, PartHealth>, BTreeMap<String, String>) {
         let g = self.parts.lock().unwrap_or_else(PoisonError::into_inner);
-        (g.values().all(|p| p.alive), g.clone())
+        let c = self
+            .conditions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        (g.values().all(|p| p.alive), g.clone(), c.clone())
     }
 }
 
@@ -161,11 +197,12 @@ pub(crate) async fn metrics(
 struct HealthBody {
     status: &'static str,
     parts: BTreeMap<String, PartHealth>,
+    conditions: BTreeMap<String, String>,
 }
 
 /// `GET /healthz`.
 pub(crate) async fn healthz(State(st): State<AppState>) -> Response {
-    let (ok, parts) = st.health.report();
+    let (ok, parts, conditions) = st.health.report();
     let code = if ok {
         StatusCode::OK
     } else {
@@ -176,6 +213,7 @@ pub(crate) async fn healthz(State(st): State<AppState>) -> Response {
         axum::Json(HealthBody {
             status: if ok { "ok" } else { "unhealthy" },
             parts,
+            conditions,
         }),
     )
         .into_response()
@@ -189,7 +227,7 @@ pub(crate) async fn healthy() -> Response {
 /// `/-/ready`, as Prometheus names it: 200 while every part of the daemon works (the same
 /// judgement as `/healthz`, in plain text), 503 naming the parts that do not.
 pub(crate) async fn ready(State(st): State<AppState>) -> Response {
-    let (ok, parts) = st.health.report();
+    let (ok, parts, _) = st.health.report();
     if ok {
         return (StatusCode::OK, "bandwatch is Ready.\n").into_response();
     }

@@ -178,6 +178,12 @@ impl MetricsSource for NotifySource {
             "Messages waiting in the outbox.",
         );
         e.sample("bandwatch_outbox_pending", &[], self.0.pending() as f64);
+        e.family(
+            "bandwatch_outbox_failed",
+            MetricType::Gauge,
+            "Messages the mail server refused for good (a refused login, a rejected recipient), kept until a reload, a restart or `bandwatch outbox retry`: notification is failing while not 0.",
+        );
+        e.sample("bandwatch_outbox_failed", &[], self.0.failed() as f64);
     }
 }
 

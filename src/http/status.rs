@@ -39,8 +39,20 @@ pub async fn page(
             .collect();
         store = store.map(|st| st.redacted(s));
     }
+    // What needs attention; its details (a server's reply may quote an address) only for
+    // readers who see everything.
+    let mut problems = st.health.problems();
+    if v.redacted {
+        for p in &mut problems {
+            p.1 = "details for signed-in readers".into();
+        }
+    }
     let html = tokio::task::spawn_blocking(move || {
-        render(&snapshot, store.as_ref(), &alerts, Timestamp::now())
+        render(&snapshot, store.as_ref(), &alerts, Timestamp::now()).replacen(
+            ATTENTION_MARK,
+            &attention(&problems).into_string(),
+            1,
+        )
     })
     .await;
     match html {
@@ -50,6 +62,27 @@ pub async fn page(
             format!("rendering the status page failed: {e}"),
         )
             .into_response(),
+    }
+}
+
+/// Where [`attention`] goes in the rendered page (the daemon's own problems are not part of
+/// the fleet's snapshot that [`render`] draws).
+const ATTENTION_MARK: &str = "<!--attention-->";
+
+/// A banner of what needs a person: parts of the daemon that do not work and raised
+/// conditions (`notification-failing`), empty when all is well.
+fn attention(problems: &[(String, String)]) -> Markup {
+    html! {
+        @if !problems.is_empty() {
+            section id="attention" class="down" {
+                h2 { "Needs attention" }
+                ul {
+                    @for (name, detail) in problems {
+                        li { strong { (name) } ": " (detail) }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -346,6 +379,7 @@ pub fn render(
                     (now.strftime("%Y-%m-%d %H:%M:%S")) " UTC (reloads every 30 s). "
                     a href="/metrics" { "/metrics" }
                 }
+                (PreEscaped(ATTENTION_MARK))
                 (alerts_section)
                 (lines)
                 (sites)
@@ -487,6 +521,27 @@ mod tests {
         assert_eq!(d.matches('M').count(), 2, "{d}");
         assert_eq!(d.matches('L').count(), 1, "{d}");
         assert_eq!(svg.matches("<polygon").count(), 1);
+    }
+
+    #[test]
+    fn problems_show_in_a_banner_and_nothing_shows_when_all_is_well() {
+        let health = crate::http::server::Health::default();
+        health.set("poller", true, "sweeps arriving");
+        assert_eq!(attention(&health.problems()).into_string(), "");
+        health.set_condition(
+            "notification-failing",
+            Some("1 message(s) refused: 535 <bad>".into()),
+        );
+        health.set("store_writer", false, "disk full");
+        let banner = attention(&health.problems()).into_string();
+        assert!(banner.contains("Needs attention"), "{banner}");
+        assert!(
+            banner.contains("<strong>store_writer</strong>: disk full"),
+            "{banner}"
+        );
+        assert!(banner.contains("535 &lt;bad&gt;"), "{banner}");
+        health.set_condition("notification-failing", None);
+        assert!(!attention(&health.problems()).into_string().contains("535"));
     }
 
     #[test]

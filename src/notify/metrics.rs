@@ -1,5 +1,5 @@
 //! Counters of the notify stage for `/metrics`: `bandwatch_notifications_total{route,result}`
-//! and `bandwatch_outbox_pending`.
+//! `bandwatch_outbox_pending` and `bandwatch_outbox_failed`.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -35,6 +35,8 @@ impl Outcome {
 pub struct NotifyMetrics {
     counts: Mutex<BTreeMap<(String, Outcome), u64>>,
     pending: AtomicU64,
+    failed: AtomicU64,
+    last_refusal: Mutex<Option<String>>,
 }
 
 impl NotifyMetrics {
@@ -65,5 +67,30 @@ impl NotifyMetrics {
 
     pub(crate) fn set_pending(&self, n: u64) {
         self.pending.store(n, Ordering::Relaxed);
+    }
+
+    /// Messages refused for good (5xx) and kept in the outbox until a reload, a restart or
+    /// `bandwatch outbox retry`: not zero means notification is failing.
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    /// The server's last refusal, while messages stay refused (names the server and the
+    /// reply, never a password).
+    pub fn last_refusal(&self) -> Option<String> {
+        self.last_refusal
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_failed(&self, n: u64, refusal: Option<String>) {
+        self.failed.store(n, Ordering::Relaxed);
+        let mut last = self.last_refusal.lock().unwrap_or_else(|p| p.into_inner());
+        if n == 0 {
+            *last = None;
+        } else if refusal.is_some() {
+            *last = refusal;
+        }
     }
 }

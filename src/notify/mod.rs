@@ -140,7 +140,7 @@ impl Notifier {
                 .map(|(name, r)| (name.clone(), r.email.clone()))
                 .collect(),
         );
-        let metrics = Arc::new(NotifyMetrics::default());
+        let metrics = Arc::clone(&opts.metrics);
         let wake = Arc::new(Notify::new());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let (opened, opened_rx) = mpsc::unbounded_channel();

@@ -146,6 +146,16 @@ impl Outbox {
         Ok(self.store.retry_now(now)?)
     }
 
+    /// Number of messages refused for good (5xx) and kept.
+    pub fn failed_count(&self) -> Result<u64, OutboxError> {
+        Ok(self.store.failed_count()?)
+    }
+
+    /// Makes every refused message pending and due now; returns how many.
+    pub fn requeue_failed(&self, now: Timestamp) -> Result<usize, OutboxError> {
+        Ok(self.store.requeue_failed(now)?)
+    }
+
     /// Deletes delivered messages sent before `before` (failed ones stay for inspection);
     /// returns how many. The record of delivered alerts is kept.
     pub fn prune_sent(&self, before: Timestamp) -> Result<usize, OutboxError> {

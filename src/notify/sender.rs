@@ -1,7 +1,10 @@
 //! The sender loop: takes due messages from the outbox, sends them, and records the result:
 //! sent (never sent again), retried with exponential backoff (connection errors, 4xx), or
-//! failed for good with its error (5xx). Messages left pending by a previous run are sent
-//! when it starts.
+//! refused for good with its error (5xx: a refused login, a rejected recipient). Refused
+//! messages are kept, counted in `bandwatch_outbox_failed` and logged at error level; a new
+//! sender (a restart, or a reload that changed `[email]`: the operator fixed the password)
+//! tries them again once, as does `bandwatch outbox retry`. Messages left pending by a
+//! previous run are sent when it starts.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,6 +48,14 @@ impl Sender {
     /// Sends until `shutdown` turns true.
     pub(crate) async fn run(self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(to = %self.mailer.describe(), "notify sender started");
+        match blocking(&self.outbox, |o| o.requeue_failed(Timestamp::now())).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                messages = n,
+                "trying again messages the server refused before (the configuration may have been fixed)"
+            ),
+            Err(e) => tracing::error!(error = %e, "outbox unreadable"),
+        }
         match blocking(&self.outbox, |o| o.retry_now(Timestamp::now())).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -120,13 +131,15 @@ impl Sender {
         }
         let pending = blocking(&self.outbox, |o| o.pending_count()).await?;
         self.metrics.set_pending(pending);
+        let failed = blocking(&self.outbox, |o| o.failed_count()).await?;
+        self.metrics.set_failed(failed, None);
         Ok(full)
     }
 
     async fn attempt(&self, m: StoredMessage) -> Result<(), OutboxError> {
         let result = self
             .mailer
-            .send(&m.envelope_from, &m.envelope_to, &m.body)
+            .send(&m.key(), &m.envelope_from, &m.envelope_to, &m.body)
             .await;
         let id = m.id;
         let attempt = m.attempts + 1;
@@ -156,9 +169,12 @@ impl Sender {
                 let err = e.clone();
                 blocking(&self.outbox, move |o| o.mark_failed(id, &err)).await?;
                 self.metrics.count(&m.route, Outcome::Failed);
+                let failed = blocking(&self.outbox, |o| o.failed_count()).await?;
+                self.metrics.set_failed(failed, Some(e.clone()));
                 tracing::error!(
                     route = %m.route, message = id, attempt, error = %e,
-                    subject = %m.subject, "notification refused for good; kept in the outbox as failed"
+                    subject = %m.subject,
+                    "notification refused by the server; kept in the outbox and tried again after a reload, a restart or `bandwatch outbox retry`"
                 );
             }
         }

@@ -1,6 +1,11 @@
 //! How a rendered message leaves: SMTP with lettre on tokio and rustls (STARTTLS, TLS or
 //! plain, AUTH when a username is set, pooled connections), or `.eml` files in
 //! `data_dir/outbox/`. Failures are sorted into "try again later" and "give up".
+//!
+//! A file is written under a temporary name, synced and renamed into place, so the folder
+//! never holds a partial message (a full disk leaves nothing, and the message is retried);
+//! its name is the outbox message's key, so delivering the same message again after a crash
+//! replaces the file instead of adding a second one.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,7 +14,7 @@ use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use crate::config::model::{Email, MailSecurity, MailTransport};
 
@@ -26,6 +31,9 @@ pub struct SenderOptions {
     pub timeout: Duration,
     /// Messages taken from the outbox per round.
     pub batch: usize,
+    /// The counters for `/metrics`, shared by every notifier started with these options (a
+    /// reload replaces the notifier; the counters go on).
+    pub metrics: std::sync::Arc<super::metrics::NotifyMetrics>,
 }
 
 impl Default for SenderOptions {
@@ -36,6 +44,7 @@ impl Default for SenderOptions {
             backoff_max: Duration::from_secs(15 * 60),
             timeout: Duration::from_secs(30),
             batch: 16,
+            metrics: std::sync::Arc::default(),
         }
     }
 }
@@ -100,9 +109,7 @@ pub enum Mailer {
     },
     /// `.eml` files in a folder.
     File {
-        /// lettre's file transport.
-        transport: AsyncFileTransport<Tokio1Executor>,
-        /// The folder, for logs.
+        /// The folder.
         dir: PathBuf,
     },
 }
@@ -152,10 +159,7 @@ impl Mailer {
                     path: dir.clone(),
                     reason: e.to_string(),
                 })?;
-                Ok(Mailer::File {
-                    transport: AsyncFileTransport::new(&dir),
-                    dir,
-                })
+                Ok(Mailer::File { dir })
             }
             MailTransport::Smtp => {
                 let server = email.server.as_deref().ok_or_else(|| {
@@ -245,8 +249,15 @@ impl Mailer {
         }
     }
 
-    /// Sends one formatted message to the envelope's recipients.
-    pub async fn send(&self, from: &str, to: &[String], body: &[u8]) -> Result<(), SendError> {
+    /// Sends one formatted message to the envelope's recipients. `key` names the message
+    /// for good (the outbox's id for it): the file transport writes `KEY.eml`.
+    pub async fn send(
+        &self,
+        key: &str,
+        from: &str,
+        to: &[String],
+        body: &[u8],
+    ) -> Result<(), SendError> {
         let parse = |a: &str| {
             a.parse::<Address>()
                 .map_err(|e| SendError::Permanent(format!("invalid envelope address `{a}`: {e}")))
@@ -273,13 +284,49 @@ impl Mailer {
                     }
                 }),
             },
-            Mailer::File { transport, dir } => transport
-                .send_raw(&envelope, body)
-                .await
-                .map(|_| ())
-                .map_err(|e| SendError::Transient(format!("{}: {e}", dir.display()))),
+            Mailer::File { dir } => {
+                let (dir, key, body) = (dir.clone(), key.to_string(), body.to_vec());
+                match tokio::task::spawn_blocking(move || write_file(&dir, &key, &body)).await {
+                    Ok(r) => r,
+                    Err(e) => Err(SendError::Transient(format!("writing a message: {e}"))),
+                }
+            }
         }
     }
+}
+
+/// Writes `dir/KEY.eml` whole or not at all: a temporary file, synced, renamed into place,
+/// the folder synced. Any failure (a full disk) removes the temporary file and is transient.
+fn write_file(dir: &Path, key: &str, body: &[u8]) -> Result<(), SendError> {
+    use std::io::Write;
+    let safe: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let tmp = dir.join(format!(".{safe}.eml.tmp"));
+    let path = dir.join(format!("{safe}.eml"));
+    let fail = |p: &Path, e: std::io::Error| SendError::Transient(format!("{}: {e}", p.display()));
+    let written = std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(body)?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(fail(&path, e));
+    }
+    // The rename is durable once the folder is synced (best effort where it cannot be opened).
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -127,6 +127,17 @@ pub struct StoredMessage {
     pub attempts: u32,
     /// The last error, for retried and failed messages.
     pub last_error: Option<String>,
+    /// Unix milliseconds it was stored.
+    pub created_ms: i64,
+}
+
+impl StoredMessage {
+    /// A name for this message that no other message of this or another database gets
+    /// (its creation time and id): the file transport's file name, so that sending it again
+    /// after a crash replaces the file instead of adding one.
+    pub fn key(&self) -> String {
+        format!("{}-{}", self.created_ms, self.id)
+    }
 }
 
 /// A notice waiting in a route's group, as the notify stage stored it.
@@ -156,7 +167,7 @@ impl SqliteOutbox {
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let conn = self.db.write()?;
         let sql = format!(
-            "SELECT id, route, envelope_from, envelope_to, subject, body, state, attempts, last_error \
+            "SELECT id, route, envelope_from, envelope_to, subject, body, state, attempts, last_error, created_ms \
              FROM notify_outbox {tail}"
         );
         let mut stmt = conn
@@ -176,6 +187,7 @@ impl SqliteOutbox {
                     state: MessageState::parse(&state),
                     attempts: r.get::<_, i64>(7)?.max(0) as u32,
                     last_error: r.get(8)?,
+                    created_ms: r.get(9)?,
                 })
             })
             .ctx(self.db.path(), "reading the outbox")?;
@@ -380,6 +392,29 @@ impl OutboxStore for SqliteOutbox {
             )
             .ctx(self.db.path(), "marking a message failed")?;
         Ok(())
+    }
+
+    fn failed_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .db
+            .write()?
+            .query_row(
+                "SELECT COUNT(*) FROM notify_outbox WHERE state = 'failed'",
+                [],
+                |r| r.get(0),
+            )
+            .ctx(self.db.path(), "counting refused messages")?;
+        Ok(n.max(0) as u64)
+    }
+
+    fn requeue_failed(&self, now: Timestamp) -> Result<usize, StoreError> {
+        self.db
+            .write()?
+            .execute(
+                "UPDATE notify_outbox SET state = 'pending', next_attempt_ms = ?1 WHERE state = 'failed'",
+                [ms(now)],
+            )
+            .ctx(self.db.path(), "retrying refused messages")
     }
 
     fn retry_now(&self, now: Timestamp) -> Result<usize, StoreError> {

@@ -194,8 +194,15 @@ pub trait OutboxStore: Send + Sync {
     fn mark_sent(&self, id: i64, now: Timestamp) -> Result<bool, StoreError>;
     /// Records a transient failure: the next attempt is at `next`.
     fn mark_retry(&self, id: i64, error: &str, next: Timestamp) -> Result<(), StoreError>;
-    /// Records a permanent failure: kept with its error, never retried.
+    /// Records a permanent failure (5xx: a refused login, a rejected recipient): kept with
+    /// its error and not retried by itself; [`OutboxStore::requeue_failed`] tries it again.
     fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError>;
+    /// Number of messages refused for good and kept.
+    fn failed_count(&self) -> Result<u64, StoreError>;
+    /// Makes every refused message pending and due now (after a reload or a restart, when
+    /// the operator may have fixed the password or the address, or on `bandwatch outbox
+    /// retry`); returns how many.
+    fn requeue_failed(&self, now: Timestamp) -> Result<usize, StoreError>;
     /// Makes every pending message due now; returns how many moved.
     fn retry_now(&self, now: Timestamp) -> Result<usize, StoreError>;
     /// Deletes delivered messages sent before `before`; returns how many.

@@ -45,10 +45,28 @@ impl Builder<'_, '_> {
             },
             None => None,
         };
+        let security = raw.security.unwrap_or(MailSecurity::Starttls);
+        // A password over an unencrypted connection can be read by anyone on the path: refused
+        // unless the operator says the path is trusted (a local relay on loopback, say).
+        if transport == MailTransport::Smtp
+            && security == MailSecurity::None
+            && password.is_some()
+            && raw.allow_insecure_auth != Some(true)
+        {
+            let span = raw.password.as_ref().map(|p| p.span());
+            self.doc.error(
+                span,
+                "email.password",
+                "a password with `security = \"none\"` would cross the network in clear text; \
+                 use `security = \"starttls\"` or `\"tls\"`, or set `allow_insecure_auth = true` \
+                 for a relay on a trusted path",
+            );
+            return None;
+        }
         Some(Email {
             transport,
             server: raw.server.map(Spanned::into_inner),
-            security: raw.security.unwrap_or(MailSecurity::Starttls),
+            security,
             username: raw.username,
             password,
             from,
