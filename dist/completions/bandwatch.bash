@@ -37,6 +37,9 @@ _bandwatch() {
             bandwatch,man)
                 cmd="bandwatch__subcmd__man"
                 ;;
+            bandwatch,outbox)
+                cmd="bandwatch__subcmd__outbox"
+                ;;
             bandwatch,query)
                 cmd="bandwatch__subcmd__query"
                 ;;
@@ -76,6 +79,9 @@ _bandwatch() {
             bandwatch__subcmd__help,man)
                 cmd="bandwatch__subcmd__help__subcmd__man"
                 ;;
+            bandwatch__subcmd__help,outbox)
+                cmd="bandwatch__subcmd__help__subcmd__outbox"
+                ;;
             bandwatch__subcmd__help,query)
                 cmd="bandwatch__subcmd__help__subcmd__query"
                 ;;
@@ -94,6 +100,12 @@ _bandwatch() {
             bandwatch__subcmd__help,token)
                 cmd="bandwatch__subcmd__help__subcmd__token"
                 ;;
+            bandwatch__subcmd__help__subcmd__outbox,list)
+                cmd="bandwatch__subcmd__help__subcmd__outbox__subcmd__list"
+                ;;
+            bandwatch__subcmd__help__subcmd__outbox,retry)
+                cmd="bandwatch__subcmd__help__subcmd__outbox__subcmd__retry"
+                ;;
             bandwatch__subcmd__help__subcmd__silence,add)
                 cmd="bandwatch__subcmd__help__subcmd__silence__subcmd__add"
                 ;;
@@ -105,6 +117,24 @@ _bandwatch() {
                 ;;
             bandwatch__subcmd__help__subcmd__token,new)
                 cmd="bandwatch__subcmd__help__subcmd__token__subcmd__new"
+                ;;
+            bandwatch__subcmd__outbox,help)
+                cmd="bandwatch__subcmd__outbox__subcmd__help"
+                ;;
+            bandwatch__subcmd__outbox,list)
+                cmd="bandwatch__subcmd__outbox__subcmd__list"
+                ;;
+            bandwatch__subcmd__outbox,retry)
+                cmd="bandwatch__subcmd__outbox__subcmd__retry"
+                ;;
+            bandwatch__subcmd__outbox__subcmd__help,help)
+                cmd="bandwatch__subcmd__outbox__subcmd__help__subcmd__help"
+                ;;
+            bandwatch__subcmd__outbox__subcmd__help,list)
+                cmd="bandwatch__subcmd__outbox__subcmd__help__subcmd__list"
+                ;;
+            bandwatch__subcmd__outbox__subcmd__help,retry)
+                cmd="bandwatch__subcmd__outbox__subcmd__help__subcmd__retry"
                 ;;
             bandwatch__subcmd__silence,add)
                 cmd="bandwatch__subcmd__silence__subcmd__add"
@@ -149,7 +179,7 @@ _bandwatch() {
 
     case "${cmd}" in
         bandwatch)
-            opts="-c -h -V --config --log-format --help --version run check demo query report backtest simulate import silence completions man token help"
+            opts="-c -h -V --config --log-format --help --version run check demo query report backtest simulate import silence completions man token outbox help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -319,7 +349,7 @@ _bandwatch() {
             return 0
             ;;
         bandwatch__subcmd__help)
-            opts="run check demo query report backtest simulate import silence completions man token help"
+            opts="run check demo query report backtest simulate import silence completions man token outbox help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -419,6 +449,48 @@ _bandwatch() {
         bandwatch__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__help__subcmd__outbox)
+            opts="list retry"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__help__subcmd__outbox__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__help__subcmd__outbox__subcmd__retry)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -599,6 +671,140 @@ _bandwatch() {
         bandwatch__subcmd__man)
             opts="-c -h -V --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__outbox)
+            opts="-c -h -V --config --log-format --help --version list retry help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__outbox__subcmd__help)
+            opts="list retry help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__outbox__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__outbox__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__outbox__subcmd__help__subcmd__retry)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__outbox__subcmd__list)
+            opts="-c -h -V --all --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__outbox__subcmd__retry)
+            opts="-c -h -V --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
