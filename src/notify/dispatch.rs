@@ -17,6 +17,9 @@ use super::outbox::{NewMessage, Outbox};
 use super::render::{self, Envelope};
 use super::sender::blocking;
 
+/// How soon a group whose closing failed (the database was busy or full) is tried again.
+const CLOSE_RETRY: Duration = Duration::from_secs(2);
+
 /// What the grouping loop needs to render a route's message.
 pub(crate) struct Dispatcher {
     pub outbox: Arc<Outbox>,
@@ -68,7 +71,10 @@ impl Dispatcher {
                         .collect();
                     for route in due {
                         deadlines.remove(&route);
-                        self.close(&route).await;
+                        if !self.close(&route).await {
+                            // The notices stay queued in the database: try again shortly.
+                            deadlines.insert(route, Instant::now() + CLOSE_RETRY);
+                        }
                     }
                 }
                 r = shutdown.changed() => if r.is_err() { break },
@@ -80,8 +86,8 @@ impl Dispatcher {
     }
 
     /// Renders the route's queued notices into one message in the outbox and wakes the
-    /// sender.
-    async fn close(&self, route: &str) {
+    /// sender. False when the outbox could not be written (the notices stay queued).
+    async fn close(&self, route: &str) -> bool {
         let to = self.routes.get(route).cloned().unwrap_or_default();
         let (from, public_url) = (self.from.clone(), self.public_url.clone());
         let metrics = Arc::clone(&self.metrics);
@@ -96,9 +102,13 @@ impl Dispatcher {
             Ok(Some(id)) => {
                 tracing::debug!(route, message = id, "notice group closed into a message");
                 self.wake_sender.notify_one();
+                true
             }
-            Ok(None) => {}
-            Err(e) => tracing::error!(route, error = %e, "cannot close the notice group"),
+            Ok(None) => true,
+            Err(e) => {
+                tracing::error!(route, error = %e, "cannot close the notice group; retrying");
+                false
+            }
         }
     }
 }

@@ -207,7 +207,10 @@ impl AlertStore for SqliteAlerts {
         }
         let path = self.db.path();
         let mut conn = self.db.write()?;
-        let tx = conn.transaction().ctx(path, "committing alert changes")?;
+        // IMMEDIATE: take the write lock up front (waiting for it), never fail on an upgrade.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(path, "committing alert changes")?;
         {
             let mut st = tx
                 .prepare_cached(

@@ -254,10 +254,14 @@ impl OutboxStore for SqliteOutbox {
         render: &mut dyn FnMut(&[QueuedNotice]) -> Option<NewMessage>,
     ) -> Result<Option<i64>, StoreError> {
         let path = self.db.path();
-        let mut conn = self.db.write()?;
-        let tx = conn.transaction().ctx(path, "closing a group")?;
+        // Read, render without holding the database (rendering a large group's charts takes
+        // a while, and the writer waits for the lock meanwhile), then store the message and
+        // remove exactly the notices it was made of, in one transaction. The dispatcher is the
+        // only one that removes a route's notices, so none can vanish in between; a crash in
+        // between leaves them queued, to be rendered again.
         let queued: Vec<QueuedNotice> = {
-            let mut stmt = tx
+            let conn = self.db.write()?;
+            let mut stmt = conn
                 .prepare_cached("SELECT id, notice FROM notify_queue WHERE route = ?1 ORDER BY id")
                 .ctx(path, "reading queued notices")?;
             let rows = stmt
@@ -274,7 +278,13 @@ impl OutboxStore for SqliteOutbox {
         let Some(max_id) = queued.last().map(|q| q.id) else {
             return Ok(None);
         };
-        let id = match render(&queued) {
+        let message = render(&queued);
+        let mut conn = self.db.write()?;
+        // IMMEDIATE: take the write lock up front (waiting for it), never fail on an upgrade.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(path, "closing a group")?;
+        let id = match message {
             Some(m) => Some(self.insert(&tx, &m, now)?),
             None => None,
         };
