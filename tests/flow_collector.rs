@@ -143,6 +143,22 @@ fn config_reads_flow_and_refuses_overlapping_prefixes() {
         e.contains("flow.exporter[1]") && e.contains("set `address`"),
         "{e}"
     );
+    // A customer with ports too is measured on its ports, and `check` says so.
+    let both = format!("{CONFIG}\n[[port]]\nswitch = \"edge-1\"\nname = \"ge-0/0/1\"\n").replace(
+        "id = \"globex\"\n",
+        "id = \"globex\"\nports = [{ switch = \"edge-1\", name = \"ge-0/0/1\" }]\n",
+    );
+    let path = dir.path().join("both.toml");
+    std::fs::write(&path, &both).unwrap();
+    let loaded = config::load(&path).unwrap();
+    let warnings = loaded.warnings.to_string();
+    assert!(
+        warnings.contains("customer[1].prefixes") && warnings.contains("measured on its ports"),
+        "{warnings}"
+    );
+    let m = FlowModel::new(&loaded.config.flow).with_port_customers(&loaded.config.topology);
+    let globex = m.customers().iter().position(|c| c == "globex").unwrap() as u32;
+    assert!(!m.measured(globex));
     let absurd = CONFIG.replace("sampling = 100", "sampling = 0");
     let e = load(&absurd, dir.path()).unwrap_err();
     assert!(e.contains("flow.exporter[1].sampling"), "{e}");

@@ -7,6 +7,9 @@
 //! customer's `in` (sent by the customer, like a customer port's ifInOctets); one whose
 //! destination is, as its `out`.
 //!
+//! A customer with ports is measured by its ports: flows attribute its addresses (the
+//! metrics, the attack evidence) but add nothing to its usage, so no byte counts twice.
+//!
 //! Coverage of a minute: the share of it during which the collector ran, times the share of
 //! the configured exporters that sent at least one decodable datagram in it. A minute in
 //! which no exporter sent anything writes nothing (a gap, unknown), never a zero.
@@ -81,7 +84,10 @@ impl Minutes {
         }
         let m = self.minute(now_ms);
         for (idx, sent) in [(from, true), (to, false)] {
-            let Some(name) = idx.and_then(|i| model.customers().get(i as usize)) else {
+            let Some(name) = idx
+                .filter(|i| model.measured(*i))
+                .and_then(|i| model.customers().get(i as usize))
+            else {
                 continue;
             };
             if !m.customers.contains_key(name.as_str()) {
@@ -137,7 +143,7 @@ impl Minutes {
             if covered == 0 {
                 continue;
             }
-            for c in model.customers() {
+            for c in model.measured_customers() {
                 m.customers.entry(c.clone()).or_default();
             }
             let mut rows: Vec<(String, Sums)> = m.customers.into_iter().collect();
@@ -239,5 +245,34 @@ mod tests {
             "known zero"
         );
         assert_eq!(slots.len(), 4, "the silent minute is a gap: {slots:?}");
+    }
+
+    #[test]
+    fn a_customer_with_ports_is_not_measured_by_flows() {
+        use crate::config::{Customer, PortKey, Topology};
+        let mut topo = Topology::default();
+        topo.customers.insert(
+            "globex".into(),
+            Customer {
+                id: "globex".into(),
+                name: "Globex".into(),
+                account_manager: None,
+                ports: vec![PortKey {
+                    switch: "sw0".into(),
+                    port: "eth1".into(),
+                }],
+            },
+        );
+        let m = model(1).with_port_customers(&topo);
+        let t0 = 1_700_000_040_000;
+        let mut a = Minutes::new(t0 - 60_000);
+        a.seen(t0, 0);
+        assert_eq!(
+            a.add(t0, &m, &rec("203.0.113.5", "198.51.100.9", 1000)),
+            Attribution::Customer
+        );
+        let slots = a.take_due(t0 + 120_000, 1000, &m, false);
+        assert!(slots.iter().all(|s| s.customer == "acme"), "{slots:?}");
+        assert_eq!(slots.len(), 1);
     }
 }

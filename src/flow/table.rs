@@ -1,10 +1,10 @@
 //! What the collector runs on, built once per runtime model: the trusted exporters by
 //! source address, and a longest-prefix-match table from addresses to customers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
-use crate::config::FlowSettings;
+use crate::config::{FlowSettings, Topology};
 
 /// A configured exporter.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +57,9 @@ pub struct FlowModel {
     exporters: HashMap<IpAddr, Exporter>,
     exporter_names: Vec<String>,
     customers: Vec<String>,
+    /// Customers (by index) whose usage their ports measure: flows attribute them (evidence)
+    /// but do not add to their usage, which would count the same bytes twice.
+    by_ports: HashSet<u32>,
     v4: Lpm,
     v6: Lpm,
 }
@@ -91,6 +94,44 @@ impl FlowModel {
             }
         }
         m
+    }
+
+    /// The same model knowing which customers have ports in `topology` (configured or
+    /// attributed by ifAlias): their usage is measured by their ports, not by flows.
+    pub fn with_port_customers(mut self, topology: &Topology) -> FlowModel {
+        let mut with_ports: HashSet<&str> = topology
+            .customers
+            .values()
+            .filter(|c| !c.ports.is_empty())
+            .map(|c| c.id.as_str())
+            .collect();
+        with_ports.extend(
+            topology
+                .ports()
+                .filter_map(|p| p.labels.customer.as_deref()),
+        );
+        self.by_ports = self
+            .customers
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| with_ports.contains(c.as_str()))
+            .map(|(i, _)| i as u32)
+            .collect();
+        self
+    }
+
+    /// Whether flows measure the usage of customer `idx` (it has prefixes and no ports).
+    pub fn measured(&self, idx: u32) -> bool {
+        (idx as usize) < self.customers.len() && !self.by_ports.contains(&idx)
+    }
+
+    /// The customers whose usage flows measure.
+    pub fn measured_customers(&self) -> impl Iterator<Item = &String> {
+        self.customers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.by_ports.contains(&(*i as u32)))
+            .map(|(_, c)| c)
     }
 
     /// The exporter sending from `ip`, if it is a configured one.

@@ -72,7 +72,8 @@ impl Runtime {
     /// The model of an already validated configuration and compiled rules (tests, backtests).
     pub fn from_parts(config: Config, rules: Vec<Rule>, attributed: Vec<PortLabels>) -> Runtime {
         let topology = Arc::new(config.topology.with_attributed(&attributed));
-        let flow = Arc::new(crate::flow::FlowModel::new(&config.flow));
+        let flow =
+            Arc::new(crate::flow::FlowModel::new(&config.flow).with_port_customers(&topology));
         Runtime {
             flow,
             config: Arc::new(config),
@@ -85,12 +86,15 @@ impl Runtime {
     /// The same model with another set of alias-attributed ports: only the topology is
     /// derived again; configuration and rules are shared, not re-read.
     pub fn with_attributed(&self, attributed: Vec<PortLabels>) -> Runtime {
+        let topology = Arc::new(self.config.topology.with_attributed(&attributed));
         Runtime {
             config: self.config.clone(),
-            topology: Arc::new(self.config.topology.with_attributed(&attributed)),
+            flow: Arc::new(
+                crate::flow::FlowModel::new(&self.config.flow).with_port_customers(&topology),
+            ),
+            topology,
             rules: self.rules.clone(),
             attributed: Arc::new(attributed),
-            flow: self.flow.clone(),
         }
     }
 }

@@ -85,6 +85,18 @@ impl Builder<'_, '_> {
         }
         let mut seen: Vec<(Prefix, String, Range<usize>)> = Vec::new();
         for (customer, key, prefixes) in std::mem::take(&mut self.customer_prefixes) {
+            if !prefixes.is_empty()
+                && topo
+                    .customers
+                    .get(&customer)
+                    .is_some_and(|c| !c.ports.is_empty())
+            {
+                let msg = format!(
+                    "customer `{customer}` has ports and prefixes: its usage is measured on its \
+                     ports; its prefixes only name it in flow attribution and attack evidence"
+                );
+                self.doc.warning(None, &format!("{key}.prefixes"), msg);
+            }
             for (j, p) in prefixes.iter().enumerate() {
                 let pkey = format!("{key}.prefixes[{j}]");
                 let prefix = match p.get_ref().parse::<Prefix>() {
