@@ -206,3 +206,82 @@ fn legacy_token_and_exposed_listener_are_warned_about() {
         run.stderr
     );
 }
+
+#[test]
+fn a_bad_web_configuration_is_reported_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    let web = "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.key\n  \
+               client_auth_type: RequireAnyClientCert\n  min_version: TLS10\n\
+               basic_auth_users:\n  grafana: hunter2\n\
+               http_server_config:\n  headers:\n    Set-Cookie: a=b\n";
+    std::fs::write(dir.path().join("web.yml"), web).unwrap();
+    let file = dir.path().join("bandwatch.toml");
+    std::fs::write(&file, format!("{BASE}\n[http]\nweb_config = \"web.yml\"\n")).unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--quiet", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let web_path = dir.path().join("web.yml");
+    for (line, key, part) in [
+        (2, "tls_server_config.cert_file", "cannot read"),
+        (3, "tls_server_config.key_file", "cannot read"),
+        (4, "tls_server_config.client_auth_type", "not verified"),
+        (5, "tls_server_config.min_version", "TLS 1.0 and 1.1"),
+        (7, "basic_auth_users.grafana", "bcrypt"),
+        (10, "http_server_config.headers.Set-Cookie", "cannot be set"),
+    ] {
+        let prefix = format!("{}:{line}:", web_path.display());
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&prefix)
+                && l.contains(&format!(": {key}: "))
+                && l.contains(part)),
+            "expected {prefix} {key}: ...{part}... in:\n{stderr}"
+        );
+    }
+    assert!(
+        !stderr.contains("hunter2"),
+        "a hash field's value is not echoed"
+    );
+
+    // YAML that does not parse: its line.
+    std::fs::write(dir.path().join("web.yml"), "basic_auth_users:\n  a: [\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["check", "--quiet", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:", web_path.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn web_hash_prints_a_bcrypt_hash_of_standard_input() {
+    use std::io::Write as _;
+    let mut child = Command::new(BIN)
+        .args(["web-hash", "--cost", "10"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let hash = String::from_utf8(out.stdout).unwrap();
+    let hash = hash.trim();
+    assert!(hash.starts_with("$2b$10$"), "{hash}");
+    assert!(bcrypt::verify("correct horse", hash).unwrap());
+    assert!(!bcrypt::verify("correct horse\n", hash).unwrap());
+}

@@ -58,6 +58,9 @@ _bandwatch() {
             bandwatch,token)
                 cmd="bandwatch__subcmd__token"
                 ;;
+            bandwatch,web-hash)
+                cmd="bandwatch__subcmd__web__subcmd__hash"
+                ;;
             bandwatch__subcmd__help,backtest)
                 cmd="bandwatch__subcmd__help__subcmd__backtest"
                 ;;
@@ -99,6 +102,9 @@ _bandwatch() {
                 ;;
             bandwatch__subcmd__help,token)
                 cmd="bandwatch__subcmd__help__subcmd__token"
+                ;;
+            bandwatch__subcmd__help,web-hash)
+                cmd="bandwatch__subcmd__help__subcmd__web__subcmd__hash"
                 ;;
             bandwatch__subcmd__help__subcmd__outbox,list)
                 cmd="bandwatch__subcmd__help__subcmd__outbox__subcmd__list"
@@ -179,7 +185,7 @@ _bandwatch() {
 
     case "${cmd}" in
         bandwatch)
-            opts="-c -h -V --config --log-format --help --version run check demo query report backtest simulate import silence completions man token outbox help"
+            opts="-c -h -V --config --log-format --help --version run check demo query report backtest simulate import silence completions man token outbox web-hash help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -349,7 +355,7 @@ _bandwatch() {
             return 0
             ;;
         bandwatch__subcmd__help)
-            opts="run check demo query report backtest simulate import silence completions man token outbox help"
+            opts="run check demo query report backtest simulate import silence completions man token outbox web-hash help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,6 +637,20 @@ _bandwatch() {
         bandwatch__subcmd__help__subcmd__token__subcmd__new)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__help__subcmd__web__subcmd__hash)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1290,6 +1310,36 @@ _bandwatch() {
                     return 0
                     ;;
                 --expires)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__web__subcmd__hash)
+            opts="-c -h -V --cost --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --cost)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -34,6 +34,7 @@ pub fn run(config_path: &Path, args: CheckArgs) -> ExitCode {
     let (rules, mut diags) =
         rule_file::load_dir(&loaded.config.daemon.rules_dir, &loaded.config.topology);
     diags.extend(loaded.warnings);
+    diags.extend(crate::http::web_config::check(&loaded.config));
     diags.sort();
     eprint!("{diags}");
     if diags.has_errors() {

@@ -13,6 +13,7 @@ pub mod run;
 pub mod silence;
 pub mod simulate;
 pub mod token;
+pub mod web_hash;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,6 +85,8 @@ pub enum Command {
     Token(token::TokenArgs),
     /// List the notification outbox, or try refused messages again.
     Outbox(outbox::OutboxArgs),
+    /// Print the bcrypt hash of a password read from standard input (web configuration).
+    WebHash(web_hash::WebHashArgs),
 }
 
 /// The tokio runtime of a command (two workers: polling and serving are light), or the exit
@@ -135,5 +138,6 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Completions(args) => completions::completions(args),
         Command::Man => completions::man(),
         Command::Token(args) => token::run(args),
+        Command::WebHash(args) => web_hash::run(args),
     }
 }

@@ -184,6 +184,9 @@ pub struct Http {
     /// Scopes of each basic-auth user of the web configuration; users not listed get
     /// [`super::defaults::USER_SCOPES`].
     pub user_scopes: BTreeMap<String, Scopes>,
+    /// Scopes of a client whose certificate the client CA verified, when it sends no other
+    /// credential; `None` is [`super::defaults::USER_SCOPES`].
+    pub client_cert_scopes: Option<Scopes>,
     /// Limits.
     pub limits: HttpLimits,
 }

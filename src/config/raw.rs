@@ -276,6 +276,7 @@ pub struct RawHttp {
     pub anonymous: Option<Spanned<Vec<Spanned<String>>>>,
     #[serde(default)]
     pub user_scopes: std::collections::BTreeMap<String, Spanned<Vec<Spanned<String>>>>,
+    pub client_cert_scopes: Option<Spanned<Vec<Spanned<String>>>>,
     pub max_connections: Option<Spanned<usize>>,
     pub header_timeout: Option<Spanned<Duration>>,
     pub body_timeout: Option<Spanned<Duration>>,

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod exposition;
+pub mod listener;
 pub mod live;
 pub mod metrics;
 pub mod reload;
@@ -12,6 +13,7 @@ pub mod server;
 pub mod sources;
 pub mod status;
 pub mod usage;
+pub mod web_config;
 
 pub use live::LiveView;
 pub use metrics::MetricsSource;

@@ -7,9 +7,11 @@ use axum::Router;
 use axum::http::Method;
 use axum::routing::{MethodRouter, get, post};
 
-use super::auth::{Gate, Guarded, Need, guard};
+use axum::extract::DefaultBodyLimit;
+
+use super::auth::{Gate, Guarded, Need, guard, security_headers};
 use super::server::AppState;
-use crate::config::Scope;
+use crate::config::{HttpLimits, Scope};
 
 /// One endpoint.
 #[derive(Clone)]
@@ -22,6 +24,8 @@ pub struct Route {
     pub need: Need,
     /// What it is, for people.
     pub summary: &'static str,
+    /// It takes large bodies (`[http] max_import_body` instead of `max_body`).
+    pub large_body: bool,
     handler: fn() -> MethodRouter<AppState>,
 }
 
@@ -41,6 +45,7 @@ pub fn table() -> Vec<Route> {
             path: "/",
             need: need(StatusRead, true),
             summary: "the status page",
+            large_body: false,
             handler: || get(super::status::page),
         },
         Route {
@@ -48,6 +53,7 @@ pub fn table() -> Vec<Route> {
             path: "/metrics",
             need: need(MetricsRead, true),
             summary: "Prometheus exposition",
+            large_body: false,
             handler: || get(super::server::metrics),
         },
         Route {
@@ -58,6 +64,7 @@ pub fn table() -> Vec<Route> {
                 redactable: true,
             },
             summary: "liveness of the daemon's parts",
+            large_body: false,
             handler: || get(super::server::healthz),
         },
         Route {
@@ -68,6 +75,7 @@ pub fn table() -> Vec<Route> {
                 redactable: true,
             },
             summary: "liveness (Prometheus's name)",
+            large_body: false,
             handler: || get(super::server::healthy),
         },
         Route {
@@ -78,6 +86,7 @@ pub fn table() -> Vec<Route> {
                 redactable: true,
             },
             summary: "readiness (Prometheus's name)",
+            large_body: false,
             handler: || get(super::server::ready),
         },
         Route {
@@ -85,6 +94,7 @@ pub fn table() -> Vec<Route> {
             path: "/api/v1/topology",
             need: need(StatusRead, true),
             summary: "sites, switches, ports, product lines (and customers, routes)",
+            large_body: false,
             handler: || get(super::server::topology),
         },
         Route {
@@ -92,6 +102,7 @@ pub fn table() -> Vec<Route> {
             path: "/api/v1/alerts",
             need: need(StatusRead, true),
             summary: "pending and firing alerts, the last state changes",
+            large_body: false,
             handler: || get(super::server::alerts),
         },
         Route {
@@ -99,6 +110,7 @@ pub fn table() -> Vec<Route> {
             path: "/report",
             need: need(ReportRead, false),
             summary: "the monthly usage report with money",
+            large_body: false,
             handler: || get(super::server::report),
         },
         Route {
@@ -106,6 +118,7 @@ pub fn table() -> Vec<Route> {
             path: "/api/v1/usage",
             need: need(UsageWrite, false),
             summary: "usage records import (CSV)",
+            large_body: true,
             handler: || post(super::usage::post_usage),
         },
         Route {
@@ -113,6 +126,7 @@ pub fn table() -> Vec<Route> {
             path: "/-/reload",
             need: need(Admin, false),
             summary: "reload the configuration",
+            large_body: false,
             handler: || post(super::reload::post_reload),
         },
         Route {
@@ -120,21 +134,34 @@ pub fn table() -> Vec<Route> {
             path: "/api/v1/tokens",
             need: need(Admin, false),
             summary: "API tokens with their last use",
+            large_body: false,
             handler: || get(super::server::tokens),
         },
     ]
 }
 
-/// The router: every route of [`table`] behind the gate.
-pub fn router(state: AppState, gate: Gate) -> Router {
+/// The router: every route of [`table`] behind the gate, with the listener's body limits,
+/// and security headers on every answer.
+pub fn router(state: AppState, gate: Gate, limits: HttpLimits) -> Router {
     let mut r = Router::new();
     for route in table() {
+        let max = if route.large_body {
+            limits.max_import_body
+        } else {
+            limits.max_body
+        };
+        let max_body = usize::try_from(max.bytes()).unwrap_or(usize::MAX);
         let guarded = Guarded {
             gate: gate.clone(),
             need: route.need,
+            max_body,
+            body_timeout: limits.body_timeout.std(),
         };
-        let m = (route.handler)().route_layer(axum::middleware::from_fn_with_state(guarded, guard));
+        let m = (route.handler)()
+            .layer(DefaultBodyLimit::max(max_body))
+            .route_layer(axum::middleware::from_fn_with_state(guarded, guard));
         r = r.route(route.path, m);
     }
-    r.with_state(state)
+    r.layer(axum::middleware::from_fn_with_state(gate, security_headers))
+        .with_state(state)
 }

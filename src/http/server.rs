@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use super::auth::{Gate, Viewer, redact};
 use super::live::LiveView;
 use super::metrics::MetricsSource;
+use super::web_config::watch::WebConfigWatch;
 use crate::rules::view::AlertsView;
 
 /// Liveness of the daemon's parts, as reported by `/healthz`.
@@ -150,18 +151,44 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, std::io::Error> {
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot listen on {addr}: {e}")))
 }
 
-/// Serves on a bound listener until `shutdown` completes.
+/// Serves on a bound listener until `shutdown` completes: TLS when the web configuration
+/// of `[http] web_config` has `tls_server_config`, plain HTTP otherwise. A web configuration
+/// that does not load is an error naming its file, line and key.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), std::io::Error> {
     let local = listener.local_addr()?;
-    tracing::info!(addr = %local, "HTTP listening: /metrics, /healthz, /api/v1/topology");
-    let gate = Gate::new(state.runtime.clone(), local);
-    axum::serve(listener, super::routes::router(state, gate))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let config = state.runtime.as_ref().map(|r| r.config());
+    let limits = config.as_ref().map(|c| c.http.limits).unwrap_or_default();
+    let web_path = config.as_ref().and_then(|c| c.http.web_config.clone());
+    let web = WebConfigWatch::start(web_path.as_deref()).map_err(|d| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("the web configuration does not load:\n{d}"),
+        )
+    })?;
+    let tls = web
+        .current(web_path.as_deref())
+        .is_some_and(|w| w.tls.is_some());
+    tracing::info!(
+        addr = %local,
+        tls,
+        "HTTP listening: /metrics, /healthz, /api/v1/topology"
+    );
+    let gate = Gate::new(state.runtime.clone(), local, web.clone());
+    if let Some(warning) = gate.exposure() {
+        tracing::warn!("{warning}");
+    }
+    let app = super::routes::router(state, gate, limits);
+    let opts = super::listener::Options {
+        limits,
+        web,
+        web_path,
+        tls,
+    };
+    super::listener::run(listener, app, opts, shutdown).await
 }
 
 /// `GET /metrics` (rendered by [`super::metrics::handler`]); a redacted reader gets it

@@ -1,6 +1,6 @@
 //! `[api]` and `[http]`: API tokens, the web configuration file, the scopes of basic-auth users
-//! and anonymous readers, the listener's limits; and the warning for a listener that other
-//! machines reach with nothing protected.
+//! and anonymous readers, the listener's limits. (The web configuration itself is checked by
+//! `crate::http::web_config`, which `check` and the daemon call.)
 
 use super::super::access::{ApiToken, HttpLimits, TOKEN_HASH_PREFIX};
 use super::*;
@@ -156,6 +156,10 @@ impl Builder<'_, '_> {
                 user_scopes.insert(user.clone(), s);
             }
         }
+        let client_cert_scopes = raw
+            .client_cert_scopes
+            .as_ref()
+            .and_then(|s| self.scopes(s, "http.client_cert_scopes", None));
         let d = HttpLimits::default();
         let max_connections = match &raw.max_connections {
             Some(m) if !(1..=65_536).contains(m.get_ref()) => {
@@ -202,6 +206,7 @@ impl Builder<'_, '_> {
             web_config,
             anonymous,
             user_scopes,
+            client_cert_scopes,
             limits: HttpLimits {
                 max_connections,
                 header_timeout,
@@ -211,23 +216,5 @@ impl Builder<'_, '_> {
                 fd_reserve,
             },
         }
-    }
-
-    /// Warns when other machines reach the listener and nothing protects it.
-    pub(super) fn exposure(&mut self, daemon: &Daemon, api: &Api, http: &Http) {
-        if daemon.listen.ip().is_loopback() || !api.tokens.is_empty() || http.web_config.is_some() {
-            return;
-        }
-        self.doc.warning(
-            None,
-            "daemon.listen",
-            format!(
-                "{} is reachable from other machines and nothing protects it: anonymous readers \
-                 get /metrics and the status page without customer names or money, and /report \
-                 and every write are refused; set `[http] web_config` (TLS, basic-auth users) \
-                 and `[[api.token]]` (see README, \"Securing the listener\")",
-                daemon.listen
-            ),
-        );
     }
 }

@@ -168,7 +168,6 @@ impl<'d, 'a> Builder<'d, 'a> {
             }
         }
         let daemon = daemon?;
-        self.exposure(&daemon, &api, &http);
         Some(Config {
             path: self.doc.src.path.clone(),
             daemon,
