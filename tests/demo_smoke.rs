@@ -278,6 +278,51 @@ fn demo_plays_the_storyline_writes_the_emails_and_serves_the_status_page() {
         "an email about the rebooted switch: {subjects:#?}"
     );
 
+    // The charts of the firing emails, written into a folder (BANDWATCH_CHARTS, e.g. docs/,
+    // keeps them) and checked as images: 600 x 260, with text, the measured line, and for
+    // the attack the envelope and the red alert-start marker.
+    let charts = std::env::var("BANDWATCH_CHARTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().join("charts"));
+    std::fs::create_dir_all(&charts).unwrap();
+    for (rule, needs) in [
+        ("uplink-attack", &[LINE, BAND, LIMIT, MARKER][..]),
+        ("customer-churn-risk", &[LINE, BAND, LIMIT][..]),
+        ("switch-unreachable", &[LINE, MARKER][..]),
+    ] {
+        // The alert's own email ("[FIRING critical] uplink-attack: ..."); when it shared a
+        // grouped email, that email's first chart may be another alert's: then only the
+        // structure is checked.
+        let own = emails.iter().find(|e| {
+            let s = subject_of(e);
+            s.starts_with("[FIRING") && s.contains(rule)
+        });
+        let needs = if own.is_some() { needs } else { &[LINE][..] };
+        let email = own
+            .or_else(|| {
+                emails
+                    .iter()
+                    .find(|e| subject_of(e).contains("FIRING") && e.contains(rule))
+            })
+            .unwrap();
+        let png = inline_png(email).unwrap_or_else(|| panic!("no chart in the {rule} email"));
+        let path = charts.join(format!("chart-{rule}.png"));
+        std::fs::write(&path, &png).unwrap();
+        let (w, h, pixels) = decode_png(&png);
+        assert_eq!((w, h), (600, 260), "{}", path.display());
+        let count = |rgb: [u8; 3]| pixels.iter().filter(|p| **p == rgb).count();
+        assert!(count(TEXT) > 300, "{rule}: the chart has no text");
+        for colour in needs {
+            assert!(
+                count(*colour) > 40,
+                "{rule}: the chart lacks colour {colour:?} ({})",
+                path.display()
+            );
+        }
+        let distinct: std::collections::HashSet<[u8; 3]> = pixels.iter().copied().collect();
+        assert!(distinct.len() >= 6, "{rule}: a blank chart");
+    }
+
     // The page while the attack fired: the alert first, with the product-line and site
     // charts drawn from the backfilled history.
     let page = firing_page.expect("the attack's email was never printed");
@@ -322,6 +367,67 @@ fn demo_plays_the_storyline_writes_the_emails_and_serves_the_status_page() {
         let bytes = std::fs::read(&png).unwrap();
         assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000);
     }
+}
+
+/// Colours of the email chart (`src/notify/chart.rs`).
+const TEXT: [u8; 3] = [40, 40, 40];
+const LINE: [u8; 3] = [20, 60, 140];
+const BAND: [u8; 3] = [204, 224, 245];
+const LIMIT: [u8; 3] = [96, 140, 200];
+const MARKER: [u8; 3] = [210, 30, 30];
+
+/// The first inline PNG of an email (a base64 MIME part), decoded.
+fn inline_png(eml: &str) -> Option<Vec<u8>> {
+    let start = eml.find("Content-Type: image/png")?;
+    let part = &eml[start..];
+    let body_at = part
+        .find("\r\n\r\n")
+        .map(|i| i + 4)
+        .or_else(|| part.find("\n\n").map(|i| i + 2))?;
+    let body: String = part[body_at..]
+        .lines()
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with("--"))
+        .collect();
+    base64(body.trim())
+}
+
+/// Standard base64 (with padding), as MIME writes it.
+fn base64(s: &str) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let bytes: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let pad = chunk.iter().filter(|c| **c == b'=').count();
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= if *c == b'=' { 0 } else { val(*c)? } << (18 - 6 * i);
+        }
+        let three = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&three[..3 - pad]);
+    }
+    Some(out)
+}
+
+/// Width, height and RGB pixels of a PNG.
+fn decode_png(bytes: &[u8]) -> (u32, u32, Vec<[u8; 3]>) {
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let pixels = buf[..info.buffer_size()]
+        .chunks(3)
+        .map(|c| [c[0], c[1], c[2]])
+        .collect();
+    (info.width, info.height, pixels)
 }
 
 fn chromium() -> Option<String> {

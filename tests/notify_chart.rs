@@ -118,7 +118,7 @@ fn every_default_rule_charts_the_series_it_judged_with_its_envelope() {
     let mut checked = Vec::new();
     for rule in default_rules() {
         if matches!(rule.kind, Kind::Absent | Kind::PortDown) {
-            continue; // no stored series: no chart
+            continue; // no stored quantity: checked below
         }
         let (entity, labels) = match rule.scope {
             Scope::Port => (
@@ -182,13 +182,56 @@ fn every_default_rule_charts_the_series_it_judged_with_its_envelope() {
         assert_eq!(got, expected, "rule {}", rule.name);
         let known = got.iter().filter(|(_, v)| v.is_some()).count();
         assert!(known >= 5, "rule {}: only {known} known points", rule.name);
+        // The envelope (baseline to limit) where the rule compared: a churn rule's recent
+        // windows; other rules' steps since the condition began to hold (start less `for`).
+        let compared_from = match &rule.condition {
+            Condition::Churn(c) => points[points.len() - c.recent].at.as_second(),
+            _ => ev.started_at.as_second() - rule.for_secs,
+        };
+        for (i, p) in points.iter().enumerate() {
+            let compared = i == points.len() - 1 || p.at.as_second() + step > compared_from;
+            let want = compared.then_some((1e6, 3e6));
+            assert_eq!(p.band, want, "rule {} at {}", rule.name, p.at);
+        }
+        let banded = points.iter().filter(|p| p.band.is_some()).count();
         assert!(
-            points.iter().all(|p| p.band == Some((1e6, 3e6))),
-            "rule {}: the envelope is the baseline and the limit",
-            rule.name
+            banded >= 1 && banded < points.len(),
+            "rule {}: the chart shows history before the compared steps ({banded} of {})",
+            rule.name,
+            points.len()
         );
         checked.push(rule.name.clone());
     }
+    // An absent rule (switch-unreachable) charts the switch's in + out traffic, no envelope.
+    let rule = default_rules()
+        .into_iter()
+        .find(|r| r.name == "switch-unreachable")
+        .unwrap();
+    let ev = AlertEvent {
+        kind: NoticeKind::Firing,
+        rule: rule.name.clone(),
+        entity: "switch:a-sw1".into(),
+        labels: [("switch".to_string(), "a-sw1".to_string())].into(),
+        severity: Severity::Critical,
+        routes: vec!["ops".into()],
+        value: 300.0,
+        baseline: None,
+        limit: Some(180.0),
+        started_at: at(end - 600),
+        at: at(end),
+        explanation: String::new(),
+    };
+    let points = chart(&*reader, &rule, &ev);
+    let se = StoreEntity::new(EntityKind::Switch, "a-sw1".to_string());
+    let to = (end / 60 + 1) * 60;
+    let expected = sum(
+        stored(&store, &se, store::Metric::InBps, to - 6 * 3600, to, 60),
+        stored(&store, &se, store::Metric::OutBps, to - 6 * 3600, to, 60),
+    );
+    let got: Vec<(Timestamp, Option<f64>)> = points.iter().map(|p| (p.at, p.value)).collect();
+    assert_eq!(got, expected);
+    assert!(got.iter().filter(|(_, v)| v.is_some()).count() >= 5);
+    assert!(points.iter().all(|p| p.band.is_none()));
     for name in [
         "uplink-attack",
         "product-line-attack",

@@ -111,7 +111,7 @@ async fn firing_and_resolved_reach_the_route_addresses_with_subject_and_chart() 
     );
     let decoder = png::Decoder::new(std::io::Cursor::new(image.body.clone()));
     let info = decoder.read_info().expect("a valid PNG").info().clone();
-    assert_eq!((info.width, info.height), (640, 200));
+    assert_eq!((info.width, info.height), (600, 260));
 
     let resolved = notice(
         NoticeKind::Resolved,

@@ -93,6 +93,10 @@ pub struct ChartData {
     pub values: Vec<Option<f64>>,
     /// (low, high) of the same step over the past days, `None` without history.
     pub band: Vec<Option<(f64, f64)>>,
+    /// Time of the first step (for the clock times under the chart).
+    pub start: Option<Timestamp>,
+    /// Step between values, seconds.
+    pub step: i64,
 }
 
 impl ChartData {
@@ -122,22 +126,22 @@ impl ChartData {
                 (!vals.is_empty()).then_some((lo, hi))
             })
             .collect();
-        ChartData { values, band }
+        ChartData {
+            values,
+            band,
+            start: today.points.first().map(|p| p.time),
+            step: today.step_secs,
+        }
     }
 
     /// The chart as inline SVG: the band as a shaded area, the series as a line broken at
-    /// gaps, the top of the scale and the time axis as text.
+    /// gaps, grid lines at the value and time ticks.
     pub fn svg(&self, entity: &str) -> String {
-        self.markup(entity).into_string()
+        self.plot(entity, &self.scale()).into_string()
     }
 
-    /// [`ChartData::svg`] as markup, to place in a page.
-    pub fn markup(&self, entity: &str) -> Markup {
-        const W: f64 = 600.0;
-        const H: f64 = 150.0;
-        const TOP: f64 = 14.0;
-        const BOTTOM: f64 = 16.0;
-        let n = self.values.len().max(2);
+    /// The value ticks: (top of the scale, tick values), bits per second.
+    fn scale(&self) -> (f64, Vec<f64>) {
         let max = self
             .values
             .iter()
@@ -145,10 +149,69 @@ impl ChartData {
             .copied()
             .chain(self.band.iter().flatten().map(|b| b.1))
             .fold(0.0_f64, f64::max)
-            .max(1.0)
-            * 1.1;
+            .max(1.0);
+        let (_, top, step) = crate::notify::chart::value_ticks(0.0, max * 1.05);
+        let ticks = (0..)
+            .map(|i| i as f64 * step)
+            .take_while(|v| *v <= top + step * 1e-6)
+            .collect();
+        (top, ticks)
+    }
+
+    /// The time ticks: (fraction of the width, clock time), every 6 hours of UTC.
+    fn time_ticks(&self) -> Vec<(f64, String)> {
+        let (Some(start), true) = (self.start, self.step > 0) else {
+            return Vec::new();
+        };
+        let t0 = start.as_second();
+        let span = self.step * (self.values.len().max(2) - 1) as i64;
+        let every = 6 * 3600;
+        let mut t = (t0 + every - 1).div_euclid(every) * every;
+        let mut out = Vec::new();
+        while t <= t0 + span {
+            if let Ok(at) = Timestamp::from_second(t) {
+                out.push((
+                    (t - t0) as f64 / span as f64,
+                    at.strftime("%H:%M").to_string(),
+                ));
+            }
+            t += every;
+        }
+        out
+    }
+
+    /// The chart as markup, to place in a page: the SVG plot with its value labels left of
+    /// it and clock times under it, as HTML text (legible at any width, on a phone too,
+    /// unlike text inside a stretched SVG).
+    pub fn markup(&self, entity: &str) -> Markup {
+        let (top, ticks) = self.scale();
+        let y_pct = |v: f64| {
+            (PLOT_TOP + (PLOT_H - PLOT_TOP - PLOT_BOTTOM) * (1.0 - v / top)) / PLOT_H * 100.0
+        };
+        html! {
+            div class="chart-box" {
+                div class="chart-y" {
+                    @for v in &ticks {
+                        span style=(format!("top:{:.1}%", y_pct(*v))) { (format_bps(*v)) }
+                    }
+                }
+                (self.plot(entity, &(top, ticks.clone())))
+                div class="chart-x" {
+                    @for (f, label) in self.time_ticks() {
+                        span style=(format!("left:{:.1}%", f * 100.0)) { (label) }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The SVG plot alone.
+    fn plot(&self, entity: &str, scale: &(f64, Vec<f64>)) -> Markup {
+        const W: f64 = 600.0;
+        let (top, ticks) = scale;
+        let n = self.values.len().max(2);
         let x = |i: usize| i as f64 * W / (n - 1) as f64;
-        let y = |v: f64| TOP + (H - TOP - BOTTOM) * (1.0 - v / max);
+        let y = |v: f64| PLOT_TOP + (PLOT_H - PLOT_TOP - PLOT_BOTTOM) * (1.0 - v / top);
         // Band: one polygon per run of steps with history.
         let mut runs: Vec<Vec<(usize, (f64, f64))>> = vec![Vec::new()];
         for (i, b) in self.band.iter().enumerate() {
@@ -188,30 +251,44 @@ impl ChartData {
                 None => pen = false,
             }
         }
+        let mut grid = String::new();
+        for v in ticks {
+            let _ = write!(grid, "M0,{:.1}H{W} ", y(*v));
+        }
+        for (f, _) in self.time_ticks() {
+            let _ = write!(grid, "M{:.1},0V{PLOT_H} ", f * W);
+        }
         html! {
-            svg class="chart" data-entity=(entity) viewBox=(format!("0 0 {W} {H}"))
+            svg class="chart" data-entity=(entity) viewBox=(format!("0 0 {W} {PLOT_H}"))
                 preserveAspectRatio="none" role="img"
                 aria-label=(format!("{entity} inbound, last 24 hours")) {
+                path class="grid" d=(grid.trim_end()) {}
                 @for pts in &polygons {
                     polygon class="band" points=(pts) {}
                 }
                 path class="line" d=(d.trim_end()) {}
-                text x="2" y="11" { (format_bps(max / 1.1)) }
-                text x="2" y=(H) dy="-3" { "-24h" }
-                text x=(W / 2.0) y=(H) dy="-3" { "-12h" }
-                text x=(W) y=(H) dy="-3" text-anchor="end" { "now" }
             }
         }
     }
 }
 
+/// Height of the status page's chart plot (CSS pixels and SVG units alike) and its margins.
+const PLOT_H: f64 = 150.0;
+const PLOT_TOP: f64 = 8.0;
+const PLOT_BOTTOM: f64 = 1.0;
+
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:12px;color:#222}\
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}\
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px}\
 .card{border:1px solid #ddd;border-radius:6px;padding:8px}.card h3{margin:0 0 4px;font-size:1em}\
-.chart{width:100%;height:150px;background:#fafafa}.chart .band{fill:#cfe3f7}\
+.chart-box{display:grid;grid-template-columns:auto 1fr;column-gap:6px;margin-top:4px}\
+.chart-y{position:relative;min-width:5.6em;font-size:.8em;color:#444}\
+.chart-y span{position:absolute;right:0;transform:translateY(-50%);white-space:nowrap}\
+.chart{grid-column:2;width:100%;height:150px;background:#fafafa}.chart .band{fill:#cfe3f7}\
+.chart .grid{fill:none;stroke:#e2e2e2;stroke-width:1;vector-effect:non-scaling-stroke}\
 .chart .line{fill:none;stroke:#1565c0;stroke-width:1.5;vector-effect:non-scaling-stroke}\
-.chart text{font-size:10px;fill:#555}table{border-collapse:collapse;width:100%}\
+.chart-x{grid-column:2;position:relative;height:1.4em;font-size:.8em;color:#444}\
+.chart-x span{position:absolute;transform:translateX(-50%);white-space:nowrap}table{border-collapse:collapse;width:100%}\
 td,th{text-align:left;padding:3px 6px;border-bottom:1px solid #eee}.down{color:#b71c1c;font-weight:bold}\
 .up{color:#2e7d32}.muted{color:#777}.legend{font-size:.85em;color:#555}";
 
@@ -266,8 +343,8 @@ pub fn render(
             section id=(kind.as_str()) {
                 h2 { (title) }
                 p class="legend" {
-                    "Inbound, last 24 hours (5-minute steps); shaded: the same hours over the past "
-                    (BASELINE_DAYS) " days."
+                    "Inbound, last 24 hours (5-minute steps, times in UTC); shaded: the same hours \
+                     over the past " (BASELINE_DAYS) " days."
                 }
                 div class="cards" {
                     @for (name, detail) in &items {

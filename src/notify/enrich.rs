@@ -148,18 +148,85 @@ impl Enricher {
 }
 
 /// The chart of an alert: the series `rule` judged on the event's entity up to the event
-/// (gaps stay gaps), each point with the envelope the value was compared against.
+/// (gaps stay gaps), with the envelope the value was compared against on the points where
+/// the rule compared it: a churn rule's recent windows (against the reference windows before
+/// them), other rules' points since the condition began to hold (the alert's start less the
+/// rule's `for`). An absent or port-down rule judges no stored quantity: its chart is the
+/// entity's in + out traffic ([`chart_metric`]), where the silence shows as the gap at the end.
 pub fn chart(series: &dyn SeriesSource, rule: &Rule, ev: &AlertEvent) -> Vec<ChartPoint> {
     let Some(entity) = entity_of(&ev.entity, &ev.labels) else {
         return Vec::new();
     };
-    let band = ev.envelope();
-    match crate::rules::series::judged(series, rule, &entity, ev.at) {
-        Some(rows) => rows
+    if matches!(rule.kind, Kind::Absent | Kind::PortDown) {
+        let Some(se) = crate::rules::series::store_entity(&entity) else {
+            return Vec::new();
+        };
+        let step = crate::store::SLOT_SECS;
+        let to_s = (ev.at.as_second().div_euclid(step) + 1) * step;
+        let (Ok(from), Ok(to)) = (
+            jiff::Timestamp::from_second(to_s - 6 * 3600),
+            jiff::Timestamp::from_second(to_s),
+        ) else {
+            return Vec::new();
+        };
+        let rows = crate::rules::series::read(
+            series,
+            &se,
+            crate::rules::rule::Metric::TotalBps,
+            from,
+            to,
+            step,
+        );
+        return rows
+            .unwrap_or_default()
             .into_iter()
-            .map(|(at, value, _)| ChartPoint { at, value, band })
-            .collect(),
-        None => Vec::new(),
+            .map(|(at, value, _)| ChartPoint {
+                at,
+                value,
+                band: None,
+            })
+            .collect();
+    }
+    let envelope = ev.envelope();
+    let Some(rows) = crate::rules::series::judged(series, rule, &entity, ev.at) else {
+        return Vec::new();
+    };
+    let compared_from = match &rule.condition {
+        crate::rules::rule::Condition::Churn(c) => rows
+            .len()
+            .checked_sub(c.recent)
+            .and_then(|i| rows.get(i))
+            .map(|r| r.0.as_second()),
+        _ => Some(ev.started_at.as_second() - rule.for_secs),
+    }
+    .unwrap_or(i64::MIN);
+    let last = rows.len().saturating_sub(1);
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, (at, value, _))| {
+            // The step holding the condition's start is compared too, and always the last.
+            let compared = i == last || at.as_second() + step_of(rule) > compared_from;
+            ChartPoint {
+                at,
+                value,
+                band: envelope.filter(|_| compared),
+            }
+        })
+        .collect()
+}
+
+/// The step of the series a rule judges ([`crate::rules::series::chart_window`]).
+fn step_of(rule: &Rule) -> i64 {
+    crate::rules::series::chart_window(rule).1
+}
+
+/// The metric a notice's chart is drawn in: the notice's own, except for absent and
+/// port-down rules, whose chart is the entity's in + out traffic ([`chart`]).
+pub fn chart_metric(metric: &str) -> &str {
+    if metric == SILENT_SECONDS || metric == OPER_STATUS {
+        "total_bps"
+    } else {
+        metric
     }
 }
 

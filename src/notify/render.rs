@@ -315,9 +315,9 @@ pub fn html_body(env: &Envelope<'_>, notices: &[Notice], charts: &[Option<Chart>
                         }
                         p style="margin:0;color:#666;font-size:12px" {
                             (format::time(c.from)) " to " (format::time(c.to))
-                            "; red: measured, blue band: usual range, grey line: alert start; scale "
-                            (format::quantity(&n.metric, c.scale.y_min)) " to "
-                            (format::quantity(&n.metric, c.scale.y_max)) "."
+                            "; blue: measured, shaded and dashed: usual to limit, red: alert start and the value that fired it; scale "
+                            (format::quantity(super::enrich::chart_metric(&n.metric), c.scale.y_min)) " to "
+                            (format::quantity(super::enrich::chart_metric(&n.metric), c.scale.y_max)) "."
                         }
                     }
                 }
@@ -366,7 +366,19 @@ pub fn charts(notices: &[Notice]) -> Vec<Option<Chart>> {
             if made >= MAX_CHARTS {
                 return None;
             }
-            let (png, scale) = chart::render_png(&n.chart, Some(n.started_at))?;
+            let metric = super::enrich::chart_metric(&n.metric);
+            // The alert's own usual and limit, when they are in the chart's unit.
+            let reference = if metric == n.metric {
+                chart::Reference {
+                    usual: n.baseline,
+                    limit: n.limit,
+                    // A resolved notice's value is today's, not the one that fired it.
+                    value: (n.kind != NoticeKind::Resolved).then_some(n.value),
+                }
+            } else {
+                chart::Reference::default()
+            };
+            let (png, scale) = chart::render_png(&n.chart, Some(n.started_at), metric, reference)?;
             made += 1;
             Some(Chart {
                 content_id: format!("chart-{i}@bandwatch"),
