@@ -1,7 +1,8 @@
 //! Attack evidence reaches the alert's notice: flows a real UDP collector received from a
 //! switch are summarised and classified, and the firing notice of a spike on that switch's
 //! port (enriched as the rules thread does it) carries "likely NTP reflection toward ...
-//! (customer)" in its text and HTML; a resolved notice and a non-spike rule carry nothing.
+//! (customer)" in its text and HTML, and so does a spike on a customer known only by its
+//! prefixes; a resolved notice and a non-spike rule carry nothing.
 
 mod flow_support;
 
@@ -75,6 +76,20 @@ factor = 3.0
 min_delta = "200Mbps"
 for = "1m"
 severity = "critical"
+notify = ["ops"]
+
+[[rule]]
+name = "customer-surge"
+kind = "spike"
+scope = "customer"
+metric = "total_bps"
+baseline = "seasonal"
+history = "14d"
+season = "1d"
+factor = 5.0
+min_delta = "100Mbps"
+for = "3m"
+severity = "warning"
 notify = ["ops"]
 
 [[rule]]
@@ -216,6 +231,18 @@ async fn a_spike_notice_names_the_attack_and_its_target() {
     assert!(text_body(&env, &notices).contains(&line));
     assert!(
         html_body(&env, &notices, &[None]).contains("likely NTP reflection toward 203.0.113.7")
+    );
+
+    // A customer known by prefixes only: the traffic toward its addresses on every exporter.
+    let mut surge = event("customer-surge", NoticeKind::Firing);
+    surge.entity = "customer:acme".into();
+    surge.labels = BTreeMap::from([("customer".to_string(), "acme".to_string())]);
+    let n = enrich.notice(surge, None).unwrap();
+    let line = n.evidence.expect("the customer's spike carries evidence");
+    assert!(
+        line.starts_with("Flows: likely NTP reflection toward 203.0.113.7 (acme): ")
+            && line.contains("100% of the traffic"),
+        "{line}"
     );
 
     let resolved = enrich

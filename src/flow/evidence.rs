@@ -16,6 +16,7 @@ use std::sync::Mutex;
 
 use super::FlowRecord;
 use super::table::FlowModel;
+use crate::config::Topology;
 use crate::format::{format_bps, significant};
 
 /// Minutes of summaries kept per switch.
@@ -213,7 +214,8 @@ pub struct Summary {
     pub customer: Option<String>,
     /// Bits per second toward it over the window.
     pub bps: f64,
-    /// Its share of all the traffic of the switches.
+    /// Its share of all the traffic of the switches (of the traffic toward the customer,
+    /// for [`Evidence::summary_toward`]).
     pub share: f64,
     /// Estimated distinct sources toward it.
     pub sources: f64,
@@ -309,6 +311,18 @@ impl Evidence {
     /// The summary of the last [`MINUTES`] minutes up to `now_ms` on `switches` (every
     /// switch when empty), or `None` without flows.
     pub fn summary(&self, switches: &[&str], now_ms: i64, model: &FlowModel) -> Option<Summary> {
+        self.summary_toward(switches, None, now_ms, model)
+    }
+
+    /// [`Evidence::summary`] with the target chosen among the destinations inside the
+    /// prefixes of customer `toward` (an index of `model`), when given.
+    pub fn summary_toward(
+        &self,
+        switches: &[&str],
+        toward: Option<u32>,
+        now_ms: i64,
+        model: &FlowModel,
+    ) -> Option<Summary> {
         let first = now_ms.div_euclid(60_000) - MINUTES as i64 + 1;
         let all = match self.switches.lock() {
             Ok(g) => g,
@@ -335,7 +349,18 @@ impl Evidence {
             }
         }
         drop(all);
-        let (target, d) = dsts.iter().max_by_key(|(_, d)| d.bytes)?;
+        let (target, d) = dsts
+            .iter()
+            .filter(|(ip, _)| toward.is_none() || model.customer_of(**ip) == toward)
+            .max_by_key(|(_, d)| d.bytes)?;
+        if toward.is_some() {
+            // Shares of the traffic toward the customer's addresses.
+            bytes = dsts
+                .iter()
+                .filter(|(ip, _)| model.customer_of(**ip) == toward)
+                .map(|(_, d)| d.bytes)
+                .sum();
+        }
         if bytes == 0 || d.packets == 0 {
             return None;
         }
@@ -421,28 +446,73 @@ impl std::fmt::Debug for FlowEvidence {
 }
 
 impl FlowEvidence {
-    /// The evidence line for an alert on `entity` at `now_ms`, when flows exist.
-    pub fn line(&self, entity: &str, now_ms: i64) -> Option<String> {
+    /// The evidence line for an alert on `entity` at `now_ms`, when flows exist: the flows
+    /// of the entity's switches (see [`switches_of`]); for a customer known by prefixes
+    /// only, the traffic toward its addresses on every exporter.
+    pub fn line(&self, entity: &str, topology: &Topology, now_ms: i64) -> Option<String> {
         let model = (self.model)();
+        let switches = switches_of(entity, topology);
+        let toward = entity
+            .strip_prefix("customer:")
+            .filter(|_| switches.is_empty())
+            .and_then(|c| model.customers().iter().position(|x| x == c))
+            .map(|i| i as u32);
+        if entity.starts_with("customer:") && switches.is_empty() && toward.is_none() {
+            return None;
+        }
+        let names: Vec<&str> = switches.iter().map(String::as_str).collect();
         self.evidence
-            .summary(&switches_of(entity), now_ms, &model)
+            .summary_toward(&names, toward, now_ms, &model)
             .map(|s| format!("Flows: {}", s.describe()))
     }
 }
 
 /// The switches whose flows explain an alert on `entity` (`kind:name`): a port's or a
-/// switch's own switch; otherwise every switch (empty).
-pub fn switches_of(entity: &str) -> Vec<&str> {
-    if let Some(rest) = entity.strip_prefix("port:") {
-        return rest
+/// switch's own switch, a site's switches, the switches of a product line's or a customer's
+/// ports; empty (every exporter) for anything else or a customer without ports.
+pub fn switches_of(entity: &str, topology: &Topology) -> Vec<String> {
+    let Some((kind, name)) = entity.split_once(':') else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = match kind {
+        "port" => name
             .split_once('/')
-            .map(|(s, _)| vec![s])
-            .unwrap_or_default();
-    }
-    if let Some(s) = entity.strip_prefix("switch:") {
-        return vec![s];
-    }
-    Vec::new()
+            .map(|(s, _)| vec![s.to_string()])
+            .unwrap_or_default(),
+        "switch" => vec![name.to_string()],
+        "site" => topology
+            .switches
+            .iter()
+            .filter(|s| s.site == name)
+            .map(|s| s.name.clone())
+            .collect(),
+        "product_line" | "customer" => {
+            let listed = if kind == "product_line" {
+                topology.product_lines.get(name).map(|p| &p.ports)
+            } else {
+                topology.customers.get(name).map(|c| &c.ports)
+            };
+            let labelled = topology.ports().filter(|p| {
+                let l = &p.labels;
+                let v = if kind == "product_line" {
+                    &l.product_line
+                } else {
+                    &l.customer
+                };
+                v.as_deref() == Some(name)
+            });
+            listed
+                .into_iter()
+                .flatten()
+                .map(|k| k.switch.clone())
+                .chain(labelled.map(|p| p.labels.switch.clone()))
+                .collect()
+        }
+        _ => Vec::new(),
+    };
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[cfg(test)]
@@ -571,6 +641,30 @@ mod tests {
         assert!(
             line.contains("100% of the traffic") && line.contains("468-byte packets"),
             "{line}"
+        );
+    }
+
+    #[test]
+    fn a_prefix_customer_sees_the_traffic_toward_its_addresses() {
+        let m = model();
+        let e = Evidence::new();
+        let mut g = Lcg(11);
+        background(&e, NOW, &mut g);
+        // A small NTP reflection toward acme beside heavier ordinary traffic elsewhere.
+        let recs: Vec<FlowRecord> = (0..100)
+            .map(|_| rec(g.ip(), "203.0.113.9", UDP, 123, 0, 1, 468))
+            .collect();
+        e.record("edge-1", NOW, &recs);
+        let all = e.summary(&[], NOW + 1000, &m).unwrap();
+        assert_ne!(all.target.to_string(), "203.0.113.9");
+        let acme = e.summary_toward(&[], Some(0), NOW + 1000, &m).unwrap();
+        assert_eq!(acme.target.to_string(), "203.0.113.9");
+        assert_eq!(acme.customer.as_deref(), Some("acme"));
+        assert_eq!(
+            acme.class,
+            Class::Amplification("NTP"),
+            "{}",
+            acme.describe()
         );
     }
 

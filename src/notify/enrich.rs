@@ -84,7 +84,7 @@ impl Enricher {
             .unwrap_or_default();
         let evidence = match (&self.flows, rule.as_ref().map(|r| r.kind)) {
             (Some(f), Some(Kind::Spike)) if ev.kind != NoticeKind::Resolved => {
-                f.line(&ev.entity, ev.at.as_millisecond())
+                f.line(&ev.entity, &self.topology, ev.at.as_millisecond())
             }
             _ => None,
         };
