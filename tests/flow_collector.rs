@@ -438,25 +438,31 @@ async fn pmacctd_ipfix_export_is_attributed_to_prefix_customers() {
         "plugins: nfprobe\nnfprobe_version: 10\nnfprobe_receiver",
         3,
         1,
+        0.0,
     )
     .await;
 }
 
-/// pmacctd's sfprobe plugin exports every packet of the capture as an sFlow v5 sample.
+/// pmacctd's sfprobe plugin exports every packet of the capture as an sFlow v5 sample. On
+/// a loaded machine pmacctd itself has been seen to lose a few of the 180 samples between
+/// its capture and its export (the collector had decoded every datagram it was sent), so up
+/// to 5 % may be missing; every one that arrives is counted exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pmacctd_sflow_export_is_attributed_to_prefix_customers() {
     pmacctd_export(
         "plugins: sfprobe\nsampling_rate: 1\nsfprobe_receiver",
         180,
         30,
+        0.05,
     )
     .await;
 }
 
 /// Runs pmacctd on a capture of three streams with `plugin` (its receiver key last, the
 /// collector's address is appended), waits for `records` records and checks the customers'
-/// bytes against the capture's IP lengths, and `unattributed` records for the third stream.
-async fn pmacctd_export(plugin: &str, records: u64, unattributed: u64) {
+/// bytes against the capture's IP lengths, and `unattributed` records for the third stream;
+/// `loss` is the share the exporter may lose (0: exact).
+async fn pmacctd_export(plugin: &str, records: u64, unattributed: u64, loss: f64) {
     let Some(pmacctd) = ["/usr/sbin/pmacctd", "/usr/bin/pmacctd"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -531,10 +537,20 @@ async fn pmacctd_export(plugin: &str, records: u64, unattributed: u64) {
             .arg(&conf)
             .output()
             .expect("run pmacctd");
-        wait_for(&m, "pmacctd's records", |m| {
+        let seen = |m: &FlowMetrics| {
             FlowMetrics::get(&m.records_attributed) + FlowMetrics::get(&m.records_unattributed)
-                >= records
-        });
+        };
+        let least = (records as f64 * (1.0 - loss)).ceil() as u64;
+        wait_for(&m, "pmacctd's records", |m| seen(m) >= least);
+        // pmacctd has exited: what it sent is in flight or received; let it settle.
+        let mut last = seen(&m);
+        loop {
+            std::thread::sleep(Duration::from_millis(300));
+            if seen(&m) == last {
+                break;
+            }
+            last = seen(&m);
+        }
         out
     })
     .await
@@ -546,19 +562,23 @@ async fn pmacctd_export(plugin: &str, records: u64, unattributed: u64) {
     }
     let m = col.metrics();
     assert_eq!(FlowMetrics::get(&m.datagrams_malformed), 0, "{m:?}");
-    assert_eq!(
-        FlowMetrics::get(&m.records_unattributed),
-        unattributed,
-        "{m:?}"
-    );
+    let within =
+        |got: u64, want: u64| got <= want && got as f64 >= (want as f64 * (1.0 - loss)).floor();
+    let un = FlowMetrics::get(&m.records_unattributed);
+    assert!(within(un, unattributed), "{un} of {unattributed}: {m:?}");
     col.stop().await;
     let t = sink.totals();
     let (acme, globex) = (t["acme"], t["globex"]);
-    assert_eq!(acme, (0, acme_out), "acme receives the NTP stream: {t:?}");
-    assert_eq!(
-        globex,
-        (globex_in, 0),
-        "globex sends the DNS queries: {t:?}"
+    assert_eq!(acme.0, 0, "acme sends nothing: {t:?}");
+    assert!(
+        within(acme.1, acme_out),
+        "acme receives the NTP stream, {acme_out} bytes: {t:?}"
+    );
+    assert_eq!(acme.1 % 468, 0, "whole 468-byte packets: {t:?}");
+    assert_eq!(globex.1, 0, "globex receives nothing: {t:?}");
+    assert!(
+        within(globex.0, globex_in),
+        "globex sends the DNS queries, {globex_in} bytes: {t:?}"
     );
 }
 

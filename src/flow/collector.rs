@@ -72,7 +72,7 @@ impl Collector {
         let (stop, stop_rx) = watch::channel(false);
         let mut sockets = Vec::new();
         for a in listen {
-            let s = UdpSocket::bind(a).await.map_err(|e| {
+            let s = bind(*a).map_err(|e| {
                 std::io::Error::new(e.kind(), format!("flow listener {a}: cannot bind: {e}"))
             })?;
             sockets.push(s);
@@ -123,6 +123,25 @@ impl Collector {
             let _ = f.await;
         }
     }
+}
+
+/// Receive buffer asked for each listener: exporters send in bursts (a template refresh, a
+/// sweep of expired flows); the kernel caps it at `net.core.rmem_max`.
+const RECV_BUFFER: usize = 8 << 20;
+
+/// A non-blocking UDP socket on `addr` with a large receive buffer.
+fn bind(addr: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
+    if let Err(e) = s.set_recv_buffer_size(RECV_BUFFER) {
+        tracing::debug!(error = %e, "flow listener: the receive buffer stays at the default");
+    }
+    s.bind(&addr.into())?;
+    s.set_nonblocking(true)?;
+    UdpSocket::from_std(s.into())
 }
 
 async fn listen_loop(
