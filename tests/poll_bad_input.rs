@@ -18,6 +18,9 @@ use tokio::net::UdpSocket;
 mod common;
 use common::*;
 
+/// The max-repetitions of the last request parsed (the responder is one task).
+static MAX_REPS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+
 /// A parsed v2c request: PDU tag, request id, requested OIDs.
 fn parse_request(b: &[u8]) -> Option<(u8, i64, Vec<Vec<u32>>)> {
     let (_, msg, _) = read_tlv(b, 0)?;
@@ -30,7 +33,12 @@ fn parse_request(b: &[u8]) -> Option<(u8, i64, Vec<Vec<u32>>)> {
         id = (id << 8) | i64::from(x);
     }
     let (_, _, p) = read_tlv(b, p)?;
-    let (_, _, p) = read_tlv(b, p)?;
+    let (_, reps, p) = read_tlv(b, p)?; // error-index, or GETBULK's max-repetitions
+    let mut max_reps: u32 = 0;
+    for &x in &b[reps] {
+        max_reps = (max_reps << 8) | u32::from(x);
+    }
+    MAX_REPS.store(max_reps, std::sync::atomic::Ordering::Relaxed);
     let (_, list, _) = read_tlv(b, p)?;
     let mut oids = Vec::new();
     let mut q = list.start;
@@ -56,24 +64,49 @@ enum Mode {
     WrongTypes,
     GenErr,
     Garbage,
+    /// The ifHC* columns and ifHighSpeed answer noSuchInstance (the 32-bit ones are there).
+    NoHc,
+    /// ifHighSpeed 0 (speed unknown).
+    SpeedZero,
+    /// ifHighSpeed 0, and the octet counters jump by [`JUMP`] from this answer on.
+    SpeedZeroJump,
+    /// The interface walk never ends: every GETBULK of the static columns gets as many more
+    /// rows as it asks for.
+    EndlessWalk,
 }
+
+/// How far the counters jump in [`Mode::SpeedZeroJump`].
+static JUMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 const IFX: [u32; 10] = [1, 3, 6, 1, 2, 1, 31, 1, 1, 1];
 
-fn good_value(o: &[u32], tick: u64) -> Vec<u8> {
+/// The agent's answer for `o` at `tick` in `mode`, counters moved by `offset` octets.
+fn value(o: &[u32], tick: u64, mode: Mode, offset: u64) -> Vec<u8> {
     if o == [1, 3, 6, 1, 2, 1, 1, 3, 0] {
         return uint(0x43, 100_000 + tick * 100);
     }
+    let no_hc = matches!(mode, Mode::NoHc);
+    let speed_zero = matches!(mode, Mode::SpeedZero | Mode::SpeedZeroJump);
     if o.starts_with(&IFX) {
         return match o[10] {
-            6 | 10 => uint(0x46, 1_000 * tick),
+            6 | 10 | 7 | 11 | 15 if no_hc => vec![0x81, 0x00],
+            6 | 10 => uint(0x46, 1_000 * tick + offset),
             7 | 11 => uint(0x46, tick),
+            15 if speed_zero => uint(0x42, 0),
             15 => uint(0x42, 1000),
             _ => vec![0x80, 0x00],
         };
     }
-    if o.starts_with(&[1, 3, 6, 1, 2, 1, 2, 2, 1, 8]) {
-        return int(1);
+    // The 32-bit columns of ifTable (ifSpeed, ifInOctets, ifInUcastPkts, ifOutOctets,
+    // ifOutUcastPkts), as every agent has them.
+    if o.len() == 11 && o.starts_with(&[1, 3, 6, 1, 2, 1, 2, 2, 1]) {
+        return match o[9] {
+            5 => uint(0x42, 1_000_000_000),
+            10 | 16 => uint(0x41, (1_000 * tick) % (1 << 32)),
+            11 | 17 => uint(0x41, tick % (1 << 32)),
+            8 => int(1),
+            _ => vec![0x80, 0x00],
+        };
     }
     vec![0x80, 0x00] // noSuchObject
 }
@@ -90,7 +123,23 @@ async fn responder(sock: UdpSocket, mode: Arc<Mutex<Mode>>) {
             continue;
         };
         let sweep_bulk = tag == 0xa5 && oids.first() == Some(&vec![1, 3, 6, 1, 2, 1, 1, 3]);
-        let reply = if tag == 0xa5 && !sweep_bulk {
+        let endless = matches!(*mode.lock().unwrap(), Mode::EndlessWalk);
+        let reply = if tag == 0xa5 && !sweep_bulk && endless {
+            // Rows after each cursor, row by row, for ever (ifIndex 1, 2, 3, ...).
+            let mut vbs: Vec<(Vec<u32>, Vec<u8>)> = Vec::new();
+            let reps = MAX_REPS.load(std::sync::atomic::Ordering::Relaxed).max(1);
+            for r in 0..reps {
+                for o in &oids {
+                    let (col, next) = if o.len() == 10 || (o.len() == 11 && o.starts_with(&IFX)) {
+                        (o.clone(), 1)
+                    } else {
+                        (o[..o.len() - 1].to_vec(), o[o.len() - 1] + 1)
+                    };
+                    vbs.push(([&col[..], &[next + r]].concat(), tlv(0x04, b"ethX")));
+                }
+            }
+            response(id, 0, &vbs)
+        } else if tag == 0xa5 && !sweep_bulk {
             // GETBULK of the static columns: row 1 of each column, then the end of the MIB.
             let columns: [Vec<u32>; 3] = [
                 [&IFX[..], &[1]].concat(),
@@ -125,13 +174,22 @@ async fn responder(sock: UdpSocket, mode: Arc<Mutex<Mode>>) {
             } else {
                 oids.clone()
             };
+            let m = *mode.lock().unwrap();
+            let offset = if matches!(m, Mode::SpeedZeroJump) {
+                JUMP.load(std::sync::atomic::Ordering::SeqCst)
+            } else {
+                0
+            };
             let good: Vec<(Vec<u32>, Vec<u8>)> = asked
                 .iter()
-                .map(|o| (o.clone(), good_value(o, tick)))
+                .map(|o| (o.clone(), value(o, tick, m, offset)))
                 .collect();
-            let m = *mode.lock().unwrap();
             match m {
-                Mode::Good => response(id, 0, &good),
+                Mode::Good
+                | Mode::NoHc
+                | Mode::SpeedZero
+                | Mode::SpeedZeroJump
+                | Mode::EndlessWalk => response(id, 0, &good),
                 Mode::Truncated => {
                     let full = response(id, 0, &good);
                     full[..full.len() / 2].to_vec()
@@ -268,4 +326,120 @@ async fn crafted_responses_are_counted_errors_and_the_switch_recovers() {
         };
         assert_eq!(r.quality, Quality::Gap, "after {m:?}");
     }
+}
+
+async fn poller_on_responder() -> (SwitchPoller, Arc<Mutex<Mode>>) {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let mode = Arc::new(Mutex::new(Mode::Good));
+    tokio::spawn(responder(sock, mode.clone()));
+    let sw = Arc::new(switch(addr));
+    let src = connect(&sw.address, &sw.snmp).await.unwrap();
+    let poller = SwitchPoller::new(sw, src, Arc::new(SwitchMetrics::default()));
+    (poller, mode)
+}
+
+async fn poll_in(poller: &mut SwitchPoller, mode: &Mutex<Mode>, m: Mode) -> (Quality, u64) {
+    *mode.lock().unwrap() = m;
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let s = poller.poll().await;
+    match &s.ports[0].outcome {
+        PortOutcome::Reading(r) => (r.quality, r.delta.map(|d| d.in_octets).unwrap_or(0)),
+        other => panic!("{m:?}: {other:?}"),
+    }
+}
+
+/// One answer without the ifHC* columns costs that poll's 64-bit interval only: the port is
+/// read with its 32-bit counters for that poll, and the interval after the ifHC* columns
+/// return is `ok` again (measured from the last 64-bit reading), never `bogus` or `reset`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ifhc_columns_missing_for_one_poll_blind_only_that_poll() {
+    let (mut poller, mode) = poller_on_responder().await;
+    assert_eq!(
+        poll_in(&mut poller, &mode, Mode::Good).await.0,
+        Quality::First
+    );
+    assert_eq!(poll_in(&mut poller, &mode, Mode::Good).await.0, Quality::Ok);
+    // The 32-bit counters have no earlier reading: no interval from them yet.
+    assert_eq!(
+        poll_in(&mut poller, &mode, Mode::NoHc).await.0,
+        Quality::First
+    );
+    let (q, octets) = poll_in(&mut poller, &mode, Mode::Good).await;
+    assert_eq!(
+        q,
+        Quality::Ok,
+        "the interval after the ifHC* columns came back"
+    );
+    // Measured from the last 64-bit reading: the agent's counters move 1,000 octets per
+    // request, and three requests were answered since (64-bit, 32-bit, 64-bit).
+    assert_eq!(octets, 3_000);
+    assert_eq!(poll_in(&mut poller, &mode, Mode::Good).await.0, Quality::Ok);
+
+    // A device that keeps answering without them is asked for its 32-bit counters first
+    // (one request a poll: 1,000 octets between two), whose intervals are measured as such.
+    for _ in 0..4 {
+        poll_in(&mut poller, &mode, Mode::NoHc).await;
+    }
+    let (q, octets) = poll_in(&mut poller, &mode, Mode::NoHc).await;
+    assert_eq!((q, octets), (Quality::Ok, 1_000));
+}
+
+/// No speed (ifHighSpeed 0) and no `max_rate`: a counter jump is judged against what the
+/// port ever carried, and the 10 Tbit/s bound of any interface: `bogus`, never traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_counter_jump_on_a_port_without_speed_is_bogus_not_traffic() {
+    let (mut poller, mode) = poller_on_responder().await;
+    poll_in(&mut poller, &mode, Mode::SpeedZero).await;
+    for _ in 0..5 {
+        assert_eq!(
+            poll_in(&mut poller, &mode, Mode::SpeedZero).await.0,
+            Quality::Ok
+        );
+    }
+    // 1e9 octets within one ~10 ms poll: below 10 Tbit/s, but far beyond 1,000 times what
+    // this port ever carried (1,000 octets a poll) and above the 1 Gbit/s floor.
+    JUMP.store(1_000_000_000, std::sync::atomic::Ordering::SeqCst);
+    let (q, _) = poll_in(&mut poller, &mode, Mode::SpeedZeroJump).await;
+    assert_eq!(q, Quality::Bogus, "a jump 1,000x above the port's history");
+    assert_eq!(
+        poll_in(&mut poller, &mode, Mode::SpeedZeroJump).await.0,
+        Quality::Ok
+    );
+    // The case: +1e15 octets.
+    JUMP.store(1_000_000_001_000_000, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        poll_in(&mut poller, &mode, Mode::SpeedZeroJump).await.0,
+        Quality::Bogus
+    );
+}
+
+/// A walk that never ends is cut off (a malformed answer, counted) and not walked again at
+/// every poll: the next attempt waits, longer each time, up to the rediscovery period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_interface_walk_is_capped_and_not_repeated_every_poll() {
+    let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = sock.local_addr().unwrap();
+    let mode = Arc::new(Mutex::new(Mode::EndlessWalk));
+    tokio::spawn(responder(sock, mode.clone()));
+    let sw = Arc::new(switch(addr));
+    let metrics = Arc::new(SwitchMetrics::default());
+    let src = connect(&sw.address, &sw.snmp).await.unwrap();
+    let mut poller = SwitchPoller::new(sw, src, metrics.clone());
+    let s = poller.poll().await;
+    assert_ne!(s.status, SweepStatus::Ok, "{:?}", s.status);
+    let SweepStatus::Error(e) = &s.status else {
+        panic!("{:?}", s.status)
+    };
+    assert!(e.contains("rows in one column"), "{e}");
+    let requests = metrics.requests.load(Ordering::Relaxed);
+    // The next polls (within the pause) do not walk the table again.
+    for _ in 0..3 {
+        poller.poll().await;
+    }
+    assert_eq!(metrics.discoveries.load(Ordering::Relaxed), 1);
+    assert!(
+        metrics.requests.load(Ordering::Relaxed) < requests + 10,
+        "the walk was repeated"
+    );
 }

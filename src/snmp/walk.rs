@@ -7,8 +7,10 @@ use super::source::{SnmpError, SnmpSource, SnmpValue, VarBind};
 /// response fits one UDP datagram even under SNMPv3 (see crates.md).
 pub const MAX_BULK_VARBINDS: u32 = 60;
 
-/// No column of a real switch has this many rows; a walk that gets here is looping.
-const MAX_ROWS: usize = 100_000;
+/// No column of a real switch has this many rows (the largest chassis with subinterfaces
+/// have tens of thousands); a walk that gets here is looping, and stops before it costs
+/// much memory.
+pub const MAX_ROWS: usize = 50_000;
 
 /// Walks every column in `columns` to its end and returns, per column, its instances in
 /// order. A response whose OIDs do not increase, or that is empty, is an error.

@@ -65,14 +65,72 @@ pub struct PortState {
     pub attribution: Attribution,
     /// Current ifIndex, when the port was found at the last discovery.
     pub if_index: Option<u32>,
-    /// 64-bit counters, or the 32-bit fallback when the device has no ifHC* columns.
+    /// The counters asked first: 64-bit, or 32-bit once [`STICKY_C32_AFTER`] polls in a row
+    /// found no ifHC* columns (a device that has none; asked again after each discovery).
+    /// A poll whose answer lacks the ifHC* columns reads the 32-bit ones for that poll only.
     pub width: CounterWidth,
-    /// The last reading (the start of the next interval).
+    /// Polls in a row whose answer had no ifHC* columns for this port.
+    pub hc_missing: u32,
+    /// The last 64-bit reading (the start of the next 64-bit interval). A poll that had to
+    /// read the 32-bit columns leaves it in place, so the interval after the ifHC* columns
+    /// return is measured against it (`ok`, over two polls).
     pub prev: Option<CounterReading>,
+    /// The last 32-bit reading.
+    pub prev_c32: Option<CounterReading>,
     /// The last sweep did not read this port.
     pub missed: bool,
     /// Speed seen at the last reading, bits per second.
     pub speed_bps: u64,
+    /// The highest rate of any `ok` interval, bits per second: the port's own history, which
+    /// bounds what is plausible when it reports no speed and has no `max_rate`.
+    pub peak_bps: f64,
+}
+
+/// Polls in a row without ifHC* columns after which a port is asked for its 32-bit counters
+/// first (saving a request per poll on devices that have no 64-bit ones).
+pub const STICKY_C32_AFTER: u32 = 3;
+
+/// A port without a speed and without `max_rate` may carry up to this multiple of the
+/// highest rate it ever carried (and at least [`HISTORY_CAP_FLOOR_BPS`]): a counter jump
+/// beyond is `bogus`, not traffic.
+pub const HISTORY_CAP_FACTOR: f64 = 1000.0;
+
+/// The least plausibility cap the port's own history gives.
+pub const HISTORY_CAP_FLOOR_BPS: f64 = 1e9;
+
+impl PortState {
+    /// The last reading of counters of `width`.
+    pub fn prev_of(&self, width: CounterWidth) -> Option<&CounterReading> {
+        match width {
+            CounterWidth::C64 => self.prev.as_ref(),
+            CounterWidth::C32 => self.prev_c32.as_ref(),
+        }
+    }
+
+    fn set_prev(&mut self, r: CounterReading) {
+        match r.width {
+            CounterWidth::C64 => self.prev = Some(r),
+            CounterWidth::C32 => self.prev_c32 = Some(r),
+        }
+    }
+
+    /// The rate above which an interval is bogus: `max_rate`, else the reported speed, else
+    /// (0 = unknown) what the port's own history makes plausible.
+    pub fn cap_bps(&self, speed_bps: u64) -> u64 {
+        if let Some(m) = self.attribution.max_rate {
+            return m;
+        }
+        if speed_bps > 0 {
+            return speed_bps;
+        }
+        if self.peak_bps > 0.0 {
+            let cap = (self.peak_bps * HISTORY_CAP_FACTOR)
+                .max(HISTORY_CAP_FLOOR_BPS)
+                .min(crate::poll::counter::UNKNOWN_SPEED_CAP_BPS as f64);
+            return cap as u64;
+        }
+        0
+    }
 }
 
 impl PortState {
@@ -81,9 +139,12 @@ impl PortState {
             attribution,
             if_index: None,
             width: CounterWidth::C64,
+            hc_missing: 0,
             prev: None,
+            prev_c32: None,
             missed: false,
             speed_bps: 0,
+            peak_bps: 0.0,
         }
     }
 }
@@ -97,6 +158,12 @@ pub struct SwitchPoller {
     clock: Instant,
     last_discovery: Option<Instant>,
     need_discovery: bool,
+    /// Discoveries in a row whose walk the agent broke (a walk that never ends, rows going
+    /// backwards): each waits twice as long as the one before, up to `rediscover`, instead
+    /// of walking the broken table again every poll.
+    broken_walks: u32,
+    /// No discovery before this (after a broken walk).
+    walk_again_at: Option<Instant>,
     /// A discovery because of a missing port has been done since the last regular one.
     missing_rediscovered: bool,
     last_uptime: Option<u32>,
@@ -127,6 +194,8 @@ impl SwitchPoller {
             ports,
             clock: Instant::now(),
             last_discovery: None,
+            broken_walks: 0,
+            walk_again_at: None,
             need_discovery: true,
             missing_rediscovered: false,
             last_uptime: None,
@@ -170,6 +239,24 @@ impl SwitchPoller {
 
     pub(super) fn now_ms(&self) -> u64 {
         self.clock.elapsed().as_millis() as u64
+    }
+
+    /// After a failed discovery: a walk the agent broke (not a timeout: a switch that is
+    /// down is walked again as soon as it answers) is retried after a growing pause.
+    fn walk_broke(&mut self, e: &SnmpError) {
+        if !matches!(e, SnmpError::Malformed(_)) {
+            return;
+        }
+        self.broken_walks = self.broken_walks.saturating_add(1);
+        let pause = self
+            .switch
+            .interval
+            .std()
+            .saturating_mul(2u32.saturating_pow(self.broken_walks.min(16)))
+            .min(self.switch.rediscover.std());
+        warn!(switch = %self.switch.name, address = %self.switch.address, error = %e,
+            pause_s = pause.as_secs(), "the agent broke the interface walk: walking again after a pause");
+        self.walk_again_at = Some(Instant::now() + pause);
     }
 
     pub(super) fn count_error(&self, e: &SnmpError) {
@@ -218,6 +305,11 @@ impl SwitchPoller {
                         from = ?state.if_index, to = ?found, "ifIndex (re)learned");
                 }
                 state.if_index = found;
+                // Ask for the 64-bit counters again: a firmware upgrade may have brought them.
+                if state.width == CounterWidth::C32 {
+                    state.width = CounterWidth::C64;
+                    state.hc_missing = 0;
+                }
                 state
             })
             .collect();
@@ -228,6 +320,9 @@ impl SwitchPoller {
 
     /// Whether the static columns must be walked before this sweep.
     pub(super) fn discovery_due(&mut self) -> bool {
+        if self.walk_again_at.is_some_and(|t| Instant::now() < t) {
+            return false;
+        }
         let periodic = self
             .last_discovery
             .is_none_or(|t| t.elapsed() >= self.switch.rediscover.std());
@@ -267,8 +362,11 @@ impl SwitchPoller {
         if self.discovery_due() {
             if let Err(e) = self.rediscover().await {
                 self.count_error(&e);
+                self.walk_broke(&e);
                 return self.failed(e);
             }
+            self.broken_walks = 0;
+            self.walk_again_at = None;
             discovered_now = true;
         }
         let mut results = self.fetch(&self.resolved()).await;
@@ -290,7 +388,8 @@ impl SwitchPoller {
                 r.as_ref()
                     .is_ok_and(|f| matches!(self.parse(&self.ports[*i], f), Parsed::Missing))
             });
-        let missing = missing && !self.missing_rediscovered;
+        let paused = self.walk_again_at.is_some_and(|t| Instant::now() < t);
+        let missing = missing && !self.missing_rediscovered && !paused;
         if (fell || missing) && !discovered_now {
             if fell {
                 warn!(switch = %self.switch.name, address = %self.switch.address,
@@ -301,6 +400,7 @@ impl SwitchPoller {
             }
             if let Err(e) = self.rediscover().await {
                 self.count_error(&e);
+                self.walk_broke(&e);
                 return self.failed(e);
             }
             results = self.fetch(&self.resolved()).await;
@@ -314,11 +414,30 @@ impl SwitchPoller {
                 matches!(self.parse(&self.ports[*i], f), Parsed::NeedsFallback).then_some(*i)
             })
             .collect();
+        // For this poll only, unless it keeps happening (then 32-bit first until the next
+        // discovery); a warning when it starts, and when the ifHC* columns come back.
+        for (i, r) in &results {
+            let p = &mut self.ports[*i];
+            if p.width == CounterWidth::C64
+                && p.hc_missing > 0
+                && !fallback.contains(i)
+                && r.is_ok()
+            {
+                warn!(switch = %self.switch.name, port = %p.attribution.name,
+                    polls = p.hc_missing, "ifHC* counters are back: reading 64-bit counters");
+                p.hc_missing = 0;
+            }
+        }
         if !fallback.is_empty() {
             for &i in &fallback {
-                debug!(switch = %self.switch.name, port = %self.ports[i].attribution.name,
-                    "no ifHC* counters: falling back to 32-bit counters");
-                self.ports[i].width = CounterWidth::C32;
+                let p = &mut self.ports[i];
+                if p.hc_missing == 0 {
+                    warn!(switch = %self.switch.name, address = %self.switch.address,
+                        port = %p.attribution.name,
+                        "the answer has no ifHC* counters: reading 32-bit counters for this poll");
+                }
+                p.hc_missing = p.hc_missing.saturating_add(1);
+                p.width = CounterWidth::C32;
             }
             self.forget_plan();
             let again = self.fetch(&fallback).await;
@@ -328,13 +447,28 @@ impl SwitchPoller {
                 }
             }
         }
-        self.judge(results)
+        let sweep = self.judge(results);
+        if !fallback.is_empty() {
+            for &i in &fallback {
+                let p = &mut self.ports[i];
+                if p.hc_missing < STICKY_C32_AFTER {
+                    p.width = CounterWidth::C64;
+                } else if p.hc_missing == STICKY_C32_AFTER {
+                    warn!(switch = %self.switch.name, port = %p.attribution.name,
+                        polls = p.hc_missing,
+                        "no ifHC* counters poll after poll: asking for 32-bit counters first until the next discovery");
+                }
+            }
+            self.forget_plan();
+        }
+        sweep
     }
 
     pub(super) fn last_at_ms(&self) -> u64 {
         self.ports
             .iter()
-            .filter_map(|p| p.prev.map(|r| r.at_ms))
+            .flat_map(|p| [p.prev, p.prev_c32])
+            .filter_map(|r| r.map(|r| r.at_ms))
             .max()
             .unwrap_or(0)
     }

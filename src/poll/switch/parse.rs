@@ -79,8 +79,8 @@ impl SwitchPoller {
                     match self.parse(&self.ports[i], &f) {
                         Parsed::Reading(cur, speed_bps, oper) => {
                             let port = &mut self.ports[i];
-                            let cap = port.attribution.max_rate.unwrap_or(speed_bps);
-                            let a = assess(port.prev.as_ref(), &cur, cap, port.missed);
+                            let cap = port.cap_bps(speed_bps);
+                            let a = assess(port.prev_of(cur.width), &cur, cap, port.missed);
                             if a.quality == crate::poll::Quality::Reset {
                                 reset = true;
                             }
@@ -88,7 +88,15 @@ impl SwitchPoller {
                                 warn!(switch = %self.switch.name, address = %self.switch.address,
                                     port = %port.attribution.name, "bogus delta (faster than the port): interval dropped");
                             }
-                            port.prev = Some(cur);
+                            if a.quality == crate::poll::Quality::Ok
+                                && let Some(d) = a.delta
+                                && d.dt_ms > 0
+                            {
+                                let bps =
+                                    d.in_octets.max(d.out_octets) as f64 * 8000.0 / d.dt_ms as f64;
+                                port.peak_bps = port.peak_bps.max(bps);
+                            }
+                            port.set_prev(cur);
                             port.speed_bps = speed_bps;
                             PortOutcome::Reading(PortReading {
                                 if_index: port.if_index.unwrap_or(0),
