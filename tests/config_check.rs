@@ -466,3 +466,48 @@ fn password_in_clear_text_is_refused_unless_allowed() {
     let r = check_text(&allowed, &[("BW_T_SMTP_PASSWORD", "hunter2")]);
     assert_eq!(r.code, 0, "{}", r.stderr);
 }
+
+/// Values `run` could not honour, or that would silence a switch for good, are errors with
+/// their line and key.
+#[test]
+fn out_of_range_periods_counts_and_retention_are_refused() {
+    let r = check_text(
+        &mutate(
+            "address = \"127.0.0.1:16100\"",
+            "address = \"127.0.0.1:16100\"\ninterval = \"200000000000y\"",
+        ),
+        &[],
+    );
+    r.assert_error(
+        "interval = \"200000000000y\"",
+        "switch[0].interval",
+        "longer than 100 years",
+    );
+    let r = check_text(
+        &mutate(
+            "address = \"127.0.0.1:16100\"",
+            "address = \"127.0.0.1:16100\"\ninterval = \"3d\"",
+        ),
+        &[],
+    );
+    r.assert_error(
+        "interval = \"3d\"",
+        "switch[0].interval",
+        "between 1s and 1d",
+    );
+    let r = check_text(&mutate("retries = 2", "retries = 4294967295"), &[]);
+    r.assert_error(
+        "retries = 4294967295",
+        "snmp.default.retries",
+        "between 0 and 10",
+    );
+    let r = check_text(
+        &format!("{BASE}\n[retention]\nraw = \"300000000000y\"\n"),
+        &[],
+    );
+    r.assert_error(
+        "raw = \"300000000000y\"",
+        "retention.raw",
+        "longer than 100 years",
+    );
+}

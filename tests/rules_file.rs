@@ -344,3 +344,37 @@ fn check_lists_the_default_rules_and_fails_on_bad_ones() {
         "{stderr}"
     );
 }
+
+/// Durations are bounded where they are read: a `for`, `clear_for` or `repeat` of billions
+/// of years is an error at its line and key (it used to wrap and fire at once, resolve at
+/// once or mail every poll).
+#[test]
+fn absurd_durations_are_errors_not_wraps() {
+    let (rules, diags) = load(
+        r#"[[rule]]
+name = "a"
+kind = "threshold"
+scope = "port"
+metric = "in_bps"
+above = "1Gbps"
+for = "300000000000y"
+clear_for = "300000000000y"
+repeat = "500000000000y"
+notify = ["ops"]
+"#,
+    );
+    assert!(rules.is_empty());
+    for e in [
+        "rules.toml:7:7: rule[0].for: ",
+        "rules.toml:8:13: rule[0].clear_for: ",
+        "rules.toml:9:10: rule[0].repeat: ",
+    ] {
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.contains(e) && d.contains("longer than 100 years")),
+            "missing `{e}...longer than 100 years` in:\n{}",
+            diags.join("\n")
+        );
+    }
+}

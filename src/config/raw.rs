@@ -78,7 +78,7 @@ pub struct RawSnmpProfile {
     pub version: Spanned<SnmpVersion>,
     pub community: Option<Spanned<String>>,
     pub timeout: Option<Spanned<Duration>>,
-    pub retries: Option<u32>,
+    pub retries: Option<Spanned<u32>>,
     pub max_repetitions: Option<Spanned<u32>>,
     pub user: Option<Spanned<String>>,
     pub auth: Option<Spanned<AuthProtocol>>,

@@ -45,9 +45,12 @@ pub fn expand(written: &str, base_dir: &Path) -> Result<Secret, String> {
             None => (inner, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!(
-                "`${{{name}}}` is not a valid environment variable name"
-            ));
+            // Not echoed: what was written there may be the secret itself.
+            return Err(
+                "`${...}` must name an environment variable (letters, digits and `_`); \
+                 what is written there is not shown, in case it is the secret itself"
+                    .to_string(),
+            );
         }
         return match std::env::var(name) {
             Ok(v) if !v.is_empty() => Ok(Secret(v)),
@@ -86,6 +89,13 @@ pub fn expand(written: &str, base_dir: &Path) -> Result<Secret, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_variable_name_is_not_echoed() {
+        let e = expand("${hunter2 is my password}", Path::new("/")).unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+        assert!(e.contains("environment variable"), "{e}");
+    }
 
     #[test]
     fn env_and_default() {

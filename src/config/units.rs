@@ -12,11 +12,16 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// Rates and sizes for people: defined with the other formatting in [`crate::format`].
 pub use crate::format::{format_bps, format_bytes};
 
-/// A length of time such as `30s`, `5m`, `2h`, `14d` (humantime syntax).
+/// A length of time such as `30s`, `5m`, `2h`, `14d` (humantime syntax), at most
+/// [`Duration::MAX_SECS`] (100 years): anything longer is a typo, and in seconds it would
+/// wrap the signed arithmetic of times (`for`, `repeat`, retention, silences).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Duration(pub std::time::Duration);
 
 impl Duration {
+    /// The longest duration a file or a command line may give: 100 years (36,525 days).
+    pub const MAX_SECS: u64 = 36_525 * 86_400;
+
     /// A duration of `secs` seconds.
     pub const fn from_secs(secs: u64) -> Self {
         Duration(std::time::Duration::from_secs(secs))
@@ -38,9 +43,15 @@ impl FromStr for Duration {
         if t.is_empty() {
             return Err("empty duration; write it like `30s`, `5m`, `2h` or `14d`".into());
         }
-        humantime::parse_duration(t).map(Duration).map_err(|e| {
+        let d = humantime::parse_duration(t).map_err(|e| {
             format!("invalid duration `{s}` ({e}); write it like `30s`, `5m`, `2h` or `14d`")
-        })
+        })?;
+        if d.as_secs() > Duration::MAX_SECS {
+            return Err(format!(
+                "duration `{s}` is longer than 100 years; write it like `30s`, `5m`, `2h` or `14d`"
+            ));
+        }
+        Ok(Duration(d))
     }
 }
 

@@ -181,15 +181,18 @@ impl<'d, 'a> Builder<'d, 'a> {
         })
     }
 
-    /// A duration that must be at least one second.
+    /// A polling period (`interval`, `rediscover`): at least one second, at most a day (a
+    /// longer one is a typo, and would leave a switch unpolled while `/healthz` says ok).
     pub(super) fn positive(
         &mut self,
         d: Option<&Spanned<Duration>>,
         key: &str,
     ) -> Option<Duration> {
         let d = d?;
-        if d.get_ref().std() < std::time::Duration::from_secs(1) {
-            self.doc.error(Some(d.span()), key, "must be at least 1s");
+        let v = d.get_ref().std();
+        if v < std::time::Duration::from_secs(1) || v > std::time::Duration::from_secs(86_400) {
+            self.doc
+                .error(Some(d.span()), key, "must be between 1s and 1d");
             return None;
         }
         Some(*d.get_ref())

@@ -137,11 +137,25 @@ impl Builder<'_, '_> {
             Some(m) => *m.get_ref(),
             None => defaults::SNMP_MAX_REPETITIONS,
         };
+        // A switch is unreachable after (retries + 1) x timeout: bounded, so that
+        // `switch-unreachable` can fire within minutes.
+        let retries = match &raw.retries {
+            Some(r) if *r.get_ref() > 10 => {
+                self.doc.error(
+                    Some(r.span()),
+                    &format!("{key}.retries"),
+                    "must be between 0 and 10",
+                );
+                defaults::SNMP_RETRIES
+            }
+            Some(r) => *r.get_ref(),
+            None => defaults::SNMP_RETRIES,
+        };
         Some(SnmpProfile {
             name: name.to_string(),
             credentials,
             timeout,
-            retries: raw.retries.unwrap_or(defaults::SNMP_RETRIES),
+            retries,
             max_repetitions,
         })
     }
@@ -152,8 +166,10 @@ impl Builder<'_, '_> {
         key: &str,
     ) -> Option<Duration> {
         let d = d?;
-        if d.get_ref().std() < std::time::Duration::from_millis(10) {
-            self.doc.error(Some(d.span()), key, "must be at least 10ms");
+        let v = d.get_ref().std();
+        if v < std::time::Duration::from_millis(10) || v > std::time::Duration::from_secs(60) {
+            self.doc
+                .error(Some(d.span()), key, "must be between 10ms and 60s");
             return None;
         }
         Some(*d.get_ref())
