@@ -540,3 +540,67 @@ fn bandwatch_outbox_lists_a_refused_message_and_retry_makes_it_due() {
     assert_eq!(m.state, bandwatch::notify::MessageState::Pending);
     assert!(cli(&["list"]).contains("pending"));
 }
+
+/// A restart does not reset the silence of a switch: `switch-unreachable` measures it from
+/// the last answer recorded in the store, so a switch silent since before the start fires as
+/// soon as the first poll after it fails too.
+#[test]
+fn a_switch_silent_since_before_a_restart_is_unreachable_at_the_first_failed_poll() {
+    let (dir, config, _) = setup();
+    let src = SourceFile {
+        path: dir.path().join("absent.toml"),
+        text: "[[rule]]\nname = \"switch-unreachable\"\nkind = \"absent\"\nscope = \"switch\"\nfor = \"60s\"\nnotify = [\"ops\"]\n".into(),
+    };
+    let (rules, diags) = parse_source(&src, &config.topology, &mut HashMap::new());
+    assert!(!diags.has_errors(), "{diags}");
+    let db = config.daemon.data_dir.join("bandwatch.db");
+    let store = Store::open(&db, &config.retention).unwrap();
+    let writer = store.writer(Arc::new(config.topology.clone())).unwrap();
+    // The last run: answers until 100 s ago, then timeouts.
+    let now = Timestamp::now().as_second();
+    for t in [now - 120, now - 110, now - 100] {
+        let s = sweep(
+            "sw",
+            store_support::at(t),
+            vec![("up", reading(10_000, 1_000, 0))],
+        );
+        bandwatch::store::SweepSink::submit(&writer, s).unwrap();
+    }
+    for t in [now - 90, now - 80] {
+        let s = store_support::timeout_sweep("sw", store_support::at(t), &["up"]);
+        bandwatch::store::SweepSink::submit(&writer, s).unwrap();
+    }
+    bandwatch::store::SweepSink::flush(&writer).unwrap();
+
+    let (tx, _routes) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let view = AlertsView::default();
+    let alerting = Alerting::start(
+        rules,
+        &config.topology,
+        &store,
+        writer.sealed(),
+        tx,
+        true,
+        view.clone(),
+    )
+    .unwrap();
+    // The first poll of this run fails: 100 s of silence, more than `for`.
+    let s = store_support::timeout_sweep("sw", store_support::at(now), &["up"]);
+    alerting.submit(Arc::new(s));
+    wait(
+        "switch-unreachable firing at the first failed poll",
+        20,
+        || {
+            view.active()
+                .iter()
+                .any(|a| a.rule == "switch-unreachable" && a.state == "firing")
+        },
+    );
+    let a = view
+        .active()
+        .into_iter()
+        .find(|a| a.rule == "switch-unreachable")
+        .unwrap();
+    assert!(a.value >= 100.0, "silent for {} s", a.value);
+    alerting.stop();
+}

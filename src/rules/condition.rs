@@ -2,6 +2,7 @@
 //! Unknown (a gap, low coverage, no baseline yet, the first point after a gap for a spike)
 //! is its own answer: it never fires a drop and never resolves an alert by itself.
 
+use jiff::Timestamp;
 use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
@@ -171,6 +172,15 @@ impl SeriesEval {
     /// Feeds a past point (history after a restart) without evaluating it.
     pub fn warm(&mut self, rule: &Rule, p: &Point) {
         let _ = self.observe(rule, p);
+    }
+
+    /// For an `absent` rule: the series last answered at `t` (read from the store after a
+    /// start), so its silence counts from there rather than from the first point seen.
+    pub fn silent_since(&mut self, t: Timestamp) {
+        let t = t.as_second();
+        if self.last_known.is_none_or(|k| k < t) {
+            self.last_known = Some(t);
+        }
     }
 
     /// Evaluates the condition at `p` and then learns from it. `None` when the rule does not

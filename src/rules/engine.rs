@@ -25,6 +25,13 @@ pub trait History {
     /// Points of `entity`'s `metric` in `[from, to)`, oldest first.
     fn points(&self, entity: &Entity, metric: Metric, from: Timestamp, to: Timestamp)
     -> Vec<Point>;
+
+    /// When `entity` last answered before `before` (a switch's last successful poll), if
+    /// known: an `absent` rule measures silence from it, so a restart does not reset the
+    /// timer of a switch that was already silent.
+    fn last_answer(&self, _entity: &Entity, _before: Timestamp) -> Option<Timestamp> {
+        None
+    }
 }
 
 /// No history: baselines learn from the points they are given (backtests, tests).
@@ -265,6 +272,11 @@ impl Engine {
         let rule = &self.rules[i];
         let eval = self.series.entry(key.clone()).or_insert_with(|| {
             let mut e = SeriesEval::new(rule);
+            if rule.kind == Kind::Absent
+                && let Some(last) = self.history.last_answer(entity, p.time)
+            {
+                e.silent_since(last);
+            }
             let span = Engine::warm_span(rule);
             if span > 0 {
                 let from = Timestamp::from_second(p.time.as_second() - span)

@@ -163,6 +163,19 @@ use super::series::read;
 pub use super::series::store_entity;
 
 impl History for StoreHistory {
+    fn last_answer(&self, e: &Entity, before: Timestamp) -> Option<Timestamp> {
+        if e.scope != Scope::Switch {
+            return None;
+        }
+        match self.reader.last_answer(&e.name, before) {
+            Ok(t) => t,
+            Err(err) => {
+                tracing::warn!("{}: last answer: {err}", e.name);
+                None
+            }
+        }
+    }
+
     fn points(&self, e: &Entity, metric: Metric, from: Timestamp, to: Timestamp) -> Vec<Point> {
         let Some(se) = store_entity(e) else {
             return Vec::new();

@@ -405,6 +405,31 @@ impl SeriesSource for SqliteReader {
         self.newest_in(&*self.db.read()?)
     }
 
+    fn last_answer(
+        &self,
+        switch: &str,
+        before: Timestamp,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        // Per port, the newest answered sample (the primary key walks back from `before`).
+        let ts: Option<i64> = self
+            .db
+            .read()?
+            .query_row(
+                "SELECT MAX((SELECT MAX(ts) FROM port_sample p \
+                   WHERE p.series_id = s.id AND p.ts < ?2 AND p.flag NOT IN (?3, ?4))) \
+                 FROM series s WHERE s.kind = 'port' AND s.switch = ?1",
+                params![
+                    switch,
+                    before.as_second(),
+                    super::flag::TIMEOUT,
+                    super::flag::AGENT_ERROR
+                ],
+                |r| r.get(0),
+            )
+            .ctx(self.path(), "reading a switch's last answer")?;
+        Ok(ts.and_then(|t| Timestamp::from_second(t).ok()))
+    }
+
     fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError> {
         self.db
             .read()?

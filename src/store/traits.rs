@@ -67,6 +67,11 @@ pub trait SeriesSource: Send + Sync {
     fn ports_where(&self, label: &str, value: &str) -> Result<Vec<Entity>, StoreError>;
     /// The newest sweep time written: the store's "now" for retention.
     fn newest(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// When `switch` last answered a poll before `before` (the newest sample of one of its
+    /// ports that is not a timeout or an agent error), if the store has one: the start of a
+    /// silence that began before this process did.
+    fn last_answer(&self, switch: &str, before: Timestamp)
+    -> Result<Option<Timestamp>, StoreError>;
 
     /// The same window on each of the past `days` days (index 0 is one day back): the basis
     /// of time-of-day baselines. Each has the step and tier `q` would get on its own.
