@@ -116,8 +116,8 @@ impl Usage {
         {
             let secs = b.covered_ms as f64 / 1000.0;
             let (i, o) = (b.in_octets.max(0) as u64, b.out_octets.max(0) as u64);
-            u.in_octets += i;
-            u.out_octets += o;
+            u.in_octets = u.in_octets.saturating_add(i);
+            u.out_octets = u.out_octets.saturating_add(o);
             u.covered_secs += secs;
             if attacks
                 .iter()
@@ -133,11 +133,11 @@ impl Usage {
             }
             let d = ((b.start - period.from) / DAY_SECS) as usize;
             if let Some(day) = u.daily.get_mut(d) {
-                day.bytes += i + o;
+                day.bytes = day.bytes.saturating_add(i.saturating_add(o));
                 day_covered[d] += secs;
             }
             if b.start >= recent_from {
-                recent_octets += i + o;
+                recent_octets = recent_octets.saturating_add(i.saturating_add(o));
                 recent_secs += secs;
             }
         }
@@ -168,20 +168,22 @@ impl Usage {
             let overlap = (e.min(p.to) - s.max(p.from)).max(0);
             let len = (e - s).max(1);
             if overlap > 0 {
-                let part = (r.bytes as u128 * overlap as u128 / len as u128) as u64;
-                self.imported_bytes += part;
+                let part = u64::try_from(r.bytes as u128 * overlap as u128 / len as u128)
+                    .unwrap_or(u64::MAX);
+                // Sums saturate: 18 EB is the most a month can show, never a wrapped small figure.
+                self.imported_bytes = self.imported_bytes.saturating_add(part);
             }
         }
     }
 
     /// Bytes in + out measured over SNMP.
     pub fn measured_bytes(&self) -> u64 {
-        self.in_octets + self.out_octets
+        self.in_octets.saturating_add(self.out_octets)
     }
 
     /// Bytes in + out measured plus imported: the volume billed.
     pub fn total_bytes(&self) -> u64 {
-        self.measured_bytes() + self.imported_bytes
+        self.measured_bytes().saturating_add(self.imported_bytes)
     }
 
     /// The measured traffic extended over `full_secs` at its measured average rate (unmeasured
@@ -246,6 +248,27 @@ mod tests {
         assert_eq!(a.p95.in_bps, Some(16.0));
         assert_eq!(a.p95.slots, 3);
         assert_eq!(a.measured_bytes(), 1950);
+    }
+
+    #[test]
+    fn sums_of_huge_imports_saturate_instead_of_wrapping() {
+        let mut u = Usage::from_buckets(
+            &[],
+            Period {
+                from: 0,
+                to: 86_400,
+            },
+        );
+        let rec = |bytes: u64| UsageRecord {
+            customer: "big".into(),
+            start: jiff::Timestamp::from_second(0).unwrap(),
+            end: jiff::Timestamp::from_second(86_400).unwrap(),
+            bytes,
+            source: String::new(),
+        };
+        u.add_imported([rec(u64::MAX / 2), rec(u64::MAX / 2), rec(u64::MAX / 2)].iter());
+        assert_eq!(u.imported_bytes, u64::MAX);
+        assert_eq!(u.total_bytes(), u64::MAX);
     }
 
     #[test]
