@@ -350,24 +350,18 @@ fn check_lists_the_default_rules_and_fails_on_bad_ones() {
 /// once or mail every poll).
 #[test]
 fn absurd_durations_are_errors_not_wraps() {
-    let (rules, diags) = load(
-        r#"[[rule]]
-name = "a"
-kind = "threshold"
-scope = "port"
-metric = "in_bps"
-above = "1Gbps"
-for = "300000000000y"
-clear_for = "300000000000y"
-repeat = "500000000000y"
-notify = ["ops"]
-"#,
-    );
+    let rule = |name: &str, key: &str| {
+        format!(
+            "[[rule]]\nname = \"{name}\"\nkind = \"threshold\"\nscope = \"port\"\nmetric = \"in_bps\"\nabove = \"1Gbps\"\n{key} = \"300000000000y\"\nnotify = [\"ops\"]\n\n"
+        )
+    };
+    let text = rule("a", "for") + &rule("b", "clear_for") + &rule("c", "repeat");
+    let (rules, diags) = load(&text);
     assert!(rules.is_empty());
     for e in [
         "rules.toml:7:7: rule[0].for: ",
-        "rules.toml:8:13: rule[0].clear_for: ",
-        "rules.toml:9:10: rule[0].repeat: ",
+        "rules.toml:16:13: rule[1].clear_for: ",
+        "rules.toml:25:10: rule[2].repeat: ",
     ] {
         assert!(
             diags

@@ -52,6 +52,36 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     load_source(&src)
 }
 
+/// Parses `config` as a configuration file in folder `dir` (secret files are read relative to
+/// it) and `rules` as a rule file (against the configuration's topology when it is valid, else
+/// an empty one), as `bandwatch check` does, and returns how many errors they gave. For the
+/// parser fuzz target and its deterministic test: whatever the bytes, this returns.
+pub fn check_text(dir: &Path, config: &str, rules: &str) -> usize {
+    let src = SourceFile {
+        path: dir.join("bandwatch.toml"),
+        text: config.into(),
+    };
+    let errors = |d: &Diagnostics| {
+        d.0.iter()
+            .filter(|x| x.severity == diagnostic::Severity::Error)
+            .count()
+    };
+    let (topology, n) = match load_source(&src) {
+        Ok(l) => (l.config.topology, 0),
+        Err(d) => (Topology::default(), errors(&d)),
+    };
+    let rules_src = SourceFile {
+        path: dir.join("rules.toml"),
+        text: rules.into(),
+    };
+    let (_, diags) = crate::rules::file::parse_source(
+        &rules_src,
+        &topology,
+        &mut std::collections::HashMap::new(),
+    );
+    n + errors(&diags)
+}
+
 /// Validates configuration text already read (the path is used for messages and relative paths).
 pub fn load_source(src: &SourceFile) -> Result<Loaded, Diagnostics> {
     let mut doc = Document::parse(src)?;
