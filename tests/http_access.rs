@@ -237,6 +237,19 @@ fn data_of(path: &str, body: &str) -> String {
 #[test]
 fn anonymous_readers_of_an_exposed_listener_get_no_customer_address_or_money() {
     let s = start(BASE, "0.0.0.0:0");
+    // A silence naming the customer, shown on the status page.
+    bandwatch::store::Store::open(&s._setup.db(), &Default::default())
+        .unwrap()
+        .silences()
+        .add_silence(&bandwatch::store::alerts::SilenceRow {
+            id: 0,
+            rule: None,
+            matchers: [("customer".to_string(), "zorblax".to_string())].into(),
+            starts: 0,
+            ends: i64::from(i32::MAX),
+            reason: "Zorblax Industries migrates (set by token noc)".into(),
+        })
+        .unwrap();
     let table = routes::table();
     assert!(table.len() >= 9, "the router's table lost routes");
     for route in &table {
@@ -273,6 +286,10 @@ fn anonymous_readers_of_an_exposed_listener_get_no_customer_address_or_money() {
     let (_, _, page) = request(s.addr, "GET", "/", None);
     assert!(page.contains("web") && page.contains("fra"), "{page}");
     assert!(page.contains("customer-churn-risk"), "{page}");
+    assert!(
+        page.contains("customer=(hidden)"),
+        "the silence, masked: {page}"
+    );
     let (_, _, metrics) = request(s.addr, "GET", "/metrics", None);
     assert!(
         metrics.contains("bandwatch_product_line_coverage_ratio{product_line=\"web\"}"),
@@ -387,4 +404,109 @@ fn the_legacy_shared_token_still_imports_and_reloads() {
     assert_eq!(code, 404, "{body}");
     let (code, _, _) = request(s.addr, "GET", "/report", Some(&auth));
     assert_eq!(code, 403, "the legacy token never read money");
+}
+
+/// A request with a JSON body: (status, body).
+fn send_json(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    auth: Option<&str>,
+    json: &str,
+) -> (u16, String) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let auth = auth
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+        json.len()
+    )
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let (head, body) = buf.split_once("\r\n\r\n").unwrap();
+    (
+        head.split_whitespace().nth(1).unwrap().parse().unwrap(),
+        body.to_string(),
+    )
+}
+
+#[test]
+fn silences_over_http_need_silence_write_and_say_who_set_them() {
+    let writer = token::generate().unwrap();
+    let reader = token::generate().unwrap();
+    let config = format!(
+        "{BASE}\n\
+         [[api.token]]\nname = \"noc-bot\"\nscopes = [\"silence:write\", \"status:read\"]\nhash = \"{}\"\n\
+         [[api.token]]\nname = \"grafana\"\nscopes = [\"status:read\", \"metrics:read\"]\nhash = \"{}\"\n",
+        token::hash_line(&writer),
+        token::hash_line(&reader),
+    );
+    let s = start(&config, "127.0.0.1:0");
+    let (w, r) = (format!("Bearer {writer}"), format!("Bearer {reader}"));
+    let body = r#"{"rule": "customer-churn-risk", "matchers": {"customer": "zorblax"}, "for": "2h", "reason": "contract ends"}"#;
+
+    let (code, _) = send_json(s.addr, "POST", "/api/v1/silences", None, body);
+    assert_eq!(code, 401);
+    let (code, answer) = send_json(s.addr, "POST", "/api/v1/silences", Some(&r), body);
+    assert_eq!(code, 403, "{answer}");
+    let (code, answer) = send_json(
+        s.addr,
+        "POST",
+        "/api/v1/silences",
+        Some(&w),
+        r#"{"matchers": {"port": "~xe-("}, "for": "2h", "reason": "x"}"#,
+    );
+    assert_eq!(code, 400);
+    assert!(answer.contains("invalid regex"), "{answer}");
+    let (code, answer) = send_json(
+        s.addr,
+        "POST",
+        "/api/v1/silences",
+        Some(&w),
+        r#"{"for": "soon", "reason": "x"}"#,
+    );
+    assert_eq!(code, 400);
+    assert!(answer.contains("for:"), "{answer}");
+
+    let (code, answer) = send_json(s.addr, "POST", "/api/v1/silences", Some(&w), body);
+    assert_eq!(code, 201, "{answer}");
+    let v: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    let id = v["id"].as_i64().unwrap();
+
+    // The reader lists it, with who set it; the store has it for the rules stage.
+    let (code, _, list) = request(s.addr, "GET", "/api/v1/silences", Some(&r));
+    assert_eq!(code, 200, "{list}");
+    let l: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(l[0]["id"], id);
+    assert_eq!(l[0]["matchers"]["customer"], "zorblax");
+    assert_eq!(l[0]["reason"], "contract ends (set by token noc-bot)");
+    let db = s._setup.db();
+    let stored = bandwatch::store::Store::open(&db, &Default::default())
+        .unwrap()
+        .silences()
+        .silences(Some(jiff::Timestamp::now().as_second()))
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].rule.as_deref(), Some("customer-churn-risk"));
+
+    let (_, _, page) = request(s.addr, "GET", "/", Some(&r));
+    assert!(
+        page.contains("contract ends (set by token noc-bot)"),
+        "{page}"
+    );
+
+    let path = format!("/api/v1/silences/{id}");
+    let (code, _, _) = request(s.addr, "DELETE", &path, Some(&r));
+    assert_eq!(code, 403);
+    let (code, _, answer) = request(s.addr, "DELETE", &path, Some(&w));
+    assert_eq!(code, 200, "{answer}");
+    let (code, _, _) = request(s.addr, "DELETE", &path, Some(&w));
+    assert_eq!(code, 404);
+    let (_, _, list) = request(s.addr, "GET", "/api/v1/silences", Some(&r));
+    assert_eq!(list.trim(), "[]");
 }

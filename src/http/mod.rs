@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod reload;
 pub mod routes;
 pub mod server;
+pub mod silences;
 pub mod sources;
 pub mod status;
 pub mod usage;

@@ -5,7 +5,7 @@
 
 use axum::Router;
 use axum::http::Method;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 
 use axum::extract::DefaultBodyLimit;
 
@@ -128,6 +128,30 @@ pub fn table() -> Vec<Route> {
             summary: "reload the configuration",
             large_body: false,
             handler: || post(super::reload::post_reload),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/silences",
+            need: need(StatusRead, false),
+            summary: "silences (`?all=true`: the ended ones too)",
+            large_body: false,
+            handler: || get(super::silences::list),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/silences",
+            need: need(SilenceWrite, false),
+            summary: "add a silence",
+            large_body: false,
+            handler: || post(super::silences::add),
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/api/v1/silences/{id}",
+            need: need(SilenceWrite, false),
+            summary: "remove a silence",
+            large_body: false,
+            handler: || delete(super::silences::remove),
         },
         Route {
             method: Method::GET,

@@ -120,14 +120,20 @@ pub struct StoreView {
     pub usage: crate::store::UsageBook,
     /// Alert history.
     pub alerts: Arc<dyn crate::store::AlertStore>,
+    /// Silences (`/api/v1/silences`).
+    pub silences: Arc<dyn crate::store::SilenceStore>,
 }
 
 impl StoreView {
-    /// The same view with the alert history as a redacted reader may see it.
+    /// The same view with the alert history and silences as a redacted reader may see them.
     pub fn redacted(self, sensitive: redact::Sensitive) -> StoreView {
         StoreView {
             alerts: Arc::new(redact::RedactedAlerts {
                 inner: self.alerts,
+                sensitive: sensitive.clone(),
+            }),
+            silences: Arc::new(redact::RedactedSilences {
+                inner: self.silences,
                 sensitive,
             }),
             ..self
@@ -140,6 +146,7 @@ impl StoreView {
             reader: store.reader(),
             usage: store.usage(),
             alerts: store.alerts(),
+            silences: store.silences(),
         }
     }
 }

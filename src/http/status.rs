@@ -437,6 +437,8 @@ pub fn render(
 
     // The last 50 alert transitions.
     let history = store.map(|s| s.alerts.history(50));
+    // Silences in force, with who set them (kept in the reason).
+    let silences = store.map(|s| s.silences.silences(Some(now.as_second())));
 
     html! {
         (DOCTYPE)
@@ -493,6 +495,33 @@ pub fn render(
                                 td { (last) }
                             }
                         }
+                    }
+                }
+                section id="silences" {
+                    h2 { "Silences" }
+                    @match &silences {
+                        Some(Ok(rows)) if !rows.is_empty() => {
+                            table {
+                                tr { th { "rule" } th { "match" } th { "until" } th { "reason" } }
+                                @for r in rows {
+                                    tr {
+                                        td { (r.rule.as_deref().unwrap_or("every rule")) }
+                                        td {
+                                            (r.matchers.iter().map(|(k, v)| format!("{k}={v}"))
+                                                .collect::<Vec<_>>().join(", "))
+                                        }
+                                        td {
+                                            (Timestamp::from_second(r.ends)
+                                                .map(|t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
+                                                .unwrap_or_default())
+                                        }
+                                        td { (r.reason) }
+                                    }
+                                }
+                            }
+                        }
+                        Some(Err(e)) => { p class="down" { "cannot read the silences: " (e) } }
+                        _ => { p class="muted" { "No silence is in force." } }
                     }
                 }
                 section id="history" {

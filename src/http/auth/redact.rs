@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::config::{PortLabels, Topology};
-use crate::store::alerts::{AlertRow, HistoryRow};
-use crate::store::{AlertStore, StoreError};
+use crate::store::alerts::{AlertRow, HistoryRow, SilenceRow};
+use crate::store::{AlertStore, SilenceStore, StoreError};
 
 /// What a masked value reads.
 pub const MASK: &str = "(hidden)";
@@ -253,6 +253,38 @@ impl AlertStore for RedactedAlerts {
             .into_iter()
             .map(|r| history_row(r, &self.sensitive))
             .collect())
+    }
+}
+
+/// The silences as a redacted reader sees them: matcher values and reasons that name a
+/// customer masked.
+pub struct RedactedSilences {
+    /// The store.
+    pub inner: Arc<dyn SilenceStore>,
+    /// What to take out.
+    pub sensitive: Sensitive,
+}
+
+impl SilenceStore for RedactedSilences {
+    fn add_silence(&self, s: &SilenceRow) -> Result<i64, StoreError> {
+        self.inner.add_silence(s)
+    }
+    fn silences(&self, now: Option<i64>) -> Result<Vec<SilenceRow>, StoreError> {
+        Ok(self
+            .inner
+            .silences(now)?
+            .into_iter()
+            .map(|mut r| {
+                for v in r.matchers.values_mut() {
+                    *v = self.sensitive.mask(v);
+                }
+                r.reason = self.sensitive.mask(&r.reason);
+                r
+            })
+            .collect())
+    }
+    fn remove_silence(&self, id: i64) -> Result<bool, StoreError> {
+        self.inner.remove_silence(id)
     }
 }
 
