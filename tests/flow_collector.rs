@@ -436,23 +436,24 @@ async fn collector_counts_bad_datagrams_and_unknown_exporters_over_udp() {
 async fn pmacctd_ipfix_export_is_attributed_to_prefix_customers() {
     pmacctd_export(
         "plugins: nfprobe\nnfprobe_version: 10\nnfprobe_receiver",
-        3,
-        1,
+        4,
+        2..=2,
         0.0,
     )
     .await;
 }
 
 /// pmacctd's sfprobe plugin exports every packet of the capture as an sFlow v5 sample. On
-/// a loaded machine pmacctd itself has been seen to lose a few of the 180 samples between
-/// its capture and its export (the collector had decoded every datagram it was sent), so up
-/// to 5 % may be missing; every one that arrives is counted exactly.
+/// a loaded machine pmacctd has been seen to exit before exporting the last few samples of
+/// the capture (the collector had decoded every datagram it was sent): a filler stream ends
+/// the capture, and up to 5 % of the streams checked may still be missing; every sample that
+/// arrives is counted exactly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pmacctd_sflow_export_is_attributed_to_prefix_customers() {
     pmacctd_export(
         "plugins: sfprobe\nsampling_rate: 1\nsfprobe_receiver",
         180,
-        30,
+        30..=50,
         0.05,
     )
     .await;
@@ -460,9 +461,14 @@ async fn pmacctd_sflow_export_is_attributed_to_prefix_customers() {
 
 /// Runs pmacctd on a capture of three streams with `plugin` (its receiver key last, the
 /// collector's address is appended), waits for `records` records and checks the customers'
-/// bytes against the capture's IP lengths, and `unattributed` records for the third stream;
-/// `loss` is the share the exporter may lose (0: exact).
-async fn pmacctd_export(plugin: &str, records: u64, unattributed: u64, loss: f64) {
+/// bytes against the capture's IP lengths, and the `unattributed` records of the third and
+/// the filler stream; `loss` is the share of the checked streams the exporter may lose.
+async fn pmacctd_export(
+    plugin: &str,
+    records: u64,
+    unattributed: std::ops::RangeInclusive<u64>,
+    loss: f64,
+) {
     let Some(pmacctd) = ["/usr/sbin/pmacctd", "/usr/bin/pmacctd"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -516,6 +522,17 @@ async fn pmacctd_export(plugin: &str, records: u64, unattributed: u64, loss: f64
             at: i / 10,
         });
     }
+    for _ in 0..20 {
+        // Filler at the end of the capture, attributed to nobody.
+        packets.push(Packet {
+            src: ip("10.7.7.7"),
+            dst: ip("10.6.6.6"),
+            sport: 3000,
+            dport: 4000,
+            payload: 100,
+            at: 4,
+        });
+    }
     let acme_out: u64 = packets[..100].iter().map(Packet::ip_len).sum();
     let globex_in: u64 = packets[100..150].iter().map(Packet::ip_len).sum();
     let cap = dir.path().join("traffic.pcap");
@@ -565,7 +582,7 @@ async fn pmacctd_export(plugin: &str, records: u64, unattributed: u64, loss: f64
     let within =
         |got: u64, want: u64| got <= want && got as f64 >= (want as f64 * (1.0 - loss)).floor();
     let un = FlowMetrics::get(&m.records_unattributed);
-    assert!(within(un, unattributed), "{un} of {unattributed}: {m:?}");
+    assert!(unattributed.contains(&un), "{un} unattributed: {m:?}");
     col.stop().await;
     let t = sink.totals();
     let (acme, globex) = (t["acme"], t["globex"]);
