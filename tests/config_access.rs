@@ -285,3 +285,29 @@ fn web_hash_prints_a_bcrypt_hash_of_standard_input() {
     assert!(bcrypt::verify("correct horse", hash).unwrap());
     assert!(!bcrypt::verify("correct horse\n", hash).unwrap());
 }
+
+#[test]
+fn run_refuses_to_start_with_a_web_configuration_that_does_not_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(
+        dir.path().join("web.yml"),
+        "tls_server_config:\n  cert_file: gone.pem\n  key_file: gone.key\n",
+    )
+    .unwrap();
+    let file = dir.path().join("bandwatch.toml");
+    let text = format!("{BASE}\n[http]\nweb_config = \"web.yml\"\n")
+        .replace("[daemon]\n", "[daemon]\nlisten = \"127.0.0.1:0\"\n");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("web.yml:2:") && stderr.contains("tls_server_config.cert_file"),
+        "{stderr}"
+    );
+}

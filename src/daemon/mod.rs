@@ -103,6 +103,13 @@ impl Daemon {
         }
         let runtime = Runtime::build(config, Vec::new())?;
         let config = runtime.config.clone();
+        // A web configuration that does not load stops the start (TLS and users are not
+        // silently dropped), with the same messages as `check`.
+        let web = crate::http::web_config::check(&config);
+        anyhow::ensure!(
+            !web.has_errors(),
+            "the web configuration does not load:\n{web}"
+        );
         let topology = runtime.topology.clone();
         std::fs::create_dir_all(&config.daemon.data_dir).with_context(|| {
             format!(
