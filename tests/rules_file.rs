@@ -75,7 +75,7 @@ notify = ["account_manager", "sales"]
     assert_eq!(a.kind, Kind::Spike);
     assert_eq!(a.scope, Scope::Port);
     assert_eq!(a.for_secs, 120);
-    assert_eq!(a.repeat_secs, Some(4 * 3600));
+    assert_eq!(a.repeat.map(|r| r.every), Some(4 * 3600));
     match &a.condition {
         Condition::Spike(m) => {
             assert_eq!(m.min_delta, 200e6);
@@ -172,6 +172,34 @@ min_delta = 5
 #[test]
 fn nonsense_combinations_are_refused() {
     let cases = [
+        (
+            "kind = \"port_down\"\nscope = \"port\"\nflap = { changes = 1, within = \"1h\" }",
+            "rule[0].flap.changes: must be a whole number of at least 2",
+        ),
+        (
+            "kind = \"port_down\"\nscope = \"port\"\nflap = { changes = 6, whithin = \"1h\" }",
+            "rule[0].flap.whithin: unknown key `whithin`; a flap table has changes, within, clear_for",
+        ),
+        (
+            "kind = \"port_down\"\nscope = \"port\"\nflap = { changes = 6, within = \"an hour\" }",
+            "rule[0].flap.within:",
+        ),
+        (
+            "kind = \"port_down\"\nscope = \"port\"\nflap = 6",
+            "rule[0].flap: expected `false`, `true` or a table",
+        ),
+        (
+            "kind = \"port_down\"\nscope = \"port\"\nrepeat = \"1h\"\nrepeat_backoff = 0.5",
+            "rule[0].repeat_backoff: must be a factor of at least 1",
+        ),
+        (
+            "kind = \"port_down\"\nscope = \"port\"\nrepeat_max = \"1d\"",
+            "rule[0].repeat_max: `repeat_max` needs `repeat`",
+        ),
+        (
+            "kind = \"port_down\"\nscope = \"port\"\nrepeat = \"2h\"\nrepeat_max = \"1h\"",
+            "rule[0].repeat_max: must not be shorter than `repeat`",
+        ),
         (
             "kind = \"spike\"\nscope = \"port\"\nmetric = \"utilization\"\nfactor = 2.0\nmin_delta = 0.1",
             "rule[0].metric: `utilization` is bounded by the port speed",

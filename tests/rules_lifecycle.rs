@@ -144,6 +144,82 @@ fn repeat_renotifies_while_firing() {
 }
 
 #[test]
+fn repeats_back_off_up_to_repeat_max() {
+    let topo = topology();
+    let text = THRESHOLD.replace(
+        "repeat = \"1h\"",
+        "repeat = \"1h\"\nrepeat_backoff = 2.0\nrepeat_max = \"6h\"",
+    );
+    let mut e = engine(rules(&text, &topo), topo);
+    let ent = Entity::series("link");
+    // Firing for a day (one point a minute, fired at minute 3).
+    let (o, _) = feed(&mut e, &ent, T0, &vec![Some(99.0); 3 + 24 * 60]);
+    let at: Vec<i64> = o
+        .events
+        .iter()
+        .map(|ev| (ev.at.as_second() - T0) / 60)
+        .collect();
+    // Fired at minute 3; repeats 1 h, 2 h, 4 h, then 6 h (the cap), 6 h apart: minutes
+    // 63, 183, 423, 783, 1143 (the next, 1503, is after the day).
+    assert_eq!(kinds(&o)[0], NoticeKind::Firing);
+    assert_eq!(at, [3, 63, 183, 423, 783, 1143]);
+    // A new firing starts the intervals over.
+    let (o, t) = feed(&mut e, &ent, T0 + (3 + 24 * 60) * 60, &[Some(10.0); 6]);
+    assert_eq!(kinds(&o), [NoticeKind::Resolved]);
+    let (o, _) = feed(&mut e, &ent, t, &vec![Some(99.0); 3 + 61]);
+    assert_eq!(kinds(&o), [NoticeKind::Firing, NoticeKind::Repeat]);
+}
+
+#[test]
+fn a_flap_rule_is_flapping_instead_of_held_firing() {
+    let topo = topology();
+    let r = rules(
+        r#"
+[[rule]]
+name = "flappy"
+kind = "threshold"
+scope = "series"
+metric = "value"
+above = 90
+notify = ["ops"]
+flap = { changes = 4, within = "30m", clear_for = "10m" }
+"#,
+        &topo,
+    );
+    let mut e = engine(r, topo);
+    let ent = Entity::series("link");
+    // Up and down every two minutes for an hour: fired at minute 0, resolved at 2 (the first
+    // change), fired at 4, resolved at 6, and the fourth change (minute 8) makes it flapping.
+    let pattern: Vec<Option<f64>> = (0..60)
+        .map(|i| Some(if (i / 2) % 2 == 0 { 95.0 } else { 10.0 }))
+        .collect();
+    let (o, t) = feed(&mut e, &ent, T0, &pattern);
+    assert_eq!(
+        kinds(&o),
+        [
+            NoticeKind::Firing,
+            NoticeKind::Resolved,
+            NoticeKind::Firing,
+            NoticeKind::Resolved,
+            NoticeKind::Flapping
+        ]
+    );
+    assert_eq!(o.events[4].at, ts(T0 + 8 * 60));
+    // The lifecycle goes on underneath: every onset is recorded.
+    let fired = changes(&o).iter().filter(|c| **c == Change::Fired).count();
+    assert_eq!(fired, 15);
+    // Ten quiet minutes after the last change (minute 58): stable again, and clear.
+    let (o, _) = feed(&mut e, &ent, t, &vec![Some(10.0); 15]);
+    assert_eq!(kinds(&o), [NoticeKind::Stable]);
+    assert_eq!(o.events[0].at, ts(T0 + 68 * 60));
+    assert!(
+        o.events[0].explanation.ends_with("now clear"),
+        "{}",
+        o.events[0].explanation
+    );
+}
+
+#[test]
 fn flapping_alerts_are_held_firing() {
     let topo = topology();
     let r = rules(

@@ -294,6 +294,8 @@ impl Worker {
                 Change::Cancelled => ("pending", "inactive"),
                 Change::Fired => ("pending", "firing"),
                 Change::Resolved => ("firing", "inactive"),
+                Change::Flapping => ("stable", "flapping"),
+                Change::Stable => ("flapping", "stable"),
             };
             info!(rule = %t.rule, entity = %t.entity, from, to, value = t.reading.value, "alert");
             batch.history.push(HistoryRow {
@@ -404,7 +406,9 @@ impl Worker {
                     severity: r.map(|r| r.severity.word().to_string()).unwrap_or_default(),
                     scope: r.map(|r| r.scope.name().to_string()).unwrap_or_default(),
                     entity: s.entity.clone(),
-                    state: if s.phase == Phase::Firing {
+                    state: if s.flap.flapping() {
+                        "flapping"
+                    } else if s.phase == Phase::Firing {
                         "firing"
                     } else {
                         "pending"

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashSet};
 use tracing::{info, warn};
 
 use super::format::{OPER_STATUS, SILENT_SECONDS};
-use super::notice::{ChartPoint, Notice, NoticeKind};
+use super::notice::{ChartPoint, Notice};
 use crate::config::Topology;
 use crate::rules::event::AlertEvent;
 use crate::rules::point::Entity;
@@ -83,7 +83,7 @@ impl Enricher {
             .map(|r| chart(&*self.series, r, &ev))
             .unwrap_or_default();
         let evidence = match (&self.flows, rule.as_ref().map(|r| r.kind)) {
-            (Some(f), Some(Kind::Spike)) if ev.kind != NoticeKind::Resolved => {
+            (Some(f), Some(Kind::Spike)) if !ev.kind.closes() => {
                 f.line(&ev.entity, &self.topology, ev.at.as_millisecond())
             }
             _ => None,
@@ -106,7 +106,7 @@ impl Enricher {
         let Some(rule) = rule else {
             return (None, true);
         };
-        if ev.kind == NoticeKind::Resolved {
+        if ev.kind.closes() {
             if self.suppressed.remove(&key) {
                 info!(rule = %ev.rule, entity = %ev.entity, "resolved, not notified: its firing was below min_revenue_at_risk");
                 return (None, false);

@@ -21,12 +21,14 @@ pub use crate::store::outbox::{MessageState, NewMessage, StoredMessage};
 #[error("outbox: {0}")]
 pub struct OutboxError(#[from] pub StoreError);
 
+/// A flapping notice opens an incident for people like a firing one; a stable-again notice
+/// closes it like a resolved one.
 impl From<NoticeKind> for Delivery {
     fn from(k: NoticeKind) -> Delivery {
         match k {
-            NoticeKind::Firing => Delivery::Firing,
+            NoticeKind::Firing | NoticeKind::Flapping => Delivery::Firing,
             NoticeKind::Repeat => Delivery::Repeat,
-            NoticeKind::Resolved => Delivery::Resolved,
+            NoticeKind::Resolved | NoticeKind::Stable => Delivery::Resolved,
         }
     }
 }

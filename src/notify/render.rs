@@ -81,7 +81,13 @@ pub fn subject(notices: &[Notice]) -> String {
     }
     let count = |k: NoticeKind| notices.iter().filter(|n| n.kind == k).count();
     let mut parts = Vec::new();
-    for kind in [NoticeKind::Firing, NoticeKind::Repeat, NoticeKind::Resolved] {
+    for kind in [
+        NoticeKind::Firing,
+        NoticeKind::Repeat,
+        NoticeKind::Flapping,
+        NoticeKind::Stable,
+        NoticeKind::Resolved,
+    ] {
         let c = count(kind);
         if c > 0 {
             parts.push(format!("{c} {}", kind.word()));
@@ -122,6 +128,7 @@ fn single_subject(n: &Notice) -> String {
             }
             s
         }
+        NoticeKind::Flapping | NoticeKind::Stable => format!("{head}: {}", n.explanation),
     }
 }
 
@@ -129,7 +136,7 @@ fn single_subject(n: &Notice) -> String {
 fn top_severity(notices: &[Notice]) -> Severity {
     let active = notices
         .iter()
-        .filter(|n| n.kind != NoticeKind::Resolved)
+        .filter(|n| !n.kind.closes())
         .map(|n| n.severity)
         .max();
     active
@@ -193,6 +200,8 @@ fn state_facts(n: &Notice) -> Vec<(&'static str, String)> {
     }
     facts.push(("Since", format::time(n.started_at)));
     match n.kind {
+        NoticeKind::Flapping => facts.push(("Flapping since", format::time(n.at))),
+        NoticeKind::Stable => facts.push(("Stable again at", format::time(n.at))),
         NoticeKind::Resolved => {
             facts.push(("Ended", format::time(n.at)));
             facts.push(("Lasted", format::duration(n.duration())));
@@ -337,7 +346,8 @@ pub fn html_body(env: &Envelope<'_>, notices: &[Notice], charts: &[Option<Chart>
 fn kind_colour(kind: NoticeKind) -> &'static str {
     match kind {
         NoticeKind::Firing | NoticeKind::Repeat => "#b00020",
-        NoticeKind::Resolved => "#1b7f3b",
+        NoticeKind::Flapping => "#b26a00",
+        NoticeKind::Resolved | NoticeKind::Stable => "#1b7f3b",
     }
 }
 

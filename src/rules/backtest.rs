@@ -261,7 +261,7 @@ impl Recorder {
                         a.during_gap |= tr.gap_points > 0;
                     }
                 }
-                Change::Pending | Change::Cancelled => {}
+                Change::Pending | Change::Cancelled | Change::Flapping | Change::Stable => {}
             }
         }
     }

@@ -10,8 +10,10 @@ use jiff::Timestamp;
 
 use super::condition::{SeriesEval, Verdict};
 use super::event::{
-    AlertEvent, AlertTransition, NoticeKind, expand_routes, explain, explain_resolved,
+    AlertEvent, AlertTransition, NoticeKind, expand_routes, explain, explain_flapping,
+    explain_resolved, explain_stable,
 };
+use super::flap::FlapChange;
 use super::lifecycle::{AlertState, Change, Phase};
 use super::point::{Entity, Point};
 use super::rule::{Condition, Kind, Metric, Rule};
@@ -104,6 +106,20 @@ fn inhibitors_of(rules: &[Rule]) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// What of a state must reach the store when it changes (not every new reading: that would be
+/// a write per point).
+fn persisted(s: &AlertState) -> impl PartialEq + use<> {
+    (
+        (s.phase, s.notified, s.last_notice, s.repeats),
+        (
+            s.flap.last,
+            s.flap.last_change,
+            s.flap.since,
+            s.flap.notified,
+        ),
+    )
+}
+
 /// The rule engine.
 pub struct Engine {
     rules: Vec<Rule>,
@@ -183,11 +199,11 @@ impl Engine {
         self.store
     }
 
-    /// Every alert state the engine holds that is pending or firing.
+    /// Every alert state the engine holds that is pending, firing or flapping.
     pub fn active(&self) -> Vec<&AlertState> {
         self.states
             .values()
-            .filter(|s| s.phase != Phase::Inactive)
+            .filter(|s| s.phase != Phase::Inactive || s.flap.flapping())
             .collect()
     }
 
@@ -313,7 +329,9 @@ impl Engine {
                 .load(&rule.name, id)
                 .unwrap_or_else(|| AlertState::new(&rule.name, id))
         });
-        let before = (state.phase, state.notified, state.last_notice);
+        let before = persisted(state);
+        let was_notified = state.notified;
+        let flapped_since = state.flap.since;
         // Absent rules carry their `for` inside the condition.
         let for_secs = if rule.kind == Kind::Absent {
             0
@@ -322,7 +340,23 @@ impl Engine {
         };
         let higher = !matches!(rule.condition, Condition::Drop(_) | Condition::Churn(_))
             && !matches!(rule.condition, Condition::Threshold { above: None, .. });
-        let changes = state.step(&verdict, p.time, for_secs, rule.clear_for_secs, higher);
+        let mut changes = state.step(
+            &verdict,
+            p.time,
+            for_secs,
+            rule.clear_for_secs,
+            higher,
+            rule.flap.is_none(),
+        );
+        let flap = rule
+            .flap
+            .as_ref()
+            .and_then(|f| state.flap.step(&verdict, p.time, f));
+        match flap {
+            Some(FlapChange::Started) => changes.push(Change::Flapping),
+            Some(FlapChange::Stable) => changes.push(Change::Stable),
+            None => {}
+        }
         let mut out = Outcome::default();
         for c in &changes {
             out.transitions.push(AlertTransition {
@@ -351,6 +385,17 @@ impl Engine {
                     )
                 }
                 NoticeKind::Firing => explain(rule, &state.reading, started, p.time),
+                NoticeKind::Flapping => {
+                    let f = rule.flap.unwrap_or(crate::rules::file::defaults::FLAP);
+                    explain_flapping(state.flap.count, f.within, f.clear_for)
+                }
+                NoticeKind::Stable => {
+                    let f = rule.flap.unwrap_or(crate::rules::file::defaults::FLAP);
+                    let firing = (state.phase == Phase::Firing)
+                        .then(|| explain(rule, &state.reading, started, p.time));
+                    let since = flapped_since.unwrap_or(p.time);
+                    explain_stable(f.clear_for, since, firing)
+                }
             };
             AlertEvent {
                 kind,
@@ -367,28 +412,53 @@ impl Engine {
                 explanation,
             }
         };
-        if changes.contains(&Change::Resolved) {
+        let known = matches!(verdict, Verdict::True(_) | Verdict::False(_));
+        if flap == Some(FlapChange::Stable) {
+            // The flapping is over: close what people were told, then the lifecycle speaks
+            // again (a firing alert whose flapping notice went out stays notified, so its
+            // resolution follows; one that was never told is notified below as new).
+            if state.notified {
+                if state.flap.notified {
+                    out.events.push(notice(NoticeKind::Stable, state));
+                } else if state.phase != Phase::Firing {
+                    out.events.push(notice(NoticeKind::Resolved, state));
+                }
+                state.notified = state.phase == Phase::Firing;
+                state.last_notice = Some(p.time);
+                state.repeats = 0;
+            }
+            state.flap.notified = false;
+        }
+        if state.flap.flapping() {
+            // Flapping: one notice (when not silenced), then nothing until it is stable. What
+            // people were told stays open underneath (a new onset does not forget it), so
+            // the stable notice, or a resolved one, closes it.
+            if !state.flap.notified && !silenced && known {
+                out.events.push(notice(NoticeKind::Flapping, state));
+                state.flap.notified = true;
+            }
+            state.notified = was_notified || state.flap.notified;
+        } else if changes.contains(&Change::Resolved) {
             if state.notified {
                 out.events.push(notice(NoticeKind::Resolved, state));
             }
             state.notified = false;
-        } else if state.phase == Phase::Firing
-            && !silenced
-            && matches!(verdict, Verdict::True(_) | Verdict::False(_))
-        {
+        } else if state.phase == Phase::Firing && !silenced && known {
             if !state.notified {
                 // New, or its silence just ended.
                 out.events.push(notice(NoticeKind::Firing, state));
                 state.notified = true;
                 state.last_notice = Some(p.time);
-            } else if let (Some(rep), Some(last)) = (rule.repeat_secs, state.last_notice)
-                && p.time.as_second() - last.as_second() >= rep
+                state.repeats = 0;
+            } else if let (Some(rep), Some(last)) = (rule.repeat, state.last_notice)
+                && p.time.as_second() - last.as_second() >= rep.interval(state.repeats)
             {
                 out.events.push(notice(NoticeKind::Repeat, state));
                 state.last_notice = Some(p.time);
+                state.repeats += 1;
             }
         }
-        if !changes.is_empty() || before != (state.phase, state.notified, state.last_notice) {
+        if !changes.is_empty() || before != persisted(state) {
             self.store.save(state);
         }
         out

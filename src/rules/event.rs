@@ -46,6 +46,11 @@ pub enum NoticeKind {
     Repeat,
     /// It resolved (always sent when its firing was notified, silenced or not).
     Resolved,
+    /// Its condition changes too often (a rule's `flap`): no more firing, repeat or resolved
+    /// notices until it is stable.
+    Flapping,
+    /// It flapped and has been stable for the flap's `clear_for`.
+    Stable,
 }
 
 impl NoticeKind {
@@ -55,7 +60,14 @@ impl NoticeKind {
             NoticeKind::Firing => "FIRING",
             NoticeKind::Repeat => "REPEAT",
             NoticeKind::Resolved => "RESOLVED",
+            NoticeKind::Flapping => "FLAPPING",
+            NoticeKind::Stable => "STABLE",
         }
+    }
+
+    /// True for the notices that close an incident for people (resolved, stable again).
+    pub fn closes(self) -> bool {
+        matches!(self, NoticeKind::Resolved | NoticeKind::Stable)
     }
 }
 
@@ -222,6 +234,33 @@ pub fn explain(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) 
         s.push_str(&format!(" ({n})"));
     }
     s
+}
+
+/// The one-line explanation of a flapping alert: how often it changed, within what.
+pub fn explain_flapping(changes: usize, within: i64, clear_for: i64) -> String {
+    format!(
+        "flapping: its condition changed {changes} times within {}; no more notices until it has been stable for {}",
+        duration_secs(within),
+        duration_secs(clear_for)
+    )
+}
+
+/// The one-line explanation of an alert stable again after flapping, with where it is now
+/// (`now firing: ...` or `now clear`).
+pub fn explain_stable(
+    clear_for: i64,
+    flapped_since: Timestamp,
+    now_firing: Option<String>,
+) -> String {
+    let state = match now_firing {
+        Some(s) => format!("now firing: {s}"),
+        None => "now clear".to_string(),
+    };
+    format!(
+        "stable again: no change for {} after flapping since {}; {state}",
+        duration_secs(clear_for),
+        flapped_since.strftime("%Y-%m-%d %H:%M UTC")
+    )
 }
 
 /// The one-line explanation of a resolved alert: how long it lasted and where it is now.

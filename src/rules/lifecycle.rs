@@ -7,10 +7,11 @@ use serde::{Deserialize, Serialize};
 
 use super::condition::{Reading, Verdict};
 
-/// Onsets within this window count towards flapping.
+/// Onsets within this window count towards the built-in damping of a rule without `flap`.
 pub const FLAP_WINDOW_SECS: i64 = 3600;
-/// This many onsets within the flap window make an alert flapping: it is then held firing
-/// until its condition has been false for the whole flap window.
+/// This many onsets within the flap window make such an alert flapping: it is then held
+/// firing until its condition has been false for the whole flap window. A rule with `flap`
+/// has a `flapping` state of its own instead ([`super::flap`]).
 pub const FLAP_ONSETS: usize = 3;
 
 /// Where an alert is in its lifecycle.
@@ -56,6 +57,13 @@ pub struct AlertState {
     pub peak: Option<Reading>,
     /// Unknown points seen while pending or firing (data gaps during the alert).
     pub gap_points: u32,
+    /// Repeat notices sent for the current firing (the next one waits longer with a backoff).
+    #[serde(default)]
+    pub repeats: u32,
+    /// Flap detection: the last known condition, the times it changed, and since when the
+    /// alert is flapping (see [`super::flap`]).
+    #[serde(default)]
+    pub flap: super::flap::FlapState,
 }
 
 /// What one step of the lifecycle did.
@@ -70,6 +78,10 @@ pub enum Change {
     Fired,
     /// Firing -> inactive.
     Resolved,
+    /// Its condition started changing too often (a rule's `flap`).
+    Flapping,
+    /// It stopped flapping.
+    Stable,
 }
 
 impl AlertState {
@@ -89,6 +101,8 @@ impl AlertState {
             reading: Reading::default(),
             peak: None,
             gap_points: 0,
+            repeats: 0,
+            flap: Default::default(),
         }
     }
 
@@ -98,7 +112,9 @@ impl AlertState {
         self.onsets.iter().filter(|t| t.as_second() > from).count() >= FLAP_ONSETS
     }
 
-    /// Advances by one verdict at time `now`. `higher_is_worse` picks the peak.
+    /// Advances by one verdict at time `now`. `higher_is_worse` picks the peak; `damping`
+    /// holds an alert with [`FLAP_ONSETS`] onsets within [`FLAP_WINDOW_SECS`] firing until
+    /// its condition has been false for that long (rules without `flap`).
     pub fn step(
         &mut self,
         verdict: &Verdict,
@@ -106,6 +122,7 @@ impl AlertState {
         for_secs: i64,
         clear_for_secs: i64,
         higher_is_worse: bool,
+        damping: bool,
     ) -> Vec<Change> {
         let mut out = Vec::new();
         let secs = |a: Option<Timestamp>| a.map_or(0, |a| now.as_second() - a.as_second());
@@ -147,6 +164,7 @@ impl AlertState {
                     self.clear_since = None;
                     self.notified = false;
                     self.last_notice = None;
+                    self.repeats = 0;
                     let from = now.as_second() - FLAP_WINDOW_SECS;
                     self.onsets.retain(|t| t.as_second() > from);
                     self.onsets.push(now);
@@ -183,7 +201,7 @@ impl AlertState {
                                 .or(Some(now));
                         }
                         let since = *self.clear_since.get_or_insert(now);
-                        let hold = if self.flapping(now) {
+                        let hold = if damping && self.flapping(now) {
                             clear_for_secs.max(FLAP_WINDOW_SECS)
                         } else {
                             clear_for_secs

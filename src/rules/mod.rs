@@ -25,6 +25,7 @@ pub mod condition;
 pub mod engine;
 pub mod event;
 pub mod file;
+pub mod flap;
 pub mod lifecycle;
 pub mod live;
 pub mod point;

@@ -335,6 +335,41 @@ pub enum Condition {
     PortDown,
 }
 
+/// Flap detection of a rule (`flap = { changes = 6, within = "1h", clear_for = "30m" }`): an
+/// alert whose condition changed `changes` times within `within` is flapping: one notice says
+/// so, no firing or resolved notices follow, and one more says when its condition has not
+/// changed for `clear_for`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flap {
+    /// Changes of the condition (true to false or back) that make it flapping.
+    pub changes: usize,
+    /// Within this many seconds.
+    pub within: i64,
+    /// Stable (no change) this many seconds ends the flapping.
+    pub clear_for: i64,
+}
+
+/// How repeat notices of a firing alert space out: the first after `every`, each next one
+/// `backoff` times later than the one before, never more than `max` apart.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Repeat {
+    /// Seconds from the firing notice to the first repeat (`repeat`).
+    pub every: i64,
+    /// Growth of the interval after each repeat (`repeat_backoff`, at least 1; 1 = fixed).
+    pub backoff: f64,
+    /// The longest interval, seconds (`repeat_max`); `None`: unbounded.
+    pub max: Option<i64>,
+}
+
+impl Repeat {
+    /// Seconds from the last notice to the next repeat, after `sent` repeats already went out.
+    pub fn interval(&self, sent: u32) -> i64 {
+        let grown = self.every as f64 * self.backoff.powi(sent.min(64) as i32);
+        let cap = self.max.map_or(i64::MAX as f64, |m| m as f64);
+        grown.min(cap).max(1.0) as i64
+    }
+}
+
 /// A validated rule, ready for the evaluator.
 #[derive(Clone, Debug)]
 pub struct Rule {
@@ -360,8 +395,10 @@ pub struct Rule {
     pub severity: Severity,
     /// Route names, with the special `owners` and `account_manager`.
     pub notify: Vec<String>,
-    /// Re-notify while firing, seconds.
-    pub repeat_secs: Option<i64>,
+    /// Re-notify while firing: interval, backoff and cap.
+    pub repeat: Option<Repeat>,
+    /// Flap detection (`None`: the built-in damping only, see [`super::lifecycle`]).
+    pub flap: Option<Flap>,
     /// Rules that, while firing on an entity, keep this one from firing on it (one incident,
     /// one alert). Its baseline still learns.
     pub inhibited_by: Vec<String>,
@@ -395,7 +432,8 @@ impl Rule {
             clear_for_secs,
             severity,
             notify,
-            repeat_secs,
+            repeat,
+            flap,
             inhibited_by,
             min_coverage,
             min_revenue_at_risk,
@@ -413,7 +451,8 @@ impl Rule {
             && *clear_for_secs == other.clear_for_secs
             && *severity == other.severity
             && *notify == other.notify
-            && *repeat_secs == other.repeat_secs
+            && *repeat == other.repeat
+            && *flap == other.flap
             && *inhibited_by == other.inhibited_by
             && *min_coverage == other.min_coverage
             && *min_revenue_at_risk == other.min_revenue_at_risk

@@ -3,6 +3,7 @@
 //! (`FILE:LINE:COL: KEY: message`), all of them at once, not only the first.
 
 mod churn;
+mod flap;
 mod margin;
 mod notify;
 mod raw;
@@ -43,6 +44,19 @@ pub mod defaults {
     pub const MIN_PERIODS: usize = 3;
     /// Coverage below which an aggregate point is unknown.
     pub const MIN_COVERAGE: f64 = 0.9;
+    /// `flap = true`, and the keys a flap table leaves out: six changes within an hour
+    /// make an alert flapping; half an hour without a change ends it.
+    pub const FLAP: crate::rules::rule::Flap = crate::rules::rule::Flap {
+        changes: 6,
+        within: 3600,
+        clear_for: 1800,
+    };
+
+    /// The flap detection of a rule that does not say: port_down and absent rules (a link
+    /// or a switch that bounces) have [`FLAP`]; the others only the built-in damping.
+    pub fn flap(kind: super::Kind) -> Option<crate::rules::rule::Flap> {
+        matches!(kind, super::Kind::PortDown | super::Kind::Absent).then_some(FLAP)
+    }
 }
 
 /// Every rule of a rules folder.

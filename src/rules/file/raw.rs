@@ -46,6 +46,10 @@ pub(super) struct RawRule {
     pub(super) severity: Option<Spanned<String>>,
     pub(super) notify: Option<Vec<Spanned<String>>>,
     pub(super) repeat: Option<Spanned<Duration>>,
+    pub(super) repeat_backoff: Option<Spanned<f64>>,
+    pub(super) repeat_max: Option<Spanned<Duration>>,
+    /// `false`, or `{ changes = 6, within = "1h", clear_for = "30m" }` (read in `flap.rs`).
+    pub(super) flap: Option<Spanned<toml::Value>>,
     pub(super) inhibited_by: Option<Vec<Spanned<String>>>,
     pub(super) window: Option<Spanned<Duration>>,
     pub(super) recent: Option<Spanned<Duration>>,

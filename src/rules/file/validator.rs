@@ -178,7 +178,8 @@ impl Validator<'_, '_, '_> {
             }
         }
         let clear_for_secs = r.clear_for.as_ref().map(Self::secs).unwrap_or(0);
-        let repeat_secs = self.positive(&r.repeat, "repeat");
+        let repeat = self.repeat(&r);
+        let flap = self.flap(&r, kind);
         let severity = match &r.severity {
             Some(s) => self.pick(
                 s,
@@ -220,7 +221,8 @@ impl Validator<'_, '_, '_> {
             clear_for_secs,
             severity: severity?,
             notify,
-            repeat_secs,
+            repeat,
+            flap,
             inhibited_by: r
                 .inhibited_by
                 .iter()
