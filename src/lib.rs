@@ -13,6 +13,7 @@ pub mod demo;
 pub mod flow;
 pub mod format;
 pub mod http;
+pub mod maintenance;
 pub mod notify;
 pub mod poll;
 pub mod report;

@@ -593,3 +593,106 @@ fn mutated_configs_and_rules_are_reported_never_a_panic() {
         "only {reported} of 400 mangled pairs gave a diagnostic"
     );
 }
+
+#[test]
+fn maintenance_windows_are_checked_and_their_next_occurrences_shown() {
+    let bad = format!(
+        r#"{BASE}
+[[maintenance]]
+name = "w-tz"
+every = "sunday 02:00"
+duration = "2h"
+time_zone = "Mars/Olympus"
+
+[[maintenance]]
+name = "w-every"
+every = "funday 02:00"
+duration = "2h"
+
+[[maintenance]]
+name = "w-dur"
+cron = "0 2 * * 0"
+
+[[maintenance]]
+name = "w-until"
+from = "2026-12-06 04:00"
+until = "2026-12-06 02:00"
+
+[[maintenance]]
+name = "w-label"
+match = {{ colour = "red" }}
+from = "2026-12-06 02:00"
+until = "2026-12-06 04:00"
+
+[[maintenance]]
+name = "w-cron"
+cron = "0 2 * *"
+duration = "1h"
+"#
+    );
+    let r = check_text(&bad, &[]);
+    r.assert_error(
+        "time_zone = \"Mars/Olympus\"",
+        "maintenance[0].time_zone",
+        "unknown time zone `Mars/Olympus`",
+    );
+    r.assert_error(
+        "every = \"funday 02:00\"",
+        "maintenance[1].every",
+        "`funday` is not a weekday",
+    );
+    r.assert_error(
+        "cron = \"0 2 * * 0\"",
+        "maintenance[2].duration",
+        "a recurring window needs `duration`",
+    );
+    r.assert_error(
+        "until = \"2026-12-06 02:00\"",
+        "maintenance[3].until",
+        "must be after `from`",
+    );
+    r.assert_error(
+        "colour = \"red\"",
+        "maintenance[4].match.colour",
+        "cannot match `colour`",
+    );
+    r.assert_error(
+        "cron = \"0 2 * *\"",
+        "maintenance[5].cron",
+        "has five fields",
+    );
+
+    // A valid one: the summary lists it with its next three occurrences, in local time.
+    let good = format!(
+        "{BASE}\n[[maintenance]]\nname = \"firmware\"\nmatch = {{ switch = \"bj1-core-a\" }}\nevery = \"sunday 02:00\"\nduration = \"2h\"\ntime_zone = \"Europe/Berlin\"\nalerts = [\"no-such-rule\"]\n"
+    );
+    let r = check_text(&good, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let listed: Vec<&str> = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("maintenance windows (next three occurrences)"))
+        .skip(1)
+        .take(4)
+        .collect();
+    assert_eq!(
+        listed[0].trim(),
+        "firmware         every sunday 02:00 for 2 h (Europe/Berlin)",
+        "{}",
+        r.stdout
+    );
+    for l in &listed[1..] {
+        // `Sun 2026-12-06 02:00 CET - Sun 2026-12-06 04:00 CET`
+        assert!(
+            l.trim().starts_with("Sun ") && l.contains(" 02:00 CE"),
+            "{l}"
+        );
+    }
+    // A rule name that no rule has is a warning that names the window.
+    assert!(
+        r.stderr
+            .contains("maintenance[0].alerts: warning: window `firmware` mutes `no-such-rule`"),
+        "{}",
+        r.stderr
+    );
+}

@@ -80,3 +80,87 @@ fn each_method_matches_the_hand_computed_95th() {
     assert!(close(g.p95.in_bps.unwrap(), 20e6), "{:?}", g.p95);
     assert!(close(g.coverage, 19.0 / 20.0));
 }
+
+#[test]
+fn slots_inside_a_maintenance_window_marked_so_are_left_out_of_the_95th() {
+    // Customer `two` over 20 slots: sw-a/p5 in 10, out 5 Mbit/s throughout; sw-b/p1 in 100,
+    // out 1 Mbit/s in slots 0 and 1 (a switch reboot's burst), 0 and 1 after. A one-off window
+    // on sw-b over slots 0-1 is marked `exclude_samples`; another on the customer over slots
+    // 4-5 is not marked.
+    let from = day("2026-08-03");
+    let at = |s: i64| jiff::Timestamp::from_second(s).unwrap().to_string();
+    let windows = format!(
+        r#"
+[[maintenance]]
+name = "sw-b-reboot"
+match = {{ switch = "sw-b" }}
+from = "{}"
+until = "{}"
+exclude_samples = true
+
+[[maintenance]]
+name = "unmarked"
+match = {{ customer = "two" }}
+from = "{}"
+until = "{}"
+"#,
+        at(from),
+        at(from + 2 * 300),
+        at(from + 4 * 300),
+        at(from + 6 * 300),
+    );
+    let s = Setup::with_config(&format!("{CONFIG}{windows}"));
+    write_every(
+        &s.db(),
+        &s.config,
+        from,
+        from + 20 * 300,
+        300,
+        |sw, port, t| {
+            let k = ((t - from) / 300) as u64;
+            Some(match (sw, port) {
+                ("sw-a", "p5") => (five_min(10), five_min(5)),
+                ("sw-b", "p1") => (if k < 2 { five_min(100) } else { 0 }, five_min(1)),
+                _ => (0, 0),
+            })
+        },
+    );
+    let book = Store::open_existing(&s.db(), &Default::default())
+        .unwrap()
+        .usage();
+    let month = bandwatch::usage::Month::new(2026, 8).unwrap();
+    let now = jiff::Timestamp::from_second(from + 20 * 300).unwrap();
+    let months = bandwatch::usage::Months::new(month, now, true);
+    let usage = |config: &bandwatch::config::Config| {
+        let all =
+            bandwatch::usage::customers(&book, &config.topology, &config.report, &[], &months)
+                .unwrap();
+        all.into_iter().find(|c| c.id == "two").unwrap().this
+    };
+    // By hand, without the windows: in 110 x 2 and 10 x 18; the 95th is the 19th of 20
+    // sorted, 110 Mbit/s; in + out: 116 x 2 and 16 x 18, 95th 116.
+    let plain = Setup::with_config(CONFIG);
+    let u = usage(&plain.config);
+    assert_eq!((u.slots, u.excluded_slots), (20, 0));
+    assert!(close(u.p95.in_bps.unwrap(), 110e6), "{:?}", u.p95);
+    assert!(
+        close(u.p95.billed(Billing::Sum95).unwrap(), 116e6),
+        "{:?}",
+        u.p95
+    );
+    // With them: slots 0-1 are left out (the unmarked window leaves nothing out); the 18
+    // others are in 10, sum 16 Mbit/s, so both 95ths fall to those. Bytes still count.
+    let u = usage(&s.config);
+    assert_eq!(
+        (u.slots, u.excluded_slots, u.p95.slots),
+        (20, 2, 18),
+        "{u:?}"
+    );
+    assert!(close(u.p95.in_bps.unwrap(), 10e6), "{:?}", u.p95);
+    assert!(
+        close(u.p95.billed(Billing::Sum95).unwrap(), 16e6),
+        "{:?}",
+        u.p95
+    );
+    assert_eq!(u.in_octets, 20 * five_min(10) + 2 * five_min(100));
+}

@@ -35,6 +35,19 @@ pub fn run(config_path: &Path, args: CheckArgs) -> ExitCode {
         rule_file::load_dir(&loaded.config.daemon.rules_dir, &loaded.config.topology);
     diags.extend(loaded.warnings);
     diags.extend(crate::http::web_config::check(&loaded.config));
+    for (line, key, message) in crate::maintenance::unknown_rules(
+        &loaded.config.topology.maintenance,
+        rules.rules.iter().map(|r| r.name.as_str()),
+    ) {
+        diags.0.push(config::Diagnostic {
+            severity: config::Severity::Warning,
+            file: config_path.to_path_buf(),
+            line,
+            col: 1,
+            key,
+            message,
+        });
+    }
     diags.sort();
     eprint!("{diags}");
     if diags.has_errors() {
@@ -162,6 +175,26 @@ pub fn summary(cfg: &Config, rules: &RuleFiles) -> String {
                 r.email.join(", ")
             }
         );
+    }
+    if !t.maintenance.is_empty() {
+        let _ = writeln!(s, "\nmaintenance windows (next three occurrences)");
+        let now = jiff::Timestamp::now();
+        for w in &t.maintenance {
+            let _ = writeln!(s, "  {:<16} {} ({})", w.name, w.written, w.time_zone);
+            let occurrences = w.upcoming(now, 3);
+            if occurrences.is_empty() {
+                let _ = writeln!(s, "    (none to come)");
+            }
+            for o in occurrences {
+                let tz = jiff::tz::TimeZone::get(&w.time_zone).unwrap_or(jiff::tz::TimeZone::UTC);
+                let local = |t: jiff::Timestamp| {
+                    t.to_zoned(tz.clone())
+                        .strftime("%a %Y-%m-%d %H:%M %Z")
+                        .to_string()
+                };
+                let _ = writeln!(s, "    {} - {}", local(o.start), local(o.end));
+            }
+        }
     }
     if !rules.rules.is_empty() {
         let _ = writeln!(s, "\nrules");

@@ -26,6 +26,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "report",
     "price_plan",
     "flow",
+    "maintenance",
 ];
 
 /// `[daemon]`
@@ -295,4 +296,22 @@ pub struct RawReport {
     pub up: Option<Spanned<f64>>,
     pub down: Option<Spanned<f64>>,
     pub exclude_attacks: Option<bool>,
+}
+
+/// `[[maintenance]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMaintenance {
+    pub name: Spanned<String>,
+    pub reason: Option<String>,
+    #[serde(rename = "match")]
+    pub matchers: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
+    pub from: Option<Spanned<String>>,
+    pub until: Option<Spanned<String>>,
+    pub every: Option<Spanned<String>>,
+    pub cron: Option<Spanned<String>>,
+    pub duration: Option<Spanned<Duration>>,
+    pub time_zone: Option<Spanned<String>>,
+    pub alerts: Option<Vec<Spanned<String>>>,
+    pub exclude_samples: Option<bool>,
 }

@@ -216,6 +216,10 @@ pub struct Topology {
     /// API: prices are business-confidential).
     #[serde(skip)]
     pub pricing: super::pricing::Pricing,
+    /// Maintenance windows (`[[maintenance]]`): which entities' alerts they mute, and when.
+    /// Served by `/api/v1/maintenance`, not by the topology API.
+    #[serde(skip)]
+    pub maintenance: Vec<crate::maintenance::Window>,
 }
 
 impl Topology {

@@ -158,6 +158,8 @@ pub fn render_as(
         }
     }
 
+    super::maintenance::write_metrics(&mut e, t, jiff::Timestamp::now());
+
     let lines: Vec<(&str, Vec<PortKey>)> = t
         .product_lines
         .values()

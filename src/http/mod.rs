@@ -6,6 +6,7 @@ pub mod auth;
 pub mod exposition;
 pub mod listener;
 pub mod live;
+pub mod maintenance;
 pub mod metrics;
 pub mod reload;
 pub mod routes;

@@ -107,6 +107,14 @@ pub fn table() -> Vec<Route> {
         },
         Route {
             method: Method::GET,
+            path: "/api/v1/maintenance",
+            need: need(StatusRead, true),
+            summary: "maintenance windows: what they cover, whether open, the next occurrences",
+            large_body: false,
+            handler: || get(super::maintenance::api),
+        },
+        Route {
+            method: Method::GET,
             path: "/report",
             need: need(ReportRead, false),
             summary: "the monthly usage report with money",

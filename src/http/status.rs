@@ -48,7 +48,9 @@ pub async fn page(
         }
     }
     let html = tokio::task::spawn_blocking(move || {
-        render(&snapshot, store.as_ref(), &alerts, Timestamp::now()).replacen(
+        let now = Timestamp::now();
+        let windows = super::maintenance::views(&snapshot, now, v.redacted);
+        render(&snapshot, store.as_ref(), &alerts, &windows, now).replacen(
             ATTENTION_MARK,
             &attention(&problems).into_string(),
             1,
@@ -298,6 +300,7 @@ pub fn render(
     snap: &Snapshot,
     store: Option<&StoreView>,
     alerts: &[crate::rules::view::ActiveAlert],
+    maintenance: &[crate::maintenance::WindowView],
     now: Timestamp,
 ) -> String {
     let topo = &snap.topology;
@@ -460,6 +463,7 @@ pub fn render(
                 }
                 (PreEscaped(ATTENTION_MARK))
                 (alerts_section)
+                (super::maintenance::section(maintenance))
                 (lines)
                 (sites)
                 section id="ports" {
@@ -542,7 +546,12 @@ pub fn render(
                                         }
                                         td { (r.rule) }
                                         td { (r.entity) }
-                                        td { (r.from_state) " → " (r.to_state) }
+                                        td {
+                                            (r.from_state) " → " (r.to_state)
+                                            @if let Some(m) = &r.message {
+                                                " " span class="muted" { (m) }
+                                            }
+                                        }
                                         td { (r.value.map(short_value).unwrap_or_default()) }
                                     }
                                 }
@@ -692,6 +701,7 @@ mod tests {
             &snap,
             None,
             &[alert],
+            &[],
             Timestamp::from_second(1_764_000_060).unwrap(),
         );
         assert!(!page.contains("<script>"), "{page}");

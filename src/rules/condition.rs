@@ -169,9 +169,10 @@ impl SeriesEval {
         self.cadence.step()
     }
 
-    /// Feeds a past point (history after a restart) without evaluating it.
-    pub fn warm(&mut self, rule: &Rule, p: &Point) {
-        let _ = self.observe(rule, p);
+    /// Feeds a past point (history after a restart) without evaluating it; `learn` as in
+    /// [`SeriesEval::observe_as`].
+    pub fn warm(&mut self, rule: &Rule, p: &Point, learn: bool) {
+        let _ = self.observe_as(rule, p, learn);
     }
 
     /// For an `absent` rule: the series last answered at `t` (read from the store after a
@@ -186,6 +187,14 @@ impl SeriesEval {
     /// Evaluates the condition at `p` and then learns from it. `None` when the rule does not
     /// evaluate at this point at all (a churn rule between window ends).
     pub fn observe(&mut self, rule: &Rule, p: &Point) -> Option<Verdict> {
+        self.observe_as(rule, p, true)
+    }
+
+    /// [`SeriesEval::observe`]; with `learn` false the point is judged but left out of what
+    /// later points are compared with: a spike's or drop's baseline does not learn it, and a
+    /// churn rule's totals count it as unmeasured time (a sample inside a maintenance window
+    /// marked `exclude_samples`).
+    pub fn observe_as(&mut self, rule: &Rule, p: &Point, learn: bool) -> Option<Verdict> {
         let t = p.time.as_second();
         let dt = self.last_time.map(|l| t - l);
         if dt.is_some_and(|d| d <= 0) {
@@ -219,8 +228,9 @@ impl SeriesEval {
                 if d == 0 {
                     return None;
                 }
-                let value = p.value.filter(|v| v.is_finite());
-                let readings = churn.push(t, d, value, p.coverage);
+                let value = p.value.filter(|v| v.is_finite() && learn);
+                let coverage = if learn { p.coverage } else { 0.0 };
+                let readings = churn.push(t, d, value, coverage);
                 let r = readings.last()?;
                 let mut note = None;
                 if r.left_out != (0, 0) {
@@ -323,8 +333,10 @@ impl SeriesEval {
                     }
                     let sp = w.summary(0.5).map_or(0.0, |s| s.1);
                     let b = cache.at(t).map(|b| self.resolution.floor(b));
-                    cache.push(t, sp);
-                    self.resolution.learn(sp);
+                    if learn {
+                        cache.push(t, sp);
+                        self.resolution.learn(sp);
+                    }
                     let Some(b) = b else {
                         return Some(Verdict::Unknown("learning: not enough history yet".into()));
                     };
@@ -348,8 +360,10 @@ impl SeriesEval {
                 };
                 // `compare = "smoothed"`: the baseline learns the medians, like with like.
                 let learnt = if m.smoothed_baseline { v } else { raw };
-                cache.push(t, learnt);
-                self.resolution.learn(learnt);
+                if learn {
+                    cache.push(t, learnt);
+                    self.resolution.learn(learnt);
+                }
                 let Some(b) = b else {
                     return Some(Verdict::Unknown("learning: not enough history yet".into()));
                 };

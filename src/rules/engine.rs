@@ -120,6 +120,16 @@ fn persisted(s: &AlertState) -> impl PartialEq + use<> {
     )
 }
 
+/// True when a sample of `entity` at `t` is inside an open maintenance window marked
+/// `exclude_samples` and `rule` leaves such samples out (`maintenance_samples`).
+fn excluded(topology: &Topology, rule: &Rule, entity: &Entity, t: Timestamp) -> bool {
+    rule.exclude_maintenance_samples
+        && topology
+            .maintenance
+            .iter()
+            .any(|w| w.exclude_samples && w.matches(&entity.labels) && w.open_at(t))
+}
+
 /// The rule engine.
 pub struct Engine {
     rules: Vec<Rule>,
@@ -298,12 +308,14 @@ impl Engine {
                 let from = Timestamp::from_second(p.time.as_second() - span)
                     .unwrap_or(Timestamp::UNIX_EPOCH);
                 for past in self.history.points(entity, metric, from, p.time) {
-                    e.warm(rule, &past);
+                    let learn = !excluded(&self.topology, rule, entity, past.time);
+                    e.warm(rule, &past, learn);
                 }
             }
             e
         });
-        let Some(mut verdict) = eval.observe(rule, p) else {
+        let learn = !excluded(&self.topology, rule, entity, p.time);
+        let Some(mut verdict) = eval.observe_as(rule, p, learn) else {
             return Outcome::default();
         };
         // Inhibited: while a rule of `inhibited_by` fires on this entity, this one does not
@@ -357,23 +369,39 @@ impl Engine {
             Some(FlapChange::Stable) => changes.push(Change::Stable),
             None => {}
         }
+        // A maintenance window mutes it like a silence, and its transitions say so.
+        let window = crate::maintenance::covering(
+            &self.topology.maintenance,
+            &rule.name,
+            &entity.labels,
+            p.time,
+        );
         let mut out = Outcome::default();
         for c in &changes {
+            let mut reading = state.reading.clone();
+            if let Some(w) = window {
+                let mark = format!("(maintenance) {}", w.name);
+                reading.note = Some(match reading.note {
+                    Some(n) => format!("{n}; {mark}"),
+                    None => mark,
+                });
+            }
             out.transitions.push(AlertTransition {
                 rule: rule.name.clone(),
                 entity: id.to_string(),
                 change: *c,
                 at: p.time,
-                reading: state.reading.clone(),
+                reading,
                 started_at: state.started_at,
                 peak: state.peak.clone(),
                 gap_points: state.gap_points,
             });
         }
-        let silenced = self
-            .silences
-            .iter()
-            .any(|s| s.covers(&rule.name, &entity.labels, p.time));
+        let silenced = window.is_some()
+            || self
+                .silences
+                .iter()
+                .any(|s| s.covers(&rule.name, &entity.labels, p.time));
         let started = state.started_at.unwrap_or(p.time);
         let notice = |kind: NoticeKind, state: &AlertState| {
             let explanation = match kind {

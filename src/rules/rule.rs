@@ -399,6 +399,9 @@ pub struct Rule {
     pub repeat: Option<Repeat>,
     /// Flap detection (`None`: the built-in damping only, see [`super::lifecycle`]).
     pub flap: Option<Flap>,
+    /// Samples inside maintenance windows marked `exclude_samples` are judged but not learnt
+    /// by the baseline or the churn totals (`maintenance_samples = "exclude"`, the default).
+    pub exclude_maintenance_samples: bool,
     /// Rules that, while firing on an entity, keep this one from firing on it (one incident,
     /// one alert). Its baseline still learns.
     pub inhibited_by: Vec<String>,
@@ -434,6 +437,7 @@ impl Rule {
             notify,
             repeat,
             flap,
+            exclude_maintenance_samples,
             inhibited_by,
             min_coverage,
             min_revenue_at_risk,
@@ -453,6 +457,7 @@ impl Rule {
             && *notify == other.notify
             && *repeat == other.repeat
             && *flap == other.flap
+            && *exclude_maintenance_samples == other.exclude_maintenance_samples
             && *inhibited_by == other.inhibited_by
             && *min_coverage == other.min_coverage
             && *min_revenue_at_risk == other.min_revenue_at_risk

@@ -114,7 +114,8 @@ impl Diff {
             || o.product_lines != n.product_lines
             || o.customers != n.customers
             || o.routes != n.routes
-            || o.pricing != n.pricing;
+            || o.pricing != n.pricing
+            || o.maintenance != n.maintenance;
         let notify = notify_changed(&old.config, &new.config);
         let settings = old.config.report.day != new.config.report.day
             || old.config.report.time != new.config.report.time

@@ -61,6 +61,12 @@ impl Runtime {
         for w in diags.warnings() {
             tracing::warn!("{w}");
         }
+        for (line, key, message) in crate::maintenance::unknown_rules(
+            &config.topology.maintenance,
+            files.rules.iter().map(|r| r.name.as_str()),
+        ) {
+            tracing::warn!("{}:{line}: {key}: {message}", config.path.display());
+        }
         tracing::info!(
             rules = files.rules.len(),
             files = files.files.len(),

@@ -85,10 +85,27 @@ pub struct CustomerUsage {
     pub billed_bps: Option<f64>,
 }
 
+/// The spans of the maintenance windows marked `exclude_samples` on the customer or on one
+/// of its ports, within `p`: their slots are left out of the customer's 95th.
+fn maintenance_spans(topology: &Topology, c: &Customer, p: Period) -> Vec<(i64, i64)> {
+    if topology.maintenance.is_empty() {
+        return Vec::new();
+    }
+    let mut labels = vec![crate::rules::Entity::customer(c).labels];
+    labels.extend(
+        c.ports
+            .iter()
+            .filter_map(|k| topology.port(k))
+            .map(|port| crate::rules::Entity::port(port).labels),
+    );
+    crate::maintenance::excluded_spans(&topology.maintenance, &labels, p.from, p.to)
+}
+
 /// Every customer's usage in `months`, by id: the configured customers, and those named only
 /// by an ifAlias pattern (by id, without an account manager) in the months they have data.
 /// With `[report] exclude_attacks`, slots inside firing alerts of `spike_rules` on a customer
-/// or its ports are left out of its 95th.
+/// or its ports are left out of its 95th; so are slots inside maintenance windows marked
+/// `exclude_samples` on it or its ports.
 pub fn customers(
     book: &UsageBook,
     topology: &Topology,
@@ -98,11 +115,12 @@ pub fn customers(
 ) -> Result<Vec<CustomerUsage>, StoreError> {
     let imported = imported_by_customer(book, months)?;
     let usage = |c: &Customer, p: Period| -> Result<Usage, StoreError> {
-        let attacks = if settings.exclude_attacks {
+        let mut attacks = if settings.exclude_attacks {
             attack_spans(book, spike_rules, c, p.from, p.to)?
         } else {
             Vec::new()
         };
+        attacks.extend(maintenance_spans(topology, c, p));
         Usage::read_excluding(book, &Entity::new(EntityKind::Customer, &c.id), p, &attacks)
     };
     // Customers named only by an ifAlias pattern have series but no [[customer]] entry.

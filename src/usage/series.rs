@@ -51,8 +51,9 @@ pub struct Usage {
     pub recent_bps: Option<f64>,
     /// Average bit/s over the measured time of the whole period.
     pub average_bps: Option<f64>,
-    /// Measured slots left out of the percentiles because an attack (a firing spike alert)
-    /// overlapped them (`[report] exclude_attacks`); their bytes still count.
+    /// Measured slots left out of the percentiles because an attack (a firing spike alert,
+    /// `[report] exclude_attacks`) or a maintenance window marked `exclude_samples` overlapped
+    /// them; their bytes still count.
     pub excluded_slots: usize,
 }
 

@@ -7,6 +7,7 @@ mod customers;
 mod daemon;
 mod email;
 mod flow;
+mod maintenance;
 mod ports;
 mod routes;
 mod sites;
@@ -146,6 +147,7 @@ impl<'d, 'a> Builder<'d, 'a> {
         let billing = self.customers(&mut topo);
         let flow = self.flow(&topo);
         self.check_currencies(&topo);
+        topo.maintenance = self.maintenance();
         let email = self.email();
         let api = self.api();
         let http = self.http();

@@ -50,6 +50,7 @@ pub(super) struct RawRule {
     pub(super) repeat_max: Option<Spanned<Duration>>,
     /// `false`, or `{ changes = 6, within = "1h", clear_for = "30m" }` (read in `flap.rs`).
     pub(super) flap: Option<Spanned<toml::Value>>,
+    pub(super) maintenance_samples: Option<Spanned<String>>,
     pub(super) inhibited_by: Option<Vec<Spanned<String>>>,
     pub(super) window: Option<Spanned<Duration>>,
     pub(super) recent: Option<Spanned<Duration>>,

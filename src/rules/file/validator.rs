@@ -180,6 +180,21 @@ impl Validator<'_, '_, '_> {
         let clear_for_secs = r.clear_for.as_ref().map(Self::secs).unwrap_or(0);
         let repeat = self.repeat(&r);
         let flap = self.flap(&r, kind);
+        not_for!(
+            maintenance_samples,
+            matches!(kind, Kind::Spike | Kind::Drop),
+            "here: it is for spike and drop rules (their baselines and churn totals)"
+        );
+        let exclude_maintenance_samples = match &r.maintenance_samples {
+            Some(m) => self
+                .pick(
+                    m,
+                    "maintenance_samples",
+                    &[("exclude", true), ("include", false)],
+                )
+                .unwrap_or(true),
+            None => true,
+        };
         let severity = match &r.severity {
             Some(s) => self.pick(
                 s,
@@ -223,6 +238,7 @@ impl Validator<'_, '_, '_> {
             notify,
             repeat,
             flap,
+            exclude_maintenance_samples,
             inhibited_by: r
                 .inhibited_by
                 .iter()
