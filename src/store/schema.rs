@@ -249,6 +249,10 @@ pub(crate) fn open_for_write(path: &Path) -> Result<Connection, StoreError> {
         })?;
     }
     let mut conn = Connection::open(path).ctx(path, "opening the database")?;
+    // Before the first statement: another process (the daemon, while `bandwatch silence` or
+    // `import` opens the file) may hold a lock for a moment; wait for it instead of failing.
+    conn.busy_timeout(StdDuration::from_secs(5))
+        .ctx(path, "setting the busy timeout")?;
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .ctx(path, "reading the schema version")?;
@@ -259,9 +263,15 @@ pub(crate) fn open_for_write(path: &Path) -> Result<Connection, StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
-        .ctx(path, "switching to WAL")?;
+    // Switching needs an exclusive moment: only when the file is not in WAL mode already.
+    let mut mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .ctx(path, "reading the journal mode")?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        mode = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .ctx(path, "switching to WAL")?;
+    }
     if !mode.eq_ignore_ascii_case("wal") {
         tracing::warn!(file = %path.display(), mode, "the database is not in WAL mode");
     }
