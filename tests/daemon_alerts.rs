@@ -4,7 +4,7 @@
 //! restart in the middle of a firing alert sends no second notice.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod daemon_support;
@@ -42,24 +42,6 @@ fn subjects(outbox: &Path) -> Vec<String> {
                 .map(str::to_string)
         })
         .collect()
-}
-
-fn start_daemon(cfg: &Path, log: &Path) -> Kill {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Kill(
-        Command::new(BIN)
-            .arg("-c")
-            .arg(cfg)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
 }
 
 fn stop(mut d: Kill) {
@@ -170,7 +152,7 @@ fn outage_fires_and_resolves_by_email_and_restart_does_not_renotify() {
         _sim,
         dir: _dir,
     } = setup(RULES, SCENARIO);
-    let daemon = start_daemon(&cfg, &log);
+    let daemon = spawn_run_appending(&cfg, &log);
     // The steady threshold alert fires and is mailed once.
     wait_for("the uplink-busy email", 40, || {
         subjects(&outbox)
@@ -226,7 +208,7 @@ fn outage_fires_and_resolves_by_email_and_restart_does_not_renotify() {
         .filter(|s| s.contains("FIRING warning] uplink-busy"))
         .count();
     assert_eq!(before, 1, "{:?}", subjects(&outbox));
-    let daemon = start_daemon(&cfg, &log);
+    let daemon = spawn_run_appending(&cfg, &log);
     wait_for("the alert firing again after the restart", 30, || {
         http_body(http, "/api/v1/alerts")
             .is_some_and(|b| b.contains("\"state\":\"firing\"") && b.contains("uplink-busy"))
@@ -280,7 +262,7 @@ fn a_silence_added_while_running_holds_back_new_notices() {
         _sim,
         dir: _dir,
     } = setup(SILENCE_RULES, STEADY);
-    let daemon = start_daemon(&cfg, &log);
+    let daemon = spawn_run_appending(&cfg, &log);
     // Added after the daemon started: it must be picked up without a restart.
     let silence = |args: &[&str]| {
         let out = Command::new(BIN)

@@ -8,7 +8,7 @@ mod store_support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -20,7 +20,7 @@ use bandwatch::rules::rule::Rule;
 use bandwatch::rules::view::AlertsView;
 use bandwatch::store::alerts::{AlertCommit, AlertRow, HistoryRow};
 use bandwatch::store::{AlertStore, Store, StoreError};
-use daemon_support::{BIN, Kill, Simulated, simulate};
+use daemon_support::{BIN, Simulated, simulate, spawn_run_appending};
 use jiff::Timestamp;
 use rusqlite::Connection;
 use store_support::{reading, sweep};
@@ -366,24 +366,6 @@ fn episodes(db: &Path) -> BTreeMap<(String, String, String), usize> {
     out
 }
 
-fn start(cfg: &Path, log: &Path) -> Kill {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    Kill(
-        Command::new(BIN)
-            .arg("-c")
-            .arg(cfg)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    )
-}
-
 #[test]
 fn kill_9_through_an_alert_storm_delivers_each_firing_and_each_resolution_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -425,13 +407,13 @@ fn kill_9_through_an_alert_storm_delivers_each_firing_and_each_resolution_exactl
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        let mut d = start(&cfg, &log);
+        let mut d = spawn_run_appending(&cfg, &log);
         std::thread::sleep(Duration::from_millis(700 + seed % 5_000));
         d.0.kill().unwrap();
         d.0.wait().unwrap();
     }
     // Then a run that is left alone until the scenario is over and everything owed is out.
-    let mut d = start(&cfg, &log);
+    let mut d = spawn_run_appending(&cfg, &log);
     let end = Duration::from_secs(80);
     std::thread::sleep(end.saturating_sub(started.elapsed()));
     let settled = || {

@@ -133,6 +133,26 @@ pub fn spawn_run(cfg: &std::path::Path, log: &std::path::Path) -> Kill {
     )
 }
 
+/// Starts `bandwatch -c CFG run` with its log (stderr) appended to `log`, so the log of a
+/// restarted daemon follows the last one's.
+pub fn spawn_run_appending(cfg: &std::path::Path, log: &std::path::Path) -> Kill {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    Kill(
+        std::process::Command::new(BIN)
+            .arg("-c")
+            .arg(cfg)
+            .arg("run")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
 /// The `Subject:` lines of every `.eml` in `outbox`, in file-name order.
 pub fn eml_subjects(outbox: &std::path::Path) -> Vec<String> {
     let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(outbox)
