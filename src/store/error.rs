@@ -77,6 +77,14 @@ pub enum StoreError {
         /// The entity asked for, as `kind:name`.
         entity: String,
     },
+    /// A fenced write by a holder whose lease was taken over or has lapsed: refused.
+    #[error("lease {name} with fencing token {token} is no longer held; the write was refused")]
+    LeaseLost {
+        /// The lease's name.
+        name: String,
+        /// The stale holder's token.
+        token: i64,
+    },
     /// A query that cannot be answered as asked.
     #[error("invalid query: {0}")]
     InvalidQuery(String),

@@ -11,7 +11,7 @@
 //! - The stages see the store through the traits of [`traits`], which name operations, not
 //!   SQL: [`SweepSink`] (the writer), [`SeriesSource`] (behind the [`Reader`] handle),
 //!   [`UsageStore`] (behind [`UsageBook`]), [`AlertStore`], [`SilenceStore`] and
-//!   [`OutboxStore`], and [`FlowSink`] (customer traffic measured by flows, through the
+//!   [`OutboxStore`], [`LeaseStore`], and [`FlowSink`] (customer traffic measured by flows, through the
 //!   writer). SQLite is the embedded implementation; a second backend (a shared
 //!   PostgreSQL) implements the same traits.
 //! - Connections: the writer thread's own, one read-write connection for the small writes of
@@ -45,6 +45,8 @@
 //! - `alert_state`, `alert_history`, `silence`: the rules stage's ([`AlertStore`],
 //!   [`SilenceStore`]); `notify_queue`, `notify_outbox`, `notify_delivered`: the outbox
 //!   ([`OutboxStore`], migration 3); `usage_record`: imported usage ([`UsageStore`]).
+//! - `lease`: one row per lease (holder, fencing token, expiry) for work done by one daemon
+//!   at a time ([`LeaseStore`], migration 5, see [`lease`]).
 //!
 //! Integers, not floats, for octets. Bucket columns hold `unix seconds / bucket length`, and
 //! coverage is stored as *missing* milliseconds, so the common row (fully covered, port up,
@@ -95,6 +97,7 @@ pub mod flows;
 mod handles;
 mod hash;
 mod ingest;
+pub mod lease;
 pub mod metrics;
 pub mod outbox;
 pub mod reader;
@@ -113,12 +116,14 @@ pub use entity::{Entity, EntityKind, Metric, Tier};
 pub use error::StoreError;
 pub use flows::FlowSlot;
 pub use handles::{Reader, UsageBook};
+pub use lease::Lease;
 pub use metrics::WriterMetrics;
 pub use outbox::OUTBOX_SCHEMA;
 pub use reader::{Point, RangeQuery, SeriesData, StoredSample};
 pub use schema::SCHEMA_VERSION;
 pub use traits::{
-    AlertStore, FlowSink, OutboxStore, SeriesSource, SilenceStore, SweepSink, UsageStore,
+    AlertStore, FlowSink, LeaseStore, OutboxStore, SeriesSource, SilenceStore, SweepSink,
+    UsageStore,
 };
 pub use usage::{Bucket5m, UsageOverlap, UsageRecord, UsageWrite};
 pub use writer::{Writer, WriterOptions};
@@ -240,5 +245,10 @@ impl Store {
     /// The notification outbox.
     pub fn outbox(&self) -> Arc<dyn OutboxStore> {
         Arc::new(outbox::SqliteOutbox::new(self.db.clone()))
+    }
+
+    /// Leases for work that runs in one daemon at a time.
+    pub fn leases(&self) -> Arc<dyn LeaseStore> {
+        Arc::new(lease::SqliteLeases::new(self.db.clone()))
     }
 }

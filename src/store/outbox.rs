@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::db::Db;
 use super::error::{SqlContext, StoreError};
+use super::lease::{Lease, current_in};
 use super::traits::OutboxStore;
 
 /// The outbox tables (idempotent): migration 3, and what the notify stage of release 0.1
@@ -377,6 +378,29 @@ impl OutboxStore for SqliteOutbox {
             }
         }
         tx.commit().ctx(path, "marking a message sent")?;
+        Ok(changed == 1)
+    }
+
+    fn claim(&self, id: i64, lease: &Lease, now: Timestamp) -> Result<bool, StoreError> {
+        let path = self.db.path();
+        let mut conn = self.db.write()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(path, "claiming a message")?;
+        if !current_in(&tx, lease).ctx(path, "checking the outbox lease")? {
+            return Err(StoreError::LeaseLost {
+                name: lease.name.clone(),
+                token: lease.token,
+            });
+        }
+        let changed = tx
+            .execute(
+                "UPDATE notify_outbox SET claim_token = ?2, claimed_ms = ?3 \
+                 WHERE id = ?1 AND state = 'pending'",
+                params![id, lease.token, ms(now)],
+            )
+            .ctx(path, "claiming a message")?;
+        tx.commit().ctx(path, "claiming a message")?;
         Ok(changed == 1)
     }
 

@@ -11,10 +11,30 @@ use super::error::{SqlContext, StoreError};
 use super::outbox::OUTBOX_SCHEMA;
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, OUTBOX_SCHEMA, MIGRATION_4];
+const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    OUTBOX_SCHEMA,
+    MIGRATION_4,
+    MIGRATION_5,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Version 5: leases for work done by one daemon at a time (see `store::lease`), and the
+/// outbox's record of which lease holder claimed a message for sending.
+const MIGRATION_5: &str = r#"
+CREATE TABLE lease(
+    name        TEXT PRIMARY KEY,
+    holder      TEXT NOT NULL,
+    token       INTEGER NOT NULL,        -- fencing token: grows with every change of holder
+    expires_ms  INTEGER NOT NULL,
+    acquired_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+ALTER TABLE notify_outbox ADD COLUMN claim_token INTEGER;
+ALTER TABLE notify_outbox ADD COLUMN claimed_ms INTEGER;
+"#;
 
 /// Version 4: the `outbox` table reserved by version 1 was never used (the notify stage's
 /// tables of version 3 are the outbox); it goes.

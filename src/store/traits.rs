@@ -8,6 +8,7 @@
 //! `spawn_blocking`. Every implementation is `Send + Sync`: one handle is shared by threads.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::sync::watch;
@@ -16,6 +17,7 @@ use super::alerts::{AlertCommit, AlertRow, HistoryRow, SilenceRow};
 use super::entity::{Entity, EntityKind, Metric};
 use super::error::StoreError;
 use super::flows::FlowSlot;
+use super::lease::Lease;
 use super::outbox::{NewMessage, QueuedNotice, StoredMessage};
 use super::reader::{Point, RangeQuery, SeriesData, StoredSample};
 use super::usage::{Bucket5m, UsageOverlap, UsageRecord, UsageWrite};
@@ -197,6 +199,13 @@ pub trait OutboxStore: Send + Sync {
     /// Marks a pending message delivered and records the delivery of each alert in it;
     /// false when it was not pending (so it is never sent twice).
     fn mark_sent(&self, id: i64, now: Timestamp) -> Result<bool, StoreError>;
+    /// Claims a pending message for sending under `lease` (the outbox dispatcher's), in one
+    /// transaction with the check that the lease is still current: true when the message is
+    /// pending and now claimed; false when it is not pending (sent, failed or gone);
+    /// [`StoreError::LeaseLost`] when the lease was taken over or lapsed, so a dispatcher that
+    /// stalled past its lease never sends what its successor owns. Records the claim
+    /// (token and time) on the message.
+    fn claim(&self, id: i64, lease: &Lease, now: Timestamp) -> Result<bool, StoreError>;
     /// Records a transient failure: the next attempt is at `next`.
     fn mark_retry(&self, id: i64, error: &str, next: Timestamp) -> Result<(), StoreError>;
     /// Records a permanent failure (5xx: a refused login, a rejected recipient): kept with
@@ -216,4 +225,25 @@ pub trait OutboxStore: Send + Sync {
     fn resolution_owed(&self, rule: &str, entity: &str) -> Result<bool, StoreError>;
     /// Every (rule, entity) whose firing was delivered and whose resolution was not yet.
     fn resolutions_owed(&self) -> Result<Vec<(String, String)>, StoreError>;
+}
+
+/// Leases for work that runs in one daemon at a time (see [`super::lease`]): a row per name
+/// with its holder, an expiry and a fencing token. Time is the database's clock.
+pub trait LeaseStore: Send + Sync {
+    /// Takes or renews the lease `name` for `holder` until `ttl` from now. Returns the lease
+    /// when `holder` holds it now: a renewal keeps the fencing token, a takeover (the
+    /// previous holder's lease expired or was released) gets a higher one. `None` while
+    /// another holder's lease runs.
+    fn acquire(&self, name: &str, holder: &str, ttl: Duration)
+    -> Result<Option<Lease>, StoreError>;
+    /// Gives the lease up before it expires (a clean shutdown), so another daemon takes over
+    /// at once; false when it was no longer held with this token. The token is kept: the next
+    /// holder's is higher.
+    fn release(&self, lease: &Lease) -> Result<bool, StoreError>;
+    /// Who holds `name` now, if its lease has not expired.
+    fn holder(&self, name: &str) -> Result<Option<Lease>, StoreError>;
+    /// Ok while `lease` is current (same holder and token, not expired), else
+    /// [`StoreError::LeaseLost`]. Writes that must be fenced check this in their own
+    /// transaction (see [`OutboxStore::claim`]); this is the check alone.
+    fn fence(&self, lease: &Lease) -> Result<(), StoreError>;
 }
