@@ -20,9 +20,10 @@ pub struct CheckArgs {
 pub fn run(config_path: &Path, args: CheckArgs) -> ExitCode {
     let loaded = match config::load(config_path) {
         Ok(l) => l,
-        Err(diags) => {
+        Err(mut diags) => {
+            diags.truncate(config::diagnostic::SHOWN);
             eprint!("{diags}");
-            let n = diags.errors().count();
+            let n = diags.error_count();
             eprintln!(
                 "{}: {n} error{} found",
                 config_path.display(),
@@ -49,9 +50,10 @@ pub fn run(config_path: &Path, args: CheckArgs) -> ExitCode {
         });
     }
     diags.sort();
+    diags.truncate(config::diagnostic::SHOWN);
     eprint!("{diags}");
     if diags.has_errors() {
-        let n = diags.errors().count();
+        let n = diags.error_count();
         eprintln!("{n} error{} found", if n == 1 { "" } else { "s" });
         return ExitCode::from(1);
     }

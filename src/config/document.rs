@@ -10,7 +10,7 @@ use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::diagnostic::{Diagnostics, Severity, SourceFile};
+use super::diagnostic::{Diagnostics, LineIndex, SHOWN, Severity, SourceFile};
 
 /// One element of an array of tables (`[[switch]]`), with its index and span.
 pub struct Element<T> {
@@ -26,21 +26,30 @@ pub struct Element<T> {
 pub struct Document<'a> {
     /// The file.
     pub src: &'a SourceFile,
+    /// Where each line of the file starts (positions of every diagnostic come from it).
+    lines: LineIndex,
     root: DeTable<'a>,
     /// Problems found while reading.
     pub diags: Diagnostics,
 }
 
 impl<'a> Document<'a> {
-    /// Parses the file; syntax errors (all of them the parser can recover from) are returned.
+    /// Parses the file; syntax errors (all of them the parser can recover from) are returned,
+    /// the first [`SHOWN`] in full and the others counted.
     pub fn parse(src: &'a SourceFile) -> Result<Document<'a>, Diagnostics> {
-        let (root, errors) = DeTable::parse_recoverable(&src.text);
+        let lines = LineIndex::new(&src.text);
+        let (root, mut errors) = DeTable::parse_recoverable(&src.text);
         if !errors.is_empty() {
+            errors.sort_by_key(|e| e.span().map_or(0, |s| s.start));
+            let omitted = errors.len().saturating_sub(SHOWN);
             let diags = errors
                 .iter()
+                .take(SHOWN)
                 .map(|e| {
-                    let key = syntax_key(&src.text, e.span().map(|s| s.start).unwrap_or(0));
-                    src.diag(
+                    let at = e.span().map(|s| s.start).unwrap_or(0);
+                    let key = syntax_key(&src.text, &lines, at);
+                    src.diag_with(
+                        &lines,
                         Severity::Error,
                         e.span(),
                         &key,
@@ -48,13 +57,19 @@ impl<'a> Document<'a> {
                     )
                 })
                 .collect();
-            return Err(Diagnostics(diags));
+            return Err(Diagnostics::with_omitted(diags, omitted));
         }
         Ok(Document {
             src,
+            lines,
             root: root.into_inner(),
             diags: Diagnostics::default(),
         })
+    }
+
+    /// 1-based line and column of a byte offset of the file.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        self.lines.line_col(&self.src.text, offset)
     }
 
     /// Reports every top-level key that is not in `allowed`.
@@ -81,16 +96,18 @@ impl<'a> Document<'a> {
 
     /// Adds an error at a span.
     pub fn error(&mut self, span: Option<Range<usize>>, key: &str, message: impl Into<String>) {
-        self.diags
-            .0
-            .push(self.src.diag(Severity::Error, span, key, message));
+        let d = self
+            .src
+            .diag_with(&self.lines, Severity::Error, span, key, message);
+        self.diags.0.push(d);
     }
 
     /// Adds a warning at a span.
     pub fn warning(&mut self, span: Option<Range<usize>>, key: &str, message: impl Into<String>) {
-        self.diags
-            .0
-            .push(self.src.diag(Severity::Warning, span, key, message));
+        let d = self
+            .src
+            .diag_with(&self.lines, Severity::Warning, span, key, message);
+        self.diags.0.push(d);
     }
 
     fn entry(&self, key: &str) -> Option<&Spanned<DeValue<'a>>> {
@@ -231,12 +248,9 @@ fn key_path(v: &Spanned<DeValue<'_>>, offset: usize, prefix: String) -> String {
 }
 
 /// The key written on the line of a syntax error (`name` in `name = "x`), or `(syntax)`.
-fn syntax_key(text: &str, offset: usize) -> String {
-    let start = text[..offset.min(text.len())]
-        .rfind('\n')
-        .map(|i| i + 1)
-        .unwrap_or(0);
-    let line = text[start..].lines().next().unwrap_or("");
+fn syntax_key(text: &str, lines: &LineIndex, offset: usize) -> String {
+    let (n, _) = lines.line_col(text, offset);
+    let line = text.get(lines.line_span(text, n)).unwrap_or("");
     match line.split_once('=') {
         Some((k, _)) if !k.trim().is_empty() && !k.trim().starts_with('[') => k.trim().to_string(),
         _ => "(syntax)".to_string(),

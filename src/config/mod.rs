@@ -48,7 +48,7 @@ pub struct Loaded {
 
 /// Reads and validates a configuration file. On failure every error found is returned.
 pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
-    let src = SourceFile::read(path).map_err(|d| Diagnostics(vec![d]))?;
+    let src = SourceFile::read(path).map_err(|d| Diagnostics::from(vec![d]))?;
     load_source(&src)
 }
 
@@ -61,11 +61,7 @@ pub fn check_text(dir: &Path, config: &str, rules: &str) -> usize {
         path: dir.join("bandwatch.toml"),
         text: config.into(),
     };
-    let errors = |d: &Diagnostics| {
-        d.0.iter()
-            .filter(|x| x.severity == diagnostic::Severity::Error)
-            .count()
-    };
+    let errors = |d: &Diagnostics| d.error_count();
     let (topology, n) = match load_source(&src) {
         Ok(l) => (l.config.topology, 0),
         Err(d) => (Topology::default(), errors(&d)),
@@ -93,6 +89,9 @@ pub fn load_source(src: &SourceFile) -> Result<Loaded, Diagnostics> {
             config,
             warnings: diags,
         }),
-        _ => Err(diags),
+        _ => {
+            diags.truncate(diagnostic::SHOWN);
+            Err(diags)
+        }
     }
 }

@@ -28,7 +28,7 @@ impl Builder<'_, '_> {
             ) {
                 continue;
             }
-            let line = self.doc.src.line_col(el.value.name.span().start).0;
+            let line = self.doc.line_col(el.value.name.span().start).0;
             if let Some(mut w) = self.window(el.value, &key) {
                 w.line = line;
                 w.index = el.index;

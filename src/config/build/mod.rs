@@ -64,7 +64,7 @@ impl<'d, 'a> Builder<'d, 'a> {
     }
 
     pub(super) fn at(&self, span: &Range<usize>) -> String {
-        let (line, col) = self.doc.src.line_col(span.start);
+        let (line, col) = self.doc.line_col(span.start);
         format!("{}:{line}:{col}", self.doc.src.path.display())
     }
 

@@ -106,6 +106,9 @@ pub fn load_dir(dir: &Path, topology: &Topology) -> (RuleFiles, Diagnostics) {
         out.rules.extend(rules);
         out.files.push(path);
     }
+    // A folder with thousands of mistakes lists the first few and counts the rest.
+    diags.sort();
+    diags.truncate(crate::config::diagnostic::SHOWN);
     (out, diags)
 }
 

@@ -63,7 +63,7 @@ impl Validator<'_, '_, '_> {
         if name.is_empty() {
             self.err(&r.name, "name", "must not be empty");
         }
-        let line = self.doc.src.line_col(r.name.span().start).0;
+        let line = self.doc.line_col(r.name.span().start).0;
         let kind = self.pick(&r.kind, "kind", &Kind::ALL);
         let scope = self.pick(&r.scope, "scope", &Scope::ALL);
         let metric = match &r.metric {
