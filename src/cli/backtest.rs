@@ -3,13 +3,13 @@
 //! through the same rule engine as the daemon, and prints one row per alert onset and a
 //! summary per rule.
 
-use std::io::Read as _;
+use std::io::{BufReader, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::config::{self, Topology};
 use crate::rules::backtest::Report;
-use crate::rules::backtest::{read_csv, replay};
+use crate::rules::backtest::{StreamError, replay_grouped, replay_stream};
 use crate::rules::file::load_dir;
 use crate::rules::stored::replay_store;
 use crate::store;
@@ -82,25 +82,68 @@ pub fn run(config_path: &Path, args: BacktestArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let mut text = String::new();
-    let read = if input.as_os_str() == "-" {
-        std::io::stdin().read_to_string(&mut text).map(|_| ())
-    } else {
-        std::fs::read_to_string(input).map(|t| text = t)
-    };
-    if let Err(e) = read {
-        eprintln!("bandwatch backtest: cannot read {}: {e}", input.display());
-        return ExitCode::from(1);
-    }
-    let rows = match read_csv(&text) {
-        Ok(r) => r,
+    let file = match open_input(input) {
+        Ok(f) => f,
         Err(e) => {
-            eprintln!("{}: {e}", input.display());
+            eprintln!("bandwatch backtest: cannot read {}: {e}", input.display());
             return ExitCode::from(1);
         }
     };
-    let report = replay(rules, topology, rows);
-    print_report(&report, args.format)
+    match replay_file(rules, topology, file) {
+        Ok(report) => print_report(&report, args.format),
+        Err(e) => {
+            eprintln!("{}: {e}", input.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The input as a file that can be read twice: the file itself, or for `-` what stdin sends,
+/// spooled to a temporary file (unlinked at once; it goes when it is closed).
+fn open_input(input: &Path) -> std::io::Result<std::fs::File> {
+    if input.as_os_str() != "-" {
+        return std::fs::File::open(input);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let path = std::env::temp_dir().join(format!(
+        "bandwatch-backtest-{}-{nanos}.csv",
+        std::process::id()
+    ));
+    let mut spool = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    let _ = std::fs::remove_file(&path);
+    std::io::copy(&mut std::io::stdin().lock(), &mut spool)?;
+    spool.seek(SeekFrom::Start(0))?;
+    Ok(spool)
+}
+
+/// Replays a file one series at a time as it is read; when a series' rows are not together,
+/// reads it again with every series gathered first (the same alerts, more memory).
+fn replay_file(
+    rules: Vec<crate::rules::Rule>,
+    topology: Topology,
+    mut file: std::fs::File,
+) -> Result<Report, StreamError> {
+    fn buffered(f: &std::fs::File) -> BufReader<&std::fs::File> {
+        BufReader::with_capacity(256 * 1024, f)
+    }
+    match replay_stream(rules.clone(), topology.clone(), buffered(&file)) {
+        Err(StreamError::Interleaved { series, line }) => {
+            tracing::info!(
+                series,
+                line,
+                "the input's series are interleaved: reading it again, every series gathered first"
+            );
+            file.seek(SeekFrom::Start(0)).map_err(StreamError::Read)?;
+            replay_grouped(rules, topology, buffered(&file))
+        }
+        other => other,
+    }
 }
 
 /// `--from T --to T`: replays the store of the configuration's `data_dir`.

@@ -51,39 +51,156 @@ pub fn parse_time(s: &str) -> Option<Timestamp> {
 pub fn read_csv(text: &str) -> Result<Vec<Row>, String> {
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
+        if let Some(row) = parse_line(i, line)? {
+            rows.push(row);
         }
-        let mut f = line.rsplitn(3, ',');
-        let (Some(value), Some(time), Some(series)) = (f.next(), f.next(), f.next()) else {
-            return Err(format!(
-                "line {}: expected `series,timestamp,value`, got `{line}`",
-                i + 1
-            ));
-        };
-        if i == 0 && time.trim() == "timestamp" {
-            continue;
-        }
-        let Some(time) = parse_time(time) else {
-            return Err(format!(
-                "line {}: invalid timestamp `{time}`; write ISO-8601 like 2026-01-05T14:05:00Z",
-                i + 1
-            ));
-        };
-        let value = value
-            .trim()
-            .trim_matches('"')
-            .parse::<f64>()
-            .ok()
-            .filter(|v| v.is_finite());
-        rows.push(Row {
-            series: series.trim().trim_matches('"').to_string(),
-            time,
-            value,
-        });
     }
     Ok(rows)
+}
+
+/// One line of the input (0-based index `i`): a row, nothing (blank, comment, the header), or
+/// an error naming the line.
+fn parse_line(i: usize, line: &str) -> Result<Option<Row>, String> {
+    let line = line.trim_end_matches(['\r', '\n']);
+    if line.trim().is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let mut f = line.rsplitn(3, ',');
+    let (Some(value), Some(time), Some(series)) = (f.next(), f.next(), f.next()) else {
+        return Err(format!(
+            "line {}: expected `series,timestamp,value`, got `{line}`",
+            i + 1
+        ));
+    };
+    if i == 0 && time.trim() == "timestamp" {
+        return Ok(None);
+    }
+    let Some(time) = parse_time(time) else {
+        return Err(format!(
+            "line {}: invalid timestamp `{time}`; write ISO-8601 like 2026-01-05T14:05:00Z",
+            i + 1
+        ));
+    };
+    let value = value
+        .trim()
+        .trim_matches('"')
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite());
+    Ok(Some(Row {
+        series: series.trim().trim_matches('"').to_string(),
+        time,
+        value,
+    }))
+}
+
+/// Why a streamed replay stopped.
+#[derive(Debug)]
+pub enum StreamError {
+    /// A line that is not a row (the message names it).
+    Input(String),
+    /// The input could not be read.
+    Read(std::io::Error),
+    /// A series' rows are not together: its name came back after another series (at this
+    /// 1-based line). The caller replays the input again with [`replay_grouped`].
+    Interleaved {
+        /// The series.
+        series: String,
+        /// Where it came back.
+        line: usize,
+    },
+}
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StreamError::Input(m) => f.write_str(m),
+            StreamError::Read(e) => write!(f, "cannot read the input: {e}"),
+            StreamError::Interleaved { series, line } => write!(
+                f,
+                "line {line}: series `{series}` comes back after another series"
+            ),
+        }
+    }
+}
+
+/// Calls `row` for every row of `input`, read line by line (one line in memory at a time).
+fn each_row<R: std::io::BufRead>(
+    mut input: R,
+    mut row: impl FnMut(usize, Row) -> Result<(), StreamError>,
+) -> Result<(), StreamError> {
+    let mut line = String::new();
+    let mut i = 0;
+    loop {
+        line.clear();
+        if input.read_line(&mut line).map_err(StreamError::Read)? == 0 {
+            return Ok(());
+        }
+        if let Some(r) = parse_line(i, &line).map_err(StreamError::Input)? {
+            row(i + 1, r)?;
+        }
+        i += 1;
+    }
+}
+
+/// Replays `input` as it is read, one series at a time: the rows of a series must come
+/// together (in any time order among themselves), as in NAB's feed or any file sorted by
+/// series; only one series' points are held at once. A series that comes back after another
+/// one stops the replay with [`StreamError::Interleaved`].
+pub fn replay_stream<R: std::io::BufRead>(
+    rules: Vec<Rule>,
+    topology: Topology,
+    input: R,
+) -> Result<Report, StreamError> {
+    let mut replay = Replay::new(rules, topology);
+    let mut done: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut current: Option<String> = None;
+    let mut points: Vec<(Timestamp, Option<f64>)> = Vec::new();
+    each_row(input, |line, r| {
+        if current.as_deref() != Some(r.series.as_str()) {
+            if done.contains(&r.series) {
+                return Err(StreamError::Interleaved {
+                    series: r.series,
+                    line,
+                });
+            }
+            if let Some(name) = current.take() {
+                replay.series(&name, std::mem::take(&mut points));
+                // It does not come back: what the engine keeps for it can go.
+                replay.close(&name);
+                done.insert(name);
+            }
+            current = Some(r.series);
+        }
+        points.push((r.time, r.value));
+        Ok(())
+    })?;
+    if let Some(name) = current {
+        replay.series(&name, points);
+    }
+    Ok(replay.finish())
+}
+
+/// Replays `input` with every series' points gathered first (the rows of a series may be
+/// anywhere in the input); holds every point.
+pub fn replay_grouped<R: std::io::BufRead>(
+    rules: Vec<Rule>,
+    topology: Topology,
+    input: R,
+) -> Result<Report, StreamError> {
+    let mut by_series: BTreeMap<String, Vec<(Timestamp, Option<f64>)>> = BTreeMap::new();
+    each_row(input, |_, r| {
+        by_series
+            .entry(r.series)
+            .or_default()
+            .push((r.time, r.value));
+        Ok(())
+    })?;
+    let mut replay = Replay::new(rules, topology);
+    for (name, pts) in by_series {
+        replay.series(&name, pts);
+    }
+    Ok(replay.finish())
 }
 
 /// One alert found by the replay.
@@ -156,14 +273,54 @@ pub fn replay(rules: Vec<Rule>, topology: Topology, rows: Vec<Row>) -> Report {
             .or_default()
             .push((r.time, r.value));
     }
-    let names: Vec<String> = by_series.keys().cloned().collect();
-    let mut timeline: Vec<(Timestamp, usize, Point)> = Vec::new();
-    let mut last_time: Option<Timestamp> = None;
-    for (idx, (_, mut pts)) in by_series.into_iter().enumerate() {
+    let mut replay = Replay::new(rules, topology);
+    for (name, pts) in by_series {
+        replay.series(&name, pts);
+    }
+    replay.finish()
+}
+
+/// A replay fed one whole series at a time. The engine keeps its state per rule and entity,
+/// so replaying series one after another finds what replaying them interleaved in time
+/// would; only the series being replayed is held.
+pub struct Replay {
+    engine: Engine,
+    recorder: Recorder,
+    last_time: Option<Timestamp>,
+}
+
+impl Replay {
+    /// A replay of `rules`.
+    pub fn new(rules: Vec<Rule>, topology: Topology) -> Replay {
+        let recorder = Recorder::new(&rules);
+        let engine = Engine::new(
+            rules,
+            topology,
+            Box::new(MemoryStateStore::new()),
+            Box::new(NoHistory),
+        );
+        Replay {
+            engine,
+            recorder,
+            last_time: None,
+        }
+    }
+
+    /// Replays every point of one series (in any order; a repeated time counts once), with
+    /// missing steps (at the series' median step) as unknown points, as live gaps are.
+    pub fn series(&mut self, name: &str, mut pts: Vec<(Timestamp, Option<f64>)>) {
         pts.sort_by_key(|p| p.0);
         pts.dedup_by_key(|p| p.0);
         let secs: Vec<i64> = pts.iter().map(|p| p.0.as_second()).collect();
         let step = median_step(&secs);
+        drop(secs);
+        let entity = Entity::series(name);
+        let observe = |engine: &mut Engine, recorder: &mut Recorder, p: Point| {
+            let out = engine.observe(&entity, Metric::Value, p);
+            recorder.record(&out);
+            recorder.report.points += 1;
+        };
+        self.recorder.report.series += 1;
         let mut prev: Option<i64> = None;
         for (t, v) in pts {
             let s = t.as_second();
@@ -172,7 +329,7 @@ pub fn replay(rules: Vec<Rule>, topology: Topology, rows: Vec<Row>) -> Report {
                 let mut k = 1;
                 while s - (p + k * step) >= step / 2 && k <= MAX_FILL {
                     if let Ok(ft) = Timestamp::from_second(p + k * step) {
-                        timeline.push((ft, idx, Point::unknown(ft)));
+                        observe(&mut self.engine, &mut self.recorder, Point::unknown(ft));
                     }
                     k += 1;
                 }
@@ -182,27 +339,23 @@ pub fn replay(rules: Vec<Rule>, topology: Topology, rows: Vec<Row>) -> Report {
                 Some(v) => Point::known(t, v),
                 None => Point::unknown(t),
             };
-            timeline.push((t, idx, point));
-            last_time = Some(last_time.map_or(t, |l: Timestamp| l.max(t)));
+            observe(&mut self.engine, &mut self.recorder, point);
+            self.last_time = Some(self.last_time.map_or(t, |l: Timestamp| l.max(t)));
         }
     }
-    timeline.sort_by_key(|a| (a.0, a.1));
 
-    let entities: Vec<Entity> = names.iter().map(|n| Entity::series(n)).collect();
-    let mut recorder = Recorder::new(&rules);
-    let mut engine = Engine::new(
-        rules,
-        topology,
-        Box::new(MemoryStateStore::new()),
-        Box::new(NoHistory),
-    );
-    recorder.report.series = names.len();
-    recorder.report.points = timeline.len();
-    for (_, idx, p) in timeline {
-        let out = engine.observe(&entities[idx], Metric::Value, p);
-        recorder.record(&out);
+    /// Completes a series that gets no more points: its open alerts take their peaks, and
+    /// the engine forgets it.
+    pub fn close(&mut self, name: &str) {
+        let id = Entity::series(name).id();
+        self.recorder.settle(&self.engine, Some(&id));
+        self.engine.forget(&id);
     }
-    recorder.finish(&engine, last_time)
+
+    /// The report: every alert onset in time order and the summary per rule.
+    pub fn finish(self) -> Report {
+        self.recorder.finish(&self.engine, self.last_time)
+    }
 }
 
 /// Turns the transitions of a replay into alert rows and the per-rule summary: shared by
@@ -266,9 +419,13 @@ impl Recorder {
         }
     }
 
-    /// Completes the alerts still firing at the end (`last_time`) and adds the summary.
-    pub fn finish(mut self, engine: &Engine, last_time: Option<Timestamp>) -> Report {
+    /// Takes the peak and the gaps of the alerts still firing (of one entity, or all) from
+    /// the engine's states.
+    pub fn settle(&mut self, engine: &Engine, entity: Option<&str>) {
         for st in engine.active() {
+            if entity.is_some_and(|e| e != st.entity) {
+                continue;
+            }
             if let Some(i) = self.open.get(&(st.rule.clone(), st.entity.clone())) {
                 let a = &mut self.report.alerts[*i];
                 if let Some(pk) = &st.peak {
@@ -278,6 +435,11 @@ impl Recorder {
                 a.during_gap |= st.gap_points > 0;
             }
         }
+    }
+
+    /// Completes the alerts still firing at the end (`last_time`) and adds the summary.
+    pub fn finish(mut self, engine: &Engine, last_time: Option<Timestamp>) -> Report {
+        self.settle(engine, None);
         let mut report = self.report;
         // Onsets in time order (entities are replayed independently).
         report.alerts.sort_by(|a, b| {

@@ -217,6 +217,16 @@ impl Engine {
             .collect()
     }
 
+    /// Forgets everything kept for one entity (`Entity::id`): its evaluators, alert states
+    /// and absent watch. A backtest calls it once a series is replayed to the end, so memory
+    /// holds one series at a time.
+    pub fn forget(&mut self, id: &str) {
+        self.series.retain(|(_, e), _| e != id);
+        self.states.retain(|(_, e), _| e != id);
+        self.watched.retain(|(_, e), _| e != id);
+        self.applies.retain(|(e, _), _| e != id);
+    }
+
     fn rules_for(&mut self, id: &str, entity: &Entity, metric: Metric) -> Vec<usize> {
         if let Some(v) = self.applies.get(&(id.to_string(), metric)) {
             return v.clone();
