@@ -24,7 +24,8 @@ pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
 pub use flow::{CustomerPrefix, FlowExporter, FlowSettings, Prefix};
 pub use model::{
     AuthProtocol, Billing, Config, Daemon, Email, MailSecurity, MailTransport, PrivacyProtocol,
-    ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, UsmUser, defaults,
+    ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, StoreBackend,
+    StoreSettings, UsmUser, defaults,
 };
 pub use pricing::{Commit, PricePlan, Pricing, Revenue};
 pub use secret::Secret;

@@ -98,6 +98,28 @@ pub struct Config {
     pub flow: super::flow::FlowSettings,
     /// Sites, switches, ports, product lines, customers, routes.
     pub topology: Topology,
+    /// `[store]`: which backend keeps the data.
+    pub store: StoreSettings,
+}
+
+/// `[store]`: which backend keeps what bandwatch measures.
+#[derive(Clone, Debug, Default)]
+pub struct StoreSettings {
+    /// The backend.
+    pub backend: StoreBackend,
+}
+
+/// A store backend.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum StoreBackend {
+    /// SQLite in `daemon.data_dir` (the default).
+    #[default]
+    Sqlite,
+    /// A PostgreSQL shared by several daemons.
+    Postgres {
+        /// The connection URL (a secret: it may hold the password).
+        url: super::Secret,
+    },
 }
 
 /// `[daemon]`: where the daemon listens and keeps its data, and how often it polls.

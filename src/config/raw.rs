@@ -27,7 +27,16 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "price_plan",
     "flow",
     "maintenance",
+    "store",
 ];
+
+/// `[store]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub backend: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+}
 
 /// `[daemon]`
 #[derive(Debug, Default, Deserialize)]

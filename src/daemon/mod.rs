@@ -101,6 +101,14 @@ impl Daemon {
         if let Some(o) = &options.overrides {
             o(&mut config);
         }
+        if let crate::config::StoreBackend::Postgres { .. } = config.store.backend {
+            anyhow::bail!(
+                "{}: [store] backend = \"postgres\": the PostgreSQL store holds raw samples and \
+                 leases so far, but not yet the aggregates, alert state and outbox the daemon \
+                 needs; use backend = \"sqlite\" (the default) for now",
+                config.path.display()
+            );
+        }
         let runtime = Runtime::build(config, Vec::new())?;
         let config = runtime.config.clone();
         // A web configuration that does not load stops the start (TLS and users are not

@@ -77,6 +77,31 @@ pub enum StoreError {
         /// The entity asked for, as `kind:name`.
         entity: String,
     },
+    /// PostgreSQL refused an operation, or could not be reached.
+    #[error("{target}: {context}: {source}")]
+    Postgres {
+        /// Where: `postgresql user@host:port/dbname` (never the password).
+        target: String,
+        /// What the store was doing.
+        context: &'static str,
+        /// The client's or server's error.
+        #[source]
+        source: postgres::Error,
+    },
+    /// The PostgreSQL schema was written by a newer bandwatch; it is left untouched.
+    #[error(
+        "{target}: the database has schema version {found}, but this bandwatch knows only up to \
+         version {supported}; it was written by a newer bandwatch. Upgrade bandwatch; nothing \
+         was modified"
+    )]
+    PostgresTooNew {
+        /// Where.
+        target: String,
+        /// The version found.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
     /// A fenced write by a holder whose lease was taken over or has lapsed: refused.
     #[error("lease {name} with fencing token {token} is no longer held; the write was refused")]
     LeaseLost {

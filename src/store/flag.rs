@@ -22,6 +22,10 @@ pub const AGENT_ERROR: i64 = 7;
 /// The port was not found on the switch (gap).
 pub const PORT_MISSING: i64 = 8;
 
+/// The store could not take the sample (a shared database unreachable for longer than the
+/// writer's queue holds): unknown, never zero.
+pub const STORE_UNAVAILABLE: i64 = 9;
+
 /// The flag of a reading.
 pub fn of_quality(q: Quality) -> i64 {
     match q {
@@ -58,6 +62,7 @@ pub fn name(flag: i64) -> &'static str {
         TIMEOUT => "timeout",
         AGENT_ERROR => "agent_error",
         PORT_MISSING => "port_missing",
+        STORE_UNAVAILABLE => "store_unavailable",
         _ => "unknown",
     }
 }

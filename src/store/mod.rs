@@ -100,6 +100,7 @@ mod ingest;
 pub mod lease;
 pub mod metrics;
 pub mod outbox;
+pub mod postgres;
 pub mod reader;
 mod retention;
 mod schema;

@@ -12,6 +12,7 @@ mod ports;
 mod routes;
 mod sites;
 mod snmp;
+mod store;
 pub(super) mod values;
 
 use std::collections::{BTreeMap, HashMap};
@@ -152,6 +153,7 @@ impl<'d, 'a> Builder<'d, 'a> {
         let api = self.api();
         let http = self.http();
         let report = self.report(&topo, billing);
+        let store = self.store();
         if !self.doc.has("switch") {
             self.doc.warning(
                 None,
@@ -180,6 +182,7 @@ impl<'d, 'a> Builder<'d, 'a> {
             report,
             flow,
             topology: topo,
+            store,
         })
     }
 

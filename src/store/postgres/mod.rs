@@ -1,0 +1,118 @@
+//! The PostgreSQL backend: the same store traits as SQLite, on a database shared by several
+//! daemons (`[store] backend = "postgres"`). Client: the synchronous `postgres` crate (the
+//! blocking face of `tokio-postgres`, same maintainers), because every store trait is
+//! blocking and the writer is a thread of its own; it runs its own small runtime per
+//! connection and needs no pool crate for a handful of connections.
+//!
+//! # Shape
+//! - [`PgStore::connect`] connects, applies the versioned migrations (`schema.rs`, under a
+//!   transaction-scoped advisory lock so two daemons starting together migrate once) and hands
+//!   out handles: [`PgStore::writer`] (a [`SweepSink`], `writer.rs`), [`PgStore::reader`]
+//!   (a [`Reader`] on a [`super::SeriesSource`], `reader.rs`) and [`PgStore::leases`] (a [`LeaseStore`],
+//!   `lease.rs`).
+//! - Port samples go into `port_sample`, partitioned by day on the start of the poll slot
+//!   (`partition.rs`): retention drops whole partitions instead of deleting row by row.
+//! - Idempotent per (port, poll slot): the key is `(series_id, slot_ms)`, the start of the
+//!   poll slot on the switch's grid `k * interval + phase` ([`crate::poll::phase_offset`], the
+//!   same in every daemon and build) that the response time falls in. Two daemons polling the
+//!   same switch (an HA pair) poll on the same grid, so they store each slot once: the first
+//!   writer wins, except that a known sample replaces a gap.
+//! - The URL is a secret: it is never logged or put into an error. Errors name
+//!   `user@host:port/dbname` only ([`Target`]).
+
+mod conn;
+mod lease;
+mod partition;
+mod reader;
+mod schema;
+mod writer;
+
+use std::sync::{Arc, Mutex};
+
+pub use conn::Target;
+pub use writer::{PgWriter, PgWriterOptions};
+
+use super::error::StoreError;
+use super::handles::Reader;
+use super::traits::LeaseStore;
+use crate::config::{Retention, Secret, Topology};
+
+/// A PostgreSQL store, opened once per process. Cloning shares the connection of the small
+/// operations; the writer opens its own.
+#[derive(Clone)]
+pub struct PgStore {
+    inner: Arc<conn::Shared>,
+    retention: Retention,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("target", &self.inner.target.to_string())
+            .finish()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (a `postgres://` URL or a key=value string, kept
+    /// secret) and brings its schema up to date. A schema written by a newer bandwatch is
+    /// refused and left untouched.
+    pub fn connect(url: &Secret, retention: &Retention) -> Result<PgStore, StoreError> {
+        let shared = conn::Shared::open(url)?;
+        {
+            let mut c = shared.client()?;
+            schema::migrate(&mut c, &shared.target)?;
+        }
+        Ok(PgStore {
+            inner: Arc::new(shared),
+            retention: *retention,
+        })
+    }
+
+    /// Where it is connected (user, host, port, database; never the password).
+    pub fn target(&self) -> &Target {
+        &self.inner.target
+    }
+
+    /// Starts the writer thread (its own connection) with default options.
+    pub fn writer(&self, topology: Arc<Topology>) -> Result<PgWriter, StoreError> {
+        self.writer_with(topology, PgWriterOptions::default())
+    }
+
+    /// Starts the writer thread with `opts`.
+    pub fn writer_with(
+        &self,
+        topology: Arc<Topology>,
+        opts: PgWriterOptions,
+    ) -> Result<PgWriter, StoreError> {
+        PgWriter::spawn(self.inner.clone(), self.retention, topology, opts)
+    }
+
+    /// Reads series (the same handle as the SQLite store's).
+    pub fn reader(&self) -> Reader {
+        Reader::new(Arc::new(reader::PgReader::new(self.inner.clone())))
+    }
+
+    /// Leases for work that runs in one daemon at a time.
+    pub fn leases(&self) -> Arc<dyn LeaseStore> {
+        Arc::new(lease::PgLeases::new(self.inner.clone()))
+    }
+
+    /// Drops the day partitions of raw samples that `[retention] raw` no longer keeps,
+    /// measured back from the newest sample stored; returns how many were dropped.
+    pub fn apply_retention(&self) -> Result<usize, StoreError> {
+        let mut c = self.inner.client()?;
+        partition::drop_expired(&mut c, &self.inner.target, &self.retention)
+    }
+
+    /// The day partitions of raw samples, oldest first (for tests and inspection).
+    pub fn sample_partitions(&self) -> Result<Vec<String>, StoreError> {
+        let mut c = self.inner.client()?;
+        partition::list(&mut c, &self.inner.target)
+    }
+}
+
+/// Keeps `Mutex` poisoning from turning into a panic: the connection is still usable.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,115 @@
+//! The PostgreSQL schema and its versioned migrations (table `bandwatch_schema`). Two daemons
+//! starting together migrate once: the whole run holds a transaction-scoped advisory lock and
+//! re-reads the version inside it. A schema newer than this build's is refused untouched.
+
+use postgres::Client;
+
+use super::super::error::StoreError;
+use super::conn::{Target, pg_err};
+
+/// Migrations in order; migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[MIGRATION_1];
+
+/// The schema version this build writes.
+pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Key of the advisory lock held while migrating ("bandwatch" in ASCII, truncated).
+const MIGRATION_LOCK: i64 = 0x6261_6e64_7761_7463;
+
+/// Version 1: series, raw port samples partitioned by day, the store's own state, leases.
+const MIGRATION_1: &str = r#"
+-- Key/value state of the store itself (newest_ms: the newest sweep's time, unix ms).
+CREATE TABLE meta(
+    key   text PRIMARY KEY,
+    value bigint NOT NULL
+);
+
+-- One row per entity, as in SQLite. `name` is `SWITCH/PORT` for ports.
+CREATE TABLE series(
+    id           bigserial PRIMARY KEY,
+    kind         text NOT NULL CHECK (kind IN ('port','product_line','site','switch','customer')),
+    name         text NOT NULL,
+    site         text,
+    switch       text,
+    port         text,
+    product_line text,
+    customer     text,
+    role         text,
+    weight       double precision NOT NULL DEFAULT 1.0,
+    capacity_bps bigint,
+    created      bigint NOT NULL,
+    UNIQUE (kind, name)
+);
+CREATE INDEX series_switch ON series(switch) WHERE kind = 'port';
+
+-- Raw port samples, one row per port and poll slot. slot_ms: the start of the poll slot the
+-- response (ts, unix seconds) belongs to, on the switch's grid `k * interval + phase` (the
+-- scheduler's, the same in every daemon), in unix milliseconds: the key that makes two
+-- daemons polling one switch store each slot once. A row without dt_ms is a gap; flag says
+-- why (see store::flag). Partitioned by day on slot_ms: retention drops partitions.
+CREATE TABLE port_sample(
+    series_id   bigint   NOT NULL,
+    slot_ms     bigint   NOT NULL,
+    ts          bigint   NOT NULL,
+    dt_ms       bigint,
+    in_octets   bigint,
+    out_octets  bigint,
+    in_packets  bigint,
+    out_packets bigint,
+    oper        smallint,
+    flag        smallint NOT NULL,
+    speed_bps   bigint,
+    PRIMARY KEY (series_id, slot_ms)
+) PARTITION BY RANGE (slot_ms);
+
+-- Leases for work done by one daemon at a time (see store::lease): expiry by the
+-- database's clock; the token grows with every change of holder.
+CREATE TABLE lease(
+    name     text PRIMARY KEY,
+    holder   text NOT NULL,
+    token    bigint NOT NULL,
+    expires  timestamptz NOT NULL,
+    acquired timestamptz NOT NULL
+);
+"#;
+
+/// Applies the missing migrations in one transaction under the migration lock.
+pub(crate) fn migrate(client: &mut Client, target: &Target) -> Result<(), StoreError> {
+    let e = |c| pg_err(target, c);
+    let mut tx = client.transaction().map_err(e("starting a migration"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(e("waiting for the migration lock"))?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS bandwatch_schema(version bigint NOT NULL)")
+        .map_err(e("creating the schema version table"))?;
+    let found: i64 = tx
+        .query_one(
+            "SELECT COALESCE(MAX(version), 0) FROM bandwatch_schema",
+            &[],
+        )
+        .and_then(|r| r.try_get(0))
+        .map_err(e("reading the schema version"))?;
+    if found > PG_SCHEMA_VERSION {
+        return Err(StoreError::PostgresTooNew {
+            target: target.to_string(),
+            found,
+            supported: PG_SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate() {
+        let version = i as i64 + 1;
+        if version <= found {
+            continue;
+        }
+        tx.batch_execute(sql)
+            .map_err(e("applying a schema migration"))?;
+        tx.execute("DELETE FROM bandwatch_schema", &[])
+            .map_err(e("recording the schema version"))?;
+        tx.execute(
+            "INSERT INTO bandwatch_schema(version) VALUES ($1)",
+            &[&version],
+        )
+        .map_err(e("recording the schema version"))?;
+        tracing::info!(database = %target, version, "database schema migrated");
+    }
+    tx.commit().map_err(e("committing the migrations"))
+}

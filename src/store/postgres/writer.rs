@@ -1,0 +1,728 @@
+//! The PostgreSQL sweep writer: one thread with its own connection, fed through a bounded
+//! in-memory queue, so [`PgWriter::submit`] never waits on the network.
+//!
+//! - Each batch (the queued sweeps, up to [`PgWriterOptions::batch_rows`] samples) is one
+//!   statement over arrays (`INSERT .. SELECT FROM unnest(..) ON CONFLICT`) plus the newest
+//!   time, in one transaction: idempotent per (port, poll slot), so a retried batch or a
+//!   second daemon's copy of the same slot stores nothing twice (see `mod.rs`).
+//! - A lost connection (PostgreSQL restarted, the network gone) is retried with backoff on a
+//!   fresh connection; the batch in hand and everything submitted meanwhile stay queued, so
+//!   nothing accepted is lost. The queue is bounded ([`PgWriterOptions::max_queued_rows`]):
+//!   beyond it the oldest queued samples are turned into gaps flagged `store_unavailable`
+//!   (unknown, never zero, and the reason is stored), and only if even the gaps exceed four
+//!   times the bound are the oldest dropped, counted and logged.
+//! - At shutdown the writer makes one last attempt and then says what it could not write.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use postgres::Client;
+use tokio::sync::watch;
+
+use super::super::error::StoreError;
+use super::super::flag;
+use super::super::traits::SweepSink;
+use super::conn::{Shared, pg_err};
+use super::lock;
+use super::partition::{Partitions, day_of};
+use crate::config::{Retention, Topology};
+use crate::poll::{PortOutcome, Sweep, phase_offset};
+
+/// How the PostgreSQL writer batches and buffers.
+#[derive(Clone, Debug)]
+pub struct PgWriterOptions {
+    /// Most samples written in one transaction.
+    pub batch_rows: usize,
+    /// Samples held in memory while the database cannot be written; beyond it the oldest
+    /// become gaps (`store_unavailable`).
+    pub max_queued_rows: usize,
+    /// The longest wait between reconnection attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for PgWriterOptions {
+    fn default() -> Self {
+        PgWriterOptions {
+            batch_rows: 100_000,
+            max_queued_rows: 2_000_000,
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What the writer did, for `/metrics`, logs and tests.
+#[derive(Debug, Default)]
+pub struct PgWriterStats {
+    /// Samples (gaps included) sent in committed batches.
+    pub rows_written: AtomicU64,
+    /// Failed write attempts (each retried).
+    pub write_failures: AtomicU64,
+    /// Connections opened after a failure.
+    pub reconnects: AtomicU64,
+    /// Samples turned into `store_unavailable` gaps because the queue was full.
+    pub rows_gapped: AtomicU64,
+    /// Samples dropped outright (the queue full of gaps, or given up at shutdown).
+    pub rows_lost: AtomicU64,
+}
+
+/// One port sample as written.
+#[derive(Clone, Debug)]
+struct Row {
+    port: String,
+    slot_ms: i64,
+    ts: i64,
+    dt_ms: Option<i64>,
+    in_octets: Option<i64>,
+    out_octets: Option<i64>,
+    in_packets: Option<i64>,
+    out_packets: Option<i64>,
+    oper: Option<i16>,
+    flag: i16,
+    speed_bps: Option<i64>,
+}
+
+impl Row {
+    fn is_gap(&self) -> bool {
+        self.dt_ms.is_none()
+    }
+
+    /// The same slot, unknown because the store could not take it.
+    fn make_gap(&mut self) {
+        self.dt_ms = None;
+        self.in_octets = None;
+        self.out_octets = None;
+        self.in_packets = None;
+        self.out_packets = None;
+        self.flag = flag::STORE_UNAVAILABLE as i16;
+    }
+}
+
+/// A sweep as queued: the switch and its rows.
+struct Pending {
+    switch: String,
+    /// The sweep's time, unix milliseconds.
+    time_ms: i64,
+    rows: Vec<Row>,
+    /// Every row is a gap already (nothing more to degrade).
+    degraded: bool,
+}
+
+enum Item {
+    Sweep(Pending),
+    Topology(Arc<Topology>),
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Item>,
+    /// Rows of queued sweeps that still carry data.
+    data_rows: usize,
+    /// Rows of queued sweeps that are gaps.
+    gap_rows: usize,
+    submitted: u64,
+    done: u64,
+    stop: bool,
+    stopped: bool,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    moved: Condvar,
+    topology: Mutex<Arc<Topology>>,
+    opts: PgWriterOptions,
+    stats: Arc<PgWriterStats>,
+}
+
+/// The PostgreSQL implementation of [`SweepSink`].
+pub struct PgWriter {
+    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    sealed: watch::Receiver<Option<Timestamp>>,
+}
+
+fn u(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// The start of the poll slot (unix ms) that a response at `t` belongs to: the scheduler's
+/// grid `k * interval + phase` of the switch.
+fn slot_of(t: Timestamp, interval: Duration, phase: Duration) -> i64 {
+    let i = i64::try_from(interval.as_millis()).unwrap_or(60_000).max(1);
+    let p = i64::try_from(phase.as_millis()).unwrap_or(0) % i;
+    (t.as_millisecond() - p).div_euclid(i) * i + p
+}
+
+fn rows_of(sweep: &Sweep, topology: &Topology) -> Vec<Row> {
+    let interval = topology
+        .switch(&sweep.switch)
+        .map_or(Duration::from_secs(60), |s| s.interval.0);
+    let slot_ms = slot_of(sweep.time, interval, phase_offset(&sweep.switch, interval));
+    let ts = sweep.time.as_second();
+    sweep
+        .ports
+        .iter()
+        .map(|p| {
+            let mut row = Row {
+                port: p.port.clone(),
+                slot_ms,
+                ts,
+                dt_ms: None,
+                in_octets: None,
+                out_octets: None,
+                in_packets: None,
+                out_packets: None,
+                oper: None,
+                flag: 0,
+                speed_bps: None,
+            };
+            match &p.outcome {
+                PortOutcome::Reading(r) => {
+                    row.oper = Some(i16::from(r.oper_status.to_mib()));
+                    row.flag = flag::of_quality(r.quality) as i16;
+                    row.speed_bps = Some(u(r.speed_bps));
+                    if let Some(d) = &r.delta {
+                        row.dt_ms = Some(u(d.dt_ms));
+                        row.in_octets = Some(u(d.in_octets));
+                        row.out_octets = Some(u(d.out_octets));
+                        row.in_packets = d.in_packets.map(u);
+                        row.out_packets = d.out_packets.map(u);
+                    }
+                }
+                PortOutcome::Unknown(reason) => row.flag = flag::of_unknown(*reason) as i16,
+            }
+            row
+        })
+        .collect()
+}
+
+impl PgWriter {
+    pub(crate) fn spawn(
+        shared: Arc<Shared>,
+        _retention: Retention,
+        topology: Arc<Topology>,
+        opts: PgWriterOptions,
+    ) -> Result<PgWriter, StoreError> {
+        let client = shared.connect()?;
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State::default()),
+            moved: Condvar::new(),
+            topology: Mutex::new(topology.clone()),
+            opts,
+            stats: Arc::new(PgWriterStats::default()),
+        });
+        lock(&inner.state).queue.push_back(Item::Topology(topology));
+        // Aggregates are not computed on PostgreSQL yet: nothing is ever sealed.
+        let (_tx, sealed) = watch::channel(None);
+        let worker = Worker {
+            inner: inner.clone(),
+            shared: shared.clone(),
+            client: Some(client),
+            series: SeriesIds::default(),
+            partitions: Partitions::default(),
+            topology: None,
+        };
+        let thread = std::thread::Builder::new()
+            .name("bandwatch-pg-writer".into())
+            .spawn(move || worker.run())
+            .map_err(|source| StoreError::Io {
+                path: "bandwatch-pg-writer".into(),
+                context: "starting the PostgreSQL writer thread",
+                source,
+            })?;
+        Ok(PgWriter {
+            inner,
+            shared,
+            thread: Some(thread),
+            sealed,
+        })
+    }
+
+    /// Queues a sweep; never waits on the database.
+    pub fn submit(&self, sweep: Sweep) -> Result<(), StoreError> {
+        let rows = rows_of(&sweep, &lock(&self.inner.topology));
+        let mut st = lock(&self.inner.state);
+        if st.stop {
+            return Err(self.gone());
+        }
+        st.data_rows += rows.len();
+        st.submitted += 1;
+        st.queue.push_back(Item::Sweep(Pending {
+            time_ms: sweep.time.as_millisecond(),
+            switch: sweep.switch,
+            rows,
+            degraded: false,
+        }));
+        self.bound(&mut st);
+        drop(st);
+        self.inner.moved.notify_all();
+        Ok(())
+    }
+
+    /// Keeps the queue within its bound: the oldest data become gaps, and the oldest gaps go.
+    fn bound(&self, st: &mut State) {
+        let max = self.inner.opts.max_queued_rows;
+        let stats = &self.inner.stats;
+        let mut i = 0;
+        while st.data_rows > max && i < st.queue.len() {
+            if let Some(Item::Sweep(p)) = st.queue.get_mut(i)
+                && !p.degraded
+            {
+                let n = p.rows.iter().filter(|r| !r.is_gap()).count();
+                p.rows.iter_mut().for_each(Row::make_gap);
+                p.degraded = true;
+                let len = p.rows.len();
+                st.data_rows -= len;
+                st.gap_rows += len;
+                stats.rows_gapped.fetch_add(n as u64, Ordering::Relaxed);
+                if stats.rows_gapped.load(Ordering::Relaxed) == n as u64 {
+                    tracing::warn!(
+                        database = %self.shared.target, max_queued_rows = max,
+                        "PostgreSQL writer queue is full; the oldest queued samples are kept as \
+                         gaps (store_unavailable)"
+                    );
+                }
+            }
+            i += 1;
+        }
+        while st.gap_rows > max.saturating_mul(4) {
+            let pos = st
+                .queue
+                .iter()
+                .position(|it| matches!(it, Item::Sweep(p) if p.degraded));
+            let Some(pos) = pos else { break };
+            if let Some(Item::Sweep(p)) = st.queue.remove(pos) {
+                st.gap_rows -= p.rows.len();
+                st.done += 1;
+                stats
+                    .rows_lost
+                    .fetch_add(p.rows.len() as u64, Ordering::Relaxed);
+                tracing::error!(
+                    database = %self.shared.target, switch = %p.switch, ports = p.rows.len(),
+                    "PostgreSQL writer queue overflowed; a sweep's gaps were dropped"
+                );
+            }
+        }
+    }
+
+    /// Applies a reloaded topology, in order with the sweeps.
+    pub fn update_topology(&self, topology: Arc<Topology>) -> Result<(), StoreError> {
+        *lock(&self.inner.topology) = topology.clone();
+        let mut st = lock(&self.inner.state);
+        if st.stop {
+            return Err(self.gone());
+        }
+        st.queue.push_back(Item::Topology(topology));
+        drop(st);
+        self.inner.moved.notify_all();
+        Ok(())
+    }
+
+    /// Waits until every sweep submitted before is committed (or given up at shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        let mut st = lock(&self.inner.state);
+        let target = st.submitted;
+        while st.done < target && !st.stopped {
+            st = self.inner.moved.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+        if st.done < target {
+            return Err(self.gone());
+        }
+        Ok(())
+    }
+
+    /// What the writer did so far.
+    pub fn stats(&self) -> Arc<PgWriterStats> {
+        self.inner.stats.clone()
+    }
+
+    /// Stops the thread after one last attempt at what is queued.
+    pub fn shutdown(mut self) {
+        self.stop();
+    }
+
+    fn stop(&mut self) {
+        lock(&self.inner.state).stop = true;
+        self.inner.moved.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    fn gone(&self) -> StoreError {
+        StoreError::WriterGone {
+            path: self.shared.target.to_string().into(),
+        }
+    }
+}
+
+impl Drop for PgWriter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl SweepSink for PgWriter {
+    fn submit(&self, sweep: Sweep) -> Result<(), StoreError> {
+        PgWriter::submit(self, sweep)
+    }
+    fn update_topology(&self, topology: Arc<Topology>) -> Result<(), StoreError> {
+        PgWriter::update_topology(self, topology)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        PgWriter::flush(self)
+    }
+    fn sealed(&self) -> watch::Receiver<Option<Timestamp>> {
+        self.sealed.clone()
+    }
+}
+
+/// The writer thread's state.
+struct Worker {
+    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+    client: Option<Client>,
+    /// Series id by switch and port.
+    series: SeriesIds,
+    partitions: Partitions,
+    /// A topology to apply before the next batch.
+    topology: Option<Arc<Topology>>,
+}
+
+impl Worker {
+    fn run(mut self) {
+        while let Some(batch) = self.next_batch() {
+            let n = batch.len();
+            let stopping = self.write_until_done(&batch);
+            let mut st = lock(&self.inner.state);
+            st.done += n as u64;
+            if stopping {
+                let lost = batch.iter().map(|p| p.rows.len()).sum::<usize>();
+                self.inner
+                    .stats
+                    .rows_lost
+                    .fetch_add(lost as u64, Ordering::Relaxed);
+            }
+            drop(st);
+            self.inner.moved.notify_all();
+        }
+        let mut st = lock(&self.inner.state);
+        st.stopped = true;
+        drop(st);
+        self.inner.moved.notify_all();
+    }
+
+    /// The next sweeps to write (topology changes taken in order on the way); `None` when
+    /// stopping with nothing queued.
+    fn next_batch(&mut self) -> Option<Vec<Pending>> {
+        let mut st = lock(&self.inner.state);
+        loop {
+            let mut batch = Vec::new();
+            let mut rows = 0;
+            while let Some(item) = st.queue.front() {
+                match item {
+                    Item::Topology(_) if !batch.is_empty() => break,
+                    Item::Sweep(p)
+                        if !batch.is_empty()
+                            && rows + p.rows.len() > self.inner.opts.batch_rows =>
+                    {
+                        break;
+                    }
+                    _ => {}
+                }
+                match st.queue.pop_front() {
+                    Some(Item::Topology(t)) => self.topology = Some(t),
+                    Some(Item::Sweep(p)) => {
+                        rows += p.rows.len();
+                        if p.degraded {
+                            st.gap_rows -= p.rows.len();
+                        } else {
+                            st.data_rows -= p.rows.len();
+                        }
+                        batch.push(p);
+                    }
+                    None => break,
+                }
+            }
+            if !batch.is_empty() || self.topology.is_some() {
+                return Some(batch);
+            }
+            if st.stop {
+                return None;
+            }
+            st = self.inner.moved.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Writes `batch` (and a pending topology), retrying on fresh connections until it is
+    /// committed. Returns true when it gave up because the writer is stopping.
+    fn write_until_done(&mut self, batch: &[Pending]) -> bool {
+        let mut backoff = Duration::from_millis(100);
+        let mut failures = 0u32;
+        loop {
+            match self.write(batch) {
+                Ok(()) => {
+                    if failures > 0 {
+                        tracing::info!(database = %self.shared.target, failures,
+                            "PostgreSQL writes resumed; nothing queued was lost");
+                    }
+                    return false;
+                }
+                Err(e) => {
+                    failures += 1;
+                    self.inner
+                        .stats
+                        .write_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    if failures == 1 || failures.is_power_of_two() {
+                        tracing::warn!(error = %e, failures,
+                            "PostgreSQL write failed; sweeps stay queued and are retried");
+                    }
+                    self.client = None;
+                    // Partitions may have been dropped meanwhile (retention elsewhere).
+                    self.partitions.forget();
+                    if lock(&self.inner.state).stop && failures > 1 {
+                        let sweeps = batch.len() + lock(&self.inner.state).queue.len();
+                        tracing::error!(database = %self.shared.target, sweeps,
+                            "stopping with sweeps the database could not take; they are lost");
+                        return true;
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(self.inner.opts.max_backoff);
+                }
+            }
+        }
+    }
+
+    fn write(&mut self, batch: &[Pending]) -> Result<(), StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = Some(self.shared.connect()?);
+            self.inner.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        let Some(client) = self.client.as_mut() else {
+            unreachable!("connected above")
+        };
+        let target = &self.shared.target;
+        if let Some(t) = self.topology.clone() {
+            apply_topology(client, target, &t, &mut self.series)?;
+            self.topology = None;
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // Series of ports the topology does not list (alias-attributed, or newer).
+        let missing: Vec<(&str, &str)> = batch
+            .iter()
+            .flat_map(|p| {
+                p.rows
+                    .iter()
+                    .map(move |r| (p.switch.as_str(), r.port.as_str()))
+            })
+            .filter(|(sw, port)| self.series.get(sw, port).is_none())
+            .collect();
+        if !missing.is_empty() {
+            let topology = lock(&self.inner.topology).clone();
+            adhoc_series(client, target, &topology, &missing, &mut self.series)?;
+        }
+        let mut rows: Vec<(i64, &Row)> =
+            Vec::with_capacity(batch.iter().map(|p| p.rows.len()).sum());
+        for p in batch {
+            for r in &p.rows {
+                if let Some(id) = self.series.get(&p.switch, &r.port) {
+                    rows.push((id, r));
+                }
+            }
+        }
+        // One row per key in one statement (a known sample before a gap of the same slot),
+        // in key order so neighbouring rows share index pages.
+        rows.sort_by_key(|(id, r)| (*id, r.slot_ms, r.is_gap()));
+        rows.dedup_by_key(|(id, r)| (*id, r.slot_ms));
+        let mut days: Vec<i64> = rows.iter().map(|(_, r)| day_of(r.slot_ms)).collect();
+        days.sort_unstable();
+        days.dedup();
+        self.partitions.ensure(client, target, days)?;
+        let newest = batch.iter().map(|p| p.time_ms).max().unwrap_or(0);
+        insert_rows(client, target, &rows, newest)?;
+        self.inner
+            .stats
+            .rows_written
+            .fetch_add(rows.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Writes the rows and the newest time in one transaction.
+fn insert_rows(
+    client: &mut Client,
+    target: &super::Target,
+    rows: &[(i64, &Row)],
+    newest: i64,
+) -> Result<(), StoreError> {
+    let e = |c| pg_err(target, c);
+    let col = |f: &dyn Fn(&Row) -> Option<i64>| rows.iter().map(|(_, r)| f(r)).collect::<Vec<_>>();
+    let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+    let slots: Vec<i64> = rows.iter().map(|(_, r)| r.slot_ms).collect();
+    let ts: Vec<i64> = rows.iter().map(|(_, r)| r.ts).collect();
+    let dt = col(&|r| r.dt_ms);
+    let ino = col(&|r| r.in_octets);
+    let outo = col(&|r| r.out_octets);
+    let inp = col(&|r| r.in_packets);
+    let outp = col(&|r| r.out_packets);
+    let oper: Vec<Option<i16>> = rows.iter().map(|(_, r)| r.oper).collect();
+    let flags: Vec<i16> = rows.iter().map(|(_, r)| r.flag).collect();
+    let speed = col(&|r| r.speed_bps);
+    let mut tx = client.transaction().map_err(e("starting a sample batch"))?;
+    tx.execute(
+        "INSERT INTO port_sample AS s (series_id, slot_ms, ts, dt_ms, in_octets, out_octets, \
+           in_packets, out_packets, oper, flag, speed_bps) \
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
+           $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::smallint[], \
+           $10::smallint[], $11::bigint[]) \
+         ON CONFLICT (series_id, slot_ms) DO UPDATE SET ts = EXCLUDED.ts, dt_ms = EXCLUDED.dt_ms, \
+           in_octets = EXCLUDED.in_octets, out_octets = EXCLUDED.out_octets, \
+           in_packets = EXCLUDED.in_packets, out_packets = EXCLUDED.out_packets, \
+           oper = EXCLUDED.oper, flag = EXCLUDED.flag, speed_bps = EXCLUDED.speed_bps \
+         WHERE s.dt_ms IS NULL AND EXCLUDED.dt_ms IS NOT NULL",
+        &[
+            &ids, &slots, &ts, &dt, &ino, &outo, &inp, &outp, &oper, &flags, &speed,
+        ],
+    )
+    .map_err(e("writing port samples"))?;
+    tx.execute(
+        "INSERT INTO meta(key, value) VALUES ('newest_ms', $1) \
+         ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value, EXCLUDED.value)",
+        &[&newest],
+    )
+    .map_err(e("recording the newest sample time"))?;
+    tx.commit().map_err(e("committing port samples"))
+}
+
+/// Creates or relabels the series of every configured port.
+fn apply_topology(
+    client: &mut Client,
+    target: &super::Target,
+    topology: &Topology,
+    series: &mut SeriesIds,
+) -> Result<(), StoreError> {
+    let ports: Vec<_> = topology
+        .switches
+        .iter()
+        .flat_map(|s| s.ports.iter())
+        .collect();
+    let names: Vec<String> = ports.iter().map(|p| p.key().to_string()).collect();
+    let l = |f: &dyn Fn(&crate::config::PortLabels) -> Option<String>| {
+        ports.iter().map(|p| f(&p.labels)).collect::<Vec<_>>()
+    };
+    let site = l(&|l| Some(l.site.clone()));
+    let switch = l(&|l| Some(l.switch.clone()));
+    let port = l(&|l| Some(l.port.clone()));
+    let pl = l(&|l| l.product_line.clone());
+    let cust = l(&|l| l.customer.clone());
+    let role = l(&|l| l.role.clone());
+    let now = Timestamp::now().as_second();
+    let rows = client
+        .query(
+            "INSERT INTO series (kind, name, site, switch, port, product_line, customer, role, created) \
+             SELECT 'port', n, si, sw, po, pl, cu, ro, $7 FROM unnest($1::text[], $2::text[], \
+               $3::text[], $4::text[], $5::text[], $6::text[], $8::text[]) AS t(n, si, sw, po, pl, cu, ro) \
+             ON CONFLICT (kind, name) DO UPDATE SET site = EXCLUDED.site, switch = EXCLUDED.switch, \
+               port = EXCLUDED.port, product_line = EXCLUDED.product_line, \
+               customer = EXCLUDED.customer, role = EXCLUDED.role \
+             RETURNING id, name",
+            &[&names, &site, &switch, &port, &pl, &cust, &now, &role],
+        )
+        .map_err(pg_err(target, "writing port series"))?;
+    remember(rows, target, series)
+}
+
+/// Creates the series of ports that no topology listed (labelled with their switch and its
+/// site only).
+fn adhoc_series(
+    client: &mut Client,
+    target: &super::Target,
+    topology: &Topology,
+    ports: &[(&str, &str)],
+    series: &mut SeriesIds,
+) -> Result<(), StoreError> {
+    let mut names: Vec<String> = ports.iter().map(|(s, p)| format!("{s}/{p}")).collect();
+    let mut seen = std::collections::HashSet::new();
+    let keep: Vec<bool> = names.iter().map(|n| seen.insert(n.clone())).collect();
+    let mut k = keep.iter();
+    names.retain(|_| *k.next().unwrap_or(&false));
+    let mut k = keep.iter();
+    let kept: Vec<&(&str, &str)> = ports
+        .iter()
+        .filter(|_| *k.next().unwrap_or(&false))
+        .collect();
+    let sw: Vec<&str> = kept.iter().map(|(s, _)| *s).collect();
+    let po: Vec<&str> = kept.iter().map(|(_, p)| *p).collect();
+    let site: Vec<Option<&str>> = kept
+        .iter()
+        .map(|(s, _)| topology.switch(s).map(|s| s.site.as_str()))
+        .collect();
+    let now = Timestamp::now().as_second();
+    let rows = client
+        .query(
+            "INSERT INTO series (kind, name, switch, port, site, created) \
+             SELECT 'port', n, sw, po, si, $4 FROM unnest($1::text[], $2::text[], $3::text[], $5::text[]) \
+               AS t(n, sw, po, si) \
+             ON CONFLICT (kind, name) DO UPDATE SET kind = EXCLUDED.kind \
+             RETURNING id, name",
+            &[&names, &sw, &po, &now, &site],
+        )
+        .map_err(pg_err(target, "writing port series"))?;
+    remember(rows, target, series)
+}
+
+fn remember(
+    rows: Vec<postgres::Row>,
+    target: &super::Target,
+    series: &mut SeriesIds,
+) -> Result<(), StoreError> {
+    let e = pg_err(target, "reading port series");
+    for r in rows {
+        let name: String = r.try_get(1).map_err(&e)?;
+        let id: i64 = r.try_get(0).map_err(&e)?;
+        if let Some((sw, port)) = name.split_once('/') {
+            series
+                .0
+                .entry(sw.to_string())
+                .or_default()
+                .insert(port.to_string(), id);
+        }
+    }
+    Ok(())
+}
+
+/// Series ids of ports by switch and port, looked up without building a name.
+#[derive(Default)]
+struct SeriesIds(HashMap<String, HashMap<String, i64>>);
+
+impl SeriesIds {
+    fn get(&self, switch: &str, port: &str) -> Option<i64> {
+        self.0.get(switch)?.get(port).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_follow_the_switch_grid() {
+        let t = |ms| Timestamp::from_millisecond(ms).unwrap();
+        let i = Duration::from_secs(60);
+        let p = Duration::from_millis(15_250);
+        // Responses a little after the grid instant belong to that slot...
+        assert_eq!(slot_of(t(15_250), i, p), 15_250);
+        assert_eq!(slot_of(t(15_250 + 900), i, p), 15_250);
+        assert_eq!(slot_of(t(75_250 + 59_000), i, p), 75_250);
+        // ...and the next poll's response to the next one.
+        assert_eq!(slot_of(t(75_250 + 60_000), i, p), 135_250);
+        assert_eq!(slot_of(t(10_000), i, p), -44_750);
+    }
+}
