@@ -269,6 +269,22 @@ fn nonsense_combinations_are_refused() {
             "rule[0].compare:",
         ),
         (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nsmooth_points = 0",
+            "rule[0].smooth_points: must be a whole number of points from 1 to 10000, like 3, got 0",
+        ),
+        (
+            "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\nsmooth_points = 3",
+            "rule[0].smooth_points: `smooth_points` does not apply here",
+        ),
+        (
+            "kind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nseason_strength = 1.5",
+            "rule[0].season_strength: must be a share of the variance from 0 to below 1, like 0.3, got 1.5",
+        ),
+        (
+            "kind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nbaseline = \"recent\"\nseason_strength = 0.3",
+            "rule[0].season_strength: `season_strength` is for `baseline = \"seasonal\"`",
+        ),
+        (
             "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\ninhibited_by = [\"nope\"]",
             "rule[0].inhibited_by: unknown rule `nope`",
         ),
@@ -396,6 +412,56 @@ fn absurd_durations_are_errors_not_wraps() {
                 .iter()
                 .any(|d| d.contains(e) && d.contains("longer than 100 years")),
             "missing `{e}...longer than 100 years` in:\n{}",
+            diags.join("\n")
+        );
+    }
+}
+
+#[test]
+fn windows_in_points_and_a_season_gate_load_and_bad_values_name_their_line() {
+    let (rules, diags) = load(
+        r#"[[rule]]
+name = "shift"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "seasonal"
+season_strength = 0.3
+smooth = "30m"
+smooth_points = 3
+compare = "smoothed"
+factor = 1.5
+min_delta = 0
+notify = []
+"#,
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    match &rules[0].condition {
+        Condition::Spike(m) => {
+            assert_eq!(m.smooth, Some(1800));
+            assert_eq!(m.smooth_points, Some(3));
+            assert_eq!(m.baseline.season_strength, Some(0.3));
+            assert!(m.smoothed_baseline);
+        }
+        other => panic!("expected a spike, got {other:?}"),
+    }
+    // `smooth_points` alone is a window too (the last N points).
+    let (rules, diags) = load(
+        "[[rule]]\nname = \"p\"\nkind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nbaseline = \"recent\"\nsmooth_points = 5\ncompare = \"smoothed\"\nfactor = 2.0\nmin_delta = 0\nnotify = []\n",
+    );
+    assert!(diags.is_empty(), "{diags:?}");
+    assert_eq!(rules.len(), 1);
+    let (rules, diags) = load(
+        "[[rule]]\nname = \"p\"\nkind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nnotify = []\nsmooth_points = 20000\nseason_strength = -0.1\n",
+    );
+    assert!(rules.is_empty());
+    for want in [
+        "rules.toml:9:17: rule[0].smooth_points: must be a whole number of points from 1 to 10000",
+        "rules.toml:10:19: rule[0].season_strength: must be a share of the variance",
+    ] {
+        assert!(
+            diags.iter().any(|d| d.contains(want)),
+            "missing `{want}` in:\n{}",
             diags.join("\n")
         );
     }

@@ -65,6 +65,7 @@ fn summarize(sorted: &[f64], quantile: f64) -> Option<(f64, f64)> {
 #[derive(Clone, Debug, Default)]
 pub struct RollingWindow {
     span: i64,
+    min_points: usize,
     order: VecDeque<(i64, f64)>,
     sorted: Vec<f64>,
 }
@@ -78,6 +79,17 @@ impl RollingWindow {
         }
     }
 
+    /// A window of `span` seconds that never forgets its latest `min_points` values, however
+    /// old (a window that means "the last few points" on a series sampled more slowly than
+    /// its span).
+    pub fn with_floor(span: i64, min_points: usize) -> RollingWindow {
+        RollingWindow {
+            span,
+            min_points,
+            ..RollingWindow::default()
+        }
+    }
+
     /// Adds a value at time `t` (seconds) and forgets what is older than the span.
     pub fn push(&mut self, t: i64, v: f64) {
         self.order.push_back((t, v));
@@ -86,10 +98,10 @@ impl RollingWindow {
         self.expire(t);
     }
 
-    /// Forgets values older than `now - span`.
+    /// Forgets values older than `now - span` (keeping the floor of points).
     pub fn expire(&mut self, now: i64) {
         while let Some(&(t, v)) = self.order.front() {
-            if t > now - self.span {
+            if t > now - self.span || self.order.len() <= self.min_points {
                 break;
             }
             self.order.pop_front();
@@ -182,6 +194,7 @@ pub struct BaselineCache {
     recent: RollingWindow,
     first: Option<i64>,
     cached: Option<(i64, Option<Baseline>)>,
+    strength: Option<(i64, f64)>,
     scratch: Vec<f64>,
     pooled: Vec<f64>,
 }
@@ -206,6 +219,7 @@ impl BaselineCache {
             recent: RollingWindow::new(window),
             first: None,
             cached: None,
+            strength: None,
             scratch: Vec::new(),
             pooled: Vec::new(),
         }
@@ -254,7 +268,7 @@ impl BaselineCache {
                     return b.clone();
                 }
                 let b = match self.seasonal(abs) {
-                    Ok(b) => Some(b),
+                    Ok(b) => Some(self.gated(abs, b)),
                     Err(seen) => {
                         let unit = if self.spec.season % (7 * 86400) == 0 {
                             "weeks"
@@ -306,6 +320,100 @@ impl BaselineCache {
             range: self.recent.range()?,
             fallback: note,
         })
+    }
+
+    /// The seasonal baseline `b` where the season explains at least `season_strength` of the
+    /// variance of the history; else the pooled baseline of every slot of the history (the
+    /// time of day does not matter on a series without a daily rhythm), with a note saying so.
+    fn gated(&mut self, abs: i64, b: Baseline) -> Baseline {
+        let Some(gate) = self.spec.season_strength else {
+            return b;
+        };
+        let per_season = (self.spec.season / self.spec.bucket).max(1);
+        let period = abs.div_euclid(per_season);
+        let strength = match self.strength {
+            Some((p, s)) if p == period => s,
+            _ => {
+                let s = self.season_share(abs).unwrap_or(1.0);
+                self.strength = Some((period, s));
+                s
+            }
+        };
+        if strength >= gate {
+            return b;
+        }
+        let Some(ring) = self.ring.as_ref() else {
+            return b;
+        };
+        let slots = self.spec.history / self.spec.bucket;
+        self.pooled.clear();
+        self.pooled
+            .extend((abs - slots..abs).filter_map(|s| ring.mean(s)));
+        self.pooled.sort_by(f64::total_cmp);
+        let Some((value, spread)) = summarize(&self.pooled, self.spec.quantile) else {
+            return b;
+        };
+        let unit = if self.spec.season % (7 * 86400) == 0 {
+            "time of week"
+        } else {
+            "time of day"
+        };
+        Baseline {
+            value,
+            spread,
+            samples: self.pooled.len(),
+            range: (
+                self.pooled.first().copied().unwrap_or(value),
+                self.pooled.last().copied().unwrap_or(value),
+            ),
+            fallback: Some(format!(
+                "no rhythm: the {unit} explains {:.0}% of the variance ({:.0}% needed), so every {unit} of the last {} is comparable",
+                strength.max(0.0) * 100.0,
+                gate * 100.0,
+                crate::format::duration_secs(self.spec.history)
+            )),
+        }
+    }
+
+    /// The share of the variance of the slot means of the history that the season explains
+    /// (between the slots of a season, over the past periods), adjusted for the number of
+    /// slots so that noise scores about 0: 1 - within-slot variance / total variance, each
+    /// divided by its degrees of freedom. `None` when there are too few values to tell.
+    fn season_share(&self, abs: i64) -> Option<f64> {
+        let ring = self.ring.as_ref()?;
+        let per_season = (self.spec.season / self.spec.bucket).max(1);
+        let slots = self.spec.history / self.spec.bucket;
+        // Per phase of the season: count, sum, sum of squares (around a shift, for precision).
+        let mut phases = vec![(0u32, 0.0f64, 0.0f64); per_season as usize];
+        let shift = (abs - slots..abs).find_map(|s| ring.mean(s))?;
+        let (mut n, mut sum, mut sq) = (0u32, 0.0, 0.0);
+        for s in abs - slots..abs {
+            if let Some(m) = ring.mean(s) {
+                let x = m - shift;
+                let p = &mut phases[s.rem_euclid(per_season) as usize];
+                p.0 += 1;
+                p.1 += x;
+                p.2 += x * x;
+                n += 1;
+                sum += x;
+                sq += x * x;
+            }
+        }
+        let groups = phases.iter().filter(|p| p.0 > 0).count();
+        if n as usize <= groups + 1 {
+            return None;
+        }
+        let total = sq - sum * sum / n as f64;
+        let within: f64 = phases
+            .iter()
+            .filter(|p| p.0 > 0)
+            .map(|p| p.2 - p.1 * p.1 / p.0 as f64)
+            .sum();
+        if total <= 0.0 {
+            return Some(0.0);
+        }
+        let share = 1.0 - (within / (n as usize - groups) as f64) / (total / (n - 1) as f64);
+        Some(share)
     }
 
     /// The seasonal baseline, or how many past periods were found when too few.
@@ -396,6 +504,7 @@ mod tests {
             min_periods: 3,
             quantile: 0.5,
             warmup: None,
+            season_strength: None,
         };
         let mut c = BaselineCache::new(spec, Envelope::Upper);
         let mut low = BaselineCache::new(spec, Envelope::Lower);
@@ -428,5 +537,69 @@ mod tests {
             f.fallback.as_deref().unwrap(),
             "only 2 comparable past days known, 3 needed: compared with the highest value of the last 24 h"
         );
+    }
+
+    #[test]
+    fn a_window_with_a_floor_keeps_its_latest_points() {
+        // 30 minutes on an hourly series: without a floor, one point; with 3, the last three.
+        let mut w = RollingWindow::with_floor(1800, 3);
+        for (k, v) in [10.0, 11.0, 12.0, 100.0].into_iter().enumerate() {
+            w.push(k as i64 * 3600, v);
+        }
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.summary(0.5).unwrap().0, 12.0);
+        // On a fast series the span still rules: 30 minutes of 5-minute points are 6.
+        let mut fast = RollingWindow::with_floor(1800, 3);
+        for k in 0..20 {
+            fast.push(k * 300, k as f64);
+        }
+        assert_eq!(fast.len(), 6);
+    }
+
+    fn spec(strength: Option<f64>) -> BaselineSpec {
+        BaselineSpec {
+            kind: BaselineKind::Seasonal,
+            history: 7 * 86400,
+            season: 86400,
+            bucket: 3600,
+            min_periods: 3,
+            quantile: 0.5,
+            warmup: None,
+            season_strength: strength,
+        }
+    }
+
+    /// An hourly series without a daily rhythm: a level that most hours is 10 and a fifth of
+    /// the time 5, at no particular hour. A seasonal baseline sees "5 is unusual at this hour"
+    /// when the past days happened to be 10 then; with the gate, every hour is comparable.
+    #[test]
+    fn the_season_is_used_only_where_it_explains_the_variance() {
+        let noise = |k: i64| if (k * 7919) % 5 == 0 { 5.0 } else { 10.0 };
+        let mut gated = BaselineCache::new(spec(Some(0.3)), Envelope::Lower);
+        let mut plain = BaselineCache::new(spec(None), Envelope::Lower);
+        for k in 0..(8 * 24) {
+            gated.push(k * 3600, noise(k));
+            plain.push(k * 3600, noise(k));
+        }
+        let t = 8 * 24 * 3600;
+        let p = plain.at(t).unwrap();
+        let g = gated.at(t).unwrap();
+        assert!(p.fallback.is_none());
+        assert_eq!(g.samples, 7 * 24, "every hour of the week: {g:?}");
+        assert_eq!(g.range.0, 5.0);
+        let note = g.fallback.unwrap();
+        assert!(
+            note.starts_with("no rhythm: the time of day explains"),
+            "{note}"
+        );
+        // A real daily rhythm (night 2, day 10, a little noise) keeps the seasonal baseline.
+        let mut daily = BaselineCache::new(spec(Some(0.3)), Envelope::Lower);
+        for k in 0..(8 * 24) {
+            let day = if (k % 24) >= 8 { 10.0 } else { 2.0 };
+            daily.push(k * 3600, day + noise(k) / 10.0);
+        }
+        let night = daily.at(t + 3 * 3600).unwrap();
+        assert!(night.fallback.is_none(), "{night:?}");
+        assert!(night.value < 3.1, "{night:?}");
     }
 }

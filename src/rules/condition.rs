@@ -142,7 +142,7 @@ impl SeriesEval {
             _ => (None, None),
         };
         let smooth = match &rule.condition {
-            Condition::Spike(m) | Condition::Drop(m) => m.smooth.map(RollingWindow::new),
+            Condition::Spike(m) | Condition::Drop(m) => smoothing(m),
             _ => None,
         };
         SeriesEval {
@@ -325,7 +325,7 @@ impl SeriesEval {
                 if m.spread {
                     let w = self.smooth.as_mut()?;
                     if after_gap {
-                        *w = RollingWindow::new(m.smooth.unwrap_or(0));
+                        *w = smoothing(m).unwrap_or_default();
                     }
                     w.push(t, v);
                     if w.len() < MIN_WINDOW_POINTS {
@@ -351,7 +351,7 @@ impl SeriesEval {
                         // points of the last `smooth` before it, or the one point after a
                         // gap would be "the median".
                         if after_gap && !m.evaluate_after_gap {
-                            *w = RollingWindow::new(m.smooth.unwrap_or(0));
+                            *w = smoothing(m).unwrap_or_default();
                         }
                         w.push(t, v);
                         w.summary(0.5).map_or(v, |s| s.0)
@@ -376,6 +376,18 @@ impl SeriesEval {
             }
         }
     }
+}
+
+/// The window of `smooth` (seconds) with its floor of `smooth_points` (the latest points kept
+/// however old); `None` when the rule compares single points.
+fn smoothing(m: &Margin) -> Option<RollingWindow> {
+    if m.smooth.is_none() && m.smooth_points.is_none() {
+        return None;
+    }
+    Some(RollingWindow::with_floor(
+        m.smooth.unwrap_or(0),
+        m.smooth_points.unwrap_or(0),
+    ))
 }
 
 fn unknown_reason(p: &Point, rule: &Rule) -> String {
@@ -445,12 +457,14 @@ mod tests {
                 min_periods: 3,
                 quantile: 0.5,
                 warmup: None,
+                season_strength: None,
             },
             factor,
             min_delta,
             deviation,
             unprecedented,
             smooth: None,
+            smooth_points: None,
             evaluate_after_gap: false,
             spread: false,
             smoothed_baseline: false,

@@ -263,6 +263,12 @@ pub struct BaselineSpec {
     /// How much of a recent (or fallback) window must have been seen before it is used, in
     /// seconds; `None`: half the window.
     pub warmup: Option<i64>,
+    /// Seasonal only: the share of the variance (0..1) the season must explain before the
+    /// seasonal baseline is used (`season_strength`); where it explains less (a series without
+    /// that rhythm), every slot of the history is comparable, as for a recent baseline.
+    /// `None`: always seasonal.
+    #[serde(default)]
+    pub season_strength: Option<f64>,
 }
 
 /// The margins of a spike or drop: relative AND absolute, plus an optional robust spread.
@@ -282,6 +288,12 @@ pub struct Margin {
     /// Optional: compare the median of the points of the last `smooth` seconds instead of the
     /// latest point, for level shifts rather than single outliers.
     pub smooth: Option<i64>,
+    /// Optional (`smooth_points`): the window of `smooth` always keeps at least this many of
+    /// the latest points, however long ago they came, so that a series sampled every hour is
+    /// not judged on one point by a 30-minute window; alone, the window is the last this many
+    /// points.
+    #[serde(default)]
+    pub smooth_points: Option<usize>,
     /// `after_gap = "evaluate"` (metric `value` only): the first point after a gap may fire a
     /// spike. Imported readings are levels, not counter deltas, so a gap says nothing about
     /// the point after it; irregularly sampled series would otherwise never fire on a third

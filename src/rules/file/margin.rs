@@ -4,6 +4,9 @@
 
 use super::*;
 
+/// The most points `smooth_points` may keep per series (each costs memory in every series).
+const MAX_SMOOTH_POINTS: i64 = 10_000;
+
 /// What a spike or drop rule with `smooth` compares (`compare`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Compare {
@@ -232,7 +235,7 @@ impl Validator<'_, '_, '_> {
                         ("smoothed", Compare::Smoothed),
                     ],
                 )?;
-                if how != Compare::Level && r.smooth.is_none() {
+                if how != Compare::Level && r.smooth.is_none() && r.smooth_points.is_none() {
                     let what = if how == Compare::Spread {
                         "\"spread\" needs `smooth`: the window whose spread is compared, like \"6h\""
                     } else {
@@ -245,6 +248,44 @@ impl Validator<'_, '_, '_> {
             }
             None => (false, false),
         };
+        let smooth_points = match &r.smooth_points {
+            Some(p) if !(1..=MAX_SMOOTH_POINTS).contains(p.get_ref()) => {
+                self.err(
+                    p,
+                    "smooth_points",
+                    format!(
+                        "must be a whole number of points from 1 to {MAX_SMOOTH_POINTS}, like 3, got {}",
+                        p.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(p) => Some(*p.get_ref() as usize),
+            None => None,
+        };
+        let season_strength = match &r.season_strength {
+            Some(g) if kind != BaselineKind::Seasonal => {
+                self.err(
+                    g,
+                    "season_strength",
+                    "`season_strength` is for `baseline = \"seasonal\"` (it says when the season is used)",
+                );
+                None
+            }
+            Some(g) if !(*g.get_ref() >= 0.0 && *g.get_ref() < 1.0) => {
+                self.err(
+                    g,
+                    "season_strength",
+                    format!(
+                        "must be a share of the variance from 0 to below 1, like 0.3, got {}",
+                        g.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(g) => Some(*g.get_ref()),
+            None => None,
+        };
         Some(Margin {
             baseline: BaselineSpec {
                 kind,
@@ -254,12 +295,14 @@ impl Validator<'_, '_, '_> {
                 min_periods,
                 quantile,
                 warmup,
+                season_strength,
             },
             factor,
             min_delta,
             deviation,
             unprecedented: r.unprecedented.as_ref().is_some_and(|u| *u.get_ref()),
             smooth: self.positive(&r.smooth, "smooth"),
+            smooth_points,
             evaluate_after_gap,
             spread,
             smoothed_baseline,

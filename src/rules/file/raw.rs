@@ -37,6 +37,8 @@ pub(super) struct RawRule {
     pub(super) deviation: Option<Spanned<f64>>,
     pub(super) unprecedented: Option<Spanned<bool>>,
     pub(super) smooth: Option<Spanned<Duration>>,
+    pub(super) smooth_points: Option<Spanned<i64>>,
+    pub(super) season_strength: Option<Spanned<f64>>,
     pub(super) warmup: Option<Spanned<Duration>>,
     pub(super) after_gap: Option<Spanned<String>>,
     pub(super) compare: Option<Spanned<String>>,

@@ -106,6 +106,8 @@ impl Validator<'_, '_, '_> {
         not_for!(deviation, margin_kind, why_margin);
         not_for!(unprecedented, margin_kind, why_margin);
         not_for!(smooth, margin_kind, why_margin);
+        not_for!(smooth_points, margin_kind, why_margin);
+        not_for!(season_strength, margin_kind, why_margin);
         not_for!(warmup, margin_kind, why_margin);
         not_for!(after_gap, margin_kind, why_margin);
         not_for!(compare, margin_kind, why_margin);
