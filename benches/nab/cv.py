@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Choosing rule parameters by k-fold cross-validation over NAB files (successor of tune.py).
+
+    benches/nab/cv.py measure RULES.toml [--folds 3]
+        scores one rule file on every fold and on the whole corpus (in-sample for any file
+        whose values were chosen looking at these files).
+    benches/nab/cv.py protocol START.toml OUT_DIR [--folds 3] [--budget N] [--rounds N]
+        the selection protocol: for each fold, a coordinate search from START on the OTHER
+        folds only; that fold is then scored with the parameters so chosen (out-of-fold).
+        Last, the same search on every fold gives the file to freeze (OUT_DIR/rules.toml),
+        whose score on the corpus is in-sample and printed beside the out-of-fold figure.
+
+Folds are stratified and deterministic: the files of each stratum (NAB's `normal`,
+`spike_network`, `drop_usage` subsets, then every other file) are dealt round-robin in sorted
+order, so every fold has anomaly-free files, network spikes and usage drops.
+
+A change (one parameter of one rule, one candidate value) is kept only when it raises the
+WORST training fold's NAB standard score (each training fold scored on its own), not the sum:
+a value that buys one group of files at another's cost is refused. A change that takes the
+training `normal` files above 0.84 false alarms per 30 days is refused too. Candidate values
+are a few neighbours of the current one (no value is fitted finer than the list).
+
+The headline is the out-of-fold score: the flags of every file come from the parameters chosen
+without its fold, and the corpus (and each slice) is scored from them with NAB's arithmetic
+(nab_score.py's own functions). Test folds are never read by the search that scores them.
+"""
+import argparse
+import copy
+import csv
+import importlib.util
+import io
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+
+ap = argparse.ArgumentParser()
+ap.add_argument("mode", choices=["measure", "protocol"])
+ap.add_argument("rules")
+ap.add_argument("out", nargs="?")
+ap.add_argument("--bandwatch", default=os.environ.get("BANDWATCH", "target/release/bandwatch"))
+ap.add_argument("--nab", default=os.environ.get("NAB", "/work/shared/datasets/nab"))
+ap.add_argument("--scorer", default=os.environ.get("SCORER", "/work/shared/tools/nab_score.py"))
+ap.add_argument("--folds", type=int, default=3)
+ap.add_argument("--rounds", type=int, default=1)
+ap.add_argument("--budget", type=int, default=120, help="replays per search, at most")
+ap.add_argument("--keys", default="factor,quantile,deviation,clear_for,smooth,smooth_points,"
+                "history,season_strength",
+                help="comma list of the keys searched")
+a = ap.parse_args()
+
+spec = importlib.util.spec_from_file_location("nab_score", a.scorer)
+ns = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(ns)
+CM = ns.PROFILES["standard"]
+CORPUS = ns.load_corpus(a.nab, None)
+POS = {k: {x: i for i, x in enumerate(v["t"])} for k, v in CORPUS.items()}
+FEED_ROWS = subprocess.run(["zcat", f"{a.nab}/feed_all.csv.gz"], capture_output=True,
+                           check=True).stdout.decode().splitlines(keepends=True)
+
+
+def listed(path):
+    return {l.strip() for l in open(path) if l.strip() and not l.startswith("#")}
+
+
+SLICES = {s: listed(f"{a.nab}/subsets/{s}.txt") for s in ("spike_network", "drop_usage", "normal")}
+
+
+def make_folds(k):
+    """Stratified round-robin: each fold gets its share of every stratum."""
+    folds = [set() for _ in range(k)]
+    taken = set()
+    i = 0
+    for stratum in ("normal", "spike_network", "drop_usage", None):
+        files = sorted(SLICES[stratum] - taken) if stratum else sorted(set(CORPUS) - taken)
+        for f in files:
+            folds[i % k].add(f)
+            i += 1
+        taken |= set(files)
+    return folds
+
+
+FOLDS = make_folds(a.folds)
+
+
+def feed_for(files):
+    keys = {"nab/" + f[:-4] for f in files}
+    out = [FEED_ROWS[0]]
+    out += [r for r in FEED_ROWS[1:] if r.split(",", 1)[0] in keys]
+    return "".join(out).encode()
+
+
+def replay(text, feed):
+    d = tempfile.mkdtemp(prefix="bw-cv-")
+    try:
+        with open(f"{d}/rules.toml", "w") as f:
+            f.write(text)
+        p = subprocess.run(
+            [a.bandwatch, "-c", "/dev/null", "backtest", "--rules", d, "--input", "-", "--format", "csv"],
+            input=feed, capture_output=True)
+        if p.returncode != 0:
+            sys.stderr.write(p.stderr.decode()[-2000:])
+            return None
+        return p.stdout.decode()
+    finally:
+        shutil.rmtree(d)
+
+
+def flags_of(alerts, files):
+    flags = {k: [0.0] * len(CORPUS[k]["t"]) for k in files}
+    for r in csv.DictReader(io.StringIO(alerts)):
+        k = ns.series_key(r["series"], CORPUS)
+        if k in flags:
+            i = POS[k].get(ns.ts(r["timestamp"]))
+            if i is not None:
+                flags[k][i] = 1.0
+    return flags
+
+
+def nab_score(flags, keys):
+    """NAB standard score, recall and false alarms per 30 days of `keys` from their flags."""
+    keys = sorted(keys)
+    if not keys:
+        return None
+    pts = {k: ns.sweep(CORPUS[k], flags[k], CM) for k in keys}
+    raw, null = ns.score_at(pts, CM, 1.0), ns.score_at(pts, CM, float("inf"))
+    windows = sum(len(CORPUS[k]["wins"]) for k in keys)
+    ev = ns.event_metrics({k: CORPUS[k] for k in keys}, {k: flags[k] for k in keys}, 1.0)
+    nab = 100 * (raw - null) / (windows - null) if windows else float("nan")
+    return dict(nab=nab, fa=ev["fa_per_30d"], recall=ev["recall"], found=ev["detected"],
+                windows=ev["windows"])
+
+
+def report(flags, files):
+    res = {"full": nab_score(flags, files)}
+    for s, keys in SLICES.items():
+        res[s] = nab_score(flags, set(files) & keys)
+    return res
+
+
+def show(res):
+    out = []
+    for k, v in res.items():
+        if v is None:
+            continue
+        if k == "normal":
+            out.append(f"normal={v['fa']:.2f}FA/30d")
+        else:
+            out.append(f"{k}={v['nab']:.1f} (recall {v['found']}/{v['windows']}, {v['fa']:.2f}FA/30d)")
+    return "  ".join(out)
+
+
+def emit(rules):
+    out = []
+    for r in rules:
+        out.append("[[rule]]")
+        for k, v in r.items():
+            if isinstance(v, bool):
+                s = "true" if v else "false"
+            elif isinstance(v, (str, list)):
+                s = json.dumps(v)
+            else:
+                s = repr(v)
+            out.append(f"{k} = {s}")
+        out.append("")
+    return "\n".join(out)
+
+
+def candidates(key, v):
+    """A few neighbours of the current value; None when the key is not searched."""
+    if key == "factor":
+        # Above 1 (a factor multiplies or divides the baseline): near 1, steps of 0.01 and 0.02.
+        out = {round(v * m, 3) for m in (0.9, 0.95, 1.05, 1.1)} | {round(v + d, 3) for d in (-0.02, -0.01, 0.01, 0.02)}
+        near = sorted(out - {v}, key=lambda c: abs(c - v))
+        return sorted(c for c in near[:4] if c > 1.0)
+    if key == "quantile":
+        ladder = [0.0005, 0.001, 0.003, 0.01, 0.03, 0.05] if v < 0.5 else \
+            [0.95, 0.98, 0.99, 0.995, 0.999, 0.9995]
+        i = min(range(len(ladder)), key=lambda j: abs(ladder[j] - v))
+        return [x for x in ladder[max(0, i - 1):i + 2] if x != v]
+    if key == "deviation":
+        return sorted({round(v * m, 2) for m in (0.67, 0.8, 1.25, 1.5)} - {v})
+    ladders = {
+        "history": ["7d", "14d", "21d", "28d"],
+        "clear_for": ["2h", "4h", "6h", "8h", "12h"],
+        "smooth": ["30m", "1h", "2h", "6h", "12h", "18h"],
+        "smooth_points": [3, 5, 7, 12],
+        "season_strength": [0.1, 0.2, 0.3, 0.4],
+    }
+    ladder = ladders.get(key)
+    if ladder is None or v not in ladder:
+        return ladder
+    i = ladder.index(v)
+    return [x for x in ladder[max(0, i - 1):i + 2] if x != v]
+
+
+OPTIONAL = {"deviation": 1}
+
+
+def search(start, train_folds, label):
+    """Coordinate search on `train_folds` (lists of files); returns the rules kept."""
+    train = sorted(set().union(*train_folds))
+    feed = feed_for(train)
+    normal = set(train) & SLICES["normal"]
+    cache = {}
+
+    def evaluate(rules):
+        text = emit(rules)
+        if text not in cache:
+            alerts = replay(text, feed)
+            if alerts is None:
+                cache[text] = None
+            else:
+                flags = flags_of(alerts, train)
+                per = [nab_score(flags, f)["nab"] for f in train_folds]
+                fa = nab_score(flags, normal)["fa"] if normal else 0.0
+                cache[text] = (min(per), per, fa)
+        return cache[text]
+
+    cur = copy.deepcopy(start)
+    best = evaluate(cur)
+    print(f"[{label}] start worst={best[0]:.2f} folds={[round(x, 2) for x in best[1]]} "
+          f"normal={best[2]:.2f}FA", flush=True)
+    keys = a.keys.split(",")
+    params = [(i, k) for i, r in enumerate(cur) for k in keys
+              if k in r or (k in OPTIONAL and r.get("kind") in ("spike", "drop"))]
+    spent = 1
+    for rnd in range(a.rounds):
+        improved = False
+        random.Random(rnd).shuffle(params)
+        for i, k in params:
+            v = cur[i].get(k, OPTIONAL.get(k))
+            for c in candidates(k, v) or []:
+                if spent >= a.budget:
+                    break
+                t = copy.deepcopy(cur)
+                t[i][k] = c
+                r = evaluate(t)
+                spent += 1
+                if r is None or (r[2] > 0.84 and r[2] > best[2]):
+                    continue
+                if r[0] > best[0] + 0.05:
+                    print(f"[{label}] {cur[i]['name']}.{k} {v} -> {c}: worst {best[0]:.2f} -> "
+                          f"{r[0]:.2f} folds={[round(x, 2) for x in r[1]]} normal={r[2]:.2f}FA",
+                          flush=True)
+                    best, cur, v = r, t, c
+                    improved = True
+        if not improved or spent >= a.budget:
+            break
+    print(f"[{label}] end worst={best[0]:.2f} after {spent} replays", flush=True)
+    return cur
+
+
+def main():
+    files = sorted(CORPUS)
+    for i, f in enumerate(FOLDS):
+        kinds = {s: len(f & SLICES[s]) for s in SLICES}
+        print(f"fold {i}: {len(f)} files, {sum(len(CORPUS[k]['wins']) for k in f)} windows, {kinds}")
+    rules = tomllib.load(open(a.rules, "rb"))["rule"]
+    if a.mode == "measure":
+        alerts = replay(emit(rules), feed_for(files))
+        flags = flags_of(alerts, files)
+        for i, f in enumerate(FOLDS):
+            print(f"fold {i}: {show(report(flags, f))}")
+        print(f"all:    {show(report(flags, files))}")
+        return
+    os.makedirs(a.out, exist_ok=True)
+    oof = {}
+    for i, f in enumerate(FOLDS):
+        chosen = search(rules, [g for j, g in enumerate(FOLDS) if j != i], f"fold {i} held out")
+        with open(f"{a.out}/fold{i}.toml", "w") as out:
+            out.write(emit(chosen))
+        alerts = replay(emit(chosen), feed_for(f))
+        flags = flags_of(alerts, f)
+        print(f"fold {i} out-of-fold: {show(report(flags, f))}", flush=True)
+        oof.update(flags)
+    print(f"OUT-OF-FOLD (each fold scored with parameters chosen without it):\n  "
+          f"{show(report(oof, files))}", flush=True)
+    final = search(rules, FOLDS, "all folds")
+    with open(f"{a.out}/rules.toml", "w") as out:
+        out.write(emit(final))
+    flags = flags_of(replay(emit(final), feed_for(files)), files)
+    print(f"IN-SAMPLE (the file chosen on every fold, {a.out}/rules.toml):\n  "
+          f"{show(report(flags, files))}", flush=True)
+    for i, f in enumerate(FOLDS):
+        print(f"  fold {i} in-sample: {show(report(flags, f))}")
+
+
+main()
