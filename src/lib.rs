@@ -16,6 +16,7 @@ pub mod http;
 pub mod maintenance;
 pub mod notify;
 pub mod poll;
+pub mod remote_write;
 pub mod report;
 pub mod rules;
 pub mod runtime;

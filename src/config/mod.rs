@@ -11,6 +11,7 @@ pub mod flow;
 pub mod model;
 pub mod pricing;
 pub mod raw;
+pub mod remote_write;
 pub mod secret;
 pub mod topology;
 pub mod units;

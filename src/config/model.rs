@@ -96,6 +96,8 @@ pub struct Config {
     pub report: ReportSettings,
     /// `[flow]` and the customers' prefixes.
     pub flow: super::flow::FlowSettings,
+    /// `[[remote_write]]` receivers.
+    pub remote_write: Vec<super::remote_write::RemoteWrite>,
     /// Sites, switches, ports, product lines, customers, routes.
     pub topology: Topology,
     /// `[store]`: which backend keeps the data.

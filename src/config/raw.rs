@@ -28,6 +28,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "flow",
     "maintenance",
     "store",
+    "remote_write",
 ];
 
 /// `[store]`

@@ -81,6 +81,8 @@ pub struct Daemon {
     writer: Arc<Writer>,
     /// The flow collector, when `[flow] listen` is set.
     flows: Option<crate::flow::Collector>,
+    /// Prometheus remote write, one worker per `[[remote_write]]`.
+    remote_write: crate::remote_write::RemoteWriter,
     notifier: SharedNotifier,
     alerting: Arc<Alerting>,
     live: LiveView,
@@ -179,6 +181,19 @@ impl Daemon {
             sources.push(f.metrics());
         }
         sources.push(Arc::new(crate::http::sources::AlertSource(alerts.clone())));
+        let rw_metrics = Arc::new(crate::remote_write::RemoteWriteMetrics::default());
+        sources.push(rw_metrics.clone());
+        // Remote write exports the families of `/metrics` from the live view the pipeline
+        // keeps and the alerts (not the stages' self-metrics nor the money, which reads the
+        // store).
+        let mut remote_write = crate::remote_write::RemoteWriter::new(
+            live.clone(),
+            vec![Arc::new(crate::http::sources::AlertSource(alerts.clone()))],
+            &config.daemon.data_dir,
+            rw_metrics,
+        );
+        let failed = remote_write.apply(&config.remote_write).await;
+        anyhow::ensure!(failed.is_empty(), "{}", failed.join("\n"));
         sources.push(Arc::new(crate::http::sources::CostSource::new(
             store.usage(),
             handle.clone(),
@@ -237,6 +252,7 @@ impl Daemon {
             store,
             writer,
             flows,
+            remote_write,
             notifier,
             alerting,
             live,
@@ -315,6 +331,7 @@ impl Daemon {
         if let Some(f) = self.flows {
             f.stop().await;
         }
+        self.remote_write.stop().await;
         let alerting = self.alerting;
         let _ = tokio::task::spawn_blocking(move || alerting.stop()).await;
         let writer = self.writer;

@@ -122,6 +122,12 @@ impl Daemon {
                 next.config.email.is_some(),
             );
         }
+        if diff.settings {
+            // Each receiver is compared on its own: unchanged ones keep their worker.
+            for e in self.remote_write.apply(&next.config.remote_write).await {
+                warn!("reload: {e}");
+            }
+        }
         self.runtime.publish(Arc::new(next));
         Ok(())
     }

@@ -83,6 +83,20 @@ impl Format {
 pub struct Exposition {
     out: String,
     format: Format,
+    /// Set when the samples go to a sink instead of the text (remote write).
+    capture: Option<Capture>,
+    /// A label set rendered by [`Exposition::sample`] for the sink.
+    scratch: String,
+}
+
+/// Receives each kept sample of a capturing exposition: its name, its label set rendered as
+/// [`labels`] renders it (`{k="v",...}`, escaped; [`parse_rendered`] reads it back) and value.
+pub type SampleSink = Box<dyn FnMut(&str, &str, f64) + Send>;
+
+/// Which samples a capturing exposition keeps, and where they go.
+struct Capture {
+    keep: Box<dyn Fn(&str) -> bool + Send>,
+    sink: SampleSink,
 }
 
 impl Exposition {
@@ -96,12 +110,33 @@ impl Exposition {
         Exposition {
             out: String::with_capacity(capacity),
             format,
+            capture: None,
+            scratch: String::new(),
+        }
+    }
+
+    /// An exposition that writes no text but hands the samples whose name `keep` accepts to
+    /// `sink`: remote write exports the very families `/metrics` writes, from the same code.
+    /// Label sets already rendered for the text ([`Exposition::sample_rendered`]) are passed
+    /// as they are, so a consumer can key a cache on them without parsing.
+    pub fn capturing(keep: impl Fn(&str) -> bool + Send + 'static, sink: SampleSink) -> Self {
+        Exposition {
+            out: String::new(),
+            format: Format::Text,
+            capture: Some(Capture {
+                keep: Box::new(keep),
+                sink,
+            }),
+            scratch: String::with_capacity(256),
         }
     }
 
     /// Starts a family: its `# HELP` and `# TYPE` lines. `name` is the sample name (a
     /// counter's ends in `_total`); OpenMetrics names the family without that suffix.
     pub fn family(&mut self, name: &str, kind: MetricType, help: &str) {
+        if self.capture.is_some() {
+            return;
+        }
         let family = match (self.format, kind) {
             (Format::OpenMetrics, MetricType::Counter) => {
                 name.strip_suffix("_total").unwrap_or(name)
@@ -115,6 +150,14 @@ impl Exposition {
 
     /// One sample line. Non-finite values are written as Prometheus spells them.
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        if let Some(c) = &mut self.capture {
+            if (c.keep)(name) {
+                self.scratch.clear();
+                render_labels_into(&mut self.scratch, labels);
+                (c.sink)(name, &self.scratch, value);
+            }
+            return;
+        }
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -137,6 +180,12 @@ impl Exposition {
     /// One sample line whose label set was rendered once with [`labels`] (hot paths: the
     /// same port labels appear in several families).
     pub fn sample_rendered(&mut self, name: &str, rendered: &str, value: f64) {
+        if let Some(c) = &mut self.capture {
+            if (c.keep)(name) {
+                (c.sink)(name, rendered, value);
+            }
+            return;
+        }
         self.out.push_str(name);
         self.out.push_str(rendered);
         self.out.push(' ');
@@ -182,6 +231,11 @@ impl Exposition {
 /// A label set rendered as `{k="v",...}` with values escaped, for [`Exposition::sample_rendered`].
 pub fn labels(labels: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(128);
+    render_labels_into(&mut out, labels);
+    out
+}
+
+fn render_labels_into(out: &mut String, labels: &[(&str, &str)]) {
     out.push('{');
     for (i, (k, v)) in labels.iter().enumerate() {
         if i > 0 {
@@ -189,10 +243,42 @@ pub fn labels(labels: &[(&str, &str)]) -> String {
         }
         out.push_str(k);
         out.push_str("=\"");
-        escape_label_into(&mut out, v);
+        escape_label_into(out, v);
         out.push('"');
     }
     out.push('}');
+}
+
+/// The labels of a set rendered by [`labels`], unescaped.
+pub fn parse_rendered(rendered: &str) -> Vec<(String, String)> {
+    let inner = rendered
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut chars = inner.chars().peekable();
+    loop {
+        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if name.is_empty() || chars.next() != Some('"') {
+            break;
+        }
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => break,
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(e) => value.push(e),
+                    None => {}
+                },
+                c => value.push(c),
+            }
+        }
+        out.push((name, value));
+        if chars.next() != Some(',') {
+            break;
+        }
+    }
     out
 }
 
@@ -241,6 +327,37 @@ fn escape_help(h: &str, format: Format) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn capture_keeps_the_chosen_samples_with_unescaped_labels() {
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let g = got.clone();
+        let mut e = Exposition::capturing(
+            |n| n.starts_with("x_"),
+            Box::new(move |n, l, v| {
+                g.lock()
+                    .unwrap()
+                    .push((n.to_string(), parse_rendered(l), v))
+            }),
+        );
+        e.family("x_total", MetricType::Counter, "A counter.");
+        let tricky = "xe-0/0/1 \"a\"\\b\nc,d=e";
+        e.sample_rendered("x_total", &labels(&[("port", tricky), ("k", "")]), 3.0);
+        e.sample("x_total", &[("a", "b")], 1.5);
+        e.sample("y_total", &[("a", "b")], 1.0);
+        assert!(e.out.is_empty());
+        let s = got.lock().unwrap().clone();
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert_eq!(
+            s[0].1,
+            vec![
+                ("port".to_string(), tricky.to_string()),
+                ("k".to_string(), String::new())
+            ]
+        );
+        assert_eq!(s[0].2, 3.0);
+        assert_eq!(s[1].1, vec![("a".to_string(), "b".to_string())]);
+    }
 
     #[test]
     fn labels_are_escaped_and_values_formatted() {

@@ -56,8 +56,19 @@ pub fn render_as(
     sources: &[std::sync::Arc<dyn MetricsSource>],
     format: Format,
 ) -> String {
+    let mut e = Exposition::new(format, 256 + snap.topology.port_count() * 1400);
+    write_all(&mut e, snap, sources);
+    e.finish()
+}
+
+/// Writes every family of `/metrics` into `e`: the one collection behind the scrape and
+/// remote write (an [`Exposition::capturing`] keeps them as values).
+pub fn write_all(
+    e: &mut Exposition,
+    snap: &Snapshot,
+    sources: &[std::sync::Arc<dyn MetricsSource>],
+) {
     let t = &snap.topology;
-    let mut e = Exposition::new(format, 256 + t.port_count() * 1400);
     // Configured ports, then ports attributed by ifAlias patterns; each port's state is
     // looked up and its three label sets rendered once, then written into every family.
     let configured = t.ports().map(|p| &p.labels);
@@ -158,26 +169,26 @@ pub fn render_as(
         }
     }
 
-    super::maintenance::write_metrics(&mut e, t, jiff::Timestamp::now());
+    super::maintenance::write_metrics(e, t, jiff::Timestamp::now());
 
     let lines: Vec<(&str, Vec<PortKey>)> = t
         .product_lines
         .values()
         .map(|pl| (pl.name.as_str(), pl.ports.clone()))
         .collect();
-    aggregate_family(&mut e, snap, "product_line", "product line", &lines);
+    aggregate_family(e, snap, "product_line", "product line", &lines);
     let sites: Vec<(&str, Vec<PortKey>)> = t
         .sites
         .keys()
         .map(|s| (s.as_str(), site_ports(t, s)))
         .collect();
-    aggregate_family(&mut e, snap, "site", "site (its uplinks)", &sites);
+    aggregate_family(e, snap, "site", "site (its uplinks)", &sites);
     let customers: Vec<(&str, Vec<PortKey>)> = t
         .customers
         .values()
         .map(|c| (c.id.as_str(), c.ports.clone()))
         .collect();
-    aggregate_family(&mut e, snap, "customer", "customer", &customers);
+    aggregate_family(e, snap, "customer", "customer", &customers);
 
     e.family(
         "bandwatch_switch_up",
@@ -217,7 +228,7 @@ pub fn render_as(
         e.sample("bandwatch_samples_total", &[("quality", q)], n as f64);
     }
     for s in sources {
-        s.write(&mut e);
+        s.write(e);
     }
     e.family(
         "bandwatch_build_info",
@@ -232,7 +243,6 @@ pub fn render_as(
         ],
         1.0,
     );
-    e.finish()
 }
 
 /// A site's traffic ports: its uplinks, or every port of its switches when it has none.

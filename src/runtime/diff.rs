@@ -126,7 +126,8 @@ impl Diff {
             || old.config.report.down != new.config.report.down
             || old.config.api.token != new.config.api.token
             || old.config.daemon.interval != new.config.daemon.interval
-            || old.config.daemon.rediscover != new.config.daemon.rediscover;
+            || old.config.daemon.rediscover != new.config.daemon.rediscover
+            || old.config.remote_write != new.config.remote_write;
         Diff {
             switches,
             rules,

@@ -9,6 +9,7 @@ mod email;
 mod flow;
 mod maintenance;
 mod ports;
+mod remote_write;
 mod routes;
 mod sites;
 mod snmp;
@@ -154,6 +155,7 @@ impl<'d, 'a> Builder<'d, 'a> {
         let http = self.http();
         let report = self.report(&topo, billing);
         let store = self.store();
+        let remote_write = self.remote_writes(&daemon);
         if !self.doc.has("switch") {
             self.doc.warning(
                 None,
@@ -181,6 +183,7 @@ impl<'d, 'a> Builder<'d, 'a> {
             http,
             report,
             flow,
+            remote_write,
             topology: topo,
             store,
         })
