@@ -2,7 +2,8 @@
 //! exactly as from SQLite for the same sweeps, two daemons writing the same slots store each
 //! once, a PostgreSQL restarted under load loses nothing the writer accepted (samples beyond
 //! the queue's bound become gaps flagged `store_unavailable`, never zeros), and retention
-//! drops whole day partitions.
+//! drops whole day partitions. Alert states, history and silences read back as from SQLite,
+//! and an alert commit queues its notices in the same transaction or writes nothing.
 
 mod pg_support;
 mod store_support;
@@ -13,9 +14,11 @@ use std::time::Duration;
 
 use bandwatch::config::{Retention, Topology};
 use bandwatch::poll::{Quality, UnknownReason, phase_offset};
+use bandwatch::store::alerts::{AlertCommit, AlertRow, HistoryRow, RoutedNotice, SilenceRow};
 use bandwatch::store::postgres::{PgStore, PgWriterOptions};
 use bandwatch::store::{
-    Entity, EntityKind, SeriesSource, Store, StoreError, StoredSample, SweepSink, flag,
+    AlertStore, Entity, EntityKind, SeriesSource, SilenceStore, Store, StoreError, StoredSample,
+    SweepSink, flag,
 };
 use jiff::Timestamp;
 use store_support::*;
@@ -389,4 +392,143 @@ fn the_store_section_is_checked_and_the_url_never_shown() {
         .to_string();
     assert!(err.contains("backend = \"postgres\""), "{err}");
     assert!(!err.contains("s3cr3t"), "{err}");
+}
+
+fn alert(rule: &str, entity: &str, state: &str, since: i64) -> AlertRow {
+    AlertRow {
+        rule: rule.into(),
+        entity: entity.into(),
+        state: state.into(),
+        since,
+        last_eval: since + 60,
+        last_notified: (state == "firing").then_some(since),
+        value: Some(4.2e9),
+        labels: Some(r#"{"site":"a"}"#.into()),
+        data: Some(r#"{"peak":5}"#.into()),
+    }
+}
+
+fn change(rule: &str, entity: &str, from: &str, to: &str, ts: i64) -> HistoryRow {
+    HistoryRow {
+        rule: rule.into(),
+        entity: entity.into(),
+        from_state: from.into(),
+        to_state: to.into(),
+        ts,
+        value: Some(1.5),
+        message: Some(format!("{from} -> {to}")),
+    }
+}
+
+/// The same alert and silence operations on one backend; returns what it reads back.
+fn alert_story(
+    alerts: &dyn AlertStore,
+    silences: &dyn SilenceStore,
+) -> (
+    Vec<AlertRow>,
+    Vec<HistoryRow>,
+    Vec<SilenceRow>,
+    Option<AlertRow>,
+) {
+    let now = at(base());
+    let commit = AlertCommit {
+        states: vec![
+            alert("spike", "port:a-sw1/xe-0/0/1", "pending", 100),
+            alert("spike", "port:a-sw1/xe-0/0/1", "firing", 160),
+            alert("drop", "product_line:web", "pending", 120),
+            alert("down", "port:b-sw2/xe-0/0/2", "resolved", 90),
+        ],
+        history: vec![
+            change("spike", "port:a-sw1/xe-0/0/1", "inactive", "pending", 100),
+            change("spike", "port:a-sw1/xe-0/0/1", "pending", "firing", 160),
+        ],
+        notices: vec![RoutedNotice {
+            route: "ops".into(),
+            payload: "{\"n\":1}".into(),
+        }],
+    };
+    alerts.commit(&commit, now).unwrap();
+    // One bad row refuses the whole commit: no state, history or notice of it is kept.
+    let bad = AlertCommit {
+        states: vec![
+            alert("drop", "product_line:web", "firing", 200),
+            alert("x", "site:a", "bogus-state", 200),
+        ],
+        history: vec![change("drop", "product_line:web", "pending", "firing", 200)],
+        notices: vec![RoutedNotice {
+            route: "sales".into(),
+            payload: "{}".into(),
+        }],
+    };
+    assert!(alerts.commit(&bad, now).is_err());
+    alerts
+        .save(&alert("absent", "switch:b-sw2", "pending", 300))
+        .unwrap();
+    alerts
+        .record(&change(
+            "absent",
+            "switch:b-sw2",
+            "inactive",
+            "pending",
+            300,
+        ))
+        .unwrap();
+    let mut matchers = std::collections::BTreeMap::new();
+    matchers.insert("customer".to_string(), "acme".to_string());
+    let s = |ends| SilenceRow {
+        id: 0,
+        rule: Some("churn".into()),
+        matchers: matchers.clone(),
+        starts: 1000,
+        ends,
+        reason: "maintenance (by noc)".into(),
+    };
+    let a = silences.add_silence(&s(2000)).unwrap();
+    let b = silences.add_silence(&s(5000)).unwrap();
+    assert!(silences.remove_silence(a).unwrap());
+    assert!(!silences.remove_silence(a).unwrap());
+    assert_eq!(silences.silences(None).unwrap().len(), 1);
+    let mut kept = silences.silences(Some(1500)).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].id, b);
+    kept[0].id = 0;
+    (
+        alerts.active().unwrap(),
+        alerts.history(10).unwrap(),
+        kept,
+        alerts.load("spike", "port:a-sw1/xe-0/0/1").unwrap(),
+    )
+}
+
+#[test]
+fn alert_state_history_and_silences_read_back_as_from_sqlite() {
+    let Some(pg) = pg_support::shared() else {
+        return;
+    };
+    let url = pg.database();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(&dir.path().join("bandwatch.db"), &Retention::default()).unwrap();
+    let pgs = pg_store(&url);
+    let want = alert_story(&*sqlite.alerts(), &*sqlite.silences());
+    let got = alert_story(&*pgs.alerts(), &*pgs.silences());
+    assert_eq!(got, want);
+    assert_eq!(got.0.len(), 3, "pending and firing only: {:?}", got.0);
+    assert_eq!(
+        got.3.as_ref().map(|a| a.state.as_str()),
+        Some("firing"),
+        "the later row wins"
+    );
+    assert_eq!(got.1.len(), 3);
+    // The notice owed by the commit is queued with it, the refused commit's is not.
+    let queued: Vec<(String, String)> = pg
+        .client(&url)
+        .query("SELECT route, notice FROM notify_queue ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(queued, vec![("ops".to_string(), "{\"n\":1}".to_string())]);
+    let routes = sqlite.outbox().queued_routes().unwrap();
+    assert_eq!(routes.len(), 1);
+    assert_eq!(routes[0].0, "ops");
 }

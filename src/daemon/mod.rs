@@ -105,9 +105,9 @@ impl Daemon {
         }
         if let crate::config::StoreBackend::Postgres { .. } = config.store.backend {
             anyhow::bail!(
-                "{}: [store] backend = \"postgres\": the PostgreSQL store holds raw samples and \
-                 leases so far, but not yet the aggregates, alert state and outbox the daemon \
-                 needs; use backend = \"sqlite\" (the default) for now",
+                "{}: [store] backend = \"postgres\": the PostgreSQL store holds raw samples, alert \
+                 state, silences and leases so far, but not yet the aggregates, rollups and \
+                 outbox the daemon needs; use backend = \"sqlite\" (the default) for now",
                 config.path.display()
             );
         }

@@ -9,7 +9,7 @@
 //!   transaction-scoped advisory lock so two daemons starting together migrate once) and hands
 //!   out handles: [`PgStore::writer`] (a [`SweepSink`], `writer.rs`), [`PgStore::reader`]
 //!   (a [`Reader`] on a [`super::SeriesSource`], `reader.rs`) and [`PgStore::leases`] (a [`LeaseStore`],
-//!   `lease.rs`).
+//!   `lease.rs`), [`PgStore::alerts`] and [`PgStore::silences`] (`alerts.rs`).
 //! - Port samples go into `port_sample`, partitioned by day on the start of the poll slot
 //!   (`partition.rs`): retention drops whole partitions instead of deleting row by row.
 //! - Idempotent per (port, poll slot): the key is `(series_id, slot_ms)`, the start of the
@@ -20,6 +20,7 @@
 //! - The URL is a secret: it is never logged or put into an error. Errors name
 //!   `user@host:port/dbname` only ([`Target`]).
 
+mod alerts;
 mod conn;
 mod lease;
 mod partition;
@@ -34,7 +35,7 @@ pub use writer::{PgWriter, PgWriterOptions};
 
 use super::error::StoreError;
 use super::handles::Reader;
-use super::traits::LeaseStore;
+use super::traits::{AlertStore, LeaseStore, SilenceStore};
 use crate::config::{Retention, Secret, Topology};
 
 /// A PostgreSQL store, opened once per process. Cloning shares the connection of the small
@@ -91,6 +92,17 @@ impl PgStore {
     /// Reads series (the same handle as the SQLite store's).
     pub fn reader(&self) -> Reader {
         Reader::new(Arc::new(reader::PgReader::new(self.inner.clone())))
+    }
+
+    /// Alert states and history (with `commit`, the transactional outbox's first half: the
+    /// notices owed go into `notify_queue` in the same transaction).
+    pub fn alerts(&self) -> Arc<dyn AlertStore> {
+        Arc::new(alerts::PgAlerts::new(self.inner.clone()))
+    }
+
+    /// Silences.
+    pub fn silences(&self) -> Arc<dyn SilenceStore> {
+        Arc::new(alerts::PgAlerts::new(self.inner.clone()))
     }
 
     /// Leases for work that runs in one daemon at a time.

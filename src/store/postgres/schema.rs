@@ -8,13 +8,84 @@ use super::super::error::StoreError;
 use super::conn::{Target, pg_err};
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
 
 /// The schema version this build writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Key of the advisory lock held while migrating ("bandwatch" in ASCII, truncated).
 const MIGRATION_LOCK: i64 = 0x6261_6e64_7761_7463;
+
+/// Version 2: alert state and history, silences, and the outbox's notice queue, messages and
+/// delivery record (the same tables as SQLite's, so `AlertStore::commit` queues the notices it
+/// owes in the same transaction).
+const MIGRATION_2: &str = r#"
+CREATE TABLE alert_state(
+    rule          text NOT NULL,
+    entity        text NOT NULL,
+    state         text NOT NULL CHECK (state IN ('inactive','pending','firing','resolved')),
+    since         bigint NOT NULL,
+    last_eval     bigint NOT NULL,
+    last_notified bigint,
+    value         double precision,
+    labels        text,
+    data          text,
+    PRIMARY KEY (rule, entity)
+);
+CREATE TABLE alert_history(
+    id         bigserial PRIMARY KEY,
+    rule       text NOT NULL,
+    entity     text NOT NULL,
+    from_state text NOT NULL,
+    to_state   text NOT NULL,
+    ts         bigint NOT NULL,
+    value      double precision,
+    message    text
+);
+CREATE INDEX alert_history_ts ON alert_history(ts);
+CREATE TABLE silence(
+    id       bigserial PRIMARY KEY,
+    rule     text,
+    matchers text NOT NULL,
+    starts   bigint NOT NULL,
+    ends     bigint NOT NULL,
+    comment  text,
+    created  bigint NOT NULL
+);
+CREATE TABLE notify_queue(
+    id          bigserial PRIMARY KEY,
+    route       text   NOT NULL,
+    notice      text   NOT NULL,
+    received_ms bigint NOT NULL
+);
+CREATE INDEX notify_queue_route ON notify_queue(route, id);
+CREATE TABLE notify_outbox(
+    id              bigserial PRIMARY KEY,
+    route           text   NOT NULL,
+    envelope_from   text   NOT NULL,
+    envelope_to     text   NOT NULL,
+    subject         text   NOT NULL,
+    body            bytea  NOT NULL,
+    alerts          text   NOT NULL,
+    state           text   NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_ms bigint NOT NULL,
+    created_ms      bigint NOT NULL,
+    sent_ms         bigint,
+    last_error      text,
+    claim_token     bigint,
+    claimed_ms      bigint
+);
+CREATE INDEX notify_outbox_due ON notify_outbox(state, next_attempt_ms);
+CREATE TABLE notify_delivered(
+    rule             text NOT NULL,
+    entity           text NOT NULL,
+    route            text NOT NULL,
+    firing_sent_ms   bigint,
+    resolved_sent_ms bigint,
+    PRIMARY KEY (rule, entity, route)
+);
+"#;
 
 /// Version 1: series, raw port samples partitioned by day, the store's own state, leases.
 const MIGRATION_1: &str = r#"

@@ -1,0 +1,220 @@
+//! Alert states, their history and silences on PostgreSQL: the same rows and semantics as
+//! SQLite's (`store::alerts`), on the database several daemons share. `commit` writes the
+//! states, the history and the notices they owe (into the outbox's `notify_queue`) in one
+//! transaction: the transactional outbox, so a crash or a lost connection leaves all of them
+//! or none.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use postgres::GenericClient;
+
+use super::super::alerts::{AlertCommit, AlertRow, HistoryRow, SilenceRow};
+use super::super::error::StoreError;
+use super::super::traits::{AlertStore, SilenceStore};
+use super::conn::{Shared, pg_err};
+
+/// The PostgreSQL implementation of [`AlertStore`] and [`SilenceStore`].
+pub(crate) struct PgAlerts {
+    shared: Arc<Shared>,
+}
+
+impl PgAlerts {
+    /// The alert tables of the shared database.
+    pub(crate) fn new(shared: Arc<Shared>) -> PgAlerts {
+        PgAlerts { shared }
+    }
+}
+
+const COLUMNS: &str = "rule, entity, state, since, last_eval, last_notified, value, labels, data";
+
+const UPSERT_STATE: &str = "INSERT INTO alert_state \
+     (rule, entity, state, since, last_eval, last_notified, value, labels, data) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+     ON CONFLICT (rule, entity) DO UPDATE SET state = EXCLUDED.state, since = EXCLUDED.since, \
+       last_eval = EXCLUDED.last_eval, last_notified = EXCLUDED.last_notified, \
+       value = EXCLUDED.value, labels = EXCLUDED.labels, data = EXCLUDED.data";
+
+const INSERT_HISTORY: &str = "INSERT INTO alert_history \
+     (rule, entity, from_state, to_state, ts, value, message) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+fn save_in(c: &mut impl GenericClient, r: &AlertRow) -> Result<u64, postgres::Error> {
+    c.execute(
+        UPSERT_STATE,
+        &[
+            &r.rule,
+            &r.entity,
+            &r.state,
+            &r.since,
+            &r.last_eval,
+            &r.last_notified,
+            &r.value,
+            &r.labels,
+            &r.data,
+        ],
+    )
+}
+
+fn record_in(c: &mut impl GenericClient, h: &HistoryRow) -> Result<u64, postgres::Error> {
+    c.execute(
+        INSERT_HISTORY,
+        &[
+            &h.rule,
+            &h.entity,
+            &h.from_state,
+            &h.to_state,
+            &h.ts,
+            &h.value,
+            &h.message,
+        ],
+    )
+}
+
+fn row(r: &postgres::Row) -> Result<AlertRow, postgres::Error> {
+    Ok(AlertRow {
+        rule: r.try_get(0)?,
+        entity: r.try_get(1)?,
+        state: r.try_get(2)?,
+        since: r.try_get(3)?,
+        last_eval: r.try_get(4)?,
+        last_notified: r.try_get(5)?,
+        value: r.try_get(6)?,
+        labels: r.try_get(7)?,
+        data: r.try_get(8)?,
+    })
+}
+
+impl AlertStore for PgAlerts {
+    fn load(&self, rule: &str, entity: &str) -> Result<Option<AlertRow>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM alert_state WHERE rule = $1 AND entity = $2");
+        self.shared.with("reading an alert state", |c| {
+            c.query_opt(&sql, &[&rule, &entity])?
+                .as_ref()
+                .map(row)
+                .transpose()
+        })
+    }
+
+    fn save(&self, r: &AlertRow) -> Result<(), StoreError> {
+        self.shared
+            .with("saving an alert state", |c| save_in(c, r))
+            .map(|_| ())
+    }
+
+    fn active(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM alert_state WHERE state IN ('pending', 'firing') \
+             ORDER BY state DESC, since"
+        );
+        self.shared.with("reading active alerts", |c| {
+            c.query(&sql, &[])?.iter().map(row).collect()
+        })
+    }
+
+    fn record(&self, h: &HistoryRow) -> Result<(), StoreError> {
+        // Not retried on a lost connection: the row may have been written.
+        let mut c = self.shared.client()?;
+        record_in(&mut *c, h)
+            .map(|_| ())
+            .map_err(pg_err(&self.shared.target, "recording an alert transition"))
+    }
+
+    fn commit(&self, changes: &AlertCommit, now: jiff::Timestamp) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let now_ms = now.as_millisecond();
+        let e = pg_err(&self.shared.target, "committing alert changes");
+        let mut c = self.shared.client()?;
+        let mut tx = c.transaction().map_err(&e)?;
+        for r in &changes.states {
+            save_in(&mut tx, r).map_err(&e)?;
+        }
+        for h in &changes.history {
+            record_in(&mut tx, h).map_err(&e)?;
+        }
+        for n in &changes.notices {
+            tx.execute(
+                "INSERT INTO notify_queue (route, notice, received_ms) VALUES ($1, $2, $3)",
+                &[&n.route, &n.payload, &now_ms],
+            )
+            .map_err(&e)?;
+        }
+        tx.commit().map_err(&e)
+    }
+
+    fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.shared.with("reading alert history", |c| {
+            c.query(
+                "SELECT rule, entity, from_state, to_state, ts, value, message \
+                 FROM alert_history ORDER BY ts DESC, id DESC LIMIT $1",
+                &[&limit],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(HistoryRow {
+                    rule: r.try_get(0)?,
+                    entity: r.try_get(1)?,
+                    from_state: r.try_get(2)?,
+                    to_state: r.try_get(3)?,
+                    ts: r.try_get(4)?,
+                    value: r.try_get(5)?,
+                    message: r.try_get(6)?,
+                })
+            })
+            .collect()
+        })
+    }
+}
+
+impl SilenceStore for PgAlerts {
+    fn add_silence(&self, s: &SilenceRow) -> Result<i64, StoreError> {
+        let matchers = serde_json::to_string(&s.matchers).map_err(|e| StoreError::Encoding {
+            path: self.shared.target.to_string().into(),
+            context: "encoding a silence's matchers",
+            reason: e.to_string(),
+        })?;
+        let mut c = self.shared.client()?;
+        c.query_one(
+            "INSERT INTO silence (rule, matchers, starts, ends, comment, created) \
+             VALUES ($1, $2, $3, $4, $5, $3) RETURNING id",
+            &[&s.rule, &matchers, &s.starts, &s.ends, &s.reason],
+        )
+        .and_then(|r| r.try_get(0))
+        .map_err(pg_err(&self.shared.target, "adding a silence"))
+    }
+
+    fn silences(&self, now: Option<i64>) -> Result<Vec<SilenceRow>, StoreError> {
+        let now = now.unwrap_or(i64::MIN);
+        self.shared.with("reading silences", |c| {
+            c.query(
+                "SELECT id, rule, matchers, starts, ends, comment FROM silence \
+                 WHERE ends > $1 ORDER BY id",
+                &[&now],
+            )?
+            .iter()
+            .map(|r| {
+                let m: String = r.try_get(2)?;
+                Ok(SilenceRow {
+                    id: r.try_get(0)?,
+                    rule: r.try_get(1)?,
+                    matchers: serde_json::from_str::<BTreeMap<String, String>>(&m)
+                        .unwrap_or_default(),
+                    starts: r.try_get(3)?,
+                    ends: r.try_get(4)?,
+                    reason: r.try_get::<_, Option<String>>(5)?.unwrap_or_default(),
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn remove_silence(&self, id: i64) -> Result<bool, StoreError> {
+        self.shared
+            .with("removing a silence", |c| {
+                c.execute("DELETE FROM silence WHERE id = $1", &[&id])
+            })
+            .map(|n| n > 0)
+    }
+}
