@@ -6,6 +6,11 @@
 //! of 200,000 datagrams that each define a new template (ids and observation domains cycling
 //! through 65,280 x 64 combinations) with data for it.
 //!
+//! Then memory under churn, each figure the peak RSS and what the caches hold: 30 minutes of
+//! 10,000 *new* destinations each (300,000 distinct in all) through the attack evidence and
+//! the minute sums, and a flood of 200,000 datagrams of data for templates never defined
+//! (unknown templates, over 64 observation domains).
+//!
 //! Run: `cargo bench --bench flow_ingest`. `BANDWATCH_BENCH_RECORDS` (default 3,000,000) sets
 //! how many records are processed.
 
@@ -143,4 +148,79 @@ fn main() {
         "template flood: peak RSS {before:.0} MiB before, {:.0} MiB after 200,000 new templates",
         peak_rss_mib()
     );
+
+    // 30 minutes, each with 10,000 destinations never seen before (2 records each).
+    let churn = Evidence::new();
+    let mut sums = Minutes::new(0);
+    for minute in 0..30u64 {
+        let t = (minute * 60_000) as i64 + 1;
+        for chunk in 0..(20_000 / PER_DATAGRAM) {
+            let recs: Vec<bandwatch::flow::FlowRecord> = (0..PER_DATAGRAM)
+                .map(|i| {
+                    let n = (chunk * PER_DATAGRAM + i) / 2;
+                    let dst = 0x0a00_0000 + ((minute * 10_000 + n) % (1 << 24)) as u32;
+                    bandwatch::flow::FlowRecord {
+                        src: IpAddr::from((0x6440_0000u32 + (rnd() % 50_000) as u32).to_be_bytes()),
+                        dst: IpAddr::from(dst.to_be_bytes()),
+                        src_port: 443,
+                        dst_port: 50_000,
+                        protocol: 6,
+                        tcp_flags: 0x18,
+                        bytes: 1500,
+                        packets: 1,
+                        sampling: 1,
+                    }
+                })
+                .collect();
+            minutes_add(&mut sums, t, &model, &recs);
+            churn.record("edge-1", t, &recs);
+        }
+        let _ = sums.take_due(t + 60_000, 2000, &model, false);
+        if minute == 2 || minute == 29 {
+            let (m, d, p) = churn.entries();
+            println!(
+                "destination churn: after {} minutes ({} distinct destinations): peak RSS {:.0} \
+                 MiB; evidence holds {m} switch-minutes, {d} destinations, {p} port pairs",
+                minute + 1,
+                (minute + 1) * 10_000,
+                peak_rss_mib()
+            );
+        }
+    }
+
+    // Data for templates nobody defined: counted and dropped, nothing kept.
+    let unknown_fields: &[Field] = &[(8, 4), (12, 4), (1, 8)];
+    let before = peak_rss_mib();
+    let mut unknown = 0u64;
+    for i in 0..200_000u32 {
+        let template = 256 + (i % 65_280) as u16;
+        let d = ipfix(
+            i % 64,
+            template,
+            unknown_fields,
+            false,
+            &vec![vec![1, 2, 3]; 20],
+        );
+        out.clear();
+        if let Ok(x) = decoder.decode(exporter, &d, 1, &mut out) {
+            unknown += x.unknown_template_sets;
+        }
+    }
+    println!(
+        "unknown-template flood: {unknown} data sets of unknown templates counted; peak RSS \
+         {before:.0} MiB before, {:.0} MiB after 200,000 datagrams",
+        peak_rss_mib()
+    );
+}
+
+fn minutes_add(
+    sums: &mut Minutes,
+    t: i64,
+    model: &FlowModel,
+    recs: &[bandwatch::flow::FlowRecord],
+) {
+    sums.seen(t, 0);
+    for r in recs {
+        sums.add(t, model, r);
+    }
 }

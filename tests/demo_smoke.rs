@@ -265,6 +265,20 @@ fn demo_plays_the_storyline_writes_the_emails_and_serves_the_status_page() {
             "the console did not print the {rule} email as it was written:\n{out}"
         );
     }
+    // The attack's email says what the switch's flows show: the class, the target and its
+    // customer (sFlow and IPFIX from the simulated switches, over UDP to the collector).
+    let attack = emails
+        .iter()
+        .find(|e| subject_of(e).contains("FIRING") && e.contains("uplink-attack"))
+        .unwrap();
+    let parsed = mail_parser::MessageParser::default()
+        .parse(attack.as_bytes())
+        .expect("the attack email parses");
+    let text = parsed.body_text(0).unwrap_or_default();
+    assert!(
+        text.contains("Flows: likely NTP reflection toward 203.0.113.7 (acme): "),
+        "the attack email does not name the class and the customer:\n{text}"
+    );
     let churn = emails
         .iter()
         .find(|e| e.contains("FIRING") && e.contains("customer-churn-risk"))
@@ -330,6 +344,10 @@ fn demo_plays_the_storyline_writes_the_emails_and_serves_the_status_page() {
     assert!(
         alerts.contains("uplink-attack") && alerts.contains(">firing<"),
         "the firing attack is not in the page's alerts: {alerts}"
+    );
+    assert!(
+        alerts.contains("likely NTP reflection toward 203.0.113.7 (acme)"),
+        "the firing attack's evidence is not on the page (a loopback reader sees it all): {alerts}"
     );
     for entity in [
         "product_line:cdn",

@@ -152,6 +152,9 @@ fn start(config_text: &str, bind_to: &str) -> Server {
         value: 1.0e6,
         baseline: Some(5.0e6),
         since: Some(day("2026-09-15")),
+        // A spike's flow evidence names the customer; a redacted reader gets it without.
+        evidence: Some("Flows: likely NTP reflection toward 192.0.2.7 (zorblax): 1 Gbit/s".into()),
+        evidence_redacted: Some("Flows: likely NTP reflection toward 192.0.2.7: 1 Gbit/s".into()),
     }]);
     let runtime = bandwatch::runtime::RuntimeHandle::of_config(config.clone());
     let sources: Vec<Arc<dyn MetricsSource>> = vec![
@@ -315,6 +318,10 @@ fn loopback_without_protection_shows_everything_the_exposed_test_looks_for() {
     let (_, _, alerts) = request(s.addr, "GET", "/api/v1/alerts", None);
     assert!(
         alerts.contains("zorblax") && alerts.contains("4321.5 EUR"),
+        "{alerts}"
+    );
+    assert!(
+        alerts.contains("NTP reflection toward 192.0.2.7 (zorblax)"),
         "{alerts}"
     );
     // Writes still want a credential, even on loopback.

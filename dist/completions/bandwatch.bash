@@ -1177,7 +1177,7 @@ _bandwatch() {
             return 0
             ;;
         bandwatch__subcmd__simulate)
-            opts="-c -h -V --switches --ports --listen --scenario --write-config --interval --community --config --log-format --help --version"
+            opts="-c -h -V --switches --ports --listen --scenario --write-config --interval --flows --flow-sampling --flow-protocol --flow-ports --community --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1204,6 +1204,22 @@ _bandwatch() {
                     return 0
                     ;;
                 --interval)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --flows)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --flow-sampling)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --flow-protocol)
+                    COMPREPLY=($(compgen -W "sflow ipfix both" -- "${cur}"))
+                    return 0
+                    ;;
+                --flow-ports)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -119,6 +119,12 @@ complete -c bandwatch -n "__fish_bandwatch_using_subcommand simulate" -l listen 
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand simulate" -l scenario -d 'Scenario file (traffic shape and events); default: gentle daily traffic, no events' -r -F
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand simulate" -l write-config -d 'Write a bandwatch configuration polling this fleet to FILE, then keep serving' -r -F
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand simulate" -l interval -d 'Poll interval written into that configuration' -r
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand simulate" -l flows -d 'Export flows of the switches\' traffic to this collector (sFlow v5 and IPFIX, each switch from its own address 127.1.x.y); the written configuration trusts them' -r
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand simulate" -l flow-sampling -d 'sFlow sampling rate (1 in N packets)' -r
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand simulate" -l flow-protocol -d 'Flow protocol: sflow, ipfix, or both (even switches sFlow, odd ones IPFIX)' -r -f -a "sflow\t''
+ipfix\t''
+both\t''"
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand simulate" -l flow-ports -d 'Export the flows of the first N ports of each switch only (the uplinks); default all' -r
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand simulate" -l community -d 'v2c community the switches accept' -r
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand simulate" -s c -l config -d 'Configuration file' -r -F
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand simulate" -l log-format -d 'Log format on stderr (the level comes from RUST_LOG, default `info`)' -r -f -a "text\t'Human-readable lines'

@@ -196,6 +196,8 @@ struct DemoOverrides {
     rules_dir: Option<PathBuf>,
     /// Where simulated switch `n` answers (set once the fleet runs).
     switches: Vec<SocketAddr>,
+    /// Where the flow collector listens (a free UDP port: two demos can run at once).
+    flows: Option<SocketAddr>,
 }
 
 impl DemoOverrides {
@@ -214,7 +216,19 @@ impl DemoOverrides {
         for (s, addr) in cfg.topology.switches.iter_mut().zip(&self.switches) {
             s.address = addr.to_string();
         }
+        if let Some(a) = self.flows
+            && cfg.flow.enabled()
+        {
+            cfg.flow.listen = vec![a];
+        }
     }
+}
+
+/// A free UDP port on 127.0.0.1 for the flow collector.
+fn free_udp() -> Option<SocketAddr> {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .ok()
 }
 
 /// The demo configuration with the command line's overrides and the sped-up interval.
@@ -244,6 +258,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         speed: args.speed,
         rules_dir: None,
         switches: Vec::new(),
+        flows: free_udp(),
     };
     let cfg = load(&args, &overrides)?;
     let mut story = Storyline::build(&cfg.topology, args.speed).map_err(anyhow::Error::msg)?;
@@ -331,6 +346,25 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     .await
     .map_err(anyhow::Error::msg)?;
     overrides.switches = fleet.switches.iter().map(|(_, a)| *a).collect();
+    // Flows: each simulated switch exports the traffic of its uplinks (eth1, eth2) as sFlow
+    // (1 in 1,024 packets sampled) or IPFIX from its own loopback address to the collector,
+    // so the attack's email says what it is.
+    let flow_export = match cfg.flow.listen.first() {
+        Some(collector) if cfg.flow.enabled() => Some(
+            sim::flows::export(
+                fleet.models.clone(),
+                fleet.start,
+                &sim::flows::FlowOptions {
+                    collector: *collector,
+                    sampling: 1024,
+                    protocol: None,
+                    ports: Some(2),
+                },
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
+        _ => None,
+    };
     for (s, addr) in cfg.topology.switches.iter_mut().zip(&overrides.switches) {
         s.address = addr.to_string();
     }
@@ -384,6 +418,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         println!("stopping");
     };
     daemon.serve(stop).await?;
+    drop(flow_export);
     fleet.stop();
     Ok(())
 }

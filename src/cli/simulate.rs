@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::sim::flows::{self, FlowOptions, FlowProtocol};
 use crate::sim::{self, FleetOptions, Scenario};
 
 /// Arguments of `simulate`.
@@ -29,6 +30,19 @@ pub struct SimulateArgs {
     /// Poll interval written into that configuration.
     #[arg(long, default_value = "10s")]
     pub interval: String,
+    /// Export flows of the switches' traffic to this collector (sFlow v5 and IPFIX, each
+    /// switch from its own address 127.1.x.y); the written configuration trusts them.
+    #[arg(long, value_name = "ADDR")]
+    pub flows: Option<SocketAddr>,
+    /// sFlow sampling rate (1 in N packets).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub flow_sampling: u32,
+    /// Flow protocol: sflow, ipfix, or both (even switches sFlow, odd ones IPFIX).
+    #[arg(long, default_value = "both", value_parser = ["sflow", "ipfix", "both"])]
+    pub flow_protocol: String,
+    /// Export the flows of the first N ports of each switch only (the uplinks); default all.
+    #[arg(long, value_name = "N")]
+    pub flow_ports: Option<usize>,
     /// v2c community the switches accept.
     #[arg(
         long,
@@ -70,8 +84,35 @@ pub fn run(args: SimulateArgs) -> ExitCode {
                 return ExitCode::from(1);
             }
         };
+        let _flows = match args.flows {
+            Some(collector) => {
+                let protocol = match args.flow_protocol.as_str() {
+                    "sflow" => Some(FlowProtocol::Sflow),
+                    "ipfix" => Some(FlowProtocol::Ipfix),
+                    _ => None,
+                };
+                let opts = FlowOptions {
+                    collector,
+                    sampling: args.flow_sampling,
+                    protocol,
+                    ports: args.flow_ports,
+                };
+                match flows::export(fleet.models.clone(), fleet.start, &opts) {
+                    Ok(f) => Some(f),
+                    Err(e) => {
+                        eprintln!("bandwatch simulate: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            }
+            None => None,
+        };
         if let Some(path) = &args.write_config {
-            let text = sim::write_config(&fleet.switches, args.ports, &args.interval);
+            let mut text = sim::write_config(&fleet.switches, args.ports, &args.interval);
+            if let Some(collector) = args.flows {
+                let names: Vec<String> = fleet.switches.iter().map(|(n, _)| n.clone()).collect();
+                text.push_str(&flows::flow_config(&names, collector));
+            }
             if let Err(e) = std::fs::write(path, text) {
                 eprintln!("bandwatch simulate: {}: cannot write: {e}", path.display());
                 return ExitCode::from(1);

@@ -401,6 +401,9 @@ impl Worker {
             .into_iter()
             .map(|s| {
                 let r = rules.get(&s.rule);
+                let evidence = (s.phase == Phase::Firing)
+                    .then(|| self.enrich.evidence_of(&s.rule, &s.entity))
+                    .flatten();
                 ActiveAlert {
                     rule: s.rule.clone(),
                     severity: r.map(|r| r.severity.word().to_string()).unwrap_or_default(),
@@ -417,6 +420,8 @@ impl Worker {
                     value: s.reading.value,
                     baseline: s.reading.baseline,
                     since: s.started_at.map(|t| t.as_second()),
+                    evidence: evidence.map(|e| e.0.clone()),
+                    evidence_redacted: evidence.map(|e| e.1.clone()),
                 }
             })
             .collect();

@@ -13,6 +13,10 @@ pub const REBOOT_SWITCH: &str = "sh1-access-2";
 pub const ATTACK_PORT: (&str, &str) = ("bj1-core-a", "eth1");
 /// Attack factor.
 pub const ATTACK_FACTOR: f64 = 8.0;
+/// The attack's shape in the simulated flows: NTP reflection (UDP from port 123).
+pub const ATTACK_FLOWS: &str = "ntp";
+/// The address it hits: in customer `acme`'s prefix (config/demo.toml).
+pub const ATTACK_TARGET: &str = "203.0.113.7";
 /// Customer whose traffic falls at minute 2.
 pub const CHURN_CUSTOMER: &str = "acme";
 /// Its traffic falls to this percentage.
@@ -118,8 +122,10 @@ impl Storyline {
             factor,
             switches: Some(vec![sw.to_string()]),
             ports: port.map(|p| vec![p.to_string()]),
+            flows: None,
+            target: None,
         };
-        let events = vec![
+        let mut events = vec![
             event(
                 EventKind::Reboot,
                 min(1.0),
@@ -153,6 +159,9 @@ impl Storyline {
                 None,
             ),
         ];
+        // The attack's extra traffic in the flows: NTP reflection toward acme's address.
+        events[1].flows = crate::sim::flows::FlowShape::parse(ATTACK_FLOWS);
+        events[1].target = crate::sim::flows::Target::parse(ATTACK_TARGET).ok();
         let beats = vec![
             Beat {
                 at: min(1.0),
@@ -167,7 +176,7 @@ impl Storyline {
                     "attack: inbound traffic x{ATTACK_FACTOR} on {}/{} (uplink of product line `{line}`)",
                     ATTACK_PORT.0, ATTACK_PORT.1
                 ),
-                expect: "rule uplink-attack (seasonal baseline from the backfilled history) fires after `for`: an email to ops and the line's owners".into(),
+                expect: format!("rule uplink-attack (seasonal baseline from the backfilled history) fires after `for`: an email to ops and the line's owners; the switch's flows name it: likely NTP reflection toward {ATTACK_TARGET} (acme)"),
             },
             Beat {
                 at: min(2.0),
@@ -251,6 +260,14 @@ mod tests {
         assert_eq!(fast.end, 6.0 + CHURN_REAL_SECS + CHURN_RESOLVE_REAL_SECS);
         // The attack hits the cdn uplink of simulated switch 0 (bj1-core-a) only.
         let spike = &s.scenario.events[1];
+        assert_eq!(
+            spike.flows,
+            Some(crate::sim::flows::FlowShape::Amplification(123))
+        );
+        assert_eq!(
+            spike.target.map(|t| t.base.to_string()).as_deref(),
+            Some(ATTACK_TARGET)
+        );
         assert!(spike.on_port("sim-0000", "eth1"));
         assert!(!spike.on_port("sim-0000", "eth2") && !spike.on_port("sim-0001", "eth1"));
         assert!(

@@ -97,6 +97,11 @@ struct Dst {
     ports: [(u8, u16, u64); 4],
     /// Bytes by protocol class: UDP, TCP, ICMP, other.
     protos: [u64; 4],
+    /// When its first and last records arrived (ms; 0: none yet): its rate is over this
+    /// span, not over the whole window (an attack that began 10 s ago is not averaged
+    /// over three minutes).
+    first_ms: i64,
+    last_ms: i64,
 }
 
 fn proto_class(p: u8) -> usize {
@@ -109,7 +114,11 @@ fn proto_class(p: u8) -> usize {
 }
 
 impl Dst {
-    fn add(&mut self, r: &FlowRecord) {
+    fn add(&mut self, r: &FlowRecord, now_ms: i64) {
+        if self.first_ms == 0 || now_ms < self.first_ms {
+            self.first_ms = now_ms;
+        }
+        self.last_ms = self.last_ms.max(now_ms);
         self.bytes = self.bytes.saturating_add(r.bytes);
         self.packets = self.packets.saturating_add(r.packets);
         self.protos[proto_class(r.protocol)] += r.bytes;
@@ -124,6 +133,10 @@ impl Dst {
     }
 
     fn merge(&mut self, o: &Dst) {
+        if o.first_ms != 0 && (self.first_ms == 0 || o.first_ms < self.first_ms) {
+            self.first_ms = o.first_ms;
+        }
+        self.last_ms = self.last_ms.max(o.last_ms);
         self.bytes += o.bytes;
         self.packets += o.packets;
         self.tcp_packets += o.tcp_packets;
@@ -162,7 +175,7 @@ struct Minute {
 }
 
 impl Minute {
-    fn add(&mut self, r: &FlowRecord) {
+    fn add(&mut self, r: &FlowRecord, now_ms: i64) {
         self.bytes = self.bytes.saturating_add(r.bytes);
         self.packets = self.packets.saturating_add(r.packets);
         self.sources.add(&r.src);
@@ -171,7 +184,7 @@ impl Minute {
             *self.sports.entry(key).or_default() += r.bytes;
         }
         if self.dsts.len() < MAX_DESTINATIONS || self.dsts.contains_key(&r.dst) {
-            self.dsts.entry(r.dst).or_default().add(r);
+            self.dsts.entry(r.dst).or_default().add(r, now_ms);
         } else {
             self.other_bytes = self.other_bytes.saturating_add(r.bytes);
         }
@@ -192,14 +205,16 @@ pub enum Class {
     Amplification(&'static str),
     /// TCP SYN without ACK, small packets.
     SynFlood,
-    /// Mostly UDP toward one destination, no amplifier port.
+    /// Mostly UDP toward one destination (or a customer's prefixes), no amplifier port,
+    /// unlike the usual traffic.
     UdpFlood,
-    /// Mostly ICMP toward one destination.
+    /// Mostly ICMP toward one destination (or a customer's prefixes).
     IcmpFlood,
-    /// One destination takes most of the traffic, no other pattern.
+    /// A large share toward one destination (or a customer's prefixes) that looks unlike
+    /// the usual traffic (protocols, packet sizes), no other pattern.
     Volumetric,
-    /// Nothing dominates: many sources, many destinations, no single port (a legitimate
-    /// surge looks like this).
+    /// Nothing dominates, or what dominates looks like the usual traffic: many sources, the
+    /// usual protocol mix and packet sizes (a legitimate surge looks like this).
     NotAnAttack,
 }
 
@@ -223,35 +238,52 @@ pub struct Summary {
     pub avg_packet: f64,
     /// Destinations seen (capped per minute).
     pub destinations: usize,
+    /// Destinations the classified traffic went to: 1 for one address, more when it was
+    /// spread over a customer's prefixes (or one /24, /48 without a customer).
+    pub targets: usize,
     /// Seconds summarised.
     pub window_secs: f64,
+    /// Seconds the traffic toward the target was seen within them (its rate, `bps`, is
+    /// over these).
+    pub active_secs: f64,
 }
 
 impl Summary {
     /// One line for people.
     pub fn describe(&self) -> String {
-        let whom = match &self.customer {
-            Some(c) => format!("{} ({c})", self.target),
-            None => self.target.to_string(),
+        let whom = match (&self.customer, self.targets) {
+            (Some(c), 0 | 1) => format!("{} ({c})", self.target),
+            (None, 0 | 1) => self.target.to_string(),
+            (Some(c), n) => format!(
+                "{} addresses of {c} (busiest {})",
+                group(n as u64),
+                self.target
+            ),
+            (None, n) => format!("{} addresses (busiest {})", group(n as u64), self.target),
         };
         let what = match &self.class {
             Class::Amplification(s) => format!("likely {s} reflection toward {whom}"),
             Class::SynFlood => format!("likely SYN flood toward {whom}"),
             Class::UdpFlood => format!("likely UDP flood toward {whom}"),
             Class::IcmpFlood => format!("likely ICMP flood toward {whom}"),
+            Class::Volumetric if self.targets > 1 => {
+                format!("likely volumetric attack toward {whom}")
+            }
             Class::Volumetric => format!("likely volumetric attack on one address, {whom}"),
             Class::NotAnAttack => format!(
-                "not an attack by its shape: traffic spread over {} destinations, the busiest \
-                 {whom}",
+                "not an attack by its shape (many sources, the usual protocols and packet \
+                 sizes): traffic over {} destinations, the busiest {whom}",
                 self.destinations
             ),
         };
         format!(
-            "{what}: {}, {}% of the traffic, ~{} sources, {}-byte packets (flows of the last {} s)",
+            "{what}: {}, {}% of the traffic, ~{} sources, {}-byte packets (for {} s; flows of \
+             the last {} s)",
             format_bps(self.bps),
             significant(self.share * 100.0),
             group(self.sources.round() as u64),
             self.avg_packet.round(),
+            self.active_secs.round(),
             self.window_secs.round()
         )
     }
@@ -303,9 +335,21 @@ impl Evidence {
         }
         if let Some(m) = q.back_mut() {
             for r in records {
-                m.add(r);
+                m.add(r, now_ms);
             }
         }
+    }
+
+    /// What is held: (switch-minutes, destinations, (protocol, source port) pairs), for
+    /// benchmarks and tests of its bounds.
+    pub fn entries(&self) -> (usize, usize, usize) {
+        let all = match self.switches.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        all.values().flatten().fold((0, 0, 0), |(m, d, p), x| {
+            (m + 1, d + x.dsts.len(), p + x.sports.len())
+        })
     }
 
     /// The summary of the last [`MINUTES`] minutes up to `now_ms` on `switches` (every
@@ -349,15 +393,17 @@ impl Evidence {
             }
         }
         drop(all);
+        let of_interest = |ip: &IpAddr| toward.is_none() || model.customer_of(*ip) == toward;
         let (target, d) = dsts
             .iter()
-            .filter(|(ip, _)| toward.is_none() || model.customer_of(**ip) == toward)
+            .filter(|(ip, _)| of_interest(ip))
             .max_by_key(|(_, d)| d.bytes)?;
+        let all_mix = dsts.values().fold(Mix::default(), |m, d| m.plus(d));
         if toward.is_some() {
             // Shares of the traffic toward the customer's addresses.
             bytes = dsts
                 .iter()
-                .filter(|(ip, _)| model.customer_of(**ip) == toward)
+                .filter(|(ip, _)| of_interest(ip))
                 .map(|(_, d)| d.bytes)
                 .sum();
         }
@@ -367,27 +413,139 @@ impl Evidence {
         let oldest = minutes.iter().min().copied().unwrap_or(first);
         let window_secs =
             ((now_ms - oldest * 60_000) as f64 / 1000.0).clamp(1.0, 60.0 * MINUTES as f64);
-        let share = d.bytes as f64 / bytes as f64;
-        let avg_packet = d.bytes as f64 / d.packets as f64;
-        let class = classify(d, share, bytes, &sports);
-        Some(Summary {
+        // Seconds the traffic toward it has been seen (one export interval more than the
+        // span of its records), at most the window.
+        let active =
+            |d: &Dst| ((d.last_ms - d.first_ms) as f64 / 1000.0 + 1.0).clamp(1.0, window_secs);
+        let summary = |class: Class, target: IpAddr, d: &Dst, targets: usize| Summary {
             class,
-            target: *target,
+            target,
             customer: model
-                .customer_of(*target)
+                .customer_of(target)
                 .and_then(|i| model.customers().get(i as usize).cloned()),
-            bps: d.bytes as f64 * 8.0 / window_secs,
-            share,
+            bps: d.bytes as f64 * 8.0 / active(d),
+            share: d.bytes as f64 / bytes as f64,
             sources: d.sources.estimate(),
-            avg_packet,
+            avg_packet: d.bytes as f64 / d.packets.max(1) as f64,
             destinations: dsts.len(),
+            targets,
             window_secs,
-        })
+            active_secs: active(d),
+        };
+        let share = d.bytes as f64 / bytes as f64;
+        let class = classify(d, share, bytes, &sports, &all_mix.minus(d), true);
+        if class != Class::NotAnAttack {
+            return Some(summary(class, *target, d, 1));
+        }
+        // Many destinations: the traffic toward one customer's addresses (or one /24, /48
+        // without a customer) taken together.
+        let mut groups: HashMap<Group, (Dst, usize, IpAddr, u64)> = HashMap::new();
+        for (ip, x) in dsts.iter().filter(|(ip, _)| of_interest(ip)) {
+            let g = groups
+                .entry(group_of(*ip, model))
+                .or_insert_with(|| (Dst::default(), 0, *ip, 0));
+            g.0.merge(x);
+            g.1 += 1;
+            if x.bytes > g.3 {
+                (g.2, g.3) = (*ip, x.bytes);
+            }
+        }
+        if let Some((gd, n, busiest, _)) = groups
+            .values()
+            .filter(|g| g.1 >= MIN_SPREAD)
+            .max_by_key(|g| g.0.bytes)
+        {
+            let gshare = gd.bytes as f64 / bytes as f64;
+            let class = classify(gd, gshare, bytes, &sports, &all_mix.minus(gd), false);
+            if class != Class::NotAnAttack {
+                return Some(summary(class, *busiest, gd, *n));
+            }
+        }
+        Some(summary(Class::NotAnAttack, *target, d, 1))
     }
 }
 
-/// Names the traffic toward the heaviest destination `d` (a `share` of all `bytes`).
-fn classify(d: &Dst, share: f64, bytes: u64, sports: &HashMap<(u8, u16), u64>) -> Class {
+/// Destinations an attack must reach to be called spread over many.
+const MIN_SPREAD: usize = 4;
+
+/// A group of destinations: a customer, or a /24 (IPv4) or /48 (IPv6) without one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Group {
+    Customer(u32),
+    Net(IpAddr),
+}
+
+fn group_of(ip: IpAddr, model: &FlowModel) -> Group {
+    match model.customer_of(ip) {
+        Some(c) => Group::Customer(c),
+        None => Group::Net(match ip {
+            IpAddr::V4(a) => IpAddr::V4((u32::from(a) & 0xffff_ff00).into()),
+            IpAddr::V6(a) => IpAddr::V6((u128::from(a) & !((1u128 << 80) - 1)).into()),
+        }),
+    }
+}
+
+/// Bytes, packets and bytes by protocol class of some traffic: what the usual traffic
+/// looks like, to compare a target's with.
+#[derive(Clone, Copy, Debug, Default)]
+struct Mix {
+    bytes: u64,
+    packets: u64,
+    protos: [u64; 4],
+}
+
+impl Mix {
+    fn plus(mut self, d: &Dst) -> Mix {
+        self.bytes += d.bytes;
+        self.packets += d.packets;
+        for (a, b) in self.protos.iter_mut().zip(d.protos.iter()) {
+            *a += b;
+        }
+        self
+    }
+
+    /// This mix without `d`'s traffic (the rest).
+    fn minus(mut self, d: &Dst) -> Mix {
+        self.bytes = self.bytes.saturating_sub(d.bytes);
+        self.packets = self.packets.saturating_sub(d.packets);
+        for (a, b) in self.protos.iter_mut().zip(d.protos.iter()) {
+            *a = a.saturating_sub(*b);
+        }
+        self
+    }
+
+    fn share(&self, class: usize) -> f64 {
+        self.protos[class] as f64 / self.bytes.max(1) as f64
+    }
+
+    fn avg_packet(&self) -> f64 {
+        self.bytes as f64 / self.packets.max(1) as f64
+    }
+}
+
+/// Whether `d` looks like the rest of the traffic (`rest`): each protocol class's share of
+/// its bytes within 0.2 of the rest's and its packets 0.7 to 1.4 times the rest's size. With
+/// too little other traffic to compare (under 5 % of `d`'s) nothing is usual.
+fn usual(d: &Dst, rest: &Mix) -> bool {
+    if rest.bytes == 0 || (rest.bytes as f64) < 0.05 * d.bytes as f64 {
+        return false;
+    }
+    let mine = Mix::default().plus(d);
+    let ratio = mine.avg_packet() / rest.avg_packet().max(1.0);
+    (0..4).all(|c| (mine.share(c) - rest.share(c)).abs() <= 0.2) && (0.7..=1.4).contains(&ratio)
+}
+
+/// Names the traffic toward `d` (one destination or a group; a `share` of all `bytes`),
+/// compared with the `rest` of the traffic where the usual matters (a volumetric attack or
+/// a UDP flood is traffic unlike the usual; a legitimate surge looks like it).
+fn classify(
+    d: &Dst,
+    share: f64,
+    bytes: u64,
+    sports: &HashMap<(u8, u16), u64>,
+    rest: &Mix,
+    single: bool,
+) -> Class {
     let of = |x: u64| x as f64 / d.bytes.max(1) as f64;
     let amp = |proto: u8, port: u16| {
         (proto == UDP)
@@ -397,8 +555,10 @@ fn classify(d: &Dst, share: f64, bytes: u64, sports: &HashMap<(u8, u16), u64>) -
     if let Some(&(p, port, b)) = d.ports.iter().max_by_key(|e| e.2)
         && let Some(name) = amp(p, port)
         && of(b) >= 0.6
-        && share >= 0.3
+        && share >= 0.1
     {
+        // Most of the busiest destination's bytes from one amplifier port: reflection, even
+        // while other traffic on the switch (or before the attack, in the window) is larger.
         return Class::Amplification(name);
     }
     let avg = d.bytes as f64 / d.packets.max(1) as f64;
@@ -409,13 +569,16 @@ fn classify(d: &Dst, share: f64, bytes: u64, sports: &HashMap<(u8, u16), u64>) -
     {
         return Class::SynFlood;
     }
-    if share >= 0.5 && of(d.protos[0]) >= 0.8 {
+    let is_usual = usual(d, rest);
+    if share >= 0.3 && of(d.protos[0]) >= 0.8 && !(is_usual && rest.share(0) >= 0.6) {
         return Class::UdpFlood;
     }
-    if share >= 0.5 && of(d.protos[2]) >= 0.8 {
+    if share >= 0.3 && of(d.protos[2]) >= 0.8 {
         return Class::IcmpFlood;
     }
-    if share >= 0.8 {
+    // Unlike the usual traffic; or, with nothing to compare, one address taking most of it.
+    let comparable = rest.bytes as f64 >= 0.05 * d.bytes as f64;
+    if (share >= 0.4 && comparable && !is_usual) || (single && !comparable && share >= 0.8) {
         return Class::Volumetric;
     }
     // Reflection spread over many destinations (carpet bombing): one amplifier port carries
@@ -450,6 +613,17 @@ impl FlowEvidence {
     /// of the entity's switches (see [`switches_of`]); for a customer known by prefixes
     /// only, the traffic toward its addresses on every exporter.
     pub fn line(&self, entity: &str, topology: &Topology, now_ms: i64) -> Option<String> {
+        self.lines(entity, topology, now_ms).map(|(full, _)| full)
+    }
+
+    /// [`FlowEvidence::line`], and the same line without customer names (for readers who
+    /// may not see them).
+    pub fn lines(
+        &self,
+        entity: &str,
+        topology: &Topology,
+        now_ms: i64,
+    ) -> Option<(String, String)> {
         let model = (self.model)();
         let switches = switches_of(entity, topology);
         let toward = entity
@@ -461,9 +635,17 @@ impl FlowEvidence {
             return None;
         }
         let names: Vec<&str> = switches.iter().map(String::as_str).collect();
-        self.evidence
-            .summary_toward(&names, toward, now_ms, &model)
-            .map(|s| format!("Flows: {}", s.describe()))
+        let s = self
+            .evidence
+            .summary_toward(&names, toward, now_ms, &model)?;
+        let anonymous = Summary {
+            customer: None,
+            ..s.clone()
+        };
+        Some((
+            format!("Flows: {}", s.describe()),
+            format!("Flows: {}", anonymous.describe()),
+        ))
     }
 }
 
@@ -625,6 +807,70 @@ mod tests {
         let s = e.summary(&[], NOW + 1000, &m).unwrap();
         assert_eq!(s.class, Class::NotAnAttack, "{}", s.describe());
         assert!(e.summary(&["other"], NOW, &m).is_none());
+    }
+
+    /// 4,000 sources toward acme: the background's mix (a surge) or a UDP flood, to one
+    /// address or spread over its /24.
+    fn toward_acme(e: &Evidence, g: &mut Lcg, usual_mix: bool, spread: bool) {
+        let recs: Vec<FlowRecord> = (0..4000)
+            .map(|i| {
+                let dst = if spread {
+                    format!("203.0.113.{}", i % 250 + 1)
+                } else {
+                    "203.0.113.7".to_string()
+                };
+                match (usual_mix, i % 5) {
+                    (true, 0) => rec(g.ip(), &dst, UDP, 443, 0, 10, 1200),
+                    (true, _) => rec(g.ip(), &dst, TCP, 443, 0x18, 20, 900),
+                    (false, _) => rec(g.ip(), &dst, UDP, 40_000 + (i % 999) as u16, 0, 20, 512),
+                }
+            })
+            .collect();
+        e.record("edge-1", NOW, &recs);
+    }
+
+    #[test]
+    fn a_surge_like_the_usual_traffic_is_no_attack_and_a_spread_flood_is() {
+        let m = model();
+        for spread in [false, true] {
+            let e = Evidence::new();
+            let mut g = Lcg(21);
+            background(&e, NOW, &mut g);
+            toward_acme(&e, &mut g, true, spread);
+            let s = e.summary(&["edge-1"], NOW + 1000, &m).unwrap();
+            assert_eq!(
+                s.class,
+                Class::NotAnAttack,
+                "spread {spread}: {}",
+                s.describe()
+            );
+            assert!(s.describe().starts_with("not an attack by its shape"));
+
+            let e = Evidence::new();
+            background(&e, NOW, &mut g);
+            toward_acme(&e, &mut g, false, spread);
+            let s = e.summary(&["edge-1"], NOW + 1000, &m).unwrap();
+            assert_eq!(
+                s.class,
+                Class::UdpFlood,
+                "spread {spread}: {}",
+                s.describe()
+            );
+            assert_eq!(s.customer.as_deref(), Some("acme"));
+            if spread {
+                assert_eq!(s.targets, 250, "{}", s.describe());
+                assert!(
+                    s.describe().starts_with(
+                        "likely UDP flood toward 250 addresses of acme (busiest 203.0.113."
+                    ),
+                    "{}",
+                    s.describe()
+                );
+                assert!(s.share > 0.5, "{}", s.describe());
+            } else {
+                assert_eq!(s.targets, 1);
+            }
+        }
     }
 
     #[test]

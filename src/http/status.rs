@@ -335,6 +335,9 @@ pub fn render(
                                     .unwrap_or_default())
                             }
                         }
+                        @if let Some(e) = &a.evidence {
+                            tr class="evidence" { td {} td colspan="6" { (e) } }
+                        }
                     }
                 }
             }
@@ -696,6 +699,8 @@ mod tests {
             value: 4.2e9,
             baseline: None,
             since: Some(1_764_000_000),
+            evidence: Some(format!("Flows: likely NTP reflection toward {EVIL}")),
+            evidence_redacted: None,
         };
         let page = render(
             &snap,
@@ -712,6 +717,10 @@ mod tests {
         assert!(
             page.contains("<h3>&lt;script&gt;alert(1)&lt;/script&gt;</h3>"),
             "{page}"
+        );
+        assert!(
+            page.contains("Flows: likely NTP reflection toward &lt;script&gt;"),
+            "the evidence line under its alert: {page}"
         );
         // The page is still the page: its sections in order.
         let at = |s: &str| page.find(s).unwrap_or_else(|| panic!("{s} in {page}"));

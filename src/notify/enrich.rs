@@ -10,7 +10,7 @@
 //!   below the rule's `min_revenue_at_risk` is held back, and so is its resolution;
 //! - the words of the metric (`silent_seconds` for absent rules, `oper_status` for port down).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tracing::{info, warn};
 
@@ -32,6 +32,10 @@ pub struct Enricher {
     suppressed: HashSet<(String, String)>,
     /// Recent flows, for the evidence line of spikes (`[flow]` configured).
     flows: Option<crate::flow::evidence::FlowEvidence>,
+    /// The evidence line of each firing spike alert (rule, entity), as its last firing or
+    /// repeat notice carried it: (full, without customer names), for the status page and
+    /// `/api/v1/alerts`.
+    evidence: HashMap<(String, String), (String, String)>,
 }
 
 impl Enricher {
@@ -49,6 +53,7 @@ impl Enricher {
             rules: rules.iter().map(|r| (r.name.clone(), r.clone())).collect(),
             suppressed: HashSet::new(),
             flows: None,
+            evidence: HashMap::new(),
         }
     }
 
@@ -56,6 +61,12 @@ impl Enricher {
     pub fn with_flows(mut self, flows: Option<crate::flow::evidence::FlowEvidence>) -> Self {
         self.flows = flows;
         self
+    }
+
+    /// The evidence line of the firing alert of `rule` on `entity`, as its last notice
+    /// carried it: (full, without customer names).
+    pub fn evidence_of(&self, rule: &str, entity: &str) -> Option<&(String, String)> {
+        self.evidence.get(&(rule.to_string(), entity.to_string()))
     }
 
     /// Puts new rules and topology (prices, routes) in force; held-back alerts stay held back.
@@ -82,12 +93,19 @@ impl Enricher {
             .as_ref()
             .map(|r| chart(&*self.series, r, &ev))
             .unwrap_or_default();
-        let evidence = match (&self.flows, rule.as_ref().map(|r| r.kind)) {
+        let key = (ev.rule.clone(), ev.entity.clone());
+        let lines = match (&self.flows, rule.as_ref().map(|r| r.kind)) {
             (Some(f), Some(Kind::Spike)) if !ev.kind.closes() => {
-                f.line(&ev.entity, &self.topology, ev.at.as_millisecond())
+                f.lines(&ev.entity, &self.topology, ev.at.as_millisecond())
             }
             _ => None,
         };
+        if ev.kind.closes() {
+            self.evidence.remove(&key);
+        } else if let Some(l) = &lines {
+            self.evidence.insert(key, l.clone());
+        }
+        let evidence = lines.map(|(full, _)| full);
         Some(Notice {
             event: ev,
             metric,

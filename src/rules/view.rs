@@ -24,6 +24,12 @@ pub struct ActiveAlert {
     pub baseline: Option<f64>,
     /// Unix seconds since the condition holds.
     pub since: Option<i64>,
+    /// What the flows say the traffic of a firing spike is (its notice's evidence line).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// The same line without customer names, what a redacted reader sees instead.
+    #[serde(skip)]
+    pub evidence_redacted: Option<String>,
 }
 
 /// Whether the rules stage's alert changes reach the store: the transactional commit of

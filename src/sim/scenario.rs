@@ -37,12 +37,21 @@
 //! switches = ["sim-0000"]    # default: every switch
 //! ports = ["eth3"]           # default: every port (spike, drop, remove_port, counter_reset,
 //!                            # port_down)
+//! flows = "ntp"              # spike: the shape of its extra traffic in the simulated flows
+//!                            # (see sim::flows::FlowShape): surge (the default: the usual
+//!                            # mix, a legitimate surge), dns, ntp, snmp, cldap, ssdp,
+//!                            # memcached, chargen (UDP reflection from that service's port),
+//!                            # syn, udp, icmp, volumetric
+//! target = "203.0.113.7"     # spike: where the extra traffic goes, one address or spread
+//!                            # over a prefix ("203.0.113.0/24"); default: the port's usual
+//!                            # destinations
 //! ```
 
 use std::path::Path;
 
 use serde::Deserialize;
 
+use super::flows::{FlowShape, Target};
 use crate::config::{BitRate, Duration};
 
 /// Kinds of scripted events.
@@ -116,6 +125,8 @@ struct RawEvent {
     duration: Option<String>,
     switches: Option<Vec<String>>,
     ports: Option<Vec<String>>,
+    flows: Option<String>,
+    target: Option<String>,
 }
 
 /// Traffic shape shared by every port.
@@ -183,6 +194,10 @@ pub struct Event {
     pub switches: Option<Vec<String>>,
     /// Port names it applies to; `None` = all.
     pub ports: Option<Vec<String>>,
+    /// A spike's shape in the simulated flows (`None`: a legitimate surge).
+    pub flows: Option<FlowShape>,
+    /// Where a spike's extra traffic goes (`None`: the port's usual destinations).
+    pub target: Option<Target>,
 }
 
 impl Event {
@@ -331,6 +346,26 @@ impl Scenario {
             if !(factor.is_finite() && factor >= 0.0) {
                 return Err(format!("{}: must be a non-negative number", key("factor")));
             }
+            if e.kind != EventKind::Spike && (e.flows.is_some() || e.target.is_some()) {
+                return Err(format!(
+                    "{}: only a spike has flows and a target",
+                    key("flows")
+                ));
+            }
+            let flows = e
+                .flows
+                .as_deref()
+                .map(|f| {
+                    FlowShape::parse(f).ok_or_else(|| {
+                        format!("{}: one of {}", key("flows"), FlowShape::NAMES.join(", "))
+                    })
+                })
+                .transpose()?;
+            let target = e
+                .target
+                .as_deref()
+                .map(|t| Target::parse(t).map_err(|m| format!("{}: {m}", key("target"))))
+                .transpose()?;
             events.push(Event {
                 kind: e.kind,
                 start,
@@ -338,6 +373,8 @@ impl Scenario {
                 factor,
                 switches: e.switches,
                 ports: e.ports,
+                flows,
+                target,
             });
         }
         Ok(Scenario {

@@ -12,6 +12,7 @@
 
 use std::f64::consts::{FRAC_PI_2, TAU};
 
+use super::flows::{Attack, FlowShape};
 use super::scenario::{EventKind, Scenario};
 
 /// Average packet size used to derive packet counters from octets.
@@ -59,6 +60,8 @@ pub struct SimPort {
     random: Randomness,
     /// (start, end) of the windows where its ifOperStatus is down.
     down: Vec<(f64, f64)>,
+    /// The spikes on this port and their shape in the flows.
+    attacks: Vec<Attack>,
 }
 
 /// One simulated switch: ports, reboots, unreachable windows, counter width.
@@ -235,14 +238,23 @@ impl SwitchModel {
             let mut removed_at = f64::INFINITY;
             let mut resets = Vec::new();
             let mut down = Vec::new();
+            let mut attacks = Vec::new();
             for e in &scenario.events {
                 if !e.on_port(name, &pname) {
                     continue;
                 }
                 match e.kind {
-                    EventKind::Spike | EventKind::Drop => {
-                        multipliers.push((e.start, e.end, e.factor))
+                    EventKind::Spike => {
+                        multipliers.push((e.start, e.end, e.factor));
+                        attacks.push(Attack {
+                            start: e.start,
+                            end: e.end,
+                            factor: e.factor,
+                            shape: e.flows.unwrap_or(FlowShape::Surge),
+                            target: e.target,
+                        });
                     }
+                    EventKind::Drop => multipliers.push((e.start, e.end, e.factor)),
                     EventKind::RemovePort => removed_at = removed_at.min(e.start),
                     EventKind::CounterReset => resets.push(e.start),
                     EventKind::PortDown => {
@@ -261,6 +273,7 @@ impl SwitchModel {
                 removed_at,
                 resets,
                 down,
+                attacks,
                 random: Randomness {
                     seed: (unit_hash(&key, 99) * (1u64 << 53) as f64) as u64,
                     jitter: t.jitter,
@@ -343,6 +356,14 @@ impl SwitchModel {
             .iter()
             .find(|(s, e)| *s <= t && t < *e)
             .map(|(_, e)| *e)
+    }
+
+    /// The spike on port `i` at `t`, with its shape in the flows, if one is under way.
+    pub fn attack_at(&self, i: usize, t: f64) -> Option<&Attack> {
+        self.ports[i]
+            .attacks
+            .iter()
+            .find(|a| a.start <= t && t < a.end)
     }
 
     /// Whether port `i`'s ifOperStatus is up at `t`.

@@ -207,6 +207,7 @@ pub fn active_alert(
     if a.scope == "customer" || s.mentions(&a.entity) {
         a.entity = MASK.to_string();
     }
+    a.evidence = a.evidence_redacted.take();
     a
 }
 
