@@ -5,6 +5,7 @@
 
 mod report_support;
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
@@ -317,4 +318,116 @@ fn a_spreadsheet_export_with_a_byte_order_mark_and_quoted_commas_imports() {
     );
     assert!(!err.contains("bad.csv:2:"), "{err}");
     assert_eq!(rows(&s), got);
+}
+
+#[test]
+fn a_large_file_names_its_late_bad_rows_lists_twenty_and_counts_the_rest() {
+    let s = Setup::new();
+    let t0: i64 = 1_790_812_800; // 2026-10-01T00:00:00Z
+    let ts = |i: i64| Timestamp::from_second(t0 + i * 300).unwrap();
+    let mut good = String::from("customer,start,end,bytes,source\n");
+    for i in 0..50_000 {
+        let c = ["fresh", "grow", "gappy"][(i % 3) as usize];
+        writeln!(good, "{c},{},{},{},cdn", ts(i), ts(i + 1), 10 + i).unwrap();
+    }
+    // One bad row near the end (the header is line 1: row i is on line i + 2).
+    let lines: Vec<&str> = good.lines().collect();
+    let mut one_bad = lines.clone();
+    let late = 49_990 + 2;
+    let bad_row = lines[late - 1].replace(",cdn", "").replacen(",1", ",x1", 1);
+    one_bad[late - 1] = &bad_row;
+    let (ok, _, err) = import(&s, "late.csv", &(one_bad.join("\n") + "\n"));
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("late.csv:{late}: 4 fields, expected 5")),
+        "{err}"
+    );
+    assert!(err.contains("nothing imported (1 error)"), "{err}");
+    assert!(rows(&s).is_empty());
+
+    // Thirty bad rows: the first twenty are listed, the other ten counted.
+    let mut many_bad = lines.clone();
+    let bad: Vec<String> = (0..30)
+        .map(|k| format!("nobody,{},{},1,cdn", ts(k), ts(k + 1)))
+        .collect();
+    for (k, b) in bad.iter().enumerate() {
+        many_bad[1000 + k * 1000] = b;
+    }
+    let (ok, _, err) = import(&s, "many.csv", &(many_bad.join("\n") + "\n"));
+    assert!(!ok);
+    let listed = err
+        .lines()
+        .filter(|l| l.contains("unknown customer `nobody`"))
+        .count();
+    assert_eq!(listed, 20, "{err}");
+    assert!(err.contains("many.csv:1001: unknown customer"), "{err}");
+    assert!(err.contains("... and 10 more errors, not shown"), "{err}");
+    assert!(err.contains("nothing imported (30 errors)"), "{err}");
+    assert!(rows(&s).is_empty());
+
+    // The good file imports whole; the same file again changes nothing; a copy whose last
+    // row overlaps a stored period of another length imports nothing and names that line.
+    let (ok, out, err) = import(&s, "good.csv", &good);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("imported 50000 new, 0 replaced, 0 unchanged"),
+        "{out}"
+    );
+    let (ok, out, err) = import(&s, "good.csv", &good);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("imported 0 new, 0 replaced, 50000 unchanged"),
+        "{out}"
+    );
+    let mut changed = good.clone();
+    writeln!(changed, "fresh,{},{},5,cdn", ts(3), ts(5)).unwrap();
+    let (ok, _, err) = import(&s, "changed.csv", &changed);
+    assert!(!ok);
+    assert!(
+        err.contains("changed.csv:50002: overlaps the period"),
+        "{err}"
+    );
+    assert_eq!(rows(&s).len(), 50_000);
+}
+
+#[test]
+fn an_http_body_past_the_import_limit_is_refused_with_413_and_imports_nothing() {
+    let s = Setup::with_config(&format!("{CONFIG}\n[http]\nmax_import_body = \"4KiB\"\n"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let topo = Arc::new(s.config.topology.clone());
+    let state = AppState {
+        live: LiveView::new(topo.clone()),
+        sources: Arc::new(Vec::new()),
+        health: Health::default(),
+        alerts: Default::default(),
+        store: None,
+        runtime: Some(bandwatch::runtime::RuntimeHandle::of_config(
+            s.config.clone(),
+        )),
+        reload: None,
+        usage: Some(Arc::new(UsageApi {
+            book: Store::open(&s.db(), &Default::default()).unwrap().usage(),
+            runtime: bandwatch::runtime::RuntimeHandle::of_config(s.config.clone()),
+        })),
+    };
+    let listener = rt.block_on(bind("127.0.0.1:0".parse().unwrap())).unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(serve(listener, state, std::future::pending()));
+
+    let mut big = String::from("customer,start,end,bytes\n");
+    let t0: i64 = 1_790_812_800;
+    for i in 0..200 {
+        let a = Timestamp::from_second(t0 + i * 300).unwrap();
+        let b = Timestamp::from_second(t0 + (i + 1) * 300).unwrap();
+        writeln!(big, "grow,{a},{b},{i}").unwrap();
+    }
+    assert!(big.len() > 4096);
+    let (code, body) = post(addr, Some(TOKEN), &big);
+    assert_eq!(code, 413, "{body}");
+    assert!(rows(&s).is_empty());
+    // Under the limit it imports.
+    let small: String = big.lines().take(20).map(|l| format!("{l}\n")).collect();
+    let (code, body) = post(addr, Some(TOKEN), &small);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(rows(&s).len(), 19);
 }

@@ -24,7 +24,8 @@ pub struct Route {
     pub need: Need,
     /// What it is, for people.
     pub summary: &'static str,
-    /// It takes large bodies (`[http] max_import_body` instead of `max_body`).
+    /// It takes large bodies (`[http] max_import_body` instead of `max_body`), read by its
+    /// handler as a stream.
     pub large_body: bool,
     handler: fn() -> MethodRouter<AppState>,
 }
@@ -188,6 +189,7 @@ pub fn router(state: AppState, gate: Gate, limits: HttpLimits) -> Router {
             need: route.need,
             max_body,
             body_timeout: limits.body_timeout.std(),
+            streamed: route.large_body,
         };
         let m = (route.handler)()
             .layer(DefaultBodyLimit::max(max_body))

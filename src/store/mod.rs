@@ -108,6 +108,7 @@ pub mod sealed;
 mod split;
 pub mod traits;
 pub mod usage;
+pub mod usage_import;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -127,6 +128,7 @@ pub use traits::{
     UsageStore,
 };
 pub use usage::{Bucket5m, UsageOverlap, UsageRecord, UsageWrite};
+pub use usage_import::{UsageConflict, UsageConflicts, UsageImport};
 pub use writer::{Writer, WriterOptions};
 
 use crate::config::{Retention, Topology};

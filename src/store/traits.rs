@@ -21,6 +21,7 @@ use super::lease::Lease;
 use super::outbox::{NewMessage, QueuedNotice, StoredMessage};
 use super::reader::{Point, RangeQuery, SeriesData, StoredSample};
 use super::usage::{Bucket5m, UsageOverlap, UsageRecord, UsageWrite};
+use super::usage_import::{BufferedImport, UsageImport};
 use crate::config::Topology;
 use crate::poll::Sweep;
 
@@ -157,6 +158,14 @@ pub trait UsageStore: Send + Sync {
         records: &[UsageRecord],
         now: Timestamp,
     ) -> Result<Result<UsageWrite, UsageOverlap>, StoreError>;
+    /// Starts an import of records added one by one and written all at once, or not at all
+    /// (see [`UsageImport`]). The default keeps the records in memory and hands them to
+    /// [`UsageStore::write`]; a backend with a staging area streams them instead.
+    fn import(&self) -> Result<Box<dyn UsageImport + '_>, StoreError> {
+        Ok(Box::new(BufferedImport::new(move |records, now| {
+            self.write(records, now)
+        })))
+    }
     /// The spans `[start, end)` (unix seconds) in which an alert of one of `rules` was
     /// firing on `entity` (`kind:name`), clipped to `[from, to)`.
     fn firing_spans(

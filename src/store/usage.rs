@@ -17,6 +17,7 @@ use super::db::Db;
 use super::entity::Entity;
 use super::error::{SqlContext, StoreError};
 use super::traits::UsageStore;
+use super::usage_import::{StagedImport, UsageImport};
 
 /// Length of a billing slot (the 5-minute rollup bucket) in seconds.
 pub const SLOT_5M_SECS: i64 = 300;
@@ -161,57 +162,30 @@ impl UsageStore for SqliteUsage {
         records: &[UsageRecord],
         now: Timestamp,
     ) -> Result<Result<UsageWrite, UsageOverlap>, StoreError> {
-        let mut conn = self.db.write()?;
-        let path = self.db.path().to_path_buf();
-        let tx = conn.transaction().ctx(&path, "starting a usage import")?;
-        let mut done = UsageWrite::default();
+        let mut import = self.import()?;
         for (index, r) in records.iter().enumerate() {
-            let (s, e) = (r.start.as_second(), r.end.as_second());
-            let clash: Option<UsageRecord> = tx
-                .prepare_cached(
-                    "SELECT customer, start, end, bytes, source FROM usage_record \
-                     WHERE customer = ?1 AND source = ?2 AND start < ?4 AND end > ?3 \
-                     AND NOT (start = ?3 AND end = ?4) LIMIT 1",
-                )
-                .and_then(|mut st| {
-                    st.query_row(params![r.customer, r.source, s, e], record_of)
-                        .optional()
-                })
-                .ctx(&path, "checking usage overlaps")?;
-            if let Some(existing) = clash {
-                // Dropping the transaction rolls everything back.
-                return Ok(Err(UsageOverlap { index, existing }));
-            }
-            let old: Option<i64> = tx
-                .prepare_cached(
-                    "SELECT bytes FROM usage_record WHERE customer = ?1 AND start = ?2 \
-                     AND end = ?3 AND source = ?4",
-                )
-                .and_then(|mut st| {
-                    st.query_row(params![r.customer, s, e, r.source], |row| row.get(0))
-                        .optional()
-                })
-                .ctx(&path, "reading a usage record")?;
-            let bytes = i64::try_from(r.bytes).unwrap_or(i64::MAX);
-            match old {
-                Some(b) if b == bytes => done.unchanged += 1,
-                Some(_) => done.replaced += 1,
-                None => done.inserted += 1,
-            }
-            if old != Some(bytes) {
-                tx.prepare_cached(
-                    "INSERT INTO usage_record(customer, start, end, bytes, source, imported) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(customer, start, end, source) \
-                     DO UPDATE SET bytes = excluded.bytes, imported = excluded.imported",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![r.customer, s, e, bytes, r.source, now.as_second()])
-                })
-                .ctx(&path, "writing a usage record")?;
-            }
+            import.add(r, index as u64)?;
         }
-        tx.commit().ctx(&path, "committing a usage import")?;
-        Ok(Ok(done))
+        match import.finish(now)? {
+            Ok(done) => Ok(Ok(done)),
+            Err(c) => match c.first.into_iter().next() {
+                Some(c) => Ok(Err(UsageOverlap {
+                    index: c.line as usize,
+                    existing: c.other,
+                })),
+                // Conflicts always list their first one.
+                None => Ok(Ok(UsageWrite::default())),
+            },
+        }
+    }
+
+    fn import(&self) -> Result<Box<dyn UsageImport + '_>, StoreError> {
+        if !self.db.writable() {
+            return Err(StoreError::ReadOnly {
+                path: self.db.path().to_path_buf(),
+            });
+        }
+        Ok(Box::new(StagedImport::open(self.db.path())?))
     }
 
     fn firing_spans(

@@ -399,6 +399,18 @@ pub struct Guarded {
     pub max_body: usize,
     /// Time a client has to send the whole body.
     pub body_timeout: std::time::Duration,
+    /// The handler reads the body as a stream, within [`BodyLimits`] (a request extension),
+    /// instead of the gate reading it whole first.
+    pub streamed: bool,
+}
+
+/// The size and time limits of a streamed body, handed to its handler as an extension.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyLimits {
+    /// The largest body the route takes.
+    pub max_body: usize,
+    /// Time a client has to send the whole body.
+    pub body_timeout: std::time::Duration,
 }
 
 /// The middleware in front of every route: admits the request (with its [`Viewer`] as an
@@ -416,6 +428,13 @@ pub async fn guard(State(g): State<Guarded>, mut req: Request, next: Next) -> Re
             tracing::debug!(path = %req.uri().path(), "refused: {refusal:?}");
             return g.gate.refuse(refusal);
         }
+    }
+    if g.streamed {
+        req.extensions_mut().insert(BodyLimits {
+            max_body: g.max_body,
+            body_timeout: g.body_timeout,
+        });
+        return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
     let read = axum::body::to_bytes(body, g.max_body);
