@@ -34,7 +34,9 @@ impl Ingest {
         metrics: &WriterMetrics,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        let tx = conn.transaction().ctx(&path, "starting a flow write")?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(&path, "starting a flow write")?;
         let mut ids: FastMap<&str, i64> = FastMap::default();
         let mut slot_rows: FastMap<(i64, i64), Acc> = FastMap::default();
         let mut m5: FastMap<(i64, i64), Acc> = FastMap::default();

@@ -204,7 +204,12 @@ impl Ingest {
         metrics: &WriterMetrics,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
-        let tx = conn.transaction().ctx(&path, "starting a write")?;
+        // IMMEDIATE: the write lock is taken (waiting out another writer, such as an import's
+        // merge) before anything is read, so a commit by another connection between a read and
+        // the first write cannot fail the batch with "database is locked".
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(&path, "starting a write")?;
         // Bucket sums of the batch (written sorted by key, like the samples below).
         let mut slots: FastMap<(i64, i64), Acc> = FastMap::default();
         let mut m5: FastMap<(i64, i64), Acc> = FastMap::default();

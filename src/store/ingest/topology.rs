@@ -29,7 +29,7 @@ impl Ingest {
     ) -> Result<(), StoreError> {
         let path = self.path.clone();
         let tx = conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(&path, "starting a topology update")?;
         let now = jiff::Timestamp::now().as_second();
         let mut ports = PortMap::default();
