@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod demo;
 pub mod flow;
 pub mod format;
+pub(crate) mod hash;
 pub mod http;
 pub mod maintenance;
 pub mod notify;

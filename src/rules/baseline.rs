@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::rule::{BaselineKind, BaselineSpec};
+use super::warming::WarmingWindow;
 
 /// Points needed in a window before a recent (or fallback) baseline is used at all.
 pub const MIN_WINDOW_POINTS: usize = 6;
@@ -41,7 +42,7 @@ pub struct Baseline {
 /// when that is zero (a mostly flat or quantized series, where most values are equal) it is
 /// the mean absolute deviation x 1.2533 instead, so that one small step is not "infinitely"
 /// unusual.
-fn summarize(sorted: &[f64], quantile: f64) -> Option<(f64, f64)> {
+pub(crate) fn summarize(sorted: &[f64], quantile: f64) -> Option<(f64, f64)> {
     if sorted.is_empty() {
         return None;
     }
@@ -138,41 +139,78 @@ impl RollingWindow {
     }
 }
 
-/// Per-slot means over the past `history`, in a ring indexed by absolute slot number
-/// (16 bytes a slot: 14 days of 5-minute slots are 69 kB per series and rule).
+/// Per-slot means over the past `history`: a window of consecutive slots that grows as points
+/// arrive, up to `cap` slots, and then slides. 6 bytes a slot (an `f32` mean and a `u16`
+/// count), allocated only as history is actually seen: 14 days of 5-minute slots are 26 kB
+/// per series and rule once learned, and a series seen for an hour holds 12 slots, not 14 days.
 #[derive(Clone, Debug)]
 struct SlotRing {
     bucket: i64,
-    slots: Vec<(i64, f32, u32)>,
+    cap: usize,
+    /// Absolute slot number of `means[0]`.
+    first: i64,
+    means: VecDeque<f32>,
+    /// Points averaged into each slot (saturating); 0 for a slot with no point.
+    counts: VecDeque<u16>,
 }
 
 impl SlotRing {
-    fn new(bucket: i64, len: usize) -> SlotRing {
+    fn new(bucket: i64, cap: usize) -> SlotRing {
         SlotRing {
             bucket,
-            slots: vec![(i64::MIN, 0.0, 0); len.max(1)],
+            cap: cap.max(1),
+            first: 0,
+            means: VecDeque::new(),
+            counts: VecDeque::new(),
         }
-    }
-
-    fn index(&self, abs: i64) -> usize {
-        abs.rem_euclid(self.slots.len() as i64) as usize
     }
 
     fn push(&mut self, t: i64, v: f64) {
         let abs = t.div_euclid(self.bucket);
-        let i = self.index(abs);
-        let e = &mut self.slots[i];
-        if e.0 != abs {
-            *e = (abs, 0.0, 0);
+        let end = self.first + self.means.len() as i64;
+        if self.means.is_empty() || abs >= end + self.cap as i64 || abs < self.first {
+            if !self.means.is_empty() && abs < self.first {
+                // Older than anything kept: a late point for a slot already forgotten, or
+                // before the window starts; the window only grows forward.
+                if self.first - abs + self.means.len() as i64 > self.cap as i64 {
+                    return;
+                }
+                while self.first > abs {
+                    self.means.push_front(0.0);
+                    self.counts.push_front(0);
+                    self.first -= 1;
+                }
+            } else {
+                // Nothing kept, or a gap longer than the whole window: start afresh.
+                self.means.clear();
+                self.counts.clear();
+                self.first = abs;
+            }
         }
+        while self.first + (self.means.len() as i64) <= abs {
+            self.means.push_back(0.0);
+            self.counts.push_back(0);
+        }
+        while self.means.len() > self.cap {
+            self.means.pop_front();
+            self.counts.pop_front();
+            self.first += 1;
+        }
+        let i = (abs - self.first) as usize;
+        let (Some(m), Some(c)) = (self.means.get_mut(i), self.counts.get_mut(i)) else {
+            return;
+        };
         // The running mean, kept in f32: a baseline needs no more precision.
-        e.2 += 1;
-        e.1 += ((v - e.1 as f64) / e.2 as f64) as f32;
+        *c = c.saturating_add(1);
+        *m += ((v - *m as f64) / *c as f64) as f32;
     }
 
     fn mean(&self, abs: i64) -> Option<f64> {
-        let e = &self.slots[self.index(abs)];
-        (e.0 == abs && e.2 > 0).then_some(e.1 as f64)
+        let i = usize::try_from(abs - self.first).ok()?;
+        match (self.means.get(i), self.counts.get(i)) {
+            (Some(m), Some(c)) if *c > 0 => Some(*m as f64),
+            _ => None,
+        }
     }
 }
 
@@ -191,7 +229,11 @@ pub struct BaselineCache {
     spec: BaselineSpec,
     envelope: Envelope,
     ring: Option<SlotRing>,
+    /// A recent baseline's window (raw points: its median is exact).
     recent: RollingWindow,
+    /// A seasonal baseline's fallback while it learns its periods (per slot, not per point);
+    /// released once learned.
+    warming: Option<Box<WarmingWindow>>,
     first: Option<i64>,
     cached: Option<(i64, Option<Baseline>)>,
     strength: Option<(i64, f64)>,
@@ -202,21 +244,24 @@ pub struct BaselineCache {
 impl BaselineCache {
     /// An empty cache for a rule's baseline.
     pub fn new(spec: BaselineSpec, envelope: Envelope) -> BaselineCache {
-        let (ring, window) = match spec.kind {
+        let (ring, warming, window) = match spec.kind {
             BaselineKind::Seasonal => {
                 let len = (spec.history + spec.season) / spec.bucket + 4;
+                let span = spec.season.min(spec.history);
                 (
                     Some(SlotRing::new(spec.bucket, len as usize)),
-                    spec.season.min(spec.history),
+                    Some(Box::new(WarmingWindow::new(span, spec.bucket))),
+                    0,
                 )
             }
-            BaselineKind::Recent => (None, spec.history),
+            BaselineKind::Recent => (None, None, spec.history),
         };
         BaselineCache {
             spec,
             envelope,
             ring,
             recent: RollingWindow::new(window),
+            warming,
             first: None,
             cached: None,
             strength: None,
@@ -234,11 +279,11 @@ impl BaselineCache {
             // released: a later lack of history (a long gap) is "unknown", not a fallback.
             let learned = self.spec.season * (self.spec.min_periods as i64 + 1);
             if self.first.is_some_and(|f| t - f > learned) {
-                if !self.recent.is_empty() {
-                    self.recent = RollingWindow::new(0);
-                }
-                return self.invalidate(t);
+                self.warming = None;
+            } else if let Some(w) = &mut self.warming {
+                w.push(t, v);
             }
+            return self.invalidate(t);
         }
         self.recent.push(t, v);
         self.invalidate(t);
@@ -256,10 +301,11 @@ impl BaselineCache {
     /// The baseline for a point at time `t`, from values before `t` only; `None` while learning.
     pub fn at(&mut self, t: i64) -> Option<Baseline> {
         self.recent.expire(t);
+        if let Some(w) = &mut self.warming {
+            w.expire(t);
+        }
         match self.spec.kind {
-            BaselineKind::Recent => {
-                self.recent_baseline(t, self.spec.history, self.spec.quantile, None)
-            }
+            BaselineKind::Recent => self.recent_baseline(t, self.spec.history, self.spec.quantile),
             BaselineKind::Seasonal => {
                 let abs = t.div_euclid(self.spec.bucket);
                 if let Some((a, b)) = &self.cached
@@ -276,9 +322,9 @@ impl BaselineCache {
                             "days"
                         };
                         let span = self.spec.season.min(self.spec.history);
-                        let (q, word) = match self.envelope {
-                            Envelope::Upper => (1.0, "highest"),
-                            Envelope::Lower => (0.0, "lowest"),
+                        let word = match self.envelope {
+                            Envelope::Upper => "highest",
+                            Envelope::Lower => "lowest",
                         };
                         let note = format!(
                             "only {seen} comparable past {unit} known, {} needed: compared with the {word} value of the last {}",
@@ -286,7 +332,7 @@ impl BaselineCache {
                             crate::format::duration_secs(span)
                         );
                         // The fallback moves with every point: not cached.
-                        return self.recent_baseline(t, span, q, Some(note));
+                        return self.fallback_baseline(t, span, note);
                     }
                 };
                 self.cached = Some((abs, b.clone()));
@@ -295,13 +341,28 @@ impl BaselineCache {
         }
     }
 
-    fn recent_baseline(
-        &self,
-        t: i64,
-        span: i64,
-        quantile: f64,
-        note: Option<String>,
-    ) -> Option<Baseline> {
+    /// A learning seasonal baseline's fallback: the highest (spike) or lowest (drop) value of
+    /// the last `span`, with the same warm-up and minimum of points as a recent baseline.
+    fn fallback_baseline(&mut self, t: i64, span: i64, note: String) -> Option<Baseline> {
+        let w = self.warming.as_ref()?;
+        if w.len() < MIN_WINDOW_POINTS {
+            return None;
+        }
+        let warmup = self.spec.warmup.map_or(span / 2, |w| w.min(span));
+        if t - self.first? < warmup {
+            return None;
+        }
+        let s = w.summary(self.envelope == Envelope::Upper, &mut self.scratch)?;
+        Some(Baseline {
+            value: s.value,
+            spread: s.spread,
+            samples: s.points,
+            range: s.range,
+            fallback: Some(note),
+        })
+    }
+
+    fn recent_baseline(&self, t: i64, span: i64, quantile: f64) -> Option<Baseline> {
         if self.recent.len() < MIN_WINDOW_POINTS {
             return None;
         }
@@ -318,7 +379,7 @@ impl BaselineCache {
             spread,
             samples: self.recent.len(),
             range: self.recent.range()?,
-            fallback: note,
+            fallback: None,
         })
     }
 

@@ -46,9 +46,11 @@ pub struct Reading {
 /// The evaluation state of one rule on one series (its baseline cache and a few facts).
 #[derive(Clone, Debug)]
 pub struct SeriesEval {
-    baseline: Option<BaselineCache>,
-    smooth: Option<RollingWindow>,
-    churn: Option<ChurnTotals>,
+    // Boxed: most series are judged by rules without a baseline (thresholds, port status),
+    // and an engine keeps one of these per rule and series.
+    baseline: Option<Box<BaselineCache>>,
+    smooth: Option<Box<RollingWindow>>,
+    churn: Option<Box<ChurnTotals>>,
     last_time: Option<i64>,
     cadence: Cadence,
     gap_pending: bool,
@@ -136,13 +138,19 @@ impl SeriesEval {
     /// A fresh state for `rule`.
     pub fn new(rule: &Rule) -> SeriesEval {
         let (baseline, churn) = match &rule.condition {
-            Condition::Spike(m) => (Some(BaselineCache::new(m.baseline, Envelope::Upper)), None),
-            Condition::Drop(m) => (Some(BaselineCache::new(m.baseline, Envelope::Lower)), None),
-            Condition::Churn(c) => (None, Some(ChurnTotals::new(*c))),
+            Condition::Spike(m) => (
+                Some(Box::new(BaselineCache::new(m.baseline, Envelope::Upper))),
+                None,
+            ),
+            Condition::Drop(m) => (
+                Some(Box::new(BaselineCache::new(m.baseline, Envelope::Lower))),
+                None,
+            ),
+            Condition::Churn(c) => (None, Some(Box::new(ChurnTotals::new(*c)))),
             _ => (None, None),
         };
         let smooth = match &rule.condition {
-            Condition::Spike(m) | Condition::Drop(m) => smoothing(m),
+            Condition::Spike(m) | Condition::Drop(m) => smoothing(m).map(Box::new),
             _ => None,
         };
         SeriesEval {
@@ -325,7 +333,7 @@ impl SeriesEval {
                 if m.spread {
                     let w = self.smooth.as_mut()?;
                     if after_gap {
-                        *w = smoothing(m).unwrap_or_default();
+                        **w = smoothing(m).unwrap_or_default();
                     }
                     w.push(t, v);
                     if w.len() < MIN_WINDOW_POINTS {
@@ -351,7 +359,7 @@ impl SeriesEval {
                         // points of the last `smooth` before it, or the one point after a
                         // gap would be "the median".
                         if after_gap && !m.evaluate_after_gap {
-                            *w = smoothing(m).unwrap_or_default();
+                            **w = smoothing(m).unwrap_or_default();
                         }
                         w.push(t, v);
                         w.summary(0.5).map_or(v, |s| s.0)

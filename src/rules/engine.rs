@@ -5,6 +5,7 @@
 //! [`AlertStateStore`] (alert states).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
@@ -16,10 +17,11 @@ use super::event::{
 use super::flap::FlapChange;
 use super::lifecycle::{AlertState, Change, Phase};
 use super::point::{Entity, Point};
-use super::rule::{Condition, Kind, Metric, Rule};
+use super::rule::{Condition, Kind, Metric, Rule, Scope};
 use super::silence::Silence;
 use super::state_store::AlertStateStore;
 use crate::config::Topology;
+use crate::hash::FastMap;
 
 /// Past points of a series, read when the engine first sees it (after a restart), so that
 /// baselines do not start from nothing. The store implements it over its rollups.
@@ -83,11 +85,50 @@ impl Outcome {
     }
 }
 
+/// A rule's index and an interned entity: the key of the engine's per-series maps.
+type Key = (usize, u32);
+
+/// Entity ids (`port:sw/xe-0/0/1`) seen by the engine, interned once: its maps are keyed by
+/// (rule index, entity index), so evaluating a point allocates no string and compares none
+/// beyond one lookup. Ids are never forgotten (a fleet's entities, a few per port).
+#[derive(Default)]
+struct Ids {
+    /// Per scope, by entity name: found without building the id string.
+    index: Vec<(Scope, HashMap<String, u32>)>,
+    names: Vec<String>,
+}
+
+impl Ids {
+    fn intern(&mut self, entity: &Entity) -> u32 {
+        let pos = match self.index.iter().position(|(s, _)| *s == entity.scope) {
+            Some(pos) => pos,
+            None => {
+                self.index.push((entity.scope, HashMap::new()));
+                self.index.len() - 1
+            }
+        };
+        let by_name = &mut self.index[pos].1;
+        if let Some(&ix) = by_name.get(entity.name.as_str()) {
+            return ix;
+        }
+        let ix = self.names.len() as u32;
+        self.names.push(entity.id());
+        by_name.insert(entity.name.clone(), ix);
+        ix
+    }
+
+    /// The index of an id already interned.
+    fn find(&self, id: &str) -> Option<u32> {
+        self.names.iter().position(|n| n == id).map(|i| i as u32)
+    }
+
+    fn name(&self, ix: u32) -> &str {
+        self.names.get(ix as usize).map_or("", String::as_str)
+    }
+}
+
 /// Entries of rules that stay, under their new index; the others are dropped.
-fn remap<V>(
-    m: HashMap<(usize, String), V>,
-    moved: &HashMap<usize, usize>,
-) -> HashMap<(usize, String), V> {
+fn remap<V>(m: FastMap<Key, V>, moved: &HashMap<usize, usize>) -> FastMap<Key, V> {
     m.into_iter()
         .filter_map(|((i, id), v)| moved.get(&i).map(|&j| ((j, id), v)))
         .collect()
@@ -137,11 +178,13 @@ pub struct Engine {
     store: Box<dyn AlertStateStore + Send>,
     history: Box<dyn History + Send>,
     silences: Vec<Silence>,
-    series: HashMap<(usize, String), SeriesEval>,
-    states: HashMap<(usize, String), AlertState>,
-    applies: HashMap<(String, Metric), Vec<usize>>,
+    ids: Ids,
+    series: FastMap<Key, SeriesEval>,
+    states: FastMap<Key, AlertState>,
+    /// Per entity and metric: the rules that cover it (worked out once per update).
+    applies: FastMap<(u32, Metric), Arc<[usize]>>,
     /// Entities seen by absent rules, so that [`Engine::tick`] can notice silence.
-    watched: HashMap<(usize, String), (Entity, Metric)>,
+    watched: FastMap<Key, (Entity, Metric)>,
     /// Per rule: the indices of the rules named in its `inhibited_by`.
     inhibitors: Vec<Vec<usize>>,
 }
@@ -161,10 +204,11 @@ impl Engine {
             store,
             history,
             silences: Vec::new(),
-            series: HashMap::new(),
-            states: HashMap::new(),
-            applies: HashMap::new(),
-            watched: HashMap::new(),
+            ids: Ids::default(),
+            series: FastMap::default(),
+            states: FastMap::default(),
+            applies: FastMap::default(),
+            watched: FastMap::default(),
         }
     }
 
@@ -221,18 +265,20 @@ impl Engine {
     /// and absent watch. A backtest calls it once a series is replayed to the end, so memory
     /// holds one series at a time.
     pub fn forget(&mut self, id: &str) {
-        self.series.retain(|(_, e), _| e != id);
-        self.states.retain(|(_, e), _| e != id);
-        self.watched.retain(|(_, e), _| e != id);
-        self.applies.retain(|(e, _), _| e != id);
+        let Some(ix) = self.ids.find(id) else {
+            return;
+        };
+        self.series.retain(|(_, e), _| *e != ix);
+        self.states.retain(|(_, e), _| *e != ix);
+        self.watched.retain(|(_, e), _| *e != ix);
+        self.applies.retain(|(e, _), _| *e != ix);
     }
 
-    fn rules_for(&mut self, id: &str, entity: &Entity, metric: Metric) -> Vec<usize> {
-        if let Some(v) = self.applies.get(&(id.to_string(), metric)) {
+    fn rules_for(&mut self, ix: u32, entity: &Entity, metric: Metric) -> Arc<[usize]> {
+        if let Some(v) = self.applies.get(&(ix, metric)) {
             return v.clone();
         }
-        let key = (id.to_string(), metric);
-        let v: Vec<usize> = self
+        let v: Arc<[usize]> = self
             .rules
             .iter()
             .enumerate()
@@ -242,7 +288,7 @@ impl Engine {
             })
             .map(|(i, _)| i)
             .collect();
-        self.applies.insert(key, v.clone());
+        self.applies.insert((ix, metric), v.clone());
         v
     }
 
@@ -260,14 +306,14 @@ impl Engine {
     /// Evaluates every rule covering `entity` and `metric` at point `p`.
     pub fn observe(&mut self, entity: &Entity, metric: Metric, p: Point) -> Outcome {
         let mut out = Outcome::default();
-        let id = entity.id();
-        for i in self.rules_for(&id, entity, metric) {
+        let ix = self.ids.intern(entity);
+        for &i in self.rules_for(ix, entity, metric).iter() {
             if self.rules[i].kind == Kind::Absent {
                 self.watched
-                    .entry((i, id.clone()))
+                    .entry((i, ix))
                     .or_insert_with(|| (entity.clone(), metric));
             }
-            out.extend(self.evaluate(i, &id, entity, metric, &p));
+            out.extend(self.evaluate(i, ix, entity, metric, &p));
         }
         out
     }
@@ -277,20 +323,18 @@ impl Engine {
     /// Call it once per evaluation cycle; entities with a point at or after `now` are skipped.
     pub fn tick(&mut self, now: Timestamp) -> Outcome {
         let mut out = Outcome::default();
-        let mut watched: Vec<((usize, String), (Entity, Metric))> = self
-            .watched
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        watched.sort_by(|a, b| a.0.cmp(&b.0));
-        for ((i, id), (entity, metric)) in watched {
+        let mut watched: Vec<(Key, (Entity, Metric))> =
+            self.watched.iter().map(|(k, v)| (*k, v.clone())).collect();
+        // In rule order, then by entity id: the order the notices come out in.
+        watched.sort_by(|a, b| (a.0.0, self.ids.name(a.0.1)).cmp(&(b.0.0, self.ids.name(b.0.1))));
+        for ((i, ix), (entity, metric)) in watched {
             let behind = self
                 .series
-                .get(&(i, id.clone()))
+                .get(&(i, ix))
                 .and_then(SeriesEval::last_time)
                 .is_some_and(|last| last < now.as_second());
             if behind {
-                out.extend(self.evaluate(i, &id, &entity, metric, &Point::unknown(now)));
+                out.extend(self.evaluate(i, ix, &entity, metric, &Point::unknown(now)));
             }
         }
         out
@@ -299,14 +343,14 @@ impl Engine {
     fn evaluate(
         &mut self,
         i: usize,
-        id: &str,
+        ix: u32,
         entity: &Entity,
         metric: Metric,
         p: &Point,
     ) -> Outcome {
-        let key = (i, id.to_string());
+        let key: Key = (i, ix);
         let rule = &self.rules[i];
-        let eval = self.series.entry(key.clone()).or_insert_with(|| {
+        let eval = self.series.entry(key).or_insert_with(|| {
             let mut e = SeriesEval::new(rule);
             if rule.kind == Kind::Absent
                 && let Some(last) = self.history.last_answer(entity, p.time)
@@ -333,7 +377,7 @@ impl Engine {
         if let Verdict::True(r) = &verdict
             && self.inhibitors[i].iter().any(|j| {
                 self.states
-                    .get(&(*j, id.to_string()))
+                    .get(&(*j, ix))
                     .is_some_and(|s| s.phase == Phase::Firing)
             })
             && self
@@ -346,6 +390,7 @@ impl Engine {
             verdict = Verdict::False(r);
         }
         let store = &self.store;
+        let id = self.ids.name(ix);
         let state = self.states.entry(key).or_insert_with(|| {
             store
                 .load(&rule.name, id)

@@ -230,8 +230,9 @@ pub struct LiveRules {
     fed_until: HashMap<(String, Metric), i64>,
     /// Aggregate metrics some rule reads, per scope.
     wanted: BTreeMap<Scope, Vec<Metric>>,
-    /// Ports whose previous interval was unknown (their next point is "after a gap").
-    after_gap: HashMap<(String, String), bool>,
+    /// Per switch, per port: whether its previous interval was unknown (its next point is
+    /// "after a gap").
+    after_gap: HashMap<String, HashMap<String, bool>>,
 }
 
 /// Which entities the rules watch: ports per switch, switches, aggregates, and the aggregate
@@ -348,12 +349,17 @@ impl LiveRules {
         let Some(watched) = self.ports.get(&sweep.switch) else {
             return out;
         };
+        if !self.after_gap.contains_key(&sweep.switch) {
+            self.after_gap.insert(sweep.switch.clone(), HashMap::new());
+        }
+        let Some(gaps) = self.after_gap.get_mut(&sweep.switch) else {
+            return out;
+        };
         for pr in &sweep.ports {
             let Some(WatchedPort { entity, metrics }) = watched.get(&pr.port) else {
                 continue;
             };
-            let key = (sweep.switch.clone(), pr.port.clone());
-            let was_gap = self.after_gap.get(&key).copied().unwrap_or(true);
+            let was_gap = gaps.get(&pr.port).copied().unwrap_or(true);
             let (points, status, gap_now): (Vec<(Metric, Point)>, Option<OperStatus>, bool) =
                 match &pr.outcome {
                     PortOutcome::Reading(r) => {
@@ -405,7 +411,12 @@ impl LiveRules {
                         true,
                     ),
                 };
-            self.after_gap.insert(key, gap_now);
+            match gaps.get_mut(&pr.port) {
+                Some(g) => *g = gap_now,
+                None => {
+                    gaps.insert(pr.port.clone(), gap_now);
+                }
+            }
             for (m, p) in points {
                 if metrics.contains(&m) {
                     out.extend_from(self.engine.observe(entity, m, p));

@@ -35,6 +35,7 @@ pub mod silence;
 pub mod state_store;
 pub mod stored;
 pub mod view;
+mod warming;
 
 pub use condition::{Reading, Verdict};
 pub use engine::{Engine, History, MemoryHistory, NoHistory, Outcome};

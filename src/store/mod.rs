@@ -95,7 +95,7 @@ pub mod error;
 pub mod flag;
 pub mod flows;
 mod handles;
-mod hash;
+
 mod ingest;
 pub mod lease;
 pub mod metrics;

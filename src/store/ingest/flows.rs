@@ -7,11 +7,11 @@
 use rusqlite::params;
 
 use super::{Ingest, M5_MS, SLOT_MS};
+use crate::hash::FastMap;
 use crate::store::buckets::{Acc, Coarse, Table, write_buckets};
 use crate::store::entity::Tier;
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::flows::FlowSlot;
-use crate::store::hash::FastMap;
 use crate::store::metrics::WriterMetrics;
 
 impl Ingest {

@@ -20,11 +20,11 @@ use super::buckets::{
 use super::entity::Tier;
 use super::error::{SqlContext, StoreError};
 use super::flag;
-use super::hash::FastMap;
 use super::metrics::WriterMetrics;
 use super::schema;
 use super::split::{share, split};
 use crate::config::{PortKey, Topology};
+use crate::hash::FastMap;
 use crate::poll::{PortOutcome, Sweep};
 
 const SLOT_MS: i64 = SLOT_SECS * 1000;

@@ -1,0 +1,47 @@
+#!/bin/bash
+# Resident memory of the whole bandwatch daemon over time, on the rig (real net-snmp agents in
+# network namespaces, ../shared/rig, run as root): the curve, not only the peak.
+#
+#   benches/rig/rss.sh [SWITCHES=200] [PORTS=48] [INTERVAL=10s] [MINUTES=30]
+#
+# Samples VmRSS, RssAnon and RssFile of the daemon every 30 s into $OUT/rss.tsv and prints the
+# peak and the growth over the last two thirds of the run (flat: <= 5 %). Traffic: every
+# port carries a little (rig/traffic), so counters move and rules evaluate real deltas.
+# Needs a release build (`cargo build --release`).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+rig=${RIG:-$repo/../shared/rig}
+n=${1:-200}; ports=${2:-48}; interval=${3:-10s}; minutes=${4:-30}
+out=${OUT:-/tmp/bandwatch-rss}
+bin=${BANDWATCH:-$repo/target/release/bandwatch}
+mkdir -p "$out"
+[ -x "$bin" ] || { echo "no $bin: run cargo build --release first" >&2; exit 1; }
+(cd "$rig" && ./fleet up "$n" "$ports" >/dev/null)
+python3 "$here/rig_config.py" "$out" "$ports" "$repo" "$interval"
+"$bin" check -c "$out/rig.toml" >/dev/null
+[ "${KEEP_DATA:-0}" = 1 ] || rm -rf "$out/var"
+RUST_LOG=warn "$bin" run -c "$out/rig.toml" 2>"$out/daemon.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
+# Some traffic on every port of the first 20 switches for the whole run.
+(cd "$rig" && ./traffic "1-$((n < 20 ? n : 20)):*" 1M $((minutes * 60)) >/dev/null 2>&1 &)
+printf 'seconds\trss_kib\tanon_kib\tfile_kib\n' >"$out/rss.tsv"
+start=$(date +%s)
+end=$((start + minutes * 60))
+while [ "$(date +%s)" -lt "$end" ]; do
+  kill -0 $pid 2>/dev/null || { echo "daemon exited: $out/daemon.log" >&2; exit 1; }
+  awk -v s=$(($(date +%s) - start)) '/^VmRSS/{r=$2}/^RssAnon/{a=$2}/^RssFile/{f=$2}END{printf "%d\t%d\t%d\t%d\n", s, r, a, f}' \
+    /proc/$pid/status >>"$out/rss.tsv"
+  sleep 30
+done
+python3 - "$out/rss.tsv" <<'PY'
+import sys
+rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n")[1:] if l]
+t = [int(r[0]) for r in rows]; rss = [int(r[1]) / 1024 for r in rows]
+third = t[-1] / 3
+tail = [v for s, v in zip(t, rss) if s >= third]
+print("rss MiB:", " ".join(f"{v:.1f}" for v in rss))
+print(f"peak {max(rss):.1f} MiB; last two thirds {tail[0]:.1f} -> {tail[-1]:.1f} MiB "
+      f"({(tail[-1] / tail[0] - 1) * 100:+.1f} %), max in them {max(tail):.1f} MiB")
+PY
