@@ -433,6 +433,11 @@ async fn a_temporary_refusal_is_retried_until_accepted() {
             .is_some_and(|m| m.state == MessageState::Sent)
     })
     .await;
+    // The sender counts a delivery just after marking it sent: wait for the count too.
+    wait_for("the delivery counted", LIMIT, || {
+        n.metrics().get("ops", Outcome::Sent) == 1
+    })
+    .await;
     assert_eq!(*sink.temp_failures.lock().unwrap(), 2);
     assert_eq!(outbox.messages().unwrap()[0].attempts, 3);
     assert_eq!(n.metrics().get("ops", Outcome::Retried), 2);
