@@ -77,6 +77,7 @@ fn fleet() -> Topology {
             alias_patterns: Vec::new(),
             ports: Vec::new(),
             description: None,
+            shard: None,
         };
         for p in 0..PORTS_PER_SWITCH {
             let pname = format!("Ethernet{}/{}", p / 48 + 1, p % 48 + 1);

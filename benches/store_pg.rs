@@ -65,6 +65,7 @@ fn fleet() -> Topology {
             alias_patterns: Vec::new(),
             ports,
             description: None,
+            shard: None,
         });
     }
     t

@@ -261,6 +261,7 @@ fn switch(addr: SocketAddr) -> Switch {
             description: None,
         }],
         description: None,
+        shard: None,
     }
 }
 

@@ -194,6 +194,7 @@ fn switch(ports: &[&str]) -> Switch {
             })
             .collect(),
         description: None,
+        shard: None,
     }
 }
 

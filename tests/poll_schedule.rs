@@ -54,6 +54,7 @@ fn switch(name: &str) -> Switch {
         alias_patterns: Vec::new(),
         ports: Vec::new(),
         description: None,
+        shard: None,
     }
 }
 

@@ -321,6 +321,7 @@ async fn v3_sha2_aes256_des_and_auth_nopriv_users_are_polled() {
                 description: None,
             }],
             description: None,
+            shard: None,
         };
         let m = Arc::new(SwitchMetrics::default());
         let src = connect(&switch.address, &switch.snmp).await.unwrap();

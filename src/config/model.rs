@@ -141,6 +141,8 @@ pub struct Daemon {
     pub rediscover: Duration,
     /// How many switches may be polled at the same instant.
     pub max_concurrent_polls: usize,
+    /// The shard this daemon polls (`None`: every switch, no lease).
+    pub shard: Option<String>,
 }
 
 /// How long each storage tier keeps data; `None` is forever.

@@ -50,6 +50,7 @@ pub struct RawDaemon {
     pub public_url: Option<Spanned<String>>,
     pub rediscover: Option<Spanned<Duration>>,
     pub max_concurrent_polls: Option<Spanned<usize>>,
+    pub shard: Option<Spanned<String>>,
 }
 
 /// A retention period: a duration or `"forever"`.
@@ -103,6 +104,7 @@ pub struct RawSnmpProfile {
 #[serde(deny_unknown_fields)]
 pub struct RawSite {
     pub name: Spanned<String>,
+    pub shard: Option<Spanned<String>>,
     pub description: Option<String>,
 }
 
@@ -118,6 +120,7 @@ pub struct RawSwitch {
     pub rediscover: Option<Spanned<Duration>>,
     #[serde(default)]
     pub alias_patterns: Vec<Spanned<String>>,
+    pub shard: Option<Spanned<String>>,
     pub description: Option<String>,
 }
 

@@ -155,6 +155,9 @@ pub struct Switch {
     pub ports: Vec<Port>,
     /// Free text.
     pub description: Option<String>,
+    /// The shard whose daemons poll it (its own `shard`, else its site's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 impl Switch {

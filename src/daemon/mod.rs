@@ -13,6 +13,7 @@
 //! rule evaluation of its ports, and to the store writer (which never makes polling wait).
 
 mod alerting;
+pub mod lease;
 mod pipeline;
 pub mod reload;
 pub mod signals;
@@ -83,6 +84,10 @@ pub struct Daemon {
     flows: Option<crate::flow::Collector>,
     /// Prometheus remote write, one worker per `[[remote_write]]`.
     remote_write: crate::remote_write::RemoteWriter,
+    /// The singleton lease's keeper, with `[daemon] shard`.
+    lease: Option<lease::LeaseKeeper>,
+    /// Whether this daemon does the singleton work (the outbox, the monthly report) now.
+    holding: lease::Holding,
     notifier: SharedNotifier,
     alerting: Arc<Alerting>,
     live: LiveView,
@@ -131,7 +136,22 @@ impl Daemon {
         let writer = Arc::new(store.writer(topology.clone())?);
         let health = Health::default();
         let live = LiveView::new(topology.clone());
-        let notifier = Notifier::from_config(&config, store.outbox(), options.sender.clone())?;
+        // With shards, several daemons share the store: the outbox and the monthly report run
+        // only in the holder of the singleton lease (`lease`), whose notifier follows it.
+        let (lease, holding) = match &config.daemon.shard {
+            Some(shard) => {
+                let holder = lease::holder_id(shard, config.daemon.listen);
+                let (k, h) =
+                    lease::LeaseKeeper::start(store.leases(), holder, config.daemon.interval.std());
+                (Some(k), h)
+            }
+            None => (None, lease::Holding::always()),
+        };
+        // Under a lease the notifier starts with it (`follow_lease`), never before.
+        let notifier = match lease {
+            Some(_) => None,
+            None => Notifier::from_config(&config, store.outbox(), options.sender.clone())?,
+        };
         let notifier: SharedNotifier = Arc::new(tokio::sync::RwLock::new(notifier));
         let (queued, queued_rx) = mpsc::unbounded_channel::<String>();
         tokio::spawn(wake_notifier(queued_rx, notifier.clone()));
@@ -167,7 +187,17 @@ impl Daemon {
             notifier.clone(),
             store.usage(),
             handle.clone(),
+            holding.clone(),
         ));
+        if lease.is_some() {
+            tokio::spawn(follow_lease(
+                holding.clone(),
+                notifier.clone(),
+                handle.clone(),
+                store.outbox(),
+                options.sender.clone(),
+            ));
+        }
         let reload_status = Arc::new(ReloadStatus::started(jiff::Timestamp::now().as_second()));
         let mut sources: Vec<Arc<dyn MetricsSource>> = vec![
             Arc::new(PollSource(poller.metrics.clone())),
@@ -183,6 +213,9 @@ impl Daemon {
         sources.push(Arc::new(crate::http::sources::AlertSource(alerts.clone())));
         let rw_metrics = Arc::new(crate::remote_write::RemoteWriteMetrics::default());
         sources.push(rw_metrics.clone());
+        if let Some(k) = &lease {
+            sources.push(k.metrics());
+        }
         // Remote write exports the families of `/metrics` from the live view the pipeline
         // keeps and the alerts (not the stages' self-metrics nor the money, which reads the
         // store).
@@ -253,6 +286,8 @@ impl Daemon {
             writer,
             flows,
             remote_write,
+            lease,
+            holding,
             notifier,
             alerting,
             live,
@@ -349,6 +384,9 @@ impl Daemon {
         if let Some(n) = self.notifier.write().await.take() {
             n.stop().await;
         }
+        if let Some(k) = self.lease {
+            k.stop(self.store.leases()).await;
+        }
         self.health.set("poller", false, "stopped");
         let _ = self.http_stop.send(true);
         info!("bandwatch stopped");
@@ -429,9 +467,13 @@ async fn deliver_reports(
     notifier: SharedNotifier,
     book: crate::store::UsageBook,
     runtime: RuntimeHandle,
+    holding: lease::Holding,
 ) {
     loop {
-        let outbox = notifier.read().await.as_ref().map(Notifier::outbox);
+        let outbox = match holding.held() {
+            true => notifier.read().await.as_ref().map(Notifier::outbox),
+            false => None,
+        };
         if let Some(o) = outbox {
             let (rt, book) = (runtime.get(), book.clone());
             let r = tokio::task::spawn_blocking(move || {
@@ -453,6 +495,30 @@ async fn deliver_reports(
             }
         }
         tokio::time::sleep(std::time::Duration::from_secs(300)).await;
+    }
+}
+
+/// Starts the notifier when this daemon takes the singleton lease (it finds what is owed in
+/// the outbox) and stops it when the lease is lost, so one daemon sends at a time.
+async fn follow_lease(
+    mut holding: lease::Holding,
+    notifier: SharedNotifier,
+    runtime: RuntimeHandle,
+    outbox: Arc<dyn crate::store::OutboxStore>,
+    sender: SenderOptions,
+) {
+    loop {
+        holding.changed().await;
+        let held = holding.held();
+        let mut g = notifier.write().await;
+        if held && g.is_none() {
+            match Notifier::from_config(&runtime.get().config, outbox.clone(), sender.clone()) {
+                Ok(n) => *g = n,
+                Err(e) => error!("the notifier did not start with the lease: {e}"),
+            }
+        } else if !held && let Some(n) = g.take() {
+            n.stop().await;
+        }
     }
 }
 
@@ -493,7 +559,10 @@ fn flow_models(handle: &RuntimeHandle) -> crate::flow::collector::ModelSource {
 fn spawn_poller(config: &Config, tx: mpsc::Sender<Sweep>, options: &Options) -> Poller {
     // The configured topology: ports attributed by ifAlias patterns are found by each
     // switch's own discovery and must not make its definition look changed.
-    let topology = Arc::new(config.topology.clone());
+    let topology = Arc::new(poll::shard::polled(
+        &config.topology,
+        config.daemon.shard.as_deref(),
+    ));
     match &options.connector {
         Some(c) => {
             poll::scheduler::spawn_with(topology, config.daemon.max_concurrent_polls, tx, c.clone())

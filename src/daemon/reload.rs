@@ -100,7 +100,10 @@ impl Daemon {
             self.replace_notifier(&next.config).await?;
         }
         if !diff.switches.is_empty() {
-            let done = self.poller.apply(&next.config.topology);
+            let done = self.poller.apply(&crate::poll::shard::polled(
+                &next.config.topology,
+                next.config.daemon.shard.as_deref(),
+            ));
             info!(
                 kept = done.kept,
                 started = done.started,
@@ -138,6 +141,11 @@ impl Daemon {
         let mut guard = self.notifier.write().await;
         if let Some(n) = guard.take() {
             n.stop().await;
+        }
+        if !self.holding.held() {
+            // Another daemon holds the singleton lease and sends; this one starts its
+            // notifier (on the configuration then in force) when it takes the lease.
+            return Ok(());
         }
         match Notifier::from_config(config, self.store.outbox(), self.options.sender.clone()) {
             Ok(n) => {

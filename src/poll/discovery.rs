@@ -167,6 +167,7 @@ mod tests {
                 description: None,
             }],
             description: None,
+            shard: None,
         }
     }
 

@@ -23,6 +23,7 @@ pub mod discovery;
 pub mod metrics;
 pub mod replay;
 pub mod scheduler;
+pub mod shard;
 pub mod sweep;
 pub mod switch;
 

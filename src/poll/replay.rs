@@ -87,6 +87,7 @@ fn replay_switch() -> Switch {
         alias_patterns: Vec::new(),
         ports: vec![port("eth1"), port("eth2")],
         description: None,
+        shard: None,
     }
 }
 

@@ -199,6 +199,10 @@ pub fn keep_restart_only(running: &Config, new: &mut Config) -> Vec<&'static str
         new.flow.listen = running.flow.listen.clone();
         kept.push("flow.listen");
     }
+    if new.daemon.shard != running.daemon.shard {
+        new.daemon.shard = running.daemon.shard.clone();
+        kept.push("daemon.shard");
+    }
     kept
 }
 

@@ -39,6 +39,7 @@ pub fn topology(ports: &[PortSpec<'_>]) -> Arc<Topology> {
                 alias_patterns: Vec::new(),
                 ports: Vec::new(),
                 description: None,
+                shard: None,
             });
             t.sites
                 .entry(site.clone())

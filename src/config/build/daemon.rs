@@ -5,6 +5,7 @@ use super::*;
 impl Builder<'_, '_> {
     pub(super) fn daemon(&mut self) -> Option<Daemon> {
         let raw: RawDaemon = self.doc.value("daemon").unwrap_or_default();
+        self.daemon_shard = raw.shard.clone();
         let listen = match &raw.listen {
             None => defaults::LISTEN.parse::<SocketAddr>().ok(),
             Some(l) => match l.get_ref().parse::<SocketAddr>() {
@@ -69,6 +70,7 @@ impl Builder<'_, '_> {
                 .map(|u| u.into_inner().trim_end_matches('/').to_string()),
             rediscover,
             max_concurrent_polls,
+            shard: raw.shard.map(|s| s.into_inner()),
         })
     }
 

@@ -11,6 +11,7 @@ mod maintenance;
 mod ports;
 mod remote_write;
 mod routes;
+mod shards;
 mod sites;
 mod snmp;
 mod store;
@@ -46,6 +47,12 @@ pub(super) struct Builder<'d, 'a> {
     pub(super) pricing_spans: pricing::PricingSpans,
     /// Each valid customer's `prefixes` (id, key, as written), checked by `[flow]`.
     pub(super) customer_prefixes: Vec<(String, String, Vec<Spanned<String>>)>,
+    /// `[daemon] shard` as written.
+    pub(super) daemon_shard: Option<Spanned<String>>,
+    /// Each site's `shard`, inherited by its switches.
+    pub(super) site_shards: HashMap<String, String>,
+    /// Switches with no shard of their own or of their site: (key, span, name).
+    pub(super) unsharded: Vec<(String, Range<usize>, String)>,
 }
 
 impl<'d, 'a> Builder<'d, 'a> {
@@ -62,6 +69,9 @@ impl<'d, 'a> Builder<'d, 'a> {
             declared: Default::default(),
             pricing_spans: Default::default(),
             customer_prefixes: Vec::new(),
+            daemon_shard: None,
+            site_shards: HashMap::new(),
+            unsharded: Vec::new(),
         }
     }
 
@@ -143,6 +153,7 @@ impl<'d, 'a> Builder<'d, 'a> {
         };
         self.sites(&mut topo);
         self.switches(&mut topo, &daemon, &profiles, &global_patterns);
+        self.shards(&topo, &daemon);
         self.product_lines(&mut topo);
         self.price_plans(&mut topo);
         self.ports(&mut topo);

@@ -13,6 +13,11 @@ impl Builder<'_, '_> {
                 &el.value.name,
                 &format!("site[{}].name", el.index),
             ) {
+                if let Some(s) = &el.value.shard {
+                    self.shard_name(s, &format!("site[{}].shard", el.index));
+                    self.site_shards
+                        .insert(el.value.name.get_ref().clone(), s.get_ref().clone());
+                }
                 let name = el.value.name.into_inner();
                 topo.sites.insert(
                     name.clone(),
@@ -120,6 +125,20 @@ impl Builder<'_, '_> {
             let mut patterns =
                 self.alias_patterns(&raw.alias_patterns, &format!("{key}.alias_patterns"));
             patterns.extend(global_patterns.iter().cloned());
+            let shard = match &raw.shard {
+                Some(s) => {
+                    ok &= self.shard_name(s, &format!("{key}.shard"));
+                    Some(s.get_ref().clone())
+                }
+                None => self.site_shards.get(raw.site.get_ref()).cloned(),
+            };
+            if shard.is_none() {
+                self.unsharded.push((
+                    format!("{key}.shard"),
+                    raw.name.span(),
+                    raw.name.get_ref().clone(),
+                ));
+            }
             if !ok {
                 continue;
             }
@@ -138,6 +157,7 @@ impl Builder<'_, '_> {
                 alias_patterns: patterns,
                 ports: Vec::new(),
                 description: raw.description,
+                shard,
             });
         }
     }

@@ -1,0 +1,106 @@
+//! Shards on one store: two `bandwatch run` with `[daemon] shard = "a"` and `"b"` share one
+//! data folder (one SQLite file) and a simulated fleet of two switches, one in each shard.
+//! Each polls only its own switch; exactly one holds the singleton lease (the outbox and the
+//! monthly report run there); after a kill -9 of the holder the other takes the lease over,
+//! with a higher fencing token.
+
+mod daemon_support;
+
+use std::path::Path;
+
+use daemon_support::{Kill, free_tcp_port, http_get, simulate, spawn_run, wait_for};
+
+/// The value of the first `/metrics` sample line starting with `prefix`.
+fn metric(http: u16, prefix: &str) -> Option<f64> {
+    let (_, body) = http_get(http, "/metrics")?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The switches a daemon reports `bandwatch_switch_up` for.
+fn switches_up(http: u16) -> Vec<String> {
+    let Some((_, body)) = http_get(http, "/metrics") else {
+        return Vec::new();
+    };
+    body.lines()
+        .filter(|l| l.starts_with("bandwatch_switch_up{"))
+        .filter_map(|l| l.split("switch=\"").nth(1))
+        .filter_map(|r| r.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+fn held(http: u16) -> Option<f64> {
+    metric(http, "bandwatch_lease_held{name=\"singleton\"} ")
+}
+
+fn start(dir: &Path, name: &str, text: &str) -> Kill {
+    let cfg = dir.join(format!("{name}.toml"));
+    std::fs::write(&cfg, text).unwrap();
+    spawn_run(&cfg, &dir.join(format!("{name}.log")))
+}
+
+#[test]
+fn two_shards_share_a_store_and_hand_the_lease_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate(&dir.path().join("sim.toml"), 2, 4, &[], "");
+    let sharded = sim
+        .text
+        .replace(
+            "name = \"sim-0001\"\n",
+            "name = \"sim-0001\"\nshard = \"a\"\n",
+        )
+        .replace(
+            "name = \"sim-0000\"\n",
+            "name = \"sim-0000\"\nshard = \"b\"\n",
+        );
+    assert!(sharded.contains("shard = \"b\""), "{sharded}");
+    let http_a = sim.http;
+    let http_b = free_tcp_port();
+    let text_a = sharded.replacen("[daemon]\n", "[daemon]\nshard = \"a\"\n", 1);
+    let text_b = sharded
+        .replacen("[daemon]\n", "[daemon]\nshard = \"b\"\n", 1)
+        .replace(
+            &format!("127.0.0.1:{http_a}"),
+            &format!("127.0.0.1:{http_b}"),
+        );
+    let mut a = Some(start(dir.path(), "a", &text_a));
+    // Each polls its own shard only. The second starts once the first has created the
+    // store (two daemons creating one SQLite file at the same instant may collide).
+    wait_for("daemon a polling sim-0001", 60, || {
+        switches_up(http_a) == ["sim-0001"]
+    });
+    let mut b = Some(start(dir.path(), "b", &text_b));
+    wait_for("daemon b polling sim-0000", 60, || {
+        switches_up(http_b) == ["sim-0000"]
+    });
+    // Exactly one holds the lease.
+    wait_for("one lease holder", 60, || {
+        matches!(
+            (held(http_a), held(http_b)),
+            (Some(x), Some(y)) if x + y == 1.0
+        )
+    });
+    let (holder_http, other_http, holder) = if held(http_a) == Some(1.0) {
+        (http_a, http_b, &mut a)
+    } else {
+        (http_b, http_a, &mut b)
+    };
+    let token = metric(holder_http, "bandwatch_lease_token{name=\"singleton\"} ").unwrap();
+    // Still one holder a few renewals later (the other does not steal it).
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(held(holder_http), Some(1.0));
+    assert_eq!(held(other_http), Some(0.0));
+
+    // kill -9 of the holder: no release, the lease has to expire.
+    drop(holder.take());
+    wait_for("the other daemon to take the lease over", 60, || {
+        held(other_http) == Some(1.0)
+    });
+    let next = metric(other_http, "bandwatch_lease_token{name=\"singleton\"} ").unwrap();
+    assert!(next > token, "token {next} after {token}");
+    // The survivor still polls only its own shard.
+    let own = switches_up(other_http);
+    assert_eq!(own.len(), 1, "{own:?}");
+}
