@@ -1,0 +1,138 @@
+//! Rules that adapt to the series, through the real binary (`bandwatch backtest --input`):
+//! `smooth_points` keeps a "last 30 minutes" window from being one point on an hourly series,
+//! and `season_strength` keeps a daily-season drop rule from judging a series without a daily
+//! rhythm by what it did at this hour on the past few days.
+
+use std::fmt::Write as _;
+use std::process::Command;
+
+/// Replays hourly `values` of one series through `rules`; the onsets as (rule, hour index).
+fn onsets(rules: &str, values: &[f64]) -> Vec<(String, i64)> {
+    let dir = tempfile::tempdir().unwrap();
+    let rules_dir = dir.path().join("rules");
+    std::fs::create_dir(&rules_dir).unwrap();
+    std::fs::write(rules_dir.join("rules.toml"), rules).unwrap();
+    let start: jiff::Timestamp = "2026-01-05T00:00:00Z".parse().unwrap();
+    let mut csv = String::from("series,timestamp,value\n");
+    for (i, v) in values.iter().enumerate() {
+        let t = start + jiff::SignedDuration::from_secs(i as i64 * 3600);
+        writeln!(csv, "kpi,{t},{v}").unwrap();
+    }
+    let input = dir.path().join("kpi.csv");
+    std::fs::write(&input, csv).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bandwatch"))
+        .args(["-c", "none.toml", "backtest", "--rules"])
+        .arg(&rules_dir)
+        .arg("--input")
+        .arg(&input)
+        .args(["--format", "csv"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            let t: jiff::Timestamp = c[1].parse().unwrap();
+            (c[3].to_string(), (t.as_second() - start.as_second()) / 3600)
+        })
+        .collect()
+}
+
+const SHIFT: &str = r#"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "7d"
+warmup = "2d"
+smooth = "30m"
+compare = "smoothed"
+quantile = 0.99
+factor = 1.5
+min_delta = 0
+clear_for = "1h"
+notify = []
+"#;
+
+#[test]
+fn a_points_floor_keeps_an_hourly_series_from_being_judged_on_one_point() {
+    // 100 to 104 every hour for ten days; one outlier hour of 300 at hour 200; a new level of
+    // 300 for six hours from hour 230.
+    let mut v: Vec<f64> = (0..240).map(|i| 100.0 + (i % 5) as f64).collect();
+    v[200] = 300.0;
+    for x in &mut v[230..236] {
+        *x = 300.0;
+    }
+    let rules = format!(
+        "[[rule]]\nname = \"one-point\"{SHIFT}\n[[rule]]\nname = \"three-points\"\nsmooth_points = 3{SHIFT}"
+    );
+    let fired = onsets(&rules, &v);
+    let of = |rule: &str| -> Vec<i64> {
+        fired
+            .iter()
+            .filter(|(r, _)| r == rule)
+            .map(|(_, i)| *i)
+            .collect()
+    };
+    // Thirty minutes of an hourly series are one point: the outlier is "a level shift".
+    assert_eq!(of("one-point"), vec![200, 230], "{fired:?}");
+    // With a floor of three points the median of the last three hours moves only with the
+    // new level, on its second hour.
+    assert_eq!(of("three-points"), vec![231], "{fired:?}");
+}
+
+const DROP: &str = r#"
+kind = "drop"
+scope = "series"
+metric = "value"
+baseline = "seasonal"
+season = "1d"
+history = "7d"
+min_periods = 3
+factor = 1.5
+min_delta = 0
+unprecedented = true
+clear_for = "1h"
+notify = []
+"#;
+
+#[test]
+fn a_season_gate_leaves_series_without_a_daily_rhythm_to_every_hour_of_the_week() {
+    // Ten days of a quantized KPI without a daily rhythm: 10, and 5 one hour in five (at no
+    // particular hour of the day); then an outage (1) for three hours from hour 220.
+    let mut v: Vec<f64> = (0..240)
+        .map(|k| if k % 5 == 0 { 5.0 } else { 10.0 })
+        .collect();
+    for x in &mut v[220..223] {
+        *x = 1.0;
+    }
+    let rules = format!(
+        "[[rule]]\nname = \"by-hour\"{DROP}\n[[rule]]\nname = \"gated\"\nseason_strength = 0.3{DROP}"
+    );
+    let fired = onsets(&rules, &v);
+    let of = |rule: &str| -> Vec<i64> {
+        fired
+            .iter()
+            .filter(|(r, _)| r == rule)
+            .map(|(_, i)| *i)
+            .collect()
+    };
+    // By the hour of the day, a 5 where the past days happened to show 10 is "below anything
+    // seen at this hour": false alarms before the outage.
+    let by_hour = of("by-hour");
+    assert!(
+        by_hour.iter().filter(|i| **i < 220).count() >= 3,
+        "{fired:?}"
+    );
+    assert!(by_hour.contains(&220), "{fired:?}");
+    // Gated, the 5s are known levels of the week; only the outage fires, on its first hour.
+    assert_eq!(of("gated"), vec![220], "{fired:?}");
+}
