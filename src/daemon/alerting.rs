@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use tokio::sync::mpsc as tmpsc;
 use tokio::sync::watch;
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::Topology;
 use crate::notify::Enricher;
@@ -27,6 +27,7 @@ use crate::rules::rule::Rule;
 use crate::rules::silence::Silence;
 use crate::rules::view::{ActiveAlert, AlertsView};
 use crate::store::alerts::{AlertCommit, HistoryRow, RoutedNotice};
+use crate::store::once::{Family, NoticeKey, Once, Step};
 use crate::store::{self, AlertStore, Reader, SilenceStore, Store};
 
 enum Msg {
@@ -34,6 +35,8 @@ enum Msg {
     /// New rules and topology (a reload or newly attributed ports), and whether email is
     /// configured.
     Update(Arc<Vec<Rule>>, Arc<Topology>, bool),
+    /// Other daemons share the store: deduplicate within this window (seconds).
+    Shared(i64),
     Stop,
 }
 
@@ -133,6 +136,8 @@ impl Alerting {
                     email,
                     journal,
                     unsaved: AlertCommit::default(),
+                    unsaved_keys: Vec::new(),
+                    shared: None,
                     view: v,
                     enrich,
                 };
@@ -162,6 +167,16 @@ impl Alerting {
     pub fn update(&self, rules: Arc<Vec<Rule>>, topology: Arc<Topology>, email: bool) {
         if self.tx.send(Msg::Update(rules, topology, email)).is_err() {
             error!("the rules thread has stopped: the new rules are not in force");
+        }
+    }
+
+    /// Tells the rules stage that other daemons write the same store (`[daemon] shard`): its
+    /// commits then go through [`AlertStore::commit_once`], so a notice or a history row that
+    /// the other daemon of an HA pair wrote within `window` is not written again.
+    pub fn set_shared(&self, window: Duration) {
+        let secs = i64::try_from(window.as_secs()).unwrap_or(i64::MAX).max(1);
+        if self.tx.send(Msg::Shared(secs)).is_err() {
+            error!("the rules thread has stopped");
         }
     }
 
@@ -197,6 +212,10 @@ struct Worker {
     journal: StateJournal,
     /// History rows and notices of commits that failed, retried first.
     unsaved: AlertCommit,
+    /// The deduplication key of each notice of `unsaved`, in order (shared stores).
+    unsaved_keys: Vec<Option<NoticeKey>>,
+    /// The deduplication window (seconds) when other daemons share the store.
+    shared: Option<i64>,
     view: AlertsView,
     enrich: Enricher,
 }
@@ -214,6 +233,7 @@ impl Worker {
                     self.email = email;
                     self.update(&rules, &topology)
                 }
+                Ok(Msg::Shared(window)) => self.shared = Some(window),
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
                     if self.commit().is_err() {
                         // Nothing of it was written: after the restart the alerts are
@@ -288,6 +308,7 @@ impl Worker {
 
     fn handle(&mut self, out: Outcome) {
         let mut batch = AlertCommit::default();
+        let mut keys: Vec<Option<NoticeKey>> = Vec::new();
         for t in &out.transitions {
             let (from, to) = match t.change {
                 Change::Pending => ("inactive", "pending"),
@@ -336,15 +357,18 @@ impl Worker {
                     continue;
                 }
             };
+            let key = notice_key(&notice);
             for route in routes {
                 batch.notices.push(RoutedNotice {
                     route,
                     payload: payload.clone(),
                 });
+                keys.push(Some(key.clone()));
             }
         }
         let changed = !batch.is_empty() || !self.journal.is_empty();
         self.unsaved.append(batch);
+        self.unsaved_keys.extend(keys);
         if changed {
             let _ = self.commit();
             self.refresh_view();
@@ -364,7 +388,28 @@ impl Worker {
             ..AlertCommit::default()
         };
         all.append(std::mem::take(&mut self.unsaved));
-        match self.table.commit(&all, Timestamp::now()) {
+        let keys = std::mem::take(&mut self.unsaved_keys);
+        let result = match self.shared {
+            Some(window_s) => {
+                let once = Once { keys, window_s };
+                let r = self.table.commit_once(&all, &once, Timestamp::now());
+                if let Ok(o) = &r
+                    && (o.notices_skipped > 0 || o.history_skipped > 0)
+                {
+                    debug!(
+                        notices = o.notices_skipped,
+                        history = o.history_skipped,
+                        "already written by another daemon sharing the store: not written again"
+                    );
+                }
+                r.map(|_| ()).map_err(|e| (e, once.keys))
+            }
+            None => self
+                .table
+                .commit(&all, Timestamp::now())
+                .map_err(|e| (e, keys)),
+        };
+        match result {
             Ok(()) => {
                 self.journal.committed(n_states);
                 let mut routes: Vec<&String> = all.notices.iter().map(|n| &n.route).collect();
@@ -378,7 +423,8 @@ impl Worker {
                 self.view.set_commit(self.journal.len(), None);
                 Ok(())
             }
-            Err(e) => {
+            Err((e, keys)) => {
+                self.unsaved_keys = keys;
                 all.states.clear();
                 let unsaved = n_states + all.history.len() + all.notices.len();
                 error!(
@@ -426,5 +472,25 @@ impl Worker {
             })
             .collect();
         self.view.set(v);
+    }
+}
+
+/// What makes this notice the same as another daemon's (see [`crate::store::once`]).
+fn notice_key(n: &crate::notify::Notice) -> NoticeKey {
+    use crate::notify::NoticeKind;
+    let (family, step) = match n.kind {
+        NoticeKind::Firing => (Family::Lifecycle, Step::Open),
+        NoticeKind::Repeat => (Family::Lifecycle, Step::Repeat),
+        NoticeKind::Resolved => (Family::Lifecycle, Step::Close),
+        NoticeKind::Flapping => (Family::Flap, Step::Open),
+        NoticeKind::Stable => (Family::Flap, Step::Close),
+    };
+    NoticeKey {
+        rule: n.rule.clone(),
+        entity: n.entity.clone(),
+        family,
+        step,
+        started: n.started_at.as_second(),
+        at: n.at.as_second(),
     }
 }

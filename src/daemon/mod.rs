@@ -20,6 +20,7 @@ pub mod signals;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
@@ -133,7 +134,15 @@ impl Daemon {
             )
         })?;
         let store = Store::open_in(&config.daemon.data_dir, &config.retention)?;
-        let writer = Arc::new(store.writer(topology.clone())?);
+        // With shards, other daemons write the same store: each poll slot is stored once,
+        // whichever daemon of an HA pair polled it.
+        let writer = Arc::new(store.writer_with(
+            topology.clone(),
+            crate::store::WriterOptions {
+                shared: config.daemon.shard.is_some(),
+                ..Default::default()
+            },
+        )?);
         let health = Health::default();
         let live = LiveView::new(topology.clone());
         // With shards, several daemons share the store: the outbox and the monthly report run
@@ -177,6 +186,10 @@ impl Daemon {
             flow_evidence,
         )?);
 
+        if config.daemon.shard.is_some() {
+            // Another daemon may poll the same shard (an HA pair) and owe the same notices.
+            alerting.set_shared((config.daemon.interval.std() * 5).max(Duration::from_secs(10)));
+        }
         let (tx, rx) = mpsc::channel::<Sweep>(4096);
         let poller = spawn_poller(&config, tx, &options);
         live.set_attributed(poller.attributed.clone());

@@ -141,6 +141,11 @@ impl MetricsSource for StoreSource {
                 "Samples that arrived after their 5-minute bucket was sealed.",
                 m.late_samples_total.get(),
             ),
+            (
+                "bandwatch_store_duplicate_samples_total",
+                "Samples not stored because the store had one for the same port and poll slot (the other daemon of an HA pair polled it) or second.",
+                m.duplicate_samples_total.get(),
+            ),
         ];
         for (name, help, v) in counters {
             e.family(name, MetricType::Counter, help);

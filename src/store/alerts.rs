@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::db::Db;
 use super::error::{SqlContext, StoreError};
+use super::once::{NoticeKey, Once, OnceOutcome, OnceRow, admit};
 use super::traits::{AlertStore, SilenceStore};
 
 /// One alert's persisted state.
@@ -126,6 +127,163 @@ impl SqliteAlerts {
     pub(crate) fn new(db: Arc<Db>) -> SqliteAlerts {
         SqliteAlerts { db }
     }
+
+    /// One transaction: states, history and notices; with `once`, deduplicated against
+    /// what other daemons wrote (see [`super::once`]).
+    fn commit_in(
+        &self,
+        c: &AlertCommit,
+        once: Option<&Once>,
+        now: jiff::Timestamp,
+    ) -> Result<OnceOutcome, StoreError> {
+        let mut out = OnceOutcome::default();
+        if c.is_empty() {
+            return Ok(out);
+        }
+        if let Some(o) = once
+            && o.keys.len() != c.notices.len()
+        {
+            return Err(StoreError::InvalidQuery(format!(
+                "{} notice keys for {} notices",
+                o.keys.len(),
+                c.notices.len()
+            )));
+        }
+        let path = self.db.path();
+        let mut conn = self.db.write()?;
+        // IMMEDIATE: take the write lock up front (waiting for it), never fail on an upgrade.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .ctx(path, "committing alert changes")?;
+        {
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO alert_state
+                     (rule, entity, state, since, last_eval, last_notified, value, labels, data)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .ctx(path, "saving an alert state")?;
+            for r in &c.states {
+                st.execute(params![
+                    r.rule,
+                    r.entity,
+                    r.state,
+                    r.since,
+                    r.last_eval,
+                    r.last_notified,
+                    r.value,
+                    r.labels,
+                    r.data
+                ])
+                .ctx(path, "saving an alert state")?;
+            }
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO alert_history (rule, entity, from_state, to_state, ts, value, message)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .ctx(path, "recording an alert transition")?;
+            let mut seen = tx
+                .prepare_cached(
+                    "SELECT 1 FROM alert_history WHERE ts BETWEEN ?1 AND ?2 AND rule = ?3 \
+                     AND entity = ?4 AND from_state = ?5 AND to_state = ?6 LIMIT 1",
+                )
+                .ctx(path, "reading alert history")?;
+            for h in &c.history {
+                if let Some(o) = once {
+                    let w = o.window_s.max(0);
+                    let dup = seen
+                        .exists(params![
+                            h.ts.saturating_sub(w),
+                            h.ts.saturating_add(w),
+                            h.rule,
+                            h.entity,
+                            h.from_state,
+                            h.to_state
+                        ])
+                        .ctx(path, "reading alert history")?;
+                    if dup {
+                        out.history_skipped += 1;
+                        continue;
+                    }
+                }
+                st.execute(params![
+                    h.rule,
+                    h.entity,
+                    h.from_state,
+                    h.to_state,
+                    h.ts,
+                    h.value,
+                    h.message
+                ])
+                .ctx(path, "recording an alert transition")?;
+            }
+            let mut st = tx
+                .prepare_cached(
+                    "INSERT INTO notify_queue (route, notice, received_ms) VALUES (?1, ?2, ?3)",
+                )
+                .ctx(path, "queueing a notice")?;
+            for (i, n) in c.notices.iter().enumerate() {
+                let key = once.and_then(|o| o.keys.get(i)).and_then(Option::as_ref);
+                if let (Some(o), Some(k)) = (once, key)
+                    && !admit_in(&tx, path, &n.route, k, o.window_s)?
+                {
+                    out.notices_skipped += 1;
+                    continue;
+                }
+                st.execute(params![n.route, n.payload, now.as_millisecond()])
+                    .ctx(path, "queueing a notice")?;
+            }
+        }
+        tx.commit().ctx(path, "committing alert changes")?;
+        Ok(out)
+    }
+}
+
+/// Reads and moves the `notify_once` state of one notice; false when it is not to be queued.
+fn admit_in(
+    tx: &rusqlite::Transaction<'_>,
+    path: &std::path::Path,
+    route: &str,
+    k: &NoticeKey,
+    window_s: i64,
+) -> Result<bool, StoreError> {
+    let prev: Option<OnceRow> = tx
+        .prepare_cached(
+            "SELECT open, started, at FROM notify_once \
+             WHERE rule = ?1 AND entity = ?2 AND route = ?3 AND family = ?4",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![k.rule, k.entity, route, k.family.name()], |r| {
+                Ok(OnceRow {
+                    open: r.get::<_, i64>(0)? != 0,
+                    started: r.get(1)?,
+                    at: r.get(2)?,
+                })
+            })
+            .optional()
+        })
+        .ctx(path, "reading what was notified")?;
+    let Some(row) = admit(prev.as_ref(), k, window_s) else {
+        return Ok(false);
+    };
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO notify_once (rule, entity, route, family, open, started, at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            k.rule,
+            k.entity,
+            route,
+            k.family.name(),
+            row.open as i64,
+            row.started,
+            row.at
+        ])
+    })
+    .ctx(path, "recording what was notified")?;
+    Ok(true)
 }
 
 impl AlertStore for SqliteAlerts {
@@ -202,66 +360,16 @@ impl AlertStore for SqliteAlerts {
     }
 
     fn commit(&self, c: &AlertCommit, now: jiff::Timestamp) -> Result<(), StoreError> {
-        if c.is_empty() {
-            return Ok(());
-        }
-        let path = self.db.path();
-        let mut conn = self.db.write()?;
-        // IMMEDIATE: take the write lock up front (waiting for it), never fail on an upgrade.
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx(path, "committing alert changes")?;
-        {
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO alert_state
-                     (rule, entity, state, since, last_eval, last_notified, value, labels, data)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .ctx(path, "saving an alert state")?;
-            for r in &c.states {
-                st.execute(params![
-                    r.rule,
-                    r.entity,
-                    r.state,
-                    r.since,
-                    r.last_eval,
-                    r.last_notified,
-                    r.value,
-                    r.labels,
-                    r.data
-                ])
-                .ctx(path, "saving an alert state")?;
-            }
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT INTO alert_history (rule, entity, from_state, to_state, ts, value, message)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )
-                .ctx(path, "recording an alert transition")?;
-            for h in &c.history {
-                st.execute(params![
-                    h.rule,
-                    h.entity,
-                    h.from_state,
-                    h.to_state,
-                    h.ts,
-                    h.value,
-                    h.message
-                ])
-                .ctx(path, "recording an alert transition")?;
-            }
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT INTO notify_queue (route, notice, received_ms) VALUES (?1, ?2, ?3)",
-                )
-                .ctx(path, "queueing a notice")?;
-            for n in &c.notices {
-                st.execute(params![n.route, n.payload, now.as_millisecond()])
-                    .ctx(path, "queueing a notice")?;
-            }
-        }
-        tx.commit().ctx(path, "committing alert changes")
+        self.commit_in(c, None, now).map(|_| ())
+    }
+
+    fn commit_once(
+        &self,
+        c: &AlertCommit,
+        once: &Once,
+        now: jiff::Timestamp,
+    ) -> Result<OnceOutcome, StoreError> {
+        self.commit_in(c, Some(once), now)
     }
 
     fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {

@@ -99,6 +99,7 @@ mod handles;
 mod ingest;
 pub mod lease;
 pub mod metrics;
+pub mod once;
 pub mod outbox;
 pub mod postgres;
 pub mod reader;

@@ -17,10 +17,36 @@ const MIGRATIONS: &[&str] = &[
     OUTBOX_SCHEMA,
     MIGRATION_4,
     MIGRATION_5,
+    MIGRATION_6,
 ];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Version 6: what several daemons sharing one store need to write each thing once (see
+/// `store::ingest::shared` and `store::once`): the poll slots a port's stored samples cover
+/// (a second daemon polling the same switch, an HA pair, finds its sample's slots taken and
+/// stores nothing twice), and per alert, route and kind of notice the last one queued (the
+/// second daemon's identical notice is not queued again).
+const MIGRATION_6: &str = r#"
+CREATE TABLE IF NOT EXISTS sample_slot(
+    series_id INTEGER NOT NULL,
+    slot      INTEGER NOT NULL,          -- k of the switch's poll grid k * interval + phase
+    known     INTEGER NOT NULL,          -- 1: a measured sample covers it; 0: a gap
+    ts        INTEGER NOT NULL,          -- port_sample.ts of the row that covers it
+    PRIMARY KEY (series_id, slot)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS notify_once(
+    rule    TEXT NOT NULL,
+    entity  TEXT NOT NULL,
+    route   TEXT NOT NULL,
+    family  TEXT NOT NULL,               -- lifecycle (firing, repeat, resolved) or flap
+    open    INTEGER NOT NULL,            -- 1 after an opening notice, 0 after a closing one
+    started INTEGER NOT NULL,            -- unix seconds the opened episode started
+    at      INTEGER NOT NULL,            -- unix seconds of the last notice queued
+    PRIMARY KEY (rule, entity, route, family)
+) WITHOUT ROWID;
+"#;
 
 /// Version 5: leases for work done by one daemon at a time (see `store::lease`), and the
 /// outbox's record of which lease holder claimed a message for sending.

@@ -18,6 +18,7 @@ use super::entity::{Entity, EntityKind, Metric};
 use super::error::StoreError;
 use super::flows::FlowSlot;
 use super::lease::Lease;
+use super::once::{Once, OnceOutcome};
 use super::outbox::{NewMessage, QueuedNotice, StoredMessage};
 use super::reader::{Point, RangeQuery, SeriesData, StoredSample};
 use super::usage::{Bucket5m, UsageOverlap, UsageRecord, UsageWrite};
@@ -125,6 +126,24 @@ pub trait AlertStore: Send + Sync {
     fn commit(&self, changes: &AlertCommit, now: Timestamp) -> Result<(), StoreError>;
     /// The newest `limit` state changes, newest first.
     fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError>;
+    /// [`AlertStore::commit`] for a store several daemons write (`[daemon] shard`): in the
+    /// same transaction, a notice is queued only when [`super::once::admit`] admits its key
+    /// against the stored state of its alert, route and family (which it then updates), and
+    /// a history row only when the same change of the same alert was not recorded within
+    /// `once.window_s` of it. So an HA pair's two daemons, which evaluate the same rules on
+    /// the same switches, queue each notice and record each change once. States are saved
+    /// as by `commit` (the last writer's).
+    ///
+    /// The default deduplicates nothing; a backend that several daemons share overrides it.
+    fn commit_once(
+        &self,
+        changes: &AlertCommit,
+        once: &Once,
+        now: Timestamp,
+    ) -> Result<OnceOutcome, StoreError> {
+        let _ = once;
+        self.commit(changes, now).map(|()| OnceOutcome::default())
+    }
 }
 
 /// Silences: what `bandwatch silence` adds and removes and the rules stage reads.

@@ -47,6 +47,9 @@ pub struct WriterOptions {
     pub max_backoff: StdDuration,
     /// Limit on the database size in pages (`PRAGMA max_page_count`), `None` for none.
     pub max_pages: Option<u32>,
+    /// Other daemons write the same store (`[daemon] shard`): each port's poll slot is
+    /// stored once whoever polled it, and seal marks are shared (see `ingest::shared`).
+    pub shared: bool,
 }
 
 impl Default for WriterOptions {
@@ -60,6 +63,7 @@ impl Default for WriterOptions {
             retention_every: StdDuration::from_secs(5),
             max_backoff: StdDuration::from_secs(30),
             max_pages: None,
+            shared: false,
         }
     }
 }
@@ -110,7 +114,10 @@ impl Writer {
         // A newer schema is refused; any other failure (disk full, read-only file) is
         // retried by the thread, so that polling can start regardless.
         let ingest = match Ingest::open(&path, topology.clone(), grace_ms, opts.max_pages) {
-            Ok(i) => Some(i),
+            Ok(mut i) => {
+                i.set_shared(opts.shared);
+                Some(i)
+            }
             Err(e @ StoreError::TooNew { .. }) => return Err(e),
             Err(e) => {
                 metrics.write_errors_total.inc();
@@ -384,7 +391,10 @@ impl Worker {
                 self.grace_ms,
                 (pages > 0).then_some(pages),
             ) {
-                Ok(i) => self.ingest = Some(i),
+                Ok(mut i) => {
+                    i.set_shared(self.opts.shared);
+                    self.ingest = Some(i)
+                }
                 Err(e) => {
                     self.fail(&e, "reopening the database");
                     self.pause(backoff);

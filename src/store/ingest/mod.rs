@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 mod flows;
 mod seal;
+mod shared;
 mod topology;
 
 use super::SLOT_SECS;
@@ -107,6 +108,12 @@ pub(crate) struct Ingest {
     sealed_slot: Option<i64>,
     /// 5-minute buckets below this index are sealed (added into 1 h and 1 d).
     sealed_5m: Option<i64>,
+    /// Other daemons write this store too: samples claim their poll slots ([`shared`]).
+    shared: bool,
+    /// The poll grids of the topology's switches, while shared.
+    grids: FastMap<String, shared::Grid>,
+    /// When old slot claims were last deleted (newest sweep time, ms).
+    claims_pruned_ms: i64,
 }
 
 fn ts_ms(t: jiff::Timestamp) -> i64 {
@@ -136,6 +143,9 @@ impl Ingest {
             newest_ms: 0,
             sealed_slot: None,
             sealed_5m: None,
+            shared: false,
+            grids: FastMap::default(),
+            claims_pruned_ms: 0,
         };
         ing.load_meta()?;
         ing.apply_topology(topology)?;
@@ -210,6 +220,9 @@ impl Ingest {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(&path, "starting a write")?;
+        if self.shared {
+            self.shared_begin(&tx)?;
+        }
         // Bucket sums of the batch (written sorted by key, like the samples below).
         let mut slots: FastMap<(i64, i64), Acc> = FastMap::default();
         let mut m5: FastMap<(i64, i64), Acc> = FastMap::default();
@@ -272,7 +285,22 @@ impl Ingest {
                     oper,
                     Some(fl),
                 ];
-                let fresh = port.last_ts.is_some_and(|last| ts > last);
+                let grid = self.grids.get(sweep.switch.as_str()).copied();
+                if let Some(grid) = grid {
+                    // Another daemon may have stored this poll slot (an HA pair).
+                    let dt_ms = delta.map(|d| d.dt_ms as i64);
+                    if shared::claim(&tx, &path, sid, grid, end_ms, dt_ms, ts)?
+                        == shared::Claim::Duplicate
+                    {
+                        metrics.duplicate_samples_total.inc();
+                        tracing::debug!(
+                            switch = %sweep.switch, port = %pr.port, ts,
+                            "poll slot already stored by another daemon; sample skipped"
+                        );
+                        continue;
+                    }
+                }
+                let fresh = grid.is_none() && port.last_ts.is_some_and(|last| ts > last);
                 port.last_ts = Some(port.last_ts.map_or(ts, |last| last.max(ts)));
                 if fresh {
                     pending.push(row);

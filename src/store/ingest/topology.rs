@@ -164,6 +164,7 @@ impl Ingest {
         self.topology = topology;
         self.ports = ports;
         self.aggs = aggs;
+        self.rebuild_grids();
         self.recompute_totals();
         Ok(())
     }

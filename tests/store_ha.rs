@@ -1,0 +1,313 @@
+//! An HA pair on one store, through the store's traits on a real SQLite file: two daemons
+//! (each with its own `Store` handle and writer on the file) poll the same switch and owe the
+//! same notices. Each poll slot is stored once (a measured sample replaces the other's gap),
+//! aggregates and sealed rollups count it once; each notice is queued and each history change
+//! recorded once.
+
+mod store_support;
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use bandwatch::config::{Retention, Topology};
+use bandwatch::poll::{Quality, UnknownReason, phase_offset};
+use bandwatch::store::alerts::{AlertCommit, HistoryRow, RoutedNotice};
+use bandwatch::store::once::{Family, NoticeKey, Once, Step};
+use bandwatch::store::{AlertStore, Store, WriterOptions};
+use jiff::Timestamp;
+use rusqlite::Connection;
+use store_support::*;
+
+fn forever() -> Retention {
+    Retention {
+        raw: None,
+        rollup_5m: None,
+        rollup_1h: None,
+        rollup_1d: None,
+    }
+}
+
+fn open_pair(dir: &tempfile::TempDir) -> (Store, Store) {
+    let path = dir.path().join("bandwatch.db");
+    let a = Store::open(&path, &forever()).unwrap();
+    let b = Store::open(&path, &forever()).unwrap();
+    (a, b)
+}
+
+fn shared_writer(store: &Store, topo: Arc<Topology>) -> bandwatch::store::Writer {
+    store
+        .writer_with(
+            topo,
+            WriterOptions {
+                shared: true,
+                batch_window: StdDuration::ZERO,
+                retention_every: StdDuration::ZERO,
+                ..WriterOptions::default()
+            },
+        )
+        .unwrap()
+}
+
+fn ms(t: i64) -> Timestamp {
+    Timestamp::from_millisecond(t).unwrap()
+}
+
+fn sum(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))
+        .unwrap()
+        .unwrap_or(0)
+}
+
+#[test]
+fn an_ha_pair_stores_each_poll_slot_once_and_aggregates_count_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(&[
+        ("a-sw1", "p1", Some("web"), Some("acme")),
+        ("a-sw1", "p2", Some("web"), None),
+    ]);
+    let (sa, sb) = open_pair(&dir);
+    let (wa, wb) = (shared_writer(&sa, topo.clone()), shared_writer(&sb, topo));
+    // The switch's poll grid, as both daemons' schedulers keep it.
+    let phase = phase_offset("a-sw1", StdDuration::from_secs(60)).as_millis() as i64;
+    let grid = |k: i64| (base() + 60 * k) * 1000 + phase;
+    // Both poll every slot: a answers 200 ms after the slot starts, b 700 ms after. Slot 0
+    // is each one's first reading (no delta); in slot 5 a times out and b answers; in slot
+    // 8 b times out and a answers. Each daemon's delta is its own (after a miss it spans two
+    // intervals).
+    let octets = |k: i64| 6_000_000 + 1000 * k as u64;
+    let mut expected_p1 = 0u64;
+    for k in 0..=16 {
+        let (ta, tb) = (ms(grid(k) + 200), ms(grid(k) + 700));
+        let a_out = match k {
+            0 => no_delta(Quality::First),
+            5 => unknown(UnknownReason::Timeout),
+            6 => reading(120_000, octets(5) + octets(6), 1),
+            _ => reading(60_000, octets(k), 1),
+        };
+        let b_out = match k {
+            0 => no_delta(Quality::First),
+            8 => unknown(UnknownReason::Timeout),
+            9 => reading(120_000, octets(8) + octets(9), 1),
+            _ => reading(60_000, octets(k), 1),
+        };
+        if k > 0 {
+            expected_p1 += octets(k);
+        }
+        // Who writes first alternates; each sweep is stored before the other arrives.
+        let (first, second) = if k % 2 == 0 {
+            ((&wa, ta, a_out), (&wb, tb, b_out))
+        } else {
+            ((&wb, tb, b_out), (&wa, ta, a_out))
+        };
+        for (w, t, out) in [first, second] {
+            w.submit(sweep("a-sw1", t, vec![("p1", out.clone()), ("p2", out)]))
+                .unwrap();
+            w.flush().unwrap();
+        }
+    }
+
+    let conn = Connection::open(sa.path()).unwrap();
+    let p1 = "(SELECT id FROM series WHERE kind = 'port' AND name = 'a-sw1/p1')";
+    let web = "(SELECT id FROM series WHERE kind = 'product_line' AND name = 'web')";
+    let rows: Vec<(i64, Option<i64>, Option<i64>)> = conn
+        .prepare(&format!(
+            "SELECT ts, dt_ms, in_octets FROM port_sample WHERE series_id = {p1} ORDER BY ts"
+        ))
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // One row per slot (17), not two: slot 0 one gap; slots 5 and 8 the measured sample of
+    // whichever daemon answered (the other's gap replaced or refused); slots 6 and 9 taken by
+    // whichever came first: a two-interval delta over a slot already stored is refused.
+    assert_eq!(rows.len(), 17, "{rows:#?}");
+    assert_eq!(
+        rows.iter().filter(|r| r.1.is_none()).count(),
+        1,
+        "{rows:#?}"
+    );
+    let stored: i64 = rows.iter().filter_map(|r| r.2).sum();
+    assert_eq!(stored as u64, expected_p1, "{rows:#?}");
+    // Each daemon polled 17 slots of 2 ports: 34 of the 68 samples were the pair's second.
+    assert_eq!(
+        wa.metrics().duplicate_samples_total.get() + wb.metrics().duplicate_samples_total.get(),
+        34
+    );
+
+    // The product line (p1 + p2) counted each slot once: its 60 s slots and 5-minute
+    // buckets hold both ports' octets once.
+    let web_slots = sum(
+        &conn,
+        &format!("SELECT SUM(in_octets) FROM agg_slot WHERE series_id = {web}"),
+    );
+    assert_eq!(web_slots as u64, 2 * expected_p1);
+    let web_5m = sum(
+        &conn,
+        &format!("SELECT SUM(in_octets) FROM rollup_5m WHERE series_id = {web}"),
+    );
+    assert_eq!(web_5m as u64, 2 * expected_p1);
+    // Sealed buckets were added into the hour once, whichever writer sealed them.
+    let sealed_5m: i64 = conn
+        .query_row(
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'sealed_5m'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let sealed_sum = sum(
+        &conn,
+        &format!(
+            "SELECT SUM(in_octets) FROM rollup_5m WHERE series_id = {web} AND bucket < {sealed_5m}"
+        ),
+    );
+    let hour = sum(
+        &conn,
+        &format!("SELECT SUM(in_octets) FROM rollup_1h WHERE series_id = {web}"),
+    );
+    assert!(sealed_sum > 0, "some buckets were sealed");
+    assert_eq!(hour, sealed_sum);
+    drop((wa, wb));
+}
+
+fn key(step: Step, started: i64, at: i64) -> NoticeKey {
+    NoticeKey {
+        rule: "spike".into(),
+        entity: "port:a-sw1/p1".into(),
+        family: Family::Lifecycle,
+        step,
+        started,
+        at,
+    }
+}
+
+fn change(from: &str, to: &str, ts: i64) -> HistoryRow {
+    HistoryRow {
+        rule: "spike".into(),
+        entity: "port:a-sw1/p1".into(),
+        from_state: from.into(),
+        to_state: to.into(),
+        ts,
+        value: Some(1.0),
+        message: None,
+    }
+}
+
+/// One evaluation's commit as a daemon makes it: the change and a notice for `ops` and
+/// `sales`.
+fn commit(
+    store: &dyn AlertStore,
+    from: &str,
+    to: &str,
+    step: Step,
+    started: i64,
+    at: i64,
+) -> (usize, usize) {
+    let c = AlertCommit {
+        states: Vec::new(),
+        history: vec![change(from, to, at)],
+        notices: ["ops", "sales"]
+            .iter()
+            .map(|r| RoutedNotice {
+                route: r.to_string(),
+                payload: format!("{{\"to\":\"{to}\",\"at\":{at}}}"),
+            })
+            .collect(),
+    };
+    let once = Once {
+        keys: vec![Some(key(step, started, at)); 2],
+        window_s: 10,
+    };
+    let o = store
+        .commit_once(&c, &once, Timestamp::from_second(at).unwrap())
+        .unwrap();
+    (o.notices_skipped, o.history_skipped)
+}
+
+fn queued(conn: &Connection) -> Vec<(String, String)> {
+    conn.prepare("SELECT route, notice FROM notify_queue ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+#[test]
+fn an_ha_pair_queues_each_notice_and_records_each_change_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sa, sb) = open_pair(&dir);
+    let (a, b) = (sa.alerts(), sb.alerts());
+    let t = base();
+    // a fires first; b, a poll later, owes the same firing.
+    assert_eq!(
+        commit(&*a, "pending", "firing", Step::Open, t, t + 60),
+        (0, 0)
+    );
+    assert_eq!(
+        commit(&*b, "pending", "firing", Step::Open, t + 2, t + 62),
+        (2, 1)
+    );
+    // b resolves first this time; a's resolution is the same one.
+    assert_eq!(
+        commit(&*b, "firing", "inactive", Step::Close, t + 2, t + 300),
+        (0, 0)
+    );
+    assert_eq!(
+        commit(&*a, "firing", "inactive", Step::Close, t, t + 301),
+        (2, 1)
+    );
+    // A new episode later is notified again, once.
+    assert_eq!(
+        commit(&*a, "pending", "firing", Step::Open, t + 900, t + 960),
+        (0, 0)
+    );
+    assert_eq!(
+        commit(&*b, "pending", "firing", Step::Open, t + 901, t + 961),
+        (2, 1)
+    );
+
+    let conn = Connection::open(sa.path()).unwrap();
+    let q = queued(&conn);
+    let firing_at = |at: i64| format!("{{\"to\":\"firing\",\"at\":{at}}}");
+    let resolved_at = |at: i64| format!("{{\"to\":\"inactive\",\"at\":{at}}}");
+    let expect: Vec<(String, String)> =
+        [firing_at(t + 60), resolved_at(t + 300), firing_at(t + 960)]
+            .iter()
+            .flat_map(|p| {
+                [
+                    ("ops".to_string(), p.clone()),
+                    ("sales".to_string(), p.clone()),
+                ]
+            })
+            .collect();
+    assert_eq!(q, expect);
+    let history: Vec<(String, i64)> = a
+        .history(10)
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.to_state, h.ts))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("firing".to_string(), t + 960),
+            ("inactive".to_string(), t + 300),
+            ("firing".to_string(), t + 60)
+        ]
+    );
+    // A plain commit (one daemon, no shards) is not deduplicated.
+    a.commit(
+        &AlertCommit {
+            states: Vec::new(),
+            history: vec![change("pending", "firing", t + 960)],
+            notices: vec![RoutedNotice {
+                route: "ops".into(),
+                payload: firing_at(t + 960),
+            }],
+        },
+        Timestamp::from_second(t + 960).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(queued(&conn).len(), 7);
+}
