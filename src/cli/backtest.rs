@@ -184,7 +184,7 @@ fn run_stored(config_path: &Path, args: &BacktestArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let store = match store::Store::open_existing_in(&cfg.daemon.data_dir, &cfg.retention) {
+    let store = match store::Store::open_existing_config(&cfg) {
         Ok(s) => s,
         Err(store::StoreError::Missing { path }) => {
             eprintln!(

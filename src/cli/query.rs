@@ -120,7 +120,7 @@ pub fn run(config_path: &Path, args: QueryArgs) -> ExitCode {
         }
     };
     let cfg = loaded.config;
-    let reader = match store::Store::open_existing_in(&cfg.daemon.data_dir, &cfg.retention) {
+    let reader = match store::Store::open_existing_config(&cfg) {
         Ok(s) => s.reader(),
         Err(e) => {
             eprintln!("bandwatch query: {e}");

@@ -80,7 +80,7 @@ fn report(config_path: &Path, args: ReportArgs) -> Result<(), String> {
         MonthArg::Month(m) => (m, false),
         MonthArg::Current => (Month::of(now), true),
     };
-    let book = Store::open_existing_in(&cfg.daemon.data_dir, &cfg.retention)
+    let book = Store::open_existing_config(&cfg)
         .map_err(|e| e.to_string())?
         .usage();
     // The spike rules matter only to `[report] exclude_attacks`; the rule files are read once,

@@ -33,7 +33,7 @@ use crate::notify::{Notifier, SenderOptions};
 use crate::poll::{self, Poller, Sweep};
 use crate::rules::view::AlertsView;
 use crate::runtime::{ReloadRequest, ReloadStatus, Runtime, RuntimeHandle, RuntimePublisher};
-use crate::store::{Store, Writer};
+use crate::store::{Store, StoreWriter};
 
 pub use alerting::Alerting;
 pub use pipeline::Pipeline;
@@ -80,7 +80,7 @@ pub struct Daemon {
     pipeline: Pipeline,
     /// The store, opened once: every stage gets its handles from it.
     store: Store,
-    writer: Arc<Writer>,
+    writer: Arc<dyn StoreWriter>,
     /// The flow collector, when `[flow] listen` is set.
     flows: Option<crate::flow::Collector>,
     /// Prometheus remote write, one worker per `[[remote_write]]`.
@@ -109,14 +109,6 @@ impl Daemon {
         if let Some(o) = &options.overrides {
             o(&mut config);
         }
-        if let crate::config::StoreBackend::Postgres { .. } = config.store.backend {
-            anyhow::bail!(
-                "{}: [store] backend = \"postgres\": the PostgreSQL store holds raw samples, alert \
-                 state, silences and leases so far, but not yet the aggregates, rollups and \
-                 outbox the daemon needs; use backend = \"sqlite\" (the default) for now",
-                config.path.display()
-            );
-        }
         let runtime = Runtime::build(config, Vec::new())?;
         let config = runtime.config.clone();
         // A web configuration that does not load stops the start (TLS and users are not
@@ -133,16 +125,20 @@ impl Daemon {
                 config.daemon.data_dir.display()
             )
         })?;
-        let store = Store::open_in(&config.daemon.data_dir, &config.retention)?;
-        // With shards, other daemons write the same store: each poll slot is stored once,
-        // whichever daemon of an HA pair polled it.
-        let writer = Arc::new(store.writer_with(
-            topology.clone(),
-            crate::store::WriterOptions {
-                shared: config.daemon.shard.is_some(),
-                ..Default::default()
-            },
-        )?);
+        // SQLite in data_dir, or the PostgreSQL of `[store]` (shared by several daemons);
+        // opened off the async threads (the PostgreSQL client blocks). With shards, other
+        // daemons write the same store: each poll slot is stored once, whichever daemon of
+        // an HA pair polled it.
+        let (store, writer) = {
+            let (config, topology) = (config.clone(), topology.clone());
+            tokio::task::spawn_blocking(move || {
+                let store = Store::open_config(&config)?;
+                let writer = store.sink(topology, config.daemon.shard.is_some())?;
+                Ok::<_, crate::store::StoreError>((store, writer))
+            })
+            .await
+            .context("opening the store")??
+        };
         let health = Health::default();
         let live = LiveView::new(topology.clone());
         // With shards, several daemons share the store: the outbox and the monthly report run
@@ -387,9 +383,8 @@ impl Daemon {
             if let Err(e) = writer.flush() {
                 error!("store flush at shutdown failed: {e}");
             }
-            if let Ok(w) = Arc::try_unwrap(writer) {
-                w.shutdown();
-            }
+            // The last handle stops the writer thread (after one last attempt).
+            drop(writer);
         })
         .await;
         // The rules thread has committed its notices to the outbox (or, on a full disk,
@@ -551,16 +546,28 @@ async fn wake_notifier(mut rx: mpsc::UnboundedReceiver<String>, notifier: Shared
 async fn start_flows(
     config: &Config,
     handle: &RuntimeHandle,
-    writer: &Arc<Writer>,
+    writer: &Arc<dyn StoreWriter>,
     evidence: Arc<crate::flow::Evidence>,
 ) -> anyhow::Result<Option<crate::flow::Collector>> {
     if !config.flow.enabled() {
         return Ok(None);
     }
-    let sink: Arc<dyn crate::store::FlowSink> = writer.clone();
+    let sink: Arc<dyn crate::store::FlowSink> = Arc::new(FlowsTo(writer.clone()));
     let c = crate::flow::Collector::start(&config.flow.listen, flow_models(handle), sink, evidence)
         .await?;
     Ok(Some(c))
+}
+
+/// The store writer as the flow collector's sink.
+struct FlowsTo(Arc<dyn StoreWriter>);
+
+impl crate::store::FlowSink for FlowsTo {
+    fn submit_flows(
+        &self,
+        slots: Vec<crate::store::FlowSlot>,
+    ) -> Result<(), crate::store::StoreError> {
+        self.0.submit_flows(slots)
+    }
 }
 
 /// The flow model of the runtime model in force, read at each use.

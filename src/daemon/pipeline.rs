@@ -11,7 +11,7 @@ use tracing::{debug, error};
 use super::alerting::Alerting;
 use crate::http::LiveView;
 use crate::poll::Sweep;
-use crate::store::Writer;
+use crate::store::StoreWriter;
 
 /// The running pipeline task.
 pub struct Pipeline {
@@ -23,7 +23,7 @@ impl Pipeline {
     pub fn start(
         rx: mpsc::Receiver<Sweep>,
         live: LiveView,
-        writer: Arc<Writer>,
+        writer: Arc<dyn StoreWriter>,
         alerting: Arc<Alerting>,
     ) -> Pipeline {
         let task = tokio::spawn(run(rx, live, writer, alerting));
@@ -40,7 +40,7 @@ impl Pipeline {
 async fn run(
     mut rx: mpsc::Receiver<Sweep>,
     live: LiveView,
-    writer: Arc<Writer>,
+    writer: Arc<dyn StoreWriter>,
     alerting: Arc<Alerting>,
 ) {
     while let Some(sweep) = rx.recv().await {

@@ -31,6 +31,10 @@ pub(crate) struct Dispatcher {
     pub wake_sender: Arc<Notify>,
 }
 
+/// Bounds of how often the queue is looked at for notices queued by other daemons.
+const MIN_LOOK: Duration = Duration::from_secs(1);
+const MAX_LOOK: Duration = Duration::from_secs(10);
+
 impl Dispatcher {
     /// Closes groups as their wait ends, until `shutdown` (open groups stay queued in the
     /// database for the next start).
@@ -40,22 +44,16 @@ impl Dispatcher {
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut deadlines: BTreeMap<String, Instant> = BTreeMap::new();
-        match blocking(&self.outbox, |o| o.queued_routes()).await {
-            Ok(routes) => {
-                let now_ms = Timestamp::now().as_millisecond();
-                for (route, oldest) in routes {
-                    let waited =
-                        Duration::from_millis((now_ms - oldest.as_millisecond()).max(0) as u64);
-                    let left = self.group_wait.saturating_sub(waited);
-                    tracing::info!(%route, "closing a notice group left open by the last run");
-                    deadlines.insert(route, Instant::now() + left);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "cannot read queued notices"),
-        }
+        self.find_queued(&mut deadlines, true).await;
+        // Notices queued by another daemon sharing the store (shards on PostgreSQL) open no
+        // group here: the queue is looked at again every few seconds.
+        let mut look = tokio::time::interval(self.group_wait.clamp(MIN_LOOK, MAX_LOOK));
+        look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        look.tick().await;
         loop {
             let next = deadlines.values().min().copied();
             tokio::select! {
+                _ = look.tick() => self.find_queued(&mut deadlines, false).await,
                 route = opened.recv() => match route {
                     Some(route) => {
                         deadlines.entry(route).or_insert_with(|| Instant::now() + self.group_wait);
@@ -82,6 +80,29 @@ impl Dispatcher {
             if *shutdown.borrow() {
                 break;
             }
+        }
+    }
+
+    /// Schedules the close of every route with queued notices that has none scheduled, at
+    /// its oldest notice's arrival plus the group wait.
+    async fn find_queued(&self, deadlines: &mut BTreeMap<String, Instant>, at_start: bool) {
+        match blocking(&self.outbox, |o| o.queued_routes()).await {
+            Ok(routes) => {
+                let now_ms = Timestamp::now().as_millisecond();
+                for (route, oldest) in routes {
+                    if deadlines.contains_key(&route) {
+                        continue;
+                    }
+                    let waited =
+                        Duration::from_millis((now_ms - oldest.as_millisecond()).max(0) as u64);
+                    let left = self.group_wait.saturating_sub(waited);
+                    if at_start {
+                        tracing::info!(%route, "closing a notice group left open by the last run");
+                    }
+                    deadlines.insert(route, Instant::now() + left);
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot read queued notices"),
         }
     }
 

@@ -125,14 +125,14 @@ pub use outbox::OUTBOX_SCHEMA;
 pub use reader::{Point, RangeQuery, SeriesData, StoredSample};
 pub use schema::SCHEMA_VERSION;
 pub use traits::{
-    AlertStore, FlowSink, LeaseStore, OutboxStore, SeriesSource, SilenceStore, SweepSink,
-    UsageStore,
+    AlertStore, FlowSink, LeaseStore, OutboxStore, SeriesSource, SilenceStore, StoreWriter,
+    SweepSink, UsageStore,
 };
 pub use usage::{Bucket5m, UsageOverlap, UsageRecord, UsageWrite};
 pub use usage_import::{UsageConflict, UsageConflicts, UsageImport};
 pub use writer::{Writer, WriterOptions};
 
-use crate::config::{Retention, Topology};
+use crate::config::{Config, Retention, StoreBackend, Topology};
 
 /// Length of an aggregate slot in seconds.
 pub const SLOT_SECS: i64 = 60;
@@ -145,22 +145,33 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join(DB_FILE)
 }
 
-/// The store, opened once per process: it owns the connections (see `db.rs`: one
+/// The store, opened once per process: it owns the connections (SQLite, see `db.rs`: one
 /// read-write connection for small writes, a pool of at most four read-only ones, and the
-/// writer thread's own) and hands out what each stage needs, as handles on the traits in
-/// [`traits`]. Cloning it shares the connections.
+/// writer thread's own; or a shared PostgreSQL, see [`postgres`]) and hands out what each
+/// stage needs, as handles on the traits in [`traits`]. Cloning it shares the connections.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<db::Db>,
+    backend: Backend,
     retention: Retention,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sqlite(Arc<db::Db>),
+    /// With where it is connected, as a "path" for messages (never the password).
+    Postgres(postgres::PgStore, Arc<PathBuf>),
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("path", &self.db.path())
-            .field("writable", &self.db.writable())
-            .finish()
+        match &self.backend {
+            Backend::Sqlite(db) => f
+                .debug_struct("Store")
+                .field("path", &db.path())
+                .field("writable", &db.writable())
+                .finish(),
+            Backend::Postgres(pg, _) => f.debug_struct("Store").field("postgres", pg).finish(),
+        }
     }
 }
 
@@ -169,7 +180,7 @@ impl Store {
     /// writing. A database written by a newer bandwatch is refused and left untouched.
     pub fn open(path: &Path, retention: &Retention) -> Result<Store, StoreError> {
         Ok(Store {
-            db: Arc::new(db::Db::open_write(path)?),
+            backend: Backend::Sqlite(Arc::new(db::Db::open_write(path)?)),
             retention: *retention,
         })
     }
@@ -184,7 +195,7 @@ impl Store {
     /// queries and backtests). Writing through it fails with [`StoreError::ReadOnly`].
     pub fn open_existing(path: &Path, retention: &Retention) -> Result<Store, StoreError> {
         Ok(Store {
-            db: Arc::new(db::Db::open_read(path)?),
+            backend: Backend::Sqlite(Arc::new(db::Db::open_read(path)?)),
             retention: *retention,
         })
     }
@@ -194,28 +205,79 @@ impl Store {
         Store::open_existing(&db_path(data_dir), retention)
     }
 
-    /// The database file.
+    /// The store of a configuration, for reading and writing: `[store] backend` (SQLite in
+    /// `data_dir`, or PostgreSQL at `url`), with `[retention]`.
+    pub fn open_config(config: &Config) -> Result<Store, StoreError> {
+        match &config.store.backend {
+            StoreBackend::Sqlite => Store::open_in(&config.daemon.data_dir, &config.retention),
+            StoreBackend::Postgres { url } => Ok(Store::postgres(postgres::PgStore::connect(
+                url,
+                &config.retention,
+            )?)),
+        }
+    }
+
+    /// The store of a configuration, for reading: SQLite's file opened read-only (never
+    /// created); PostgreSQL connected as for writing (its schema kept up to date).
+    pub fn open_existing_config(config: &Config) -> Result<Store, StoreError> {
+        match &config.store.backend {
+            StoreBackend::Sqlite => {
+                Store::open_existing_in(&config.daemon.data_dir, &config.retention)
+            }
+            StoreBackend::Postgres { .. } => Store::open_config(config),
+        }
+    }
+
+    /// A store on a connected PostgreSQL.
+    pub fn postgres(pg: postgres::PgStore) -> Store {
+        let name = Arc::new(PathBuf::from(pg.target().to_string()));
+        let retention = pg.retention();
+        Store {
+            backend: Backend::Postgres(pg, name),
+            retention,
+        }
+    }
+
+    /// The database file (for PostgreSQL: `postgresql user@host:port/dbname`).
     pub fn path(&self) -> &Path {
-        self.db.path()
+        match &self.backend {
+            Backend::Sqlite(db) => db.path(),
+            Backend::Postgres(_, name) => name,
+        }
     }
 
     /// The connections open now (the writer thread's not counted): for tests and logs.
     pub fn connections(&self) -> usize {
-        self.db.connections()
+        match &self.backend {
+            Backend::Sqlite(db) => db.connections(),
+            Backend::Postgres(..) => 1,
+        }
     }
 
-    /// Starts the writer thread with default options.
+    fn sqlite(&self) -> Result<&Arc<db::Db>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(db) => Ok(db),
+            Backend::Postgres(..) => Err(StoreError::InvalidQuery(format!(
+                "{}: the SQLite writer is not available on PostgreSQL (use Store::sink)",
+                self.path().display()
+            ))),
+        }
+    }
+
+    /// Starts the SQLite writer thread with default options.
     pub fn writer(&self, topology: Arc<Topology>) -> Result<Writer, StoreError> {
         self.writer_with(topology, WriterOptions::default())
     }
 
-    /// Starts the writer thread (its own connection). Fails on a read-only store.
+    /// Starts the SQLite writer thread (its own connection). Fails on a read-only store and
+    /// on PostgreSQL (see [`Store::sink`]).
     pub fn writer_with(
         &self,
         topology: Arc<Topology>,
         opts: WriterOptions,
     ) -> Result<Writer, StoreError> {
-        if !self.db.writable() {
+        let db = self.sqlite()?;
+        if !db.writable() {
             return Err(StoreError::ReadOnly {
                 path: self.path().to_path_buf(),
             });
@@ -223,36 +285,74 @@ impl Store {
         Writer::spawn(self.path().to_path_buf(), self.retention, topology, opts)
     }
 
+    /// Starts the writer of either backend: what the daemon runs. `shared`: other daemons
+    /// write the same store (`[daemon] shard`; SQLite then claims poll slots, see
+    /// [`WriterOptions::shared`]; PostgreSQL's writes are always idempotent per slot).
+    pub fn sink(
+        &self,
+        topology: Arc<Topology>,
+        shared: bool,
+    ) -> Result<Arc<dyn StoreWriter>, StoreError> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(Arc::new(self.writer_with(
+                topology,
+                WriterOptions {
+                    shared,
+                    ..Default::default()
+                },
+            )?)),
+            Backend::Postgres(pg, _) => Ok(Arc::new(pg.writer(topology)?)),
+        }
+    }
+
     /// Reads series (through the store's read pool).
     pub fn reader(&self) -> Reader {
-        Reader::new(Arc::new(reader::SqliteReader::new(
-            self.db.clone(),
-            self.retention,
-        )))
+        match &self.backend {
+            Backend::Sqlite(db) => Reader::new(Arc::new(reader::SqliteReader::new(
+                db.clone(),
+                self.retention,
+            ))),
+            Backend::Postgres(pg, _) => pg.reader(),
+        }
     }
 
     /// Billing reads and usage records.
     pub fn usage(&self) -> UsageBook {
-        UsageBook::new(Arc::new(usage::SqliteUsage::new(self.db.clone())))
+        match &self.backend {
+            Backend::Sqlite(db) => UsageBook::new(Arc::new(usage::SqliteUsage::new(db.clone()))),
+            Backend::Postgres(pg, _) => pg.usage(),
+        }
     }
 
     /// Alert states and history.
     pub fn alerts(&self) -> Arc<dyn AlertStore> {
-        Arc::new(alerts::SqliteAlerts::new(self.db.clone()))
+        match &self.backend {
+            Backend::Sqlite(db) => Arc::new(alerts::SqliteAlerts::new(db.clone())),
+            Backend::Postgres(pg, _) => pg.alerts(),
+        }
     }
 
     /// Silences.
     pub fn silences(&self) -> Arc<dyn SilenceStore> {
-        Arc::new(alerts::SqliteAlerts::new(self.db.clone()))
+        match &self.backend {
+            Backend::Sqlite(db) => Arc::new(alerts::SqliteAlerts::new(db.clone())),
+            Backend::Postgres(pg, _) => pg.silences(),
+        }
     }
 
     /// The notification outbox.
     pub fn outbox(&self) -> Arc<dyn OutboxStore> {
-        Arc::new(outbox::SqliteOutbox::new(self.db.clone()))
+        match &self.backend {
+            Backend::Sqlite(db) => Arc::new(outbox::SqliteOutbox::new(db.clone())),
+            Backend::Postgres(pg, _) => pg.outbox(),
+        }
     }
 
     /// Leases for work that runs in one daemon at a time.
     pub fn leases(&self) -> Arc<dyn LeaseStore> {
-        Arc::new(lease::SqliteLeases::new(self.db.clone()))
+        match &self.backend {
+            Backend::Sqlite(db) => Arc::new(lease::SqliteLeases::new(db.clone())),
+            Backend::Postgres(pg, _) => pg.leases(),
+        }
     }
 }

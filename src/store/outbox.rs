@@ -68,7 +68,7 @@ pub enum MessageState {
 }
 
 impl MessageState {
-    fn parse(s: &str) -> MessageState {
+    pub(crate) fn parse(s: &str) -> MessageState {
         match s {
             "sent" => MessageState::Sent,
             "failed" => MessageState::Failed,

@@ -25,10 +25,10 @@ use super::traits::SeriesSource;
 use crate::config::Retention;
 
 /// At most this many points per query.
-const MAX_POINTS: i64 = 200_000;
+pub(crate) const MAX_POINTS: i64 = 200_000;
 /// Raw port samples are read up to this far past the range's end (their interval may
 /// reach back into it).
-const RAW_LOOKAHEAD_S: i64 = 900;
+pub(crate) const RAW_LOOKAHEAD_S: i64 = 900;
 
 /// What to read.
 #[derive(Clone, Debug)]
@@ -137,13 +137,171 @@ pub struct StoredSample {
 }
 
 /// Sums over one output step.
+/// Sums of one step: what a point is computed from.
 #[derive(Default, Clone, Copy)]
-struct Sums {
-    in_octets: f64,
-    out_octets: f64,
-    in_packets: f64,
-    out_packets: f64,
-    covered_ms: f64,
+pub(crate) struct Sums {
+    pub(crate) in_octets: f64,
+    pub(crate) out_octets: f64,
+    pub(crate) in_packets: f64,
+    pub(crate) out_packets: f64,
+    pub(crate) covered_ms: f64,
+}
+
+/// The steps of one range query, filled piece by piece: each stored interval is split over
+/// the steps it overlaps, in proportion to time.
+pub(crate) struct Grid {
+    /// First step's start, unix seconds.
+    pub(crate) g0: i64,
+    step: i64,
+    sums: Vec<Sums>,
+}
+
+impl Grid {
+    /// The steps of `[from, to)` at `step` seconds (aligned to the epoch); refuses more
+    /// than [`MAX_POINTS`].
+    pub(crate) fn new(q: &RangeQuery, step: i64) -> Result<Grid, StoreError> {
+        let g0 = q.from.as_second().div_euclid(step) * step;
+        let end = q.to.as_second();
+        let n = (end - g0 + step - 1) / step;
+        if n > MAX_POINTS {
+            return Err(StoreError::InvalidQuery(format!(
+                "{n} points asked for; use a larger step (at most {MAX_POINTS} points)"
+            )));
+        }
+        Ok(Grid {
+            g0,
+            step,
+            sums: vec![Sums::default(); n.max(0) as usize],
+        })
+    }
+
+    /// Adds `[start_ms, start_ms + len_ms)` with its octets and packets in and out and its
+    /// covered milliseconds.
+    pub(crate) fn add(&mut self, start_ms: i64, len_ms: i64, io: [i64; 4], covered_ms: f64) {
+        let n = self.sums.len() as i64;
+        let rel = start_ms - self.g0 * 1000;
+        let mut before = 0;
+        for (i, ov) in split(rel, rel + len_ms, self.step * 1000) {
+            if i < 0 || i >= n {
+                before += ov;
+                continue;
+            }
+            let sh = |v: i64| share(v.max(0) as u64, before, ov, len_ms) as f64;
+            let slot = &mut self.sums[i as usize];
+            slot.in_octets += sh(io[0]);
+            slot.out_octets += sh(io[1]);
+            slot.in_packets += sh(io[2]);
+            slot.out_packets += sh(io[3]);
+            slot.covered_ms += covered_ms * ov as f64 / len_ms as f64;
+            before += ov;
+        }
+    }
+
+    /// The sums of each step, with its start (unix seconds).
+    pub(crate) fn steps(&self) -> impl Iterator<Item = (i64, &Sums)> {
+        self.sums
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (self.g0 + i as i64 * self.step, s))
+    }
+
+    /// The series: one point per step.
+    pub(crate) fn data(&self, q: &RangeQuery, tier: Tier, capacity: Option<i64>) -> SeriesData {
+        let points = self
+            .steps()
+            .map(|(t, sm)| {
+                let time = Timestamp::from_second(t).unwrap_or(q.from);
+                point(sm, q, self.step, capacity, time)
+            })
+            .collect();
+        SeriesData {
+            entity: q.entity.clone(),
+            metric: q.metric,
+            tier,
+            step_secs: self.step,
+            points,
+        }
+    }
+}
+
+/// Picks tier and step for a query (see [`SeriesSource::range`]): the coarsest tier whose
+/// buckets divide the step and whose retention (measured back from `newest`, unix seconds)
+/// still holds `from`; packet rates only from raw samples and slots.
+pub(crate) fn plan(
+    q: &RangeQuery,
+    is_port: bool,
+    retention: &Retention,
+    newest: impl FnOnce() -> Result<Option<i64>, StoreError>,
+) -> Result<(Tier, i64), StoreError> {
+    let from_s = q.from.as_second();
+    let span = q.to.as_second() - from_s;
+    if span <= 0 {
+        return Err(StoreError::InvalidQuery(format!(
+            "the range is empty: --from {} is not before --to {}",
+            q.from, q.to
+        )));
+    }
+    let step = match q.step_secs {
+        Some(s) if s <= 0 => {
+            return Err(StoreError::InvalidQuery("the step must be positive".into()));
+        }
+        Some(s) => s,
+        None => [60, 300, 3600, 86_400]
+            .into_iter()
+            .find(|s| span / s <= 1500)
+            .unwrap_or(86_400),
+    };
+    let packets = matches!(q.metric, Metric::InPps | Metric::OutPps);
+    let fits = |t: Tier| match t {
+        Tier::Raw => is_port || step % t.bucket_secs() == 0,
+        // Rollups keep no packets.
+        _ => !packets && step % t.bucket_secs() == 0,
+    };
+    if let Some(t) = q.tier {
+        if !fits(t) {
+            return Err(StoreError::InvalidQuery(format!(
+                "step {step}s is not a multiple of the {} tier's {}s buckets",
+                t.as_str(),
+                t.bucket_secs()
+            )));
+        }
+        return Ok((t, step));
+    }
+    let newest = newest()?;
+    let holds = |tier: Tier| {
+        let keep = match tier {
+            Tier::Raw => retention.raw,
+            Tier::M5 => retention.rollup_5m,
+            Tier::H1 => retention.rollup_1h,
+            Tier::D1 => retention.rollup_1d,
+        };
+        match (keep, newest) {
+            (Some(k), Some(now)) => from_s >= now - k.as_secs() as i64,
+            _ => true,
+        }
+    };
+    let tiers = [Tier::D1, Tier::H1, Tier::M5, Tier::Raw];
+    if let Some(t) = tiers.into_iter().find(|t| fits(*t) && holds(*t)) {
+        return Ok((t, step));
+    }
+    if packets {
+        return Err(StoreError::InvalidQuery(format!(
+            "packet rates are kept at raw resolution only (raw retention {}); ask for a \
+             later --from, or for a byte metric",
+            retention
+                .raw
+                .map(|d| d.to_string())
+                .unwrap_or_else(|| "forever".into())
+        )));
+    }
+    // No tier at this step still holds `from`: use the finest that does, at its bucket.
+    let t = tiers
+        .into_iter()
+        .rev()
+        .find(|t| holds(*t))
+        .unwrap_or(Tier::D1);
+    let b = t.bucket_secs();
+    Ok((t, step.div_euclid(b).max(1) * b))
 }
 
 struct SeriesRow {
@@ -197,19 +355,6 @@ impl SqliteReader {
             .and_then(|ms| Timestamp::from_millisecond(ms).ok()))
     }
 
-    fn holds(&self, tier: Tier, from_s: i64, newest_s: Option<i64>) -> bool {
-        let keep = match tier {
-            Tier::Raw => self.retention.raw,
-            Tier::M5 => self.retention.rollup_5m,
-            Tier::H1 => self.retention.rollup_1h,
-            Tier::D1 => self.retention.rollup_1d,
-        };
-        match (keep, newest_s) {
-            (Some(k), Some(now)) => from_s >= now - k.as_secs() as i64,
-            _ => true,
-        }
-    }
-
     /// Picks tier and step for a query.
     fn plan(
         &self,
@@ -217,66 +362,9 @@ impl SqliteReader {
         q: &RangeQuery,
         is_port: bool,
     ) -> Result<(Tier, i64), StoreError> {
-        let from_s = q.from.as_second();
-        let span = q.to.as_second() - from_s;
-        if span <= 0 {
-            return Err(StoreError::InvalidQuery(format!(
-                "the range is empty: --from {} is not before --to {}",
-                q.from, q.to
-            )));
-        }
-        let step = match q.step_secs {
-            Some(s) if s <= 0 => {
-                return Err(StoreError::InvalidQuery("the step must be positive".into()));
-            }
-            Some(s) => s,
-            None => [60, 300, 3600, 86_400]
-                .into_iter()
-                .find(|s| span / s <= 1500)
-                .unwrap_or(86_400),
-        };
-        let packets = matches!(q.metric, Metric::InPps | Metric::OutPps);
-        let fits = |t: Tier| match t {
-            Tier::Raw => is_port || step % t.bucket_secs() == 0,
-            // Rollups keep no packets.
-            _ => !packets && step % t.bucket_secs() == 0,
-        };
-        if let Some(t) = q.tier {
-            if !fits(t) {
-                return Err(StoreError::InvalidQuery(format!(
-                    "step {step}s is not a multiple of the {} tier's {}s buckets",
-                    t.as_str(),
-                    t.bucket_secs()
-                )));
-            }
-            return Ok((t, step));
-        }
-        let newest = self.newest_in(conn)?.map(|t| t.as_second());
-        let tiers = [Tier::D1, Tier::H1, Tier::M5, Tier::Raw];
-        if let Some(t) = tiers
-            .into_iter()
-            .find(|t| fits(*t) && self.holds(*t, from_s, newest))
-        {
-            return Ok((t, step));
-        }
-        if packets {
-            return Err(StoreError::InvalidQuery(format!(
-                "packet rates are kept at raw resolution only (raw retention {}); ask for a \
-                 later --from, or for a byte metric",
-                self.retention
-                    .raw
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| "forever".into())
-            )));
-        }
-        // No tier at this step still holds `from`: use the finest that does, at its bucket.
-        let t = tiers
-            .into_iter()
-            .rev()
-            .find(|t| self.holds(*t, from_s, newest))
-            .unwrap_or(Tier::D1);
-        let b = t.bucket_secs();
-        Ok((t, step.div_euclid(b).max(1) * b))
+        plan(q, is_port, &self.retention, || {
+            Ok(self.newest_in(conn)?.map(|t| t.as_second()))
+        })
     }
 
     /// A range of one series at a step.
@@ -284,33 +372,11 @@ impl SqliteReader {
         let s = self.series(conn, &q.entity)?;
         let is_port = q.entity.kind == EntityKind::Port;
         let (tier, step) = self.plan(conn, q, is_port)?;
-        let g0 = q.from.as_second().div_euclid(step) * step;
+        let mut grid = Grid::new(q, step)?;
+        let g0 = grid.g0;
         let end = q.to.as_second();
-        let n = (end - g0 + step - 1) / step;
-        if n > MAX_POINTS {
-            return Err(StoreError::InvalidQuery(format!(
-                "{n} points asked for; use a larger step (at most {MAX_POINTS} points)"
-            )));
-        }
-        let mut sums = vec![Sums::default(); n as usize];
-        let step_ms = step * 1000;
         let mut add = |start_ms: i64, len_ms: i64, io: [i64; 4], covered_ms: f64| {
-            let rel = start_ms - g0 * 1000;
-            let mut before = 0;
-            for (i, ov) in split(rel, rel + len_ms, step_ms) {
-                if i < 0 || i >= n {
-                    before += ov;
-                    continue;
-                }
-                let sh = |v: i64| share(v.max(0) as u64, before, ov, len_ms) as f64;
-                let slot = &mut sums[i as usize];
-                slot.in_octets += sh(io[0]);
-                slot.out_octets += sh(io[1]);
-                slot.in_packets += sh(io[2]);
-                slot.out_packets += sh(io[3]);
-                slot.covered_ms += covered_ms * ov as f64 / len_ms as f64;
-                before += ov;
-            }
+            grid.add(start_ms, len_ms, io, covered_ms)
         };
         let path = self.path();
         match (tier, is_port) {
@@ -378,21 +444,7 @@ impl SqliteReader {
                 }
             }
         }
-        let points = sums
-            .iter()
-            .enumerate()
-            .map(|(i, sm)| {
-                let time = Timestamp::from_second(g0 + i as i64 * step).unwrap_or(q.from);
-                point(sm, q, step, s.capacity_bps, time)
-            })
-            .collect();
-        Ok(SeriesData {
-            entity: q.entity.clone(),
-            metric: q.metric,
-            tier,
-            step_secs: step,
-            points,
-        })
+        Ok(grid.data(q, tier, s.capacity_bps))
     }
 }
 
@@ -587,7 +639,7 @@ fn point(s: &Sums, q: &RangeQuery, step_s: i64, capacity: Option<i64>, time: Tim
 }
 
 /// The value of one step from its sums: coverage, then the metric, estimated or measured.
-fn point_over(
+pub(crate) fn point_over(
     s: &Sums,
     q: &RangeQuery,
     step_ms: f64,

@@ -67,9 +67,17 @@ impl SealTracker {
     /// Notes sweeps that were just committed.
     pub(crate) fn stored(&mut self, sweeps: &[Sweep]) {
         for s in sweeps {
-            let t = s.time.as_millisecond();
-            let e = self.last.entry(s.switch.clone()).or_insert(t);
-            *e = (*e).max(t);
+            self.stored_at(&s.switch, s.time.as_millisecond());
+        }
+    }
+
+    /// Notes one committed sweep of `switch` at `t_ms` (unix milliseconds).
+    pub(crate) fn stored_at(&mut self, switch: &str, t_ms: i64) {
+        match self.last.get_mut(switch) {
+            Some(e) => *e = (*e).max(t_ms),
+            None => {
+                self.last.insert(switch.to_string(), t_ms);
+            }
         }
     }
 

@@ -18,6 +18,7 @@ use super::entity::{Entity, EntityKind, Metric};
 use super::error::StoreError;
 use super::flows::FlowSlot;
 use super::lease::Lease;
+use super::metrics::WriterMetrics;
 use super::once::{Once, OnceOutcome};
 use super::outbox::{NewMessage, QueuedNotice, StoredMessage};
 use super::reader::{Point, RangeQuery, SeriesData, StoredSample};
@@ -45,6 +46,13 @@ pub trait SweepSink: Send + Sync {
 pub trait FlowSink: Send + Sync {
     /// Queues flow slots for storage without waiting on the disk.
     fn submit_flows(&self, slots: Vec<FlowSlot>) -> Result<(), StoreError>;
+}
+
+/// The writer a daemon runs, whatever the backend: sweeps and flow slots in, its health
+/// (queue, errors, write time) out for `/metrics` and `/healthz`.
+pub trait StoreWriter: SweepSink + FlowSink {
+    /// The writer's health counters.
+    fn metrics(&self) -> Arc<WriterMetrics>;
 }
 
 /// The store's read side for series, as rules, HTTP, backtests and queries see it.

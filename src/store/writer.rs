@@ -581,6 +581,12 @@ impl Writer {
     }
 }
 
+impl super::traits::StoreWriter for Writer {
+    fn metrics(&self) -> Arc<WriterMetrics> {
+        Writer::metrics(self)
+    }
+}
+
 impl FlowSink for Writer {
     fn submit_flows(&self, slots: Vec<FlowSlot>) -> Result<(), StoreError> {
         Writer::submit_flows(self, slots)

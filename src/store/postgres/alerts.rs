@@ -11,6 +11,7 @@ use postgres::GenericClient;
 
 use super::super::alerts::{AlertCommit, AlertRow, HistoryRow, SilenceRow};
 use super::super::error::StoreError;
+use super::super::once::{NoticeKey, Once, OnceOutcome, OnceRow, admit};
 use super::super::traits::{AlertStore, SilenceStore};
 use super::conn::{Shared, pg_err};
 
@@ -120,27 +121,16 @@ impl AlertStore for PgAlerts {
     }
 
     fn commit(&self, changes: &AlertCommit, now: jiff::Timestamp) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        let now_ms = now.as_millisecond();
-        let e = pg_err(&self.shared.target, "committing alert changes");
-        let mut c = self.shared.client()?;
-        let mut tx = c.transaction().map_err(&e)?;
-        for r in &changes.states {
-            save_in(&mut tx, r).map_err(&e)?;
-        }
-        for h in &changes.history {
-            record_in(&mut tx, h).map_err(&e)?;
-        }
-        for n in &changes.notices {
-            tx.execute(
-                "INSERT INTO notify_queue (route, notice, received_ms) VALUES ($1, $2, $3)",
-                &[&n.route, &n.payload, &now_ms],
-            )
-            .map_err(&e)?;
-        }
-        tx.commit().map_err(&e)
+        self.commit_in(changes, None, now).map(drop)
+    }
+
+    fn commit_once(
+        &self,
+        changes: &AlertCommit,
+        once: &Once,
+        now: jiff::Timestamp,
+    ) -> Result<OnceOutcome, StoreError> {
+        self.commit_in(changes, Some(once), now)
     }
 
     fn history(&self, limit: usize) -> Result<Vec<HistoryRow>, StoreError> {
@@ -166,6 +156,128 @@ impl AlertStore for PgAlerts {
             .collect()
         })
     }
+}
+
+/// Key of the advisory lock a deduplicated commit holds: the daemons of an HA pair decide
+/// one after the other whether a notice or history row is new.
+const ONCE_LOCK: i64 = 0x6277_6f6e_6365_0001;
+
+impl PgAlerts {
+    /// States, history and notices in one transaction; with `once`, notices and history rows
+    /// another daemon already wrote are left out (as on SQLite, `store::once`).
+    fn commit_in(
+        &self,
+        c: &AlertCommit,
+        once: Option<&Once>,
+        now: jiff::Timestamp,
+    ) -> Result<OnceOutcome, StoreError> {
+        let mut out = OnceOutcome::default();
+        if c.is_empty() {
+            return Ok(out);
+        }
+        if let Some(o) = once
+            && o.keys.len() != c.notices.len()
+        {
+            return Err(StoreError::InvalidQuery(format!(
+                "{} notice keys for {} notices",
+                o.keys.len(),
+                c.notices.len()
+            )));
+        }
+        let now_ms = now.as_millisecond();
+        let e = pg_err(&self.shared.target, "committing alert changes");
+        let mut client = self.shared.client()?;
+        let mut tx = client.transaction().map_err(&e)?;
+        if once.is_some() {
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ONCE_LOCK])
+                .map_err(&e)?;
+        }
+        for r in &c.states {
+            save_in(&mut tx, r).map_err(&e)?;
+        }
+        for h in &c.history {
+            if let Some(o) = once {
+                let w = o.window_s.max(0);
+                let dup = tx
+                    .query_opt(
+                        "SELECT 1 FROM alert_history WHERE rule = $1 AND entity = $2 \
+                         AND ts BETWEEN $3 AND $4 AND from_state = $5 AND to_state = $6 LIMIT 1",
+                        &[
+                            &h.rule,
+                            &h.entity,
+                            &h.ts.saturating_sub(w),
+                            &h.ts.saturating_add(w),
+                            &h.from_state,
+                            &h.to_state,
+                        ],
+                    )
+                    .map_err(&e)?
+                    .is_some();
+                if dup {
+                    out.history_skipped += 1;
+                    continue;
+                }
+            }
+            record_in(&mut tx, h).map_err(&e)?;
+        }
+        for (i, n) in c.notices.iter().enumerate() {
+            let key = once.and_then(|o| o.keys.get(i)).and_then(Option::as_ref);
+            if let (Some(o), Some(k)) = (once, key)
+                && !admit_in(&mut tx, &n.route, k, o.window_s).map_err(&e)?
+            {
+                out.notices_skipped += 1;
+                continue;
+            }
+            tx.execute(
+                "INSERT INTO notify_queue (route, notice, received_ms) VALUES ($1, $2, $3)",
+                &[&n.route, &n.payload, &now_ms],
+            )
+            .map_err(&e)?;
+        }
+        tx.commit().map_err(&e)?;
+        Ok(out)
+    }
+}
+
+/// Reads and moves the `notify_once` state of one notice; false when it is not to be queued.
+fn admit_in(
+    tx: &mut impl GenericClient,
+    route: &str,
+    k: &NoticeKey,
+    window_s: i64,
+) -> Result<bool, postgres::Error> {
+    let prev = tx
+        .query_opt(
+            "SELECT open, started, at FROM notify_once \
+             WHERE rule = $1 AND entity = $2 AND route = $3 AND family = $4",
+            &[&k.rule, &k.entity, &route, &k.family.name()],
+        )?
+        .map(|r| -> Result<OnceRow, postgres::Error> {
+            Ok(OnceRow {
+                open: r.try_get(0)?,
+                started: r.try_get(1)?,
+                at: r.try_get(2)?,
+            })
+        })
+        .transpose()?;
+    let Some(row) = admit(prev.as_ref(), k, window_s) else {
+        return Ok(false);
+    };
+    tx.execute(
+        "INSERT INTO notify_once (rule, entity, route, family, open, started, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (rule, entity, route, family) \
+         DO UPDATE SET open = EXCLUDED.open, started = EXCLUDED.started, at = EXCLUDED.at",
+        &[
+            &k.rule,
+            &k.entity,
+            &route,
+            &k.family.name(),
+            &row.open,
+            &row.started,
+            &row.at,
+        ],
+    )?;
+    Ok(true)
 }
 
 impl SilenceStore for PgAlerts {

@@ -122,6 +122,21 @@ impl Shared {
     }
 }
 
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Closing a client blocks on its own runtime, which panics inside an async task:
+        // there, the connection is closed on a thread of its own.
+        let client = lock(&self.client).take();
+        if let Some(c) = client
+            && tokio::runtime::Handle::try_current().is_ok()
+        {
+            let _ = std::thread::Builder::new()
+                .name("bandwatch-pg-close".into())
+                .spawn(move || drop(c));
+        }
+    }
+}
+
 /// The shared connection, held under its lock.
 pub(crate) struct ClientGuard<'a>(MutexGuard<'a, Option<Client>>);
 

@@ -20,12 +20,16 @@
 //! - The URL is a secret: it is never logged or put into an error. Errors name
 //!   `user@host:port/dbname` only ([`Target`]).
 
+mod aggregate;
 mod alerts;
 mod conn;
 mod lease;
+mod outbox;
 mod partition;
 mod reader;
+mod retention;
 mod schema;
+mod usage;
 mod writer;
 
 use std::sync::{Arc, Mutex};
@@ -34,8 +38,8 @@ pub use conn::Target;
 pub use writer::{PgWriter, PgWriterOptions};
 
 use super::error::StoreError;
-use super::handles::Reader;
-use super::traits::{AlertStore, LeaseStore, SilenceStore};
+use super::handles::{Reader, UsageBook};
+use super::traits::{AlertStore, LeaseStore, OutboxStore, SilenceStore};
 use crate::config::{Retention, Secret, Topology};
 
 /// A PostgreSQL store, opened once per process. Cloning shares the connection of the small
@@ -70,6 +74,11 @@ impl PgStore {
         })
     }
 
+    /// The retention it applies.
+    pub fn retention(&self) -> Retention {
+        self.retention
+    }
+
     /// Where it is connected (user, host, port, database; never the password).
     pub fn target(&self) -> &Target {
         &self.inner.target
@@ -91,7 +100,23 @@ impl PgStore {
 
     /// Reads series (the same handle as the SQLite store's).
     pub fn reader(&self) -> Reader {
-        Reader::new(Arc::new(reader::PgReader::new(self.inner.clone())))
+        Reader::new(Arc::new(reader::PgReader::new(
+            self.inner.clone(),
+            self.retention,
+        )))
+    }
+
+    /// Billing reads and usage records (the same handle as the SQLite store's).
+    pub fn usage(&self) -> UsageBook {
+        UsageBook::new(Arc::new(usage::PgUsage::new(
+            self.inner.clone(),
+            self.retention,
+        )))
+    }
+
+    /// The notification outbox.
+    pub fn outbox(&self) -> Arc<dyn OutboxStore> {
+        Arc::new(outbox::PgOutbox::new(self.inner.clone()))
     }
 
     /// Alert states and history (with `commit`, the transactional outbox's first half: the
@@ -110,11 +135,12 @@ impl PgStore {
         Arc::new(lease::PgLeases::new(self.inner.clone()))
     }
 
-    /// Drops the day partitions of raw samples that `[retention] raw` no longer keeps,
-    /// measured back from the newest sample stored; returns how many were dropped.
+    /// Applies `[retention]` now, measured back from the newest sample stored (the writer
+    /// does it every ten minutes): drops the day partitions of raw samples no longer kept and
+    /// deletes expired aggregate buckets; returns how many partitions were dropped.
     pub fn apply_retention(&self) -> Result<usize, StoreError> {
         let mut c = self.inner.client()?;
-        partition::drop_expired(&mut c, &self.inner.target, &self.retention)
+        retention::apply(&mut c, &self.inner.target, &self.retention).map(|(p, _)| p)
     }
 
     /// The day partitions of raw samples, oldest first (for tests and inspection).

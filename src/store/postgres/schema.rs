@@ -8,13 +8,62 @@ use super::super::error::StoreError;
 use super::conn::{Target, pg_err};
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2];
+const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
 
 /// The schema version this build writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Key of the advisory lock held while migrating ("bandwatch" in ASCII, truncated).
 const MIGRATION_LOCK: i64 = 0x6261_6e64_7761_7463;
+
+/// Version 4: per alert, route and family of notices, the last one queued (see
+/// `store::once`): the same notice from the other daemon of an HA pair is not queued again.
+const MIGRATION_4: &str = r#"
+CREATE TABLE notify_once(
+    rule    text    NOT NULL,
+    entity  text    NOT NULL,
+    route   text    NOT NULL,
+    family  text    NOT NULL,
+    open    boolean NOT NULL,
+    started bigint  NOT NULL,
+    at      bigint  NOT NULL,
+    PRIMARY KEY (rule, entity, route, family)
+);
+CREATE INDEX alert_history_alert ON alert_history(rule, entity, ts);
+"#;
+
+/// Version 3: aggregates in 60 s slots and the rollups of aggregates (bucket = unix ms /
+/// bucket length; covered_ms weighted by the port's share of the aggregate, see
+/// `aggregate.rs`), which ports each aggregate has, and imported usage records.
+const MIGRATION_3: &str = r#"
+CREATE TABLE series_member(
+    agg_id  bigint NOT NULL,
+    port_id bigint NOT NULL,
+    PRIMARY KEY (agg_id, port_id)
+);
+CREATE TABLE agg_slot(
+    series_id   bigint NOT NULL,
+    bucket      bigint NOT NULL,
+    in_octets   bigint NOT NULL,
+    out_octets  bigint NOT NULL,
+    in_packets  bigint NOT NULL,
+    out_packets bigint NOT NULL,
+    covered_ms  double precision NOT NULL,
+    PRIMARY KEY (series_id, bucket)
+);
+CREATE TABLE rollup_5m (LIKE agg_slot INCLUDING ALL);
+CREATE TABLE rollup_1h (LIKE agg_slot INCLUDING ALL);
+CREATE TABLE rollup_1d (LIKE agg_slot INCLUDING ALL);
+CREATE TABLE usage_record(
+    customer text   NOT NULL,
+    start_s  bigint NOT NULL,
+    end_s    bigint NOT NULL,
+    bytes    bigint NOT NULL,
+    source   text   NOT NULL,
+    written  bigint NOT NULL,
+    PRIMARY KEY (customer, source, start_s, end_s)
+);
+"#;
 
 /// Version 2: alert state and history, silences, and the outbox's notice queue, messages and
 /// delivery record (the same tables as SQLite's, so `AlertStore::commit` queues the notices it

@@ -25,7 +25,11 @@ use tokio::sync::watch;
 
 use super::super::error::StoreError;
 use super::super::flag;
-use super::super::traits::SweepSink;
+use super::super::flows::FlowSlot;
+use super::super::metrics::WriterMetrics;
+use super::super::sealed::SealTracker;
+use super::super::traits::{FlowSink, StoreWriter, SweepSink};
+use super::aggregate::{self, AggBatch, Members, Piece, Sums};
 use super::conn::{Shared, pg_err};
 use super::lock;
 use super::partition::{Partitions, day_of};
@@ -75,6 +79,9 @@ struct Row {
     port: String,
     slot_ms: i64,
     ts: i64,
+    /// The response time in ms (`ts` is in seconds, as stored): the end of the sample's
+    /// interval when it is split over aggregate buckets.
+    end_ms: i64,
     dt_ms: Option<i64>,
     in_octets: Option<i64>,
     out_octets: Option<i64>,
@@ -114,6 +121,7 @@ struct Pending {
 enum Item {
     Sweep(Pending),
     Topology(Arc<Topology>),
+    Flows(Vec<FlowSlot>),
 }
 
 #[derive(Default)]
@@ -135,6 +143,7 @@ struct Inner {
     topology: Mutex<Arc<Topology>>,
     opts: PgWriterOptions,
     stats: Arc<PgWriterStats>,
+    metrics: Arc<WriterMetrics>,
 }
 
 /// The PostgreSQL implementation of [`SweepSink`].
@@ -171,6 +180,7 @@ fn rows_of(sweep: &Sweep, topology: &Topology) -> Vec<Row> {
                 port: p.port.clone(),
                 slot_ms,
                 ts,
+                end_ms: sweep.time.as_millisecond(),
                 dt_ms: None,
                 in_octets: None,
                 out_octets: None,
@@ -185,7 +195,7 @@ fn rows_of(sweep: &Sweep, topology: &Topology) -> Vec<Row> {
                     row.oper = Some(i16::from(r.oper_status.to_mib()));
                     row.flag = flag::of_quality(r.quality) as i16;
                     row.speed_bps = Some(u(r.speed_bps));
-                    if let Some(d) = &r.delta {
+                    if let Some(d) = r.delta.as_ref().filter(|_| r.quality.has_delta()) {
                         row.dt_ms = Some(u(d.dt_ms));
                         row.in_octets = Some(u(d.in_octets));
                         row.out_octets = Some(u(d.out_octets));
@@ -203,7 +213,7 @@ fn rows_of(sweep: &Sweep, topology: &Topology) -> Vec<Row> {
 impl PgWriter {
     pub(crate) fn spawn(
         shared: Arc<Shared>,
-        _retention: Retention,
+        retention: Retention,
         topology: Arc<Topology>,
         opts: PgWriterOptions,
     ) -> Result<PgWriter, StoreError> {
@@ -214,17 +224,26 @@ impl PgWriter {
             topology: Mutex::new(topology.clone()),
             opts,
             stats: Arc::new(PgWriterStats::default()),
+            metrics: Arc::new(WriterMetrics::default()),
         });
-        lock(&inner.state).queue.push_back(Item::Topology(topology));
-        // Aggregates are not computed on PostgreSQL yet: nothing is ever sealed.
-        let (_tx, sealed) = watch::channel(None);
+        lock(&inner.state)
+            .queue
+            .push_back(Item::Topology(topology.clone()));
+        let (seal, sealed) = SealTracker::new(&topology);
         let worker = Worker {
             inner: inner.clone(),
             shared: shared.clone(),
             client: Some(client),
             series: SeriesIds::default(),
+            members: Members::default(),
             partitions: Partitions::default(),
             topology: None,
+            flows: Vec::new(),
+            seal,
+            newest_ms: 0,
+            retention,
+            // Not at once: a daemon that restarts often still applies it, a minute in.
+            retention_due: Some(std::time::Instant::now() + Duration::from_secs(60)),
         };
         let thread = std::thread::Builder::new()
             .name("bandwatch-pg-writer".into())
@@ -251,6 +270,7 @@ impl PgWriter {
         }
         st.data_rows += rows.len();
         st.submitted += 1;
+        self.inner.metrics.queue_depth.inc();
         st.queue.push_back(Item::Sweep(Pending {
             time_ms: sweep.time.as_millisecond(),
             switch: sweep.switch,
@@ -340,6 +360,26 @@ impl PgWriter {
         self.inner.stats.clone()
     }
 
+    /// The writer's health for `/metrics` and `/healthz` (the same families as SQLite's).
+    pub fn metrics(&self) -> Arc<WriterMetrics> {
+        self.inner.metrics.clone()
+    }
+
+    /// Queues customer slots measured by flows, in order with the sweeps.
+    pub fn submit_flows(&self, slots: Vec<FlowSlot>) -> Result<(), StoreError> {
+        if slots.is_empty() {
+            return Ok(());
+        }
+        let mut st = lock(&self.inner.state);
+        if st.stop {
+            return Err(self.gone());
+        }
+        st.queue.push_back(Item::Flows(slots));
+        drop(st);
+        self.inner.moved.notify_all();
+        Ok(())
+    }
+
     /// Stops the thread after one last attempt at what is queued.
     pub fn shutdown(mut self) {
         self.stop();
@@ -381,6 +421,18 @@ impl SweepSink for PgWriter {
     }
 }
 
+impl FlowSink for PgWriter {
+    fn submit_flows(&self, slots: Vec<FlowSlot>) -> Result<(), StoreError> {
+        PgWriter::submit_flows(self, slots)
+    }
+}
+
+impl StoreWriter for PgWriter {
+    fn metrics(&self) -> Arc<WriterMetrics> {
+        PgWriter::metrics(self)
+    }
+}
+
 /// The writer thread's state.
 struct Worker {
     inner: Arc<Inner>,
@@ -388,9 +440,20 @@ struct Worker {
     client: Option<Client>,
     /// Series id by switch and port.
     series: SeriesIds,
+    /// The aggregates of each configured port.
+    members: Members,
     partitions: Partitions,
     /// A topology to apply before the next batch.
     topology: Option<Arc<Topology>>,
+    /// Flow slots to write with the next batch.
+    flows: Vec<FlowSlot>,
+    /// Publishes "sealed up to T" after each commit.
+    seal: SealTracker,
+    /// The newest sweep time this writer stored (unix ms).
+    newest_ms: i64,
+    retention: Retention,
+    /// When retention runs next.
+    retention_due: Option<std::time::Instant>,
 }
 
 impl Worker {
@@ -398,6 +461,14 @@ impl Worker {
         while let Some(batch) = self.next_batch() {
             let n = batch.len();
             let stopping = self.write_until_done(&batch);
+            if !stopping {
+                for p in &batch {
+                    self.seal.stored_at(&p.switch, p.time_ms);
+                }
+                self.seal.publish(self.newest_ms);
+                self.retain();
+            }
+            self.inner.metrics.queue_depth.sub(n as u64);
             let mut st = lock(&self.inner.state);
             st.done += n as u64;
             if stopping {
@@ -425,7 +496,7 @@ impl Worker {
             let mut rows = 0;
             while let Some(item) = st.queue.front() {
                 match item {
-                    Item::Topology(_) if !batch.is_empty() => break,
+                    Item::Topology(_) | Item::Flows(_) if !batch.is_empty() => break,
                     Item::Sweep(p)
                         if !batch.is_empty()
                             && rows + p.rows.len() > self.inner.opts.batch_rows =>
@@ -436,6 +507,7 @@ impl Worker {
                 }
                 match st.queue.pop_front() {
                     Some(Item::Topology(t)) => self.topology = Some(t),
+                    Some(Item::Flows(f)) => self.flows.extend(f),
                     Some(Item::Sweep(p)) => {
                         rows += p.rows.len();
                         if p.degraded {
@@ -448,7 +520,7 @@ impl Worker {
                     None => break,
                 }
             }
-            if !batch.is_empty() || self.topology.is_some() {
+            if !batch.is_empty() || self.topology.is_some() || !self.flows.is_empty() {
                 return Some(batch);
             }
             if st.stop {
@@ -464,8 +536,15 @@ impl Worker {
         let mut backoff = Duration::from_millis(100);
         let mut failures = 0u32;
         loop {
+            let started = std::time::Instant::now();
             match self.write(batch) {
                 Ok(()) => {
+                    let m = &self.inner.metrics;
+                    m.failing.set(0);
+                    m.transactions_total.inc();
+                    m.sweeps_written_total.add(batch.len() as u64);
+                    m.write_micros_total
+                        .add(u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
                     if failures > 0 {
                         tracing::info!(database = %self.shared.target, failures,
                             "PostgreSQL writes resumed; nothing queued was lost");
@@ -474,6 +553,10 @@ impl Worker {
                 }
                 Err(e) => {
                     failures += 1;
+                    let m = &self.inner.metrics;
+                    m.write_errors_total.inc();
+                    m.failing.set(1);
+                    m.set_last_error(Some(e.to_string()));
                     self.inner
                         .stats
                         .write_failures
@@ -508,10 +591,11 @@ impl Worker {
         };
         let target = &self.shared.target;
         if let Some(t) = self.topology.clone() {
-            apply_topology(client, target, &t, &mut self.series)?;
+            self.members = apply_topology(client, target, &t, &mut self.series)?;
+            self.seal.set_topology(&t);
             self.topology = None;
         }
-        if batch.is_empty() {
+        if batch.is_empty() && self.flows.is_empty() {
             return Ok(());
         }
         // Series of ports the topology does not list (alias-attributed, or newer).
@@ -545,23 +629,88 @@ impl Worker {
         days.sort_unstable();
         days.dedup();
         self.partitions.ensure(client, target, days)?;
-        let newest = batch.iter().map(|p| p.time_ms).max().unwrap_or(0);
-        insert_rows(client, target, &rows, newest)?;
+        let batch_newest = batch.iter().map(|p| p.time_ms).max().unwrap_or(0);
+        let e = |c| pg_err(target, c);
+        let mut tx = client.transaction().map_err(e("starting a sample batch"))?;
+        let stored = insert_rows(&mut tx, target, &rows)?;
+        // Only what this transaction stored adds into the aggregates (see `aggregate.rs`).
+        let mut aggs = AggBatch::default();
+        for i in stored {
+            let Some((id, r)) = rows.get(i) else { continue };
+            let members = self.members.of(*id);
+            let (Some(dt), Some(ino), Some(outo)) = (r.dt_ms, r.in_octets, r.out_octets) else {
+                continue;
+            };
+            if members.is_empty() || dt <= 0 {
+                continue;
+            }
+            let end_ms = r.end_ms;
+            let piece = Piece {
+                start_ms: end_ms - dt,
+                end_ms,
+                in_octets: ino.max(0) as u64,
+                out_octets: outo.max(0) as u64,
+                in_packets: r.in_packets.unwrap_or(0).max(0) as u64,
+                out_packets: r.out_packets.unwrap_or(0).max(0) as u64,
+            };
+            for (agg, frac) in members {
+                aggs.add(*agg, *frac, &piece);
+            }
+        }
+        let flows_newest = flow_slots(&mut tx, target, &self.flows, &mut aggs)?;
+        if !aggs.is_empty() {
+            aggs.write(&mut tx, target)?;
+        }
+        let newest = batch_newest.max(flows_newest);
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES ('newest_ms', $1) \
+             ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value, EXCLUDED.value)",
+            &[&newest],
+        )
+        .map_err(e("recording the newest sample time"))?;
+        tx.commit().map_err(e("committing port samples"))?;
+        self.flows.clear();
+        self.newest_ms = self.newest_ms.max(newest);
+        let m = &self.inner.metrics;
+        m.port_samples_written_total.add(rows.len() as u64);
         self.inner
             .stats
             .rows_written
             .fetch_add(rows.len() as u64, Ordering::Relaxed);
         Ok(())
     }
+
+    /// Drops expired day partitions and deletes expired aggregate buckets, every ten minutes
+    /// (any daemon may: both are idempotent). A failure is logged and tried again next time.
+    fn retain(&mut self) {
+        let now = std::time::Instant::now();
+        if self.retention_due.is_some_and(|d| now < d) {
+            return;
+        }
+        self.retention_due = Some(now + Duration::from_secs(600));
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        match super::retention::apply(client, &self.shared.target, &self.retention) {
+            Ok((partitions, rows)) => {
+                if partitions > 0 {
+                    self.partitions.forget();
+                }
+                self.inner.metrics.retention_rows_deleted_total.add(rows);
+            }
+            Err(e) => tracing::warn!(error = %e, "PostgreSQL retention failed; tried again later"),
+        }
+    }
 }
 
-/// Writes the rows and the newest time in one transaction.
+/// Writes the rows (in one statement over arrays); returns the indexes of the rows this
+/// statement stored: new slots, and gaps replaced by a reading. A slot another writer stored
+/// first is not among them.
 fn insert_rows(
-    client: &mut Client,
+    tx: &mut postgres::Transaction<'_>,
     target: &super::Target,
     rows: &[(i64, &Row)],
-    newest: i64,
-) -> Result<(), StoreError> {
+) -> Result<Vec<usize>, StoreError> {
     let e = |c| pg_err(target, c);
     let col = |f: &dyn Fn(&Row) -> Option<i64>| rows.iter().map(|(_, r)| f(r)).collect::<Vec<_>>();
     let ids: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
@@ -575,30 +724,83 @@ fn insert_rows(
     let oper: Vec<Option<i16>> = rows.iter().map(|(_, r)| r.oper).collect();
     let flags: Vec<i16> = rows.iter().map(|(_, r)| r.flag).collect();
     let speed = col(&|r| r.speed_bps);
-    let mut tx = client.transaction().map_err(e("starting a sample batch"))?;
-    tx.execute(
-        "INSERT INTO port_sample AS s (series_id, slot_ms, ts, dt_ms, in_octets, out_octets, \
-           in_packets, out_packets, oper, flag, speed_bps) \
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], \
-           $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::smallint[], \
-           $10::smallint[], $11::bigint[]) \
-         ON CONFLICT (series_id, slot_ms) DO UPDATE SET ts = EXCLUDED.ts, dt_ms = EXCLUDED.dt_ms, \
-           in_octets = EXCLUDED.in_octets, out_octets = EXCLUDED.out_octets, \
-           in_packets = EXCLUDED.in_packets, out_packets = EXCLUDED.out_packets, \
-           oper = EXCLUDED.oper, flag = EXCLUDED.flag, speed_bps = EXCLUDED.speed_bps \
-         WHERE s.dt_ms IS NULL AND EXCLUDED.dt_ms IS NOT NULL",
-        &[
-            &ids, &slots, &ts, &dt, &ino, &outo, &inp, &outp, &oper, &flags, &speed,
-        ],
-    )
-    .map_err(e("writing port samples"))?;
-    tx.execute(
-        "INSERT INTO meta(key, value) VALUES ('newest_ms', $1) \
-         ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value, EXCLUDED.value)",
-        &[&newest],
-    )
-    .map_err(e("recording the newest sample time"))?;
-    tx.commit().map_err(e("committing port samples"))
+    let idx: Vec<i32> = (0..rows.len() as i32).collect();
+    let stored = tx
+        .query(
+            "WITH input AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], \
+               $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], \
+               $9::smallint[], $10::smallint[], $11::bigint[], $12::int[]) \
+               AS t(series_id, slot_ms, ts, dt_ms, in_octets, out_octets, in_packets, \
+               out_packets, oper, flag, speed_bps, i)), \
+             stored AS (INSERT INTO port_sample AS s (series_id, slot_ms, ts, dt_ms, \
+               in_octets, out_octets, in_packets, out_packets, oper, flag, speed_bps) \
+             SELECT series_id, slot_ms, ts, dt_ms, in_octets, out_octets, in_packets, \
+               out_packets, oper, flag, speed_bps FROM input \
+             ON CONFLICT (series_id, slot_ms) DO UPDATE SET ts = EXCLUDED.ts, dt_ms = EXCLUDED.dt_ms, \
+               in_octets = EXCLUDED.in_octets, out_octets = EXCLUDED.out_octets, \
+               in_packets = EXCLUDED.in_packets, out_packets = EXCLUDED.out_packets, \
+               oper = EXCLUDED.oper, flag = EXCLUDED.flag, speed_bps = EXCLUDED.speed_bps \
+             WHERE s.dt_ms IS NULL AND EXCLUDED.dt_ms IS NOT NULL \
+             RETURNING series_id, slot_ms, dt_ms) \
+             SELECT i.i FROM stored s JOIN input i USING (series_id, slot_ms) \
+             WHERE s.dt_ms IS NOT NULL",
+            &[
+                &ids, &slots, &ts, &dt, &ino, &outo, &inp, &outp, &oper, &flags, &speed, &idx,
+            ],
+        )
+        .map_err(e("writing port samples"))?;
+    stored
+        .iter()
+        .map(|r| r.try_get::<_, i32>(0).map(|i| i as usize))
+        .collect::<Result<_, _>>()
+        .map_err(e("reading stored samples"))
+}
+
+/// Adds flow-measured customer slots into `aggs` (creating customer series as needed);
+/// returns the newest time they reach (the end of their newest slot, never past now).
+fn flow_slots(
+    tx: &mut postgres::Transaction<'_>,
+    target: &super::Target,
+    slots: &[FlowSlot],
+    aggs: &mut AggBatch,
+) -> Result<i64, StoreError> {
+    if slots.is_empty() {
+        return Ok(0);
+    }
+    let mut names: Vec<&str> = slots.iter().map(|s| s.customer.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let now = Timestamp::now();
+    let rows = tx
+        .query(
+            "INSERT INTO series (kind, name, customer, created) \
+             SELECT 'customer', n, n, $2 FROM unnest($1::text[]) AS t(n) \
+             ON CONFLICT (kind, name) DO UPDATE SET customer = EXCLUDED.customer \
+             RETURNING id, name",
+            &[&names, &now.as_second()],
+        )
+        .map_err(pg_err(target, "writing customer series"))?;
+    let mut ids: HashMap<String, i64> = HashMap::new();
+    for r in rows {
+        let e = pg_err(target, "reading customer series");
+        ids.insert(r.try_get(1).map_err(&e)?, r.try_get(0).map_err(&e)?);
+    }
+    let mut newest = 0;
+    for s in slots {
+        let Some(id) = ids.get(&s.customer) else {
+            continue;
+        };
+        let sums = Sums {
+            in_octets: u(s.in_octets),
+            out_octets: u(s.out_octets),
+            in_packets: u(s.in_packets),
+            out_packets: u(s.out_packets),
+            covered_ms: f64::from(s.covered_ms),
+        };
+        aggs.add_slot(*id, s.slot_start, &sums);
+        newest = newest.max((s.slot_start + super::super::SLOT_SECS) * 1000);
+    }
+    Ok(newest.min(now.as_millisecond()))
 }
 
 /// Creates or relabels the series of every configured port.
@@ -607,7 +809,7 @@ fn apply_topology(
     target: &super::Target,
     topology: &Topology,
     series: &mut SeriesIds,
-) -> Result<(), StoreError> {
+) -> Result<Members, StoreError> {
     let ports: Vec<_> = topology
         .switches
         .iter()
@@ -624,7 +826,10 @@ fn apply_topology(
     let cust = l(&|l| l.customer.clone());
     let role = l(&|l| l.role.clone());
     let now = Timestamp::now().as_second();
-    let rows = client
+    let mut tx = client
+        .transaction()
+        .map_err(pg_err(target, "starting a topology update"))?;
+    let rows = tx
         .query(
             "INSERT INTO series (kind, name, site, switch, port, product_line, customer, role, created) \
              SELECT 'port', n, si, sw, po, pl, cu, ro, $7 FROM unnest($1::text[], $2::text[], \
@@ -636,7 +841,13 @@ fn apply_topology(
             &[&names, &site, &switch, &port, &pl, &cust, &now, &role],
         )
         .map_err(pg_err(target, "writing port series"))?;
-    remember(rows, target, series)
+    remember(rows, target, series)?;
+    let members = aggregate::apply(&mut tx, target, topology, &|k| {
+        series.get(&k.switch, &k.port)
+    })?;
+    tx.commit()
+        .map_err(pg_err(target, "committing a topology update"))?;
+    Ok(members)
 }
 
 /// Creates the series of ports that no topology listed (labelled with their switch and its

@@ -1,0 +1,317 @@
+//! `bandwatch run` on PostgreSQL, end to end: the binary with `[store] backend = "postgres"`
+//! and `url = "${BANDWATCH_PG_URL}"` against a test-started PostgreSQL, polling the
+//! simulator over UDP. Its series reach `/metrics` and the store (read back by `bandwatch
+//! query`), an alert reaches a real SMTP conversation through the outbox, and the monthly
+//! report computes its 95th percentiles from the PostgreSQL data. Then two daemons, two
+//! shards, one PostgreSQL: only the lease holder sends mail, and each alert is mailed once.
+
+mod daemon_support;
+mod notify_support;
+mod pg_support;
+mod store_support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use daemon_support::{Kill, free_tcp_port, http_get, simulate, wait_for};
+use notify_support::{Mode, Sink};
+
+const BIN: &str = env!("CARGO_BIN_EXE_bandwatch");
+
+/// Fires on every simulated switch's uplink `eth1` (the simulator's base traffic is 100
+/// Mbit/s): a steady firing alert per switch.
+const RULES: &str = r#"
+[[rule]]
+name = "uplink-busy"
+description = "Uplink above 1 Mbit/s"
+kind = "threshold"
+scope = "port"
+match = { role = "uplink", port = "eth1" }
+metric = "in_bps"
+above = "1Mbps"
+for = "2s"
+clear_for = "30s"
+severity = "warning"
+notify = ["ops"]
+"#;
+
+/// The simulator's configuration with rules, the PostgreSQL store (its URL from the
+/// environment, as a secret) and mail to `smtp`.
+fn config(dir: &Path, text: &str, smtp: u16) -> String {
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    std::fs::write(dir.join("rules/test.toml"), RULES).unwrap();
+    format!(
+        "{text}\n[store]\nbackend = \"postgres\"\nurl = \"${{BANDWATCH_PG_URL}}\"\n\n\
+         [[route]]\nname = \"ops\"\nemail = [\"noc@example.net\"]\n\n\
+         [email]\ntransport = \"smtp\"\nserver = \"127.0.0.1:{smtp}\"\nsecurity = \"none\"\n\
+         from = \"bandwatch <bandwatch@example.net>\"\ngroup_wait = \"1s\"\n"
+    )
+}
+
+/// `bandwatch -c CFG ARGS...` with the database URL in the environment.
+fn bandwatch(cfg: &Path, url: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.arg("-c").arg(cfg).env("BANDWATCH_PG_URL", url);
+    c
+}
+
+fn run(cfg: &Path, url: &str, log: &Path) -> Kill {
+    Kill(
+        bandwatch(cfg, url)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn metric(http: u16, prefix: &str) -> Option<f64> {
+    let (_, body) = http_get(http, "/metrics")?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The text of each message the SMTP server received about `uplink-busy` (every one is a
+/// firing notice: the alerts keep firing during the tests).
+fn firing(sink: &Sink) -> Vec<String> {
+    sink.received()
+        .iter()
+        .map(|m| notify_support::Part::parse(&m.data))
+        .map(|p| {
+            format!(
+                "{}\n{}",
+                p.header("Subject").unwrap_or_default(),
+                text_of(&p)
+            )
+        })
+        .filter(|t| t.contains("uplink-busy"))
+        .collect()
+}
+
+fn text_of(p: &notify_support::Part) -> String {
+    p.find("text/plain").map(|t| t.text()).unwrap_or_default()
+}
+
+/// Every `p95` object's `max_bps` in a JSON report.
+fn p95s(v: &serde_json::Value, out: &mut Vec<f64>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                if k == "p95"
+                    && let Some(b) = x.get("max_bps").and_then(|b| b.as_f64())
+                {
+                    out.push(b);
+                }
+                p95s(x, out);
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| p95s(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn run_on_postgres_serves_series_mails_alerts_and_reports() {
+    let Some(pg) = pg_support::shared() else {
+        return;
+    };
+    let url = pg.database();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bw.toml");
+    let sim = simulate(&cfg, 2, 4, &[], "rules_dir = \"rules\"\n");
+    let smtp = Sink::start(Mode::Accept);
+    std::fs::write(&cfg, config(dir.path(), &sim.text, smtp.port)).unwrap();
+    let log = dir.path().join("run.log");
+    let daemon = run(&cfg, url.expose(), &log);
+    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // Polled, written to PostgreSQL, and the alert mailed through the outbox.
+    wait_for("sweeps written to PostgreSQL", 60, || {
+        metric(sim.http, "bandwatch_store_sweeps_written_total ").is_some_and(|n| n >= 4.0)
+    });
+    wait_for("the uplink-busy emails", 60, || {
+        let f = firing(&smtp);
+        f.iter().any(|s| s.contains("sim-0000")) && f.iter().any(|s| s.contains("sim-0001"))
+    });
+    let (_, metrics) = http_get(sim.http, "/metrics").unwrap();
+    assert!(
+        metrics.contains("bandwatch_store_failing 0"),
+        "{metrics}\n{}",
+        logged()
+    );
+    assert!(metrics.contains("switch=\"sim-0001\""), "{metrics}");
+    assert!(
+        !logged().contains(url.expose()),
+        "the URL is a secret: {}",
+        logged()
+    );
+    let mut c = pg.client(&url);
+    let mut count = |sql: &str| -> i64 { c.query_one(sql, &[]).unwrap().get(0) };
+    assert!(count("SELECT COUNT(*) FROM port_sample WHERE dt_ms IS NOT NULL") > 0);
+    assert!(count("SELECT COUNT(*) FROM rollup_5m") > 0);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM notify_outbox WHERE state = 'sent'"),
+        smtp.received().len() as i64
+    );
+
+    // The product line's series, read back from PostgreSQL by another process.
+    wait_for("a product-line series in the store", 30, || {
+        let out = bandwatch(&cfg, url.expose())
+            .args(["query", "--entity", "product_line:cdn", "--from", "now-3m"])
+            .args(["--step", "10s", "--format", "csv"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        out.status.success()
+            && text
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split(',').nth(1)?.parse::<f64>().ok())
+                .any(|v| v > 1e6)
+    });
+
+    drop(daemon);
+
+    // The monthly report: 95th percentiles from PostgreSQL's buckets. The daemon has run for
+    // seconds, so two hours of last month are written through the store's writer, the same
+    // sweeps into SQLite, and the report of that month must read the same from both.
+    let topo_cfg = dir.path().join("topology.toml");
+    std::fs::write(&topo_cfg, &sim.text).unwrap();
+    let topology = std::sync::Arc::new(bandwatch::config::load(&topo_cfg).unwrap().config.topology);
+    let day = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date()
+        .first_of_month()
+        .checked_sub(jiff::Span::new().days(10))
+        .unwrap();
+    let t0 = day
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp()
+        .as_second();
+    let lite =
+        bandwatch::store::Store::open_in(&dir.path().join("var"), &Default::default()).unwrap();
+    let pgs = bandwatch::store::Store::postgres(
+        bandwatch::store::postgres::PgStore::connect(&url, &Default::default()).unwrap(),
+    );
+    for store in [&lite, &pgs] {
+        let w = store.sink(topology.clone(), false).unwrap();
+        for k in 0..120i64 {
+            // 10 to 50 Mbit/s on the cdn uplink, with a 5-minute burst at 400 Mbit/s.
+            let mbps = if (60..65).contains(&k) {
+                400
+            } else {
+                10 + (k * 7) % 41
+            } as u64;
+            let octets = mbps * 1_000_000 / 8 * 60;
+            w.submit(store_support::sweep(
+                "sim-0000",
+                store_support::at(t0 + 60 * (k + 1)),
+                vec![("eth1", store_support::reading(60_000, octets, octets / 4))],
+            ))
+            .unwrap();
+        }
+        w.flush().unwrap();
+    }
+    let month = day.strftime("%Y-%m").to_string();
+    let report = |cfg: &Path| -> serde_json::Value {
+        let out = bandwatch(cfg, url.expose())
+            .args(["report", "--month", &month, "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let (on_pg, on_lite) = (report(&cfg), report(&topo_cfg));
+    let mut p95 = Vec::new();
+    p95s(&on_pg["product_lines"], &mut p95);
+    assert!(
+        p95.iter().any(|b| *b > 40e6),
+        "95th from PostgreSQL: {p95:?}\n{on_pg}"
+    );
+    assert_eq!(on_pg["product_lines"], on_lite["product_lines"]);
+    assert_eq!(on_pg["sites"], on_lite["sites"]);
+}
+
+#[test]
+fn two_shards_on_postgres_mail_from_the_lease_holder_only() {
+    let Some(pg) = pg_support::shared() else {
+        return;
+    };
+    let url = pg.database();
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate(
+        &dir.path().join("sim.toml"),
+        2,
+        4,
+        &[],
+        "rules_dir = \"rules\"\n",
+    );
+    let smtp = Sink::start(Mode::Accept);
+    let sharded = sim
+        .text
+        .replace(
+            "name = \"sim-0001\"\n",
+            "name = \"sim-0001\"\nshard = \"a\"\n",
+        )
+        .replace(
+            "name = \"sim-0000\"\n",
+            "name = \"sim-0000\"\nshard = \"b\"\n",
+        );
+    let (http_a, http_b) = (sim.http, free_tcp_port());
+    let text_a = sharded.replacen("[daemon]\n", "[daemon]\nshard = \"a\"\n", 1);
+    let text_b = sharded
+        .replacen("[daemon]\n", "[daemon]\nshard = \"b\"\n", 1)
+        .replace(
+            &format!("127.0.0.1:{http_a}"),
+            &format!("127.0.0.1:{http_b}"),
+        );
+    let mut daemons = Vec::new();
+    for (name, text) in [("a", &text_a), ("b", &text_b)] {
+        let cfg = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&cfg, config(dir.path(), text, smtp.port)).unwrap();
+        daemons.push(run(
+            &cfg,
+            url.expose(),
+            &dir.path().join(format!("{name}.log")),
+        ));
+    }
+    let held = |http| metric(http, "bandwatch_lease_held{name=\"singleton\"} ");
+    wait_for(
+        "one lease holder",
+        60,
+        || matches!((held(http_a), held(http_b)), (Some(x), Some(y)) if x + y == 1.0),
+    );
+    // Each daemon's rules fire for the uplink of the switch it polls; the holder mails both.
+    wait_for("both alerts mailed", 60, || {
+        let f = firing(&smtp);
+        f.iter().any(|s| s.contains("sim-0000")) && f.iter().any(|s| s.contains("sim-0001"))
+    });
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let sent = |http| {
+        let (_, body) = http_get(http, "/metrics").unwrap();
+        body.lines()
+            .filter(|l| l.starts_with("bandwatch_notifications_total{") && l.contains("sent"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let (holder, other) = if held(http_a) == Some(1.0) {
+        (http_a, http_b)
+    } else {
+        (http_b, http_a)
+    };
+    assert!(sent(holder) >= 1.0);
+    assert_eq!(sent(other), 0.0, "only the lease holder sends");
+    // Each alert once: its entity in exactly one FIRING message.
+    let f = firing(&smtp);
+    for sw in ["sim-0000", "sim-0001"] {
+        assert_eq!(f.iter().filter(|s| s.contains(sw)).count(), 1, "{f:?}");
+    }
+    assert_eq!(smtp.received().len() as f64, sent(holder));
+}
