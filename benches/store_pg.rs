@@ -1,6 +1,7 @@
 //! PostgreSQL write path benchmark (plain `main`, like `store_ingest`): port-samples/s from
 //! one writer into a real PostgreSQL, sustained load (everything submitted at once; the
-//! writer batches up to 100,000 samples per statement).
+//! writer batches up to 100,000 samples per transaction: a binary COPY, the aggregates of
+//! 40 product lines, 10 switches and a site added in the same transaction).
 //!
 //! Run: `cargo bench --bench store_pg`. It starts its own PostgreSQL (as the tests do:
 //! `initdb`/`pg_ctl` of Debian's `postgresql`, fsync off), or uses `BANDWATCH_PG_URL` when

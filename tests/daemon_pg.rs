@@ -4,6 +4,7 @@
 //! query`), an alert reaches a real SMTP conversation through the outbox, and the monthly
 //! report computes its 95th percentiles from the PostgreSQL data. Then two daemons, two
 //! shards, one PostgreSQL: only the lease holder sends mail, and each alert is mailed once.
+//! And PostgreSQL restarted under the daemon: nothing lost.
 
 mod daemon_support;
 mod notify_support;
@@ -314,4 +315,60 @@ fn two_shards_on_postgres_mail_from_the_lease_holder_only() {
         assert_eq!(f.iter().filter(|s| s.contains(sw)).count(), 1, "{f:?}");
     }
     assert_eq!(smtp.received().len() as f64, sent(holder));
+}
+
+/// PostgreSQL restarted under a running daemon: the daemon says the store is failing, keeps
+/// what it polls meanwhile, reconnects when the server is back and writes it; nothing
+/// written before is lost and no sample of the outage became a gap.
+#[test]
+fn a_postgres_restart_under_the_daemon_loses_nothing() {
+    let Some(pg) = pg_support::Pg::start() else {
+        return;
+    };
+    let url = pg.database();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bw.toml");
+    let sim = simulate(&cfg, 2, 4, &[], "rules_dir = \"rules\"\n");
+    let smtp = Sink::start(Mode::Accept);
+    std::fs::write(&cfg, config(dir.path(), &sim.text, smtp.port)).unwrap();
+    let log = dir.path().join("run.log");
+    let _daemon = run(&cfg, url.expose(), &log);
+    let written = || metric(sim.http, "bandwatch_store_sweeps_written_total ").unwrap_or(0.0);
+    let failing = || metric(sim.http, "bandwatch_store_failing ");
+    wait_for("sweeps written", 60, || written() >= 4.0);
+    let count = |sql: &str| -> i64 { pg.client(&url).query_one(sql, &[]).unwrap().get(0) };
+    let before = count("SELECT COUNT(*) FROM port_sample");
+    let stopped = jiff::Timestamp::now().as_second();
+    pg.stop();
+    wait_for("the writer to notice", 30, || failing() == Some(1.0));
+    wait_for("/healthz to say the store cannot be written", 20, || {
+        http_get(sim.http, "/healthz").is_some_and(|(code, body)| {
+            code == 503 && body.contains("store_writer") && body.contains("postgresql postgres@")
+        })
+    });
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let restarted = jiff::Timestamp::now().as_second();
+    pg.restart();
+    let resumed_from = written();
+    wait_for("writes to resume", 60, || {
+        failing() == Some(0.0) && written() > resumed_from
+    });
+    assert!(count("SELECT COUNT(*) FROM port_sample") > before);
+    // The polls made while the server was down were kept and written after it came back.
+    let during = count(&format!(
+        "SELECT COUNT(*) FROM port_sample WHERE ts > {stopped} AND ts < {restarted} \
+         AND dt_ms IS NOT NULL"
+    ));
+    assert!(during > 0, "samples of the outage");
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) FROM port_sample WHERE flag = {}",
+            bandwatch::store::flag::STORE_UNAVAILABLE
+        )),
+        0,
+        "the queue held everything: no gap"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("PostgreSQL write failed"), "{logged}");
+    assert!(!logged.contains(url.expose()), "{logged}");
 }

@@ -159,6 +159,7 @@ fn two_daemons_writing_the_same_slots_store_each_once() {
     let url = pg.database();
     let (a, b) = (pg_store(&url), pg_store(&url));
     let (wa, wb) = (a.writer(fleet()).unwrap(), b.writer(fleet()).unwrap());
+    let stats = [wa.stats(), wb.stats()];
     // An HA pair: both poll a-sw1 on its grid, their answers a few hundred ms apart; b
     // also has slot 10, which a missed (a timeout in a's sweep: a gap that b's reading
     // replaces), and a misses nothing else.
@@ -184,6 +185,12 @@ fn two_daemons_writing_the_same_slots_store_each_once() {
         .unwrap()
         .get(0);
     assert_eq!(rows, 11 * PORTS.len() as i64, "one row per port and slot");
+    // The second writer's COPY met the first's keys and fell back to the per-key upsert.
+    let conflicts: u64 = stats
+        .iter()
+        .map(|s| s.copy_conflicts.load(Ordering::Relaxed))
+        .sum();
+    assert!(conflicts >= 1, "{conflicts}");
     let reader = a.reader();
     for p in PORTS {
         let s = samples(&*reader, "a-sw1", p);

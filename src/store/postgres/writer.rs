@@ -2,9 +2,11 @@
 //! in-memory queue, so [`PgWriter::submit`] never waits on the network.
 //!
 //! - Each batch (the queued sweeps, up to [`PgWriterOptions::batch_rows`] samples) is one
-//!   statement over arrays (`INSERT .. SELECT FROM unnest(..) ON CONFLICT`) plus the newest
-//!   time, in one transaction: idempotent per (port, poll slot), so a retried batch or a
-//!   second daemon's copy of the same slot stores nothing twice (see `mod.rs`).
+//!   transaction: a binary COPY when none of its keys is stored yet, else one statement over
+//!   arrays (`INSERT .. SELECT FROM unnest(..) ON CONFLICT`) that decides per key; the
+//!   aggregates of what it stored (`aggregate.rs`) and the newest time. Idempotent per
+//!   (port, poll slot), so a retried batch or a second daemon's copy of the same slot
+//!   stores nothing twice (see `mod.rs`).
 //! - A lost connection (PostgreSQL restarted, the network gone) is retried with backoff on a
 //!   fresh connection; the batch in hand and everything submitted meanwhile stay queued, so
 //!   nothing accepted is lost. The queue is bounded ([`PgWriterOptions::max_queued_rows`]):
@@ -71,6 +73,8 @@ pub struct PgWriterStats {
     pub rows_gapped: AtomicU64,
     /// Samples dropped outright (the queue full of gaps, or given up at shutdown).
     pub rows_lost: AtomicU64,
+    /// Batches whose COPY met a stored key and went through the upsert instead.
+    pub copy_conflicts: AtomicU64,
 }
 
 /// One port sample as written.
@@ -244,6 +248,7 @@ impl PgWriter {
             retention,
             // Not at once: a daemon that restarts often still applies it, a minute in.
             retention_due: Some(std::time::Instant::now() + Duration::from_secs(60)),
+            upsert_only: 0,
         };
         let thread = std::thread::Builder::new()
             .name("bandwatch-pg-writer".into())
@@ -454,6 +459,8 @@ struct Worker {
     retention: Retention,
     /// When retention runs next.
     retention_due: Option<std::time::Instant>,
+    /// Batches still to write by upsert (not COPY) after a conflict.
+    upsert_only: u32,
 }
 
 impl Worker {
@@ -632,7 +639,27 @@ impl Worker {
         let batch_newest = batch.iter().map(|p| p.time_ms).max().unwrap_or(0);
         let e = |c| pg_err(target, c);
         let mut tx = client.transaction().map_err(e("starting a sample batch"))?;
-        let stored = insert_rows(&mut tx, target, &rows)?;
+        // The fast path: a binary COPY straight into the table, when no key of the batch is
+        // stored yet (one daemon, no retry). A key another writer (or an earlier attempt)
+        // stored makes it fail as a whole; then the batch goes through the upsert, which
+        // decides per key, and the next batches too for a while (an HA pair conflicts often).
+        let stored = if self.upsert_only == 0 {
+            match copy_rows(&mut tx, &rows) {
+                Ok(()) => (0..rows.len()).collect(),
+                Err(err) if err.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                    self.upsert_only = UPSERT_AFTER_CONFLICT;
+                    self.inner
+                        .stats
+                        .copy_conflicts
+                        .fetch_add(1, Ordering::Relaxed);
+                    insert_rows(&mut tx, target, &rows)?
+                }
+                Err(err) => return Err(e("copying port samples")(err)),
+            }
+        } else {
+            self.upsert_only -= 1;
+            insert_rows(&mut tx, target, &rows)?
+        };
         // Only what this transaction stored adds into the aggregates (see `aggregate.rs`).
         let mut aggs = AggBatch::default();
         for i in stored {
@@ -701,6 +728,57 @@ impl Worker {
             Err(e) => tracing::warn!(error = %e, "PostgreSQL retention failed; tried again later"),
         }
     }
+}
+
+/// Batches written by upsert after a COPY met a stored key, before COPY is tried again.
+const UPSERT_AFTER_CONFLICT: u32 = 16;
+
+/// Copies the rows into `port_sample` (binary COPY, in a savepoint, so a failure leaves the
+/// transaction usable): every row is new, or nothing is written.
+fn copy_rows(
+    tx: &mut postgres::Transaction<'_>,
+    rows: &[(i64, &Row)],
+) -> Result<(), postgres::Error> {
+    use postgres::binary_copy::BinaryCopyInWriter;
+    use postgres::types::Type;
+    let mut sp = tx.savepoint("copy_samples")?;
+    {
+        let sink = sp.copy_in(
+            "COPY port_sample (series_id, slot_ms, ts, dt_ms, in_octets, out_octets, \
+             in_packets, out_packets, oper, flag, speed_bps) FROM STDIN (FORMAT binary)",
+        )?;
+        let types = [
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT8,
+            Type::INT2,
+            Type::INT2,
+            Type::INT8,
+        ];
+        let mut w = BinaryCopyInWriter::new(sink, &types);
+        for (id, r) in rows {
+            w.write(&[
+                id,
+                &r.slot_ms,
+                &r.ts,
+                &r.dt_ms,
+                &r.in_octets,
+                &r.out_octets,
+                &r.in_packets,
+                &r.out_packets,
+                &r.oper,
+                &r.flag,
+                &r.speed_bps,
+            ])?;
+        }
+        w.finish()?;
+    }
+    sp.commit()
 }
 
 /// Writes the rows (in one statement over arrays); returns the indexes of the rows this
