@@ -1,13 +1,20 @@
 //! Rules that adapt to the series, through the real binary (`bandwatch backtest --input`):
 //! `smooth_points` keeps a "last 30 minutes" window from being one point on an hourly series,
-//! and `season_strength` keeps a daily-season drop rule from judging a series without a daily
-//! rhythm by what it did at this hour on the past few days.
+//! `season_strength` keeps a daily-season drop rule from judging a series without a daily
+//! rhythm by what it did at this hour on the past few days, and `for_points` confirms on the
+//! same number of samples whatever the step.
 
 use std::fmt::Write as _;
 use std::process::Command;
 
 /// Replays hourly `values` of one series through `rules`; the onsets as (rule, hour index).
 fn onsets(rules: &str, values: &[f64]) -> Vec<(String, i64)> {
+    onsets_every(rules, values, 3600)
+}
+
+/// Replays `values` of one series, one every `step` seconds, through `rules`; the onsets as
+/// (rule, point index).
+fn onsets_every(rules: &str, values: &[f64], step: i64) -> Vec<(String, i64)> {
     let dir = tempfile::tempdir().unwrap();
     let rules_dir = dir.path().join("rules");
     std::fs::create_dir(&rules_dir).unwrap();
@@ -15,7 +22,7 @@ fn onsets(rules: &str, values: &[f64]) -> Vec<(String, i64)> {
     let start: jiff::Timestamp = "2026-01-05T00:00:00Z".parse().unwrap();
     let mut csv = String::from("series,timestamp,value\n");
     for (i, v) in values.iter().enumerate() {
-        let t = start + jiff::SignedDuration::from_secs(i as i64 * 3600);
+        let t = start + jiff::SignedDuration::from_secs(i as i64 * step);
         writeln!(csv, "kpi,{t},{v}").unwrap();
     }
     let input = dir.path().join("kpi.csv");
@@ -41,7 +48,7 @@ fn onsets(rules: &str, values: &[f64]) -> Vec<(String, i64)> {
         .map(|l| {
             let c: Vec<&str> = l.split(',').collect();
             let t: jiff::Timestamp = c[1].parse().unwrap();
-            (c[3].to_string(), (t.as_second() - start.as_second()) / 3600)
+            (c[3].to_string(), (t.as_second() - start.as_second()) / step)
         })
         .collect()
 }
@@ -135,4 +142,55 @@ fn a_season_gate_leaves_series_without_a_daily_rhythm_to_every_hour_of_the_week(
     assert!(by_hour.contains(&220), "{fired:?}");
     // Gated, the 5s are known levels of the week; only the outage fires, on its first hour.
     assert_eq!(of("gated"), vec![220], "{fired:?}");
+}
+
+/// The onset indexes of `rule` among `fired`.
+fn of(fired: &[(String, i64)], rule: &str) -> Vec<i64> {
+    fired
+        .iter()
+        .filter(|(r, _)| r == rule)
+        .map(|(_, i)| *i)
+        .collect()
+}
+
+const ATTACK: &str = r#"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "seasonal"
+season = "1d"
+history = "3d"
+min_periods = 1
+factor = 2.5
+min_delta = 0
+clear_for = "1m"
+notify = []
+"#;
+
+#[test]
+fn for_points_confirms_on_two_samples_at_ten_seconds_where_a_minute_needs_six() {
+    // Four days of a 10-second series at 100 to 104; then spikes of 400 lasting 2, 3 and
+    // 12 samples, an hour apart.
+    let day = 8640;
+    let mut v: Vec<f64> = (0..4 * day + 1000)
+        .map(|i| 100.0 + (i % 5) as f64)
+        .collect();
+    for (at, len) in [(4 * day + 100, 2), (4 * day + 460, 3), (4 * day + 820, 12)] {
+        for x in &mut v[at..at + len] {
+            *x = 400.0;
+        }
+    }
+    let rules = format!(
+        "[[rule]]\nname = \"minute\"\nfor = \"1m\"{ATTACK}\n[[rule]]\nname = \"two-points\"\nfor_points = 2{ATTACK}"
+    );
+    let fired = onsets_every(&rules, &v, 10);
+    let d = 4 * day as i64;
+    // A minute of confirmation is six samples after the first: only the long spike fires.
+    assert_eq!(of(&fired, "minute"), vec![d + 826], "{fired:?}");
+    // Two samples: every spike, on its second sample.
+    assert_eq!(
+        of(&fired, "two-points"),
+        vec![d + 101, d + 461, d + 821],
+        "{fired:?}"
+    );
 }

@@ -50,6 +50,7 @@ season = "1d"
 factor = 3.0
 min_delta = "200Mbps"
 for = "2m"
+for_points = 3
 clear_for = "10m"
 severity = "critical"
 notify = ["ops", "owners"]
@@ -75,6 +76,8 @@ notify = ["account_manager", "sales"]
     assert_eq!(a.kind, Kind::Spike);
     assert_eq!(a.scope, Scope::Port);
     assert_eq!(a.for_secs, 120);
+    assert_eq!(a.for_points, 3);
+    assert_eq!(rules[1].for_points, 0);
     assert_eq!(a.repeat.map(|r| r.every), Some(4 * 3600));
     match &a.condition {
         Condition::Spike(m) => {
@@ -271,6 +274,14 @@ fn nonsense_combinations_are_refused() {
         (
             "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nsmooth_points = 0",
             "rule[0].smooth_points: must be a whole number of points from 1 to 10000, like 3, got 0",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nfor_points = 0",
+            "rule[0].for_points: must be a whole number of points from 1 to 10000, like 2, got 0",
+        ),
+        (
+            "kind = \"absent\"\nscope = \"switch\"\nfor = \"3m\"\nfor_points = 2",
+            "rule[0].for_points: `for_points` does not apply to absent rules",
         ),
         (
             "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\nsmooth_points = 3",

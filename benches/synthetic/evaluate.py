@@ -134,13 +134,11 @@ def report(labels, res):
         for k, an in enumerate(lab["anomalies"]):
             row = rows[(an["kind"], st)]
             row["n"] += 1
-            target = (an["kind"] == "spike" and an["magnitude"] >= 3 and an["length"] >= 2) or (
-                an["kind"] in ("shift_down", "decline") and an["magnitude"] <= 0.4
-                and an["length"] >= 6)
-            row["tn"] += target
+            target_ = target(an)
+            row["tn"] += target_
             if k in r["found"]:
                 row["hit"] += 1
-                row["thit"] += target
+                row["thit"] += target_
                 row["delays"].append(r["found"][k][0])
         kind = lab["kind"]
         kinds = {an["kind"] for an in lab["anomalies"]} or {"none"}
@@ -174,6 +172,45 @@ def report(labels, res):
             by_rule[rule] += 1
     print()
     print("false alarms by rule:", dict(sorted(by_rule.items(), key=lambda x: -x[1])))
+
+
+def target(an):
+    """Whether an anomaly is one of the issue's targets."""
+    return (an["kind"] == "spike" and an["magnitude"] >= 3 and an["length"] >= 2) or (
+        an["kind"] in ("shift_down", "decline") and an["magnitude"] <= 0.4 and an["length"] >= 6)
+
+
+def by_rule(labels, onsets, starts):
+    """Per rule alone: target recall of spikes and of drops, median spike delay and false
+    alarms per 30 days on the anomaly-free series, per step."""
+    step_name = {10: "10s", 60: "1m", 300: "5m", 3600: "1h"}
+    rules = sorted({r for v in onsets.values() for _, r in v})
+    print("| rule | step | spikes (target) | drops (target) | spike delay | false alarms / 30 days (anomaly-free) |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for rule in rules:
+        only = {k: [(t, r) for t, r in v if r == rule] for k, v in onsets.items()}
+        res = score(labels, only, starts)
+        for st in STEP_ORDER:
+            sp, dr, delays, fa, days = [0, 0], [0, 0], [], 0, 0.0
+            for name, lab in labels.items():
+                if step_name[lab["step"]] != st:
+                    continue
+                r = res[name]
+                for k, an in enumerate(lab["anomalies"]):
+                    if not target(an):
+                        continue
+                    c = sp if an["kind"] == "spike" else dr
+                    c[1] += 1
+                    if k in r["found"]:
+                        c[0] += 1
+                        if an["kind"] == "spike":
+                            delays.append(r["found"][k][0])
+                if lab["kind"] == "none":
+                    fa += len(r["fas"])
+                    days += r["days"]
+            med = statistics.median(delays) if delays else "-"
+            far = f"{fa} in {days:.0f} d ({fa / days * 30:.2f})" if days else "-"
+            print(f"| {rule} | {st} | {fmt_rate(*sp)} | {fmt_rate(*dr)} | {med} | {far} |")
 
 
 def plots(labels, res, starts, set_dir, out):
@@ -222,6 +259,9 @@ def main():
     ap.add_argument("--bandwatch", default=os.environ.get("BANDWATCH", "target/release/bandwatch"))
     ap.add_argument("--plots")
     ap.add_argument("--only", help="a regex: only the series whose names match it")
+    ap.add_argument("--by-rule", action="store_true",
+                    help="also score every rule alone: target recall of spikes and drops, "
+                         "spike delay and false alarms on the anomaly-free series, per step")
     ap.add_argument("--as-series", metavar="RULES.toml",
                     help="replay the spike and drop rules of a default rule file (alert-rules/) "
                          "as rules on series (min_delta 0) instead of --rules")
@@ -234,6 +274,9 @@ def main():
     onsets = replay(a.bandwatch, rules, feed)
     res = score(labels, onsets, starts)
     report(labels, res)
+    if a.by_rule:
+        print()
+        by_rule(labels, onsets, starts)
     if a.plots:
         plots(labels, res, starts, a.set_dir, a.plots)
 

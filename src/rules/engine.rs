@@ -15,7 +15,7 @@ use super::event::{
     explain_resolved, explain_stable,
 };
 use super::flap::FlapChange;
-use super::lifecycle::{AlertState, Change, Phase};
+use super::lifecycle::{AlertState, Change, Hold, Phase};
 use super::point::{Entity, Point};
 use super::rule::{Condition, Kind, Metric, Rule, Scope};
 use super::silence::Silence;
@@ -400,17 +400,20 @@ impl Engine {
         let was_notified = state.notified;
         let flapped_since = state.flap.since;
         // Absent rules carry their `for` inside the condition.
-        let for_secs = if rule.kind == Kind::Absent {
-            0
+        let hold = if rule.kind == Kind::Absent {
+            Hold::default()
         } else {
-            rule.for_secs
+            Hold {
+                secs: rule.for_secs,
+                points: rule.for_points,
+            }
         };
         let higher = !matches!(rule.condition, Condition::Drop(_) | Condition::Churn(_))
             && !matches!(rule.condition, Condition::Threshold { above: None, .. });
         let mut changes = state.step(
             &verdict,
             p.time,
-            for_secs,
+            hold,
             rule.clear_for_secs,
             higher,
             rule.flap.is_none(),

@@ -14,6 +14,16 @@ pub const FLAP_WINDOW_SECS: i64 = 3600;
 /// has a `flapping` state of its own instead ([`super::flap`]).
 pub const FLAP_ONSETS: usize = 3;
 
+/// How long a condition must hold before its alert fires: a time (`for`) and a number of
+/// consecutive points (`for_points`); both must be met.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hold {
+    /// Seconds since the condition started to hold.
+    pub secs: i64,
+    /// Consecutive points it held on, counting the first.
+    pub points: u32,
+}
+
 /// Where an alert is in its lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -37,6 +47,9 @@ pub struct AlertState {
     pub phase: Phase,
     /// When the condition started to hold (pending and firing).
     pub started_at: Option<Timestamp>,
+    /// Consecutive points the condition has held on while pending (towards `for_points`).
+    #[serde(default)]
+    pub pending_points: u32,
     /// When it started firing.
     pub fired_at: Option<Timestamp>,
     /// While firing: since when the condition has been false (moved later by the length of
@@ -92,6 +105,7 @@ impl AlertState {
             entity: entity.to_string(),
             phase: Phase::Inactive,
             started_at: None,
+            pending_points: 0,
             fired_at: None,
             clear_since: None,
             clear_paused: None,
@@ -112,14 +126,15 @@ impl AlertState {
         self.onsets.iter().filter(|t| t.as_second() > from).count() >= FLAP_ONSETS
     }
 
-    /// Advances by one verdict at time `now`. `higher_is_worse` picks the peak; `damping`
-    /// holds an alert with [`FLAP_ONSETS`] onsets within [`FLAP_WINDOW_SECS`] firing until
-    /// its condition has been false for that long (rules without `flap`).
+    /// Advances by one verdict at time `now`. It fires once the condition has held for
+    /// `hold.secs` and on `hold.points` consecutive points. `higher_is_worse` picks the peak;
+    /// `damping` holds an alert with [`FLAP_ONSETS`] onsets within [`FLAP_WINDOW_SECS`] firing
+    /// until its condition has been false for that long (rules without `flap`).
     pub fn step(
         &mut self,
         verdict: &Verdict,
         now: Timestamp,
-        for_secs: i64,
+        hold: Hold,
         clear_for_secs: i64,
         higher_is_worse: bool,
         damping: bool,
@@ -132,6 +147,7 @@ impl AlertState {
                 Phase::Pending => {
                     self.phase = Phase::Inactive;
                     self.started_at = None;
+                    self.pending_points = 0;
                     self.gap_points += 1;
                     out.push(Change::Cancelled);
                 }
@@ -152,14 +168,22 @@ impl AlertState {
                     Phase::Inactive => {
                         self.phase = Phase::Pending;
                         self.started_at = Some(now);
+                        self.pending_points = 0;
                         self.gap_points = 0;
                         self.peak = None;
                         out.push(Change::Pending);
                     }
                     Phase::Pending | Phase::Firing => {}
                 }
-                if self.phase == Phase::Pending && secs(self.started_at) >= for_secs {
+                if self.phase == Phase::Pending {
+                    self.pending_points = self.pending_points.saturating_add(1);
+                }
+                if self.phase == Phase::Pending
+                    && secs(self.started_at) >= hold.secs
+                    && self.pending_points >= hold.points
+                {
                     self.phase = Phase::Firing;
+                    self.pending_points = 0;
                     self.fired_at = Some(now);
                     self.clear_since = None;
                     self.notified = false;
@@ -189,6 +213,7 @@ impl AlertState {
                     Phase::Pending => {
                         self.phase = Phase::Inactive;
                         self.started_at = None;
+                        self.pending_points = 0;
                         out.push(Change::Cancelled);
                     }
                     Phase::Firing => {
@@ -218,5 +243,76 @@ impl AlertState {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_767_571_200 + s).unwrap()
+    }
+
+    fn holds(v: bool) -> Verdict {
+        let r = Reading {
+            value: if v { 10.0 } else { 1.0 },
+            ..Reading::default()
+        };
+        if v {
+            Verdict::True(r)
+        } else {
+            Verdict::False(r)
+        }
+    }
+
+    /// Feeds one verdict every `step` seconds; the index of each point that fired.
+    fn fired_at(verdicts: &[Option<bool>], step: i64, hold: Hold) -> Vec<usize> {
+        let mut s = AlertState::new("r", "series:x");
+        let mut out = Vec::new();
+        for (i, v) in verdicts.iter().enumerate() {
+            let verdict = match v {
+                Some(v) => holds(*v),
+                None => Verdict::Unknown("no data".into()),
+            };
+            let changes = s.step(&verdict, at(i as i64 * step), hold, 0, true, false);
+            if changes.contains(&Change::Fired) {
+                out.push(i);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn for_points_counts_consecutive_points_whatever_the_step() {
+        let two = Hold { secs: 0, points: 2 };
+        let run = [Some(false), Some(true), Some(true), Some(true), Some(false)];
+        // The second point of the run fires, at 10 s as at 1 h.
+        assert_eq!(fired_at(&run, 10, two), vec![2]);
+        assert_eq!(fired_at(&run, 3600, two), vec![2]);
+        // A `for` of a minute is six points at 10 s: a run of three never fires.
+        let minute = Hold {
+            secs: 60,
+            points: 0,
+        };
+        assert_eq!(fired_at(&run, 10, minute), Vec::<usize>::new());
+        // Both must be met: two points and a minute is the later of the two.
+        let both = Hold {
+            secs: 60,
+            points: 2,
+        };
+        let long = [Some(true); 8];
+        assert_eq!(fired_at(&long, 10, both), vec![6]);
+        assert_eq!(fired_at(&long, 3600, both), vec![1]);
+        // One point alone never fires with 2; a false or unknown point starts the count over.
+        let broken = [
+            Some(true),
+            Some(false),
+            Some(true),
+            None,
+            Some(true),
+            Some(true),
+        ];
+        assert_eq!(fired_at(&broken, 60, two), vec![5]);
     }
 }

@@ -401,6 +401,9 @@ pub struct Rule {
     pub condition: Condition,
     /// Must hold this long before firing, seconds.
     pub for_secs: i64,
+    /// And on at least this many consecutive evaluated points (`for_points`; 0: no count),
+    /// so that a confirmation means the same number of samples whatever the poll interval.
+    pub for_points: u32,
     /// Must be false this long before resolving, seconds.
     pub clear_for_secs: i64,
     /// Severity of its alerts.
@@ -444,6 +447,7 @@ impl Rule {
             metric,
             condition,
             for_secs,
+            for_points,
             clear_for_secs,
             severity,
             notify,
@@ -464,6 +468,7 @@ impl Rule {
             && *metric == other.metric
             && *condition == other.condition
             && *for_secs == other.for_secs
+            && *for_points == other.for_points
             && *clear_for_secs == other.clear_for_secs
             && *severity == other.severity
             && *notify == other.notify

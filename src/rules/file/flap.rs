@@ -1,11 +1,14 @@
-//! `flap`, `repeat`, `repeat_backoff` and `repeat_max`: how often an alert may speak. A flap
-//! table is checked key by key, so a typo names its key and line like every other mistake.
+//! `for_points`, `flap`, `repeat`, `repeat_backoff` and `repeat_max`: when and how often an
+//! alert may speak. A flap table is checked key by key, so a typo names its key and line like
+//! every other mistake.
 
 use super::*;
 use crate::rules::rule::{Flap, Repeat};
 
 /// Keys of a `flap` table.
 const FLAP_KEYS: [&str; 3] = ["changes", "within", "clear_for"];
+/// The most points `for_points` may ask for (a count, not a memory: any bound is cheap).
+const MAX_FOR_POINTS: u32 = 10_000;
 
 impl Validator<'_, '_, '_> {
     /// The rule's flap detection: what `flap` says, else the default of its kind
@@ -61,6 +64,37 @@ impl Validator<'_, '_, '_> {
             flap.clear_for = flap.within.min(defaults::FLAP.clear_for);
         }
         Some(flap)
+    }
+
+    /// `for_points`: consecutive evaluated points the condition must hold on before firing
+    /// (with `for`, both must be met); 0 when absent. Not for `absent` rules, whose points
+    /// are the silence itself.
+    pub(super) fn for_points(&mut self, r: &RawRule, kind: Kind) -> u32 {
+        let Some(p) = &r.for_points else {
+            return 0;
+        };
+        if kind == Kind::Absent {
+            self.err(
+                p,
+                "for_points",
+                "`for_points` does not apply to absent rules: their `for` is how long nothing came",
+            );
+            return 0;
+        }
+        match u32::try_from(*p.get_ref()) {
+            Ok(n) if (1..=MAX_FOR_POINTS).contains(&n) => n,
+            _ => {
+                self.err(
+                    p,
+                    "for_points",
+                    format!(
+                        "must be a whole number of points from 1 to {MAX_FOR_POINTS}, like 2, got {}",
+                        p.get_ref()
+                    ),
+                );
+                0
+            }
+        }
     }
 
     /// `repeat` with its `repeat_backoff` and `repeat_max`.

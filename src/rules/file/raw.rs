@@ -44,6 +44,7 @@ pub(super) struct RawRule {
     pub(super) compare: Option<Spanned<String>>,
     #[serde(rename = "for")]
     pub(super) for_: Option<Spanned<Duration>>,
+    pub(super) for_points: Option<Spanned<i64>>,
     pub(super) clear_for: Option<Spanned<Duration>>,
     pub(super) severity: Option<Spanned<String>>,
     pub(super) notify: Option<Vec<Spanned<String>>>,

@@ -179,6 +179,7 @@ impl Validator<'_, '_, '_> {
                 None => self.err(&r.kind, "for", msg),
             }
         }
+        let for_points = self.for_points(&r, kind);
         let clear_for_secs = r.clear_for.as_ref().map(Self::secs).unwrap_or(0);
         let repeat = self.repeat(&r);
         let flap = self.flap(&r, kind);
@@ -235,6 +236,7 @@ impl Validator<'_, '_, '_> {
             metric,
             condition,
             for_secs,
+            for_points,
             clear_for_secs,
             severity: severity?,
             notify,
