@@ -1,8 +1,9 @@
 //! Rules that adapt to the series, through the real binary (`bandwatch backtest --input`):
 //! `smooth_points` keeps a "last 30 minutes" window from being one point on an hourly series,
 //! `season_strength` keeps a daily-season drop rule from judging a series without a daily
-//! rhythm by what it did at this hour on the past few days, and `for_points` confirms on the
-//! same number of samples whatever the step.
+//! rhythm by what it did at this hour on the past few days, `for_points` confirms on the same
+//! number of samples whatever the step, and `unprecedented` still sees a second attack after
+//! a bigger one.
 
 use std::fmt::Write as _;
 use std::process::Command;
@@ -193,4 +194,37 @@ fn for_points_confirms_on_two_samples_at_ten_seconds_where_a_minute_needs_six() 
         vec![d + 101, d + 461, d + 821],
         "{fired:?}"
     );
+}
+
+#[test]
+fn a_big_attack_does_not_hide_the_next_smaller_one_from_unprecedented() {
+    // Ten days of an hourly series at 100 to 104; a 10x attack for three hours at hour 180;
+    // a 5x one for three hours at hour 210, a day later.
+    let mut v: Vec<f64> = (0..240).map(|i| 100.0 + (i % 5) as f64).collect();
+    for x in &mut v[180..183] {
+        *x = 1000.0;
+    }
+    for x in &mut v[210..213] {
+        *x = 500.0;
+    }
+    let rules = r#"
+[[rule]]
+name = "never-seen"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "7d"
+warmup = "2d"
+factor = 2.0
+min_delta = 0
+unprecedented = true
+clear_for = "1h"
+notify = []
+"#;
+    let fired = onsets(rules, &v);
+    // The 1000s are learnt clipped at the factor times the limit the first of them crossed
+    // (2 x twice the usual, about 408), not as 1000: the 500s are above anything the
+    // history holds, and fire. Learnt as they were, the 1000s would hide them for 7 days.
+    assert_eq!(of(&fired, "never-seen"), vec![180, 210], "{fired:?}");
 }

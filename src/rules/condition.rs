@@ -58,6 +58,7 @@ pub struct SeriesEval {
     last_known: Option<i64>,
     seen_up: bool,
     resolution: Resolution,
+    excursion: Excursion,
 }
 
 /// How many recent intervals the usual step is the median of.
@@ -164,6 +165,7 @@ impl SeriesEval {
             last_known: None,
             seen_up: false,
             resolution: Resolution::new(),
+            excursion: Excursion::default(),
         }
     }
 
@@ -340,15 +342,16 @@ impl SeriesEval {
                         return Some(Verdict::Unknown("learning: too few recent points".into()));
                     }
                     let sp = w.summary(0.5).map_or(0.0, |s| s.1);
-                    let b = cache.at(t).map(|b| self.resolution.floor(b));
+                    let verdict = match cache.at(t).map(|b| self.resolution.floor(b)) {
+                        Some(b) => margin_verdict(m, &b, sp, spike),
+                        None => Verdict::Unknown("learning: not enough history yet".into()),
+                    };
                     if learn {
-                        cache.push(t, sp);
+                        let kept = self.excursion.remember(m, &verdict, sp, spike);
+                        cache.push(t, kept);
                         self.resolution.learn(sp);
                     }
-                    let Some(b) = b else {
-                        return Some(Verdict::Unknown("learning: not enough history yet".into()));
-                    };
-                    return Some(margin_verdict(m, &b, sp, spike));
+                    return Some(verdict);
                 }
                 let b = cache.at(t).map(|b| self.resolution.floor(b));
                 let raw = v;
@@ -368,20 +371,58 @@ impl SeriesEval {
                 };
                 // `compare = "smoothed"`: the baseline learns the medians, like with like.
                 let learnt = if m.smoothed_baseline { v } else { raw };
+                let verdict = match b {
+                    None => Verdict::Unknown("learning: not enough history yet".into()),
+                    Some(_) if spike && after_gap && !m.evaluate_after_gap => {
+                        Verdict::Unknown("first point after a gap or reset: not a spike".into())
+                    }
+                    Some(b) => margin_verdict(m, &b, v, spike),
+                };
                 if learn {
-                    cache.push(t, learnt);
+                    let kept = self.excursion.remember(m, &verdict, learnt, spike);
+                    cache.push(t, kept);
                     self.resolution.learn(learnt);
                 }
-                let Some(b) = b else {
-                    return Some(Verdict::Unknown("learning: not enough history yet".into()));
-                };
-                if spike && after_gap && !m.evaluate_after_gap {
-                    return Some(Verdict::Unknown(
-                        "first point after a gap or reset: not a spike".into(),
-                    ));
-                }
-                Some(margin_verdict(m, &b, v, spike))
+                Some(verdict)
             }
+        }
+    }
+}
+
+/// What the baseline of an `unprecedented` rule learns from the points its condition holds
+/// on. An anomaly is not the usual: learnt as it is, one 10x attack becomes the highest value
+/// of the history, and `unprecedented` (above everything of the history) then hides every
+/// smaller attack for the whole history. So the points of one excursion (consecutive points
+/// the condition holds on) are learnt clipped at the rule's `factor` times the limit the
+/// first of them crossed (divided, for a drop): one excursion moves the envelope by at most
+/// one factor, whatever its height and length, while a series whose tail really grows (a
+/// new peak a little above the last) still learns it. Rules without `unprecedented` learn
+/// every value as it is (their medians and quantiles are not moved by one attack).
+#[derive(Clone, Copy, Debug, Default)]
+struct Excursion {
+    /// The limit crossed at the first point of the current excursion.
+    limit: Option<f64>,
+}
+
+impl Excursion {
+    /// The value the baseline learns of a point judged `verdict`.
+    fn remember(&mut self, m: &Margin, verdict: &Verdict, value: f64, spike: bool) -> f64 {
+        let limit = match verdict {
+            Verdict::True(Reading {
+                limit: Some(limit), ..
+            }) if m.unprecedented => *self.limit.get_or_insert(*limit),
+            Verdict::True(_) => return value,
+            // An unknown point neither ends an excursion nor is part of it.
+            Verdict::Unknown(_) => return value,
+            Verdict::False(_) => {
+                self.limit = None;
+                return value;
+            }
+        };
+        if spike {
+            value.min(limit * m.factor)
+        } else {
+            value.max(limit / m.factor)
         }
     }
 }
