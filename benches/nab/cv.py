@@ -15,10 +15,13 @@ Folds are stratified and deterministic: the files of each stratum (NAB's `normal
 order, so every fold has anomaly-free files, network spikes and usage drops.
 
 A change (one parameter of one rule, one candidate value) is kept only when it raises the
-WORST training fold's NAB standard score (each training fold scored on its own), not the sum:
-a value that buys one group of files at another's cost is refused. A change that takes the
-training `normal` files above 0.84 false alarms per 30 days is refused too. Candidate values
-are a few neighbours of the current one (no value is fitted finer than the list).
+WORST training fold's NAB standard score (each training fold scored on its own), not the sum,
+and (`--accept pareto`, the default) lowers no training fold by more than `--tolerance` points
+(0.25): a value that buys one group of files at another's cost is refused, even when the
+fold it costs is not the worst one. `--accept worst` keeps the older rule (the worst fold
+alone). A change that takes the training `normal` files above 0.84 false alarms per 30 days
+is refused too. Candidate values are a few neighbours of the current one (no value is fitted
+finer than the list).
 
 The headline is the out-of-fold score: the flags of every file come from the parameters chosen
 without its fold, and the corpus (and each slice) is scored from them with NAB's arithmetic
@@ -48,6 +51,11 @@ ap.add_argument("--scorer", default=os.environ.get("SCORER", "/work/shared/tools
 ap.add_argument("--folds", type=int, default=3)
 ap.add_argument("--rounds", type=int, default=1)
 ap.add_argument("--budget", type=int, default=120, help="replays per search, at most")
+ap.add_argument("--accept", choices=["pareto", "worst"], default="pareto",
+                help="pareto: raise the worst training fold and lower none by more than "
+                     "--tolerance; worst: raise the worst training fold")
+ap.add_argument("--tolerance", type=float, default=0.25,
+                help="with --accept pareto: the most a training fold may fall, in NAB points")
 ap.add_argument("--keys", default="factor,quantile,deviation,clear_for,smooth,smooth_points,"
                 "history,season_strength",
                 help="comma list of the keys searched")
@@ -201,6 +209,15 @@ def candidates(key, v):
 OPTIONAL = {"deviation": 1}
 
 
+def accepted(best, r):
+    """Whether result `r` (worst, per-fold, normal FA) improves on `best` under the rule."""
+    if r[0] <= best[0] + 0.05:
+        return False
+    if a.accept == "pareto":
+        return all(new >= old - a.tolerance for new, old in zip(r[1], best[1]))
+    return True
+
+
 def search(start, train_folds, label):
     """Coordinate search on `train_folds` (lists of files); returns the rules kept."""
     train = sorted(set().union(*train_folds))
@@ -243,7 +260,7 @@ def search(start, train_folds, label):
                 spent += 1
                 if r is None or (r[2] > 0.84 and r[2] > best[2]):
                     continue
-                if r[0] > best[0] + 0.05:
+                if accepted(best, r):
                     print(f"[{label}] {cur[i]['name']}.{k} {v} -> {c}: worst {best[0]:.2f} -> "
                           f"{r[0]:.2f} folds={[round(x, 2) for x in r[1]]} normal={r[2]:.2f}FA",
                           flush=True)
