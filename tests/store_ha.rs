@@ -2,7 +2,8 @@
 //! (each with its own `Store` handle and writer on the file) poll the same switch and owe the
 //! same notices. Each poll slot is stored once (a measured sample replaces the other's gap),
 //! aggregates and sealed rollups count it once; each notice is queued and each history change
-//! recorded once.
+//! recorded once; a lease holder that was taken over can neither claim nor mark a message
+//! sent; a group of notices becomes one message even when two dispatchers close it.
 
 mod store_support;
 
@@ -13,7 +14,8 @@ use bandwatch::config::{Retention, Topology};
 use bandwatch::poll::{Quality, UnknownReason, phase_offset};
 use bandwatch::store::alerts::{AlertCommit, HistoryRow, RoutedNotice};
 use bandwatch::store::once::{Family, NoticeKey, Once, Step};
-use bandwatch::store::{AlertStore, Store, WriterOptions};
+use bandwatch::store::outbox::NewMessage;
+use bandwatch::store::{AlertStore, Store, StoreError, WriterOptions};
 use jiff::Timestamp;
 use rusqlite::Connection;
 use store_support::*;
@@ -310,4 +312,82 @@ fn an_ha_pair_queues_each_notice_and_records_each_change_once() {
     )
     .unwrap();
     assert_eq!(queued(&conn).len(), 7);
+}
+
+fn message(route: &str) -> NewMessage {
+    NewMessage {
+        route: route.to_string(),
+        envelope_from: "bandwatch@example.net".to_string(),
+        envelope_to: vec!["noc@example.net".to_string()],
+        subject: "s".to_string(),
+        body: b"Subject: s\r\n\r\nbody\r\n".to_vec(),
+        alerts: Vec::new(),
+    }
+}
+
+#[test]
+fn a_holder_whose_lease_was_taken_over_can_neither_claim_nor_mark_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sa, sb) = open_pair(&dir);
+    let (la, lb) = (sa.leases(), sb.leases());
+    let (oa, ob) = (sa.outbox(), sb.outbox());
+    let ttl = StdDuration::from_millis(300);
+    let now = Timestamp::now();
+    let m1 = oa.enqueue(&message("ops"), now).unwrap();
+    let m2 = oa.enqueue(&message("ops"), now).unwrap();
+
+    let a = la.acquire("singleton", "a", ttl).unwrap().unwrap();
+    assert!(oa.claim(m1, &a, now).unwrap());
+    assert!(oa.mark_sent_claimed(m1, a.token, now).unwrap());
+    // Sent is sent: nobody claims it again.
+    assert!(!oa.claim(m1, &a, now).unwrap());
+    // a claims m2, then stalls past its lease; b takes over.
+    assert!(oa.claim(m2, &a, now).unwrap());
+    std::thread::sleep(ttl + StdDuration::from_millis(200));
+    let b = lb.acquire("singleton", "b", ttl).unwrap().unwrap();
+    assert!(b.token > a.token);
+    // a wakes up: it cannot claim with its old token...
+    assert!(matches!(
+        oa.claim(m2, &a, Timestamp::now()),
+        Err(StoreError::LeaseLost { .. })
+    ));
+    // ...b claims m2 as its own, and a's mark under its old claim is refused.
+    assert!(ob.claim(m2, &b, Timestamp::now()).unwrap());
+    assert!(!oa.mark_sent_claimed(m2, a.token, Timestamp::now()).unwrap());
+    assert!(ob.mark_sent_claimed(m2, b.token, Timestamp::now()).unwrap());
+    let sent = ob
+        .messages()
+        .unwrap()
+        .iter()
+        .filter(|m| m.state == bandwatch::notify::MessageState::Sent)
+        .count();
+    assert_eq!(sent, 2);
+}
+
+#[test]
+fn a_group_closed_by_two_dispatchers_at_once_becomes_one_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sa, sb) = open_pair(&dir);
+    let (oa, ob) = (sa.outbox(), sb.outbox());
+    let now = Timestamp::now();
+    oa.queue_notice("ops", "{\"n\":1}", now).unwrap();
+    oa.queue_notice("ops", "{\"n\":2}", now).unwrap();
+    // a renders the group; while it does (no lock held), b closes the same group.
+    let mut inner = None;
+    let got = oa
+        .close_group("ops", now, &mut |notices| {
+            assert_eq!(notices.len(), 2);
+            inner = ob
+                .close_group("ops", now, &mut |n| {
+                    assert_eq!(n.len(), 2);
+                    Some(message("ops"))
+                })
+                .unwrap();
+            Some(message("ops"))
+        })
+        .unwrap();
+    assert!(inner.is_some(), "b closed the group");
+    assert_eq!(got, None, "a's message of the same notices is not stored");
+    assert_eq!(oa.messages().unwrap().len(), 1);
+    assert!(oa.queued_routes().unwrap().is_empty());
 }

@@ -36,6 +36,12 @@ impl Holding {
         self.1 || self.0.borrow().is_some()
     }
 
+    /// The lease held now, as it changes (renewals included); `None` without shards, where
+    /// there is no lease and the daemon sends unfenced.
+    pub fn lease(&self) -> Option<watch::Receiver<Option<Lease>>> {
+        (!self.1).then(|| self.0.clone())
+    }
+
     /// Waits for the next change of holding (never returns for [`Holding::always`]).
     pub async fn changed(&mut self) {
         if self.1 || self.0.changed().await.is_err() {

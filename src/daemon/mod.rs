@@ -520,7 +520,12 @@ async fn follow_lease(
         let held = holding.held();
         let mut g = notifier.write().await;
         if held && g.is_none() {
-            match Notifier::from_config(&runtime.get().config, outbox.clone(), sender.clone()) {
+            // Each message is claimed with the lease's fencing token before it is sent.
+            let opts = SenderOptions {
+                lease: holding.lease(),
+                ..sender.clone()
+            };
+            match Notifier::from_config(&runtime.get().config, outbox.clone(), opts) {
                 Ok(n) => *g = n,
                 Err(e) => error!("the notifier did not start with the lease: {e}"),
             }

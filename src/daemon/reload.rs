@@ -147,18 +147,19 @@ impl Daemon {
             // notifier (on the configuration then in force) when it takes the lease.
             return Ok(());
         }
-        match Notifier::from_config(config, self.store.outbox(), self.options.sender.clone()) {
+        // Under a lease, each message is claimed with its fencing token before it is sent.
+        let opts = crate::notify::SenderOptions {
+            lease: self.holding.lease(),
+            ..self.options.sender.clone()
+        };
+        match Notifier::from_config(config, self.store.outbox(), opts.clone()) {
             Ok(n) => {
                 *guard = n;
                 Ok(())
             }
             Err(e) => {
                 let running = self.runtime.current();
-                match Notifier::from_config(
-                    &running.config,
-                    self.store.outbox(),
-                    self.options.sender.clone(),
-                ) {
+                match Notifier::from_config(&running.config, self.store.outbox(), opts) {
                     Ok(n) => *guard = n,
                     Err(e2) => error!("the running notifier did not start again: {e2}"),
                 }

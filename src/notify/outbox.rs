@@ -132,6 +132,29 @@ impl Outbox {
         Ok(self.store.mark_sent(id, now)?)
     }
 
+    /// Claims a pending message for sending under `lease` (see [`OutboxStore::claim`]): true
+    /// when claimed, false when it is no longer pending, [`StoreError::LeaseLost`] (in the
+    /// error) when the lease is no longer this daemon's.
+    pub fn claim(
+        &self,
+        id: i64,
+        lease: &crate::store::Lease,
+        now: Timestamp,
+    ) -> Result<bool, OutboxError> {
+        Ok(self.store.claim(id, lease, now)?)
+    }
+
+    /// [`Outbox::mark_sent`] for a message claimed with fencing token `token`: false when it
+    /// is no longer pending or another holder claimed it since.
+    pub fn mark_sent_claimed(
+        &self,
+        id: i64,
+        token: i64,
+        now: Timestamp,
+    ) -> Result<bool, OutboxError> {
+        Ok(self.store.mark_sent_claimed(id, token, now)?)
+    }
+
     /// Records a transient failure (connection error, 4xx): the next attempt is at `next`.
     pub fn mark_retry(&self, id: i64, error: &str, next: Timestamp) -> Result<(), OutboxError> {
         Ok(self.store.mark_retry(id, error, next)?)

@@ -71,8 +71,10 @@ impl Sender {
                 self.prune().await;
             }
             let sleep_for = match self.round().await {
-                Ok(true) => Duration::ZERO,
-                Ok(false) => self.until_next_due().await,
+                Ok(Round::Full) => Duration::ZERO,
+                Ok(Round::Done) => self.until_next_due().await,
+                // The daemon stops this sender as it sees the lease gone; until then, wait.
+                Ok(Round::LeaseLost) => self.opts.backoff_min,
                 Err(e) => {
                     tracing::error!(error = %e, "outbox unreadable; retrying");
                     self.opts.backoff_min
@@ -121,31 +123,72 @@ impl Sender {
         }
     }
 
-    /// One round over the due messages; true when a full batch was taken (more may be due).
-    async fn round(&self) -> Result<bool, OutboxError> {
+    /// One round over the due messages.
+    async fn round(&self) -> Result<Round, OutboxError> {
         let limit = self.opts.batch.max(1);
         let due = blocking(&self.outbox, move |o| o.due(Timestamp::now(), limit)).await?;
         let full = due.len() == limit;
         for m in due {
-            self.attempt(m).await?;
+            if self.attempt(m).await? == Sent::LeaseLost {
+                return Ok(Round::LeaseLost);
+            }
         }
         let pending = blocking(&self.outbox, |o| o.pending_count()).await?;
         self.metrics.set_pending(pending);
         let failed = blocking(&self.outbox, |o| o.failed_count()).await?;
         self.metrics.set_failed(failed, None);
-        Ok(full)
+        Ok(if full { Round::Full } else { Round::Done })
     }
 
-    async fn attempt(&self, m: StoredMessage) -> Result<(), OutboxError> {
+    /// Under a lease: claims the message with its fencing token. `Ok(None)` without a lease,
+    /// `Ok(Some(token))` when claimed, `Err(sent)` when it must not be sent.
+    async fn claim(&self, id: i64) -> Result<Result<Option<i64>, Sent>, OutboxError> {
+        let Some(rx) = &self.opts.lease else {
+            return Ok(Ok(None));
+        };
+        let Some(lease) = rx.borrow().clone() else {
+            return Ok(Err(Sent::LeaseLost));
+        };
+        let token = lease.token;
+        match blocking(&self.outbox, move |o| o.claim(id, &lease, Timestamp::now())).await {
+            Ok(true) => Ok(Ok(Some(token))),
+            // Sent, failed or gone meanwhile.
+            Ok(false) => Ok(Err(Sent::Skipped)),
+            Err(OutboxError(crate::store::StoreError::LeaseLost { name, token })) => {
+                tracing::warn!(
+                    message = id, lease = %name, token,
+                    "the lease was taken over: this daemon sends no more (its successor sends)"
+                );
+                Ok(Err(Sent::LeaseLost))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn attempt(&self, m: StoredMessage) -> Result<Sent, OutboxError> {
+        let id = m.id;
+        let token = match self.claim(id).await? {
+            Ok(t) => t,
+            Err(s) => return Ok(s),
+        };
         let result = self
             .mailer
             .send(&m.key(), &m.envelope_from, &m.envelope_to, &m.body)
             .await;
-        let id = m.id;
         let attempt = m.attempts + 1;
         match result {
             Ok(()) => {
-                blocking(&self.outbox, move |o| o.mark_sent(id, Timestamp::now())).await?;
+                let marked = blocking(&self.outbox, move |o| match token {
+                    Some(t) => o.mark_sent_claimed(id, t, Timestamp::now()),
+                    None => o.mark_sent(id, Timestamp::now()),
+                })
+                .await?;
+                if !marked {
+                    tracing::warn!(
+                        route = %m.route, message = id,
+                        "a message sent here was claimed by the lease's next holder meanwhile"
+                    );
+                }
                 self.metrics.count(&m.route, Outcome::Sent);
                 tracing::info!(
                     route = %m.route, message = id, attempt, recipients = m.envelope_to.len(),
@@ -178,6 +221,27 @@ impl Sender {
                 );
             }
         }
-        Ok(())
+        Ok(Sent::Done)
     }
+}
+
+/// How a round over the due messages ended.
+enum Round {
+    /// A full batch was taken: more may be due.
+    Full,
+    /// Everything due was tried.
+    Done,
+    /// The lease is no longer this daemon's: nothing more is sent here.
+    LeaseLost,
+}
+
+/// What became of one message.
+#[derive(PartialEq, Eq)]
+enum Sent {
+    /// Tried (sent, retried or refused).
+    Done,
+    /// Not pending any more: skipped.
+    Skipped,
+    /// Not tried: the lease is no longer this daemon's.
+    LeaseLost,
 }

@@ -34,6 +34,11 @@ pub struct SenderOptions {
     /// The counters for `/metrics`, shared by every notifier started with these options (a
     /// reload replaces the notifier; the counters go on).
     pub metrics: std::sync::Arc<super::metrics::NotifyMetrics>,
+    /// The lease under which this daemon sends (several daemons on one store): each message
+    /// is claimed with the lease's fencing token before it is sent and marked sent only under
+    /// that claim, so a sender whose lease was taken over sends nothing more. `None` sends
+    /// without claims (one daemon).
+    pub lease: Option<tokio::sync::watch::Receiver<Option<crate::store::Lease>>>,
 }
 
 impl Default for SenderOptions {
@@ -45,6 +50,7 @@ impl Default for SenderOptions {
             timeout: Duration::from_secs(30),
             batch: 16,
             metrics: std::sync::Arc::default(),
+            lease: None,
         }
     }
 }

@@ -196,6 +196,55 @@ impl SqliteOutbox {
             .ctx(self.db.path(), "reading the outbox")
     }
 
+    /// Marks a pending message sent (with `token`: only while it is that token's claim) and
+    /// records the delivery of each alert in it, in one transaction.
+    fn mark_sent_as(
+        &self,
+        id: i64,
+        token: Option<i64>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let path = self.db.path();
+        let mut conn = self.db.write()?;
+        let tx = conn.transaction().ctx(path, "marking a message sent")?;
+        let changed = tx
+            .execute(
+                "UPDATE notify_outbox SET state = 'sent', sent_ms = ?2, attempts = attempts + 1, last_error = NULL \
+                 WHERE id = ?1 AND state = 'pending' AND (?3 IS NULL OR claim_token = ?3)",
+                params![id, ms(now), token],
+            )
+            .ctx(path, "marking a message sent")?;
+        if changed == 1 {
+            let (route, alerts): (String, String) = tx
+                .query_row(
+                    "SELECT route, alerts FROM notify_outbox WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .ctx(path, "reading a sent message")?;
+            let alerts: Vec<(Delivery, String, String)> =
+                serde_json::from_str(&alerts).unwrap_or_default();
+            for (kind, rule, entity) in alerts {
+                let sql = match kind {
+                    Delivery::Firing | Delivery::Repeat => {
+                        "INSERT INTO notify_delivered (rule, entity, route, firing_sent_ms, resolved_sent_ms) \
+                         VALUES (?1, ?2, ?3, ?4, NULL) \
+                         ON CONFLICT (rule, entity, route) DO UPDATE SET firing_sent_ms = ?4, resolved_sent_ms = NULL"
+                    }
+                    Delivery::Resolved => {
+                        "INSERT INTO notify_delivered (rule, entity, route, firing_sent_ms, resolved_sent_ms) \
+                         VALUES (?1, ?2, ?3, NULL, ?4) \
+                         ON CONFLICT (rule, entity, route) DO UPDATE SET resolved_sent_ms = ?4"
+                    }
+                };
+                tx.execute(sql, params![rule, entity, route, ms(now)])
+                    .ctx(path, "recording a delivered alert")?;
+            }
+        }
+        tx.commit().ctx(path, "marking a message sent")?;
+        Ok(changed == 1)
+    }
+
     fn insert(&self, conn: &Connection, m: &NewMessage, now: Timestamp) -> Result<i64, StoreError> {
         let encoding = |e: serde_json::Error| StoreError::Encoding {
             path: self.db.path().to_path_buf(),
@@ -289,11 +338,21 @@ impl OutboxStore for SqliteOutbox {
             Some(m) => Some(self.insert(&tx, &m, now)?),
             None => None,
         };
-        tx.execute(
-            "DELETE FROM notify_queue WHERE route = ?1 AND id <= ?2",
-            params![route, max_id],
-        )
-        .ctx(path, "removing closed notices")?;
+        let removed = tx
+            .execute(
+                "DELETE FROM notify_queue WHERE route = ?1 AND id <= ?2",
+                params![route, max_id],
+            )
+            .ctx(path, "removing closed notices")?;
+        if removed != queued.len() {
+            // Another dispatcher (the lease's previous or next holder) closed this group
+            // meanwhile: its message has these notices. Dropping the transaction undoes ours.
+            tracing::warn!(
+                route,
+                "the notice group was closed by another daemon meanwhile; its message is not made twice"
+            );
+            return Ok(None);
+        }
         tx.commit().ctx(path, "closing a group")?;
         Ok(id)
     }
@@ -340,45 +399,11 @@ impl OutboxStore for SqliteOutbox {
     }
 
     fn mark_sent(&self, id: i64, now: Timestamp) -> Result<bool, StoreError> {
-        let path = self.db.path();
-        let mut conn = self.db.write()?;
-        let tx = conn.transaction().ctx(path, "marking a message sent")?;
-        let changed = tx
-            .execute(
-                "UPDATE notify_outbox SET state = 'sent', sent_ms = ?2, attempts = attempts + 1, last_error = NULL \
-                 WHERE id = ?1 AND state = 'pending'",
-                params![id, ms(now)],
-            )
-            .ctx(path, "marking a message sent")?;
-        if changed == 1 {
-            let (route, alerts): (String, String) = tx
-                .query_row(
-                    "SELECT route, alerts FROM notify_outbox WHERE id = ?1",
-                    [id],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .ctx(path, "reading a sent message")?;
-            let alerts: Vec<(Delivery, String, String)> =
-                serde_json::from_str(&alerts).unwrap_or_default();
-            for (kind, rule, entity) in alerts {
-                let sql = match kind {
-                    Delivery::Firing | Delivery::Repeat => {
-                        "INSERT INTO notify_delivered (rule, entity, route, firing_sent_ms, resolved_sent_ms) \
-                         VALUES (?1, ?2, ?3, ?4, NULL) \
-                         ON CONFLICT (rule, entity, route) DO UPDATE SET firing_sent_ms = ?4, resolved_sent_ms = NULL"
-                    }
-                    Delivery::Resolved => {
-                        "INSERT INTO notify_delivered (rule, entity, route, firing_sent_ms, resolved_sent_ms) \
-                         VALUES (?1, ?2, ?3, NULL, ?4) \
-                         ON CONFLICT (rule, entity, route) DO UPDATE SET resolved_sent_ms = ?4"
-                    }
-                };
-                tx.execute(sql, params![rule, entity, route, ms(now)])
-                    .ctx(path, "recording a delivered alert")?;
-            }
-        }
-        tx.commit().ctx(path, "marking a message sent")?;
-        Ok(changed == 1)
+        self.mark_sent_as(id, None, now)
+    }
+
+    fn mark_sent_claimed(&self, id: i64, token: i64, now: Timestamp) -> Result<bool, StoreError> {
+        self.mark_sent_as(id, Some(token), now)
     }
 
     fn claim(&self, id: i64, lease: &Lease, now: Timestamp) -> Result<bool, StoreError> {

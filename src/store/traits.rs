@@ -215,7 +215,9 @@ pub trait OutboxStore: Send + Sync {
     fn queued_routes(&self) -> Result<Vec<(String, Timestamp)>, StoreError>;
     /// Closes `route`'s group atomically: hands its queued notices to `render`, stores the
     /// message it makes as pending and removes the notices. Returns the new message id, or
-    /// `None` when nothing was queued or `render` gave nothing.
+    /// `None` when nothing was queued or `render` gave nothing. When some of the notices were
+    /// removed meanwhile (another dispatcher, during a handover of the lease, closed the same
+    /// group), nothing is stored and `None` is returned: a group becomes one message once.
     fn close_group(
         &self,
         route: &str,
@@ -242,6 +244,15 @@ pub trait OutboxStore: Send + Sync {
     /// stalled past its lease never sends what its successor owns. Records the claim
     /// (token and time) on the message.
     fn claim(&self, id: i64, lease: &Lease, now: Timestamp) -> Result<bool, StoreError>;
+    /// [`OutboxStore::mark_sent`] for a message [`OutboxStore::claim`]ed with fencing token
+    /// `token`, in one transaction with the check that the claim is still that token's:
+    /// false when the message is not pending or a later holder claimed it since (that
+    /// holder marks it). The default does not check the claim; a backend that several
+    /// daemons share overrides it.
+    fn mark_sent_claimed(&self, id: i64, token: i64, now: Timestamp) -> Result<bool, StoreError> {
+        let _ = token;
+        self.mark_sent(id, now)
+    }
     /// Records a transient failure: the next attempt is at `next`.
     fn mark_retry(&self, id: i64, error: &str, next: Timestamp) -> Result<(), StoreError>;
     /// Records a permanent failure (5xx: a refused login, a rejected recipient): kept with
