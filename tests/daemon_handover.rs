@@ -32,7 +32,9 @@ severity = "critical"
 notify = ["ops"]
 "#;
 
-/// Base traffic far below the threshold; two waves of spikes eight times over it.
+/// Base traffic far below the threshold; two waves of spikes eight times over it. The first
+/// starts as the daemons do and lasts a minute, so that the kill comes while it fires even
+/// on a loaded machine; the second starts after the takeover.
 const SCENARIO: &str = r#"
 time_scale = 1.0
 [traffic]
@@ -44,23 +46,23 @@ noise = 0.0
 spread = 0.0
 
 [[event]]
-at = "20s"
+at = "5s"
 kind = "spike"
 factor = 8.0
-duration = "35s"
+duration = "60s"
 switches = ["sim-0000"]
 ports = ["eth1", "eth2"]
 
 [[event]]
-at = "20s"
+at = "5s"
 kind = "spike"
 factor = 8.0
-duration = "35s"
+duration = "60s"
 switches = ["sim-0001"]
 ports = ["eth1"]
 
 [[event]]
-at = "65s"
+at = "75s"
 kind = "spike"
 factor = 8.0
 duration = "20s"
@@ -68,7 +70,7 @@ switches = ["sim-0000"]
 ports = ["eth3"]
 
 [[event]]
-at = "65s"
+at = "75s"
 kind = "spike"
 factor = 8.0
 duration = "20s"
