@@ -280,6 +280,14 @@ fn nonsense_combinations_are_refused() {
             "rule[0].for_points: must be a whole number of points from 1 to 10000, like 2, got 0",
         ),
         (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nbaseline = \"recent\"\nlevel_points = 24",
+            "rule[0].level_points: `level_points` is for `baseline = \"seasonal\"`",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nlevel_points = -3",
+            "rule[0].level_points: must be a whole number of points from 1 to 10000, like 24, got -3",
+        ),
+        (
             "kind = \"absent\"\nscope = \"switch\"\nfor = \"3m\"\nfor_points = 2",
             "rule[0].for_points: `for_points` does not apply to absent rules",
         ),

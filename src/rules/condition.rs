@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::baseline::{Baseline, BaselineCache, Envelope, MIN_WINDOW_POINTS, RollingWindow};
 use super::churn::ChurnTotals;
+use super::level::Level;
 use super::point::Point;
 use super::rule::{Condition, Margin, Rule};
 
@@ -50,6 +51,7 @@ pub struct SeriesEval {
     // and an engine keeps one of these per rule and series.
     baseline: Option<Box<BaselineCache>>,
     smooth: Option<Box<RollingWindow>>,
+    level: Option<Box<Level>>,
     churn: Option<Box<ChurnTotals>>,
     last_time: Option<i64>,
     cadence: Cadence,
@@ -157,6 +159,12 @@ impl SeriesEval {
         SeriesEval {
             baseline,
             smooth,
+            level: match &rule.condition {
+                Condition::Spike(m) | Condition::Drop(m) => {
+                    m.level_points.map(|n| Box::new(Level::new(n)))
+                }
+                _ => None,
+            },
             churn,
             last_time: None,
             cadence: Cadence::default(),
@@ -354,6 +362,12 @@ impl SeriesEval {
                     return Some(verdict);
                 }
                 let b = cache.at(t).map(|b| self.resolution.floor(b));
+                // `level_points`: the season's shape at the series' current level.
+                let seasonal = b.as_ref().map(|b| b.value);
+                let b = match &self.level {
+                    Some(l) => b.map(|b| l.scale(b)),
+                    None => b,
+                };
                 let raw = v;
                 // With `smooth`, the median of the last few points is compared, not the point.
                 let v = match &mut self.smooth {
@@ -382,6 +396,9 @@ impl SeriesEval {
                     let kept = self.excursion.remember(m, &verdict, learnt, spike);
                     cache.push(t, kept);
                     self.resolution.learn(learnt);
+                    if let (Some(l), Some(s)) = (&mut self.level, seasonal) {
+                        l.learn(&verdict, v, s);
+                    }
                 }
                 Some(verdict)
             }
@@ -517,6 +534,7 @@ mod tests {
             evaluate_after_gap: false,
             spread: false,
             smoothed_baseline: false,
+            level_points: None,
         }
     }
 

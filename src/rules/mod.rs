@@ -26,6 +26,7 @@ pub mod engine;
 pub mod event;
 pub mod file;
 pub mod flap;
+pub mod level;
 pub mod lifecycle;
 pub mod live;
 pub mod point;

@@ -308,6 +308,13 @@ pub struct Margin {
     /// past levels of the same span: a series that sits at a known level for hours (a
     /// bimodal or bursty one) does not look new, while one outlier cannot move either side.
     pub smoothed_baseline: bool,
+    /// Optional (`level_points`, seasonal baselines): the seasonal baseline is scaled by the
+    /// series' current level, the median ratio of value to seasonal baseline over the last
+    /// this many points the condition did not hold on, so that a day when the whole series
+    /// runs 15% below its past weeks is judged against 85% of them: the season gives the
+    /// shape, the recent points the level.
+    #[serde(default)]
+    pub level_points: Option<usize>,
 }
 
 /// A churn-style drop over totals per window (days, usually).

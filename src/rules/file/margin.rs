@@ -4,7 +4,8 @@
 
 use super::*;
 
-/// The most points `smooth_points` may keep per series (each costs memory in every series).
+/// The most points `smooth_points` or `level_points` may keep per series (each costs memory in
+/// every series).
 const MAX_SMOOTH_POINTS: i64 = 10_000;
 
 /// What a spike or drop rule with `smooth` compares (`compare`).
@@ -286,6 +287,37 @@ impl Validator<'_, '_, '_> {
             Some(g) => Some(*g.get_ref()),
             None => None,
         };
+        let level_points = match &r.level_points {
+            Some(p) if kind != BaselineKind::Seasonal => {
+                self.err(
+                    p,
+                    "level_points",
+                    "`level_points` is for `baseline = \"seasonal\"` (it scales the season to the current level)",
+                );
+                None
+            }
+            Some(p) if spread => {
+                self.err(
+                    p,
+                    "level_points",
+                    "`level_points` does not apply with `compare = \"spread\"`",
+                );
+                None
+            }
+            Some(p) if !(1..=MAX_SMOOTH_POINTS).contains(p.get_ref()) => {
+                self.err(
+                    p,
+                    "level_points",
+                    format!(
+                        "must be a whole number of points from 1 to {MAX_SMOOTH_POINTS}, like 24, got {}",
+                        p.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(p) => Some(*p.get_ref() as usize),
+            None => None,
+        };
         Some(Margin {
             baseline: BaselineSpec {
                 kind,
@@ -306,6 +338,7 @@ impl Validator<'_, '_, '_> {
             evaluate_after_gap,
             spread,
             smoothed_baseline,
+            level_points,
         })
     }
 }
