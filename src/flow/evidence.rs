@@ -3,10 +3,20 @@
 //! numbers that justify it ("likely NTP reflection toward 203.0.113.7 (acme): 1.6 Gbit/s, 94%
 //! of the traffic, ~4,100 sources, 468-byte packets").
 //!
-//! Bounded memory: per switch, the last [`MINUTES`] minutes; per minute at most
-//! [`MAX_DESTINATIONS`] destinations (the rest are summed as "other"), each with a 64-register
+//! Bounded memory, whatever the number of switches: the last [`MINUTES`] minutes (older
+//! ones are dropped for every switch as soon as a newer minute begins, so an exporter that
+//! stopped sending, or was removed by a reload, holds nothing after [`MINUTES`] minutes);
+//! per switch and minute at most [`MAX_DESTINATIONS`] destinations, and at most
+//! [`MAX_MINUTE_DESTINATIONS`] over all switches in one minute (each minute starts with fresh
+//! room; when a new destination finds none, the lighter half of the fullest map goes, its
+//! bytes kept as "other", so a heavy target arriving late, or on a switch that starts
+//! sending late, still gets in), each with a 64-register
 //! HyperLogLog of its sources (about 13 % error; enough to tell 5 from 5,000) and its four
-//! heaviest (protocol, source port) pairs (space-saving replacement).
+//! heaviest (protocol, source port) pairs (space-saving replacement); (protocol, source port)
+//! sums likewise at most [`MAX_PORTS`] per switch and minute and [`MAX_MINUTE_PORTS`] over all
+//! switches in one minute;
+//! and per switch and minute the bytes of each second (480 bytes), so that a target's share
+//! is of the traffic while it was seen.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
@@ -23,8 +33,13 @@ use crate::format::{format_bps, significant};
 pub const MINUTES: usize = 3;
 /// Destinations tracked per switch and minute.
 pub const MAX_DESTINATIONS: usize = 10_000;
+/// Destinations tracked over all switches in one minute (about 250 bytes each: with
+/// [`MINUTES`] minutes held, some 15 MiB at most, however many switches export).
+pub const MAX_MINUTE_DESTINATIONS: usize = 20_000;
 /// (protocol, port) pairs tracked per switch and minute.
-const MAX_PORTS: usize = 1024;
+pub const MAX_PORTS: usize = 1024;
+/// (protocol, port) pairs tracked over all switches in one minute.
+pub const MAX_MINUTE_PORTS: usize = 8_192;
 
 const UDP: u8 = 17;
 const TCP: u8 = 6;
@@ -151,6 +166,46 @@ impl Dst {
     }
 }
 
+/// Bytes by unix second, summed over some switches' minutes.
+#[derive(Debug, Default)]
+struct Seconds(HashMap<i64, Vec<u64>>);
+
+impl Seconds {
+    fn add(&mut self, m: &Minute) {
+        if m.by_second.is_empty() {
+            return;
+        }
+        let v = self.0.entry(m.minute).or_insert_with(|| vec![0; 60]);
+        for (a, b) in v.iter_mut().zip(m.by_second.iter()) {
+            *a += b;
+        }
+    }
+
+    /// Bytes from second `from_s` to second `to_s`, both included.
+    fn between(&self, from_s: i64, to_s: i64) -> u64 {
+        self.0
+            .iter()
+            .filter(|(minute, _)| **minute * 60 + 59 >= from_s && **minute * 60 <= to_s)
+            .flat_map(|(minute, v)| {
+                v.iter()
+                    .enumerate()
+                    .filter(move |(i, _)| (from_s..=to_s).contains(&(minute * 60 + *i as i64)))
+                    .map(|(_, b)| *b)
+            })
+            .sum()
+    }
+}
+
+impl Dst {
+    /// Its bytes received from `from_ms` to `to_ms`, taking them as spread evenly over its
+    /// own span (one second wide at least).
+    fn bytes_within(&self, from_ms: i64, to_ms: i64) -> f64 {
+        let (a, b) = (self.first_ms, self.last_ms + 1000);
+        let overlap = (b.min(to_ms + 1000) - a.max(from_ms)).max(0);
+        self.bytes as f64 * overlap as f64 / (b - a).max(1) as f64
+    }
+}
+
 /// Adds `bytes` to `key` in a space-saving table: an unknown key replaces the lightest entry
 /// and inherits its count (an overestimate, never an underestimate).
 fn bump(ports: &mut [(u8, u16, u64); 4], key: (u8, u16), bytes: u64) {
@@ -172,30 +227,159 @@ struct Minute {
     sources: Hll,
     /// Bytes by (protocol, source port), bounded.
     sports: HashMap<(u8, u16), u64>,
+    /// Bytes by second of the minute (empty until the first record).
+    by_second: Vec<u64>,
+}
+
+/// What may still be added over all switches in the newest minute (see
+/// [`MAX_MINUTE_DESTINATIONS`]).
+#[derive(Debug)]
+struct Room {
+    destinations: usize,
+    ports: usize,
+}
+
+impl Room {
+    const FULL: Room = Room {
+        destinations: MAX_MINUTE_DESTINATIONS,
+        ports: MAX_MINUTE_PORTS,
+    };
 }
 
 impl Minute {
-    fn add(&mut self, r: &FlowRecord, now_ms: i64) {
+    /// Adds `r` to the minute's totals.
+    fn add_totals(&mut self, r: &FlowRecord, now_ms: i64) {
         self.bytes = self.bytes.saturating_add(r.bytes);
         self.packets = self.packets.saturating_add(r.packets);
         self.sources.add(&r.src);
-        let key = (r.protocol, r.src_port);
-        if self.sports.len() < MAX_PORTS || self.sports.contains_key(&key) {
-            *self.sports.entry(key).or_default() += r.bytes;
+        if self.by_second.is_empty() {
+            self.by_second = vec![0; 60];
         }
-        if self.dsts.len() < MAX_DESTINATIONS || self.dsts.contains_key(&r.dst) {
-            self.dsts.entry(r.dst).or_default().add(r, now_ms);
-        } else {
-            self.other_bytes = self.other_bytes.saturating_add(r.bytes);
-        }
+        let sec = (now_ms.div_euclid(1000) - self.minute * 60).clamp(0, 59) as usize;
+        self.by_second[sec] = self.by_second[sec].saturating_add(r.bytes);
     }
+
+    /// Adds `r` to its destination's entry: a new one while this minute has fewer than
+    /// [`MAX_DESTINATIONS`] (else its lightest half goes first) and `room` is left (`false`:
+    /// no room over all switches). A minute that is not the newest takes no new entries.
+    fn add_dst(&mut self, r: &FlowRecord, now_ms: i64, room: &mut Room, newest: bool) -> bool {
+        if let Some(d) = self.dsts.get_mut(&r.dst) {
+            d.add(r, now_ms);
+            return true;
+        }
+        if !newest {
+            self.other_bytes = self.other_bytes.saturating_add(r.bytes);
+            return true;
+        }
+        if self.dsts.len() >= MAX_DESTINATIONS {
+            room.destinations += self.halve_dsts();
+        }
+        if room.destinations == 0 {
+            return false;
+        }
+        room.destinations -= 1;
+        self.dsts.entry(r.dst).or_default().add(r, now_ms);
+        true
+    }
+
+    /// [`Minute::add_dst`] for the (protocol, source port) sums.
+    fn add_port(&mut self, r: &FlowRecord, room: &mut Room, newest: bool) -> bool {
+        let key = (r.protocol, r.src_port);
+        if let Some(b) = self.sports.get_mut(&key) {
+            *b = b.saturating_add(r.bytes);
+            return true;
+        }
+        if !newest {
+            return true;
+        }
+        if self.sports.len() >= MAX_PORTS {
+            room.ports += halve(&mut self.sports, |b| *b).0;
+        }
+        if room.ports == 0 {
+            return false;
+        }
+        room.ports -= 1;
+        self.sports.insert(key, r.bytes);
+        true
+    }
+
+    /// Drops the lighter half of the destinations (their bytes stay as "other"); how many
+    /// went.
+    fn halve_dsts(&mut self) -> usize {
+        let (freed, bytes) = halve(&mut self.dsts, |d| d.bytes);
+        self.other_bytes = self.other_bytes.saturating_add(bytes);
+        freed
+    }
+}
+
+/// Keeps the heavier half of `map` by `weight`; returns how many entries went and their
+/// weight.
+fn halve<K: Eq + Hash, V>(map: &mut HashMap<K, V>, weight: impl Fn(&V) -> u64) -> (usize, u64) {
+    let keep = map.len() / 2;
+    let mut all: Vec<(K, V)> = map.drain().collect();
+    if keep > 0 {
+        all.select_nth_unstable_by(keep - 1, |a, b| weight(&b.1).cmp(&weight(&a.1)));
+    }
+    let gone: Vec<(K, V)> = all.split_off(keep);
+    *map = all.into_iter().collect();
+    (gone.len(), gone.iter().map(|(_, v)| weight(v)).sum())
 }
 
 /// The recent flows of every exporting switch, shared by the collector (writing) and the
 /// notify stage (reading when an alert fires).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Evidence {
-    switches: Mutex<HashMap<String, VecDeque<Minute>>>,
+    inner: Mutex<Inner>,
+}
+
+impl Default for Evidence {
+    fn default() -> Self {
+        Evidence {
+            inner: Mutex::new(Inner {
+                switches: HashMap::new(),
+                newest: i64::MIN,
+                room: Room::FULL,
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    switches: HashMap<String, VecDeque<Minute>>,
+    /// The newest minute seen: minutes before the last [`MINUTES`] of it are dropped.
+    newest: i64,
+    /// What the newest minute may still add over all switches (a record that arrives late,
+    /// for an older minute still held, takes from it too).
+    room: Room,
+}
+
+impl Inner {
+    /// Halves (by `halve`) the newest minute that holds the most (by `size`) over all
+    /// switches; how many entries went.
+    fn halve_largest(
+        &mut self,
+        size: impl Fn(&Minute) -> usize,
+        halve: impl Fn(&mut Minute) -> usize,
+    ) -> usize {
+        let newest = self.newest;
+        self.switches
+            .values_mut()
+            .filter_map(|q| q.back_mut().filter(|m| m.minute == newest))
+            .max_by_key(|m| size(m))
+            .map_or(0, halve)
+    }
+
+    /// Drops every switch's minutes that left the window ending at `minute`.
+    fn expire(&mut self, minute: i64) {
+        let first = minute - MINUTES as i64 + 1;
+        self.switches.retain(|_, q| {
+            while q.front().is_some_and(|m| m.minute < first) {
+                q.pop_front();
+            }
+            !q.is_empty()
+        });
+    }
 }
 
 /// What the traffic most likely is.
@@ -314,42 +498,86 @@ impl Evidence {
             return;
         }
         let minute = now_ms.div_euclid(60_000);
-        let mut all = match self.switches.lock() {
+        let mut guard = match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        if !all.contains_key(switch) {
-            all.insert(switch.to_string(), VecDeque::new());
+        let inner = &mut *guard;
+        if minute > inner.newest {
+            inner.newest = minute;
+            inner.room = Room::FULL;
+            inner.expire(minute);
         }
-        let Some(q) = all.get_mut(switch) else {
+        if minute < inner.newest - MINUTES as i64 + 1 {
+            return; // the clock went back past the window: nothing to keep it in
+        }
+        if !inner.switches.contains_key(switch) {
+            inner.switches.insert(switch.to_string(), VecDeque::new());
+        }
+        let Some(q) = inner.switches.get_mut(switch) else {
             return;
         };
-        if q.back().is_none_or(|m| m.minute != minute) {
+        if q.back().is_none_or(|m| m.minute < minute) {
             q.push_back(Minute {
                 minute,
                 ..Minute::default()
             });
-            while q.len() > MINUTES {
-                q.pop_front();
+        }
+        // The minute it belongs to (the newest one unless the clock stepped back).
+        let Some(m) = q.iter_mut().rev().find(|m| m.minute == minute) else {
+            return;
+        };
+        let newest = minute == inner.newest;
+        let (mut no_dst, mut no_port) = (Vec::new(), Vec::new());
+        for (i, r) in records.iter().enumerate() {
+            m.add_totals(r, now_ms);
+            if !m.add_dst(r, now_ms, &mut inner.room, newest) {
+                no_dst.push(i);
+            }
+            if !m.add_port(r, &mut inner.room, newest) {
+                no_port.push(i);
             }
         }
-        if let Some(m) = q.back_mut() {
-            for r in records {
-                m.add(r, now_ms);
+        // No room left over all switches this minute: the lighter half of the switch that
+        // holds the most goes (possibly this one's), so a switch that starts sending late
+        // in the minute still gets its heavy destinations in.
+        for i in no_dst {
+            if inner.room.destinations == 0 {
+                inner.room.destinations +=
+                    inner.halve_largest(|m| m.dsts.len(), Minute::halve_dsts);
             }
+            let Some(m) = inner.switches.get_mut(switch).and_then(|q| q.back_mut()) else {
+                return;
+            };
+            if !m.add_dst(&records[i], now_ms, &mut inner.room, true) {
+                m.other_bytes = m.other_bytes.saturating_add(records[i].bytes);
+            }
+        }
+        for i in no_port {
+            if inner.room.ports == 0 {
+                inner.room.ports +=
+                    inner.halve_largest(|m| m.sports.len(), |m| halve(&mut m.sports, |b| *b).0);
+            }
+            let Some(m) = inner.switches.get_mut(switch).and_then(|q| q.back_mut()) else {
+                return;
+            };
+            m.add_port(&records[i], &mut inner.room, true);
         }
     }
 
     /// What is held: (switch-minutes, destinations, (protocol, source port) pairs), for
     /// benchmarks and tests of its bounds.
     pub fn entries(&self) -> (usize, usize, usize) {
-        let all = match self.switches.lock() {
+        let all = match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        all.values().flatten().fold((0, 0, 0), |(m, d, p), x| {
-            (m + 1, d + x.dsts.len(), p + x.sports.len())
-        })
+        all.switches
+            .values()
+            .flatten()
+            .fold((0, 0, 0), |(m, d, p), x| {
+                (m + 1, d + x.dsts.len(), p + x.sports.len())
+            })
     }
 
     /// The summary of the last [`MINUTES`] minutes up to `now_ms` on `switches` (every
@@ -368,14 +596,16 @@ impl Evidence {
         model: &FlowModel,
     ) -> Option<Summary> {
         let first = now_ms.div_euclid(60_000) - MINUTES as i64 + 1;
-        let all = match self.switches.lock() {
+        let all = match self.inner.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
         let mut dsts: HashMap<IpAddr, Dst> = HashMap::new();
         let (mut bytes, mut sports) = (0u64, HashMap::<(u8, u16), u64>::new());
         let mut minutes: Vec<i64> = Vec::new();
-        for (name, q) in all.iter() {
+        // Bytes by second over the selected switches, to take shares over a target's span.
+        let mut seconds = Seconds::default();
+        for (name, q) in all.switches.iter() {
             if !switches.is_empty() && !switches.contains(&name.as_str()) {
                 continue;
             }
@@ -390,6 +620,7 @@ impl Evidence {
                 for (ip, d) in &m.dsts {
                     dsts.entry(*ip).or_default().merge(d);
                 }
+                seconds.add(m);
             }
         }
         drop(all);
@@ -399,16 +630,31 @@ impl Evidence {
             .filter(|(ip, _)| of_interest(ip))
             .max_by_key(|(_, d)| d.bytes)?;
         let all_mix = dsts.values().fold(Mix::default(), |m, d| m.plus(d));
+        if bytes == 0 || d.packets == 0 {
+            return None;
+        }
+        // The share of some traffic `x`: of all the traffic received while `x` was seen (so a
+        // spike's share is not diluted by the minutes before it); toward a customer, of the
+        // traffic toward its addresses in that span (each destination's bytes taken evenly
+        // over its own span).
+        let share_of = |x: &Dst| -> f64 {
+            let within = if toward.is_some() {
+                dsts.iter()
+                    .filter(|(ip, _)| of_interest(ip))
+                    .map(|(_, o)| o.bytes_within(x.first_ms, x.last_ms))
+                    .sum::<f64>()
+            } else {
+                seconds.between(x.first_ms.div_euclid(1000), x.last_ms.div_euclid(1000)) as f64
+            };
+            (x.bytes as f64 / within.max(x.bytes as f64).max(1.0)).min(1.0)
+        };
         if toward.is_some() {
-            // Shares of the traffic toward the customer's addresses.
+            // Traffic toward the customer's addresses (a carpet bombing's "everything").
             bytes = dsts
                 .iter()
                 .filter(|(ip, _)| of_interest(ip))
                 .map(|(_, d)| d.bytes)
                 .sum();
-        }
-        if bytes == 0 || d.packets == 0 {
-            return None;
         }
         let oldest = minutes.iter().min().copied().unwrap_or(first);
         let window_secs =
@@ -424,7 +670,7 @@ impl Evidence {
                 .customer_of(target)
                 .and_then(|i| model.customers().get(i as usize).cloned()),
             bps: d.bytes as f64 * 8.0 / active(d),
-            share: d.bytes as f64 / bytes as f64,
+            share: share_of(d),
             sources: d.sources.estimate(),
             avg_packet: d.bytes as f64 / d.packets.max(1) as f64,
             destinations: dsts.len(),
@@ -432,8 +678,7 @@ impl Evidence {
             window_secs,
             active_secs: active(d),
         };
-        let share = d.bytes as f64 / bytes as f64;
-        let class = classify(d, share, bytes, &sports, &all_mix.minus(d), true);
+        let class = classify(d, share_of(d), bytes, &sports, &all_mix.minus(d), true);
         if class != Class::NotAnAttack {
             return Some(summary(class, *target, d, 1));
         }
@@ -455,8 +700,7 @@ impl Evidence {
             .filter(|g| g.1 >= MIN_SPREAD)
             .max_by_key(|g| g.0.bytes)
         {
-            let gshare = gd.bytes as f64 / bytes as f64;
-            let class = classify(gd, gshare, bytes, &sports, &all_mix.minus(gd), false);
+            let class = classify(gd, share_of(gd), bytes, &sports, &all_mix.minus(gd), false);
             if class != Class::NotAnAttack {
                 return Some(summary(class, *busiest, gd, *n));
             }
@@ -930,10 +1174,136 @@ mod tests {
                 .collect();
             e.record("edge-1", NOW + minute * 60_000, &recs);
         }
-        let all = e.switches.lock().unwrap();
-        let q = &all["edge-1"];
+        let all = e.inner.lock().unwrap();
+        let q = &all.switches["edge-1"];
         assert_eq!(q.len(), MINUTES);
         assert!(q.iter().all(|m| m.dsts.len() <= MAX_DESTINATIONS));
         assert!(q.iter().all(|m| m.other_bytes > 0));
+    }
+
+    /// 60 switches, each with 5,000 new destinations and 2,000 new source ports a minute:
+    /// what is held stays under the global bounds (each minute with its own room), the bytes
+    /// past them still count (as "other"), and switches that stop sending are forgotten
+    /// after the window.
+    #[test]
+    fn memory_is_bounded_over_all_switches() {
+        let e = Evidence::new();
+        let mut g = Lcg(17);
+        let t0 = NOW - NOW.rem_euclid(60_000) + 5_000;
+        for minute in 0..4 {
+            for sw in 0..60 {
+                let recs: Vec<FlowRecord> = (0..5_000u32)
+                    .map(|i| FlowRecord {
+                        src: g.ip(),
+                        dst: g.ip(),
+                        src_port: (i % 2000) as u16,
+                        protocol: UDP,
+                        bytes: 100,
+                        packets: 1,
+                        ..FlowRecord::default()
+                    })
+                    .collect();
+                e.record(&format!("sw-{sw}"), t0 + minute * 60_000, &recs);
+            }
+            let (minutes, dsts, ports) = e.entries();
+            let held = (minute + 1).min(MINUTES as i64) as usize;
+            assert!(dsts <= held * MAX_MINUTE_DESTINATIONS, "{dsts}");
+            assert!(dsts >= held * MAX_MINUTE_DESTINATIONS / 2, "{dsts}");
+            assert!(ports <= held * MAX_MINUTE_PORTS, "{ports}");
+            assert!(minutes <= 60 * MINUTES, "{minutes}");
+            let all = e.inner.lock().unwrap();
+            let counted: u64 = all
+                .switches
+                .values()
+                .flatten()
+                .map(|m| m.dsts.values().map(|d| d.bytes).sum::<u64>() + m.other_bytes)
+                .sum();
+            let held_minutes = (minute + 1).min(MINUTES as i64) as u64;
+            assert_eq!(counted, held_minutes * 60 * 5_000 * 100);
+        }
+        // A switch that starts sending after the room is taken still gets its heavy target
+        // in (the fullest switches give up their lightest destinations).
+        let late = t0 + 3 * 60_000 + 40_000;
+        let recs: Vec<FlowRecord> = (0..2000)
+            .map(|_| rec(g.ip(), "203.0.113.7", UDP, 123, 0, 100, 468))
+            .collect();
+        e.record("late", late, &recs);
+        let s = e.summary(&["late"], late + 1000, &model()).unwrap();
+        assert_eq!(s.class, Class::Amplification("NTP"), "{}", s.describe());
+        assert_eq!(s.target.to_string(), "203.0.113.7");
+        let (_, dsts, _) = e.entries();
+        assert!(dsts <= MINUTES * MAX_MINUTE_DESTINATIONS, "{dsts}");
+
+        // Only one switch keeps sending: the others' minutes leave with the window.
+        for minute in 4..4 + MINUTES as i64 {
+            let recs: Vec<FlowRecord> = (0..30_000)
+                .map(|_| FlowRecord {
+                    src: g.ip(),
+                    dst: g.ip(),
+                    bytes: 100,
+                    packets: 1,
+                    ..FlowRecord::default()
+                })
+                .collect();
+            e.record("sw-0", t0 + minute * 60_000, &recs);
+        }
+        let (minutes, dsts, _) = e.entries();
+        assert_eq!(minutes, MINUTES);
+        assert!(dsts <= MINUTES * MAX_DESTINATIONS, "{dsts}");
+        assert_eq!(e.inner.lock().unwrap().switches.len(), 1);
+    }
+
+    /// A spike of the last 10 seconds after 40 seconds of ordinary traffic: its share is of
+    /// the traffic while it was seen (the spike's window), not of the whole minute.
+    #[test]
+    fn a_share_is_of_the_traffic_while_the_target_was_seen() {
+        let m = model();
+        let e = Evidence::new();
+        let mut g = Lcg(23);
+        let start = NOW - NOW.rem_euclid(60_000);
+        for s in 0..40 {
+            background(&e, start + s * 1000, &mut g);
+        }
+        // 10 s of NTP reflection, with a trickle of the ordinary traffic beside it.
+        for s in 45..55 {
+            let recs: Vec<FlowRecord> = (0..400)
+                .map(|_| rec(g.ip(), "203.0.113.7", UDP, 123, 0, 100, 468))
+                .collect();
+            e.record("edge-1", start + s * 1000, &recs);
+            let trickle: Vec<FlowRecord> = (0..20)
+                .map(|i| rec(g.ip(), &format!("198.51.100.{i}"), TCP, 443, 0x18, 20, 900))
+                .collect();
+            e.record("edge-1", start + s * 1000, &trickle);
+        }
+        let s = e.summary(&["edge-1"], start + 56_000, &m).unwrap();
+        assert_eq!(s.class, Class::Amplification("NTP"), "{}", s.describe());
+        // 400 x 100 x 468 bytes beside 20 x 20 x 900 each second: 98.1 %. Over the whole
+        // window (40 s of 33.6 MB a second of background before) it would be 12 %.
+        assert!((s.share - 0.981).abs() < 0.0005, "{}", s.describe());
+        assert!(
+            s.describe().contains("98.1% of the traffic"),
+            "{}",
+            s.describe()
+        );
+        assert!((s.active_secs - 10.0).abs() < 1e-9, "{}", s.active_secs);
+
+        // Toward a customer: of the traffic toward its addresses while the target was seen.
+        let e = Evidence::new();
+        let other = |i: usize| format!("203.0.113.{}", 100 + i % 50);
+        for s in 0..40 {
+            let recs: Vec<FlowRecord> = (0..200)
+                .map(|i| rec(g.ip(), &other(i), TCP, 443, 0x18, 20, 900))
+                .collect();
+            e.record("edge-1", start + s * 1000, &recs);
+        }
+        for s in 45..55 {
+            let recs: Vec<FlowRecord> = (0..400)
+                .map(|_| rec(g.ip(), "203.0.113.7", UDP, 123, 0, 100, 468))
+                .collect();
+            e.record("edge-1", start + s * 1000, &recs);
+        }
+        let s = e.summary_toward(&[], Some(0), start + 56_000, &m).unwrap();
+        assert_eq!(s.target.to_string(), "203.0.113.7");
+        assert!(s.share > 0.99, "{}", s.describe());
     }
 }
