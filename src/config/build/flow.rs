@@ -84,19 +84,10 @@ impl Builder<'_, '_> {
             });
         }
         let mut seen: Vec<(Prefix, String, Range<usize>)> = Vec::new();
+        // A customer may have ports and prefixes (a dedicated port, and addresses that name
+        // it in attack evidence): its usage is measured on its ports only
+        // (`FlowModel::with_port_customers`), so no byte counts twice and nothing is warned.
         for (customer, key, prefixes) in std::mem::take(&mut self.customer_prefixes) {
-            if !prefixes.is_empty()
-                && topo
-                    .customers
-                    .get(&customer)
-                    .is_some_and(|c| !c.ports.is_empty())
-            {
-                let msg = format!(
-                    "customer `{customer}` has ports and prefixes: its usage is measured on its \
-                     ports; its prefixes only name it in flow attribution and attack evidence"
-                );
-                self.doc.warning(None, &format!("{key}.prefixes"), msg);
-            }
             for (j, p) in prefixes.iter().enumerate() {
                 let pkey = format!("{key}.prefixes[{j}]");
                 let prefix = match p.get_ref().parse::<Prefix>() {
