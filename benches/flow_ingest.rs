@@ -1,15 +1,17 @@
 //! Flow benchmark (plain `main`, `harness = false`, like the others): the collector's work
 //! per datagram without the socket: decode (IPFIX, 30 records per datagram, templates cached
-//! per exporter), attribute by longest-prefix match over 2,000 customer prefixes, add into
-//! the per-minute customer sums and into the attack evidence (10,000 distinct destinations
-//! a minute). Prints records per CPU-second of the process, then the peak RSS after a flood
-//! of 200,000 datagrams that each define a new template (ids and observation domains cycling
-//! through 65,280 x 64 combinations) with data for it.
+//! per exporter), attribute by longest-prefix match over 2,000 customer prefixes and 8
+//! product line prefixes, add into the per-minute customer and product line sums and into
+//! the attack evidence (10,000 distinct destinations a minute). Prints records per
+//! CPU-second of the process, then the peak RSS after a flood of 200,000 datagrams that each
+//! define a new template (ids and observation domains cycling through 65,280 x 64
+//! combinations) with data for it.
 //!
-//! Then memory under churn, each figure the peak RSS and what the caches hold: 30 minutes of
-//! 10,000 *new* destinations each (300,000 distinct in all) through the attack evidence and
-//! the minute sums, and a flood of 200,000 datagrams of data for templates never defined
-//! (unknown templates, over 64 observation domains).
+//! Then memory under churn, each figure the process's resident memory and what the caches
+//! hold: 30 minutes of 10,000 *new* destinations each (300,000 distinct in all) through the
+//! attack evidence and the minute sums; the attack evidence of 100 switches with 10,000 new
+//! destinations each a minute (1,000,000 a minute); and a flood of 200,000 datagrams of data
+//! for templates never defined (unknown templates, over 64 observation domains).
 //!
 //! Run: `cargo bench --bench flow_ingest`. `BANDWATCH_BENCH_RECORDS` (default 3,000,000) sets
 //! how many records are processed.
@@ -55,6 +57,17 @@ fn peak_rss_mib() -> f64 {
         / 1024.0
 }
 
+/// The process's resident memory now, MiB.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
 fn main() {
     let total: u64 = std::env::var("BANDWATCH_BENCH_RECORDS")
         .ok()
@@ -74,6 +87,13 @@ fn main() {
             sampling: 1,
         }],
         prefixes,
+        // Eight product lines by /16, holding the customers' /24s (both tables are looked up).
+        product_line_prefixes: (0..8u32)
+            .map(|i| bandwatch::config::ProductLinePrefix {
+                prefix: format!("10.{i}.0.0/16").parse().unwrap(),
+                product_line: format!("line{i}"),
+            })
+            .collect(),
     });
     let exporter: IpAddr = "192.0.2.1".parse().unwrap();
     // 400 datagrams over 10,000 destinations in the customers' prefixes and 50,000 sources.
@@ -190,6 +210,9 @@ fn main() {
 
     // An attack across many switches: 100 exporters, each with 10,000 new destinations a
     // minute (1,000,000 a minute in all), for 5 minutes.
+    drop(churn);
+    drop(sums);
+    let before = rss_mib();
     let wide = Evidence::new();
     for minute in 0..5u64 {
         let t = (minute * 60_000) as i64 + 1;
@@ -215,8 +238,10 @@ fn main() {
     }
     let (m, d, p) = wide.entries();
     println!(
-        "evidence over 100 switches x 10,000 new destinations a minute, 5 minutes: peak RSS \
-         {:.0} MiB; evidence holds {m} switch-minutes, {d} destinations, {p} port pairs",
+        "evidence over 100 switches x 10,000 new destinations a minute, 5 minutes: RSS \
+         {before:.0} MiB before, {:.0} MiB after (peak {:.0} MiB); evidence holds {m} \
+         switch-minutes, {d} destinations, {p} port pairs",
+        rss_mib(),
         peak_rss_mib()
     );
 

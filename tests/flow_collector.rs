@@ -2,7 +2,8 @@
 //! a capture this test writes, exporting IPFIX and sFlow v5 over UDP) to per-customer bytes; templates
 //! kept apart per exporter and observation domain; sampling; malformed, truncated, garbage
 //! and unknown-exporter datagrams counted and dropped, never a panic; flow minutes stored
-//! as customer usage like port traffic; overlapping customer prefixes refused by `check`.
+//! as customer usage like port traffic; overlapping customer (or product line) prefixes
+//! refused by `check`.
 
 mod flow_support;
 
@@ -35,7 +36,7 @@ impl Slots {
     fn totals(&self) -> HashMap<String, (u64, u64)> {
         let mut t: HashMap<String, (u64, u64)> = HashMap::new();
         for s in self.0.lock().unwrap().iter() {
-            let e = t.entry(s.customer.clone()).or_default();
+            let e = t.entry(s.name.clone()).or_default();
             e.0 += s.in_octets;
             e.1 += s.out_octets;
         }
@@ -154,9 +155,34 @@ fn config_reads_flow_and_refuses_overlapping_prefixes() {
     let loaded = config::load(&path).unwrap();
     let warnings = loaded.warnings.to_string();
     assert!(!warnings.contains("prefixes"), "{warnings}");
-    let m = FlowModel::new(&loaded.config.flow).with_port_customers(&loaded.config.topology);
+    let m = FlowModel::new(&loaded.config.flow).with_ports(&loaded.config.topology);
     let globex = m.customers().iter().position(|c| c == "globex").unwrap() as u32;
     assert!(!m.measured(globex));
+    // Product lines by prefix: a customer's prefix may lie inside one (two dimensions, like
+    // a port's labels); two product lines' prefixes may not overlap.
+    let lines = format!(
+        "{CONFIG}\n[[product_line]]\nname = \"cloud\"\nprefixes = [\"203.0.112.0/22\"]\n\n\
+         [[product_line]]\nname = \"cdn\"\nprefixes = [\"198.51.100.0/24\", \"2001:db8::/32\"]\n"
+    );
+    let c = load(&lines, dir.path()).unwrap();
+    assert_eq!(c.flow.product_line_prefixes.len(), 3);
+    let m = FlowModel::new(&c.flow);
+    let line = |ip: &str| {
+        m.product_line_of(ip.parse().unwrap())
+            .map(|i| m.product_lines()[i as usize].clone())
+    };
+    assert_eq!(line("203.0.113.7").as_deref(), Some("cloud"));
+    assert_eq!(line("2001:db8:1::9").as_deref(), Some("cdn"));
+    assert_eq!(line("192.0.2.1"), None);
+    let acme = m.customer_of("203.0.113.7".parse().unwrap()).unwrap();
+    assert_eq!(m.customers()[acme as usize], "acme");
+    let clash = lines.replace("\"198.51.100.0/24\", ", "\"203.0.113.128/25\", ");
+    let e = load(&clash, dir.path()).unwrap_err();
+    assert!(
+        e.contains("product_line[1].prefixes[0]")
+            && e.contains("203.0.113.128/25 of product line `cdn` overlaps 203.0.112.0/22 of product line `cloud`"),
+        "{e}"
+    );
     let absurd = CONFIG.replace("sampling = 100", "sampling = 0");
     let e = load(&absurd, dir.path()).unwrap_err();
     assert!(e.contains("flow.exporter[1].sampling"), "{e}");
@@ -606,7 +632,8 @@ fn flow_minutes_are_stored_as_customer_usage() {
     let start = 1_700_000_100; // a 5-minute boundary
     let slots: Vec<FlowSlot> = (0..5)
         .map(|i| FlowSlot {
-            customer: "acme".into(),
+            kind: EntityKind::Customer,
+            name: "acme".into(),
             slot_start: start + 60 * i,
             in_octets: 1000,
             out_octets: 20_000,

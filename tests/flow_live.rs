@@ -44,7 +44,7 @@ impl Slots {
     fn totals(&self) -> HashMap<String, (u64, u64)> {
         let mut t: HashMap<String, (u64, u64)> = HashMap::new();
         for s in self.0.lock().unwrap().iter() {
-            let e = t.entry(s.customer.clone()).or_default();
+            let e = t.entry(s.name.clone()).or_default();
             e.0 += s.in_octets;
             e.1 += s.out_octets;
         }

@@ -94,7 +94,8 @@ fn a_prefix_customer_has_a_report_row_a_status_and_money() {
                 sums[i].1 += o_o;
             }
             slots.push(FlowSlot {
-                customer: c.into(),
+                kind: bandwatch::store::EntityKind::Customer,
+                name: c.into(),
                 slot_start: t,
                 in_octets: i_o,
                 out_octets: o_o,

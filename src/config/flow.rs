@@ -1,6 +1,7 @@
-//! `[flow]` and `customer.prefixes` as validated: where the flow collector listens, which
-//! switches export flows (from which address, at which sampling rate), and the address
-//! prefixes that identify customers in flow records.
+//! `[flow]`, `customer.prefixes` and `product_line.prefixes` as validated: where the flow
+//! collector listens, which switches export flows (from which address, at which sampling
+//! rate), and the address prefixes that identify customers and product lines in flow
+//! records.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -18,6 +19,8 @@ pub struct FlowSettings {
     pub exporters: Vec<FlowExporter>,
     /// Every customer prefix, in file order.
     pub prefixes: Vec<CustomerPrefix>,
+    /// Every product line prefix, in file order.
+    pub product_line_prefixes: Vec<ProductLinePrefix>,
 }
 
 impl FlowSettings {
@@ -45,6 +48,15 @@ pub struct CustomerPrefix {
     pub prefix: Prefix,
     /// The customer id.
     pub customer: String,
+}
+
+/// One prefix of one product line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProductLinePrefix {
+    /// The prefix.
+    pub prefix: Prefix,
+    /// The product line's name.
+    pub product_line: String,
 }
 
 /// An IPv4 or IPv6 prefix with no host bits set, e.g. `203.0.113.0/24`, `2001:db8:1::/48`.

@@ -22,7 +22,7 @@ use std::path::Path;
 
 pub use access::{Api, ApiToken, Http, HttpLimits, Scope, Scopes};
 pub use diagnostic::{Diagnostic, Diagnostics, Severity, SourceFile};
-pub use flow::{CustomerPrefix, FlowExporter, FlowSettings, Prefix};
+pub use flow::{CustomerPrefix, FlowExporter, FlowSettings, Prefix, ProductLinePrefix};
 pub use model::{
     AuthProtocol, Billing, Config, Daemon, Email, MailSecurity, MailTransport, PrivacyProtocol,
     ReportSettings, Retention, SnmpCredentials, SnmpProfile, SnmpVersion, StoreBackend,

@@ -132,6 +132,8 @@ pub struct RawProductLine {
     #[serde(default)]
     pub owners: Vec<Spanned<String>>,
     pub description: Option<String>,
+    #[serde(default)]
+    pub prefixes: Vec<Spanned<String>>,
 }
 
 /// `[[port]]`

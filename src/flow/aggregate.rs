@@ -1,14 +1,17 @@
-//! Per-customer, per-minute sums of attributed flow records, with coverage.
+//! Per-customer and per-product-line, per-minute sums of attributed flow records, with
+//! coverage.
 //!
 //! A record counts in the minute it *arrived* in (the collector's clock): exporters' own
 //! timestamps drift and a long flow's bytes are reported at its active timeout, so
 //! exporters should use an active timeout of 60 s or less (pitfalls: inflated or late rates
 //! with long timeouts). A record whose source is a customer's address counts as that
 //! customer's `in` (sent by the customer, like a customer port's ifInOctets); one whose
-//! destination is, as its `out`.
+//! destination is, as its `out`. Product lines likewise, by their own prefixes (a record
+//! may count for a customer and for a product line, as a port's bytes do).
 //!
-//! A customer with ports is measured by its ports: flows attribute its addresses (the
-//! metrics, the attack evidence) but add nothing to its usage, so no byte counts twice.
+//! A customer or product line with ports is measured by its ports: flows attribute its
+//! addresses (the metrics, the attack evidence) but add nothing to its usage, so no byte
+//! counts twice.
 //!
 //! Coverage of a minute: the share of it during which the collector ran, times the share of
 //! the configured exporters that sent at least one decodable datagram in it. A minute in
@@ -18,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::FlowRecord;
 use super::table::FlowModel;
-use crate::store::FlowSlot;
+use crate::store::{EntityKind, FlowSlot};
 
 const SLOT_MS: i64 = 60_000;
 
@@ -32,17 +35,35 @@ struct Sums {
 
 #[derive(Debug, Default)]
 struct Minute {
+    /// By customer id.
     customers: HashMap<String, Sums>,
+    /// By product line name.
+    lines: HashMap<String, Sums>,
     /// Exporter indexes (of the model in force when they sent) seen in this minute.
     seen: Vec<bool>,
+}
+
+impl Minute {
+    /// The sums of `(kind, name)`, created at zero (allocating its name only then).
+    fn sums(&mut self, kind: EntityKind, name: &str) -> Option<&mut Sums> {
+        let map = if kind == EntityKind::ProductLine {
+            &mut self.lines
+        } else {
+            &mut self.customers
+        };
+        if !map.contains_key(name) {
+            map.insert(name.to_string(), Sums::default());
+        }
+        map.get_mut(name)
+    }
 }
 
 /// What a record was attributed to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Attribution {
-    /// Its source or destination (or both) is a customer's.
+    /// Its source or destination (or both) is a customer's or a product line's.
     Customer,
-    /// Neither address is in a customer prefix.
+    /// Neither address is in a customer or product line prefix.
     None,
 }
 
@@ -75,25 +96,44 @@ impl Minutes {
         m.seen[index] = true;
     }
 
-    /// Adds one record received at `now_ms` to the customers its addresses belong to.
+    /// Adds one record received at `now_ms` to the customers and product lines its
+    /// addresses belong to.
     pub fn add(&mut self, now_ms: i64, model: &FlowModel, r: &FlowRecord) -> Attribution {
         let from = model.customer_of(r.src);
         let to = model.customer_of(r.dst);
-        if from.is_none() && to.is_none() {
+        let (line_from, line_to) = if model.product_lines().is_empty() {
+            (None, None)
+        } else {
+            (model.product_line_of(r.src), model.product_line_of(r.dst))
+        };
+        if from.is_none() && to.is_none() && line_from.is_none() && line_to.is_none() {
             return Attribution::None;
         }
         let m = self.minute(now_ms);
-        for (idx, sent) in [(from, true), (to, false)] {
-            let Some(name) = idx
-                .filter(|i| model.measured(*i))
-                .and_then(|i| model.customers().get(i as usize))
-            else {
+        let customer = |i: u32| {
+            model
+                .measured(i)
+                .then(|| model.customers().get(i as usize))
+                .flatten()
+                .map(|n| (EntityKind::Customer, n))
+        };
+        let line = |i: u32| {
+            model
+                .product_line_measured(i)
+                .then(|| model.product_lines().get(i as usize))
+                .flatten()
+                .map(|n| (EntityKind::ProductLine, n))
+        };
+        for (owner, sent) in [
+            (from.and_then(customer), true),
+            (to.and_then(customer), false),
+            (line_from.and_then(line), true),
+            (line_to.and_then(line), false),
+        ] {
+            let Some((kind, name)) = owner else {
                 continue;
             };
-            if !m.customers.contains_key(name.as_str()) {
-                m.customers.insert(name.clone(), Sums::default());
-            }
-            let Some(s) = m.customers.get_mut(name.as_str()) else {
+            let Some(s) = m.sums(kind, name) else {
                 continue;
             };
             if sent {
@@ -108,9 +148,8 @@ impl Minutes {
     }
 
     /// The slots of every minute that ended more than `grace_ms` before `now_ms` (all
-    /// minutes when `all`, the current one covered up to `now_ms`): one per customer of the
-    /// model with prefixes (zero when it had no traffic in a covered minute) and per
-    /// customer seen in the minute.
+    /// minutes when `all`, the current one covered up to `now_ms`): one per customer and
+    /// product line that flows measure (zero when it had no traffic in a covered minute).
     pub fn take_due(
         &mut self,
         now_ms: i64,
@@ -144,13 +183,25 @@ impl Minutes {
                 continue;
             }
             for c in model.measured_customers() {
-                m.customers.entry(c.clone()).or_default();
+                m.sums(EntityKind::Customer, c);
             }
-            let mut rows: Vec<(String, Sums)> = m.customers.into_iter().collect();
+            for p in model.measured_product_lines() {
+                m.sums(EntityKind::ProductLine, p);
+            }
+            let customers = m
+                .customers
+                .into_iter()
+                .map(|(n, s)| ((EntityKind::Customer, n), s));
+            let lines = m
+                .lines
+                .into_iter()
+                .map(|(n, s)| ((EntityKind::ProductLine, n), s));
+            let mut rows: Vec<((EntityKind, String), Sums)> = customers.chain(lines).collect();
             rows.sort_by(|a, b| a.0.cmp(&b.0));
-            for (customer, s) in rows {
+            for ((kind, name), s) in rows {
                 out.push(FlowSlot {
-                    customer,
+                    kind,
+                    name,
                     slot_start: slot * 60,
                     in_octets: s.in_octets,
                     out_octets: s.out_octets,
@@ -189,6 +240,7 @@ mod tests {
                     customer: "globex".into(),
                 },
             ],
+            product_line_prefixes: vec![],
         })
     }
 
@@ -228,7 +280,7 @@ mod tests {
         // The minute after that: nothing at all (a gap).
         let t3 = t0 + 200_000;
         let slots = a.take_due(t3, 1000, &m, false);
-        let by = |c: &str, s: i64| slots.iter().find(|x| x.customer == c && x.slot_start == s);
+        let by = |c: &str, s: i64| slots.iter().find(|x| x.name == c && x.slot_start == s);
         let m0 = (t0 / 60_000) * 60;
         let acme0 = by("acme", m0).unwrap();
         assert_eq!((acme0.in_octets, acme0.out_octets), (1000, 0));
@@ -247,6 +299,76 @@ mod tests {
         assert_eq!(slots.len(), 4, "the silent minute is a gap: {slots:?}");
     }
 
+    /// A product line known by a prefix that holds a customer's: a record counts for both
+    /// (two dimensions, like a port's labels), each in its own slot; a product line with
+    /// ports is measured by them.
+    #[test]
+    fn product_lines_by_prefix_beside_customers() {
+        use crate::config::{PortKey, ProductLine, ProductLinePrefix, Topology};
+        let mut settings = FlowSettings {
+            listen: vec![],
+            exporters: vec![FlowExporter {
+                switch: "sw0".into(),
+                address: "10.0.0.1".parse().unwrap(),
+                sampling: 1,
+            }],
+            prefixes: vec![CustomerPrefix {
+                prefix: "203.0.113.0/24".parse().unwrap(),
+                customer: "acme".into(),
+            }],
+            product_line_prefixes: vec![],
+        };
+        for (p, l) in [
+            ("203.0.112.0/22", "cloud"),
+            ("2001:db8::/32", "cloud"),
+            ("198.51.100.0/24", "cdn"),
+        ] {
+            settings.product_line_prefixes.push(ProductLinePrefix {
+                prefix: p.parse().unwrap(),
+                product_line: l.into(),
+            });
+        }
+        let mut topo = Topology::default();
+        topo.product_lines.insert(
+            "cdn".into(),
+            ProductLine {
+                name: "cdn".into(),
+                owners: vec![],
+                ports: vec![PortKey {
+                    switch: "sw0".into(),
+                    port: "eth1".into(),
+                }],
+                description: None,
+            },
+        );
+        let m = FlowModel::new(&settings).with_ports(&topo);
+        let t0 = 1_700_000_040_000;
+        let mut a = Minutes::new(t0 - 60_000);
+        a.seen(t0, 0);
+        // acme (and cloud) receive 1000; cloud sends 300 from outside acme; cdn (ports) 50.
+        a.add(t0, &m, &rec("192.0.2.1", "203.0.113.5", 1000));
+        a.add(t0, &m, &rec("2001:db8:7::1", "192.0.2.1", 300));
+        assert_eq!(
+            a.add(t0, &m, &rec("198.51.100.9", "192.0.2.1", 50)),
+            Attribution::Customer
+        );
+        let slots = a.take_due(t0 + 120_000, 1000, &m, false);
+        let get = |k: EntityKind, n: &str| {
+            slots
+                .iter()
+                .find(|s| s.kind == k && s.name == n)
+                .map(|s| (s.in_octets, s.out_octets))
+        };
+        assert_eq!(get(EntityKind::Customer, "acme"), Some((0, 1000)));
+        assert_eq!(get(EntityKind::ProductLine, "cloud"), Some((300, 1000)));
+        assert_eq!(
+            get(EntityKind::ProductLine, "cdn"),
+            None,
+            "measured by its port"
+        );
+        assert_eq!(slots.len(), 2, "{slots:?}");
+    }
+
     #[test]
     fn a_customer_with_ports_is_not_measured_by_flows() {
         use crate::config::{Customer, PortKey, Topology};
@@ -263,7 +385,7 @@ mod tests {
                 }],
             },
         );
-        let m = model(1).with_port_customers(&topo);
+        let m = model(1).with_ports(&topo);
         let t0 = 1_700_000_040_000;
         let mut a = Minutes::new(t0 - 60_000);
         a.seen(t0, 0);
@@ -272,7 +394,7 @@ mod tests {
             Attribution::Customer
         );
         let slots = a.take_due(t0 + 120_000, 1000, &m, false);
-        assert!(slots.iter().all(|s| s.customer == "acme"), "{slots:?}");
+        assert!(slots.iter().all(|s| s.name == "acme"), "{slots:?}");
         assert_eq!(slots.len(), 1);
     }
 }

@@ -587,11 +587,11 @@ impl Evidence {
     }
 
     /// [`Evidence::summary`] with the target chosen among the destinations inside the
-    /// prefixes of customer `toward` (an index of `model`), when given.
+    /// prefixes of a customer or product line (`toward`), when given.
     pub fn summary_toward(
         &self,
         switches: &[&str],
-        toward: Option<u32>,
+        toward: Option<Toward>,
         now_ms: i64,
         model: &FlowModel,
     ) -> Option<Summary> {
@@ -624,7 +624,11 @@ impl Evidence {
             }
         }
         drop(all);
-        let of_interest = |ip: &IpAddr| toward.is_none() || model.customer_of(*ip) == toward;
+        let of_interest = |ip: &IpAddr| match toward {
+            None => true,
+            Some(Toward::Customer(i)) => model.customer_of(*ip) == Some(i),
+            Some(Toward::ProductLine(i)) => model.product_line_of(*ip) == Some(i),
+        };
         let (target, d) = dsts
             .iter()
             .filter(|(ip, _)| of_interest(ip))
@@ -707,6 +711,15 @@ impl Evidence {
         }
         Some(summary(Class::NotAnAttack, *target, d, 1))
     }
+}
+
+/// Whose addresses a summary is about (an index of the model's customers or product lines).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Toward {
+    /// A customer known by prefixes.
+    Customer(u32),
+    /// A product line known by prefixes.
+    ProductLine(u32),
 }
 
 /// Destinations an attack must reach to be called spread over many.
@@ -854,8 +867,8 @@ impl std::fmt::Debug for FlowEvidence {
 
 impl FlowEvidence {
     /// The evidence line for an alert on `entity` at `now_ms`, when flows exist: the flows
-    /// of the entity's switches (see [`switches_of`]); for a customer known by prefixes
-    /// only, the traffic toward its addresses on every exporter.
+    /// of the entity's switches (see [`switches_of`]); for a customer or product line known
+    /// by prefixes only, the traffic toward its addresses on every exporter.
     pub fn line(&self, entity: &str, topology: &Topology, now_ms: i64) -> Option<String> {
         self.lines(entity, topology, now_ms).map(|(full, _)| full)
     }
@@ -870,12 +883,19 @@ impl FlowEvidence {
     ) -> Option<(String, String)> {
         let model = (self.model)();
         let switches = switches_of(entity, topology);
-        let toward = entity
-            .strip_prefix("customer:")
-            .filter(|_| switches.is_empty())
-            .and_then(|c| model.customers().iter().position(|x| x == c))
-            .map(|i| i as u32);
-        if entity.starts_with("customer:") && switches.is_empty() && toward.is_none() {
+        let by_prefix = switches.is_empty()
+            && (entity.starts_with("customer:") || entity.starts_with("product_line:"));
+        let toward = if let Some(c) = entity.strip_prefix("customer:") {
+            let i = model.customers().iter().position(|x| x == c);
+            i.map(|i| Toward::Customer(i as u32))
+        } else if let Some(p) = entity.strip_prefix("product_line:") {
+            let i = model.product_lines().iter().position(|x| x == p);
+            i.map(|i| Toward::ProductLine(i as u32))
+        } else {
+            None
+        }
+        .filter(|_| by_prefix);
+        if by_prefix && toward.is_none() {
             return None;
         }
         let names: Vec<&str> = switches.iter().map(String::as_str).collect();
@@ -954,6 +974,7 @@ mod tests {
                 prefix: "203.0.113.0/24".parse().unwrap(),
                 customer: "acme".into(),
             }],
+            product_line_prefixes: vec![],
         })
     }
 
@@ -1147,7 +1168,9 @@ mod tests {
         e.record("edge-1", NOW, &recs);
         let all = e.summary(&[], NOW + 1000, &m).unwrap();
         assert_ne!(all.target.to_string(), "203.0.113.9");
-        let acme = e.summary_toward(&[], Some(0), NOW + 1000, &m).unwrap();
+        let acme = e
+            .summary_toward(&[], Some(Toward::Customer(0)), NOW + 1000, &m)
+            .unwrap();
         assert_eq!(acme.target.to_string(), "203.0.113.9");
         assert_eq!(acme.customer.as_deref(), Some("acme"));
         assert_eq!(
@@ -1156,6 +1179,39 @@ mod tests {
             "{}",
             acme.describe()
         );
+    }
+
+    /// A product line known only by prefixes: its alert's evidence is the traffic toward its
+    /// addresses on every exporter (not the busier traffic elsewhere).
+    #[test]
+    fn a_prefix_product_line_sees_the_traffic_toward_its_addresses() {
+        let model = FlowModel::new(&FlowSettings {
+            listen: vec![],
+            exporters: vec![],
+            prefixes: vec![],
+            product_line_prefixes: vec![crate::config::ProductLinePrefix {
+                prefix: "203.0.113.0/24".parse().unwrap(),
+                product_line: "cloud".into(),
+            }],
+        });
+        let e = std::sync::Arc::new(Evidence::new());
+        let mut g = Lcg(13);
+        background(&e, NOW, &mut g);
+        let recs: Vec<FlowRecord> = (0..100)
+            .map(|_| rec(g.ip(), "203.0.113.9", UDP, 53, 0, 1, 1400))
+            .collect();
+        e.record("edge-1", NOW, &recs);
+        let fe = FlowEvidence {
+            evidence: e,
+            model: std::sync::Arc::new(move || std::sync::Arc::new(model.clone())),
+        };
+        let topo = Topology::default();
+        let line = fe.line("product_line:cloud", &topo, NOW + 1000).unwrap();
+        assert!(
+            line.starts_with("Flows: likely DNS reflection toward 203.0.113.9:"),
+            "{line}"
+        );
+        assert!(fe.line("product_line:other", &topo, NOW + 1000).is_none());
     }
 
     #[test]
@@ -1302,7 +1358,9 @@ mod tests {
                 .collect();
             e.record("edge-1", start + s * 1000, &recs);
         }
-        let s = e.summary_toward(&[], Some(0), start + 56_000, &m).unwrap();
+        let s = e
+            .summary_toward(&[], Some(Toward::Customer(0)), start + 56_000, &m)
+            .unwrap();
         assert_eq!(s.target.to_string(), "203.0.113.7");
         assert!(s.share > 0.99, "{}", s.describe());
     }

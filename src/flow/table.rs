@@ -1,5 +1,7 @@
 //! What the collector runs on, built once per runtime model: the trusted exporters by
-//! source address, and a longest-prefix-match table from addresses to customers.
+//! source address, and longest-prefix-match tables from addresses to customers and to
+//! product lines (one table of each kind: a customer's prefix may lie inside a product
+//! line's).
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -51,21 +53,77 @@ impl Lpm {
     }
 }
 
-/// The exporters and the customer prefixes in force.
+/// Owners of prefixes of one kind (customers, or product lines), by index, with their
+/// longest-prefix-match tables.
 #[derive(Clone, Debug, Default)]
-pub struct FlowModel {
-    exporters: HashMap<IpAddr, Exporter>,
-    exporter_names: Vec<String>,
-    customers: Vec<String>,
-    /// Customers (by index) whose usage their ports measure: flows attribute them (evidence)
+struct Owners {
+    names: Vec<String>,
+    /// Owners (by index) whose usage their ports measure: flows attribute them (evidence)
     /// but do not add to their usage, which would count the same bytes twice.
     by_ports: HashSet<u32>,
     v4: Lpm,
     v6: Lpm,
 }
 
+impl Owners {
+    fn new<'a>(prefixes: impl Iterator<Item = (&'a crate::config::Prefix, &'a str)>) -> Owners {
+        let mut o = Owners::default();
+        let mut ids: HashMap<&str, u32> = HashMap::new();
+        for (prefix, owner) in prefixes {
+            let idx = *ids.entry(owner).or_insert_with(|| {
+                o.names.push(owner.to_string());
+                (o.names.len() - 1) as u32
+            });
+            match prefix.addr() {
+                IpAddr::V4(a) => o.v4.insert(u128::from(u32::from(a)), prefix.len(), 32, idx),
+                IpAddr::V6(a) => o.v6.insert(u128::from(a), prefix.len(), 128, idx),
+            }
+        }
+        o
+    }
+
+    fn of(&self, ip: IpAddr) -> Option<u32> {
+        match canonical(ip) {
+            IpAddr::V4(a) => self.v4.get(u128::from(u32::from(a)), 32),
+            IpAddr::V6(a) => self.v6.get(u128::from(a), 128),
+        }
+    }
+
+    fn mark_ports(&mut self, with_ports: &HashSet<&str>) {
+        self.by_ports = self
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| with_ports.contains(c.as_str()))
+            .map(|(i, _)| i as u32)
+            .collect();
+    }
+
+    fn measured(&self, idx: u32) -> bool {
+        (idx as usize) < self.names.len() && !self.by_ports.contains(&idx)
+    }
+
+    fn measured_names(&self) -> impl Iterator<Item = &String> {
+        self.names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.by_ports.contains(&(*i as u32)))
+            .map(|(_, c)| c)
+    }
+}
+
+/// The exporters and the customer and product line prefixes in force.
+#[derive(Clone, Debug, Default)]
+pub struct FlowModel {
+    exporters: HashMap<IpAddr, Exporter>,
+    exporter_names: Vec<String>,
+    customers: Owners,
+    product_lines: Owners,
+}
+
 impl FlowModel {
-    /// Builds the model of `[flow]` (validated: prefixes of two customers never overlap).
+    /// Builds the model of `[flow]` (validated: prefixes of two customers, or of two
+    /// product lines, never overlap).
     pub fn new(settings: &FlowSettings) -> FlowModel {
         let mut m = FlowModel::default();
         for e in &settings.exporters {
@@ -80,58 +138,65 @@ impl FlowModel {
                 },
             );
         }
-        let mut ids: HashMap<&str, u32> = HashMap::new();
-        for p in &settings.prefixes {
-            let idx = *ids.entry(p.customer.as_str()).or_insert_with(|| {
-                m.customers.push(p.customer.clone());
-                (m.customers.len() - 1) as u32
-            });
-            match p.prefix.addr() {
-                IpAddr::V4(a) => {
-                    m.v4.insert(u128::from(u32::from(a)), p.prefix.len(), 32, idx)
-                }
-                IpAddr::V6(a) => m.v6.insert(u128::from(a), p.prefix.len(), 128, idx),
-            }
-        }
+        m.customers = Owners::new(
+            settings
+                .prefixes
+                .iter()
+                .map(|p| (&p.prefix, p.customer.as_str())),
+        );
+        m.product_lines = Owners::new(
+            settings
+                .product_line_prefixes
+                .iter()
+                .map(|p| (&p.prefix, p.product_line.as_str())),
+        );
         m
     }
 
-    /// The same model knowing which customers have ports in `topology` (configured or
-    /// attributed by ifAlias): their usage is measured by their ports, not by flows.
-    pub fn with_port_customers(mut self, topology: &Topology) -> FlowModel {
-        let mut with_ports: HashSet<&str> = topology
+    /// The same model knowing which customers and product lines have ports in `topology`
+    /// (configured or attributed by ifAlias): their usage is measured by their ports, not
+    /// by flows.
+    pub fn with_ports(mut self, topology: &Topology) -> FlowModel {
+        let mut customers: HashSet<&str> = topology
             .customers
             .values()
             .filter(|c| !c.ports.is_empty())
             .map(|c| c.id.as_str())
             .collect();
-        with_ports.extend(
-            topology
-                .ports()
-                .filter_map(|p| p.labels.customer.as_deref()),
-        );
-        self.by_ports = self
-            .customers
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| with_ports.contains(c.as_str()))
-            .map(|(i, _)| i as u32)
+        let mut lines: HashSet<&str> = topology
+            .product_lines
+            .values()
+            .filter(|p| !p.ports.is_empty())
+            .map(|p| p.name.as_str())
             .collect();
+        for p in topology.ports() {
+            customers.extend(p.labels.customer.as_deref());
+            lines.extend(p.labels.product_line.as_deref());
+        }
+        self.customers.mark_ports(&customers);
+        self.product_lines.mark_ports(&lines);
         self
     }
 
     /// Whether flows measure the usage of customer `idx` (it has prefixes and no ports).
     pub fn measured(&self, idx: u32) -> bool {
-        (idx as usize) < self.customers.len() && !self.by_ports.contains(&idx)
+        self.customers.measured(idx)
     }
 
     /// The customers whose usage flows measure.
     pub fn measured_customers(&self) -> impl Iterator<Item = &String> {
-        self.customers
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !self.by_ports.contains(&(*i as u32)))
-            .map(|(_, c)| c)
+        self.customers.measured_names()
+    }
+
+    /// Whether flows measure the traffic of product line `idx` (it has prefixes and no
+    /// ports).
+    pub fn product_line_measured(&self, idx: u32) -> bool {
+        self.product_lines.measured(idx)
+    }
+
+    /// The product lines whose traffic flows measure.
+    pub fn measured_product_lines(&self) -> impl Iterator<Item = &String> {
+        self.product_lines.measured_names()
     }
 
     /// The exporter sending from `ip`, if it is a configured one.
@@ -146,16 +211,24 @@ impl FlowModel {
 
     /// Customers with prefixes, by index.
     pub fn customers(&self) -> &[String] {
-        &self.customers
+        &self.customers.names
+    }
+
+    /// Product lines with prefixes, by index.
+    pub fn product_lines(&self) -> &[String] {
+        &self.product_lines.names
     }
 
     /// The customer whose prefix holds `ip` (longest match), as an index into
     /// [`FlowModel::customers`].
     pub fn customer_of(&self, ip: IpAddr) -> Option<u32> {
-        match canonical(ip) {
-            IpAddr::V4(a) => self.v4.get(u128::from(u32::from(a)), 32),
-            IpAddr::V6(a) => self.v6.get(u128::from(a), 128),
-        }
+        self.customers.of(ip)
+    }
+
+    /// The product line whose prefix holds `ip` (longest match), as an index into
+    /// [`FlowModel::product_lines`].
+    pub fn product_line_of(&self, ip: IpAddr) -> Option<u32> {
+        self.product_lines.of(ip)
     }
 }
 
@@ -191,6 +264,7 @@ mod tests {
                 p("198.51.100.128/26", "initech"),
                 p("2001:db8:1::/48", "acme"),
             ],
+            product_line_prefixes: vec![],
         })
     }
 

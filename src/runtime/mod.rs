@@ -78,8 +78,7 @@ impl Runtime {
     /// The model of an already validated configuration and compiled rules (tests, backtests).
     pub fn from_parts(config: Config, rules: Vec<Rule>, attributed: Vec<PortLabels>) -> Runtime {
         let topology = Arc::new(config.topology.with_attributed(&attributed));
-        let flow =
-            Arc::new(crate::flow::FlowModel::new(&config.flow).with_port_customers(&topology));
+        let flow = Arc::new(crate::flow::FlowModel::new(&config.flow).with_ports(&topology));
         Runtime {
             flow,
             config: Arc::new(config),
@@ -95,9 +94,7 @@ impl Runtime {
         let topology = Arc::new(self.config.topology.with_attributed(&attributed));
         Runtime {
             config: self.config.clone(),
-            flow: Arc::new(
-                crate::flow::FlowModel::new(&self.config.flow).with_port_customers(&topology),
-            ),
+            flow: Arc::new(crate::flow::FlowModel::new(&self.config.flow).with_ports(&topology)),
             topology,
             rules: self.rules.clone(),
             attributed: Arc::new(attributed),

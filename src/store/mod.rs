@@ -11,7 +11,7 @@
 //! - The stages see the store through the traits of [`traits`], which name operations, not
 //!   SQL: [`SweepSink`] (the writer), [`SeriesSource`] (behind the [`Reader`] handle),
 //!   [`UsageStore`] (behind [`UsageBook`]), [`AlertStore`], [`SilenceStore`] and
-//!   [`OutboxStore`], [`LeaseStore`], and [`FlowSink`] (customer traffic measured by flows, through the
+//!   [`OutboxStore`], [`LeaseStore`], and [`FlowSink`] (customer and product line traffic measured by flows, through the
 //!   writer). SQLite is the embedded implementation; a second backend (a shared
 //!   PostgreSQL) implements the same traits.
 //! - Connections: the writer thread's own, one read-write connection for the small writes of

@@ -41,8 +41,8 @@ pub trait SweepSink: Send + Sync {
     fn sealed(&self) -> watch::Receiver<Option<Timestamp>>;
 }
 
-/// Where the flow collector hands customer traffic measured by flows: the writer adds each
-/// slot into the customer's aggregates and rollups, in order with the sweeps.
+/// Where the flow collector hands customer and product line traffic measured by flows: the
+/// writer adds each slot into the entity's aggregates and rollups, in order with the sweeps.
 pub trait FlowSink: Send + Sync {
     /// Queues flow slots for storage without waiting on the disk.
     fn submit_flows(&self, slots: Vec<FlowSlot>) -> Result<(), StoreError>;

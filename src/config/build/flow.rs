@@ -1,11 +1,13 @@
-//! `[flow]` and `customer.prefixes`: the collector's listeners, the exporters (configured
-//! switches, by source address) and the customer prefixes, which must not overlap between
-//! two customers (a flow would be attributed by accident of longest match).
+//! `[flow]`, `customer.prefixes` and `product_line.prefixes`: the collector's listeners, the
+//! exporters (configured switches, by source address) and the prefixes, which must not
+//! overlap between two customers, nor between two product lines (a flow would be attributed
+//! by accident of longest match). A customer's prefix may lie inside a product line's: they
+//! are two dimensions, like a port's two labels.
 
 use std::net::IpAddr;
 
 use super::*;
-use crate::config::flow::{CustomerPrefix, FlowExporter, FlowSettings, Prefix};
+use crate::config::flow::{CustomerPrefix, FlowExporter, FlowSettings, Prefix, ProductLinePrefix};
 
 /// The largest `sampling` accepted: beyond 1 in a million a count is noise.
 pub(crate) const MAX_SAMPLING: i64 = 1_000_000;
@@ -83,46 +85,27 @@ impl Builder<'_, '_> {
                 sampling,
             });
         }
-        let mut seen: Vec<(Prefix, String, Range<usize>)> = Vec::new();
         // A customer may have ports and prefixes (a dedicated port, and addresses that name
         // it in attack evidence): its usage is measured on its ports only
-        // (`FlowModel::with_port_customers`), so no byte counts twice and nothing is warned.
-        for (customer, key, prefixes) in std::mem::take(&mut self.customer_prefixes) {
-            for (j, p) in prefixes.iter().enumerate() {
-                let pkey = format!("{key}.prefixes[{j}]");
-                let prefix = match p.get_ref().parse::<Prefix>() {
-                    Ok(x) => x,
-                    Err(e) => {
-                        self.doc.error(Some(p.span()), &pkey, e);
-                        continue;
-                    }
-                };
-                let clash = seen
-                    .iter()
-                    .find(|(q, c, _)| *c != customer && q.overlaps(&prefix))
-                    .map(|(q, c, at)| (*q, c.clone(), at.clone()));
-                if let Some((q, c, at)) = clash {
-                    let msg = format!(
-                        "{prefix} of customer `{customer}` overlaps {q} of customer `{c}` at {}: \
-                         a flow would go to whichever is longer; split them",
-                        self.at(&at)
-                    );
-                    self.doc.error(Some(p.span()), &pkey, msg);
-                    continue;
-                }
-                seen.push((prefix, customer.clone(), p.span()));
-                out.prefixes.push(CustomerPrefix {
-                    prefix,
-                    customer: customer.clone(),
-                });
-            }
+        // (`FlowModel::with_ports`), so no byte counts twice and nothing is warned. The same
+        // holds for a product line.
+        let customers = std::mem::take(&mut self.customer_prefixes);
+        for (prefix, customer) in self.prefixes("customer", customers) {
+            out.prefixes.push(CustomerPrefix { prefix, customer });
         }
-        if !out.prefixes.is_empty() && !out.enabled() {
+        let lines = std::mem::take(&mut self.product_line_prefixes);
+        for (prefix, product_line) in self.prefixes("product line", lines) {
+            out.product_line_prefixes.push(ProductLinePrefix {
+                prefix,
+                product_line,
+            });
+        }
+        if (!out.prefixes.is_empty() || !out.product_line_prefixes.is_empty()) && !out.enabled() {
             self.doc.warning(
                 None,
                 "flow.listen",
-                "customers have `prefixes` but `[flow] listen` is empty: their traffic is \
-                 measured by flows, and no collector runs",
+                "customers or product lines have `prefixes` but `[flow] listen` is empty: their \
+                 traffic is measured by flows, and no collector runs",
             );
         }
         if out.enabled() && out.exporters.is_empty() {
@@ -134,6 +117,46 @@ impl Builder<'_, '_> {
             );
         }
         out
+    }
+}
+
+impl Builder<'_, '_> {
+    /// Parses the `prefixes` of each owner (a customer or a product line: `what`) and
+    /// refuses a prefix that overlaps another owner's of the same kind (a flow would go to
+    /// whichever is longer) or has host bits set; (prefix, owner) in file order.
+    fn prefixes(
+        &mut self,
+        what: &str,
+        owners: Vec<(String, String, Vec<Spanned<String>>)>,
+    ) -> Vec<(Prefix, String)> {
+        let mut seen: Vec<(Prefix, String, Range<usize>)> = Vec::new();
+        for (owner, key, prefixes) in owners {
+            for (j, p) in prefixes.iter().enumerate() {
+                let pkey = format!("{key}.prefixes[{j}]");
+                let prefix = match p.get_ref().parse::<Prefix>() {
+                    Ok(x) => x,
+                    Err(e) => {
+                        self.doc.error(Some(p.span()), &pkey, e);
+                        continue;
+                    }
+                };
+                let clash = seen
+                    .iter()
+                    .find(|(q, c, _)| *c != owner && q.overlaps(&prefix))
+                    .map(|(q, c, at)| (*q, c.clone(), at.clone()));
+                if let Some((q, c, at)) = clash {
+                    let msg = format!(
+                        "{prefix} of {what} `{owner}` overlaps {q} of {what} `{c}` at {}: a \
+                         flow would go to whichever is longer; split them",
+                        self.at(&at)
+                    );
+                    self.doc.error(Some(p.span()), &pkey, msg);
+                    continue;
+                }
+                seen.push((prefix, owner.clone(), p.span()));
+            }
+        }
+        seen.into_iter().map(|(p, o, _)| (p, o)).collect()
     }
 }
 

@@ -47,6 +47,8 @@ pub(super) struct Builder<'d, 'a> {
     pub(super) pricing_spans: pricing::PricingSpans,
     /// Each valid customer's `prefixes` (id, key, as written), checked by `[flow]`.
     pub(super) customer_prefixes: Vec<(String, String, Vec<Spanned<String>>)>,
+    /// Each valid product line's `prefixes` (name, key, as written), checked by `[flow]`.
+    pub(super) product_line_prefixes: Vec<(String, String, Vec<Spanned<String>>)>,
     /// `[daemon] shard` as written.
     pub(super) daemon_shard: Option<Spanned<String>>,
     /// Each site's `shard`, inherited by its switches.
@@ -69,6 +71,7 @@ impl<'d, 'a> Builder<'d, 'a> {
             declared: Default::default(),
             pricing_spans: Default::default(),
             customer_prefixes: Vec::new(),
+            product_line_prefixes: Vec::new(),
             daemon_shard: None,
             site_shards: HashMap::new(),
             unsharded: Vec::new(),

@@ -19,6 +19,8 @@ impl Builder<'_, '_> {
             }
             if ok {
                 let name = el.value.name.into_inner();
+                self.product_line_prefixes
+                    .push((name.clone(), key.clone(), el.value.prefixes));
                 let owners = el
                     .value
                     .owners

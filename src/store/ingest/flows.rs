@@ -1,4 +1,4 @@
-//! Flow-measured customer slots into the aggregate tables: 60 s slots, the 5-minute rollup,
+//! Flow-measured customer and product line slots into the aggregate tables: 60 s slots, the 5-minute rollup,
 //! and straight into 1 h and 1 d for a 5-minute bucket already sealed. Flows move the
 //! store's "now" like sweeps (the end of their newest minute, never past the wall clock), so
 //! a store fed by flows alone seals its 5-minute buckets into 1 h and 1 d too. One
@@ -9,13 +9,14 @@ use rusqlite::params;
 use super::{Ingest, M5_MS, SLOT_MS};
 use crate::hash::FastMap;
 use crate::store::buckets::{Acc, Coarse, Table, write_buckets};
-use crate::store::entity::Tier;
+use crate::store::entity::{EntityKind, Tier};
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::flows::FlowSlot;
 use crate::store::metrics::WriterMetrics;
 
 impl Ingest {
-    /// Adds flow slots into their customers' series (created if missing); returns how many.
+    /// Adds flow slots into their customers' and product lines' series (created if
+    /// missing); returns how many.
     pub(crate) fn write_flows(
         &mut self,
         slots: &[FlowSlot],
@@ -37,25 +38,31 @@ impl Ingest {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(&path, "starting a flow write")?;
-        let mut ids: FastMap<&str, i64> = FastMap::default();
+        let mut ids: FastMap<(EntityKind, &str), i64> = FastMap::default();
         let mut slot_rows: FastMap<(i64, i64), Acc> = FastMap::default();
         let mut m5: FastMap<(i64, i64), Acc> = FastMap::default();
         let wall_ms = jiff::Timestamp::now().as_millisecond();
         let now = wall_ms.div_euclid(1000);
         let mut min_start_ms = i64::MAX;
         for s in slots {
-            let sid = match ids.get(s.customer.as_str()) {
+            let sid = match ids.get(&(s.kind, s.name.as_str())) {
                 Some(id) => *id,
                 None => {
+                    // The entity's own label column holds its name, as for port aggregates.
+                    let sql = if s.kind == EntityKind::ProductLine {
+                        "INSERT INTO series(kind, name, product_line, created) \
+                         VALUES ('product_line', ?1, ?1, ?2) ON CONFLICT(kind, name) \
+                         DO UPDATE SET product_line = excluded.product_line RETURNING id"
+                    } else {
+                        "INSERT INTO series(kind, name, customer, created) \
+                         VALUES ('customer', ?1, ?1, ?2) ON CONFLICT(kind, name) \
+                         DO UPDATE SET customer = excluded.customer RETURNING id"
+                    };
                     let id: i64 = tx
-                        .prepare_cached(
-                            "INSERT INTO series(kind, name, customer, created) \
-                             VALUES ('customer', ?1, ?1, ?2) ON CONFLICT(kind, name) \
-                             DO UPDATE SET customer = excluded.customer RETURNING id",
-                        )
-                        .and_then(|mut st| st.query_row(params![s.customer, now], |r| r.get(0)))
-                        .ctx(&path, "writing a customer series")?;
-                    ids.insert(&s.customer, id);
+                        .prepare_cached(sql)
+                        .and_then(|mut st| st.query_row(params![s.name, now], |r| r.get(0)))
+                        .ctx(&path, "writing a flow-measured series")?;
+                    ids.insert((s.kind, &s.name), id);
                     id
                 }
             };

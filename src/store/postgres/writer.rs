@@ -25,6 +25,7 @@ use jiff::Timestamp;
 use postgres::Client;
 use tokio::sync::watch;
 
+use super::super::entity::EntityKind;
 use super::super::error::StoreError;
 use super::super::flag;
 use super::super::flows::FlowSlot;
@@ -370,7 +371,7 @@ impl PgWriter {
         self.inner.metrics.clone()
     }
 
-    /// Queues customer slots measured by flows, in order with the sweeps.
+    /// Queues customer and product line slots measured by flows, in order with the sweeps.
     pub fn submit_flows(&self, slots: Vec<FlowSlot>) -> Result<(), StoreError> {
         if slots.is_empty() {
             return Ok(());
@@ -834,8 +835,9 @@ fn insert_rows(
         .map_err(e("reading stored samples"))
 }
 
-/// Adds flow-measured customer slots into `aggs` (creating customer series as needed);
-/// returns the newest time they reach (the end of their newest slot, never past now).
+/// Adds flow-measured customer and product line slots into `aggs` (creating their series
+/// as needed); returns the newest time they reach (the end of their newest slot, never past
+/// now).
 fn flow_slots(
     tx: &mut postgres::Transaction<'_>,
     target: &super::Target,
@@ -845,27 +847,46 @@ fn flow_slots(
     if slots.is_empty() {
         return Ok(0);
     }
-    let mut names: Vec<&str> = slots.iter().map(|s| s.customer.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
     let now = Timestamp::now();
-    let rows = tx
-        .query(
+    let mut ids: HashMap<(EntityKind, String), i64> = HashMap::new();
+    // The entity's own label column holds its name, as for port aggregates.
+    for (kind, sql) in [
+        (
+            EntityKind::Customer,
             "INSERT INTO series (kind, name, customer, created) \
              SELECT 'customer', n, n, $2 FROM unnest($1::text[]) AS t(n) \
              ON CONFLICT (kind, name) DO UPDATE SET customer = EXCLUDED.customer \
              RETURNING id, name",
-            &[&names, &now.as_second()],
-        )
-        .map_err(pg_err(target, "writing customer series"))?;
-    let mut ids: HashMap<String, i64> = HashMap::new();
-    for r in rows {
-        let e = pg_err(target, "reading customer series");
-        ids.insert(r.try_get(1).map_err(&e)?, r.try_get(0).map_err(&e)?);
+        ),
+        (
+            EntityKind::ProductLine,
+            "INSERT INTO series (kind, name, product_line, created) \
+             SELECT 'product_line', n, n, $2 FROM unnest($1::text[]) AS t(n) \
+             ON CONFLICT (kind, name) DO UPDATE SET product_line = EXCLUDED.product_line \
+             RETURNING id, name",
+        ),
+    ] {
+        let mut names: Vec<&str> = slots
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| s.name.as_str())
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        names.sort_unstable();
+        names.dedup();
+        let rows = tx
+            .query(sql, &[&names, &now.as_second()])
+            .map_err(pg_err(target, "writing flow-measured series"))?;
+        for r in rows {
+            let e = pg_err(target, "reading flow-measured series");
+            ids.insert((kind, r.try_get(1).map_err(&e)?), r.try_get(0).map_err(&e)?);
+        }
     }
     let mut newest = 0;
     for s in slots {
-        let Some(id) = ids.get(&s.customer) else {
+        let Some(id) = ids.get(&(s.kind, s.name.clone())) else {
             continue;
         };
         let sums = Sums {
