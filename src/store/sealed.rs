@@ -8,6 +8,11 @@
 //! delays nothing; but a switch that sends nothing at all (just started, or its poller
 //! stopped) would hold every aggregate back, so the mark is never further behind the newest
 //! stored sweep than [`slot_grace`], the time within which every switch has answered once.
+//!
+//! Flows are one more participant once the collector has handed over a minute: a slot is
+//! complete only when the collector has handed it over too (it does so a few seconds after
+//! the minute's end), so a customer or product line measured by flows is read by its rules
+//! with its flow bytes in, never as a gap that the flow minute fills after the rules read it.
 
 use std::collections::HashMap;
 
@@ -34,10 +39,17 @@ pub fn slot_grace(topology: &Topology) -> i64 {
         + 5
 }
 
+/// The least grace once flows take part: the collector hands a minute over 2 s after its
+/// end (plus its 1 s tick and the writer's queue).
+const FLOW_GRACE_MS: i64 = 10_000;
+
 /// Tracks each switch's newest stored sweep and publishes the seal mark.
 pub(crate) struct SealTracker {
     /// Newest stored sweep per switch, unix milliseconds.
     last: HashMap<String, i64>,
+    /// The end of the newest minute the flow collector handed over (unix milliseconds),
+    /// once it has handed over any.
+    flows: Option<i64>,
     /// The switches whose sweeps complete a slot (the topology's).
     switches: Vec<String>,
     grace_ms: i64,
@@ -50,6 +62,7 @@ impl SealTracker {
         let (tx, rx) = watch::channel(None);
         let mut t = SealTracker {
             last: HashMap::new(),
+            flows: None,
             switches: Vec::new(),
             grace_ms: 0,
             tx,
@@ -81,6 +94,11 @@ impl SealTracker {
         }
     }
 
+    /// Notes flow minutes that were just committed, up to `until_ms` (the end of the newest).
+    pub(crate) fn flows_stored(&mut self, until_ms: i64) {
+        self.flows = Some(self.flows.map_or(until_ms, |f| f.max(until_ms)));
+    }
+
     /// Publishes the mark given the newest stored sweep (`newest_ms`, 0 when none); the mark
     /// only moves forward.
     pub(crate) fn publish(&self, newest_ms: i64) {
@@ -92,10 +110,15 @@ impl SealTracker {
             .iter()
             .map(|s| self.last.get(s).copied())
             .collect::<Option<Vec<i64>>>()
-            .and_then(|v| v.into_iter().min());
+            .and_then(|v| v.into_iter().chain(self.flows).min());
+        let grace_ms = if self.flows.is_some() {
+            self.grace_ms.max(FLOW_GRACE_MS)
+        } else {
+            self.grace_ms
+        };
         let mark_ms = every
             .unwrap_or(i64::MIN)
-            .max(newest_ms - self.grace_ms)
+            .max(newest_ms - grace_ms)
             .min(newest_ms);
         let slot_ms = SLOT_SECS * 1000;
         let Ok(mark) = Timestamp::from_second(mark_ms.div_euclid(slot_ms) * SLOT_SECS) else {

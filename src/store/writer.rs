@@ -500,6 +500,9 @@ impl Worker {
             };
             match ingest.write_flows(slots, &metrics) {
                 Ok(_) => {
+                    let until = slots.iter().map(|s| s.slot_start + 60).max().unwrap_or(0);
+                    self.seal.flows_stored(until.saturating_mul(1000));
+                    self.seal.publish(ingest.newest_ms());
                     self.metrics.transactions_total.inc();
                     return;
                 }
@@ -567,7 +570,7 @@ impl Worker {
 }
 
 impl Writer {
-    /// Queues customer slots measured by flows (see [`FlowSink`]); waits while the channel
+    /// Queues customer and product line slots measured by flows (see [`FlowSink`]); waits while the channel
     /// is full (the collector's flush task, never a packet path).
     pub fn submit_flows(&self, slots: Vec<FlowSlot>) -> Result<(), StoreError> {
         if slots.is_empty() {

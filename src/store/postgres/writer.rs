@@ -697,6 +697,10 @@ impl Worker {
         )
         .map_err(e("recording the newest sample time"))?;
         tx.commit().map_err(e("committing port samples"))?;
+        // Flow minutes take part in the seal mark once handed over (see `store::sealed`).
+        if let Some(until) = self.flows.iter().map(|s| s.slot_start + 60).max() {
+            self.seal.flows_stored(until.saturating_mul(1000));
+        }
         self.flows.clear();
         self.newest_ms = self.newest_ms.max(newest);
         let m = &self.inner.metrics;
