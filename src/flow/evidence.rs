@@ -33,8 +33,9 @@ use crate::format::{format_bps, significant};
 pub const MINUTES: usize = 3;
 /// Destinations tracked per switch and minute.
 pub const MAX_DESTINATIONS: usize = 10_000;
-/// Destinations tracked over all switches in one minute (about 250 bytes each: with
-/// [`MINUTES`] minutes held, some 15 MiB at most, however many switches export).
+/// Destinations tracked over all switches in one minute (about 500 bytes each with the
+/// maps' slack: with [`MINUTES`] minutes held, some 30 MiB at most, however many switches
+/// export; `cargo bench --bench flow_ingest` measures it).
 pub const MAX_MINUTE_DESTINATIONS: usize = 20_000;
 /// (protocol, port) pairs tracked per switch and minute.
 pub const MAX_PORTS: usize = 1024;
