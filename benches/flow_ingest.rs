@@ -11,7 +11,9 @@
 //! hold: 30 minutes of 10,000 *new* destinations each (300,000 distinct in all) through the
 //! attack evidence and the minute sums; the attack evidence of 100 switches with 10,000 new
 //! destinations each a minute (1,000,000 a minute); and a flood of 200,000 datagrams of data
-//! for templates never defined (unknown templates, over 64 observation domains).
+//! for templates never defined (unknown templates, over 64 observation domains); and the
+//! worst a flood of new templates can hold: every source, template and field the decoder
+//! keeps, filled.
 //!
 //! Run: `cargo bench --bench flow_ingest`. `BANDWATCH_BENCH_RECORDS` (default 3,000,000) sets
 //! how many records are processed.
@@ -241,6 +243,30 @@ fn main() {
         "evidence over 100 switches x 10,000 new destinations a minute, 5 minutes: RSS \
          {before:.0} MiB before, {:.0} MiB after (peak {:.0} MiB); evidence holds {m} \
          switch-minutes, {d} destinations, {p} port pairs",
+        rss_mib(),
+        peak_rss_mib()
+    );
+
+    // The worst a flood of new templates can do: every source the decoder keeps (and some
+    // more), each with every template it keeps (and some more), each of the most fields
+    // accepted.
+    use bandwatch::flow::decode::{MAX_FIELDS, MAX_SOURCES, MAX_TEMPLATES};
+    let big: Vec<Field> = (0..MAX_FIELDS as u16).map(|i| (1 + i % 200, 4)).collect();
+    let big_vals = vec![7u64; MAX_FIELDS];
+    let before = rss_mib();
+    let mut flood = 0u64;
+    for domain in 0..(MAX_SOURCES as u32 + 64) {
+        for t in 0..(MAX_TEMPLATES as u16 + 8) {
+            let d = ipfix(domain, 256 + t, &big, true, std::slice::from_ref(&big_vals));
+            out.clear();
+            let _ = decoder.decode(exporter, &d, 1, &mut out);
+            flood += 1;
+        }
+    }
+    println!(
+        "worst template flood: {flood} datagrams, each a new {MAX_FIELDS}-field template, over \
+         {} observation domains: RSS {before:.0} MiB before, {:.0} MiB after (peak {:.0} MiB)",
+        MAX_SOURCES + 64,
         rss_mib(),
         peak_rss_mib()
     );

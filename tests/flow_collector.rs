@@ -254,6 +254,48 @@ fn templates_are_kept_apart_per_exporter_and_observation_domain() {
     assert_eq!((r.records, r.unknown_template_sets), (0, 1));
 }
 
+/// A template of more fields than any exporter sends is refused (it would cost some 200 KB
+/// a copy with the parser's default limit), and its data is counted as of an unknown
+/// template; one at the limit is read.
+#[test]
+fn templates_of_too_many_fields_are_refused() {
+    use bandwatch::flow::decode::MAX_FIELDS;
+    let mut d = Decoder::new();
+    let ip: IpAddr = "10.0.0.1".parse().unwrap();
+    let fields = |n: usize| -> Vec<Field> {
+        let mut f: Vec<Field> = vec![(8, 4), (12, 4), (1, 4), (2, 4)];
+        f.extend((f.len()..n).map(|i| (1000 + i as u16, 1)));
+        f
+    };
+    let vals = |n: usize| -> Vec<u64> {
+        let mut v = vec![v4("203.0.113.5"), v4("198.51.100.9"), 1000, 2];
+        v.resize(n, 0);
+        v
+    };
+    let mut out = Vec::new();
+    let ok = d.decode(
+        ip,
+        &ipfix(1, 256, &fields(MAX_FIELDS), true, &[vals(MAX_FIELDS)]),
+        1,
+        &mut out,
+    );
+    assert_eq!(ok.map(|r| r.records), Ok(1));
+    out.clear();
+    let n = MAX_FIELDS + 1;
+    let r = d.decode(ip, &ipfix(1, 257, &fields(n), true, &[]), 1, &mut out);
+    let data = d.decode(
+        ip,
+        &ipfix(1, 257, &fields(n), false, &[vals(n)]),
+        1,
+        &mut out,
+    );
+    assert!(out.is_empty(), "{out:?}");
+    assert!(
+        r.is_err() || data.is_ok_and(|x| x.unknown_template_sets == 1),
+        "{r:?} {data:?}"
+    );
+}
+
 #[test]
 fn sampling_multiplies_counters_and_absurd_rates_are_dropped() {
     let mut d = Decoder::new();

@@ -6,8 +6,12 @@
 //! own template cache, so two routers (or two line cards of one) that reuse a template id for
 //! different layouts never read each other's records. The exporter is keyed by its IP alone
 //! (not its source port), so a restarted exporter keeps its templates until it sends new
-//! ones. Sources and templates are bounded (LRU), so a flood of spoofed sources or of
-//! template ids cannot grow memory without limit.
+//! ones. Sources, templates and fields are bounded, so a flood of spoofed observation domains,
+//! of template ids or of huge templates cannot grow memory without limit: at most
+//! [`MAX_SOURCES`] (exporter, domain) pairs (least recently used first out), each with at
+//! most [`MAX_TEMPLATES`] templates (and as many options templates), each of at most
+//! [`MAX_FIELDS`] fields (a longer template is refused, and its data counted as of an unknown
+//! template). `cargo bench --bench flow_ingest` measures the worst case.
 //!
 //! Sampling: a record's own sampling field (v9/IPFIX element 34, 50 or 305) wins, then the
 //! rate an options record announced for its (exporter, domain), then the exporter's
@@ -27,9 +31,13 @@ use super::FlowRecord;
 /// The largest sampling rate applied; beyond it a record is dropped as absurd.
 pub const MAX_SAMPLING: u64 = 1_000_000;
 /// Exporters (address, domain) whose templates are kept at once.
-const MAX_SOURCES: usize = 4096;
-/// Templates kept per (exporter, domain).
-const MAX_TEMPLATES: usize = 512;
+pub const MAX_SOURCES: usize = 1024;
+/// Templates kept per (exporter, domain), least recently used first out (exporters use a
+/// handful: softflowd 1-2, pmacct and routers a few per flow monitor).
+pub const MAX_TEMPLATES: usize = 32;
+/// Fields of one template (the parser's default is 10,000, some 200 KB a template; real
+/// templates have up to a few dozen).
+pub const MAX_FIELDS: usize = 100;
 
 /// Why a datagram was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +105,7 @@ impl Decoder {
     pub fn new() -> Decoder {
         let builder = NetflowParser::builder()
             .with_cache_size(MAX_TEMPLATES)
+            .with_max_field_count(MAX_FIELDS)
             .with_allowed_versions(&[9, 10]);
         let parser = AutoScopedParser::try_with_builder(builder)
             .and_then(|p| p.with_max_sources(MAX_SOURCES))
