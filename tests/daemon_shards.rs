@@ -1,14 +1,16 @@
 //! Shards on one store: two `bandwatch run` with `[daemon] shard = "a"` and `"b"` share one
 //! data folder (one SQLite file) and a simulated fleet of two switches, one in each shard.
-//! Each polls only its own switch; exactly one holds the singleton lease (the outbox and the
-//! monthly report run there); after a kill -9 of the holder the other takes the lease over,
-//! with a higher fencing token.
+//! Each polls only its own switch; exactly one holds the singleton lease (the outbox, the
+//! monthly report and the aggregate rules run there): the product line `cdn`, which spans
+//! both shards, fires its rule in the holder only; after a kill -9 of the holder the other
+//! takes the lease over, with a higher fencing token, and carries the product line's alert
+//! on from the store without mailing it again.
 
 mod daemon_support;
 
 use std::path::Path;
 
-use daemon_support::{Kill, free_tcp_port, http_get, simulate, spawn_run, wait_for};
+use daemon_support::{Kill, eml_subjects, free_tcp_port, http_get, simulate, spawn_run, wait_for};
 
 /// The value of the first `/metrics` sample line starting with `prefix`.
 fn metric(http: u16, prefix: &str) -> Option<f64> {
@@ -44,9 +46,21 @@ fn start(dir: &Path, name: &str, text: &str) -> Kill {
 #[test]
 fn two_shards_share_a_store_and_hand_the_lease_over() {
     let dir = tempfile::tempdir().unwrap();
-    let sim = simulate(&dir.path().join("sim.toml"), 2, 4, &[], "");
-    let sharded = sim
-        .text
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    std::fs::write(dir.path().join("rules/cdn.toml"), CDN_RULE).unwrap();
+    let sim = simulate(
+        &dir.path().join("sim.toml"),
+        2,
+        4,
+        &[],
+        "rules_dir = \"rules\"\n",
+    );
+    let mut text = sim.text.clone();
+    text.push_str(
+        "\n[[route]]\nname = \"ops\"\nemail = [\"noc@example.net\"]\n\n\
+         [email]\ntransport = \"file\"\nfrom = \"bandwatch <bandwatch@example.net>\"\ngroup_wait = \"1s\"\n",
+    );
+    let sharded = text
         .replace(
             "name = \"sim-0001\"\n",
             "name = \"sim-0001\"\nshard = \"a\"\n",
@@ -92,6 +106,20 @@ fn two_shards_share_a_store_and_hand_the_lease_over() {
     std::thread::sleep(std::time::Duration::from_secs(3));
     assert_eq!(held(holder_http), Some(1.0));
     assert_eq!(held(other_http), Some(0.0));
+    // The product line's rule runs in the holder, on the aggregate of both shards' ports
+    // from the store (once its 60 s slot is sealed), and not in the other daemon.
+    wait_for("the holder firing the product line's alert", 180, || {
+        cdn_state(holder_http).as_deref() == Some("firing")
+    });
+    assert_eq!(
+        cdn_state(other_http),
+        None,
+        "only the holder runs aggregate rules"
+    );
+    let outbox = dir.path().join("var/outbox");
+    wait_for("the product line's alert mailed", 30, || {
+        cdn_firing(&outbox) == 1
+    });
 
     // kill -9 of the holder: no release, the lease has to expire.
     drop(holder.take());
@@ -103,4 +131,46 @@ fn two_shards_share_a_store_and_hand_the_lease_over() {
     // The survivor still polls only its own shard.
     let own = switches_up(other_http);
     assert_eq!(own.len(), 1, "{own:?}");
+    // It runs the aggregate rules now, and the product line's alert goes on from the state
+    // the old holder stored: firing, not mailed again.
+    wait_for(
+        "the survivor carrying the product line's alert",
+        180,
+        || cdn_state(other_http).as_deref() == Some("firing"),
+    );
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(cdn_firing(&outbox), 1, "{:?}", eml_subjects(&outbox));
+}
+
+/// Always true on the simulator (the product line `cdn` carries tens of Mbit/s).
+const CDN_RULE: &str = r#"
+[[rule]]
+name = "cdn-busy"
+kind = "threshold"
+scope = "product_line"
+match = { product_line = "cdn" }
+metric = "in_bps"
+above = "1Mbps"
+for = "0s"
+severity = "warning"
+notify = ["ops"]
+"#;
+
+/// The state of `cdn-busy` on the product line among a daemon's active alerts.
+fn cdn_state(http: u16) -> Option<String> {
+    let (_, body) = http_get(http, "/api/v1/alerts")?;
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["active"]
+        .as_array()?
+        .iter()
+        .find(|a| a["rule"] == "cdn-busy" && a["entity"] == "product_line:cdn")
+        .and_then(|a| a["state"].as_str().map(str::to_string))
+}
+
+/// FIRING messages of `cdn-busy` in the file outbox.
+fn cdn_firing(outbox: &Path) -> usize {
+    eml_subjects(outbox)
+        .iter()
+        .filter(|s| s.contains("FIRING") && s.contains("cdn-busy"))
+        .count()
 }

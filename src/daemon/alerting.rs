@@ -28,15 +28,16 @@ use crate::rules::silence::Silence;
 use crate::rules::view::{ActiveAlert, AlertsView};
 use crate::store::alerts::{AlertCommit, HistoryRow, RoutedNotice};
 use crate::store::once::{Family, NoticeKey, Once, Step};
-use crate::store::{self, AlertStore, Reader, SilenceStore, Store};
+use crate::store::{self, AlertStore, Lease, Reader, SilenceStore, Store};
 
 enum Msg {
     Sweep(Arc<Sweep>),
     /// New rules and topology (a reload or newly attributed ports), and whether email is
     /// configured.
     Update(Arc<Vec<Rule>>, Arc<Topology>, bool),
-    /// Other daemons share the store: deduplicate within this window (seconds).
-    Shared(i64),
+    /// Other daemons share the store: deduplicate within this window (seconds); aggregate
+    /// rules run only while the lease is held.
+    Shared(i64, Option<watch::Receiver<Option<Lease>>>),
     Stop,
 }
 
@@ -138,6 +139,7 @@ impl Alerting {
                     unsaved: AlertCommit::default(),
                     unsaved_keys: Vec::new(),
                     shared: None,
+                    lease: None,
                     view: v,
                     enrich,
                 };
@@ -172,10 +174,13 @@ impl Alerting {
 
     /// Tells the rules stage that other daemons write the same store (`[daemon] shard`): its
     /// commits then go through [`AlertStore::commit_once`], so a notice or a history row that
-    /// the other daemon of an HA pair wrote within `window` is not written again.
-    pub fn set_shared(&self, window: Duration) {
+    /// the other daemon of an HA pair wrote within `window` is not written again. With
+    /// `lease` (the singleton lease's watch), the aggregate rules (product lines, sites,
+    /// customers: aggregates across shards) are evaluated only while it is held; a daemon
+    /// taking it over loads their states from the store as it first sees each alert.
+    pub fn set_shared(&self, window: Duration, lease: Option<watch::Receiver<Option<Lease>>>) {
         let secs = i64::try_from(window.as_secs()).unwrap_or(i64::MAX).max(1);
-        if self.tx.send(Msg::Shared(secs)).is_err() {
+        if self.tx.send(Msg::Shared(secs, lease)).is_err() {
             error!("the rules thread has stopped");
         }
     }
@@ -216,6 +221,8 @@ struct Worker {
     unsaved_keys: Vec<Option<NoticeKey>>,
     /// The deduplication window (seconds) when other daemons share the store.
     shared: Option<i64>,
+    /// The singleton lease: aggregate rules are fed only while it is held.
+    lease: Option<watch::Receiver<Option<Lease>>>,
     view: AlertsView,
     enrich: Enricher,
 }
@@ -233,7 +240,10 @@ impl Worker {
                     self.email = email;
                     self.update(&rules, &topology)
                 }
-                Ok(Msg::Shared(window)) => self.shared = Some(window),
+                Ok(Msg::Shared(window, lease)) => {
+                    self.shared = Some(window);
+                    self.lease = lease;
+                }
                 Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => {
                     if self.commit().is_err() {
                         // Nothing of it was written: after the restart the alerts are
@@ -272,6 +282,12 @@ impl Worker {
 
     /// Feeds the aggregate rules the slots sealed since the last call.
     fn feed_sealed(&mut self) {
+        if let Some(l) = &self.lease
+            && l.borrow().is_none()
+        {
+            // Another daemon holds the lease and runs the aggregate rules.
+            return;
+        }
         let Some(until) = *self.sealed.borrow_and_update() else {
             return;
         };

@@ -1,6 +1,7 @@
 //! Singleton work under a lease: with `[daemon] shard` set, several daemons share one store,
-//! and the work that must happen once (the outbox dispatcher, that is every email, and the
-//! monthly report) runs only in the daemon that holds the lease `singleton` of the store's
+//! and the work that must happen once (the outbox dispatcher, that is every email, the
+//! monthly report, the aggregate rules and retention) runs only in the daemon that holds the
+//! lease `singleton` of the store's
 //! [`LeaseStore`]. The holder renews it every half poll interval with a time to live of one
 //! and a half; the others try every quarter interval, so when the holder dies another takes
 //! over within 1.75 poll intervals. A holder that cannot renew (the store refuses, or another
@@ -125,11 +126,11 @@ async fn keep(
             (None, Some(l)) => info!(
                 holder = %holder,
                 token = l.token,
-                "lease `{SINGLETON}` taken: this daemon runs the outbox and the monthly report"
+                "lease `{SINGLETON}` taken: this daemon runs the outbox, the monthly report, aggregate rules and retention"
             ),
             (Some(_), None) => warn!(
                 holder = %holder,
-                "lease `{SINGLETON}` lost: the outbox and the monthly report stop here"
+                "lease `{SINGLETON}` lost: the outbox, the monthly report, aggregate rules and retention stop here"
             ),
             _ => {}
         }
@@ -160,7 +161,7 @@ impl MetricsSource for LeaseMetrics {
         e.family(
             "bandwatch_lease_held",
             MetricType::Gauge,
-            "1 while this daemon holds the lease (the outbox and the monthly report run here), 0 otherwise.",
+            "1 while this daemon holds the lease (the outbox, the monthly report, aggregate rules and retention run here), 0 otherwise.",
         );
         e.sample(
             "bandwatch_lease_held",

@@ -126,23 +126,16 @@ impl Daemon {
             )
         })?;
         // SQLite in data_dir, or the PostgreSQL of `[store]` (shared by several daemons);
-        // opened off the async threads (the PostgreSQL client blocks). With shards, other
-        // daemons write the same store: each poll slot is stored once, whichever daemon of
-        // an HA pair polled it.
-        let (store, writer) = {
-            let (config, topology) = (config.clone(), topology.clone());
-            tokio::task::spawn_blocking(move || {
-                let store = Store::open_config(&config)?;
-                let writer = store.sink(topology, config.daemon.shard.is_some())?;
-                Ok::<_, crate::store::StoreError>((store, writer))
-            })
-            .await
-            .context("opening the store")??
+        // opened off the async threads (the PostgreSQL client blocks).
+        let store = {
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || Store::open_config(&config))
+                .await
+                .context("opening the store")??
         };
-        let health = Health::default();
-        let live = LiveView::new(topology.clone());
-        // With shards, several daemons share the store: the outbox and the monthly report run
-        // only in the holder of the singleton lease (`lease`), whose notifier follows it.
+        // With shards, several daemons share the store: the outbox, the monthly report, the
+        // aggregate rules and retention run only in the holder of the singleton lease
+        // (`lease`), whose notifier follows it.
         let (lease, holding) = match &config.daemon.shard {
             Some(shard) => {
                 let holder = lease::holder_id(shard, config.daemon.listen);
@@ -152,6 +145,17 @@ impl Daemon {
             }
             None => (None, lease::Holding::always()),
         };
+        // With shards, other daemons write the same store: each poll slot is stored once,
+        // whichever daemon of an HA pair polled it; retention runs in the lease holder.
+        let writer = {
+            let (store, topology, lease) = (store.clone(), topology.clone(), holding.lease());
+            let shared = config.daemon.shard.is_some();
+            tokio::task::spawn_blocking(move || store.sink_with(topology, shared, lease))
+                .await
+                .context("opening the store")??
+        };
+        let health = Health::default();
+        let live = LiveView::new(topology.clone());
         // Under a lease the notifier starts with it (`follow_lease`), never before.
         let notifier = match lease {
             Some(_) => None,
@@ -184,7 +188,11 @@ impl Daemon {
 
         if config.daemon.shard.is_some() {
             // Another daemon may poll the same shard (an HA pair) and owe the same notices.
-            alerting.set_shared((config.daemon.interval.std() * 5).max(Duration::from_secs(10)));
+            // Aggregate rules (across shards) run in the lease holder only.
+            alerting.set_shared(
+                (config.daemon.interval.std() * 5).max(Duration::from_secs(10)),
+                holding.lease(),
+            );
         }
         let (tx, rx) = mpsc::channel::<Sweep>(4096);
         let poller = spawn_poller(&config, tx, &options);

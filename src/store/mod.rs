@@ -293,11 +293,24 @@ impl Store {
         topology: Arc<Topology>,
         shared: bool,
     ) -> Result<Arc<dyn StoreWriter>, StoreError> {
+        self.sink_with(topology, shared, None)
+    }
+
+    /// [`Store::sink`] for a daemon under the singleton `lease`: the SQLite writer's retention
+    /// runs only while it is held (see [`WriterOptions::lease`]). PostgreSQL's retention is
+    /// its writer's own and not gated by it yet.
+    pub fn sink_with(
+        &self,
+        topology: Arc<Topology>,
+        shared: bool,
+        lease: Option<tokio::sync::watch::Receiver<Option<Lease>>>,
+    ) -> Result<Arc<dyn StoreWriter>, StoreError> {
         match &self.backend {
             Backend::Sqlite(_) => Ok(Arc::new(self.writer_with(
                 topology,
                 WriterOptions {
                     shared,
+                    lease,
                     ..Default::default()
                 },
             )?)),

@@ -50,6 +50,9 @@ pub struct WriterOptions {
     /// Other daemons write the same store (`[daemon] shard`): each port's poll slot is
     /// stored once whoever polled it, and seal marks are shared (see `ingest::shared`).
     pub shared: bool,
+    /// The singleton lease of a daemon sharing the store: retention runs only while it is
+    /// held (one daemon deletes expired rows, not each). `None` runs retention always.
+    pub lease: Option<watch::Receiver<Option<super::Lease>>>,
 }
 
 impl Default for WriterOptions {
@@ -64,6 +67,7 @@ impl Default for WriterOptions {
             max_backoff: StdDuration::from_secs(30),
             max_pages: None,
             shared: false,
+            lease: None,
         }
     }
 }
@@ -545,6 +549,12 @@ impl Worker {
 
     fn retention_step(&mut self) {
         if self.last_retention.elapsed() < self.opts.retention_every {
+            return;
+        }
+        if let Some(l) = &self.opts.lease
+            && l.borrow().is_none()
+        {
+            // Another daemon holds the lease: it deletes what expired.
             return;
         }
         self.last_retention = Instant::now();
