@@ -185,7 +185,7 @@ fn a_churn_warning_below_min_revenue_at_risk_is_not_sent() {
         .unwrap();
     let alerting = Alerting::start(
         rules,
-        &config.topology,
+        std::sync::Arc::new(config.topology.clone()),
         &store,
         writer.sealed(),
         tx,

@@ -180,7 +180,7 @@ fn a_full_disk_at_the_firing_transition_stores_nothing_until_state_and_notice_fi
     let view = AlertsView::default();
     let alerting = Alerting::start_on(
         rules.clone(),
-        &config.topology,
+        std::sync::Arc::new(config.topology.clone()),
         &store,
         table,
         writer.sealed(),
@@ -241,7 +241,7 @@ fn a_full_disk_at_the_firing_transition_stores_nothing_until_state_and_notice_fi
     let view = AlertsView::default();
     let alerting = Alerting::start(
         rules,
-        &config.topology,
+        std::sync::Arc::new(config.topology.clone()),
         &store,
         writer.sealed(),
         tx,
@@ -559,7 +559,7 @@ fn a_switch_silent_since_before_a_restart_is_unreachable_at_the_first_failed_pol
     let view = AlertsView::default();
     let alerting = Alerting::start(
         rules,
-        &config.topology,
+        std::sync::Arc::new(config.topology.clone()),
         &store,
         writer.sealed(),
         tx,

@@ -176,11 +176,16 @@ async fn a_spike_notice_names_the_attack_and_its_target() {
     col.stop().await;
 
     let store = Store::open(&dir.path().join("bandwatch.db"), &c.retention).unwrap();
-    let mut enrich =
-        Enricher::new(store.reader(), None, &rules, &c.topology).with_flows(Some(FlowEvidence {
-            evidence,
-            model: models,
-        }));
+    let mut enrich = Enricher::new(
+        store.reader(),
+        None,
+        &rules,
+        &std::sync::Arc::new(c.topology.clone()),
+    )
+    .with_flows(Some(FlowEvidence {
+        evidence,
+        model: models,
+    }));
     let now = jiff::Timestamp::now();
     let event = |rule: &str, kind: NoticeKind| AlertEvent {
         kind,

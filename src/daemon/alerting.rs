@@ -60,7 +60,7 @@ impl Alerting {
     /// logged only.
     pub fn start(
         rules: Vec<Rule>,
-        topology: &Topology,
+        topology: Arc<Topology>,
         store: &Store,
         sealed: watch::Receiver<Option<Timestamp>>,
         queued: tmpsc::UnboundedSender<String>,
@@ -75,7 +75,7 @@ impl Alerting {
     #[allow(clippy::too_many_arguments)]
     pub fn start_with_flows(
         rules: Vec<Rule>,
-        topology: &Topology,
+        topology: Arc<Topology>,
         store: &Store,
         sealed: watch::Receiver<Option<Timestamp>>,
         queued: tmpsc::UnboundedSender<String>,
@@ -101,7 +101,7 @@ impl Alerting {
     #[allow(clippy::too_many_arguments)]
     pub fn start_on(
         rules: Vec<Rule>,
-        topology: &Topology,
+        topology: Arc<Topology>,
         store: &Store,
         table: Arc<dyn AlertStore>,
         sealed: watch::Receiver<Option<Timestamp>>,
@@ -118,8 +118,8 @@ impl Alerting {
         let meta: BTreeMap<String, Rule> =
             rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
         let enrich =
-            Enricher::new(store.reader(), Some(store.usage()), &rules, topology).with_flows(flows);
-        let live = LiveRules::new(rules, topology, Box::new(states), Box::new(history));
+            Enricher::new(store.reader(), Some(store.usage()), &rules, &topology).with_flows(flows);
+        let live = LiveRules::new(rules, &topology, Box::new(states), Box::new(history));
         let (tx, rx) = mpsc::sync_channel(4096);
         let v = view.clone();
         let thread = std::thread::Builder::new()
@@ -273,7 +273,7 @@ impl Worker {
         info!("rules stopped");
     }
 
-    fn update(&mut self, rules: &[Rule], topology: &Topology) {
+    fn update(&mut self, rules: &[Rule], topology: &Arc<Topology>) {
         self.meta = rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
         self.enrich.update(rules, topology);
         self.live.update(rules.to_vec(), topology);

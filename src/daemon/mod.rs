@@ -177,7 +177,7 @@ impl Daemon {
             });
         let alerting = Arc::new(Alerting::start_with_flows(
             handle.get().rules.to_vec(),
-            &topology,
+            topology.clone(),
             &store,
             writer.sealed(),
             queued,

@@ -11,6 +11,7 @@
 //! - the words of the metric (`silent_seconds` for absent rules, `oper_status` for port down).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use tracing::{info, warn};
 
@@ -26,7 +27,7 @@ use crate::store::{Reader, SeriesSource, UsageBook};
 pub struct Enricher {
     series: Reader,
     book: Option<UsageBook>,
-    topology: Topology,
+    topology: Arc<Topology>,
     rules: BTreeMap<String, Rule>,
     /// Alerts not notified for their revenue at risk (so that their resolution is not either).
     suppressed: HashSet<(String, String)>,
@@ -44,7 +45,7 @@ impl Enricher {
         series: Reader,
         book: Option<UsageBook>,
         rules: &[Rule],
-        topology: &Topology,
+        topology: &Arc<Topology>,
     ) -> Self {
         Enricher {
             series,
@@ -70,7 +71,7 @@ impl Enricher {
     }
 
     /// Puts new rules and topology (prices, routes) in force; held-back alerts stay held back.
-    pub fn update(&mut self, rules: &[Rule], topology: &Topology) {
+    pub fn update(&mut self, rules: &[Rule], topology: &Arc<Topology>) {
         self.rules = rules.iter().map(|r| (r.name.clone(), r.clone())).collect();
         self.topology = topology.clone();
     }

@@ -174,13 +174,19 @@ fn excluded(topology: &Topology, rule: &Rule, entity: &Entity, t: Timestamp) -> 
 /// The rule engine.
 pub struct Engine {
     rules: Vec<Rule>,
-    topology: Topology,
+    /// Shared with the other stages (never copied: a fleet's topology is megabytes).
+    topology: Arc<Topology>,
     store: Box<dyn AlertStateStore + Send>,
     history: Box<dyn History + Send>,
     silences: Vec<Silence>,
     ids: Ids,
     series: FastMap<Key, SeriesEval>,
+    /// Alert states that hold something: pending, firing, flapping, notified or damped.
     states: FastMap<Key, AlertState>,
+    /// Alerts known to be dormant (inactive with nothing to remember, already in the store):
+    /// a key here costs a few bytes where a state costs hundreds, and most (rule, port)
+    /// pairs of a fleet are dormant nearly all the time.
+    dormant: FastMap<Key, ()>,
     /// Per entity and metric: the rules that cover it (worked out once per update).
     applies: FastMap<(u32, Metric), Arc<[usize]>>,
     /// Entities seen by absent rules, so that [`Engine::tick`] can notice silence.
@@ -193,20 +199,21 @@ impl Engine {
     /// An engine over validated rules. States are loaded from `store` as entities are seen.
     pub fn new(
         rules: Vec<Rule>,
-        topology: Topology,
+        topology: impl Into<Arc<Topology>>,
         store: Box<dyn AlertStateStore + Send>,
         history: Box<dyn History + Send>,
     ) -> Engine {
         Engine {
             inhibitors: inhibitors_of(&rules),
             rules,
-            topology,
+            topology: topology.into(),
             store,
             history,
             silences: Vec::new(),
             ids: Ids::default(),
             series: FastMap::default(),
             states: FastMap::default(),
+            dormant: FastMap::default(),
             applies: FastMap::default(),
             watched: FastMap::default(),
         }
@@ -219,7 +226,7 @@ impl Engine {
     /// (its persisted alert state is loaded again as its entities are seen, so a firing
     /// alert is neither notified again nor forgotten); a removed rule's state is dropped.
     /// Which rules apply to which entity is worked out again (labels may have changed).
-    pub fn update(&mut self, rules: Vec<Rule>, topology: Topology) {
+    pub fn update(&mut self, rules: Vec<Rule>, topology: impl Into<Arc<Topology>>) {
         let moved: HashMap<usize, usize> = self
             .rules
             .iter()
@@ -231,10 +238,11 @@ impl Engine {
             .collect();
         self.series = remap(std::mem::take(&mut self.series), &moved);
         self.states = remap(std::mem::take(&mut self.states), &moved);
+        self.dormant = remap(std::mem::take(&mut self.dormant), &moved);
         self.watched = remap(std::mem::take(&mut self.watched), &moved);
         self.inhibitors = inhibitors_of(&rules);
         self.rules = rules;
-        self.topology = topology;
+        self.topology = topology.into();
         self.applies.clear();
     }
 
@@ -270,6 +278,7 @@ impl Engine {
         };
         self.series.retain(|(_, e), _| *e != ix);
         self.states.retain(|(_, e), _| *e != ix);
+        self.dormant.retain(|(_, e), _| *e != ix);
         self.watched.retain(|(_, e), _| *e != ix);
         self.applies.retain(|(e, _), _| *e != ix);
     }
@@ -389,8 +398,18 @@ impl Engine {
             r.note = Some("inhibited by another alert on this entity".into());
             verdict = Verdict::False(r);
         }
-        let store = &self.store;
         let id = self.ids.name(ix);
+        if self.dormant.contains_key(&key) {
+            // Nothing to start and nothing to remember: an inactive alert's step on a false or
+            // unknown point changes only its latest reading, which no one reads while it is
+            // inactive (and flap rules keep their full state).
+            if !matches!(verdict, Verdict::True(_)) {
+                return Outcome::default();
+            }
+            self.dormant.remove(&key);
+            self.states.insert(key, AlertState::new(&rule.name, id));
+        }
+        let store = &self.store;
         let state = self.states.entry(key).or_insert_with(|| {
             store
                 .load(&rule.name, id)
@@ -547,6 +566,123 @@ impl Engine {
         if !changes.is_empty() || before != persisted(state) {
             self.store.save(state);
         }
+        if dormant(rule, state, p.time) {
+            self.states.remove(&key);
+            self.dormant.insert(key, ());
+        }
         out
+    }
+}
+
+/// True when an alert state holds nothing its next steps need (inactive, nothing notified,
+/// no onset that could damp a next one, no flap tracking) and the store has it as it is: the
+/// engine then keeps only its key ([`Engine`]'s `dormant`), and a new state is made when
+/// the condition next holds.
+fn dormant(rule: &Rule, s: &AlertState, now: Timestamp) -> bool {
+    let window = now.as_second() - super::lifecycle::FLAP_WINDOW_SECS;
+    s.phase == Phase::Inactive
+        && !s.notified
+        && s.onsets.iter().all(|t| t.as_second() <= window)
+        && rule.flap.is_none()
+        && s.flap == super::flap::FlapState::default()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::SourceFile;
+    use crate::rules::MemoryStateStore;
+    use crate::rules::event::NoticeKind;
+    use crate::rules::file::parse_source;
+
+    const THRESHOLD: &str = r#"
+[[rule]]
+name = "hot"
+kind = "threshold"
+scope = "series"
+metric = "value"
+above = 100
+for = "0s"
+clear_for = "0s"
+notify = []
+"#;
+
+    fn engine(text: &str, store: MemoryStateStore) -> Engine {
+        let src = SourceFile {
+            path: "r.toml".into(),
+            text: text.into(),
+        };
+        let (rules, diags) = parse_source(&src, &Topology::default(), &mut HashMap::new());
+        assert!(diags.0.is_empty(), "{diags}");
+        Engine::new(
+            rules,
+            Topology::default(),
+            Box::new(store),
+            Box::new(NoHistory),
+        )
+    }
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_767_571_200 + s).unwrap()
+    }
+
+    fn kinds(o: &Outcome) -> Vec<NoticeKind> {
+        o.events.iter().map(|e| e.kind).collect()
+    }
+
+    #[test]
+    fn quiet_alerts_are_kept_as_keys_and_fire_and_resolve_as_before() {
+        let mut e = engine(THRESHOLD, MemoryStateStore::new());
+        let series: Vec<Entity> = (0..50).map(|i| Entity::series(&format!("s{i}"))).collect();
+        for (k, s) in series.iter().enumerate() {
+            let o = e.observe(s, Metric::Value, Point::known(at(0), k as f64));
+            assert!(o.transitions.is_empty());
+        }
+        assert_eq!((e.states.len(), e.dormant.len()), (0, 50));
+        // s7 goes over: it fires at once (for = 0s), and its state is held in full.
+        let hot = &series[7];
+        let o = e.observe(hot, Metric::Value, Point::known(at(60), 500.0));
+        assert_eq!(kinds(&o), vec![NoticeKind::Firing]);
+        assert_eq!(e.active().len(), 1);
+        assert_eq!((e.states.len(), e.dormant.len()), (1, 49));
+        // An unknown point while firing resolves nothing.
+        let o = e.observe(hot, Metric::Value, Point::unknown(at(120)));
+        assert!(o.events.is_empty());
+        let o = e.observe(hot, Metric::Value, Point::known(at(180), 5.0));
+        assert_eq!(kinds(&o), vec![NoticeKind::Resolved]);
+        // Its onset is remembered for an hour (a second one within it is damped), so the
+        // state stays; after the hour a quiet point makes it dormant again.
+        assert_eq!(e.states.len(), 1);
+        let o = e.observe(hot, Metric::Value, Point::known(at(180 + 3700), 5.0));
+        assert!(o.transitions.is_empty());
+        assert_eq!((e.states.len(), e.dormant.len()), (0, 50));
+        // From dormant, it fires and is notified like a new alert.
+        let o = e.observe(hot, Metric::Value, Point::known(at(4000), 900.0));
+        assert_eq!(kinds(&o), vec![NoticeKind::Firing]);
+        assert_eq!(o.events[0].value, 900.0);
+    }
+
+    #[test]
+    fn a_stored_firing_alert_is_loaded_not_taken_for_dormant() {
+        // The daemon restarts while s1 fires: its state comes from the store, and a quiet
+        // point resolves it (a resolved notice, since the firing one went out).
+        let mut first = engine(THRESHOLD, MemoryStateStore::new());
+        let s1 = Entity::series("s1");
+        let o = first.observe(&s1, Metric::Value, Point::known(at(0), 500.0));
+        assert_eq!(kinds(&o), vec![NoticeKind::Firing]);
+        let store = first.into_store();
+        let restored = {
+            // What the store kept: its active states, as a restart reads them.
+            let mut m = MemoryStateStore::new();
+            for s in store.active() {
+                m.save(&s);
+            }
+            m
+        };
+        let mut second = engine(THRESHOLD, restored);
+        let o = second.observe(&s1, Metric::Value, Point::known(at(60), 5.0));
+        assert_eq!(kinds(&o), vec![NoticeKind::Resolved]);
     }
 }

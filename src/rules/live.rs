@@ -300,13 +300,13 @@ impl LiveRules {
     /// An engine over `rules` for `topology`.
     pub fn new(
         rules: Vec<Rule>,
-        topology: &Topology,
+        topology: &Arc<Topology>,
         states: Box<dyn AlertStateStore + Send>,
         history: Box<dyn History + Send>,
     ) -> LiveRules {
         let w = Watched::of(&rules, topology);
         LiveRules {
-            engine: Engine::new(rules, topology.clone(), states, history),
+            engine: Engine::new(rules, Arc::clone(topology), states, history),
             ports: w.ports,
             switches: w.switches,
             aggregates: w.aggregates,
@@ -320,13 +320,13 @@ impl LiveRules {
     /// patterns): unchanged rules keep their alert states and baselines (see
     /// [`Engine::update`]); which slots were already evaluated and which ports come back
     /// from a gap are kept, so nothing is evaluated twice or mistaken for fresh data.
-    pub fn update(&mut self, rules: Vec<Rule>, topology: &Topology) {
+    pub fn update(&mut self, rules: Vec<Rule>, topology: &Arc<Topology>) {
         let w = Watched::of(&rules, topology);
         self.ports = w.ports;
         self.switches = w.switches;
         self.aggregates = w.aggregates;
         self.wanted = w.wanted;
-        self.engine.update(rules, topology.clone());
+        self.engine.update(rules, Arc::clone(topology));
     }
 
     /// The engine (silences, active alerts).

@@ -7,6 +7,7 @@
 //! sees exactly what it would have seen live, and alerts that span missing data are flagged.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
@@ -140,7 +141,7 @@ pub fn replay_store(
     let mut recorder = Recorder::new(&rules);
     let mut live = LiveRules::new(
         rules,
-        topology,
+        &Arc::new(topology.clone()),
         Box::new(MemoryStateStore::new()),
         Box::new(history),
     );
