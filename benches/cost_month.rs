@@ -95,7 +95,7 @@ fn main() {
     let t = Instant::now();
     let mut topo = config.topology.clone();
     for s in &mut topo.switches {
-        s.interval = Duration::from_secs(3600);
+        std::sync::Arc::make_mut(s).interval = Duration::from_secs(3600);
     }
     let store = Store::open(&db, &config.retention).expect("store");
     let writer = store

@@ -124,7 +124,7 @@ fn fleet() -> Topology {
         if let Some(site) = t.sites.get_mut(site) {
             site.switches.push(name);
         }
-        t.switches.push(sw);
+        t.switches.push(std::sync::Arc::new(sw));
     }
     t
 }

@@ -55,7 +55,7 @@ fn fleet() -> Topology {
                 description: None,
             })
             .collect();
-        t.switches.push(Switch {
+        t.switches.push(std::sync::Arc::new(Switch {
             name: name.clone(),
             site: "bj-1".into(),
             address: "127.0.0.1:161".into(),
@@ -67,7 +67,7 @@ fn fleet() -> Topology {
             ports,
             description: None,
             shard: None,
-        });
+        }));
     }
     t
 }

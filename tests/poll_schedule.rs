@@ -61,7 +61,7 @@ fn switch(name: &str) -> Switch {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sweeps_start_on_a_fixed_grid_and_a_slow_switch_delays_no_other() {
     let topology = Topology {
-        switches: vec![switch("steady"), switch("stuck")],
+        switches: vec![Arc::new(switch("steady")), Arc::new(switch("stuck"))],
         ..Topology::default()
     };
     // "steady" takes 300 ms per poll, "stuck" 2.5 s (longer than its 1 s interval).

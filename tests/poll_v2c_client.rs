@@ -135,7 +135,7 @@ async fn a_48_port_switch_is_read_with_five_getbulks_per_sweep() {
     );
     std::fs::write(&path, text).unwrap();
     let cfg = config::load(&path).unwrap().config;
-    let switch = Arc::new(cfg.topology.switches[0].clone());
+    let switch = Arc::clone(&cfg.topology.switches[0]);
     let shared = SharedUdp::default();
     let src = connect_shared(&switch.address, &switch.snmp, &shared)
         .await

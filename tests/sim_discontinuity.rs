@@ -77,7 +77,7 @@ async fn a_changed_discontinuity_time_is_a_reset_and_a_missing_column_is_absent(
     for s in &cfg.topology.switches {
         let src = connect_shared(&s.address, &s.snmp, &shared).await.unwrap();
         let m = Arc::new(SwitchMetrics::default());
-        pollers.push((SwitchPoller::new(Arc::new(s.clone()), src, m.clone()), m));
+        pollers.push((SwitchPoller::new(Arc::clone(s), src, m.clone()), m));
     }
     let at = |secs: f64| fleet.start + Duration::from_secs_f64(secs);
 

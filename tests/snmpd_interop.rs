@@ -139,7 +139,7 @@ async fn pollers(cfg: &Config) -> Vec<(SwitchPoller, Arc<SwitchMetrics>)> {
     for s in &cfg.topology.switches {
         let m = Arc::new(SwitchMetrics::default());
         let src = connect(&s.address, &s.snmp).await.unwrap();
-        out.push((SwitchPoller::new(Arc::new(s.clone()), src, m.clone()), m));
+        out.push((SwitchPoller::new(Arc::clone(s), src, m.clone()), m));
     }
     out
 }

@@ -208,13 +208,13 @@ impl DemoOverrides {
         let interval = Duration(std::time::Duration::from_secs_f64(secs));
         cfg.daemon.interval = interval;
         for s in &mut cfg.topology.switches {
-            s.interval = interval;
+            Arc::make_mut(s).interval = interval;
         }
         if let Some(dir) = &self.rules_dir {
             cfg.daemon.rules_dir = dir.clone();
         }
         for (s, addr) in cfg.topology.switches.iter_mut().zip(&self.switches) {
-            s.address = addr.to_string();
+            Arc::make_mut(s).address = addr.to_string();
         }
         if let Some(a) = self.flows
             && cfg.flow.enabled()
@@ -366,7 +366,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         _ => None,
     };
     for (s, addr) in cfg.topology.switches.iter_mut().zip(&overrides.switches) {
-        s.address = addr.to_string();
+        Arc::make_mut(s).address = addr.to_string();
     }
     // The same daemon as `bandwatch run`: SIGHUP and `POST /-/reload` reload the demo's
     // configuration (with the demo's overrides), and alias attribution is refreshed.

@@ -147,7 +147,7 @@ async fn once(config: Config, args: RunArgs) -> ExitCode {
     let permits = Arc::new(Semaphore::new(config.daemon.max_concurrent_polls.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (n, switch) in config.topology.switches.iter().enumerate() {
-        let switch = Arc::new(switch.clone());
+        let switch = Arc::clone(switch);
         let permits = permits.clone();
         tasks.spawn(async move {
             let _permit = permits.acquire_owned().await;

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use regex::Regex;
 use serde::Serialize;
@@ -208,7 +209,7 @@ pub struct Topology {
     /// Sites by name.
     pub sites: BTreeMap<String, Site>,
     /// Switches in config order.
-    pub switches: Vec<Switch>,
+    pub switches: Vec<Arc<Switch>>,
     /// Product lines by name.
     pub product_lines: BTreeMap<String, ProductLine>,
     /// Customers by id.
@@ -228,7 +229,7 @@ pub struct Topology {
 impl Topology {
     /// A switch by name.
     pub fn switch(&self, name: &str) -> Option<&Switch> {
-        self.switches.iter().find(|s| s.name == name)
+        self.switches.iter().find(|s| s.name == name).map(|s| &**s)
     }
 
     /// A port by its key.
@@ -263,6 +264,7 @@ impl Topology {
             if sw.ports.iter().any(|p| p.name == labels.port) {
                 continue;
             }
+            let sw = Arc::make_mut(sw);
             let port = Port {
                 name: labels.port.clone(),
                 labels: PortLabels {

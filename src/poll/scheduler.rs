@@ -59,7 +59,7 @@ impl Poller {
         let wanted: HashMap<&str, &Switch> = topology
             .switches
             .iter()
-            .map(|s| (s.name.as_str(), s))
+            .map(|s| (s.name.as_str(), &**s))
             .collect();
         self.tasks.retain(|name, (handle, _)| {
             if wanted.contains_key(name.as_str()) {
@@ -71,13 +71,14 @@ impl Poller {
         });
         for switch in &topology.switches {
             if let Some((handle, running)) = self.tasks.get(&switch.name) {
-                if **running == *switch && !handle.is_finished() {
+                if **running == **switch && !handle.is_finished() {
                     done.kept += 1;
                     continue;
                 }
                 handle.abort();
             }
-            let switch = Arc::new(switch.clone());
+            // Shared with the topology, not copied.
+            let switch = Arc::clone(switch);
             let m = self.metrics.get_or_add(&switch.name);
             let handle = tokio::spawn(run_switch(
                 switch.clone(),

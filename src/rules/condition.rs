@@ -3,7 +3,6 @@
 //! is its own answer: it never fires a drop and never resolves an alert by itself.
 
 use jiff::Timestamp;
-use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
@@ -70,29 +69,29 @@ const CADENCE_INTERVALS: usize = 15;
 /// interval (a retried poll that landed late, then one on time; a duplicate-ish timestamp in an
 /// import) must not become "the step", or every normal interval after it would look like a
 /// gap, and a spike rule, which never fires on the first point after a gap, would go blind.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Cadence {
-    recent: VecDeque<i64>,
+    /// The last intervals, seconds, as a ring (inline: an engine keeps one per rule and
+    /// series, so no heap block each).
+    recent: [i32; CADENCE_INTERVALS],
+    len: u8,
+    next: u8,
 }
 
 impl Cadence {
     fn learn(&mut self, dt: i64) {
-        if self.recent.len() == CADENCE_INTERVALS {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(dt);
+        self.recent[usize::from(self.next)] = dt.clamp(0, i64::from(i32::MAX)) as i32;
+        self.next = ((usize::from(self.next) + 1) % CADENCE_INTERVALS) as u8;
+        self.len = (usize::from(self.len) + 1).min(CADENCE_INTERVALS) as u8;
     }
 
     /// The lower median of the recent intervals; `None` before the second point.
     fn step(&self) -> Option<i64> {
-        let mut v = [0i64; CADENCE_INTERVALS];
-        let n = self.recent.len();
-        for (slot, dt) in v.iter_mut().zip(&self.recent) {
-            *slot = *dt;
-        }
+        let n = usize::from(self.len);
+        let mut v = self.recent;
         let v = &mut v[..n];
         v.sort_unstable();
-        v.get(n.saturating_sub(1) / 2).copied()
+        v.get(n.saturating_sub(1) / 2).map(|&d| i64::from(d))
     }
 }
 

@@ -239,7 +239,8 @@ mod tests {
     fn a_changed_switch_and_rule_are_named_and_the_rest_is_unchanged() {
         let a = runtime(example());
         let mut config = example();
-        config.topology.switches[1].interval = crate::config::Duration::from_secs(7);
+        std::sync::Arc::make_mut(&mut config.topology.switches[1]).interval =
+            crate::config::Duration::from_secs(7);
         let mut rules: Vec<_> = a.rules.to_vec();
         rules[0].for_secs += 60;
         // Moving a rule within its file changes nothing.
@@ -263,7 +264,7 @@ mod tests {
         let mut config = example();
         let gone = config.topology.switches.remove(0);
         let mut extra = config.topology.switches[0].clone();
-        extra.name = "new-switch".into();
+        std::sync::Arc::make_mut(&mut extra).name = "new-switch".into();
         config.topology.switches.push(extra);
         if let Some(r) = config.topology.routes.values_mut().next() {
             r.email.push("someone@example.net".into());
@@ -271,7 +272,7 @@ mod tests {
         let b = Runtime::from_parts(config, a.rules.to_vec(), Vec::new());
         let d = Diff::between(&a, &b);
         assert_eq!(d.switches.added, vec!["new-switch".to_string()]);
-        assert_eq!(d.switches.removed, vec![gone.name]);
+        assert_eq!(d.switches.removed, vec![gone.name.clone()]);
         assert!(d.notify);
         assert!(d.switches.touches("new-switch"));
     }

@@ -150,7 +150,8 @@ mod tests {
         // Demo: 10 s polls, 1 s timeout with 1 retry, 5 s for the writer.
         assert_eq!(slot_grace(&topo), 10 + 2 + 5);
         let mut slow = topo.clone();
-        slow.switches[3].interval = crate::config::Duration::from_secs(300);
+        std::sync::Arc::make_mut(&mut slow.switches[3]).interval =
+            crate::config::Duration::from_secs(300);
         assert_eq!(slot_grace(&slow), 300 + 2 + 5);
     }
 

@@ -204,7 +204,7 @@ pub fn write_every(
 ) {
     let mut topo = config.topology.clone();
     for s in &mut topo.switches {
-        s.interval = Duration::from_secs(step as u64);
+        std::sync::Arc::make_mut(s).interval = Duration::from_secs(step as u64);
     }
     let retention = config.retention;
     let store = Store::open(db, &retention).unwrap();

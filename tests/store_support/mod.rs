@@ -28,7 +28,7 @@ pub fn topology(ports: &[PortSpec<'_>]) -> Arc<Topology> {
     for (sw, port, pl, cust) in ports {
         let site = site_of(sw);
         if t.switch(sw).is_none() {
-            t.switches.push(Switch {
+            t.switches.push(std::sync::Arc::new(Switch {
                 name: sw.to_string(),
                 site: site.clone(),
                 address: "127.0.0.1:161".into(),
@@ -40,7 +40,7 @@ pub fn topology(ports: &[PortSpec<'_>]) -> Arc<Topology> {
                 ports: Vec::new(),
                 description: None,
                 shard: None,
-            });
+            }));
             t.sites
                 .entry(site.clone())
                 .or_insert_with(|| Site {
@@ -80,7 +80,7 @@ pub fn topology(ports: &[PortSpec<'_>]) -> Arc<Topology> {
                 .push(key.clone());
         }
         let s = t.switches.iter_mut().find(|s| s.name == *sw).unwrap();
-        s.ports.push(Port {
+        std::sync::Arc::make_mut(s).ports.push(Port {
             name: port.to_string(),
             labels: PortLabels {
                 site,

@@ -57,6 +57,7 @@ impl Builder<'_, '_> {
                 let Some(sw) = topo.switches.iter_mut().find(|s| s.name == pk.switch) else {
                     continue;
                 };
+                let sw = std::sync::Arc::make_mut(sw);
                 match sw.ports.iter_mut().find(|p| p.name == pk.port) {
                     Some(p) => p.labels.customer = Some(id.clone()),
                     None => sw.ports.push(Port {

@@ -92,6 +92,7 @@ impl Builder<'_, '_> {
             let Some(sw) = topo.switches.iter_mut().find(|s| s.name == pk.switch) else {
                 continue;
             };
+            let sw = std::sync::Arc::make_mut(sw);
             let product_line = raw.product_line.map(Spanned::into_inner);
             let transit = raw.transit;
             sw.ports.push(Port {

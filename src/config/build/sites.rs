@@ -146,7 +146,7 @@ impl Builder<'_, '_> {
             if let Some(site) = topo.sites.get_mut(raw.site.get_ref()) {
                 site.switches.push(name.clone());
             }
-            topo.switches.push(Switch {
+            topo.switches.push(std::sync::Arc::new(Switch {
                 name,
                 site: raw.site.into_inner(),
                 address,
@@ -158,7 +158,7 @@ impl Builder<'_, '_> {
                 ports: Vec::new(),
                 description: raw.description,
                 shard,
-            });
+            }));
         }
     }
 }
