@@ -87,7 +87,7 @@ notify = ["account_manager", "sales"]
         }
         other => panic!("expected a spike, got {other:?}"),
     }
-    let labels = |sw: &str| {
+    let labels = |sw: &str| -> std::collections::BTreeMap<String, String> {
         [
             ("role".to_string(), "uplink".to_string()),
             ("switch".to_string(), sw.to_string()),

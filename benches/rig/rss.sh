@@ -26,16 +26,17 @@ pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 # Some traffic on every port of the first 20 switches for the whole run.
 (cd "$rig" && ./traffic "1-$((n < 20 ? n : 20)):*" 1M $((minutes * 60)) >/dev/null 2>&1 &)
-printf 'seconds\trss_kib\tanon_kib\tfile_kib\n' >"$out/rss.tsv"
+printf 'seconds\trss_kib\tanon_kib\tfile_kib\tcpu_ticks\n' >"$out/rss.tsv"
 start=$(date +%s)
 end=$((start + minutes * 60))
 while [ "$(date +%s)" -lt "$end" ]; do
   kill -0 $pid 2>/dev/null || { echo "daemon exited: $out/daemon.log" >&2; exit 1; }
-  awk -v s=$(($(date +%s) - start)) '/^VmRSS/{r=$2}/^RssAnon/{a=$2}/^RssFile/{f=$2}END{printf "%d\t%d\t%d\t%d\n", s, r, a, f}' \
+  ticks=$(awk '{print $14 + $15}' /proc/$pid/stat)
+  awk -v s=$(($(date +%s) - start)) -v c="$ticks" '/^VmRSS/{r=$2}/^RssAnon/{a=$2}/^RssFile/{f=$2}END{printf "%d\t%d\t%d\t%d\t%d\n", s, r, a, f, c}' \
     /proc/$pid/status >>"$out/rss.tsv"
   sleep 30
 done
-python3 - "$out/rss.tsv" <<'PY'
+python3 - "$out/rss.tsv" "$n" "$ports" "$interval" "$(getconf CLK_TCK)" <<'PY'
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n")[1:] if l]
 t = [int(r[0]) for r in rows]; rss = [int(r[1]) / 1024 for r in rows]
@@ -44,4 +45,14 @@ tail = [v for s, v in zip(t, rss) if s >= third]
 print("rss MiB:", " ".join(f"{v:.1f}" for v in rss))
 print(f"peak {max(rss):.1f} MiB; last two thirds {tail[0]:.1f} -> {tail[-1]:.1f} MiB "
       f"({(tail[-1] / tail[0] - 1) * 100:+.1f} %), max in them {max(tail):.1f} MiB")
+# CPU over the last two thirds (past start-up), per 1,000 port-samples.
+n, ports, tck = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[5])
+iv = sys.argv[4]
+secs = float(iv[:-1]) * {"s": 1, "m": 60}[iv[-1]]
+tail_rows = [r for r in rows if int(r[0]) >= third]
+if len(tail_rows) > 1:
+    cpu = (int(tail_rows[-1][4]) - int(tail_rows[0][4])) / tck
+    span = int(tail_rows[-1][0]) - int(tail_rows[0][0])
+    samples = n * ports * span / secs
+    print(f"cpu {cpu:.1f} s over {span} s: {cpu * 1000 / samples * 1000:.1f} ms per 1,000 port-samples")
 PY

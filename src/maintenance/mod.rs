@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::Serialize;
 
+use crate::rules::LabelSet;
 use crate::rules::rule::Matcher;
 pub use schedule::{Occurrence, Recurrence, Schedule};
 
@@ -64,12 +65,12 @@ impl PartialEq for Window {
 impl Window {
     /// True when the window's matchers hold on an entity with these labels (a label the
     /// entity does not have never matches: a window on a port does not cover its switch).
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &impl LabelSet) -> bool {
         self.matchers.iter().all(|m| m.matches(labels))
     }
 
     /// True when the window mutes alerts of `rule` on an entity with `labels` at `t`.
-    pub fn covers(&self, rule: &str, labels: &BTreeMap<String, String>, t: Timestamp) -> bool {
+    pub fn covers(&self, rule: &str, labels: &impl LabelSet, t: Timestamp) -> bool {
         self.alerts
             .as_ref()
             .is_none_or(|a| a.iter().any(|r| r == rule))
@@ -148,7 +149,7 @@ pub struct WindowView {
 pub fn covering<'a>(
     windows: &'a [Window],
     rule: &str,
-    labels: &BTreeMap<String, String>,
+    labels: &impl LabelSet,
     t: Timestamp,
 ) -> Option<&'a Window> {
     windows.iter().find(|w| w.covers(rule, labels, t))
@@ -183,7 +184,7 @@ pub fn unknown_rules<'a>(
 /// slots overlapping them are left out of a 95th percentile.
 pub fn excluded_spans(
     windows: &[Window],
-    labels: &[BTreeMap<String, String>],
+    labels: &[impl LabelSet],
     from: i64,
     to: i64,
 ) -> Vec<(i64, i64)> {

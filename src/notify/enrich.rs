@@ -256,6 +256,6 @@ fn entity_of(id: &str, labels: &BTreeMap<String, String>) -> Option<Entity> {
     Some(Entity {
         scope,
         name: name.to_string(),
-        labels: labels.clone(),
+        labels: labels.into(),
     })
 }

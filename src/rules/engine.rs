@@ -506,7 +506,7 @@ impl Engine {
                 kind,
                 rule: rule.name.clone(),
                 entity: id.to_string(),
-                labels: entity.labels.clone(),
+                labels: entity.labels.to_map(),
                 severity: rule.severity,
                 routes: expand_routes(rule, entity, &self.topology),
                 value: state.reading.value,

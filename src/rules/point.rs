@@ -1,12 +1,12 @@
 //! What the evaluator reads: points of one series of one entity. A point may be unknown (a gap,
 //! a reset, a timeout): unknown is never zero, and the evaluator never compares it with a baseline.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::labels::Labels;
 use super::rule::Scope;
 use crate::config::topology::{Customer, Port, ProductLine, Switch};
 
@@ -66,7 +66,7 @@ pub struct Entity {
     /// Its name within the scope: `bj1-core-a/xe-0/0/1`, `cdn`, `acme`, `nab/x/y`.
     pub name: String,
     /// Labels (`site`, `switch`, `port`, `product_line`, `customer`, `role`, `series`).
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
 }
 
 impl fmt::Display for Entity {
@@ -80,10 +80,7 @@ impl Entity {
         Entity {
             scope,
             name: name.to_string(),
-            labels: labels
-                .iter()
-                .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
-                .collect(),
+            labels: Labels::new(labels.iter().filter_map(|(k, v)| v.map(|v| (*k, v)))),
         }
     }
 

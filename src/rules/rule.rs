@@ -1,12 +1,13 @@
 //! The compiled rule: what a rule file says once it has been parsed and validated. The
 //! evaluator only ever sees these; the raw TOML shape lives in [`super::file`].
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
+
+use super::labels::LabelSet;
 
 /// What a rule looks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -226,10 +227,10 @@ impl PartialEq for Matcher {
 
 impl Matcher {
     /// True when the labels satisfy this matcher (a missing label never matches).
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+    pub fn matches(&self, labels: &impl LabelSet) -> bool {
         match self {
-            Matcher::Equals(k, v) => labels.get(k).is_some_and(|x| x == v),
-            Matcher::Regex(k, re) => labels.get(k).is_some_and(|x| re.is_match(x)),
+            Matcher::Equals(k, v) => labels.label(k).is_some_and(|x| x == v),
+            Matcher::Regex(k, re) => labels.label(k).is_some_and(|x| re.is_match(x)),
         }
     }
 }
@@ -488,7 +489,7 @@ impl Rule {
     }
 
     /// True when this rule watches `scope` entities with these labels.
-    pub fn applies_to(&self, scope: Scope, labels: &BTreeMap<String, String>) -> bool {
+    pub fn applies_to(&self, scope: Scope, labels: &impl LabelSet) -> bool {
         self.scope == scope && self.matchers.iter().all(|m| m.matches(labels))
     }
 }

@@ -8,6 +8,8 @@ use jiff::Timestamp;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use super::labels::LabelSet;
+
 /// One silence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Silence {
@@ -26,7 +28,7 @@ pub struct Silence {
 impl Silence {
     /// True when this silence covers an alert of `rule` on an entity with `labels` at `now`.
     /// A regex matcher (`~REGEX`, whole value) that does not compile matches nothing.
-    pub fn covers(&self, rule: &str, labels: &BTreeMap<String, String>, now: Timestamp) -> bool {
+    pub fn covers(&self, rule: &str, labels: &impl LabelSet, now: Timestamp) -> bool {
         if now >= self.until {
             return false;
         }
@@ -34,7 +36,7 @@ impl Silence {
             return false;
         }
         self.matchers.iter().all(|(k, want)| {
-            let Some(have) = labels.get(k) else {
+            let Some(have) = labels.label(k) else {
                 return false;
             };
             match want.strip_prefix('~') {
