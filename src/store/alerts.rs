@@ -122,6 +122,27 @@ pub(crate) struct SqliteAlerts {
     db: Arc<Db>,
 }
 
+/// Writes (replaces) one alert state row.
+fn save_state(conn: &rusqlite::Connection, r: &AlertRow) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO alert_state
+             (rule, entity, state, since, last_eval, last_notified, value, labels, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        r.rule,
+        r.entity,
+        r.state,
+        r.since,
+        r.last_eval,
+        r.last_notified,
+        r.value,
+        r.labels,
+        r.data
+    ])
+    .map(|_| ())
+}
+
 impl SqliteAlerts {
     /// The alert tables of `db`.
     pub(crate) fn new(db: Arc<Db>) -> SqliteAlerts {
@@ -140,14 +161,8 @@ impl SqliteAlerts {
         if c.is_empty() {
             return Ok(out);
         }
-        if let Some(o) = once
-            && o.keys.len() != c.notices.len()
-        {
-            return Err(StoreError::InvalidQuery(format!(
-                "{} notice keys for {} notices",
-                o.keys.len(),
-                c.notices.len()
-            )));
+        if let Some(o) = once {
+            o.check(c)?;
         }
         let path = self.db.path();
         let mut conn = self.db.write()?;
@@ -156,26 +171,8 @@ impl SqliteAlerts {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(path, "committing alert changes")?;
         {
-            let mut st = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO alert_state
-                     (rule, entity, state, since, last_eval, last_notified, value, labels, data)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .ctx(path, "saving an alert state")?;
             for r in &c.states {
-                st.execute(params![
-                    r.rule,
-                    r.entity,
-                    r.state,
-                    r.since,
-                    r.last_eval,
-                    r.last_notified,
-                    r.value,
-                    r.labels,
-                    r.data
-                ])
-                .ctx(path, "saving an alert state")?;
+                save_state(&tx, r).ctx(path, "saving an alert state")?;
             }
             let mut st = tx
                 .prepare_cached(
@@ -301,26 +298,7 @@ impl AlertStore for SqliteAlerts {
 
     fn save(&self, r: &AlertRow) -> Result<(), StoreError> {
         let conn = self.db.write()?;
-        conn.prepare_cached(
-            "INSERT OR REPLACE INTO alert_state
-                 (rule, entity, state, since, last_eval, last_notified, value, labels, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .and_then(|mut st| {
-            st.execute(params![
-                r.rule,
-                r.entity,
-                r.state,
-                r.since,
-                r.last_eval,
-                r.last_notified,
-                r.value,
-                r.labels,
-                r.data
-            ])
-        })
-        .map(|_| ())
-        .ctx(self.db.path(), "saving an alert state")
+        save_state(&conn, r).ctx(self.db.path(), "saving an alert state")
     }
 
     fn active(&self) -> Result<Vec<AlertRow>, StoreError> {

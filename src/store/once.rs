@@ -69,6 +69,24 @@ pub struct Once {
     pub window_s: i64,
 }
 
+impl Once {
+    /// An error unless there is one key per notice of `commit` (both stores check it
+    /// before writing anything).
+    pub(crate) fn check(
+        &self,
+        commit: &super::alerts::AlertCommit,
+    ) -> Result<(), super::StoreError> {
+        if self.keys.len() == commit.notices.len() {
+            return Ok(());
+        }
+        Err(super::StoreError::InvalidQuery(format!(
+            "{} notice keys for {} notices",
+            self.keys.len(),
+            commit.notices.len()
+        )))
+    }
+}
+
 /// What a deduplicated commit left out.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OnceOutcome {

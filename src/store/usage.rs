@@ -212,41 +212,56 @@ impl UsageStore for SqliteUsage {
                 ))
             })
             .ctx(path, "reading the alert history")?;
-        let mut spans = Vec::new();
-        let mut open: Option<(String, i64)> = None;
-        let close = |rule_start: i64, end: i64, spans: &mut Vec<(i64, i64)>| {
-            let (s, e) = (rule_start.max(from), end.min(to));
-            if e > s {
-                spans.push((s, e));
-            }
-        };
+        let mut history = Vec::new();
         for row in rows {
             let (rule, state, ts) = row.ctx(path, "reading the alert history")?;
-            if !rules.contains(&rule) {
-                continue;
+            if rules.contains(&rule) {
+                history.push((rule, state, ts));
             }
-            if let Some((r, start)) = &open
-                && *r != rule
-            {
-                close(*start, to, &mut spans);
+        }
+        Ok(firing_spans_of(history, from, to))
+    }
+}
+
+/// The spans `[start, end)` within `[from, to)` in which an alert was firing, from its
+/// history rows `(rule, to_state, ts)` ordered by rule and time: a span opens on `firing`
+/// and closes on the next other state (or at `to` while still firing). Both stores read
+/// their rows and call this, so they answer the same.
+pub(crate) fn firing_spans_of(
+    history: impl IntoIterator<Item = (String, String, i64)>,
+    from: i64,
+    to: i64,
+) -> Vec<(i64, i64)> {
+    let mut spans = Vec::new();
+    let mut open: Option<(String, i64)> = None;
+    let mut close = |start: i64, end: i64| {
+        let (s, e) = (start.max(from), end.min(to));
+        if e > s {
+            spans.push((s, e));
+        }
+    };
+    for (rule, state, ts) in history {
+        if let Some((r, start)) = &open
+            && *r != rule
+        {
+            close(*start, to);
+            open = None;
+        }
+        match (state.as_str(), &open) {
+            ("firing", None) => open = Some((rule, ts)),
+            ("firing", Some(_)) => {}
+            (_, Some((_, start))) => {
+                close(*start, ts);
                 open = None;
             }
-            match (state.as_str(), &open) {
-                ("firing", None) => open = Some((rule, ts)),
-                ("firing", Some(_)) => {}
-                (_, Some((_, start))) => {
-                    close(*start, ts, &mut spans);
-                    open = None;
-                }
-                (_, None) => {}
-            }
+            (_, None) => {}
         }
-        if let Some((_, start)) = open {
-            close(start, to, &mut spans);
-        }
-        spans.sort_unstable();
-        Ok(spans)
     }
+    if let Some((_, start)) = open {
+        close(start, to);
+    }
+    spans.sort_unstable();
+    spans
 }
 
 fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRecord> {

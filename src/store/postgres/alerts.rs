@@ -175,14 +175,8 @@ impl PgAlerts {
         if c.is_empty() {
             return Ok(out);
         }
-        if let Some(o) = once
-            && o.keys.len() != c.notices.len()
-        {
-            return Err(StoreError::InvalidQuery(format!(
-                "{} notice keys for {} notices",
-                o.keys.len(),
-                c.notices.len()
-            )));
+        if let Some(o) = once {
+            o.check(c)?;
         }
         let now_ms = now.as_millisecond();
         let e = pg_err(&self.shared.target, "committing alert changes");

@@ -181,38 +181,14 @@ impl UsageStore for PgUsage {
             )
         })?;
         let e = pg_err(&self.shared.target, "reading the alert history");
-        let mut spans = Vec::new();
-        let mut open: Option<(String, i64)> = None;
-        let close = |start: i64, end: i64, spans: &mut Vec<(i64, i64)>| {
-            let (s, e) = (start.max(from), end.min(to));
-            if e > s {
-                spans.push((s, e));
-            }
-        };
+        let mut history = Vec::with_capacity(rows.len());
         for r in rows {
-            let rule: String = r.try_get(0).map_err(&e)?;
-            let state: String = r.try_get(1).map_err(&e)?;
-            let ts: i64 = r.try_get(2).map_err(&e)?;
-            if let Some((cur, start)) = &open
-                && *cur != rule
-            {
-                close(*start, to, &mut spans);
-                open = None;
-            }
-            match (state.as_str(), &open) {
-                ("firing", None) => open = Some((rule, ts)),
-                ("firing", Some(_)) => {}
-                (_, Some((_, start))) => {
-                    close(*start, ts, &mut spans);
-                    open = None;
-                }
-                (_, None) => {}
-            }
+            history.push((
+                r.try_get::<_, String>(0).map_err(&e)?,
+                r.try_get::<_, String>(1).map_err(&e)?,
+                r.try_get::<_, i64>(2).map_err(&e)?,
+            ));
         }
-        if let Some((_, start)) = open {
-            close(start, to, &mut spans);
-        }
-        spans.sort_unstable();
-        Ok(spans)
+        Ok(crate::store::usage::firing_spans_of(history, from, to))
     }
 }
