@@ -117,9 +117,14 @@ impl Ids {
         ix
     }
 
-    /// The index of an id already interned.
+    /// The index of an id (`scope:name`) already interned, found through the same index
+    /// as [`Ids::intern`] (a backtest forgets each series it finishes: no scan of them all).
     fn find(&self, id: &str) -> Option<u32> {
-        self.names.iter().position(|n| n == id).map(|i| i as u32)
+        let (scope, name) = id.split_once(':')?;
+        self.index
+            .iter()
+            .find(|(s, _)| s.name() == scope)
+            .and_then(|(_, by_name)| by_name.get(name).copied())
     }
 
     fn name(&self, ix: u32) -> &str {
@@ -662,6 +667,22 @@ notify = []
         let o = e.observe(hot, Metric::Value, Point::known(at(4000), 900.0));
         assert_eq!(kinds(&o), vec![NoticeKind::Firing]);
         assert_eq!(o.events[0].value, 900.0);
+    }
+
+    #[test]
+    fn forget_drops_one_entity_by_its_id_and_keeps_the_others() {
+        let mut e = engine(THRESHOLD, MemoryStateStore::new());
+        let (a, b) = (Entity::series("nab/a:1"), Entity::series("nab/b"));
+        e.observe(&a, Metric::Value, Point::known(at(0), 500.0));
+        e.observe(&b, Metric::Value, Point::known(at(0), 500.0));
+        assert_eq!(e.active().len(), 2);
+        e.forget(&a.id());
+        let left: Vec<&str> = e.active().iter().map(|s| s.entity.as_str()).collect();
+        assert_eq!(left, vec!["series:nab/b"]);
+        // An id never seen, or not of the form scope:name, forgets nothing.
+        e.forget("series:nope");
+        e.forget("garbage");
+        assert_eq!(e.active().len(), 1);
     }
 
     #[test]
