@@ -335,6 +335,55 @@ fn sampling_multiplies_counters_and_absurd_rates_are_dropped() {
     assert_eq!((res.records, res.absurd_sampling), (0, 1));
 }
 
+/// PSAMP's systematic count-based sampling (RFC 5477): samplingPacketInterval (305) packets
+/// selected, then samplingPacketSpace (306) skipped, is 1 in (305 + 306) / 305, whether a
+/// record says it or an options record announces it for the domain (as softflowd's IPFIX
+/// does for `-s 10`: 1 and 9). It was once read as 1 in 305, a tenth of the traffic.
+#[test]
+fn psamp_packet_interval_and_space_make_the_rate() {
+    let mut d = Decoder::new();
+    let ip: IpAddr = "10.0.0.1".parse().unwrap();
+    let rec = vec![v4("192.0.2.1"), v4("203.0.113.5"), 123, 40000, 17, 468, 1];
+    let mut out: Vec<FlowRecord> = Vec::new();
+    // Announced by an options record (scope: the exporting process id, 144).
+    let opts: &[Field] = &[(144, 4), (305, 4), (306, 4), (304, 2)];
+    d.decode(
+        ip,
+        &ipfix_options(1, 256, opts, 1, &[vec![7, 1, 9, 1]]),
+        1,
+        &mut out,
+    )
+    .unwrap();
+    d.decode(
+        ip,
+        &ipfix(1, 300, FIELDS, true, std::slice::from_ref(&rec)),
+        1,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(
+        (out[0].bytes, out[0].packets, out[0].sampling),
+        (4680, 10, 10)
+    );
+    // Another domain of the same exporter announced nothing: the configured rate.
+    d.decode(
+        ip,
+        &ipfix(2, 300, FIELDS, true, std::slice::from_ref(&rec)),
+        3,
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(out[1].sampling, 3);
+    // In the record itself: 2 selected, 6 skipped is 1 in 4.
+    let mut own = FIELDS.to_vec();
+    own.extend([(305, 4), (306, 4)]);
+    let mut r = rec;
+    r.extend([2, 6]);
+    d.decode(ip, &ipfix(1, 301, &own, true, &[r]), 1, &mut out)
+        .unwrap();
+    assert_eq!((out[2].bytes, out[2].sampling), (1872, 4));
+}
+
 #[test]
 fn truncated_mutated_and_garbage_datagrams_never_panic() {
     let mut d = Decoder::new();

@@ -13,10 +13,14 @@
 //! [`MAX_FIELDS`] fields (a longer template is refused, and its data counted as of an unknown
 //! template). `cargo bench --bench flow_ingest` measures the worst case.
 //!
-//! Sampling: a record's own sampling field (v9/IPFIX element 34, 50 or 305) wins, then the
-//! rate an options record announced for its (exporter, domain), then the exporter's
-//! configured `sampling`. Bytes and packets are multiplied by it. A rate above
-//! [`MAX_SAMPLING`] is absurd: the record is dropped and counted.
+//! Sampling: a record's own sampling fields win, then the rate an options record announced for
+//! its (exporter, domain), then the exporter's configured `sampling`. The fields read are
+//! samplingInterval (34) and samplerRandomInterval (50), each 1 in N, and PSAMP's
+//! samplingPacketInterval (305) with samplingPacketSpace (306), RFC 5477: `interval` packets
+//! selected, then `space` skipped, so 1 in `(interval + space) / interval` (softflowd's
+//! IPFIX announces `-s 10` as 1 and 9); 305 alone is read as 1 in N, as before. Bytes and
+//! packets are multiplied by the rate. A rate above [`MAX_SAMPLING`] is absurd: the record is
+//! dropped and counted.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -98,6 +102,46 @@ mod ie {
     pub const SAMPLING_INTERVAL: u16 = 34;
     pub const SAMPLER_RANDOM_INTERVAL: u16 = 50;
     pub const SAMPLING_PACKET_INTERVAL: u16 = 305;
+    pub const SAMPLING_PACKET_SPACE: u16 = 306;
+}
+
+/// The sampling fields of one record (data or options), read into one 1-in-N rate.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sampling {
+    /// samplingInterval (34) or samplerRandomInterval (50): N.
+    one_in: Option<u64>,
+    /// samplingPacketInterval (305): packets selected in a row.
+    packet_interval: Option<u64>,
+    /// samplingPacketSpace (306): packets skipped after them.
+    packet_space: Option<u64>,
+}
+
+impl Sampling {
+    /// Reads `v` when `f` is a sampling field; false when it is not one.
+    fn read(&mut self, f: u16, v: &FieldValue) -> bool {
+        let slot = match f {
+            ie::SAMPLING_INTERVAL | ie::SAMPLER_RANDOM_INTERVAL => &mut self.one_in,
+            ie::SAMPLING_PACKET_INTERVAL => &mut self.packet_interval,
+            ie::SAMPLING_PACKET_SPACE => &mut self.packet_space,
+            _ => return false,
+        };
+        *slot = v.as_u64();
+        true
+    }
+
+    /// The rate, 1 in N (rounded to the nearest whole N, at least 1), when the fields say.
+    fn rate(&self) -> Option<u64> {
+        if let Some(n) = self.one_in {
+            return Some(n.max(1));
+        }
+        match (self.packet_interval, self.packet_space) {
+            (Some(0), Some(_)) => None,
+            (Some(i), Some(s)) => Some((i.saturating_add(s).saturating_add(i / 2) / i).max(1)),
+            (None, Some(s)) => Some(s.saturating_add(1)),
+            (Some(i), None) => Some(i.max(1)),
+            (None, None) => None,
+        }
+    }
 }
 
 impl Decoder {
@@ -228,19 +272,16 @@ impl Decoder {
         domain: u32,
         pairs: impl Iterator<Item = (u16, &'a FieldValue)>,
     ) {
+        let mut sampling = Sampling::default();
         for (f, v) in pairs {
-            if matches!(
-                f,
-                ie::SAMPLING_INTERVAL | ie::SAMPLER_RANDOM_INTERVAL | ie::SAMPLING_PACKET_INTERVAL
-            ) && let Some(n) = v.as_u64()
-            {
-                // Bounded like the parser's sources: an exporter announces one rate per domain.
-                if self.announced.len() < MAX_SOURCES
-                    || self.announced.contains_key(&(exporter, domain))
-                {
-                    self.announced.insert((exporter, domain), n.max(1));
-                }
-            }
+            sampling.read(f, v);
+        }
+        // Bounded like the parser's sources: an exporter announces one rate per domain.
+        if let Some(n) = sampling.rate()
+            && (self.announced.len() < MAX_SOURCES
+                || self.announced.contains_key(&(exporter, domain)))
+        {
+            self.announced.insert((exporter, domain), n);
         }
     }
 }
@@ -265,6 +306,7 @@ fn iana(f: &IpfixField) -> Option<u16> {
         F::SamplingInterval => ie::SAMPLING_INTERVAL,
         F::SamplerRandomInterval => ie::SAMPLER_RANDOM_INTERVAL,
         F::SamplingPacketInterval => ie::SAMPLING_PACKET_INTERVAL,
+        F::SamplingPacketSpace => ie::SAMPLING_PACKET_SPACE,
         _ => return None,
     })
 }
@@ -290,8 +332,11 @@ fn push<'a>(
 ) {
     let mut r = FlowRecord::default();
     let (mut src, mut dst, mut octets) = (None, None, None);
-    let mut own_rate = None;
+    let mut sampling = Sampling::default();
     for (f, v) in pairs {
+        if sampling.read(f, v) {
+            continue;
+        }
         match f {
             ie::OCTETS => octets = v.as_u64(),
             ie::PACKETS => r.packets = v.as_u64().unwrap_or(0),
@@ -301,9 +346,6 @@ fn push<'a>(
             ie::DST_PORT => r.dst_port = v.as_u16().unwrap_or(0),
             ie::SRC_V4 | ie::SRC_V6 => src = IpAddr::try_from(v).ok(),
             ie::DST_V4 | ie::DST_V6 => dst = IpAddr::try_from(v).ok(),
-            ie::SAMPLING_INTERVAL | ie::SAMPLER_RANDOM_INTERVAL | ie::SAMPLING_PACKET_INTERVAL => {
-                own_rate = v.as_u64().map(|n| n.max(1));
-            }
             _ => {}
         }
     }
@@ -311,7 +353,7 @@ fn push<'a>(
         d.skipped += 1;
         return;
     };
-    let rate = own_rate.unwrap_or(rate).max(1);
+    let rate = sampling.rate().unwrap_or(rate).max(1);
     if rate > MAX_SAMPLING {
         d.absurd_sampling += 1;
         return;

@@ -183,6 +183,37 @@ pub fn ipfix(
     out
 }
 
+/// An IPFIX message of an options template (set 3, RFC 7011 3.4.2.2: the first `scope`
+/// fields are its scope) and one options data set of `records`, as an exporter announces
+/// its sampling.
+pub fn ipfix_options(
+    domain: u32,
+    template: u16,
+    fields: &[Field],
+    scope: u16,
+    records: &[Vec<u64>],
+) -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(&template.to_be_bytes());
+    body.extend_from_slice(&(fields.len() as u16).to_be_bytes());
+    body.extend_from_slice(&scope.to_be_bytes());
+    for (id, len) in fields {
+        body.extend_from_slice(&id.to_be_bytes());
+        body.extend_from_slice(&len.to_be_bytes());
+    }
+    let mut sets = set(3, &body, 1);
+    let data: Vec<u8> = records.iter().flat_map(|r| values(fields, r)).collect();
+    sets.extend(set(template, &data, 1));
+    let mut out = Vec::new();
+    out.extend_from_slice(&10u16.to_be_bytes());
+    out.extend_from_slice(&((16 + sets.len()) as u16).to_be_bytes());
+    out.extend_from_slice(&1_700_000_000u32.to_be_bytes());
+    out.extend_from_slice(&1u32.to_be_bytes());
+    out.extend_from_slice(&domain.to_be_bytes());
+    out.extend_from_slice(&sets);
+    out
+}
+
 /// A NetFlow v9 export packet (RFC 3954): optionally a template flowset, then a data
 /// flowset of `records` (padded to 4 bytes).
 pub fn v9(
