@@ -180,6 +180,82 @@ fn base_config_is_valid_and_summarized() {
     );
 }
 
+/// Customers and product lines known by address prefixes: the summary counts them and lists
+/// each one's prefixes and whether flows or its ports measure it, and the flow exporters.
+#[test]
+fn prefixes_of_customers_and_product_lines_are_summarized() {
+    let text = format!(
+        "{}{}",
+        BASE.replace(
+            "name = \"cloud\"\nowners = [\"ops\"]",
+            "name = \"cloud\"\nowners = [\"ops\"]\nprefixes = [\"203.0.112.0/22\"]",
+        )
+        .replace(
+            "id = \"acme\"\n",
+            "id = \"acme\"\nprefixes = [\"192.0.2.0/26\"]\n",
+        ),
+        r#"
+[[product_line]]
+name = "tenant-cloud"
+prefixes = ["198.51.100.0/24", "2001:db8::/32"]
+
+[[customer]]
+id = "tenant-a"
+prefixes = ["203.0.113.0/25", "2001:db8:a::/48"]
+
+[[customer]]
+id = "tenant-b"
+prefixes = ["203.0.113.128/25"]
+
+[flow]
+listen = ["127.0.0.1:2055"]
+
+[[flow.exporter]]
+switch = "bj1-core-a"
+sampling = 512
+"#
+    );
+    let r = check_text(&text, &[]);
+    assert_eq!(r.code, 0, "stderr:\n{}", r.stderr);
+    let out = &r.stdout;
+    assert!(
+        out.contains(
+            "flows: listening on 127.0.0.1:2055, 1 exporter; 4 customer prefixes of 3 \
+             customers (2 measured by flows), 3 product line prefixes of 2 product lines \
+             (1 measured by flows)"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("    2 prefixes: 203.0.113.0/25, 2001:db8:a::/48 (measured by flows)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    1 prefix: 203.0.113.128/25 (measured by flows)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    1 prefix: 192.0.2.0/26 (measured by its ports;"),
+        "acme has ports: {out}"
+    );
+    assert!(
+        out.contains("    2 prefixes: 198.51.100.0/24, 2001:db8::/32 (measured by flows)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    1 prefix: 203.0.112.0/22 (measured by its ports;"),
+        "{out}"
+    );
+    assert!(
+        out.contains("bj1-core-a       from 127.0.0.1, 1 in 512 sampled"),
+        "{out}"
+    );
+    // Without prefixes or flows the summary says nothing of them.
+    let plain = check_text(BASE, &[]);
+    assert!(!plain.stdout.contains("flows:"), "{}", plain.stdout);
+    assert!(!plain.stdout.contains("prefix"), "{}", plain.stdout);
+}
+
 #[test]
 fn example_config_is_valid() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

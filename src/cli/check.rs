@@ -1,6 +1,7 @@
 //! `bandwatch check`: loads the configuration and every rule file, prints a summary a person
 //! can read, or every error found as `FILE:LINE:COL: KEY: message`.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
@@ -80,6 +81,46 @@ pub fn summary(cfg: &Config, rules: &RuleFiles) -> String {
         rules.rules.len(),
         rules.files.len()
     );
+    let flow = &cfg.flow;
+    let mut by_customer: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for p in &flow.prefixes {
+        by_customer
+            .entry(p.customer.as_str())
+            .or_default()
+            .push(p.prefix.to_string());
+    }
+    let mut by_line: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for p in &flow.product_line_prefixes {
+        by_line
+            .entry(p.product_line.as_str())
+            .or_default()
+            .push(p.prefix.to_string());
+    }
+    if flow.enabled() || !by_customer.is_empty() || !by_line.is_empty() {
+        let by_flows_c = by_customer
+            .keys()
+            .filter(|c| t.customers.get(**c).is_none_or(|c| c.ports.is_empty()))
+            .count();
+        let by_flows_l = by_line
+            .keys()
+            .filter(|l| t.product_lines.get(**l).is_none_or(|l| l.ports.is_empty()))
+            .count();
+        let listen = if flow.listen.is_empty() {
+            "no listener".to_string()
+        } else {
+            let l: Vec<String> = flow.listen.iter().map(|a| a.to_string()).collect();
+            format!("listening on {}", l.join(", "))
+        };
+        let _ = writeln!(
+            s,
+            "  flows: {listen}, {}; {} of {} ({by_flows_c} measured by flows), {} of {} ({by_flows_l} measured by flows)",
+            count(flow.exporters.len(), "exporter"),
+            count(flow.prefixes.len(), "customer prefix"),
+            count(by_customer.len(), "customer"),
+            count(flow.product_line_prefixes.len(), "product line prefix"),
+            count(by_line.len(), "product line"),
+        );
+    }
     let _ = writeln!(
         s,
         "  data in {}, rules from {}",
@@ -151,6 +192,15 @@ pub fn summary(cfg: &Config, rules: &RuleFiles) -> String {
                 .unwrap_or_default();
             let _ = writeln!(s, "    {pk}{role}");
         }
+        if let Some(prefixes) = by_line.get(pl.name.as_str()) {
+            let _ = writeln!(
+                s,
+                "    {}: {}{}",
+                count(prefixes.len(), "prefix"),
+                prefixes.join(", "),
+                measured_by(pl.ports.is_empty())
+            );
+        }
     }
     let _ = writeln!(s, "\ncustomers");
     for c in t.customers.values() {
@@ -164,6 +214,29 @@ pub fn summary(cfg: &Config, rules: &RuleFiles) -> String {
             count(c.ports.len(), "port"),
             ports.join(", ")
         );
+        if let Some(prefixes) = by_customer.get(c.id.as_str()) {
+            let _ = writeln!(
+                s,
+                "    {}: {}{}",
+                count(prefixes.len(), "prefix"),
+                prefixes.join(", "),
+                measured_by(c.ports.is_empty())
+            );
+        }
+    }
+    if !flow.exporters.is_empty() {
+        let _ = writeln!(s, "\nflow exporters");
+        for x in &flow.exporters {
+            let sampling = if x.sampling > 1 {
+                format!(
+                    ", 1 in {} sampled where its datagrams do not say",
+                    x.sampling
+                )
+            } else {
+                String::new()
+            };
+            let _ = writeln!(s, "  {:<16} from {}{sampling}", x.switch, x.address);
+        }
     }
     let _ = writeln!(s, "\nroutes");
     for r in t.routes.values() {
@@ -212,9 +285,21 @@ pub fn summary(cfg: &Config, rules: &RuleFiles) -> String {
     s
 }
 
-/// `1 port`, `2 ports`, `3 switches`.
+/// How a customer or product line with prefixes is measured.
+fn measured_by(no_ports: bool) -> &'static str {
+    if no_ports {
+        " (measured by flows)"
+    } else {
+        " (measured by its ports; flows name it in attack evidence)"
+    }
+}
+
+/// `1 port`, `2 ports`, `3 switches`, `2 prefixes`.
 fn count(n: usize, noun: &str) -> String {
-    match (n, noun.ends_with("ch") || noun.ends_with('s')) {
+    match (
+        n,
+        noun.ends_with("ch") || noun.ends_with('s') || noun.ends_with('x'),
+    ) {
         (1, _) => format!("{n} {noun}"),
         (_, true) => format!("{n} {noun}es"),
         (_, false) => format!("{n} {noun}s"),
