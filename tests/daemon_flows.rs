@@ -12,6 +12,7 @@ mod flow_support;
 
 use daemon_support::*;
 use flow_support::*;
+use std::time::Duration;
 
 const FIELDS: &[Field] = &[(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (1, 8), (2, 8)];
 
@@ -144,4 +145,237 @@ fn the_daemon_collects_flows_for_prefix_customers_and_stores_them() {
     assert_eq!(acme, 51_480.0, "{csv}");
     let (globex, csv) = stored_sum(&cfg, "customer:globex", "out_bytes");
     assert_eq!(globex, 9360.0, "{csv}");
+}
+
+/// The value of the sample line that starts with `prefix` (name and labels) in `body`.
+fn sample(body: &str, prefix: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+}
+
+/// Seconds since the Unix epoch, now.
+fn now_s() -> f64 {
+    jiff::Timestamp::now().as_millisecond() as f64 / 1000.0
+}
+
+/// Customers and product lines known by address prefixes in `/metrics` of the running daemon,
+/// fed by real IPFIX datagrams over UDP and scraped over HTTP as Prometheus does: the flow
+/// counters (bytes and packets by direction) equal what was sent; the aggregate families
+/// carry the last flow minute (its rate, and coverage 1 for a minute the exporter covered, 0
+/// and no rate for one in which it sent nothing); `promtool check metrics` finds nothing;
+/// and an anonymous reader gets the product line's families but no customer's name.
+#[test]
+fn prefix_customers_and_product_lines_have_metric_families() {
+    use bandwatch::http::auth::token;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bw.toml");
+    let Simulated {
+        sim: _sim,
+        http,
+        text,
+    } = simulate(&cfg, 1, 2, &[], "");
+    let udp = free_udp_base(1);
+    let scraper = token::generate().unwrap();
+    let extra = format!(
+        r#"
+[http]
+anonymous = ["metrics:read"]
+
+[[api.token]]
+name = "prometheus"
+scopes = ["metrics:read"]
+hash = "{hash}"
+
+[[product_line]]
+name = "tenant-cloud"
+prefixes = ["203.0.113.0/24"]
+
+[[customer]]
+id = "tenant-a"
+name = "Tenant A"
+prefixes = ["203.0.113.0/25"]
+
+[[customer]]
+id = "tenant-b"
+name = "Tenant B"
+prefixes = ["203.0.113.128/25"]
+
+[flow]
+listen = ["127.0.0.1:{udp}"]
+
+[[flow.exporter]]
+switch = "sim-0000"
+"#,
+        hash = token::hash_line(&scraper)
+    );
+    std::fs::write(&cfg, format!("{text}{extra}")).unwrap();
+    let log = dir.path().join("run.log");
+    let _daemon = spawn_run(&cfg, &log);
+    let ok = "bandwatch_flow_datagrams_total{result=\"ok\"}";
+    wait_for("the flow collector", 30, || metric(http, ok).is_some());
+    let full = || {
+        let (code, body) = scrape(http, "/metrics", Some(&scraper)).expect("a scrape");
+        assert_eq!(code, 200, "{body}");
+        body
+    };
+
+    // The collector's first minute passes without a datagram: unknown, not zero.
+    let first = (now_s() / 60.0).floor() * 60.0;
+    let sleep_until = |t: f64| {
+        let d = t - now_s();
+        if d > 0.0 {
+            std::thread::sleep(Duration::from_secs_f64(d));
+        }
+    };
+    sleep_until(first + 63.0);
+    let body = full();
+    let a_out = "{customer=\"tenant-a\",direction=\"out\"}";
+    assert_eq!(
+        sample(
+            &body,
+            "bandwatch_customer_coverage_ratio{customer=\"tenant-a\"}"
+        ),
+        Some(0.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            &format!("bandwatch_customer_bytes_per_second{a_out}")
+        ),
+        None,
+        "no rate for an unknown minute: {body}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            &format!("bandwatch_customer_flow_bytes_total{a_out}")
+        ),
+        Some(0.0),
+        "{body}"
+    );
+
+    // One whole minute of datagrams, none within a second of its edges.
+    let minute = first + 60.0;
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let rec = |src: &str, dst: &str, bytes: u64, packets: u64| {
+        vec![v4(src), v4(dst), 443, 40000, 6, bytes, packets]
+    };
+    let (mut a_in, mut a_out_b, mut b_in, mut b_out) = (0u64, 0u64, 0u64, 0u64);
+    let (mut a_out_p, mut b_in_p) = (0u64, 0u64);
+    let mut template = true;
+    sleep_until(minute + 1.0);
+    while now_s() < minute + 58.0 {
+        let recs = vec![
+            rec("192.0.2.1", "203.0.113.10", 46_800, 100),
+            rec("203.0.113.200", "192.0.2.1", 9_360, 20),
+            rec("192.0.2.1", "203.0.113.130", 4_680, 10),
+            rec("203.0.113.5", "203.0.113.131", 1_000, 2),
+            rec("192.0.2.1", "198.51.100.1", 999, 1),
+        ];
+        s.send_to(&ipfix(1, 256, FIELDS, template, &recs), ("127.0.0.1", udp))
+            .unwrap();
+        template = false;
+        a_out_b += 46_800;
+        a_out_p += 100;
+        b_in += 9_360;
+        b_in_p += 20;
+        b_out += 4_680 + 1_000;
+        a_in += 1_000;
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    let want_a = format!("bandwatch_customer_flow_bytes_total{a_out}");
+    wait_for("the minute handed to the store", 40, || {
+        sample(&full(), &want_a) == Some(a_out_b as f64)
+    });
+    let body = full();
+    let get = |name: &str| sample(&body, name);
+    let b = |d: &str| format!("{{customer=\"tenant-b\",direction=\"{d}\"}}");
+    let a = |d: &str| format!("{{customer=\"tenant-a\",direction=\"{d}\"}}");
+    let pl = |d: &str| format!("{{product_line=\"tenant-cloud\",direction=\"{d}\"}}");
+    assert_eq!(
+        get(&format!("bandwatch_customer_flow_bytes_total{}", a("in"))),
+        Some(a_in as f64)
+    );
+    assert_eq!(
+        get(&format!(
+            "bandwatch_customer_flow_packets_total{}",
+            a("out")
+        )),
+        Some(a_out_p as f64)
+    );
+    assert_eq!(
+        get(&format!("bandwatch_customer_flow_bytes_total{}", b("in"))),
+        Some(b_in as f64)
+    );
+    assert_eq!(
+        get(&format!("bandwatch_customer_flow_packets_total{}", b("in"))),
+        Some(b_in_p as f64)
+    );
+    assert_eq!(
+        get(&format!("bandwatch_customer_flow_bytes_total{}", b("out"))),
+        Some(b_out as f64)
+    );
+    // The product line holds both tenants (a record between them is in and out of it).
+    let pl_out = (a_out_b + b_out) as f64;
+    assert_eq!(
+        get(&format!(
+            "bandwatch_product_line_flow_bytes_total{}",
+            pl("out")
+        )),
+        Some(pl_out)
+    );
+    assert_eq!(
+        get(&format!(
+            "bandwatch_product_line_flow_bytes_total{}",
+            pl("in")
+        )),
+        Some((b_in + a_in) as f64)
+    );
+    // The last minute: its rate and full coverage, beside the port customers.
+    let rate = get(&format!("bandwatch_customer_bytes_per_second{}", a("out"))).unwrap();
+    assert!(
+        (rate - a_out_b as f64 / 60.0).abs() < 1e-6,
+        "{rate}: {body}"
+    );
+    assert_eq!(
+        get("bandwatch_customer_coverage_ratio{customer=\"tenant-b\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        get("bandwatch_product_line_coverage_ratio{product_line=\"tenant-cloud\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    let rate = get(&format!(
+        "bandwatch_product_line_bytes_per_second{}",
+        pl("out")
+    ))
+    .unwrap();
+    assert!((rate - pl_out / 60.0).abs() < 1e-6, "{rate}: {body}");
+    promtool_check(&body);
+    for l in body.lines().filter(|l| l.contains("tenant")) {
+        eprintln!("{l}");
+    }
+
+    // Anonymous: the product line, never a customer's name.
+    let (code, anon) = scrape(http, "/metrics", None).unwrap();
+    assert_eq!(code, 200, "{anon}");
+    for word in ["tenant-a", "tenant-b", "Tenant A", "Tenant B"] {
+        assert!(!anon.contains(word), "{word} served anonymously:\n{anon}");
+    }
+    assert_eq!(
+        sample(
+            &anon,
+            &format!("bandwatch_product_line_flow_bytes_total{}", pl("out"))
+        ),
+        Some(pl_out),
+        "{anon}"
+    );
+    assert!(
+        anon.contains("# TYPE bandwatch_customer_flow_bytes_total counter"),
+        "{anon}"
+    );
+    promtool_check(&anon);
 }

@@ -7,12 +7,15 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 
+mod daemon_support;
+
 use bandwatch::config::{self, SourceFile, Topology};
 use bandwatch::http::{AppState, Health, LiveView, bind, serve};
 use bandwatch::poll::{
     Delta, OperStatus, PortOutcome, PortReading, PortResult, Quality, Sweep, SweepStatus,
     UnknownReason,
 };
+use daemon_support::promtool_check;
 
 const CONFIG: &str = r#"
 [snmp.default]
@@ -425,50 +428,4 @@ fn healthz_and_topology() {
         !body.contains("public"),
         "no community in the topology JSON"
     );
-}
-
-/// `promtool check metrics` on the body; required in CI, skipped with a reason elsewhere.
-fn promtool_check(body: &str) {
-    let Ok(path) = which("promtool") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must have promtool (Debian package prometheus)"
-        );
-        eprintln!("skipping promtool check: promtool not installed (Debian package prometheus)");
-        return;
-    };
-    let mut child = std::process::Command::new(path)
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(body.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // No finding is accepted: promtool prints nothing and exits 0 on a clean exposition.
-    assert!(
-        out.status.success() && text.trim().is_empty(),
-        "promtool check metrics reported:\n{text}"
-    );
-}
-
-fn which(cmd: &str) -> Result<std::path::PathBuf, ()> {
-    std::env::var_os("PATH")
-        .and_then(|p| {
-            std::env::split_paths(&p)
-                .map(|d| d.join(cmd))
-                .find(|f| f.is_file())
-        })
-        .ok_or(())
 }

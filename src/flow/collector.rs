@@ -245,13 +245,15 @@ async fn flush_loop(
             _ = tick.tick() => false,
         };
         let model = models();
+        let now = now_ms();
         let slots = {
             let mut st = match state.lock() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
-            st.minutes.take_due(now_ms(), GRACE_MS, &model, last)
+            st.minutes.take_due(now, GRACE_MS, &model, last)
         };
+        metrics.usage.record(now, GRACE_MS, &model, &slots);
         if !slots.is_empty() {
             let n = slots.len() as u64;
             let sink = sink.clone();

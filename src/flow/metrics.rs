@@ -2,8 +2,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::usage::FlowUsage;
 use crate::http::MetricsSource;
 use crate::http::exposition::{Exposition, MetricType};
+use crate::http::metrics::AggregateReading;
 
 /// Counters of the flow collector (monotonic).
 #[derive(Debug, Default)]
@@ -30,6 +32,8 @@ pub struct FlowMetrics {
     pub slots_written: AtomicU64,
     /// Hand-overs to the store that failed.
     pub store_errors: AtomicU64,
+    /// What flows measured per customer and product line known by prefixes.
+    pub usage: FlowUsage,
 }
 
 impl FlowMetrics {
@@ -45,7 +49,12 @@ impl FlowMetrics {
 }
 
 impl MetricsSource for FlowMetrics {
+    fn aggregates(&self) -> Vec<AggregateReading> {
+        self.usage.readings()
+    }
+
     fn write(&self, e: &mut Exposition) {
+        self.usage.write(e);
         let g = FlowMetrics::get;
         e.family(
             "bandwatch_flow_datagrams_total",

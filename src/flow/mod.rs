@@ -20,7 +20,8 @@
 //! - [`evidence`]: the last minutes of flows per switch, bounded, and the classifier that
 //!   names a spike (amplification by service, SYN, UDP or ICMP flood, one destination, or not
 //!   an attack) for the alert's notice.
-//! - [`collector`]: the UDP listeners and the flush task; [`metrics`]: its counters.
+//! - [`collector`]: the UDP listeners and the flush task; [`metrics`]: its counters;
+//!   [`usage`]: what flows measured per customer and product line, for `/metrics`.
 
 pub mod aggregate;
 pub mod collector;
@@ -29,6 +30,7 @@ pub mod evidence;
 pub mod metrics;
 pub mod sflow;
 pub mod table;
+pub mod usage;
 
 use std::net::{IpAddr, Ipv4Addr};
 

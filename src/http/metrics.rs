@@ -13,13 +13,36 @@
 
 use super::exposition::{Exposition, Format, MetricType, labels};
 use super::live::PortState;
-use super::live::{Snapshot, qualities};
+use super::live::{Aggregate, Snapshot, qualities};
 use crate::config::{PortKey, PortLabels, Topology};
+use crate::store::EntityKind;
+use std::collections::HashMap;
 
 /// A stage's self-metrics, written into the same exposition (poller, store, outbox, alerts).
 pub trait MetricsSource: Send + Sync {
     /// Appends whole families.
     fn write(&self, out: &mut Exposition);
+
+    /// Readings of customers and product lines this source measures instead of ports (the
+    /// flow collector: those known by address prefixes), written into the aggregate
+    /// families beside the port ones. None by default.
+    fn aggregates(&self) -> Vec<AggregateReading> {
+        Vec::new()
+    }
+}
+
+/// The last reading of a customer or product line measured by something other than its
+/// ports (flows, for one known by address prefixes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AggregateReading {
+    /// [`EntityKind::Customer`] or [`EntityKind::ProductLine`].
+    pub kind: EntityKind,
+    /// The customer id or product line name.
+    pub name: String,
+    /// Bytes per second (in, out) of its last interval; `None` while it is unknown.
+    pub rates: Option<(f64, f64)>,
+    /// Coverage (0 to 1) of that interval; 0 while it is unknown.
+    pub coverage: f64,
 }
 
 /// `GET /metrics`: the exposition in the format the scraper's `Accept` header asks for
@@ -171,24 +194,41 @@ pub fn write_all(
 
     super::maintenance::write_metrics(e, t, jiff::Timestamp::now());
 
+    let readings: Vec<AggregateReading> = sources.iter().flat_map(|s| s.aggregates()).collect();
+    let measured = |kind: EntityKind| -> HashMap<&str, &AggregateReading> {
+        readings
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| (r.name.as_str(), r))
+            .collect()
+    };
     let lines: Vec<(&str, Vec<PortKey>)> = t
         .product_lines
         .values()
         .map(|pl| (pl.name.as_str(), pl.ports.clone()))
         .collect();
-    aggregate_family(e, snap, "product_line", "product line", &lines);
+    let by_flows = measured(EntityKind::ProductLine);
+    aggregate_family(e, snap, "product_line", "product line", &lines, &by_flows);
     let sites: Vec<(&str, Vec<PortKey>)> = t
         .sites
         .keys()
         .map(|s| (s.as_str(), site_ports(t, s)))
         .collect();
-    aggregate_family(e, snap, "site", "site (its uplinks)", &sites);
+    aggregate_family(
+        e,
+        snap,
+        "site",
+        "site (its uplinks)",
+        &sites,
+        &HashMap::new(),
+    );
     let customers: Vec<(&str, Vec<PortKey>)> = t
         .customers
         .values()
         .map(|c| (c.id.as_str(), c.ports.clone()))
         .collect();
-    aggregate_family(e, snap, "customer", "customer", &customers);
+    let by_flows = measured(EntityKind::Customer);
+    aggregate_family(e, snap, "customer", "customer", &customers, &by_flows);
 
     e.family(
         "bandwatch_switch_up",
@@ -262,25 +302,50 @@ pub fn site_ports(t: &Topology, site: &str) -> Vec<PortKey> {
     chosen.into_iter().map(|p| p.key()).collect()
 }
 
+/// One aggregate family and its coverage: the sum of each group's ports, or for a group
+/// without ports that another source measures (`by_flows`: a customer or product line known
+/// by prefixes), that source's last reading.
 fn aggregate_family(
     e: &mut Exposition,
     snap: &Snapshot,
     label: &str,
     what: &str,
     groups: &[(&str, Vec<PortKey>)],
+    by_flows: &HashMap<&str, &AggregateReading>,
 ) {
     let name = format!("bandwatch_{label}_bytes_per_second");
+    // Customers and product lines may be known by prefixes (sites never are).
+    let prefixed = label != "site";
+    let flows_too = if prefixed {
+        " (of one known by address prefixes, its last minute measured by flows)"
+    } else {
+        ""
+    };
     e.family(
         &name,
         MetricType::Gauge,
         &format!(
-            "Sum of the known rates of the {what}'s ports in bytes per second (times 8 for \
-             bit/s), by direction; absent while none is known."
+            "Sum of the known rates of the {what}'s ports{flows_too} in bytes per second \
+             (times 8 for bit/s), by direction; absent while none is known."
         ),
     );
     let aggs: Vec<_> = groups
         .iter()
-        .map(|(n, m)| (*n, snap.aggregate(m.iter())))
+        .map(|(n, m)| match by_flows.get(n) {
+            Some(r) if m.is_empty() => {
+                let (i, o) = r.rates.unwrap_or_default();
+                let coverage = if r.rates.is_some() { r.coverage } else { 0.0 };
+                (
+                    *n,
+                    Aggregate {
+                        in_bps: i * 8.0,
+                        out_bps: o * 8.0,
+                        coverage,
+                    },
+                )
+            }
+            _ => (*n, snap.aggregate(m.iter())),
+        })
         .collect();
     for (n, a) in &aggs {
         if a.coverage > 0.0 {
@@ -292,7 +357,15 @@ fn aggregate_family(
     e.family(
         &cov,
         MetricType::Gauge,
-        &format!("Fraction (0 to 1) of the {what}'s ports whose last interval is known."),
+        &format!(
+            "Fraction (0 to 1) of the {what}'s ports whose last interval is known{}.",
+            if prefixed {
+                " (of one known by address prefixes: the share of its last flow minute that \
+                 the configured exporters covered, 0 while that minute is unknown)"
+            } else {
+                ""
+            }
+        ),
     );
     for (n, a) in &aggs {
         e.sample(&cov, &[(label, n)], a.coverage);

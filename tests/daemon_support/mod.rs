@@ -1,6 +1,6 @@
 //! Helpers shared by the tests that drive the real `bandwatch` binary as separate processes:
-//! a child killed on drop, free loopback ports, a plain HTTP/1.0 GET, and polling for a
-//! condition with a deadline.
+//! a child killed on drop, free loopback ports, a plain HTTP/1.0 GET, a scrape by a real HTTP
+//! client, `promtool check metrics`, and polling for a condition with a deadline.
 
 #![allow(dead_code)]
 
@@ -173,4 +173,104 @@ pub fn eml_subjects(outbox: &std::path::Path) -> Vec<String> {
                 .map(str::to_string)
         })
         .collect()
+}
+
+/// `promtool check metrics` on the body; required in CI, skipped with a reason elsewhere.
+pub fn promtool_check(body: &str) {
+    let Ok(path) = which("promtool") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must have promtool (Debian package prometheus)"
+        );
+        eprintln!("skipping promtool check: promtool not installed (Debian package prometheus)");
+        return;
+    };
+    let mut child = std::process::Command::new(path)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No finding is accepted: promtool prints nothing and exits 0 on a clean exposition.
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "promtool check metrics reported:\n{text}"
+    );
+}
+
+pub fn which(cmd: &str) -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(cmd))
+                .find(|f| f.is_file())
+        })
+        .ok_or(())
+}
+
+/// `GET path` as a Prometheus scraper does it, with `bearer` as its credential: by curl (a
+/// real HTTP/1.1 client, asking for the text format 0.0.4) where it is installed, else over a
+/// plain HTTP/1.0 connection. (status, body), or `None` while nothing answers.
+pub fn scrape(port: u16, path: &str, bearer: Option<&str>) -> Option<(u16, String)> {
+    let Ok(curl) = which("curl") else {
+        return http_get_with(port, path, bearer);
+    };
+    let mut cmd = std::process::Command::new(curl);
+    cmd.args(["-sS", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(["-H", "Accept: text/plain;version=0.0.4;q=0.9,*/*;q=0.1"]);
+    // The token goes in a header file, not on a command line.
+    let dir = tempfile::tempdir().ok()?;
+    if let Some(t) = bearer {
+        let header = dir.path().join("auth");
+        std::fs::write(&header, format!("Authorization: Bearer {t}\n")).ok()?;
+        cmd.arg("-H").arg(format!("@{}", header.display()));
+    }
+    let out = cmd
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .ok()?;
+    curl_answer(&out)
+}
+
+fn curl_answer(out: &std::process::Output) -> Option<(u16, String)> {
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (body, code) = text.rsplit_once('\n')?;
+    Some((code.trim().parse().ok()?, body.to_string()))
+}
+
+/// [`http_get`] with an optional bearer token.
+pub fn http_get_with(port: u16, path: &str, bearer: Option<&str>) -> Option<(u16, String)> {
+    let Some(t) = bearer else {
+        return http_get(port, path);
+    };
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nAuthorization: Bearer {t}\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    Some((
+        head.split_whitespace().nth(1)?.parse().ok()?,
+        body.to_string(),
+    ))
 }
