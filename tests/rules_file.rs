@@ -285,7 +285,7 @@ fn nonsense_combinations_are_refused() {
         ),
         (
             "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nlevel_points = -3",
-            "rule[0].level_points: must be a whole number of points from 1 to 10000, like 24, got -3",
+            "rule[0].level_points: must be a whole number of slots from 1 to 10000, like 12, got -3",
         ),
         (
             "kind = \"absent\"\nscope = \"switch\"\nfor = \"3m\"\nfor_points = 2",
@@ -302,6 +302,14 @@ fn nonsense_combinations_are_refused() {
         (
             "kind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nbaseline = \"recent\"\nseason_strength = 0.3",
             "rule[0].season_strength: `season_strength` is for `baseline = \"seasonal\"`",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nseason_points = 4",
+            "rule[0].season_points: must be an odd number of points from 1 to 25 (the slot's and as many on each side), like 3, got 4",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nbaseline = \"recent\"\nseason_points = 3",
+            "rule[0].season_points: `season_points` is for `baseline = \"seasonal\"`",
         ),
         (
             "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\ninhibited_by = [\"nope\"]",
@@ -446,6 +454,7 @@ scope = "series"
 metric = "value"
 baseline = "seasonal"
 season_strength = 0.3
+season_points = 3
 smooth = "30m"
 smooth_points = 3
 compare = "smoothed"
@@ -460,6 +469,7 @@ notify = []
             assert_eq!(m.smooth, Some(1800));
             assert_eq!(m.smooth_points, Some(3));
             assert_eq!(m.baseline.season_strength, Some(0.3));
+            assert_eq!(m.baseline.season_points, Some(3));
             assert!(m.smoothed_baseline);
         }
         other => panic!("expected a spike, got {other:?}"),

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """Replays a synthetic set (made by generate.py) through `bandwatch backtest` and scores it.
 
-    benches/synthetic/evaluate.py SET_DIR [--rules DIR] [--bandwatch BIN] [--plots DIR]
-                                  [--only REGEX] [--as-series alert-rules/traffic.toml]
+    benches/synthetic/evaluate.py SET_DIR [SET_DIR...] [--rules DIR] [--bandwatch BIN]
+                                  [--plots DIR] [--only REGEX] [--by-rule]
+                                  [--as-series alert-rules/traffic.toml]
+
+Several SET_DIRs (seeds of generate.py) are replayed one after the other and scored together, so
+a figure can be pooled over held-out seeds (plots are drawn from the first set only).
 
 Prints, per anomaly kind and per sampling step: recall, false alarms per 30 days and the
 median delay in samples, plus the recall of the issue's targets (spikes of 3x or more lasting
@@ -254,7 +258,7 @@ def plots(labels, res, starts, set_dir, out):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("set_dir")
+    ap.add_argument("set_dir", nargs="+")
     ap.add_argument("--rules", default="benches/nab")
     ap.add_argument("--bandwatch", default=os.environ.get("BANDWATCH", "target/release/bandwatch"))
     ap.add_argument("--plots")
@@ -266,19 +270,32 @@ def main():
                     help="replay the spike and drop rules of a default rule file (alert-rules/) "
                          "as rules on series (min_delta 0) instead of --rules")
     a = ap.parse_args()
-    labels, feed, starts = load(a.set_dir, a.only)
     rules = a.rules
     if a.as_series:
         import tempfile
         rules = as_series(a.as_series, tempfile.mkdtemp(prefix="bw-syn-"))
-    onsets = replay(a.bandwatch, rules, feed)
+    labels, onsets, starts = {}, {}, {}
+    for k, set_dir in enumerate(a.set_dir):
+        lab, feed, st = load(set_dir, a.only)
+        on = replay(a.bandwatch, rules, feed)
+        # With several sets, series names are prefixed with their set's folder name.
+        tag = (os.path.basename(os.path.normpath(set_dir)) + ":") if len(a.set_dir) > 1 else ""
+        for name, v in lab.items():
+            v = dict(v, file=os.path.join(os.path.abspath(set_dir), v["file"]))
+            labels[tag + name] = v
+            starts[tag + name] = st[name]
+            if name in on:
+                onsets[tag + name] = on[name]
+        if k == 0:
+            first = {tag + n for n in lab}
     res = score(labels, onsets, starts)
     report(labels, res)
     if a.by_rule:
         print()
         by_rule(labels, onsets, starts)
     if a.plots:
-        plots(labels, res, starts, a.set_dir, a.plots)
+        only = {n: labels[n] for n in first}
+        plots(only, res, starts, a.set_dir[0], a.plots)
 
 
 if __name__ == "__main__":

@@ -3,8 +3,13 @@
 //! - Seasonal: the median of comparable past periods: the same time-of-day slot (season 1d) or
 //!   time-of-week slot (season 7d) over `history`. Each past period contributes the highest
 //!   (for spikes) or lowest (for drops) mean of the slot and its two neighbours, so that poll
-//!   jitter and a daily job that starts a few minutes late never look unusual. The cache keeps
-//!   one mean per slot (a rollup), not the raw points: `history / bucket` entries per series.
+//!   jitter and a daily job that starts a few minutes late never look unusual. On a series
+//!   sampled no faster than the slots (a 5-minute or hourly poll against 5-minute slots) a slot
+//!   holds a single noisy point, not a mean, and at an hourly poll its neighbours are empty:
+//!   with `season_points = n` each past period offers its n points nearest the slot, all
+//!   pooled, and the baseline is their median (an hourly series is compared with three points
+//!   a day, not one; the highest of three noisy points would be a biased baseline). The cache keeps one mean per slot (a rollup), not the raw
+//!   points: `history / bucket` entries per series.
 //! - Recent: the median of a rolling window, kept as a sorted vector, so each point costs a
 //!   binary insert and remove, never a recomputation from scratch.
 //!
@@ -235,6 +240,9 @@ pub struct BaselineCache {
     /// released once learned.
     warming: Option<Box<WarmingWindow>>,
     first: Option<i64>,
+    /// The series' usual step (seconds), once known: it says whether slots hold means or
+    /// single points.
+    step: i64,
     cached: Option<(i64, Option<Baseline>)>,
     strength: Option<(i64, f64)>,
     scratch: Vec<f64>,
@@ -263,10 +271,22 @@ impl BaselineCache {
             recent: RollingWindow::new(window),
             warming,
             first: None,
+            step: 0,
             cached: None,
             strength: None,
             scratch: Vec::new(),
             pooled: Vec::new(),
+        }
+    }
+
+    /// Tells the cache the series' usual step between points (seconds), as the evaluator sees
+    /// it; a seasonal baseline with `season_points` pools single points where the step is at
+    /// least a slot.
+    pub fn set_step(&mut self, step: Option<i64>) {
+        let step = step.unwrap_or(0).max(0);
+        if step != self.step {
+            self.step = step;
+            self.cached = None;
         }
     }
 
@@ -484,15 +504,44 @@ impl BaselineCache {
         };
         let per_season = self.spec.season / self.spec.bucket;
         let periods = self.spec.history / self.spec.season;
+        // `season_points`: on a series sampled no faster than the slots, a slot holds one
+        // point, not a mean (at a step longer than a slot its neighbours are empty): pool the
+        // season's points within (n - 1) / 2 steps either side of the slot (at most an eighth of
+        // the season) in every past period and take their quantile; the highest of a few
+        // single noisy points is a biased baseline, and one point a day a noisy one.
+        let pooled_points = self
+            .spec
+            .season_points
+            .filter(|_| self.step >= self.spec.bucket);
+        let reach = pooled_points.map_or(1, |n| {
+            let steps = i64::from(n.saturating_sub(1) / 2);
+            ((steps * self.step + self.spec.bucket / 2) / self.spec.bucket)
+                .clamp(0, (per_season / 8).max(1))
+        });
         self.scratch.clear();
         self.pooled.clear();
         let mut seen_periods = 0;
         for k in 1..=periods {
             let base = abs - k * per_season;
             let mut pick: Option<f64> = None;
-            for d in -1..=1 {
-                if let Some(m) = ring.mean(base + d) {
+            let mut seen = false;
+            for d in -reach.max(1)..=reach.max(1) {
+                let Some(m) = ring.mean(base + d) else {
+                    continue;
+                };
+                // Spread and range: the slot and its two neighbours, whatever is pooled (at an
+                // hourly poll, the slot's own points: the hours around it differ by the day's
+                // slope, which is no spread).
+                if d.abs() <= 1 {
                     self.pooled.push(m);
+                }
+                if pooled_points.is_some() {
+                    if d.abs() <= reach {
+                        self.scratch.push(m);
+                        seen = true;
+                    }
+                } else if d.abs() <= 1 {
+                    seen = true;
                     pick = Some(match (pick, self.envelope) {
                         (None, _) => m,
                         (Some(p), Envelope::Upper) => p.max(m),
@@ -502,6 +551,8 @@ impl BaselineCache {
             }
             if let Some(p) = pick {
                 self.scratch.push(p);
+            }
+            if seen {
                 seen_periods += 1;
             }
         }
@@ -521,7 +572,7 @@ impl BaselineCache {
         Ok(Baseline {
             value,
             spread,
-            samples: self.scratch.len(),
+            samples: seen_periods,
             range,
             fallback: None,
         })
@@ -566,6 +617,7 @@ mod tests {
             quantile: 0.5,
             warmup: None,
             season_strength: None,
+            season_points: None,
         };
         let mut c = BaselineCache::new(spec, Envelope::Upper);
         let mut low = BaselineCache::new(spec, Envelope::Lower);
@@ -627,6 +679,7 @@ mod tests {
             quantile: 0.5,
             warmup: None,
             season_strength: strength,
+            season_points: None,
         }
     }
 
@@ -662,5 +715,51 @@ mod tests {
         let night = daily.at(t + 3 * 3600).unwrap();
         assert!(night.fallback.is_none(), "{night:?}");
         assert!(night.value < 3.1, "{night:?}");
+    }
+
+    /// On an hourly series (5-minute slots: one point a slot) `season_points = 3` pools the
+    /// points one step either side of the slot, so one noisy point a day does not make the
+    /// baseline.
+    #[test]
+    fn an_hourly_series_pools_the_neighbouring_hours() {
+        let spec = BaselineSpec {
+            bucket: 300,
+            season_points: Some(3),
+            ..spec(None)
+        };
+        let mut pooled = BaselineCache::new(spec, Envelope::Upper);
+        let mut single = BaselineCache::new(spec, Envelope::Upper);
+        let mut plain = BaselineCache::new(
+            BaselineSpec {
+                season_points: None,
+                ..spec
+            },
+            Envelope::Upper,
+        );
+        for day in 0..5 {
+            for hour in 0..24 {
+                let t = (day * 24 + hour) * 3600;
+                // Noon is 130 on three of the five days and 70 on two; the hours around it 100.
+                let v = match (hour, day % 2) {
+                    (12, 0) => 130.0,
+                    (12, _) => 70.0,
+                    _ => 100.0,
+                };
+                pooled.push(t, v);
+                single.push(t, v);
+                plain.push(t, v);
+            }
+        }
+        pooled.set_step(Some(3600));
+        single.set_step(Some(60));
+        plain.set_step(Some(3600));
+        let noon = (5 * 24 + 12) * 3600;
+        let b = pooled.at(noon).unwrap();
+        assert_eq!((b.value, b.samples, b.range), (100.0, 5, (70.0, 130.0)));
+        // Read as slots of means (a 1-minute poll), each day's highest of the slot and its
+        // neighbours: the slot alone, three 130s of five days.
+        assert_eq!(single.at(noon).unwrap().value, 130.0);
+        // Without `season_points`, the slot alone at any poll interval.
+        assert_eq!(plain.at(noon).unwrap().value, 130.0);
     }
 }

@@ -159,9 +159,9 @@ impl SeriesEval {
             baseline,
             smooth,
             level: match &rule.condition {
-                Condition::Spike(m) | Condition::Drop(m) => {
-                    m.level_points.map(|n| Box::new(Level::new(n)))
-                }
+                Condition::Spike(m) | Condition::Drop(m) => m
+                    .level_points
+                    .map(|n| Box::new(Level::new(n, m.baseline.bucket))),
                 _ => None,
             },
             churn,
@@ -349,6 +349,7 @@ impl SeriesEval {
                         return Some(Verdict::Unknown("learning: too few recent points".into()));
                     }
                     let sp = w.summary(0.5).map_or(0.0, |s| s.1);
+                    cache.set_step(self.cadence.step());
                     let verdict = match cache.at(t).map(|b| self.resolution.floor(b)) {
                         Some(b) => margin_verdict(m, &b, sp, spike),
                         None => Verdict::Unknown("learning: not enough history yet".into()),
@@ -360,11 +361,15 @@ impl SeriesEval {
                     }
                     return Some(verdict);
                 }
+                cache.set_step(self.cadence.step());
                 let b = cache.at(t).map(|b| self.resolution.floor(b));
                 // `level_points`: the season's shape at the series' current level.
                 let seasonal = b.as_ref().map(|b| b.value);
-                let b = match &self.level {
-                    Some(l) => b.map(|b| l.scale(b)),
+                let b = match &mut self.level {
+                    Some(l) => {
+                        l.advance(t);
+                        b.map(|b| l.scale(b))
+                    }
                     None => b,
                 };
                 let raw = v;
@@ -396,7 +401,7 @@ impl SeriesEval {
                     cache.push(t, kept);
                     self.resolution.learn(learnt);
                     if let (Some(l), Some(s)) = (&mut self.level, seasonal) {
-                        l.learn(&verdict, v, s);
+                        l.learn(t, &verdict, v, s);
                     }
                 }
                 Some(verdict)
@@ -523,6 +528,7 @@ mod tests {
                 quantile: 0.5,
                 warmup: None,
                 season_strength: None,
+                season_points: None,
             },
             factor,
             min_delta,

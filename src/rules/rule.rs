@@ -270,6 +270,14 @@ pub struct BaselineSpec {
     /// `None`: always seasonal.
     #[serde(default)]
     pub season_strength: Option<f64>,
+    /// Seasonal only (`season_points`, an odd number): on a series polled no faster than the
+    /// slots (a slot then holds one point, not a mean), each past season offers its this many
+    /// points nearest the slot's time (the slot's and as many on each side, one poll interval
+    /// apart), all pooled, and the baseline is their quantile: an hourly series is compared
+    /// with three points a day, not one. `None`: each past season offers the highest (spike) or
+    /// lowest (drop) of the slot and its two neighbours, whatever the poll interval.
+    #[serde(default)]
+    pub season_points: Option<u32>,
 }
 
 /// The margins of a spike or drop: relative AND absolute, plus an optional robust spread.
@@ -311,9 +319,9 @@ pub struct Margin {
     pub smoothed_baseline: bool,
     /// Optional (`level_points`, seasonal baselines): the seasonal baseline is scaled by the
     /// series' current level, the median ratio of value to seasonal baseline over the last
-    /// this many points the condition did not hold on, so that a day when the whole series
-    /// runs 15% below its past weeks is judged against 85% of them: the season gives the
-    /// shape, the recent points the level.
+    /// this many slots (of the baseline's `bucket`) with points the condition did not hold on,
+    /// so that a day when the whole series runs 15% below its past weeks is judged against 85%
+    /// of them: the season gives the shape, the recent slots the level.
     #[serde(default)]
     pub level_points: Option<usize>,
 }

@@ -4,9 +4,13 @@
 
 use super::*;
 
-/// The most points `smooth_points` or `level_points` may keep per series (each costs memory in
-/// every series).
+/// The most points (`smooth_points`) or slots (`level_points`) a rule may keep per series (each
+/// costs memory in every series).
 const MAX_SMOOTH_POINTS: i64 = 10_000;
+
+/// The most points `season_points` may pool from each past season (a window around the slot,
+/// not a memory: the slots are kept anyway).
+const MAX_SEASON_POINTS: i64 = 25;
 
 /// What a spike or drop rule with `smooth` compares (`compare`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -287,6 +291,29 @@ impl Validator<'_, '_, '_> {
             Some(g) => Some(*g.get_ref()),
             None => None,
         };
+        let season_points = match &r.season_points {
+            Some(p) if kind != BaselineKind::Seasonal => {
+                self.err(
+                    p,
+                    "season_points",
+                    "`season_points` is for `baseline = \"seasonal\"` (the points each past season offers)",
+                );
+                None
+            }
+            Some(p) if !(1..=MAX_SEASON_POINTS).contains(p.get_ref()) || p.get_ref() % 2 == 0 => {
+                self.err(
+                    p,
+                    "season_points",
+                    format!(
+                        "must be an odd number of points from 1 to {MAX_SEASON_POINTS} (the slot's and as many on each side), like 3, got {}",
+                        p.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(p) => Some(*p.get_ref() as u32),
+            None => None,
+        };
         let level_points = match &r.level_points {
             Some(p) if kind != BaselineKind::Seasonal => {
                 self.err(
@@ -309,7 +336,7 @@ impl Validator<'_, '_, '_> {
                     p,
                     "level_points",
                     format!(
-                        "must be a whole number of points from 1 to {MAX_SMOOTH_POINTS}, like 24, got {}",
+                        "must be a whole number of slots from 1 to {MAX_SMOOTH_POINTS}, like 12, got {}",
                         p.get_ref()
                     ),
                 );
@@ -328,6 +355,7 @@ impl Validator<'_, '_, '_> {
                 quantile,
                 warmup,
                 season_strength,
+                season_points,
             },
             factor,
             min_delta,

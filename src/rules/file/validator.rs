@@ -108,6 +108,7 @@ impl Validator<'_, '_, '_> {
         not_for!(smooth, margin_kind, why_margin);
         not_for!(smooth_points, margin_kind, why_margin);
         not_for!(season_strength, margin_kind, why_margin);
+        not_for!(season_points, margin_kind, why_margin);
         not_for!(level_points, margin_kind, why_margin);
         not_for!(warmup, margin_kind, why_margin);
         not_for!(after_gap, margin_kind, why_margin);
