@@ -57,7 +57,7 @@ ap.add_argument("--accept", choices=["pareto", "worst"], default="pareto",
 ap.add_argument("--tolerance", type=float, default=0.25,
                 help="with --accept pareto: the most a training fold may fall, in NAB points")
 ap.add_argument("--keys", default="factor,quantile,deviation,clear_for,smooth,smooth_points,"
-                "history,season_strength",
+                "history,season_strength,level_points,for_points,season_points",
                 help="comma list of the keys searched")
 a = ap.parse_args()
 
@@ -198,6 +198,10 @@ def candidates(key, v):
         "smooth": ["30m", "1h", "2h", "6h", "12h", "18h"],
         "smooth_points": [3, 5, 7, 12],
         "season_strength": [0.1, 0.2, 0.3, 0.4],
+        # None: the key left out (no level; confirmation by `for` alone).
+        "level_points": [None, 12, 24, 36, 72],
+        "for_points": [None, 2, 3, 4],
+        "season_points": [None, 3, 5],
     }
     ladder = ladders.get(key)
     if ladder is None or v not in ladder:
@@ -206,7 +210,18 @@ def candidates(key, v):
     return [x for x in ladder[max(0, i - 1):i + 2] if x != v]
 
 
-OPTIONAL = {"deviation": 1}
+OPTIONAL = {"deviation": 1, "level_points": None, "for_points": None, "season_points": None}
+
+
+def applies(r, k):
+    """Whether key `k` may be searched on rule `r` (present, or optional for its kind)."""
+    if k in r:
+        return True
+    if k not in OPTIONAL or r.get("kind") not in ("spike", "drop"):
+        return False
+    if k in ("level_points", "season_points"):
+        return r.get("baseline", "seasonal") == "seasonal" and r.get("compare") != "spread"
+    return True
 
 
 def accepted(best, r):
@@ -243,9 +258,9 @@ def search(start, train_folds, label):
     print(f"[{label}] start worst={best[0]:.2f} folds={[round(x, 2) for x in best[1]]} "
           f"normal={best[2]:.2f}FA", flush=True)
     keys = a.keys.split(",")
-    params = [(i, k) for i, r in enumerate(cur) for k in keys
-              if k in r or (k in OPTIONAL and r.get("kind") in ("spike", "drop"))]
+    params = [(i, k) for i, r in enumerate(cur) for k in keys if applies(r, k)]
     spent = 1
+    tried = {}
     for rnd in range(a.rounds):
         improved = False
         random.Random(rnd).shuffle(params)
@@ -255,9 +270,13 @@ def search(start, train_folds, label):
                 if spent >= a.budget:
                     break
                 t = copy.deepcopy(cur)
-                t[i][k] = c
+                if c is None:
+                    t[i].pop(k, None)
+                else:
+                    t[i][k] = c
                 r = evaluate(t)
                 spent += 1
+                tried[k] = tried.get(k, 0) + 1
                 if r is None or (r[2] > 0.84 and r[2] > best[2]):
                     continue
                 if accepted(best, r):
@@ -268,7 +287,8 @@ def search(start, train_folds, label):
                     improved = True
         if not improved or spent >= a.budget:
             break
-    print(f"[{label}] end worst={best[0]:.2f} after {spent} replays", flush=True)
+    print(f"[{label}] end worst={best[0]:.2f} after {spent} replays; candidates tried per key: "
+          f"{dict(sorted(tried.items()))}", flush=True)
     return cur
 
 
