@@ -94,7 +94,7 @@ type Key = (usize, u32);
 #[derive(Default)]
 struct Ids {
     /// Per scope, by entity name: found without building the id string.
-    index: Vec<(Scope, HashMap<String, u32>)>,
+    index: Vec<(Scope, FastMap<String, u32>)>,
     names: Vec<String>,
 }
 
@@ -103,7 +103,7 @@ impl Ids {
         let pos = match self.index.iter().position(|(s, _)| *s == entity.scope) {
             Some(pos) => pos,
             None => {
-                self.index.push((entity.scope, HashMap::new()));
+                self.index.push((entity.scope, FastMap::default()));
                 self.index.len() - 1
             }
         };

@@ -19,7 +19,7 @@ use super::point::{Entity, Point};
 use super::rule::{Kind, Metric, Rule, Scope};
 use super::state_store::AlertStateStore;
 use crate::config::Topology;
-use crate::poll::{OperStatus, PortOutcome, Quality, Sweep, SweepStatus};
+use crate::poll::{PortOutcome, Quality, Sweep, SweepStatus};
 use crate::store::alerts::AlertRow;
 use crate::store::{self, AlertStore, Reader};
 
@@ -360,57 +360,43 @@ impl LiveRules {
                 continue;
             };
             let was_gap = gaps.get(&pr.port).copied().unwrap_or(true);
-            let (points, status, gap_now): (Vec<(Metric, Point)>, Option<OperStatus>, bool) =
-                match &pr.outcome {
-                    PortOutcome::Reading(r) => {
-                        let pts = match &r.delta {
-                            Some(d) if r.quality.has_delta() => {
-                                let secs = d.dt_secs().max(1e-3);
-                                let (i, o) = (d.in_bps(), d.out_bps());
-                                let util = if r.speed_bps > 0 {
-                                    i.max(o) / r.speed_bps as f64
-                                } else {
-                                    f64::NAN
-                                };
-                                let mut pts = vec![
-                                    (Metric::InBps, Some(i)),
-                                    (Metric::OutBps, Some(o)),
-                                    (Metric::TotalBps, Some(i + o)),
-                                    (Metric::InPps, d.in_packets.map(|p| p as f64 / secs)),
-                                    (Metric::OutPps, d.out_packets.map(|p| p as f64 / secs)),
-                                    (Metric::Utilization, util.is_finite().then_some(util)),
-                                ]
-                                .into_iter()
-                                .map(|(m, v)| {
-                                    let p = match v {
-                                        Some(v) => Point::known(t, v),
-                                        None => Point::unknown(t),
-                                    };
-                                    // A long interval after a missed poll is known, but it is the
-                                    // first after a gap: it must not fire a spike.
-                                    let gap = was_gap || r.quality == Quality::Gap;
-                                    (m, if gap { p.after_gap() } else { p })
-                                })
-                                .collect::<Vec<_>>();
-                                pts.shrink_to_fit();
-                                pts
-                            }
-                            _ => PORT_METRICS
-                                .iter()
-                                .map(|m| (*m, Point::unknown(t)))
-                                .collect(),
+            // Every port metric at `t`, unknown unless the reading has a delta (no heap
+            // block per port and sweep: a fleet's sweeps are most of the rules' work).
+            let mut points = PORT_METRICS.map(|m| (m, Point::unknown(t)));
+            let (status, gap_now) = match &pr.outcome {
+                PortOutcome::Reading(r) => {
+                    if let Some(d) = r.delta.as_ref().filter(|_| r.quality.has_delta()) {
+                        let secs = d.dt_secs().max(1e-3);
+                        let (i, o) = (d.in_bps(), d.out_bps());
+                        let util = if r.speed_bps > 0 {
+                            i.max(o) / r.speed_bps as f64
+                        } else {
+                            f64::NAN
                         };
-                        (pts, Some(r.oper_status), !r.quality.has_delta())
+                        let values = [
+                            Some(i),
+                            Some(o),
+                            Some(i + o),
+                            d.in_packets.map(|p| p as f64 / secs),
+                            d.out_packets.map(|p| p as f64 / secs),
+                            util.is_finite().then_some(util),
+                        ];
+                        // A long interval after a missed poll is known, but it is the first
+                        // after a gap: it must not fire a spike.
+                        let gap = was_gap || r.quality == Quality::Gap;
+                        for ((_, p), v) in points.iter_mut().zip(values) {
+                            if let Some(v) = v {
+                                *p = Point::known(t, v);
+                            }
+                            if gap {
+                                *p = p.after_gap();
+                            }
+                        }
                     }
-                    PortOutcome::Unknown(_) => (
-                        PORT_METRICS
-                            .iter()
-                            .map(|m| (*m, Point::unknown(t)))
-                            .collect(),
-                        None,
-                        true,
-                    ),
-                };
+                    (Some(r.oper_status), !r.quality.has_delta())
+                }
+                PortOutcome::Unknown(_) => (None, true),
+            };
             match gaps.get_mut(&pr.port) {
                 Some(g) => *g = gap_now,
                 None => {
