@@ -379,3 +379,93 @@ switch = "sim-0000"
     );
     promtool_check(&anon);
 }
+
+/// An HA pair: two `bandwatch run` naming the same shard on one SQLite file, whose exporter
+/// sends every datagram to both (as an exporter with two destinations does). Each daemon
+/// measures the same minutes; the store adds each minute of the prefix customer and of the
+/// product line once, not twice.
+#[test]
+fn an_ha_pair_fed_the_same_flows_stores_each_minute_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = simulate(&dir.path().join("sim.toml"), 1, 2, &[], "");
+    let udp = free_udp_base(2);
+    let text = format!(
+        "{}\n[[product_line]]\nname = \"tenant-cloud\"\nprefixes = [\"203.0.113.0/24\"]\n\n\
+         [[customer]]\nid = \"tenant-a\"\nprefixes = [\"203.0.113.0/25\"]\n\n\
+         [flow]\nlisten = [\"127.0.0.1:FLOW_PORT\"]\n\n[[flow.exporter]]\nswitch = \"sim-0000\"\n",
+        sim.text.replace(
+            "name = \"sim-0000\"\n",
+            "name = \"sim-0000\"\nshard = \"a\"\n"
+        )
+    );
+    let start = |name: &str, http: u16, flow: u16| {
+        let cfg = dir.path().join(format!("{name}.toml"));
+        let t = text
+            .replacen("[daemon]\n", "[daemon]\nshard = \"a\"\n", 1)
+            .replace(
+                &format!("127.0.0.1:{}\"", sim.http),
+                &format!("127.0.0.1:{http}\""),
+            )
+            .replace("FLOW_PORT", &flow.to_string());
+        std::fs::write(&cfg, t).unwrap();
+        (
+            spawn_run(&cfg, &dir.path().join(format!("{name}.log"))),
+            cfg,
+        )
+    };
+    let ok = "bandwatch_flow_datagrams_total{result=\"ok\"}";
+    let (http1, http2) = (sim.http, free_tcp_port());
+    let (mut a1, cfg) = start("a1", http1, udp);
+    wait_for("a1's flow collector", 30, || metric(http1, ok).is_some());
+    let (mut a2, _) = start("a2", http2, udp + 1);
+    wait_for("a2's flow collector", 30, || metric(http2, ok).is_some());
+
+    // Every datagram to both, all within one minute (so both daemons count each in the
+    // same minute).
+    while (now_s() % 60.0) > 45.0 {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let (mut sent, mut datagrams) = (0u64, 0.0);
+    for i in 0..10u64 {
+        let bytes = 10_000 * (i + 1);
+        let recs = [vec![
+            v4("192.0.2.1"),
+            v4("203.0.113.9"),
+            443,
+            40000,
+            6,
+            bytes,
+            10,
+        ]];
+        let msg = ipfix(1, 256, FIELDS, true, &recs);
+        for port in [udp, udp + 1] {
+            s.send_to(&msg, ("127.0.0.1", port)).unwrap();
+        }
+        sent += bytes;
+        datagrams += 1.0;
+    }
+    for http in [http1, http2] {
+        wait_for("both daemons decoding every datagram", 30, || {
+            metric(http, ok) == Some(datagrams)
+        });
+    }
+    // Each stops, handing its open minute to the store; the second finds it taken.
+    for (name, d) in [("a1", &mut a1), ("a2", &mut a2)] {
+        let pid = d.0.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let status = d.0.wait().unwrap();
+        let log = std::fs::read_to_string(dir.path().join(format!("{name}.log"))).unwrap();
+        assert!(status.success(), "{name}: {log}");
+    }
+    let (tenant, csv) = stored_sum(&cfg, "customer:tenant-a", "out_bytes");
+    assert_eq!(tenant, sent as f64, "stored once, not by both: {csv}");
+    let (line, csv) = stored_sum(&cfg, "product_line:tenant-cloud", "out_bytes");
+    assert_eq!(line, sent as f64, "{csv}");
+}

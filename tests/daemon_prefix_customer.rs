@@ -171,6 +171,7 @@ switch = "sim-0000"
                 in_packets: 0,
                 out_packets: USUAL / 1000,
                 covered_ms: 60_000,
+                shard: None,
             });
         }
     }

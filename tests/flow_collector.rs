@@ -731,6 +731,7 @@ fn flow_minutes_are_stored_as_customer_usage() {
             in_packets: 10,
             out_packets: 20,
             covered_ms: if i == 4 { 30_000 } else { 60_000 },
+            shard: None,
         })
         .collect();
     FlowSink::submit_flows(&writer, slots).unwrap();

@@ -102,6 +102,7 @@ fn a_prefix_customer_has_a_report_row_a_status_and_money() {
                 in_packets: 10,
                 out_packets: 100,
                 covered_ms: 60_000,
+                shard: None,
             });
         }
     }

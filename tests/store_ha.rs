@@ -172,6 +172,105 @@ fn an_ha_pair_stores_each_poll_slot_once_and_aggregates_count_it_once() {
     drop((wa, wb));
 }
 
+/// Both daemons of an HA pair receive the same exporters' flows and hand the store the same
+/// minutes of a prefix customer and product line: each (entity, minute, shard) is added once,
+/// whichever writer comes first, into the 60 s slots and the 5-minute rollup; a minute of
+/// another shard's exporters adds to it, and so does a slot of a daemon without a shard.
+#[test]
+fn an_ha_pair_adds_each_flow_minute_once() {
+    use bandwatch::store::{EntityKind, FlowSlot};
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(&[("a-sw1", "p1", Some("web"), Some("acme"))]);
+    let (sa, sb) = open_pair(&dir);
+    let (wa, wb) = (shared_writer(&sa, topo.clone()), shared_writer(&sb, topo));
+    let t0 = base();
+    let slot = |kind: EntityKind, name: &str, k: i64, out: u64, shard: Option<&str>| FlowSlot {
+        kind,
+        name: name.into(),
+        slot_start: t0 + 60 * k,
+        in_octets: 0,
+        out_octets: out,
+        in_packets: 0,
+        out_packets: out / 100,
+        covered_ms: 60_000,
+        shard: shard.map(str::to_string),
+    };
+    let minute = |k: i64, shard: Option<&str>| {
+        vec![
+            slot(
+                EntityKind::Customer,
+                "tenant",
+                k,
+                1000 * (k as u64 + 1),
+                shard,
+            ),
+            slot(EntityKind::ProductLine, "cloud", k, 7000, shard),
+        ]
+    };
+    let mut want_tenant = 0u64;
+    for k in 0..10 {
+        want_tenant += 1000 * (k as u64 + 1);
+        // Who hands the minute over first alternates.
+        let (first, second) = if k % 2 == 0 { (&wa, &wb) } else { (&wb, &wa) };
+        for w in [first, second] {
+            w.submit_flows(minute(k, Some("a"))).unwrap();
+            w.flush().unwrap();
+        }
+    }
+    // Shard b's exporters saw the tenant too in minute 3; a daemon without a shard in 4.
+    wb.submit_flows(vec![slot(
+        EntityKind::Customer,
+        "tenant",
+        3,
+        500,
+        Some("b"),
+    )])
+    .unwrap();
+    wa.submit_flows(vec![slot(EntityKind::Customer, "tenant", 4, 300, None)])
+        .unwrap();
+    wb.flush().unwrap();
+    wa.flush().unwrap();
+    want_tenant += 500 + 300;
+
+    let conn = Connection::open(sa.path()).unwrap();
+    let of = |kind: &str, name: &str, table: &str, col: &str| {
+        sum(
+            &conn,
+            &format!(
+                "SELECT CAST(SUM({col}) AS INTEGER) FROM {table} WHERE series_id = \
+                 (SELECT id FROM series WHERE kind = '{kind}' AND name = '{name}')"
+            ),
+        ) as u64
+    };
+    assert_eq!(
+        of("customer", "tenant", "agg_slot", "out_octets"),
+        want_tenant
+    );
+    assert_eq!(
+        of("customer", "tenant", "rollup_5m", "out_octets"),
+        want_tenant
+    );
+    assert_eq!(
+        of("customer", "tenant", "agg_slot", "out_packets"),
+        want_tenant / 100,
+        "ten minutes once, and the two extra slots"
+    );
+    assert_eq!(
+        of("product_line", "cloud", "agg_slot", "out_octets"),
+        70_000
+    );
+    assert_eq!(
+        of("product_line", "cloud", "rollup_5m", "out_octets"),
+        70_000
+    );
+    // The pair's second hand-over of each minute: two entities, ten minutes.
+    assert_eq!(
+        wa.metrics().duplicate_samples_total.get() + wb.metrics().duplicate_samples_total.get(),
+        20
+    );
+    drop((wa, wb));
+}
+
 fn key(step: Step, started: i64, at: i64) -> NoticeKey {
     NoticeKey {
         rule: "spike".into(),

@@ -565,21 +565,33 @@ async fn start_flows(
     if !config.flow.enabled() {
         return Ok(None);
     }
-    let sink: Arc<dyn crate::store::FlowSink> = Arc::new(FlowsTo(writer.clone()));
+    let sink: Arc<dyn crate::store::FlowSink> = Arc::new(FlowsTo {
+        writer: writer.clone(),
+        shard: config.daemon.shard.clone(),
+    });
     let c = crate::flow::Collector::start(&config.flow.listen, flow_models(handle), sink, evidence)
         .await?;
     Ok(Some(c))
 }
 
-/// The store writer as the flow collector's sink.
-struct FlowsTo(Arc<dyn StoreWriter>);
+/// The store writer as the flow collector's sink. With `[daemon] shard` each slot names it,
+/// so the store keeps one of an HA pair's two measurements of a minute.
+struct FlowsTo {
+    writer: Arc<dyn StoreWriter>,
+    shard: Option<String>,
+}
 
 impl crate::store::FlowSink for FlowsTo {
     fn submit_flows(
         &self,
-        slots: Vec<crate::store::FlowSlot>,
+        mut slots: Vec<crate::store::FlowSlot>,
     ) -> Result<(), crate::store::StoreError> {
-        self.0.submit_flows(slots)
+        if let Some(shard) = &self.shard {
+            for s in &mut slots {
+                s.shard = Some(shard.clone());
+            }
+        }
+        self.writer.submit_flows(slots)
     }
 }
 

@@ -208,6 +208,7 @@ impl Minutes {
                     in_packets: s.in_packets,
                     out_packets: s.out_packets,
                     covered_ms: covered,
+                    shard: None,
                 });
             }
         }

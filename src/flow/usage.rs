@@ -210,6 +210,7 @@ mod tests {
             in_packets: 0,
             out_packets: out / 100,
             covered_ms: covered,
+            shard: None,
         }
     }
 

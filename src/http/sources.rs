@@ -143,7 +143,7 @@ impl MetricsSource for StoreSource {
             ),
             (
                 "bandwatch_store_duplicate_samples_total",
-                "Samples not stored because the store had one for the same port and poll slot (the other daemon of an HA pair polled it) or second.",
+                "Samples not stored because the store had one for the same port and poll slot (the other daemon of an HA pair polled it) or second, or a flow minute of the same customer or product line from the other daemon of the pair.",
                 m.duplicate_samples_total.get(),
             ),
         ];

@@ -26,4 +26,9 @@ pub struct FlowSlot {
     /// Milliseconds of the slot that flows covered: the slot's share during which the
     /// collector ran, times the share of expected exporters that sent anything in it.
     pub covered_ms: u32,
+    /// The shard of the daemon that measured it (`[daemon] shard`), when several daemons
+    /// share the store: the two daemons of an HA pair receive the same exporters' flows, so
+    /// the store keeps the first of their slots for an entity and minute and drops the other
+    /// (counted as a duplicate); slots of different shards add up. `None` adds always.
+    pub shard: Option<String>,
 }

@@ -70,7 +70,8 @@ pub struct WriterMetrics {
     /// Samples that arrived after their 5-minute bucket was sealed.
     pub late_samples_total: Counter,
     /// Samples ignored because one for the same port and second was already stored, or, in
-    /// a store other daemons write (an HA pair), one for the same port and poll slot.
+    /// a store other daemons write (an HA pair), one for the same port and poll slot, or a
+    /// flow minute for the same customer or product line and shard.
     pub duplicate_samples_total: Counter,
     /// Sweeps given up at shutdown because the database could not be written (logged).
     pub abandoned_sweeps_total: Counter,

@@ -18,10 +18,24 @@ const MIGRATIONS: &[&str] = &[
     MIGRATION_4,
     MIGRATION_5,
     MIGRATION_6,
+    MIGRATION_7,
 ];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Version 7: the flow minutes stored per customer or product line and shard (see
+/// `store::flows::FlowSlot::shard`): the second daemon of an HA pair finds its minute taken
+/// and adds nothing twice.
+const MIGRATION_7: &str = r#"
+CREATE TABLE IF NOT EXISTS flow_claim(
+    series_id INTEGER NOT NULL,
+    slot      INTEGER NOT NULL,          -- unix seconds of the minute's start
+    shard     TEXT    NOT NULL,
+    PRIMARY KEY (series_id, slot, shard)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS flow_claim_slot ON flow_claim(slot);
+"#;
 
 /// Version 6: what several daemons sharing one store need to write each thing once (see
 /// `store::ingest::shared` and `store::once`): the poll slots a port's stored samples cover

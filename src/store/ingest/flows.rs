@@ -2,7 +2,8 @@
 //! and straight into 1 h and 1 d for a 5-minute bucket already sealed. Flows move the
 //! store's "now" like sweeps (the end of their newest minute, never past the wall clock), so
 //! a store fed by flows alone seals its 5-minute buckets into 1 h and 1 d too. One
-//! transaction.
+//! transaction. A slot with a shard claims its (series, minute, shard) first: the other
+//! daemon of an HA pair finds it taken, and its slot is a duplicate (not added).
 
 use rusqlite::params;
 
@@ -66,6 +67,19 @@ impl Ingest {
                     id
                 }
             };
+            if let Some(shard) = s.shard.as_deref() {
+                let fresh = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO flow_claim(series_id, slot, shard) \
+                         VALUES (?1, ?2, ?3)",
+                    )
+                    .and_then(|mut st| st.execute(params![sid, s.slot_start, shard]))
+                    .ctx(&path, "claiming a flow minute")?;
+                if fresh == 0 {
+                    metrics.duplicate_samples_total.inc();
+                    continue;
+                }
+            }
             let start_ms = s.slot_start.saturating_mul(1000);
             min_start_ms = min_start_ms.min(start_ms);
             self.newest_ms = self.newest_ms.max((start_ms + SLOT_MS).min(wall_ms));

@@ -144,6 +144,8 @@ impl Ingest {
             let before = (self.newest_ms - KEEP_CLAIMS_MS).div_euclid(1000);
             tx.execute("DELETE FROM sample_slot WHERE ts < ?1", [before])
                 .ctx(&path, "deleting old poll slot claims")?;
+            tx.execute("DELETE FROM flow_claim WHERE slot < ?1", [before])
+                .ctx(&path, "deleting old flow minute claims")?;
             self.claims_pruned_ms = self.newest_ms;
         }
         Ok(())

@@ -8,13 +8,31 @@ use super::super::error::StoreError;
 use super::conn::{Target, pg_err};
 
 /// Migrations in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[MIGRATION_1, MIGRATION_2, MIGRATION_3, MIGRATION_4];
+const MIGRATIONS: &[&str] = &[
+    MIGRATION_1,
+    MIGRATION_2,
+    MIGRATION_3,
+    MIGRATION_4,
+    MIGRATION_5,
+];
 
 /// The schema version this build writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Key of the advisory lock held while migrating ("bandwatch" in ASCII, truncated).
 const MIGRATION_LOCK: i64 = 0x6261_6e64_7761_7463;
+
+/// Version 5: the flow minutes stored per customer or product line and shard (see
+/// `store::flows::FlowSlot::shard`): the second daemon of an HA pair adds nothing twice.
+const MIGRATION_5: &str = r#"
+CREATE TABLE flow_claim(
+    series_id bigint NOT NULL,
+    slot      bigint NOT NULL,
+    shard     text   NOT NULL,
+    PRIMARY KEY (series_id, slot, shard)
+);
+CREATE INDEX flow_claim_slot ON flow_claim(slot);
+"#;
 
 /// Version 4: per alert, route and family of notices, the last one queued (see
 /// `store::once`): the same notice from the other daemon of an HA pair is not queued again.

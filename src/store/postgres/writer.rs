@@ -15,7 +15,7 @@
 //!   times the bound are the oldest dropped, counted and logged.
 //! - At shutdown the writer makes one last attempt and then says what it could not write.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -29,7 +29,7 @@ use super::super::entity::EntityKind;
 use super::super::error::StoreError;
 use super::super::flag;
 use super::super::flows::FlowSlot;
-use super::super::metrics::WriterMetrics;
+use super::super::metrics::{Counter, WriterMetrics};
 use super::super::sealed::SealTracker;
 use super::super::traits::{FlowSink, StoreWriter, SweepSink};
 use super::aggregate::{self, AggBatch, Members, Piece, Sums};
@@ -685,7 +685,13 @@ impl Worker {
                 aggs.add(*agg, *frac, &piece);
             }
         }
-        let flows_newest = flow_slots(&mut tx, target, &self.flows, &mut aggs)?;
+        let flows_newest = flow_slots(
+            &mut tx,
+            target,
+            &self.flows,
+            &mut aggs,
+            &self.inner.metrics.duplicate_samples_total,
+        )?;
         if !aggs.is_empty() {
             aggs.write(&mut tx, target)?;
         }
@@ -839,6 +845,10 @@ fn insert_rows(
         .map_err(e("reading stored samples"))
 }
 
+/// How long flow minute claims are kept (seconds): a daemon hands a minute over within
+/// seconds of its end, so an hour is plenty.
+const KEEP_FLOW_CLAIMS_S: i64 = 3600;
+
 /// Adds flow-measured customer and product line slots into `aggs` (creating their series
 /// as needed); returns the newest time they reach (the end of their newest slot, never past
 /// now).
@@ -847,6 +857,7 @@ fn flow_slots(
     target: &super::Target,
     slots: &[FlowSlot],
     aggs: &mut AggBatch,
+    duplicates: &Counter,
 ) -> Result<i64, StoreError> {
     if slots.is_empty() {
         return Ok(0);
@@ -888,11 +899,60 @@ fn flow_slots(
             ids.insert((kind, r.try_get(1).map_err(&e)?), r.try_get(0).map_err(&e)?);
         }
     }
+    // Slots with a shard are added only when their (series, minute, shard) was not stored
+    // yet: the other daemon of an HA pair measured the same minute.
+    let claims: Vec<(i64, i64, &str)> = slots
+        .iter()
+        .filter_map(|s| {
+            let id = ids.get(&(s.kind, s.name.clone()))?;
+            Some((*id, s.slot_start, s.shard.as_deref()?))
+        })
+        .collect();
+    let mut fresh: HashSet<(i64, i64, String)> = HashSet::new();
+    if !claims.is_empty() {
+        let oldest = claims.iter().map(|c| c.1).min().unwrap_or(0);
+        tx.execute(
+            "DELETE FROM flow_claim WHERE slot < $1",
+            &[&(oldest - KEEP_FLOW_CLAIMS_S)],
+        )
+        .map_err(pg_err(target, "deleting old flow minute claims"))?;
+        let (a, b, c): (Vec<i64>, Vec<i64>, Vec<&str>) = claims.iter().fold(
+            (Vec::new(), Vec::new(), Vec::new()),
+            |(mut a, mut b, mut c), x| {
+                a.push(x.0);
+                b.push(x.1);
+                c.push(x.2);
+                (a, b, c)
+            },
+        );
+        let rows = tx
+            .query(
+                "INSERT INTO flow_claim (series_id, slot, shard) \
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]) \
+                 ON CONFLICT DO NOTHING RETURNING series_id, slot, shard",
+                &[&a, &b, &c],
+            )
+            .map_err(pg_err(target, "claiming flow minutes"))?;
+        for r in rows {
+            let e = pg_err(target, "reading flow minute claims");
+            fresh.insert((
+                r.try_get(0).map_err(&e)?,
+                r.try_get(1).map_err(&e)?,
+                r.try_get(2).map_err(&e)?,
+            ));
+        }
+    }
     let mut newest = 0;
     for s in slots {
         let Some(id) = ids.get(&(s.kind, s.name.clone())) else {
             continue;
         };
+        if let Some(shard) = &s.shard
+            && !fresh.contains(&(*id, s.slot_start, shard.clone()))
+        {
+            duplicates.inc();
+            continue;
+        }
         let sums = Sums {
             in_octets: u(s.in_octets),
             out_octets: u(s.out_octets),
