@@ -1,6 +1,6 @@
 //! The PostgreSQL backend against a real PostgreSQL (see `pg_support`): raw samples read back
 //! exactly as from SQLite for the same sweeps, two daemons writing the same slots store each
-//! once, a PostgreSQL restarted under load loses nothing the writer accepted (samples beyond
+//! once (and their flow minutes once), a PostgreSQL restarted under load loses nothing the writer accepted (samples beyond
 //! the queue's bound become gaps flagged `store_unavailable`, never zeros), and retention
 //! drops whole day partitions. Alert states, history and silences read back as from SQLite,
 //! and an alert commit queues its notices in the same transaction or writes nothing.
@@ -209,6 +209,59 @@ fn two_daemons_writing_the_same_slots_store_each_once() {
             2,
             "the known sample wins"
         );
+    }
+}
+
+/// An HA pair handing the store the same flow minutes of a prefix customer: each (series,
+/// minute, shard) is added once into the 60 s slots and the 5-minute rollup, whichever
+/// writer comes first; another shard's minute adds.
+#[test]
+fn two_daemons_handing_over_the_same_flow_minutes_add_each_once() {
+    use bandwatch::store::FlowSlot;
+    let Some(pg) = pg_support::shared() else {
+        return;
+    };
+    let url = pg.database();
+    let (a, b) = (pg_store(&url), pg_store(&url));
+    let (wa, wb) = (a.writer(fleet()).unwrap(), b.writer(fleet()).unwrap());
+    let t0 = base();
+    let slot = |k: i64, out: u64, shard: &str| FlowSlot {
+        kind: EntityKind::Customer,
+        name: "tenant".into(),
+        slot_start: t0 + 60 * k,
+        in_octets: 0,
+        out_octets: out,
+        in_packets: 0,
+        out_packets: 1,
+        covered_ms: 60_000,
+        shard: Some(shard.into()),
+    };
+    let mut want = 0i64;
+    for k in 0..6 {
+        want += 1000 * (k + 1);
+        for w in [&wa, &wb] {
+            w.submit_flows(vec![slot(k, 1000 * (k as u64 + 1), "a")])
+                .unwrap();
+        }
+    }
+    wb.submit_flows(vec![slot(2, 500, "b")]).unwrap();
+    want += 500;
+    // (`flush` waits for sweeps only; a shutdown writes everything queued.)
+    wa.shutdown();
+    wb.shutdown();
+    let mut c = pg.client(&url);
+    for table in ["agg_slot", "rollup_5m"] {
+        let got: Option<i64> = c
+            .query_one(
+                &format!(
+                    "SELECT SUM(out_octets)::bigint FROM {table} WHERE series_id = \
+                     (SELECT id FROM series WHERE kind = 'customer' AND name = 'tenant')"
+                ),
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(got, Some(want), "{table}");
     }
 }
 
