@@ -1,7 +1,8 @@
 //! The PostgreSQL backend against a real PostgreSQL (see `pg_support`): raw samples read back
 //! exactly as from SQLite for the same sweeps, two daemons writing the same slots store each
-//! once (and their flow minutes once), a PostgreSQL restarted under load loses nothing the writer accepted (samples beyond
-//! the queue's bound become gaps flagged `store_unavailable`, never zeros), and retention
+//! once (and add their flow minutes once), a PostgreSQL restarted under load loses nothing
+//! the writer accepted (samples beyond the queue's bound become gaps flagged
+//! `store_unavailable`, never zeros), and retention
 //! drops whole day partitions. Alert states, history and silences read back as from SQLite,
 //! and an alert commit queues its notices in the same transaction or writes nothing.
 
