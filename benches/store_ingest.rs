@@ -118,6 +118,7 @@ fn fleet() -> Topology {
                     role: None,
                 },
                 max_rate: None,
+                attributed: false,
                 description: None,
             });
         }

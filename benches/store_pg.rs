@@ -52,6 +52,7 @@ fn fleet() -> Topology {
                     role: None,
                 },
                 max_rate: None,
+                attributed: false,
                 description: None,
             })
             .collect();

@@ -258,6 +258,7 @@ fn switch(addr: SocketAddr) -> Switch {
                 ..PortLabels::default()
             },
             max_rate: None,
+            attributed: false,
             description: None,
         }],
         description: None,

@@ -190,6 +190,7 @@ fn switch(ports: &[&str]) -> Switch {
                     ..PortLabels::default()
                 },
                 max_rate: None,
+                attributed: false,
                 description: None,
             })
             .collect(),

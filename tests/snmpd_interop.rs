@@ -318,6 +318,7 @@ async fn v3_sha2_aes256_des_and_auth_nopriv_users_are_polled() {
                 name: "lo".into(),
                 labels: PortLabels::default(),
                 max_rate: None,
+                attributed: false,
                 description: None,
             }],
             description: None,

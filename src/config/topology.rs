@@ -68,6 +68,10 @@ pub struct Port {
     pub max_rate: Option<BitRate>,
     /// Free text.
     pub description: Option<String>,
+    /// Found by an ifAlias pattern ([`Topology::with_attributed`]) rather than configured by
+    /// name: known only to the daemon that polls its switch.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub attributed: bool,
 }
 
 impl Port {
@@ -273,6 +277,7 @@ impl Topology {
                 },
                 max_rate: None,
                 description: Some("attributed by an ifAlias pattern".into()),
+                attributed: true,
             };
             let key = port.key();
             sw.ports.push(port);

@@ -165,6 +165,7 @@ mod tests {
                 },
                 max_rate: None,
                 description: None,
+                attributed: false,
             }],
             description: None,
             shard: None,

@@ -74,6 +74,7 @@ fn replay_switch() -> Switch {
             ..PortLabels::default()
         },
         max_rate: None,
+        attributed: false,
         description: None,
     };
     Switch {

@@ -91,6 +91,7 @@ pub fn topology(ports: &[PortSpec<'_>]) -> Arc<Topology> {
                 role: None,
             },
             max_rate: None,
+            attributed: false,
             description: None,
         });
     }

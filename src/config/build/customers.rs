@@ -71,6 +71,7 @@ impl Builder<'_, '_> {
                             role: Some("customer".to_string()),
                         },
                         max_rate: None,
+                        attributed: false,
                         description: None,
                     }),
                 }

@@ -106,6 +106,7 @@ impl Builder<'_, '_> {
                     role: raw.role.map(Spanned::into_inner),
                 },
                 max_rate: raw.max_rate,
+                attributed: false,
                 description: raw.description,
             });
             if let Some(pl) = product_line.and_then(|pl| topo.product_lines.get_mut(&pl)) {

@@ -9,9 +9,14 @@
 //! added to directly (no sealing: PostgreSQL's upsert adds in place, and no daemon owns a
 //! "seal mark" the others would have to agree on).
 //!
-//! Coverage: a member port's covered milliseconds count `1 / members` of the aggregate (the
-//! same for every daemon, because each builds it from the whole topology), where SQLite
-//! weighs ports by their usual traffic. Port series themselves have no rollups here: they are
+//! Coverage: a configured member port's covered milliseconds count `1 / configured members`
+//! of the aggregate (the same for every daemon, because each builds it from the whole
+//! configured topology), where SQLite weighs ports by their usual traffic. A port attributed
+//! by an ifAlias pattern is known only to the daemon that polls its switch, so counting it
+//! would make shards disagree on the weights (and an aggregate's coverage pass 100 %): it
+//! adds its traffic with no weight of its own (its switch's configured ports, polled in the
+//! same sweep, carry the coverage), except in an aggregate with no configured member, where
+//! its attributed ports count equally. Port series themselves have no rollups here: they are
 //! read from the raw samples (`reader.rs`), within the raw retention.
 
 use std::collections::HashMap;
@@ -220,8 +225,8 @@ pub(crate) fn apply(
             cust_of.entry(k).or_default().push(&c.id);
         }
     }
-    // (port series id, aggregate index)
-    let mut pairs: Vec<(i64, usize)> = Vec::new();
+    // (port series id, aggregate index, attributed by an ifAlias pattern)
+    let mut pairs: Vec<(i64, usize, bool)> = Vec::new();
     for sw in &topology.switches {
         let sw_i = agg(
             EntityKind::Switch,
@@ -257,7 +262,7 @@ pub(crate) fn apply(
             }
             members.sort_unstable();
             members.dedup();
-            pairs.extend(members.into_iter().map(|m| (pid, m)));
+            pairs.extend(members.into_iter().map(|m| (pid, m, p.attributed)));
         }
     }
     let kinds: Vec<&str> = aggs.iter().map(|a| a.0.as_str()).collect();
@@ -300,20 +305,32 @@ pub(crate) fn apply(
                 .unwrap_or(0)
         })
         .collect();
-    let mut count = vec![0usize; aggs.len()];
-    for (_, a) in &pairs {
-        count[*a] += 1;
+    // Coverage weights: the configured members of an aggregate count equally; the attributed
+    // ones (known only to the daemon polling their switch, so another shard would count a
+    // different number) count only in an aggregate that has no configured member.
+    let (mut configured, mut attributed) = (vec![0usize; aggs.len()], vec![0usize; aggs.len()]);
+    for (_, a, by_alias) in &pairs {
+        if *by_alias {
+            attributed[*a] += 1;
+        } else {
+            configured[*a] += 1;
+        }
     }
     let mut members = Members::default();
-    for (pid, a) in &pairs {
+    for (pid, a, by_alias) in &pairs {
+        let weight = match (configured[*a], *by_alias) {
+            (0, _) => 1.0 / attributed[*a].max(1) as f64,
+            (_, true) => 0.0,
+            (n, false) => 1.0 / n as f64,
+        };
         members
             .of_port
             .entry(*pid)
             .or_default()
-            .push((agg_ids[*a], 1.0 / count[*a] as f64));
+            .push((agg_ids[*a], weight));
     }
     let (m_agg, m_port): (Vec<i64>, Vec<i64>) =
-        pairs.iter().map(|(p, a)| (agg_ids[*a], *p)).unzip();
+        pairs.iter().map(|(p, a, _)| (agg_ids[*a], *p)).unzip();
     tx.execute(
         "DELETE FROM series_member WHERE agg_id = ANY($1)",
         &[&agg_ids],
