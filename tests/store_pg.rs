@@ -2,8 +2,8 @@
 //! exactly as from SQLite for the same sweeps, two daemons writing the same slots store each
 //! once (and add their flow minutes once), a PostgreSQL restarted under load loses nothing
 //! the writer accepted (samples beyond the queue's bound become gaps flagged
-//! `store_unavailable`, never zeros), and retention
-//! drops whole day partitions. Alert states, history and silences read back as from SQLite,
+//! `store_unavailable`, never zeros), and retention drops whole day partitions, in the holder
+//! of the singleton lease only. Alert states, history and silences read back as from SQLite,
 //! and an alert commit queues its notices in the same transaction or writes nothing.
 
 mod pg_support;
@@ -161,6 +161,7 @@ fn two_daemons_writing_the_same_slots_store_each_once() {
     let (a, b) = (pg_store(&url), pg_store(&url));
     let (wa, wb) = (a.writer(fleet()).unwrap(), b.writer(fleet()).unwrap());
     let stats = [wa.stats(), wb.stats()];
+    let metrics = [wa.metrics(), wb.metrics()];
     // An HA pair: both poll a-sw1 on its grid, their answers a few hundred ms apart; b
     // also has slot 10, which a missed (a timeout in a's sweep: a gap that b's reading
     // replaces), and a misses nothing else.
@@ -192,6 +193,13 @@ fn two_daemons_writing_the_same_slots_store_each_once() {
         .map(|s| s.copy_conflicts.load(Ordering::Relaxed))
         .sum();
     assert!(conflicts >= 1, "{conflicts}");
+    // 88 samples submitted, 44 slots: the second copy of each is counted (a's gap in slot 10
+    // is stored first and then replaced, or it comes second and is a duplicate itself).
+    let dups: u64 = metrics
+        .iter()
+        .map(|m| m.duplicate_samples_total.get())
+        .sum();
+    assert!((43..=44).contains(&dups), "{dups}");
     let reader = a.reader();
     for p in PORTS {
         let s = samples(&*reader, "a-sw1", p);
@@ -332,6 +340,7 @@ fn a_restart_under_load_loses_nothing_accepted_and_records_overflow_as_gaps() {
                 max_queued_rows: 3 * PORTS.len(),
                 batch_rows: PORTS.len(),
                 max_backoff: Duration::from_millis(200),
+                ..PgWriterOptions::default()
             },
         )
         .unwrap();
@@ -395,6 +404,109 @@ fn retention_drops_whole_day_partitions() {
     assert_eq!(store.apply_retention().unwrap(), 0);
 }
 
+/// On a shared store retention runs in the holder of the singleton lease only (as SQLite's,
+/// see `WriterOptions::lease`): a writer following the lease deletes nothing while another
+/// daemon holds it, although retention is due after every batch, and applies it as soon as
+/// its daemon takes the lease over.
+#[test]
+fn retention_runs_only_in_the_lease_holder() {
+    let Some(pg) = pg_support::shared() else {
+        return;
+    };
+    let url = pg.database();
+    let retention = Retention {
+        raw: Some(bandwatch::config::Duration::from_secs(86_400)),
+        ..Retention::default()
+    };
+    let store = PgStore::connect(&url, &retention).unwrap();
+    let leases = store.leases();
+    let ttl = Duration::from_secs(60);
+    let other = leases
+        .acquire("singleton", "daemon-b", ttl)
+        .unwrap()
+        .expect("daemon-b takes the free lease");
+    let (lease, following) = tokio::sync::watch::channel(None);
+    let opts = PgWriterOptions {
+        retention_every: Duration::ZERO,
+        lease: Some(following),
+        ..PgWriterOptions::default()
+    };
+    let w = store.writer_with(fleet(), opts).unwrap();
+    for day in 0..3 {
+        w.submit(poll("a-sw1", day * 1440 + 600, 300, 1)).unwrap();
+        w.flush().unwrap();
+    }
+    assert_eq!(
+        store.sample_partitions().unwrap().len(),
+        3,
+        "daemon-b holds the lease: this writer deletes nothing"
+    );
+
+    // daemon-b goes; this writer's daemon takes the lease and its next batch applies it.
+    assert!(leases.release(&other).unwrap());
+    let mine = leases
+        .acquire("singleton", "daemon-a", ttl)
+        .unwrap()
+        .expect("daemon-a takes the released lease");
+    lease.send_replace(Some(mine));
+    w.submit(poll("a-sw1", 2 * 1440 + 601, 300, 1)).unwrap();
+    w.flush().unwrap();
+    assert_eq!(
+        store.sample_partitions().unwrap().len(),
+        2,
+        "the holder dropped the expired day"
+    );
+    assert_eq!(samples(&*store.reader(), "a-sw1", "xe-0/0/1").len(), 3);
+}
+
+/// The lease holder's seal mark follows the other shards from the store: daemon A (the
+/// holder) stores switch a-sw1, daemon B (shard b) stores b-sw2. Until B has stored anything
+/// A's mark stays the slot grace (the interval, the timeouts and 5 s) behind A's newest
+/// sweep; once B has stored b-sw2 as far as A has a-sw1, A's next batch moves its mark to
+/// the slot both have reached.
+#[test]
+fn the_holders_seal_mark_follows_the_other_shards_progress_in_the_store() {
+    let Some(pg) = pg_support::shared() else {
+        return;
+    };
+    let url = pg.database();
+    let store = pg_store(&url);
+    let leases = store.leases();
+    let held = leases
+        .acquire("singleton", "daemon-a", Duration::from_secs(60))
+        .unwrap();
+    let following = |lease| PgWriterOptions {
+        lease: Some(tokio::sync::watch::channel(lease).1),
+        ..PgWriterOptions::default()
+    };
+    let a = store.writer_with(fleet(), following(held)).unwrap();
+    let b = store.writer_with(fleet(), following(None)).unwrap();
+    let mark = || a.sealed().borrow().map(|t| t.as_second());
+    let minute = |t: Timestamp| t.as_second().div_euclid(60) * 60;
+    let grace = bandwatch::store::sealed::slot_grace(&fleet());
+    for k in 0..5 {
+        a.submit(poll("a-sw1", k, 300, 1)).unwrap();
+    }
+    a.flush().unwrap();
+    let newest = poll_time("a-sw1", 4, 300);
+    assert_eq!(
+        mark(),
+        Some(minute(newest - jiff::SignedDuration::from_secs(grace))),
+        "b-sw2 unknown: the grace holds the mark back"
+    );
+    for k in 0..6 {
+        b.submit(poll("b-sw2", k, 300, 2)).unwrap();
+    }
+    b.flush().unwrap();
+    a.submit(poll("a-sw1", 5, 300, 1)).unwrap();
+    a.flush().unwrap();
+    let both = poll_time("a-sw1", 5, 300).min(poll_time("b-sw2", 5, 300));
+    assert_eq!(mark(), Some(minute(both)), "every switch is in up to there");
+    assert!(
+        minute(both) > minute(poll_time("a-sw1", 5, 300) - jiff::SignedDuration::from_secs(grace))
+    );
+}
+
 /// `[store]` in a configuration file: the backends, the URL as a secret that no message
 /// shows, not even the daemon's when it cannot connect.
 #[test]
@@ -417,6 +529,10 @@ fn the_store_section_is_checked_and_the_url_never_shown() {
         }
     );
     assert!(!format!("{:?}", pg.config).contains("s3cr3t"));
+    let queued =
+        load("[store]\nbackend = \"postgres\"\nurl = \"file:pg-url\"\nmax_queued_samples = 500")
+            .unwrap();
+    assert_eq!(queued.config.store.max_queued_samples, Some(500));
     for (store, key, says) in [
         (
             "[store]\nbackend = \"mysql\"",
@@ -432,6 +548,11 @@ fn the_store_section_is_checked_and_the_url_never_shown() {
             "[store]\nbackend = \"postgres\"\nurl = \"postgresql://bw:s3cr3t-pw@db/bw\"",
             "store.url",
             "${ENV_VAR}",
+        ),
+        (
+            "[store]\nbackend = \"postgres\"\nurl = \"file:pg-url\"\nmax_queued_samples = 0",
+            "store.max_queued_samples",
+            "at least 1",
         ),
     ] {
         let err = load(store).unwrap_err().to_string();

@@ -109,6 +109,9 @@ pub struct Config {
 pub struct StoreSettings {
     /// The backend.
     pub backend: StoreBackend,
+    /// PostgreSQL: samples held in memory while the database cannot be written; beyond it
+    /// the oldest become gaps flagged `store_unavailable`. `None`: the writer's default.
+    pub max_queued_samples: Option<usize>,
 }
 
 /// A store backend.

@@ -37,6 +37,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
 pub struct RawStore {
     pub backend: Option<Spanned<String>>,
     pub url: Option<Spanned<String>>,
+    pub max_queued_samples: Option<Spanned<i64>>,
 }
 
 /// `[daemon]`

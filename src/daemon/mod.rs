@@ -148,9 +148,13 @@ impl Daemon {
         // With shards, other daemons write the same store: each poll slot is stored once,
         // whichever daemon of an HA pair polled it; retention runs in the lease holder.
         let writer = {
-            let (store, topology, lease) = (store.clone(), topology.clone(), holding.lease());
-            let shared = config.daemon.shard.is_some();
-            tokio::task::spawn_blocking(move || store.sink_with(topology, shared, lease))
+            let (store, topology) = (store.clone(), topology.clone());
+            let opts = crate::store::SinkOptions {
+                shared: config.daemon.shard.is_some(),
+                lease: holding.lease(),
+                max_queued_samples: config.store.max_queued_samples,
+            };
+            tokio::task::spawn_blocking(move || store.sink_with(topology, opts))
                 .await
                 .context("opening the store")??
         };

@@ -175,6 +175,20 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How the daemon's sweep writer runs ([`Store::sink_with`]).
+#[derive(Clone, Debug, Default)]
+pub struct SinkOptions {
+    /// Other daemons write the same store (`[daemon] shard`; SQLite then claims poll slots,
+    /// see [`WriterOptions::shared`]; PostgreSQL's writes are always idempotent per slot).
+    pub shared: bool,
+    /// The singleton lease of a daemon sharing the store: retention runs only while it is
+    /// held. `None` runs retention always.
+    pub lease: Option<tokio::sync::watch::Receiver<Option<Lease>>>,
+    /// PostgreSQL: samples held in memory while the database cannot be written
+    /// (`[store] max_queued_samples`); `None` keeps [`postgres::PgWriterOptions`]' default.
+    pub max_queued_samples: Option<usize>,
+}
+
 impl Store {
     /// Opens (creating if needed) and migrates the database at `path`, for reading and
     /// writing. A database written by a newer bandwatch is refused and left untouched.
@@ -293,28 +307,41 @@ impl Store {
         topology: Arc<Topology>,
         shared: bool,
     ) -> Result<Arc<dyn StoreWriter>, StoreError> {
-        self.sink_with(topology, shared, None)
+        self.sink_with(
+            topology,
+            SinkOptions {
+                shared,
+                ..Default::default()
+            },
+        )
     }
 
-    /// [`Store::sink`] for a daemon under the singleton `lease`: the SQLite writer's retention
-    /// runs only while it is held (see [`WriterOptions::lease`]). PostgreSQL's retention is
-    /// its writer's own and not gated by it yet.
+    /// [`Store::sink`] as the daemon runs it (see [`SinkOptions`]): under the singleton lease,
+    /// retention runs only while it is held, on either backend.
     pub fn sink_with(
         &self,
         topology: Arc<Topology>,
-        shared: bool,
-        lease: Option<tokio::sync::watch::Receiver<Option<Lease>>>,
+        opts: SinkOptions,
     ) -> Result<Arc<dyn StoreWriter>, StoreError> {
         match &self.backend {
             Backend::Sqlite(_) => Ok(Arc::new(self.writer_with(
                 topology,
                 WriterOptions {
-                    shared,
-                    lease,
+                    shared: opts.shared,
+                    lease: opts.lease,
                     ..Default::default()
                 },
             )?)),
-            Backend::Postgres(pg, _) => Ok(Arc::new(pg.writer(topology)?)),
+            Backend::Postgres(pg, _) => {
+                let mut o = postgres::PgWriterOptions {
+                    lease: opts.lease,
+                    ..Default::default()
+                };
+                if let Some(n) = opts.max_queued_samples {
+                    o.max_queued_rows = n;
+                }
+                Ok(Arc::new(pg.writer_with(topology, o)?))
+            }
         }
     }
 

@@ -8,6 +8,10 @@
 //! delays nothing; but a switch that sends nothing at all (just started, or its poller
 //! stopped) would hold every aggregate back, so the mark is never further behind the newest
 //! stored sweep than [`slot_grace`], the time within which every switch has answered once.
+//! A daemon polling one shard learns the other shards' switches from a shared PostgreSQL
+//! (its writer reads how far each switch is stored while it holds the singleton lease), so
+//! its mark moves as soon as every shard has written a slot; on SQLite the grace holds the
+//! mark back for switches it does not poll.
 //!
 //! Flows are one more participant once the collector has handed over a minute: a slot is
 //! complete only when the collector has handed it over too (it does so a few seconds after

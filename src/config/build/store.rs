@@ -47,6 +47,33 @@ impl Builder<'_, '_> {
                 StoreBackend::Sqlite
             }
         };
-        StoreSettings { backend }
+        let max_queued_samples = raw.max_queued_samples.as_ref().and_then(|n| {
+            let key = "store.max_queued_samples";
+            match usize::try_from(*n.get_ref()) {
+                Ok(v) if v > 0 => {
+                    if backend == StoreBackend::Sqlite {
+                        self.doc.warning(
+                            Some(n.span()),
+                            key,
+                            "`max_queued_samples` is used only with `backend = \"postgres\"` \
+                             (SQLite's writer has its own bound)",
+                        );
+                    }
+                    Some(v)
+                }
+                _ => {
+                    self.doc.error(
+                        Some(n.span()),
+                        key,
+                        "must be a whole number of samples, at least 1",
+                    );
+                    None
+                }
+            }
+        });
+        StoreSettings {
+            backend,
+            max_queued_samples,
+        }
     }
 }

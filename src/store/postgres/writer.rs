@@ -49,6 +49,11 @@ pub struct PgWriterOptions {
     pub max_queued_rows: usize,
     /// The longest wait between reconnection attempts.
     pub max_backoff: Duration,
+    /// How often retention runs (the first time after a minute, or this if shorter).
+    pub retention_every: Duration,
+    /// The singleton lease of a daemon sharing the store: retention runs only while it is
+    /// held (one daemon deletes what expired, not each). `None` runs retention always.
+    pub lease: Option<watch::Receiver<Option<crate::store::Lease>>>,
 }
 
 impl Default for PgWriterOptions {
@@ -57,6 +62,8 @@ impl Default for PgWriterOptions {
             batch_rows: 100_000,
             max_queued_rows: 2_000_000,
             max_backoff: Duration::from_secs(5),
+            retention_every: Duration::from_secs(600),
+            lease: None,
         }
     }
 }
@@ -235,6 +242,8 @@ impl PgWriter {
             .queue
             .push_back(Item::Topology(topology.clone()));
         let (seal, sealed) = SealTracker::new(&topology);
+        // Not at once: a daemon that restarts often still applies it, a minute in.
+        let first_retention = inner.opts.retention_every.min(Duration::from_secs(60));
         let worker = Worker {
             inner: inner.clone(),
             shared: shared.clone(),
@@ -247,8 +256,7 @@ impl PgWriter {
             seal,
             newest_ms: 0,
             retention,
-            // Not at once: a daemon that restarts often still applies it, a minute in.
-            retention_due: Some(std::time::Instant::now() + Duration::from_secs(60)),
+            retention_due: Some(std::time::Instant::now() + first_retention),
             upsert_only: 0,
         };
         let thread = std::thread::Builder::new()
@@ -661,6 +669,9 @@ impl Worker {
             self.upsert_only -= 1;
             insert_rows(&mut tx, target, &rows)?
         };
+        // What it did not store, another writer (the HA pair's other daemon) or an earlier
+        // attempt had: counted once the transaction commits.
+        let duplicates = rows.len().saturating_sub(stored.len());
         // Only what this transaction stored adds into the aggregates (see `aggregate.rs`).
         let mut aggs = AggBatch::default();
         for i in stored {
@@ -696,6 +707,43 @@ impl Worker {
             aggs.write(&mut tx, target)?;
         }
         let newest = batch_newest.max(flows_newest);
+        // A daemon sharing the store records how far each switch it polls is stored, and
+        // the lease holder reads every switch's, so that it judges a slot across shards as
+        // soon as every shard has written it rather than after the slot grace.
+        let mut progress = Vec::new();
+        if let Some(lease) = &self.inner.opts.lease {
+            let mut stored: Vec<(String, i64)> = batch
+                .iter()
+                .map(|p| (format!("{SWITCH_STORED}{}", p.switch), p.time_ms))
+                .collect();
+            // In key order (two daemons of an HA pair lock the same rows in the same order).
+            stored.sort();
+            stored.dedup_by(|later, kept| {
+                let same = later.0 == kept.0;
+                if same {
+                    kept.1 = kept.1.max(later.1);
+                }
+                same
+            });
+            let (keys, times): (Vec<String>, Vec<i64>) = stored.into_iter().unzip();
+            tx.execute(
+                "INSERT INTO meta(key, value) SELECT * FROM unnest($1::text[], $2::bigint[]) \
+                 ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value, EXCLUDED.value)",
+                &[&keys, &times],
+            )
+            .map_err(e("recording how far each switch is stored"))?;
+            if lease.borrow().is_some() {
+                progress = tx
+                    .query(
+                        "SELECT substr(key, $1), value FROM meta WHERE starts_with(key, $2)",
+                        &[&(SWITCH_STORED.len() as i32 + 1), &SWITCH_STORED],
+                    )
+                    .map_err(e("reading how far each switch is stored"))?
+                    .iter()
+                    .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+                    .collect();
+            }
+        }
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('newest_ms', $1) \
              ON CONFLICT (key) DO UPDATE SET value = GREATEST(meta.value, EXCLUDED.value)",
@@ -703,6 +751,9 @@ impl Worker {
         )
         .map_err(e("recording the newest sample time"))?;
         tx.commit().map_err(e("committing port samples"))?;
+        for (switch, t_ms) in progress {
+            self.seal.stored_at(&switch, t_ms);
+        }
         // Flow minutes take part in the seal mark once handed over (see `store::sealed`).
         if let Some(until) = self.flows.iter().map(|s| s.slot_start + 60).max() {
             self.seal.flows_stored(until.saturating_mul(1000));
@@ -711,6 +762,7 @@ impl Worker {
         self.newest_ms = self.newest_ms.max(newest);
         let m = &self.inner.metrics;
         m.port_samples_written_total.add(rows.len() as u64);
+        m.duplicate_samples_total.add(duplicates as u64);
         self.inner
             .stats
             .rows_written
@@ -718,14 +770,22 @@ impl Worker {
         Ok(())
     }
 
-    /// Drops expired day partitions and deletes expired aggregate buckets, every ten minutes
-    /// (any daemon may: both are idempotent). A failure is logged and tried again next time.
+    /// Drops expired day partitions and deletes expired aggregate buckets, every
+    /// [`PgWriterOptions::retention_every`], in the holder of the singleton lease only when
+    /// the store is shared (both are idempotent, but one daemon doing it is enough). A
+    /// failure is logged and tried again next time.
     fn retain(&mut self) {
         let now = std::time::Instant::now();
         if self.retention_due.is_some_and(|d| now < d) {
             return;
         }
-        self.retention_due = Some(now + Duration::from_secs(600));
+        if let Some(l) = &self.inner.opts.lease
+            && l.borrow().is_none()
+        {
+            // Another daemon holds the lease: it deletes what expired.
+            return;
+        }
+        self.retention_due = Some(now + self.inner.opts.retention_every);
         let Some(client) = self.client.as_mut() else {
             return;
         };
@@ -740,6 +800,10 @@ impl Worker {
         }
     }
 }
+
+/// The `meta` key prefix of a switch's newest stored sweep (unix ms), written by the daemons
+/// sharing the store and read by the lease holder for its seal mark.
+const SWITCH_STORED: &str = "switch_stored_ms:";
 
 /// Batches written by upsert after a COPY met a stored key, before COPY is tried again.
 const UPSERT_AFTER_CONFLICT: u32 = 16;
