@@ -1,22 +1,27 @@
 //! Handover during an attack, as a user would run it: three `bandwatch run` on one store
-//! (one SQLite file) and a simulated fleet of two switches: daemons a1 and a2 are an HA pair
+//! (one SQLite file; again on one PostgreSQL database) and a simulated fleet of two switches: daemons a1 and a2 are an HA pair
 //! on shard `a` (switch sim-0000), daemon b polls shard `b` (sim-0001). Mail goes to a real
 //! SMTP server (mailin-embedded in this process). Traffic spikes on five ports in two waves;
 //! the lease holder a1 is killed with SIGKILL while the first wave fires, after its firing
 //! messages were accepted and marked sent. Another daemon takes the lease over; the first
 //! wave's resolutions and the second wave's firings and resolutions come from it. Every
 //! alert reaches the server exactly once as FIRING and once as RESOLVED, although a1 and a2
-//! both evaluated the shard's ports; the pair stored each poll slot once.
+//! both evaluated the shard's ports; the pair stored each poll slot once, so no 5-minute
+//! slot of the 95th counts a poll twice.
 
 mod daemon_support;
 mod notify_support;
+mod pg_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use daemon_support::{Kill, free_tcp_port, http_get, simulate, spawn_run, wait_for};
-use notify_support::{Mode, Part, Sink};
+use daemon_support::{
+    Kill, PG_STORE, for_daemon, free_tcp_port, http_get, lease_held, metric, simulate, smtp_ops,
+    spawn_run_env, wait_for, with_shards,
+};
+use notify_support::{Mode, Sink, alerts_told};
 
 const RULES: &str = r#"
 [[rule]]
@@ -78,16 +83,8 @@ switches = ["sim-0001"]
 ports = ["eth2"]
 "#;
 
-/// The value of the first `/metrics` line starting with `prefix`.
-fn metric(http: u16, prefix: &str) -> Option<f64> {
-    let (_, body) = http_get(http, "/metrics")?;
-    body.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .and_then(|v| v.trim().parse().ok())
-}
-
 fn held(http: u16) -> bool {
-    metric(http, "bandwatch_lease_held{name=\"singleton\"} ") == Some(1.0)
+    lease_held(http) == Some(1.0)
 }
 
 fn sent(http: u16) -> f64 {
@@ -98,59 +95,46 @@ fn sent(http: u16) -> f64 {
     .unwrap_or(0.0)
 }
 
-/// Every (kind, rule, "switch port") the messages received tell of, one entry per alert
-/// per message: a one-alert message by its subject, a grouped one by its table.
-fn alerts_told(sink: &Sink) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    for m in sink.received() {
-        let p = Part::parse(&m.data);
-        let subject = p.header("subject").unwrap_or_default();
-        let text = p.find("text/plain").map(|t| t.text()).unwrap_or_default();
-        if text
-            .lines()
-            .next()
-            .is_some_and(|l| l.contains(" alerts for "))
-        {
-            for line in text.lines().skip(2) {
-                let w: Vec<&str> = line.split_whitespace().collect();
-                if w.len() < 5 {
-                    break;
-                }
-                out.push((w[0].into(), w[2].into(), format!("{} {}", w[3], w[4])));
-            }
-        } else {
-            // "[FIRING critical] port-attack: sim-0000 eth1 ..."
-            let (head, tail) = subject.split_once("] ").unwrap_or_default();
-            let kind = head.trim_start_matches('[').split(' ').next().unwrap_or("");
-            let (rule, place) = tail.split_once(": ").unwrap_or_default();
-            let w: Vec<&str> = place.split_whitespace().collect();
-            if w.len() >= 2 {
-                out.push((kind.into(), rule.into(), format!("{} {}", w[0], w[1])));
-            }
-        }
-    }
-    out
-}
-
-/// How many times each alert was told as `kind`.
+/// How many times each alert ("switch port") was told as `kind`.
 fn told(sink: &Sink, kind: &str) -> BTreeMap<String, usize> {
-    let mut m = BTreeMap::new();
-    for (k, _, place) in alerts_told(sink) {
-        if k == kind {
-            *m.entry(place).or_default() += 1;
-        }
-    }
-    m
+    notify_support::told(&sink.received(), kind)
+        .into_iter()
+        .map(|((_, place), n)| (place, n))
+        .collect()
 }
 
-fn start(dir: &Path, name: &str, text: &str) -> Kill {
+fn start(dir: &Path, name: &str, text: &str, env: &[(&str, &str)]) -> Kill {
     let cfg = dir.join(format!("{name}.toml"));
     std::fs::write(&cfg, text).unwrap();
-    spawn_run(&cfg, &dir.join(format!("{name}.log")))
+    spawn_run_env(&cfg, &dir.join(format!("{name}.log")), env)
 }
+
+/// One at a time: each runs three daemons against the clock of an attack.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 #[test]
 fn the_lease_holder_killed_during_an_attack_every_alert_is_mailed_once_and_resolved_once() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    handover(None);
+}
+
+/// The same on one PostgreSQL.
+#[test]
+fn the_lease_holder_killed_on_postgres_every_alert_is_mailed_once_and_resolved_once() {
+    let Some(pg) = pg_support::shared() else {
+        return;
+    };
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    handover(Some((pg, pg.database())));
+}
+
+/// Runs the handover on a shared SQLite file (`None`) or on a PostgreSQL database.
+fn handover(pg: Option<(&pg_support::Pg, bandwatch::config::Secret)>) {
+    let url = pg.as_ref().map(|(_, url)| url.expose().to_string());
+    let env: Vec<(&str, &str)> = url
+        .iter()
+        .map(|u| ("BANDWATCH_PG_URL", u.as_str()))
+        .collect();
     let sink = Sink::start(Mode::Accept);
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("rules")).unwrap();
@@ -164,36 +148,19 @@ fn the_lease_holder_killed_during_an_attack_every_alert_is_mailed_once_and_resol
         &["--scenario".as_ref(), scenario.as_os_str()],
         "rules_dir = \"rules\"\n",
     );
-    let mut text = sim
-        .text
-        .replace(
-            "name = \"sim-0000\"\n",
-            "name = \"sim-0000\"\nshard = \"a\"\n",
-        )
-        .replace(
-            "name = \"sim-0001\"\n",
-            "name = \"sim-0001\"\nshard = \"b\"\n",
-        );
-    text.push_str(&format!(
-        "\n[[route]]\nname = \"ops\"\nemail = [\"noc@example.net\"]\n\n\
-         [email]\ntransport = \"smtp\"\nserver = \"127.0.0.1:{}\"\nsecurity = \"none\"\n\
-         from = \"bandwatch <bandwatch@example.net>\"\ngroup_wait = \"1s\"\n",
-        sink.port
-    ));
-    let config = |shard: &str, http: u16| {
-        text.replacen("[daemon]\n", &format!("[daemon]\nshard = \"{shard}\"\n"), 1)
-            .replace(
-                &format!("127.0.0.1:{}\"", sim.http),
-                &format!("127.0.0.1:{http}\""),
-            )
-    };
+    let mut text =
+        with_shards(&sim.text, &[("sim-0000", "a"), ("sim-0001", "b")]) + &smtp_ops(sink.port);
+    if pg.is_some() {
+        text.push_str(PG_STORE);
+    }
+    let config = |shard: &str, http: u16| for_daemon(&text, Some(shard), sim.http, http);
     let (http_a1, http_a2, http_b) = (sim.http, free_tcp_port(), free_tcp_port());
 
     // a1 first: it creates the store and takes the lease; then its pair and shard b.
-    let mut a1 = Some(start(dir.path(), "a1", &config("a", http_a1)));
+    let mut a1 = Some(start(dir.path(), "a1", &config("a", http_a1), &env));
     wait_for("a1 to hold the lease", 60, || held(http_a1));
-    let _a2 = start(dir.path(), "a2", &config("a", http_a2));
-    let _b = start(dir.path(), "b", &config("b", http_b));
+    let _a2 = start(dir.path(), "a2", &config("a", http_a2), &env);
+    let _b = start(dir.path(), "b", &config("b", http_b), &env);
     for http in [http_a2, http_b] {
         wait_for("the other daemons polling", 60, || {
             http_get(http, "/metrics").is_some_and(|(_, b)| b.contains("bandwatch_switch_up{"))
@@ -214,7 +181,7 @@ fn the_lease_holder_killed_during_an_attack_every_alert_is_mailed_once_and_resol
     assert!(
         told(&sink, "RESOLVED").is_empty(),
         "the kill must come while the first wave fires: {:?}",
-        alerts_told(&sink)
+        alerts_told(&sink.received())
     );
     drop(a1.take()); // SIGKILL: no release, the lease has to expire.
     let killed = std::time::Instant::now();
@@ -238,7 +205,7 @@ fn the_lease_holder_killed_during_an_attack_every_alert_is_mailed_once_and_resol
     // Time for a late duplicate to arrive, if one were owed.
     std::thread::sleep(Duration::from_secs(6));
 
-    let got = alerts_told(&sink);
+    let got = alerts_told(&sink.received());
     for kind in ["FIRING", "RESOLVED"] {
         let counts = told(&sink, kind);
         let expect: BTreeMap<String, usize> = all.iter().map(|p| (p.to_string(), 1)).collect();
@@ -253,18 +220,21 @@ fn the_lease_holder_killed_during_an_attack_every_alert_is_mailed_once_and_resol
     // has one sample per poll slot of sim-0000's ports, not two.
     let dups = metric(http_a2, "bandwatch_store_duplicate_samples_total ").unwrap_or(0.0);
     assert!(dups > 0.0, "a2 never met a slot a1 had stored");
-    let db = dir.path().join("var/bandwatch.db");
-    let conn =
-        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let (rows, first, last): (i64, i64, i64) = conn
-        .query_row(
-            "SELECT COUNT(*), MIN(ts), MAX(ts) FROM port_sample WHERE series_id = \
-             (SELECT id FROM series WHERE kind = 'port' AND name = 'sim-0000/eth1')",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    let sql = "SELECT COUNT(*), MIN(ts), MAX(ts) FROM port_sample WHERE series_id = \
+               (SELECT id FROM series WHERE kind = 'port' AND name = 'sim-0000/eth1')";
+    let (rows, first, last): (i64, i64, i64) = match &pg {
+        Some((pg, url)) => {
+            let r = pg.client(url).query_one(sql, &[]).unwrap();
+            (r.get(0), r.get(1), r.get(2))
+        }
+        None => rusqlite::Connection::open_with_flags(
+            dir.path().join("var/bandwatch.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
         )
-        .unwrap();
+        .unwrap()
+        .query_row(sql, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap(),
+    };
     // Polled every 2 s by two daemons for most of the run: at most one row per slot.
     assert!(
         rows <= (last - first) / 2 + 2,

@@ -12,9 +12,12 @@ mod pg_support;
 mod store_support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use daemon_support::{Kill, free_tcp_port, http_get, simulate, wait_for};
+use daemon_support::{
+    Kill, PG_STORE, for_daemon, free_tcp_port, http_get, lease_held as held, metric, simulate,
+    smtp_ops, spawn_run_env, wait_for, with_shards,
+};
 use notify_support::{Mode, Sink};
 
 const BIN: &str = env!("CARGO_BIN_EXE_bandwatch");
@@ -41,12 +44,7 @@ notify = ["ops"]
 fn config(dir: &Path, text: &str, smtp: u16) -> String {
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     std::fs::write(dir.join("rules/test.toml"), RULES).unwrap();
-    format!(
-        "{text}\n[store]\nbackend = \"postgres\"\nurl = \"${{BANDWATCH_PG_URL}}\"\n\n\
-         [[route]]\nname = \"ops\"\nemail = [\"noc@example.net\"]\n\n\
-         [email]\ntransport = \"smtp\"\nserver = \"127.0.0.1:{smtp}\"\nsecurity = \"none\"\n\
-         from = \"bandwatch <bandwatch@example.net>\"\ngroup_wait = \"1s\"\n"
-    )
+    format!("{text}{PG_STORE}{}", smtp_ops(smtp))
 }
 
 /// `bandwatch -c CFG ARGS...` with the database URL in the environment.
@@ -57,21 +55,7 @@ fn bandwatch(cfg: &Path, url: &str) -> Command {
 }
 
 fn run(cfg: &Path, url: &str, log: &Path) -> Kill {
-    Kill(
-        bandwatch(cfg, url)
-            .arg("run")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(log).unwrap())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn metric(http: u16, prefix: &str) -> Option<f64> {
-    let (_, body) = http_get(http, "/metrics")?;
-    body.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .and_then(|v| v.trim().parse().ok())
+    spawn_run_env(cfg, log, &[("BANDWATCH_PG_URL", url)])
 }
 
 /// The text of each message the SMTP server received about `uplink-busy` (every one is a
@@ -255,24 +239,10 @@ fn two_shards_on_postgres_mail_from_the_lease_holder_only() {
         "rules_dir = \"rules\"\n",
     );
     let smtp = Sink::start(Mode::Accept);
-    let sharded = sim
-        .text
-        .replace(
-            "name = \"sim-0001\"\n",
-            "name = \"sim-0001\"\nshard = \"a\"\n",
-        )
-        .replace(
-            "name = \"sim-0000\"\n",
-            "name = \"sim-0000\"\nshard = \"b\"\n",
-        );
+    let sharded = with_shards(&sim.text, &[("sim-0001", "a"), ("sim-0000", "b")]);
     let (http_a, http_b) = (sim.http, free_tcp_port());
-    let text_a = sharded.replacen("[daemon]\n", "[daemon]\nshard = \"a\"\n", 1);
-    let text_b = sharded
-        .replacen("[daemon]\n", "[daemon]\nshard = \"b\"\n", 1)
-        .replace(
-            &format!("127.0.0.1:{http_a}"),
-            &format!("127.0.0.1:{http_b}"),
-        );
+    let text_a = for_daemon(&sharded, Some("a"), sim.http, http_a);
+    let text_b = for_daemon(&sharded, Some("b"), sim.http, http_b);
     let mut daemons = Vec::new();
     for (name, text) in [("a", &text_a), ("b", &text_b)] {
         let cfg = dir.path().join(format!("{name}.toml"));
@@ -283,7 +253,6 @@ fn two_shards_on_postgres_mail_from_the_lease_holder_only() {
             &dir.path().join(format!("{name}.log")),
         ));
     }
-    let held = |http| metric(http, "bandwatch_lease_held{name=\"singleton\"} ");
     wait_for(
         "one lease holder",
         60,
@@ -317,27 +286,90 @@ fn two_shards_on_postgres_mail_from_the_lease_holder_only() {
     assert_eq!(smtp.received().len() as f64, sent(holder));
 }
 
-/// PostgreSQL restarted under a running daemon: the daemon says the store is failing, keeps
-/// what it polls meanwhile, reconnects when the server is back and writes it; nothing
-/// written before is lost and no sample of the outage became a gap.
+fn rfc3339(unix: i64) -> String {
+    jiff::Timestamp::from_second(unix).unwrap().to_string()
+}
+
+/// Steady traffic for the restart test: every port 100 Mbit/s, nothing random; the uplinks
+/// of the product line `cloud` (eth2) silent from the start.
+const STEADY: &str = r#"
+time_scale = 1.0
+[traffic]
+speed = "10Gbps"
+base = "100Mbps"
+daily = 0.0
+weekly = 0.0
+noise = 0.0
+jitter = 0.0
+bursts_per_day = 0.0
+spread = 0.0
+
+[[event]]
+at = "0s"
+kind = "drop"
+percent = 0.0
+ports = ["eth2"]
+"#;
+
+/// A product line's drop, judged on the store's 60 s slots: `cdn` (eth1 of both switches)
+/// carries 200 Mbit/s, so one 2 s sample of a slot read as zero would take the slot to
+/// 193 Mbit/s and fire it; `cloud` carries nothing and fires (the control).
+const DROP_RULE: &str = r#"
+[[rule]]
+name = "line-drop"
+kind = "threshold"
+scope = "product_line"
+metric = "in_bps"
+below = "195Mbps"
+for = "0s"
+severity = "warning"
+notify = ["ops"]
+"#;
+
+/// PostgreSQL restarted under a running daemon, for longer than its writer's queue holds
+/// (`[store] max_queued_samples = 40`, 10 s of polls): the daemon says the store is failing,
+/// keeps what it polls meanwhile, reconnects when the server is back and writes it; nothing
+/// written before is lost, the samples beyond the queue's bound are stored as gaps with
+/// their reason (`store_unavailable`), the product line's series shows the gap as missing
+/// coverage, not as less traffic, and its drop rule does not fire.
 #[test]
-fn a_postgres_restart_under_the_daemon_loses_nothing() {
+fn a_postgres_restart_under_the_daemon_loses_nothing_and_fires_no_false_drop() {
     let Some(pg) = pg_support::Pg::start() else {
         return;
     };
     let url = pg.database();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("bw.toml");
-    let sim = simulate(&cfg, 2, 4, &[], "rules_dir = \"rules\"\n");
+    let scenario = dir.path().join("steady.toml");
+    std::fs::write(&scenario, STEADY).unwrap();
+    let sim = simulate(
+        &cfg,
+        2,
+        4,
+        &["--scenario".as_ref(), scenario.as_os_str()],
+        "rules_dir = \"rules\"\n",
+    );
     let smtp = Sink::start(Mode::Accept);
-    std::fs::write(&cfg, config(dir.path(), &sim.text, smtp.port)).unwrap();
+    let text = config(dir.path(), &sim.text, smtp.port)
+        .replace("[store]\n", "[store]\nmax_queued_samples = 40\n");
+    std::fs::write(&cfg, text).unwrap();
+    std::fs::write(dir.path().join("rules/drop.toml"), DROP_RULE).unwrap();
     let log = dir.path().join("run.log");
     let _daemon = run(&cfg, url.expose(), &log);
+    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
     let written = || metric(sim.http, "bandwatch_store_sweeps_written_total ").unwrap_or(0.0);
     let failing = || metric(sim.http, "bandwatch_store_failing ");
-    wait_for("sweeps written", 60, || written() >= 4.0);
+    let drops = |line: &str| {
+        notify_support::told(&smtp.received(), "FIRING")
+            .get(&("line-drop".to_string(), format!("product line {line}")))
+            .copied()
+            .unwrap_or(0)
+    };
+    // The control: the silent product line's drop fires (the rule judges the store's slots).
+    wait_for("the drop of `cloud` mailed", 120, || drops("cloud") == 1);
     let count = |sql: &str| -> i64 { pg.client(&url).query_one(sql, &[]).unwrap().get(0) };
     let before = count("SELECT COUNT(*) FROM port_sample");
+    let last_before = count("SELECT MAX(ts) FROM port_sample");
     let stopped = jiff::Timestamp::now().as_second();
     pg.stop();
     wait_for("the writer to notice", 30, || failing() == Some(1.0));
@@ -346,6 +378,9 @@ fn a_postgres_restart_under_the_daemon_loses_nothing() {
             code == 503 && body.contains("store_writer") && body.contains("postgresql postgres@")
         })
     });
+    wait_for("the writer's queue to overflow into gaps", 60, || {
+        logged().contains("the oldest queued samples are kept as gaps")
+    });
     std::thread::sleep(std::time::Duration::from_secs(4));
     let restarted = jiff::Timestamp::now().as_second();
     pg.restart();
@@ -353,22 +388,106 @@ fn a_postgres_restart_under_the_daemon_loses_nothing() {
     wait_for("writes to resume", 60, || {
         failing() == Some(0.0) && written() > resumed_from
     });
-    assert!(count("SELECT COUNT(*) FROM port_sample") > before);
-    // The polls made while the server was down were kept and written after it came back.
-    let during = count(&format!(
-        "SELECT COUNT(*) FROM port_sample WHERE ts > {stopped} AND ts < {restarted} \
-         AND dt_ms IS NOT NULL"
-    ));
-    assert!(during > 0, "samples of the outage");
+
+    // Nothing written before the outage was lost.
     assert_eq!(
         count(&format!(
-            "SELECT COUNT(*) FROM port_sample WHERE flag = {}",
+            "SELECT COUNT(*) FROM port_sample WHERE ts <= {last_before}"
+        )),
+        before
+    );
+    // The polls of the outage: the newest kept with their data, the oldest gaps that say
+    // why; none is a zero.
+    let during = |cond: &str| {
+        count(&format!(
+            "SELECT COUNT(*) FROM port_sample WHERE ts > {last_before} AND ts <= {restarted} \
+             AND {cond}"
+        ))
+    };
+    assert!(
+        during("dt_ms IS NOT NULL") > 0,
+        "samples of the outage kept"
+    );
+    let gaps = during(&format!(
+        "flag = {}",
+        bandwatch::store::flag::STORE_UNAVAILABLE
+    ));
+    assert!(gaps > 0, "the samples beyond the queue's bound are gaps");
+    assert_eq!(
+        gaps,
+        during(&format!(
+            "flag = {} AND dt_ms IS NULL AND in_octets IS NULL",
+            bandwatch::store::flag::STORE_UNAVAILABLE
+        )),
+        "a gap carries no counts"
+    );
+    assert_eq!(
+        count(&format!(
+            "SELECT COUNT(*) FROM port_sample WHERE flag = {} AND (ts <= {last_before} OR \
+             ts > {restarted})",
             bandwatch::store::flag::STORE_UNAVAILABLE
         )),
         0,
-        "the queue held everything: no gap"
+        "gaps only where the store was down"
     );
-    let logged = std::fs::read_to_string(&log).unwrap();
+
+    // The product line's series over the outage, as a user reads it: a slot with less
+    // coverage, never less traffic.
+    let slot = |t: i64| t.div_euclid(60) * 60;
+    let (from, to) = (slot(stopped) - 60, slot(restarted) + 60);
+    wait_for("the slots of the outage to be complete", 150, || {
+        jiff::Timestamp::now().as_second() > to + 20
+    });
+    let out = bandwatch(&cfg, url.expose())
+        .args(["query", "--entity", "product_line:cdn", "--format", "csv"])
+        .args([
+            "--step",
+            "60s",
+            "--from",
+            &rfc3339(from),
+            "--to",
+            &rfc3339(to),
+        ])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{csv}");
+    let rows: Vec<(f64, f64)> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some((f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
+        })
+        .collect();
+    assert!(
+        rows.iter().any(|(_, coverage)| *coverage < 0.99),
+        "the gap shows as missing coverage: {csv}"
+    );
+    assert!(
+        rows.iter().all(|(bps, _)| (*bps - 200e6).abs() < 2e6),
+        "every slot at 200 Mbit/s over what was measured: {csv}"
+    );
+
+    // No false drop: the rule judged the slots of the outage (the seal mark has passed
+    // them) and neither fired nor mailed it.
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM alert_history WHERE rule = 'line-drop' \
+             AND entity = 'product_line:cdn'"
+        ),
+        0,
+        "no drop of cdn, not even pending"
+    );
+    assert_eq!(
+        drops("cdn"),
+        0,
+        "{:?}",
+        notify_support::alerts_told(&smtp.received())
+    );
+    assert_eq!(drops("cloud"), 1);
+    let logged = logged();
     assert!(logged.contains("PostgreSQL write failed"), "{logged}");
     assert!(!logged.contains(url.expose()), "{logged}");
 }

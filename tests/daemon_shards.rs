@@ -10,15 +10,10 @@ mod daemon_support;
 
 use std::path::Path;
 
-use daemon_support::{Kill, eml_subjects, free_tcp_port, http_get, simulate, spawn_run, wait_for};
-
-/// The value of the first `/metrics` sample line starting with `prefix`.
-fn metric(http: u16, prefix: &str) -> Option<f64> {
-    let (_, body) = http_get(http, "/metrics")?;
-    body.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .and_then(|v| v.trim().parse().ok())
-}
+use daemon_support::{
+    Kill, eml_subjects, for_daemon, free_tcp_port, http_get, lease_held as held, metric, simulate,
+    spawn_run, wait_for, with_shards,
+};
 
 /// The switches a daemon reports `bandwatch_switch_up` for.
 fn switches_up(http: u16) -> Vec<String> {
@@ -31,10 +26,6 @@ fn switches_up(http: u16) -> Vec<String> {
         .filter_map(|r| r.split('"').next())
         .map(str::to_string)
         .collect()
-}
-
-fn held(http: u16) -> Option<f64> {
-    metric(http, "bandwatch_lease_held{name=\"singleton\"} ")
 }
 
 fn start(dir: &Path, name: &str, text: &str) -> Kill {
@@ -60,25 +51,11 @@ fn two_shards_share_a_store_and_hand_the_lease_over() {
         "\n[[route]]\nname = \"ops\"\nemail = [\"noc@example.net\"]\n\n\
          [email]\ntransport = \"file\"\nfrom = \"bandwatch <bandwatch@example.net>\"\ngroup_wait = \"1s\"\n",
     );
-    let sharded = text
-        .replace(
-            "name = \"sim-0001\"\n",
-            "name = \"sim-0001\"\nshard = \"a\"\n",
-        )
-        .replace(
-            "name = \"sim-0000\"\n",
-            "name = \"sim-0000\"\nshard = \"b\"\n",
-        );
-    assert!(sharded.contains("shard = \"b\""), "{sharded}");
+    let sharded = with_shards(&text, &[("sim-0001", "a"), ("sim-0000", "b")]);
     let http_a = sim.http;
     let http_b = free_tcp_port();
-    let text_a = sharded.replacen("[daemon]\n", "[daemon]\nshard = \"a\"\n", 1);
-    let text_b = sharded
-        .replacen("[daemon]\n", "[daemon]\nshard = \"b\"\n", 1)
-        .replace(
-            &format!("127.0.0.1:{http_a}"),
-            &format!("127.0.0.1:{http_b}"),
-        );
+    let text_a = for_daemon(&sharded, Some("a"), sim.http, http_a);
+    let text_b = for_daemon(&sharded, Some("b"), sim.http, http_b);
     let mut a = Some(start(dir.path(), "a", &text_a));
     // Each polls its own shard only. The second starts once the first has created the
     // store (two daemons creating one SQLite file at the same instant may collide).

@@ -274,3 +274,71 @@ pub fn http_get_with(port: u16, path: &str, bearer: Option<&str>) -> Option<(u16
         body.to_string(),
     ))
 }
+
+/// The value of the first `/metrics` sample line starting with `prefix` (name and labels,
+/// then a space), or `None` while nothing answers or no line matches.
+pub fn metric(http: u16, prefix: &str) -> Option<f64> {
+    let (_, body) = http_get(http, "/metrics")?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `bandwatch_lease_held` of the singleton lease: `Some(1.0)` in its holder, `Some(0.0)` in
+/// the other daemons of a shared store.
+pub fn lease_held(http: u16) -> Option<f64> {
+    metric(http, "bandwatch_lease_held{name=\"singleton\"} ")
+}
+
+/// The simulator's configuration with each `(switch, shard)` of `shards` put in that shard.
+pub fn with_shards(text: &str, shards: &[(&str, &str)]) -> String {
+    let mut text = text.to_string();
+    for (switch, shard) in shards {
+        let name = format!("name = \"{switch}\"\n");
+        assert!(text.contains(&name), "no switch {switch} in {text}");
+        text = text.replace(&name, &format!("{name}shard = \"{shard}\"\n"));
+    }
+    text
+}
+
+/// One daemon's configuration: `[daemon] shard` when `shard` is given, and its own HTTP
+/// port `http` in place of the simulator configuration's `listen` port `sim_http`.
+pub fn for_daemon(text: &str, shard: Option<&str>, sim_http: u16, http: u16) -> String {
+    let text = text.replace(
+        &format!("listen = \"127.0.0.1:{sim_http}\""),
+        &format!("listen = \"127.0.0.1:{http}\""),
+    );
+    match shard {
+        Some(s) => text.replacen("[daemon]\n", &format!("[daemon]\nshard = \"{s}\"\n"), 1),
+        None => text,
+    }
+}
+
+/// `[store]` on PostgreSQL, its URL from `BANDWATCH_PG_URL` (see [`spawn_run_env`]).
+pub const PG_STORE: &str = "\n[store]\nbackend = \"postgres\"\nurl = \"${BANDWATCH_PG_URL}\"\n";
+
+/// The route `ops` (noc@example.net) and mail to the SMTP server on 127.0.0.1:`port`, without
+/// TLS, grouped for one second.
+pub fn smtp_ops(port: u16) -> String {
+    format!(
+        "\n[[route]]\nname = \"ops\"\nemail = [\"noc@example.net\"]\n\n\
+         [email]\ntransport = \"smtp\"\nserver = \"127.0.0.1:{port}\"\nsecurity = \"none\"\n\
+         from = \"bandwatch <bandwatch@example.net>\"\ngroup_wait = \"1s\"\n"
+    )
+}
+
+/// Starts `bandwatch -c CFG run` with `env` added to its environment and its log (stderr)
+/// written to `log`.
+pub fn spawn_run_env(cfg: &std::path::Path, log: &std::path::Path, env: &[(&str, &str)]) -> Kill {
+    Kill(
+        std::process::Command::new(BIN)
+            .arg("-c")
+            .arg(cfg)
+            .arg("run")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}

@@ -378,3 +378,56 @@ fn quoted_printable(s: &str) -> Vec<u8> {
     }
     out
 }
+
+/// Every alert the `received` messages tell of, one `(kind, rule, place)` per alert per
+/// message: a one-alert message by its subject (`[FIRING critical] rule: sim-0000 eth1
+/// (cdn) 2.4 Gbit/s in`), a grouped one by the lines of its table. The place is without its
+/// context in parentheses: `sim-0000 eth1`, `product line cdn`.
+pub fn alerts_told(received: &[Received]) -> Vec<(String, String, String)> {
+    // The place: the words before the context, the value (a number) or `after`.
+    fn place<'a>(words: impl Iterator<Item = &'a str>) -> String {
+        words
+            .take_while(|w| {
+                !w.starts_with('(') && !w.starts_with(|c: char| c.is_ascii_digit()) && *w != "after"
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    let mut out = Vec::new();
+    for m in received {
+        let p = Part::parse(&m.data);
+        let subject = p.header("subject").unwrap_or_default();
+        let text = p.find("text/plain").map(|t| t.text()).unwrap_or_default();
+        if text
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(" alerts for "))
+        {
+            // "  FIRING   critical port-attack          sim-0000 eth1 (cdn)   2.4 Gbit/s"
+            for line in text.lines().skip(2) {
+                let w: Vec<&str> = line.split_whitespace().collect();
+                if w.len() < 4 {
+                    break;
+                }
+                out.push((w[0].into(), w[2].into(), place(w[3..].iter().copied())));
+            }
+        } else {
+            let (head, tail) = subject.split_once("] ").unwrap_or_default();
+            let kind = head.trim_start_matches('[').split(' ').next().unwrap_or("");
+            let (rule, rest) = tail.split_once(": ").unwrap_or_default();
+            out.push((kind.into(), rule.into(), place(rest.split_whitespace())));
+        }
+    }
+    out
+}
+
+/// How many times each `(rule, place)` was told as `kind` (see [`alerts_told`]).
+pub fn told(received: &[Received], kind: &str) -> BTreeMap<(String, String), usize> {
+    let mut m = BTreeMap::new();
+    for (k, rule, place) in alerts_told(received) {
+        if k == kind {
+            *m.entry((rule, place)).or_default() += 1;
+        }
+    }
+    m
+}
