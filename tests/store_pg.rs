@@ -193,13 +193,13 @@ fn two_daemons_writing_the_same_slots_store_each_once() {
         .map(|s| s.copy_conflicts.load(Ordering::Relaxed))
         .sum();
     assert!(conflicts >= 1, "{conflicts}");
-    // 88 samples submitted, 44 slots: the second copy of each is counted (a's gap in slot 10
-    // is stored first and then replaced, or it comes second and is a duplicate itself).
+    // 88 samples submitted for 44 port slots: the second copy of each is counted, but for
+    // slot 10's four, when a's gaps were stored first and b's readings replaced them.
     let dups: u64 = metrics
         .iter()
         .map(|m| m.duplicate_samples_total.get())
         .sum();
-    assert!((43..=44).contains(&dups), "{dups}");
+    assert!(dups == 40 || dups == 44, "{dups}");
     let reader = a.reader();
     for p in PORTS {
         let s = samples(&*reader, "a-sw1", p);
