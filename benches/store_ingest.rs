@@ -12,6 +12,14 @@
 //! 3. time of a 30-day, 5-minute query for one product line of 500 ports.
 //!
 //! `BANDWATCH_BENCH_MINUTES` (default 120) sets how many minutes of sweeps are ingested.
+//!
+//! `BANDWATCH_BENCH_FLEET=SWITCHESxPORTSxSECONDS` (e.g. `200x48x10`) runs only the daemon's
+//! shape instead: that fleet (one site, 15 customers over the ports, the last two ports
+//! uplinks, as on `benches/rig`), each switch swept every SECONDS at its own phase, one
+//! transaction per second of sweep time (the writer's batch window), for
+//! `BANDWATCH_BENCH_MINUTES` minutes (default 20); it prints the writer's CPU per 1,000
+//! port-samples over the second half, when every port has history (a table keyed by series
+//! then costs a page per port and commit, which an empty database hides).
 //! Ingest is reported both per wall-clock second and per CPU-second of the process (user +
 //! system, from /proc): on a shared machine the wall-clock rate mostly measures the
 //! neighbours.
@@ -355,7 +363,185 @@ fn query_bench() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The daemon's shape (see the module's documentation): CPU ms per 1,000 port-samples of the
+/// writer over the second half of the run.
+fn fleet_shaped(spec: &str, minutes: i64) {
+    let dims: Vec<i64> = spec.split('x').filter_map(|v| v.parse().ok()).collect();
+    let [switches, ports, every] = dims[..] else {
+        panic!("BANDWATCH_BENCH_FLEET is SWITCHESxPORTSxSECONDS, not {spec}");
+    };
+    const CUSTOMERS: [&str; 15] = [
+        "acme",
+        "globex",
+        "initech",
+        "umbrella",
+        "hooli",
+        "stark",
+        "wayne",
+        "wonka",
+        "tyrell",
+        "cyberdyne",
+        "soylent",
+        "aperture",
+        "vandelay",
+        "oscorp",
+        "duff",
+    ];
+    let mut t = Topology::default();
+    t.sites.insert(
+        "rig".into(),
+        Site {
+            name: "rig".into(),
+            description: None,
+            switches: Vec::new(),
+        },
+    );
+    for i in 1..=switches {
+        let name = format!("sw{i:03}");
+        let mut sw = Switch {
+            name: name.clone(),
+            site: "rig".into(),
+            address: "127.0.0.1:161".into(),
+            profile: "default".into(),
+            snmp: SnmpProfile::default(),
+            interval: Duration::from_secs(every as u64),
+            rediscover: Duration::from_secs(3600),
+            alias_patterns: Vec::new(),
+            ports: Vec::new(),
+            description: None,
+            shard: None,
+        };
+        for k in 1..=ports {
+            let pname = format!("swp{k}");
+            let key = PortKey {
+                switch: name.clone(),
+                port: pname.clone(),
+            };
+            let cust =
+                (k <= ports - 2).then(|| CUSTOMERS[((i * 31 + k * 7) % 15) as usize].to_string());
+            if let Some(c) = &cust {
+                t.customers
+                    .entry(c.clone())
+                    .or_insert_with(|| Customer {
+                        id: c.clone(),
+                        name: c.clone(),
+                        account_manager: None,
+                        ports: Vec::new(),
+                    })
+                    .ports
+                    .push(key);
+            }
+            sw.ports.push(Port {
+                name: pname.clone(),
+                labels: PortLabels {
+                    site: "rig".into(),
+                    switch: name.clone(),
+                    port: pname,
+                    product_line: None,
+                    customer: cust,
+                    role: Some(if k > ports - 2 { "uplink" } else { "server" }.into()),
+                },
+                max_rate: None,
+                attributed: false,
+                description: None,
+            });
+        }
+        if let Some(site) = t.sites.get_mut("rig") {
+            site.switches.push(name);
+        }
+        t.switches.push(Arc::new(sw));
+    }
+    let topo = Arc::new(t);
+    let dir = std::env::temp_dir().join(format!("bandwatch-bench-{}-fleet", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::open(&dir.join("bandwatch.db"), &forever()).unwrap();
+    let w = store
+        .writer_with(topo.clone(), WriterOptions::default())
+        .unwrap();
+    let now = Timestamp::now().as_second();
+    let start = now - now.rem_euclid(86_400) - 86_400;
+    let mut rng = Rng(7);
+    let total_secs = minutes * 60;
+    let (mut samples, mut cpu_half, mut samples_half) = (0u64, 0.0, 0u64);
+    let cpu0 = cpu_secs();
+    let t0 = Instant::now();
+    for sec in 0..total_secs {
+        if sec == total_secs / 2 {
+            cpu_half = cpu_secs();
+            samples_half = samples;
+        }
+        for (i, sw) in topo.switches.iter().enumerate() {
+            // Switch i answers at phase i * every / switches within each interval.
+            let phase_ms = i as i64 * every * 1000 / switches;
+            let t_ms = sec * 1000;
+            let due = (t_ms - phase_ms).rem_euclid(every * 1000) < 1000 && t_ms >= phase_ms;
+            if !due {
+                continue;
+            }
+            let end_ms = (start + sec) * 1000 + (phase_ms % 1000) + (rng.next() % 50) as i64;
+            let dt_ms = (every * 1000) as u64 + rng.next() % 20;
+            let ports = sw
+                .ports
+                .iter()
+                .enumerate()
+                .map(|(p, port)| {
+                    let in_octets = 1_000 + rng.next() % 10_000_000 + p as u64;
+                    PortResult {
+                        port: port.name.clone(),
+                        outcome: PortOutcome::Reading(PortReading {
+                            if_index: p as u32 + 2,
+                            oper_status: OperStatus::Up,
+                            speed_bps: 10_000_000_000,
+                            quality: Quality::Ok,
+                            delta: Some(Delta {
+                                dt_ms,
+                                in_octets,
+                                out_octets: in_octets / 2,
+                                in_packets: Some(in_octets / 700),
+                                out_packets: Some(in_octets / 1400),
+                            }),
+                        }),
+                    }
+                })
+                .collect::<Vec<_>>();
+            samples += ports.len() as u64;
+            w.submit(Sweep {
+                switch: sw.name.clone(),
+                time: Timestamp::from_millisecond(end_ms).unwrap_or(Timestamp::UNIX_EPOCH),
+                status: SweepStatus::Ok,
+                sys_uptime: Some(1),
+                ports,
+            })
+            .unwrap();
+        }
+        // One transaction per second of sweep time, like the daemon's batch window.
+        w.flush().unwrap();
+    }
+    let cpu = cpu_secs() - cpu0;
+    let cpu_second = cpu_secs() - cpu_half;
+    let n2 = (samples - samples_half).max(1);
+    println!(
+        "fleet {switches}x{ports} every {every}s, {minutes} min of sweeps ({samples} port-samples, \
+         {:.1} s wall, {cpu:.1} CPU-s): second half {:.2} ms CPU per 1,000 port-samples \
+         (whole run {:.2}; sweep building included)",
+        t0.elapsed().as_secs_f64(),
+        cpu_second * 1e6 / n2 as f64,
+        cpu * 1e6 / samples.max(1) as f64
+    );
+    w.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn main() {
+    if let Ok(spec) = std::env::var("BANDWATCH_BENCH_FLEET") {
+        let minutes = std::env::var("BANDWATCH_BENCH_MINUTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
+        fleet_shaped(&spec, minutes);
+        return;
+    }
     let minutes: i64 = std::env::var("BANDWATCH_BENCH_MINUTES")
         .ok()
         .and_then(|v| v.parse().ok())

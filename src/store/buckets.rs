@@ -41,14 +41,14 @@ impl Acc {
     }
 }
 
-/// One `port_sample` row's values, in column order.
-pub(crate) type SampleRow = [Option<i64>; 9];
+/// One `port_sample_recent` row's values, in column order (the chunk first).
+pub(crate) type SampleRow = [Option<i64>; 10];
 
-/// Rows per multi-row INSERT (9 parameters each).
+/// Rows per multi-row INSERT (10 parameters each).
 pub(crate) const ROWS_PER_INSERT: usize = 64;
-pub(crate) const INSERT_SAMPLE: &str = "INTO port_sample(series_id, ts, dt_ms, in_octets, out_octets, \
-     in_packets, out_packets, oper, flag) VALUES";
-pub(crate) const ONE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+pub(crate) const INSERT_SAMPLE: &str = "INTO port_sample_recent(chunk, series_id, ts, dt_ms, \
+     in_octets, out_octets, in_packets, out_packets, oper, flag) VALUES";
+pub(crate) const ONE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// Writes the pending sample rows: full chunks with one statement, the rest one by one.
 pub(crate) fn insert_rows(
@@ -102,11 +102,13 @@ impl Coarse {
     }
 }
 
-/// A table of buckets: the aggregates' 60 s slots, or a rollup tier.
+/// A table of buckets: the aggregates' 60 s slots, a rollup tier (for 5 minutes, the sealed
+/// buckets' table), or the open 5-minute buckets (`rollup_5m_recent`, keyed by bucket first).
 #[derive(Clone, Copy)]
 pub(crate) enum Table {
     Slot,
     Rollup(Tier),
+    Recent5m,
 }
 
 /// Bucket rows per multi-row UPSERT (7 parameters each).
@@ -117,6 +119,7 @@ impl Table {
         match self {
             Table::Slot => SLOT_MS,
             Table::Rollup(t) => t.bucket_secs() * 1000,
+            Table::Recent5m => M5_MS,
         }
     }
 
@@ -140,15 +143,20 @@ impl Table {
                  in_packets = in_packets + excluded.in_packets, \
                  out_packets = out_packets + excluded.out_packets, {missing}"
             ),
-            Table::Rollup(t) => format!(
+            Table::Rollup(_) | Table::Recent5m => format!(
                 "INSERT INTO {}(series_id, bucket, in_octets, out_octets, missing_ms, \
-                 max_in_kbps, max_out_kbps) VALUES {values} ON CONFLICT DO UPDATE SET \
-                 in_octets = in_octets + excluded.in_octets, \
-                 out_octets = out_octets + excluded.out_octets, {missing}, \
-                 max_in_kbps = max(max_in_kbps, excluded.max_in_kbps), \
-                 max_out_kbps = max(max_out_kbps, excluded.max_out_kbps)",
-                t.rollup_table().unwrap_or("rollup_5m")
+                 max_in_kbps, max_out_kbps) VALUES {values} {}",
+                self.rollup_name(),
+                rollup_merge(len)
             ),
+        }
+    }
+
+    fn rollup_name(self) -> &'static str {
+        match self {
+            Table::Slot => "agg_slot",
+            Table::Rollup(t) => t.rollup_table().unwrap_or("rollup_5m_by_series"),
+            Table::Recent5m => "rollup_5m_recent",
         }
     }
 
@@ -170,7 +178,7 @@ impl Table {
                 a.out_packets as i64,
                 missing,
             ],
-            Table::Rollup(_) => [
+            Table::Rollup(_) | Table::Recent5m => [
                 sid,
                 bucket,
                 a.in_octets as i64,
@@ -181,6 +189,89 @@ impl Table {
             ],
         }
     }
+}
+
+/// Adds 5-minute bucket sums: a bucket still open (at or after `sealed_5m`) into
+/// `rollup_5m_recent`, where its rows stay side by side with the other series' rows of the
+/// same bucket until it is sealed; a late one (already sealed) into `rollup_5m_by_series`
+/// and, through `coarse`, into the hourly and daily tiers. Returns how many were late.
+pub(crate) fn write_5m(
+    tx: &Transaction<'_>,
+    path: &Path,
+    m5: &crate::hash::FastMap<(i64, i64), Acc>,
+    sealed_5m: i64,
+    coarse: &mut Coarse,
+) -> Result<u64, StoreError> {
+    let (late, open): (Vec<_>, Vec<_>) = m5.iter().partition(|((_, b), _)| *b < sealed_5m);
+    write_buckets(tx, path, Table::Recent5m, open)?;
+    write_buckets(tx, path, Table::Rollup(Tier::M5), late.iter().copied())?;
+    for ((sid, b), a) in &late {
+        coarse.add(*sid, *b, a);
+    }
+    Ok(late.len() as u64)
+}
+
+/// Moves the 5-minute buckets before `to_5m` (sealed now) from `rollup_5m_recent` into
+/// `rollup_5m_by_series`, in series order (each series' page is written once), adding into a
+/// row already there.
+pub(crate) fn move_sealed_5m(
+    tx: &Transaction<'_>,
+    path: &Path,
+    to_5m: i64,
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO rollup_5m_by_series(series_id, bucket, in_octets, out_octets, missing_ms, \
+         max_in_kbps, max_out_kbps) SELECT series_id, bucket, in_octets, out_octets, \
+         missing_ms, max_in_kbps, max_out_kbps FROM rollup_5m_recent WHERE bucket < ?1 \
+         ORDER BY series_id, bucket {}",
+        rollup_merge(M5_MS)
+    );
+    tx.prepare_cached(&sql)
+        .and_then(|mut s| s.execute([to_5m]))
+        .ctx(path, "moving sealed 5-minute buckets")?;
+    tx.prepare_cached("DELETE FROM rollup_5m_recent WHERE bucket < ?1")
+        .and_then(|mut s| s.execute([to_5m]))
+        .ctx(path, "moving sealed 5-minute buckets")?;
+    Ok(())
+}
+
+/// Moves the samples of `port_sample_recent` chunks before `chunk` into
+/// `port_sample_by_series`, in (series, time) order: each port's page is written once for all
+/// the sweeps since the last move.
+pub(crate) fn move_samples(
+    tx: &Transaction<'_>,
+    path: &Path,
+    chunk: i64,
+) -> Result<usize, StoreError> {
+    let moved = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO port_sample_by_series(series_id, ts, dt_ms, in_octets, \
+             out_octets, in_packets, out_packets, oper, flag) SELECT series_id, ts, dt_ms, \
+             in_octets, out_octets, in_packets, out_packets, oper, flag \
+             FROM port_sample_recent WHERE chunk < ?1 ORDER BY series_id, ts",
+        )
+        .and_then(|mut s| s.execute([chunk]))
+        .ctx(path, "moving samples")?;
+    tx.prepare_cached("DELETE FROM port_sample_recent WHERE chunk < ?1")
+        .and_then(|mut s| s.execute([chunk]))
+        .ctx(path, "moving samples")?;
+    Ok(moved)
+}
+
+/// The `ON CONFLICT` clause that adds a rollup row (`excluded`) into a stored one of a bucket
+/// of `len` ms: sums added, covered time subtracted from the missing time (less than 1/1000
+/// of the bucket counts as 0), peaks kept.
+pub(crate) fn rollup_merge(len: i64) -> String {
+    let tol = len / TOLERANCE_DIVISOR;
+    format!(
+        "ON CONFLICT DO UPDATE SET \
+         in_octets = in_octets + excluded.in_octets, \
+         out_octets = out_octets + excluded.out_octets, \
+         missing_ms = CASE WHEN missing_ms - ({len} - excluded.missing_ms) <= {tol} THEN 0 \
+         ELSE missing_ms - ({len} - excluded.missing_ms) END, \
+         max_in_kbps = max(max_in_kbps, excluded.max_in_kbps), \
+         max_out_kbps = max(max_out_kbps, excluded.max_out_kbps)"
+    )
 }
 
 /// Adds bucket sums into a table (creating rows), in key order, many rows per statement.
@@ -194,7 +285,11 @@ pub(crate) fn write_buckets<'a>(
         .into_iter()
         .map(|((sid, b), a)| table.row(*sid, *b, a))
         .collect();
-    rows.sort_unstable_by_key(|r| (r[0], r[1]));
+    match table {
+        // Keyed by bucket first.
+        Table::Recent5m => rows.sort_unstable_by_key(|r| (r[1], r[0])),
+        _ => rows.sort_unstable_by_key(|r| (r[0], r[1])),
+    }
     let mut chunks = rows.chunks_exact(BUCKETS_PER_UPSERT);
     if rows.len() >= BUCKETS_PER_UPSERT {
         let mut st = tx

@@ -204,11 +204,12 @@ impl Tier {
             Tier::D1 => 86_400,
         }
     }
-    /// The rollup table of a tier (`None` for raw).
+    /// The rollup table of a tier (`None` for raw). For 5 minutes, the sealed buckets' table
+    /// (open buckets are in `rollup_5m_recent`, see `schema::MIGRATION_8`).
     pub(crate) fn rollup_table(self) -> Option<&'static str> {
         match self {
             Tier::Raw => None,
-            Tier::M5 => Some("rollup_5m"),
+            Tier::M5 => Some("rollup_5m_by_series"),
             Tier::H1 => Some("rollup_1h"),
             Tier::D1 => Some("rollup_1d"),
         }

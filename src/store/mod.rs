@@ -31,14 +31,19 @@
 //! # Tables (see `schema.rs`)
 //! - `series`: one row per entity (port `SWITCH/PORT`, product line, site, switch, customer)
 //!   with its labels, the port's coverage weight and the capacity (speed or summed speeds).
-//! - `port_sample` (`WITHOUT ROWID`, key `(series_id, ts)`): one row per port per sweep: the
+//! - `port_sample` (a view over `port_sample_by_series`, `WITHOUT ROWID`, key
+//!   `(series_id, ts)`, and `port_sample_recent`, key `(ts / 5, series_id, ts)`, where a
+//!   sweep's rows wait side by side until they move, every five minutes of sweep time, see
+//!   `schema::MIGRATION_8`): one row per port per sweep: the
 //!   response time in unix seconds, measured `dt_ms`, octets and packets in and out,
 //!   ifOperStatus and a quality [`flag`]. A gap is a row whose `dt_ms` and octets are NULL and
 //!   whose flag says why (timeout, reset, first, ...); it is never a row of zeros.
 //! - `port_speed`: a port's speed, written only when it changes (keeps samples small).
 //! - `agg_slot`: product lines, sites, switches and customers in fixed 60 s slots aligned to
 //!   the epoch.
-//! - `rollup_5m`, `rollup_1h`, `rollup_1d`: per series and bucket: octets in and out,
+//! - `rollup_5m` (a view over `rollup_5m_by_series` and `rollup_5m_recent`, which holds the
+//!   open buckets keyed by bucket first until they are sealed), `rollup_1h`, `rollup_1d`:
+//!   per series and bucket: octets in and out,
 //!   uncovered milliseconds, and the peak in/out rate in kbit/s. Packets are kept at raw
 //!   resolution only (samples and slots), which keeps a rollup row near 33 bytes; packet
 //!   rates older than the raw retention are refused with a reason, never shown as 0.
@@ -67,7 +72,8 @@
 //! no aggregate.
 //!
 //! # Rollups
-//! The 5-minute rollup is written with every sweep (UPSERT adding into the bucket) and is
+//! The 5-minute rollup is written with every sweep (UPSERT adding into the open bucket in
+//! `rollup_5m_recent`; moved into `rollup_5m_by_series` when sealed) and is
 //! exact: it is the basis of 95th-percentile billing. When a 5-minute bucket can no longer
 //! receive samples (its end is more than the grace period before the newest sweep; grace =
 //! longest poll interval + 60 s, at least 120 s), it is *sealed*: its sums are added into the
@@ -103,6 +109,7 @@ pub mod once;
 pub mod outbox;
 pub mod postgres;
 pub mod reader;
+mod recent;
 mod retention;
 mod schema;
 pub mod sealed;

@@ -20,6 +20,7 @@ use serde::Serialize;
 use super::db::Db;
 use super::entity::{Entity, EntityKind, Metric, Tier};
 use super::error::{SqlContext, StoreError};
+use super::recent;
 use super::split::{share, split};
 use super::traits::SeriesSource;
 use crate::config::Retention;
@@ -384,7 +385,7 @@ impl SqliteReader {
                 let mut st = conn
                     .prepare_cached(
                         "SELECT ts, dt_ms, in_octets, out_octets, coalesce(in_packets, 0), \
-                         coalesce(out_packets, 0) FROM port_sample WHERE series_id = ?1 \
+                         coalesce(out_packets, 0) FROM port_sample_by_series WHERE series_id = ?1 \
                          AND ts > ?2 AND ts <= ?3 AND dt_ms IS NOT NULL",
                     )
                     .ctx(path, "preparing a raw read")?;
@@ -401,6 +402,15 @@ impl SqliteReader {
                     let (ts, dt, io) = row.ctx(path, "reading raw samples")?;
                     if dt > 0 {
                         add(ts * 1000 - dt, dt, io, dt as f64);
+                    }
+                }
+                for r in recent::samples(conn, path, s.id, g0, end + RAW_LOOKAHEAD_S)? {
+                    let (Some(dt), Some(i), Some(o)) = (r.dt_ms, r.in_octets, r.out_octets) else {
+                        continue;
+                    };
+                    let io = [i, o, r.in_packets.unwrap_or(0), r.out_packets.unwrap_or(0)];
+                    if dt > 0 {
+                        add(r.ts * 1000 - dt, dt, io, dt as f64);
                     }
                 }
             }
@@ -442,6 +452,17 @@ impl SqliteReader {
                     let (b, io, missing) = row.ctx(path, "reading rollups")?;
                     add(b * len_ms, len_ms, io, (len_ms - missing).max(0) as f64);
                 }
+                if tier == Tier::M5 {
+                    // The buckets not sealed yet.
+                    for (b, i, o, missing) in recent::buckets_5m(conn, path, s.id, lo, hi)? {
+                        add(
+                            b * len_ms,
+                            len_ms,
+                            [i, o, 0, 0],
+                            (len_ms - missing).max(0) as f64,
+                        );
+                    }
+                }
             }
         }
         Ok(grid.data(q, tier, s.capacity_bps))
@@ -463,23 +484,29 @@ impl SeriesSource for SqliteReader {
         before: Timestamp,
     ) -> Result<Option<Timestamp>, StoreError> {
         // Per port, the newest answered sample (the primary key walks back from `before`).
-        let ts: Option<i64> = self
-            .db
-            .read()?
+        let conn = self.db.read()?;
+        let path = self.path();
+        let skip = [super::flag::TIMEOUT, super::flag::AGENT_ERROR];
+        let ts: Option<i64> = conn
             .query_row(
-                "SELECT MAX((SELECT MAX(ts) FROM port_sample p \
+                "SELECT MAX((SELECT MAX(ts) FROM port_sample_by_series p \
                    WHERE p.series_id = s.id AND p.ts < ?2 AND p.flag NOT IN (?3, ?4))) \
                  FROM series s WHERE s.kind = 'port' AND s.switch = ?1",
-                params![
-                    switch,
-                    before.as_second(),
-                    super::flag::TIMEOUT,
-                    super::flag::AGENT_ERROR
-                ],
+                params![switch, before.as_second(), skip[0], skip[1]],
                 |r| r.get(0),
             )
-            .ctx(self.path(), "reading a switch's last answer")?;
-        Ok(ts.and_then(|t| Timestamp::from_second(t).ok()))
+            .ctx(path, "reading a switch's last answer")?;
+        let ids: Vec<i64> = conn
+            .prepare_cached("SELECT id FROM series WHERE kind = 'port' AND switch = ?1")
+            .and_then(|mut s| s.query_map([switch], |r| r.get(0))?.collect())
+            .ctx(path, "reading a switch's last answer")?;
+        let mut newest = ts;
+        for id in ids {
+            if let Some(r) = recent::newest_sample(&conn, path, id, before.as_second(), &skip)? {
+                newest = newest.max(Some(r.ts));
+            }
+        }
+        Ok(newest.and_then(|t| Timestamp::from_second(t).ok()))
     }
 
     fn entities(&self, kind: EntityKind) -> Result<Vec<Entity>, StoreError> {
@@ -527,29 +554,62 @@ impl SeriesSource for SqliteReader {
         let conn = self.db.read()?;
         let s = self.series(&conn, entity)?;
         let u = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
-        conn.prepare_cached(
-            "SELECT ts, dt_ms, in_octets, out_octets, in_packets, out_packets, oper, flag, \
+        let path = self.path();
+        let mut out: Vec<StoredSample> = conn
+            .prepare_cached(
+                "SELECT ts, dt_ms, in_octets, out_octets, in_packets, out_packets, oper, flag, \
                  (SELECT speed_bps FROM port_speed p WHERE p.series_id = s.series_id \
                  AND p.ts <= s.ts ORDER BY p.ts DESC LIMIT 1) \
-                 FROM port_sample s WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts",
-        )
-        .and_then(|mut st| {
-            st.query_map(params![s.id, from.as_second(), to.as_second()], |r| {
-                Ok(StoredSample {
-                    time: Timestamp::from_second(r.get(0)?).unwrap_or(Timestamp::UNIX_EPOCH),
-                    dt_ms: u(r.get(1)?),
-                    in_octets: u(r.get(2)?),
-                    out_octets: u(r.get(3)?),
-                    in_packets: u(r.get(4)?),
-                    out_packets: u(r.get(5)?),
-                    oper: r.get(6)?,
-                    flag: r.get(7)?,
-                    speed_bps: u(r.get(8)?),
-                })
-            })?
-            .collect()
-        })
-        .ctx(self.path(), "reading port samples")
+                 FROM port_sample_by_series s WHERE series_id = ?1 AND ts >= ?2 AND ts < ?3 \
+                 ORDER BY ts",
+            )
+            .and_then(|mut st| {
+                st.query_map(params![s.id, from.as_second(), to.as_second()], |r| {
+                    Ok(StoredSample {
+                        time: Timestamp::from_second(r.get(0)?).unwrap_or(Timestamp::UNIX_EPOCH),
+                        dt_ms: u(r.get(1)?),
+                        in_octets: u(r.get(2)?),
+                        out_octets: u(r.get(3)?),
+                        in_packets: u(r.get(4)?),
+                        out_packets: u(r.get(5)?),
+                        oper: r.get(6)?,
+                        flag: r.get(7)?,
+                        speed_bps: u(r.get(8)?),
+                    })
+                })?
+                .collect()
+            })
+            .ctx(path, "reading port samples")?;
+        let recent = recent::samples(&conn, path, s.id, from.as_second() - 1, to.as_second() - 1)?;
+        if recent.is_empty() {
+            return Ok(out);
+        }
+        let mut speed = conn
+            .prepare_cached(
+                "SELECT speed_bps FROM port_speed WHERE series_id = ?1 AND ts <= ?2 \
+                 ORDER BY ts DESC LIMIT 1",
+            )
+            .ctx(path, "reading port samples")?;
+        for r in recent {
+            let speed_bps: Option<i64> = speed
+                .query_row(params![s.id, r.ts], |row| row.get(0))
+                .optional()
+                .ctx(path, "reading port samples")?;
+            out.push(StoredSample {
+                time: Timestamp::from_second(r.ts).unwrap_or(Timestamp::UNIX_EPOCH),
+                dt_ms: u(r.dt_ms),
+                in_octets: u(r.in_octets),
+                out_octets: u(r.out_octets),
+                in_packets: u(r.in_packets),
+                out_packets: u(r.out_packets),
+                oper: r.oper,
+                flag: r.flag,
+                speed_bps: u(speed_bps),
+            });
+        }
+        // Moved rows are older than every recent one; sorted anyway, stably.
+        out.sort_by_key(|x| x.time);
+        Ok(out)
     }
 
     fn latest(
@@ -569,17 +629,31 @@ impl SeriesSource for SqliteReader {
         )
         .min_coverage(min_coverage);
         if entity.kind == EntityKind::Port {
-            let row: Option<(i64, Option<i64>, [Option<i64>; 4])> = conn
+            let newest = recent::newest_sample(&conn, path, s.id, i64::MAX, &[])?.map(|r| {
+                let io = [r.in_octets, r.out_octets, r.in_packets, r.out_packets];
+                (r.ts, r.dt_ms, io)
+            });
+            let moved: Option<(i64, Option<i64>, [Option<i64>; 4])> = conn
                 .prepare_cached(
-                    "SELECT ts, dt_ms, in_octets, out_octets, in_packets, out_packets                      FROM port_sample WHERE series_id = ?1 ORDER BY ts DESC LIMIT 1",
+                    "SELECT ts, dt_ms, in_octets, out_octets, in_packets, out_packets \
+                     FROM port_sample_by_series WHERE series_id = ?1 ORDER BY ts DESC LIMIT 1",
                 )
                 .and_then(|mut st| {
                     st.query_row([s.id], |r| {
-                        Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?]))
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?],
+                        ))
                     })
                     .optional()
                 })
                 .ctx(path, "reading the latest sample")?;
+            // Recent rows are newer, except a late sample's.
+            let row = match (newest, moved) {
+                (Some(r), Some(m)) => Some(if m.0 > r.0 { m } else { r }),
+                (r, m) => r.or(m),
+            };
             let Some((ts, dt, io)) = row else {
                 return Ok(None);
             };

@@ -7,6 +7,7 @@ use rusqlite::{Connection, params};
 
 use super::SLOT_SECS;
 use super::error::{SqlContext, StoreError};
+use super::schema::RECENT_CHUNK_SECS;
 use crate::config::Retention;
 
 /// Where the round-robin over series has got to.
@@ -17,17 +18,17 @@ pub(crate) struct RetentionCursor {
 
 /// The deletes of one tier: table, time column, and the column's unit in seconds.
 const TIERS: [(&str, &str, i64); 5] = [
-    ("port_sample", "ts", 1),
+    ("port_sample_by_series", "ts", 1),
     ("agg_slot", "slot", SLOT_SECS),
-    ("rollup_5m", "bucket", 300),
+    ("rollup_5m_by_series", "bucket", 300),
     ("rollup_1h", "bucket", 3600),
     ("rollup_1d", "bucket", 86_400),
 ];
 
 fn horizon(r: &Retention, table: &str) -> Option<u64> {
     let d = match table {
-        "port_sample" | "agg_slot" => r.raw,
-        "rollup_5m" => r.rollup_5m,
+        "port_sample_by_series" | "agg_slot" => r.raw,
+        "rollup_5m_by_series" => r.rollup_5m,
         "rollup_1h" => r.rollup_1h,
         _ => r.rollup_1d,
     };
@@ -67,6 +68,22 @@ pub(crate) fn step(
                 .execute(params![id, cutoff])
                 .ctx(path, "deleting expired rows")? as u64;
         }
+    }
+    // The recent halves, keyed by time first: one range delete each (nothing, unless the
+    // retention is shorter than what they hold).
+    if let Some(keep) = horizon(retention, "port_sample_by_series") {
+        let chunk = (now_s - keep as i64).div_euclid(RECENT_CHUNK_SECS);
+        deleted += tx
+            .prepare_cached("DELETE FROM port_sample_recent WHERE chunk < ?1")
+            .and_then(|mut s| s.execute([chunk]))
+            .ctx(path, "deleting expired rows")? as u64;
+    }
+    if let Some(keep) = horizon(retention, "rollup_5m_by_series") {
+        let bucket = (now_s - keep as i64).div_euclid(300);
+        deleted += tx
+            .prepare_cached("DELETE FROM rollup_5m_recent WHERE bucket < ?1")
+            .and_then(|mut s| s.execute([bucket]))
+            .ctx(path, "deleting expired rows")? as u64;
     }
     tx.commit().ctx(path, "committing a retention step")?;
     cursor.next_series = match ids.last() {

@@ -116,7 +116,7 @@ impl UsageStore for SqliteUsage {
         let hi = (to + SLOT_5M_SECS - 1).div_euclid(SLOT_5M_SECS);
         let mut st = conn
             .prepare_cached(
-                "SELECT bucket, in_octets, out_octets, missing_ms FROM rollup_5m \
+                "SELECT bucket, in_octets, out_octets, missing_ms FROM rollup_5m_by_series \
                  WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3 ORDER BY bucket",
             )
             .ctx(path, "preparing a 5-minute read")?;
@@ -131,14 +131,32 @@ impl UsageStore for SqliteUsage {
                 })
             })
             .ctx(path, "reading 5-minute buckets")?;
-        let mut out = Vec::new();
+        let mut all = Vec::new();
         for row in rows {
-            let b = row.ctx(path, "reading 5-minute buckets")?;
-            if b.covered_ms > 0 {
-                out.push(b);
+            all.push(row.ctx(path, "reading 5-minute buckets")?);
+        }
+        // The buckets not sealed yet (a bucket in both halves, possible only in a database
+        // written before they were split, is added up).
+        let len = SLOT_5M_SECS * 1000;
+        for (b, i, o, missing) in super::recent::buckets_5m(&conn, path, id, lo, hi)? {
+            let covered = (len - missing).clamp(0, len);
+            match all.iter_mut().find(|x| x.start == b * SLOT_5M_SECS) {
+                Some(x) => {
+                    x.in_octets += i;
+                    x.out_octets += o;
+                    x.covered_ms = (x.covered_ms + covered).min(len);
+                }
+                None => all.push(Bucket5m {
+                    start: b * SLOT_5M_SECS,
+                    in_octets: i,
+                    out_octets: o,
+                    covered_ms: covered,
+                }),
             }
         }
-        Ok(Some(out))
+        all.retain(|b| b.covered_ms > 0);
+        all.sort_by_key(|b| b.start);
+        Ok(Some(all))
     }
 
     fn records(&self, from: Timestamp, to: Timestamp) -> Result<Vec<UsageRecord>, StoreError> {

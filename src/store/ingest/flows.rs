@@ -9,8 +9,8 @@ use rusqlite::params;
 
 use super::{Ingest, M5_MS, SLOT_MS};
 use crate::hash::FastMap;
-use crate::store::buckets::{Acc, Coarse, Table, write_buckets};
-use crate::store::entity::{EntityKind, Tier};
+use crate::store::buckets::{Acc, Coarse, Table, write_5m, write_buckets};
+use crate::store::entity::EntityKind;
 use crate::store::error::{SqlContext, StoreError};
 use crate::store::flows::FlowSlot;
 use crate::store::metrics::WriterMetrics;
@@ -105,15 +105,10 @@ impl Ingest {
             self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
         }
         write_buckets(&tx, &path, Table::Slot, &slot_rows)?;
-        write_buckets(&tx, &path, Table::Rollup(Tier::M5), &m5)?;
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
         let mut coarse = Coarse::default();
-        for ((sid, b), a) in &m5 {
-            if *b < sealed_5m {
-                metrics.late_samples_total.inc();
-                coarse.add(*sid, *b, a);
-            }
-        }
+        let late = write_5m(&tx, &path, &m5, sealed_5m, &mut coarse)?;
+        metrics.late_samples_total.add(late);
         coarse.write(&tx, &path)?;
         self.seal(&tx)?;
         tx.execute(

@@ -15,10 +15,9 @@ mod topology;
 
 use super::SLOT_SECS;
 use super::buckets::{
-    Acc, Coarse, INSERT_SAMPLE, ONE_ROW, ROWS_PER_INSERT, SampleRow, Table, insert_rows,
-    write_buckets,
+    self, Acc, Coarse, INSERT_SAMPLE, ONE_ROW, ROWS_PER_INSERT, SampleRow, Table, insert_rows,
+    write_5m, write_buckets,
 };
-use super::entity::Tier;
 use super::error::{SqlContext, StoreError};
 use super::flag;
 use super::metrics::WriterMetrics;
@@ -30,6 +29,12 @@ use crate::poll::{PortOutcome, Sweep};
 
 const SLOT_MS: i64 = SLOT_SECS * 1000;
 const M5_MS: i64 = 300_000;
+/// How often the samples gathered in `port_sample_recent` move into `port_sample_by_series`
+/// (newest sweep time, ms): each port's page is then written once for the sweeps of this
+/// span (30 at a 10 s interval) instead of once per sweep.
+const MOVE_SAMPLES_MS: i64 = 300_000;
+/// The newest seconds stay in `port_sample_recent` when the rest moves.
+const RECENT_KEEP_SECS: i64 = 10;
 /// Smoothing of a port's usual traffic (its coverage weight), per sealed 5-minute bucket.
 const WEIGHT_ALPHA: f64 = 0.3;
 
@@ -114,6 +119,8 @@ pub(crate) struct Ingest {
     grids: FastMap<String, shared::Grid>,
     /// When old slot claims were last deleted (newest sweep time, ms).
     claims_pruned_ms: i64,
+    /// When recent samples last moved into the series' pages (newest sweep time, ms).
+    moved_ms: i64,
 }
 
 fn ts_ms(t: jiff::Timestamp) -> i64 {
@@ -146,6 +153,7 @@ impl Ingest {
             shared: false,
             grids: FastMap::default(),
             claims_pruned_ms: 0,
+            moved_ms: 0,
         };
         ing.load_meta()?;
         ing.apply_topology(topology)?;
@@ -187,6 +195,7 @@ impl Ingest {
             self.sealed_slot = get(&conn, "sealed_slot")?;
             self.sealed_5m = get(&conn, "sealed_5m")?;
             self.newest_ms = get(&conn, "newest_ms")?.unwrap_or(0);
+            self.moved_ms = self.newest_ms;
             Ok(())
         })();
         self.conn = Some(conn);
@@ -275,6 +284,7 @@ impl Ingest {
                     PortOutcome::Unknown(reason) => (None, None, flag::of_unknown(*reason), None),
                 };
                 let row: SampleRow = [
+                    Some(ts.div_euclid(schema::RECENT_CHUNK_SECS)),
                     Some(sid),
                     Some(ts),
                     delta.map(|d| d.dt_ms as i64),
@@ -309,10 +319,20 @@ impl Ingest {
                     }
                 } else {
                     insert_rows(&tx, &path, &mut pending)?;
-                    let inserted = tx
-                        .prepare_cached(&format!("INSERT OR IGNORE {INSERT_SAMPLE} {ONE_ROW}"))
-                        .and_then(|mut s| s.execute(params_from_iter(row.iter())))
+                    // Stored already, either moved into the series' pages or still recent.
+                    let moved = tx
+                        .prepare_cached(
+                            "SELECT 1 FROM port_sample_by_series WHERE series_id = ?1 AND ts = ?2",
+                        )
+                        .and_then(|mut s| s.exists(params![sid, ts]))
                         .ctx(&path, "writing a port sample")?;
+                    let inserted = if moved {
+                        0
+                    } else {
+                        tx.prepare_cached(&format!("INSERT OR IGNORE {INSERT_SAMPLE} {ONE_ROW}"))
+                            .and_then(|mut s| s.execute(params_from_iter(row.iter())))
+                            .ctx(&path, "writing a port sample")?
+                    };
                     if inserted == 0 {
                         metrics.duplicate_samples_total.inc();
                         tracing::warn!(
@@ -406,18 +426,21 @@ impl Ingest {
         for (k, a) in port_m5 {
             m5.entry(k).or_default().add(&a);
         }
-        write_buckets(&tx, &path, Table::Rollup(Tier::M5), &m5)?;
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
         let mut coarse = Coarse::default();
-        for ((sid, b), a) in &m5 {
-            if *b < sealed_5m {
-                // Late: its bucket is already sealed, so it goes straight into 1 h and 1 d.
-                metrics.late_samples_total.inc();
-                coarse.add(*sid, *b, a);
-            }
-        }
+        // Late: a bucket already sealed goes straight into 1 h and 1 d.
+        let late = write_5m(&tx, &path, &m5, sealed_5m, &mut coarse)?;
+        metrics.late_samples_total.add(late);
         coarse.write(&tx, &path)?;
         self.seal(&tx)?;
+        // Every few minutes, the samples written since the last move go into the series'
+        // own pages (see `schema::MIGRATION_8`).
+        if self.newest_ms - self.moved_ms >= MOVE_SAMPLES_MS {
+            let chunk = (self.newest_ms.div_euclid(1000) - RECENT_KEEP_SECS)
+                .div_euclid(schema::RECENT_CHUNK_SECS);
+            buckets::move_samples(&tx, &path, chunk)?;
+            self.moved_ms = self.newest_ms;
+        }
         tx.execute(
             "INSERT OR REPLACE INTO meta(key, value) VALUES ('newest_ms', ?1)",
             [self.newest_ms.to_string()],

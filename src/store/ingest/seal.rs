@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use rusqlite::{Transaction, params};
 
 use super::{Ingest, M5_MS, SLOT_MS, WEIGHT_ALPHA};
-use crate::store::buckets::{Acc, Coarse};
+use crate::store::buckets::{Acc, Coarse, move_sealed_5m};
 use crate::store::error::{SqlContext, StoreError};
 
 impl Ingest {
@@ -31,9 +31,16 @@ impl Ingest {
                      WHERE series_id = ?1 AND slot >= ?2 AND slot < ?3",
                 )
                 .ctx(&path, "preparing the slot seal")?;
+            // The slot's bucket is open (in `rollup_5m_recent`) unless it came late.
             let mut upd = tx
                 .prepare_cached(
-                    "UPDATE rollup_5m SET max_in_kbps = max(max_in_kbps, ?3), \
+                    "UPDATE rollup_5m_recent SET max_in_kbps = max(max_in_kbps, ?3), \
+                     max_out_kbps = max(max_out_kbps, ?4) WHERE bucket = ?2 AND series_id = ?1",
+                )
+                .ctx(&path, "preparing the slot seal")?;
+            let mut upd_sealed = tx
+                .prepare_cached(
+                    "UPDATE rollup_5m_by_series SET max_in_kbps = max(max_in_kbps, ?3), \
                      max_out_kbps = max(max_out_kbps, ?4) WHERE series_id = ?1 AND bucket = ?2",
                 )
                 .ctx(&path, "preparing the slot seal")?;
@@ -50,8 +57,10 @@ impl Ingest {
                         continue;
                     }
                     let kb = |x: i64| (x as i128 * 8 / covered as i128) as i64;
-                    upd.execute(params![a.series_id, slot * SLOT_MS / M5_MS, kb(i), kb(o)])
-                        .ctx(&path, "sealing a slot")?;
+                    let p = params![a.series_id, slot * SLOT_MS / M5_MS, kb(i), kb(o)];
+                    if upd.execute(p).ctx(&path, "sealing a slot")? == 0 {
+                        upd_sealed.execute(p).ctx(&path, "sealing a slot")?;
+                    }
                 }
             }
             self.sealed_slot = Some(to_slot);
@@ -62,10 +71,11 @@ impl Ingest {
             .ctx(&path, "writing the store's state")?;
         }
         if to_5m > from_5m {
+            move_sealed_5m(tx, &path, to_5m)?;
             let mut read = tx
                 .prepare_cached(
                     "SELECT bucket, in_octets, out_octets, 0, 0, missing_ms, \
-                     max_in_kbps, max_out_kbps FROM rollup_5m \
+                     max_in_kbps, max_out_kbps FROM rollup_5m_by_series \
                      WHERE series_id = ?1 AND bucket >= ?2 AND bucket < ?3",
                 )
                 .ctx(&path, "preparing the 5-minute seal")?;

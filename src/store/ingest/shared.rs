@@ -101,9 +101,22 @@ pub(super) fn claim(
     for (_, _, gap_ts) in &taken {
         // The other daemon's gap: this measurement replaces it.
         tx.prepare_cached(
-            "DELETE FROM port_sample WHERE series_id = ?1 AND ts = ?2 AND dt_ms IS NULL",
+            "DELETE FROM port_sample_by_series WHERE series_id = ?1 AND ts = ?2 \
+             AND dt_ms IS NULL",
         )
         .and_then(|mut s| s.execute(params![sid, gap_ts]))
+        .ctx(path, "replacing a gap")?;
+        tx.prepare_cached(
+            "DELETE FROM port_sample_recent WHERE chunk = ?1 AND series_id = ?2 AND ts = ?3 \
+             AND dt_ms IS NULL",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                gap_ts.div_euclid(crate::store::schema::RECENT_CHUNK_SECS),
+                sid,
+                gap_ts
+            ])
+        })
         .ctx(path, "replacing a gap")?;
     }
     let mut put = tx
