@@ -5,7 +5,7 @@
 //! 95th-billed uplink (or of a 95th-billed customer) says what it would add to this month's
 //! bill if it lasted past the 95th window.
 
-mod report_support;
+use crate::report_support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};

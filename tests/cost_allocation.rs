@@ -4,7 +4,7 @@
 //! uplink's peak carries more (by volume alone they would split it evenly), and a polling gap
 //! of one line during the peak is left out of the split rather than read as zero.
 
-mod report_support;
+use crate::report_support;
 
 use bandwatch::config::Config;
 use bandwatch::cost::allocate;

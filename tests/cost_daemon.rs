@@ -3,8 +3,8 @@
 //! data folder (written beforehand through the real store writer), and serves new prices
 //! right after a reload.
 
-mod daemon_support;
-mod report_support;
+use crate::daemon_support;
+use crate::report_support;
 
 use std::process::{Command, Stdio};
 

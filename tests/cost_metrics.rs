@@ -3,8 +3,8 @@
 //! SQLite file: month-to-date revenue of each priced customer and transit cost allocated to
 //! each product line, with their currency, checked with a Prometheus text parser.
 
-mod daemon_support;
-mod report_support;
+use crate::daemon_support;
+use crate::report_support;
 
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@
 //! allocation, margins per customer,
 //! account manager and product line, and the same figures in every report format.
 
-mod report_support;
+use crate::report_support;
 
 use std::sync::OnceLock;
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-mod daemon_support;
+use crate::daemon_support;
 
 use daemon_support::*;
 

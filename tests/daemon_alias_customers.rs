@@ -5,7 +5,7 @@
 
 use std::process::{Command, Stdio};
 
-mod daemon_support;
+use crate::daemon_support;
 
 use daemon_support::*;
 

@@ -7,8 +7,8 @@
 use std::net::UdpSocket;
 use std::process::Command;
 
-mod daemon_support;
-mod flow_support;
+use crate::daemon_support;
+use crate::flow_support;
 
 use daemon_support::*;
 use flow_support::*;

@@ -9,9 +9,9 @@
 //! both evaluated the shard's ports; the pair stored each poll slot once, so no 5-minute
 //! slot of the 95th counts a poll twice.
 
-mod daemon_support;
-mod notify_support;
-mod pg_support;
+use crate::daemon_support;
+use crate::notify_support;
+use crate::pg_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-mod daemon_support;
+use crate::daemon_support;
 
 use daemon_support::*;
 

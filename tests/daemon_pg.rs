@@ -6,10 +6,10 @@
 //! shards, one PostgreSQL: only the lease holder sends mail, and each alert is mailed once.
 //! And PostgreSQL restarted under the daemon: nothing lost.
 
-mod daemon_support;
-mod notify_support;
-mod pg_support;
-mod store_support;
+use crate::daemon_support;
+use crate::notify_support;
+use crate::pg_support;
+use crate::store_support;
 
 use std::path::Path;
 use std::process::Command;

@@ -14,9 +14,9 @@
 //! are slots of zero traffic. What may differ is which of the pair's daemons stored a
 //! poll slot: their counters were read milliseconds apart, hence the 1 % margin.
 
-mod daemon_support;
-mod notify_support;
-mod pg_support;
+use crate::daemon_support;
+use crate::notify_support;
+use crate::pg_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -15,9 +15,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-mod daemon_support;
-mod flow_support;
-mod notify_support;
+use crate::daemon_support;
+use crate::flow_support;
+use crate::notify_support;
 
 use bandwatch::store::{FlowSlot, Store};
 use daemon_support::{BIN, Simulated, free_udp_base, http_get, simulate, spawn_run, wait_for};

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-mod daemon_support;
+use crate::daemon_support;
 
 use daemon_support::*;
 

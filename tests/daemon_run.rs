@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-mod daemon_support;
+use crate::daemon_support;
 
 use daemon_support::*;
 

@@ -6,7 +6,7 @@
 //! takes the lease over, with a higher fencing token, and carries the product line's alert
 //! on from the store without mailing it again.
 
-mod daemon_support;
+use crate::daemon_support;
 
 use std::path::Path;
 

@@ -6,7 +6,7 @@
 //! backfilled history.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -23,11 +23,7 @@ impl Drop for Kill {
 }
 
 fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::net_support::tcp_port()
 }
 
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -47,13 +43,7 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 /// switches (`--snmp-listen`), so that this test and a demo running elsewhere on the machine
 /// do not collide on the configuration's fixed ports.
 fn free_udp_range() -> u16 {
-    for attempt in 0..200u16 {
-        let base = 30_000 + ((std::process::id() as u16).wrapping_mul(7) % 20_000) + attempt * 7;
-        if (0..6).all(|i| std::net::UdpSocket::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no six free UDP ports");
+    crate::net_support::udp_range(6)
 }
 
 /// The speed of the test's demo: the attack fires long enough (about 25 s) for a browser to

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-mod daemon_support;
+use crate::daemon_support;
 
 use daemon_support::*;
 

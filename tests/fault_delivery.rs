@@ -3,8 +3,8 @@
 //! crash leaves all of them or none. Real SQLite files; the rules thread as the daemon runs
 //! it; the store's write refused the way a full disk refuses it (ENOSPC).
 
-mod daemon_support;
-mod store_support;
+use crate::daemon_support;
+use crate::store_support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

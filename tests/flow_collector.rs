@@ -5,7 +5,7 @@
 //! as customer usage like port traffic; overlapping customer (or product line) prefixes
 //! refused by `check`.
 
-mod flow_support;
+use crate::flow_support;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};

@@ -4,7 +4,7 @@
 //! (customer)" in its text and HTML, and so does a spike on a customer known only by its
 //! prefixes; a resolved notice and a non-spike rule carry nothing.
 
-mod flow_support;
+use crate::flow_support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{SocketAddr, UdpSocket};

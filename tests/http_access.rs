@@ -5,8 +5,7 @@
 //! `metrics:read`, a token without the scope (403), a wrong and an expired token (401),
 //! writes refused to anonymous readers, the legacy `[api] token`, and the token list.
 
-mod daemon_support;
-mod report_support;
+use crate::report_support;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 
-mod daemon_support;
+use crate::daemon_support;
 
 use bandwatch::config::{self, SourceFile, Topology};
 use bandwatch::http::{AppState, Health, LiveView, bind, serve};

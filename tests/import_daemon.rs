@@ -4,7 +4,7 @@
 //! storing sweeps and `/healthz` stays healthy the whole time; the rows are all imported in
 //! the end, and a second upload of the same rows changes nothing.
 
-mod daemon_support;
+use crate::daemon_support;
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};

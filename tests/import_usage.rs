@@ -3,7 +3,7 @@
 //! are refused with their line and nothing is imported, unknown customers are named; imported
 //! bytes are added into the customer's monthly volume in the report.
 
-mod report_support;
+use crate::report_support;
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};

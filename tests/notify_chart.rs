@@ -14,8 +14,7 @@ use bandwatch::rules::rule::{Condition, Kind, Metric, Rule, Scope, Severity};
 use bandwatch::store::{self, Entity as StoreEntity, EntityKind, RangeQuery, Store};
 use jiff::Timestamp;
 
-#[path = "store_support/mod.rs"]
-mod store_support;
+use crate::store_support;
 
 use store_support::*;
 

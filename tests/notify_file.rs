@@ -1,7 +1,7 @@
 //! `transport = "file"`: each message becomes one `.eml` file in `data_dir/outbox/`, with the
 //! same content an SMTP server would get (the demo uses this).
 
-mod notify_support;
+use crate::notify_support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! persistence across reopen, "never sent twice", backoff bookkeeping, and the record of
 //! delivered firings that makes a resolved notice owed whatever silences say.
 
-mod notify_support;
+use crate::notify_support;
 
 use bandwatch::notify::outbox::NewMessage;
 use bandwatch::notify::{MessageState, NoticeKind, Outbox};

@@ -2,7 +2,7 @@
 //! routing to the right addresses, subjects, inline charts, grouping, an SMTP server that is
 //! down across a restart, and permanent and temporary refusals.
 
-mod notify_support;
+use crate::notify_support;
 
 use std::time::Duration;
 

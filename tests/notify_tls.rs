@@ -3,7 +3,7 @@
 //! test CA that the sender is told to trust. Needs `/usr/bin/python3` with aiosmtpd and the
 //! `openssl` command: fails without them when CI=true, skips with a reason otherwise.
 
-mod notify_support;
+use crate::notify_support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

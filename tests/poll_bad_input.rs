@@ -15,7 +15,7 @@ use bandwatch::poll::{
 use bandwatch::snmp::connect;
 use tokio::net::UdpSocket;
 
-mod common;
+use crate::common;
 use common::*;
 
 /// The max-repetitions of the last request parsed (the responder is one task).

@@ -3,7 +3,7 @@
 //! deterministic mutations of them. Nothing may panic, and the unmutated input must give
 //! real readings, so the path is really exercised.
 
-mod common;
+use crate::common;
 use common::*;
 
 use bandwatch::poll::replay::replay;

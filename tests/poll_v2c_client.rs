@@ -115,10 +115,7 @@ async fn a_late_answer_is_not_taken_for_the_next_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_48_port_switch_is_read_with_five_getbulks_per_sweep() {
-    let base = 20000 + (std::process::id() % 20000) as u16;
-    let listen = (base..60000)
-        .find(|p| std::net::UdpSocket::bind(("127.0.0.1", *p)).is_ok())
-        .unwrap();
+    let listen = crate::net_support::udp_port();
     let opts = FleetOptions {
         switches: 1,
         ports: 48,

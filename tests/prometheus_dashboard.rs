@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-mod daemon_support;
+use crate::daemon_support;
 
 use daemon_support::*;
 

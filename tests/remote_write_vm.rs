@@ -9,7 +9,7 @@
 //!   nothing is dropped or refused, every series has points inside the outage, and the
 //!   points VictoriaMetrics holds are exactly the samples bandwatch counted as sent.
 
-mod daemon_support;
+use crate::daemon_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use daemon_support::{Kill, free_tcp_port, http_get, simulate, spawn_run, wait_for};
+use daemon_support::{BIN, Kill, free_tcp_port, http_get, simulate, wait_for};
 
 /// The path of `victoria-metrics` on PATH; `None` (and a printed reason) outside CI.
 fn victoria_metrics() -> Option<PathBuf> {
@@ -215,10 +215,18 @@ fn remote_write_reaches_victoria_metrics_and_survives_its_outage() {
     };
     std::fs::write(&cfg, format!("{}{}", sim.text, remote(&url))).unwrap();
     let log = dir.path().join("bandwatch.log");
-    // SAFETY: set before any thread of this test reads the environment; the daemon child
-    // inherits it.
-    unsafe { std::env::set_var("BW_TEST_RW_TENANT", "tenant-secret-1234") };
-    let daemon = spawn_run(&cfg, &log);
+    // The tenant header's value comes from the daemon's environment, as a secret would.
+    let daemon = Kill(
+        Command::new(BIN)
+            .arg("-c")
+            .arg(&cfg)
+            .arg("run")
+            .env("BW_TEST_RW_TENANT", "tenant-secret-1234")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let http = sim.http;
 
     // The series arrive with /metrics's names and labels plus the external labels.

@@ -3,7 +3,7 @@
 //! they are billed. Spike rules are found among the rules in force, here those of the rule
 //! files (as `bandwatch report` loads them).
 
-mod report_support;
+use crate::report_support;
 
 use bandwatch::report::build;
 use bandwatch::report::render::{Format, render};

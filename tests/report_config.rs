@@ -1,7 +1,7 @@
 //! The `[report]` table and `billing` on `[[customer]]`: defaults, and errors that name the
 //! file, line and key.
 
-mod report_support;
+use crate::report_support;
 
 use bandwatch::config::{self, Billing};
 use report_support::*;

@@ -2,7 +2,7 @@
 //! day` and `time`, the whole report to the report route and each account manager's own
 //! customers to them, queued once.
 
-mod report_support;
+use crate::report_support;
 
 use bandwatch::notify::Outbox;
 use bandwatch::report::deliver::queue_due;

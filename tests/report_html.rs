@@ -3,7 +3,7 @@
 //! Chromium without errors. Chromium is Debian's `chromium`: the browser part fails when
 //! `CI=true` and it is missing, and is skipped with a reason otherwise.
 
-mod report_support;
+use crate::report_support;
 
 use std::path::Path;
 use std::process::Command;

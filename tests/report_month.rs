@@ -3,7 +3,7 @@
 //! one churned on day 10, one growing, one steady with gaps (excluded, coverage reported),
 //! one on two switches (both counted, once).
 
-mod report_support;
+use crate::report_support;
 
 use std::process::Command;
 use std::sync::OnceLock;

@@ -1,7 +1,7 @@
 //! The 95th percentile of each billing method against values computed by hand, on a small
 //! case written through the real store: 20 five-minute slots of a customer on two switches.
 
-mod report_support;
+use crate::report_support;
 
 use bandwatch::config::Billing;
 use bandwatch::store::{Entity, EntityKind, Store};

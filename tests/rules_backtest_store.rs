@@ -2,7 +2,7 @@
 //! written through the store's writer with known history (a spike on one port, a quiet port,
 //! a switch that stops answering for a while), and the binary's onset rows and summary.
 
-mod store_support;
+use crate::store_support;
 
 use std::path::Path;
 use std::process::Command;

@@ -5,7 +5,7 @@
 //! route gets exactly one FLAPPING and one STABLE message, and no firing or resolved message
 //! while the link flaps.
 
-mod notify_support;
+use crate::notify_support;
 
 use std::path::Path;
 use std::time::Duration;

@@ -4,8 +4,7 @@
 //! the 5-minute history to the live 60 s slots without a hole, so a start fires no churn
 //! alert for steady customers while a real drop still fires.
 
-#[path = "store_support/mod.rs"]
-mod store_support;
+use crate::store_support;
 
 use bandwatch::config::Retention;
 use bandwatch::rules::live::{LiveRules, StoreHistory};

@@ -16,14 +16,7 @@ impl Drop for Killed {
 }
 
 fn free_base(n: u16) -> u16 {
-    loop {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = s.local_addr().unwrap().port();
-        drop(s);
-        if p < 60000 && (p..p + n).all(|q| std::net::UdpSocket::bind(("127.0.0.1", q)).is_ok()) {
-            return p;
-        }
-    }
+    crate::net_support::udp_range(n)
 }
 
 fn run_once(config: &std::path::Path) -> Vec<serde_json::Value> {

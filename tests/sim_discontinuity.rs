@@ -53,13 +53,7 @@ fn assert_rate(r: &PortReading, bps: f64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_discontinuity_time_is_a_reset_and_a_missing_column_is_absent() {
-    let base = 20000 + (std::process::id() % 20000) as u16;
-    let listen = (base..60000)
-        .find(|p| {
-            std::net::UdpSocket::bind(("127.0.0.1", *p)).is_ok()
-                && std::net::UdpSocket::bind(("127.0.0.1", *p + 1)).is_ok()
-        })
-        .unwrap();
+    let listen = crate::net_support::udp_range(2);
     let opts = FleetOptions {
         switches: 2,
         ports: 4,

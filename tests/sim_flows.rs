@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-mod daemon_support;
+use crate::daemon_support;
 
 use daemon_support::*;
 

@@ -90,17 +90,8 @@ fn constant_over(switch: &str, port: &str, a: f64, b: f64) -> bool {
 }
 
 fn free_udp_base(n: usize) -> SocketAddr {
-    // Find n consecutive free ports by probing from a random-ish start.
-    let start = 20000 + (std::process::id() as usize % 20000);
-    'outer: for base in (start..60000).step_by(n + 1) {
-        for p in base..base + n {
-            if std::net::UdpSocket::bind(("127.0.0.1", p as u16)).is_err() {
-                continue 'outer;
-            }
-        }
-        return format!("127.0.0.1:{base}").parse().unwrap();
-    }
-    panic!("no free UDP ports");
+    let base = crate::net_support::udp_range(n as u16);
+    format!("127.0.0.1:{base}").parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

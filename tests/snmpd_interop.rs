@@ -38,13 +38,7 @@ impl Drop for Snmpd {
 
 /// Two consecutive free UDP ports; returns the first.
 fn free_udp_port() -> u16 {
-    loop {
-        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let p = s.local_addr().unwrap().port();
-        if p < 65000 && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
+    crate::net_support::udp_range(2)
 }
 
 fn start_snmpd(bin: &Path, dir: &Path, port: u16) -> Snmpd {

@@ -1,7 +1,7 @@
 //! How the store fails: kill -9 in the middle of writing, a full disk, a long-lived reader,
 //! and a database written by a newer bandwatch. Each on a real SQLite file.
 
-mod store_support;
+use crate::store_support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -61,6 +61,14 @@ fn crash_child(db: &str) -> ! {
     unreachable!()
 }
 
+/// The name the test harness knows a test of this file by (`store_failures::NAME`: the
+/// module path without the test binary's name), for re-running it alone in a child.
+fn test_name(name: &str) -> String {
+    let path = module_path!();
+    let module = path.split_once("::").map_or(path, |(_, m)| m);
+    format!("{module}::{name}")
+}
+
 #[test]
 fn kill_9_mid_write_leaves_a_sound_file_missing_at_most_the_sweep_in_flight() {
     if let Ok(db) = std::env::var(CHILD_ENV) {
@@ -71,7 +79,7 @@ fn kill_9_mid_write_leaves_a_sound_file_missing_at_most_the_sweep_in_flight() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "kill_9_mid_write_leaves_a_sound_file_missing_at_most_the_sweep_in_flight",
+            &test_name("kill_9_mid_write_leaves_a_sound_file_missing_at_most_the_sweep_in_flight"),
             "--nocapture",
             "--test-threads=1",
         ])

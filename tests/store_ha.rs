@@ -5,7 +5,7 @@
 //! recorded once; a lease holder that was taken over can neither claim nor mark a message
 //! sent; a group of notices becomes one message even when two dispatchers close it.
 
-mod store_support;
+use crate::store_support;
 
 use std::sync::Arc;
 use std::time::Duration as StdDuration;

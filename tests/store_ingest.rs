@@ -2,7 +2,7 @@
 //! out through the reader; gaps, exact 5-minute splits, coverage of aggregates, rollups,
 //! retention, tier choice, seasonal windows, topology reload.
 
-mod store_support;
+use crate::store_support;
 
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};

@@ -3,7 +3,7 @@
 //! over after expiry with a higher token, and the stale holder's fenced writes are refused
 //! (on SQLite the outbox claim; on PostgreSQL, with two daemons' own connections, the fence).
 
-mod pg_support;
+use crate::pg_support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //! its writer, `AlertTable`, `UsageBook::open_write`, `notify::Outbox::open`); see
 //! `tests/fixtures/README.md` for what it holds.
 
-mod store_support;
+use crate::store_support;
 
 use bandwatch::config::Retention;
 use bandwatch::notify::{MessageState, Outbox};

@@ -6,8 +6,8 @@
 //! of the singleton lease only. Alert states, history and silences read back as from SQLite,
 //! and an alert commit queues its notices in the same transaction or writes nothing.
 
-mod pg_support;
-mod store_support;
+use crate::pg_support;
+use crate::store_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};

@@ -6,8 +6,8 @@
 //! aggregates and queues each alert's notice once, and two dispatchers closing one group
 //! make one message.
 
-mod pg_support;
-mod store_support;
+use crate::pg_support;
+use crate::store_support;
 
 use std::sync::Arc;
 use std::time::Duration;

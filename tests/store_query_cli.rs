@@ -1,7 +1,7 @@
 //! `bandwatch query` as a user runs it: a real config file, a database written by the store,
 //! and the binary's output in table, CSV and JSON, with gaps shown empty, never 0.
 
-mod store_support;
+use crate::store_support;
 
 use std::path::Path;
 use std::process::Command;

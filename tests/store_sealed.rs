@@ -2,7 +2,7 @@
 //! has a committed sweep past a slot's end, the slot is then complete in the database, and a
 //! switch that falls silent holds the mark back by no more than the grace.
 
-mod store_support;
+use crate::store_support;
 
 use bandwatch::config::Retention;
 use bandwatch::store::sealed::slot_grace;

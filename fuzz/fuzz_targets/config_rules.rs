@@ -1,5 +1,5 @@
 //! Arbitrary bytes as a configuration file and as a rule file: `bandwatch check` must report,
-//! never panic. The same path runs under `cargo test --test config_check` with deterministic
+//! never panic. The same path runs under `cargo test --test integration config_check::` with deterministic
 //! mutations of the shipped configuration and rule files.
 #![no_main]
 

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -23,27 +23,12 @@ impl Drop for Kill {
 
 /// A TCP port free on 127.0.0.1 right now.
 pub fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::net_support::tcp_port()
 }
 
 /// A base UDP port with `n` free ports after it; each call gets its own range.
 pub fn free_udp_base(n: u16) -> u16 {
-    // Tests of one file run in parallel in one process: each call gets its own range.
-    static CALLS: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    for attempt in 0..50u16 {
-        let base = 21_000
-            + ((std::process::id() as u16).wrapping_mul(13) % 19_000)
-            + (attempt + call * 50) * 11;
-        if (0..n).all(|i| std::net::UdpSocket::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free UDP port range");
+    crate::net_support::udp_range(n)
 }
 
 /// GET over HTTP/1.0: (status, body), or `None` while nothing answers.

@@ -124,11 +124,7 @@ impl Sink {
 
 /// A port nothing listens on (yet): bound, then released.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::net_support::tcp_port()
 }
 
 /// Polls `cond` until it holds, failing the test with `what` after `limit`.
