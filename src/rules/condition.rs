@@ -2,6 +2,8 @@
 //! Unknown (a gap, low coverage, no baseline yet, the first point after a gap for a spike)
 //! is its own answer: it never fires a drop and never resolves an alert by itself.
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 
 use serde::{Deserialize, Serialize};
@@ -22,8 +24,10 @@ pub enum Verdict {
     True(Reading),
     /// It does not.
     False(Reading),
-    /// It cannot be told (gap, coverage, learning, after a gap for a spike); the reason.
-    Unknown(String),
+    /// It cannot be told (gap, coverage, learning, after a gap for a spike); the reason (a
+    /// constant text in the common cases: a fleet's ports are unknown or learning every sweep,
+    /// and a reason allocated per point was a heap block per port and sweep).
+    Unknown(Cow<'static, str>),
 }
 
 /// What was compared.
@@ -460,14 +464,15 @@ fn smoothing(m: &Margin) -> Option<RollingWindow> {
     ))
 }
 
-fn unknown_reason(p: &Point, rule: &Rule) -> String {
+fn unknown_reason(p: &Point, rule: &Rule) -> Cow<'static, str> {
     match p.value {
         None => "no data".into(),
         Some(_) if p.coverage < rule.min_coverage => format!(
             "coverage {:.0}% below {:.0}%",
             p.coverage * 100.0,
             rule.min_coverage * 100.0
-        ),
+        )
+        .into(),
         Some(_) => "not a number".into(),
     }
 }

@@ -319,15 +319,24 @@ impl Engine {
 
     /// Evaluates every rule covering `entity` and `metric` at point `p`.
     pub fn observe(&mut self, entity: &Entity, metric: Metric, p: Point) -> Outcome {
+        self.observe_each(entity, &[(metric, p)])
+    }
+
+    /// Evaluates every rule covering `entity` at each of its points (one per metric, of the
+    /// same sweep), in order.
+    pub fn observe_each(&mut self, entity: &Entity, points: &[(Metric, Point)]) -> Outcome {
         let mut out = Outcome::default();
         let ix = self.ids.intern(entity);
-        for &i in self.rules_for(ix, entity, metric).iter() {
-            if self.rules[i].kind == Kind::Absent {
-                self.watched
-                    .entry((i, ix))
-                    .or_insert_with(|| (entity.clone(), metric));
+        for (metric, p) in points {
+            let metric = *metric;
+            for &i in self.rules_for(ix, entity, metric).iter() {
+                if self.rules[i].kind == Kind::Absent {
+                    self.watched
+                        .entry((i, ix))
+                        .or_insert_with(|| (entity.clone(), metric));
+                }
+                out.extend(self.evaluate(i, ix, entity, metric, p));
             }
-            out.extend(self.evaluate(i, ix, entity, metric, &p));
         }
         out
     }

@@ -9,6 +9,8 @@
 //! is marked so that it never fires a spike.
 
 use std::collections::{BTreeMap, HashMap};
+
+use crate::hash::FastMap;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
@@ -223,7 +225,7 @@ struct WatchedPort {
 pub struct LiveRules {
     engine: Engine,
     /// Per switch, per port name: the ports some rule covers.
-    ports: HashMap<String, HashMap<String, WatchedPort>>,
+    ports: FastMap<String, FastMap<String, WatchedPort>>,
     switches: HashMap<String, Entity>,
     aggregates: Vec<Entity>,
     /// Per aggregate entity and metric: the end of the last slot fed.
@@ -232,13 +234,13 @@ pub struct LiveRules {
     wanted: BTreeMap<Scope, Vec<Metric>>,
     /// Per switch, per port: whether its previous interval was unknown (its next point is
     /// "after a gap").
-    after_gap: HashMap<String, HashMap<String, bool>>,
+    after_gap: FastMap<String, FastMap<String, bool>>,
 }
 
 /// Which entities the rules watch: ports per switch, switches, aggregates, and the aggregate
 /// metrics some rule reads. Worked out again whenever the rules or the topology change.
 struct Watched {
-    ports: HashMap<String, HashMap<String, WatchedPort>>,
+    ports: FastMap<String, FastMap<String, WatchedPort>>,
     switches: HashMap<String, Entity>,
     aggregates: Vec<Entity>,
     wanted: BTreeMap<Scope, Vec<Metric>>,
@@ -255,7 +257,7 @@ impl Watched {
                 }
             }
         }
-        let mut ports: HashMap<String, HashMap<String, WatchedPort>> = HashMap::new();
+        let mut ports: FastMap<String, FastMap<String, WatchedPort>> = FastMap::default();
         let mut switches = HashMap::new();
         for sw in &topology.switches {
             switches.insert(sw.name.clone(), Entity::switch(sw));
@@ -312,7 +314,7 @@ impl LiveRules {
             aggregates: w.aggregates,
             fed_until: HashMap::new(),
             wanted: w.wanted,
-            after_gap: HashMap::new(),
+            after_gap: FastMap::default(),
         }
     }
 
@@ -350,7 +352,8 @@ impl LiveRules {
             return out;
         };
         if !self.after_gap.contains_key(&sweep.switch) {
-            self.after_gap.insert(sweep.switch.clone(), HashMap::new());
+            self.after_gap
+                .insert(sweep.switch.clone(), FastMap::default());
         }
         let Some(gaps) = self.after_gap.get_mut(&sweep.switch) else {
             return out;
@@ -403,9 +406,14 @@ impl LiveRules {
                     gaps.insert(pr.port.clone(), gap_now);
                 }
             }
+            // The port's points of the metrics its rules read, in one call (the entity is
+            // looked up once, not once per metric).
+            let mut wanted = [(Metric::OperStatus, Point::unknown(t)); PORT_METRICS.len() + 1];
+            let mut n = 0;
             for (m, p) in points {
                 if metrics.contains(&m) {
-                    out.extend_from(self.engine.observe(entity, m, p));
+                    wanted[n] = (m, p);
+                    n += 1;
                 }
             }
             if metrics.contains(&Metric::OperStatus) {
@@ -413,8 +421,10 @@ impl LiveRules {
                     Some(s) => Point::known(t, f64::from(s.to_mib())),
                     None => Point::unknown(t),
                 };
-                out.extend_from(self.engine.observe(entity, Metric::OperStatus, sp));
+                wanted[n] = (Metric::OperStatus, sp);
+                n += 1;
             }
+            out.extend_from(self.engine.observe_each(entity, &wanted[..n]));
         }
         out
     }
