@@ -83,6 +83,7 @@ mod sim_discontinuity;
 mod sim_flows;
 mod sim_scenarios;
 mod snmpd_interop;
+mod store_backfill;
 mod store_failures;
 mod store_ha;
 mod store_ingest;

@@ -8,6 +8,10 @@
 # peak and the growth over the last two thirds of the run (flat: <= 5 %). Traffic: every
 # port carries a little (rig/traffic), so counters move and rules evaluate real deltas.
 # Needs a release build (`cargo build --release`).
+#
+# BACKFILL_DAYS=28 first fills the new store with 28 days of modelled history for every port
+# (`bandwatch backfill`, one sweep per switch every BACKFILL_STEP, default 5m), so the daemon
+# starts as on its 29th day: seasonal baselines with their periods, retention with work to do.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -21,6 +25,9 @@ mkdir -p "$out"
 python3 "$here/rig_config.py" "$out" "$ports" "$repo" "$interval"
 "$bin" check -c "$out/rig.toml" >/dev/null
 [ "${KEEP_DATA:-0}" = 1 ] || rm -rf "$out/var"
+if [ "${BACKFILL_DAYS:-0}" -gt 0 ]; then
+  "$bin" backfill -c "$out/rig.toml" --days "$BACKFILL_DAYS" --step "${BACKFILL_STEP:-5m}" ${KEEP_DATA:+--force}
+fi
 RUST_LOG=warn "$bin" run -c "$out/rig.toml" 2>"$out/daemon.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT

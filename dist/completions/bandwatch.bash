@@ -16,6 +16,9 @@ _bandwatch() {
             ",$1")
                 cmd="bandwatch"
                 ;;
+            bandwatch,backfill)
+                cmd="bandwatch__subcmd__backfill"
+                ;;
             bandwatch,backtest)
                 cmd="bandwatch__subcmd__backtest"
                 ;;
@@ -60,6 +63,9 @@ _bandwatch() {
                 ;;
             bandwatch,web-hash)
                 cmd="bandwatch__subcmd__web__subcmd__hash"
+                ;;
+            bandwatch__subcmd__help,backfill)
+                cmd="bandwatch__subcmd__help__subcmd__backfill"
                 ;;
             bandwatch__subcmd__help,backtest)
                 cmd="bandwatch__subcmd__help__subcmd__backtest"
@@ -185,12 +191,50 @@ _bandwatch() {
 
     case "${cmd}" in
         bandwatch)
-            opts="-c -h -V --config --log-format --help --version run check demo query report backtest simulate import silence completions man token outbox web-hash help"
+            opts="-c -h -V --config --log-format --help --version run check demo query report backtest backfill simulate import silence completions man token outbox web-hash help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__backfill)
+            opts="-c -h -V --days --step --scenario --force --config --log-format --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --days)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --step)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --scenario)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -355,8 +399,22 @@ _bandwatch() {
             return 0
             ;;
         bandwatch__subcmd__help)
-            opts="run check demo query report backtest simulate import silence completions man token outbox web-hash help"
+            opts="run check demo query report backtest backfill simulate import silence completions man token outbox web-hash help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bandwatch__subcmd__help__subcmd__backfill)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

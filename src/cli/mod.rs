@@ -1,6 +1,7 @@
 //! The command line: global options, the subcommands, and logging setup. `main.rs` only
 //! parses and dispatches here; each subcommand lives in its own file.
 
+pub mod backfill;
 pub mod backtest;
 pub mod check;
 pub mod completions;
@@ -71,6 +72,9 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Replay rules over stored history or a CSV file.
     Backtest(backtest::BacktestArgs),
+    /// Write simulated history for every configured port into an empty store (trials and
+    /// benchmarks: a daemon that starts with weeks of history).
+    Backfill(backfill::BackfillArgs),
     /// Serve a fleet of simulated switches over SNMP.
     Simulate(simulate::SimulateArgs),
     /// Import usage records from CSV.
@@ -131,6 +135,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Query(args) => query::run(&cli.config, args),
         Command::Backtest(args) => backtest::run(&cli.config, args),
+        Command::Backfill(args) => backfill::run(&cli.config, args),
         Command::Silence(args) => silence::run(&cli.config, args),
         Command::Outbox(args) => outbox::run(&cli.config, args),
         Command::Report(args) => report::run(&cli.config, args),

@@ -27,6 +27,9 @@ pub struct Backfill {
 
 /// One sweep of `switch` (its configured ports, in config order) ending at model time `t`,
 /// covering `step` seconds; `first` makes it the first reading (no delta), as after a start.
+/// A configured port takes the model's port of the same name, or else the one at its place in
+/// the configuration (a configuration written for real switches, whose ports the simulator
+/// names otherwise: `bandwatch backfill`).
 fn sweep_at(
     topology: &Topology,
     switch: usize,
@@ -40,8 +43,11 @@ fn sweep_at(
     let ports = sw
         .ports
         .iter()
-        .map(|p| {
-            let outcome = match model.ports.iter().position(|m| m.name == p.name) {
+        .enumerate()
+        .map(|(j, p)| {
+            let by_name = model.ports.iter().position(|m| m.name == p.name);
+            let at = by_name.or((j < model.ports.len()).then_some(j));
+            let outcome = match at {
                 None => PortOutcome::Unknown(crate::poll::UnknownReason::PortMissing),
                 Some(i) => {
                     let inb = model.octets_between(i, t - step, t);

@@ -1,0 +1,123 @@
+//! `bandwatch backfill`: weeks of simulated history for every switch and port of a
+//! configuration, written into its (new) SQLite store through the same writer the poller feeds,
+//! so that a trial or a benchmark starts a daemon as it would run on its 29th day: seasonal
+//! baselines with their periods, rollups and retention with work to do. The traffic is the
+//! simulator's model (a daily and weekly rhythm with noise), one port of the model per
+//! configured port.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use jiff::Timestamp;
+
+use crate::config::{self, StoreBackend};
+use crate::demo::backfill;
+use crate::sim::{Scenario, SwitchModel};
+use crate::store::Store;
+
+/// Arguments of `backfill`.
+#[derive(Debug, clap::Args)]
+pub struct BackfillArgs {
+    /// Days of history, ending now.
+    #[arg(long, default_value_t = 28, value_parser = clap::value_parser!(u32).range(1..=400))]
+    pub days: u32,
+    /// Time between two backfilled sweeps of a switch (e.g. 5m, 1m, 10s).
+    #[arg(long, default_value = "5m", value_parser = parse_step)]
+    pub step: u32,
+    /// Scenario file for the traffic's shape (as `bandwatch simulate --scenario`); default:
+    /// gentle daily traffic, no events.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Add the history to a store that already exists (its samples in the same span are
+    /// replaced by simulated ones).
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_step(s: &str) -> Result<u32, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{s:?}: {e}"))?;
+    match u32::try_from(d.as_secs()) {
+        Ok(secs) if secs >= 1 && d.subsec_nanos() == 0 => Ok(secs),
+        _ => Err(format!("{s:?}: a whole number of seconds, at least 1s")),
+    }
+}
+
+/// Runs `backfill`: 0 once everything is stored; 1 (saying why) on a bad configuration or
+/// scenario, a PostgreSQL store, a store that exists without `--force`, or a write error.
+pub fn run(config_path: &Path, args: BackfillArgs) -> ExitCode {
+    match backfill_config(config_path, &args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bandwatch backfill: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn backfill_config(config_path: &Path, args: &BackfillArgs) -> Result<(), String> {
+    let loaded = config::load(config_path).map_err(|d| d.to_string().trim_end().to_string())?;
+    let cfg = loaded.config;
+    if let StoreBackend::Postgres { .. } = cfg.store.backend {
+        return Err(format!(
+            "{}: [store] is PostgreSQL; backfill writes the SQLite store only",
+            config_path.display()
+        ));
+    }
+    let scenario = match &args.scenario {
+        Some(p) => Scenario::load(p)?,
+        None => Scenario::default(),
+    };
+    let db = crate::store::db_path(&cfg.daemon.data_dir);
+    if db.exists() && !args.force {
+        return Err(format!(
+            "{} exists: backfill fills a new store (--force adds to this one, replacing its samples of the span)",
+            db.display()
+        ));
+    }
+    let topology = Arc::new(cfg.topology);
+    let models: Vec<SwitchModel> = topology
+        .switches
+        .iter()
+        .enumerate()
+        .map(|(n, sw)| SwitchModel::new(&scenario, &sw.name, n, sw.ports.len()))
+        .collect();
+    let store = Store::open_in(&cfg.daemon.data_dir, &cfg.retention).map_err(|e| e.to_string())?;
+    let writer = store.writer(topology.clone()).map_err(|e| e.to_string())?;
+    let refs: Vec<&SwitchModel> = models.iter().collect();
+    let tty = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let done = backfill(
+        &writer,
+        &topology,
+        &refs,
+        Timestamp::now(),
+        args.days,
+        args.step,
+        |f| {
+            if tty {
+                eprint!("\rbackfilling {} days: {:3.0}%", args.days, f * 100.0);
+                let _ = std::io::stderr().flush();
+            }
+        },
+    );
+    writer.shutdown();
+    if tty {
+        eprint!("\r\x1b[K");
+    }
+    let done = done.map_err(|e| e.to_string())?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{}: backfilled {} sweeps ({} port readings, {} .. {}) in {:.1} s ({:.0} readings/s)",
+        store.path().display(),
+        done.sweeps,
+        done.readings,
+        done.from.strftime("%Y-%m-%d %H:%M"),
+        done.to.strftime("%Y-%m-%d %H:%M"),
+        secs,
+        done.readings as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
