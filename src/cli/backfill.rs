@@ -16,7 +16,10 @@ use jiff::Timestamp;
 use crate::config::{self, StoreBackend};
 use crate::demo::backfill;
 use crate::sim::{Scenario, SwitchModel};
-use crate::store::Store;
+use crate::store::{Store, WriterOptions};
+
+/// Sweeps per transaction (and queued before the model waits).
+const BATCH_SWEEPS: usize = 4096;
 
 /// Arguments of `backfill`.
 #[derive(Debug, clap::Args)]
@@ -85,7 +88,16 @@ fn backfill_config(config_path: &Path, args: &BackfillArgs) -> Result<(), String
         .map(|(n, sw)| SwitchModel::new(&scenario, &sw.name, n, sw.ports.len()))
         .collect();
     let store = Store::open_in(&cfg.daemon.data_dir, &cfg.retention).map_err(|e| e.to_string())?;
-    let writer = store.writer(topology.clone()).map_err(|e| e.to_string())?;
+    // Larger transactions than a live fleet's: each port's pages are written once per
+    // transaction, and a backfill has nothing to wait for.
+    let opts = WriterOptions {
+        channel_capacity: BATCH_SWEEPS,
+        max_batch_sweeps: BATCH_SWEEPS,
+        ..WriterOptions::default()
+    };
+    let writer = store
+        .writer_with(topology.clone(), opts)
+        .map_err(|e| e.to_string())?;
     let refs: Vec<&SwitchModel> = models.iter().collect();
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
