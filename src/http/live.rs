@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::{PortKey, PortLabels, Topology};
+use crate::hash::FastMap;
 use crate::poll::attributed::AttributedPorts;
 use crate::poll::{OperStatus, PortOutcome, Quality, Sweep, SweepStatus};
 
@@ -53,7 +54,9 @@ struct Inner {
     topology: Arc<Topology>,
     attributed: Option<Arc<AttributedPorts>>,
     last_sweep: Option<std::time::Instant>,
-    ports: HashMap<PortKey, PortState>,
+    /// Per switch, per port name: found without building a key (a sweep updates every port
+    /// of its switch; a `PortKey` per port was two strings allocated and freed per sample).
+    ports: FastMap<String, FastMap<String, PortState>>,
     switches: HashMap<String, SwitchState>,
     samples_by_quality: HashMap<&'static str, u64>,
 }
@@ -90,7 +93,16 @@ impl LiveView {
     /// Replaces the topology (on reload): ports no longer configured vanish from `/metrics`.
     pub fn set_topology(&self, topology: Arc<Topology>) {
         let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        g.ports.retain(|k, _| topology.port(k).is_some());
+        g.ports.retain(|switch, ports| {
+            ports.retain(|port, _| {
+                let key = PortKey {
+                    switch: switch.clone(),
+                    port: port.clone(),
+                };
+                topology.port(&key).is_some()
+            });
+            !ports.is_empty()
+        });
         g.switches.retain(|k, _| topology.switch(k).is_some());
         g.topology = topology;
     }
@@ -113,19 +125,29 @@ impl LiveView {
         if answered {
             sw.last_success = Some(sweep.time.as_millisecond() as f64 / 1000.0);
         }
+        // Readings counted per quality over the sweep, then added once per quality.
+        let mut by_quality: Vec<(&'static str, u64)> = Vec::new();
+        let g = &mut *g;
+        if !g.ports.contains_key(sweep.switch.as_str()) {
+            g.ports.insert(sweep.switch.clone(), FastMap::default());
+        }
+        let Some(ports) = g.ports.get_mut(sweep.switch.as_str()) else {
+            return;
+        };
         for pr in &sweep.ports {
-            let key = PortKey {
-                switch: sweep.switch.clone(),
-                port: pr.port.clone(),
-            };
-            let quality = match &pr.outcome {
-                PortOutcome::Reading(r) => Some(r.quality),
-                PortOutcome::Unknown(_) => None,
-            };
-            if let Some(q) = quality {
-                *g.samples_by_quality.entry(q.as_str()).or_default() += 1;
+            if let PortOutcome::Reading(r) = &pr.outcome {
+                let q = r.quality.as_str();
+                match by_quality.iter_mut().find(|(k, _)| *k == q) {
+                    Some((_, n)) => *n += 1,
+                    None => by_quality.push((q, 1)),
+                }
             }
-            let st = g.ports.entry(key).or_default();
+            if !ports.contains_key(pr.port.as_str()) {
+                ports.insert(pr.port.clone(), PortState::default());
+            }
+            let Some(st) = ports.get_mut(pr.port.as_str()) else {
+                continue;
+            };
             match &pr.outcome {
                 PortOutcome::Reading(r) => {
                     st.oper_up = Some(r.oper_status == OperStatus::Up);
@@ -151,6 +173,9 @@ impl LiveView {
                     st.oper_up = None;
                 }
             }
+        }
+        for (q, n) in by_quality {
+            *g.samples_by_quality.entry(q).or_default() += n;
         }
     }
 
@@ -182,7 +207,19 @@ impl LiveView {
             .unwrap_or_default();
         Snapshot {
             topology: g.topology.clone(),
-            ports: g.ports.clone(),
+            ports: g
+                .ports
+                .iter()
+                .flat_map(|(switch, ports)| {
+                    ports.iter().map(move |(port, st)| {
+                        let key = PortKey {
+                            switch: switch.clone(),
+                            port: port.clone(),
+                        };
+                        (key, st.clone())
+                    })
+                })
+                .collect(),
             switches: g.switches.clone(),
             samples_by_quality: g.samples_by_quality.clone(),
             attributed,
