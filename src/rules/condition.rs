@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::baseline::{Baseline, BaselineCache, Envelope, MIN_WINDOW_POINTS, RollingWindow};
+use super::burst::Bursts;
 use super::churn::ChurnTotals;
 use super::level::Level;
 use super::point::Point;
@@ -55,6 +56,7 @@ pub struct SeriesEval {
     baseline: Option<Box<BaselineCache>>,
     smooth: Option<Box<RollingWindow>>,
     level: Option<Box<Level>>,
+    bursts: Option<Box<Bursts>>,
     churn: Option<Box<ChurnTotals>>,
     last_time: Option<i64>,
     cadence: Cadence,
@@ -166,6 +168,12 @@ impl SeriesEval {
                 Condition::Spike(m) | Condition::Drop(m) => m
                     .level_points
                     .map(|n| Box::new(Level::new(n, m.baseline.bucket))),
+                _ => None,
+            },
+            bursts: match &rule.condition {
+                Condition::Spike(m) | Condition::Drop(m) if m.burst_factor.is_some() => Some(
+                    Box::new(Bursts::new(rule.for_points as usize, m.baseline.history)),
+                ),
                 _ => None,
             },
             churn,
@@ -355,7 +363,7 @@ impl SeriesEval {
                     let sp = w.summary(0.5).map_or(0.0, |s| s.1);
                     cache.set_step(self.cadence.step());
                     let verdict = match cache.at(t).map(|b| self.resolution.floor(b)) {
-                        Some(b) => margin_verdict(m, &b, sp, spike),
+                        Some(b) => margin_verdict(m, m.factor, &b, sp, spike),
                         None => Verdict::Unknown("learning: not enough history yet".into()),
                     };
                     if learn {
@@ -393,13 +401,32 @@ impl SeriesEval {
                 };
                 // `compare = "smoothed"`: the baseline learns the medians, like with like.
                 let learnt = if m.smoothed_baseline { v } else { raw };
+                // `burst_factor`: the factor raised to how high this series' bursts reach.
+                let factor = match (&self.bursts, m.burst_factor) {
+                    (Some(bu), Some(k)) => bu.factor(m.factor, k),
+                    _ => m.factor,
+                };
+                let usual = b.as_ref().map(|b| b.value);
                 let verdict = match b {
                     None => Verdict::Unknown("learning: not enough history yet".into()),
                     Some(_) if spike && after_gap && !m.evaluate_after_gap => {
                         Verdict::Unknown("first point after a gap or reset: not a spike".into())
                     }
-                    Some(b) => margin_verdict(m, &b, v, spike),
+                    Some(b) => margin_verdict(m, factor, &b, v, spike),
                 };
+                if let Some(bu) = &mut self.bursts {
+                    if after_gap {
+                        bu.break_run();
+                    }
+                    if learn {
+                        let ratio = usual.and_then(|u| match spike {
+                            true if u > 0.0 => Some(v / u),
+                            false if v > 0.0 => Some(u / v),
+                            _ => None,
+                        });
+                        bu.learn(t, &verdict, ratio);
+                    }
+                }
                 if learn {
                     let kept = self.excursion.remember(m, &verdict, learnt, spike);
                     cache.push(t, kept);
@@ -478,8 +505,8 @@ fn unknown_reason(p: &Point, rule: &Rule) -> Cow<'static, str> {
 }
 
 /// Spike: v > factor x b and v - b >= min_delta (and >= deviation x spread); drop: mirrored.
-fn margin_verdict(m: &Margin, b: &Baseline, v: f64, spike: bool) -> Verdict {
-    let factor = m.factor;
+/// `factor` is the rule's, or higher where the series' own bursts raise it (`burst_factor`).
+fn margin_verdict(m: &Margin, factor: f64, b: &Baseline, v: f64, spike: bool) -> Verdict {
     let delta = if spike { v - b.value } else { b.value - v };
     let relative = if spike {
         v > factor * b.value
@@ -504,10 +531,18 @@ fn margin_verdict(m: &Margin, b: &Baseline, v: f64, spike: bool) -> Verdict {
         }
         l
     };
+    let note = match &b.fallback {
+        Some(f) => Some(f.clone()),
+        None if factor > m.factor => Some(format!(
+            "factor raised from {:.2} to {factor:.2}x by this series' own bursts",
+            m.factor
+        )),
+        None => None,
+    };
     let reading = Reading {
         value: v,
         baseline: Some(b.value),
-        note: b.fallback.clone(),
+        note,
         limit: Some(limit),
     };
     if hit {
@@ -545,6 +580,7 @@ mod tests {
             spread: false,
             smoothed_baseline: false,
             level_points: None,
+            burst_factor: None,
         }
     }
 
@@ -596,27 +632,27 @@ mod tests {
             ),
         ];
         for (m, b, want) in cases {
-            let short = margin_verdict(&m, &b, want - 1.0, true);
+            let short = margin_verdict(&m, m.factor, &b, want - 1.0, true);
             assert_eq!(limit(&short), Some(want));
             assert!(
                 matches!(short, Verdict::False(_)),
                 "{m:?} short of the limit"
             );
             assert!(matches!(
-                margin_verdict(&m, &b, want + 1.0, true),
+                margin_verdict(&m, m.factor, &b, want + 1.0, true),
                 Verdict::True(_)
             ));
         }
         // A drop mirrors it: 100 / 4 = 25 < 100 - 50.
         let m = margin(4.0, 50.0, None, false);
         let b = baseline(100.0, 5.0, (80.0, 120.0));
-        assert_eq!(limit(&margin_verdict(&m, &b, 25.0, false)), Some(25.0));
+        assert_eq!(limit(&margin_verdict(&m, m.factor, &b, 25.0, false)), Some(25.0));
         assert!(matches!(
-            margin_verdict(&m, &b, 24.0, false),
+            margin_verdict(&m, m.factor, &b, 24.0, false),
             Verdict::True(_)
         ));
         assert!(matches!(
-            margin_verdict(&m, &b, 26.0, false),
+            margin_verdict(&m, m.factor, &b, 26.0, false),
             Verdict::False(_)
         ));
     }

@@ -20,6 +20,7 @@
 
 pub mod backtest;
 pub mod baseline;
+pub mod burst;
 pub mod churn;
 pub mod condition;
 pub mod engine;

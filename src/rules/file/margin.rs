@@ -12,6 +12,9 @@ const MAX_SMOOTH_POINTS: i64 = 10_000;
 /// not a memory: the slots are kept anyway).
 const MAX_SEASON_POINTS: i64 = 25;
 
+/// The highest `burst_factor`: beyond it a rule would hardly ever fire on a bursty series.
+const MAX_BURST_FACTOR: f64 = 10.0;
+
 /// What a spike or drop rule with `smooth` compares (`compare`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Compare {
@@ -345,6 +348,29 @@ impl Validator<'_, '_, '_> {
             Some(p) => Some(*p.get_ref() as usize),
             None => None,
         };
+        let burst_factor = match &r.burst_factor {
+            Some(b) if spread => {
+                self.err(
+                    b,
+                    "burst_factor",
+                    "`burst_factor` does not apply with `compare = \"spread\"`",
+                );
+                None
+            }
+            Some(b) if !(*b.get_ref() >= 1.0 && *b.get_ref() <= MAX_BURST_FACTOR) => {
+                self.err(
+                    b,
+                    "burst_factor",
+                    format!(
+                        "must be a number from 1 to {MAX_BURST_FACTOR} (it multiplies how high the series' own bursts reach), like 1.5, got {}",
+                        b.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(b) => Some(*b.get_ref()),
+            None => None,
+        };
         Some(Margin {
             baseline: BaselineSpec {
                 kind,
@@ -367,6 +393,7 @@ impl Validator<'_, '_, '_> {
             spread,
             smoothed_baseline,
             level_points,
+            burst_factor,
         })
     }
 }

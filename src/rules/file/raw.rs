@@ -41,6 +41,7 @@ pub(super) struct RawRule {
     pub(super) season_strength: Option<Spanned<f64>>,
     pub(super) season_points: Option<Spanned<i64>>,
     pub(super) level_points: Option<Spanned<i64>>,
+    pub(super) burst_factor: Option<Spanned<f64>>,
     pub(super) warmup: Option<Spanned<Duration>>,
     pub(super) after_gap: Option<Spanned<String>>,
     pub(super) compare: Option<Spanned<String>>,

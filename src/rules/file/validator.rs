@@ -110,6 +110,7 @@ impl Validator<'_, '_, '_> {
         not_for!(season_strength, margin_kind, why_margin);
         not_for!(season_points, margin_kind, why_margin);
         not_for!(level_points, margin_kind, why_margin);
+        not_for!(burst_factor, margin_kind, why_margin);
         not_for!(warmup, margin_kind, why_margin);
         not_for!(after_gap, margin_kind, why_margin);
         not_for!(compare, margin_kind, why_margin);
