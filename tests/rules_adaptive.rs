@@ -228,3 +228,50 @@ notify = []
     // history holds, and fire. Learnt as they were, the 1000s would hide them for 7 days.
     assert_eq!(of(&fired, "never-seen"), vec![180, 210], "{fired:?}");
 }
+
+const BURSTY: &str = r#"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "recent"
+history = "1d"
+factor = 2.5
+min_delta = 0
+for_points = 2
+clear_for = "5m"
+notify = []
+"#;
+
+#[test]
+fn burst_factor_raises_the_factor_on_a_series_whose_bursts_reach_high() {
+    // Five days of a 1-minute series at 100 to 104; on the bursty one, every hour starts with
+    // two points at 180 (1.8x). Then, on both, two points at 280 (2.8x) and, ten hours later,
+    // two at 400 (4x).
+    let series = |bursty: bool| -> Vec<f64> {
+        let mut v: Vec<f64> = (0..7200)
+            .map(|i| match i % 60 {
+                0 | 1 if bursty => 180.0,
+                _ => 100.0 + (i % 5) as f64,
+            })
+            .collect();
+        for at in [6030, 6630] {
+            let x = if at == 6030 { 280.0 } else { 400.0 };
+            v[at] = x;
+            v[at + 1] = x;
+        }
+        v
+    };
+    let rules = format!(
+        "[[rule]]\nname = \"plain\"{BURSTY}\n[[rule]]\nname = \"bursts\"\nburst_factor = 1.7{BURSTY}"
+    );
+    // The steady series: the rule's own factor, so both excursions fire under both rules.
+    let fired = onsets_every(&rules, &series(false), 60);
+    assert_eq!(of(&fired, "plain"), vec![6031, 6631], "{fired:?}");
+    assert_eq!(of(&fired, "bursts"), vec![6031, 6631], "{fired:?}");
+    // The bursty one: its runs of two reach 1.8x every hour (24 a day, more than the 3 a day
+    // that measure its bursts), so `burst_factor` raises 2.5 to 1.7 x 1.8 = 3.1: the 2.8x
+    // excursion is one of its bursts, the 4x one is not.
+    let fired = onsets_every(&rules, &series(true), 60);
+    assert_eq!(of(&fired, "plain"), vec![6031, 6631], "{fired:?}");
+    assert_eq!(of(&fired, "bursts"), vec![6631], "{fired:?}");
+}

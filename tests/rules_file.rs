@@ -288,6 +288,18 @@ fn nonsense_combinations_are_refused() {
             "rule[0].level_points: must be a whole number of slots from 1 to 10000, like 12, got -3",
         ),
         (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nburst_factor = 0.5",
+            "rules.toml:9:16: rule[0].burst_factor: must be a number from 1 to 10 (it multiplies how high the series' own bursts reach), like 1.5, got 0.5",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nsmooth = \"6h\"\ncompare = \"spread\"\nburst_factor = 1.5",
+            "rule[0].burst_factor: `burst_factor` does not apply with `compare = \"spread\"`",
+        ),
+        (
+            "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\nburst_factor = 1.5",
+            "rule[0].burst_factor: `burst_factor` does not apply here",
+        ),
+        (
             "kind = \"absent\"\nscope = \"switch\"\nfor = \"3m\"\nfor_points = 2",
             "rule[0].for_points: `for_points` does not apply to absent rules",
         ),

@@ -3,19 +3,32 @@
 //! baseline, so that a 3x excursion on a series whose bursts usually reach 2x (two bursts that
 //! overlap, say) is not an anomaly, while on a steady series the rule's own `factor` decides.
 //!
-//! The height is a quantile ([`BURST_QUANTILE`]) of the ratio of the series' points judged
-//! normal to their baseline (divided the other way for a drop), each taken as the lowest of a
-//! run of the rule's confirmation (`for_points`): the rule fires on a run of that many points,
-//! so a run is what its bursts are measured in. The ratios are kept as a histogram of 2% wide
+//! The height is a quantile of the ratio of the series' points judged normal to their baseline
+//! (divided the other way for a drop), each taken as the lowest of a run of the rule's
+//! confirmation (`for_points`): the rule fires on a run of that many points, so a run is what
+//! its bursts are measured in. The quantile is the one exceeded [`BURSTS_PER_DAY`] times a day
+//! at the series' poll interval (at most [`BURST_MAX_QUANTILE`]), so the factor is raised by
+//! how often, in time, the bursts would fire. Points beyond the rule's own `factor` are not
+//! bursts: an attack that the raised factor let pass must not raise it further. The ratios are kept as a histogram of 2% wide
 //! bins whose weights fade with the rule's `history` (a point `history` old weighs 1/e of a new
 //! one): memory is the same few hundred bytes per series whatever the poll interval, and each
 //! point costs one bin update.
 
 use super::condition::Verdict;
 
-/// The quantile of the normal runs' ratios that is "how high the bursts reach" (0.99: the
-/// highest run in a hundred).
-pub const BURST_QUANTILE: f64 = 0.99;
+/// How often a day the series' normal runs reach "how high its bursts reach": the height is
+/// the quantile of the runs' ratios that this many runs a day exceed (at a 1-minute poll, 1,440
+/// runs a day, 3 a day is the 0.998 quantile; at a 5-minute one the 0.99 quantile; at an hourly
+/// one the 0.875 quantile), so that the factor is raised by what would fire about as often, in
+/// time, whatever the poll interval: an hourly series, which sees 24 runs a day, is hardly
+/// raised at all.
+pub const BURSTS_PER_DAY: f64 = 3.0;
+
+/// The highest quantile taken (0.998, the 1-minute poll's): at a 10 s poll three runs a day
+/// would be the 0.99965 quantile, and on the synthetic set that raised the factor of bursty
+/// 10 s series beyond their 3x attacks of two samples (20 s), which no per-time rule can tell
+/// from their bursts; capped, a fast poll is measured like a 1-minute one.
+pub const BURST_MAX_QUANTILE: f64 = 0.998;
 
 /// Points learnt before the bursts raise the factor at all (until then, `factor` alone).
 pub const BURST_MIN_POINTS: u64 = 200;
@@ -69,22 +82,25 @@ impl Bursts {
         }
     }
 
-    /// The factor to judge with: `factor`, raised to `burst_factor` times how high the normal
-    /// runs reach once [`BURST_MIN_POINTS`] are known.
-    pub fn factor(&self, factor: f64, burst_factor: f64) -> f64 {
-        match self.height() {
+    /// The factor to judge with at a poll interval of `step` seconds: `factor`, raised to
+    /// `burst_factor` times how high the normal runs reach once [`BURST_MIN_POINTS`] are known.
+    pub fn factor(&self, factor: f64, burst_factor: f64, step: i64) -> f64 {
+        match self.height(step) {
             Some(h) => factor.max(burst_factor * h),
             None => factor,
         }
     }
 
-    /// The [`BURST_QUANTILE`] of the runs' ratios (the upper edge of its bin), once enough are
-    /// known.
-    pub fn height(&self) -> Option<f64> {
-        if self.learnt < BURST_MIN_POINTS || self.total <= 0.0 {
+    /// How high the runs reach at a poll interval of `step` seconds: the quantile of their
+    /// ratios that [`BURSTS_PER_DAY`] runs a day exceed (the upper edge of its bin), once
+    /// enough are known.
+    pub fn height(&self, step: i64) -> Option<f64> {
+        if self.learnt < BURST_MIN_POINTS || self.total <= 0.0 || step <= 0 {
             return None;
         }
-        let want = BURST_QUANTILE * self.total;
+        let quantile =
+            (1.0 - BURSTS_PER_DAY * step as f64 / 86400.0).clamp(0.5, BURST_MAX_QUANTILE);
+        let want = quantile * self.total;
         let mut seen = 0.0;
         for (k, w) in self.bins.iter().enumerate() {
             seen += w;
@@ -97,9 +113,11 @@ impl Bursts {
 
     /// Learns the point judged `verdict` at `t` (seconds): `ratio` is its value over its
     /// baseline (a spike) or its baseline over its value (a drop). A point the condition held
-    /// on, or could not be judged, ends the run of normal points.
-    pub fn learn(&mut self, t: i64, verdict: &Verdict, ratio: Option<f64>) {
-        let Some(r) = ratio.filter(|r| !r.is_nan() && *r >= 0.0) else {
+    /// on, or could not be judged, ends the run of normal points, and so does one beyond the
+    /// rule's own `factor` that the raised factor let pass: an ordinary burst stays within the
+    /// rule's factor, and an attack the raised factor missed must not raise it further.
+    pub fn learn(&mut self, t: i64, verdict: &Verdict, ratio: Option<f64>, factor: f64) {
+        let Some(r) = ratio.filter(|r| !r.is_nan() && *r >= 0.0 && *r <= factor) else {
             self.len = 0;
             return;
         };
@@ -166,24 +184,30 @@ mod tests {
         limit: None,
     });
 
-    /// A steady series leaves the factor alone; one whose runs of two points often reach 2x
-    /// raises it to `burst_factor` times that.
+    /// A steady series leaves the factor alone; one whose runs of two points reach 2x on 5% of
+    /// the runs raises it to `burst_factor` times that at a 1-minute poll (where 5% is 72 runs
+    /// a day), not at an hourly one (where 5% is about one run a day).
     #[test]
-    fn the_factor_follows_the_series_own_bursts() {
+    fn the_factor_follows_the_series_own_bursts_per_day() {
         let mut steady = Bursts::new(2, 14 * 86400);
         let mut bursty = Bursts::new(2, 14 * 86400);
         for k in 0..1000_i64 {
             let t = k * 60;
-            steady.learn(t, &NORMAL, Some(if k % 2 == 0 { 1.1 } else { 0.9 }));
+            steady.learn(t, &NORMAL, Some(if k % 2 == 0 { 1.1 } else { 0.9 }), 2.7);
             // Every 20th point starts a burst of two points at 2x: 5% of the runs.
             let r = if k % 20 < 2 { 2.0 } else { 1.0 };
-            bursty.learn(t, &NORMAL, Some(r));
+            bursty.learn(t, &NORMAL, Some(r), 2.7);
         }
-        assert!(steady.height().is_some_and(|h| h < 1.03), "{:?}", steady.height());
-        assert_eq!(steady.factor(2.7, 1.5), 2.7);
-        let h = bursty.height().unwrap_or(0.0);
+        assert!(
+            steady.height(60).is_some_and(|h| h < 1.03),
+            "{:?}",
+            steady.height(60)
+        );
+        assert_eq!(steady.factor(2.7, 1.5, 60), 2.7);
+        let h = bursty.height(60).unwrap_or(0.0);
         assert!((2.0..2.05).contains(&h), "{h}");
-        assert!((bursty.factor(2.7, 1.5) - 1.5 * h).abs() < 1e-9);
+        assert!((bursty.factor(2.7, 1.5, 60) - 1.5 * h).abs() < 1e-9);
+        assert_eq!(bursty.factor(2.7, 1.5, 3600), 2.7);
     }
 
     /// A single high point is not a run of two: only the lowest of each run counts.
@@ -191,50 +215,63 @@ mod tests {
     fn single_points_are_not_runs() {
         let mut b = Bursts::new(2, 86400);
         for k in 0..1000_i64 {
-            // Every 5th point alone at 3x: 20% of the points, but no run of two above 1.
-            let r = if k % 5 == 0 { 3.0 } else { 1.0 };
-            b.learn(k * 10, &NORMAL, Some(r));
+            // Every 5th point alone at 2x: 20% of the points, but no run of two above 1.
+            let r = if k % 5 == 0 { 2.0 } else { 1.0 };
+            b.learn(k * 10, &NORMAL, Some(r), 2.7);
         }
-        assert!(b.height().is_some_and(|h| h <= 1.02), "{:?}", b.height());
+        assert!(
+            b.height(10).is_some_and(|h| h <= 1.02),
+            "{:?}",
+            b.height(10)
+        );
     }
 
-    /// Anomalies (the condition held) and unknown points are not bursts, and break a run.
+    /// Anomalies (the condition held), unknown points and points beyond the rule's own factor
+    /// (which the raised factor let pass) are not bursts, and break a run.
     #[test]
-    fn anomalies_are_not_learnt() {
+    fn anomalies_and_points_beyond_the_factor_are_not_learnt() {
         let anomaly = Verdict::True(Reading::default());
         let mut b = Bursts::new(2, 86400);
         for k in 0..1000_i64 {
-            let (v, r) = if k % 10 < 3 {
-                (&anomaly, 5.0)
-            } else {
-                (&NORMAL, 1.0)
+            let (v, r) = match k % 10 {
+                0..3 => (&anomaly, 5.0),
+                3..6 => (&NORMAL, 3.0),
+                _ => (&NORMAL, 1.0),
             };
-            b.learn(k * 10, v, Some(r));
-            if k % 10 == 5 {
-                b.learn(k * 10 + 5, &Verdict::Unknown("gap".into()), None);
+            b.learn(k * 10, v, Some(r), 2.7);
+            if k % 10 == 8 {
+                b.learn(k * 10 + 5, &Verdict::Unknown("gap".into()), None, 2.7);
             }
         }
-        assert!(b.height().is_some_and(|h| h <= 1.02), "{:?}", b.height());
+        assert!(
+            b.height(10).is_some_and(|h| h <= 1.02),
+            "{:?}",
+            b.height(10)
+        );
     }
 
     /// Nothing is raised before [`BURST_MIN_POINTS`] runs are known, and old bursts fade: after
-    /// several `history`s of steady points, the bursts of long ago no longer count.
+    /// many `history`s of steady points, the bursts of long ago no longer count.
     #[test]
     fn it_waits_for_enough_runs_and_forgets_old_bursts() {
         let mut b = Bursts::new(1, 600);
         for k in 0..(BURST_MIN_POINTS as i64 - 1) {
-            b.learn(k, &NORMAL, Some(3.0));
+            b.learn(k, &NORMAL, Some(3.0), 5.0);
         }
-        assert_eq!(b.height(), None);
-        assert_eq!(b.factor(2.0, 1.5), 2.0);
-        b.learn(BURST_MIN_POINTS as i64, &NORMAL, Some(3.0));
-        assert!(b.factor(2.0, 1.5) > 4.4);
+        assert_eq!(b.height(60), None);
+        assert_eq!(b.factor(2.0, 1.5, 60), 2.0);
+        b.learn(BURST_MIN_POINTS as i64, &NORMAL, Some(3.0), 5.0);
+        assert!(b.factor(2.0, 1.5, 60) > 4.4);
         // A day of steady points, one a minute (144 histories: the weights rescale on the way).
         for k in 0..1440_i64 {
-            b.learn(1000 + k * 60, &NORMAL, Some(0.95));
+            b.learn(1000 + k * 60, &NORMAL, Some(0.95), 5.0);
         }
-        assert!(b.height().is_some_and(|h| h <= 1.0), "{:?}", b.height());
-        assert_eq!(b.factor(2.0, 1.5), 2.0);
+        assert!(
+            b.height(60).is_some_and(|h| h <= 1.0),
+            "{:?}",
+            b.height(60)
+        );
+        assert_eq!(b.factor(2.0, 1.5, 60), 2.0);
     }
 
     #[test]

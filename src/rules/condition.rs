@@ -403,7 +403,7 @@ impl SeriesEval {
                 let learnt = if m.smoothed_baseline { v } else { raw };
                 // `burst_factor`: the factor raised to how high this series' bursts reach.
                 let factor = match (&self.bursts, m.burst_factor) {
-                    (Some(bu), Some(k)) => bu.factor(m.factor, k),
+                    (Some(bu), Some(k)) => bu.factor(m.factor, k, self.cadence.step().unwrap_or(0)),
                     _ => m.factor,
                 };
                 let usual = b.as_ref().map(|b| b.value);
@@ -424,7 +424,7 @@ impl SeriesEval {
                             false if v > 0.0 => Some(u / v),
                             _ => None,
                         });
-                        bu.learn(t, &verdict, ratio);
+                        bu.learn(t, &verdict, ratio, m.factor);
                     }
                 }
                 if learn {
