@@ -57,7 +57,7 @@ ap.add_argument("--accept", choices=["pareto", "worst"], default="pareto",
 ap.add_argument("--tolerance", type=float, default=0.25,
                 help="with --accept pareto: the most a training fold may fall, in NAB points")
 ap.add_argument("--keys", default="factor,quantile,deviation,clear_for,smooth,smooth_points,"
-                "history,season_strength,level_points,for_points,season_points",
+                "history,season_strength,level_points,for_points,season_points,burst_factor",
                 help="comma list of the keys searched")
 a = ap.parse_args()
 
@@ -202,6 +202,7 @@ def candidates(key, v):
         "level_points": [None, 12, 24, 36, 72],
         "for_points": [None, 2, 3, 4],
         "season_points": [None, 3, 5],
+        "burst_factor": [None, 1.2, 1.5, 2.0],
     }
     ladder = ladders.get(key)
     if ladder is None or v not in ladder:
@@ -210,7 +211,8 @@ def candidates(key, v):
     return [x for x in ladder[max(0, i - 1):i + 2] if x != v]
 
 
-OPTIONAL = {"deviation": 1, "level_points": None, "for_points": None, "season_points": None}
+OPTIONAL = {"deviation": 1, "level_points": None, "for_points": None, "season_points": None,
+            "burst_factor": None}
 
 
 def applies(r, k):
@@ -221,6 +223,8 @@ def applies(r, k):
         return False
     if k in ("level_points", "season_points"):
         return r.get("baseline", "seasonal") == "seasonal" and r.get("compare") != "spread"
+    if k == "burst_factor":
+        return r.get("compare") != "spread"
     return True
 
 
