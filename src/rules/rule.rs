@@ -325,9 +325,10 @@ pub struct Margin {
     #[serde(default)]
     pub level_points: Option<usize>,
     /// Optional (`burst_factor`): on each series the factor is raised to this times how high
-    /// the series' own normal runs of `for_points` points reach over their baseline (their
-    /// 0.99 quantile, fading over `history`, see [`super::burst`]), so a series whose ordinary
-    /// bursts reach 2x needs more than 2x this before it fires; a steady one keeps `factor`.
+    /// the series' own normal runs of `for_points` points reach over their baseline (the
+    /// height they exceed about three times a day, fading over `history`, see
+    /// [`super::burst`]), so a series whose ordinary bursts reach 2x needs more than 2x this
+    /// before it fires; a steady one keeps `factor`.
     #[serde(default)]
     pub burst_factor: Option<f64>,
 }
