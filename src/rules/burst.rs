@@ -266,11 +266,7 @@ mod tests {
         for k in 0..1440_i64 {
             b.learn(1000 + k * 60, &NORMAL, Some(0.95), 5.0);
         }
-        assert!(
-            b.height(60).is_some_and(|h| h <= 1.0),
-            "{:?}",
-            b.height(60)
-        );
+        assert!(b.height(60).is_some_and(|h| h <= 1.0), "{:?}", b.height(60));
         assert_eq!(b.factor(2.0, 1.5, 60), 2.0);
     }
 

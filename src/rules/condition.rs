@@ -646,7 +646,10 @@ mod tests {
         // A drop mirrors it: 100 / 4 = 25 < 100 - 50.
         let m = margin(4.0, 50.0, None, false);
         let b = baseline(100.0, 5.0, (80.0, 120.0));
-        assert_eq!(limit(&margin_verdict(&m, m.factor, &b, 25.0, false)), Some(25.0));
+        assert_eq!(
+            limit(&margin_verdict(&m, m.factor, &b, 25.0, false)),
+            Some(25.0)
+        );
         assert!(matches!(
             margin_verdict(&m, m.factor, &b, 24.0, false),
             Verdict::True(_)
