@@ -163,7 +163,7 @@ impl Bursts {
 
 /// The bin of a ratio.
 fn bin(ratio: f64) -> usize {
-    if !(ratio >= 1.0) {
+    if ratio.is_nan() || ratio < 1.0 {
         return 0;
     }
     if !ratio.is_finite() {
