@@ -50,29 +50,40 @@ pub(crate) const INSERT_SAMPLE: &str = "INTO port_sample_recent(chunk, series_id
      in_octets, out_octets, in_packets, out_packets, oper, flag) VALUES";
 pub(crate) const ONE_ROW: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
-/// Writes the pending sample rows: full chunks with one statement, the rest one by one.
+/// The same rows straight into `port_sample_by_series` (no chunk column), for a batch that
+/// carries many sweeps of each switch: sorted by (series, time), its rows already share
+/// each port's pages, and going through the recent table would write them twice.
+pub(crate) const INSERT_SAMPLE_BY_SERIES: &str = "INTO port_sample_by_series(series_id, ts, \
+     dt_ms, in_octets, out_octets, in_packets, out_packets, oper, flag) VALUES";
+pub(crate) const ONE_ROW_BY_SERIES: &str = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Writes the pending sample rows (into `port_sample_by_series` when `direct`, else into
+/// `port_sample_recent`): full chunks with one statement, the rest one by one.
 pub(crate) fn insert_rows(
     tx: &Transaction<'_>,
     path: &Path,
     rows: &mut Vec<SampleRow>,
+    direct: bool,
 ) -> Result<(), StoreError> {
     if rows.is_empty() {
         return Ok(());
     }
+    let (into, one, skip) = if direct {
+        (INSERT_SAMPLE_BY_SERIES, ONE_ROW_BY_SERIES, 1)
+    } else {
+        (INSERT_SAMPLE, ONE_ROW, 0)
+    };
     if rows.len() == ROWS_PER_INSERT {
-        let sql = format!(
-            "INSERT {INSERT_SAMPLE} {}",
-            vec![ONE_ROW; ROWS_PER_INSERT].join(", ")
-        );
+        let sql = format!("INSERT {into} {}", vec![one; ROWS_PER_INSERT].join(", "));
         tx.prepare_cached(&sql)
-            .and_then(|mut s| s.execute(params_from_iter(rows.iter().flatten())))
+            .and_then(|mut s| s.execute(params_from_iter(rows.iter().flat_map(|r| &r[skip..]))))
             .ctx(path, "writing port samples")?;
     } else {
         let mut s = tx
-            .prepare_cached(&format!("INSERT {INSERT_SAMPLE} {ONE_ROW}"))
+            .prepare_cached(&format!("INSERT {into} {one}"))
             .ctx(path, "writing port samples")?;
         for row in rows.iter() {
-            s.execute(params_from_iter(row.iter()))
+            s.execute(params_from_iter(&row[skip..]))
                 .ctx(path, "writing port samples")?;
         }
     }
@@ -193,17 +204,26 @@ impl Table {
 
 /// Adds 5-minute bucket sums: a bucket still open (at or after `sealed_5m`) into
 /// `rollup_5m_recent`, where its rows stay side by side with the other series' rows of the
-/// same bucket until it is sealed; a late one (already sealed) into `rollup_5m_by_series`
-/// and, through `coarse`, into the hourly and daily tiers. Returns how many were late.
+/// same bucket until it is sealed (into `rollup_5m_by_series` when `direct`: a batch of many
+/// sweeps per switch, whose rows already share each series' pages; the seal adds what the
+/// recent table holds of the same bucket); a late one (already sealed) into
+/// `rollup_5m_by_series` and, through `coarse`, into the hourly and daily tiers. Returns how
+/// many were late.
 pub(crate) fn write_5m(
     tx: &Transaction<'_>,
     path: &Path,
     m5: &crate::hash::FastMap<(i64, i64), Acc>,
     sealed_5m: i64,
     coarse: &mut Coarse,
+    direct: bool,
 ) -> Result<u64, StoreError> {
     let (late, open): (Vec<_>, Vec<_>) = m5.iter().partition(|((_, b), _)| *b < sealed_5m);
-    write_buckets(tx, path, Table::Recent5m, open)?;
+    let open_table = if direct {
+        Table::Rollup(Tier::M5)
+    } else {
+        Table::Recent5m
+    };
+    write_buckets(tx, path, open_table, open)?;
     write_buckets(tx, path, Table::Rollup(Tier::M5), late.iter().copied())?;
     for ((sid, b), a) in &late {
         coarse.add(*sid, *b, a);

@@ -107,7 +107,7 @@ impl Ingest {
         write_buckets(&tx, &path, Table::Slot, &slot_rows)?;
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
         let mut coarse = Coarse::default();
-        let late = write_5m(&tx, &path, &m5, sealed_5m, &mut coarse)?;
+        let late = write_5m(&tx, &path, &m5, sealed_5m, &mut coarse, false)?;
         metrics.late_samples_total.add(late);
         coarse.write(&tx, &path)?;
         self.seal(&tx)?;

@@ -15,8 +15,8 @@ mod topology;
 
 use super::SLOT_SECS;
 use super::buckets::{
-    self, Acc, Coarse, INSERT_SAMPLE, ONE_ROW, ROWS_PER_INSERT, SampleRow, Table, insert_rows,
-    write_5m, write_buckets,
+    self, Acc, Coarse, INSERT_SAMPLE, INSERT_SAMPLE_BY_SERIES, ONE_ROW, ONE_ROW_BY_SERIES,
+    ROWS_PER_INSERT, SampleRow, Table, insert_rows, write_5m, write_buckets,
 };
 use super::error::{SqlContext, StoreError};
 use super::flag;
@@ -33,6 +33,10 @@ const M5_MS: i64 = 300_000;
 /// (newest sweep time, ms): each port's page is then written once for the sweeps of this
 /// span (30 at a 10 s interval) instead of once per sweep.
 const MOVE_SAMPLES_MS: i64 = 300_000;
+/// A batch with this many sweeps of one switch (a backlog after an outage, a backfill) is
+/// written straight into the series-first tables: sorted by (series, time), its rows already
+/// share each port's pages.
+const DIRECT_SWEEPS_PER_SWITCH: u32 = 4;
 /// The newest seconds stay in `port_sample_recent` when the rest moves.
 const RECENT_KEEP_SECS: i64 = 10;
 /// Smoothing of a port's usual traffic (its coverage weight), per sealed 5-minute bucket.
@@ -263,6 +267,11 @@ impl Ingest {
             self.newest_ms = self.newest_ms.max(ts_ms(sweep.time));
         }
         work.sort_unstable();
+        let mut per_switch: FastMap<&str, u32> = FastMap::default();
+        for s in sweeps {
+            *per_switch.entry(s.switch.as_str()).or_default() += 1;
+        }
+        let direct = per_switch.values().any(|&n| n >= DIRECT_SWEEPS_PER_SWITCH);
         let mut pending: Vec<SampleRow> = Vec::with_capacity(ROWS_PER_INSERT);
         for (_, _, si, pi, idx) in work {
             let sweep = &sweeps[si];
@@ -315,23 +324,33 @@ impl Ingest {
                 if fresh {
                     pending.push(row);
                     if pending.len() == ROWS_PER_INSERT {
-                        insert_rows(&tx, &path, &mut pending)?;
+                        insert_rows(&tx, &path, &mut pending, direct)?;
                     }
                 } else {
-                    insert_rows(&tx, &path, &mut pending)?;
-                    // Stored already, either moved into the series' pages or still recent.
-                    let moved = tx
+                    insert_rows(&tx, &path, &mut pending, direct)?;
+                    // Stored already, either in the series' pages or still recent.
+                    let stored = tx
                         .prepare_cached(
-                            "SELECT 1 FROM port_sample_by_series WHERE series_id = ?1 AND ts = ?2",
+                            "SELECT 1 FROM port_sample_by_series WHERE series_id = ?1 AND ts = ?2 \
+                             UNION ALL SELECT 1 FROM port_sample_recent \
+                             WHERE chunk = ?3 AND series_id = ?1 AND ts = ?2",
                         )
-                        .and_then(|mut s| s.exists(params![sid, ts]))
+                        .and_then(|mut s| {
+                            s.exists(params![sid, ts, ts.div_euclid(schema::RECENT_CHUNK_SECS)])
+                        })
                         .ctx(&path, "writing a port sample")?;
-                    let inserted = if moved {
-                        0
-                    } else {
-                        tx.prepare_cached(&format!("INSERT OR IGNORE {INSERT_SAMPLE} {ONE_ROW}"))
+                    let inserted = match (stored, direct) {
+                        (true, _) => 0,
+                        (false, false) => tx
+                            .prepare_cached(&format!("INSERT OR IGNORE {INSERT_SAMPLE} {ONE_ROW}"))
                             .and_then(|mut s| s.execute(params_from_iter(row.iter())))
-                            .ctx(&path, "writing a port sample")?
+                            .ctx(&path, "writing a port sample")?,
+                        (false, true) => tx
+                            .prepare_cached(&format!(
+                                "INSERT OR IGNORE {INSERT_SAMPLE_BY_SERIES} {ONE_ROW_BY_SERIES}"
+                            ))
+                            .and_then(|mut s| s.execute(params_from_iter(&row[1..])))
+                            .ctx(&path, "writing a port sample")?,
                     };
                     if inserted == 0 {
                         metrics.duplicate_samples_total.inc();
@@ -417,7 +436,7 @@ impl Ingest {
                 }
             }
         }
-        insert_rows(&tx, &path, &mut pending)?;
+        insert_rows(&tx, &path, &mut pending, direct)?;
         if self.sealed_slot.is_none() && min_start_ms != i64::MAX {
             self.sealed_slot = Some(min_start_ms.div_euclid(SLOT_MS));
             self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
@@ -429,7 +448,7 @@ impl Ingest {
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
         let mut coarse = Coarse::default();
         // Late: a bucket already sealed goes straight into 1 h and 1 d.
-        let late = write_5m(&tx, &path, &m5, sealed_5m, &mut coarse)?;
+        let late = write_5m(&tx, &path, &m5, sealed_5m, &mut coarse, direct)?;
         metrics.late_samples_total.add(late);
         coarse.write(&tx, &path)?;
         self.seal(&tx)?;
