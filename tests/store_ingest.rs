@@ -609,3 +609,123 @@ fn sweeps_arriving_within_the_batch_window_share_one_transaction_and_a_flush_end
         .unwrap();
     assert_eq!(n, 3);
 }
+
+/// Sweeps written one commit at a time go into the time-first halves and move into the
+/// series-first ones (samples every five minutes of sweep time, 5-minute buckets when sealed);
+/// a batch of many sweeps per switch goes straight into the series-first ones. Whichever half
+/// holds a row, the reader, the views and the sums see every sample once.
+#[test]
+fn samples_move_from_the_recent_half_and_are_read_once_wherever_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(&[
+        ("a-sw1", "p1", Some("cdn"), None),
+        ("a-sw1", "p2", Some("cdn"), None),
+    ]);
+    let (store, w) = open(&dir, topo, forever());
+    let b = base();
+    let mut total = 0u64;
+    // 15 minutes, one commit per sweep: the recent path.
+    for m in 1..=15 {
+        let bytes = 1_000_000 + m as u64 * 1_000;
+        total += 2 * bytes;
+        let ports = vec![
+            ("p1", reading(60_000, bytes, 1)),
+            ("p2", reading(60_000, bytes, 1)),
+        ];
+        w.submit(sweep("a-sw1", at(b + 60 * m), ports)).unwrap();
+        w.flush().unwrap();
+    }
+    let conn = Connection::open(store.path()).unwrap();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let moved = count("SELECT count(*) FROM port_sample_by_series");
+    let recent = count("SELECT count(*) FROM port_sample_recent");
+    assert!(moved > 0 && recent > 0, "moved {moved}, recent {recent}");
+    assert_eq!(moved + recent, 30);
+    assert_eq!(count("SELECT count(*) FROM port_sample"), 30);
+    // Open buckets wait in the recent half; sealed ones are in the series' pages.
+    assert!(count("SELECT count(*) FROM rollup_5m_by_series") > 0);
+    assert!(count("SELECT count(*) FROM rollup_5m_recent") > 0);
+    let sealed: i64 = conn
+        .query_row("SELECT value FROM meta WHERE key = 'sealed_5m'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        count(&format!(
+            "SELECT count(*) FROM rollup_5m_recent WHERE bucket < {sealed}"
+        )),
+        0
+    );
+    let r = store.reader();
+    let p1 = Entity::port("a-sw1", "p1");
+    let samples = r.port_samples(&p1, at(b), at(b + 3600)).unwrap();
+    let times: Vec<i64> = samples.iter().map(|s| s.time.as_second()).collect();
+    assert_eq!(times, (1..=15).map(|m| b + 60 * m).collect::<Vec<_>>());
+    assert!(samples.iter().all(|s| s.speed_bps == Some(1_000_000_000)));
+    let latest = r.latest(&p1, Metric::InBps, 0.0).unwrap().unwrap();
+    assert_eq!(latest.time, at(b + 900));
+    // Raw steps and 5-minute steps (sealed buckets and open ones) each add up to the total.
+    let sum = |e: Entity, step: i64| -> f64 {
+        let q = RangeQuery::new(e, Metric::InBytes, at(b), at(b + 1200))
+            .step(step)
+            .measured();
+        r.range(&q)
+            .unwrap()
+            .points
+            .iter()
+            .filter_map(|p| p.value)
+            .sum()
+    };
+    let ports = sum(p1.clone(), 60) + sum(Entity::port("a-sw1", "p2"), 60);
+    assert_eq!(ports as u64, total);
+    let ports_5m = sum(p1, 300) + sum(Entity::port("a-sw1", "p2"), 300);
+    assert_eq!(ports_5m as u64, total);
+    let line = sum(Entity::new(EntityKind::ProductLine, "cdn"), 300);
+    assert!(close(line, total as f64, 1e-9), "{line} vs {total}");
+
+    // Ten sweeps in one batch: straight into the series-first tables.
+    let before = count("SELECT count(*) FROM port_sample_recent");
+    for m in 16..=25 {
+        let bytes = 2_000_000;
+        total += 2 * bytes;
+        let ports = vec![
+            ("p1", reading(60_000, bytes, 1)),
+            ("p2", reading(60_000, bytes, 1)),
+        ];
+        w.submit(sweep("a-sw1", at(b + 60 * m), ports)).unwrap();
+    }
+    w.flush().unwrap();
+    assert!(count("SELECT count(*) FROM port_sample_recent") <= before);
+    assert_eq!(count("SELECT count(*) FROM port_sample"), 50);
+    let all = |e: Entity| -> f64 {
+        let q = RangeQuery::new(e, Metric::InBytes, at(b), at(b + 1800))
+            .step(300)
+            .measured();
+        r.range(&q)
+            .unwrap()
+            .points
+            .iter()
+            .filter_map(|p| p.value)
+            .sum()
+    };
+    let ports_5m = all(Entity::port("a-sw1", "p1")) + all(Entity::port("a-sw1", "p2"));
+    assert_eq!(ports_5m as u64, total);
+    // The same sweep again is a duplicate wherever the first copy is.
+    w.submit(sweep(
+        "a-sw1",
+        at(b + 60),
+        vec![("p1", reading(60_000, 5, 1))],
+    ))
+    .unwrap();
+    w.submit(sweep(
+        "a-sw1",
+        at(b + 60 * 25),
+        vec![("p1", reading(60_000, 5, 1))],
+    ))
+    .unwrap();
+    w.flush().unwrap();
+    assert_eq!(count("SELECT count(*) FROM port_sample"), 50);
+    assert_eq!(w.metrics().duplicate_samples_total.get(), 2);
+}
