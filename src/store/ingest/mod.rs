@@ -319,6 +319,12 @@ impl Ingest {
                         continue;
                     }
                 }
+                if port.last_ts.is_none() {
+                    // First sight of this port in this process: what the store holds from
+                    // this second on (a backfill into a filled store, a clock stepped back)
+                    // makes those seconds not fresh, so each is checked before it is written.
+                    port.last_ts = newest_from(&tx, &path, sid, ts)?;
+                }
                 let fresh = grid.is_none() && port.last_ts.is_some_and(|last| ts > last);
                 port.last_ts = Some(port.last_ts.map_or(ts, |last| last.max(ts)));
                 if fresh {
@@ -468,4 +474,26 @@ impl Ingest {
         tx.commit().ctx(&path, "committing a write")?;
         Ok(written)
     }
+}
+
+/// The newest second stored for series `sid` in either half of the samples, looking in the
+/// recent half only from `ts`'s chunk on (an index seek and a short range, whatever the
+/// history); `None` when neither holds anything.
+fn newest_from(
+    tx: &rusqlite::Transaction<'_>,
+    path: &std::path::Path,
+    sid: i64,
+    ts: i64,
+) -> Result<Option<i64>, StoreError> {
+    tx.prepare_cached(
+        "SELECT max(t) FROM (SELECT max(ts) AS t FROM port_sample_by_series WHERE series_id = ?1 \
+         UNION ALL SELECT max(ts) FROM port_sample_recent WHERE chunk >= ?2 AND series_id = ?1)",
+    )
+    .and_then(|mut s| {
+        s.query_row(
+            params![sid, ts.div_euclid(schema::RECENT_CHUNK_SECS)],
+            |r| r.get::<_, Option<i64>>(0),
+        )
+    })
+    .ctx(path, "reading a port's newest sample")
 }
