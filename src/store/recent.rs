@@ -67,18 +67,7 @@ pub(crate) fn samples(
         .ctx(path, "reading recent samples")?;
     for chunk in lo..=hi {
         let rows = st
-            .query_map(params![chunk, series_id, from, to], |r| {
-                Ok(RecentSample {
-                    ts: r.get(0)?,
-                    dt_ms: r.get(1)?,
-                    in_octets: r.get(2)?,
-                    out_octets: r.get(3)?,
-                    in_packets: r.get(4)?,
-                    out_packets: r.get(5)?,
-                    oper: r.get(6)?,
-                    flag: r.get(7)?,
-                })
-            })
+            .query_map(params![chunk, series_id, from, to], recent_sample)
             .ctx(path, "reading recent samples")?;
         for row in rows {
             out.push(row.ctx(path, "reading recent samples")?);
@@ -109,18 +98,7 @@ pub(crate) fn newest_sample(
         .ctx(path, "reading recent samples")?;
     for chunk in (lo..=hi).rev() {
         let rows = st
-            .query_map(params![chunk, series_id, before], |r| {
-                Ok(RecentSample {
-                    ts: r.get(0)?,
-                    dt_ms: r.get(1)?,
-                    in_octets: r.get(2)?,
-                    out_octets: r.get(3)?,
-                    in_packets: r.get(4)?,
-                    out_packets: r.get(5)?,
-                    oper: r.get(6)?,
-                    flag: r.get(7)?,
-                })
-            })
+            .query_map(params![chunk, series_id, before], recent_sample)
             .ctx(path, "reading recent samples")?;
         for row in rows {
             let row = row.ctx(path, "reading recent samples")?;
@@ -167,4 +145,19 @@ pub(crate) fn buckets_5m(
         }
     }
     Ok(out)
+}
+
+/// A `port_sample_recent` row selected as `ts, dt_ms, in_octets, out_octets, in_packets,
+/// out_packets, oper, flag`.
+fn recent_sample(r: &rusqlite::Row<'_>) -> rusqlite::Result<RecentSample> {
+    Ok(RecentSample {
+        ts: r.get(0)?,
+        dt_ms: r.get(1)?,
+        in_octets: r.get(2)?,
+        out_octets: r.get(3)?,
+        in_packets: r.get(4)?,
+        out_packets: r.get(5)?,
+        oper: r.get(6)?,
+        flag: r.get(7)?,
+    })
 }
