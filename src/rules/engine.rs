@@ -85,8 +85,46 @@ impl Outcome {
     }
 }
 
-/// A rule's index and an interned entity: the key of the engine's per-series maps.
+/// A rule's index and an interned entity: the key of the absent rules' watch list.
 type Key = (usize, u32);
+
+/// An entity as the engine knows it (see [`Engine::entity`]): an index into its tables,
+/// valid for the engine that made it for as long as that engine lives (entities are never
+/// forgotten, and [`Engine::update`] keeps them), so a caller that sees the same entity on
+/// every sweep looks it up once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntityId(u32);
+
+/// What the engine keeps for one rule on one entity: its evaluator and its alert state, in
+/// one place, so a point costs one look-up per rule.
+struct Entry {
+    rule: usize,
+    eval: SeriesEval,
+    /// The alert state when it holds something (pending, firing, flapping, notified or
+    /// damped); `None` when dormant, or not needed yet since the engine started or the rule
+    /// changed (the store is then asked for it when the condition first gives a verdict).
+    state: Option<Box<AlertState>>,
+    /// Known dormant (inactive with nothing to remember, already in the store; `state` is
+    /// `None`): a flag where a state costs hundreds of bytes, and most (rule, port) pairs of
+    /// a fleet are dormant nearly all the time. A new state is made when the condition next
+    /// holds.
+    dormant: bool,
+}
+
+/// What the engine keeps for one entity, found by its [`EntityId`] without hashing.
+#[derive(Default)]
+struct PerEntity {
+    /// Per metric: the rules that cover it (worked out once per update).
+    applies: Vec<(Metric, Arc<[usize]>)>,
+    /// One entry per rule that has evaluated a point of the entity (a few at most).
+    entries: Vec<Entry>,
+}
+
+impl PerEntity {
+    fn entry(&self, rule: usize) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.rule == rule)
+    }
+}
 
 /// Entity ids (`port:sw/xe-0/0/1`) seen by the engine, interned once: its maps are keyed by
 /// (rule index, entity index), so evaluating a point allocates no string and compares none
@@ -185,15 +223,8 @@ pub struct Engine {
     history: Box<dyn History + Send>,
     silences: Vec<Silence>,
     ids: Ids,
-    series: FastMap<Key, SeriesEval>,
-    /// Alert states that hold something: pending, firing, flapping, notified or damped.
-    states: FastMap<Key, AlertState>,
-    /// Alerts known to be dormant (inactive with nothing to remember, already in the store):
-    /// a key here costs a few bytes where a state costs hundreds, and most (rule, port)
-    /// pairs of a fleet are dormant nearly all the time.
-    dormant: FastMap<Key, ()>,
-    /// Per entity and metric: the rules that cover it (worked out once per update).
-    applies: FastMap<(u32, Metric), Arc<[usize]>>,
+    /// Per interned entity (by its index in `ids`): its rules, evaluators and alert states.
+    entities: Vec<PerEntity>,
     /// Entities seen by absent rules, so that [`Engine::tick`] can notice silence.
     watched: FastMap<Key, (Entity, Metric)>,
     /// Per rule: the indices of the rules named in its `inhibited_by`.
@@ -216,10 +247,7 @@ impl Engine {
             history,
             silences: Vec::new(),
             ids: Ids::default(),
-            series: FastMap::default(),
-            states: FastMap::default(),
-            dormant: FastMap::default(),
-            applies: FastMap::default(),
+            entities: Vec::new(),
             watched: FastMap::default(),
         }
     }
@@ -241,14 +269,20 @@ impl Engine {
                 r.same_definition(&rules[new]).then_some((old, new))
             })
             .collect();
-        self.series = remap(std::mem::take(&mut self.series), &moved);
-        self.states = remap(std::mem::take(&mut self.states), &moved);
-        self.dormant = remap(std::mem::take(&mut self.dormant), &moved);
+        for e in &mut self.entities {
+            e.entries.retain_mut(|x| match moved.get(&x.rule) {
+                Some(&j) => {
+                    x.rule = j;
+                    true
+                }
+                None => false,
+            });
+            e.applies.clear();
+        }
         self.watched = remap(std::mem::take(&mut self.watched), &moved);
         self.inhibitors = inhibitors_of(&rules);
         self.rules = rules;
         self.topology = topology.into();
-        self.applies.clear();
     }
 
     /// The rules.
@@ -268,8 +302,10 @@ impl Engine {
 
     /// Every alert state the engine holds that is pending, firing or flapping.
     pub fn active(&self) -> Vec<&AlertState> {
-        self.states
-            .values()
+        self.entities
+            .iter()
+            .flat_map(|e| &e.entries)
+            .filter_map(|x| x.state.as_deref())
             .filter(|s| s.phase != Phase::Inactive || s.flap.flapping())
             .collect()
     }
@@ -281,15 +317,27 @@ impl Engine {
         let Some(ix) = self.ids.find(id) else {
             return;
         };
-        self.series.retain(|(_, e), _| *e != ix);
-        self.states.retain(|(_, e), _| *e != ix);
-        self.dormant.retain(|(_, e), _| *e != ix);
+        if let Some(e) = self.entities.get_mut(ix as usize) {
+            *e = PerEntity::default();
+        }
         self.watched.retain(|(_, e), _| *e != ix);
-        self.applies.retain(|(e, _), _| *e != ix);
+    }
+
+    /// The engine's handle of `entity` (interned the first time), for [`Engine::observe_id`].
+    pub fn entity(&mut self, entity: &Entity) -> EntityId {
+        let ix = self.ids.intern(entity);
+        if self.entities.len() <= ix as usize {
+            self.entities
+                .resize_with(ix as usize + 1, PerEntity::default);
+        }
+        EntityId(ix)
     }
 
     fn rules_for(&mut self, ix: u32, entity: &Entity, metric: Metric) -> Arc<[usize]> {
-        if let Some(v) = self.applies.get(&(ix, metric)) {
+        let Some(per) = self.entities.get_mut(ix as usize) else {
+            return Arc::from([]);
+        };
+        if let Some((_, v)) = per.applies.iter().find(|(m, _)| *m == metric) {
             return v.clone();
         }
         let v: Arc<[usize]> = self
@@ -302,7 +350,7 @@ impl Engine {
             })
             .map(|(i, _)| i)
             .collect();
-        self.applies.insert((ix, metric), v.clone());
+        per.applies.push((metric, v.clone()));
         v
     }
 
@@ -325,8 +373,20 @@ impl Engine {
     /// Evaluates every rule covering `entity` at each of its points (one per metric, of the
     /// same sweep), in order.
     pub fn observe_each(&mut self, entity: &Entity, points: &[(Metric, Point)]) -> Outcome {
+        let id = self.entity(entity);
+        self.observe_id(id, entity, points)
+    }
+
+    /// [`Engine::observe_each`] for an entity already known by its handle (`id` must be
+    /// this engine's handle of `entity`): no look-up by name.
+    pub fn observe_id(
+        &mut self,
+        id: EntityId,
+        entity: &Entity,
+        points: &[(Metric, Point)],
+    ) -> Outcome {
         let mut out = Outcome::default();
-        let ix = self.ids.intern(entity);
+        let ix = id.0;
         for (metric, p) in points {
             let metric = *metric;
             for &i in self.rules_for(ix, entity, metric).iter() {
@@ -352,9 +412,10 @@ impl Engine {
         watched.sort_by(|a, b| (a.0.0, self.ids.name(a.0.1)).cmp(&(b.0.0, self.ids.name(b.0.1))));
         for ((i, ix), (entity, metric)) in watched {
             let behind = self
-                .series
-                .get(&(i, ix))
-                .and_then(SeriesEval::last_time)
+                .entities
+                .get(ix as usize)
+                .and_then(|e| e.entry(i))
+                .and_then(|x| x.eval.last_time())
                 .is_some_and(|last| last < now.as_second());
             if behind {
                 out.extend(self.evaluate(i, ix, &entity, metric, &Point::unknown(now)));
@@ -371,63 +432,73 @@ impl Engine {
         metric: Metric,
         p: &Point,
     ) -> Outcome {
-        let key: Key = (i, ix);
         let rule = &self.rules[i];
-        let eval = self.series.entry(key).or_insert_with(|| {
-            let mut e = SeriesEval::new(rule);
-            if rule.kind == Kind::Absent
-                && let Some(last) = self.history.last_answer(entity, p.time)
-            {
-                e.silent_since(last);
-            }
-            let span = Engine::warm_span(rule);
-            if span > 0 {
-                let from = Timestamp::from_second(p.time.as_second() - span)
-                    .unwrap_or(Timestamp::UNIX_EPOCH);
-                for past in self.history.points(entity, metric, from, p.time) {
-                    let learn = !excluded(&self.topology, rule, entity, past.time);
-                    e.warm(rule, &past, learn);
+        let Some(per) = self.entities.get_mut(ix as usize) else {
+            return Outcome::default();
+        };
+        let pos = match per.entries.iter().position(|x| x.rule == i) {
+            Some(pos) => pos,
+            None => {
+                let mut e = SeriesEval::new(rule);
+                if rule.kind == Kind::Absent
+                    && let Some(last) = self.history.last_answer(entity, p.time)
+                {
+                    e.silent_since(last);
                 }
+                let span = Engine::warm_span(rule);
+                if span > 0 {
+                    let from = Timestamp::from_second(p.time.as_second() - span)
+                        .unwrap_or(Timestamp::UNIX_EPOCH);
+                    for past in self.history.points(entity, metric, from, p.time) {
+                        let learn = !excluded(&self.topology, rule, entity, past.time);
+                        e.warm(rule, &past, learn);
+                    }
+                }
+                per.entries.push(Entry {
+                    rule: i,
+                    eval: e,
+                    state: None,
+                    dormant: false,
+                });
+                per.entries.len() - 1
             }
-            e
-        });
+        };
         let learn = !excluded(&self.topology, rule, entity, p.time);
-        let Some(mut verdict) = eval.observe_as(rule, p, learn) else {
+        let Some(mut verdict) = per.entries[pos].eval.observe_as(rule, p, learn) else {
             return Outcome::default();
         };
         // Inhibited: while a rule of `inhibited_by` fires on this entity, this one does not
         // start (an alert already firing goes on as usual).
+        let firing = |x: &Entry| x.state.as_ref().is_some_and(|s| s.phase == Phase::Firing);
         if let Verdict::True(r) = &verdict
-            && self.inhibitors[i].iter().any(|j| {
-                self.states
-                    .get(&(*j, ix))
-                    .is_some_and(|s| s.phase == Phase::Firing)
-            })
-            && self
-                .states
-                .get(&key)
-                .is_none_or(|s| s.phase != Phase::Firing)
+            && self.inhibitors[i]
+                .iter()
+                .any(|j| per.entry(*j).is_some_and(firing))
+            && !firing(&per.entries[pos])
         {
             let mut r = r.clone();
             r.note = Some("inhibited by another alert on this entity".into());
             verdict = Verdict::False(r);
         }
         let id = self.ids.name(ix);
-        if self.dormant.contains_key(&key) {
+        let entry = &mut per.entries[pos];
+        if entry.dormant {
             // Nothing to start and nothing to remember: an inactive alert's step on a false or
             // unknown point changes only its latest reading, which no one reads while it is
             // inactive (and flap rules keep their full state).
             if !matches!(verdict, Verdict::True(_)) {
                 return Outcome::default();
             }
-            self.dormant.remove(&key);
-            self.states.insert(key, AlertState::new(&rule.name, id));
+            entry.dormant = false;
+            entry.state = Some(Box::new(AlertState::new(&rule.name, id)));
         }
         let store = &self.store;
-        let state = self.states.entry(key).or_insert_with(|| {
-            store
-                .load(&rule.name, id)
-                .unwrap_or_else(|| AlertState::new(&rule.name, id))
+        let state = entry.state.get_or_insert_with(|| {
+            Box::new(
+                store
+                    .load(&rule.name, id)
+                    .unwrap_or_else(|| AlertState::new(&rule.name, id)),
+            )
         });
         let before = persisted(state);
         let was_notified = state.notified;
@@ -581,8 +652,8 @@ impl Engine {
             self.store.save(state);
         }
         if dormant(rule, state, p.time) {
-            self.states.remove(&key);
-            self.dormant.insert(key, ());
+            entry.state = None;
+            entry.dormant = true;
         }
         out
     }
@@ -590,7 +661,7 @@ impl Engine {
 
 /// True when an alert state holds nothing its next steps need (inactive, nothing notified,
 /// no onset that could damp a next one, no flap tracking) and the store has it as it is: the
-/// engine then keeps only its key ([`Engine`]'s `dormant`), and a new state is made when
+/// engine then keeps only that it is dormant ([`Entry`]'s `dormant`), and a new state is made when
 /// the condition next holds.
 fn dormant(rule: &Rule, s: &AlertState, now: Timestamp) -> bool {
     let window = now.as_second() - super::lifecycle::FLAP_WINDOW_SECS;
@@ -642,6 +713,19 @@ notify = []
         Timestamp::from_second(1_767_571_200 + s).unwrap()
     }
 
+    impl Engine {
+        /// How many alert states are held in full, and how many are dormant.
+        fn held_and_dormant(&self) -> (usize, usize) {
+            let entries = self.entities.iter().flat_map(|e| &e.entries);
+            entries.fold((0, 0), |(h, d), x| {
+                (
+                    h + usize::from(x.state.is_some()),
+                    d + usize::from(x.dormant),
+                )
+            })
+        }
+    }
+
     fn kinds(o: &Outcome) -> Vec<NoticeKind> {
         o.events.iter().map(|e| e.kind).collect()
     }
@@ -654,13 +738,13 @@ notify = []
             let o = e.observe(s, Metric::Value, Point::known(at(0), k as f64));
             assert!(o.transitions.is_empty());
         }
-        assert_eq!((e.states.len(), e.dormant.len()), (0, 50));
+        assert_eq!(e.held_and_dormant(), (0, 50));
         // s7 goes over: it fires at once (for = 0s), and its state is held in full.
         let hot = &series[7];
         let o = e.observe(hot, Metric::Value, Point::known(at(60), 500.0));
         assert_eq!(kinds(&o), vec![NoticeKind::Firing]);
         assert_eq!(e.active().len(), 1);
-        assert_eq!((e.states.len(), e.dormant.len()), (1, 49));
+        assert_eq!(e.held_and_dormant(), (1, 49));
         // An unknown point while firing resolves nothing.
         let o = e.observe(hot, Metric::Value, Point::unknown(at(120)));
         assert!(o.events.is_empty());
@@ -668,10 +752,10 @@ notify = []
         assert_eq!(kinds(&o), vec![NoticeKind::Resolved]);
         // Its onset is remembered for an hour (a second one within it is damped), so the
         // state stays; after the hour a quiet point makes it dormant again.
-        assert_eq!(e.states.len(), 1);
+        assert_eq!(e.held_and_dormant().0, 1);
         let o = e.observe(hot, Metric::Value, Point::known(at(180 + 3700), 5.0));
         assert!(o.transitions.is_empty());
-        assert_eq!((e.states.len(), e.dormant.len()), (0, 50));
+        assert_eq!(e.held_and_dormant(), (0, 50));
         // From dormant, it fires and is notified like a new alert.
         let o = e.observe(hot, Metric::Value, Point::known(at(4000), 900.0));
         assert_eq!(kinds(&o), vec![NoticeKind::Firing]);

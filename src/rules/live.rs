@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
-use super::engine::{Engine, History, Outcome};
+use super::engine::{Engine, EntityId, History, Outcome};
 use super::lifecycle::{AlertState, Phase};
 use super::point::{Entity, Point};
 use super::rule::{Kind, Metric, Rule, Scope};
@@ -216,9 +216,13 @@ const PORT_METRICS: [Metric; 6] = [
 /// A port some rule reads, with the metrics those rules read.
 struct WatchedPort {
     entity: Entity,
+    /// The engine's handle of `entity` (set when the engine is given the watch list).
+    id: Option<EntityId>,
     /// Metrics of `PORT_METRICS` and `OperStatus` that a rule covering this port reads; the
     /// others are not computed (most ports are watched by one rule on one metric, if any).
     metrics: Vec<Metric>,
+    /// Whether its previous interval was unknown (its next point is "after a gap").
+    after_gap: bool,
 }
 
 /// The engine, fed the way the daemon sees the world.
@@ -233,7 +237,8 @@ pub struct LiveRules {
     /// Aggregate metrics some rule reads, per scope.
     wanted: BTreeMap<Scope, Vec<Metric>>,
     /// Per switch, per port: whether its previous interval was unknown (its next point is
-    /// "after a gap").
+    /// "after a gap"), as of the last update, for ports no longer watched (a watched port
+    /// keeps its own in [`WatchedPort`]).
     after_gap: FastMap<String, FastMap<String, bool>>,
 }
 
@@ -278,10 +283,15 @@ impl Watched {
                     .copied()
                     .collect();
                 if !metrics.is_empty() {
-                    ports
-                        .entry(sw.name.clone())
-                        .or_default()
-                        .insert(p.name.clone(), WatchedPort { entity, metrics });
+                    ports.entry(sw.name.clone()).or_default().insert(
+                        p.name.clone(),
+                        WatchedPort {
+                            entity,
+                            id: None,
+                            metrics,
+                            after_gap: true,
+                        },
+                    );
                 }
             }
         }
@@ -307,7 +317,7 @@ impl LiveRules {
         history: Box<dyn History + Send>,
     ) -> LiveRules {
         let w = Watched::of(&rules, topology);
-        LiveRules {
+        let mut live = LiveRules {
             engine: Engine::new(rules, Arc::clone(topology), states, history),
             ports: w.ports,
             switches: w.switches,
@@ -315,6 +325,19 @@ impl LiveRules {
             fed_until: HashMap::new(),
             wanted: w.wanted,
             after_gap: FastMap::default(),
+        };
+        live.adopt_ports();
+        live
+    }
+
+    /// Gives the watched ports their engine handles and their gap flags as last known.
+    fn adopt_ports(&mut self) {
+        for (switch, ports) in &mut self.ports {
+            let gaps = self.after_gap.get(switch);
+            for (name, wp) in ports.iter_mut() {
+                wp.id = Some(self.engine.entity(&wp.entity));
+                wp.after_gap = gaps.and_then(|g| g.get(name)).copied().unwrap_or(true);
+            }
         }
     }
 
@@ -324,11 +347,23 @@ impl LiveRules {
     /// from a gap are kept, so nothing is evaluated twice or mistaken for fresh data.
     pub fn update(&mut self, rules: Vec<Rule>, topology: &Arc<Topology>) {
         let w = Watched::of(&rules, topology);
+        for (switch, ports) in &self.ports {
+            let gaps = self.after_gap.entry(switch.clone()).or_default();
+            for (name, wp) in ports {
+                match gaps.get_mut(name) {
+                    Some(g) => *g = wp.after_gap,
+                    None => {
+                        gaps.insert(name.clone(), wp.after_gap);
+                    }
+                }
+            }
+        }
         self.ports = w.ports;
         self.switches = w.switches;
         self.aggregates = w.aggregates;
         self.wanted = w.wanted;
         self.engine.update(rules, Arc::clone(topology));
+        self.adopt_ports();
     }
 
     /// The engine (silences, active alerts).
@@ -348,21 +383,20 @@ impl LiveRules {
             };
             out.extend_from(self.engine.observe(&sw, Metric::Value, p));
         }
-        let Some(watched) = self.ports.get(&sweep.switch) else {
-            return out;
-        };
-        if !self.after_gap.contains_key(&sweep.switch) {
-            self.after_gap
-                .insert(sweep.switch.clone(), FastMap::default());
-        }
-        let Some(gaps) = self.after_gap.get_mut(&sweep.switch) else {
+        let Some(watched) = self.ports.get_mut(&sweep.switch) else {
             return out;
         };
         for pr in &sweep.ports {
-            let Some(WatchedPort { entity, metrics }) = watched.get(&pr.port) else {
+            let Some(WatchedPort {
+                entity,
+                id,
+                metrics,
+                after_gap,
+            }) = watched.get_mut(&pr.port)
+            else {
                 continue;
             };
-            let was_gap = gaps.get(&pr.port).copied().unwrap_or(true);
+            let was_gap = *after_gap;
             // Every port metric at `t`, unknown unless the reading has a delta (no heap
             // block per port and sweep: a fleet's sweeps are most of the rules' work).
             let mut points = PORT_METRICS.map(|m| (m, Point::unknown(t)));
@@ -400,12 +434,7 @@ impl LiveRules {
                 }
                 PortOutcome::Unknown(_) => (None, true),
             };
-            match gaps.get_mut(&pr.port) {
-                Some(g) => *g = gap_now,
-                None => {
-                    gaps.insert(pr.port.clone(), gap_now);
-                }
-            }
+            *after_gap = gap_now;
             // The port's points of the metrics its rules read, in one call (the entity is
             // looked up once, not once per metric).
             let mut wanted = [(Metric::OperStatus, Point::unknown(t)); PORT_METRICS.len() + 1];
@@ -424,7 +453,11 @@ impl LiveRules {
                 wanted[n] = (Metric::OperStatus, sp);
                 n += 1;
             }
-            out.extend_from(self.engine.observe_each(entity, &wanted[..n]));
+            let id = match *id {
+                Some(id) => id,
+                None => *id.insert(self.engine.entity(entity)),
+            };
+            out.extend_from(self.engine.observe_id(id, entity, &wanted[..n]));
         }
         out
     }
