@@ -350,6 +350,7 @@ impl Engine {
             })
             .map(|(i, _)| i)
             .collect();
+        per.applies.reserve_exact(1);
         per.applies.push((metric, v.clone()));
         v
     }
@@ -454,6 +455,9 @@ impl Engine {
                         e.warm(rule, &past, learn);
                     }
                 }
+                // Exactly as many as needed: a Vec grows to four at its first push, and a
+                // fleet has one of these per port.
+                per.entries.reserve_exact(1);
                 per.entries.push(Entry {
                     rule: i,
                     eval: e,
