@@ -456,29 +456,52 @@ impl BaselineCache {
         }
     }
 
-    /// The share of the variance of the slot means of the history that the season explains
-    /// (between the slots of a season, over the past periods), adjusted for the number of
-    /// slots so that noise scores about 0: 1 - within-slot variance / total variance, each
-    /// divided by its degrees of freedom. `None` when there are too few values to tell.
+    /// The share of the variance of the slot means of the history that the season explains,
+    /// once the series' level is taken out: each slot mean less the mean of the slots within
+    /// half a season either side of it (a moving average over one season, the trend of a
+    /// classical decomposition), so that a level that wanders from day to day, which no time
+    /// of day explains, neither hides a real rhythm nor makes one. Of what is left, the share
+    /// between the slots of a season over the past periods, adjusted for the number of slots
+    /// so that noise scores about 0: 1 - within-slot variance / total variance, each divided
+    /// by its degrees of freedom. `None` when there are too few values to tell.
     fn season_share(&self, abs: i64) -> Option<f64> {
         let ring = self.ring.as_ref()?;
         let per_season = (self.spec.season / self.spec.bucket).max(1);
         let slots = self.spec.history / self.spec.bucket;
-        // Per phase of the season: count, sum, sum of squares (around a shift, for precision).
+        let first = abs - slots;
+        // Around a shift, for precision.
+        let shift = (first..abs).find_map(|s| ring.mean(s))?;
+        let means: Vec<Option<f64>> = (first..abs)
+            .map(|s| ring.mean(s).map(|m| m - shift))
+            .collect();
+        // Prefix sums of the known means and of their count, for the moving average.
+        let mut sums = Vec::with_capacity(means.len() + 1);
+        let mut counts = Vec::with_capacity(means.len() + 1);
+        sums.push(0.0f64);
+        counts.push(0u32);
+        for m in &means {
+            sums.push(sums.last().copied().unwrap_or(0.0) + m.unwrap_or(0.0));
+            counts.push(counts.last().copied().unwrap_or(0) + u32::from(m.is_some()));
+        }
+        let half = (per_season / 2) as usize;
+        // Per phase of the season: count, sum, sum of squares of the detrended means.
         let mut phases = vec![(0u32, 0.0f64, 0.0f64); per_season as usize];
-        let shift = (abs - slots..abs).find_map(|s| ring.mean(s))?;
         let (mut n, mut sum, mut sq) = (0u32, 0.0, 0.0);
-        for s in abs - slots..abs {
-            if let Some(m) = ring.mean(s) {
-                let x = m - shift;
-                let p = &mut phases[s.rem_euclid(per_season) as usize];
-                p.0 += 1;
-                p.1 += x;
-                p.2 += x * x;
-                n += 1;
-                sum += x;
-                sq += x * x;
+        for (i, m) in means.iter().enumerate() {
+            let Some(m) = m else { continue };
+            let (lo, hi) = (i.saturating_sub(half), (i + half + 1).min(means.len()));
+            let known = counts[hi] - counts[lo];
+            if known == 0 {
+                continue;
             }
+            let x = m - (sums[hi] - sums[lo]) / f64::from(known);
+            let p = &mut phases[(first + i as i64).rem_euclid(per_season) as usize];
+            p.0 += 1;
+            p.1 += x;
+            p.2 += x * x;
+            n += 1;
+            sum += x;
+            sq += x * x;
         }
         let groups = phases.iter().filter(|p| p.0 > 0).count();
         if n as usize <= groups + 1 {
@@ -715,6 +738,33 @@ mod tests {
         let night = daily.at(t + 3 * 3600).unwrap();
         assert!(night.fallback.is_none(), "{night:?}");
         assert!(night.value < 3.1, "{night:?}");
+    }
+
+    /// A daily rhythm on a level that wanders from day to day (a port whose traffic grows by
+    /// half in a week, then falls back): the level is taken out before the season is judged,
+    /// so the rhythm is still found, and a wandering level without a rhythm is still none.
+    #[test]
+    fn a_wandering_level_neither_hides_a_rhythm_nor_makes_one() {
+        // Day k's level: 100, 130, 160, 190, 160, 130, 100, 130 (a walk no hour explains).
+        // Measured without taking the level out, the season explains 0.71 of the rhythm's
+        // variance, and the flat series' -0.16.
+        let levels = [100.0, 130.0, 160.0, 190.0, 160.0, 130.0, 100.0, 130.0];
+        let level = |k: i64| levels[(k / 24) as usize];
+        let noise = |k: i64| if (k * 7919) % 5 == 0 { 0.9 } else { 1.0 };
+        let mut rhythm = BaselineCache::new(spec(Some(0.8)), Envelope::Lower);
+        let mut flat = BaselineCache::new(spec(Some(0.3)), Envelope::Lower);
+        for k in 0..(8 * 24) {
+            let day = if (k % 24) >= 8 { 1.0 } else { 0.4 };
+            rhythm.push(k * 3600, level(k) * day * noise(k));
+            flat.push(k * 3600, level(k) * noise(k));
+        }
+        let t: i64 = 8 * 24 * 3600;
+        assert!(rhythm.season_share(t.div_euclid(3600)).unwrap() > 0.8);
+        let night = rhythm.at(t + 3 * 3600).unwrap();
+        assert!(night.fallback.is_none(), "{night:?}");
+        assert!(flat.season_share(t.div_euclid(3600)).unwrap() < 0.1);
+        let f = flat.at(t + 3 * 3600).unwrap();
+        assert!(f.fallback.unwrap().starts_with("no rhythm"));
     }
 
     /// On an hourly series (5-minute slots: one point a slot) `season_points = 3` pools the

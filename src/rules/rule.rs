@@ -264,8 +264,9 @@ pub struct BaselineSpec {
     /// How much of a recent (or fallback) window must have been seen before it is used, in
     /// seconds; `None`: half the window.
     pub warmup: Option<i64>,
-    /// Seasonal only: the share of the variance (0..1) the season must explain before the
-    /// seasonal baseline is used (`season_strength`); where it explains less (a series without
+    /// Seasonal only: the share of the variance (0..1) the season must explain, once the
+    /// series' level (a moving average over one season) is taken out, before the seasonal
+    /// baseline is used (`season_strength`); where it explains less (a series without
     /// that rhythm), every slot of the history is comparable, as for a recent baseline.
     /// `None`: always seasonal.
     #[serde(default)]
