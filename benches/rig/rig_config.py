@@ -6,6 +6,8 @@ default rules, as a user would configure the fleet.
     rig_config.py OUT_DIR PORTS REPO [INTERVAL]
 
 LISTEN (default 127.0.0.1:19477) sets the daemon's listener, so two runs can go side by side.
+SWITCHES=N configures only the fleet's first N switches (a smaller fleet beside a run on the
+whole one).
 """
 import os
 import sys
@@ -13,6 +15,7 @@ import sys
 out, ports, repo = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 interval = sys.argv[4] if len(sys.argv) > 4 else "10s"
 rows = [l.rstrip("\n").split("\t") for l in open("/tmp/bandwatch-rig/targets.tsv") if not l.startswith("#")]
+rows = rows[:int(os.environ.get("SWITCHES", len(rows)))]
 c = ['alias_patterns = ["^Cust: (?P<customer>[A-Za-z0-9_-]+)"]', "",
      "[daemon]", f'listen = "{os.environ.get("LISTEN", "127.0.0.1:19477")}"', f'data_dir = "{out}/var"',
      f'rules_dir = "{repo}/alert-rules"', f'interval = "{interval}"', "",

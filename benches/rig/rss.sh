@@ -12,6 +12,10 @@
 # BACKFILL_DAYS=28 first fills the new store with 28 days of modelled history for every port
 # (`bandwatch backfill`, one sweep per switch every BACKFILL_STEP, default 5m), so the daemon
 # starts as on its 29th day: seasonal baselines with their periods, retention with work to do.
+#
+# The peak printed is the kernel's high-water mark (VmHWM), which a 30 s sample can miss.
+# FLEET=200 brings up (or keeps) a rig of 200 switches and polls only the first SWITCHES of
+# it, so runs of different sizes can go at once (each with its own LISTEN=127.0.0.1:PORT).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -21,8 +25,8 @@ out=${OUT:-/tmp/bandwatch-rss}
 bin=${BANDWATCH:-$repo/target/release/bandwatch}
 mkdir -p "$out"
 [ -x "$bin" ] || { echo "no $bin: run cargo build --release first" >&2; exit 1; }
-(cd "$rig" && ./fleet up "$n" "$ports" >/dev/null)
-python3 "$here/rig_config.py" "$out" "$ports" "$repo" "$interval"
+(cd "$rig" && ./fleet up "${FLEET:-$n}" "$ports" >/dev/null)
+SWITCHES=$n python3 "$here/rig_config.py" "$out" "$ports" "$repo" "$interval"
 "$bin" check -c "$out/rig.toml" >/dev/null
 [ "${KEEP_DATA:-0}" = 1 ] || rm -rf "$out/var"
 if [ "${BACKFILL_DAYS:-0}" -gt 0 ]; then
@@ -43,14 +47,15 @@ while [ "$(date +%s)" -lt "$end" ]; do
     /proc/$pid/status >>"$out/rss.tsv"
   sleep 30
 done
-python3 - "$out/rss.tsv" "$n" "$ports" "$interval" "$(getconf CLK_TCK)" <<'PY'
+hwm=$(awk '/^VmHWM/{print $2}' /proc/$pid/status)
+python3 - "$out/rss.tsv" "$n" "$ports" "$interval" "$(getconf CLK_TCK)" "$hwm" <<'PY'
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n")[1:] if l]
 t = [int(r[0]) for r in rows]; rss = [int(r[1]) / 1024 for r in rows]
 third = t[-1] / 3
 tail = [v for s, v in zip(t, rss) if s >= third]
 print("rss MiB:", " ".join(f"{v:.1f}" for v in rss))
-print(f"peak {max(rss):.1f} MiB; last two thirds {tail[0]:.1f} -> {tail[-1]:.1f} MiB "
+print(f"peak (VmHWM) {int(sys.argv[6]) / 1024:.1f} MiB, highest sample {max(rss):.1f} MiB; last two thirds {tail[0]:.1f} -> {tail[-1]:.1f} MiB "
       f"({(tail[-1] / tail[0] - 1) * 100:+.1f} %), max in them {max(tail):.1f} MiB")
 # CPU over the last two thirds (past start-up), per 1,000 port-samples.
 n, ports, tck = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[5])

@@ -116,5 +116,10 @@ impl Builder<'_, '_> {
                 self.port_transit(topo, &pk, t, &key);
             }
         }
+        // The lists grew by doubling and live as long as the topology: a 48-port switch's
+        // list had room for 64, 0.7 MiB of empty room at 9,600 ports (heaptrack).
+        for sw in &mut topo.switches {
+            std::sync::Arc::make_mut(sw).ports.shrink_to_fit();
+        }
     }
 }
