@@ -307,7 +307,11 @@ async fn starttls_and_tls_with_auth_to_aiosmtpd() {
         !err.contains("wrong"),
         "the password must not appear in errors: {err}"
     );
-    // Notification is failing, and says so; the message is kept, not retried by itself.
+    // Notification is failing, and says so; the message is kept, not retried by itself. The
+    // count is published just after the outbox row is marked (it is read back from the
+    // outbox): wait for it rather than race it.
+    let metrics = n.metrics();
+    wait_for("the refusal counted", LIMIT, || metrics.failed() == 1).await;
     assert_eq!(n.metrics().failed(), 1);
     assert!(
         n.metrics()
@@ -345,7 +349,8 @@ async fn starttls_and_tls_with_auth_to_aiosmtpd() {
             .is_some_and(|m| m.state == MessageState::Sent)
     })
     .await;
-    assert_eq!(n.metrics().failed(), 0);
+    let metrics = n.metrics();
+    wait_for("no refusal counted", LIMIT, || metrics.failed() == 0).await;
     n.stop().await;
 
     // Without the test CA the certificate is not trusted: retried, never sent in clear.
