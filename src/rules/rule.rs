@@ -265,8 +265,9 @@ pub struct BaselineSpec {
     /// seconds; `None`: half the window.
     pub warmup: Option<i64>,
     /// Seasonal only: the share of the variance (0..1) the season must explain, once the
-    /// series' level (a moving average over one season) is taken out, before the seasonal
-    /// baseline is used (`season_strength`); where it explains less (a series without
+    /// series' level (a moving average over one season) and past incidents (slot means far
+    /// from their time of day's median) are taken out, before the seasonal baseline is used
+    /// (`season_strength`); where it explains less (a series without
     /// that rhythm), every slot of the history is comparable, as for a recent baseline.
     /// `None`: always seasonal.
     #[serde(default)]
