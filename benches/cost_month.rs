@@ -150,7 +150,7 @@ fn main() {
                 .collect();
             writer
                 .submit(Sweep {
-                    switch: sw.name.clone(),
+                    switch: sw.name.as_str().into(),
                     time: Timestamp::from_second(ts).expect("a time"),
                     status: SweepStatus::Ok,
                     sys_uptime: Some(1),

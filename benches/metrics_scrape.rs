@@ -83,7 +83,7 @@ fn main() {
             })
             .collect();
         live.apply(&Sweep {
-            switch: sw.name.clone(),
+            switch: sw.name.clone().into(),
             time: jiff::Timestamp::now(),
             status: SweepStatus::Ok,
             sys_uptime: Some(1),

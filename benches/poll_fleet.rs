@@ -151,7 +151,7 @@ fn main() {
                         PortOutcome::Unknown(_) => unknown += 1,
                     }
                 }
-                if let Some(m) = by_name.get(&sweep.switch) {
+                if let Some(m) = by_name.get(&*sweep.switch) {
                     late_us.push(m.last_start_lateness_us.load(Ordering::Relaxed));
                 }
             }

@@ -88,7 +88,7 @@ fn fleet() -> (LiveView, usize) {
             })
             .collect();
         live.apply(&Sweep {
-            switch: sw.name.clone(),
+            switch: sw.name.clone().into(),
             time: jiff::Timestamp::now(),
             status: SweepStatus::Ok,
             sys_uptime: Some(1),

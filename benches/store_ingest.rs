@@ -92,8 +92,8 @@ fn fleet() -> Topology {
             let pl = format!("pl{}", (s * PORTS_PER_SWITCH + p) % PRODUCT_LINES);
             let cust = format!("cust{}", (s * PORTS_PER_SWITCH + p) / 5);
             let key = PortKey {
-                switch: name.clone(),
-                port: pname.clone(),
+                switch: name.clone().into(),
+                port: pname.clone().into(),
             };
             t.product_lines
                 .entry(pl.clone())
@@ -116,13 +116,13 @@ fn fleet() -> Topology {
                 .ports
                 .push(key);
             sw.ports.push(Port {
-                name: pname.clone(),
+                name: pname.clone().into(),
                 labels: PortLabels {
                     site: site.into(),
-                    switch: name.clone(),
-                    port: pname,
-                    product_line: Some(pl),
-                    customer: Some(cust),
+                    switch: name.clone().into(),
+                    port: pname.into(),
+                    product_line: Some(pl.into()),
+                    customer: Some(cust.into()),
                     role: None,
                 },
                 max_rate: None,
@@ -184,7 +184,7 @@ fn sweeps(t: &Topology, start: i64, minutes: i64) -> Vec<Sweep> {
                 })
                 .collect();
             out.push(Sweep {
-                switch: sw.name.clone(),
+                switch: sw.name.clone().into(),
                 time: Timestamp::from_millisecond(end_ms).unwrap_or(Timestamp::UNIX_EPOCH),
                 status: SweepStatus::Ok,
                 sys_uptime: Some(1),
@@ -430,8 +430,8 @@ fn fleet_shaped(spec: &str, minutes: i64) {
         for k in 1..=ports {
             let pname = format!("swp{k}");
             let key = PortKey {
-                switch: name.clone(),
-                port: pname.clone(),
+                switch: name.clone().into(),
+                port: pname.clone().into(),
             };
             let cust =
                 (k <= ports - 2).then(|| CUSTOMERS[((i * 31 + k * 7) % 15) as usize].to_string());
@@ -448,13 +448,13 @@ fn fleet_shaped(spec: &str, minutes: i64) {
                     .push(key);
             }
             sw.ports.push(Port {
-                name: pname.clone(),
+                name: pname.clone().into(),
                 labels: PortLabels {
                     site: "rig".into(),
-                    switch: name.clone(),
-                    port: pname,
+                    switch: name.clone().into(),
+                    port: pname.into(),
                     product_line: None,
-                    customer: cust,
+                    customer: cust.map(Into::into),
                     role: Some(if k > ports - 2 { "uplink" } else { "server" }.into()),
                 },
                 max_rate: None,
@@ -523,7 +523,7 @@ fn fleet_shaped(spec: &str, minutes: i64) {
                 .collect::<Vec<_>>();
             samples += ports.len() as u64;
             w.submit(Sweep {
-                switch: sw.name.clone(),
+                switch: sw.name.clone().into(),
                 time: Timestamp::from_millisecond(end_ms).unwrap_or(Timestamp::UNIX_EPOCH),
                 status: SweepStatus::Ok,
                 sys_uptime: Some(1),

@@ -42,12 +42,12 @@ fn fleet() -> Topology {
         let name = format!("sw{s:02}");
         let ports = (0..PORTS_PER_SWITCH)
             .map(|p| Port {
-                name: format!("xe-0/0/{p}"),
+                name: format!("xe-0/0/{p}").into(),
                 labels: PortLabels {
                     site: "bj-1".into(),
-                    switch: name.clone(),
-                    port: format!("xe-0/0/{p}"),
-                    product_line: Some(format!("pl{}", p % 40)),
+                    switch: name.clone().into(),
+                    port: format!("xe-0/0/{p}").into(),
+                    product_line: Some(format!("pl{}", p % 40).into()),
                     customer: None,
                     role: None,
                 },
@@ -78,13 +78,13 @@ fn sweep(switch: usize, minute: i64, start: i64) -> Sweep {
     let phase = phase_offset(&name, std::time::Duration::from_secs(60)).as_millis() as i64;
     let time = Timestamp::from_millisecond((start + minute * 60) * 1000 + phase + 350).unwrap();
     Sweep {
-        switch: name,
+        switch: name.into(),
         time,
         status: SweepStatus::Ok,
         sys_uptime: Some(1),
         ports: (0..PORTS_PER_SWITCH)
             .map(|p| PortResult {
-                port: format!("xe-0/0/{p}"),
+                port: format!("xe-0/0/{p}").into(),
                 outcome: PortOutcome::Reading(PortReading {
                     if_index: p as u32 + 1,
                     oper_status: OperStatus::Up,

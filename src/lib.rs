@@ -14,6 +14,7 @@ pub mod flow;
 pub mod format;
 pub(crate) mod hash;
 pub mod http;
+pub mod intern;
 pub mod maintenance;
 pub mod notify;
 pub mod poll;

@@ -36,7 +36,7 @@ fn two_product_lines_share_a_switch_on_different_uplinks() {
     );
     let cdn = t.port(&key("bj1-core-a", "xe-0/0/1")).unwrap();
     assert_eq!(cdn.labels.role.as_deref(), Some("uplink"));
-    assert_eq!(cdn.labels.site, "bj-1");
+    assert_eq!(&*cdn.labels.site, "bj-1");
     assert_eq!(cdn.max_rate.map(|r| r.bps()), Some(10_000_000_000));
 }
 

@@ -182,11 +182,11 @@ fn switch(ports: &[&str]) -> Switch {
         ports: ports
             .iter()
             .map(|p| Port {
-                name: p.to_string(),
+                name: (*p).into(),
                 labels: PortLabels {
                     site: "lab".into(),
                     switch: "mem".into(),
-                    port: p.to_string(),
+                    port: (*p).into(),
                     ..PortLabels::default()
                 },
                 max_rate: None,
@@ -211,7 +211,7 @@ fn setup(ports: &[&str]) -> (Arc<Agent>, SwitchPoller, Arc<SwitchMetrics>) {
 }
 
 fn reading(s: &bandwatch::poll::Sweep, port: &str) -> bandwatch::poll::PortReading {
-    match &s.ports.iter().find(|p| p.port == port).unwrap().outcome {
+    match &s.ports.iter().find(|p| &*p.port == port).unwrap().outcome {
         PortOutcome::Reading(r) => r.clone(),
         other => panic!("{port}: {other:?}"),
     }
@@ -275,7 +275,7 @@ async fn a_removed_port_is_missing_without_a_walk_every_sweep() {
         agent.uptime(1000 + n * 10);
         agent.interface(1, "eth1", u64::from(n) * 100, true);
         let s = poller.poll().await;
-        let gone = &s.ports.iter().find(|p| p.port == "gone").unwrap().outcome;
+        let gone = &s.ports.iter().find(|p| &*p.port == "gone").unwrap().outcome;
         assert_eq!(*gone, PortOutcome::Unknown(UnknownReason::PortMissing));
         if n > 1 {
             assert_eq!(reading(&s, "eth1").quality, Quality::Ok);

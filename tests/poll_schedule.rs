@@ -82,7 +82,7 @@ async fn sweeps_start_on_a_fixed_grid_and_a_slow_switch_delays_no_other() {
     let deadline = tokio::time::Instant::now() + StdDuration::from_millis(6500);
     while let Ok(Some(s)) = tokio::time::timeout_at(deadline, rx.recv()).await {
         assert_eq!(s.status, SweepStatus::Timeout);
-        if s.switch == "steady" {
+        if &*s.switch == "steady" {
             steady.push(s.time);
         } else {
             stuck += 1;

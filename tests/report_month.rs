@@ -317,7 +317,7 @@ fn a_customer_named_only_by_an_ifalias_is_reported_by_id_for_the_months_it_has_d
     // What the daemon's store sees once the poller attributed `Cust: hooli` on sw-a p9 and
     // `Cust: idle` on sw-b p9: the configured topology plus those ports.
     let alias = |switch: &str, customer: &str| bandwatch::config::PortLabels {
-        site: String::new(),
+        site: "".into(),
         switch: switch.into(),
         port: "p9".into(),
         product_line: None,

@@ -38,7 +38,7 @@ ports = ["eth1"]
 "#;
 
 fn reading<'a>(s: &'a Sweep, port: &str) -> &'a PortReading {
-    let p = s.ports.iter().find(|p| p.port == port).unwrap();
+    let p = s.ports.iter().find(|p| &*p.port == port).unwrap();
     match &p.outcome {
         PortOutcome::Reading(r) => r,
         other => panic!("{port}: {other:?} in {s:?}"),

@@ -125,7 +125,7 @@ async fn every_scenario_event_yields_the_expected_flags_and_rates() {
     while let Ok(Some(s)) = tokio::time::timeout_at(deadline, rx.recv()).await {
         // Scenario time of the sweep.
         let t = (s.time - t0).total(jiff::Unit::Second).unwrap() * SCALE;
-        sweeps.entry(s.switch.clone()).or_default().push((t, s));
+        sweeps.entry(s.switch.to_string()).or_default().push((t, s));
     }
     poller.shutdown();
 
@@ -157,7 +157,7 @@ async fn every_scenario_event_yields_the_expected_flags_and_rates() {
     eprintln!("{rate_checks} rates checked, worst relative error {worst:.5}");
 
     let quality = |s: &Sweep, port: &str| -> Result<Quality, UnknownReason> {
-        match &s.ports.iter().find(|p| p.port == port).unwrap().outcome {
+        match &s.ports.iter().find(|p| &*p.port == port).unwrap().outcome {
             PortOutcome::Reading(r) => Ok(r.quality),
             PortOutcome::Unknown(u) => Err(*u),
         }
@@ -182,7 +182,7 @@ async fn every_scenario_event_yields_the_expected_flags_and_rates() {
     // The alias-attributed customer port is polled with its labels.
     assert!(
         s0.iter()
-            .all(|(_, s)| s.ports.iter().any(|p| p.port == "eth4"))
+            .all(|(_, s)| s.ports.iter().any(|p| &*p.port == "eth4"))
     );
 
     // sim-0001: the reboot is exactly one reset per port, then ok again under new ifIndexes.
@@ -202,7 +202,7 @@ async fn every_scenario_event_yields_the_expected_flags_and_rates() {
             .1
             .ports
             .iter()
-            .find(|p| p.port == port)
+            .find(|p| &*p.port == port)
             .unwrap()
             .outcome
         else {

@@ -160,7 +160,7 @@ pub fn summary(cfg: &Config, rules: &RuleFiles) -> String {
     }
     let _ = writeln!(s, "\nproduct lines");
     for pl in t.product_lines.values() {
-        let mut switches: Vec<&str> = pl.ports.iter().map(|p| p.switch.as_str()).collect();
+        let mut switches: Vec<&str> = pl.ports.iter().map(|p| &*p.switch).collect();
         switches.sort();
         switches.dedup();
         let mut sites: Vec<&str> = switches

@@ -79,7 +79,7 @@ async fn poll_switch(switch: Arc<Switch>, rates: Option<std::time::Duration>) ->
     let source = match crate::snmp::connect(&switch.address, &switch.snmp).await {
         Ok(s) => s,
         Err(e) => {
-            let names: Vec<String> = switch.ports.iter().map(|p| p.name.clone()).collect();
+            let names: Vec<Arc<str>> = switch.ports.iter().map(|p| p.name.clone()).collect();
             let sweep = failed_sweep(&switch, &names, &e);
             return lines(&sweep, None);
         }

@@ -429,10 +429,10 @@ impl super::build::Builder<'_, '_> {
             let i = nodes.len();
             nodes.push(r);
             if let Some(p) = topo.port(pk) {
-                let site = p.labels.site.as_str();
+                let site = &*p.labels.site;
                 transit_at.entry(site).or_default().push(i);
                 match &p.labels.product_line {
-                    Some(pl) => transit_of_line.entry(pl.as_str()).or_default().push(i),
+                    Some(pl) => transit_of_line.entry(&**pl).or_default().push(i),
                     None => shared_at.entry(site).or_default().push(i),
                 }
             }
@@ -444,7 +444,7 @@ impl super::build::Builder<'_, '_> {
             for c in topo.customers.values() {
                 let here = c.ports.iter().any(|pk| {
                     topo.port(pk).is_some_and(|p| {
-                        p.labels.site == *site && !topo.pricing.transit.contains_key(pk)
+                        *p.labels.site == **site && !topo.pricing.transit.contains_key(pk)
                     })
                 });
                 if here && let Some(&i) = customer_node.get(c.id.as_str()) {
@@ -476,7 +476,7 @@ impl super::build::Builder<'_, '_> {
                     continue;
                 }
                 if let Some(p) = topo.port(pk) {
-                    g.extend(shared_at.get(p.labels.site.as_str()).into_iter().flatten());
+                    g.extend(shared_at.get(&*p.labels.site).into_iter().flatten());
                     if let Some(&i) = p
                         .labels
                         .customer

@@ -18,9 +18,19 @@ use super::units::{BitRate, Duration};
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct PortKey {
     /// Switch name.
-    pub switch: String,
+    pub switch: Arc<str>,
     /// Port name, as the device reports it in ifName (or ifDescr).
-    pub port: String,
+    pub port: Arc<str>,
+}
+
+impl PortKey {
+    /// The key of `port` on `switch` (both interned: see [`crate::intern`]).
+    pub fn new(switch: &str, port: &str) -> PortKey {
+        PortKey {
+            switch: crate::intern::intern(switch),
+            port: crate::intern::intern(port),
+        }
+    }
 }
 
 impl fmt::Display for PortKey {
@@ -33,17 +43,17 @@ impl fmt::Display for PortKey {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct PortLabels {
     /// Site of the port's switch.
-    pub site: String,
+    pub site: Arc<str>,
     /// Switch name.
-    pub switch: String,
+    pub switch: Arc<str>,
     /// Port name.
-    pub port: String,
+    pub port: Arc<str>,
     /// The product line whose traffic this port carries, if any.
-    pub product_line: Option<String>,
+    pub product_line: Option<Arc<str>>,
     /// The customer this port serves, if any.
-    pub customer: Option<String>,
+    pub customer: Option<Arc<str>>,
     /// Free role label: uplink, customer, peering, ...
-    pub role: Option<String>,
+    pub role: Option<Arc<str>>,
 }
 
 /// A datacenter or PoP.
@@ -61,7 +71,7 @@ pub struct Site {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Port {
     /// Port name (ifName, else ifDescr).
-    pub name: String,
+    pub name: Arc<str>,
     /// Labels for attribution.
     pub labels: PortLabels,
     /// Cap for bogus-delta detection; `None` means the interface's ifHighSpeed.
@@ -262,7 +272,7 @@ impl Topology {
     pub fn with_attributed(&self, discovered: &[PortLabels]) -> Topology {
         let mut t = self.clone();
         for labels in discovered {
-            let Some(sw) = t.switches.iter_mut().find(|s| s.name == labels.switch) else {
+            let Some(sw) = t.switches.iter_mut().find(|s| *s.name == *labels.switch) else {
                 continue;
             };
             if sw.ports.iter().any(|p| p.name == labels.port) {
@@ -272,7 +282,7 @@ impl Topology {
             let port = Port {
                 name: labels.port.clone(),
                 labels: PortLabels {
-                    site: sw.site.clone(),
+                    site: crate::intern::intern(&sw.site),
                     ..labels.clone()
                 },
                 max_rate: None,
@@ -283,9 +293,9 @@ impl Topology {
             sw.ports.push(port);
             if let Some(pl) = &labels.product_line {
                 t.product_lines
-                    .entry(pl.clone())
+                    .entry(pl.to_string())
                     .or_insert_with(|| ProductLine {
-                        name: pl.clone(),
+                        name: pl.to_string(),
                         owners: Vec::new(),
                         ports: Vec::new(),
                         description: Some("named by an ifAlias pattern".into()),
@@ -295,10 +305,10 @@ impl Topology {
             }
             if let Some(c) = &labels.customer {
                 t.customers
-                    .entry(c.clone())
+                    .entry(c.to_string())
                     .or_insert_with(|| Customer {
-                        id: c.clone(),
-                        name: c.clone(),
+                        id: c.to_string(),
+                        name: c.to_string(),
                         account_manager: None,
                         ports: Vec::new(),
                     })
@@ -355,11 +365,11 @@ ports = [{ switch = "sw1", name = "eth2" }]
 
     fn alias(port: &str, customer: Option<&str>, product_line: Option<&str>) -> PortLabels {
         PortLabels {
-            site: String::new(),
+            site: "".into(),
             switch: "sw1".into(),
             port: port.into(),
-            product_line: product_line.map(String::from),
-            customer: customer.map(String::from),
+            product_line: product_line.map(Arc::from),
+            customer: customer.map(Arc::from),
             role: Some("customer".into()),
         }
     }
@@ -374,7 +384,7 @@ ports = [{ switch = "sw1", name = "eth2" }]
             alias("eth1", Some("globex"), None),
             alias("eth9", Some("nobody"), None),
         ]);
-        let keys = |v: &[PortKey]| v.iter().map(|k| k.port.clone()).collect::<Vec<_>>();
+        let keys = |v: &[PortKey]| v.iter().map(|k| k.port.to_string()).collect::<Vec<_>>();
         assert_eq!(keys(&e.customers["acme"].ports), ["eth2", "eth3"]);
         assert_eq!(e.customers["acme"].name, "ACME Corp");
         assert_eq!(keys(&e.customers["initech"].ports), ["eth4"]);
@@ -387,7 +397,7 @@ ports = [{ switch = "sw1", name = "eth2" }]
                 port: "eth3".into(),
             })
             .expect("eth3 is a port of the effective topology");
-        assert_eq!(eth3.labels.site, "bj-1");
+        assert_eq!(&*eth3.labels.site, "bj-1");
         assert_eq!(eth3.labels.customer.as_deref(), Some("acme"));
         // A port on a switch the configuration does not know is left out.
         let mut other = alias("eth5", Some("hooli"), None);

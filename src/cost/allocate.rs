@@ -336,18 +336,15 @@ pub fn allocate(
             cost
         };
         let weights = weights(plan, slots, &buckets, &usage);
-        by_site
-            .entry(port.labels.site.as_str())
-            .or_default()
-            .push(Up {
-                port: pk.clone(),
-                line: port.labels.product_line.clone(),
-                plan,
-                usage,
-                cost,
-                cost_projected,
-                weights,
-            });
+        by_site.entry(&*port.labels.site).or_default().push(Up {
+            port: pk.clone(),
+            line: port.labels.product_line.as_deref().map(str::to_string),
+            plan,
+            usage,
+            cost,
+            cost_projected,
+            weights,
+        });
     }
     let mut out = Allocation::default();
     for (site, ups) in by_site {
@@ -356,7 +353,7 @@ pub fn allocate(
                 .iter()
                 .filter(|pk| {
                     !pricing.transit.contains_key(*pk)
-                        && topology.port(pk).is_some_and(|p| p.labels.site == site)
+                        && topology.port(pk).is_some_and(|p| *p.labels.site == *site)
                 })
                 .cloned()
                 .collect()

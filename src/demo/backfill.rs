@@ -45,7 +45,7 @@ fn sweep_at(
         .iter()
         .enumerate()
         .map(|(j, p)| {
-            let by_name = model.ports.iter().position(|m| m.name == p.name);
+            let by_name = model.ports.iter().position(|m| *m.name == *p.name);
             let at = by_name.or((j < model.ports.len()).then_some(j));
             let outcome = match at {
                 None => PortOutcome::Unknown(crate::poll::UnknownReason::PortMissing),
@@ -75,7 +75,7 @@ fn sweep_at(
         })
         .collect();
     Sweep {
-        switch: sw.name.clone(),
+        switch: crate::intern::intern(&sw.name),
         time,
         status: SweepStatus::Ok,
         sys_uptime: None,

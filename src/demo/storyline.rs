@@ -111,7 +111,7 @@ impl Storyline {
             .find(|pl| {
                 pl.ports
                     .iter()
-                    .any(|k| k.switch == ATTACK_PORT.0 && k.port == ATTACK_PORT.1)
+                    .any(|k| *k.switch == *ATTACK_PORT.0 && *k.port == *ATTACK_PORT.1)
             })
             .map_or("no product line".to_string(), |pl| pl.name.clone());
         let churn_end = min(3.5).max(min(2.0) + CHURN_REAL_SECS);

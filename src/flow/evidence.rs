@@ -951,8 +951,8 @@ pub fn switches_of(entity: &str, topology: &Topology) -> Vec<String> {
             listed
                 .into_iter()
                 .flatten()
-                .map(|k| k.switch.clone())
-                .chain(labelled.map(|p| p.labels.switch.clone()))
+                .map(|k| k.switch.to_string())
+                .chain(labelled.map(|p| p.labels.switch.to_string()))
                 .collect()
         }
         _ => Vec::new(),

@@ -56,8 +56,8 @@ struct Inner {
     last_sweep: Option<std::time::Instant>,
     /// Per switch, per port name: found without building a key (a sweep updates every port
     /// of its switch; a `PortKey` per port was two strings allocated and freed per sample).
-    ports: FastMap<String, FastMap<String, PortState>>,
-    switches: HashMap<String, SwitchState>,
+    ports: FastMap<Arc<str>, FastMap<Arc<str>, PortState>>,
+    switches: HashMap<Arc<str>, SwitchState>,
     samples_by_quality: HashMap<&'static str, u64>,
 }
 
@@ -96,8 +96,8 @@ impl LiveView {
         g.ports.retain(|switch, ports| {
             ports.retain(|port, _| {
                 let key = PortKey {
-                    switch: switch.clone(),
-                    port: port.clone(),
+                    switch: Arc::clone(switch),
+                    port: Arc::clone(port),
                 };
                 topology.port(&key).is_some()
             });
@@ -128,10 +128,10 @@ impl LiveView {
         // Readings counted per quality over the sweep, then added once per quality.
         let mut by_quality: Vec<(&'static str, u64)> = Vec::new();
         let g = &mut *g;
-        if !g.ports.contains_key(sweep.switch.as_str()) {
+        if !g.ports.contains_key(&*sweep.switch) {
             g.ports.insert(sweep.switch.clone(), FastMap::default());
         }
-        let Some(ports) = g.ports.get_mut(sweep.switch.as_str()) else {
+        let Some(ports) = g.ports.get_mut(&*sweep.switch) else {
             return;
         };
         for pr in &sweep.ports {
@@ -142,10 +142,10 @@ impl LiveView {
                     None => by_quality.push((q, 1)),
                 }
             }
-            if !ports.contains_key(pr.port.as_str()) {
+            if !ports.contains_key(&*pr.port) {
                 ports.insert(pr.port.clone(), PortState::default());
             }
-            let Some(st) = ports.get_mut(pr.port.as_str()) else {
+            let Some(st) = ports.get_mut(&*pr.port) else {
                 continue;
             };
             match &pr.outcome {
@@ -213,14 +213,18 @@ impl LiveView {
                 .flat_map(|(switch, ports)| {
                     ports.iter().map(move |(port, st)| {
                         let key = PortKey {
-                            switch: switch.clone(),
-                            port: port.clone(),
+                            switch: Arc::clone(switch),
+                            port: Arc::clone(port),
                         };
                         (key, st.clone())
                     })
                 })
                 .collect(),
-            switches: g.switches.clone(),
+            switches: g
+                .switches
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
             samples_by_quality: g.samples_by_quality.clone(),
             attributed,
         }

@@ -374,9 +374,9 @@ fn aggregate_family(
 
 fn port_labels<'a>(l: &'a PortLabels, direction: Option<&'a str>) -> Vec<(&'static str, &'a str)> {
     let mut v = vec![
-        ("site", l.site.as_str()),
-        ("switch", l.switch.as_str()),
-        ("port", l.port.as_str()),
+        ("site", &*l.site),
+        ("switch", &*l.switch),
+        ("port", &*l.port),
     ];
     if let Some(d) = direction {
         v.push(("direction", d));

@@ -24,7 +24,7 @@ impl AttributedPorts {
             // The map is ordered by switch, then port: compare with the new set in that order.
             let before: Vec<&PortLabels> = map
                 .iter()
-                .filter(|(k, _)| k.switch == switch)
+                .filter(|(k, _)| *k.switch == *switch)
                 .map(|(_, v)| v)
                 .collect();
             let mut after: Vec<&PortLabels> = ports.iter().collect();
@@ -32,10 +32,10 @@ impl AttributedPorts {
             if before == after {
                 return;
             }
-            map.retain(|k, _| k.switch != switch);
+            map.retain(|k, _| *k.switch != *switch);
             for labels in ports {
                 let key = PortKey {
-                    switch: switch.to_string(),
+                    switch: crate::intern::intern(switch),
                     port: labels.port.clone(),
                 };
                 map.insert(key, labels);
@@ -59,7 +59,7 @@ impl AttributedPorts {
         let mut names: Vec<String> = self
             .inner
             .read()
-            .map(|m| m.keys().map(|k| k.switch.clone()).collect())
+            .map(|m| m.keys().map(|k| k.switch.to_string()).collect())
             .unwrap_or_default();
         names.dedup();
         names

@@ -3,8 +3,10 @@
 //! ifIndex map is (re)learned and ifAlias patterns attribute extra ports.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::config::{PortLabels, Switch};
+use crate::intern::intern;
 use crate::snmp::oids::Column;
 use crate::snmp::{SnmpError, SnmpSource, walk_columns};
 
@@ -81,7 +83,7 @@ pub async fn discover<S: SnmpSource + ?Sized>(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attribution {
     /// Port name.
-    pub name: String,
+    pub name: Arc<str>,
     /// Labels for its samples.
     pub labels: PortLabels,
     /// Configured cap for bogus-delta detection, bits per second.
@@ -105,19 +107,19 @@ pub fn attribute(switch: &Switch, interfaces: &Interfaces) -> Vec<Attribution> {
         .collect();
     for iface in interfaces.by_index.values() {
         let name = iface.port_name();
-        if name.is_empty() || out.iter().any(|a| a.name == name) {
+        if name.is_empty() || out.iter().any(|a| *a.name == *name) {
             continue;
         }
         if let Some(found) = switch.attribute_alias(&iface.alias) {
             out.push(Attribution {
-                name: name.to_string(),
+                name: intern(name),
                 labels: PortLabels {
-                    site: switch.site.clone(),
-                    switch: switch.name.clone(),
-                    port: name.to_string(),
-                    product_line: found.product_line,
-                    customer: found.customer,
-                    role: found.role,
+                    site: intern(&switch.site),
+                    switch: intern(&switch.name),
+                    port: intern(name),
+                    product_line: found.product_line.as_deref().map(intern),
+                    customer: found.customer.as_deref().map(intern),
+                    role: found.role.as_deref().map(intern),
                 },
                 max_rate: None,
                 configured: false,
@@ -191,12 +193,12 @@ mod tests {
         ifs.by_index.insert(3, iface("eth3", "", "spare"));
         let a = attribute(&switch(), &ifs);
         assert_eq!(a.len(), 2);
-        assert_eq!(a[0].name, "eth1");
+        assert_eq!(&*a[0].name, "eth1");
         assert!(a[0].configured);
         assert_eq!(a[0].labels.customer, None, "config wins over the alias");
-        assert_eq!(a[1].name, "eth2");
+        assert_eq!(&*a[1].name, "eth2");
         assert!(!a[1].configured);
         assert_eq!(a[1].labels.customer.as_deref(), Some("globex"));
-        assert_eq!(a[1].labels.site, "dc");
+        assert_eq!(&*a[1].labels.site, "dc");
     }
 }

@@ -66,11 +66,11 @@ impl SnmpSource for ReplaySource {
 
 fn replay_switch() -> Switch {
     let port = |name: &str| Port {
-        name: name.to_string(),
+        name: crate::intern::intern(name),
         labels: PortLabels {
             site: "replay".into(),
             switch: "replay".into(),
-            port: name.to_string(),
+            port: crate::intern::intern(name),
             ..PortLabels::default()
         },
         max_rate: None,

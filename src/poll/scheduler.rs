@@ -250,7 +250,8 @@ async fn run_switch(
                     metrics
                         .errors
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let names: Vec<String> = switch.ports.iter().map(|p| p.name.clone()).collect();
+                    let names: Vec<std::sync::Arc<str>> =
+                        switch.ports.iter().map(|p| p.name.clone()).collect();
                     if tx.send(failed_sweep(&switch, &names, &e)).await.is_err() {
                         return;
                     }

@@ -4,6 +4,8 @@
 //! Unknown is never zero: a port whose interval could not be measured has no [`Delta`], and
 //! every consumer must treat it as a gap.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -201,8 +203,8 @@ impl PortOutcome {
 /// One configured port in a sweep.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct PortResult {
-    /// Port name, as configured (or as found by an alias pattern).
-    pub port: String,
+    /// Port name, as configured (or as found by an alias pattern): the topology's shared copy.
+    pub port: Arc<str>,
     /// What was read.
     pub outcome: PortOutcome,
 }
@@ -222,8 +224,8 @@ pub enum SweepStatus {
 /// One poll of one switch.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Sweep {
-    /// Switch name.
-    pub switch: String,
+    /// Switch name (the topology's shared copy).
+    pub switch: Arc<str>,
     /// When the response arrived (the end of every delta in this sweep).
     pub time: Timestamp,
     /// How the switch answered.

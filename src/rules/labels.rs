@@ -4,9 +4,11 @@
 //! strings: label names and the values many ports repeat (a site, a switch, a role) are held
 //! once in an interning pool, not once per port.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::Arc;
+
+use crate::intern::intern;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -100,35 +102,6 @@ impl<'de> Deserialize<'de> for Labels {
         let m = BTreeMap::<String, String>::deserialize(d)?;
         Ok(Labels::from(&m))
     }
-}
-
-/// Interned strings. Entries only the pool still holds are dropped when it has doubled since
-/// the last sweep, so a reload that renames things does not grow it for ever.
-struct Pool {
-    set: HashSet<Arc<str>>,
-    sweep_at: usize,
-}
-
-static POOL: LazyLock<Mutex<Pool>> = LazyLock::new(|| {
-    Mutex::new(Pool {
-        set: HashSet::new(),
-        sweep_at: 1024,
-    })
-});
-
-/// The shared copy of `s`.
-fn intern(s: &str) -> Arc<str> {
-    let mut pool = POOL.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(a) = pool.set.get(s) {
-        return Arc::clone(a);
-    }
-    if pool.set.len() >= pool.sweep_at {
-        pool.set.retain(|a| Arc::strong_count(a) > 1);
-        pool.sweep_at = (pool.set.len() * 2).max(1024);
-    }
-    let a: Arc<str> = Arc::from(s);
-    pool.set.insert(Arc::clone(&a));
-    a
 }
 
 #[cfg(test)]

@@ -284,7 +284,7 @@ impl Watched {
                     .collect();
                 if !metrics.is_empty() {
                     ports.entry(sw.name.clone()).or_default().insert(
-                        p.name.clone(),
+                        p.name.to_string(),
                         WatchedPort {
                             entity,
                             id: None,
@@ -375,7 +375,7 @@ impl LiveRules {
     pub fn on_sweep(&mut self, sweep: &Sweep) -> Outcome {
         let mut out = Outcome::default();
         let t = sweep.time;
-        if let Some(sw) = self.switches.get(&sweep.switch).cloned() {
+        if let Some(sw) = self.switches.get(&*sweep.switch).cloned() {
             let p = if sweep.status == SweepStatus::Ok {
                 Point::known(t, 1.0)
             } else {
@@ -383,7 +383,7 @@ impl LiveRules {
             };
             out.extend_from(self.engine.observe(&sw, Metric::Value, p));
         }
-        let Some(watched) = self.ports.get_mut(&sweep.switch) else {
+        let Some(watched) = self.ports.get_mut(&*sweep.switch) else {
             return out;
         };
         for pr in &sweep.ports {
@@ -392,7 +392,7 @@ impl LiveRules {
                 id,
                 metrics,
                 after_gap,
-            }) = watched.get_mut(&pr.port)
+            }) = watched.get_mut(&*pr.port)
             else {
                 continue;
             };

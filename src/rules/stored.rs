@@ -117,7 +117,7 @@ fn sweeps(
                 SweepStatus::Ok
             };
             Sweep {
-                switch,
+                switch: crate::intern::intern(&switch),
                 time,
                 status,
                 sys_uptime: None,

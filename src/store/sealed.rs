@@ -161,7 +161,7 @@ mod tests {
 
     fn sweep(switch: &str, secs: i64) -> Sweep {
         Sweep {
-            switch: switch.to_string(),
+            switch: switch.into(),
             time: Timestamp::from_second(secs).unwrap(),
             status: crate::poll::SweepStatus::Timeout,
             sys_uptime: None,

@@ -245,7 +245,7 @@ pub fn write_every(
                 .collect();
             writer
                 .submit(Sweep {
-                    switch: sw.name.clone(),
+                    switch: sw.name.clone().into(),
                     time: Timestamp::from_second(t).unwrap(),
                     status: SweepStatus::Ok,
                     sys_uptime: Some(1),

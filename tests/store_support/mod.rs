@@ -52,8 +52,8 @@ pub fn topology(ports: &[PortSpec<'_>]) -> Arc<Topology> {
                 .push(sw.to_string());
         }
         let key = PortKey {
-            switch: sw.to_string(),
-            port: port.to_string(),
+            switch: (*sw).into(),
+            port: (*port).into(),
         };
         if let Some(pl) = pl {
             t.product_lines
@@ -81,13 +81,13 @@ pub fn topology(ports: &[PortSpec<'_>]) -> Arc<Topology> {
         }
         let s = t.switches.iter_mut().find(|s| s.name == *sw).unwrap();
         std::sync::Arc::make_mut(s).ports.push(Port {
-            name: port.to_string(),
+            name: (*port).into(),
             labels: PortLabels {
-                site,
-                switch: sw.to_string(),
-                port: port.to_string(),
-                product_line: pl.map(str::to_string),
-                customer: cust.map(str::to_string),
+                site: site.into(),
+                switch: (*sw).into(),
+                port: (*port).into(),
+                product_line: pl.map(str::to_string).map(Into::into),
+                customer: cust.map(str::to_string).map(Into::into),
                 role: None,
             },
             max_rate: None,
@@ -134,14 +134,14 @@ pub fn unknown(reason: UnknownReason) -> PortOutcome {
 /// A sweep of one switch at a time.
 pub fn sweep(switch: &str, time: Timestamp, ports: Vec<(&str, PortOutcome)>) -> Sweep {
     Sweep {
-        switch: switch.to_string(),
+        switch: switch.to_string().into(),
         time,
         status: SweepStatus::Ok,
         sys_uptime: Some(1),
         ports: ports
             .into_iter()
             .map(|(p, outcome)| PortResult {
-                port: p.to_string(),
+                port: p.into(),
                 outcome,
             })
             .collect(),

@@ -33,10 +33,7 @@ impl Builder<'_, '_> {
                     ok = false;
                     continue;
                 }
-                let pk = PortKey {
-                    switch: pr.switch.get_ref().clone(),
-                    port: pr.name.get_ref().clone(),
-                };
+                let pk = PortKey::new(pr.switch.get_ref(), pr.name.get_ref());
                 if let Some((other, span)) = claimed.get(&pk) {
                     let msg = format!(
                         "port `{pk}` is already claimed by customer `{other}` at {}",
@@ -54,21 +51,21 @@ impl Builder<'_, '_> {
                 continue;
             }
             for pk in &ports {
-                let Some(sw) = topo.switches.iter_mut().find(|s| s.name == pk.switch) else {
+                let Some(sw) = topo.switches.iter_mut().find(|s| *s.name == *pk.switch) else {
                     continue;
                 };
                 let sw = std::sync::Arc::make_mut(sw);
                 match sw.ports.iter_mut().find(|p| p.name == pk.port) {
-                    Some(p) => p.labels.customer = Some(id.clone()),
+                    Some(p) => p.labels.customer = Some(intern(&id)),
                     None => sw.ports.push(Port {
                         name: pk.port.clone(),
                         labels: PortLabels {
-                            site: sw.site.clone(),
-                            switch: sw.name.clone(),
+                            site: intern(&sw.site),
+                            switch: Arc::clone(&pk.switch),
                             port: pk.port.clone(),
                             product_line: None,
-                            customer: Some(id.clone()),
-                            role: Some("customer".to_string()),
+                            customer: Some(intern(&id)),
+                            role: Some(intern("customer")),
                         },
                         max_rate: None,
                         attributed: false,

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use regex::Regex;
 use toml::Spanned;
@@ -30,6 +31,8 @@ use super::raw::*;
 use super::secret;
 use super::*;
 use values::*;
+
+use crate::intern::intern;
 
 /// Where a name was first defined, for "defined twice" messages.
 pub(super) struct Seen {

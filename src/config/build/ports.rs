@@ -70,10 +70,7 @@ impl Builder<'_, '_> {
                 );
                 continue;
             }
-            let pk = PortKey {
-                switch: raw.switch.get_ref().clone(),
-                port: raw.name.get_ref().clone(),
-            };
+            let pk = PortKey::new(raw.switch.get_ref(), raw.name.get_ref());
             if let Some(first) = seen.get(&pk) {
                 let msg = format!(
                     "port `{pk}` is declared twice; it is first declared at {}",
@@ -89,7 +86,7 @@ impl Builder<'_, '_> {
                     span: raw.name.span(),
                 },
             );
-            let Some(sw) = topo.switches.iter_mut().find(|s| s.name == pk.switch) else {
+            let Some(sw) = topo.switches.iter_mut().find(|s| *s.name == *pk.switch) else {
                 continue;
             };
             let sw = std::sync::Arc::make_mut(sw);
@@ -98,12 +95,12 @@ impl Builder<'_, '_> {
             sw.ports.push(Port {
                 name: pk.port.clone(),
                 labels: PortLabels {
-                    site: sw.site.clone(),
-                    switch: sw.name.clone(),
+                    site: intern(&sw.site),
+                    switch: Arc::clone(&pk.switch),
                     port: pk.port.clone(),
-                    product_line: product_line.clone(),
+                    product_line: product_line.as_deref().map(intern),
                     customer: None,
-                    role: raw.role.map(Spanned::into_inner),
+                    role: raw.role.as_ref().map(|r| intern(r.get_ref())),
                 },
                 max_rate: raw.max_rate,
                 attributed: false,

@@ -226,7 +226,7 @@ impl SwitchPoller {
     pub fn labels(&self, port: &str) -> Option<&PortLabels> {
         self.ports
             .iter()
-            .find(|p| p.attribution.name == port)
+            .find(|p| *p.attribution.name == *port)
             .map(|p| &p.attribution.labels)
     }
 
@@ -479,7 +479,7 @@ impl SwitchPoller {
             .collect()
     }
 
-    pub(super) fn ports_names(&self) -> Vec<String> {
+    pub(super) fn ports_names(&self) -> Vec<Arc<str>> {
         self.ports
             .iter()
             .map(|p| p.attribution.name.clone())
@@ -488,10 +488,10 @@ impl SwitchPoller {
 }
 
 /// A sweep of a switch that could not be read: every port unknown with the error's reason.
-pub fn failed_sweep(switch: &Switch, ports: &[String], e: &SnmpError) -> Sweep {
+pub fn failed_sweep(switch: &Switch, ports: &[Arc<str>], e: &SnmpError) -> Sweep {
     let reason = reason_of(e);
     Sweep {
-        switch: switch.name.clone(),
+        switch: crate::intern::intern(&switch.name),
         time: Timestamp::now(),
         status: if e.is_timeout() {
             SweepStatus::Timeout

@@ -148,7 +148,7 @@ impl SwitchPoller {
             warn!(switch = %self.switch.name, address = %self.switch.address, error = %e, "poll failed");
         }
         Sweep {
-            switch: self.switch.name.clone(),
+            switch: crate::intern::intern(&self.switch.name),
             time: Timestamp::now(),
             status,
             sys_uptime: self.last_uptime,

@@ -67,7 +67,7 @@ struct PortState {
 #[derive(Default)]
 struct PortMap {
     states: Vec<PortState>,
-    index: FastMap<String, FastMap<String, usize>>,
+    index: FastMap<Arc<str>, FastMap<Arc<str>, usize>>,
 }
 
 impl PortMap {
@@ -269,7 +269,7 @@ impl Ingest {
         work.sort_unstable();
         let mut per_switch: FastMap<&str, u32> = FastMap::default();
         for s in sweeps {
-            *per_switch.entry(s.switch.as_str()).or_default() += 1;
+            *per_switch.entry(&*s.switch).or_default() += 1;
         }
         let direct = per_switch.values().any(|&n| n >= DIRECT_SWEEPS_PER_SWITCH);
         let mut pending: Vec<SampleRow> = Vec::with_capacity(ROWS_PER_INSERT);
@@ -304,7 +304,7 @@ impl Ingest {
                     oper,
                     Some(fl),
                 ];
-                let grid = self.grids.get(sweep.switch.as_str()).copied();
+                let grid = self.grids.get(&*sweep.switch).copied();
                 if let Some(grid) = grid {
                     // Another daemon may have stored this poll slot (an HA pair).
                     let dt_ms = delta.map(|d| d.dt_ms as i64);

@@ -192,8 +192,8 @@ impl Ingest {
         port: &str,
     ) -> Result<(), StoreError> {
         let key = PortKey {
-            switch: switch.to_string(),
-            port: port.to_string(),
+            switch: crate::intern::intern(switch),
+            port: crate::intern::intern(port),
         };
         let site = self.topology.switch(switch).map(|s| s.site.clone());
         let (id, weight, cap): (i64, f64, Option<i64>) = tx

@@ -189,7 +189,7 @@ fn rows_of(sweep: &Sweep, topology: &Topology) -> Vec<Row> {
         .iter()
         .map(|p| {
             let mut row = Row {
-                port: p.port.clone(),
+                port: p.port.to_string(),
                 slot_ms,
                 ts,
                 end_ms: sweep.time.as_millisecond(),
@@ -287,7 +287,7 @@ impl PgWriter {
         self.inner.metrics.queue_depth.inc();
         st.queue.push_back(Item::Sweep(Pending {
             time_ms: sweep.time.as_millisecond(),
-            switch: sweep.switch,
+            switch: sweep.switch.to_string(),
             rows,
             degraded: false,
         }));
@@ -1046,12 +1046,12 @@ fn apply_topology(
     let l = |f: &dyn Fn(&crate::config::PortLabels) -> Option<String>| {
         ports.iter().map(|p| f(&p.labels)).collect::<Vec<_>>()
     };
-    let site = l(&|l| Some(l.site.clone()));
-    let switch = l(&|l| Some(l.switch.clone()));
-    let port = l(&|l| Some(l.port.clone()));
-    let pl = l(&|l| l.product_line.clone());
-    let cust = l(&|l| l.customer.clone());
-    let role = l(&|l| l.role.clone());
+    let site = l(&|l| Some(l.site.to_string()));
+    let switch = l(&|l| Some(l.switch.to_string()));
+    let port = l(&|l| Some(l.port.to_string()));
+    let pl = l(&|l| l.product_line.as_deref().map(str::to_string));
+    let cust = l(&|l| l.customer.as_deref().map(str::to_string));
+    let role = l(&|l| l.role.as_deref().map(str::to_string));
     let now = Timestamp::now().as_second();
     let mut tx = client
         .transaction()
