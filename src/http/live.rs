@@ -40,6 +40,80 @@ pub struct PortState {
     pub speed_bps: Option<u64>,
 }
 
+/// A port's state as the view keeps it: [`PortState`] without its `Option`s' padding (80
+/// bytes instead of 136). Unknown rates are NaN, unread packet totals and status are flags.
+#[derive(Clone, Debug, Default)]
+struct Cell {
+    in_octets_total: u64,
+    out_octets_total: u64,
+    in_packets_total: u64,
+    out_packets_total: u64,
+    /// In, out bit/s, in, out packets/s; NaN when unknown.
+    rates: [f64; 4],
+    speed_bps: u64,
+    flags: u8,
+}
+
+const IN_PACKETS: u8 = 1;
+const OUT_PACKETS: u8 = 2;
+const OPER_KNOWN: u8 = 4;
+const OPER_UP: u8 = 8;
+const SPEED_KNOWN: u8 = 16;
+
+impl Cell {
+    fn new() -> Cell {
+        Cell {
+            rates: [f64::NAN; 4],
+            ..Cell::default()
+        }
+    }
+
+    fn flag(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    fn set(&mut self, f: u8, on: bool) {
+        if on {
+            self.flags |= f;
+        } else {
+            self.flags &= !f;
+        }
+    }
+
+    fn clear_rates(&mut self) {
+        self.rates = [f64::NAN; 4];
+    }
+
+    fn add_packets(&mut self, which: u8, delta: Option<u64>) {
+        if let Some(d) = delta {
+            let known = self.flag(which);
+            let total = if which == IN_PACKETS {
+                &mut self.in_packets_total
+            } else {
+                &mut self.out_packets_total
+            };
+            *total = if known { total.saturating_add(d) } else { d };
+            self.set(which, true);
+        }
+    }
+
+    fn state(&self) -> PortState {
+        let rate = |i: usize| Some(self.rates[i]).filter(|r| !r.is_nan());
+        PortState {
+            in_octets_total: self.in_octets_total,
+            out_octets_total: self.out_octets_total,
+            in_packets_total: self.flag(IN_PACKETS).then_some(self.in_packets_total),
+            out_packets_total: self.flag(OUT_PACKETS).then_some(self.out_packets_total),
+            in_bps: rate(0),
+            out_bps: rate(1),
+            in_pps: rate(2),
+            out_pps: rate(3),
+            oper_up: self.flag(OPER_KNOWN).then_some(self.flag(OPER_UP)),
+            speed_bps: self.flag(SPEED_KNOWN).then_some(self.speed_bps),
+        }
+    }
+}
+
 /// The latest state of one switch.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SwitchState {
@@ -54,9 +128,10 @@ struct Inner {
     topology: Arc<Topology>,
     attributed: Option<Arc<AttributedPorts>>,
     last_sweep: Option<std::time::Instant>,
-    /// Per switch, per port name: found without building a key (a sweep updates every port
-    /// of its switch; a `PortKey` per port was two strings allocated and freed per sample).
-    ports: FastMap<Arc<str>, FastMap<Arc<str>, PortState>>,
+    /// Per switch, its ports in the order its sweeps list them (config order), so a sweep's
+    /// n-th port is found at n without hashing; kept compact ([`Cell`]) because a fleet has
+    /// one per port.
+    ports: FastMap<Arc<str>, Vec<(Arc<str>, Cell)>>,
     switches: HashMap<Arc<str>, SwitchState>,
     samples_by_quality: HashMap<&'static str, u64>,
 }
@@ -94,7 +169,7 @@ impl LiveView {
     pub fn set_topology(&self, topology: Arc<Topology>) {
         let mut g = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         g.ports.retain(|switch, ports| {
-            ports.retain(|port, _| {
+            ports.retain(|(port, _)| {
                 let key = PortKey {
                     switch: Arc::clone(switch),
                     port: Arc::clone(port),
@@ -129,12 +204,13 @@ impl LiveView {
         let mut by_quality: Vec<(&'static str, u64)> = Vec::new();
         let g = &mut *g;
         if !g.ports.contains_key(&*sweep.switch) {
-            g.ports.insert(sweep.switch.clone(), FastMap::default());
+            g.ports
+                .insert(sweep.switch.clone(), Vec::with_capacity(sweep.ports.len()));
         }
         let Some(ports) = g.ports.get_mut(&*sweep.switch) else {
             return;
         };
-        for pr in &sweep.ports {
+        for (i, pr) in sweep.ports.iter().enumerate() {
             if let PortOutcome::Reading(r) = &pr.outcome {
                 let q = r.quality.as_str();
                 match by_quality.iter_mut().find(|(k, _)| *k == q) {
@@ -142,35 +218,34 @@ impl LiveView {
                     None => by_quality.push((q, 1)),
                 }
             }
-            if !ports.contains_key(&*pr.port) {
-                ports.insert(pr.port.clone(), PortState::default());
-            }
-            let Some(st) = ports.get_mut(&*pr.port) else {
-                continue;
-            };
+            let st = cell(ports, i, &pr.port);
             match &pr.outcome {
                 PortOutcome::Reading(r) => {
-                    st.oper_up = Some(r.oper_status == OperStatus::Up);
-                    st.speed_bps = Some(r.speed_bps);
+                    st.set(OPER_KNOWN, true);
+                    st.set(OPER_UP, r.oper_status == OperStatus::Up);
+                    st.set(SPEED_KNOWN, true);
+                    st.speed_bps = r.speed_bps;
                     match (&r.delta, r.quality) {
                         (Some(d), q) if q.has_delta() => {
                             st.in_octets_total = st.in_octets_total.saturating_add(d.in_octets);
                             st.out_octets_total = st.out_octets_total.saturating_add(d.out_octets);
-                            add_packets(&mut st.in_packets_total, d.in_packets);
-                            add_packets(&mut st.out_packets_total, d.out_packets);
-                            st.in_bps = Some(d.in_bps());
-                            st.out_bps = Some(d.out_bps());
+                            st.add_packets(IN_PACKETS, d.in_packets);
+                            st.add_packets(OUT_PACKETS, d.out_packets);
                             let secs = d.dt_secs().max(1e-3);
-                            st.in_pps = d.in_packets.map(|p| p as f64 / secs);
-                            st.out_pps = d.out_packets.map(|p| p as f64 / secs);
+                            st.rates = [
+                                d.in_bps(),
+                                d.out_bps(),
+                                d.in_packets.map_or(f64::NAN, |p| p as f64 / secs),
+                                d.out_packets.map_or(f64::NAN, |p| p as f64 / secs),
+                            ];
                         }
-                        _ => clear_rates(st),
+                        _ => st.clear_rates(),
                     }
                 }
                 PortOutcome::Unknown(_) => {
                     // Unknown: no rate, and the oper status is not known either.
-                    clear_rates(st);
-                    st.oper_up = None;
+                    st.clear_rates();
+                    st.set(OPER_KNOWN, false);
                 }
             }
         }
@@ -216,7 +291,7 @@ impl LiveView {
                             switch: Arc::clone(switch),
                             port: Arc::clone(port),
                         };
-                        (key, st.clone())
+                        (key, st.state())
                     })
                 })
                 .collect(),
@@ -231,11 +306,20 @@ impl LiveView {
     }
 }
 
-fn clear_rates(st: &mut PortState) {
-    st.in_bps = None;
-    st.out_bps = None;
-    st.in_pps = None;
-    st.out_pps = None;
+/// The cell of `port`, expected at `i` (a sweep lists a switch's ports in the same order
+/// every time); looked for, or added, when the ports changed.
+fn cell<'a>(ports: &'a mut Vec<(Arc<str>, Cell)>, i: usize, port: &Arc<str>) -> &'a mut Cell {
+    let at = match ports.get(i) {
+        Some((name, _)) if Arc::ptr_eq(name, port) || name == port => i,
+        _ => match ports.iter().position(|(name, _)| name == port) {
+            Some(j) => j,
+            None => {
+                ports.push((Arc::clone(port), Cell::new()));
+                ports.len() - 1
+            }
+        },
+    };
+    &mut ports[at].1
 }
 
 /// The sum of member ports' known rates and the fraction of members that were known.
@@ -271,11 +355,4 @@ impl Snapshot {
 /// Every quality flag, for exporting zero counts too.
 pub fn qualities() -> impl Iterator<Item = &'static str> {
     Quality::ALL.iter().map(|q| q.as_str())
-}
-
-/// Adds a known packet delta to a port's packet counter (started at the first report).
-fn add_packets(total: &mut Option<u64>, delta: Option<u64>) {
-    if let Some(d) = delta {
-        *total = Some(total.unwrap_or(0).saturating_add(d));
-    }
 }

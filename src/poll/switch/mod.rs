@@ -75,8 +75,9 @@ pub struct PortState {
     /// read the 32-bit columns leaves it in place, so the interval after the ifHC* columns
     /// return is measured against it (`ok`, over two polls).
     pub prev: Option<CounterReading>,
-    /// The last 32-bit reading.
-    pub prev_c32: Option<CounterReading>,
+    /// The last 32-bit reading. Boxed: nearly every port of a fleet has 64-bit counters, and
+    /// the poller keeps one of these per port.
+    pub prev_c32: Option<Box<CounterReading>>,
     /// The last sweep did not read this port.
     pub missed: bool,
     /// Speed seen at the last reading, bits per second.
@@ -103,14 +104,17 @@ impl PortState {
     pub fn prev_of(&self, width: CounterWidth) -> Option<&CounterReading> {
         match width {
             CounterWidth::C64 => self.prev.as_ref(),
-            CounterWidth::C32 => self.prev_c32.as_ref(),
+            CounterWidth::C32 => self.prev_c32.as_deref(),
         }
     }
 
     fn set_prev(&mut self, r: CounterReading) {
         match r.width {
             CounterWidth::C64 => self.prev = Some(r),
-            CounterWidth::C32 => self.prev_c32 = Some(r),
+            CounterWidth::C32 => match &mut self.prev_c32 {
+                Some(b) => **b = r,
+                None => self.prev_c32 = Some(Box::new(r)),
+            },
         }
     }
 
@@ -467,7 +471,7 @@ impl SwitchPoller {
     pub(super) fn last_at_ms(&self) -> u64 {
         self.ports
             .iter()
-            .flat_map(|p| [p.prev, p.prev_c32])
+            .flat_map(|p| [p.prev.as_ref(), p.prev_c32.as_deref()])
             .filter_map(|r| r.map(|r| r.at_ms))
             .max()
             .unwrap_or(0)
