@@ -58,17 +58,3 @@ mod tests {
         );
     }
 }
-#[cfg(test)]
-mod sizes {
-    #[test]
-    fn print_sizes() {
-        use std::mem::size_of;
-        eprintln!("poll PortState {}", size_of::<crate::poll::switch::PortState>());
-        eprintln!("Attribution {}", size_of::<crate::poll::discovery::Attribution>());
-        eprintln!("PortLabels {}", size_of::<crate::config::PortLabels>());
-        eprintln!("CounterReading {}", size_of::<crate::poll::counter::CounterReading>());
-        eprintln!("live PortState {}", size_of::<crate::http::live::PortState>());
-        eprintln!("PortResult {}", size_of::<crate::poll::PortResult>());
-        eprintln!("Port {}", size_of::<crate::config::Port>());
-    }
-}
