@@ -191,12 +191,13 @@ fn a_full_disk_is_reported_with_the_file_and_retried_without_losing_sweeps() {
             .unwrap();
     }
     // Writes keep being retried; once space is back everything lands.
+    // (Waited for, not slept on: a loaded machine may take longer than one backoff.)
     let errors_before = m.write_errors_total.get();
-    std::thread::sleep(StdDuration::from_millis(500));
-    assert!(
-        m.write_errors_total.get() > errors_before,
-        "no retry happened"
-    );
+    let deadline = Instant::now() + StdDuration::from_secs(10);
+    while m.write_errors_total.get() <= errors_before {
+        assert!(Instant::now() < deadline, "no retry happened");
+        std::thread::sleep(StdDuration::from_millis(20));
+    }
     w.set_max_pages(None);
     w.flush().unwrap();
     assert_eq!(m.failing.get(), 0);
