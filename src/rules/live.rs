@@ -229,7 +229,7 @@ struct WatchedPort {
 pub struct LiveRules {
     engine: Engine,
     /// Per switch, per port name: the ports some rule covers.
-    ports: FastMap<String, FastMap<String, WatchedPort>>,
+    ports: FastMap<Arc<str>, FastMap<Arc<str>, WatchedPort>>,
     switches: HashMap<String, Entity>,
     aggregates: Vec<Entity>,
     /// Per aggregate entity and metric: the end of the last slot fed.
@@ -239,13 +239,13 @@ pub struct LiveRules {
     /// Per switch, per port: whether its previous interval was unknown (its next point is
     /// "after a gap"), as of the last update, for ports no longer watched (a watched port
     /// keeps its own in [`WatchedPort`]).
-    after_gap: FastMap<String, FastMap<String, bool>>,
+    after_gap: FastMap<Arc<str>, FastMap<Arc<str>, bool>>,
 }
 
 /// Which entities the rules watch: ports per switch, switches, aggregates, and the aggregate
 /// metrics some rule reads. Worked out again whenever the rules or the topology change.
 struct Watched {
-    ports: FastMap<String, FastMap<String, WatchedPort>>,
+    ports: FastMap<Arc<str>, FastMap<Arc<str>, WatchedPort>>,
     switches: HashMap<String, Entity>,
     aggregates: Vec<Entity>,
     wanted: BTreeMap<Scope, Vec<Metric>>,
@@ -262,7 +262,7 @@ impl Watched {
                 }
             }
         }
-        let mut ports: FastMap<String, FastMap<String, WatchedPort>> = FastMap::default();
+        let mut ports: FastMap<Arc<str>, FastMap<Arc<str>, WatchedPort>> = FastMap::default();
         let mut switches = HashMap::new();
         for sw in &topology.switches {
             switches.insert(sw.name.clone(), Entity::switch(sw));
@@ -283,8 +283,8 @@ impl Watched {
                     .copied()
                     .collect();
                 if !metrics.is_empty() {
-                    ports.entry(sw.name.clone()).or_default().insert(
-                        p.name.to_string(),
+                    ports.entry(Arc::clone(&p.labels.switch)).or_default().insert(
+                        Arc::clone(&p.name),
                         WatchedPort {
                             entity,
                             id: None,
