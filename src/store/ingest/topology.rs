@@ -161,6 +161,9 @@ impl Ingest {
             }
         }
         tx.commit().ctx(&path, "committing a topology update")?;
+        // Held for the life of the topology: no room for growth (a doubling Vec of 9,600
+        // ports has up to half of it empty).
+        ports.states.shrink_to_fit();
         self.topology = topology;
         self.ports = ports;
         self.aggs = aggs;
@@ -179,6 +182,9 @@ impl Ingest {
                 self.aggs[i].ports.push(p.series_id);
                 self.aggs[i].total_weight += p.weight;
             }
+        }
+        for a in &mut self.aggs {
+            a.ports.shrink_to_fit();
         }
     }
 
