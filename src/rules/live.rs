@@ -283,15 +283,18 @@ impl Watched {
                     .copied()
                     .collect();
                 if !metrics.is_empty() {
-                    ports.entry(Arc::clone(&p.labels.switch)).or_default().insert(
-                        Arc::clone(&p.name),
-                        WatchedPort {
-                            entity,
-                            id: None,
-                            metrics,
-                            after_gap: true,
-                        },
-                    );
+                    ports
+                        .entry(Arc::clone(&p.labels.switch))
+                        .or_default()
+                        .insert(
+                            Arc::clone(&p.name),
+                            WatchedPort {
+                                entity,
+                                id: None,
+                                metrics,
+                                after_gap: true,
+                            },
+                        );
                 }
             }
         }
