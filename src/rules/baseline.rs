@@ -232,12 +232,69 @@ pub enum Envelope {
 /// season-strength measure leaves it out as an incident (`season_strength`).
 pub const SHARE_OUTLIER: f64 = 4.0;
 
-/// For the season-strength measure: each phase's median of the detrended `values` (phase,
-/// value) and the distance from it beyond which a value is an incident, [`SHARE_OUTLIER`] x the
-/// median absolute deviation from the phase medians x 1.4826 (about one standard deviation of
-/// normal noise). `None` when that deviation is 0 (a quantized series, most values on their
-/// phase's median): nothing is left out.
-fn outlier_limit(values: &[(usize, f64)], phases: usize) -> Option<(Vec<f64>, f64)> {
+/// For the season-strength measure: the median of the known `values` within `half` places
+/// either side of each place (`None` where there is none; within `half` places of either
+/// end, the median of the whole window nearest to it). A median, not a mean: a drop or
+/// decline lasting up to half the window leaves it where it was, and a longer one moves it
+/// as a step, at the step's edges, so neither smears its deficit over the days around it.
+fn moving_median(values: &[Option<f64>], half: usize) -> Vec<Option<f64>> {
+    let mut window: Vec<f64> = Vec::with_capacity(2 * half + 1);
+    let mut out = Vec::with_capacity(values.len());
+    let insert = |w: &mut Vec<f64>, x: f64| {
+        let i = w.partition_point(|y| *y < x);
+        w.insert(i, x);
+    };
+    for x in values.iter().take(half).flatten() {
+        insert(&mut window, *x);
+    }
+    for i in 0..values.len() {
+        if let Some(Some(x)) = values.get(i + half) {
+            insert(&mut window, *x);
+        }
+        if let Some(old) = i.checked_sub(half + 1).and_then(|j| values[j]) {
+            let j = window.partition_point(|y| *y < old);
+            if j < window.len() {
+                window.remove(j);
+            }
+        }
+        let k = window.len();
+        out.push((k > 0).then(|| (window[(k - 1) / 2] + window[k / 2]) / 2.0));
+    }
+    // Near either end the window would hold part of a season only (a night without its day):
+    // there the nearest whole window's median stands, as if the window stopped at the end.
+    let n = out.len();
+    if n > 2 * half {
+        let (head, tail) = (out[half], out[n - 1 - half]);
+        out[..half].fill(head);
+        out[n - half..].fill(tail);
+    } else {
+        let mut all: Vec<f64> = values.iter().flatten().copied().collect();
+        all.sort_by(f64::total_cmp);
+        let k = all.len();
+        let m = (k > 0).then(|| (all[(k - 1) / 2] + all[k / 2]) / 2.0);
+        out.fill(m);
+    }
+    out
+}
+
+/// [`SHARE_OUTLIER`] robust spreads (the median absolute deviation x 1.4826) of `values`
+/// around their median; `None` when that deviation is 0.
+fn spread_cut(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let k = sorted.len();
+    if k == 0 {
+        return None;
+    }
+    let median = (sorted[(k - 1) / 2] + sorted[k / 2]) / 2.0;
+    let mut dev: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let mad = (dev[(k - 1) / 2] + dev[k / 2]) / 2.0;
+    (mad > 0.0).then_some(SHARE_OUTLIER * 1.4826 * mad)
+}
+
+/// Each phase's median of the (phase, value) pairs (0 for a phase without any).
+fn phase_medians(values: &[(usize, f64)], phases: usize) -> Vec<f64> {
     let mut by_phase = values.to_vec();
     by_phase.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     let mut medians = vec![0.0; phases];
@@ -248,6 +305,16 @@ fn outlier_limit(values: &[(usize, f64)], phases: usize) -> Option<(Vec<f64>, f6
             *m = mid;
         }
     }
+    medians
+}
+
+/// For the season-strength measure: each phase's median of the detrended `values` (phase,
+/// value) and the distance from it beyond which a value is an incident, [`SHARE_OUTLIER`] x the
+/// median absolute deviation from the phase medians x 1.4826 (about one standard deviation of
+/// normal noise). `None` when that deviation is 0 (a quantized series, most values on their
+/// phase's median): nothing is left out.
+fn outlier_limit(values: &[(usize, f64)], phases: usize) -> Option<(Vec<f64>, f64)> {
+    let medians = phase_medians(values, phases);
     let mut dev: Vec<f64> = values
         .iter()
         .map(|&(p, x)| (x - medians.get(p).copied().unwrap_or(0.0)).abs())
@@ -259,6 +326,28 @@ fn outlier_limit(values: &[(usize, f64)], phases: usize) -> Option<(Vec<f64>, f6
     let k = dev.len();
     let mad = (dev[(k - 1) / 2] + dev[k / 2]) / 2.0;
     (mad > 0.0).then_some((medians, SHARE_OUTLIER * 1.4826 * mad))
+}
+
+/// The lowest and highest of the sorted `values` that are not past incidents: within
+/// [`SHARE_OUTLIER`] robust spreads (the median absolute deviation x 1.4826) of their median.
+/// Where the season-strength gate finds no rhythm every slot of the history is comparable, and
+/// "lower than anything comparable" (`unprecedented`) then asks for lower than every slot of
+/// the whole history, an earlier outage included; an outage is not the usual, so it does not
+/// make the next one usual. When that deviation is 0 (a quantized series) every value counts.
+fn usual_range(sorted: &[f64]) -> Option<(f64, f64)> {
+    let k = sorted.len();
+    if k == 0 {
+        return None;
+    }
+    let median = (sorted[(k - 1) / 2] + sorted[k / 2]) / 2.0;
+    let mut dev: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
+    dev.sort_by(f64::total_cmp);
+    let mad = (dev[(k - 1) / 2] + dev[k / 2]) / 2.0;
+    let cut = SHARE_OUTLIER * 1.4826 * mad;
+    let usual = |x: &&f64| mad <= 0.0 || (**x - median).abs() <= cut;
+    let lo = sorted.iter().find(usual)?;
+    let hi = sorted.iter().rev().find(usual)?;
+    Some((*lo, *hi))
 }
 
 /// The baseline cache of one series for one rule.
@@ -438,7 +527,10 @@ impl BaselineCache {
 
     /// The seasonal baseline `b` where the season explains at least `season_strength` of the
     /// variance of the history; else the pooled baseline of every slot of the history (the
-    /// time of day does not matter on a series without a daily rhythm), with a note saying so.
+    /// time of day does not matter on a series without a daily rhythm), with a note saying so:
+    /// the rule's quantile and spread of all the slot means, as a recent baseline over the
+    /// history would give, and as its range (what `unprecedented` compares with) the lowest and
+    /// highest usual slot mean, past incidents left out ([`usual_range`]).
     fn gated(&mut self, abs: i64, b: Baseline) -> Baseline {
         let Some(gate) = self.spec.season_strength else {
             return b;
@@ -467,6 +559,7 @@ impl BaselineCache {
         let Some((value, spread)) = summarize(&self.pooled, self.spec.quantile) else {
             return b;
         };
+        let range = usual_range(&self.pooled).unwrap_or((value, value));
         let unit = if self.spec.season % (7 * 86400) == 0 {
             "time of week"
         } else {
@@ -476,12 +569,9 @@ impl BaselineCache {
             value,
             spread,
             samples: self.pooled.len(),
-            range: (
-                self.pooled.first().copied().unwrap_or(value),
-                self.pooled.last().copied().unwrap_or(value),
-            ),
+            range,
             fallback: Some(format!(
-                "no rhythm: the {unit} explains {:.0}% of the variance ({:.0}% needed), so every {unit} of the last {} is comparable",
+                "no rhythm: the {unit} explains {:.0}% of the variance ({:.0}% needed), so every {unit} of the last {} is comparable, past incidents left out of its range",
                 strength.max(0.0) * 100.0,
                 gate * 100.0,
                 crate::format::duration_secs(self.spec.history)
@@ -490,18 +580,23 @@ impl BaselineCache {
     }
 
     /// The share of the variance of the slot means of the history that the season explains,
-    /// once the series' level is taken out: each slot mean less the mean of the slots within
-    /// half a season either side of it (a moving average over one season, the trend of a
-    /// classical decomposition), so that a level that wanders from day to day, which no time
-    /// of day explains, neither hides a real rhythm nor makes one. Of what is left, the share
-    /// between the slots of a season over the past periods, adjusted for the number of slots
-    /// so that noise scores about 0: 1 - within-slot variance / total variance, each divided
-    /// by its degrees of freedom. A past incident (an outage of a few hours, an attack) is not
-    /// "variance no time of day explains": slot means further than [`SHARE_OUTLIER`] robust
-    /// spreads from their time of day's median (its median absolute deviation x 1.4826, over
-    /// every slot) are left out of both variances, so one bad day in the history does not turn
-    /// the seasonal baseline off on a rhythmic series. `None` when there are too few values to
-    /// tell.
+    /// once the series' level is taken out, so that a level that wanders from day to day,
+    /// which no time of day explains, neither hides a real rhythm nor makes one. The level is
+    /// robust to past drops and declines: a moving average over one season (the trend of a
+    /// classical decomposition) spread each one's deficit over a whole season around it and
+    /// lowered the measure with every drop in the history. Here each slot's time-of-day median
+    /// (of the slots less a rough level, their moving median) is taken off, which leaves the
+    /// level and the incidents; slots more than [`SHARE_OUTLIER`] robust spreads from the
+    /// moving median over three seasons of that are incidents; and the level is the moving
+    /// median over one season of the rest (a drop up to a season and a half long moves
+    /// neither). Of what is left once the level is taken out, the share between the slots of
+    /// a season over the past periods, adjusted for the number of slots so that noise scores
+    /// about 0: 1 - within-slot variance / total variance, each divided by its degrees of
+    /// freedom. A past incident (an outage of a few hours, an attack) is not "variance no time
+    /// of day explains": slot means further than [`SHARE_OUTLIER`] robust spreads from their
+    /// time of day's median (its median absolute deviation x 1.4826, over every slot) are
+    /// left out of both variances, so one bad day in the history does not turn the seasonal
+    /// baseline off on a rhythmic series. `None` when there are too few values to tell.
     fn season_share(&self, abs: i64) -> Option<f64> {
         let ring = self.ring.as_ref()?;
         let per_season = (self.spec.season / self.spec.bucket).max(1);
@@ -512,27 +607,50 @@ impl BaselineCache {
         let means: Vec<Option<f64>> = (first..abs)
             .map(|s| ring.mean(s).map(|m| m - shift))
             .collect();
-        // Prefix sums of the known means and of their count, for the moving average.
-        let mut sums = Vec::with_capacity(means.len() + 1);
-        let mut counts = Vec::with_capacity(means.len() + 1);
-        sums.push(0.0f64);
-        counts.push(0u32);
-        for m in &means {
-            sums.push(sums.last().copied().unwrap_or(0.0) + m.unwrap_or(0.0));
-            counts.push(counts.last().copied().unwrap_or(0) + u32::from(m.is_some()));
-        }
+        // The level, in two passes. A median of one season's raw slots is no robust level on a
+        // rhythmic series (its values spread over the rhythm's whole range, so each low slot in
+        // the window moves the median a long way): first a rough level, and the time of day's
+        // median of what is left over the past periods (the rhythm: robust to a drop on a day
+        // or two); then the level is the moving median of the slots less that rhythm.
         let half = (per_season / 2) as usize;
+        let phase = |i: usize| (first + i as i64).rem_euclid(per_season) as usize;
+        let rough = moving_median(&means, half);
+        let left: Vec<(usize, f64)> = means
+            .iter()
+            .zip(&rough)
+            .enumerate()
+            .filter_map(|(i, (m, l))| Some((phase(i), (*m)? - (*l)?)))
+            .collect();
+        let rhythm = phase_medians(&left, per_season as usize);
+        let flat: Vec<Option<f64>> = means
+            .iter()
+            .enumerate()
+            .map(|(i, m)| m.map(|m| m - rhythm.get(phase(i)).copied().unwrap_or(0.0)))
+            .collect();
+        // A drop longer than half a season would still move that median: slots far from the
+        // moving median over three seasons (more than SHARE_OUTLIER robust spreads of what
+        // is left) are incidents, left out of the level.
+        let wide = moving_median(&flat, 3 * half);
+        let resid: Vec<f64> = flat
+            .iter()
+            .zip(&wide)
+            .filter_map(|(x, w)| Some((*x)? - (*w)?))
+            .collect();
+        let cut = spread_cut(&resid);
+        let usual: Vec<Option<f64>> = flat
+            .iter()
+            .zip(&wide)
+            .map(|(x, w)| match (x, w, cut) {
+                (Some(x), Some(w), Some(cut)) if (x - w).abs() > cut => None,
+                _ => *x,
+            })
+            .collect();
+        let level = moving_median(&usual, half);
         // The detrended means with their phase of the season.
         let mut detrended: Vec<(usize, f64)> = Vec::with_capacity(means.len());
-        for (i, m) in means.iter().enumerate() {
-            let Some(m) = m else { continue };
-            let (lo, hi) = (i.saturating_sub(half), (i + half + 1).min(means.len()));
-            let known = counts[hi] - counts[lo];
-            if known == 0 {
-                continue;
-            }
-            let x = m - (sums[hi] - sums[lo]) / f64::from(known);
-            detrended.push(((first + i as i64).rem_euclid(per_season) as usize, x));
+        for (i, (m, l)) in means.iter().zip(&level).enumerate() {
+            let (Some(m), Some(l)) = (m, l) else { continue };
+            detrended.push((phase(i), m - l));
         }
         let limit = outlier_limit(&detrended, per_season as usize);
         // Per phase of the season: count, sum, sum of squares of the detrended means.
@@ -838,6 +956,58 @@ mod tests {
         assert!((share - without).abs() < 0.05, "{share} against {without}");
         let noon = c.at(t + 12 * 3600).unwrap();
         assert!(noon.fallback.is_none(), "{noon:?}");
+    }
+
+    /// A daily rhythm whose history holds two long drops (16 and 24 hours at a fifth of the
+    /// level, like the synthetic set's `shift_down` at an hourly poll): each moved a moving
+    /// average over one season for a whole day around it, and the measure fell with every
+    /// drop (0.85 here); the level now leaves them out, and their hours are left out as
+    /// incidents.
+    #[test]
+    fn long_past_drops_do_not_hide_the_rhythm() {
+        let noise = |k: i64| 1.0 + 0.05 * (((k * 7919) % 11) as f64 - 5.0) / 5.0;
+        let shape = |h: i64| 1.0 + 0.4 * ((h as f64 - 12.0) * std::f64::consts::PI / 12.0).cos();
+        let mut c = BaselineCache::new(spec(Some(0.8)), Envelope::Lower);
+        for k in 0..(8 * 24) {
+            let v = 100.0 * shape(k % 24) * noise(k);
+            let down = (40..56).contains(&k) || (110..134).contains(&k);
+            c.push(k * 3600, if down { v / 5.0 } else { v });
+        }
+        let t: i64 = 8 * 24 * 3600;
+        let share = c.season_share(t.div_euclid(3600)).unwrap();
+        assert!(share > 0.95, "{share}");
+        let noon = c.at(t + 12 * 3600).unwrap();
+        assert!(noon.fallback.is_none(), "{noon:?}");
+    }
+
+    /// Without a rhythm every slot of the history is comparable, but a past outage is not the
+    /// usual: the lowest value an `unprecedented` drop rule must go below is the lowest usual
+    /// hour, not the outage's, so a second outage as deep as the first still counts.
+    #[test]
+    fn without_a_rhythm_a_past_outage_is_not_the_lowest_usual_value() {
+        // 8% noise, no period: a hash of the hour.
+        let noise = |k: i64| 1.0 + 0.08 * (((k * 7919 + 13) * 104_729 % 1009) as f64 / 504.0 - 1.0);
+        let mut c = BaselineCache::new(spec(Some(0.3)), Envelope::Lower);
+        for k in 0..(8 * 24) {
+            let v = 100.0 * noise(k);
+            let outage = (4 * 24 + 3..4 * 24 + 15).contains(&k);
+            c.push(k * 3600, if outage { 20.0 } else { v });
+        }
+        let t: i64 = 8 * 24 * 3600;
+        let share = c.season_share(t.div_euclid(3600)).unwrap();
+        let b = c.at(t).unwrap();
+        let note = b.fallback.as_deref().unwrap_or_default();
+        assert!(note.starts_with("no rhythm"), "{share}: {b:?}");
+        assert_eq!(b.samples, 7 * 24);
+        // The lowest and highest usual hours (92 and 108 at most), not the outage's 20.
+        assert!(b.range.0 > 91.9 && b.range.0 < 93.0, "{b:?}");
+        assert!(b.range.1 > 107.0 && b.range.1 < 108.1, "{b:?}");
+        // A quantized series (most hours on its median) keeps every value in the range.
+        let mut q = BaselineCache::new(spec(Some(0.3)), Envelope::Lower);
+        for k in 0..(8 * 24) {
+            q.push(k * 3600, if k % 7 == 0 { 5.0 } else { 10.0 });
+        }
+        assert_eq!(q.at(t).unwrap().range, (5.0, 10.0));
     }
 
     /// On an hourly series (5-minute slots: one point a slot) `season_points = 3` pools the

@@ -265,10 +265,12 @@ pub struct BaselineSpec {
     /// seconds; `None`: half the window.
     pub warmup: Option<i64>,
     /// Seasonal only: the share of the variance (0..1) the season must explain, once the
-    /// series' level (a moving average over one season) and past incidents (slot means far
-    /// from their time of day's median) are taken out, before the seasonal baseline is used
-    /// (`season_strength`); where it explains less (a series without
-    /// that rhythm), every slot of the history is comparable, as for a recent baseline.
+    /// series' level (a moving median over one season of the slots less their time of day's
+    /// median, past incidents left out) and past incidents (slot means far from their time of
+    /// day's median) are taken out, before the seasonal baseline is used
+    /// (`season_strength`); where it explains less (a series without that rhythm), every slot
+    /// of the history is comparable, as for a recent baseline, and `unprecedented` compares
+    /// with the lowest and highest usual slot (past incidents left out).
     /// `None`: always seasonal.
     #[serde(default)]
     pub season_strength: Option<f64>,
