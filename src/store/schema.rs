@@ -349,9 +349,11 @@ const READER_CACHE_KIB: i64 = 2 * 1024;
 /// Page cache of the sweep writer, in KiB: the interior pages of the hot tables, the recent
 /// halves' last pages, and a share of the leaves a move or a seal walks through in series
 /// order (read again from the operating system's page cache when evicted, a few microseconds
-/// each). Measured on the rig at 9,600 ports, side by side: 16 MiB cost the same CPU per
-/// sample as 4 MiB and 10 MiB more resident memory (it was 128 MiB once).
-const WRITER_CACHE_KIB: i64 = 4 * 1024;
+/// each). It also bounds the memory of the five-minute move's sort (SQLite's sorter takes up
+/// to the cache's size, at least 1 MiB, before it spills to a temporary file). Measured on
+/// the rig at 9,600 ports, side by side: 16 MiB cost the same CPU per sample as 4 MiB and 10
+/// MiB more resident memory (it was 128 MiB once); 2 MiB against 4: see `benches/rig`.
+const WRITER_CACHE_KIB: i64 = 2 * 1024;
 
 /// Sets the connection options every store connection uses.
 pub(crate) fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
