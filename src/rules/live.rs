@@ -213,6 +213,24 @@ const PORT_METRICS: [Metric; 6] = [
     Metric::Utilization,
 ];
 
+/// A set of metrics in one word (a fleet keeps one per watched port).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct MetricSet(u16);
+
+impl MetricSet {
+    fn of(metrics: impl IntoIterator<Item = Metric>) -> MetricSet {
+        MetricSet(metrics.into_iter().fold(0, |set, m| set | 1 << m as u16))
+    }
+
+    fn contains(self, m: &Metric) -> bool {
+        self.0 & 1 << *m as u16 != 0
+    }
+
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
 /// A port some rule reads, with the metrics those rules read.
 struct WatchedPort {
     entity: Entity,
@@ -220,7 +238,7 @@ struct WatchedPort {
     id: Option<EntityId>,
     /// Metrics of `PORT_METRICS` and `OperStatus` that a rule covering this port reads; the
     /// others are not computed (most ports are watched by one rule on one metric, if any).
-    metrics: Vec<Metric>,
+    metrics: MetricSet,
     /// Whether its previous interval was unknown (its next point is "after a gap").
     after_gap: bool,
 }
@@ -272,16 +290,17 @@ impl Watched {
                     .iter()
                     .filter(|r| r.applies_to(Scope::Port, &entity.labels))
                     .collect();
-                let metrics: Vec<Metric> = PORT_METRICS
-                    .iter()
-                    .chain([&Metric::OperStatus])
-                    .filter(|m| {
-                        covering
-                            .iter()
-                            .any(|r| r.metric == **m || r.kind == Kind::Absent)
-                    })
-                    .copied()
-                    .collect();
+                let metrics = MetricSet::of(
+                    PORT_METRICS
+                        .iter()
+                        .chain([&Metric::OperStatus])
+                        .filter(|m| {
+                            covering
+                                .iter()
+                                .any(|r| r.metric == **m || r.kind == Kind::Absent)
+                        })
+                        .copied(),
+                );
                 if !metrics.is_empty() {
                     ports
                         .entry(Arc::clone(&p.labels.switch))
@@ -523,5 +542,21 @@ impl Outcome {
     pub fn extend_from(&mut self, o: Outcome) {
         self.transitions.extend(o.transitions);
         self.events.extend(o.events);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_metric_set_holds_exactly_the_metrics_it_was_made_of() {
+        let s = MetricSet::of([Metric::OutBps, Metric::OperStatus]);
+        for (_, m) in Metric::ALL {
+            assert_eq!(s.contains(&m), m == Metric::OutBps, "{m:?}");
+        }
+        assert!(s.contains(&Metric::OperStatus));
+        assert!(!s.is_empty());
+        assert!(MetricSet::of([]).is_empty());
     }
 }
