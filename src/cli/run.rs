@@ -98,8 +98,8 @@ async fn poll_switch(switch: Arc<Switch>, rates: Option<std::time::Duration>) ->
 fn lines(sweep: &Sweep, poller: Option<&SwitchPoller>) -> Vec<Value> {
     let mut out = Vec::new();
     for p in &sweep.ports {
-        let state = poller.and_then(|pl| pl.ports().iter().find(|s| s.attribution.name == p.port));
-        let labels = state.map(|s| &s.attribution.labels);
+        let state = poller.and_then(|pl| pl.ports().iter().find(|s| s.port.name == p.port));
+        let labels = poller.and_then(|pl| pl.labels(&p.port));
         let mut obj = json!({
             "time": sweep.time.to_string(),
             "switch": sweep.switch,

@@ -61,8 +61,8 @@ pub const BULK_MAX_GAP: usize = 2;
 /// One port the poller reads, with what it remembers between sweeps.
 #[derive(Clone, Debug)]
 pub struct PortState {
-    /// Name, labels and cap.
-    pub attribution: Attribution,
+    /// Name and cap.
+    pub port: PolledPort,
     /// Current ifIndex, when the port was found at the last discovery.
     pub if_index: Option<u32>,
     /// The counters asked first: 64-bit, or 32-bit once [`STICKY_C32_AFTER`] polls in a row
@@ -85,6 +85,29 @@ pub struct PortState {
     /// The highest rate of any `ok` interval, bits per second: the port's own history, which
     /// bounds what is plausible when it reports no speed and has no `max_rate`.
     pub peak_bps: f64,
+}
+
+/// What the poller keeps of a port's [`Attribution`]: its name, its cap, and the labels of a
+/// port found by an alias pattern. A configured port's labels are the topology's: a copy per
+/// port here was 96 bytes of a fleet's memory that the poller never read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolledPort {
+    /// Port name (the topology's shared copy).
+    pub name: Arc<str>,
+    /// Configured cap for bogus-delta detection, bits per second.
+    pub max_rate: Option<u64>,
+    /// The labels an alias pattern gave a port the topology does not list.
+    pub alias_labels: Option<Box<PortLabels>>,
+}
+
+impl From<&Attribution> for PolledPort {
+    fn from(a: &Attribution) -> PolledPort {
+        PolledPort {
+            name: Arc::clone(&a.name),
+            max_rate: a.max_rate,
+            alias_labels: (!a.configured).then(|| Box::new(a.labels.clone())),
+        }
+    }
 }
 
 /// Polls in a row without ifHC* columns after which a port is asked for its 32-bit counters
@@ -121,7 +144,7 @@ impl PortState {
     /// The rate above which an interval is bogus: `max_rate`, else the reported speed, else
     /// (0 = unknown) what the port's own history makes plausible.
     pub fn cap_bps(&self, speed_bps: u64) -> u64 {
-        if let Some(m) = self.attribution.max_rate {
+        if let Some(m) = self.port.max_rate {
             return m;
         }
         if speed_bps > 0 {
@@ -138,9 +161,9 @@ impl PortState {
 }
 
 impl PortState {
-    fn new(attribution: Attribution) -> Self {
+    fn new(port: PolledPort) -> Self {
         PortState {
-            attribution,
+            port,
             if_index: None,
             width: CounterWidth::C64,
             hc_missing: 0,
@@ -188,8 +211,8 @@ impl SwitchPoller {
         metrics: Arc<SwitchMetrics>,
     ) -> Self {
         let ports = attribute(&switch, &Interfaces::default())
-            .into_iter()
-            .map(PortState::new)
+            .iter()
+            .map(|a| PortState::new(a.into()))
             .collect();
         SwitchPoller {
             switch,
@@ -226,12 +249,19 @@ impl SwitchPoller {
         &self.ports
     }
 
-    /// Labels of a port by name.
+    /// Labels of a port by name: the topology's for a configured port, the alias pattern's
+    /// for one it found.
     pub fn labels(&self, port: &str) -> Option<&PortLabels> {
-        self.ports
-            .iter()
-            .find(|p| *p.attribution.name == *port)
-            .map(|p| &p.attribution.labels)
+        let state = self.ports.iter().find(|p| *p.port.name == *port)?;
+        match &state.port.alias_labels {
+            Some(l) => Some(l),
+            None => self
+                .switch
+                .ports
+                .iter()
+                .find(|p| *p.name == *port)
+                .map(|p| &p.labels),
+        }
     }
 
     /// Tells the poller that a scheduled poll was skipped, so the next delta is a `gap`.
@@ -298,14 +328,14 @@ impl SwitchPoller {
         self.ports = attributions
             .into_iter()
             .map(|a| {
-                let mut state = match old.iter().position(|p| p.attribution.name == a.name) {
+                let mut state = match old.iter().position(|p| p.port.name == a.name) {
                     Some(i) => old.swap_remove(i),
-                    None => PortState::new(a.clone()),
+                    None => PortState::new((&a).into()),
                 };
-                state.attribution = a;
-                let found = interfaces.find(&state.attribution.name);
+                state.port = (&a).into();
+                let found = interfaces.find(&state.port.name);
                 if found != state.if_index {
-                    debug!(switch = %self.switch.name, port = %state.attribution.name,
+                    debug!(switch = %self.switch.name, port = %state.port.name,
                         from = ?state.if_index, to = ?found, "ifIndex (re)learned");
                 }
                 state.if_index = found;
@@ -427,7 +457,7 @@ impl SwitchPoller {
                 && !fallback.contains(i)
                 && r.is_ok()
             {
-                warn!(switch = %self.switch.name, port = %p.attribution.name,
+                warn!(switch = %self.switch.name, port = %p.port.name,
                     polls = p.hc_missing, "ifHC* counters are back: reading 64-bit counters");
                 p.hc_missing = 0;
             }
@@ -437,7 +467,7 @@ impl SwitchPoller {
                 let p = &mut self.ports[i];
                 if p.hc_missing == 0 {
                     warn!(switch = %self.switch.name, address = %self.switch.address,
-                        port = %p.attribution.name,
+                        port = %p.port.name,
                         "the answer has no ifHC* counters: reading 32-bit counters for this poll");
                 }
                 p.hc_missing = p.hc_missing.saturating_add(1);
@@ -458,7 +488,7 @@ impl SwitchPoller {
                 if p.hc_missing < STICKY_C32_AFTER {
                     p.width = CounterWidth::C64;
                 } else if p.hc_missing == STICKY_C32_AFTER {
-                    warn!(switch = %self.switch.name, port = %p.attribution.name,
+                    warn!(switch = %self.switch.name, port = %p.port.name,
                         polls = p.hc_missing,
                         "no ifHC* counters poll after poll: asking for 32-bit counters first until the next discovery");
                 }
@@ -486,7 +516,7 @@ impl SwitchPoller {
     pub(super) fn ports_names(&self) -> Vec<Arc<str>> {
         self.ports
             .iter()
-            .map(|p| p.attribution.name.clone())
+            .map(|p| p.port.name.clone())
             .collect()
     }
 }

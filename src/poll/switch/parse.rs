@@ -86,7 +86,7 @@ impl SwitchPoller {
                             }
                             if a.quality == crate::poll::Quality::Bogus {
                                 warn!(switch = %self.switch.name, address = %self.switch.address,
-                                    port = %port.attribution.name, "bogus delta (faster than the port): interval dropped");
+                                    port = %port.port.name, "bogus delta (faster than the port): interval dropped");
                             }
                             if a.quality == crate::poll::Quality::Ok
                                 && let Some(d) = a.delta
@@ -114,7 +114,7 @@ impl SwitchPoller {
                             };
                             let e = SnmpError::Malformed(format!(
                                 "unusable values for port {}: {why}",
-                                self.ports[i].attribution.name
+                                self.ports[i].port.name
                             ));
                             self.count_error(&e);
                             first_error.get_or_insert(e);
@@ -130,7 +130,7 @@ impl SwitchPoller {
             let outcome = o.unwrap_or(PortOutcome::Unknown(UnknownReason::PortMissing));
             p.missed = !matches!(outcome, PortOutcome::Reading(_));
             ports.push(PortResult {
-                port: p.attribution.name.clone(),
+                port: p.port.name.clone(),
                 outcome,
             });
         }
