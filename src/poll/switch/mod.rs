@@ -514,10 +514,7 @@ impl SwitchPoller {
     }
 
     pub(super) fn ports_names(&self) -> Vec<Arc<str>> {
-        self.ports
-            .iter()
-            .map(|p| p.port.name.clone())
-            .collect()
+        self.ports.iter().map(|p| p.port.name.clone()).collect()
     }
 }
 
