@@ -45,9 +45,11 @@ async fn run(
 ) {
     while let Some(sweep) = rx.recv().await {
         live.apply(&sweep);
-        alerting.submit(Arc::new(sweep.clone()));
         debug!(switch = %sweep.switch, status = ?sweep.status, ports = sweep.ports.len(), "sweep");
-        if let Err(e) = writer.submit(sweep) {
+        // One sweep for both stages, not a copy each.
+        let sweep = Arc::new(sweep);
+        alerting.submit(Arc::clone(&sweep));
+        if let Err(e) = writer.submit_shared(sweep) {
             error!("store: {e}");
         }
     }

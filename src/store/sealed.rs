@@ -19,6 +19,7 @@
 //! with its flow bytes in, never as a gap that the flow minute fills after the rules read it.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use tokio::sync::watch;
@@ -82,7 +83,7 @@ impl SealTracker {
     }
 
     /// Notes sweeps that were just committed.
-    pub(crate) fn stored(&mut self, sweeps: &[Sweep]) {
+    pub(crate) fn stored(&mut self, sweeps: &[Arc<Sweep>]) {
         for s in sweeps {
             self.stored_at(&s.switch, s.time.as_millisecond());
         }
@@ -182,19 +183,19 @@ mod tests {
         // Every switch but the last has swept past base + 120; the last one only past
         // base + 61: slots up to base + 60 are complete.
         for n in &names[..names.len() - 1] {
-            t.stored(&[sweep(n, base + 125)]);
+            t.stored(&[Arc::new(sweep(n, base + 125))]);
         }
-        t.stored(&[sweep(&names[names.len() - 1], base + 61)]);
+        t.stored(&[Arc::new(sweep(&names[names.len() - 1], base + 61))]);
         t.publish((base + 125) * 1000);
         assert_eq!(rx.borrow().map(|m| m.as_second()), Some(base + 60));
         // The last switch catches up: the slot ending at base + 120 is complete.
-        t.stored(&[sweep(&names[names.len() - 1], base + 122)]);
+        t.stored(&[Arc::new(sweep(&names[names.len() - 1], base + 122))]);
         t.publish((base + 125) * 1000);
         assert_eq!(rx.borrow().map(|m| m.as_second()), Some(base + 120));
         // One switch falls silent (no sweep at all): the others move the mark on, a grace
         // behind the newest sweep.
         for n in &names[..names.len() - 1] {
-            t.stored(&[sweep(n, base + 600)]);
+            t.stored(&[Arc::new(sweep(n, base + 600))]);
         }
         t.publish((base + 600) * 1000);
         let grace = slot_grace(&topo);

@@ -31,6 +31,11 @@ use crate::poll::Sweep;
 pub trait SweepSink: Send + Sync {
     /// Queues a sweep for storage without waiting on the disk.
     fn submit(&self, sweep: Sweep) -> Result<(), StoreError>;
+    /// [`SweepSink::submit`] of a sweep that other stages hold too: a sink that can keep the
+    /// shared sweep (the SQLite writer) saves copying it.
+    fn submit_shared(&self, sweep: Arc<Sweep>) -> Result<(), StoreError> {
+        self.submit(Arc::unwrap_or_clone(sweep))
+    }
     /// Applies a reloaded topology (in order with the sweeps).
     fn update_topology(&self, topology: Arc<Topology>) -> Result<(), StoreError>;
     /// Waits until everything submitted before is stored.

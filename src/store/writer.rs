@@ -73,7 +73,7 @@ impl Default for WriterOptions {
 }
 
 enum Msg {
-    Sweep(Box<Sweep>),
+    Sweep(Arc<Sweep>),
     Flows(Vec<FlowSlot>),
     Topology(Arc<Topology>),
     Flush(SyncSender<()>),
@@ -84,11 +84,15 @@ enum Msg {
 pub struct Writer {
     path: PathBuf,
     tx: SyncSender<Msg>,
-    overflow: Arc<Mutex<VecDeque<Sweep>>>,
+    overflow: Arc<Mutex<VecDeque<Arc<Sweep>>>>,
     metrics: Arc<WriterMetrics>,
     max_pages: Arc<AtomicU32>,
     stopping: Arc<AtomicBool>,
     sealed: watch::Receiver<Option<Timestamp>>,
+    /// The writer thread, woken when something must not wait out the batch window.
+    waker: std::thread::Thread,
+    /// The most sweeps of one transaction: a queue this deep ends the batch window early.
+    max_batch: u64,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -135,6 +139,7 @@ impl Writer {
         let overflow = Arc::new(Mutex::new(VecDeque::new()));
         let max_pages = Arc::new(AtomicU32::new(opts.max_pages.unwrap_or(0)));
         let stopping = Arc::new(AtomicBool::new(false));
+        let max_batch = opts.max_batch_sweeps.max(1) as u64;
         let (seal, sealed) = SealTracker::new(&topology);
         if let Some(i) = &ingest {
             seal.publish(i.newest_ms());
@@ -166,6 +171,8 @@ impl Writer {
             max_pages,
             stopping,
             sealed,
+            waker: thread.thread().clone(),
+            max_batch,
             thread: Some(thread),
         })
     }
@@ -173,9 +180,19 @@ impl Writer {
     /// Queues a sweep for writing without waiting on the disk. When the channel is full the
     /// sweep waits in an overflow queue (counted in `queue_full_total` and logged).
     pub fn submit(&self, sweep: Sweep) -> Result<(), StoreError> {
-        match self.tx.try_send(Msg::Sweep(Box::new(sweep))) {
+        self.submit_shared(Arc::new(sweep))
+    }
+
+    /// [`Writer::submit`] of a sweep shared with other stages (the rules), without a copy.
+    pub fn submit_shared(&self, sweep: Arc<Sweep>) -> Result<(), StoreError> {
+        match self.tx.try_send(Msg::Sweep(sweep)) {
             Ok(()) => {
                 self.metrics.queue_depth.inc();
+                // The thread sleeps out its batch window rather than waking for each sweep;
+                // a full batch need not wait for the window's end.
+                if self.metrics.queue_depth.get() >= self.max_batch {
+                    self.waker.unpark();
+                }
                 Ok(())
             }
             Err(TrySendError::Full(Msg::Sweep(sweep))) => {
@@ -188,10 +205,11 @@ impl Writer {
                     );
                 }
                 match self.overflow.lock() {
-                    Ok(mut q) => q.push_back(*sweep),
-                    Err(p) => p.into_inner().push_back(*sweep),
+                    Ok(mut q) => q.push_back(sweep),
+                    Err(p) => p.into_inner().push_back(sweep),
                 }
                 self.metrics.queue_depth.inc();
+                self.waker.unpark();
                 Ok(())
             }
             Err(_) => Err(StoreError::WriterGone {
@@ -204,11 +222,14 @@ impl Writer {
     /// backfill, imports) that would otherwise flood the overflow queue and its warnings.
     pub fn submit_wait(&self, sweep: Sweep) -> Result<(), StoreError> {
         self.tx
-            .send(Msg::Sweep(Box::new(sweep)))
+            .send(Msg::Sweep(Arc::new(sweep)))
             .map_err(|_| StoreError::WriterGone {
                 path: self.path.clone(),
             })?;
         self.metrics.queue_depth.inc();
+        if self.metrics.queue_depth.get() >= self.max_batch {
+            self.waker.unpark();
+        }
         Ok(())
     }
 
@@ -219,7 +240,9 @@ impl Writer {
             .send(Msg::Topology(topology))
             .map_err(|_| StoreError::WriterGone {
                 path: self.path.clone(),
-            })
+            })?;
+        self.waker.unpark();
+        Ok(())
     }
 
     /// Waits until everything submitted before is committed.
@@ -229,6 +252,7 @@ impl Writer {
         };
         let (tx, rx) = mpsc::sync_channel(1);
         self.tx.send(Msg::Flush(tx)).map_err(|_| gone())?;
+        self.waker.unpark();
         rx.recv().map_err(|_| gone())
     }
 
@@ -263,6 +287,7 @@ impl Writer {
         // and says how many sweeps it could not write.
         self.stopping.store(true, Ordering::Relaxed);
         let _ = self.tx.send(Msg::Shutdown);
+        self.waker.unpark();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -283,7 +308,7 @@ struct Worker {
     topology: Arc<Topology>,
     grace_ms: i64,
     ingest: Option<Ingest>,
-    overflow: Arc<Mutex<VecDeque<Sweep>>>,
+    overflow: Arc<Mutex<VecDeque<Arc<Sweep>>>>,
     metrics: Arc<WriterMetrics>,
     max_pages: Arc<AtomicU32>,
     opts: WriterOptions,
@@ -303,31 +328,36 @@ impl Worker {
                     Err(RecvTimeoutError::Disconnected) => Some(Msg::Shutdown),
                 },
             };
-            let mut batch: Vec<Sweep> = Vec::new();
+            let mut batch: Vec<Arc<Sweep>> = Vec::new();
             match msg {
                 Some(Msg::Sweep(s)) => {
-                    batch.push(*s);
+                    batch.push(s);
                     let deadline = Instant::now() + self.opts.batch_window;
                     while batch.len() < self.opts.max_batch_sweeps {
-                        let next = match deadline.checked_duration_since(Instant::now()) {
-                            Some(left) if !left.is_zero() => rx.recv_timeout(left),
-                            _ => rx.try_recv().map_err(|e| match e {
-                                TryRecvError::Empty => RecvTimeoutError::Timeout,
-                                TryRecvError::Disconnected => RecvTimeoutError::Disconnected,
-                            }),
-                        };
-                        match next {
-                            Ok(Msg::Sweep(s)) => batch.push(*s),
+                        match rx.try_recv() {
+                            Ok(Msg::Sweep(s)) => {
+                                batch.push(s);
+                                continue;
+                            }
                             Ok(other) => {
                                 pending = Some(other);
                                 break;
                             }
-                            Err(RecvTimeoutError::Timeout) => break,
-                            Err(RecvTimeoutError::Disconnected) => {
+                            Err(TryRecvError::Disconnected) => {
                                 pending = Some(Msg::Shutdown);
                                 break;
                             }
+                            Err(TryRecvError::Empty) => {}
                         }
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() {
+                            break;
+                        }
+                        // Sleep out the window instead of waking for each sweep that comes
+                        // (a fleet's sweeps trickle in all through it): the submitting side
+                        // wakes the thread only for what must not wait (a flush, a new
+                        // topology, shutdown, a full batch, an overflowing channel).
+                        std::thread::park_timeout(left);
                     }
                     self.write(batch);
                 }
@@ -343,7 +373,7 @@ impl Worker {
                 Some(Msg::Shutdown) => {
                     while let Ok(m) = rx.try_recv() {
                         match m {
-                            Msg::Sweep(s) => batch.push(*s),
+                            Msg::Sweep(s) => batch.push(s),
                             Msg::Flows(f) => self.write_flows(&f),
                             Msg::Topology(t) => {
                                 self.write(std::mem::take(&mut batch));
@@ -369,7 +399,7 @@ impl Worker {
 
     fn drain_overflow(&mut self) {
         loop {
-            let batch: Vec<Sweep> = {
+            let batch: Vec<Arc<Sweep>> = {
                 let mut q = match self.overflow.lock() {
                     Ok(q) => q,
                     Err(p) => p.into_inner(),
@@ -442,7 +472,7 @@ impl Worker {
         }
     }
 
-    fn write(&mut self, batch: Vec<Sweep>) {
+    fn write(&mut self, batch: Vec<Arc<Sweep>>) {
         if batch.is_empty() {
             return;
         }
@@ -537,7 +567,7 @@ impl Worker {
     }
 
     /// At shutdown with the database unwritable: the sweeps are lost, and the log says so.
-    fn abandon(&self, batch: &[Sweep]) {
+    fn abandon(&self, batch: &[Arc<Sweep>]) {
         let ports: usize = batch.iter().map(|s| s.ports.len()).sum();
         self.metrics.queue_depth.sub(batch.len() as u64);
         self.metrics.abandoned_sweeps_total.add(batch.len() as u64);
@@ -590,7 +620,9 @@ impl Writer {
             .send(Msg::Flows(slots))
             .map_err(|_| StoreError::WriterGone {
                 path: self.path.clone(),
-            })
+            })?;
+        self.waker.unpark();
+        Ok(())
     }
 }
 
@@ -609,6 +641,9 @@ impl FlowSink for Writer {
 impl SweepSink for Writer {
     fn submit(&self, sweep: Sweep) -> Result<(), StoreError> {
         Writer::submit(self, sweep)
+    }
+    fn submit_shared(&self, sweep: Arc<Sweep>) -> Result<(), StoreError> {
+        Writer::submit_shared(self, sweep)
     }
     fn update_topology(&self, topology: Arc<Topology>) -> Result<(), StoreError> {
         Writer::update_topology(self, topology)

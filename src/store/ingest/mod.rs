@@ -25,7 +25,7 @@ use super::schema;
 use super::split::{share, split};
 use crate::config::{PortKey, Topology};
 use crate::hash::FastMap;
-use crate::poll::{PortOutcome, Sweep};
+use crate::poll::{PortOutcome, PortResult, Sweep};
 
 const SLOT_MS: i64 = SLOT_SECS * 1000;
 const M5_MS: i64 = 300_000;
@@ -67,22 +67,73 @@ struct PortState {
 #[derive(Default)]
 struct PortMap {
     states: Vec<PortState>,
-    index: FastMap<Arc<str>, FastMap<Arc<str>, usize>>,
+    index: FastMap<Arc<str>, SwitchPorts>,
+}
+
+/// One switch's ports in a [`PortMap`].
+#[derive(Default)]
+struct SwitchPorts {
+    by_name: FastMap<Arc<str>, usize>,
+    /// The ports of the switch's last sweep that found them all, in its order, with their
+    /// indexes: a switch's sweeps list the same ports in the same order (the same shared
+    /// names), so the next sweep is matched name by name, mostly by pointer, instead of
+    /// hashing each name and chasing its key.
+    last: Vec<(Arc<str>, usize)>,
+}
+
+impl SwitchPorts {
+    /// True when `ports` are, in order, the ports of the last sweep that found them all.
+    fn same_as_last(&self, ports: &[PortResult]) -> bool {
+        self.last.len() == ports.len()
+            && ports
+                .iter()
+                .zip(&self.last)
+                .all(|(p, (name, _))| Arc::ptr_eq(&p.port, name) || p.port == *name)
+    }
+
+    /// Remembers the order of a sweep whose ports were all found.
+    fn remember(&mut self, ports: &[PortResult], found: &[Option<usize>]) {
+        self.last.clear();
+        for (p, i) in ports.iter().zip(found) {
+            let Some(i) = *i else {
+                self.last = Vec::new();
+                return;
+            };
+            self.last.push((Arc::clone(&p.port), i));
+        }
+        self.last.shrink_to_fit();
+    }
 }
 
 impl PortMap {
     fn insert(&mut self, key: PortKey, state: PortState) {
-        let ports = self.index.entry(key.switch).or_default();
-        match ports.get(&key.port) {
+        let sw = self.index.entry(key.switch).or_default();
+        match sw.by_name.get(&key.port) {
             Some(&i) => self.states[i] = state,
             None => {
-                ports.insert(key.port, self.states.len());
+                sw.by_name.insert(key.port, self.states.len());
                 self.states.push(state);
             }
         }
     }
     fn idx(&self, switch: &str, port: &str) -> Option<usize> {
-        self.index.get(switch)?.get(port).copied()
+        self.index.get(switch)?.by_name.get(port).copied()
+    }
+    /// The index of each port of a sweep of `switch` (`None` for a port the map lacks) into
+    /// `out`: one switch look-up per sweep, and the ports matched against the switch's last
+    /// sweep before any is hashed.
+    fn resolve(&mut self, switch: &str, ports: &[PortResult], out: &mut Vec<Option<usize>>) {
+        out.clear();
+        let Some(sw) = self.index.get_mut(switch) else {
+            out.resize(ports.len(), None);
+            return;
+        };
+        if sw.same_as_last(ports) {
+            out.extend(sw.last.iter().map(|&(_, i)| Some(i)));
+            return;
+        }
+        out.extend(ports.iter().map(|p| sw.by_name.get(&*p.port).copied()));
+        sw.remember(ports, out);
     }
     fn values(&self) -> impl Iterator<Item = &PortState> {
         self.states.iter()
@@ -211,7 +262,7 @@ impl Ingest {
     /// caller must reopen (in-memory state may be ahead of the file).
     pub(crate) fn write_batch(
         &mut self,
-        sweeps: &[Sweep],
+        sweeps: &[Arc<Sweep>],
         metrics: &WriterMetrics,
     ) -> Result<usize, StoreError> {
         let mut conn = self.take_conn()?;
@@ -223,7 +274,7 @@ impl Ingest {
     fn write_batch_in(
         &mut self,
         conn: &mut Connection,
-        sweeps: &[Sweep],
+        sweeps: &[Arc<Sweep>],
         metrics: &WriterMetrics,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
@@ -249,9 +300,11 @@ impl Ingest {
         // Series ids first (creating unlisted ports), then the samples in (series, time)
         // order: neighbouring rows share B-tree pages, which makes large batches cheap.
         let mut work: Vec<(i64, i64, usize, usize, usize)> = Vec::new();
+        let mut found: Vec<Option<usize>> = Vec::new();
         for (si, sweep) in sweeps.iter().enumerate() {
-            for (pi, pr) in sweep.ports.iter().enumerate() {
-                let idx = match self.ports.idx(&sweep.switch, &pr.port) {
+            self.ports.resolve(&sweep.switch, &sweep.ports, &mut found);
+            for ((pi, pr), known) in sweep.ports.iter().enumerate().zip(&found) {
+                let idx = match *known {
                     Some(i) => i,
                     None => {
                         self.adhoc_port(&tx, &sweep.switch, &pr.port)?;
