@@ -93,11 +93,15 @@ pub enum Command {
     WebHash(web_hash::WebHashArgs),
 }
 
-/// The tokio runtime of a command (two workers: polling and serving are light), or the exit
-/// code after saying why it could not start.
+/// The tokio runtime of a command, or the exit code after saying why it could not start.
+///
+/// One worker: polling and serving are light, and the disk (the store writer, the rules, the
+/// HTTP handlers' queries) has threads of its own. With two workers each answer of a switch
+/// could wake the other worker to run the task that waits for it (a futex wake and a context
+/// switch per datagram); on one, the task runs where its answer was read.
 pub fn tokio_runtime(command: &str) -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .build()
         .map_err(|e| {
