@@ -1,43 +1,152 @@
 //! Fetching: the GETBULK runs and GETs of one sweep, sent concurrently (a few in flight),
 //! returning each port's raw values or its request's error.
 
+use std::future::Future;
+use std::pin::{Pin, pin};
+use std::task::Poll;
+
 use super::*;
 
-/// Runs futures concurrently on the current task and returns their outputs in order.
-pub(super) async fn join_all<F: std::future::Future>(
+/// Runs up to [`BULK_IN_FLIGHT`] futures concurrently on the current task, handing each
+/// output to `each` with the future's position as it completes. The futures stay in this
+/// one's state (no allocation per future, none for the outputs).
+pub(super) async fn join_each<F: Future>(
     futures: impl Iterator<Item = F>,
-) -> Vec<F::Output> {
-    let mut futures: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    mut each: impl FnMut(usize, F::Output),
+) {
+    let mut futures = futures.fuse();
+    // BULK_IN_FLIGHT (6) pinned slots; a slot is emptied when its future completes.
+    let mut slots: [Pin<&mut Option<F>>; BULK_IN_FLIGHT] = [
+        pin!(futures.next()),
+        pin!(futures.next()),
+        pin!(futures.next()),
+        pin!(futures.next()),
+        pin!(futures.next()),
+        pin!(futures.next()),
+    ];
+    debug_assert!(futures.next().is_none(), "more than BULK_IN_FLIGHT futures");
     std::future::poll_fn(|cx| {
         let mut pending = false;
-        for (f, out) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if out.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *out = Some(v),
-                    std::task::Poll::Pending => pending = true,
+        for (k, slot) in slots.iter_mut().enumerate() {
+            let Some(f) = slot.as_mut().as_pin_mut() else {
+                continue;
+            };
+            match f.poll(cx) {
+                Poll::Ready(v) => {
+                    slot.set(None);
+                    each(k, v);
                 }
+                Poll::Pending => pending = true,
             }
         }
         if pending {
-            std::task::Poll::Pending
+            Poll::Pending
         } else {
-            std::task::Poll::Ready(())
+            Poll::Ready(())
         }
     })
     .await;
-    outputs.into_iter().flatten().collect()
+}
+
+/// What one GETBULK of a run read: each of the run's ports' values, by its place in the
+/// run (`None` for a column that did not come back).
+pub(super) struct BulkAnswer {
+    at_ms: u64,
+    uptime: u32,
+    values: [[Option<Cell>; COLS]; BULK_ROWS],
+}
+
+impl BulkAnswer {
+    /// The values of the run's `p`-th port, when they all came back.
+    fn port(&self, p: usize) -> Option<Fetched> {
+        let mut vals = *self.values.get(p)?;
+        // Packet counters and ifCounterDiscontinuityTime are optional: a device without
+        // them still gets its octets.
+        for c in [2, 3, DISCONTINUITY] {
+            if vals[c].is_none() && vals[0].is_some() {
+                vals[c] = Some(Cell::NoSuchObject);
+            }
+        }
+        vals.iter().all(Option::is_some).then(|| Fetched {
+            at_ms: self.at_ms,
+            uptime: self.uptime,
+            values: vals.map(Option::unwrap_or_default),
+            len: COLS as u32,
+        })
+    }
+}
+
+/// One value of a polled column: [`SnmpValue`] without its octet strings (the polled
+/// columns are numbers; a string where a number belongs is [`Cell::Other`]), so a port's
+/// values are a small copyable array rather than seven enums that may own a buffer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Cell {
+    /// INTEGER
+    Integer(i64),
+    /// Counter32
+    Counter32(u32),
+    /// Counter64
+    Counter64(u64),
+    /// Gauge32 / Unsigned32
+    Gauge32(u32),
+    /// TimeTicks
+    TimeTicks(u32),
+    /// noSuchObject
+    NoSuchObject,
+    /// noSuchInstance
+    NoSuchInstance,
+    /// endOfMibView
+    EndOfMibView,
+    /// Any other type, or nothing read.
+    #[default]
+    Other,
+}
+
+impl From<SnmpValue> for Cell {
+    fn from(v: SnmpValue) -> Cell {
+        match v {
+            SnmpValue::Integer(i) => Cell::Integer(i),
+            SnmpValue::Counter32(c) => Cell::Counter32(c),
+            SnmpValue::Counter64(c) => Cell::Counter64(c),
+            SnmpValue::Gauge32(g) => Cell::Gauge32(g),
+            SnmpValue::TimeTicks(t) => Cell::TimeTicks(t),
+            SnmpValue::NoSuchObject => Cell::NoSuchObject,
+            SnmpValue::NoSuchInstance => Cell::NoSuchInstance,
+            SnmpValue::EndOfMibView => Cell::EndOfMibView,
+            SnmpValue::Octets(_) | SnmpValue::Other => Cell::Other,
+        }
+    }
+}
+
+impl Cell {
+    /// As [`SnmpValue::as_u64`].
+    pub(super) fn as_u64(self) -> Option<u64> {
+        match self {
+            Cell::Counter32(v) | Cell::Gauge32(v) | Cell::TimeTicks(v) => Some(u64::from(v)),
+            Cell::Counter64(v) => Some(v),
+            Cell::Integer(v) => u64::try_from(v).ok(),
+            _ => None,
+        }
+    }
+
+    /// As [`SnmpValue::is_exception`].
+    pub(super) fn is_exception(self) -> bool {
+        matches!(
+            self,
+            Cell::NoSuchObject | Cell::NoSuchInstance | Cell::EndOfMibView
+        )
+    }
 }
 
 /// The values of one port in one response.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Fetched {
     pub(super) at_ms: u64,
     pub(super) uptime: u32,
-    /// The port's columns, in [`HC_COLUMNS`] (or [`C32_COLUMNS`]) order.
-    pub(super) values: [SnmpValue; COLS],
     /// How many values the agent sent for the port (fewer than [`COLS`] is unusable).
-    pub(super) len: usize,
+    pub(super) len: u32,
+    /// The port's columns, in [`HC_COLUMNS`] (or [`C32_COLUMNS`]) order.
+    pub(super) values: [Cell; COLS],
 }
 
 impl SwitchPoller {
@@ -62,12 +171,16 @@ impl SwitchPoller {
                 }
                 continue;
             }
-            let answers = join_all(batch.iter().map(|run| self.fetch_bulk(run))).await;
-            for (run, answer) in batch.iter().zip(answers) {
+            let mut answers = |k: usize, answer: Result<BulkAnswer, SnmpError>| {
+                let Some(run) = batch.get(k) else { return };
                 match answer {
-                    Ok((found, missed)) => {
-                        out.extend(found);
-                        leftovers.extend(missed);
+                    Ok(answer) => {
+                        for (p, &(_, i)) in run.ports.iter().enumerate() {
+                            match answer.port(p) {
+                                Some(f) => out.push((i, Ok(f))),
+                                None => leftovers.push(i),
+                            }
+                        }
                     }
                     Err(SnmpError::Agent(why)) => {
                         // tooBig, genErr, ...: the same ports may still be read with GET.
@@ -81,7 +194,8 @@ impl SwitchPoller {
                         out.extend(run.ports.iter().map(|&(_, i)| (i, Err(e.clone()))));
                     }
                 }
-            }
+            };
+            join_each(batch.iter().map(|run| self.fetch_bulk(run)), &mut answers).await;
         }
         if gave_up {
             out.extend(leftovers.iter().map(|&i| (i, Err(SnmpError::Timeout))));
@@ -93,24 +207,20 @@ impl SwitchPoller {
     }
 
     /// One GETBULK for a run: sysUpTime as a non-repeater, then the seven columns from the
-    /// row before the run. Ports whose values did not all come back are returned for GET.
-    pub(super) async fn fetch_bulk(
-        &self,
-        run: &BulkRun,
-    ) -> Result<(Vec<(usize, Result<Fetched, SnmpError>)>, Vec<usize>), SnmpError> {
+    /// row before the run. Ports whose values did not all come back are for GET.
+    pub(super) async fn fetch_bulk(&self, run: &BulkRun) -> Result<BulkAnswer, SnmpError> {
         let reps = (run.last_row - run.first_row + 1) as u32;
         self.metrics.requests.fetch_add(1, Ordering::Relaxed);
-        // The answer is decoded straight into these slots, varbind by varbind.
-        let mut values: Vec<[Option<SnmpValue>; COLS]> = vec![Default::default(); run.ports.len()];
-        let mut uptime: Result<u32, SnmpError> = Err(SnmpError::Malformed(
-            "GETBULK answer does not start with sysUpTime.0: it is empty".into(),
-        ));
+        // The answer is decoded straight into these slots, varbind by varbind (a run has at
+        // most BULK_ROWS ports; they live in this future's state, not on the heap).
+        let mut values = [[None::<Cell>; COLS]; BULK_ROWS];
+        let mut uptime: Option<Result<u32, SnmpError>> = None;
         let mut n = 0usize;
         let mut sink = |oid: &[u32], value: SnmpValue| {
             let k = n;
             n += 1;
             if k == 0 {
-                uptime = match value {
+                uptime = Some(match value {
                     SnmpValue::TimeTicks(t) if oid == SYS_UPTIME => Ok(t),
                     other if oid == SYS_UPTIME => Err(SnmpError::Malformed(format!(
                         "sysUpTime.0 is not TimeTicks: {other:?}"
@@ -118,7 +228,7 @@ impl SwitchPoller {
                     other => Err(SnmpError::Malformed(format!(
                         "GETBULK answer does not start with sysUpTime.0: {oid:?} = {other:?}"
                     ))),
-                };
+                });
                 return;
             }
             let c = (k - 1) % COLS;
@@ -129,40 +239,29 @@ impl SwitchPoller {
                 Some((&x, prefix)) if prefix == column => x,
                 _ => return,
             };
-            if let Some(p) = run.ports.iter().position(|(x, _)| *x == if_index) {
-                values[p][c] = Some(value);
+            if let Some(slot) = run
+                .ports
+                .iter()
+                .position(|(x, _)| *x == if_index)
+                .and_then(|p| values.get_mut(p))
+            {
+                slot[c] = Some(Cell::from(value));
             }
         };
         self.source
             .get_bulk_each(&run.oids, 1, reps, &mut sink)
             .await?;
         let at_ms = self.now_ms();
-        let uptime = uptime?;
-        let mut found = Vec::with_capacity(run.ports.len());
-        let mut missed = Vec::new();
-        for ((_, i), mut vals) in run.ports.iter().zip(values) {
-            // Packet counters and ifCounterDiscontinuityTime are optional: a device without
-            // them still gets its octets.
-            for c in [2, 3, DISCONTINUITY] {
-                if vals[c].is_none() && vals[0].is_some() {
-                    vals[c] = Some(SnmpValue::NoSuchObject);
-                }
-            }
-            if vals.iter().all(Option::is_some) {
-                found.push((
-                    *i,
-                    Ok(Fetched {
-                        at_ms,
-                        uptime,
-                        values: vals.map(|v| v.unwrap_or(SnmpValue::Other)),
-                        len: COLS,
-                    }),
-                ));
-            } else {
-                missed.push(*i);
-            }
-        }
-        Ok((found, missed))
+        let uptime = uptime.unwrap_or_else(|| {
+            Err(SnmpError::Malformed(
+                "GETBULK answer does not start with sysUpTime.0: it is empty".into(),
+            ))
+        })?;
+        Ok(BulkAnswer {
+            at_ms,
+            uptime,
+            values,
+        })
     }
 
     /// GETs the columns of the given ports, several ports per request.
@@ -204,10 +303,10 @@ impl SwitchPoller {
                     };
                     let mut rest = vbs.drain(1..);
                     for &i in chunk {
-                        let mut values = [const { SnmpValue::Other }; COLS];
+                        let mut values = [Cell::Other; COLS];
                         let mut len = 0;
                         for (slot, vb) in values.iter_mut().zip(rest.by_ref().take(COLS)) {
-                            *slot = vb.value;
+                            *slot = Cell::from(vb.value);
                             len += 1;
                         }
                         out.push((

@@ -1,6 +1,7 @@
 //! Parsing: one port's fetched values into a counter reading, and the readings of a sweep
 //! into the [`Sweep`] (with the counter math and each port's state updated).
 
+use super::fetch::Cell;
 use super::*;
 
 /// What reading one port's values gave.
@@ -17,10 +18,10 @@ pub(super) enum Parsed {
 impl SwitchPoller {
     pub(super) fn parse(&self, port: &PortState, f: &Fetched) -> Parsed {
         let v = &f.values;
-        if f.len != COLS {
+        if f.len as usize != COLS {
             return Parsed::Invalid(format!("{} values instead of {COLS}", f.len));
         }
-        if v.iter().all(SnmpValue::is_exception) {
+        if v.iter().all(|c| c.is_exception()) {
             return Parsed::Missing;
         }
         if port.width == CounterWidth::C64 && (v[0].is_exception() || v[1].is_exception()) {
@@ -38,7 +39,7 @@ impl SwitchPoller {
             CounterWidth::C32 => speed,
         };
         let oper = match v[5] {
-            SnmpValue::Integer(i) => OperStatus::from_mib(i),
+            Cell::Integer(i) => OperStatus::from_mib(i),
             _ => OperStatus::Unknown,
         };
         Parsed::Reading(
@@ -47,7 +48,7 @@ impl SwitchPoller {
                 sys_uptime: f.uptime,
                 // Agents without the column answer noSuchObject/noSuchInstance: absent.
                 discontinuity: match v[DISCONTINUITY] {
-                    SnmpValue::TimeTicks(t) => Some(t),
+                    Cell::TimeTicks(t) => Some(t),
                     _ => None,
                 },
                 width: port.width,
@@ -62,12 +63,28 @@ impl SwitchPoller {
     }
 
     /// Turns fetched values into the sweep, updating each port's state.
-    pub(super) fn judge(&mut self, results: Vec<(usize, Result<Fetched, SnmpError>)>) -> Sweep {
-        let mut outcomes: Vec<Option<PortOutcome>> = vec![None; self.ports.len()];
+    pub(super) fn judge(&mut self, mut results: Vec<(usize, Result<Fetched, SnmpError>)>) -> Sweep {
+        // In port order (each port has one result), so that the sweep's ports are built as
+        // the results are read.
+        results.sort_unstable_by_key(|(i, _)| *i);
+        let mut ports = Vec::with_capacity(self.ports.len());
         let mut first_error: Option<SnmpError> = None;
         let mut any_ok = false;
         let mut reset = false;
         for (i, r) in results {
+            if i >= self.ports.len() || i < ports.len() {
+                // Not a port, or one already judged.
+                continue;
+            }
+            // Ports without a result were not found.
+            while ports.len() < i {
+                let p = &mut self.ports[ports.len()];
+                p.missed = true;
+                ports.push(PortResult {
+                    port: p.port.name.clone(),
+                    outcome: PortOutcome::Unknown(UnknownReason::PortMissing),
+                });
+            }
             let outcome = match r {
                 Err(e) => {
                     first_error.get_or_insert(e.clone());
@@ -123,15 +140,19 @@ impl SwitchPoller {
                     }
                 }
             };
-            outcomes[i] = Some(outcome);
-        }
-        let mut ports = Vec::with_capacity(self.ports.len());
-        for (p, o) in self.ports.iter_mut().zip(outcomes) {
-            let outcome = o.unwrap_or(PortOutcome::Unknown(UnknownReason::PortMissing));
+            let p = &mut self.ports[i];
             p.missed = !matches!(outcome, PortOutcome::Reading(_));
             ports.push(PortResult {
                 port: p.port.name.clone(),
                 outcome,
+            });
+        }
+        while ports.len() < self.ports.len() {
+            let p = &mut self.ports[ports.len()];
+            p.missed = true;
+            ports.push(PortResult {
+                port: p.port.name.clone(),
+                outcome: PortOutcome::Unknown(UnknownReason::PortMissing),
             });
         }
         // Learn the names again after a reset.
@@ -168,10 +189,10 @@ impl SwitchPoller {
     }
 }
 
-pub(super) fn counter(v: &SnmpValue) -> Option<u64> {
-    match v {
-        SnmpValue::Counter64(c) => Some(*c),
-        SnmpValue::Counter32(c) => Some(u64::from(*c)),
+pub(super) fn counter(v: &Cell) -> Option<u64> {
+    match *v {
+        Cell::Counter64(c) => Some(c),
+        Cell::Counter32(c) => Some(u64::from(c)),
         _ => None,
     }
 }
