@@ -44,8 +44,15 @@ enum Msg {
 /// The running rules thread.
 pub struct Alerting {
     tx: mpsc::SyncSender<Msg>,
+    /// The rules thread, woken for what must not wait out its [`GATHER`] pause.
+    waker: std::thread::Thread,
     thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
+
+/// When its queue runs empty the rules thread pauses this long before it waits to be
+/// woken: the sweeps that come meanwhile (a phase slot's switches answer within a few
+/// milliseconds of each other) are taken together instead of each waking the thread.
+const GATHER: Duration = Duration::from_millis(250);
 
 /// How often silences are read and `absent` rules see the clock.
 const CYCLE: Duration = Duration::from_secs(5);
@@ -152,6 +159,7 @@ impl Alerting {
             })?;
         Ok(Alerting {
             tx,
+            waker: thread.thread().clone(),
             thread: std::sync::Mutex::new(Some(thread)),
         })
     }
@@ -170,6 +178,7 @@ impl Alerting {
         if self.tx.send(Msg::Update(rules, topology, email)).is_err() {
             error!("the rules thread has stopped: the new rules are not in force");
         }
+        self.waker.unpark();
     }
 
     /// Tells the rules stage that other daemons write the same store (`[daemon] shard`): its
@@ -183,11 +192,13 @@ impl Alerting {
         if self.tx.send(Msg::Shared(secs, lease)).is_err() {
             error!("the rules thread has stopped");
         }
+        self.waker.unpark();
     }
 
     /// Stops the thread (after the sweeps already queued) and waits for it.
     pub fn stop(&self) {
         let _ = self.tx.send(Msg::Stop);
+        self.waker.unpark();
         let thread = self
             .thread
             .lock()
@@ -227,11 +238,29 @@ struct Worker {
     enrich: Enricher,
 }
 
+/// The next message: what is queued, else after a [`GATHER`] pause (not woken by each sweep
+/// that comes; [`Alerting`] wakes it for the rest), else whatever comes within [`WAKE`].
+fn next(rx: &mpsc::Receiver<Msg>) -> Result<Msg, RecvTimeoutError> {
+    let now = || match rx.try_recv() {
+        Ok(m) => Some(Ok(m)),
+        Err(mpsc::TryRecvError::Disconnected) => Some(Err(RecvTimeoutError::Disconnected)),
+        Err(mpsc::TryRecvError::Empty) => None,
+    };
+    if let Some(m) = now() {
+        return m;
+    }
+    std::thread::park_timeout(GATHER);
+    match now() {
+        Some(m) => m,
+        None => rx.recv_timeout(WAKE.saturating_sub(GATHER)),
+    }
+}
+
 impl Worker {
     fn run(&mut self, rx: mpsc::Receiver<Msg>) {
         let mut last_cycle = Instant::now() - CYCLE;
         loop {
-            match rx.recv_timeout(WAKE) {
+            match next(&rx) {
                 Ok(Msg::Sweep(s)) => {
                     let out = self.live.on_sweep(&s);
                     self.handle(out);

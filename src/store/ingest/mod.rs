@@ -519,11 +519,9 @@ impl Ingest {
             buckets::move_samples(&tx, &path, chunk)?;
             self.moved_ms = self.newest_ms;
         }
-        tx.execute(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES ('newest_ms', ?1)",
-            [self.newest_ms.to_string()],
-        )
-        .ctx(&path, "writing the store's state")?;
+        tx.prepare_cached("INSERT OR REPLACE INTO meta(key, value) VALUES ('newest_ms', ?1)")
+            .and_then(|mut s| s.execute([self.newest_ms.to_string()]))
+            .ctx(&path, "writing the store's state")?;
         tx.commit().ctx(&path, "committing a write")?;
         Ok(written)
     }
