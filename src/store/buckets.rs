@@ -208,16 +208,16 @@ impl Table {
 /// sweeps per switch, whose rows already share each series' pages; the seal adds what the
 /// recent table holds of the same bucket); a late one (already sealed) into
 /// `rollup_5m_by_series` and, through `coarse`, into the hourly and daily tiers. Returns how
-/// many were late.
-pub(crate) fn write_5m(
+/// many were late. Each (series, bucket) comes once.
+pub(crate) fn write_5m<'a>(
     tx: &Transaction<'_>,
     path: &Path,
-    m5: &crate::hash::FastMap<(i64, i64), Acc>,
+    m5: impl IntoIterator<Item = (&'a (i64, i64), &'a Acc)>,
     sealed_5m: i64,
     coarse: &mut Coarse,
     direct: bool,
 ) -> Result<u64, StoreError> {
-    let (late, open): (Vec<_>, Vec<_>) = m5.iter().partition(|((_, b), _)| *b < sealed_5m);
+    let (late, open): (Vec<_>, Vec<_>) = m5.into_iter().partition(|((_, b), _)| *b < sealed_5m);
     let open_table = if direct {
         Table::Rollup(Tier::M5)
     } else {

@@ -501,13 +501,22 @@ impl Ingest {
             self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
         }
         write_buckets(&tx, &path, Table::Slot, &slots)?;
-        for (k, a) in port_m5 {
-            m5.entry(k).or_default().add(&a);
-        }
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
         let mut coarse = Coarse::default();
-        // Late: a bucket already sealed goes straight into 1 h and 1 d.
-        let late = write_5m(&tx, &path, &m5, sealed_5m, &mut coarse, direct)?;
+        // A port's pieces came in time order, so this is nearly sorted already; a reading
+        // that spans a gap may reach back into buckets before its predecessor's.
+        port_m5.sort_unstable_by_key(|(k, _)| *k);
+        port_m5.dedup_by(|(k, a), (kept, sum)| {
+            let same = k == kept;
+            if same {
+                sum.add(a);
+            }
+            same
+        });
+        // Late: a bucket already sealed goes straight into 1 h and 1 d. The ports' buckets
+        // (one entry each) and the aggregates' are of different series.
+        let buckets = m5.iter().chain(port_m5.iter().map(|(k, a)| (k, a)));
+        let late = write_5m(&tx, &path, buckets, sealed_5m, &mut coarse, direct)?;
         metrics.late_samples_total.add(late);
         coarse.write(&tx, &path)?;
         self.seal(&tx)?;
