@@ -48,18 +48,63 @@ pub(super) async fn join_each<F: Future>(
     .await;
 }
 
-/// What one GETBULK of a run read: each of the run's ports' values, by its place in the
-/// run (`None` for a column that did not come back).
+/// One port's values in a GETBULK's answer, packed (64 bytes: a run's fit in one small
+/// heap block, which the allocator hands out from its per-thread cache): each column's
+/// number and its [`Cell`] kind, 0 for a column that did not come back.
+#[derive(Clone, Copy, Default)]
+struct PackedRow {
+    numbers: [u64; COLS],
+    kinds: [u8; COLS],
+}
+
+impl PackedRow {
+    fn set(&mut self, c: usize, cell: Cell) {
+        let (kind, n) = match cell {
+            Cell::Integer(i) => (1, i as u64),
+            Cell::Counter32(v) => (2, u64::from(v)),
+            Cell::Counter64(v) => (3, v),
+            Cell::Gauge32(v) => (4, u64::from(v)),
+            Cell::TimeTicks(v) => (5, u64::from(v)),
+            Cell::NoSuchObject => (6, 0),
+            Cell::NoSuchInstance => (7, 0),
+            Cell::EndOfMibView => (8, 0),
+            Cell::Other => (9, 0),
+        };
+        if let (Some(k), Some(slot)) = (self.kinds.get_mut(c), self.numbers.get_mut(c)) {
+            *k = kind;
+            *slot = n;
+        }
+    }
+
+    fn get(&self, c: usize) -> Option<Cell> {
+        let n = *self.numbers.get(c)?;
+        Some(match *self.kinds.get(c)? {
+            0 => return None,
+            1 => Cell::Integer(n as i64),
+            2 => Cell::Counter32(n as u32),
+            3 => Cell::Counter64(n),
+            4 => Cell::Gauge32(n as u32),
+            5 => Cell::TimeTicks(n as u32),
+            6 => Cell::NoSuchObject,
+            7 => Cell::NoSuchInstance,
+            8 => Cell::EndOfMibView,
+            _ => Cell::Other,
+        })
+    }
+}
+
+/// What one GETBULK of a run read: each of the run's ports' values, by its place in the run.
 pub(super) struct BulkAnswer {
     at_ms: u64,
     uptime: u32,
-    values: [[Option<Cell>; COLS]; BULK_ROWS],
+    rows: Vec<PackedRow>,
 }
 
 impl BulkAnswer {
     /// The values of the run's `p`-th port, when they all came back.
     fn port(&self, p: usize) -> Option<Fetched> {
-        let mut vals = *self.values.get(p)?;
+        let row = self.rows.get(p)?;
+        let mut vals: [Option<Cell>; COLS] = std::array::from_fn(|c| row.get(c));
         // Packet counters and ifCounterDiscontinuityTime are optional: a device without
         // them still gets its octets.
         for c in [2, 3, DISCONTINUITY] {
@@ -211,9 +256,8 @@ impl SwitchPoller {
     pub(super) async fn fetch_bulk(&self, run: &BulkRun) -> Result<BulkAnswer, SnmpError> {
         let reps = (run.last_row - run.first_row + 1) as u32;
         self.metrics.requests.fetch_add(1, Ordering::Relaxed);
-        // The answer is decoded straight into these slots, varbind by varbind (a run has at
-        // most BULK_ROWS ports; they live in this future's state, not on the heap).
-        let mut values = [[None::<Cell>; COLS]; BULK_ROWS];
+        // The answer is decoded straight into these slots, varbind by varbind.
+        let mut rows = vec![PackedRow::default(); run.ports.len()];
         let mut uptime: Option<Result<u32, SnmpError>> = None;
         let mut n = 0usize;
         let mut sink = |oid: &[u32], value: SnmpValue| {
@@ -243,9 +287,9 @@ impl SwitchPoller {
                 .ports
                 .iter()
                 .position(|(x, _)| *x == if_index)
-                .and_then(|p| values.get_mut(p))
+                .and_then(|p| rows.get_mut(p))
             {
-                slot[c] = Some(Cell::from(value));
+                slot.set(c, Cell::from(value));
             }
         };
         self.source
@@ -260,7 +304,7 @@ impl SwitchPoller {
         Ok(BulkAnswer {
             at_ms,
             uptime,
-            values,
+            rows,
         })
     }
 
