@@ -282,6 +282,13 @@ fn moving_median(values: &[Option<f64>], half: usize) -> Vec<Option<f64>> {
 fn spread_cut(values: &[f64]) -> Option<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
+    let (_, mad) = median_mad(&sorted)?;
+    (mad > 0.0).then_some(SHARE_OUTLIER * 1.4826 * mad)
+}
+
+/// The median of sorted `values` and their median absolute deviation from it; `None` when
+/// there are none.
+fn median_mad(sorted: &[f64]) -> Option<(f64, f64)> {
     let k = sorted.len();
     if k == 0 {
         return None;
@@ -289,8 +296,7 @@ fn spread_cut(values: &[f64]) -> Option<f64> {
     let median = (sorted[(k - 1) / 2] + sorted[k / 2]) / 2.0;
     let mut dev: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
     dev.sort_by(f64::total_cmp);
-    let mad = (dev[(k - 1) / 2] + dev[k / 2]) / 2.0;
-    (mad > 0.0).then_some(SHARE_OUTLIER * 1.4826 * mad)
+    Some((median, (dev[(k - 1) / 2] + dev[k / 2]) / 2.0))
 }
 
 /// Each phase's median of the (phase, value) pairs (0 for a phase without any).
@@ -335,14 +341,7 @@ fn outlier_limit(values: &[(usize, f64)], phases: usize) -> Option<(Vec<f64>, f6
 /// the whole history, an earlier outage included; an outage is not the usual, so it does not
 /// make the next one usual. When that deviation is 0 (a quantized series) every value counts.
 fn usual_range(sorted: &[f64]) -> Option<(f64, f64)> {
-    let k = sorted.len();
-    if k == 0 {
-        return None;
-    }
-    let median = (sorted[(k - 1) / 2] + sorted[k / 2]) / 2.0;
-    let mut dev: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
-    dev.sort_by(f64::total_cmp);
-    let mad = (dev[(k - 1) / 2] + dev[k / 2]) / 2.0;
+    let (median, mad) = median_mad(sorted)?;
     let cut = SHARE_OUTLIER * 1.4826 * mad;
     let usual = |x: &&f64| mad <= 0.0 || (**x - median).abs() <= cut;
     let lo = sorted.iter().find(usual)?;
