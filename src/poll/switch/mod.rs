@@ -179,6 +179,8 @@ impl PortState {
 /// Polls one switch through an [`SnmpSource`]; the scheduler calls [`SwitchPoller::poll`].
 pub struct SwitchPoller {
     switch: Arc<Switch>,
+    /// The switch's name as its sweeps carry it (the shared copy, taken once).
+    name: Arc<str>,
     source: Box<dyn SnmpSource>,
     metrics: Arc<SwitchMetrics>,
     ports: Vec<PortState>,
@@ -215,6 +217,7 @@ impl SwitchPoller {
             .map(|a| PortState::new(a.into()))
             .collect();
         SwitchPoller {
+            name: crate::intern::intern(&switch.name),
             switch,
             source,
             metrics,

@@ -169,7 +169,7 @@ impl SwitchPoller {
             warn!(switch = %self.switch.name, address = %self.switch.address, error = %e, "poll failed");
         }
         Sweep {
-            switch: crate::intern::intern(&self.switch.name),
+            switch: Arc::clone(&self.name),
             time: Timestamp::now(),
             status,
             sys_uptime: self.last_uptime,
