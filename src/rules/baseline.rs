@@ -145,9 +145,11 @@ impl RollingWindow {
 }
 
 /// Per-slot means over the past `history`: a window of consecutive slots that grows as points
-/// arrive, up to `cap` slots, and then slides. 6 bytes a slot (an `f32` mean and a `u16`
-/// count), allocated only as history is actually seen: 14 days of 5-minute slots are 26 kB
-/// per series and rule once learned, and a series seen for an hour holds 12 slots, not 14 days.
+/// arrive, up to `cap` slots, and then slides. 4 bytes a slot (an `f32` mean, NaN for a slot
+/// with no point); only the newest slot, the one points still arrive in, keeps its point count
+/// for the running mean. The buffer grows in steps but never past `cap` (a doubling deque
+/// would hold 8,192 slots for the 4,324 of 15 days): 14 days of 5-minute slots are 17 kB per
+/// series and rule once learned, and a series seen for an hour holds 12 slots, not 14 days.
 #[derive(Clone, Debug)]
 struct SlotRing {
     bucket: i64,
@@ -155,8 +157,9 @@ struct SlotRing {
     /// Absolute slot number of `means[0]`.
     first: i64,
     means: VecDeque<f32>,
-    /// Points averaged into each slot (saturating); 0 for a slot with no point.
-    counts: VecDeque<u16>,
+    /// The newest slot that has a point (absolute number) and its points (saturating).
+    open: i64,
+    open_points: u32,
 }
 
 impl SlotRing {
@@ -166,11 +169,24 @@ impl SlotRing {
             cap: cap.max(1),
             first: 0,
             means: VecDeque::new(),
-            counts: VecDeque::new(),
+            open: i64::MIN,
+            open_points: 0,
+        }
+    }
+
+    /// Room for one more slot: the buffer doubles while small and stops exactly at `cap`.
+    fn make_room(&mut self) {
+        let len = self.means.len();
+        if len == self.means.capacity() && len < self.cap {
+            self.means.reserve_exact(len.clamp(16, self.cap - len));
         }
     }
 
     fn push(&mut self, t: i64, v: f64) {
+        if v.is_nan() {
+            // NaN marks an empty slot; an unknown value is not a point.
+            return;
+        }
         let abs = t.div_euclid(self.bucket);
         let end = self.first + self.means.len() as i64;
         if self.means.is_empty() || abs >= end + self.cap as i64 || abs < self.first {
@@ -181,41 +197,48 @@ impl SlotRing {
                     return;
                 }
                 while self.first > abs {
-                    self.means.push_front(0.0);
-                    self.counts.push_front(0);
+                    self.make_room();
+                    self.means.push_front(f32::NAN);
                     self.first -= 1;
                 }
             } else {
                 // Nothing kept, or a gap longer than the whole window: start afresh.
                 self.means.clear();
-                self.counts.clear();
                 self.first = abs;
+                self.open = i64::MIN;
             }
         }
         while self.first + (self.means.len() as i64) <= abs {
-            self.means.push_back(0.0);
-            self.counts.push_back(0);
-        }
-        while self.means.len() > self.cap {
-            self.means.pop_front();
-            self.counts.pop_front();
-            self.first += 1;
+            if self.means.len() >= self.cap {
+                self.means.pop_front();
+                self.first += 1;
+            }
+            self.make_room();
+            self.means.push_back(f32::NAN);
         }
         let i = (abs - self.first) as usize;
-        let (Some(m), Some(c)) = (self.means.get_mut(i), self.counts.get_mut(i)) else {
+        let Some(m) = self.means.get_mut(i) else {
             return;
         };
-        // The running mean, kept in f32: a baseline needs no more precision.
-        *c = c.saturating_add(1);
-        *m += ((v - *m as f64) / *c as f64) as f32;
+        if abs > self.open || m.is_nan() {
+            // A slot's first point (a late one for an empty older slot keeps the newest open).
+            if abs > self.open {
+                self.open = abs;
+                self.open_points = 1;
+            }
+            *m = v as f32;
+        } else if abs == self.open {
+            // The running mean, kept in f32: a baseline needs no more precision.
+            self.open_points = self.open_points.saturating_add(1);
+            *m += ((v - *m as f64) / self.open_points as f64) as f32;
+        }
+        // A late point for an older slot that already has its mean is left out: its count is
+        // no longer kept, and points of one series arrive in time order.
     }
 
     fn mean(&self, abs: i64) -> Option<f64> {
         let i = usize::try_from(abs - self.first).ok()?;
-        match (self.means.get(i), self.counts.get(i)) {
-            (Some(m), Some(c)) if *c > 0 => Some(*m as f64),
-            _ => None,
-        }
+        self.means.get(i).filter(|m| !m.is_nan()).map(|m| *m as f64)
     }
 }
 
@@ -782,6 +805,39 @@ mod tests {
         w.push(12, 100.0); // expires t <= 2
         assert_eq!(w.len(), 3);
         assert_eq!(w.summary(0.5).unwrap().0, 9.0);
+    }
+
+    #[test]
+    fn slot_ring_keeps_means_and_never_holds_more_than_its_window() {
+        // 15 days of 5-minute slots at a 10 s poll: the buffer stops at the window's size
+        // (a doubling deque would hold 8,192 slots), and each slot is the mean of its points.
+        let cap = 15 * 288 + 4;
+        let mut r = SlotRing::new(300, cap);
+        for t in (0..16 * 86400).step_by(10) {
+            r.push(
+                t,
+                (t / 300 % 7) as f64 + if t % 20 == 0 { 1.0 } else { 0.0 },
+            );
+        }
+        assert_eq!(r.means.len(), cap);
+        assert!(r.means.capacity() < cap + 16, "{}", r.means.capacity());
+        let last = (16 * 86400 - 1) / 300;
+        assert_eq!(r.mean(last), Some((last % 7) as f64 + 0.5));
+        let oldest = last - cap as i64 + 1;
+        assert_eq!(r.mean(oldest), Some((oldest % 7) as f64 + 0.5));
+        assert_eq!(r.mean(last - cap as i64), None, "slid out of the window");
+        // A gap leaves its slots unknown, not zero; a late point fills an empty older slot
+        // and leaves the newest slot's running mean alone.
+        r.push((last + 3) * 300, 4.0);
+        r.push((last + 3) * 300 + 10, 6.0);
+        assert_eq!(r.mean(last + 1), None);
+        r.push((last + 1) * 300, 2.0);
+        assert_eq!(r.mean(last + 1), Some(2.0));
+        r.push((last + 3) * 300 + 20, 8.0);
+        assert_eq!(r.mean(last + 3), Some(6.0));
+        // An unknown value is not a point.
+        r.push((last + 2) * 300, f64::NAN);
+        assert_eq!(r.mean(last + 2), None);
     }
 
     #[test]
