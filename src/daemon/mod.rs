@@ -133,6 +133,7 @@ impl Daemon {
                 .await
                 .context("opening the store")??
         };
+        store.limit_memory();
         // With shards, several daemons share the store: the outbox, the monthly report, the
         // aggregate rules and retention run only in the holder of the singleton lease
         // (`lease`), whose notifier follows it.

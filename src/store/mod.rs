@@ -259,6 +259,15 @@ impl Store {
         }
     }
 
+    /// For a long-running daemon: SQLite's memory (page caches, sorts) held to a small soft
+    /// limit for the whole process (see `schema::limit_daemon_heap`); nothing for
+    /// PostgreSQL, whose memory is the server's.
+    pub fn limit_memory(&self) {
+        if let Backend::Sqlite(_) = self.backend {
+            schema::limit_daemon_heap();
+        }
+    }
+
     /// The database file (for PostgreSQL: `postgresql user@host:port/dbname`).
     pub fn path(&self) -> &Path {
         match &self.backend {

@@ -355,6 +355,25 @@ const READER_CACHE_KIB: i64 = 2 * 1024;
 /// MiB more resident memory (it was 128 MiB once); 2 MiB against 4: see `benches/rig`.
 const WRITER_CACHE_KIB: i64 = 2 * 1024;
 
+/// Soft limit on all of SQLite's memory in a daemon, in KiB: the writer's cache fills first,
+/// the other connections' caches then reuse their own pages instead of growing, and a sort
+/// (the five-minute move's, a report's) spills to its temporary file at 1 MiB instead of at
+/// the cache's size. Without it each of the six connections could grow to its own limit (4
+/// readers warming 28 days of baselines held 8 MiB), and the move's sort added its 2 MiB to
+/// the daemon's high-water mark every five minutes. A soft limit: SQLite never fails an
+/// allocation for it.
+const DAEMON_HEAP_KIB: i64 = 4 * 1024;
+
+/// Holds SQLite's memory in this process to [`DAEMON_HEAP_KIB`] (process-wide; the
+/// daemon's, not a command's: `import` and `report` keep their larger caches).
+pub(crate) fn limit_daemon_heap() {
+    // SAFETY: sqlite3_soft_heap_limit64 only sets a process-wide threshold under SQLite's
+    // own mutex; it is safe to call at any time from any thread.
+    unsafe {
+        rusqlite::ffi::sqlite3_soft_heap_limit64(DAEMON_HEAP_KIB * 1024);
+    }
+}
+
 /// Sets the connection options every store connection uses.
 pub(crate) fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     conn.busy_timeout(StdDuration::from_secs(5))
