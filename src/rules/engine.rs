@@ -225,6 +225,9 @@ pub struct Engine {
     ids: Ids,
     /// Per interned entity (by its index in `ids`): its rules, evaluators and alert states.
     entities: Vec<PerEntity>,
+    /// The distinct lists of rules that cover an entity's metric, shared by every entity with
+    /// the same list (a fleet's ports have a handful of distinct lists, not one each).
+    rule_lists: Vec<Arc<[usize]>>,
     /// Entities seen by absent rules, so that [`Engine::tick`] can notice silence.
     watched: FastMap<Key, (Entity, Metric)>,
     /// Per rule: the indices of the rules named in its `inhibited_by`.
@@ -248,6 +251,7 @@ impl Engine {
             silences: Vec::new(),
             ids: Ids::default(),
             entities: Vec::new(),
+            rule_lists: Vec::new(),
             watched: FastMap::default(),
         }
     }
@@ -279,6 +283,7 @@ impl Engine {
             });
             e.applies.clear();
         }
+        self.rule_lists.clear();
         self.watched = remap(std::mem::take(&mut self.watched), &moved);
         self.inhibitors = inhibitors_of(&rules);
         self.rules = rules;
@@ -327,6 +332,13 @@ impl Engine {
     pub fn entity(&mut self, entity: &Entity) -> EntityId {
         let ix = self.ids.intern(entity);
         if self.entities.len() <= ix as usize {
+            let more = ix as usize + 1 - self.entities.len();
+            if self.entities.capacity() < ix as usize + 1 {
+                // In steps of an eighth: a fleet's entities are added once, and a doubling
+                // Vec would leave up to half of 9,600 of them unused for good.
+                self.entities
+                    .reserve_exact(more.max(self.entities.len() / 8).max(16));
+            }
             self.entities
                 .resize_with(ix as usize + 1, PerEntity::default);
         }
@@ -340,7 +352,7 @@ impl Engine {
         if let Some((_, v)) = per.applies.iter().find(|(m, _)| *m == metric) {
             return v.clone();
         }
-        let v: Arc<[usize]> = self
+        let list: Vec<usize> = self
             .rules
             .iter()
             .enumerate()
@@ -350,6 +362,14 @@ impl Engine {
             })
             .map(|(i, _)| i)
             .collect();
+        let v = match self.rule_lists.iter().find(|l| ***l == *list) {
+            Some(shared) => Arc::clone(shared),
+            None => {
+                let new: Arc<[usize]> = list.into();
+                self.rule_lists.push(Arc::clone(&new));
+                new
+            }
+        };
         per.applies.reserve_exact(1);
         per.applies.push((metric, v.clone()));
         v
