@@ -178,7 +178,7 @@ impl SlotRing {
     fn make_room(&mut self) {
         let len = self.means.len();
         if len == self.means.capacity() && len < self.cap {
-            self.means.reserve_exact(len.clamp(16, self.cap - len));
+            self.means.reserve_exact(len.max(16).min(self.cap - len));
         }
     }
 
@@ -838,6 +838,15 @@ mod tests {
         // An unknown value is not a point.
         r.push((last + 2) * 300, f64::NAN);
         assert_eq!(r.mean(last + 2), None);
+
+        // A window smaller than the first growth step (an hour of 5-minute slots).
+        let mut small = SlotRing::new(300, 20);
+        for t in (0..86400).step_by(60) {
+            small.push(t, 1.0);
+        }
+        assert_eq!(small.means.len(), 20);
+        assert!(small.means.capacity() <= 20, "{}", small.means.capacity());
+        assert_eq!(small.mean(86399 / 300), Some(1.0));
     }
 
     #[test]
