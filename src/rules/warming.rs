@@ -13,10 +13,9 @@ use std::collections::VecDeque;
 
 use super::baseline::summarize;
 
-/// One slot of the window.
+/// One slot of the window (48 bytes; its slot number is kept once, for the newest).
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    abs: i64,
     /// Time of the newest point in the slot: the slot leaves the window with it.
     newest: i64,
     count: u32,
@@ -33,6 +32,8 @@ pub(crate) struct WarmingWindow {
     span: i64,
     bucket: i64,
     slots: VecDeque<Slot>,
+    /// Slot number of the newest slot (the one points still arrive in).
+    newest_abs: i64,
     points: usize,
 }
 
@@ -56,6 +57,7 @@ impl WarmingWindow {
             span,
             bucket: bucket.max(1),
             slots: VecDeque::new(),
+            newest_abs: i64::MIN,
             points: 0,
         }
     }
@@ -69,7 +71,7 @@ impl WarmingWindow {
     pub(crate) fn push(&mut self, t: i64, v: f64) {
         let abs = t.div_euclid(self.bucket);
         match self.slots.back_mut() {
-            Some(s) if s.abs == abs => {
+            Some(s) if self.newest_abs == abs => {
                 s.count += 1;
                 let d = v - s.mean;
                 s.mean += d / s.count as f64;
@@ -78,15 +80,25 @@ impl WarmingWindow {
                 s.max = s.max.max(v);
                 s.newest = s.newest.max(t);
             }
-            _ => self.slots.push_back(Slot {
-                abs,
-                newest: t,
-                count: 1,
-                mean: v,
-                m2: 0.0,
-                min: v,
-                max: v,
-            }),
+            _ => {
+                // The window holds at most a season's slots: grown in steps up to that, never
+                // doubled past it (288 five-minute slots, not 512, for every series that is
+                // still learning its day).
+                let most = (self.span / self.bucket) as usize + 2;
+                let len = self.slots.len();
+                if len == self.slots.capacity() && len < most {
+                    self.slots.reserve_exact(len.max(8).min(most - len));
+                }
+                self.newest_abs = abs;
+                self.slots.push_back(Slot {
+                    newest: t,
+                    count: 1,
+                    mean: v,
+                    m2: 0.0,
+                    min: v,
+                    max: v,
+                });
+            }
         }
         self.points += 1;
         self.expire(t);
@@ -161,6 +173,7 @@ mod tests {
             w.push(i * 10, v);
         }
         assert!(w.slots.len() <= 13, "{}", w.slots.len());
+        assert!(w.slots.capacity() <= 14, "{}", w.slots.capacity());
         assert!(w.len() <= 390 && w.len() >= 360, "{}", w.len());
         let s = w.summary(true, &mut Vec::new()).unwrap();
         // The 50 at t=4000 is still in the window that ends at t=7190.
