@@ -300,6 +300,14 @@ fn nonsense_combinations_are_refused() {
             "rule[0].burst_factor: `burst_factor` does not apply here",
         ),
         (
+            "kind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 1.2\nmin_delta = 0\ndeviation = 10\nbaseline = \"seasonal\"\nseason_strength = 0.8\ndeviation_cap = 1",
+            "rule[0].deviation_cap: must be a ratio above 1 and at most 100",
+        ),
+        (
+            "kind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 1.2\nmin_delta = 0\ndeviation = 10\nbaseline = \"seasonal\"\ndeviation_cap = 2",
+            "rule[0].deviation_cap: `deviation_cap` caps the margin of `deviation` where `season_strength` finds no rhythm: it needs both",
+        ),
+        (
             "kind = \"absent\"\nscope = \"switch\"\nfor = \"3m\"\nfor_points = 2",
             "rule[0].for_points: `for_points` does not apply to absent rules",
         ),

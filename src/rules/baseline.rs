@@ -41,6 +41,10 @@ pub struct Baseline {
     pub range: (f64, f64),
     /// Set when it is a conservative fallback: what was used instead, for the alert text.
     pub fallback: Option<String>,
+    /// Set when a seasonal baseline's gate (`season_strength`) found no rhythm and pooled
+    /// every slot of the history instead (where a rule's `deviation_cap` applies).
+    #[serde(default)]
+    pub pooled: bool,
 }
 
 /// The median and spread of a sorted slice. The spread is the interquartile range / 1.349;
@@ -523,6 +527,7 @@ impl BaselineCache {
             samples: s.points,
             range: s.range,
             fallback: Some(note),
+            pooled: false,
         })
     }
 
@@ -544,6 +549,7 @@ impl BaselineCache {
             samples: self.recent.len(),
             range: self.recent.range()?,
             fallback: None,
+            pooled: false,
         })
     }
 
@@ -598,6 +604,7 @@ impl BaselineCache {
                 gate * 100.0,
                 crate::format::duration_secs(self.spec.history)
             )),
+            pooled: true,
         }
     }
 
@@ -787,6 +794,7 @@ impl BaselineCache {
             samples: seen_periods,
             range,
             fallback: None,
+            pooled: false,
         })
     }
 }

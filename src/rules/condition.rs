@@ -504,6 +504,25 @@ fn unknown_reason(p: &Point, rule: &Rule) -> Cow<'static, str> {
     }
 }
 
+/// The robust margin of `deviation` spreads; where the gate found no rhythm (a pooled
+/// baseline), capped (`deviation_cap`) at what takes a value beyond that ratio of a positive
+/// baseline: a spike above `cap` x baseline, a drop below baseline / `cap`, is far enough
+/// whatever the spread.
+fn robust_margin(m: &Margin, deviation: f64, b: &Baseline, spike: bool) -> f64 {
+    let margin = deviation * b.spread;
+    match m.deviation_cap {
+        Some(cap) if b.pooled && b.value > 0.0 => {
+            let ratio = if spike {
+                (cap - 1.0) * b.value
+            } else {
+                b.value - b.value / cap
+            };
+            margin.min(ratio)
+        }
+        _ => margin,
+    }
+}
+
 /// Spike: v > factor x b and v - b >= min_delta (and >= deviation x spread); drop: mirrored.
 /// `factor` is the rule's, or higher where the series' own bursts raise it (`burst_factor`).
 fn margin_verdict(m: &Margin, factor: f64, b: &Baseline, v: f64, spike: bool) -> Verdict {
@@ -513,11 +532,12 @@ fn margin_verdict(m: &Margin, factor: f64, b: &Baseline, v: f64, spike: bool) ->
     } else {
         v < b.value / factor
     };
-    let robust = m.deviation.is_none_or(|d| delta >= d * b.spread);
+    let robust_margin = m.deviation.map(|d| robust_margin(m, d, b, spike));
+    let robust = robust_margin.is_none_or(|r| delta >= r);
     let novel = !m.unprecedented || if spike { v > b.range.1 } else { v < b.range.0 };
     let hit = relative && delta >= m.min_delta && robust && novel && delta > 0.0;
     // The value from which every margin holds: the envelope the value was compared against.
-    let margin = m.min_delta.max(m.deviation.map_or(0.0, |d| d * b.spread));
+    let margin = m.min_delta.max(robust_margin.unwrap_or(0.0));
     let limit = if spike {
         let mut l = (factor * b.value).max(b.value + margin);
         if m.unprecedented {
@@ -581,6 +601,7 @@ mod tests {
             smoothed_baseline: false,
             level_points: None,
             burst_factor: None,
+            deviation_cap: None,
         }
     }
 
@@ -591,6 +612,7 @@ mod tests {
             samples: 10,
             range,
             fallback: None,
+            pooled: false,
         }
     }
 
@@ -656,6 +678,60 @@ mod tests {
         ));
         assert!(matches!(
             margin_verdict(&m, m.factor, &b, 26.0, false),
+            Verdict::False(_)
+        ));
+    }
+
+    /// `deviation_cap`: a drop to 40% of a level whose spread is 9% of it is 6.7 spreads down,
+    /// short of 10; with a cap of 2 anything below half the pooled baseline (the gate found
+    /// no rhythm) is far enough, while the factor and `unprecedented` still bind where they
+    /// are the stricter, and a seasonal baseline keeps its spreads.
+    #[test]
+    fn the_cap_lets_a_far_drop_pass_whatever_the_spread() {
+        let pooled = |b: Baseline| Baseline { pooled: true, ..b };
+        let b = pooled(baseline(100.0, 9.0, (70.0, 130.0)));
+        let plain = margin(1.2, 0.0, Some(10.0), true);
+        assert!(matches!(
+            margin_verdict(&plain, plain.factor, &b, 40.0, false),
+            Verdict::False(_)
+        ));
+        let capped = Margin {
+            deviation_cap: Some(2.0),
+            ..plain
+        };
+        // The limit is where the cap and the range meet: below 50 (and below 70).
+        let drop = margin_verdict(&capped, capped.factor, &b, 40.0, false);
+        assert!(matches!(drop, Verdict::True(_)), "{drop:?}");
+        assert_eq!(limit(&drop), Some(50.0));
+        assert!(matches!(
+            margin_verdict(&capped, capped.factor, &b, 51.0, false),
+            Verdict::False(_)
+        ));
+        // Where the spread is narrow, the spreads bind as before: 100 - 10 x 2 = 80, and the
+        // factor (100 / 1.2 = 83.3) and the range (70) ask for less than the cap.
+        let narrow = pooled(baseline(100.0, 2.0, (90.0, 110.0)));
+        assert_eq!(
+            limit(&margin_verdict(&capped, capped.factor, &narrow, 85.0, false)),
+            Some(80.0)
+        );
+        // A spike mirrors it: with a cap of 2, above 200 is far enough (10 x 30 would be 400).
+        let wide = pooled(baseline(100.0, 30.0, (50.0, 150.0)));
+        let spike = Margin {
+            unprecedented: false,
+            ..capped
+        };
+        assert!(matches!(
+            margin_verdict(&spike, spike.factor, &wide, 210.0, true),
+            Verdict::True(_)
+        ));
+        assert!(matches!(
+            margin_verdict(&plain, plain.factor, &wide, 210.0, true),
+            Verdict::False(_)
+        ));
+        // Where the season is used (not pooled), the spreads decide as without the cap.
+        let seasonal = Baseline { pooled: false, ..b };
+        assert!(matches!(
+            margin_verdict(&capped, capped.factor, &seasonal, 40.0, false),
             Verdict::False(_)
         ));
     }

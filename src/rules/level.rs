@@ -115,6 +115,7 @@ mod tests {
             samples: 14,
             range: (v / 2.0, v * 2.0),
             fallback: None,
+            pooled: false,
         }
     }
 

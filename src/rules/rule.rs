@@ -295,6 +295,16 @@ pub struct Margin {
     pub min_delta: f64,
     /// Optional: and |value - baseline| >= deviation x the baseline's robust spread.
     pub deviation: Option<f64>,
+    /// Optional (`deviation_cap`, a ratio above 1; seasonal baselines with `season_strength`):
+    /// where the gate finds no rhythm and every slot of the history is pooled, the margin of
+    /// `deviation` never asks for more than a value beyond this ratio of the baseline (below
+    /// baseline / it for a drop, above baseline x it for a spike). On a rhythm-less series
+    /// whose single points are noisy against its level (8-10% on a week of 5-minute or hourly
+    /// points), 10 spreads are 80-100% of the level, so no drop to 40% is ever 10 spreads
+    /// down; a drop below half the level is far whatever the spread. `factor` and
+    /// `unprecedented` still apply, and a seasonal baseline keeps its spreads. `None`: no cap.
+    #[serde(default)]
+    pub deviation_cap: Option<f64>,
     /// Optional: and beyond every comparable past value (above the highest for a spike, below
     /// the lowest for a drop), so that a level the series has had before never fires.
     pub unprecedented: bool,

@@ -14,6 +14,8 @@ const MAX_SEASON_POINTS: i64 = 25;
 
 /// The highest `burst_factor`: beyond it a rule would hardly ever fire on a bursty series.
 const MAX_BURST_FACTOR: f64 = 10.0;
+/// The highest `deviation_cap`: beyond it the cap would hardly ever bind.
+const MAX_DEVIATION_CAP: f64 = 100.0;
 
 /// What a spike or drop rule with `smooth` compares (`compare`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -207,6 +209,29 @@ impl Validator<'_, '_, '_> {
             Some(d) => Some(*d.get_ref()),
             None => None,
         };
+        let deviation_cap = match &r.deviation_cap {
+            Some(c) if deviation.is_none() || r.season_strength.is_none() => {
+                self.err(
+                    c,
+                    "deviation_cap",
+                    "`deviation_cap` caps the margin of `deviation` where `season_strength` finds no rhythm: it needs both",
+                );
+                None
+            }
+            Some(c) if !(*c.get_ref() > 1.0 && *c.get_ref() <= MAX_DEVIATION_CAP) => {
+                self.err(
+                    c,
+                    "deviation_cap",
+                    format!(
+                        "must be a ratio above 1 and at most {MAX_DEVIATION_CAP} (a value beyond it times the baseline is far enough whatever the spread), like 2, got {}",
+                        c.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(c) => Some(*c.get_ref()),
+            None => None,
+        };
         if history > 400 * 86400
             && let Some(h) = &r.history
         {
@@ -386,6 +411,7 @@ impl Validator<'_, '_, '_> {
             factor,
             min_delta,
             deviation,
+            deviation_cap,
             unprecedented: r.unprecedented.as_ref().is_some_and(|u| *u.get_ref()),
             smooth: self.positive(&r.smooth, "smooth"),
             smooth_points,

@@ -35,6 +35,7 @@ pub(super) struct RawRule {
     pub(super) factor: Option<Spanned<f64>>,
     pub(super) min_delta: Option<Spanned<RawAmount>>,
     pub(super) deviation: Option<Spanned<f64>>,
+    pub(super) deviation_cap: Option<Spanned<f64>>,
     pub(super) unprecedented: Option<Spanned<bool>>,
     pub(super) smooth: Option<Spanned<Duration>>,
     pub(super) smooth_points: Option<Spanned<i64>>,

@@ -104,6 +104,7 @@ impl Validator<'_, '_, '_> {
         not_for!(factor, margin_kind, why_margin);
         not_for!(min_delta, margin_kind, why_margin);
         not_for!(deviation, margin_kind, why_margin);
+        not_for!(deviation_cap, margin_kind, why_margin);
         not_for!(unprecedented, margin_kind, why_margin);
         not_for!(smooth, margin_kind, why_margin);
         not_for!(smooth_points, margin_kind, why_margin);
