@@ -711,7 +711,13 @@ mod tests {
         // factor (100 / 1.2 = 83.3) and the range (70) ask for less than the cap.
         let narrow = pooled(baseline(100.0, 2.0, (90.0, 110.0)));
         assert_eq!(
-            limit(&margin_verdict(&capped, capped.factor, &narrow, 85.0, false)),
+            limit(&margin_verdict(
+                &capped,
+                capped.factor,
+                &narrow,
+                85.0,
+                false
+            )),
             Some(80.0)
         );
         // A spike mirrors it: with a cap of 2, above 200 is far enough (10 x 30 would be 400).
