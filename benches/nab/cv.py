@@ -18,6 +18,11 @@
         each fold is scored with the combination whose WORST other fold is best (their sum
         breaks ties; their `normal` files at or below 0.84 false alarms per 30 days). The
         combination best on every fold is written to OUT_DIR/rules.toml (in-sample).
+        With --synthetic SET_DIR... (benches/synthetic/generate.py's training seeds) a
+        combination is admissible only if on those sets it finds, at every sampling step, at
+        least START's target anomalies of each kind and (--synthetic-keep all, the default)
+        raises no step's false alarms on the anomaly-free series over START's: each fold takes
+        the best admissible combination (checked best first, the cheapest step first).
 
 Folds are stratified and deterministic: the files of each stratum (NAB's `normal`,
 `spike_network`, `drop_usage` subsets, then every other file) are dealt round-robin in sorted
