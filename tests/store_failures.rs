@@ -10,6 +10,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use bandwatch::config::{Retention, Topology};
 use bandwatch::store::{Store, StoreError, WriterOptions};
+use jiff::Timestamp;
 use rusqlite::Connection;
 use store_support::*;
 
@@ -147,6 +148,129 @@ fn kill_9_mid_write_leaves_a_sound_file_missing_at_most_the_sweep_in_flight() {
         .unwrap();
     w.flush().unwrap();
     assert_eq!(w.metrics().sweeps_written_total.get(), 1);
+}
+
+const HELD_CHILD_ENV: &str = "BANDWATCH_STORE_HELD_CHILD_DB";
+const HELD_PORTS: usize = 200;
+/// 12.7 minutes of sweeps: two buckets sealed, and the sums of the last four sweeps held in
+/// memory (written each minute of sweep time: after sweep 72 last).
+const HELD_SWEEPS: i64 = 76;
+
+/// A sweep every 10 s (so the writer holds the ports' open 5-minute sums in memory between
+/// its minute writes of them), the samples ending 0.7 s after a second.
+fn held_sweep(names: &[String], k: i64) -> bandwatch::poll::Sweep {
+    let t = Timestamp::from_millisecond((base() + 10 * (k + 1)) * 1000 + 700).unwrap();
+    sweep(
+        "a-sw1",
+        t,
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.as_str(), reading(10_000, 100_003 + i as u64 * 7, 11)))
+            .collect(),
+    )
+}
+
+/// The child: writes [`HELD_SWEEPS`] sweeps without ever flushing, waiting for each commit
+/// through the writer's metrics, says so on stdout and waits to be killed.
+fn held_child(db: &str) -> ! {
+    let (topo, names) = many_ports("a-sw1", HELD_PORTS);
+    let store = Store::open(std::path::Path::new(db), &Retention::default()).unwrap();
+    let w = store
+        .writer_with(
+            topo,
+            WriterOptions {
+                batch_window: StdDuration::ZERO,
+                ..WriterOptions::default()
+            },
+        )
+        .unwrap();
+    let m = w.metrics();
+    for k in 0..HELD_SWEEPS {
+        w.submit(held_sweep(&names, k)).unwrap();
+        while m.sweeps_written_total.get() <= k as u64 {
+            std::thread::sleep(StdDuration::from_millis(1));
+        }
+    }
+    println!("committed");
+    loop {
+        std::thread::sleep(StdDuration::from_secs(1));
+    }
+}
+
+#[test]
+fn kill_9_loses_no_open_five_minute_sum_held_in_memory_they_are_counted_again_on_open() {
+    if let Ok(db) = std::env::var(HELD_CHILD_ENV) {
+        held_child(&db);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bandwatch.db");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            &test_name(
+                "kill_9_loses_no_open_five_minute_sum_held_in_memory_they_are_counted_again_on_open",
+            ),
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HELD_CHILD_ENV, &db)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    for line in BufReader::new(out).lines() {
+        // (The harness's "test NAME ... " may precede it on the line.)
+        if line.unwrap().ends_with("committed") {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let sums = |conn: &Connection| -> (i64, i64, i64) {
+        let raw: i64 = conn
+            .query_row("SELECT sum(in_octets) FROM port_sample", [], |r| r.get(0))
+            .unwrap();
+        let (five, missing): (i64, i64) = conn
+            .query_row(
+                "SELECT sum(r.in_octets), sum(r.missing_ms) FROM rollup_5m r \
+                 JOIN series s ON s.id = r.series_id WHERE s.kind = 'port'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        (raw, five, missing)
+    };
+    let (raw_killed, five_killed, _) = sums(&Connection::open(&db).unwrap());
+    // The file's rollup lacks what was held in memory: four sweeps of every port.
+    let per_sweep: i64 = (0..HELD_PORTS as i64).map(|i| 100_003 + i * 7).sum();
+    assert_eq!(five_killed, raw_killed - 4 * per_sweep);
+    // A writer opening the file counts them again.
+    let (topo, _) = many_ports("a-sw1", HELD_PORTS);
+    let store = Store::open(&db, &Retention::default()).unwrap();
+    let w = store.writer(topo).unwrap();
+    w.flush().unwrap();
+    let (raw, five, missing) = sums(&Connection::open(&db).unwrap());
+    assert_eq!(raw, raw_killed);
+    assert_eq!(
+        five, raw,
+        "every committed sample is in the 5-minute rollup once"
+    );
+    // Each port's buckets cover what its samples cover: the first bucket lacks only the
+    // time before the first sample's start, the newest the time after the last one's end.
+    let conn = Connection::open(&db).unwrap();
+    let (buckets, samples): (i64, i64) = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM rollup_5m r JOIN series s ON s.id = r.series_id \
+             WHERE s.kind = 'port'), (SELECT count(*) FROM port_sample)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let covered = buckets * 300_000 - missing;
+    assert_eq!(covered, samples * 10_000);
+    drop(w);
 }
 
 #[test]

@@ -68,19 +68,27 @@ pub(crate) fn insert_rows(
     if rows.is_empty() {
         return Ok(());
     }
+    // The statements' texts, built once per process (see `Table::sql`).
+    use std::sync::OnceLock;
+    static TEXTS: [OnceLock<String>; 4] = [const { OnceLock::new() }; 4];
     let (into, one, skip) = if direct {
         (INSERT_SAMPLE_BY_SERIES, ONE_ROW_BY_SERIES, 1)
     } else {
         (INSERT_SAMPLE, ONE_ROW, 0)
     };
+    let text = |full: bool| {
+        TEXTS[usize::from(direct) * 2 + usize::from(full)].get_or_init(|| {
+            let n = if full { ROWS_PER_INSERT } else { 1 };
+            format!("INSERT {into} {}", vec![one; n].join(", "))
+        })
+    };
     if rows.len() == ROWS_PER_INSERT {
-        let sql = format!("INSERT {into} {}", vec![one; ROWS_PER_INSERT].join(", "));
-        tx.prepare_cached(&sql)
+        tx.prepare_cached(text(true))
             .and_then(|mut s| s.execute(params_from_iter(rows.iter().flat_map(|r| &r[skip..]))))
             .ctx(path, "writing port samples")?;
     } else {
         let mut s = tx
-            .prepare_cached(&format!("INSERT {into} {one}"))
+            .prepare_cached(text(false))
             .ctx(path, "writing port samples")?;
         for row in rows.iter() {
             s.execute(params_from_iter(&row[skip..]))
@@ -134,10 +142,35 @@ impl Table {
         }
     }
 
+    /// [`Table::build_sql`] for one row or [`BUCKETS_PER_UPSERT`] rows, built once per
+    /// process: the statement cache is looked up by the text, and building a 64-row text
+    /// for every statement cost more than the look-up.
+    fn sql(self, rows: usize) -> std::borrow::Cow<'static, str> {
+        use std::sync::OnceLock;
+        static TEXTS: [OnceLock<String>; 12] = [const { OnceLock::new() }; 12];
+        let table = match self {
+            Table::Slot => 0,
+            Table::Rollup(Tier::Raw) => 1,
+            Table::Rollup(Tier::M5) => 2,
+            Table::Rollup(Tier::H1) => 3,
+            Table::Rollup(Tier::D1) => 4,
+            Table::Recent5m => 5,
+        };
+        let full = rows == BUCKETS_PER_UPSERT;
+        if !full && rows != 1 {
+            // Not one of the two sizes the writer uses: built each time.
+            return self.build_sql(rows).into();
+        }
+        TEXTS[table * 2 + usize::from(full)]
+            .get_or_init(|| self.build_sql(rows))
+            .as_str()
+            .into()
+    }
+
     /// The UPSERT adding `rows` bucket rows into the table. `missing_ms` of a new row is the
     /// bucket minus the covered time; on conflict the covered time (bucket length minus the
     /// new row's missing_ms) is subtracted, and less than 1/1000 of the bucket counts as 0.
-    fn sql(self, rows: usize) -> String {
+    fn build_sql(self, rows: usize) -> String {
         let len = self.len_ms();
         let tol = len / TOLERANCE_DIVISOR;
         let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows].join(", ");
@@ -292,6 +325,47 @@ pub(crate) fn rollup_merge(len: i64) -> String {
          max_in_kbps = max(max_in_kbps, excluded.max_in_kbps), \
          max_out_kbps = max(max_out_kbps, excluded.max_out_kbps)"
     )
+}
+
+/// Adds `(series, bucket, sums)` into a table as they come (no sorting, no list of them all:
+/// for the open buckets held per port, which come nearly in key order), many rows per
+/// statement.
+pub(crate) fn stream_buckets(
+    tx: &Transaction<'_>,
+    path: &Path,
+    table: Table,
+    buckets: impl Iterator<Item = (i64, i64, Acc)>,
+) -> Result<(), StoreError> {
+    let mut chunk = [[0i64; 7]; BUCKETS_PER_UPSERT];
+    let mut n = 0;
+    let mut full = None;
+    for (sid, b, a) in buckets {
+        chunk[n] = table.row(sid, b, &a);
+        n += 1;
+        if n == BUCKETS_PER_UPSERT {
+            if full.is_none() {
+                full = Some(
+                    tx.prepare_cached(&table.sql(BUCKETS_PER_UPSERT))
+                        .ctx(path, "preparing a bucket upsert")?,
+                );
+            }
+            if let Some(st) = full.as_mut() {
+                st.execute(params_from_iter(chunk.iter().flatten()))
+                    .ctx(path, "writing buckets")?;
+            }
+            n = 0;
+        }
+    }
+    if n > 0 {
+        let mut st = tx
+            .prepare_cached(&table.sql(1))
+            .ctx(path, "preparing a bucket upsert")?;
+        for row in &chunk[..n] {
+            st.execute(params_from_iter(row.iter()))
+                .ctx(path, "writing buckets")?;
+        }
+    }
+    Ok(())
 }
 
 /// Adds bucket sums into a table (creating rows), in key order, many rows per statement.

@@ -121,11 +121,14 @@ impl Writer {
         let metrics = Arc::new(WriterMetrics::default());
         // A newer schema is refused; any other failure (disk full, read-only file) is
         // retried by the thread, so that polling can start regardless.
-        let ingest = match Ingest::open(&path, topology.clone(), grace_ms, opts.max_pages) {
-            Ok(mut i) => {
-                i.set_shared(opts.shared);
-                Some(i)
-            }
+        let ingest = match Ingest::open(
+            &path,
+            topology.clone(),
+            grace_ms,
+            opts.max_pages,
+            opts.shared,
+        ) {
+            Ok(i) => Some(i),
             Err(e @ StoreError::TooNew { .. }) => return Err(e),
             Err(e) => {
                 metrics.write_errors_total.inc();
@@ -359,7 +362,10 @@ impl Worker {
                         // topology, shutdown, a full batch, an overflowing channel).
                         std::thread::park_timeout(left);
                     }
-                    self.write(batch);
+                    // A flush, a new topology or shutdown comes next: the open 5-minute sums
+                    // held in memory go in the same transaction as the sweeps.
+                    let flush_open = pending.is_some();
+                    self.write(batch, flush_open);
                 }
                 Some(Msg::Topology(t)) => {
                     self.drain_overflow();
@@ -368,6 +374,7 @@ impl Worker {
                 Some(Msg::Flows(f)) => self.write_flows(&f),
                 Some(Msg::Flush(done)) => {
                     self.drain_overflow();
+                    self.flush_open();
                     let _ = done.send(());
                 }
                 Some(Msg::Shutdown) => {
@@ -376,18 +383,19 @@ impl Worker {
                             Msg::Sweep(s) => batch.push(s),
                             Msg::Flows(f) => self.write_flows(&f),
                             Msg::Topology(t) => {
-                                self.write(std::mem::take(&mut batch));
+                                self.write(std::mem::take(&mut batch), true);
                                 self.set_topology(t);
                             }
                             Msg::Flush(done) => {
-                                self.write(std::mem::take(&mut batch));
+                                self.write(std::mem::take(&mut batch), true);
                                 let _ = done.send(());
                             }
                             Msg::Shutdown => {}
                         }
                     }
-                    self.write(batch);
+                    self.write(batch, true);
                     self.drain_overflow();
+                    self.flush_open();
                     return;
                 }
                 None => {}
@@ -410,7 +418,20 @@ impl Worker {
             if batch.is_empty() {
                 return;
             }
-            self.write(batch);
+            self.write(batch, false);
+        }
+    }
+
+    /// Writes the open 5-minute sums held in memory (a flush or shutdown between batches).
+    /// When that fails, the connection is dropped like after a failed batch: reopening it
+    /// (before the next write) counts the open buckets again from the samples.
+    fn flush_open(&mut self) {
+        let Some(ingest) = self.ingest.as_mut() else {
+            return;
+        };
+        if let Err(e) = ingest.flush_open_now() {
+            self.fail(&e, "writing open 5-minute buckets");
+            self.ingest = None;
         }
     }
 
@@ -424,11 +445,9 @@ impl Worker {
                 self.topology.clone(),
                 self.grace_ms,
                 (pages > 0).then_some(pages),
+                self.opts.shared,
             ) {
-                Ok(mut i) => {
-                    i.set_shared(self.opts.shared);
-                    self.ingest = Some(i)
-                }
+                Ok(i) => self.ingest = Some(i),
                 Err(e) => {
                     self.fail(&e, "reopening the database");
                     self.pause(backoff);
@@ -472,7 +491,7 @@ impl Worker {
         }
     }
 
-    fn write(&mut self, batch: Vec<Arc<Sweep>>) {
+    fn write(&mut self, batch: Vec<Arc<Sweep>>, flush_open: bool) {
         if batch.is_empty() {
             return;
         }
@@ -485,7 +504,7 @@ impl Worker {
                 self.abandon(&batch);
                 return;
             };
-            match ingest.write_batch(&batch, &metrics) {
+            match ingest.write_batch(&batch, &metrics, flush_open) {
                 Ok(n) => {
                     let m = &self.metrics;
                     m.write_micros_total

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 mod flows;
+mod open;
 mod seal;
 mod shared;
 mod topology;
@@ -16,7 +17,7 @@ mod topology;
 use super::SLOT_SECS;
 use super::buckets::{
     self, Acc, Coarse, INSERT_SAMPLE, INSERT_SAMPLE_BY_SERIES, ONE_ROW, ONE_ROW_BY_SERIES,
-    ROWS_PER_INSERT, SampleRow, Table, insert_rows, write_5m, write_buckets,
+    ROWS_PER_INSERT, SampleRow, Table, insert_rows, stream_buckets, write_5m, write_buckets,
 };
 use super::error::{SqlContext, StoreError};
 use super::flag;
@@ -61,6 +62,8 @@ struct PortState {
     /// Newest sample second written by this writer: a newer sample cannot collide with a
     /// stored one and goes into a multi-row INSERT; others are checked one by one.
     last_ts: Option<i64>,
+    /// The port's open 5-minute sums not written yet (see [`open`]).
+    open: open::OpenDelta,
 }
 
 /// The ports known to the writer, found by switch and port name without allocating.
@@ -176,6 +179,10 @@ pub(crate) struct Ingest {
     claims_pruned_ms: i64,
     /// When recent samples last moved into the series' pages (newest sweep time, ms).
     moved_ms: i64,
+    /// Some port holds open 5-minute sums not written yet ([`open`]).
+    open_held: bool,
+    /// When the held open sums were last written (newest sweep time, ms).
+    open_flushed_ms: i64,
 }
 
 fn ts_ms(t: jiff::Timestamp) -> i64 {
@@ -184,11 +191,14 @@ fn ts_ms(t: jiff::Timestamp) -> i64 {
 
 impl Ingest {
     /// Opens the writer's connection and loads its state (series, weights, seal marks).
+    /// `shared`: other daemons write the same store (see [`shared`]). A writer of its own
+    /// counts the ports' open 5-minute buckets again from their samples (see [`open`]).
     pub(crate) fn open(
         path: &Path,
         topology: Arc<Topology>,
         grace_ms: i64,
         max_pages: Option<u32>,
+        shared: bool,
     ) -> Result<Ingest, StoreError> {
         let conn = schema::open_for_write(path)?;
         if let Some(n) = max_pages {
@@ -209,9 +219,15 @@ impl Ingest {
             grids: FastMap::default(),
             claims_pruned_ms: 0,
             moved_ms: 0,
+            open_held: false,
+            open_flushed_ms: 0,
         };
         ing.load_meta()?;
         ing.apply_topology(topology)?;
+        ing.set_shared(shared);
+        if !shared {
+            ing.recount_open()?;
+        }
         Ok(ing)
     }
 
@@ -251,6 +267,7 @@ impl Ingest {
             self.sealed_5m = get(&conn, "sealed_5m")?;
             self.newest_ms = get(&conn, "newest_ms")?.unwrap_or(0);
             self.moved_ms = self.newest_ms;
+            self.open_flushed_ms = self.newest_ms;
             Ok(())
         })();
         self.conn = Some(conn);
@@ -258,15 +275,17 @@ impl Ingest {
     }
 
     /// Writes a batch of sweeps, the aggregates and rollups they feed, and any sealing that
-    /// became due, in one transaction. On error nothing of the batch is written and the
-    /// caller must reopen (in-memory state may be ahead of the file).
+    /// became due, in one transaction; with `flush_open`, also the open 5-minute sums held
+    /// in memory (a flush or shutdown follows). On error nothing of the batch is written and
+    /// the caller must reopen (in-memory state may be ahead of the file).
     pub(crate) fn write_batch(
         &mut self,
         sweeps: &[Arc<Sweep>],
         metrics: &WriterMetrics,
+        flush_open: bool,
     ) -> Result<usize, StoreError> {
         let mut conn = self.take_conn()?;
-        let res = self.write_batch_in(&mut conn, sweeps, metrics);
+        let res = self.write_batch_in(&mut conn, sweeps, metrics, flush_open);
         self.conn = Some(conn);
         res
     }
@@ -276,6 +295,7 @@ impl Ingest {
         conn: &mut Connection,
         sweeps: &[Arc<Sweep>],
         metrics: &WriterMetrics,
+        flush_open: bool,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
         // IMMEDIATE: the write lock is taken (waiting out another writer, such as an import's
@@ -293,6 +313,12 @@ impl Ingest {
         // A port's own 5-minute pieces arrive in key order (the work is sorted): runs are
         // merged here without hashing.
         let mut port_m5: Vec<((i64, i64), Acc)> = Vec::new();
+        // A port's open bucket is summed in memory ([`open`]) unless other daemons add into
+        // the same rows; what a sample for another bucket pushes out is written here.
+        let hold = !self.shared;
+        let sealed_5m_now = self.sealed_5m.unwrap_or(i64::MIN);
+        let mut evicted: Vec<(i64, i64, Acc)> = Vec::new();
+        let mut held_any = false;
         let mut ps: Vec<(i64, i64, Acc)> = Vec::with_capacity(4);
         let mut p5: Vec<(i64, i64, Acc)> = Vec::with_capacity(4);
         let mut written = 0usize;
@@ -441,7 +467,24 @@ impl Ingest {
                     continue;
                 }
                 let start_ms = end_ms - dt;
-                min_start_ms = min_start_ms.min(start_ms);
+                min_start_ms = min_start_ms.min(start_ms).min(ts * 1000 - dt);
+                // The port's own buckets, split on the second the sample is stored with.
+                open::port_pieces(ts, dt, d.in_octets, d.out_octets, |b, a| {
+                    if hold && b >= sealed_5m_now {
+                        held_any = true;
+                        if let Some((old, sums)) = port.open.add(b, &a) {
+                            evicted.push((sid, old, sums));
+                        }
+                        return;
+                    }
+                    match port_m5.last_mut() {
+                        Some((k, acc)) if *k == (sid, b) => acc.add(&a),
+                        _ => port_m5.push(((sid, b), a)),
+                    }
+                });
+                if port.members.is_empty() {
+                    continue;
+                }
                 let kbps = |o: u64| (o as u128 * 8 / d.dt_ms as u128) as u64; // bits/ms = kbit/s
                 let (in_p, out_p) = (d.in_packets.unwrap_or(0), d.out_packets.unwrap_or(0));
                 let pieces = |len_ms: i64, out: &mut Vec<(i64, i64, Acc)>| {
@@ -462,15 +505,6 @@ impl Ingest {
                     }));
                 };
                 pieces(M5_MS, &mut p5);
-                for (b, _, a) in &p5 {
-                    match port_m5.last_mut() {
-                        Some((k, acc)) if *k == (sid, *b) => acc.add(a),
-                        _ => port_m5.push(((sid, *b), *a)),
-                    }
-                }
-                if port.members.is_empty() {
-                    continue;
-                }
                 pieces(SLOT_MS, &mut ps);
                 for &ai in &port.members {
                     let agg = &self.aggs[ai];
@@ -519,7 +553,13 @@ impl Ingest {
         let late = write_5m(&tx, &path, buckets, sealed_5m, &mut coarse, direct)?;
         metrics.late_samples_total.add(late);
         coarse.write(&tx, &path)?;
+        evicted.sort_unstable_by_key(|(sid, b, _)| (*b, *sid));
+        stream_buckets(&tx, &path, Table::Recent5m, evicted.into_iter())?;
+        self.open_held |= held_any;
         self.seal(&tx)?;
+        if hold && (flush_open || self.newest_ms - self.open_flushed_ms >= open::OPEN_FLUSH_MS) {
+            self.flush_open(&tx, &path)?;
+        }
         // Every few minutes, the samples written since the last move go into the series'
         // own pages (see `schema::MIGRATION_8`).
         if self.newest_ms - self.moved_ms >= MOVE_SAMPLES_MS {

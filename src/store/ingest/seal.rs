@@ -71,6 +71,8 @@ impl Ingest {
             .ctx(&path, "writing the store's state")?;
         }
         if to_5m > from_5m {
+            // The open sums held in memory join their rows before these move.
+            self.flush_open(tx, &path)?;
             move_sealed_5m(tx, &path, to_5m)?;
             let mut read = tx
                 .prepare_cached(

@@ -31,6 +31,8 @@ impl Ingest {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .ctx(&path, "starting a topology update")?;
+        // The ports' states are rebuilt: their open 5-minute sums are written first.
+        self.flush_open(&tx, &path)?;
         let now = jiff::Timestamp::now().as_second();
         let mut ports = PortMap::default();
         let mut aggs: Vec<AggState> = Vec::new();
@@ -155,6 +157,7 @@ impl Ingest {
                             members,
                             speed_bps: cap.map(|c| c.max(0) as u64),
                             last_ts: None,
+                            open: Default::default(),
                         },
                     );
                 }
@@ -229,6 +232,7 @@ impl Ingest {
                 members: Vec::new(),
                 speed_bps: cap.map(|c| c.max(0) as u64),
                 last_ts: None,
+                open: Default::default(),
             },
         );
         Ok(())
