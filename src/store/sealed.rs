@@ -30,7 +30,7 @@ use crate::poll::Sweep;
 
 /// Seconds after its end when an aggregate slot is complete at the latest: every switch has
 /// polled once after it (an interval, whatever its phase) and the slowest answer has come in
-/// (timeout x tries), plus a few seconds for the writer (it gathers sweeps for up to 1 s).
+/// (timeout x tries), plus a few seconds for the writer (it gathers sweeps for up to 2 s).
 pub fn slot_grace(topology: &Topology) -> i64 {
     topology
         .switches
@@ -50,13 +50,18 @@ const FLOW_GRACE_MS: i64 = 10_000;
 
 /// Tracks each switch's newest stored sweep and publishes the seal mark.
 pub(crate) struct SealTracker {
-    /// Newest stored sweep per switch, unix milliseconds.
-    last: HashMap<String, i64>,
+    /// Where each switch ever stored keeps its newest stored sweep in `newest`, by name.
+    index: HashMap<String, usize>,
+    /// Newest stored sweep per switch (unix milliseconds), by its place in `index`.
+    newest: Vec<i64>,
     /// The end of the newest minute the flow collector handed over (unix milliseconds),
     /// once it has handed over any.
     flows: Option<i64>,
-    /// The switches whose sweeps complete a slot (the topology's).
-    switches: Vec<String>,
+    /// The switches whose sweeps complete a slot (the topology's), by name.
+    names: Vec<String>,
+    /// The same switches' places in `newest` (`None`: none stored yet), so that publishing
+    /// after each commit hashes no name.
+    switches: Vec<Option<usize>>,
     grace_ms: i64,
     tx: watch::Sender<Option<Timestamp>>,
 }
@@ -66,8 +71,10 @@ impl SealTracker {
     pub(crate) fn new(topology: &Topology) -> (SealTracker, watch::Receiver<Option<Timestamp>>) {
         let (tx, rx) = watch::channel(None);
         let mut t = SealTracker {
-            last: HashMap::new(),
+            index: HashMap::new(),
+            newest: Vec::new(),
             flows: None,
+            names: Vec::new(),
             switches: Vec::new(),
             grace_ms: 0,
             tx,
@@ -78,7 +85,12 @@ impl SealTracker {
 
     /// Follows a reloaded topology: removed switches no longer hold slots back.
     pub(crate) fn set_topology(&mut self, topology: &Topology) {
-        self.switches = topology.switches.iter().map(|s| s.name.clone()).collect();
+        self.names = topology.switches.iter().map(|s| s.name.clone()).collect();
+        self.switches = self
+            .names
+            .iter()
+            .map(|n| self.index.get(n).copied())
+            .collect();
         self.grace_ms = slot_grace(topology) * 1000;
     }
 
@@ -91,10 +103,17 @@ impl SealTracker {
 
     /// Notes one committed sweep of `switch` at `t_ms` (unix milliseconds).
     pub(crate) fn stored_at(&mut self, switch: &str, t_ms: i64) {
-        match self.last.get_mut(switch) {
+        match self.index.get(switch).and_then(|&i| self.newest.get_mut(i)) {
             Some(e) => *e = (*e).max(t_ms),
             None => {
-                self.last.insert(switch.to_string(), t_ms);
+                let i = self.newest.len();
+                self.newest.push(t_ms);
+                self.index.insert(switch.to_string(), i);
+                for (slot, name) in self.switches.iter_mut().zip(&self.names) {
+                    if slot.is_none() && name == switch {
+                        *slot = Some(i);
+                    }
+                }
             }
         }
     }
@@ -110,12 +129,14 @@ impl SealTracker {
         if newest_ms <= 0 {
             return;
         }
-        let every = self
-            .switches
-            .iter()
-            .map(|s| self.last.get(s).copied())
-            .collect::<Option<Vec<i64>>>()
-            .and_then(|v| v.into_iter().chain(self.flows).min());
+        let mut every = self.flows;
+        for s in &self.switches {
+            let Some(t) = s.and_then(|i| self.newest.get(i).copied()) else {
+                every = None;
+                break;
+            };
+            every = Some(every.map_or(t, |e| e.min(t)));
+        }
         let grace_ms = if self.flows.is_some() {
             self.grace_ms.max(FLOW_GRACE_MS)
         } else {
