@@ -283,12 +283,14 @@ impl SwitchPoller {
                 Some((&x, prefix)) if prefix == column => x,
                 _ => return,
             };
-            if let Some(slot) = run
-                .ports
-                .iter()
-                .position(|(x, _)| *x == if_index)
-                .and_then(|p| rows.get_mut(p))
-            {
+            // A run's ifIndexes are mostly consecutive: the row is looked for where its
+            // place would be first, then among all.
+            let guess = if_index.wrapping_sub(run.first_index) as usize;
+            let place = match run.ports.get(guess) {
+                Some((x, _)) if *x == if_index => Some(guess),
+                _ => run.ports.iter().position(|(x, _)| *x == if_index),
+            };
+            if let Some(slot) = place.and_then(|p| rows.get_mut(p)) {
                 slot.set(c, Cell::from(value));
             }
         };
