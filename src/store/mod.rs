@@ -72,9 +72,11 @@
 //! no aggregate.
 //!
 //! # Rollups
-//! The 5-minute rollup is written with every sweep (UPSERT adding into the open bucket in
-//! `rollup_5m_recent`; moved into `rollup_5m_by_series` when sealed) and is
-//! exact: it is the basis of 95th-percentile billing. When a 5-minute bucket can no longer
+//! The 5-minute rollup is written with every sweep for aggregates and at least once a minute
+//! of sweep time for ports (UPSERT adding into the open bucket in `rollup_5m_recent`; a
+//! port's sums wait in the writer's memory in between and are counted again from the raw
+//! samples when the writer opens, see `ingest::open`; moved into `rollup_5m_by_series` when
+//! sealed) and is exact: it is the basis of 95th-percentile billing. When a 5-minute bucket can no longer
 //! receive samples (its end is more than the grace period before the newest sweep; grace =
 //! longest poll interval + 60 s, at least 120 s), it is *sealed*: its sums are added into the
 //! 1-hour and 1-day buckets (incrementally, never recomputed), in the same transaction that

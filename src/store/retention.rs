@@ -16,6 +16,13 @@ pub(crate) struct RetentionCursor {
     next_series: i64,
 }
 
+impl RetentionCursor {
+    /// True when the next step starts a new round over the series (the last one ended).
+    pub(crate) fn at_start(&self) -> bool {
+        self.next_series == 0
+    }
+}
+
 /// The deletes of one tier: table, time column, and the column's unit in seconds.
 const TIERS: [(&str, &str, i64); 5] = [
     ("port_sample_by_series", "ts", 1),
