@@ -3,26 +3,48 @@
 //! and the parts add up exactly to the whole.
 
 /// The buckets of length `len_ms` (aligned to the Unix epoch) that `[start_ms, end_ms)`
-/// overlaps, as `(bucket index, overlap in ms)`.
-pub(crate) fn split(start_ms: i64, end_ms: i64, len_ms: i64) -> Vec<(i64, i64)> {
-    let mut out = Vec::with_capacity(2);
-    if end_ms <= start_ms || len_ms <= 0 {
-        return out;
+/// overlaps, as `(bucket index, overlap in ms)`, in order (an iterator: the writer splits
+/// every sample, and a list for each was an allocation per port-sample).
+pub(crate) fn split(start_ms: i64, end_ms: i64, len_ms: i64) -> Split {
+    let done = end_ms <= start_ms || len_ms <= 0;
+    Split {
+        start_ms,
+        end_ms,
+        len_ms,
+        bucket: if done { 0 } else { start_ms.div_euclid(len_ms) },
+        done,
     }
-    let mut b = start_ms.div_euclid(len_ms);
-    loop {
-        let b_start = b * len_ms;
-        let b_end = b_start + len_ms;
-        let ov = end_ms.min(b_end) - start_ms.max(b_start);
-        if ov > 0 {
-            out.push((b, ov));
+}
+
+/// The pieces of an interval over aligned buckets (see [`split`]).
+pub(crate) struct Split {
+    start_ms: i64,
+    end_ms: i64,
+    len_ms: i64,
+    bucket: i64,
+    done: bool,
+}
+
+impl Iterator for Split {
+    type Item = (i64, i64);
+
+    fn next(&mut self) -> Option<(i64, i64)> {
+        while !self.done {
+            let b = self.bucket;
+            let b_start = b * self.len_ms;
+            let b_end = b_start + self.len_ms;
+            let ov = self.end_ms.min(b_end) - self.start_ms.max(b_start);
+            if b_end >= self.end_ms {
+                self.done = true;
+            } else {
+                self.bucket += 1;
+            }
+            if ov > 0 {
+                return Some((b, ov));
+            }
         }
-        if b_end >= end_ms {
-            break;
-        }
-        b += 1;
+        None
     }
-    out
 }
 
 /// The share of `total` that falls in one piece of an interval of `whole_ms`, given the
@@ -54,7 +76,7 @@ mod tests {
     fn split_at_bucket_boundary() {
         // 60 s ending 20 s into a 5-minute bucket: 40 s before, 20 s after.
         let end = 300_000 * 10 + 20_000;
-        let parts = split(end - 60_000, end, 300_000);
+        let parts: Vec<_> = split(end - 60_000, end, 300_000).collect();
         assert_eq!(parts, vec![(9, 40_000), (10, 20_000)]);
         let total = 1_000_003u64;
         let a = share(total, 0, 40_000, 60_000);
@@ -73,10 +95,11 @@ mod tests {
 
     #[test]
     fn split_inside_one_bucket_and_across_many() {
-        assert_eq!(split(1_000, 2_000, 60_000), vec![(0, 1_000)]);
-        let p = split(30_000, 200_000, 60_000);
+        assert_eq!(split(1_000, 2_000, 60_000).collect::<Vec<_>>(), vec![(0, 1_000)]);
+        let p: Vec<_> = split(30_000, 200_000, 60_000).collect();
         assert_eq!(p, vec![(0, 30_000), (1, 60_000), (2, 60_000), (3, 20_000)]);
         assert_eq!(p.iter().map(|x| x.1).sum::<i64>(), 170_000);
-        assert!(split(5, 5, 60_000).is_empty());
+        assert!(split(5, 5, 60_000).next().is_none());
+        assert!(split(5, 9, 0).next().is_none());
     }
 }

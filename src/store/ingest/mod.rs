@@ -490,7 +490,7 @@ impl Ingest {
                 let pieces = |len_ms: i64, out: &mut Vec<(i64, i64, Acc)>| {
                     out.clear();
                     let mut before = 0;
-                    out.extend(split(start_ms, end_ms, len_ms).into_iter().map(|(b, ov)| {
+                    out.extend(split(start_ms, end_ms, len_ms).map(|(b, ov)| {
                         let a = Acc {
                             in_octets: share(d.in_octets, before, ov, dt),
                             out_octets: share(d.out_octets, before, ov, dt),
