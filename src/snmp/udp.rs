@@ -3,7 +3,7 @@
 //! socket for the whole fleet: a datagram costs one `recvfrom` and one wake-up of the switch
 //! task that asked, and the waiting task decodes it (so the CPU work is spread out).
 
-use std::collections::HashMap;
+use crate::hash::FastMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -37,7 +37,9 @@ struct Waiter {
     tx: oneshot::Sender<Vec<u8>>,
 }
 
-type Pending = Arc<Mutex<HashMap<i32, Waiter>>>;
+/// Requests in flight by request-id (a fast hash: ids are ours, not an attacker's choice of
+/// keys; an answer with an unknown id is dropped after one look-up).
+type Pending = Arc<Mutex<FastMap<i32, Waiter>>>;
 
 /// A shared socket and the requests in flight on it.
 pub struct Demux {

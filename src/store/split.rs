@@ -95,7 +95,10 @@ mod tests {
 
     #[test]
     fn split_inside_one_bucket_and_across_many() {
-        assert_eq!(split(1_000, 2_000, 60_000).collect::<Vec<_>>(), vec![(0, 1_000)]);
+        assert_eq!(
+            split(1_000, 2_000, 60_000).collect::<Vec<_>>(),
+            vec![(0, 1_000)]
+        );
         let p: Vec<_> = split(30_000, 200_000, 60_000).collect();
         assert_eq!(p, vec![(0, 30_000), (1, 60_000), (2, 60_000), (3, 20_000)]);
         assert_eq!(p.iter().map(|x| x.1).sum::<i64>(), 170_000);

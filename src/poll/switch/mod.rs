@@ -201,6 +201,8 @@ pub struct SwitchPoller {
     attributed: Option<Arc<AttributedPorts>>,
     /// Every ifIndex of the switch at the last discovery, ascending (to plan GETBULK runs).
     indexes: Vec<u32>,
+    /// The ports with an ifIndex (indexes into `ports`), as of the last discovery.
+    resolved: Vec<usize>,
     /// The last plan made by [`SwitchPoller::fetch`], reused while it fits.
     plan: std::sync::Mutex<Option<Arc<Plan>>>,
 }
@@ -232,6 +234,7 @@ impl SwitchPoller {
             answered_last: false,
             attributed: None,
             indexes: Vec::new(),
+            resolved: Vec::new(),
             plan: std::sync::Mutex::new(None),
         }
     }
@@ -350,6 +353,9 @@ impl SwitchPoller {
                 state
             })
             .collect();
+        self.resolved = (0..self.ports.len())
+            .filter(|&i| self.ports[i].if_index.is_some())
+            .collect();
         self.last_discovery = Some(Instant::now());
         self.need_discovery = false;
         Ok(())
@@ -406,7 +412,7 @@ impl SwitchPoller {
             self.walk_again_at = None;
             discovered_now = true;
         }
-        let mut results = self.fetch(&self.resolved()).await;
+        let mut results = self.fetch(&self.resolved).await;
 
         // A reboot may have renumbered the ifIndexes: the values just read may belong to other
         // ports. Learn the names again and read once more before judging anything.
@@ -440,7 +446,7 @@ impl SwitchPoller {
                 self.walk_broke(&e);
                 return self.failed(e);
             }
-            results = self.fetch(&self.resolved()).await;
+            results = self.fetch(&self.resolved).await;
         }
 
         // Ports without ifHC* columns are read again with the Counter32 columns.
@@ -508,12 +514,6 @@ impl SwitchPoller {
             .filter_map(|r| r.map(|r| r.at_ms))
             .max()
             .unwrap_or(0)
-    }
-
-    pub(super) fn resolved(&self) -> Vec<usize> {
-        (0..self.ports.len())
-            .filter(|&i| self.ports[i].if_index.is_some())
-            .collect()
     }
 
     pub(super) fn ports_names(&self) -> Vec<Arc<str>> {

@@ -71,7 +71,7 @@ impl SwitchPoller {
         let mut first_error: Option<SnmpError> = None;
         let mut any_ok = false;
         let mut reset = false;
-        for (i, r) in results {
+        for (i, r) in results.drain(..) {
             if i >= self.ports.len() || i < ports.len() {
                 // Not a port, or one already judged.
                 continue;
@@ -168,6 +168,7 @@ impl SwitchPoller {
         if let Some(e) = &first_error {
             warn!(switch = %self.switch.name, address = %self.switch.address, error = %e, "poll failed");
         }
+        super::fetch::recycle_results(results);
         Sweep {
             switch: Arc::clone(&self.name),
             time: Timestamp::now(),
