@@ -5,6 +5,7 @@ use clap::Parser;
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();
     fix_malloc_thresholds();
+    bandwatch::store::configure_sqlite();
     bandwatch::cli::run(bandwatch::cli::Cli::parse())
 }
 

@@ -7,9 +7,9 @@ use std::path::Path;
 
 use rusqlite::{Transaction, params_from_iter};
 
-use super::SLOT_SECS;
 use super::entity::Tier;
 use super::error::{SqlContext, StoreError};
+use super::{SLOT_SECS, schema};
 
 const SLOT_MS: i64 = SLOT_SECS * 1000;
 const M5_MS: i64 = 300_000;
@@ -296,6 +296,9 @@ pub(crate) fn move_samples(
     path: &Path,
     chunk: i64,
 ) -> Result<usize, StoreError> {
+    // The sort into series order runs in memory up to the cache's size: a smaller cache for
+    // it (see `schema::MOVE_CACHE_KIB`), the usual one back even when the move fails.
+    schema::set_writer_cache(tx, path, Some(schema::MOVE_CACHE_KIB))?;
     let moved = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO port_sample_by_series(series_id, ts, dt_ms, in_octets, \
@@ -304,7 +307,9 @@ pub(crate) fn move_samples(
              FROM port_sample_recent WHERE chunk < ?1 ORDER BY series_id, ts",
         )
         .and_then(|mut s| s.execute([chunk]))
-        .ctx(path, "moving samples")?;
+        .ctx(path, "moving samples");
+    schema::set_writer_cache(tx, path, None)?;
+    let moved = moved?;
     tx.prepare_cached("DELETE FROM port_sample_recent WHERE chunk < ?1")
         .and_then(|mut s| s.execute([chunk]))
         .ctx(path, "moving samples")?;
@@ -405,4 +410,58 @@ pub(crate) fn write_buckets<'a>(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The move puts every sample older than the chunk into the series' pages, in a sort that
+    /// runs with the smaller cache, and gives the writer its usual cache back.
+    #[test]
+    fn the_move_sorts_with_a_small_cache_and_restores_the_writers() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|source| StoreError::Io {
+            path: std::env::temp_dir(),
+            context: "making a temporary directory",
+            source,
+        })?;
+        let path = dir.path().join("s.db");
+        let mut conn = schema::open_for_write(&path)?;
+        let cache = |c: &rusqlite::Connection| -> i64 {
+            c.query_row("PRAGMA cache_size", [], |r| r.get(0))
+                .unwrap_or(0)
+        };
+        let usual = cache(&conn);
+        assert!(usual < -schema::MOVE_CACHE_KIB, "usual cache {usual}");
+        let tx = conn.transaction().ctx(&path, "test")?;
+        // 20,000 samples of 400 series over 50 chunks, more than a run of the sort holds,
+        // written in (chunk, series) order as the writer writes them.
+        for chunk in 0..50i64 {
+            for sid in (0..400i64).rev() {
+                tx.execute(
+                    "INSERT INTO port_sample_recent(chunk, series_id, ts, dt_ms, in_octets, \
+                     out_octets, in_packets, out_packets, oper, flag) \
+                     VALUES (?1, ?2, ?3, 5000, ?4, ?4, 0, 0, 1, 0)",
+                    rusqlite::params![chunk, sid, chunk * 5, sid * 1000 + chunk],
+                )
+                .ctx(&path, "test")?;
+            }
+        }
+        let moved = move_samples(&tx, &path, 40)?;
+        assert_eq!(moved, 40 * 400);
+        assert_eq!(cache(&tx), usual, "the writer's cache is back");
+        let left: i64 = tx
+            .query_row("SELECT count(*) FROM port_sample_recent", [], |r| r.get(0))
+            .ctx(&path, "test")?;
+        assert_eq!(left, 10 * 400);
+        let (n, sum): (i64, i64) = tx
+            .query_row(
+                "SELECT count(*), sum(in_octets) FROM port_sample_by_series WHERE series_id = 7",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ctx(&path, "test")?;
+        assert_eq!((n, sum), (40, (0..40).map(|c| 7000 + c).sum::<i64>()));
+        Ok(())
+    }
 }

@@ -132,7 +132,7 @@ pub use lease::Lease;
 pub use metrics::WriterMetrics;
 pub use outbox::OUTBOX_SCHEMA;
 pub use reader::{Point, RangeQuery, SeriesData, StoredSample};
-pub use schema::SCHEMA_VERSION;
+pub use schema::{SCHEMA_VERSION, configure_sqlite};
 pub use traits::{
     AlertStore, FlowSink, LeaseStore, OutboxStore, SeriesSource, SilenceStore, StoreWriter,
     SweepSink, UsageStore,
