@@ -63,6 +63,11 @@ async fn file_transport_writes_one_eml_per_message() {
             .all(|m| m.state == MessageState::Sent)
     })
     .await;
+    // A message is marked sent before its route's counter moves.
+    wait_for("both sends counted", Duration::from_secs(20), || {
+        n.metrics().get("ops", Outcome::Sent) + n.metrics().get("sales", Outcome::Sent) == 2
+    })
+    .await;
 
     let mut tos = Vec::new();
     for f in eml_files(&outbox_dir) {

@@ -145,6 +145,11 @@ async fn firing_and_resolved_reach_the_route_addresses_with_subject_and_chart() 
             .unwrap()
     })
     .await;
+    // The message is marked sent in the outbox before the counter moves: wait for both.
+    wait_for("the second send counted", LIMIT, || {
+        n.metrics().get("ops", Outcome::Sent) == 2
+    })
+    .await;
     assert_eq!(n.metrics().get("ops", Outcome::Sent), 2);
     assert_eq!(n.metrics().get("sales", Outcome::Sent), 0);
     n.stop().await;
