@@ -16,6 +16,7 @@ pub(crate) mod hash;
 pub mod http;
 pub mod intern;
 pub mod maintenance;
+pub mod mem;
 pub mod notify;
 pub mod poll;
 pub mod remote_write;

@@ -562,7 +562,8 @@ impl Ingest {
         }
         // Every few minutes, the samples written since the last move go into the series'
         // own pages (see `schema::MIGRATION_8`).
-        if self.newest_ms - self.moved_ms >= MOVE_SAMPLES_MS {
+        let moved = self.newest_ms - self.moved_ms >= MOVE_SAMPLES_MS;
+        if moved {
             let chunk = (self.newest_ms.div_euclid(1000) - RECENT_KEEP_SECS)
                 .div_euclid(schema::RECENT_CHUNK_SECS);
             buckets::move_samples(&tx, &path, chunk)?;
@@ -572,6 +573,12 @@ impl Ingest {
             .and_then(|mut s| s.execute([self.newest_ms.to_string()]))
             .ctx(&path, "writing the store's state")?;
         tx.commit().ctx(&path, "committing a write")?;
+        if moved {
+            // The move and the seal before it are the daemon's largest passing allocations
+            // (statements' and sort's buffers, the page cache's churn); what they leave free
+            // goes back to the system (see `crate::mem`).
+            crate::mem::release_free();
+        }
         Ok(written)
     }
 }
