@@ -8,8 +8,9 @@
 
 /// Gives the pages of the allocator's free blocks back to the system (`malloc_trim`): they
 /// stay the allocator's to reuse, and a page used again costs one page fault. Called by the
-/// store writer after each five-minute move (a few hundred free blocks: well under a
-/// millisecond). Does nothing where the allocator is not glibc's.
+/// store writer after each commit that sealed a 5-minute bucket or moved the recent samples
+/// (twice in five minutes; a few hundred free blocks: well under a millisecond). On the rig,
+/// after the move alone: 36.3 MiB after each move, 39.2 after each seal until the next move. Does nothing where the allocator is not glibc's.
 pub fn release_free() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes the allocator's own lock and only returns whole free pages

@@ -279,13 +279,29 @@ pub(crate) fn move_sealed_5m(
          ORDER BY series_id, bucket {}",
         rollup_merge(M5_MS)
     );
-    tx.prepare_cached(&sql)
-        .and_then(|mut s| s.execute([to_5m]))
-        .ctx(path, "moving sealed 5-minute buckets")?;
+    with_sort_cache(tx, path, || {
+        tx.prepare_cached(&sql)
+            .and_then(|mut s| s.execute([to_5m]))
+            .ctx(path, "moving sealed 5-minute buckets")
+    })?;
     tx.prepare_cached("DELETE FROM rollup_5m_recent WHERE bucket < ?1")
         .and_then(|mut s| s.execute([to_5m]))
         .ctx(path, "moving sealed 5-minute buckets")?;
     Ok(())
+}
+
+/// Runs a writer's statement that sorts rows into series order with the smaller cache (the
+/// sort's in-memory run is at most the cache's size: see `schema::MOVE_CACHE_KIB`), and
+/// gives the writer its usual cache back even when the statement fails.
+fn with_sort_cache<T>(
+    tx: &Transaction<'_>,
+    path: &Path,
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    schema::set_writer_cache(tx, path, Some(schema::MOVE_CACHE_KIB))?;
+    let out = f();
+    schema::set_writer_cache(tx, path, None)?;
+    out
 }
 
 /// Moves the samples of `port_sample_recent` chunks before `chunk` into
@@ -296,20 +312,16 @@ pub(crate) fn move_samples(
     path: &Path,
     chunk: i64,
 ) -> Result<usize, StoreError> {
-    // The sort into series order runs in memory up to the cache's size: a smaller cache for
-    // it (see `schema::MOVE_CACHE_KIB`), the usual one back even when the move fails.
-    schema::set_writer_cache(tx, path, Some(schema::MOVE_CACHE_KIB))?;
-    let moved = tx
-        .prepare_cached(
+    let moved = with_sort_cache(tx, path, || {
+        tx.prepare_cached(
             "INSERT OR IGNORE INTO port_sample_by_series(series_id, ts, dt_ms, in_octets, \
              out_octets, in_packets, out_packets, oper, flag) SELECT series_id, ts, dt_ms, \
              in_octets, out_octets, in_packets, out_packets, oper, flag \
              FROM port_sample_recent WHERE chunk < ?1 ORDER BY series_id, ts",
         )
         .and_then(|mut s| s.execute([chunk]))
-        .ctx(path, "moving samples");
-    schema::set_writer_cache(tx, path, None)?;
-    let moved = moved?;
+        .ctx(path, "moving samples")
+    })?;
     tx.prepare_cached("DELETE FROM port_sample_recent WHERE chunk < ?1")
         .and_then(|mut s| s.execute([chunk]))
         .ctx(path, "moving samples")?;

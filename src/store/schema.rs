@@ -368,12 +368,13 @@ const DAEMON_HEAP_KIB: i64 = 4 * 1024;
 /// [`MOVE_CACHE_KIB`]; connections with larger caches (`import`, `report`) are not affected.
 const SORT_RUN_PAGES: std::ffi::c_int = 64;
 
-/// The writer's page cache while the five-minute move sorts its samples into series order, in
-/// KiB: the sort's in-memory run is the larger of this and [`SORT_RUN_PAGES`]. SQLite's sorter
-/// grows that run's buffer by doubling, regardless of the soft limit; at the writer's 2 MiB it
-/// added 2 MiB to the daemon's high-water mark every five minutes (41.7 against 39.7 MiB
-/// resident at 200 x 48 on the rig). A run of 256 KiB makes a move of 9,600 ports' five
-/// minutes (23 MB) about 90 runs merged in two levels instead of 12 in one.
+/// The writer's page cache while it sorts rows into series order (the five-minute move of
+/// recent samples, a sealed 5-minute bucket's move), in KiB: the sort's in-memory run is the
+/// larger of this and [`SORT_RUN_PAGES`]. SQLite's sorter grows that run's buffer by
+/// doubling, regardless of the soft limit; at the writer's 2 MiB it added 2 MiB to the
+/// daemon's high-water mark every five minutes (41.7 against 39.7 MiB resident at 200 x 48
+/// on the rig). A run of 256 KiB makes a move of 9,600 ports' five minutes (23 MB) about 90
+/// runs merged in two levels instead of 12 in one.
 pub(crate) const MOVE_CACHE_KIB: i64 = 256;
 
 /// Sets SQLite's process-wide options; call before the first connection opens (SQLite refuses

@@ -556,7 +556,9 @@ impl Ingest {
         evicted.sort_unstable_by_key(|(sid, b, _)| (*b, *sid));
         stream_buckets(&tx, &path, Table::Recent5m, evicted.into_iter())?;
         self.open_held |= held_any;
+        let sealed_before = self.sealed_5m;
         self.seal(&tx)?;
+        let sealed = self.sealed_5m != sealed_before;
         if hold && (flush_open || self.newest_ms - self.open_flushed_ms >= open::OPEN_FLUSH_MS) {
             self.flush_open(&tx, &path)?;
         }
@@ -573,10 +575,10 @@ impl Ingest {
             .and_then(|mut s| s.execute([self.newest_ms.to_string()]))
             .ctx(&path, "writing the store's state")?;
         tx.commit().ctx(&path, "committing a write")?;
-        if moved {
-            // The move and the seal before it are the daemon's largest passing allocations
-            // (statements' and sort's buffers, the page cache's churn); what they leave free
-            // goes back to the system (see `crate::mem`).
+        if moved || sealed {
+            // A 5-minute seal and the move are the daemon's largest passing allocations
+            // (statements' and the sort's buffers, the page cache's churn); what they leave
+            // free goes back to the system (see `crate::mem`).
             crate::mem::release_free();
         }
         Ok(written)
