@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 mod flows;
 mod open;
@@ -284,28 +284,58 @@ impl Ingest {
         metrics: &WriterMetrics,
         flush_open: bool,
     ) -> Result<usize, StoreError> {
+        let (written, release) =
+            self.with_write_tx("starting a write", "committing a write", |me, tx, path| {
+                me.write_batch_in(tx, path, sweeps, metrics, flush_open)
+            })?;
+        if release {
+            // A 5-minute seal and the move are the daemon's largest passing allocations
+            // (statements' and the sort's buffers, the page cache's churn); what they leave
+            // free goes back to the system (see `crate::mem`).
+            crate::mem::release_free();
+        }
+        Ok(written)
+    }
+
+    /// Runs `f` in a write transaction on the writer's connection and commits it; the
+    /// connection is put back whether or not it succeeded (on error nothing of `f` is
+    /// written). IMMEDIATE: the write lock is taken (waiting out another writer, such as an
+    /// import's merge) before anything is read, so a commit by another connection between a
+    /// read and the first write cannot fail it with "database is locked". `begin` and
+    /// `commit` say what was being done, for the error.
+    pub(super) fn with_write_tx<T>(
+        &mut self,
+        begin: &'static str,
+        commit: &'static str,
+        f: impl FnOnce(&mut Self, &Transaction<'_>, &Path) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let path = self.path.clone();
         let mut conn = self.take_conn()?;
-        let res = self.write_batch_in(&mut conn, sweeps, metrics, flush_open);
+        let res = (|| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .ctx(&path, begin)?;
+            let out = f(self, &tx, &path)?;
+            tx.commit().ctx(&path, commit)?;
+            Ok(out)
+        })();
         self.conn = Some(conn);
         res
     }
 
+    /// The body of [`Ingest::write_batch`] in its transaction: the rows written, and whether
+    /// it sealed a 5-minute bucket or moved samples.
     fn write_batch_in(
         &mut self,
-        conn: &mut Connection,
+        tx: &Transaction<'_>,
+        path: &Path,
         sweeps: &[Arc<Sweep>],
         metrics: &WriterMetrics,
         flush_open: bool,
-    ) -> Result<usize, StoreError> {
-        let path = self.path.clone();
-        // IMMEDIATE: the write lock is taken (waiting out another writer, such as an import's
-        // merge) before anything is read, so a commit by another connection between a read and
-        // the first write cannot fail the batch with "database is locked".
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx(&path, "starting a write")?;
+    ) -> Result<(usize, bool), StoreError> {
+        let path = path.to_path_buf();
         if self.shared {
-            self.shared_begin(&tx)?;
+            self.shared_begin(tx)?;
         }
         // Bucket sums of the batch (written sorted by key, like the samples below).
         let mut slots: FastMap<(i64, i64), Acc> = FastMap::default();
@@ -333,7 +363,7 @@ impl Ingest {
                 let idx = match *known {
                     Some(i) => i,
                     None => {
-                        self.adhoc_port(&tx, &sweep.switch, &pr.port)?;
+                        self.adhoc_port(tx, &sweep.switch, &pr.port)?;
                         match self.ports.idx(&sweep.switch, &pr.port) {
                             Some(i) => i,
                             None => continue,
@@ -387,7 +417,7 @@ impl Ingest {
                 if let Some(grid) = grid {
                     // Another daemon may have stored this poll slot (an HA pair).
                     let dt_ms = delta.map(|d| d.dt_ms as i64);
-                    if shared::claim(&tx, &path, sid, grid, end_ms, dt_ms, ts)?
+                    if shared::claim(tx, &path, sid, grid, end_ms, dt_ms, ts)?
                         == shared::Claim::Duplicate
                     {
                         metrics.duplicate_samples_total.inc();
@@ -402,17 +432,17 @@ impl Ingest {
                     // First sight of this port in this process: what the store holds from
                     // this second on (a backfill into a filled store, a clock stepped back)
                     // makes those seconds not fresh, so each is checked before it is written.
-                    port.last_ts = newest_from(&tx, &path, sid, ts)?;
+                    port.last_ts = newest_from(tx, &path, sid, ts)?;
                 }
                 let fresh = grid.is_none() && port.last_ts.is_some_and(|last| ts > last);
                 port.last_ts = Some(port.last_ts.map_or(ts, |last| last.max(ts)));
                 if fresh {
                     pending.push(row);
                     if pending.len() == ROWS_PER_INSERT {
-                        insert_rows(&tx, &path, &mut pending, direct)?;
+                        insert_rows(tx, &path, &mut pending, direct)?;
                     }
                 } else {
-                    insert_rows(&tx, &path, &mut pending, direct)?;
+                    insert_rows(tx, &path, &mut pending, direct)?;
                     // Stored already, either in the series' pages or still recent.
                     let stored = tx
                         .prepare_cached(
@@ -529,12 +559,12 @@ impl Ingest {
                 }
             }
         }
-        insert_rows(&tx, &path, &mut pending, direct)?;
+        insert_rows(tx, &path, &mut pending, direct)?;
         if self.sealed_slot.is_none() && min_start_ms != i64::MAX {
             self.sealed_slot = Some(min_start_ms.div_euclid(SLOT_MS));
             self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
         }
-        write_buckets(&tx, &path, Table::Slot, &slots)?;
+        write_buckets(tx, &path, Table::Slot, &slots)?;
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
         let mut coarse = Coarse::default();
         // A port's pieces came in time order, so this is nearly sorted already; a reading
@@ -550,17 +580,17 @@ impl Ingest {
         // Late: a bucket already sealed goes straight into 1 h and 1 d. The ports' buckets
         // (one entry each) and the aggregates' are of different series.
         let buckets = m5.iter().chain(port_m5.iter().map(|(k, a)| (k, a)));
-        let late = write_5m(&tx, &path, buckets, sealed_5m, &mut coarse, direct)?;
+        let late = write_5m(tx, &path, buckets, sealed_5m, &mut coarse, direct)?;
         metrics.late_samples_total.add(late);
-        coarse.write(&tx, &path)?;
+        coarse.write(tx, &path)?;
         evicted.sort_unstable_by_key(|(sid, b, _)| (*b, *sid));
-        stream_buckets(&tx, &path, Table::Recent5m, evicted.into_iter())?;
+        stream_buckets(tx, &path, Table::Recent5m, evicted.into_iter())?;
         self.open_held |= held_any;
         let sealed_before = self.sealed_5m;
-        self.seal(&tx)?;
+        self.seal(tx)?;
         let sealed = self.sealed_5m != sealed_before;
         if hold && (flush_open || self.newest_ms - self.open_flushed_ms >= open::OPEN_FLUSH_MS) {
-            self.flush_open(&tx, &path)?;
+            self.flush_open(tx, &path)?;
         }
         // Every few minutes, the samples written since the last move go into the series'
         // own pages (see `schema::MIGRATION_8`).
@@ -568,20 +598,13 @@ impl Ingest {
         if moved {
             let chunk = (self.newest_ms.div_euclid(1000) - RECENT_KEEP_SECS)
                 .div_euclid(schema::RECENT_CHUNK_SECS);
-            buckets::move_samples(&tx, &path, chunk)?;
+            buckets::move_samples(tx, &path, chunk)?;
             self.moved_ms = self.newest_ms;
         }
         tx.prepare_cached("INSERT OR REPLACE INTO meta(key, value) VALUES ('newest_ms', ?1)")
             .and_then(|mut s| s.execute([self.newest_ms.to_string()]))
             .ctx(&path, "writing the store's state")?;
-        tx.commit().ctx(&path, "committing a write")?;
-        if moved || sealed {
-            // A 5-minute seal and the move are the daemon's largest passing allocations
-            // (statements' and the sort's buffers, the page cache's churn); what they leave
-            // free goes back to the system (see `crate::mem`).
-            crate::mem::release_free();
-        }
-        Ok(written)
+        Ok((written, moved || sealed))
     }
 }
 

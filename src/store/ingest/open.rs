@@ -155,17 +155,9 @@ impl Ingest {
         if !self.open_held {
             return Ok(());
         }
-        let path = self.path.clone();
-        let mut conn = self.take_conn()?;
-        let res = (|| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .ctx(&path, "starting a write")?;
-            self.flush_open(&tx, &path)?;
-            tx.commit().ctx(&path, "committing a write")
-        })();
-        self.conn = Some(conn);
-        res
+        self.with_write_tx("starting a write", "committing a write", |me, tx, path| {
+            me.flush_open(tx, path)
+        })
     }
 
     /// Counts the open 5-minute buckets of every port again from its raw samples (those
@@ -174,108 +166,106 @@ impl Ingest {
     /// already (a backlog written straight into it by an older bandwatch) is subtracted, so
     /// that the seal, which adds the two halves, counts each sample once.
     pub(super) fn recount_open(&mut self) -> Result<(), StoreError> {
-        let path = self.path.clone();
-        let mut conn = self.take_conn()?;
-        let res = (|| {
-            let tx = conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                .ctx(&path, "starting the recount of open buckets")?;
-            let from_5m = self.sealed_5m.unwrap_or(i64::MIN / M5_MS);
-            let after_s = from_5m.saturating_mul(M5_MS / 1000);
-            let mut sums: FastMap<(i64, i64), Acc> = FastMap::default();
-            let mut add = |sid: i64, ts: i64, dt: i64, i: i64, o: i64| {
-                port_pieces(ts, dt, i.max(0) as u64, o.max(0) as u64, |b, a| {
-                    if b >= from_5m {
-                        sums.entry((sid, b)).or_default().add(&a);
-                    }
-                });
-            };
-            let ports: Vec<i64> = tx
-                .prepare("SELECT id FROM series WHERE kind = 'port' ORDER BY id")
-                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-                .ctx(&path, "reading the port series")?;
-            {
-                let mut st = tx
-                    .prepare(
-                        "SELECT series_id, ts, dt_ms, in_octets, out_octets FROM port_sample_recent \
-                         WHERE chunk >= ?1 AND ts > ?2 AND dt_ms > 0 \
-                         AND in_octets IS NOT NULL AND out_octets IS NOT NULL",
-                    )
-                    .ctx(&path, "preparing the recount of open buckets")?;
-                let mut rows = st
-                    .query(params![after_s.div_euclid(RECENT_CHUNK_SECS), after_s])
+        self.with_write_tx(
+            "starting the recount of open buckets",
+            "committing the recount of open buckets",
+            |me, tx, path| me.recount_open_in(tx, path),
+        )
+    }
+
+    fn recount_open_in(&mut self, tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+        let path = path.to_path_buf();
+        let from_5m = self.sealed_5m.unwrap_or(i64::MIN / M5_MS);
+        let after_s = from_5m.saturating_mul(M5_MS / 1000);
+        let mut sums: FastMap<(i64, i64), Acc> = FastMap::default();
+        let mut add = |sid: i64, ts: i64, dt: i64, i: i64, o: i64| {
+            port_pieces(ts, dt, i.max(0) as u64, o.max(0) as u64, |b, a| {
+                if b >= from_5m {
+                    sums.entry((sid, b)).or_default().add(&a);
+                }
+            });
+        };
+        let ports: Vec<i64> = tx
+            .prepare("SELECT id FROM series WHERE kind = 'port' ORDER BY id")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .ctx(&path, "reading the port series")?;
+        {
+            let mut st = tx
+                .prepare(
+                    "SELECT series_id, ts, dt_ms, in_octets, out_octets FROM port_sample_recent \
+                     WHERE chunk >= ?1 AND ts > ?2 AND dt_ms > 0 \
+                     AND in_octets IS NOT NULL AND out_octets IS NOT NULL",
+                )
+                .ctx(&path, "preparing the recount of open buckets")?;
+            let mut rows = st
+                .query(params![after_s.div_euclid(RECENT_CHUNK_SECS), after_s])
+                .ctx(&path, "reading recent samples")?;
+            while let Some(r) = rows.next().ctx(&path, "reading recent samples")? {
+                let row = (|| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))()
                     .ctx(&path, "reading recent samples")?;
-                while let Some(r) = rows.next().ctx(&path, "reading recent samples")? {
-                    let row = (|| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))()
-                        .ctx(&path, "reading recent samples")?;
-                    add(row.0, row.1, row.2, row.3, row.4);
-                }
-                let mut st = tx
-                    .prepare(
-                        "SELECT ts, dt_ms, in_octets, out_octets FROM port_sample_by_series \
-                         WHERE series_id = ?1 AND ts > ?2 AND dt_ms > 0 \
-                         AND in_octets IS NOT NULL AND out_octets IS NOT NULL",
-                    )
-                    .ctx(&path, "preparing the recount of open buckets")?;
-                for &sid in &ports {
-                    let mut rows = st
-                        .query(params![sid, after_s])
+                add(row.0, row.1, row.2, row.3, row.4);
+            }
+            let mut st = tx
+                .prepare(
+                    "SELECT ts, dt_ms, in_octets, out_octets FROM port_sample_by_series \
+                     WHERE series_id = ?1 AND ts > ?2 AND dt_ms > 0 \
+                     AND in_octets IS NOT NULL AND out_octets IS NOT NULL",
+                )
+                .ctx(&path, "preparing the recount of open buckets")?;
+            for &sid in &ports {
+                let mut rows = st
+                    .query(params![sid, after_s])
+                    .ctx(&path, "reading a port's samples")?;
+                while let Some(r) = rows.next().ctx(&path, "reading a port's samples")? {
+                    let row = (|| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))()
                         .ctx(&path, "reading a port's samples")?;
-                    while let Some(r) = rows.next().ctx(&path, "reading a port's samples")? {
-                        let row = (|| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))()
-                            .ctx(&path, "reading a port's samples")?;
-                        add(sid, row.0, row.1, row.2, row.3);
+                    add(sid, row.0, row.1, row.2, row.3);
+                }
+            }
+        }
+        // What the sealed half holds of the same buckets is not added again.
+        {
+            let mut st = tx
+                .prepare(
+                    "SELECT bucket, in_octets, out_octets, missing_ms FROM rollup_5m_by_series \
+                     WHERE series_id = ?1 AND bucket >= ?2",
+                )
+                .ctx(&path, "preparing the recount of open buckets")?;
+            for &sid in &ports {
+                let held: Vec<(i64, i64, i64, i64)> = st
+                    .query_map(params![sid, from_5m], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })
+                    .and_then(|it| it.collect())
+                    .ctx(&path, "reading sealed 5-minute buckets")?;
+                for (b, i, o, missing) in held {
+                    if let Some(a) = sums.get_mut(&(sid, b)) {
+                        a.in_octets = a.in_octets.saturating_sub(i.max(0) as u64);
+                        a.out_octets = a.out_octets.saturating_sub(o.max(0) as u64);
+                        a.covered_ms = (a.covered_ms - (M5_MS - missing) as f64).max(0.0);
                     }
                 }
             }
-            // What the sealed half holds of the same buckets is not added again.
-            {
-                let mut st = tx
-                    .prepare(
-                        "SELECT bucket, in_octets, out_octets, missing_ms FROM rollup_5m_by_series \
-                         WHERE series_id = ?1 AND bucket >= ?2",
-                    )
-                    .ctx(&path, "preparing the recount of open buckets")?;
-                for &sid in &ports {
-                    let held: Vec<(i64, i64, i64, i64)> = st
-                        .query_map(params![sid, from_5m], |r| {
-                            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                        })
-                        .and_then(|it| it.collect())
-                        .ctx(&path, "reading sealed 5-minute buckets")?;
-                    for (b, i, o, missing) in held {
-                        if let Some(a) = sums.get_mut(&(sid, b)) {
-                            a.in_octets = a.in_octets.saturating_sub(i.max(0) as u64);
-                            a.out_octets = a.out_octets.saturating_sub(o.max(0) as u64);
-                            a.covered_ms = (a.covered_ms - (M5_MS - missing) as f64).max(0.0);
-                        }
-                    }
-                }
-            }
-            tx.execute(
-                "DELETE FROM rollup_5m_recent WHERE bucket >= ?1 AND series_id IN \
-                 (SELECT id FROM series WHERE kind = 'port')",
-                [from_5m],
-            )
-            .ctx(&path, "replacing open 5-minute buckets")?;
-            let mut rows: Vec<(i64, i64, Acc)> = sums
-                .into_iter()
-                .filter(|(_, a)| a.covered_ms > 0.0 || a.in_octets > 0 || a.out_octets > 0)
-                .map(|((sid, b), a)| (sid, b, a))
-                .collect();
-            rows.sort_unstable_by_key(|(sid, b, _)| (*b, *sid));
-            let n = rows.len();
-            stream_buckets(&tx, &path, Table::Recent5m, rows.into_iter())?;
-            tx.commit()
-                .ctx(&path, "committing the recount of open buckets")?;
-            if n > 0 {
-                tracing::debug!(file = %path.display(), buckets = n,
-                    "open 5-minute buckets of the ports counted again from their samples");
-            }
-            Ok(())
-        })();
-        self.conn = Some(conn);
-        res
+        }
+        tx.execute(
+            "DELETE FROM rollup_5m_recent WHERE bucket >= ?1 AND series_id IN \
+             (SELECT id FROM series WHERE kind = 'port')",
+            [from_5m],
+        )
+        .ctx(&path, "replacing open 5-minute buckets")?;
+        let mut rows: Vec<(i64, i64, Acc)> = sums
+            .into_iter()
+            .filter(|(_, a)| a.covered_ms > 0.0 || a.in_octets > 0 || a.out_octets > 0)
+            .map(|((sid, b), a)| (sid, b, a))
+            .collect();
+        rows.sort_unstable_by_key(|(sid, b, _)| (*b, *sid));
+        let n = rows.len();
+        stream_buckets(tx, &path, Table::Recent5m, rows.into_iter())?;
+        if n > 0 {
+            tracing::debug!(file = %path.display(), buckets = n,
+                "open 5-minute buckets of the ports counted again from their samples");
+        }
+        Ok(())
     }
 }
 
