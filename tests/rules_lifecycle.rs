@@ -409,7 +409,10 @@ notify = ["ops", "owners"]
         "4.2 Gbit/s in, 5.1x the usual 820 Mbit/s for Tuesday 14:05, for 3 min"
     );
     assert_eq!(n.routes, ["ops", "ops-cdn"]);
-    assert_eq!(n.baseline, Some(820e6));
+    // The slots of a series polled faster than they are long keep 11 significant bits of
+    // their means (0.05 % at worst): the explanation's 820 Mbit/s above, to the bit below.
+    let b = n.baseline.expect("a baseline");
+    assert!((b - 820e6).abs() <= 820e6 / 2048.0, "{b}");
     assert_eq!(n.started_at, ts(attack));
 }
 

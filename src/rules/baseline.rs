@@ -9,7 +9,7 @@
 //!   with `season_points = n` each past period offers its n points nearest the slot, all
 //!   pooled, and the baseline is their median (an hourly series is compared with three points
 //!   a day, not one; the highest of three noisy points would be a biased baseline). The cache keeps one mean per slot (a rollup), not the raw
-//!   points: `history / bucket` entries per series.
+//!   points: `history / bucket` entries per series, 2 bytes each (`super::slots`).
 //! - Recent: the median of a rolling window, kept as a sorted vector, so each point costs a
 //!   binary insert and remove, never a recomputation from scratch.
 //!
@@ -22,6 +22,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use super::rule::{BaselineKind, BaselineSpec};
+use super::slots::SlotRing;
 use super::warming::WarmingWindow;
 
 /// Points needed in a window before a recent (or fallback) baseline is used at all.
@@ -145,104 +146,6 @@ impl RollingWindow {
     /// The `quantile` (0.5: the median) and the spread.
     pub fn summary(&self, quantile: f64) -> Option<(f64, f64)> {
         summarize(&self.sorted, quantile)
-    }
-}
-
-/// Per-slot means over the past `history`: a window of consecutive slots that grows as points
-/// arrive, up to `cap` slots, and then slides. 4 bytes a slot (an `f32` mean, NaN for a slot
-/// with no point); only the newest slot, the one points still arrive in, keeps its point count
-/// for the running mean. The buffer grows in steps but never past `cap` (a doubling deque
-/// would hold 8,192 slots for the 4,324 of 15 days): 14 days of 5-minute slots are 17 kB per
-/// series and rule once learned, and a series seen for an hour holds 12 slots, not 14 days.
-#[derive(Clone, Debug)]
-struct SlotRing {
-    bucket: i64,
-    cap: usize,
-    /// Absolute slot number of `means[0]`.
-    first: i64,
-    means: VecDeque<f32>,
-    /// The newest slot that has a point (absolute number) and its points (saturating).
-    open: i64,
-    open_points: u32,
-}
-
-impl SlotRing {
-    fn new(bucket: i64, cap: usize) -> SlotRing {
-        SlotRing {
-            bucket,
-            cap: cap.max(1),
-            first: 0,
-            means: VecDeque::new(),
-            open: i64::MIN,
-            open_points: 0,
-        }
-    }
-
-    /// Room for one more slot: the buffer doubles while small and stops exactly at `cap`.
-    fn make_room(&mut self) {
-        let len = self.means.len();
-        if len == self.means.capacity() && len < self.cap {
-            self.means.reserve_exact(len.max(16).min(self.cap - len));
-        }
-    }
-
-    fn push(&mut self, t: i64, v: f64) {
-        if v.is_nan() {
-            // NaN marks an empty slot; an unknown value is not a point.
-            return;
-        }
-        let abs = t.div_euclid(self.bucket);
-        let end = self.first + self.means.len() as i64;
-        if self.means.is_empty() || abs >= end + self.cap as i64 || abs < self.first {
-            if !self.means.is_empty() && abs < self.first {
-                // Older than anything kept: a late point for a slot already forgotten, or
-                // before the window starts; the window only grows forward.
-                if self.first - abs + self.means.len() as i64 > self.cap as i64 {
-                    return;
-                }
-                while self.first > abs {
-                    self.make_room();
-                    self.means.push_front(f32::NAN);
-                    self.first -= 1;
-                }
-            } else {
-                // Nothing kept, or a gap longer than the whole window: start afresh.
-                self.means.clear();
-                self.first = abs;
-                self.open = i64::MIN;
-            }
-        }
-        while self.first + (self.means.len() as i64) <= abs {
-            if self.means.len() >= self.cap {
-                self.means.pop_front();
-                self.first += 1;
-            }
-            self.make_room();
-            self.means.push_back(f32::NAN);
-        }
-        let i = (abs - self.first) as usize;
-        let Some(m) = self.means.get_mut(i) else {
-            return;
-        };
-        if abs > self.open || m.is_nan() {
-            // A slot's first point (a late one for an empty older slot keeps the newest open).
-            if abs > self.open {
-                self.open = abs;
-                self.open_points = 1;
-            }
-            *m = v as f32;
-        } else if abs == self.open {
-            // The running mean, kept in f32: a baseline needs no more precision.
-            self.open_points = self.open_points.saturating_add(1);
-            *m += ((v - *m as f64) / self.open_points as f64) as f32;
-        }
-        // A late point for an older slot that already has its mean is left out: its count is
-        // no longer kept, and points of one series arrive in time order.
-    }
-
-    fn mean(&self, abs: i64) -> Option<f64> {
-        let i = usize::try_from(abs - self.first).ok()?;
-        self.means.get(i).filter(|m| !m.is_nan()).map(|m| *m as f64)
     }
 }
 
@@ -435,6 +338,13 @@ impl BaselineCache {
         if step != self.step {
             self.step = step;
             self.cached = None;
+            if step > 0
+                && step < self.spec.bucket
+                && let Some(r) = &mut self.ring
+            {
+                // Several points a slot: the slots hold means, coded in 16 bits.
+                r.code_means();
+            }
         }
     }
 
@@ -813,48 +723,6 @@ mod tests {
         w.push(12, 100.0); // expires t <= 2
         assert_eq!(w.len(), 3);
         assert_eq!(w.summary(0.5).unwrap().0, 9.0);
-    }
-
-    #[test]
-    fn slot_ring_keeps_means_and_never_holds_more_than_its_window() {
-        // 15 days of 5-minute slots at a 10 s poll: the buffer stops at the window's size
-        // (a doubling deque would hold 8,192 slots), and each slot is the mean of its points.
-        let cap = 15 * 288 + 4;
-        let mut r = SlotRing::new(300, cap);
-        for t in (0..16 * 86400).step_by(10) {
-            r.push(
-                t,
-                (t / 300 % 7) as f64 + if t % 20 == 0 { 1.0 } else { 0.0 },
-            );
-        }
-        assert_eq!(r.means.len(), cap);
-        assert!(r.means.capacity() < cap + 16, "{}", r.means.capacity());
-        let last = (16 * 86400 - 1) / 300;
-        assert_eq!(r.mean(last), Some((last % 7) as f64 + 0.5));
-        let oldest = last - cap as i64 + 1;
-        assert_eq!(r.mean(oldest), Some((oldest % 7) as f64 + 0.5));
-        assert_eq!(r.mean(last - cap as i64), None, "slid out of the window");
-        // A gap leaves its slots unknown, not zero; a late point fills an empty older slot
-        // and leaves the newest slot's running mean alone.
-        r.push((last + 3) * 300, 4.0);
-        r.push((last + 3) * 300 + 10, 6.0);
-        assert_eq!(r.mean(last + 1), None);
-        r.push((last + 1) * 300, 2.0);
-        assert_eq!(r.mean(last + 1), Some(2.0));
-        r.push((last + 3) * 300 + 20, 8.0);
-        assert_eq!(r.mean(last + 3), Some(6.0));
-        // An unknown value is not a point.
-        r.push((last + 2) * 300, f64::NAN);
-        assert_eq!(r.mean(last + 2), None);
-
-        // A window smaller than the first growth step (an hour of 5-minute slots).
-        let mut small = SlotRing::new(300, 20);
-        for t in (0..86400).step_by(60) {
-            small.push(t, 1.0);
-        }
-        assert_eq!(small.means.len(), 20);
-        assert!(small.means.capacity() <= 20, "{}", small.means.capacity());
-        assert_eq!(small.mean(86399 / 300), Some(1.0));
     }
 
     #[test]

@@ -35,6 +35,7 @@ pub mod point;
 pub mod rule;
 pub mod series;
 pub mod silence;
+mod slots;
 pub mod state_store;
 pub mod stored;
 pub mod view;
