@@ -348,6 +348,19 @@ impl BaselineCache {
         }
     }
 
+    /// Tells the cache the step its live points will come at (seconds), before history
+    /// sampled more coarsely warms it: a seasonal baseline whose slots will hold several live
+    /// points each codes them from the start (`super::slots`) instead of holding the history
+    /// as exact single points until the first live point.
+    pub fn expect_step(&mut self, step: i64) {
+        if step > 0
+            && step < self.spec.bucket
+            && let Some(r) = &mut self.ring
+        {
+            r.code_means();
+        }
+    }
+
     /// Adds a known value at time `t` (seconds since the epoch).
     pub fn push(&mut self, t: i64, v: f64) {
         self.first.get_or_insert(t);
@@ -811,6 +824,34 @@ mod tests {
             season_strength: strength,
             season_points: None,
         }
+    }
+
+    /// History stored at one point a slot warms a baseline whose live points will come faster:
+    /// told the live step first, the slots are coded as they fill, never held exact; told a
+    /// step no faster than the slots (or nothing), single points stay exact.
+    #[test]
+    fn a_baseline_told_its_live_step_codes_its_history_as_it_warms() {
+        let hourly = |cache: &mut BaselineCache| {
+            for t in (0..3 * 86400).step_by(3600) {
+                cache.push(t, 100.0 + (t / 3600 % 24) as f64);
+            }
+        };
+        let mut fast = BaselineCache::new(spec(None), Envelope::Upper);
+        fast.expect_step(10);
+        assert!(fast.ring.as_ref().is_some_and(|r| r.is_coded()));
+        hourly(&mut fast);
+        let mut slow = BaselineCache::new(spec(None), Envelope::Upper);
+        slow.expect_step(3600);
+        hourly(&mut slow);
+        assert!(slow.ring.as_ref().is_some_and(|r| !r.is_coded()));
+        // Both give the same baseline from the same history (the values have few bits).
+        let t = 3 * 86400 + 5 * 3600;
+        assert_eq!(
+            fast.at(t).map(|b| b.value),
+            slow.at(t).map(|b| b.value),
+            "same history, same baseline"
+        );
+        assert!(fast.at(t).is_some());
     }
 
     /// An hourly series without a daily rhythm: a level that most hours is 10 and a fifth of

@@ -200,6 +200,14 @@ impl SeriesEval {
 
     /// Feeds a past point (history after a restart) without evaluating it; `learn` as in
     /// [`SeriesEval::observe_as`].
+    /// The step (seconds) the series' live points will come at, told before history warms
+    /// it (see [`BaselineCache::expect_step`]).
+    pub fn expect_step(&mut self, step: i64) {
+        if let Some(b) = &mut self.baseline {
+            b.expect_step(step);
+        }
+    }
+
     pub fn warm(&mut self, rule: &Rule, p: &Point, learn: bool) {
         let _ = self.observe_as(rule, p, learn);
     }

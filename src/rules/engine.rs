@@ -468,6 +468,16 @@ impl Engine {
                 }
                 let span = Engine::warm_span(rule);
                 if span > 0 {
+                    // A port's live points come at its switch's poll interval: a baseline
+                    // learns the (coarser) stored history knowing that.
+                    if entity.scope == Scope::Port
+                        && let Some(sw) = entity
+                            .labels
+                            .get("switch")
+                            .and_then(|name| self.topology.switch(name))
+                    {
+                        e.expect_step(sw.interval.as_secs() as i64);
+                    }
                     let from = Timestamp::from_second(p.time.as_second() - span)
                         .unwrap_or(Timestamp::UNIX_EPOCH);
                     for past in self.history.points(entity, metric, from, p.time) {

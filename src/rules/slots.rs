@@ -331,6 +331,12 @@ impl SlotRing {
         Some(m)
     }
 
+    /// Whether the slots are coded in 16 bits (for tests).
+    #[cfg(test)]
+    pub(super) fn is_coded(&self) -> bool {
+        matches!(self.slots, Slots::Coded { .. })
+    }
+
     /// Slots kept (for tests of the window's size).
     #[cfg(test)]
     fn len(&self) -> usize {
