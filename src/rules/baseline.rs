@@ -9,7 +9,8 @@
 //!   with `season_points = n` each past period offers its n points nearest the slot, all
 //!   pooled, and the baseline is their median (an hourly series is compared with three points
 //!   a day, not one; the highest of three noisy points would be a biased baseline). The cache keeps one mean per slot (a rollup), not the raw
-//!   points: `history / bucket` entries per series, 2 bytes each (`super::slots`).
+//!   points: `history / bucket` entries per series, 2 bytes each where they hold means of
+//!   several points, 4 where they hold single points (`super::slots`).
 //! - Recent: the median of a rolling window, kept as a sorted vector, so each point costs a
 //!   binary insert and remove, never a recomputation from scratch.
 //!
@@ -338,13 +339,8 @@ impl BaselineCache {
         if step != self.step {
             self.step = step;
             self.cached = None;
-            if step > 0
-                && step < self.spec.bucket
-                && let Some(r) = &mut self.ring
-            {
-                // Several points a slot: the slots hold means, coded in 16 bits.
-                r.code_means();
-            }
+            // Several points a slot: the slots hold means, coded in 16 bits.
+            self.expect_step(step);
         }
     }
 

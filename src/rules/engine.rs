@@ -470,7 +470,10 @@ impl Engine {
                 if span > 0 {
                     // A port's live points come at its switch's poll interval: a baseline
                     // learns the (coarser) stored history knowing that.
+                    // Only a spike's or drop's baseline uses it: no switch is looked up for
+                    // the other kinds.
                     if entity.scope == Scope::Port
+                        && matches!(rule.condition, Condition::Spike(_) | Condition::Drop(_))
                         && let Some(sw) = entity
                             .labels
                             .get("switch")
