@@ -115,9 +115,19 @@ impl Coarse {
         self.d1.entry((sid, d)).or_default().add(a);
     }
 
-    pub(crate) fn write(&self, tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
+    /// Buckets held.
+    pub(crate) fn len(&self) -> usize {
+        self.h1.len() + self.d1.len()
+    }
+
+    /// Adds the sums held into the 1-hour and 1-day rollups (upserts that add, so a bucket
+    /// may be written in several parts) and forgets them.
+    pub(crate) fn write(&mut self, tx: &Transaction<'_>, path: &Path) -> Result<(), StoreError> {
         write_buckets(tx, path, Table::Rollup(Tier::H1), &self.h1)?;
-        write_buckets(tx, path, Table::Rollup(Tier::D1), &self.d1)
+        write_buckets(tx, path, Table::Rollup(Tier::D1), &self.d1)?;
+        self.h1.clear();
+        self.d1.clear();
+        Ok(())
     }
 }
 

@@ -11,6 +11,9 @@ use super::{Ingest, M5_MS, SLOT_MS, WEIGHT_ALPHA};
 use crate::store::buckets::{Acc, Coarse, move_sealed_5m};
 use crate::store::error::{SqlContext, StoreError};
 
+/// 1-hour and 1-day sums a seal holds before it writes them.
+const COARSE_PART: usize = 1024;
+
 impl Ingest {
     /// Seals slots and 5-minute buckets that ended more than the grace period before the
     /// newest sweep.
@@ -107,6 +110,11 @@ impl Ingest {
                         last_rate =
                             Some((a.in_octets + a.out_octets) as f64 / (a.covered_ms / 1000.0));
                     }
+                }
+                // Written a part at a time: a fleet's seal held an entry per port and tier
+                // (2.6 MB at 9,600 ports) until its end, every five minutes.
+                if coarse.len() >= COARSE_PART {
+                    coarse.write(tx, &path)?;
                 }
                 Ok(last_rate)
             };
