@@ -339,7 +339,11 @@ impl BaselineCache {
     pub fn new(spec: BaselineSpec, envelope: Envelope) -> BaselineCache {
         let (ring, warming, window) = match spec.kind {
             BaselineKind::Seasonal => {
-                let len = (spec.history + spec.season) / spec.bucket + 4;
+                // The oldest slot read is `history` back, less the slots pooled around it (at
+                // most an eighth of a season, see `seasonal`); a whole extra season (288 slots
+                // of 4,324 for 14 days) was kept and never read.
+                let reach = (spec.season / spec.bucket / 8).max(1);
+                let len = spec.history / spec.bucket + reach + 4;
                 let span = spec.season.min(spec.history);
                 (
                     Some(SlotRing::new(spec.bucket, len as usize)),
