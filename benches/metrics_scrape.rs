@@ -3,11 +3,19 @@
 //!
 //!     cargo bench --bench metrics_scrape
 //!
+//! Before the timed scrapes it measures the memory of one scrape (a fresh snapshot and its
+//! exposition): the peak of live heap bytes above what was live before (a counting global
+//! allocator, exact) and the growth of the process's resident high-water mark (VmHWM after
+//! `5` is written to /proc/self/clear_refs, against VmRSS before; Linux only, noisier, as the
+//! allocator may reuse pages it already holds).
+//!
 //! Target (issue 6): under 50 ms per scrape; rendering happens off the async workers, under a
 //! lock held only for the snapshot copy, so polling never waits on a scrape.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bandwatch::config::{self, SourceFile};
@@ -16,6 +24,92 @@ use bandwatch::http::metrics::render;
 use bandwatch::poll::{
     Delta, OperStatus, PortOutcome, PortReading, PortResult, Quality, Sweep, SweepStatus,
 };
+
+/// The system allocator, counting the bytes live and their peak.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = LIVE.fetch_add(by, Ordering::Relaxed) + by;
+    PEAK.fetch_max(now, Ordering::Relaxed);
+}
+
+// SAFETY: every call is forwarded to `System` with the same arguments; the counters only
+// observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded as is.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            grew(layout.size());
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is.
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded as is.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+            grew(new_size);
+        }
+        p
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// A field of /proc/self/status in KiB (`VmRSS`, `VmHWM`); `None` off Linux.
+fn status_kib(field: &str) -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Peak heap growth (bytes) and resident high-water growth (KiB, when readable) of `scrape`.
+fn memory_of(scrape: impl FnOnce()) -> (usize, Option<u64>) {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    // Resets VmHWM to the current RSS.
+    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+    let rss = status_kib("VmRSS");
+    scrape();
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    let hwm = match (reset, rss, status_kib("VmHWM")) {
+        (true, Some(before), Some(hwm)) => Some(hwm.saturating_sub(before)),
+        _ => None,
+    };
+    (peak, hwm)
+}
+
+fn report_memory(what: &str, (peak, hwm): (usize, Option<u64>)) {
+    let hwm = hwm.map_or("unknown".to_string(), |k| {
+        format!("{:.1} MiB", k as f64 / 1024.0)
+    });
+    println!(
+        "metrics_scrape: one scrape ({what}): peak heap +{:.1} MiB, resident high-water +{hwm}",
+        peak as f64 / 1048576.0
+    );
+}
 
 fn main() {
     let (switches, ports) = (200usize, 50usize);
@@ -90,6 +184,13 @@ fn main() {
             ports,
         });
     }
+    report_memory(
+        "render into one String",
+        memory_of(|| {
+            let body = render(&live.snapshot(), &[]);
+            std::hint::black_box(body.len());
+        }),
+    );
     let mut times = Vec::new();
     let mut bytes = 0;
     for _ in 0..21 {
