@@ -6,6 +6,11 @@
 //!
 //! Label values are escaped as the format requires; families are written whole, each with
 //! its `# HELP` and `# TYPE` lines, in a stable order so scrapes diff cleanly.
+//!
+//! A body is built whole in a `String` ([`Exposition::new`]), handed to a sink as samples
+//! ([`Exposition::capturing`], remote write), or streamed: [`Exposition::streaming`] hands
+//! the text on in chunks of about a set size, so a scrape of a large fleet holds one chunk,
+//! not the whole body. The bytes are the same either way; only where they go differs.
 
 use std::fmt::Write as _;
 
@@ -87,7 +92,26 @@ pub struct Exposition {
     capture: Option<Capture>,
     /// A label set rendered by [`Exposition::sample`] for the sink.
     scratch: String,
+    /// Set when the text goes out in chunks instead of being kept whole.
+    stream: Option<Stream>,
+    /// The stream's reader went away: nothing more is written.
+    stopped: bool,
 }
+
+/// Receives each chunk of a streamed exposition, in order; returns `false` when the chunk
+/// could not be delivered (the reader went away), and the exposition then writes nothing more.
+pub type ChunkSink = Box<dyn FnMut(bytes::Bytes) -> bool + Send>;
+
+/// Where a streaming exposition's chunks go, and how large they get.
+struct Stream {
+    sink: ChunkSink,
+    /// A chunk is handed on once the text reaches this many bytes.
+    chunk: usize,
+}
+
+/// Room kept in a chunk's buffer beyond its size, so the line that crosses it rarely
+/// makes the buffer grow.
+const CHUNK_SLACK: usize = 4096;
 
 /// Receives each kept sample of a capturing exposition: its name, its label set rendered as
 /// [`labels`] renders it (`{k="v",...}`, escaped; [`parse_rendered`] reads it back) and value.
@@ -112,6 +136,59 @@ impl Exposition {
             format,
             capture: None,
             scratch: String::new(),
+            stream: None,
+            stopped: false,
+        }
+    }
+
+    /// A body in `format` handed to `sink` in chunks of about `chunk` bytes (a chunk ends
+    /// with the line that reaches that size), the last one at [`Exposition::end_stream`].
+    /// When the sink refuses a chunk the exposition stops: later writes do nothing, and
+    /// [`Exposition::stopped`] tells a long writer to give up early.
+    pub fn streaming(format: Format, chunk: usize, sink: ChunkSink) -> Self {
+        let chunk = chunk.max(1);
+        Exposition {
+            out: String::with_capacity(chunk + CHUNK_SLACK),
+            format,
+            capture: None,
+            scratch: String::new(),
+            stream: Some(Stream { sink, chunk }),
+            stopped: false,
+        }
+    }
+
+    /// Whether a streaming exposition's reader went away (nothing more is written).
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// Hands the text written so far to the stream's sink once it reaches a chunk.
+    #[inline]
+    fn written(&mut self) {
+        if let Some(s) = &self.stream
+            && self.out.len() >= s.chunk
+        {
+            self.flush(false);
+        }
+    }
+
+    /// Sends the text written so far as one chunk, if there is any.
+    fn flush(&mut self, last: bool) {
+        let Some(s) = &mut self.stream else {
+            return;
+        };
+        if self.stopped || self.out.is_empty() {
+            return;
+        }
+        let next = if last {
+            String::new()
+        } else {
+            String::with_capacity(s.chunk + CHUNK_SLACK)
+        };
+        let chunk = std::mem::replace(&mut self.out, next);
+        if !(s.sink)(bytes::Bytes::from(chunk.into_bytes())) {
+            self.stopped = true;
+            self.out = String::new();
         }
     }
 
@@ -128,13 +205,15 @@ impl Exposition {
                 sink,
             }),
             scratch: String::with_capacity(256),
+            stream: None,
+            stopped: false,
         }
     }
 
     /// Starts a family: its `# HELP` and `# TYPE` lines. `name` is the sample name (a
     /// counter's ends in `_total`); OpenMetrics names the family without that suffix.
     pub fn family(&mut self, name: &str, kind: MetricType, help: &str) {
-        if self.capture.is_some() {
+        if self.capture.is_some() || self.stopped {
             return;
         }
         let family = match (self.format, kind) {
@@ -146,6 +225,7 @@ impl Exposition {
         let help = escape_help(help, self.format);
         let _ = writeln!(self.out, "# HELP {family} {help}");
         let _ = writeln!(self.out, "# TYPE {family} {}", kind.as_str());
+        self.written();
     }
 
     /// One sample line. Non-finite values are written as Prometheus spells them.
@@ -156,6 +236,9 @@ impl Exposition {
                 render_labels_into(&mut self.scratch, labels);
                 (c.sink)(name, &self.scratch, value);
             }
+            return;
+        }
+        if self.stopped {
             return;
         }
         self.out.push_str(name);
@@ -175,6 +258,7 @@ impl Exposition {
         self.out.push(' ');
         write_value(&mut self.out, value);
         self.out.push('\n');
+        self.written();
     }
 
     /// One sample line whose label set was rendered once with [`labels`] (hot paths: the
@@ -186,11 +270,52 @@ impl Exposition {
             }
             return;
         }
+        if self.stopped {
+            return;
+        }
         self.out.push_str(name);
         self.out.push_str(rendered);
         self.out.push(' ');
         write_value(&mut self.out, value);
         self.out.push('\n');
+        self.written();
+    }
+
+    /// One sample line whose label set is `rendered` (from [`render_labels_split`]) with
+    /// `extra` inserted at byte offset `at`: `extra` is one more label already rendered with
+    /// its leading comma (`,direction="in"`). The label set written, or handed to a capture
+    /// sink, is the one [`labels`] renders with that label in that place, so a port's labels
+    /// are rendered once for the families with and without a direction.
+    pub fn sample_spliced(
+        &mut self,
+        name: &str,
+        rendered: &str,
+        at: usize,
+        extra: &str,
+        value: f64,
+    ) {
+        let (head, tail) = rendered.split_at(at);
+        if let Some(c) = &mut self.capture {
+            if (c.keep)(name) {
+                self.scratch.clear();
+                self.scratch.push_str(head);
+                self.scratch.push_str(extra);
+                self.scratch.push_str(tail);
+                (c.sink)(name, &self.scratch, value);
+            }
+            return;
+        }
+        if self.stopped {
+            return;
+        }
+        self.out.push_str(name);
+        self.out.push_str(head);
+        self.out.push_str(extra);
+        self.out.push_str(tail);
+        self.out.push(' ');
+        write_value(&mut self.out, value);
+        self.out.push('\n');
+        self.written();
     }
 
     /// A histogram's samples from cumulative bucket counts (`le` upper bounds, ascending),
@@ -219,12 +344,27 @@ impl Exposition {
         self.sample(&format!("{name}_count"), labels, count as f64);
     }
 
-    /// The finished body (OpenMetrics ends in `# EOF`).
+    /// The finished body (OpenMetrics ends in `# EOF`). A streaming exposition sends the
+    /// rest as its last chunk and returns an empty string (see [`Exposition::end_stream`]).
     pub fn finish(mut self) -> String {
         if self.format == Format::OpenMetrics {
             self.out.push_str("# EOF\n");
         }
+        if self.stream.is_some() {
+            self.flush(true);
+            return String::new();
+        }
         self.out
+    }
+
+    /// Ends a streaming exposition: `# EOF` in OpenMetrics, and the rest sent as the last
+    /// chunk. `true` when the reader took every chunk, `false` when it went away first.
+    pub fn end_stream(mut self) -> bool {
+        if self.format == Format::OpenMetrics && !self.stopped {
+            self.out.push_str("# EOF\n");
+        }
+        self.flush(true);
+        !self.stopped
     }
 }
 
@@ -233,6 +373,28 @@ pub fn labels(labels: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(128);
     render_labels_into(&mut out, labels);
     out
+}
+
+/// Appends the label set of `head` then `tail` to `out`, as [`labels`] renders it, and
+/// returns the offset in `out` between the two, where [`Exposition::sample_spliced`] inserts
+/// a label. `head` must not be empty (the inserted label starts with a comma).
+pub fn render_labels_split(
+    out: &mut String,
+    head: &[(&str, &str)],
+    tail: &[(&str, &str)],
+) -> usize {
+    render_labels_into(out, head);
+    out.pop();
+    let at = out.len();
+    for (k, v) in tail {
+        out.push(',');
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_label_into(out, v);
+        out.push('"');
+    }
+    out.push('}');
+    at
 }
 
 fn render_labels_into(out: &mut String, labels: &[(&str, &str)]) {
@@ -357,6 +519,82 @@ mod tests {
         );
         assert_eq!(s[0].2, 3.0);
         assert_eq!(s[1].1, vec![("a".to_string(), "b".to_string())]);
+    }
+
+    #[test]
+    fn a_spliced_label_set_is_the_one_rendered_whole() {
+        let tricky = "xe-0/0/1 \"a\"\\b\nc";
+        let whole = labels(&[("port", tricky), ("direction", "in"), ("role", "x,y")]);
+        let mut rendered = String::from("junk");
+        let at = render_labels_split(&mut rendered, &[("port", tricky)], &[("role", "x,y")]);
+        let (set, at) = (&rendered[4..], at - 4);
+        assert_eq!(set, labels(&[("port", tricky), ("role", "x,y")]));
+        let mut e = Exposition::default();
+        e.sample_spliced("x_total", set, at, ",direction=\"in\"", 2.0);
+        assert_eq!(e.finish(), format!("x_total{whole} 2\n"));
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let g = got.clone();
+        let mut e = Exposition::capturing(
+            |_| true,
+            Box::new(move |_, l, _| g.lock().unwrap().push(l.to_string())),
+        );
+        e.sample_spliced("x_total", set, at, ",direction=\"in\"", 2.0);
+        assert_eq!(*got.lock().unwrap(), vec![whole]);
+    }
+
+    #[test]
+    fn a_stream_sends_the_same_bytes_in_chunks_and_stops_when_refused() {
+        let write = |e: &mut Exposition| {
+            for f in 0..20 {
+                let name = format!("f{f}_total");
+                e.family(&name, MetricType::Counter, "A \"counter\".");
+                for i in 0..50 {
+                    e.sample(&name, &[("i", &i.to_string())], i as f64 * 1.5);
+                }
+            }
+        };
+        for format in [Format::Text, Format::OpenMetrics] {
+            let mut whole = Exposition::new(format, 0);
+            write(&mut whole);
+            let whole = whole.finish();
+            let chunks = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let c = chunks.clone();
+            let mut e = Exposition::streaming(
+                format,
+                1000,
+                Box::new(move |b| {
+                    c.lock().unwrap().push(b);
+                    true
+                }),
+            );
+            write(&mut e);
+            assert!(e.end_stream());
+            let chunks = chunks.lock().unwrap();
+            assert!(chunks.len() > 10, "{}", chunks.len());
+            assert!(chunks.iter().all(|c| !c.is_empty() && c.len() < 1100));
+            let joined: Vec<u8> = chunks.iter().flat_map(|c| c.iter().copied()).collect();
+            assert_eq!(String::from_utf8(joined).unwrap(), whole);
+
+            let offered = std::sync::Arc::new(std::sync::Mutex::new(0));
+            let o = offered.clone();
+            let mut e = Exposition::streaming(
+                format,
+                1000,
+                Box::new(move |_| {
+                    let mut n = o.lock().unwrap();
+                    *n += 1;
+                    *n < 2
+                }),
+            );
+            write(&mut e);
+            assert!(e.stopped());
+            assert!(!e.end_stream());
+            assert_eq!(
+                *offered.lock().unwrap(),
+                2,
+                "nothing offered after the refusal"
+            );
+        }
     }
 
     #[test]
