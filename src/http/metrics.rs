@@ -11,7 +11,7 @@
 //! of its ports with role `uplink` (all its ports when it has none), so customer ports behind
 //! an uplink are not counted twice (pitfall 19).
 
-use super::exposition::{Exposition, Format, MetricType, labels};
+use super::exposition::{Exposition, Format, MetricType, render_labels_split};
 use super::live::PortState;
 use super::live::{Aggregate, Snapshot, qualities};
 use crate::config::{PortKey, PortLabels, Topology};
@@ -93,8 +93,10 @@ pub fn write_all(
 ) {
     let t = &snap.topology;
     // Configured ports, then ports attributed by ifAlias patterns; each port's state is
-    // looked up and its three label sets rendered once, then written into every family.
+    // looked up and its label set rendered once, into one buffer for all ports, then written
+    // into every family (with `direction` spliced in where the family has one).
     let configured = t.ports().map(|p| &p.labels);
+    let mut rendered = String::with_capacity(t.port_count() * 96);
     let rows: Vec<PortRow<'_>> = configured
         .chain(snap.attributed.iter())
         .filter_map(|l| {
@@ -103,11 +105,13 @@ pub fn write_all(
                 port: l.port.clone(),
             };
             let st = snap.ports.get(&key)?;
+            let start = rendered.len();
+            let at = render_labels_split(&mut rendered, &port_head(l), &port_tail(l));
             Some(PortRow {
                 st,
-                in_l: labels(&port_labels(l, Some("in"))),
-                out_l: labels(&port_labels(l, Some("out"))),
-                plain: labels(&port_labels(l, None)),
+                start,
+                at,
+                end: rendered.len(),
             })
         })
         .collect();
@@ -155,11 +159,12 @@ pub fn write_all(
         e.family(name, kind, help);
         for r in &rows {
             let (i, o) = get(r.st);
+            let (labels, at) = r.labels(&rendered);
             if let Some(v) = i {
-                e.sample_rendered(name, &r.in_l, v);
+                e.sample_spliced(name, labels, at, DIRECTION_IN, v);
             }
             if let Some(v) = o {
-                e.sample_rendered(name, &r.out_l, v);
+                e.sample_spliced(name, labels, at, DIRECTION_OUT, v);
             }
         }
     }
@@ -172,7 +177,7 @@ pub fn write_all(
         if let Some(up) = r.st.oper_up {
             e.sample_rendered(
                 "bandwatch_port_oper_up",
-                &r.plain,
+                r.labels(&rendered).0,
                 if up { 1.0 } else { 0.0 },
             );
         }
@@ -186,11 +191,14 @@ pub fn write_all(
         if let Some(sp) = r.st.speed_bps {
             e.sample_rendered(
                 "bandwatch_port_speed_bytes_per_second",
-                &r.plain,
+                r.labels(&rendered).0,
                 bytes(sp as f64),
             );
         }
     }
+
+    drop(rows);
+    drop(rendered);
 
     super::maintenance::write_metrics(e, t, jiff::Timestamp::now());
 
@@ -372,32 +380,48 @@ fn aggregate_family(
     }
 }
 
-fn port_labels<'a>(l: &'a PortLabels, direction: Option<&'a str>) -> Vec<(&'static str, &'a str)> {
-    let mut v = vec![
+/// A port's labels before `direction` (in the families that have one).
+fn port_head(l: &PortLabels) -> [(&'static str, &str); 3] {
+    [
         ("site", &*l.site),
         ("switch", &*l.switch),
         ("port", &*l.port),
-    ];
-    if let Some(d) = direction {
-        v.push(("direction", d));
-    }
-    v.push(("product_line", l.product_line.as_deref().unwrap_or("")));
-    v.push(("customer", l.customer.as_deref().unwrap_or("")));
-    v.push(("role", l.role.as_deref().unwrap_or("")));
-    v
+    ]
 }
+
+/// A port's labels after `direction`.
+fn port_tail(l: &PortLabels) -> [(&'static str, &str); 3] {
+    [
+        ("product_line", l.product_line.as_deref().unwrap_or("")),
+        ("customer", l.customer.as_deref().unwrap_or("")),
+        ("role", l.role.as_deref().unwrap_or("")),
+    ]
+}
+
+/// The `direction` label as spliced into a port's label set.
+const DIRECTION_IN: &str = ",direction=\"in\"";
+const DIRECTION_OUT: &str = ",direction=\"out\"";
 
 /// Bytes per second from bits per second (the live view and the rules work in bit/s).
 fn bytes(bits_per_second: f64) -> f64 {
     bits_per_second / 8.0
 }
 
-/// One port's state and its label sets, rendered once per scrape.
+/// One port's state and where its label set is in the scrape's buffer of rendered labels.
 struct PortRow<'a> {
     st: &'a PortState,
-    in_l: String,
-    out_l: String,
-    plain: String,
+    /// `rendered[start..end]` is the label set without `direction`.
+    start: usize,
+    /// Where `direction` goes, an offset into `rendered`.
+    at: usize,
+    end: usize,
+}
+
+impl PortRow<'_> {
+    /// The label set without `direction`, and the offset in it where `direction` goes.
+    fn labels<'r>(&self, rendered: &'r str) -> (&'r str, usize) {
+        (&rendered[self.start..self.end], self.at - self.start)
+    }
 }
 
 /// Reads the (in, out) values of one port family from a port's state.
