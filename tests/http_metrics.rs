@@ -429,3 +429,214 @@ fn healthz_and_topology() {
         "no community in the topology JSON"
     );
 }
+
+/// One switch with `n` ports, every tenth a customer's (whose id needs escaping), every
+/// other one a product line's, so a scrape's body runs to many chunks of the stream.
+fn fleet(n: usize) -> String {
+    let mut t = String::from(
+        "[snmp.default]\nversion = \"2c\"\ncommunity = \"${BW_T_COMMUNITY:-public}\"\n[[site]]\nname = \"bj-1\"\n\
+         [[switch]]\nname = \"sw1\"\nsite = \"bj-1\"\naddress = \"127.0.0.1:16100\"\n\
+         [[product_line]]\nname = \"cdn\"\n",
+    );
+    for p in 0..n {
+        t.push_str(&format!(
+            "[[port]]\nswitch = \"sw1\"\nname = \"xe-1/0/{p}\"\n"
+        ));
+        if p % 2 == 0 {
+            t.push_str("product_line = \"cdn\"\n");
+        }
+    }
+    for p in (0..n).step_by(10) {
+        t.push_str(&format!(
+            "[[customer]]\nid = \"acme \\\"{p}\\\"\"\nports = [{{ switch = \"sw1\", name = \"xe-1/0/{p}\" }}]\n"
+        ));
+    }
+    t
+}
+
+/// A reading for every port of [`fleet`].
+fn fleet_sweep(n: usize) -> Sweep {
+    let names: Vec<String> = (0..n).map(|p| format!("xe-1/0/{p}")).collect();
+    sweep(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let i = i as u64;
+                (
+                    p.as_str(),
+                    reading(Quality::Ok, 1_000_003 * i, 7_000_001 * i),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// A scrape through hyper's HTTP/1.1 client: the response's headers, the body and the
+/// number of data frames it came in.
+fn scrape_http11(
+    addr: std::net::SocketAddr,
+    accept: Option<&str>,
+) -> (hyper::HeaderMap, String, usize) {
+    use http_body_util::BodyExt as _;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (mut tx, conn) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        let mut req = hyper::Request::get("/metrics").header("host", "test");
+        if let Some(a) = accept {
+            req = req.header("accept", a);
+        }
+        let req = req
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .unwrap();
+        let resp = tx.send_request(req).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let headers = resp.headers().clone();
+        let mut body = resp.into_body();
+        let (mut bytes, mut frames) = (Vec::new(), 0);
+        while let Some(frame) = body.frame().await {
+            if let Some(d) = frame.unwrap().data_ref() {
+                frames += 1;
+                bytes.extend_from_slice(d);
+            }
+        }
+        (headers, String::from_utf8(bytes).unwrap(), frames)
+    })
+}
+
+#[test]
+fn a_large_scrape_is_streamed_with_the_bytes_of_the_whole_rendering() {
+    use bandwatch::http::exposition::Format;
+    use bandwatch::http::metrics::{CHUNK_BYTES, render_as};
+    let n = 1200;
+    let srv = start(topology(&fleet(n)));
+    srv.live.apply(&fleet_sweep(n));
+    let om = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+    for (accept, format) in [(None, Format::Text), (Some(om), Format::OpenMetrics)] {
+        let (headers, body, frames) = scrape_http11(srv.addr, accept);
+        let whole = render_as(&srv.live.snapshot(), &[], format);
+        assert!(
+            whole.len() > 8 * CHUNK_BYTES,
+            "the body spans several chunks: {} bytes",
+            whole.len()
+        );
+        // Streamed: chunked transfer, no length known up front.
+        assert_eq!(
+            headers.get("transfer-encoding").map(|v| v.as_bytes()),
+            Some(&b"chunked"[..]),
+            "{headers:?}"
+        );
+        assert!(headers.get("content-length").is_none(), "{headers:?}");
+        assert!(frames > 1, "{frames} frames");
+        assert_eq!(body.len(), whole.len(), "{format:?}");
+        assert!(body == whole, "{format:?}: the streamed body differs");
+        let s = samples(&body);
+        let per_port = |m: &str| s.iter().filter(|x| x.metric == m).count();
+        assert_eq!(per_port("bandwatch_port_bytes_total"), 2 * n);
+        assert_eq!(per_port("bandwatch_port_oper_up"), n);
+        assert_eq!(
+            value_of(
+                &s,
+                "bandwatch_port_bytes_total",
+                &[("port", "xe-1/0/10"), ("direction", "out")]
+            ),
+            Some(70_000_010.0)
+        );
+        assert!(
+            body.contains(
+                "bandwatch_port_bytes_total{site=\"bj-1\",switch=\"sw1\",port=\"xe-1/0/10\",\
+                 direction=\"out\",product_line=\"cdn\",customer=\"acme \\\"10\\\"\",role=\"\"} \
+                 70000010\n"
+            ),
+            "the customer's id is escaped in the port's labels"
+        );
+        match format {
+            Format::OpenMetrics => assert!(body.ends_with("\n# EOF\n")),
+            Format::Text => {
+                assert!(!body.contains("# EOF"));
+                promtool_check(&body);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_client_that_leaves_mid_body_stops_the_stream_and_the_next_scrape_is_whole() {
+    let n = 1200;
+    let srv = start(topology(&fleet(n)));
+    srv.live.apply(&fleet_sweep(n));
+    for _ in 0..3 {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        let mut first = [0u8; 4096];
+        s.read_exact(&mut first).unwrap();
+        assert!(first.starts_with(b"HTTP/1.1 200"));
+        drop(s);
+    }
+    let (headers, body, _) = scrape_http11(srv.addr, None);
+    assert!(headers.get("transfer-encoding").is_some());
+    let s = samples(&body);
+    assert_eq!(
+        s.iter()
+            .filter(|x| x.metric == "bandwatch_port_bytes_total")
+            .count(),
+        2 * n
+    );
+    assert!(body.contains("bandwatch_build_info{"), "the body is whole");
+}
+
+#[test]
+fn the_renderer_stops_when_the_reader_refuses_a_chunk() {
+    use bandwatch::http::exposition::Format;
+    use bandwatch::http::metrics::{render_as, stream_as};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let n = 1200;
+    let live = LiveView::new(Arc::new(topology(&fleet(n))));
+    live.apply(&fleet_sweep(n));
+    let snap = live.snapshot();
+    for format in [Format::Text, Format::OpenMetrics] {
+        // Whole: the chunks joined are the rendering, each about the chunk size.
+        let chunks = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let c = chunks.clone();
+        let whole = stream_as(
+            &snap,
+            &[],
+            format,
+            16 * 1024,
+            Box::new(move |b| {
+                c.lock().unwrap().push(b);
+                true
+            }),
+        );
+        assert!(whole);
+        let chunks = chunks.lock().unwrap();
+        assert!(chunks.len() > 4, "{} chunks", chunks.len());
+        assert!(
+            chunks
+                .iter()
+                .all(|b| b.len() < 16 * 1024 + 1024 && !b.is_empty())
+        );
+        let joined: Vec<u8> = chunks.iter().flat_map(|b| b.iter().copied()).collect();
+        assert!(joined == render_as(&snap, &[], format).into_bytes());
+        // Refused at the third chunk: nothing is offered after it.
+        let offered = Arc::new(AtomicUsize::new(0));
+        let o = offered.clone();
+        let whole = stream_as(
+            &snap,
+            &[],
+            format,
+            16 * 1024,
+            Box::new(move |_| o.fetch_add(1, Ordering::Relaxed) < 2),
+        );
+        assert!(!whole);
+        assert_eq!(offered.load(Ordering::Relaxed), 3);
+    }
+}

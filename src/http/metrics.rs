@@ -45,26 +45,100 @@ pub struct AggregateReading {
     pub coverage: f64,
 }
 
+/// Bytes of exposition text handed to the HTTP body at a time.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Chunks rendered ahead of the client: with the one being written, a scrape holds at most
+/// about `(QUEUED_CHUNKS + 1) * CHUNK_BYTES` of body text, whatever the fleet's size.
+const QUEUED_CHUNKS: usize = 2;
+
+/// How long the renderer waits for a client to take a chunk before it gives up on the scrape
+/// (a stalled client would otherwise keep a blocking thread and a snapshot).
+const STALL: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `GET /metrics`: the exposition in the format the scraper's `Accept` header asks for
-/// (OpenMetrics 1.0.0 or the text format 0.0.4), rendered off the async workers.
+/// (OpenMetrics 1.0.0 or the text format 0.0.4), rendered off the async workers and streamed
+/// in chunks of [`CHUNK_BYTES`] as the client reads them, so a scrape holds a bounded buffer
+/// and not the whole body. The bytes are those of [`render_as`]. When the client goes away
+/// the renderer stops; when the renderer fails or gives up mid-body, the body ends in an
+/// error (the connection is cut) so that no truncated exposition passes for a whole one.
 pub async fn handler(
     axum::extract::State(st): axum::extract::State<super::AppState>,
     headers: axum::http::HeaderMap,
 ) -> axum::response::Response {
-    use axum::http::{StatusCode, header};
+    use axum::http::header;
     use axum::response::IntoResponse;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
-    let body =
-        tokio::task::spawn_blocking(move || render_as(&st.live.snapshot(), &st.sources, format))
-            .await;
-    match body {
-        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("rendering metrics failed: {e}"),
+    let (tx, rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(QUEUED_CHUNKS);
+    let rt = tokio::runtime::Handle::current();
+    let renderer = tokio::task::spawn_blocking(move || {
+        let send = move |chunk: bytes::Bytes| {
+            matches!(
+                rt.block_on(tokio::time::timeout(STALL, tx.send(chunk))),
+                Ok(Ok(()))
+            )
+        };
+        stream_as(
+            &st.live.snapshot(),
+            &st.sources,
+            format,
+            CHUNK_BYTES,
+            Box::new(send),
         )
-            .into_response(),
+    });
+    let body = ChunkBody {
+        rx,
+        renderer: Some(renderer),
+    };
+    (
+        [(header::CONTENT_TYPE, format.content_type())],
+        axum::body::Body::new(body),
+    )
+        .into_response()
+}
+
+/// The body of a streamed scrape: the renderer's chunks as they come, then its outcome.
+struct ChunkBody {
+    rx: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    /// The renderer, until it has told how it ended.
+    renderer: Option<tokio::task::JoinHandle<bool>>,
+}
+
+impl hyper::body::Body for ChunkBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>> {
+        use std::task::Poll;
+        if let Some(chunk) = std::task::ready!(self.rx.poll_recv(cx)) {
+            return Poll::Ready(Some(Ok(hyper::body::Frame::data(chunk))));
+        }
+        // Every sender is gone: the renderer has returned (or failed); the body is whole
+        // only when it says every chunk went out.
+        let Some(renderer) = self.renderer.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let outcome = std::task::ready!(std::pin::Pin::new(renderer).poll(cx));
+        self.renderer = None;
+        match outcome {
+            Ok(true) => Poll::Ready(None),
+            Ok(false) => {
+                tracing::warn!(
+                    "/metrics: the client took no chunk for {STALL:?}; the scrape is cut short"
+                );
+                Poll::Ready(Some(Err(std::io::Error::other("scrape stalled"))))
+            }
+            Err(e) => {
+                tracing::error!("/metrics: rendering failed mid-body: {e}");
+                Poll::Ready(Some(Err(std::io::Error::other(format!(
+                    "rendering metrics failed: {e}"
+                )))))
+            }
+        }
     }
 }
 
@@ -82,6 +156,27 @@ pub fn render_as(
     let mut e = Exposition::new(format, 256 + snap.topology.port_count() * 1400);
     write_all(&mut e, snap, sources);
     e.finish()
+}
+
+/// Renders the exposition in `format` as [`render_as`] does, byte for byte, but hands it to
+/// `sink` in chunks of about `chunk` bytes instead of keeping it whole. Stops as soon as the
+/// sink refuses a chunk; `true` when every chunk was taken.
+pub fn stream_as(
+    snap: &Snapshot,
+    sources: &[std::sync::Arc<dyn MetricsSource>],
+    format: Format,
+    chunk: usize,
+    sink: super::exposition::ChunkSink,
+) -> bool {
+    let mut e = Exposition::streaming(format, chunk, sink);
+    write_all(&mut e, snap, sources);
+    let whole = e.end_stream();
+    if !whole {
+        tracing::debug!(
+            "/metrics: the client went away (or stopped reading) before the end of the body"
+        );
+    }
+    whole
 }
 
 /// Writes every family of `/metrics` into `e`: the one collection behind the scrape and
@@ -156,6 +251,9 @@ pub fn write_all(
         ),
     ];
     for (name, kind, help, get) in pairs {
+        if e.stopped() {
+            return;
+        }
         e.family(name, kind, help);
         for r in &rows {
             let (i, o) = get(r.st);
@@ -199,6 +297,9 @@ pub fn write_all(
 
     drop(rows);
     drop(rendered);
+    if e.stopped() {
+        return;
+    }
 
     super::maintenance::write_metrics(e, t, jiff::Timestamp::now());
 

@@ -205,11 +205,13 @@ pub(crate) async fn metrics(
     Extension(v): Extension<Viewer>,
     headers: axum::http::HeaderMap,
 ) -> Response {
-    let snap = st.live.snapshot();
+    // Only a redacted reader needs a snapshot here (to know what to mask); the others get
+    // the streamed body as it is.
+    let snap = v.redacted.then(|| st.live.snapshot());
     let full = super::metrics::handler(State(st), headers).await;
-    if !v.redacted || full.status() != StatusCode::OK {
+    let Some(snap) = snap.filter(|_| full.status() == StatusCode::OK) else {
         return full;
-    }
+    };
     let (parts, body) = full.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return (
