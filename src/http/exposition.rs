@@ -388,10 +388,7 @@ pub fn render_labels_split(
     let at = out.len();
     for (k, v) in tail {
         out.push(',');
-        out.push_str(k);
-        out.push_str("=\"");
-        escape_label_into(out, v);
-        out.push('"');
+        push_label(out, k, v);
     }
     out.push('}');
     at
@@ -403,12 +400,17 @@ fn render_labels_into(out: &mut String, labels: &[(&str, &str)]) {
         if i > 0 {
             out.push(',');
         }
-        out.push_str(k);
-        out.push_str("=\"");
-        escape_label_into(out, v);
-        out.push('"');
+        push_label(out, k, v);
     }
     out.push('}');
+}
+
+/// Appends one `k="v"` pair, the value escaped.
+fn push_label(out: &mut String, k: &str, v: &str) {
+    out.push_str(k);
+    out.push_str("=\"");
+    escape_label_into(out, v);
+    out.push('"');
 }
 
 /// The labels of a set rendered by [`labels`], unescaped.
