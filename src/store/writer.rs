@@ -56,6 +56,15 @@ pub struct WriterOptions {
     /// The singleton lease of a daemon sharing the store: retention runs only while it is
     /// held (one daemon deletes expired rows, not each). `None` runs retention always.
     pub lease: Option<watch::Receiver<Option<super::Lease>>>,
+    /// After opening a store of at least `warm_min_bytes`, the pages the first 5-minute seal
+    /// and sample move write are read into the OS cache by a background reader, and those
+    /// wait for it, at most this long (zero: no reading ahead). On a store of weeks after a
+    /// reboot, the seal otherwise read them one at a time holding the write lock for minutes
+    /// while sweeps queued in memory.
+    pub warm_wait: StdDuration,
+    /// The smallest store (file bytes) read ahead; on a smaller one the seal's pages cost
+    /// little however cold.
+    pub warm_min_bytes: u64,
 }
 
 impl Default for WriterOptions {
@@ -71,6 +80,8 @@ impl Default for WriterOptions {
             max_pages: None,
             shared: false,
             lease: None,
+            warm_wait: StdDuration::from_secs(600),
+            warm_min_bytes: 64 << 20,
         }
     }
 }
@@ -80,6 +91,15 @@ impl Default for WriterOptions {
 /// asked again every few minutes (at 9,600 ports, a thousand index look-ups every step that
 /// found nothing to delete: on the rig, a percent of the daemon's CPU).
 pub(crate) const RETENTION_ROUND_PAUSE: u32 = 120;
+
+/// Starts reading ahead the pages of the first seal of a store opened for writing, when it is
+/// large enough to be worth it (see [`WriterOptions::warm_wait`]).
+fn warm(ingest: &mut Ingest, path: &std::path::Path, opts: &WriterOptions) {
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if !opts.warm_wait.is_zero() && bytes >= opts.warm_min_bytes {
+        ingest.start_warming(opts.warm_wait);
+    }
+}
 
 enum Msg {
     Sweep(Arc<Sweep>),
@@ -137,7 +157,10 @@ impl Writer {
             opts.max_pages,
             opts.shared,
         ) {
-            Ok(i) => Some(i),
+            Ok(mut i) => {
+                warm(&mut i, &path, &opts);
+                Some(i)
+            }
             Err(e @ StoreError::TooNew { .. }) => return Err(e),
             Err(e) => {
                 metrics.write_errors_total.inc();
@@ -459,7 +482,10 @@ impl Worker {
                 (pages > 0).then_some(pages),
                 self.opts.shared,
             ) {
-                Ok(i) => self.ingest = Some(i),
+                Ok(mut i) => {
+                    warm(&mut i, &self.path, &self.opts);
+                    self.ingest = Some(i);
+                }
                 Err(e) => {
                     self.fail(&e, "reopening the database");
                     self.pause(backoff);
@@ -616,6 +642,10 @@ impl Worker {
             && l.borrow().is_none()
         {
             // Another daemon holds the lease: it deletes what expired.
+            return;
+        }
+        if self.ingest.as_ref().is_some_and(Ingest::reading_ahead) {
+            // Its pages are other pages than the seal's: not while those are read in.
             return;
         }
         self.last_retention = Instant::now();

@@ -13,6 +13,7 @@ mod open;
 mod seal;
 mod shared;
 mod topology;
+mod warm;
 
 use super::SLOT_SECS;
 use super::buckets::{
@@ -187,6 +188,9 @@ pub(crate) struct Ingest {
     open_held: bool,
     /// When the held open sums were last written (newest sweep time, ms).
     open_flushed_ms: i64,
+    /// The pages of the first seal being read ahead after a start ([`warm`]): until it is
+    /// done, the 5-minute seal and the move of recent samples wait.
+    warming: Option<warm::Warming>,
 }
 
 fn ts_ms(t: jiff::Timestamp) -> i64 {
@@ -226,6 +230,7 @@ impl Ingest {
             moved_ms: 0,
             open_held: false,
             open_flushed_ms: 0,
+            warming: None,
         };
         ing.load_meta()?;
         ing.apply_topology(topology)?;
@@ -234,6 +239,47 @@ impl Ingest {
             ing.recount_open()?;
         }
         Ok(ing)
+    }
+
+    /// Starts reading the pages the first 5-minute seal and sample move will write into the
+    /// OS cache on a thread of its own ([`warm`]); they wait for it, at most `wait`.
+    pub(crate) fn start_warming(&mut self, wait: std::time::Duration) {
+        let series = self
+            .ports
+            .states
+            .iter()
+            .map(|p| p.series_id)
+            .chain(self.aggs.iter().map(|a| a.series_id))
+            .collect();
+        self.warming = Some(warm::Warming::start(&self.path, series, wait));
+    }
+
+    /// Whether the pages of the first seal are still being read ahead, and the seal waits.
+    pub(crate) fn reading_ahead(&self) -> bool {
+        self.warming
+            .as_ref()
+            .is_some_and(|w| !w.done() && !w.expired())
+    }
+
+    /// Whether the 5-minute seal and the sample move may run: no warming, or it is done, or
+    /// it took longer than they wait.
+    fn warm(&mut self) -> bool {
+        let Some(w) = &self.warming else {
+            return true;
+        };
+        if w.done() {
+            self.warming = None;
+            return true;
+        }
+        if w.expired() {
+            tracing::warn!(
+                file = %self.path.display(),
+                "the store's pages are still being read ahead; sealing without waiting longer"
+            );
+            self.warming = None;
+            return true;
+        }
+        false
     }
 
     /// Changes the grace period (the topology's longest poll interval changed).
@@ -607,7 +653,7 @@ impl Ingest {
         }
         // Every few minutes, the samples written since the last move go into the series'
         // own pages (see `schema::MIGRATION_8`).
-        let moved = self.newest_ms - self.moved_ms >= MOVE_SAMPLES_MS;
+        let moved = self.newest_ms - self.moved_ms >= MOVE_SAMPLES_MS && self.warm();
         if moved {
             let chunk = (self.newest_ms.div_euclid(1000) - RECENT_KEEP_SECS)
                 .div_euclid(schema::RECENT_CHUNK_SECS);

@@ -73,7 +73,9 @@ impl Ingest {
             )
             .ctx(&path, "writing the store's state")?;
         }
-        if to_5m > from_5m {
+        // After a start, the pages this writes are read ahead first ([`super::warm`]); the
+        // buckets wait in `rollup_5m_recent`, where readers find them as before.
+        if to_5m > from_5m && self.warm() {
             // The open sums held in memory join their rows before these move.
             self.flush_open(tx, &path)?;
             move_sealed_5m(tx, &path, to_5m)?;
