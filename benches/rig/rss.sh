@@ -13,6 +13,7 @@
 # (`bandwatch backfill`, one sweep per switch every BACKFILL_STEP, default 5m), so the daemon
 # starts as on its 29th day: seasonal baselines with their periods, retention with work to do.
 #
+# LOG sets the daemon's log filter (RUST_LOG; default warn), e.g. LOG=warn,bandwatch::store=info.
 # The peak printed is the kernel's high-water mark (VmHWM), which a 30 s sample can miss.
 # FLEET=200 brings up (or keeps) a rig of 200 switches and polls only the first SWITCHES of
 # it, so runs of different sizes can go at once (each with its own LISTEN=127.0.0.1:PORT).
@@ -32,7 +33,7 @@ SWITCHES=$n python3 "$here/rig_config.py" "$out" "$ports" "$repo" "$interval"
 if [ "${BACKFILL_DAYS:-0}" -gt 0 ]; then
   "$bin" backfill -c "$out/rig.toml" --days "$BACKFILL_DAYS" --step "${BACKFILL_STEP:-5m}" ${KEEP_DATA:+--force}
 fi
-RUST_LOG=warn "$bin" run -c "$out/rig.toml" 2>"$out/daemon.log" &
+RUST_LOG=${LOG:-warn} "$bin" run -c "$out/rig.toml" 2>"$out/daemon.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 # Some traffic on every port of the first 20 switches for the whole run.

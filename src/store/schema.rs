@@ -409,9 +409,12 @@ pub(crate) fn set_writer_cache(
         .ctx(path, "setting the page cache size")
 }
 
+/// How long a connection waits for another's lock before it fails with "database is locked".
+pub(crate) const BUSY_TIMEOUT: StdDuration = StdDuration::from_secs(5);
+
 /// Sets the connection options every store connection uses.
 pub(crate) fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    conn.busy_timeout(StdDuration::from_secs(5))
+    conn.busy_timeout(BUSY_TIMEOUT)
         .ctx(path, "setting the busy timeout")?;
     conn.pragma_update(None, "synchronous", "NORMAL")
         .ctx(path, "setting synchronous=NORMAL")?;
@@ -435,7 +438,7 @@ pub(crate) fn open_for_write(path: &Path) -> Result<Connection, StoreError> {
     let mut conn = Connection::open(path).ctx(path, "opening the database")?;
     // Before the first statement: another process (the daemon, while `bandwatch silence` or
     // `import` opens the file) may hold a lock for a moment; wait for it instead of failing.
-    conn.busy_timeout(StdDuration::from_secs(5))
+    conn.busy_timeout(BUSY_TIMEOUT)
         .ctx(path, "setting the busy timeout")?;
     let found: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -514,7 +517,7 @@ pub(crate) fn open_for_read(path: &Path) -> Result<Connection, StoreError> {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .ctx(path, "opening the database for reading")?;
-    conn.busy_timeout(StdDuration::from_secs(5))
+    conn.busy_timeout(BUSY_TIMEOUT)
         .ctx(path, "setting the busy timeout")?;
     conn.set_prepared_statement_cache_capacity(32);
     Ok(conn)

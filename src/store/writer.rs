@@ -92,6 +92,36 @@ impl Default for WriterOptions {
 /// found nothing to delete: on the rig, a percent of the daemon's CPU).
 pub(crate) const RETENTION_ROUND_PAUSE: u32 = 120;
 
+/// Says so when a write transaction held the store's write lock longer than others wait for
+/// it: their writes (alert commits, a silence, an import) failed meanwhile and are retried.
+fn held_long(path: &std::path::Path, took: StdDuration, doing: &str) {
+    if took >= super::schema::BUSY_TIMEOUT {
+        tracing::warn!(
+            file = %path.display(),
+            seconds = format_args!("{:.1}", took.as_secs_f64()),
+            "{doing} held the store's write lock longer than other writers wait"
+        );
+    }
+}
+
+/// A retention step should hold the write lock no longer than this: sweeps and alert commits
+/// wait behind it.
+const RETENTION_STEP_TARGET: StdDuration = StdDuration::from_millis(500);
+
+/// The series of the next retention step, from the last step's: half after a step longer than
+/// [`RETENTION_STEP_TARGET`] (on pages that are not in the OS cache, 200 series' deletes read
+/// hundreds of pages), twice as many (up to `most`) after one under a quarter of it.
+fn next_retention_batch(batch: usize, took: StdDuration, most: usize) -> usize {
+    let most = most.max(1);
+    if took > RETENTION_STEP_TARGET {
+        (batch / 2).max(1)
+    } else if took < RETENTION_STEP_TARGET / 4 {
+        (batch * 2).clamp(1, most)
+    } else {
+        batch.clamp(1, most)
+    }
+}
+
 /// Starts reading ahead the pages of the first seal of a store opened for writing, when it is
 /// large enough to be worth it (see [`WriterOptions::warm_wait`]).
 fn warm(ingest: &mut Ingest, path: &std::path::Path, opts: &WriterOptions) {
@@ -179,6 +209,7 @@ impl Writer {
         if let Some(i) = &ingest {
             seal.publish(i.newest_ms());
         }
+        let opts_retention_batch = opts.retention_batch.max(1);
         let mut worker = Worker {
             seal,
             stopping: stopping.clone(),
@@ -194,6 +225,7 @@ impl Writer {
             cursor: RetentionCursor::default(),
             last_retention: Instant::now(),
             round_pause: StdDuration::ZERO,
+            retention_batch: opts_retention_batch,
         };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -352,6 +384,9 @@ struct Worker {
     last_retention: Instant,
     /// How long after `last_retention` the next step waits (longer after a round's end).
     round_pause: StdDuration,
+    /// Series per retention step now: halved after a step that held the write lock too long
+    /// (pages not in the cache), grown back to `opts.retention_batch` after quick ones.
+    retention_batch: usize,
 }
 
 impl Worker {
@@ -545,8 +580,9 @@ impl Worker {
             match ingest.write_batch(&batch, &metrics, flush_open) {
                 Ok(n) => {
                     let m = &self.metrics;
-                    m.write_micros_total
-                        .add(started.elapsed().as_micros() as u64);
+                    let took = started.elapsed();
+                    m.write_micros_total.add(took.as_micros() as u64);
+                    held_long(&self.path, took, "writing sweeps");
                     m.transactions_total.inc();
                     m.sweeps_written_total.add(batch.len() as u64);
                     m.port_samples_written_total.add(n as u64);
@@ -650,7 +686,7 @@ impl Worker {
         }
         self.last_retention = Instant::now();
         let retention = self.retention;
-        let batch = self.opts.retention_batch;
+        let batch = self.retention_batch;
         let path = self.path.clone();
         let Some(ingest) = self.ingest.as_mut() else {
             return;
@@ -660,8 +696,12 @@ impl Worker {
             return;
         }
         let Some(conn) = ingest.conn() else { return };
+        let started = Instant::now();
         match retention::step(conn, &path, &retention, &mut self.cursor, now_s, batch) {
             Ok(n) => {
+                let took = started.elapsed();
+                held_long(&path, took, "deleting expired rows");
+                self.retention_batch = next_retention_batch(batch, took, self.opts.retention_batch);
                 self.metrics.retention_rows_deleted_total.add(n);
                 self.round_pause = if self.cursor.at_start() {
                     self.opts.retention_every * RETENTION_ROUND_PAUSE
@@ -721,5 +761,24 @@ impl SweepSink for Writer {
     }
     fn sealed(&self) -> watch::Receiver<Option<Timestamp>> {
         Writer::sealed(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slow_retention_step_halves_the_next_and_quick_ones_grow_it_back() {
+        let ms = StdDuration::from_millis;
+        // Cold pages: 200 series took 3 s; halved down to one series, never to none.
+        assert_eq!(next_retention_batch(200, ms(3_000), 200), 100);
+        assert_eq!(next_retention_batch(1, ms(3_000), 200), 1);
+        // Between a quarter of the target and the target: kept.
+        assert_eq!(next_retention_batch(50, ms(300), 200), 50);
+        // Quick: doubled, up to the configured size.
+        assert_eq!(next_retention_batch(50, ms(20), 200), 100);
+        assert_eq!(next_retention_batch(150, ms(20), 200), 200);
+        assert_eq!(next_retention_batch(0, ms(20), 0), 1);
     }
 }
