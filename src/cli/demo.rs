@@ -241,7 +241,13 @@ fn load(args: &DemoArgs, overrides: &DemoOverrides) -> anyhow::Result<Config> {
 
 /// Wall-clock time and demo clock, like `12:03:07  t+1:30`.
 fn stamp(start: tokio::time::Instant, speed: f64) -> String {
-    let t = start.elapsed().as_secs_f64() * speed;
+    stamp_at(start.elapsed().as_secs_f64(), speed)
+}
+
+/// [`stamp`] with the demo clock at `secs` seconds of real time after the start (a beat's
+/// own time: the fleet plays it then, however late this line is printed on a busy machine).
+fn stamp_at(secs: f64, speed: f64) -> String {
+    let t = secs * speed;
     let now = Timestamp::now().strftime("%H:%M:%S");
     format!("{now}  t+{}:{:02}", (t / 60.0) as u64, (t % 60.0) as u64)
 }
@@ -401,7 +407,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         for beat in &story.beats {
             tokio::time::sleep_until(fleet.start + std::time::Duration::from_secs_f64(beat.at))
                 .await;
-            println!("[{}] {}", stamp(fleet.start, args.speed), beat.what);
+            println!("[{}] {}", stamp_at(beat.at, args.speed), beat.what);
             println!("    -> {}", beat.expect);
         }
         tokio::time::sleep_until(fleet.start + std::time::Duration::from_secs_f64(story.end)).await;
