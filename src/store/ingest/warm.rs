@@ -186,19 +186,29 @@ mod tests {
         })
     }
 
+    /// An `Ingest` on a new store in `dir` with the demo topology, the topology and the file.
+    fn open(dir: &tempfile::TempDir) -> (Ingest, Arc<Topology>, std::path::PathBuf) {
+        let path = dir.path().join("bandwatch.db");
+        let topo = demo();
+        let ing = Ingest::open(&path, topo.clone(), 120_000, None, false).unwrap();
+        (ing, topo, path)
+    }
+
+    /// One sweep a minute of 1,000 bytes in, at the given minutes after [`HOUR_START`].
+    fn write_minutes(ing: &mut Ingest, topo: &Topology, minutes: std::ops::RangeInclusive<i64>) {
+        let metrics = WriterMetrics::default();
+        for m in minutes {
+            ing.write_batch(&[sweep(topo, HOUR_START + 60 * m, 1_000)], &metrics, false)
+                .unwrap();
+        }
+    }
+
     #[test]
     fn the_first_seal_after_a_start_waits_for_its_pages_and_then_catches_up() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bandwatch.db");
-        let topo = demo();
-        let metrics = WriterMetrics::default();
-        let mut ing = Ingest::open(&path, topo.clone(), 120_000, None, false).unwrap();
+        let (mut ing, topo, path) = open(&dir);
         ing.warming = Some(Warming::held(Duration::from_secs(3600)));
-        let base = HOUR_START;
-        for m in 1..=30 {
-            ing.write_batch(&[sweep(&topo, base + 60 * m, 1_000)], &metrics, false)
-                .unwrap();
-        }
+        write_minutes(&mut ing, &topo, 1..=30);
         let check = Connection::open(&path).unwrap();
         let count = |sql: &str| -> i64 { check.query_row(sql, [], |r| r.get(0)).unwrap() };
         // Half an hour written, nothing sealed or moved while the pages are read ahead; the
@@ -216,11 +226,10 @@ mod tests {
 
         // Read ahead: the next batch seals every bucket that was due and moves the samples.
         ing.warming.as_ref().unwrap().finish();
-        ing.write_batch(&[sweep(&topo, base + 60 * 31, 1_000)], &metrics, false)
-            .unwrap();
+        write_minutes(&mut ing, &topo, 31..=31);
         assert!(ing.warming.is_none());
         // The mark: the newest sweep (base + 31 min) less the grace (2 min), bucket 5.
-        let sealed_to = base / 300 + 5;
+        let sealed_to = HOUR_START / 300 + 5;
         let five: i64 = check
             .query_row(
                 "SELECT sum(in_octets) FROM rollup_5m WHERE bucket < ?1 AND series_id = (SELECT series_id FROM port_sample LIMIT 1)",
@@ -248,17 +257,10 @@ mod tests {
     #[test]
     fn a_seal_waits_no_longer_than_its_limit() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bandwatch.db");
-        let topo = demo();
-        let metrics = WriterMetrics::default();
-        let mut ing = Ingest::open(&path, topo.clone(), 120_000, None, false).unwrap();
+        let (mut ing, topo, path) = open(&dir);
         // Never finishes, and the seal may not wait at all.
         ing.warming = Some(Warming::held(Duration::ZERO));
-        let base = HOUR_START;
-        for m in 1..=31 {
-            ing.write_batch(&[sweep(&topo, base + 60 * m, 1_000)], &metrics, false)
-                .unwrap();
-        }
+        write_minutes(&mut ing, &topo, 1..=31);
         let check = Connection::open(&path).unwrap();
         let hourly: i64 = check
             .query_row("SELECT sum(in_octets) FROM rollup_1h WHERE series_id = (SELECT series_id FROM port_sample LIMIT 1)", [], |r| r.get(0))
@@ -269,15 +271,8 @@ mod tests {
     #[test]
     fn reading_ahead_finishes_on_a_store_and_stops_when_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("bandwatch.db");
-        let topo = demo();
-        let metrics = WriterMetrics::default();
-        let mut ing = Ingest::open(&path, topo.clone(), 120_000, None, false).unwrap();
-        let base = HOUR_START;
-        for m in 1..=31 {
-            ing.write_batch(&[sweep(&topo, base + 60 * m, 1_000)], &metrics, false)
-                .unwrap();
-        }
+        let (mut ing, topo, path) = open(&dir);
+        write_minutes(&mut ing, &topo, 1..=31);
         let series: Vec<i64> = (1..=200).collect();
         let w = Warming::start(&path, series.clone(), Duration::from_secs(60));
         let t = Instant::now();
