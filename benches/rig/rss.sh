@@ -14,7 +14,8 @@
 # starts as on its 29th day: seasonal baselines with their periods, retention with work to do.
 #
 # LOG sets the daemon's log filter (RUST_LOG; default warn), e.g. LOG=warn,bandwatch::store=info.
-# The peak printed is the kernel's high-water mark (VmHWM), which a 30 s sample can miss.
+# The peaks printed are the kernel's high-water mark (VmHWM), which a 30 s sample can miss, and
+# the highest of a sample every second, which VmHWM can miss (below).
 # FLEET=200 brings up (or keeps) a rig of 200 switches and polls only the first SWITCHES of
 # it, so runs of different sizes can go at once (each with its own LISTEN=127.0.0.1:PORT).
 set -eu
@@ -39,6 +40,11 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 # Some traffic on every port of the first 20 switches for the whole run.
 (cd "$rig" && ./traffic "1-$((n < 20 ? n : 20)):*" 1M $((minutes * 60)) >/dev/null 2>&1 &)
 printf 'seconds\trss_kib\tanon_kib\tfile_kib\tcpu_ticks\n' >"$out/rss.tsv"
+# VmRSS every second as well, for the highest one: the kernel does not raise its high-water
+# mark (VmHWM) at every change of the resident count, and after the daemon has given its
+# start-up code back (MADV_PAGEOUT, src/mem.rs) VmHWM was seen lower than a 1 s sample taken
+# before.
+(while kill -0 $pid 2>/dev/null; do awk '/^VmRSS/{print $2}' /proc/$pid/status 2>/dev/null; sleep 1; done) >"$out/rss-1s.txt" &
 start=$(date +%s)
 end=$((start + minutes * 60))
 while [ "$(date +%s)" -lt "$end" ]; do
@@ -49,14 +55,15 @@ while [ "$(date +%s)" -lt "$end" ]; do
   sleep 30
 done
 hwm=$(awk '/^VmHWM/{print $2}' /proc/$pid/status)
-python3 - "$out/rss.tsv" "$n" "$ports" "$interval" "$(getconf CLK_TCK)" "$hwm" <<'PY'
+top=$(sort -n "$out/rss-1s.txt" | tail -1)
+python3 - "$out/rss.tsv" "$n" "$ports" "$interval" "$(getconf CLK_TCK)" "$hwm" "${top:-0}" <<'PY'
 import sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n")[1:] if l]
 t = [int(r[0]) for r in rows]; rss = [int(r[1]) / 1024 for r in rows]
 third = t[-1] / 3
 tail = [v for s, v in zip(t, rss) if s >= third]
 print("rss MiB:", " ".join(f"{v:.1f}" for v in rss))
-print(f"peak (VmHWM) {int(sys.argv[6]) / 1024:.1f} MiB, highest sample {max(rss):.1f} MiB; last two thirds {tail[0]:.1f} -> {tail[-1]:.1f} MiB "
+print(f"peak (VmHWM) {int(sys.argv[6]) / 1024:.1f} MiB, highest 1 s sample {int(sys.argv[7]) / 1024:.1f} MiB, highest 30 s sample {max(rss):.1f} MiB; last two thirds {tail[0]:.1f} -> {tail[-1]:.1f} MiB "
       f"({(tail[-1] / tail[0] - 1) * 100:+.1f} %), max in them {max(tail):.1f} MiB")
 # CPU over the last two thirds (past start-up), per 1,000 port-samples.
 n, ports, tck = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[5])

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::{mpsc, watch};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::http::sources::{NotifySource, PollSource, ReloadSource, StoreSource};
@@ -625,5 +625,35 @@ fn spawn_poller(config: &Config, tx: mpsc::Sender<Sweep>, options: &Options) -> 
 /// and `POST /-/reload` reload.
 pub async fn run(options: Options, config: Config) -> anyhow::Result<()> {
     let daemon = Daemon::start(config, options).await?;
+    release_startup_code("the start");
+    // The start goes on after `start` returns: the rules warm their baselines from the store
+    // at each entity's first point, the writer reads ahead for its first seal. Their code is
+    // given back once a whole minute of every switch is stored (the writer's "sealed up to"
+    // mark first moves), by when every entity has had its first point.
+    let mut sealed = daemon.writer.sealed();
+    tokio::spawn(async move {
+        let started = *sealed.borrow_and_update();
+        while sealed.changed().await.is_ok() {
+            if *sealed.borrow_and_update() != started {
+                release_startup_code("the start's first minute");
+                break;
+            }
+        }
+    });
     daemon.serve(signals::shutdown()).await
+}
+
+/// Gives back the executable's pages that `after` ran and the steady state does not
+/// (`crate::mem::release_startup_code`): called by `run` once the daemon has started, again
+/// once its first whole minute is stored, and after each reload.
+pub(crate) fn release_startup_code(after: &str) {
+    match crate::mem::release_startup_code() {
+        Ok(r) => debug!(
+            mappings = r.mappings,
+            file_mib_before = r.file_kib_before / 1024,
+            file_mib_after = r.file_kib_after / 1024,
+            "gave back the code pages {after} ran"
+        ),
+        Err(e) => debug!("cannot give back the code pages {after} ran: {e}"),
+    }
 }

@@ -50,7 +50,10 @@ impl Daemon {
     /// why; the outcome is recorded for `/metrics`.
     pub async fn reload(&mut self) -> Result<String, ReloadError> {
         let now = jiff::Timestamp::now().as_second();
-        match self.try_reload().await {
+        let tried = self.try_reload().await;
+        // Loading and checking the files ran code the steady state does not.
+        super::release_startup_code("the reload");
+        match tried {
             Ok(summary) => {
                 self.reload_status.record(true, now);
                 info!("configuration reloaded: {summary}");
