@@ -33,6 +33,7 @@ fn run_polls_serves_reloads_and_stores() {
             .arg("-c")
             .arg(&cfg)
             .arg("run")
+            .env("RUST_LOG", "info,bandwatch::daemon=debug")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -84,6 +85,14 @@ fn run_polls_serves_reloads_and_stores() {
         logged.contains("bw.toml:"),
         "the error names the file and line:\n{logged}"
     );
+    // The code the start and the reload ran is given back (or the kernel says why not).
+    for after in ["the start ran", "the reload ran"] {
+        assert!(
+            logged.contains(&format!("gave back the code pages {after}"))
+                || logged.contains(&format!("give back the code pages {after}")),
+            "{after}:\n{logged}"
+        );
+    }
     assert!(http_get(http, "/metrics").is_some_and(|(c, b)| c == 200 && b.contains(uplink)));
 
     // A good reload that removes sim-0001's eth2: its series vanish from /metrics.

@@ -628,13 +628,13 @@ pub async fn run(options: Options, config: Config) -> anyhow::Result<()> {
     release_startup_code("the start");
     // The start goes on after `start` returns: the rules warm their baselines from the store
     // at each entity's first point, the writer reads ahead for its first seal. Their code is
-    // given back once a whole minute of every switch is stored (the writer's "sealed up to"
-    // mark first moves), by when every entity has had its first point.
+    // given back once a whole minute after the start is stored for every switch (the
+    // writer's "sealed up to" mark passes it), by when every entity has had its first point.
     let mut sealed = daemon.writer.sealed();
+    let minute_in = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(60);
     tokio::spawn(async move {
-        let started = *sealed.borrow_and_update();
         while sealed.changed().await.is_ok() {
-            if *sealed.borrow_and_update() != started {
+            if sealed.borrow_and_update().is_some_and(|t| t >= minute_in) {
                 release_startup_code("the start's first minute");
                 break;
             }

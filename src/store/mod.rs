@@ -97,6 +97,7 @@
 
 pub mod alerts;
 mod buckets;
+mod checkpoint;
 mod db;
 pub mod entity;
 pub mod error;

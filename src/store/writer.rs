@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration as StdDuration, Instant};
 
+use super::checkpoint::{CHECKPOINT_EVERY, Checkpointer};
 use super::error::StoreError;
 use super::flows::FlowSlot;
 use super::ingest::Ingest;
@@ -153,6 +154,9 @@ pub struct Writer {
     /// The most sweeps of one transaction: a queue this deep ends the batch window early.
     max_batch: u64,
     thread: Option<JoinHandle<()>>,
+    /// Checkpoints the WAL off the writer's thread (`None` if its connection did not open:
+    /// the commits' own `wal_autocheckpoint` still bounds the WAL).
+    checkpointer: Option<Checkpointer>,
 }
 
 fn grace_for(topology: &Topology, opts: &WriterOptions) -> i64 {
@@ -209,6 +213,13 @@ impl Writer {
         if let Some(i) = &ingest {
             seal.publish(i.newest_ms());
         }
+        let checkpointer = match Checkpointer::start(&path, CHECKPOINT_EVERY) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "WAL checkpoints stay with the writer's commits");
+                None
+            }
+        };
         let opts_retention_batch = opts.retention_batch.max(1);
         let mut worker = Worker {
             seal,
@@ -242,6 +253,7 @@ impl Writer {
             waker: thread.thread().clone(),
             max_batch,
             thread: Some(thread),
+            checkpointer,
         })
     }
 
@@ -359,6 +371,7 @@ impl Writer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.checkpointer.take();
     }
 }
 
