@@ -46,7 +46,7 @@ pub struct Released {
 /// what stays resident is what the steady state runs. `bandwatch run` calls it once the
 /// daemon has started, again once its first whole minute is stored (the rules' warm-up from
 /// the store is over), and after each reload. On the rig (200 x 48 ports every 10 s, 28 days of history) the
-/// executable's code was 10.7 MiB resident after the start, and 5.7 MiB of it came back in
+/// executable's code was 10.5 MiB resident after the start, and 5.6 MiB of it came back in
 /// the ten minutes after the advice (polls, writes, seals, moves, rules, scrapes).
 ///
 /// Clean file pages only: nothing is written, nothing the program holds in memory changes.
