@@ -40,25 +40,35 @@ pub struct Released {
     pub file_kib_after: u64,
 }
 
-/// Gives the pages of the program's own code and read-only data back to the system
-/// (`madvise(MADV_PAGEOUT)` on the executable's read-only mappings): a page the daemon runs
-/// again is mapped again on its next use (read back if the system dropped it meanwhile), so
-/// what stays resident is what the steady state runs. `bandwatch run` calls it once the
-/// daemon has started, again once its first whole minute is stored (the rules' warm-up from
-/// the store is over), and after each reload. On the rig (200 x 48 ports every 10 s, 28 days of history) the
+/// Unmaps the pages of the program's own code and read-only data from this process
+/// (`madvise(MADV_DONTNEED)` on the executable's read-only mappings that hold no private
+/// copy of a page): a page the daemon runs again is mapped again on its next use, from the
+/// page cache (or the disk, if the system dropped it meanwhile), so what stays resident is
+/// what the steady state runs. `bandwatch run` calls it once the daemon has started, again
+/// once its first whole minute is stored (the rules' warm-up from the store is over), and
+/// after each reload. On the rig (200 x 48 ports every 10 s, 28 days of history) the
 /// executable's code was 10.5 MiB resident after the start, and 5.6 MiB of it came back in
 /// the ten minutes after the advice (polls, writes, seals, moves, rules, scrapes).
 ///
-/// Clean file pages only: nothing is written, nothing the program holds in memory changes.
-/// Pages another process maps too are left alone by the kernel. An error (a kernel before
-/// 5.4 has no `MADV_PAGEOUT`: `EINVAL`) changes nothing but the resident figure.
+/// Why `MADV_DONTNEED` and not `MADV_PAGEOUT`: both take the pages out of this process's
+/// resident set, but `PAGEOUT` also drops them from the system's page cache where no other
+/// process maps them (the next start of the same binary, a restart or a `bandwatch` command
+/// beside the daemon, read its code from the disk again), and leaves them mapped here where
+/// another process maps them too. `DONTNEED` only unmaps: the page cache keeps them, and it
+/// works the same whoever else runs the binary.
+///
+/// Only clean file pages: a mapping holding any private copy of a page (`Anonymous:` above
+/// zero in `/proc/self/smaps`, such as the RELRO segment the dynamic linker wrote its
+/// relocations into before making it read-only) is left alone, since `DONTNEED` would put
+/// the file's bytes back in place of the copy. Nothing the program holds in memory changes.
+/// An error changes nothing but the resident figure.
 pub fn release_startup_code() -> std::io::Result<Released> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::MetadataExt;
         let exe = std::fs::metadata("/proc/self/exe")?;
-        let maps = std::fs::read_to_string("/proc/self/maps")?;
-        let ranges = executable_ranges(&maps, device(exe.dev()), exe.ino());
+        let smaps = std::fs::read_to_string("/proc/self/smaps")?;
+        let ranges = clean_executable_ranges(&smaps, device(exe.dev()), exe.ino());
         let before = file_kib();
         let mut out = Released {
             mappings: ranges.len(),
@@ -68,11 +78,13 @@ pub fn release_startup_code() -> std::io::Result<Released> {
         };
         for (start, end) in ranges {
             // SAFETY: the range is one whole mapping of this process's executable, read
-            // only, as /proc/self/maps lists it (page-aligned); MADV_PAGEOUT on it only
-            // unmaps clean file pages, which the next access maps again: no memory the
+            // only and holding no private (copied-on-write) page, as /proc/self/smaps lists
+            // it (page-aligned). Nothing in this process makes such a mapping writable, so
+            // each of its pages holds the file's own bytes: MADV_DONTNEED only unmaps them,
+            // and the next access maps the same bytes again from the file. No memory the
             // program holds changes, whatever code runs meanwhile.
             let r = unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_PAGEOUT)
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED)
             };
             if r != 0 {
                 return Err(std::io::Error::last_os_error());
@@ -85,7 +97,7 @@ pub fn release_startup_code() -> std::io::Result<Released> {
     Ok(Released::default())
 }
 
-/// `(major, minor)` of a `st_dev`, as `/proc/self/maps` prints a mapping's device.
+/// `(major, minor)` of a `st_dev`, as `/proc/self/smaps` prints a mapping's device.
 #[cfg(target_os = "linux")]
 fn device(dev: u64) -> (u64, u64) {
     let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
@@ -93,36 +105,76 @@ fn device(dev: u64) -> (u64, u64) {
     (major, minor)
 }
 
-/// The read-only mappings (`r-xp`, `r--p`) of the file `(device, inode)` in a
-/// `/proc/PID/maps` text, as `[start, end)` addresses. Matched by device and inode, not by
-/// name: an upgrade that replaced the binary leaves the path marked `(deleted)`.
-fn executable_ranges(maps: &str, dev: (u64, u64), ino: u64) -> Vec<(usize, usize)> {
+/// The read-only private mappings (`r-xp`, `r--p`) of the file `(device, inode)` in a
+/// `/proc/PID/smaps` text that hold no private copy of a page (`Anonymous: 0 kB`), as
+/// `[start, end)` addresses. Matched by device and inode, not by name: an upgrade that
+/// replaced the binary leaves the path marked `(deleted)`. A mapping without a readable
+/// `Anonymous:` line counts as holding copies, and is left alone.
+fn clean_executable_ranges(smaps: &str, dev: (u64, u64), ino: u64) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
-    for line in maps.lines() {
-        let mut f = line.split_ascii_whitespace();
-        let (Some(range), Some(perms), Some(_offset), Some(d), Some(i)) =
-            (f.next(), f.next(), f.next(), f.next(), f.next())
-        else {
-            continue;
-        };
-        if !(perms.starts_with("r-") && perms.ends_with('p')) {
-            continue;
-        }
-        let same_dev = d.split_once(':').is_some_and(|(ma, mi)| {
-            u64::from_str_radix(ma, 16).ok() == Some(dev.0)
-                && u64::from_str_radix(mi, 16).ok() == Some(dev.1)
-        });
-        if !same_dev || i.parse::<u64>().ok() != Some(ino) {
-            continue;
-        }
-        if let Some((a, b)) = range.split_once('-')
-            && let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-            && b > a
+    // The mapping being read, if it is one of the executable's read-only ones: its range,
+    // and whether its `Anonymous:` line said 0.
+    let mut current: Option<((usize, usize), bool)> = None;
+    for line in smaps.lines() {
+        if let Some(header) = mapping_header(line) {
+            if let Some((range, true)) = current.take() {
+                out.push(range);
+            }
+            current = header
+                .filter(|h| h.read_only_private && h.dev == dev && h.ino == ino)
+                .map(|h| (h.range, false));
+        } else if let Some(v) = line.strip_prefix("Anonymous:")
+            && let Some((_, clean)) = current.as_mut()
         {
-            out.push((a, b));
+            *clean = v.trim().trim_end_matches("kB").trim().parse::<u64>().ok() == Some(0);
         }
     }
+    if let Some((range, true)) = current {
+        out.push(range);
+    }
     out
+}
+
+/// A mapping's header line of `/proc/PID/smaps`, read.
+struct MappingHeader {
+    /// `[start, end)`.
+    range: (usize, usize),
+    /// `r-xp` or `r--p`.
+    read_only_private: bool,
+    /// The file's device, `(major, minor)`.
+    dev: (u64, u64),
+    /// The file's inode (0 for an anonymous mapping).
+    ino: u64,
+}
+
+/// `Some(Some(header))` for a mapping's header line (`start-end perms offset major:minor
+/// inode [path]`), `Some(None)` for a header whose other fields do not parse (a mapping to
+/// leave alone), `None` for any other line (`Rss:`, `Anonymous:`, `VmFlags:`, ...).
+fn mapping_header(line: &str) -> Option<Option<MappingHeader>> {
+    let mut f = line.split_ascii_whitespace();
+    let (a, b) = f.next()?.split_once('-')?;
+    let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+        return None;
+    };
+    let (Some(perms), Some(_offset), Some(d), Some(i)) = (f.next(), f.next(), f.next(), f.next())
+    else {
+        return Some(None);
+    };
+    let dev = d.split_once(':').and_then(|(ma, mi)| {
+        Some((
+            u64::from_str_radix(ma, 16).ok()?,
+            u64::from_str_radix(mi, 16).ok()?,
+        ))
+    });
+    let (Some(dev), Ok(ino)) = (dev, i.parse::<u64>()) else {
+        return Some(None);
+    };
+    Some((b > a).then_some(MappingHeader {
+        range: (a, b),
+        read_only_private: perms.starts_with("r-") && perms.ends_with('p'),
+        dev,
+        ino,
+    }))
 }
 
 /// `RssFile` of `/proc/self/status`, KiB; 0 where it cannot be read.
@@ -141,77 +193,114 @@ fn file_kib() -> u64 {
 mod tests {
     use super::*;
 
-    const MAPS: &str = "\
+    /// A `/proc/PID/smaps` text, cut to the fields read: the executable's ELF headers and
+    /// read-only data, its code, its RELRO segment (read-only now, but written by the dynamic
+    /// linker: private copies), its data, the heap, libc, and a file of the same inode on
+    /// another device.
+    const SMAPS: &str = "\
 55fca887c000-55fca8c16000 r--p 00000000 fe:00 10011566                   /tmp/bw (deleted)
+Size:               3688 kB
+Rss:                1200 kB
+Anonymous:             0 kB
+AnonHugePages:         0 kB
+VmFlags: rd mr mw me sd
 55fca8c16000-55fca98da000 r-xp 00399000 fe:00 10011566                   /tmp/bw (deleted)
+Size:              13072 kB
+Rss:                6100 kB
+Anonymous:             0 kB
+VmFlags: rd ex mr mw me sd
 55fca98da000-55fca993b000 r--p 0105c000 fe:00 10011566                   /tmp/bw (deleted)
+Size:                388 kB
+Rss:                 388 kB
+Anonymous:           388 kB
+VmFlags: rd mr mw me ac sd
 55fca993b000-55fca9943000 rw-p 010bc000 fe:00 10011566                   /tmp/bw (deleted)
+Anonymous:            32 kB
 55fcd4c81000-55fcd6601000 rw-p 00000000 00:00 0                          [heap]
+Anonymous:         26112 kB
 7f7839e2e000-7f7839f84000 r-xp 00028000 fe:00 10011567                   /usr/lib/libc.so.6
+Anonymous:             0 kB
 7f7839f84000-7f7839fd7000 r-xp 00028000 fe:01 10011566                   /other/device
+Anonymous:             0 kB
+7f7839fd7000-7f7839fd9000 r--p 00000000 fe:00 10011566                   /tmp/bw (deleted)
+Rss:                   8 kB
 ";
 
     #[test]
-    fn finds_the_executables_read_only_mappings_by_device_and_inode() {
-        let got = executable_ranges(MAPS, (0xfe, 0), 10011566);
+    fn finds_the_executables_clean_read_only_mappings_by_device_and_inode() {
+        let got = clean_executable_ranges(SMAPS, (0xfe, 0), 10011566);
+        // Not the RELRO segment (private copies), nor the last mapping, whose `Anonymous:`
+        // line is missing, nor the writable data, libc, or the other device's file.
         assert_eq!(
             got,
             vec![
                 (0x55fca887c000, 0x55fca8c16000),
                 (0x55fca8c16000, 0x55fca98da000),
-                (0x55fca98da000, 0x55fca993b000),
             ]
         );
-        assert!(executable_ranges(MAPS, (0xfe, 0), 1).is_empty());
-        assert!(executable_ranges("garbage\n\n1-2 r-xp", (0xfe, 0), 10011566).is_empty());
+        assert!(clean_executable_ranges(SMAPS, (0xfe, 0), 1).is_empty());
+        assert!(
+            clean_executable_ranges(
+                "garbage\n\n1-2 r-xp\nAnonymous: 0 kB\nzz-1 r-xp 0 fe:00 10011566\n",
+                (0xfe, 0),
+                10011566
+            )
+            .is_empty()
+        );
+    }
+
+    /// The resident KiB of this process's executable's read-only mappings, and how many of
+    /// them hold private copies.
+    #[cfg(target_os = "linux")]
+    fn exe_read_only_rss() -> (u64, u64) {
+        use std::os::unix::fs::MetadataExt;
+        let exe = std::fs::metadata("/proc/self/exe").unwrap();
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        let (dev, ino) = (device(exe.dev()), exe.ino());
+        let (mut mine, mut rss, mut anon) = (false, 0, 0);
+        let kib = |v: &str| {
+            v.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .unwrap()
+        };
+        for line in smaps.lines() {
+            if let Some(h) = mapping_header(line) {
+                mine = h.is_some_and(|h| h.read_only_private && h.dev == dev && h.ino == ino);
+            } else if mine && let Some(v) = line.strip_prefix("Rss:") {
+                rss += kib(v);
+            } else if mine && let Some(v) = line.strip_prefix("Anonymous:") {
+                anon += kib(v);
+            }
+        }
+        (rss, anon)
     }
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn the_code_it_released_is_no_longer_resident_and_still_runs() {
-        let exe_rss = || -> u64 {
-            let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
-            let me = std::fs::read_link("/proc/self/exe").unwrap_or_default();
-            let me = me.to_string_lossy().into_owned();
-            let mut mine = false;
-            let mut kib = 0;
-            for line in smaps.lines() {
-                if line
-                    .as_bytes()
-                    .first()
-                    .is_some_and(|b| b.is_ascii_hexdigit())
-                    && line.contains('-')
-                    && !line.starts_with("Rss")
-                {
-                    let perms = line.split_ascii_whitespace().nth(1).unwrap_or("");
-                    mine = line.contains(me.as_str()) && !perms.contains('w');
-                } else if mine && let Some(v) = line.strip_prefix("Rss:") {
-                    kib += v
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .unwrap_or(0);
-                }
-            }
-            kib
-        };
-        let before = exe_rss();
+    fn the_code_it_released_is_no_longer_resident_and_the_relocations_stay() {
+        let (before, copies) = exe_read_only_rss();
         assert!(
             before > 0,
             "the test binary's code is resident while it runs"
         );
-        match release_startup_code() {
-            Ok(r) => {
-                assert!(r.mappings >= 2, "code and read-only data: {r:?}");
-                assert!(r.bytes > 0);
-                let after = exe_rss();
-                assert!(after < before, "resident code {before} KiB -> {after} KiB");
-                // The code runs on: this very test, and the parser above, again.
-                assert_eq!(executable_ranges(MAPS, (0xfe, 0), 10011566).len(), 3);
-            }
-            // A kernel before 5.4 has no MADV_PAGEOUT: said, and nothing else changes.
-            Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}"),
-        }
+        let r = release_startup_code().unwrap();
+        assert!(r.mappings >= 2, "code and read-only data: {r:?}");
+        assert!(r.bytes > 0);
+        let (after, copies_after) = exe_read_only_rss();
+        assert!(after < before, "resident code {before} KiB -> {after} KiB");
+        // The private copies (the relocated RELRO segment) were not touched: dropping them
+        // would have put the file's unrelocated bytes back, and this process would crash on
+        // its next call through the GOT or a vtable.
+        assert_eq!(
+            copies_after, copies,
+            "private copies {copies} -> {copies_after} KiB"
+        );
+        // The code runs on: this very test, a formatted string (vtables, read-only data),
+        // a thread, and the parser, again.
+        assert_eq!(format!("{:?}", Some(1.5_f64)), "Some(1.5)");
+        assert_eq!(std::thread::spawn(|| 2 + 2).join().unwrap(), 4);
+        assert_eq!(clean_executable_ranges(SMAPS, (0xfe, 0), 10011566).len(), 2);
     }
 }

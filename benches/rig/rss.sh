@@ -42,7 +42,7 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
 printf 'seconds\trss_kib\tanon_kib\tfile_kib\tcpu_ticks\n' >"$out/rss.tsv"
 # VmRSS every second as well, for the highest one: the kernel does not raise its high-water
 # mark (VmHWM) at every change of the resident count, and after the daemon has given its
-# start-up code back (MADV_PAGEOUT, src/mem.rs) VmHWM was seen lower than a 1 s sample taken
+# start-up code back (madvise, src/mem.rs) VmHWM was seen lower than a 1 s sample taken
 # before.
 (while kill -0 $pid 2>/dev/null; do awk '/^VmRSS/{print $2}' /proc/$pid/status 2>/dev/null; sleep 1; done) >"$out/rss-1s.txt" &
 start=$(date +%s)
