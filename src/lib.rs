@@ -19,6 +19,7 @@ pub mod maintenance;
 pub mod mem;
 pub mod notify;
 pub mod poll;
+pub mod process;
 pub mod remote_write;
 pub mod report;
 pub mod rules;

@@ -28,6 +28,10 @@ fn run_polls_serves_reloads_and_stores() {
     std::fs::write(&cfg, &text).unwrap();
 
     let log = dir.path().join("run.log");
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
     let mut daemon = Kill(
         Command::new(BIN)
             .arg("-c")
@@ -73,6 +77,14 @@ fn run_polls_serves_reloads_and_stores() {
     );
     let (code, health) = http_get(http, "/healthz").unwrap();
     assert_eq!(code, 200, "{health}");
+    process_metrics_match_the_system(&body, daemon.0.id(), started);
+    // The whole scrape of the real daemon, every source's families, as Prometheus lints it.
+    promtool_check(&body);
+    let cpu = metric(&body, "process_cpu_seconds_total").unwrap();
+    wait_for("the daemon's CPU time to rise as it polls", 20, || {
+        http_get(http, "/metrics")
+            .is_some_and(|(_, b)| metric(&b, "process_cpu_seconds_total").is_some_and(|c| c > cpu))
+    });
 
     // A broken file on SIGHUP: rejected, the daemon keeps running with the old config.
     std::fs::write(&cfg, format!("{text}\n[[switch]\n")).unwrap();
@@ -180,4 +192,73 @@ fn run_polls_serves_reloads_and_stores() {
         );
     }
     assert!(Path::new(&dir.path().join("var/bandwatch.db")).exists());
+}
+
+/// The value of an unlabelled sample `name` in an exposition.
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The daemon's `process_*` families and its memory by kind say what the system says of the
+/// process `pid` (read here from `/proc`, independently), and SQLite's memory is there.
+fn process_metrics_match_the_system(body: &str, pid: u32, started: f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib = |key: &str| -> f64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap()
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<f64>()
+            .unwrap()
+            * 1024.0
+    };
+    let rss = metric(body, "process_resident_memory_bytes").expect("process_resident_memory_bytes");
+    let sys = kib("VmRSS:");
+    assert!(
+        (rss - sys).abs() < 0.25 * sys,
+        "resident {rss} on /metrics, {sys} in /proc/{pid}/status"
+    );
+    let by_kind = |kind: &str| {
+        metric(
+            body,
+            &format!("bandwatch_resident_memory_bytes{{kind=\"{kind}\"}}"),
+        )
+        .unwrap_or_else(|| panic!("{kind} memory missing:\n{body}"))
+    };
+    let (anon, file) = (by_kind("anonymous"), by_kind("file"));
+    assert!(anon > 0.0 && file > 0.0, "{anon} {file}");
+    assert!(
+        (anon + file - rss).abs() < 0.25 * rss,
+        "anonymous {anon} + file {file} against resident {rss}"
+    );
+    assert!(metric(body, "process_virtual_memory_bytes").unwrap() > rss);
+    let start = metric(body, "process_start_time_seconds").unwrap();
+    assert!(
+        start >= started - 2.0 && start <= started + 30.0,
+        "started at {start}, the test launched it at {started}"
+    );
+    let fds = metric(body, "process_open_fds").unwrap();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count() as f64;
+    // The store's connections, the sockets: more than the three standard streams.
+    assert!(
+        fds > 3.0 && (fds - open).abs() <= 4.0,
+        "{fds} on /metrics, {open} in /proc"
+    );
+    if let Some(max) = metric(body, "process_max_fds") {
+        assert!(max >= fds);
+    }
+    assert!(metric(body, "process_threads").unwrap() >= 2.0);
+    let sqlite = metric(body, "bandwatch_store_sqlite_memory_bytes").unwrap();
+    let high = metric(body, "bandwatch_store_sqlite_memory_highwater_bytes").unwrap();
+    assert!(
+        sqlite > 0.0 && high >= sqlite,
+        "SQLite {sqlite}, high-water mark {high}"
+    );
 }

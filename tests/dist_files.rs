@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use bandwatch::http::live::LiveView;
 use bandwatch::http::metrics::{MetricsSource, render};
-use bandwatch::http::sources::{AlertSource, NotifySource, PollSource, StoreSource};
+use bandwatch::http::sources::{AlertSource, NotifySource, PollSource, ProcessSource, StoreSource};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -22,6 +22,9 @@ fn exported_families() -> BTreeSet<String> {
         Arc::new(StoreSource(Arc::default())),
         Arc::new(NotifySource(Arc::default())),
         Arc::new(AlertSource(Default::default())),
+        Arc::new(ProcessSource {
+            sqlite_memory: Box::new(|| Some((1, 1))),
+        }),
     ];
     let body = render(&LiveView::default().snapshot(), &sources);
     body.lines()
@@ -40,7 +43,7 @@ fn grafana_dashboard_queries_only_exported_metrics() {
         "a Prometheus datasource variable comes first"
     );
     let families = exported_families();
-    let re = regex::Regex::new(r"bandwatch_[a-z_]+").unwrap();
+    let re = regex::Regex::new(r"(bandwatch|process)_[a-z_]+").unwrap();
     let mut used = BTreeSet::new();
     for panel in dash["panels"].as_array().unwrap() {
         for t in panel["targets"].as_array().into_iter().flatten() {

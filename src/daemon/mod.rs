@@ -225,6 +225,12 @@ impl Daemon {
             Arc::new(PollSource(poller.metrics.clone())),
             Arc::new(StoreSource(writer.metrics())),
             Arc::new(ReloadSource(reload_status.clone())),
+            Arc::new(crate::http::sources::ProcessSource {
+                sqlite_memory: {
+                    let store = store.clone();
+                    Box::new(move || store.sqlite_memory())
+                },
+            }),
         ];
         // The counters outlive notifiers replaced by reloads (and exist before `[email]` is
         // added by one).

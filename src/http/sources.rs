@@ -416,3 +416,99 @@ impl MetricsSource for ReloadSource {
         }
     }
 }
+
+/// The process's own cost as the system counts it (CPU, memory, file descriptors), under the
+/// standard `process_*` names every Prometheus client library uses, and SQLite's share of the
+/// memory: read at scrape time.
+pub struct ProcessSource {
+    /// SQLite's memory (now, high-water mark), bytes; `None` where the store is PostgreSQL.
+    pub sqlite_memory: Box<dyn Fn() -> Option<(u64, u64)> + Send + Sync>,
+}
+
+impl MetricsSource for ProcessSource {
+    fn write(&self, e: &mut Exposition) {
+        let p = crate::process::sample();
+        let gauges: [(&str, MetricType, &str, Option<f64>); 7] = [
+            (
+                "process_cpu_seconds_total",
+                MetricType::Counter,
+                "Total user and system CPU time spent in seconds.",
+                p.cpu_seconds,
+            ),
+            (
+                "process_resident_memory_bytes",
+                MetricType::Gauge,
+                "Resident memory size in bytes.",
+                p.resident_bytes.map(|v| v as f64),
+            ),
+            (
+                "process_virtual_memory_bytes",
+                MetricType::Gauge,
+                "Virtual memory size in bytes.",
+                p.virtual_bytes.map(|v| v as f64),
+            ),
+            (
+                "process_start_time_seconds",
+                MetricType::Gauge,
+                "Start time of the process since unix epoch in seconds.",
+                p.start_time_seconds,
+            ),
+            (
+                "process_open_fds",
+                MetricType::Gauge,
+                "Number of open file descriptors.",
+                p.open_fds.map(|v| v as f64),
+            ),
+            (
+                "process_max_fds",
+                MetricType::Gauge,
+                "Maximum number of open file descriptors.",
+                p.max_fds.map(|v| v as f64),
+            ),
+            (
+                "process_threads",
+                MetricType::Gauge,
+                "Number of OS threads in the process.",
+                p.threads.map(|v| v as f64),
+            ),
+        ];
+        for (name, kind, help, v) in gauges {
+            if let Some(v) = v {
+                e.family(name, kind, help);
+                e.sample(name, &[], v);
+            }
+        }
+        if let (Some(anon), Some(file)) = (p.resident_anon_bytes, p.resident_file_bytes) {
+            e.family(
+                "bandwatch_resident_memory_bytes",
+                MetricType::Gauge,
+                "Resident memory by kind: anonymous (heap, stacks: what bandwatch holds) and file (code mapped from the executable and libraries).",
+            );
+            for (kind, v) in [("anonymous", anon), ("file", file)] {
+                e.sample(
+                    "bandwatch_resident_memory_bytes",
+                    &[("kind", kind)],
+                    v as f64,
+                );
+            }
+        }
+        if let Some((used, high)) = (self.sqlite_memory)() {
+            e.family(
+                "bandwatch_store_sqlite_memory_bytes",
+                MetricType::Gauge,
+                "SQLite's memory in this process (page caches, statements, sorts), held near a 4 MiB soft limit in the daemon.",
+            );
+            e.sample("bandwatch_store_sqlite_memory_bytes", &[], used as f64);
+            e.family(
+                "bandwatch_store_sqlite_memory_highwater_bytes",
+                MetricType::Gauge,
+                "The most SQLite's memory in this process has been since the start.",
+            );
+            e.sample(
+                "bandwatch_store_sqlite_memory_highwater_bytes",
+                &[],
+                high as f64,
+            );
+        }
+    }
+}

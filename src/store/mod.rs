@@ -271,6 +271,15 @@ impl Store {
         }
     }
 
+    /// SQLite's memory in this process (bytes now, and the high-water mark since the
+    /// start), for `/metrics`; `None` on PostgreSQL, whose memory is the server's.
+    pub fn sqlite_memory(&self) -> Option<(u64, u64)> {
+        match self.backend {
+            Backend::Sqlite(_) => Some(schema::sqlite_memory()),
+            Backend::Postgres(..) => None,
+        }
+    }
+
     /// The database file (for PostgreSQL: `postgresql user@host:port/dbname`).
     pub fn path(&self) -> &Path {
         match &self.backend {

@@ -399,6 +399,21 @@ pub(crate) fn limit_daemon_heap() {
     }
 }
 
+/// SQLite's memory in this process now (page caches, prepared statements, sorts), and its
+/// high-water mark since the start, bytes: what the daemon's soft limit
+/// ([`DAEMON_HEAP_KIB`]) holds near 4 MiB.
+pub(crate) fn sqlite_memory() -> (u64, u64) {
+    // SAFETY: both only read SQLite's own counters under its mutex (resetting nothing: the
+    // argument 0); safe from any thread at any time.
+    let (used, high) = unsafe {
+        (
+            rusqlite::ffi::sqlite3_memory_used(),
+            rusqlite::ffi::sqlite3_memory_highwater(0),
+        )
+    };
+    (used.max(0) as u64, high.max(0) as u64)
+}
+
 /// Sets the writer connection's page cache to `kib` KiB, or back to its usual size.
 pub(crate) fn set_writer_cache(
     conn: &Connection,
