@@ -105,6 +105,19 @@ fn held_long(path: &std::path::Path, took: StdDuration, doing: &str) {
     }
 }
 
+/// Says so when a write of sweeps waited a second or more for the store's write lock, which
+/// another connection held (an import's merge, another program on the file): the sweeps
+/// waited in memory meanwhile. Not counted as holding it ([`held_long`]).
+fn waited_long(path: &std::path::Path, waited: StdDuration, doing: &str) {
+    if waited >= StdDuration::from_secs(1) {
+        tracing::info!(
+            file = %path.display(),
+            seconds = format_args!("{:.1}", waited.as_secs_f64()),
+            "{doing} waited for the store's write lock, held by another connection"
+        );
+    }
+}
+
 /// A retention step should hold the write lock no longer than this: sweeps and alert commits
 /// wait behind it.
 const RETENTION_STEP_TARGET: StdDuration = StdDuration::from_millis(500);
@@ -595,7 +608,9 @@ impl Worker {
                     let m = &self.metrics;
                     let took = started.elapsed();
                     m.write_micros_total.add(took.as_micros() as u64);
-                    held_long(&self.path, took, "writing sweeps");
+                    let tx = ingest.last_tx();
+                    waited_long(&self.path, tx.waited, "writing sweeps");
+                    held_long(&self.path, tx.held, "writing sweeps");
                     m.transactions_total.inc();
                     m.sweeps_written_total.add(batch.len() as u64);
                     m.port_samples_written_total.add(n as u64);

@@ -191,6 +191,18 @@ pub(crate) struct Ingest {
     /// The pages of the first seal being read ahead after a start ([`warm`]): until it is
     /// done, the 5-minute seal and the move of recent samples wait.
     warming: Option<warm::Warming>,
+    /// How long the last write transaction waited for the write lock (another connection
+    /// held it), and then held it: the writer's log tells the two apart.
+    last_tx: TxTimes,
+}
+
+/// How long a write transaction waited for the store's write lock, and how long it held it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct TxTimes {
+    /// From `BEGIN IMMEDIATE` to the lock (another writer's transaction, an import's merge).
+    pub(crate) waited: std::time::Duration,
+    /// From the lock to the end of the commit (or of the failure).
+    pub(crate) held: std::time::Duration,
 }
 
 fn ts_ms(t: jiff::Timestamp) -> i64 {
@@ -231,6 +243,7 @@ impl Ingest {
             open_held: false,
             open_flushed_ms: 0,
             warming: None,
+            last_tx: TxTimes::default(),
         };
         ing.load_meta()?;
         ing.apply_topology(topology)?;
@@ -364,16 +377,34 @@ impl Ingest {
     ) -> Result<T, StoreError> {
         let path = self.path.clone();
         let mut conn = self.take_conn()?;
+        let asked = std::time::Instant::now();
+        let mut locked = None;
         let res = (|| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .ctx(&path, begin)?;
+            locked = Some(std::time::Instant::now());
             let out = f(self, &tx, &path)?;
             tx.commit().ctx(&path, commit)?;
             Ok(out)
         })();
+        self.last_tx = match locked {
+            Some(at) => TxTimes {
+                waited: at - asked,
+                held: at.elapsed(),
+            },
+            None => TxTimes {
+                waited: asked.elapsed(),
+                held: std::time::Duration::ZERO,
+            },
+        };
         self.conn = Some(conn);
         res
+    }
+
+    /// How long the last write transaction waited for the write lock and held it.
+    pub(crate) fn last_tx(&self) -> TxTimes {
+        self.last_tx
     }
 
     /// The body of [`Ingest::write_batch`] in its transaction: the rows written, and whether
@@ -692,4 +723,54 @@ fn newest_from(
         )
     })
     .ctx(path, "reading a port's newest sample")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_write_tells_the_wait_for_the_lock_from_the_time_it_held_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bandwatch.db");
+        let mut ing = Ingest::open(&path, Arc::new(Topology::default()), 0, None, false).unwrap();
+        let write = |ing: &mut Ingest| {
+            ing.with_write_tx("starting", "committing", |_, tx, path| {
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('test', '1')",
+                    [],
+                )
+                .ctx(path, "writing")?;
+                Ok(())
+            })
+            .unwrap()
+        };
+        write(&mut ing);
+        assert!(ing.last_tx().waited < Duration::from_millis(500));
+
+        // Another connection (an import's merge, a sqlite3 shell) holds the write lock for
+        // 1.5 s; the write waits for it, then holds the lock for a moment only.
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(1500));
+            other.execute_batch("COMMIT").unwrap();
+        });
+        rx.recv().unwrap();
+        let t0 = Instant::now();
+        write(&mut ing);
+        let took = t0.elapsed();
+        holder.join().unwrap();
+        let t = ing.last_tx();
+        assert!(took >= Duration::from_millis(1400), "{took:?}");
+        assert!(t.waited >= Duration::from_millis(1300), "{t:?}");
+        assert!(t.held < Duration::from_millis(1000), "{t:?}");
+        assert!(
+            t.waited + t.held <= took + Duration::from_millis(5),
+            "{t:?} {took:?}"
+        );
+    }
 }
