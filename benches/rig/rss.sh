@@ -13,6 +13,7 @@
 # (`bandwatch backfill`, one sweep per switch every BACKFILL_STEP, default 5m), so the daemon
 # starts as on its 29th day: seasonal baselines with their periods, retention with work to do.
 #
+# SCRAPE=SECONDS scrapes /metrics that often (below).
 # LOG sets the daemon's log filter (RUST_LOG; default warn), e.g. LOG=warn,bandwatch::store=info.
 # The peaks printed are the kernel's high-water mark (VmHWM), which a 30 s sample can miss, and
 # the highest of a sample every second, which VmHWM can miss (below).
@@ -45,6 +46,13 @@ printf 'seconds\trss_kib\tanon_kib\tfile_kib\tcpu_ticks\n' >"$out/rss.tsv"
 # start-up code back (madvise, src/mem.rs) VmHWM was seen lower than a 1 s sample taken
 # before.
 (while kill -0 $pid 2>/dev/null; do awk '/^VmRSS/{print $2}' /proc/$pid/status 2>/dev/null; sleep 1; done) >"$out/rss-1s.txt" &
+# SCRAPE=15 scrapes /metrics every 15 s, as a Prometheus would: the exposition's code and
+# buffers are then part of the resident figure, as in a deployment that is scraped.
+if [ "${SCRAPE:-0}" -gt 0 ]; then
+  (while kill -0 $pid 2>/dev/null; do
+    curl -s -o /dev/null "http://${LISTEN:-127.0.0.1:19477}/metrics"; sleep "$SCRAPE"
+  done) &
+fi
 start=$(date +%s)
 end=$((start + minutes * 60))
 while [ "$(date +%s)" -lt "$end" ]; do
