@@ -50,7 +50,7 @@ printf 'seconds\trss_kib\tanon_kib\tfile_kib\tcpu_ticks\n' >"$out/rss.tsv"
 # buffers are then part of the resident figure, as in a deployment that is scraped.
 if [ "${SCRAPE:-0}" -gt 0 ]; then
   (while kill -0 $pid 2>/dev/null; do
-    curl -s -o /dev/null "http://${LISTEN:-127.0.0.1:19477}/metrics"; sleep "$SCRAPE"
+    curl -s -o /dev/null "http://${LISTEN:-127.0.0.1:19477}/metrics" || true; sleep "$SCRAPE"
   done) &
 fi
 start=$(date +%s)
