@@ -48,15 +48,15 @@ pub struct Released {
 /// was 10.5 MiB resident after the start, and 5.6 MiB of it came back in the ten minutes
 /// after the advice (polls, writes, seals, moves, rules, scrapes).
 ///
-/// Two advices on each of the executable's read-only mappings that hold no private copy of a
-/// page. `MADV_PAGEOUT` first: it reclaims the pages no other process maps, from the page
-/// cache too, so the kernel's fault-around (which maps a faulting page's cached neighbours
-/// with it) cannot bring back what the steady state never runs; with `MADV_DONTNEED` alone
-/// the daemon held 1.3 MiB more of its code in steady state (50 x 48 every second on the rig,
-/// side by side). The cost: a restart reads those pages from the disk again (milliseconds).
-/// Then `MADV_DONTNEED`: it unmaps what `PAGEOUT` left because another process maps it too
-/// (a second daemon or a `bandwatch` command from the same file). A kernel before 5.4 has no
-/// `PAGEOUT` (`EINVAL`): `DONTNEED` alone then.
+/// `MADV_DONTNEED` on each of the executable's read-only mappings that hold no private copy
+/// of a page: it unmaps them, whoever else maps the same file. With `evict`, `MADV_PAGEOUT`
+/// first: it reclaims the pages no other process maps from the page cache too, so the
+/// kernel's fault-around (which maps a faulting page's cached neighbours with it) cannot bring
+/// back what the steady state never runs; with `DONTNEED` alone the daemon held 1.3 MiB more
+/// of its code in steady state (50 x 48 every second on the rig, side by side). The cost: the
+/// next start reads those pages from the disk again, so `run` evicts only once the daemon has
+/// run a minute (a daemon restarted again and again, a crash loop or a test, keeps its code
+/// in the cache). A kernel before 5.4 has no `PAGEOUT` (`EINVAL`): `DONTNEED` alone then.
 ///
 /// Only clean file pages: a mapping holding any private copy of a page (`Anonymous:` above
 /// zero in `/proc/self/smaps`, such as the RELRO segment the dynamic linker wrote its
@@ -64,7 +64,7 @@ pub struct Released {
 /// the file's bytes back in place of the copy (a test shows the process then crashes).
 /// Nothing the program holds in memory changes. An error changes nothing but the resident
 /// figure.
-pub fn release_startup_code() -> std::io::Result<Released> {
+pub fn release_startup_code(evict: bool) -> std::io::Result<Released> {
     #[cfg(target_os = "linux")]
     {
         use std::os::unix::fs::MetadataExt;
@@ -94,9 +94,11 @@ pub fn release_startup_code() -> std::io::Result<Released> {
                     Err(std::io::Error::last_os_error())
                 }
             };
-            match advise(libc::MADV_PAGEOUT) {
-                Err(e) if e.raw_os_error() != Some(libc::EINVAL) => return Err(e),
-                _ => {}
+            if evict {
+                match advise(libc::MADV_PAGEOUT) {
+                    Err(e) if e.raw_os_error() != Some(libc::EINVAL) => return Err(e),
+                    _ => {}
+                }
             }
             advise(libc::MADV_DONTNEED)?;
         }
@@ -295,11 +297,19 @@ Rss:                   8 kB
             before > 0,
             "the test binary's code is resident while it runs"
         );
-        let r = release_startup_code().unwrap();
-        assert!(r.mappings >= 2, "code and read-only data: {r:?}");
-        assert!(r.bytes > 0);
-        let (after, copies_after) = exe_read_only_rss();
-        assert!(after < before, "resident code {before} KiB -> {after} KiB");
+        // Unmapped only (the page cache keeps the pages), then evicted as well.
+        for evict in [false, true] {
+            let (before, _) = exe_read_only_rss();
+            let r = release_startup_code(evict).unwrap();
+            assert!(r.mappings >= 2, "code and read-only data: {r:?}");
+            assert!(r.bytes > 0);
+            let (after, _) = exe_read_only_rss();
+            assert!(
+                after < before,
+                "evict {evict}: resident code {before} KiB -> {after} KiB"
+            );
+        }
+        let (_, copies_after) = exe_read_only_rss();
         // The private copies (the relocated RELRO segment) were not touched: dropping them
         // would have put the file's unrelocated bytes back, and this process would crash on
         // its next call through the GOT or a vtable.

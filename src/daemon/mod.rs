@@ -631,7 +631,9 @@ fn spawn_poller(config: &Config, tx: mpsc::Sender<Sweep>, options: &Options) -> 
 /// and `POST /-/reload` reload.
 pub async fn run(options: Options, config: Config) -> anyhow::Result<()> {
     let daemon = Daemon::start(config, options).await?;
-    release_startup_code("the start");
+    // Not evicted from the page cache yet: a daemon restarted within its first minute (a
+    // crash loop) would read its code from the disk at every start.
+    release_startup_code("the start", false);
     // The start goes on after `start` returns: the rules warm their baselines from the store
     // at each entity's first point, the writer reads ahead for its first seal. Their code is
     // given back once a whole minute after the start is stored for every switch (the
@@ -641,7 +643,7 @@ pub async fn run(options: Options, config: Config) -> anyhow::Result<()> {
     tokio::spawn(async move {
         while sealed.changed().await.is_ok() {
             if sealed.borrow_and_update().is_some_and(|t| t >= minute_in) {
-                release_startup_code("the start's first minute");
+                release_startup_code("the start's first minute", true);
                 break;
             }
         }
@@ -652,8 +654,8 @@ pub async fn run(options: Options, config: Config) -> anyhow::Result<()> {
 /// Gives back the executable's pages that `after` ran and the steady state does not
 /// (`crate::mem::release_startup_code`): called by `run` once the daemon has started, again
 /// once its first whole minute is stored, and after each reload.
-pub(crate) fn release_startup_code(after: &str) {
-    match crate::mem::release_startup_code() {
+pub(crate) fn release_startup_code(after: &str, evict: bool) {
+    match crate::mem::release_startup_code(evict) {
         Ok(r) => debug!(
             mappings = r.mappings,
             file_mib_before = r.file_kib_before / 1024,

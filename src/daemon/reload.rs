@@ -52,7 +52,7 @@ impl Daemon {
         let now = jiff::Timestamp::now().as_second();
         let tried = self.try_reload().await;
         // Loading and checking the files ran code the steady state does not.
-        super::release_startup_code("the reload");
+        super::release_startup_code("the reload", true);
         match tried {
             Ok(summary) => {
                 self.reload_status.record(true, now);
