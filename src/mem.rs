@@ -193,11 +193,7 @@ fn mapping_header(line: &str) -> Option<Option<MappingHeader>> {
 fn file_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("RssFile:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
+        .and_then(|s| crate::process::status_kib(&s, "RssFile:"))
         .unwrap_or(0)
 }
 

@@ -110,7 +110,7 @@ fn stat_fields(stat: &str) -> Option<StatFields> {
 }
 
 /// A `Key:  123 kB` line of `/proc/PID/status`, in KiB.
-fn status_kib(status: &str, key: &str) -> Option<u64> {
+pub(crate) fn status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
         .find_map(|l| l.strip_prefix(key))?
