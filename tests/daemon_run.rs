@@ -86,6 +86,31 @@ fn run_polls_serves_reloads_and_stores() {
             .is_some_and(|(_, b)| metric(&b, "process_cpu_seconds_total").is_some_and(|c| c > cpu))
     });
 
+    // Another connection (a `sqlite3` shell, an import's merge) holds the store's write lock
+    // for 3.5 s, longer than a poll interval (2 s) and shorter than the store's busy timeout
+    // (5 s): the writer waits for it and counts that apart from its own write time.
+    let db = dir.path().join("var/bandwatch.db");
+    let waited = metric(&body, "bandwatch_store_write_lock_wait_seconds_total").unwrap();
+    let wrote = metric(&body, "bandwatch_store_write_seconds_sum").unwrap();
+    let shell = rusqlite::Connection::open(&db).unwrap();
+    shell.execute_batch("BEGIN IMMEDIATE").unwrap();
+    std::thread::sleep(Duration::from_millis(3500));
+    shell.execute_batch("COMMIT").unwrap();
+    drop(shell);
+    wait_for("the wait for the lock on /metrics", 20, || {
+        http_get(http, "/metrics").is_some_and(|(_, b)| {
+            metric(&b, "bandwatch_store_write_lock_wait_seconds_total")
+                .is_some_and(|w| w - waited >= 1.0)
+        })
+    });
+    let (_, b) = http_get(http, "/metrics").unwrap();
+    let waited = metric(&b, "bandwatch_store_write_lock_wait_seconds_total").unwrap() - waited;
+    let wrote = metric(&b, "bandwatch_store_write_seconds_sum").unwrap() - wrote;
+    assert!(
+        waited <= 3.6 && wrote < waited,
+        "waited {waited} s, wrote {wrote} s"
+    );
+
     // A broken file on SIGHUP: rejected, the daemon keeps running with the old config.
     std::fs::write(&cfg, format!("{text}\n[[switch]\n")).unwrap();
     signal(&daemon.0, "HUP");

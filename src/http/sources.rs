@@ -101,7 +101,7 @@ impl MetricsSource for StoreSource {
         e.family(
             "bandwatch_store_write_seconds",
             MetricType::Histogram,
-            "Time spent in store write transactions.",
+            "Time store write transactions held the write lock (SQLite; the whole write on PostgreSQL).",
         );
         e.histogram(
             "bandwatch_store_write_seconds",
@@ -109,6 +109,16 @@ impl MetricsSource for StoreSource {
             &[],
             m.write_seconds_total(),
             m.transactions_total.get(),
+        );
+        e.family(
+            "bandwatch_store_write_lock_wait_seconds_total",
+            MetricType::Counter,
+            "Time store writes waited for the SQLite write lock another connection held (an import, a shell); 0 on PostgreSQL.",
+        );
+        e.sample(
+            "bandwatch_store_write_lock_wait_seconds_total",
+            &[],
+            m.lock_wait_seconds_total(),
         );
         e.family(
             "bandwatch_store_queue_depth",

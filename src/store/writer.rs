@@ -596,7 +596,6 @@ impl Worker {
         }
         let mut backoff = StdDuration::from_millis(100);
         loop {
-            let started = Instant::now();
             let metrics = self.metrics.clone();
             self.ensure_ingest();
             let Some(ingest) = self.ingest.as_mut() else {
@@ -606,9 +605,8 @@ impl Worker {
             match ingest.write_batch(&batch, &metrics, flush_open) {
                 Ok(n) => {
                     let m = &self.metrics;
-                    let took = started.elapsed();
-                    m.write_micros_total.add(took.as_micros() as u64);
                     let tx = ingest.last_tx();
+                    m.tx_times(tx);
                     waited_long(&self.path, tx.waited, "writing sweeps");
                     held_long(&self.path, tx.held, "writing sweeps");
                     m.transactions_total.inc();
