@@ -164,3 +164,58 @@ fn a_prefix_customer_has_a_report_row_a_status_and_money() {
     );
     assert!(rows.iter().all(|r| r[0] != "customer:tenant-b"), "{csv}");
 }
+
+/// Flow writes are timed like sweeps on `/metrics`: the time a flow write held SQLite's
+/// write lock counts as write time, and the time it waited for a lock another connection
+/// held (an import's merge, a `sqlite3` shell) as lock wait, not as write time.
+#[test]
+fn a_flow_write_tells_its_wait_for_the_lock_from_its_write_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bandwatch.toml");
+    std::fs::write(&path, CONFIG).unwrap();
+    let config = config::load(&path).unwrap().config;
+    let store = Store::open_in(&config.daemon.data_dir, &config.retention).unwrap();
+    let writer = store.writer(Arc::new(config.topology.clone())).unwrap();
+    let metrics = writer.metrics();
+    let slot = |t: i64| FlowSlot {
+        kind: bandwatch::store::EntityKind::Customer,
+        name: "tenant-a".into(),
+        slot_start: t,
+        in_octets: 6_000,
+        out_octets: 100_000,
+        in_packets: 10,
+        out_packets: 100,
+        covered_ms: 60_000,
+        shard: None,
+    };
+    let start = day("2026-11-01");
+    writer.submit_flows(vec![slot(start)]).unwrap();
+    writer.flush().unwrap();
+    let (tx0, held0, wait0) = (
+        metrics.transactions_total.get(),
+        metrics.write_seconds_total(),
+        metrics.lock_wait_seconds_total(),
+    );
+    assert_eq!(tx0, 1);
+    assert!(held0 > 0.0, "a flow write adds its time: {held0}");
+    assert!(wait0 < 0.5, "nothing held the lock: {wait0}");
+
+    // Another connection holds the write lock for 1.5 s while flow slots arrive.
+    let other = rusqlite::Connection::open(config.daemon.data_dir.join("bandwatch.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (go, ready) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        go.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        other.execute_batch("COMMIT").unwrap();
+    });
+    ready.recv().unwrap();
+    writer.submit_flows(vec![slot(start + 60)]).unwrap();
+    writer.flush().unwrap();
+    holder.join().unwrap();
+    let waited = metrics.lock_wait_seconds_total() - wait0;
+    let held = metrics.write_seconds_total() - held0;
+    assert_eq!(metrics.transactions_total.get(), 2);
+    assert!((1.3..2.5).contains(&waited), "lock wait {waited} s");
+    assert!(held > 0.0 && held < 1.0, "write time {held} s");
+}

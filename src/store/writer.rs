@@ -653,6 +653,10 @@ impl Worker {
             };
             match ingest.write_flows(slots, &metrics) {
                 Ok(_) => {
+                    let tx = ingest.last_tx();
+                    self.metrics.tx_times(tx);
+                    waited_long(&self.path, tx.waited, "writing flow slots");
+                    held_long(&self.path, tx.held, "writing flow slots");
                     let until = slots.iter().map(|s| s.slot_start + 60).max().unwrap_or(0);
                     self.seal.flows_stored(until.saturating_mul(1000));
                     self.seal.publish(ingest.newest_ms());

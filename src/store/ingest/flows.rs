@@ -5,7 +5,9 @@
 //! transaction. A slot with a shard claims its (series, minute, shard) first: the other
 //! daemon of an HA pair finds it taken, and its slot is a duplicate (not added).
 
-use rusqlite::params;
+use std::path::Path;
+
+use rusqlite::{Transaction, params};
 
 use super::{Ingest, M5_MS, SLOT_MS};
 use crate::hash::FastMap;
@@ -17,28 +19,28 @@ use crate::store::metrics::WriterMetrics;
 
 impl Ingest {
     /// Adds flow slots into their customers' and product lines' series (created if
-    /// missing); returns how many.
+    /// missing), in one write transaction timed like a batch of sweeps
+    /// ([`Ingest::last_tx`]); returns how many.
     pub(crate) fn write_flows(
         &mut self,
         slots: &[FlowSlot],
         metrics: &WriterMetrics,
     ) -> Result<usize, StoreError> {
-        let mut conn = self.take_conn()?;
-        let res = self.write_flows_in(&mut conn, slots, metrics);
-        self.conn = Some(conn);
-        res
+        self.with_write_tx(
+            "starting a flow write",
+            "committing a flow write",
+            |me, tx, path| me.write_flows_in(tx, path, slots, metrics),
+        )
     }
 
     fn write_flows_in(
         &mut self,
-        conn: &mut rusqlite::Connection,
+        tx: &Transaction<'_>,
+        path: &Path,
         slots: &[FlowSlot],
         metrics: &WriterMetrics,
     ) -> Result<usize, StoreError> {
-        let path = self.path.clone();
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .ctx(&path, "starting a flow write")?;
+        let path = path.to_path_buf();
         let mut ids: FastMap<(EntityKind, &str), i64> = FastMap::default();
         let mut slot_rows: FastMap<(i64, i64), Acc> = FastMap::default();
         let mut m5: FastMap<(i64, i64), Acc> = FastMap::default();
@@ -104,19 +106,18 @@ impl Ingest {
             self.sealed_slot = Some(min_start_ms.div_euclid(SLOT_MS));
             self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
         }
-        write_buckets(&tx, &path, Table::Slot, &slot_rows)?;
+        write_buckets(tx, &path, Table::Slot, &slot_rows)?;
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
         let mut coarse = Coarse::default();
-        let late = write_5m(&tx, &path, &m5, sealed_5m, &mut coarse, false)?;
+        let late = write_5m(tx, &path, &m5, sealed_5m, &mut coarse, false)?;
         metrics.late_samples_total.add(late);
-        coarse.write(&tx, &path)?;
-        self.seal(&tx)?;
+        coarse.write(tx, &path)?;
+        self.seal(tx)?;
         tx.execute(
             "INSERT OR REPLACE INTO meta(key, value) VALUES ('newest_ms', ?1)",
             [self.newest_ms.to_string()],
         )
         .ctx(&path, "writing the store's state")?;
-        tx.commit().ctx(&path, "committing a flow write")?;
         Ok(slots.len())
     }
 }
