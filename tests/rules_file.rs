@@ -308,6 +308,26 @@ fn nonsense_combinations_are_refused() {
             "rule[0].deviation_cap: `deviation_cap` caps the margin of `deviation` where `season_strength` finds no rhythm: it needs both",
         ),
         (
+            "kind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 1.2\nmin_delta = 0\ndeviation = 10\nbaseline = \"seasonal\"\nseason_strength = 0.5\ndeviation_cap = 2\ndeviation_cap_below = 0.8",
+            "rules.toml:13:23: rule[0].deviation_cap_below: must be a share of the variance above 0 and at most `season_strength` (0.5), like 0.3, got 0.8",
+        ),
+        (
+            "kind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 1.2\nmin_delta = 0\ndeviation = 10\nbaseline = \"seasonal\"\nseason_strength = 0.5\ndeviation_cap_below = 0.3",
+            "rule[0].deviation_cap_below: `deviation_cap_below` says where `deviation_cap` applies: it needs it",
+        ),
+        (
+            "kind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 1.2\nmin_delta = 0\nbaseline = \"seasonal\"\nseason_strength = 0.5\nstrength_points = 6",
+            "rule[0].strength_points: must be an odd number of points from 1 to 25 (each point's and as many on each side), like 7, got 6",
+        ),
+        (
+            "kind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 1.2\nmin_delta = 0\nbaseline = \"seasonal\"\nstrength_points = 7",
+            "rule[0].strength_points: `strength_points` is for the gate's measure: it needs `season_strength`",
+        ),
+        (
+            "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\nstrength_points = 7",
+            "rule[0].strength_points: `strength_points` does not apply here",
+        ),
+        (
             "kind = \"absent\"\nscope = \"switch\"\nfor = \"3m\"\nfor_points = 2",
             "rule[0].for_points: `for_points` does not apply to absent rules",
         ),
@@ -475,6 +495,10 @@ metric = "value"
 baseline = "seasonal"
 season_strength = 0.3
 season_points = 3
+strength_points = 7
+deviation = 5
+deviation_cap = 2
+deviation_cap_below = 0.2
 smooth = "30m"
 smooth_points = 3
 compare = "smoothed"
@@ -490,6 +514,9 @@ notify = []
             assert_eq!(m.smooth_points, Some(3));
             assert_eq!(m.baseline.season_strength, Some(0.3));
             assert_eq!(m.baseline.season_points, Some(3));
+            assert_eq!(m.baseline.strength_points, Some(7));
+            assert_eq!(m.deviation_cap, Some(2.0));
+            assert_eq!(m.deviation_cap_below, Some(0.2));
             assert!(m.smoothed_baseline);
         }
         other => panic!("expected a spike, got {other:?}"),

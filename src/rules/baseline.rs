@@ -47,6 +47,10 @@ pub struct Baseline {
     /// every slot of the history instead (where a rule's `deviation_cap` applies).
     #[serde(default)]
     pub pooled: bool,
+    /// Where pooled: the share of the variance the season explained (the gate's measure),
+    /// which says whether a rule's `deviation_cap` applies (`deviation_cap_below`).
+    #[serde(default)]
+    pub season_share: Option<f64>,
 }
 
 /// The median and spread of a sorted slice. The spread is the interquartile range / 1.349;
@@ -206,6 +210,35 @@ fn moving_median(values: &[Option<f64>], half: usize) -> Vec<Option<f64>> {
         out.fill(m);
     }
     out
+}
+
+/// For the season-strength measure on a series polled more slowly than the slots
+/// (`strength_points`): each known value replaced by the mean of the known values within
+/// `reach` places either side of it (itself included); unknown places stay unknown.
+fn neighbour_means(values: &[Option<f64>], reach: usize) -> Vec<Option<f64>> {
+    // Prefix sums of the known values and of their count.
+    let mut sum = Vec::with_capacity(values.len() + 1);
+    let mut count = Vec::with_capacity(values.len() + 1);
+    let (mut s, mut c) = (0.0f64, 0u32);
+    sum.push(s);
+    count.push(c);
+    for v in values {
+        if let Some(x) = v {
+            s += x;
+            c += 1;
+        }
+        sum.push(s);
+        count.push(c);
+    }
+    let n = values.len();
+    (0..n)
+        .map(|i| {
+            values[i]?;
+            let (lo, hi) = (i.saturating_sub(reach), (i + reach + 1).min(n));
+            let k = count[hi] - count[lo];
+            Some((sum[hi] - sum[lo]) / f64::from(k.max(1)))
+        })
+        .collect()
 }
 
 /// [`SHARE_OUTLIER`] robust spreads (the median absolute deviation x 1.4826) of `values`
@@ -483,6 +516,7 @@ impl BaselineCache {
             range: s.range,
             fallback: Some(note),
             pooled: false,
+            season_share: None,
         })
     }
 
@@ -505,6 +539,7 @@ impl BaselineCache {
             range: self.recent.range()?,
             fallback: None,
             pooled: false,
+            season_share: None,
         })
     }
 
@@ -560,6 +595,7 @@ impl BaselineCache {
                 crate::format::duration_secs(self.spec.history)
             )),
             pooled: true,
+            season_share: Some(strength),
         }
     }
 
@@ -591,6 +627,14 @@ impl BaselineCache {
         let means: Vec<Option<f64>> = (first..abs)
             .map(|s| ring.mean(s).map(|m| m - shift))
             .collect();
+        let means = match self.spec.strength_points {
+            Some(n) if n > 1 && self.step > self.spec.bucket => {
+                let steps = i64::from((n - 1) / 2);
+                let reach = (steps * self.step + self.spec.bucket / 2) / self.spec.bucket;
+                neighbour_means(&means, reach.max(1) as usize)
+            }
+            _ => means,
+        };
         // The level, in two passes. A median of one season's raw slots is no robust level on a
         // rhythmic series (its values spread over the rhythm's whole range, so each low slot in
         // the window moves the median a long way): first a rough level, and the time of day's
@@ -749,6 +793,7 @@ impl BaselineCache {
             range,
             fallback: None,
             pooled: false,
+            season_share: None,
         })
     }
 }
@@ -792,6 +837,7 @@ mod tests {
             warmup: None,
             season_strength: None,
             season_points: None,
+            strength_points: None,
         };
         let mut c = BaselineCache::new(spec, Envelope::Upper);
         let mut low = BaselineCache::new(spec, Envelope::Lower);
@@ -854,6 +900,7 @@ mod tests {
             warmup: None,
             season_strength: strength,
             season_points: None,
+            strength_points: None,
         }
     }
 
@@ -1030,6 +1077,7 @@ mod tests {
         let spec = BaselineSpec {
             bucket: 300,
             season_points: Some(3),
+            strength_points: None,
             ..spec(None)
         };
         let mut pooled = BaselineCache::new(spec, Envelope::Upper);
@@ -1037,6 +1085,7 @@ mod tests {
         let mut plain = BaselineCache::new(
             BaselineSpec {
                 season_points: None,
+                strength_points: None,
                 ..spec
             },
             Envelope::Upper,
@@ -1066,5 +1115,46 @@ mod tests {
         assert_eq!(single.at(noon).unwrap().value, 130.0);
         // Without `season_points`, the slot alone at any poll interval.
         assert_eq!(plain.at(noon).unwrap().value, 130.0);
+    }
+    /// `strength_points`: an hourly series (5-minute slots, one point every twelve) with a
+    /// daily rhythm under loud noise. Its single points hide the rhythm from the gate's
+    /// measure; the mean of seven points (three hours either side) shows it, so the seasonal
+    /// baseline stays on. A series without a rhythm still scores about 0 on the means.
+    #[test]
+    fn an_hourly_series_measures_its_rhythm_on_the_means_of_its_points() {
+        let spec = |points: Option<u32>| BaselineSpec {
+            bucket: 300,
+            strength_points: points,
+            ..self::spec(Some(0.6))
+        };
+        // A uniform pseudo-random number in [-1, 1) (a fixed sequence).
+        let mut seed = 12345u64;
+        let mut noise = move || {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        };
+        let mut rhythm: Vec<(i64, f64)> = Vec::new();
+        let mut flat: Vec<(i64, f64)> = Vec::new();
+        for h in 0..(8 * 24) {
+            let day = (2.0 * std::f64::consts::PI * (h % 24) as f64 / 24.0).sin();
+            rhythm.push((h * 3600, 100.0 + 20.0 * day + 30.0 * noise()));
+            flat.push((h * 3600, 100.0 + 30.0 * noise()));
+        }
+        let share = |points: Option<u32>, series: &[(i64, f64)]| {
+            let mut c = BaselineCache::new(spec(points), Envelope::Lower);
+            c.set_step(Some(3600));
+            for &(t, v) in series {
+                c.push(t, v);
+            }
+            let t: i64 = 8 * 86400;
+            let s = c.season_share(t.div_euclid(300)).unwrap();
+            (s, c.at(t).unwrap().pooled)
+        };
+        let (raw, raw_pooled) = share(None, &rhythm);
+        let (smooth, smooth_pooled) = share(Some(7), &rhythm);
+        assert!(raw < 0.6 && raw_pooled, "single points: {raw}");
+        assert!(smooth >= 0.6 && !smooth_pooled, "means of 7: {smooth}");
+        let (none, none_pooled) = share(Some(7), &flat);
+        assert!(none < 0.3 && none_pooled, "no rhythm: {none}");
     }
 }

@@ -546,7 +546,13 @@ fn unknown_reason(p: &Point, rule: &Rule) -> Cow<'static, str> {
 fn robust_margin(m: &Margin, deviation: f64, b: &Baseline, spike: bool) -> f64 {
     let margin = deviation * b.spread;
     match m.deviation_cap {
-        Some(cap) if b.pooled && b.value > 0.0 => {
+        Some(cap)
+            if b.pooled
+                && b.value > 0.0
+                && m
+                    .deviation_cap_below
+                    .is_none_or(|below| b.season_share.is_some_and(|s| s < below)) =>
+        {
             let ratio = if spike {
                 (cap - 1.0) * b.value
             } else {
@@ -624,6 +630,7 @@ mod tests {
                 warmup: None,
                 season_strength: None,
                 season_points: None,
+                strength_points: None,
             },
             factor,
             min_delta,
@@ -637,6 +644,7 @@ mod tests {
             level_points: None,
             burst_factor: None,
             deviation_cap: None,
+            deviation_cap_below: None,
         }
     }
 
@@ -648,6 +656,7 @@ mod tests {
             range,
             fallback: None,
             pooled: false,
+            season_share: None,
         }
     }
 
@@ -732,6 +741,7 @@ mod tests {
         ));
         let capped = Margin {
             deviation_cap: Some(2.0),
+            deviation_cap_below: None,
             ..plain
         };
         // The limit is where the cap and the range meet: below 50 (and below 70).
@@ -774,6 +784,38 @@ mod tests {
         assert!(matches!(
             margin_verdict(&capped, capped.factor, &seasonal, 40.0, false),
             Verdict::False(_)
+        ));
+    }
+
+    /// `deviation_cap_below`: the cap applies where the gate's measure found no rhythm at all
+    /// (below the threshold), not where a weak rhythm was pooled (at or above it), and not
+    /// where the measure is unknown.
+    #[test]
+    fn the_cap_applies_only_below_its_share() {
+        let base = baseline(100.0, 9.0, (70.0, 130.0));
+        let at = |share: Option<f64>| Baseline {
+            pooled: true,
+            season_share: share,
+            ..base.clone()
+        };
+        let capped = Margin {
+            deviation_cap: Some(2.0),
+            deviation_cap_below: Some(0.3),
+            ..margin(1.2, 0.0, Some(10.0), true)
+        };
+        let verdict = |b: &Baseline| margin_verdict(&capped, capped.factor, b, 40.0, false);
+        assert!(matches!(verdict(&at(Some(0.1))), Verdict::True(_)));
+        assert!(matches!(verdict(&at(Some(0.3))), Verdict::False(_)));
+        assert!(matches!(verdict(&at(Some(0.6))), Verdict::False(_)));
+        assert!(matches!(verdict(&at(None)), Verdict::False(_)));
+        // Without the key, wherever the gate pooled.
+        let anywhere = Margin {
+            deviation_cap_below: None,
+            ..capped
+        };
+        assert!(matches!(
+            margin_verdict(&anywhere, anywhere.factor, &at(Some(0.6)), 40.0, false),
+            Verdict::True(_)
         ));
     }
 }

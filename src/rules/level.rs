@@ -116,6 +116,7 @@ mod tests {
             range: (v / 2.0, v * 2.0),
             fallback: None,
             pooled: false,
+            season_share: None,
         }
     }
 

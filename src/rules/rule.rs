@@ -282,6 +282,15 @@ pub struct BaselineSpec {
     /// lowest (drop) of the slot and its two neighbours, whatever the poll interval.
     #[serde(default)]
     pub season_points: Option<u32>,
+    /// Seasonal with `season_strength` only (`strength_points`, an odd number): on a series
+    /// polled more slowly than the slots (an hourly poll against 5-minute slots: one point
+    /// every twelve slots), the gate's measure is taken on the mean of each point and its
+    /// (n - 1) / 2 neighbours either side, not on the single points. One point an hour carries
+    /// all of its noise, which a 5-minute series' rhythm is not measured against; the drops
+    /// the rule is for last hours, and over hours the noise averages out while the rhythm
+    /// does not. `None`: the points as they are.
+    #[serde(default)]
+    pub strength_points: Option<u32>,
 }
 
 /// The margins of a spike or drop: relative AND absolute, plus an optional robust spread.
@@ -305,6 +314,13 @@ pub struct Margin {
     /// `unprecedented` still apply, and a seasonal baseline keeps its spreads. `None`: no cap.
     #[serde(default)]
     pub deviation_cap: Option<f64>,
+    /// Optional (`deviation_cap_below`, a share of the variance, at most `season_strength`):
+    /// `deviation_cap` applies only where the gate's measure is below this, on series with no
+    /// rhythm at all; between it and `season_strength` the pooled baseline keeps its full
+    /// `deviation` margin (a series with a weak rhythm, whose quiet hours pooled with its busy
+    /// ones would make a capped margin fire every night). `None`: wherever the gate pools.
+    #[serde(default)]
+    pub deviation_cap_below: Option<f64>,
     /// Optional: and beyond every comparable past value (above the highest for a spike, below
     /// the lowest for a drop), so that a level the series has had before never fires.
     pub unprecedented: bool,

@@ -232,6 +232,31 @@ impl Validator<'_, '_, '_> {
             Some(c) => Some(*c.get_ref()),
             None => None,
         };
+        let gate = r.season_strength.as_ref().map(|g| *g.get_ref());
+        let deviation_cap_below = match &r.deviation_cap_below {
+            Some(c) if r.deviation_cap.is_none() => {
+                self.err(
+                    c,
+                    "deviation_cap_below",
+                    "`deviation_cap_below` says where `deviation_cap` applies: it needs it",
+                );
+                None
+            }
+            Some(c) if !(*c.get_ref() > 0.0 && gate.is_some_and(|g| *c.get_ref() <= g)) => {
+                self.err(
+                    c,
+                    "deviation_cap_below",
+                    format!(
+                        "must be a share of the variance above 0 and at most `season_strength` ({}), like 0.3, got {}",
+                        gate.unwrap_or(0.0),
+                        c.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(c) => Some(*c.get_ref()),
+            None => None,
+        };
         if history > 400 * 86400
             && let Some(h) = &r.history
         {
@@ -342,6 +367,29 @@ impl Validator<'_, '_, '_> {
             Some(p) => Some(*p.get_ref() as u32),
             None => None,
         };
+        let strength_points = match &r.strength_points {
+            Some(p) if r.season_strength.is_none() => {
+                self.err(
+                    p,
+                    "strength_points",
+                    "`strength_points` is for the gate's measure: it needs `season_strength`",
+                );
+                None
+            }
+            Some(p) if !(1..=MAX_SEASON_POINTS).contains(p.get_ref()) || p.get_ref() % 2 == 0 => {
+                self.err(
+                    p,
+                    "strength_points",
+                    format!(
+                        "must be an odd number of points from 1 to {MAX_SEASON_POINTS} (each point's and as many on each side), like 7, got {}",
+                        p.get_ref()
+                    ),
+                );
+                None
+            }
+            Some(p) => Some(*p.get_ref() as u32),
+            None => None,
+        };
         let level_points = match &r.level_points {
             Some(p) if kind != BaselineKind::Seasonal => {
                 self.err(
@@ -407,11 +455,13 @@ impl Validator<'_, '_, '_> {
                 warmup,
                 season_strength,
                 season_points,
+                strength_points,
             },
             factor,
             min_delta,
             deviation,
             deviation_cap,
+            deviation_cap_below,
             unprecedented: r.unprecedented.as_ref().is_some_and(|u| *u.get_ref()),
             smooth: self.positive(&r.smooth, "smooth"),
             smooth_points,

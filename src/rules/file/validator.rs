@@ -105,11 +105,13 @@ impl Validator<'_, '_, '_> {
         not_for!(min_delta, margin_kind, why_margin);
         not_for!(deviation, margin_kind, why_margin);
         not_for!(deviation_cap, margin_kind, why_margin);
+        not_for!(deviation_cap_below, margin_kind, why_margin);
         not_for!(unprecedented, margin_kind, why_margin);
         not_for!(smooth, margin_kind, why_margin);
         not_for!(smooth_points, margin_kind, why_margin);
         not_for!(season_strength, margin_kind, why_margin);
         not_for!(season_points, margin_kind, why_margin);
+        not_for!(strength_points, margin_kind, why_margin);
         not_for!(level_points, margin_kind, why_margin);
         not_for!(burst_factor, margin_kind, why_margin);
         not_for!(warmup, margin_kind, why_margin);
