@@ -353,8 +353,12 @@ def combinations(start, grid):
             r["inhibited_by"] = [n for n in names if n != r["name"]]
             # `deviation_cap` acts only where the gate finds no rhythm: without a gate the
             # combination is the same as without the cap (and bandwatch refuses the pair).
+            # The same for the keys that only say how the gate or the cap works.
             if "season_strength" not in r:
                 r.pop("deviation_cap", None)
+                r.pop("strength_points", None)
+            if "deviation_cap" not in r:
+                r.pop("deviation_cap_below", None)
         yield " ".join(label), rules
 
 

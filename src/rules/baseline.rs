@@ -44,7 +44,8 @@ pub struct Baseline {
     /// Set when it is a conservative fallback: what was used instead, for the alert text.
     pub fallback: Option<String>,
     /// Set when a seasonal baseline's gate (`season_strength`) found no rhythm and pooled
-    /// every slot of the history instead (where a rule's `deviation_cap` applies).
+    /// every slot of the history instead (where a rule's `deviation_cap` applies, below its
+    /// `deviation_cap_below` if set).
     #[serde(default)]
     pub pooled: bool,
     /// Where pooled: the share of the variance the season explained (the gate's measure),

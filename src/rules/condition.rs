@@ -540,7 +540,8 @@ fn unknown_reason(p: &Point, rule: &Rule) -> Cow<'static, str> {
 }
 
 /// The robust margin of `deviation` spreads; where the gate found no rhythm (a pooled
-/// baseline), capped (`deviation_cap`) at what takes a value beyond that ratio of a positive
+/// baseline whose measure is below `deviation_cap_below`, when set), capped (`deviation_cap`)
+/// at what takes a value beyond that ratio of a positive
 /// baseline: a spike above `cap` x baseline, a drop below baseline / `cap`, is far enough
 /// whatever the spread.
 fn robust_margin(m: &Margin, deviation: f64, b: &Baseline, spike: bool) -> f64 {
