@@ -1131,7 +1131,9 @@ mod tests {
         // A uniform pseudo-random number in [-1, 1) (a fixed sequence).
         let mut seed = 12345u64;
         let mut noise = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 11) as f64 / (1u64 << 52) as f64 - 1.0
         };
         let mut rhythm: Vec<(i64, f64)> = Vec::new();

@@ -550,8 +550,7 @@ fn robust_margin(m: &Margin, deviation: f64, b: &Baseline, spike: bool) -> f64 {
         Some(cap)
             if b.pooled
                 && b.value > 0.0
-                && m
-                    .deviation_cap_below
+                && m.deviation_cap_below
                     .is_none_or(|below| b.season_share.is_some_and(|s| s < below)) =>
         {
             let ratio = if spike {
