@@ -408,6 +408,8 @@ impl BaselineCache {
         if step != self.step {
             self.step = step;
             self.cached = None;
+            // The gate's measure depends on the step where `strength_points` is set.
+            self.strength = None;
             // Several points a slot: the slots hold means, coded in 16 bits.
             self.expect_step(step);
         }
