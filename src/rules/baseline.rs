@@ -44,14 +44,18 @@ pub struct Baseline {
     /// Set when it is a conservative fallback: what was used instead, for the alert text.
     pub fallback: Option<String>,
     /// Set when a seasonal baseline's gate (`season_strength`) found no rhythm and pooled
-    /// every slot of the history instead (where a rule's `deviation_cap` applies, below its
-    /// `deviation_cap_below` if set).
-    #[serde(default)]
-    pub pooled: bool,
-    /// Where pooled: the share of the variance the season explained (the gate's measure),
-    /// which says whether a rule's `deviation_cap` applies (`deviation_cap_below`).
+    /// every slot of the history instead: the share of the variance the season explained
+    /// (the gate's measure). A rule's `deviation_cap` applies there, below its
+    /// `deviation_cap_below` if set.
     #[serde(default)]
     pub season_share: Option<f64>,
+}
+
+impl Baseline {
+    /// Whether the gate pooled every slot of the history (see `season_share`).
+    pub fn pooled(&self) -> bool {
+        self.season_share.is_some()
+    }
 }
 
 /// The median and spread of a sorted slice. The spread is the interquartile range / 1.349;
@@ -518,7 +522,6 @@ impl BaselineCache {
             samples: s.points,
             range: s.range,
             fallback: Some(note),
-            pooled: false,
             season_share: None,
         })
     }
@@ -541,7 +544,6 @@ impl BaselineCache {
             samples: self.recent.len(),
             range: self.recent.range()?,
             fallback: None,
-            pooled: false,
             season_share: None,
         })
     }
@@ -597,7 +599,6 @@ impl BaselineCache {
                 gate * 100.0,
                 crate::format::duration_secs(self.spec.history)
             )),
-            pooled: true,
             season_share: Some(strength),
         }
     }
@@ -795,7 +796,6 @@ impl BaselineCache {
             samples: seen_periods,
             range,
             fallback: None,
-            pooled: false,
             season_share: None,
         })
     }
@@ -1119,6 +1119,7 @@ mod tests {
         // Without `season_points`, the slot alone at any poll interval.
         assert_eq!(plain.at(noon).unwrap().value, 130.0);
     }
+
     /// `strength_points`: an hourly series (5-minute slots, one point every twelve) with a
     /// daily rhythm under loud noise. Its single points hide the rhythm from the gate's
     /// measure; the mean of seven points (three hours either side) shows it, so the seasonal
@@ -1153,7 +1154,7 @@ mod tests {
             }
             let t: i64 = 8 * 86400;
             let s = c.season_share(t.div_euclid(300)).unwrap();
-            (s, c.at(t).unwrap().pooled)
+            (s, c.at(t).unwrap().pooled())
         };
         let (raw, raw_pooled) = share(None, &rhythm);
         let (smooth, smooth_pooled) = share(Some(7), &rhythm);

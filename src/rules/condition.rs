@@ -548,10 +548,9 @@ fn robust_margin(m: &Margin, deviation: f64, b: &Baseline, spike: bool) -> f64 {
     let margin = deviation * b.spread;
     match m.deviation_cap {
         Some(cap)
-            if b.pooled
-                && b.value > 0.0
-                && m.deviation_cap_below
-                    .is_none_or(|below| b.season_share.is_some_and(|s| s < below)) =>
+            if b.value > 0.0
+                && b.season_share
+                    .is_some_and(|s| m.deviation_cap_below.is_none_or(|below| s < below)) =>
         {
             let ratio = if spike {
                 (cap - 1.0) * b.value
@@ -655,7 +654,6 @@ mod tests {
             samples: 10,
             range,
             fallback: None,
-            pooled: false,
             season_share: None,
         }
     }
@@ -732,7 +730,10 @@ mod tests {
     /// are the stricter, and a seasonal baseline keeps its spreads.
     #[test]
     fn the_cap_lets_a_far_drop_pass_whatever_the_spread() {
-        let pooled = |b: Baseline| Baseline { pooled: true, ..b };
+        let pooled = |b: Baseline| Baseline {
+            season_share: Some(0.0),
+            ..b
+        };
         let b = pooled(baseline(100.0, 9.0, (70.0, 130.0)));
         let plain = margin(1.2, 0.0, Some(10.0), true);
         assert!(matches!(
@@ -780,7 +781,10 @@ mod tests {
             Verdict::False(_)
         ));
         // Where the season is used (not pooled), the spreads decide as without the cap.
-        let seasonal = Baseline { pooled: false, ..b };
+        let seasonal = Baseline {
+            season_share: None,
+            ..b
+        };
         assert!(matches!(
             margin_verdict(&capped, capped.factor, &seasonal, 40.0, false),
             Verdict::False(_)
@@ -789,12 +793,11 @@ mod tests {
 
     /// `deviation_cap_below`: the cap applies where the gate's measure found no rhythm at all
     /// (below the threshold), not where a weak rhythm was pooled (at or above it), and not
-    /// where the measure is unknown.
+    /// where the gate did not pool.
     #[test]
     fn the_cap_applies_only_below_its_share() {
         let base = baseline(100.0, 9.0, (70.0, 130.0));
         let at = |share: Option<f64>| Baseline {
-            pooled: true,
             season_share: share,
             ..base.clone()
         };

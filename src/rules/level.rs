@@ -115,7 +115,6 @@ mod tests {
             samples: 14,
             range: (v / 2.0, v * 2.0),
             fallback: None,
-            pooled: false,
             season_share: None,
         }
     }
