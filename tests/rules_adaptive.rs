@@ -229,6 +229,33 @@ notify = []
     assert_eq!(of(&fired, "never-seen"), vec![180, 210], "{fired:?}");
 }
 
+#[test]
+fn a_big_attack_does_not_raise_a_high_quantile_for_the_next_with_clip_excursions() {
+    // The series above: a 10x attack at hour 180, a 5x one at hour 210. The baseline is the
+    // 0.999 quantile of a week of hourly points, which is their highest: learnt as they were,
+    // the 1000s are that quantile for a week, and 500 is not 1.2 x 1000.
+    let mut v: Vec<f64> = (0..240).map(|i| 100.0 + (i % 5) as f64).collect();
+    for x in &mut v[180..183] {
+        *x = 1000.0;
+    }
+    for x in &mut v[210..213] {
+        *x = 500.0;
+    }
+    let rule = |name: &str, clip: bool| {
+        format!(
+            "[[rule]]\nname = \"{name}\"\nkind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\n\
+             baseline = \"recent\"\nhistory = \"7d\"\nwarmup = \"2d\"\nquantile = 0.999\nfactor = 1.2\n\
+             min_delta = 0\nclip_excursions = {clip}\nclear_for = \"1h\"\nnotify = []\n"
+        )
+    };
+    let rules = rule("plain", false) + &rule("clipped", true);
+    let fired = onsets(&rules, &v);
+    assert_eq!(of(&fired, "plain"), vec![180], "{fired:?}");
+    // Clipped at 1.2 x the limit the first 1000 crossed (1.2 x 104.9, about 126): the week's
+    // highest learnt value is about 151, and 500 is far above 1.2 x that.
+    assert_eq!(of(&fired, "clipped"), vec![180, 210], "{fired:?}");
+}
+
 const BURSTY: &str = r#"
 kind = "spike"
 scope = "series"

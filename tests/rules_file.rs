@@ -328,6 +328,14 @@ fn nonsense_combinations_are_refused() {
             "rule[0].strength_points: `strength_points` does not apply here",
         ),
         (
+            "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\nclip_excursions = true",
+            "rule[0].clip_excursions: `clip_excursions` does not apply here",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nclip_excursions = 1",
+            "rule[0].clip_excursions",
+        ),
+        (
             "kind = \"absent\"\nscope = \"switch\"\nfor = \"3m\"\nfor_points = 2",
             "rule[0].for_points: `for_points` does not apply to absent rules",
         ),
@@ -499,6 +507,7 @@ strength_points = 7
 deviation = 5
 deviation_cap = 2
 deviation_cap_below = 0.2
+clip_excursions = true
 smooth = "30m"
 smooth_points = 3
 compare = "smoothed"
@@ -517,6 +526,7 @@ notify = []
             assert_eq!(m.baseline.strength_points, Some(7));
             assert_eq!(m.deviation_cap, Some(2.0));
             assert_eq!(m.deviation_cap_below, Some(0.2));
+            assert!(m.clip_excursions && !m.unprecedented);
             assert!(m.smoothed_baseline);
         }
         other => panic!("expected a spike, got {other:?}"),

@@ -483,8 +483,10 @@ impl SeriesEval {
 /// the condition holds on) are learnt clipped at the rule's `factor` times the limit the
 /// first of them crossed (divided, for a drop): one excursion moves the envelope by at most
 /// one factor, whatever its height and length, while a series whose tail really grows (a
-/// new peak a little above the last) still learns it. Rules without `unprecedented` learn
-/// every value as it is (their medians and quantiles are not moved by one attack).
+/// new peak a little above the last) still learns it. `clip_excursions` learns them so
+/// without `unprecedented`: a high quantile of a short history (0.999 of three weeks of hourly
+/// points is their highest) is moved by one attack as much as the highest value is. Other
+/// rules learn every value as it is (their medians are not moved by one attack).
 #[derive(Clone, Copy, Debug, Default)]
 struct Excursion {
     /// The limit crossed at the first point of the current excursion.
@@ -497,7 +499,7 @@ impl Excursion {
         let limit = match verdict {
             Verdict::True(Reading {
                 limit: Some(limit), ..
-            }) if m.unprecedented => *self.limit.get_or_insert(*limit),
+            }) if m.unprecedented || m.clip_excursions => *self.limit.get_or_insert(*limit),
             Verdict::True(_) => return value,
             // An unknown point neither ends an excursion nor is part of it.
             Verdict::Unknown(_) => return value,
@@ -635,6 +637,7 @@ mod tests {
             min_delta,
             deviation,
             unprecedented,
+            clip_excursions: false,
             smooth: None,
             smooth_points: None,
             evaluate_after_gap: false,

@@ -324,6 +324,13 @@ pub struct Margin {
     /// Optional: and beyond every comparable past value (above the highest for a spike, below
     /// the lowest for a drop), so that a level the series has had before never fires.
     pub unprecedented: bool,
+    /// Optional (`clip_excursions`): the points the condition holds on are learnt clipped at
+    /// `factor` times the limit the excursion's first point crossed (divided, for a drop), as
+    /// `unprecedented` learns them, without asking for a value beyond every past one. A high
+    /// quantile of an hourly history (0.999 of three weeks is its highest point) is then not
+    /// raised by one attack for the whole history, so the next, smaller one still fires.
+    #[serde(default)]
+    pub clip_excursions: bool,
     /// Optional: compare the median of the points of the last `smooth` seconds instead of the
     /// latest point, for level shifts rather than single outliers.
     pub smooth: Option<i64>,

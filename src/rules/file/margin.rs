@@ -463,6 +463,7 @@ impl Validator<'_, '_, '_> {
             deviation_cap,
             deviation_cap_below,
             unprecedented: r.unprecedented.as_ref().is_some_and(|u| *u.get_ref()),
+            clip_excursions: r.clip_excursions.as_ref().is_some_and(|u| *u.get_ref()),
             smooth: self.positive(&r.smooth, "smooth"),
             smooth_points,
             evaluate_after_gap,
