@@ -385,6 +385,16 @@ fn nonsense_combinations_are_refused() {
             diags.join("\n")
         );
     }
+    // A refused cap is one error: `deviation_cap_below` does not add a second about it.
+    let (rules, diags) = load(
+        "[[rule]]\nname = \"x\"\nnotify = []\nkind = \"drop\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 1.2\nmin_delta = 0\ndeviation = 10\nbaseline = \"seasonal\"\ndeviation_cap = 2\ndeviation_cap_below = 0.3\n",
+    );
+    assert!(rules.is_empty());
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    assert!(
+        diags[0].contains("rule[0].deviation_cap: `deviation_cap` caps"),
+        "{diags:?}"
+    );
 }
 
 #[test]

@@ -242,6 +242,8 @@ impl Validator<'_, '_, '_> {
                 );
                 None
             }
+            // The cap was refused, and its error says why: one error, not a second one here.
+            Some(_) if deviation_cap.is_none() => None,
             Some(c) if !(*c.get_ref() > 0.0 && gate.is_some_and(|g| *c.get_ref() <= g)) => {
                 self.err(
                     c,
