@@ -105,6 +105,19 @@ fn held_long(path: &std::path::Path, took: StdDuration, doing: &str) {
     }
 }
 
+/// Counts one committed write transaction's wait for the lock and the time it held it on
+/// `/metrics`, and logs either when it was long.
+fn record_tx(
+    metrics: &WriterMetrics,
+    path: &std::path::Path,
+    tx: super::ingest::TxTimes,
+    doing: &str,
+) {
+    metrics.tx_times(tx);
+    waited_long(path, tx.waited, doing);
+    held_long(path, tx.held, doing);
+}
+
 /// Says so when a write of sweeps waited a second or more for the store's write lock, which
 /// another connection held (an import's merge, another program on the file): the sweeps
 /// waited in memory meanwhile. Not counted as holding it ([`held_long`]).
@@ -605,10 +618,7 @@ impl Worker {
             match ingest.write_batch(&batch, &metrics, flush_open) {
                 Ok(n) => {
                     let m = &self.metrics;
-                    let tx = ingest.last_tx();
-                    m.tx_times(tx);
-                    waited_long(&self.path, tx.waited, "writing sweeps");
-                    held_long(&self.path, tx.held, "writing sweeps");
+                    record_tx(m, &self.path, ingest.last_tx(), "writing sweeps");
                     m.transactions_total.inc();
                     m.sweeps_written_total.add(batch.len() as u64);
                     m.port_samples_written_total.add(n as u64);
@@ -653,10 +663,12 @@ impl Worker {
             };
             match ingest.write_flows(slots, &metrics) {
                 Ok(_) => {
-                    let tx = ingest.last_tx();
-                    self.metrics.tx_times(tx);
-                    waited_long(&self.path, tx.waited, "writing flow slots");
-                    held_long(&self.path, tx.held, "writing flow slots");
+                    record_tx(
+                        &self.metrics,
+                        &self.path,
+                        ingest.last_tx(),
+                        "writing flow slots",
+                    );
                     let until = slots.iter().map(|s| s.slot_start + 60).max().unwrap_or(0);
                     self.seal.flows_stored(until.saturating_mul(1000));
                     self.seal.publish(ingest.newest_ms());

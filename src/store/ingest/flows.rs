@@ -40,7 +40,6 @@ impl Ingest {
         slots: &[FlowSlot],
         metrics: &WriterMetrics,
     ) -> Result<usize, StoreError> {
-        let path = path.to_path_buf();
         let mut ids: FastMap<(EntityKind, &str), i64> = FastMap::default();
         let mut slot_rows: FastMap<(i64, i64), Acc> = FastMap::default();
         let mut m5: FastMap<(i64, i64), Acc> = FastMap::default();
@@ -64,7 +63,7 @@ impl Ingest {
                     let id: i64 = tx
                         .prepare_cached(sql)
                         .and_then(|mut st| st.query_row(params![s.name, now], |r| r.get(0)))
-                        .ctx(&path, "writing a flow-measured series")?;
+                        .ctx(path, "writing a flow-measured series")?;
                     ids.insert((s.kind, &s.name), id);
                     id
                 }
@@ -76,7 +75,7 @@ impl Ingest {
                          VALUES (?1, ?2, ?3)",
                     )
                     .and_then(|mut st| st.execute(params![sid, s.slot_start, shard]))
-                    .ctx(&path, "claiming a flow minute")?;
+                    .ctx(path, "claiming a flow minute")?;
                 if fresh == 0 {
                     metrics.duplicate_samples_total.inc();
                     continue;
@@ -106,18 +105,18 @@ impl Ingest {
             self.sealed_slot = Some(min_start_ms.div_euclid(SLOT_MS));
             self.sealed_5m = Some(min_start_ms.div_euclid(M5_MS));
         }
-        write_buckets(tx, &path, Table::Slot, &slot_rows)?;
+        write_buckets(tx, path, Table::Slot, &slot_rows)?;
         let sealed_5m = self.sealed_5m.unwrap_or(i64::MIN);
         let mut coarse = Coarse::default();
-        let late = write_5m(tx, &path, &m5, sealed_5m, &mut coarse, false)?;
+        let late = write_5m(tx, path, &m5, sealed_5m, &mut coarse, false)?;
         metrics.late_samples_total.add(late);
-        coarse.write(tx, &path)?;
+        coarse.write(tx, path)?;
         self.seal(tx)?;
         tx.execute(
             "INSERT OR REPLACE INTO meta(key, value) VALUES ('newest_ms', ?1)",
             [self.newest_ms.to_string()],
         )
-        .ctx(&path, "writing the store's state")?;
+        .ctx(path, "writing the store's state")?;
         Ok(slots.len())
     }
 }
