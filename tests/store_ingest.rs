@@ -842,19 +842,33 @@ fn a_restart_reads_the_seals_pages_ahead_and_then_seals_everything_that_came_due
         .query_row("SELECT id FROM series WHERE kind='port'", [], |r| r.get(0))
         .unwrap();
     let sum = |sql: &str| -> i64 { conn.query_row(sql, [port], |r| r.get(0)).unwrap() };
+    // The seal and the move wait for the reader's pass, which runs beside the writes: on a
+    // busy machine it may end after the last sweep was committed. Wait for the hourly rollup
+    // to hold every sealed bucket and the samples to have moved (at most a minute), then
+    // check everything.
+    let sealed_before_mark = || -> i64 {
+        conn.query_row(
+            "SELECT sum(in_octets) FROM rollup_5m WHERE series_id=?1 AND bucket < ?2",
+            [port, b / 300 + 35],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(60);
+    while (sum("SELECT coalesce(sum(in_octets), 0) FROM rollup_1h WHERE series_id=?1")
+        != sealed_before_mark()
+        || sum("SELECT count(*) FROM port_sample_by_series WHERE series_id=?1") < 170)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(StdDuration::from_millis(50));
+    }
     assert_eq!(
         sum("SELECT sum(in_octets) FROM rollup_5m WHERE series_id=?1") as u64,
         total
     );
     // Every 5-minute bucket before the mark (3:00 less the 2-minute grace: 35 buckets) is
     // in the hourly and daily rollups, whichever run wrote it.
-    let sealed: i64 = conn
-        .query_row(
-            "SELECT sum(in_octets) FROM rollup_5m WHERE series_id=?1 AND bucket < ?2",
-            [port, b / 300 + 35],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let sealed = sealed_before_mark();
     assert!(sealed > 0);
     assert_eq!(
         sum("SELECT sum(in_octets) FROM rollup_1h WHERE series_id=?1"),
