@@ -183,6 +183,9 @@ fn handover(pg: Option<(&pg_support::Pg, bandwatch::config::Secret)>) {
         "the kill must come while the first wave fires: {:?}",
         alerts_told(&sink.received())
     );
+    // Which of the pair stores a poll slot first is a race each slot: read a1's count of
+    // slots it found stored by a2 while it still answers.
+    let dups_a1 = metric(http_a1, "bandwatch_store_duplicate_samples_total ").unwrap_or(0.0);
     drop(a1.take()); // SIGKILL: no release, the lease has to expire.
     let killed = std::time::Instant::now();
 
@@ -216,10 +219,14 @@ fn handover(pg: Option<(&pg_support::Pg, bandwatch::config::Secret)>) {
         "{got:?}"
     );
 
-    // The HA pair: a2 found a1's poll slots stored (while both ran), and the shared store
-    // has one sample per poll slot of sim-0000's ports, not two.
+    // The HA pair: each found poll slots the other had stored (while both ran; which one
+    // stores a slot first is a race), and the shared store has one sample per poll slot of
+    // sim-0000's ports, not two.
     let dups = metric(http_a2, "bandwatch_store_duplicate_samples_total ").unwrap_or(0.0);
-    assert!(dups > 0.0, "a2 never met a slot a1 had stored");
+    assert!(
+        dups_a1 + dups > 0.0,
+        "neither of the pair met a slot the other had stored"
+    );
     let sql = "SELECT COUNT(*), MIN(ts), MAX(ts) FROM port_sample WHERE series_id = \
                (SELECT id FROM series WHERE kind = 'port' AND name = 'sim-0000/eth1')";
     let (rows, first, last): (i64, i64, i64) = match &pg {
