@@ -367,6 +367,12 @@ fn demo_plays_the_storyline_writes_the_emails_and_serves_the_status_page() {
     let (code, metrics) = http_get(port, "/metrics").expect("/metrics");
     assert_eq!(code, 200);
     assert!(metrics.contains("bj1-core-a"));
+    // The reboot counted once, for the rebooted switch only.
+    assert!(
+        metrics.contains("bandwatch_poll_reboots_total{switch=\"sh1-access-2\"} 1\n")
+            && metrics.contains("bandwatch_poll_reboots_total{switch=\"bj1-core-a\"} 0\n"),
+        "{metrics}"
+    );
 
     // The same in a real browser (set BANDWATCH_SCREENSHOT=docs/status.png to keep the shot).
     if browser.is_some() {

@@ -22,7 +22,12 @@ struct Agent {
     gets: Mutex<Vec<Vec<Vec<u32>>>>,
     /// (start OIDs, non-repeaters, repetitions) of every GETBULK.
     bulks: Mutex<Vec<Bulk>>,
+    /// A MIB that replaces `mib` once this many more GETBULKs have been answered: a device
+    /// that changes between two requests of one sweep.
+    next_mib: Mutex<Option<(usize, Mib)>>,
 }
+
+type Mib = BTreeMap<Vec<u32>, SnmpValue>;
 
 #[derive(Clone)]
 struct Shared(Arc<Agent>);
@@ -161,6 +166,16 @@ impl SnmpSource for Shared {
                     out.push(vb);
                 }
             }
+            drop(mib);
+            let mut next = self.0.next_mib.lock().unwrap();
+            if let Some((after, _)) = next.as_mut() {
+                *after -= 1;
+                if *after == 0
+                    && let Some((_, m)) = next.take()
+                {
+                    *self.0.mib.lock().unwrap() = m;
+                }
+            }
             Ok(out)
         })
     }
@@ -289,7 +304,7 @@ async fn a_removed_port_is_missing_without_a_walk_every_sweep() {
 
 #[tokio::test]
 async fn reboot_is_one_reset_then_normal_under_new_indexes() {
-    let (agent, mut poller, _m) = setup(&["eth1"]);
+    let (agent, mut poller, metrics) = setup(&["eth1"]);
     agent.uptime(500_000);
     agent.interface(1, "eth1", 1_000_000, true);
     poller.poll().await;
@@ -302,6 +317,7 @@ async fn reboot_is_one_reset_then_normal_under_new_indexes() {
     let r = reading(&s, "eth1");
     assert_eq!((r.quality, r.if_index), (Quality::Reset, 3));
     assert_eq!(r.delta, None);
+    assert_eq!(metrics.reboots.load(Ordering::Relaxed), 1);
     tick().await;
     agent.uptime(310);
     agent.interface(3, "eth1", 6_000, true);
@@ -309,6 +325,63 @@ async fn reboot_is_one_reset_then_normal_under_new_indexes() {
     let r = reading(&s, "eth1");
     assert_eq!(r.quality, Quality::Ok);
     assert_eq!(r.delta.unwrap().in_octets, 1_000);
+}
+
+#[tokio::test]
+async fn a_reboot_between_two_requests_of_one_sweep_is_seen_and_counted() {
+    // Two ports with more unwanted rows between them than a run may read: two GETBULK
+    // runs per sweep.
+    let (agent, mut poller, metrics) = setup(&["eth1", "eth2"]);
+    let others = |a: &Agent, base: u32| {
+        for i in 2..=5 {
+            a.interface(base + i, &format!("other{i}"), 0, true);
+        }
+    };
+    others(&agent, 0);
+    agent.uptime(500_000);
+    agent.interface(1, "eth1", 1_000_000, true);
+    agent.interface(10, "eth2", 2_000_000, true);
+    poller.poll().await;
+    tick().await;
+    agent.uptime(501_000);
+    agent.interface(1, "eth1", 1_100_000, true);
+    agent.interface(10, "eth2", 2_100_000, true);
+    let before = agent.bulks.lock().unwrap().len();
+    let s = poller.poll().await;
+    assert_eq!(reading(&s, "eth2").quality, Quality::Ok);
+    let sent = agent.bulks.lock().unwrap().len() - before;
+    assert_eq!(sent, 2, "two runs a sweep");
+    tick().await;
+
+    // The device reboots after answering the sweep's first GETBULK (eth1's, still with the
+    // old sysUpTime): the second run's answer is the first sign of it.
+    let rebooted = Agent::default();
+    rebooted.uptime(300);
+    rebooted.interface(101, "eth1", 5_000, true);
+    rebooted.interface(110, "eth2", 7_000, true);
+    others(&rebooted, 100);
+    let rebooted = rebooted.mib.into_inner().unwrap();
+    *agent.next_mib.lock().unwrap() = Some((1, rebooted));
+    let s = poller.poll().await;
+    assert!(
+        agent.next_mib.lock().unwrap().is_none(),
+        "the reboot came mid-sweep"
+    );
+    assert_eq!(metrics.reboots.load(Ordering::Relaxed), 1);
+    assert_eq!(metrics.discoveries.load(Ordering::Relaxed), 2);
+    for (port, index) in [("eth1", 101), ("eth2", 110)] {
+        let r = reading(&s, port);
+        assert_eq!((r.quality, r.if_index), (Quality::Reset, index), "{port}");
+    }
+
+    // One reboot, once: the next sweep is normal.
+    tick().await;
+    agent.uptime(310);
+    agent.interface(101, "eth1", 6_000, true);
+    agent.interface(110, "eth2", 9_000, true);
+    let s = poller.poll().await;
+    assert_eq!(reading(&s, "eth2").delta.unwrap().in_octets, 2_000);
+    assert_eq!(metrics.reboots.load(Ordering::Relaxed), 1);
 }
 
 #[tokio::test]

@@ -11,6 +11,9 @@ use crate::poll::{PollMetrics, SwitchMetrics};
 use crate::rules::view::AlertsView;
 use crate::store::WriterMetrics;
 
+/// Reads one counter of a switch's metrics.
+type SwitchCounter = fn(&SwitchMetrics) -> u64;
+
 /// The poller's per-switch metrics.
 pub struct PollSource(pub Arc<PollMetrics>);
 
@@ -77,17 +80,23 @@ impl MetricsSource for PollSource {
                 );
             }
         }
-        e.family(
-            "bandwatch_poll_discoveries_total",
-            MetricType::Counter,
-            "Walks of ifName/ifDescr/ifAlias (start, resets, missing ports, rediscover).",
-        );
-        for (name, m) in &switches {
-            e.sample(
+        let per_switch: [(&str, &str, SwitchCounter); 2] = [
+            (
                 "bandwatch_poll_discoveries_total",
-                &[("switch", name)],
-                get(&m.discoveries) as f64,
-            );
+                "Walks of ifName/ifDescr/ifAlias (start, resets, missing ports, rediscover).",
+                |m| SwitchMetrics::get(&m.discoveries),
+            ),
+            (
+                "bandwatch_poll_reboots_total",
+                "Reboots the poller saw: sysUpTime fell between two sweeps (not its own wrap).",
+                |m| SwitchMetrics::get(&m.reboots),
+            ),
+        ];
+        for (family, help, value) in per_switch {
+            e.family(family, MetricType::Counter, help);
+            for (name, m) in &switches {
+                e.sample(family, &[("switch", name)], value(m) as f64);
+            }
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct SwitchMetrics {
     pub errors: AtomicU64,
     /// Walks of the static columns (discoveries).
     pub discoveries: AtomicU64,
+    /// Reboots seen (sysUpTime fell between sweeps, not by its own wrap).
+    pub reboots: AtomicU64,
     /// How late the last sweep started after its scheduled instant, in microseconds.
     pub last_start_lateness_us: AtomicU64,
     /// The largest start lateness seen, in microseconds.

@@ -415,15 +415,15 @@ impl SwitchPoller {
         let mut results = self.fetch(&self.resolved).await;
 
         // A reboot may have renumbered the ifIndexes: the values just read may belong to other
-        // ports. Learn the names again and read once more before judging anything.
-        let fell = results
-            .iter()
-            .find_map(|(_, r)| r.as_ref().ok())
-            .is_some_and(|f| {
-                self.last_uptime.is_some_and(|prev| {
-                    uptime_fell(prev, f.uptime, f.at_ms.saturating_sub(self.last_at_ms()))
-                })
-            });
+        // ports. Learn the names again and read once more before judging anything. Any answer
+        // counts: a reboot between two requests of this sweep shows only in the later ones.
+        let fell = self.last_uptime.is_some_and(|prev| {
+            let last_at_ms = self.last_at_ms();
+            results
+                .iter()
+                .filter_map(|(_, r)| r.as_ref().ok())
+                .any(|f| uptime_fell(prev, f.uptime, f.at_ms.saturating_sub(last_at_ms)))
+        });
         // A configured port that is not where it was (or nowhere): walk once more now, so a
         // renumbered port is read in this very sweep. At most once per rediscover period.
         let missing = self.ports.iter().any(|p| p.if_index.is_none())
@@ -433,11 +433,14 @@ impl SwitchPoller {
             });
         let paused = self.walk_again_at.is_some_and(|t| Instant::now() < t);
         let missing = missing && !self.missing_rediscovered && !paused;
+        if fell {
+            // Counted and told even when this sweep's walk came first (it was due anyway).
+            self.metrics.reboots.fetch_add(1, Ordering::Relaxed);
+            warn!(switch = %self.switch.name, address = %self.switch.address,
+                walked = discovered_now, "sysUpTime fell (reboot): rediscovering interfaces");
+        }
         if (fell || missing) && !discovered_now {
-            if fell {
-                warn!(switch = %self.switch.name, address = %self.switch.address,
-                    "sysUpTime fell (reboot): rediscovering interfaces");
-            } else {
+            if !fell {
                 self.missing_rediscovered = true;
                 debug!(switch = %self.switch.name, "a port is missing: rediscovering interfaces");
             }
