@@ -242,7 +242,9 @@ fn switch(addr: SocketAddr) -> Switch {
         address: addr.to_string(),
         profile: "default".into(),
         snmp: SnmpProfile {
-            timeout: Duration(std::time::Duration::from_millis(150)),
+            // Long enough for a loaded host to hand over a good answer; each bad one that
+            // is dropped costs this once.
+            timeout: Duration(std::time::Duration::from_millis(1000)),
             retries: 0,
             ..SnmpProfile::default()
         },

@@ -96,21 +96,23 @@ async fn sweeps_start_on_a_fixed_grid_and_a_slow_switch_delays_no_other() {
         .load(Ordering::Relaxed);
     poller.shutdown();
 
-    // Sweeps end 300 ms after their start; starts are 1 s apart, so ends are too: a drift
-    // of 300 ms per sweep would stretch 5 gaps to 6.5 s.
+    // Sweeps end 300 ms after their start; starts are on a 1 s grid, so ends are too: each
+    // end lies within 250 ms of a whole number of seconds after the first (a loaded host may
+    // wake a timer late, or skip a tick that came more than half an interval late). A drift
+    // of 300 ms per sweep leaves the grid at the first gap.
     assert!(steady.len() >= 5, "{steady:?}");
-    let gaps: Vec<f64> = steady
-        .windows(2)
-        .map(|w| (w[1] - w[0]).total(jiff::Unit::Second).unwrap())
+    let offsets: Vec<f64> = steady
+        .iter()
+        .map(|t| (*t - steady[0]).total(jiff::Unit::Second).unwrap())
         .collect();
-    for g in &gaps {
-        assert!((0.8..1.2).contains(g), "not on the grid: {gaps:?}");
+    for o in &offsets {
+        assert!((o - o.round()).abs() < 0.25, "not on the grid: {offsets:?}");
     }
-    let span = (steady[steady.len() - 1] - steady[0])
-        .total(jiff::Unit::Second)
-        .unwrap();
-    let mean = span / (steady.len() - 1) as f64;
-    assert!((mean - 1.0).abs() < 0.05, "drift: mean gap {mean}");
+    let ticks = offsets[offsets.len() - 1].round() as usize;
+    assert!(
+        ticks <= offsets.len(),
+        "more than one tick of the steady switch skipped: {offsets:?}"
+    );
 
     // The stuck switch ran at most one sweep at a time and skipped the ticks it overran.
     assert!(

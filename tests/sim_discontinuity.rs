@@ -48,7 +48,9 @@ fn reading<'a>(s: &'a Sweep, port: &str) -> &'a PortReading {
 fn assert_rate(r: &PortReading, bps: f64) {
     let d = r.delta.unwrap();
     let got = d.in_octets as f64 * 8.0 / d.dt_secs();
-    assert!((got - bps).abs() / bps < 0.01, "{got} bit/s, want {bps}");
+    // Within 3%: answers are stamped as they arrive, and a loaded host hands one over later
+    // than another (the rates checked differ by far more).
+    assert!((got - bps).abs() / bps < 0.03, "{got} bit/s, want {bps}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

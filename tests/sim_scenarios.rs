@@ -2,7 +2,7 @@
 //! scheduler, async-snmp client, counter math) polls it, and each sweep's flags and rates are
 //! checked against the script, computed here independently of the simulator. The scenario
 //! runs at a third of real speed (`time_scale = 1/3`, polls 3 s apart, one per scenario
-//! second) so that timing jitter on a busy machine stays well inside the 1% rate tolerance.
+//! second) so that timing jitter on a busy machine stays well inside the 3% rate tolerance.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -108,12 +108,13 @@ async fn every_scenario_event_yields_the_expected_flags_and_rates() {
     let t0 = Timestamp::now() - fleet.start.elapsed();
 
     // The configuration a user would get from `bandwatch simulate --write-config`, with a
-    // short timeout so that an unreachable switch cannot hold up its next sweep.
+    // short timeout so that an unreachable switch cannot hold up its next sweep (1 s, a
+    // third of the interval: a loaded host's late answer is still an answer).
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bandwatch.toml");
     let text = sim::write_config(&fleet.switches, 6, "3s").replace(
         "timeout = \"2s\"\nretries = 1",
-        "timeout = \"300ms\"\nretries = 0",
+        "timeout = \"1s\"\nretries = 0",
     );
     std::fs::write(&path, text).unwrap();
     let cfg = config::load(&path).unwrap().config;
@@ -142,11 +143,14 @@ async fn every_scenario_event_yields_the_expected_flags_and_rates() {
                     let a = t - d.dt_secs() * SCALE;
                     if constant_over(switch, &p.port, a, *t) {
                         let want = BASE_BPS * factor(switch, &p.port, *t);
+                        // Within 3%: the poller stamps each answer as it arrives, and a
+                        // loaded host may take 30 ms more to hand over one answer of a 3 s
+                        // interval than the other (1%); the events are x5 and x0.1.
                         let err = (d.in_bps() - want).abs() / want;
                         worst = worst.max(err);
-                        assert!(err < 0.01, "{ctx}: in {} vs {want}", d.in_bps());
+                        assert!(err < 0.03, "{ctx}: in {} vs {want}", d.in_bps());
                         let err = (d.out_bps() - want / 2.0).abs() / (want / 2.0);
-                        assert!(err < 0.01, "{ctx}: out {} vs {}", d.out_bps(), want / 2.0);
+                        assert!(err < 0.03, "{ctx}: out {} vs {}", d.out_bps(), want / 2.0);
                         rate_checks += 1;
                     }
                 }
@@ -223,8 +227,10 @@ async fn every_scenario_event_yields_the_expected_flags_and_rates() {
         .map(|(t, _)| *t)
         .collect();
     assert!(timeouts.len() >= 2, "{timeouts:?}");
+    // A sweep is stamped when it ends: one started before 5.5 ends by its timeout (1 real
+    // second, a third of a scenario second) later.
     assert!(
-        timeouts.iter().all(|t| (3.0..5.9).contains(t)),
+        timeouts.iter().all(|t| (3.0..6.0).contains(t)),
         "{timeouts:?}"
     );
     for (_, s) in s2.iter().filter(|(_, s)| s.status == SweepStatus::Timeout) {

@@ -430,20 +430,23 @@ fn a_holder_whose_lease_was_taken_over_can_neither_claim_nor_mark_sent() {
     let (sa, sb) = open_pair(&dir);
     let (la, lb) = (sa.leases(), sb.leases());
     let (oa, ob) = (sa.outbox(), sb.outbox());
-    let ttl = StdDuration::from_millis(300);
+    // Held leases last a minute (no stall of a loaded host lets them lapse); the one that
+    // must lapse is renewed last for 300 ms.
+    let (held, short) = (StdDuration::from_secs(60), StdDuration::from_millis(300));
     let now = Timestamp::now();
     let m1 = oa.enqueue(&message("ops"), now).unwrap();
     let m2 = oa.enqueue(&message("ops"), now).unwrap();
 
-    let a = la.acquire("singleton", "a", ttl).unwrap().unwrap();
+    let a = la.acquire("singleton", "a", held).unwrap().unwrap();
     assert!(oa.claim(m1, &a, now).unwrap());
     assert!(oa.mark_sent_claimed(m1, a.token, now).unwrap());
     // Sent is sent: nobody claims it again.
     assert!(!oa.claim(m1, &a, now).unwrap());
-    // a claims m2, then stalls past its lease; b takes over.
+    // a claims m2, renews briefly, then stalls past its lease; b takes over.
     assert!(oa.claim(m2, &a, now).unwrap());
-    std::thread::sleep(ttl + StdDuration::from_millis(200));
-    let b = lb.acquire("singleton", "b", ttl).unwrap().unwrap();
+    let a = la.acquire("singleton", "a", short).unwrap().unwrap();
+    std::thread::sleep(short + StdDuration::from_millis(200));
+    let b = lb.acquire("singleton", "b", held).unwrap().unwrap();
     assert!(b.token > a.token);
     // a wakes up: it cannot claim with its old token...
     assert!(matches!(

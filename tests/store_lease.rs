@@ -14,8 +14,12 @@ use bandwatch::store::postgres::PgStore;
 use bandwatch::store::{Lease, LeaseStore, OutboxStore, Store, StoreError};
 use jiff::Timestamp;
 
-/// Short enough that the takeover test waits well under a second for expiry.
-const TTL: Duration = Duration::from_millis(400);
+/// A lease the test needs held: long enough that no stall of a loaded host lets it lapse.
+const TTL: Duration = Duration::from_secs(60);
+
+/// The last renewal of a holder that then stops renewing: short enough that the takeover
+/// test waits well under a second for its expiry.
+const SHORT: Duration = Duration::from_millis(400);
 
 fn message() -> NewMessage {
     NewMessage {
@@ -30,8 +34,8 @@ fn message() -> NewMessage {
 
 /// Waits until `name`'s current lease has expired by the store's own clock.
 fn wait_for_expiry(leases: &dyn LeaseStore, name: &str) {
-    std::thread::sleep(TTL + Duration::from_millis(100));
-    for _ in 0..50 {
+    std::thread::sleep(SHORT + Duration::from_millis(100));
+    for _ in 0..100 {
         if leases.holder(name).unwrap().is_none() {
             return;
         }
@@ -83,7 +87,12 @@ fn lease_contract(
         .unwrap();
     assert_eq!(r.token, 1);
 
-    // a stops renewing: after expiry b takes over with a higher token.
+    // a renews a last time, briefly, and stops: after expiry b takes over with a higher token.
+    let a = a_leases
+        .acquire("outbox", "daemon-a", SHORT)
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.token, 1);
     wait_for_expiry(b_leases, "outbox");
     let b = b_leases
         .acquire("outbox", "daemon-b", TTL)
@@ -139,6 +148,14 @@ fn sqlite_leases_keep_the_contract_and_survive_reopen() {
     let store = Store::open(&db, &Default::default()).unwrap();
     let leases = store.leases();
     assert_eq!(leases.holder("outbox").unwrap().unwrap().token, 3);
+    let a = leases
+        .acquire("outbox", "daemon-a", SHORT)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        a.token, 3,
+        "the holder's renewal after the restart keeps its token"
+    );
     wait_for_expiry(&*leases, "outbox");
     let c = leases.acquire("outbox", "daemon-c", TTL).unwrap().unwrap();
     assert_eq!(c.token, 4);
