@@ -9,6 +9,8 @@
 //! 60 s sweeps of 10 switches x 1,000 ports are written. Prints the wall-clock rate and the
 //! CPU-seconds of this process (the client side; the server's are its own).
 
+#[path = "../tests/net_support/mod.rs"]
+mod net_support;
 #[path = "../tests/pg_support/mod.rs"]
 mod pg_support;
 

@@ -8,7 +8,7 @@
 use std::net::{TcpListener, UdpSocket};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// Where this process's UDP ranges start: below Linux's ephemeral range (32768-60999), so a
+/// Where this process's port ranges start: below Linux's ephemeral range (32768-60999), so a
 /// socket bound to port 0 never takes a port of a range, and offset by the process id, so two
 /// test processes on one machine start apart.
 const FIRST: u32 = 10_000;
@@ -19,6 +19,27 @@ static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
 /// The first of `n` consecutive UDP ports, each free on 127.0.0.1 when this returns; no other
 /// call in this process gets any of them.
 pub fn udp_range(n: u16) -> u16 {
+    range(n, |p| UdpSocket::bind(("127.0.0.1", p)).is_ok())
+        .unwrap_or_else(|| panic!("no {n} free consecutive UDP ports on 127.0.0.1"))
+}
+
+/// A UDP port free on 127.0.0.1 now, that no other call in this process gets.
+pub fn udp_port() -> u16 {
+    udp_range(1)
+}
+
+/// A TCP port free on 127.0.0.1 now, that no other call in this process gets. From the same
+/// ranges as the UDP ports, below the ephemeral range: an outgoing connection's source port
+/// (the tests open many, to PostgreSQL, SMTP, the daemons) never takes it between this call
+/// and the server's bind.
+pub fn tcp_port() -> u16 {
+    range(1, |p| TcpListener::bind(("127.0.0.1", p)).is_ok())
+        .unwrap_or_else(|| panic!("no free TCP port on 127.0.0.1"))
+}
+
+/// The first of `n` consecutive ports below the ephemeral range for which `free` holds, never
+/// handed out before in this process.
+fn range(n: u16, free: impl Fn(u16) -> bool) -> Option<u16> {
     let n = u32::from(n.max(1));
     let start = (std::process::id().wrapping_mul(2_654_435_761) >> 8) % SPAN;
     let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::SeqCst, Ordering::SeqCst);
@@ -28,22 +49,9 @@ pub fn udp_range(n: u16) -> u16 {
             continue;
         }
         let base = FIRST + offset;
-        if (base..base + n).all(|p| UdpSocket::bind(("127.0.0.1", p as u16)).is_ok()) {
-            return base as u16;
+        if (base..base + n).all(|p| free(p as u16)) {
+            return Some(base as u16);
         }
     }
-    panic!("no {n} free consecutive UDP ports on 127.0.0.1");
-}
-
-/// A UDP port free on 127.0.0.1 now, that no other call in this process gets.
-pub fn udp_port() -> u16 {
-    udp_range(1)
-}
-
-/// A TCP port free on 127.0.0.1 now (the kernel's choice, from its ephemeral range).
-pub fn tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("no free TCP port on 127.0.0.1: {e}"))
+    None
 }

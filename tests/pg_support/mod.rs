@@ -9,7 +9,6 @@
 //! message elsewhere.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -105,10 +104,9 @@ impl Pg {
                 .arg(&data),
             "initdb",
         );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        // Below the ephemeral range: no outgoing connection takes it while the server is
+        // down (`restart`).
+        let port = crate::net_support::tcp_port();
         let pg = Pg { bin, dir, port };
         pg.ctl_start();
         // Stop the server and remove its directory when this test process ends: the
