@@ -416,7 +416,9 @@ impl SwitchPoller {
 
         // A reboot may have renumbered the ifIndexes: the values just read may belong to other
         // ports. Learn the names again and read once more before judging anything. Any answer
-        // counts: a reboot between two requests of this sweep shows only in the later ones.
+        // counts: a reboot between two requests of this sweep, or inside one GETBULK (its
+        // sysUpTime read before, its later rows after: those are read again by GET), shows
+        // only in the later answers.
         let fell = self.last_uptime.is_some_and(|prev| {
             let last_at_ms = self.last_at_ms();
             results
