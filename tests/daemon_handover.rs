@@ -38,8 +38,9 @@ notify = ["ops"]
 "#;
 
 /// Base traffic far below the threshold; two waves of spikes eight times over it. The first
-/// starts as the daemons do and lasts a minute, so that the kill comes while it fires even
-/// on a loaded machine; the second starts after the takeover.
+/// starts as the daemons do and lasts two minutes, so that the kill comes while it fires even
+/// on a loaded machine (three debug-built daemons starting on two busy cores); the second
+/// starts after the takeover.
 const SCENARIO: &str = r#"
 time_scale = 1.0
 [traffic]
@@ -54,7 +55,7 @@ spread = 0.0
 at = "5s"
 kind = "spike"
 factor = 8.0
-duration = "60s"
+duration = "120s"
 switches = ["sim-0000"]
 ports = ["eth1", "eth2"]
 
@@ -62,12 +63,12 @@ ports = ["eth1", "eth2"]
 at = "5s"
 kind = "spike"
 factor = 8.0
-duration = "60s"
+duration = "120s"
 switches = ["sim-0001"]
 ports = ["eth1"]
 
 [[event]]
-at = "75s"
+at = "135s"
 kind = "spike"
 factor = 8.0
 duration = "20s"
@@ -75,7 +76,7 @@ switches = ["sim-0000"]
 ports = ["eth3"]
 
 [[event]]
-at = "75s"
+at = "135s"
 kind = "spike"
 factor = 8.0
 duration = "20s"
@@ -201,7 +202,7 @@ fn handover(pg: Option<(&pg_support::Pg, bandwatch::config::Secret)>) {
         "sim-0000 eth3",
         "sim-0001 eth2",
     ];
-    wait_for("every alert fired and resolved", 150, || {
+    wait_for("every alert fired and resolved", 240, || {
         let (f, r) = (told(&sink, "FIRING"), told(&sink, "RESOLVED"));
         all.iter().all(|p| f.contains_key(*p) && r.contains_key(*p))
     });
