@@ -161,20 +161,20 @@ fn demo_plays_the_storyline_writes_the_emails_and_serves_the_status_page() {
         firing_page = Some(page);
         if let Some(bin) = &browser {
             let url = format!("http://127.0.0.1:{port}/");
-            let dom = Command::new(bin)
-                .args(CHROMIUM_FLAGS)
-                .arg("--dump-dom")
-                .arg(&url)
-                .output()
-                .unwrap();
+            let dom = output_within(
+                Command::new(bin)
+                    .args(CHROMIUM_FLAGS)
+                    .arg("--dump-dom")
+                    .arg(&url),
+            );
             firing_dom = Some(String::from_utf8_lossy(&dom.stdout).into_owned());
-            let shot = Command::new(bin)
-                .args(CHROMIUM_FLAGS)
-                .arg("--window-size=1200,1700")
-                .arg(format!("--screenshot={}", png.display()))
-                .arg(&url)
-                .output()
-                .unwrap();
+            let shot = output_within(
+                Command::new(bin)
+                    .args(CHROMIUM_FLAGS)
+                    .arg("--window-size=1200,1700")
+                    .arg(format!("--screenshot={}", png.display()))
+                    .arg(&url),
+            );
             assert!(
                 shot.status.success(),
                 "{}",
@@ -459,6 +459,55 @@ fn chromium() -> Option<String> {
                 .is_ok_and(|o| o.status.success())
         })
         .map(str::to_string)
+}
+
+/// Runs a Chromium command to its end, at most a minute: a browser that hangs fails this
+/// test with what it printed, instead of holding the whole run until CI's limit.
+fn output_within(cmd: &mut Command) -> std::process::Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = pipe(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let err = pipe(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = String::from_utf8_lossy(&err.join().unwrap()).into_owned();
+            panic!("{cmd:?} did not finish within 60 s: {err}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
 }
 
 const CHROMIUM_FLAGS: &[&str] = &[
