@@ -490,18 +490,9 @@ fn output_within(cmd: &mut Command) -> std::process::Output {
             .take()
             .map(|r| Box::new(r) as Box<dyn Read + Send>),
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            let err = String::from_utf8_lossy(&err.join().unwrap()).into_owned();
-            panic!("{cmd:?} did not finish within 60 s: {err}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let Ok(status) = crate::daemon_support::exit_within(&mut child, Duration::from_secs(60)) else {
+        let err = String::from_utf8_lossy(&err.join().unwrap()).into_owned();
+        panic!("{cmd:?} did not finish within 60 s: {err}");
     };
     std::process::Output {
         status,

@@ -471,17 +471,8 @@ async fn softflowd_live(version: &'static str, tag: u8, sampling: Sampling) {
             .arg(&ctl)
             .arg("shutdown")
             .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let status = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                break child.wait().unwrap();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = crate::daemon_support::exit_within(&mut child, Duration::from_secs(20))
+            .unwrap_or_else(|killed| killed);
         (sent, processed, dropped, status)
     })
     .await

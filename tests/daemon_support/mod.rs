@@ -1,12 +1,13 @@
 //! Helpers shared by the tests that drive the real `bandwatch` binary as separate processes:
 //! a child killed on drop, free loopback ports, a plain HTTP/1.0 GET, a scrape by a real HTTP
-//! client, `promtool check metrics`, and polling for a condition with a deadline.
+//! client, `promtool check metrics`, polling for a condition with a deadline, and waiting for
+//! a child's exit with one.
 
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Child;
+use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
 /// The binary under test.
@@ -326,4 +327,21 @@ pub fn spawn_run_env(cfg: &std::path::Path, log: &std::path::Path, env: &[(&str,
             .spawn()
             .unwrap(),
     )
+}
+
+/// Waits for `child` to exit, at most `within`: `Ok` with its status, or `Err` with the
+/// status it had once killed at the deadline (a hung helper program fails its test instead
+/// of holding the run).
+pub fn exit_within(child: &mut Child, within: Duration) -> Result<ExitStatus, ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(child.wait().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
