@@ -469,27 +469,8 @@ fn output_within(cmd: &mut Command) -> std::process::Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pipe = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = pipe(
-        child
-            .stdout
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
-    let err = pipe(
-        child
-            .stderr
-            .take()
-            .map(|r| Box::new(r) as Box<dyn Read + Send>),
-    );
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let Ok(status) = crate::daemon_support::exit_within(&mut child, Duration::from_secs(60)) else {
         let err = String::from_utf8_lossy(&err.join().unwrap()).into_owned();
         panic!("{cmd:?} did not finish within 60 s: {err}");
@@ -499,6 +480,18 @@ fn output_within(cmd: &mut Command) -> std::process::Output {
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
     }
+}
+
+/// Reads a child's pipe to its end on a thread of its own (so the child never blocks on a
+/// full pipe while it is waited for).
+fn drain<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut r) = r {
+            let _ = r.read_to_end(&mut buf);
+        }
+        buf
+    })
 }
 
 const CHROMIUM_FLAGS: &[&str] = &[
