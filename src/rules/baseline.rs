@@ -263,9 +263,37 @@ fn median_mad(sorted: &[f64]) -> Option<(f64, f64)> {
         return None;
     }
     let median = (sorted[(k - 1) / 2] + sorted[k / 2]) / 2.0;
-    let mut dev: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
-    dev.sort_by(f64::total_cmp);
-    Some((median, (dev[(k - 1) / 2] + dev[k / 2]) / 2.0))
+    let finite = sorted.first().is_some_and(|x| x.is_finite())
+        && sorted.last().is_some_and(|x| x.is_finite());
+    if !finite {
+        let mut dev: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
+        dev.sort_by(f64::total_cmp);
+        return Some((median, (dev[(k - 1) / 2] + dev[k / 2]) / 2.0));
+    }
+    // The deviations are two sorted runs, the values below the median walked down and those
+    // from it walked up: merged as far as the middle, no copy and no sort (this runs for every
+    // point judged against a whole history, `season_strength`'s fallback).
+    let dev = |x: f64| (x - median).abs();
+    let split = sorted.partition_point(|x| *x < median);
+    let (mut down, mut up) = (split, split);
+    let (mut before, mut middle) = (0.0, 0.0);
+    for _ in 0..=k / 2 {
+        let take_down = match (down.checked_sub(1), sorted.get(up)) {
+            (Some(i), Some(y)) => dev(sorted[i]) <= dev(*y),
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        before = middle;
+        middle = if take_down {
+            down -= 1;
+            dev(sorted[down])
+        } else {
+            up += 1;
+            dev(sorted[up - 1])
+        };
+    }
+    let low = if k % 2 == 1 { middle } else { before };
+    Some((median, (low + middle) / 2.0))
 }
 
 /// Each phase's median of the (phase, value) pairs (0 for a phase without any).
@@ -575,14 +603,21 @@ impl BaselineCache {
             return b;
         };
         let slots = self.spec.history / self.spec.bucket;
-        let mut buf = Buffers::take();
-        let pooled = &mut buf.pooled;
-        pooled.extend((abs - slots..abs).filter_map(|s| ring.mean(s)));
-        pooled.sort_by(f64::total_cmp);
-        let Some((value, spread)) = summarize(pooled, self.spec.quantile) else {
+        let quantile = self.spec.quantile;
+        // The same window moved along by a slot from the last point's: patched, not sorted
+        // again (`pool`; a series polled once a slot would otherwise sort it at every point).
+        let pooled = super::pool::with_sorted(
+            abs - slots,
+            |next| next.extend((abs - slots..abs).map(|s| ring.mean(s))),
+            |sorted| {
+                let (value, spread) = summarize(sorted, quantile)?;
+                let range = usual_range(sorted).unwrap_or((value, value));
+                Some((value, spread, range, sorted.len()))
+            },
+        );
+        let Some((value, spread, range, samples)) = pooled else {
             return b;
         };
-        let range = usual_range(pooled).unwrap_or((value, value));
         let unit = if self.spec.season % (7 * 86400) == 0 {
             "time of week"
         } else {
@@ -591,7 +626,7 @@ impl BaselineCache {
         Baseline {
             value,
             spread,
-            samples: pooled.len(),
+            samples,
             range,
             fallback: Some(format!(
                 "no rhythm: the {unit} explains {:.0}% of the variance ({:.0}% needed), so every {unit} of the last {} is comparable, past incidents left out of its range",
@@ -804,6 +839,47 @@ impl BaselineCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The median absolute deviation merged from the two sorted runs is the one a sort of the
+    /// deviations gives, bit for bit: odd and even counts, ties, repeated medians, one value.
+    #[test]
+    fn median_mad_merges_like_a_sort() {
+        let by_sort = |sorted: &[f64]| {
+            let k = sorted.len();
+            let median = (sorted[(k - 1) / 2] + sorted[k / 2]) / 2.0;
+            let mut dev: Vec<f64> = sorted.iter().map(|x| (x - median).abs()).collect();
+            dev.sort_by(f64::total_cmp);
+            (median, (dev[(k - 1) / 2] + dev[k / 2]) / 2.0)
+        };
+        let mut h: u64 = 7;
+        for len in 1..120usize {
+            for round in 0..4 {
+                let mut v: Vec<f64> = (0..len)
+                    .map(|_| {
+                        h = h.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        let r = (h >> 33) as f64 / (1u64 << 31) as f64;
+                        match round {
+                            0 => r,
+                            1 => (r * 4.0).floor(),
+                            2 => 3.0,
+                            _ => (r * 40.0).exp2() - 0.1,
+                        }
+                    })
+                    .collect();
+                v.sort_by(f64::total_cmp);
+                let (m, mad) = median_mad(&v).unwrap();
+                let (m2, mad2) = by_sort(&v);
+                assert_eq!(
+                    (m.to_bits(), mad.to_bits()),
+                    (m2.to_bits(), mad2.to_bits()),
+                    "{v:?}"
+                );
+            }
+        }
+        assert!(median_mad(&[]).is_none());
+        let with_inf = [1.0, 2.0, f64::INFINITY];
+        assert_eq!(median_mad(&with_inf), Some(by_sort(&with_inf)));
+    }
 
     #[test]
     fn rolling_window_keeps_a_sorted_median() {

@@ -32,6 +32,7 @@ pub mod level;
 pub mod lifecycle;
 pub mod live;
 pub mod point;
+mod pool;
 pub mod rule;
 pub mod series;
 pub mod silence;
