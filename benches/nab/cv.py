@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Choosing rule parameters by k-fold cross-validation over NAB files (successor of tune.py).
 
-    benches/nab/cv.py measure RULES.toml [--folds 3]
+    benches/nab/cv.py measure RULES.toml [--folds 3] [--hourly DIR]
         scores one rule file on every fold and on the whole corpus (in-sample for any file
-        whose values were chosen looking at these files).
+        whose values were chosen looking at these files); with --hourly, also on a NAB-shaped
+        corpus of series that are not NAB's (benches/synthetic/to_nab.py), the stand-in for
+        the held-out hourly set.
     benches/nab/cv.py protocol START.toml OUT_DIR [--folds 3] [--budget N] [--rounds N]
         the selection protocol: for each fold, a coordinate search from START on the OTHER
         folds only; that fold is then scored with the parameters so chosen (out-of-fold).
@@ -86,6 +88,10 @@ ap.add_argument("--synthetic-cache", metavar="FILE",
                 help="with --synthetic: start from the synthetic figures an earlier run wrote "
                      "(OUT/synthetic-cache.json; keyed by rule text, step and sets, not by "
                      "binary: only with a build that judges those rule files the same)")
+ap.add_argument("--hourly", metavar="DIR",
+                help="measure: also score the rule file on this NAB-shaped corpus of series that are "
+                     "not NAB's (benches/synthetic/to_nab.py), beside the folds: a stand-in for the "
+                     "held-out hourly set, not used to choose anything")
 ap.add_argument("--keys", default="factor,quantile,deviation,clear_for,smooth,smooth_points,"
                 "history,season_strength,level_points,for_points,season_points,burst_factor",
                 help="comma list of the keys searched")
@@ -148,26 +154,28 @@ def replay(text, feed):
         shutil.rmtree(d)
 
 
-def flags_of(alerts, files):
-    flags = {k: [0.0] * len(CORPUS[k]["t"]) for k in files}
+def flags_of(alerts, files, corpus=None, pos=None):
+    corpus, pos = corpus or CORPUS, pos or POS
+    flags = {k: [0.0] * len(corpus[k]["t"]) for k in files}
     for r in csv.DictReader(io.StringIO(alerts)):
-        k = ns.series_key(r["series"], CORPUS)
+        k = ns.series_key(r["series"], corpus)
         if k in flags:
-            i = POS[k].get(ns.ts(r["timestamp"]))
+            i = pos[k].get(ns.ts(r["timestamp"]))
             if i is not None:
                 flags[k][i] = 1.0
     return flags
 
 
-def nab_score(flags, keys):
+def nab_score(flags, keys, corpus=None):
     """NAB standard score, recall and false alarms per 30 days of `keys` from their flags."""
+    corpus = corpus or CORPUS
     keys = sorted(keys)
     if not keys:
         return None
-    pts = {k: ns.sweep(CORPUS[k], flags[k], CM) for k in keys}
+    pts = {k: ns.sweep(corpus[k], flags[k], CM) for k in keys}
     raw, null = ns.score_at(pts, CM, 1.0), ns.score_at(pts, CM, float("inf"))
-    windows = sum(len(CORPUS[k]["wins"]) for k in keys)
-    ev = ns.event_metrics({k: CORPUS[k] for k in keys}, {k: flags[k] for k in keys}, 1.0)
+    windows = sum(len(corpus[k]["wins"]) for k in keys)
+    ev = ns.event_metrics({k: corpus[k] for k in keys}, {k: flags[k] for k in keys}, 1.0)
     nab = 100 * (raw - null) / (windows - null) if windows else float("nan")
     return dict(nab=nab, fa=ev["fa_per_30d"], recall=ev["recall"], found=ev["detected"],
                 windows=ev["windows"])
@@ -489,6 +497,15 @@ def main():
         for i, f in enumerate(FOLDS):
             print(f"fold {i}: {show(report(flags, f))}")
         print(f"all:    {show(report(flags, files))}")
+        if a.hourly:
+            hcorpus = ns.load_corpus(a.hourly, None)
+            hpos = {k: {x: i for i, x in enumerate(v["t"])} for k, v in hcorpus.items()}
+            hfeed = subprocess.run(["zcat", f"{a.hourly}/feed_all.csv.gz"], capture_output=True,
+                                   check=True).stdout
+            hflags = flags_of(replay(emit(rules), hfeed), sorted(hcorpus), hcorpus, hpos)
+            r = nab_score(hflags, sorted(hcorpus), hcorpus)
+            print(f"hourly: {a.hourly} {r['nab']:.2f} (recall {r['found']}/{r['windows']}, "
+                  f"{r['fa']:.2f}FA/30d)")
         return
     os.makedirs(a.out, exist_ok=True)
     if a.mode == "select":
