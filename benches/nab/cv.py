@@ -101,10 +101,19 @@ spec = importlib.util.spec_from_file_location("nab_score", a.scorer)
 ns = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(ns)
 CM = ns.PROFILES["standard"]
-CORPUS = ns.load_corpus(a.nab, None)
-POS = {k: {x: i for i, x in enumerate(v["t"])} for k, v in CORPUS.items()}
-FEED_ROWS = subprocess.run(["zcat", f"{a.nab}/feed_all.csv.gz"], capture_output=True,
-                           check=True).stdout.decode().splitlines(keepends=True)
+
+
+def load_dir(d):
+    """A NAB-shaped directory: its corpus, each series' row by timestamp, its feed (bytes)."""
+    corpus = ns.load_corpus(d, None)
+    pos = {k: {x: i for i, x in enumerate(v["t"])} for k, v in corpus.items()}
+    feed = subprocess.run(["zcat", f"{d}/feed_all.csv.gz"], capture_output=True,
+                          check=True).stdout
+    return corpus, pos, feed
+
+
+CORPUS, POS, FEED = load_dir(a.nab)
+FEED_ROWS = FEED.decode().splitlines(keepends=True)
 
 
 def listed(path):
@@ -498,10 +507,7 @@ def main():
             print(f"fold {i}: {show(report(flags, f))}")
         print(f"all:    {show(report(flags, files))}")
         if a.hourly:
-            hcorpus = ns.load_corpus(a.hourly, None)
-            hpos = {k: {x: i for i, x in enumerate(v["t"])} for k, v in hcorpus.items()}
-            hfeed = subprocess.run(["zcat", f"{a.hourly}/feed_all.csv.gz"], capture_output=True,
-                                   check=True).stdout
+            hcorpus, hpos, hfeed = load_dir(a.hourly)
             hflags = flags_of(replay(emit(rules), hfeed), sorted(hcorpus), hcorpus, hpos)
             r = nab_score(hflags, sorted(hcorpus), hcorpus)
             print(f"hourly: {a.hourly} {r['nab']:.2f} (recall {r['found']}/{r['windows']}, "

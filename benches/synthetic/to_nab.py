@@ -20,8 +20,12 @@ import argparse
 import gzip
 import json
 import os
-import re
-from datetime import datetime, timedelta, timezone
+import sys
+from collections import defaultdict
+from datetime import datetime
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import evaluate  # noqa: E402  (its `load`: the set's labels and series as backtest rows)
 
 ap = argparse.ArgumentParser()
 ap.add_argument("out")
@@ -29,7 +33,6 @@ ap.add_argument("sets", nargs="+")
 ap.add_argument("--only", default="^syn/1h/", help="a regex on the series' names")
 a = ap.parse_args()
 
-only = re.compile(a.only)
 windows, labels = {}, {}
 os.makedirs(os.path.join(a.out, "data"), exist_ok=True)
 os.makedirs(os.path.join(a.out, "labels"), exist_ok=True)
@@ -43,33 +46,28 @@ def stamp(t):
 
 for set_dir in a.sets:
     tag = os.path.basename(os.path.normpath(set_dir))
-    meta = json.load(open(os.path.join(set_dir, "labels.json")))
-    for name, lab in sorted(meta.items()):
-        if not only.search(name):
-            continue
-        with open(os.path.join(set_dir, lab["file"])) as f:
-            head = f.readline()
-            values = [line.strip() for line in f if line.strip()]
-        kv = dict(x.split("=", 1) for x in head.lstrip("#").split())
-        step = timedelta(seconds=int(kv["step"]))
-        start = datetime.fromisoformat(kv["start"].replace("Z", "+00:00")).astimezone(timezone.utc)
-        start = start.replace(tzinfo=None)
-        times = [start + i * step for i in range(len(values))]
+    meta, rows, _ = evaluate.load(set_dir, a.only)
+    series = defaultdict(list)  # name -> [(time, value)]
+    for row in rows.splitlines()[1:]:
+        name, t, v = row.split(",")
+        series[name].append((datetime.fromisoformat(t.replace("Z", "")), v))
+    for name, points in sorted(series.items()):
         key = f"{tag}/{name.replace('/', '_')}.csv"
         path = os.path.join(a.out, "data", key)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             f.write("timestamp,value\n")
-            for t, v in zip(times, values):
+            for t, v in points:
                 f.write(f"{stamp(t)},{v}\n")
                 feed.write(f"{key[:-4]},{t.strftime('%Y-%m-%dT%H:%M:%SZ')},{v}\n")
-        starts = [an["start"] for an in lab["anomalies"]]
+        times = [t for t, _ in points]
+        starts = [an["start"] for an in meta[name]["anomalies"]]
         labels[key] = [stamp(times[i]) + ".000000" for i in starts]
         wins = []
         if starts:
-            half = int(0.1 * len(values) / len(starts)) // 2
+            half = int(0.1 * len(times) / len(starts)) // 2
             for i in starts:
-                lo, hi = max(i - half, 0), min(i + half, len(values) - 1)
+                lo, hi = max(i - half, 0), min(i + half, len(times) - 1)
                 if wins and lo <= wins[-1][1]:
                     wins[-1][1] = max(wins[-1][1], hi)
                 else:

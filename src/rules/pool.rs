@@ -68,7 +68,7 @@ impl SortedWindow {
     fn advance(&mut self, start: i64) -> &[f64] {
         let n = self.next.len();
         let moved = usize::try_from(start - self.start).ok().filter(|k| {
-            // Moved along by less than a quarter of the window (more, and sorting is cheaper),
+            // Moved along by at most a quarter of the window (more, and sorting is cheaper),
             // with every slot the two share unchanged.
             *k <= n / 4
                 && self.window.len() == n
