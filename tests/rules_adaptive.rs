@@ -302,3 +302,53 @@ fn burst_factor_raises_the_factor_on_a_series_whose_bursts_reach_high() {
     assert_eq!(of(&fired, "plain"), vec![6031, 6631], "{fired:?}");
     assert_eq!(of(&fired, "bursts"), vec![6631], "{fired:?}");
 }
+
+const BY_THE_HOUR: &str = r#"
+kind = "spike"
+scope = "series"
+metric = "value"
+baseline = "seasonal"
+season = "1d"
+history = "14d"
+season_points = 3
+season_strength = 0.8
+factor = 2.0
+min_delta = 0
+for_points = 2
+clear_for = "6h"
+notify = []
+"#;
+
+#[test]
+fn rhythm_only_judges_the_time_of_day_only_on_series_that_have_one() {
+    let rules = format!(
+        "[[rule]]\nname = \"pooled\"{BY_THE_HOUR}\n[[rule]]\nname = \"rhythm-only\"\nrhythm_only = true{BY_THE_HOUR}"
+    );
+    // Twenty days of an hourly series with a daily rhythm: 100 at night, 1000 at midday;
+    // then three hours of 400 from midnight on day 18, four times the night, well below midday.
+    let day = |h: usize| {
+        let x = (h % 24) as f64 / 24.0 * std::f64::consts::TAU;
+        550.0 - 450.0 * x.cos() + (h % 3) as f64
+    };
+    let mut v: Vec<f64> = (0..20 * 24).map(day).collect();
+    let night = 18 * 24;
+    for x in &mut v[night..night + 3] {
+        *x = 400.0;
+    }
+    let fired = onsets(&rules, &v);
+    // By the hour, the night is the usual; both rules see the 400s on their second hour.
+    let at = night as i64 + 1;
+    assert_eq!(of(&fired, "rhythm-only"), vec![at], "{fired:?}");
+    assert_eq!(of(&fired, "pooled"), vec![at], "{fired:?}");
+
+    // Twenty days without a daily rhythm: 100, and three hours of 500 every 17 hours, at
+    // every hour of the day in turn.
+    let v: Vec<f64> = (0..20 * 24usize)
+        .map(|k| if k % 17 < 3 { 500.0 } else { 100.0 })
+        .collect();
+    let fired = onsets(&rules, &v);
+    // Pooled, every 500 is five times the median of the fortnight: it keeps firing.
+    assert!(of(&fired, "pooled").len() >= 5, "{fired:?}");
+    // Kept to series with a rhythm, the rule says nothing here.
+    assert_eq!(of(&fired, "rhythm-only"), Vec::<i64>::new(), "{fired:?}");
+}

@@ -328,6 +328,14 @@ fn nonsense_combinations_are_refused() {
             "rule[0].strength_points: `strength_points` does not apply here",
         ),
         (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 2.0\nmin_delta = 0\nbaseline = \"seasonal\"\nrhythm_only = true",
+            "rules.toml:10:15: rule[0].rhythm_only: `rhythm_only` keeps the rule to series whose rhythm `season_strength` finds: it needs it",
+        ),
+        (
+            "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\nrhythm_only = true",
+            "rule[0].rhythm_only: `rhythm_only` does not apply here",
+        ),
+        (
             "kind = \"threshold\"\nscope = \"series\"\nmetric = \"value\"\nabove = 3\nclip_excursions = true",
             "rule[0].clip_excursions: `clip_excursions` does not apply here",
         ),

@@ -601,6 +601,15 @@ fn margin_verdict(m: &Margin, factor: f64, b: &Baseline, v: f64, spike: bool) ->
         )),
         None => None,
     };
+    if m.rhythm_only && b.pooled() {
+        // No rhythm to compare with: this rule has nothing to say here; others judge.
+        return Verdict::False(Reading {
+            value: v,
+            baseline: None,
+            note,
+            limit: None,
+        });
+    }
     let reading = Reading {
         value: v,
         baseline: Some(b.value),
@@ -638,6 +647,7 @@ mod tests {
             deviation,
             unprecedented,
             clip_excursions: false,
+            rhythm_only: false,
             smooth: None,
             smooth_points: None,
             evaluate_after_gap: false,
@@ -821,6 +831,43 @@ mod tests {
         };
         assert!(matches!(
             margin_verdict(&anywhere, anywhere.factor, &at(Some(0.6)), 40.0, false),
+            Verdict::True(_)
+        ));
+    }
+
+    /// `rhythm_only`: where the gate pooled (no rhythm), the condition does not hold however
+    /// far the value is, and the reading says why; where the season was used, the margins
+    /// judge as usual.
+    #[test]
+    fn rhythm_only_holds_nothing_where_the_gate_pooled() {
+        let m = Margin {
+            rhythm_only: true,
+            ..margin(2.0, 0.0, None, false)
+        };
+        let seasonal = baseline(100.0, 5.0, (80.0, 120.0));
+        let pooled = Baseline {
+            season_share: Some(0.2),
+            fallback: Some("no rhythm".into()),
+            ..seasonal.clone()
+        };
+        assert!(matches!(
+            margin_verdict(&m, m.factor, &seasonal, 1000.0, true),
+            Verdict::True(_)
+        ));
+        match margin_verdict(&m, m.factor, &pooled, 1000.0, true) {
+            Verdict::False(r) => {
+                assert_eq!(r.note.as_deref(), Some("no rhythm"));
+                assert_eq!(r.limit, None);
+            }
+            v => panic!("{v:?}"),
+        }
+        // Without the key, the pooled baseline judges.
+        let anywhere = Margin {
+            rhythm_only: false,
+            ..m
+        };
+        assert!(matches!(
+            margin_verdict(&anywhere, anywhere.factor, &pooled, 1000.0, true),
             Verdict::True(_)
         ));
     }

@@ -331,6 +331,13 @@ pub struct Margin {
     /// raised by one attack for the whole history, so the next, smaller one still fires.
     #[serde(default)]
     pub clip_excursions: bool,
+    /// Optional (`rhythm_only`, seasonal baselines with `season_strength`): where the gate
+    /// finds no rhythm, the condition does not hold, instead of comparing with every slot of
+    /// the history pooled. For a rule whose margin only means something against the same
+    /// time of day (a spike of 2.7x the usual night): on a series without that rhythm the
+    /// other rules judge, and a ratio to a pooled median would fire on every busy hour.
+    #[serde(default)]
+    pub rhythm_only: bool,
     /// Optional: compare the median of the points of the last `smooth` seconds instead of the
     /// latest point, for level shifts rather than single outliers.
     pub smooth: Option<i64>,

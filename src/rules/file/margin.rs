@@ -259,6 +259,18 @@ impl Validator<'_, '_, '_> {
             Some(c) => Some(*c.get_ref()),
             None => None,
         };
+        let rhythm_only = match &r.rhythm_only {
+            Some(o) if *o.get_ref() && gate.is_none() => {
+                self.err(
+                    o,
+                    "rhythm_only",
+                    "`rhythm_only` keeps the rule to series whose rhythm `season_strength` finds: it needs it",
+                );
+                false
+            }
+            Some(o) => *o.get_ref(),
+            None => false,
+        };
         if history > 400 * 86400
             && let Some(h) = &r.history
         {
@@ -466,6 +478,7 @@ impl Validator<'_, '_, '_> {
             deviation_cap_below,
             unprecedented: r.unprecedented.as_ref().is_some_and(|u| *u.get_ref()),
             clip_excursions: r.clip_excursions.as_ref().is_some_and(|u| *u.get_ref()),
+            rhythm_only,
             smooth: self.positive(&r.smooth, "smooth"),
             smooth_points,
             evaluate_after_gap,

@@ -39,6 +39,7 @@ pub(super) struct RawRule {
     pub(super) deviation_cap_below: Option<Spanned<f64>>,
     pub(super) unprecedented: Option<Spanned<bool>>,
     pub(super) clip_excursions: Option<Spanned<bool>>,
+    pub(super) rhythm_only: Option<Spanned<bool>>,
     pub(super) smooth: Option<Spanned<Duration>>,
     pub(super) smooth_points: Option<Spanned<i64>>,
     pub(super) season_strength: Option<Spanned<f64>>,

@@ -108,6 +108,7 @@ impl Validator<'_, '_, '_> {
         not_for!(deviation_cap_below, margin_kind, why_margin);
         not_for!(unprecedented, margin_kind, why_margin);
         not_for!(clip_excursions, margin_kind, why_margin);
+        not_for!(rhythm_only, margin_kind, why_margin);
         not_for!(smooth, margin_kind, why_margin);
         not_for!(smooth_points, margin_kind, why_margin);
         not_for!(season_strength, margin_kind, why_margin);
