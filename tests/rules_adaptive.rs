@@ -1,7 +1,8 @@
 //! Rules that adapt to the series, through the real binary (`bandwatch backtest --input`):
 //! `smooth_points` keeps a "last 30 minutes" window from being one point on an hourly series,
 //! `season_strength` keeps a daily-season drop rule from judging a series without a daily
-//! rhythm by what it did at this hour on the past few days, `for_points` confirms on the same
+//! rhythm by what it did at this hour on the past few days (and `rhythm_only` keeps a rule
+//! against the time of day off such a series altogether), `for_points` confirms on the same
 //! number of samples whatever the step, and `unprecedented` still sees a second attack after
 //! a bigger one.
 
