@@ -599,6 +599,23 @@ impl BaselineCache {
         if strength >= gate {
             return b;
         }
+        let unit = if self.spec.season % (7 * 86400) == 0 {
+            "time of week"
+        } else {
+            "time of day"
+        };
+        if self.spec.rhythm_only {
+            // Nothing to pool: the rule does not judge this series (`rhythm_only`).
+            return Baseline {
+                fallback: Some(format!(
+                    "no rhythm: the {unit} explains {:.0}% of the variance ({:.0}% needed), and this rule judges only series with one",
+                    strength.max(0.0) * 100.0,
+                    gate * 100.0,
+                )),
+                season_share: Some(strength),
+                ..b
+            };
+        }
         let Some(ring) = self.ring.as_ref() else {
             return b;
         };
@@ -617,11 +634,6 @@ impl BaselineCache {
         );
         let Some((value, spread, range, samples)) = pooled else {
             return b;
-        };
-        let unit = if self.spec.season % (7 * 86400) == 0 {
-            "time of week"
-        } else {
-            "time of day"
         };
         Baseline {
             value,
@@ -917,6 +929,7 @@ mod tests {
             season_strength: None,
             season_points: None,
             strength_points: None,
+            rhythm_only: false,
         };
         let mut c = BaselineCache::new(spec, Envelope::Upper);
         let mut low = BaselineCache::new(spec, Envelope::Lower);
@@ -980,6 +993,7 @@ mod tests {
             season_strength: strength,
             season_points: None,
             strength_points: None,
+            rhythm_only: false,
         }
     }
 
@@ -1043,6 +1057,25 @@ mod tests {
         let night = daily.at(t + 3 * 3600).unwrap();
         assert!(night.fallback.is_none(), "{night:?}");
         assert!(night.value < 3.1, "{night:?}");
+        // `rhythm_only`: the same rhythm-less series is not pooled but marked, with its share.
+        let mut only = BaselineCache::new(
+            BaselineSpec {
+                rhythm_only: true,
+                ..spec(Some(0.3))
+            },
+            Envelope::Lower,
+        );
+        for k in 0..(8 * 24) {
+            only.push(k * 3600, noise(k));
+        }
+        let o = only.at(t).unwrap();
+        assert!(o.pooled(), "{o:?}");
+        assert_ne!(o.samples, 7 * 24, "nothing pooled: {o:?}");
+        let note = o.fallback.unwrap();
+        assert!(
+            note.ends_with("this rule judges only series with one"),
+            "{note}"
+        );
     }
 
     /// A daily rhythm on a level that wanders from day to day (a port whose traffic grows by

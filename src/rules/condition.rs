@@ -601,7 +601,7 @@ fn margin_verdict(m: &Margin, factor: f64, b: &Baseline, v: f64, spike: bool) ->
         )),
         None => None,
     };
-    if m.rhythm_only && b.pooled() {
+    if m.baseline.rhythm_only && b.pooled() {
         // No rhythm to compare with: this rule has nothing to say here; others judge.
         return Verdict::False(Reading {
             value: v,
@@ -641,13 +641,13 @@ mod tests {
                 season_strength: None,
                 season_points: None,
                 strength_points: None,
+                rhythm_only: false,
             },
             factor,
             min_delta,
             deviation,
             unprecedented,
             clip_excursions: false,
-            rhythm_only: false,
             smooth: None,
             smooth_points: None,
             evaluate_after_gap: false,
@@ -840,10 +840,8 @@ mod tests {
     /// judge as usual.
     #[test]
     fn rhythm_only_holds_nothing_where_the_gate_pooled() {
-        let m = Margin {
-            rhythm_only: true,
-            ..margin(2.0, 0.0, None, false)
-        };
+        let mut m = margin(2.0, 0.0, None, false);
+        m.baseline.rhythm_only = true;
         let seasonal = baseline(100.0, 5.0, (80.0, 120.0));
         let pooled = Baseline {
             season_share: Some(0.2),
@@ -862,10 +860,8 @@ mod tests {
             v => panic!("{v:?}"),
         }
         // Without the key, the pooled baseline judges.
-        let anywhere = Margin {
-            rhythm_only: false,
-            ..m
-        };
+        let mut anywhere = m;
+        anywhere.baseline.rhythm_only = false;
         assert!(matches!(
             margin_verdict(&anywhere, anywhere.factor, &pooled, 1000.0, true),
             Verdict::True(_)

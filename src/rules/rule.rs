@@ -291,6 +291,14 @@ pub struct BaselineSpec {
     /// does not. `None`: the points as they are.
     #[serde(default)]
     pub strength_points: Option<u32>,
+    /// Seasonal with `season_strength` only (`rhythm_only`): where the gate finds no rhythm,
+    /// the baseline is not pooled at all and the rule's condition does not hold. For a rule
+    /// whose margin only means something against the same time of day (twice the usual
+    /// night): on a series without that rhythm a ratio to the pooled median would fire on
+    /// every busy hour, and the other rules judge it. Nothing is pooled, so the rule costs a
+    /// seasonal baseline and the gate's measure, not a sorted window of the whole history.
+    #[serde(default)]
+    pub rhythm_only: bool,
 }
 
 /// The margins of a spike or drop: relative AND absolute, plus an optional robust spread.
@@ -331,13 +339,6 @@ pub struct Margin {
     /// raised by one attack for the whole history, so the next, smaller one still fires.
     #[serde(default)]
     pub clip_excursions: bool,
-    /// Optional (`rhythm_only`, seasonal baselines with `season_strength`): where the gate
-    /// finds no rhythm, the condition does not hold, instead of comparing with every slot of
-    /// the history pooled. For a rule whose margin only means something against the same
-    /// time of day (a spike of 2.7x the usual night): on a series without that rhythm the
-    /// other rules judge, and a ratio to a pooled median would fire on every busy hour.
-    #[serde(default)]
-    pub rhythm_only: bool,
     /// Optional: compare the median of the points of the last `smooth` seconds instead of the
     /// latest point, for level shifts rather than single outliers.
     pub smooth: Option<i64>,
