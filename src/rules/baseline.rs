@@ -44,15 +44,17 @@ pub struct Baseline {
     /// Set when it is a conservative fallback: what was used instead, for the alert text.
     pub fallback: Option<String>,
     /// Set when a seasonal baseline's gate (`season_strength`) found no rhythm and pooled
-    /// every slot of the history instead: the share of the variance the season explained
-    /// (the gate's measure). A rule's `deviation_cap` applies there, below its
-    /// `deviation_cap_below` if set.
+    /// every slot of the history instead (or, with `rhythm_only`, pooled nothing and left the
+    /// rule nothing to judge): the share of the variance the season explained (the gate's
+    /// measure). A rule's `deviation_cap` applies there, below its `deviation_cap_below` if
+    /// set.
     #[serde(default)]
     pub season_share: Option<f64>,
 }
 
 impl Baseline {
-    /// Whether the gate pooled every slot of the history (see `season_share`).
+    /// Whether the gate found no rhythm: it pooled every slot of the history, or, with
+    /// `rhythm_only`, marked the baseline as not to be judged (see `season_share`).
     pub fn pooled(&self) -> bool {
         self.season_share.is_some()
     }
