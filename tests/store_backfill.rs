@@ -143,3 +143,153 @@ fn backfill_refuses_postgres_and_a_bad_step_saying_why() {
     );
     assert!(!dir.path().join("data").exists());
 }
+
+/// A trial of the shipped rules on a scenario: two switches of three uplinks each, one
+/// product line per switch, but for a third line of one port alone.
+fn trial_config() -> String {
+    let mut c = String::from(
+        "[daemon]\ndata_dir = \"data\"\nrules_dir = \"rules\"\n\n\
+         [snmp.default]\nversion = \"2c\"\ncommunity = \"${BW_TEST_COMMUNITY:-public}\"\n\n\
+         [[site]]\nname = \"a\"\n\n[[product_line]]\nname = \"cdn\"\n\n\
+         [[product_line]]\nname = \"web\"\n\n[[product_line]]\nname = \"video\"\n\n\
+         [[route]]\nname = \"ops\"\nemail = [\"noc@example.net\"]\n\n",
+    );
+    for (n, (sw, line)) in [("core-1", "cdn"), ("core-2", "web")].iter().enumerate() {
+        c += &format!(
+            "[[switch]]\nname = \"{sw}\"\nsite = \"a\"\naddress = \"127.0.0.1:{}\"\n\n",
+            1161 + n
+        );
+        for p in 1..=3 {
+            let line = if *sw == "core-2" && p == 2 {
+                "video"
+            } else {
+                line
+            };
+            c += &format!(
+                "[[port]]\nswitch = \"{sw}\"\nname = \"swp{p}\"\nrole = \"uplink\"\nproduct_line = \"{line}\"\n\n"
+            );
+        }
+    }
+    c
+}
+
+/// An attack on one uplink, an outage of the video line, and two events the history cannot
+/// hold (an agent's reboot; a spike after its end).
+const SCENARIO: &str = r#"
+[traffic]
+speed = "10Gbps"
+base = "1Gbps"
+daily = 0.3
+weekly = 0.1
+
+[[event]]
+at = "15d 3h"
+kind = "spike"
+factor = 5.0
+duration = "30m"
+switches = ["core-1"]
+ports = ["swp1"]
+
+[[event]]
+at = "15d 14h"
+kind = "drop"
+percent = 10.0
+duration = "2h"
+switches = ["core-2"]
+ports = ["swp2"]
+
+[[event]]
+at = "2d"
+kind = "reboot"
+switches = ["core-2"]
+
+[[event]]
+at = "40d"
+kind = "spike"
+factor = 5.0
+duration = "30m"
+"#;
+
+#[test]
+fn backfill_plays_a_scenarios_events_and_the_shipped_rules_find_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bandwatch.toml");
+    std::fs::write(&cfg, trial_config()).unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("alert-rules/traffic.toml");
+    std::fs::copy(shipped, rules.join("traffic.toml")).unwrap();
+    let scenario = dir.path().join("attack.toml");
+    std::fs::write(&scenario, SCENARIO).unwrap();
+
+    let scenario_arg = scenario.to_str().unwrap();
+    let before = jiff::Timestamp::now().as_second();
+    let (ok, out, err) = bandwatch(
+        &cfg,
+        &[
+            "backfill",
+            "--days",
+            "16",
+            "--step",
+            "5m",
+            "--scenario",
+            scenario_arg,
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("backfilled"), "{out}");
+    // What the history cannot hold is said, naming the file and the event.
+    assert!(
+        err.contains("attack.toml: event[2] (reboot) is not in the history")
+            && err.contains("event[3] (spike) is not in the history: it starts after"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("event[0]") && !err.contains("event[1]"),
+        "{err}"
+    );
+
+    // The first sweep is 16 days before the backfill's "now", a moment after `before`.
+    let start = before - 16 * 86_400;
+    let attack = start + (15 * 24 + 3) * 3600;
+    let outage = start + (15 * 24 + 14) * 3600;
+
+    let from = jiff::Timestamp::from_second(start + 14 * 86_400)
+        .unwrap()
+        .to_string();
+    let (ok, csv, err) = bandwatch(
+        &cfg,
+        &[
+            "backtest", "--from", &from, "--to", "now", "--format", "csv",
+        ],
+    );
+    assert!(ok, "{err}");
+    let alerts: Vec<(String, i64, String)> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let t = f.get(1)?.parse::<jiff::Timestamp>().ok()?.as_second();
+            Some((f[0].to_string(), t, f.get(3)?.to_string()))
+        })
+        .collect();
+    let on = |series: &str, rule: &str| -> Vec<i64> {
+        alerts
+            .iter()
+            .filter(|(s, _, r)| s == series && r == rule)
+            .map(|(_, t, _)| *t)
+            .collect()
+    };
+    // The attack, on its uplink, on the second 5-minute sample. Its product line, three
+    // ports, rises to about (5 + 1 + 1) / 3 = 2.3x: under `product-line-attack`'s 2.7x.
+    let fired = on("port:core-1/swp1", "uplink-attack");
+    assert_eq!(fired.len(), 1, "{csv}");
+    assert!((600..=630).contains(&(fired[0] - attack)), "{csv}");
+    // The outage of the line's only port, on its product line's third one-minute slot (the
+    // first sample after the outage's start spreads over the slots it covers).
+    let fired = on("product_line:video", "product-line-collapse");
+    assert_eq!(fired.len(), 1, "{csv}");
+    assert!((0..=600).contains(&(fired[0] - outage)), "{csv}");
+    // Nothing else in two days of judged traffic with a daily rhythm.
+    assert_eq!(alerts.len(), 2, "{csv}");
+}

@@ -30,8 +30,9 @@ pub struct BackfillArgs {
     /// Time between two backfilled sweeps of a switch (e.g. 5m, 1m, 10s).
     #[arg(long, default_value = "5m", value_parser = parse_step)]
     pub step: u32,
-    /// Scenario file for the traffic's shape (as `bandwatch simulate --scenario`); default:
-    /// gentle daily traffic, no events.
+    /// Scenario file for the traffic's shape (as `bandwatch simulate --scenario`) and its
+    /// spike, drop and port_down events, their `at` counted from the first backfilled sweep;
+    /// default: gentle daily traffic, no events.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
     /// Add the history to a store that already exists (its samples in the same span are
@@ -46,6 +47,37 @@ fn parse_step(s: &str) -> Result<u32, String> {
         Ok(secs) if secs >= 1 && d.subsec_nanos() == 0 => Ok(secs),
         _ => Err(format!("{s:?}: a whole number of seconds, at least 1s")),
     }
+}
+
+/// The scenario with its events inside the history: `at` counted from the first backfilled
+/// sweep (the model's time runs from minus the span to 0, now). Says on stderr which events
+/// the history cannot hold: the agent's own (a reboot, an unreachable spell, a lost port, a
+/// counter reset), which only the live simulator plays, and those that start after its end.
+fn played_in_history(scenario: Scenario, path: &Path, args: &BackfillArgs) -> Scenario {
+    let span = history_span(args.days, args.step);
+    for (n, e) in scenario.events.iter().enumerate() {
+        let left_out = if !e.kind.in_backfill() {
+            Some("only the live simulator (`bandwatch simulate`) plays it")
+        } else if e.start >= span {
+            Some("it starts after the backfilled span")
+        } else {
+            None
+        };
+        if let Some(why) = left_out {
+            eprintln!(
+                "bandwatch backfill: {}: event[{n}] ({}) is not in the history: {why}",
+                path.display(),
+                e.kind.name()
+            );
+        }
+    }
+    scenario.shifted(-span)
+}
+
+/// Seconds from the first backfilled sweep to the last (`crate::demo::backfill`'s steps).
+fn history_span(days: u32, step: u32) -> f64 {
+    let step = i64::from(step.max(1));
+    ((i64::from(days) * 86_400) / step * step) as f64
 }
 
 /// Runs `backfill`: 0 once everything is stored; 1 (saying why) on a bad configuration or
@@ -70,7 +102,7 @@ fn backfill_config(config_path: &Path, args: &BackfillArgs) -> Result<(), String
         ));
     }
     let scenario = match &args.scenario {
-        Some(p) => Scenario::load(p)?,
+        Some(p) => played_in_history(Scenario::load(p)?, p, args),
         None => Scenario::default(),
     };
     let db = crate::store::db_path(&cfg.daemon.data_dir);
@@ -85,7 +117,10 @@ fn backfill_config(config_path: &Path, args: &BackfillArgs) -> Result<(), String
         .switches
         .iter()
         .enumerate()
-        .map(|(n, sw)| SwitchModel::new(&scenario, &sw.name, n, sw.ports.len()))
+        .map(|(n, sw)| {
+            let names: Vec<String> = sw.ports.iter().map(|p| p.name.to_string()).collect();
+            SwitchModel::with_port_names(&scenario, &sw.name, n, &names)
+        })
         .collect();
     let store = Store::open_in(&cfg.daemon.data_dir, &cfg.retention).map_err(|e| e.to_string())?;
     // Larger transactions than a live fleet's: each port's pages are written once per

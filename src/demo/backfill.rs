@@ -61,7 +61,11 @@ fn sweep_at(
                     });
                     PortOutcome::Reading(PortReading {
                         if_index: i as u32 + 1,
-                        oper_status: OperStatus::Up,
+                        oper_status: if model.oper_up(i, t) {
+                            OperStatus::Up
+                        } else {
+                            OperStatus::Down
+                        },
                         speed_bps: model.speed_bps,
                         quality: if first { Quality::First } else { Quality::Ok },
                         delta,

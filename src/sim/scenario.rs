@@ -2,7 +2,10 @@
 //! (spike, drop, reboot, unreachable, port removal) at offsets from the simulator's start,
 //! plus 32-bit-only devices.
 //!
-//! A complete example is `src/sim/example-scenario.toml`. The keys:
+//! A complete example is `src/sim/example-scenario.toml`. `bandwatch backfill --scenario`
+//! plays the traffic's shape and the spike, drop and port_down events in the history it writes,
+//! their `at` counted from its first sweep (so a trial of rules on stored history has labelled
+//! events: `benches/sim/`); the other kinds are the live simulator's. The keys:
 //!
 //! ```toml
 //! time_scale = 60.0          # scenario seconds per real second (offsets and the daily and
@@ -74,6 +77,31 @@ pub enum EventKind {
     /// The ports' ifOperStatus is down (2) and they carry no traffic from `at` (for
     /// `duration`, or forever).
     PortDown,
+}
+
+impl EventKind {
+    /// The kind as a scenario file spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Spike => "spike",
+            EventKind::Drop => "drop",
+            EventKind::Reboot => "reboot",
+            EventKind::Unreachable => "unreachable",
+            EventKind::RemovePort => "remove_port",
+            EventKind::CounterReset => "counter_reset",
+            EventKind::PortDown => "port_down",
+        }
+    }
+
+    /// Whether `bandwatch backfill` plays the kind in the history it writes: a change of the
+    /// traffic (and of the port's status), not of the agent (reboots, silence, lost ports and
+    /// counter resets are the live simulator's).
+    pub fn in_backfill(self) -> bool {
+        matches!(
+            self,
+            EventKind::Spike | EventKind::Drop | EventKind::PortDown
+        )
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +270,17 @@ impl Default for Scenario {
 }
 
 impl Scenario {
+    /// The same scenario with every event moved `by` seconds (an event for ever stays for
+    /// ever): `bandwatch backfill` plays a scenario's events inside the history it writes,
+    /// their `at` counted from its first sweep, where the model's time is negative.
+    pub fn shifted(mut self, by: f64) -> Scenario {
+        for e in &mut self.events {
+            e.start += by;
+            e.end += by;
+        }
+        self
+    }
+
     /// Reads a scenario file; errors name the file and the problem.
     pub fn load(path: &Path) -> Result<Scenario, String> {
         let text = std::fs::read_to_string(path)

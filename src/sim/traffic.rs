@@ -200,13 +200,26 @@ pub fn port_alias(switch_index: usize, n: usize) -> String {
 }
 
 impl SwitchModel {
-    /// The model of switch `name` (number `index` in the fleet) with `ports` ports.
+    /// The model of switch `name` (number `index` in the fleet) with `ports` ports, named
+    /// `eth1` to `ethN` as the simulated agents name them.
     pub fn new(scenario: &Scenario, name: &str, index: usize, ports: usize) -> Self {
+        let names: Vec<String> = (1..=ports).map(|n| format!("eth{n}")).collect();
+        Self::with_port_names(scenario, name, index, &names)
+    }
+
+    /// The model of switch `name` with ports of the given names (`bandwatch backfill` models
+    /// a configuration's own ports, so that a scenario's events name them as it does).
+    pub fn with_port_names(
+        scenario: &Scenario,
+        name: &str,
+        index: usize,
+        port_names: &[String],
+    ) -> Self {
         let t = &scenario.traffic;
         let k = scenario.time_scale;
-        let mut sim_ports = Vec::with_capacity(ports);
-        for n in 1..=ports {
-            let pname = format!("eth{n}");
+        let mut sim_ports = Vec::with_capacity(port_names.len());
+        for (n, pname) in (1..).zip(port_names) {
+            let pname = pname.clone();
             let key = format!("{name}/{pname}");
             let variety = 1.0 + t.spread * (unit_hash(&key, 1) - 0.5);
             // On the wall clock: the sine's peak at the daily and weekly peak times.
