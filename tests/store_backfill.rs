@@ -114,6 +114,39 @@ fn backfill_fills_every_configured_port_with_days_of_rhythmic_traffic() {
         out.contains(&format!("backfilled {} sweeps", (288 + 1) * 2)),
         "{out}"
     );
+    // A history that ends at a given time, the same on every run (a benchmark's).
+    let (ok, out, err) = bandwatch(
+        &cfg,
+        &[
+            "backfill",
+            "--days",
+            "1",
+            "--end",
+            "2026-11-01T00:00:00Z",
+            "--force",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("2026-10-31 00:00 .. 2026-11-01 00:00"),
+        "{out}"
+    );
+    let (ok, _, err) = bandwatch(
+        &cfg,
+        &[
+            "backfill",
+            "--days",
+            "1",
+            "--end",
+            "2999-01-01T00:00:00Z",
+            "--force",
+        ],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("--end") && err.contains("in the future"),
+        "{err}"
+    );
 }
 
 #[test]

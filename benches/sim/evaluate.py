@@ -5,10 +5,11 @@
                             [--bandwatch BIN] [--work DIR] [--keep]
 
 Per seed and poll interval: a configuration of 4 switches x 6 uplinks (each its own product
-line), a scenario file with the traffic's shape drawn for the seed (the simulator's model: a
+line) polled at that interval, a scenario file with the traffic's shape drawn for the seed (the simulator's model: a
 daily and weekly rhythm, a smooth wobble, minute-to-minute jitter and short bursts, from calm
-ports to bursty ones) and labelled events, `bandwatch backfill --days 21 --step S --scenario`
-into a new SQLite store, then `bandwatch backtest` of the last 7 days of that stored history
+ports to bursty ones) and labelled events, `bandwatch backfill --days 21 --step S --scenario
+--end T` into a new SQLite store (T fixed per seed: every run is the same), then `bandwatch
+backtest` of the last 7 days of that stored history
 with the rule folder (default: the shipped `alert-rules/`). Nothing here is the GutenTAG set
 (`../synthetic/`) or NAB: another generator, the product's own, read back from its store.
 
@@ -42,6 +43,7 @@ from datetime import datetime, timezone
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 STEPS = {"10s": 10, "1m": 60, "5m": 300, "1h": 3600}
 DAYS, JUDGED_FROM = 21, 14
+END = int(datetime(2026, 11, 1, tzinfo=timezone.utc).timestamp())
 SWITCHES, PORTS = 4, 6
 LATE = 3
 SPIKES = [(3, 1), (3, 2), (5, 3), (10, 6), (3, 12), (5, 2), (10, 1), (3, 6), (5, 12)]
@@ -59,9 +61,9 @@ def port_names():
             yield f"edge-{s}", f"xe{p}"
 
 
-def config(data_dir):
+def config(data_dir, step):
     c = [
-        f'[daemon]\ndata_dir = "{data_dir}"\nrules_dir = "rules"\n',
+        f'[daemon]\ndata_dir = "{data_dir}"\nrules_dir = "rules"\ninterval = "{step}s"\n',
         '[snmp.default]\nversion = "2c"\ncommunity = "${BW_SIM_COMMUNITY:-public}"\n',
         '[[site]]\nname = "lab"\n',
         '[[route]]\nname = "ops"\nemail = ["noc@example.net"]\n',
@@ -123,6 +125,10 @@ def plan(seed, step):
     return "\n".join(text), events, shape
 
 
+def iso(t):
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def target(e):
     if e["kind"] == "spike":
         return e["magnitude"] >= 3 and e["length"] >= 2
@@ -138,23 +144,24 @@ def run(bw, seed, step_name, rules, work):
         if f.endswith(".toml"):
             shutil.copy(os.path.join(rules, f), os.path.join(d, "rules", f))
     with open(os.path.join(d, "bandwatch.toml"), "w") as f:
-        f.write(config("data"))
+        f.write(config("data", step))
     text, events, shape = plan(seed, step)
     with open(os.path.join(d, "scenario.toml"), "w") as f:
         f.write(text)
     env = dict(os.environ, RUST_LOG="warn")
-    before = int(datetime.now(timezone.utc).timestamp())
+    # The history ends at a fixed time per seed (so a run is the same on every day, and two
+    # builds compare on the same traffic), at a different second of the minute and hour of
+    # the day for each seed (the polls' phase against the store's minute slots, the events'
+    # against the daily rhythm).
+    end = END + seed * (7 * 3600 + 13 * 60 + 17)
+    first = end - DAYS * 86400
     subprocess.run([bw, "-c", "bandwatch.toml", "backfill", "--days", str(DAYS), "--step",
-                    f"{step}s", "--scenario", "scenario.toml"], cwd=d, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    # The first sweep: DAYS before the backfill's "now", taken as it starts (within a second
-    # of `before`; an onset is a sample's time, a poll interval after an event's start).
-    first = before - DAYS * 86400
-    judged_from = first + JUDGED_FROM * 86400
-    frm = datetime.fromtimestamp(judged_from, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    out = subprocess.run([bw, "-c", "bandwatch.toml", "backtest", "--from", frm, "--to", "now",
-                          "--format", "csv"], cwd=d, env=env, check=True, capture_output=True,
-                         text=True).stdout
+                    f"{step}s", "--scenario", "scenario.toml", "--end", iso(end)], cwd=d,
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    frm = iso(first + JUDGED_FROM * 86400)
+    out = subprocess.run([bw, "-c", "bandwatch.toml", "backtest", "--from", frm, "--to",
+                          iso(end), "--format", "csv"], cwd=d, env=env, check=True,
+                         capture_output=True, text=True).stdout
     onsets = []
     for row in csv.DictReader(io.StringIO(out)):
         t = datetime.fromisoformat(row["timestamp"].replace("Z", "+00:00")).timestamp()

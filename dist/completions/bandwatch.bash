@@ -217,7 +217,7 @@ _bandwatch() {
             return 0
             ;;
         bandwatch__subcmd__backfill)
-            opts="-c -h -V --days --step --scenario --force --config --log-format --help --version"
+            opts="-c -h -V --days --step --scenario --end --force --config --log-format --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -232,6 +232,10 @@ _bandwatch() {
                     return 0
                     ;;
                 --scenario)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --end)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -117,6 +117,7 @@ complete -c bandwatch -n "__fish_bandwatch_using_subcommand backtest" -s V -l ve
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand backfill" -l days -d 'Days of history, ending now' -r
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand backfill" -l step -d 'Time between two backfilled sweeps of a switch (e.g. 5m, 1m, 10s)' -r
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand backfill" -l scenario -d 'Scenario file for the traffic\'s shape (as `bandwatch simulate --scenario`) and its spike, drop and port_down events, their `at` counted from the first backfilled sweep; default: gentle daily traffic, no events' -r -F
+complete -c bandwatch -n "__fish_bandwatch_using_subcommand backfill" -l end -d 'When the history ends (RFC 3339, e.g. 2026-11-30T00:00:00Z; default: now), for a history that is the same on every run (a benchmark\'s); not in the future' -r
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand backfill" -s c -l config -d 'Configuration file' -r -F
 complete -c bandwatch -n "__fish_bandwatch_using_subcommand backfill" -l log-format -d 'Log format on stderr (the level comes from RUST_LOG, default `info`)' -r -f -a "text\t'Human-readable lines'
 json\t'One JSON object per line'"

@@ -35,6 +35,10 @@ pub struct BackfillArgs {
     /// default: gentle daily traffic, no events.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
+    /// When the history ends (RFC 3339, e.g. 2026-11-30T00:00:00Z; default: now), for a
+    /// history that is the same on every run (a benchmark's); not in the future.
+    #[arg(long)]
+    pub end: Option<Timestamp>,
     /// Add the history to a store that already exists (its samples in the same span are
     /// replaced by simulated ones).
     #[arg(long)]
@@ -101,10 +105,21 @@ fn backfill_config(config_path: &Path, args: &BackfillArgs) -> Result<(), String
             config_path.display()
         ));
     }
-    let scenario = match &args.scenario {
+    let now = Timestamp::now();
+    let end = args.end.unwrap_or(now);
+    if end > now {
+        return Err(format!(
+            "--end {end}: in the future (the history ends at the latest now)"
+        ));
+    }
+    let mut scenario = match &args.scenario {
         Some(p) => played_in_history(Scenario::load(p)?, p, args),
         None => Scenario::default(),
     };
+    // The model's time 0 is the history's end: a rhythm on the wall clock starts there.
+    if let Some(o) = &mut scenario.traffic.origin {
+        *o = end.as_millisecond() as f64 / 1000.0;
+    }
     let db = crate::store::db_path(&cfg.daemon.data_dir);
     if db.exists() && !args.force {
         return Err(format!(
@@ -136,20 +151,12 @@ fn backfill_config(config_path: &Path, args: &BackfillArgs) -> Result<(), String
     let refs: Vec<&SwitchModel> = models.iter().collect();
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
-    let done = backfill(
-        &writer,
-        &topology,
-        &refs,
-        Timestamp::now(),
-        args.days,
-        args.step,
-        |f| {
-            if tty {
-                eprint!("\rbackfilling {} days: {:3.0}%", args.days, f * 100.0);
-                let _ = std::io::stderr().flush();
-            }
-        },
-    );
+    let done = backfill(&writer, &topology, &refs, end, args.days, args.step, |f| {
+        if tty {
+            eprint!("\rbackfilling {} days: {:3.0}%", args.days, f * 100.0);
+            let _ = std::io::stderr().flush();
+        }
+    });
     writer.shutdown();
     if tty {
         eprint!("\r\x1b[K");
