@@ -68,6 +68,7 @@ mod report_html;
 mod report_month;
 mod report_percentile;
 mod rules_adaptive;
+mod rules_aggregate_polls;
 mod rules_backtest;
 mod rules_backtest_store;
 mod rules_engine;

@@ -48,6 +48,17 @@ pub struct Reading {
     pub limit: Option<f64>,
 }
 
+/// What confirms a rule on one series: `points` consecutive points, and the poll interval
+/// behind them where it is coarser than the points (an aggregate's 60 s slots of ports polled
+/// once a minute or more slowly, `Engine::confirmation`; 0 otherwise).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Confirmation {
+    /// Consecutive points (the rule's `for_points`, or the slots its polls come to).
+    pub points: u32,
+    /// Seconds between the polls behind the points, where coarser than them; else 0.
+    pub poll_secs: u32,
+}
+
 /// The evaluation state of one rule on one series (its baseline cache and a few facts).
 #[derive(Clone, Debug)]
 pub struct SeriesEval {
@@ -64,6 +75,9 @@ pub struct SeriesEval {
     first_time: Option<i64>,
     last_known: Option<i64>,
     seen_up: bool,
+    /// What confirms the rule on this series (`for_points`, or on an aggregate of slowly
+    /// polled ports the slots they come to).
+    confirm: Confirmation,
 }
 
 /// What a spike or drop rule learns of one series: its baseline, the resolution its values
@@ -162,8 +176,19 @@ impl Resolution {
 }
 
 impl SeriesEval {
-    /// A fresh state for `rule`.
-    pub fn new(rule: &Rule) -> SeriesEval {
+    /// What confirms the rule on this series.
+    pub fn confirmation(&self) -> Confirmation {
+        self.confirm
+    }
+
+    /// Sets it again (after a reload changed a poll interval; learnt bursts keep their run).
+    pub fn set_confirmation(&mut self, c: Confirmation) {
+        self.confirm = c;
+    }
+
+    /// A fresh state for `rule`, confirmed as `confirm` says (its `for_points`, or what they
+    /// come to on this series).
+    pub fn new(rule: &Rule, confirm: Confirmation) -> SeriesEval {
         let (baseline, churn) = match &rule.condition {
             Condition::Spike(m) => (
                 Some(Learning::new(BaselineCache::new(
@@ -197,7 +222,7 @@ impl SeriesEval {
             },
             bursts: match &rule.condition {
                 Condition::Spike(m) | Condition::Drop(m) if m.burst_factor.is_some() => Some(
-                    Box::new(Bursts::new(rule.for_points as usize, m.baseline.history)),
+                    Box::new(Bursts::new(confirm.points as usize, m.baseline.history)),
                 ),
                 _ => None,
             },
@@ -208,6 +233,7 @@ impl SeriesEval {
             first_time: None,
             last_known: None,
             seen_up: false,
+            confirm,
         }
     }
 
@@ -219,6 +245,15 @@ impl SeriesEval {
     /// The usual step between points, as seen so far.
     pub fn step(&self) -> Option<i64> {
         self.cadence.step()
+    }
+
+    /// The step the series is judged at: between its points, or between the polls behind
+    /// them where those are coarser (an aggregate's slots of 5-minute ports are judged as a
+    /// 5-minute series: its baseline pools each past day's points around the time of day as a
+    /// port's does, and its bursts are counted per poll).
+    fn judged_step(&self) -> Option<i64> {
+        let poll = i64::from(self.confirm.poll_secs);
+        self.cadence.step().map(|s| s.max(poll))
     }
 
     /// Feeds a past point (history after a restart) without evaluating it; `learn` as in
@@ -376,6 +411,7 @@ impl SeriesEval {
             }
             Condition::Spike(m) | Condition::Drop(m) => {
                 let spike = matches!(rule.condition, Condition::Spike(_));
+                let judged_step = self.judged_step();
                 let Learning {
                     cache,
                     resolution,
@@ -396,7 +432,7 @@ impl SeriesEval {
                         return Some(Verdict::Unknown("learning: too few recent points".into()));
                     }
                     let sp = w.summary(0.5).map_or(0.0, |s| s.1);
-                    cache.set_step(self.cadence.step());
+                    cache.set_step(judged_step);
                     let verdict = match cache.at(t).map(|b| resolution.floor(b)) {
                         Some(b) => margin_verdict(m, m.factor, &b, sp, spike),
                         None => Verdict::Unknown("learning: not enough history yet".into()),
@@ -408,7 +444,7 @@ impl SeriesEval {
                     }
                     return Some(verdict);
                 }
-                cache.set_step(self.cadence.step());
+                cache.set_step(judged_step);
                 let b = cache.at(t).map(|b| resolution.floor(b));
                 // `level_points`: the season's shape at the series' current level.
                 let seasonal = b.as_ref().map(|b| b.value);
@@ -438,7 +474,9 @@ impl SeriesEval {
                 let learnt = if m.smoothed_baseline { v } else { raw };
                 // `burst_factor`: the factor raised to how high this series' bursts reach.
                 let factor = match (&self.bursts, m.burst_factor) {
-                    (Some(bu), Some(k)) => bu.factor(m.factor, k, self.cadence.step().unwrap_or(0)),
+                    // Runs a day counted in polls, where the points are an aggregate's
+                    // slots of slower polls.
+                    (Some(bu), Some(k)) => bu.factor(m.factor, k, judged_step.unwrap_or(0)),
                     _ => m.factor,
                 };
                 let usual = b.as_ref().map(|b| b.value);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::condition::{SeriesEval, Verdict};
+use super::condition::{Confirmation, SeriesEval, Verdict};
 use super::event::{
     AlertEvent, AlertTransition, NoticeKind, expand_routes, explain, explain_flapping,
     explain_resolved, explain_stable,
@@ -370,9 +370,73 @@ impl Engine {
                 new
             }
         };
+        // After an update: a switch's poll interval may have changed, and with it what
+        // `for_points` comes to on an aggregate (its learnt bursts keep their run length).
+        for x in per.entries.iter_mut().filter(|x| v.contains(&x.rule)) {
+            if let Some(r) = self.rules.get(x.rule) {
+                x.eval
+                    .set_confirmation(Engine::confirmation(&self.topology, r, entity));
+            }
+        }
         per.applies.reserve_exact(1);
         per.applies.push((metric, v.clone()));
         v
+    }
+
+    /// What confirms `rule` on `entity`: its `for_points`, but on an aggregate (a product
+    /// line, site, switch or customer) of ports polled once a minute or more slowly, what
+    /// `for_points` polls come to in its 60 s slots, and that poll interval (for the runs
+    /// `burst_factor` counts a day). The slots do not line up with the polls (each switch
+    /// polls at its own phase), so a run of n polls covers n x interval / 60 slots of which
+    /// the first holds the run only in part: the count is that many slots less one (at least
+    /// 1). Counted in slots instead, a product line of 5-minute ports was confirmed by one
+    /// poll (its five slots) and never saw a 3x attack of two 1-minute polls (one full slot
+    /// between two partial ones): `benches/sim/`. The interval is the slowest of the
+    /// aggregate's ports' switches; faster than a minute, the slots are means of several polls
+    /// and `for_points` counts them as before.
+    fn confirmation(topology: &Topology, rule: &Rule, entity: &Entity) -> Confirmation {
+        let as_is = Confirmation {
+            points: rule.for_points,
+            poll_secs: 0,
+        };
+        if matches!(entity.scope, Scope::Port | Scope::Series) {
+            return as_is;
+        }
+        let label = |p: &crate::config::Port| -> Option<Arc<str>> {
+            match entity.scope {
+                Scope::ProductLine => p.labels.product_line.clone(),
+                Scope::Customer => p.labels.customer.clone(),
+                Scope::Site => Some(p.labels.site.clone()),
+                Scope::Switch => Some(p.labels.switch.clone()),
+                Scope::Port | Scope::Series => None,
+            }
+        };
+        let slowest = topology
+            .switches
+            .iter()
+            .filter(|sw| {
+                sw.ports
+                    .iter()
+                    .any(|p| label(p).is_some_and(|l| *l == *entity.name))
+            })
+            .map(|sw| sw.interval.as_secs())
+            .max();
+        let slot = crate::store::SLOT_SECS as u64;
+        match slowest {
+            Some(poll) if poll >= slot => {
+                let n = u64::from(rule.for_points);
+                let points = if n == 0 {
+                    0
+                } else {
+                    (n * poll).div_ceil(slot).saturating_sub(1).max(1)
+                };
+                Confirmation {
+                    points: u32::try_from(points).unwrap_or(u32::MAX),
+                    poll_secs: u32::try_from(poll).unwrap_or(u32::MAX),
+                }
+            }
+            _ => as_is,
+        }
     }
 
     fn warm_span(rule: &Rule) -> i64 {
@@ -460,7 +524,8 @@ impl Engine {
         let pos = match per.entries.iter().position(|x| x.rule == i) {
             Some(pos) => pos,
             None => {
-                let mut e = SeriesEval::new(rule);
+                let mut e =
+                    SeriesEval::new(rule, Engine::confirmation(&self.topology, rule, entity));
                 if rule.kind == Kind::Absent
                     && let Some(last) = self.history.last_answer(entity, p.time)
                 {
@@ -546,7 +611,7 @@ impl Engine {
         } else {
             Hold {
                 secs: rule.for_secs,
-                points: rule.for_points,
+                points: entry.eval.confirmation().points,
             }
         };
         let higher = !matches!(rule.condition, Condition::Drop(_) | Condition::Churn(_))
