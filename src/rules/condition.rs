@@ -48,15 +48,19 @@ pub struct Reading {
     pub limit: Option<f64>,
 }
 
-/// What confirms a rule on one series: `points` consecutive points, and the poll interval
-/// behind them where it is coarser than the points (an aggregate's 60 s slots of ports polled
-/// once a minute or more slowly, `Engine::confirmation`; 0 otherwise).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Confirmation {
-    /// Consecutive points (the rule's `for_points`, or the slots its polls come to).
-    pub points: u32,
-    /// Seconds between the polls behind the points, where coarser than them; else 0.
-    pub poll_secs: u32,
+/// How many consecutive points confirm a rule of `for_points` on a series whose points are
+/// the store's 60 s slots of polls `poll_secs` apart (an aggregate of ports polled once a minute
+/// or more slowly; 0 for any other series): the slots `for_points` polls cover, less one, since
+/// the slots do not line up with the polls and the first holds the run only in part (at least
+/// 1; 0 stays 0). 2 polls of 5 minutes are 9 slots, 2 polls of a minute 1, 3 polls of 5
+/// minutes 14; elsewhere `for_points` itself.
+pub fn confirm_points(for_points: u32, poll_secs: u32) -> u32 {
+    let slot = crate::store::SLOT_SECS as u64;
+    if for_points == 0 || u64::from(poll_secs) < slot {
+        return for_points;
+    }
+    let slots = (u64::from(for_points) * u64::from(poll_secs)).div_ceil(slot);
+    u32::try_from(slots.saturating_sub(1).max(1)).unwrap_or(u32::MAX)
 }
 
 /// The evaluation state of one rule on one series (its baseline cache and a few facts).
@@ -75,9 +79,10 @@ pub struct SeriesEval {
     first_time: Option<i64>,
     last_known: Option<i64>,
     seen_up: bool,
-    /// What confirms the rule on this series (`for_points`, or on an aggregate of slowly
-    /// polled ports the slots they come to).
-    confirm: Confirmation,
+    /// Seconds between the polls behind this series' points where they are coarser than the
+    /// points (an aggregate's slots of ports polled once a minute or more slowly; else 0):
+    /// `for_points`, `burst_factor` and the seasonal baseline count in them.
+    poll_secs: u32,
 }
 
 /// What a spike or drop rule learns of one series: its baseline, the resolution its values
@@ -176,19 +181,20 @@ impl Resolution {
 }
 
 impl SeriesEval {
-    /// What confirms the rule on this series.
-    pub fn confirmation(&self) -> Confirmation {
-        self.confirm
+    /// Consecutive points that confirm `rule` on this series ([`confirm_points`]).
+    pub fn confirm_points(&self, rule: &Rule) -> u32 {
+        confirm_points(rule.for_points, self.poll_secs)
     }
 
-    /// Sets it again (after a reload changed a poll interval; learnt bursts keep their run).
-    pub fn set_confirmation(&mut self, c: Confirmation) {
-        self.confirm = c;
+    /// Sets the interval of the polls behind the points again (a reload may change it; learnt
+    /// bursts keep their run length).
+    pub fn set_poll_secs(&mut self, poll_secs: u32) {
+        self.poll_secs = poll_secs;
     }
 
-    /// A fresh state for `rule`, confirmed as `confirm` says (its `for_points`, or what they
-    /// come to on this series).
-    pub fn new(rule: &Rule, confirm: Confirmation) -> SeriesEval {
+    /// A fresh state for `rule` on a series whose points stand for polls `poll_secs` apart
+    /// where those are coarser (an aggregate's slots; else 0).
+    pub fn new(rule: &Rule, poll_secs: u32) -> SeriesEval {
         let (baseline, churn) = match &rule.condition {
             Condition::Spike(m) => (
                 Some(Learning::new(BaselineCache::new(
@@ -221,9 +227,12 @@ impl SeriesEval {
                 _ => None,
             },
             bursts: match &rule.condition {
-                Condition::Spike(m) | Condition::Drop(m) if m.burst_factor.is_some() => Some(
-                    Box::new(Bursts::new(confirm.points as usize, m.baseline.history)),
-                ),
+                Condition::Spike(m) | Condition::Drop(m) if m.burst_factor.is_some() => {
+                    Some(Box::new(Bursts::new(
+                        confirm_points(rule.for_points, poll_secs) as usize,
+                        m.baseline.history,
+                    )))
+                }
                 _ => None,
             },
             churn,
@@ -233,7 +242,7 @@ impl SeriesEval {
             first_time: None,
             last_known: None,
             seen_up: false,
-            confirm,
+            poll_secs,
         }
     }
 
@@ -252,7 +261,7 @@ impl SeriesEval {
     /// 5-minute series: its baseline pools each past day's points around the time of day as a
     /// port's does, and its bursts are counted per poll).
     fn judged_step(&self) -> Option<i64> {
-        let poll = i64::from(self.confirm.poll_secs);
+        let poll = i64::from(self.poll_secs);
         self.cadence.step().map(|s| s.max(poll))
     }
 
@@ -664,6 +673,23 @@ fn margin_verdict(m: &Margin, factor: f64, b: &Baseline, v: f64, spike: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn for_points_on_an_aggregate_of_slow_polls_counts_the_slots_of_that_many_polls() {
+        // Elsewhere (a port, a series, an aggregate of ports polled faster than the slots).
+        assert_eq!(confirm_points(2, 0), 2);
+        assert_eq!(confirm_points(2, 30), 2);
+        // The slots n polls cover, less the one the polls' phase leaves partial.
+        assert_eq!(confirm_points(2, 60), 1);
+        assert_eq!(confirm_points(3, 60), 2);
+        assert_eq!(confirm_points(2, 300), 9);
+        assert_eq!(confirm_points(3, 300), 14);
+        assert_eq!(confirm_points(1, 300), 4);
+        assert_eq!(confirm_points(2, 90), 2);
+        assert_eq!(confirm_points(2, 3600), 119);
+        // No count stays no count.
+        assert_eq!(confirm_points(0, 300), 0);
+    }
     use crate::rules::rule::{BaselineKind, BaselineSpec};
 
     fn margin(factor: f64, min_delta: f64, deviation: Option<f64>, unprecedented: bool) -> Margin {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::condition::{Confirmation, SeriesEval, Verdict};
+use super::condition::{SeriesEval, Verdict};
 use super::event::{
     AlertEvent, AlertTransition, NoticeKind, expand_routes, explain, explain_flapping,
     explain_resolved, explain_stable,
@@ -372,10 +372,10 @@ impl Engine {
         };
         // After an update: a switch's poll interval may have changed, and with it what
         // `for_points` comes to on an aggregate (its learnt bursts keep their run length).
-        for x in per.entries.iter_mut().filter(|x| v.contains(&x.rule)) {
-            if let Some(r) = self.rules.get(x.rule) {
-                x.eval
-                    .set_confirmation(Engine::confirmation(&self.topology, r, entity));
+        if per.entries.iter().any(|x| v.contains(&x.rule)) {
+            let poll = Engine::polls_behind(&self.topology, entity);
+            for x in per.entries.iter_mut().filter(|x| v.contains(&x.rule)) {
+                x.eval.set_poll_secs(poll);
             }
         }
         per.applies.reserve_exact(1);
@@ -383,24 +383,18 @@ impl Engine {
         v
     }
 
-    /// What confirms `rule` on `entity`: its `for_points`, but on an aggregate (a product
-    /// line, site, switch or customer) of ports polled once a minute or more slowly, what
-    /// `for_points` polls come to in its 60 s slots, and that poll interval (for the runs
-    /// `burst_factor` counts a day). The slots do not line up with the polls (each switch
-    /// polls at its own phase), so a run of n polls covers n x interval / 60 slots of which
-    /// the first holds the run only in part: the count is that many slots less one (at least
-    /// 1). Counted in slots instead, a product line of 5-minute ports was confirmed by one
-    /// poll (its five slots) and never saw a 3x attack of two 1-minute polls (one full slot
-    /// between two partial ones): `benches/sim/`. The interval is the slowest of the
-    /// aggregate's ports' switches; faster than a minute, the slots are means of several polls
-    /// and `for_points` counts them as before.
-    fn confirmation(topology: &Topology, rule: &Rule, entity: &Entity) -> Confirmation {
-        let as_is = Confirmation {
-            points: rule.for_points,
-            poll_secs: 0,
-        };
+    /// The interval of the polls behind `entity`'s points where they are coarser than its
+    /// points, else 0: on an aggregate (a product line, site, switch or customer, judged on
+    /// the store's 60 s slots) the slowest of its ports' switches, once a minute or slower.
+    /// Its rules count `for_points` in those polls ([`super::condition::confirm_points`]),
+    /// `burst_factor` its runs a day at that interval and the seasonal baseline its step.
+    /// Counted in slots, a product line of 5-minute ports was confirmed by one poll (its five
+    /// slots) and never saw a 3x attack of two 1-minute polls (one whole slot between two
+    /// partial ones): `benches/sim/`. Faster than a minute a slot is a mean of several polls,
+    /// and nothing changes.
+    fn polls_behind(topology: &Topology, entity: &Entity) -> u32 {
         if matches!(entity.scope, Scope::Port | Scope::Series) {
-            return as_is;
+            return 0;
         }
         let label = |p: &crate::config::Port| -> Option<Arc<str>> {
             match entity.scope {
@@ -420,23 +414,12 @@ impl Engine {
                     .any(|p| label(p).is_some_and(|l| *l == *entity.name))
             })
             .map(|sw| sw.interval.as_secs())
-            .max();
-        let slot = crate::store::SLOT_SECS as u64;
-        match slowest {
-            Some(poll) if poll >= slot => {
-                let n = u64::from(rule.for_points);
-                let points = if n == 0 {
-                    0
-                } else {
-                    (n * poll).div_ceil(slot).saturating_sub(1).max(1)
-                };
-                Confirmation {
-                    points: u32::try_from(points).unwrap_or(u32::MAX),
-                    poll_secs: u32::try_from(poll).unwrap_or(u32::MAX),
-                }
-            }
-            _ => as_is,
+            .max()
+            .unwrap_or(0);
+        if slowest < crate::store::SLOT_SECS as u64 {
+            return 0;
         }
+        u32::try_from(slowest).unwrap_or(u32::MAX)
     }
 
     fn warm_span(rule: &Rule) -> i64 {
@@ -524,8 +507,7 @@ impl Engine {
         let pos = match per.entries.iter().position(|x| x.rule == i) {
             Some(pos) => pos,
             None => {
-                let mut e =
-                    SeriesEval::new(rule, Engine::confirmation(&self.topology, rule, entity));
+                let mut e = SeriesEval::new(rule, Engine::polls_behind(&self.topology, entity));
                 if rule.kind == Kind::Absent
                     && let Some(last) = self.history.last_answer(entity, p.time)
                 {
@@ -611,7 +593,7 @@ impl Engine {
         } else {
             Hold {
                 secs: rule.for_secs,
-                points: entry.eval.confirmation().points,
+                points: entry.eval.confirm_points(rule),
             }
         };
         let higher = !matches!(rule.condition, Condition::Drop(_) | Condition::Churn(_))
