@@ -21,7 +21,9 @@ more lasting 2 samples or more; drops to 40 % or less lasting 6 samples or more.
 Scoring, per rule on the entities of its scope (`uplink-attack` on `port:SW/P`,
 `product-line-attack` and `product-line-collapse` on `product_line:SW-P`): an onset after an
 event's start and no later than its end detects it (delay: samples after its first anomalous
-sample); an onset in the 3 samples after its end is late, neither found nor false; an onset
+sample); an onset in the 3 samples after its end is late, neither found nor false (on a
+product line, whose points are the store's 60 s slots on the minute, an event ends at the end
+of the slot it ends in, and is late for 3 samples or a slot, whichever is longer); an onset
 on a kind of event the rule is not for, or outside every event, is a false alarm. False
 alarms are per 30 days of judged time (the 7 days, every entity of the rule's scope), and on
 the ports with no event apart.
@@ -168,7 +170,7 @@ def run(bw, seed, step_name, rules, work):
         onsets.append((row["series"], row["rule"], t - first))
     if not os.environ.get("KEEP"):
         shutil.rmtree(os.path.join(d, "data"), ignore_errors=True)
-    return events, onsets, shape, (DAYS - JUDGED_FROM)
+    return events, onsets, shape, (DAYS - JUDGED_FROM), first
 
 
 def score(results, step):
@@ -178,7 +180,15 @@ def score(results, step):
     for rule, (scope, kind) in RULES.items():
         row = dict(t=0, th=0, n=0, h=0, delays=[], fa=0, fa_quiet=0, days=0.0, quiet_days=0.0,
                    missed=[])
-        for seed, (events, onsets, _, days) in results:
+        for seed, (events, onsets, _, days, first) in results:
+            # A product line's points are the store's 60 s slots (on the UTC minute): an event
+            # ends, for it, at the end of the slot it ends in, and it is late for a slot or
+            # for LATE polls, whichever is longer.
+            if scope == "port":
+                ends, late = (lambda x: x), LATE * step
+            else:
+                ends = lambda x, f=first: math.ceil((f + x) / 60) * 60 - f  # noqa: E731
+                late = LATE * max(step, 60)
             by_entity = defaultdict(list)
             for e in events:
                 name = (f"port:{e['switch']}/{e['port']}" if scope == "port"
@@ -195,7 +205,7 @@ def score(results, step):
                 for e in es:
                     if e["kind"] != kind:
                         continue
-                    hits = [t for s, t in mine if s == name and e["start"] < t <= e["end"]]
+                    hits = [t for s, t in mine if s == name and e["start"] < t <= ends(e["end"])]
                     if not hits and target(e):
                         row["missed"].append((e["magnitude"], e["length"], seed))
                     if hits:
@@ -206,7 +216,8 @@ def score(results, step):
                             row["delays"].append(delay)
             for s, t in mine:
                 es = by_entity.get(s, [])
-                own = [e for e in es if e["kind"] == kind and e["start"] < t <= e["end"] + LATE * step]
+                own = [e for e in es
+                       if e["kind"] == kind and e["start"] < t <= ends(e["end"]) + late]
                 if not own:
                     row["fa"] += 1
                     row["fa_quiet"] += not es
@@ -234,7 +245,7 @@ def main():
     for step_name in a.steps.split(","):
         step = STEPS[step_name]
         results = [(s, run(a.bandwatch, s, step_name, a.rules, work)) for s in range(lo, hi + 1)]
-        for seed, (_, _, shape, _) in results:
+        for seed, (_, _, shape, _, _) in results:
             shapes[(step_name, seed)] = shape
         for rule, r in score(results, step).items():
             if r["missed"]:
