@@ -673,6 +673,7 @@ fn margin_verdict(m: &Margin, factor: f64, b: &Baseline, v: f64, spike: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::rule::{BaselineKind, BaselineSpec};
 
     #[test]
     fn for_points_on_an_aggregate_of_slow_polls_counts_the_slots_of_that_many_polls() {
@@ -690,7 +691,6 @@ mod tests {
         // No count stays no count.
         assert_eq!(confirm_points(0, 300), 0);
     }
-    use crate::rules::rule::{BaselineKind, BaselineSpec};
 
     fn margin(factor: f64, min_delta: f64, deviation: Option<f64>, unprecedented: bool) -> Margin {
         Margin {
