@@ -393,33 +393,33 @@ impl Engine {
     /// partial ones): `benches/sim/`. Faster than a minute a slot is a mean of several polls,
     /// and nothing changes.
     fn polls_behind(topology: &Topology, entity: &Entity) -> u32 {
-        if matches!(entity.scope, Scope::Port | Scope::Series) {
-            return 0;
-        }
-        let label = |p: &crate::config::Port| -> Option<Arc<str>> {
-            match entity.scope {
-                Scope::ProductLine => p.labels.product_line.clone(),
-                Scope::Customer => p.labels.customer.clone(),
-                Scope::Site => Some(p.labels.site.clone()),
-                Scope::Switch => Some(p.labels.switch.clone()),
-                Scope::Port | Scope::Series => None,
-            }
+        let interval = |switch: &str| topology.switch(switch).map(|sw| sw.interval.as_secs());
+        let of_ports = |ports: &[crate::config::PortKey]| {
+            ports.iter().filter_map(|k| interval(&k.switch)).max()
         };
-        let slowest = topology
-            .switches
-            .iter()
-            .filter(|sw| {
-                sw.ports
-                    .iter()
-                    .any(|p| label(p).is_some_and(|l| *l == *entity.name))
-            })
-            .map(|sw| sw.interval.as_secs())
-            .max()
-            .unwrap_or(0);
-        if slowest < crate::store::SLOT_SECS as u64 {
-            return 0;
+        let name = entity.name.as_str();
+        let slowest = match entity.scope {
+            Scope::ProductLine => topology
+                .product_lines
+                .get(name)
+                .and_then(|pl| of_ports(&pl.ports)),
+            Scope::Customer => topology
+                .customers
+                .get(name)
+                .and_then(|c| of_ports(&c.ports)),
+            Scope::Site => topology
+                .sites
+                .get(name)
+                .and_then(|site| site.switches.iter().filter_map(|sw| interval(sw)).max()),
+            Scope::Switch => interval(name),
+            Scope::Port | Scope::Series => None,
+        };
+        match slowest {
+            Some(poll) if poll >= crate::store::SLOT_SECS as u64 => {
+                u32::try_from(poll).unwrap_or(u32::MAX)
+            }
+            _ => 0,
         }
-        u32::try_from(slowest).unwrap_or(u32::MAX)
     }
 
     fn warm_span(rule: &Rule) -> i64 {
