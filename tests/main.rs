@@ -81,6 +81,7 @@ mod rules_store_history;
 mod rules_synthetic;
 mod sim_cli;
 mod sim_discontinuity;
+mod sim_evaluate;
 mod sim_flows;
 mod sim_scenarios;
 mod snmpd_interop;

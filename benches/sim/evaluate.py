@@ -2,7 +2,7 @@
 """The default rules on the simulator's own traffic, through a user's path (issue 18).
 
     benches/sim/evaluate.py [--seeds 1-4] [--steps 1m,5m,1h] [--rules alert-rules]
-                            [--bandwatch BIN] [--work DIR] [--keep]
+                            [--bandwatch BIN] [--work DIR] [--json FILE]   (KEEP=1: keep the stores)
 
 Per seed and poll interval: a configuration of 4 switches x 6 uplinks (each its own product
 line) polled at that interval, a scenario file with the traffic's shape drawn for the seed (the simulator's model: a
@@ -31,6 +31,7 @@ the ports with no event apart.
 import argparse
 import csv
 import io
+import json
 import math
 import os
 import random
@@ -227,18 +228,21 @@ def score(results, step):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", default="1-4")
+    ap.add_argument("--seeds", default="1-4", help="N or N-M")
     ap.add_argument("--steps", default="1m,5m,1h")
     ap.add_argument("--rules", default=os.path.join(ROOT, "alert-rules"))
     ap.add_argument("--bandwatch", default=os.path.join(ROOT, "target/release/bandwatch"))
     ap.add_argument("--work", default=None)
+    ap.add_argument("--json", default=None, metavar="FILE",
+                    help="also write the figures as JSON: {step: {rule: figures}}")
     a = ap.parse_args()
-    lo, hi = (int(x) for x in a.seeds.split("-"))
+    lo, _, hi = a.seeds.partition("-")
+    lo, hi = int(lo), int(hi or lo)
     work = a.work or tempfile.mkdtemp(prefix="bw-sim-")
     print(f"rules {a.rules}, seeds {lo}-{hi}, {SWITCHES} x {PORTS} uplinks, {DAYS} days, "
           f"the last {DAYS - JUDGED_FROM} judged")
     print()
-    missed, shapes = {}, {}
+    missed, shapes, figures = {}, {}, {}
     print("| rule | step | target found | all found | median spike delay (samples) | "
           "false alarms / 30 d (per entity) | on ports with no event |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -251,6 +255,11 @@ def main():
             if r["missed"]:
                 missed[(rule, step_name)] = r["missed"]
             med = statistics.median(r["delays"]) if r["delays"] else "-"
+            figures.setdefault(step_name, {})[rule] = dict(
+                targets=r["t"], targets_found=r["th"], events=r["n"], found=r["h"],
+                median_spike_delay=None if med == "-" else med, false_alarms=r["fa"],
+                false_alarms_per_30d=r["fa"] / r["days"] * 30, judged_days=r["days"],
+                false_alarms_no_event=r["fa_quiet"])
             print(f"| {rule} | {step_name} | {r['th']}/{r['t']} | {r['h']}/{r['n']} | {med} | "
                   f"{r['fa']} ({r['fa'] / r['days'] * 30:.2f}) | "
                   f"{r['fa_quiet']} ({r['fa_quiet'] / max(r['quiet_days'], 1e-9) * 30:.2f}) |")
@@ -263,6 +272,9 @@ def main():
             print(f"- {rule}, {step_name}: " + ", ".join(f"{x}x{n} s{sd}" for x, n, sd in sorted(m)))
         for (step_name, seed), sh in sorted(shapes.items()):
             print(f"- seed {seed} at {step_name}: " + ", ".join(f"{k} {v:.2f}" for k, v in sh.items()))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(figures, f, indent=1)
     if not a.work:
         shutil.rmtree(work, ignore_errors=True)
 
