@@ -34,6 +34,7 @@ pub mod live;
 pub mod point;
 mod pool;
 pub mod rule;
+mod season_share;
 pub mod series;
 pub mod silence;
 mod slots;
