@@ -23,14 +23,22 @@ fn moving_median(values: &[Option<f64>], half: usize) -> Vec<Option<f64>> {
         insert(&mut window, *x);
     }
     for i in 0..values.len() {
-        if let Some(Some(x)) = values.get(i + half) {
-            insert(&mut window, *x);
-        }
-        if let Some(old) = i.checked_sub(half + 1).and_then(|j| values[j]) {
-            let j = window.partition_point(|y| *y < old);
-            if j < window.len() {
-                window.remove(j);
+        let new = values.get(i + half).copied().flatten();
+        let old = i.checked_sub(half + 1).and_then(|j| values[j]);
+        match (new, old) {
+            // The window moves along: one value in, one out, as one shift of the values
+            // between their two places, not a remove and an insert that each shift the rest
+            // of the window (this runs once a season per series and gated rule, over its
+            // whole history: most of a backtest's time with `season_strength`).
+            (Some(x), Some(old)) => replace(&mut window, old, x),
+            (Some(x), None) => insert(&mut window, x),
+            (None, Some(old)) => {
+                let j = window.partition_point(|y| *y < old);
+                if j < window.len() {
+                    window.remove(j);
+                }
             }
+            (None, None) => {}
         }
         let k = window.len();
         out.push((k > 0).then(|| (window[(k - 1) / 2] + window[k / 2]) / 2.0));
@@ -50,6 +58,27 @@ fn moving_median(values: &[Option<f64>], half: usize) -> Vec<Option<f64>> {
         out.fill(m);
     }
     out
+}
+
+/// In the sorted `window`, `old` (one of its values) replaced by `new`, the window kept sorted:
+/// the same values as inserting `new` and removing `old`, with one shift of the values between
+/// their places instead of two shifts of the window's tail.
+fn replace(window: &mut Vec<f64>, old: f64, new: f64) {
+    let i = window.partition_point(|y| *y < old);
+    if i >= window.len() {
+        // `old` is not there (it always is): `new` goes in and nothing out, as before.
+        let j = window.partition_point(|y| *y < new);
+        window.insert(j, new);
+        return;
+    }
+    let j = window.partition_point(|y| *y < new);
+    if j <= i {
+        window.copy_within(j..i, j + 1);
+        window[j] = new;
+    } else {
+        window.copy_within(i + 1..j, i);
+        window[j - 1] = new;
+    }
 }
 
 /// For the season-strength measure on a series polled more slowly than the slots
@@ -285,6 +314,57 @@ pub(super) fn share(means: &[Option<f64>], first: i64, per_season: i64) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The moving median kept by sliding the sorted window is, bit for bit, the median of the
+    /// known values within `half` places sorted from scratch at every place (with the ends
+    /// filled from the nearest whole window): gaps, ties, repeated values, short series.
+    #[test]
+    fn moving_median_slides_like_a_sort_at_every_place() {
+        let from_scratch = |values: &[Option<f64>], half: usize| -> Vec<Option<f64>> {
+            let n = values.len();
+            let median = |lo: usize, hi: usize| {
+                let mut w: Vec<f64> = values[lo..hi].iter().flatten().copied().collect();
+                w.sort_by(f64::total_cmp);
+                let k = w.len();
+                (k > 0).then(|| (w[(k - 1) / 2] + w[k / 2]) / 2.0)
+            };
+            if n <= 2 * half {
+                return vec![median(0, n); n];
+            }
+            (0..n)
+                .map(|i| {
+                    let c = i.clamp(half, n - 1 - half);
+                    median(c - half, c + half + 1)
+                })
+                .collect()
+        };
+        let mut h: u64 = 11;
+        for len in [0usize, 1, 2, 5, 9, 30, 100, 333] {
+            for half in [1usize, 2, 4, 12, 40] {
+                for round in 0..3 {
+                    let values: Vec<Option<f64>> = (0..len)
+                        .map(|_| {
+                            h = h.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                            let r = (h >> 33) as f64 / (1u64 << 31) as f64;
+                            match round {
+                                0 => Some(r * 100.0),
+                                1 => (r > 0.2).then_some((r * 5.0).floor()),
+                                _ => (r > 0.6).then_some(r),
+                            }
+                        })
+                        .collect();
+                    let bits = |v: Vec<Option<f64>>| -> Vec<Option<u64>> {
+                        v.into_iter().map(|x| x.map(f64::to_bits)).collect()
+                    };
+                    assert_eq!(
+                        bits(moving_median(&values, half)),
+                        bits(from_scratch(&values, half)),
+                        "len {len}, half {half}, round {round}"
+                    );
+                }
+            }
+        }
+    }
 
     /// The median absolute deviation merged from the two sorted runs is the one a sort of the
     /// deviations gives, bit for bit: odd and even counts, ties, repeated medians, one value.
