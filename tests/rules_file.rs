@@ -6,7 +6,7 @@ use std::process::Command;
 
 use bandwatch::config;
 use bandwatch::rules::file::load_dir;
-use bandwatch::rules::rule::{Condition, Kind, Scope};
+use bandwatch::rules::rule::{ChurnStatistic, Condition, Kind, Scope};
 
 fn topology() -> bandwatch::config::Topology {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -100,6 +100,8 @@ notify = ["account_manager", "sales"]
         Condition::Churn(c) => {
             assert_eq!((c.window, c.recent, c.reference), (86400, 7, 28));
             assert_eq!(c.max_drop, 0.4);
+            // Without `statistic` a churn rule compares means, as before the key existed.
+            assert_eq!(c.statistic, ChurnStatistic::Mean);
         }
         other => panic!("expected a churn drop, got {other:?}"),
     }
@@ -234,6 +236,14 @@ fn nonsense_combinations_are_refused() {
         (
             "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 3.0\nmin_delta = 1\nmax_drop = 0.5",
             "rule[0].max_drop: `max_drop` does not apply here",
+        ),
+        (
+            "kind = \"spike\"\nscope = \"series\"\nmetric = \"value\"\nfactor = 3.0\nmin_delta = 1\nstatistic = \"median\"",
+            "rule[0].statistic: `statistic` does not apply here",
+        ),
+        (
+            "kind = \"drop\"\nscope = \"customer\"\nmetric = \"usage_bytes\"\nwindow = \"1d\"\nrecent = \"14d\"\nreference = \"56d\"\nmax_drop = 0.3\nstatistic = \"p50\"",
+            "rule[0].statistic: must be \"mean\" or \"median\"",
         ),
         (
             "kind = \"drop\"\nscope = \"product_line\"\nmetric = \"total_bps\"\nfactor = 3.0\nmin_delta = \"1Gbps\"\nbaseline = \"seasonal\"\nseason = \"7d\"\nhistory = \"3d\"",

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use super::rule::Churn;
+use super::rule::{Churn, ChurnStatistic};
 
 /// The outcome of one closed window.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,8 +129,15 @@ impl ChurnTotals {
         if recent.len() * 2 < n as usize || reference.len() * 2 < m as usize {
             return None;
         }
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-        let (r, f) = (mean(&recent), mean(&reference));
+        let summary = |mut v: Vec<f64>| match self.spec.statistic {
+            ChurnStatistic::Mean => v.iter().sum::<f64>() / v.len() as f64,
+            ChurnStatistic::Median => {
+                v.sort_by(f64::total_cmp);
+                let k = v.len();
+                (v[(k - 1) / 2] + v[k / 2]) / 2.0
+            }
+        };
+        let (r, f) = (summary(recent), summary(reference));
         Some(ChurnReading {
             at: (last + 1) * self.spec.window,
             recent: r,
@@ -152,6 +159,43 @@ mod tests {
             reference,
             max_drop: 0.4,
             min_coverage: 0.5,
+            statistic: ChurnStatistic::Mean,
+        }
+    }
+
+    /// Daily totals: 28 days at 100 of which 10 at 300 (a surge), then 7 days of which
+    /// `outage` at 0 and the rest at `after`; the reading of the last day.
+    fn last_reading(statistic: ChurnStatistic, outage: usize, after: f64) -> ChurnReading {
+        let mut c = ChurnTotals::new(Churn {
+            statistic,
+            ..spec(86_400, 7, 28)
+        });
+        let mut out = Vec::new();
+        for day in 0..35usize {
+            let v = match day {
+                5..=14 => 300.0,
+                0..=27 => 100.0,
+                _ if day < 28 + outage => 0.0,
+                _ => after,
+            };
+            out.extend(c.push((day as i64 + 1) * 86_400, 86_400, Some(v), 1.0));
+        }
+        out.pop().expect("the 35th day closes a window")
+    }
+
+    #[test]
+    fn the_median_of_the_days_holds_through_an_outage_and_after_a_surge() {
+        // Back to the usual 100 a day after a surge, with two days of outage: the mean reads
+        // 71 against 171 (58% down), the median 100 against 100.
+        let mean = last_reading(ChurnStatistic::Mean, 2, 100.0);
+        assert!(mean.dropped, "{mean:?}");
+        let median = last_reading(ChurnStatistic::Median, 2, 100.0);
+        assert!(!median.dropped, "{median:?}");
+        assert_eq!((median.recent, median.reference), (100.0, 100.0));
+        // A customer really gone to 30 a day is a churn either way.
+        for statistic in [ChurnStatistic::Mean, ChurnStatistic::Median] {
+            let r = last_reading(statistic, 0, 30.0);
+            assert!(r.dropped, "{statistic:?} {r:?}");
         }
     }
 

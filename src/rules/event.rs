@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::condition::Reading;
 use super::lifecycle::Change;
 use super::point::Entity;
-use super::rule::{BaselineKind, Condition, Rule, Severity};
+use super::rule::{BaselineKind, ChurnStatistic, Condition, Rule, Severity};
 use crate::config::Topology;
 use crate::format::duration_secs;
 
@@ -210,8 +210,12 @@ pub fn explain(rule: &Rule, r: &Reading, started_at: Timestamp, now: Timestamp) 
             } else {
                 0.0
             };
+            let statistic = match c.statistic {
+                ChurnStatistic::Mean => "mean",
+                ChurnStatistic::Median => "median",
+            };
             format!(
-                "mean {}{dir} {value} over the last {}, {pct:.0}% below the {} of the {} before",
+                "{statistic} {}{dir} {value} over the last {}, {pct:.0}% below the {} of the {} before",
                 per_window(c.window),
                 duration_secs(c.window * c.recent as i64),
                 m.format(f),

@@ -391,6 +391,21 @@ pub struct Churn {
     pub max_drop: f64,
     /// Windows with less known data than this fraction are left out.
     pub min_coverage: f64,
+    /// How the recent windows and the reference windows are each summed up (`statistic`).
+    #[serde(default)]
+    pub statistic: ChurnStatistic,
+}
+
+/// How a churn rule sums up the totals of its recent windows and of its reference windows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChurnStatistic {
+    /// Their mean: every day's usage counts, an outage of a few days too.
+    #[default]
+    Mean,
+    /// Their median: a few days of an outage, or a surge shorter than half the reference,
+    /// moves neither side; a fall that lasts more than half the recent windows does.
+    Median,
 }
 
 /// What must hold for a rule to be "true" at a point.

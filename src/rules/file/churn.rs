@@ -1,4 +1,5 @@
-//! Churn drops (`window`, `recent`, `reference`, `max_drop`) and `min_revenue_at_risk`.
+//! Churn drops (`window`, `recent`, `reference`, `max_drop`, `statistic`) and
+//! `min_revenue_at_risk`.
 
 use super::*;
 
@@ -65,6 +66,17 @@ impl Validator<'_, '_, '_> {
                 None
             }
         };
+        let statistic = match r.statistic.as_ref() {
+            None => Some(ChurnStatistic::Mean),
+            Some(v) => match v.get_ref().as_str() {
+                "mean" => Some(ChurnStatistic::Mean),
+                "median" => Some(ChurnStatistic::Median),
+                _ => {
+                    self.err(v, "statistic", "must be \"mean\" or \"median\"");
+                    None
+                }
+            },
+        };
         let min_coverage = r
             .min_coverage
             .as_ref()
@@ -76,6 +88,7 @@ impl Validator<'_, '_, '_> {
             reference: reference?,
             max_drop: max_drop?,
             min_coverage,
+            statistic: statistic?,
         })
     }
 }

@@ -16,8 +16,8 @@ use regex::Regex;
 use toml::Spanned;
 
 use super::rule::{
-    BaselineKind, BaselineSpec, Churn, Condition, Kind, Margin, Matcher, Metric, Rule, Scope,
-    Severity,
+    BaselineKind, BaselineSpec, Churn, ChurnStatistic, Condition, Kind, Margin, Matcher, Metric,
+    Rule, Scope, Severity,
 };
 use crate::config::document::Document;
 use crate::config::units::{BitRate, ByteSize, Duration};

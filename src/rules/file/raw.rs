@@ -67,6 +67,7 @@ pub(super) struct RawRule {
     pub(super) recent: Option<Spanned<Duration>>,
     pub(super) reference: Option<Spanned<Duration>>,
     pub(super) max_drop: Option<Spanned<f64>>,
+    pub(super) statistic: Option<Spanned<String>>,
     pub(super) min_coverage: Option<Spanned<f64>>,
     pub(super) above: Option<Spanned<RawAmount>>,
     pub(super) below: Option<Spanned<RawAmount>>,

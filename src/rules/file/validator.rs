@@ -123,6 +123,7 @@ impl Validator<'_, '_, '_> {
         not_for!(recent, is_churn, why_churn);
         not_for!(reference, is_churn, why_churn);
         not_for!(max_drop, is_churn, why_churn);
+        not_for!(statistic, is_churn, why_churn);
         not_for!(min_revenue_at_risk, is_churn, why_churn);
         let min_revenue_at_risk = self.min_revenue_at_risk(&r, scope);
         let why_thr = "here: it is for threshold rules";
