@@ -13,6 +13,7 @@ mod pg_support;
 mod report_support;
 mod store_support;
 
+mod churn_evaluate;
 mod config_access;
 mod config_check;
 mod config_scale;
