@@ -5,7 +5,7 @@
 //! default `alert-rules/traffic.toml` (as rules on series, like `evaluate.py --as-series`), scored like `benches/synthetic/evaluate.py`: an onset inside a
 //! labelled anomaly finds it, one in the 3 samples after its end is late, any other onset from
 //! day 4 on is a false alarm. The floors asserted are what each file meets on this set (see
-//! benches/synthetic/README.md); a change that loses more of its spikes and drops, fires more
+//! benches/synthetic/JOURNAL.md); a change that loses more of its spikes and drops, fires more
 //! on it, or finds spikes later, fails here.
 
 use std::collections::BTreeMap;
@@ -239,7 +239,7 @@ fn the_tuned_rules_meet_their_floors_on_the_small_synthetic_set() {
 }
 
 /// Replays the small set through a NAB rule folder (relative to the repository) and checks the
-/// floors it meets there (measured, benches/synthetic/README.md), below the targets
+/// floors it meets there (measured, benches/synthetic/JOURNAL.md), below the targets
 /// (recall 0.95, 1 false alarm per 30 days): NAB's files miss spikes at quiet hours and daytime
 /// drops that are not below the whole week's low.
 fn check_nab_floors(rules_dir: &str, floors: &Floors) {
@@ -310,7 +310,7 @@ fn the_default_traffic_rules_meet_their_floors_on_the_small_synthetic_set() {
     .unwrap();
     let sc = replay(dir.path());
     let report = &sc.report;
-    // Floors the default rules meet on the small set (benches/synthetic/README.md has the
+    // Floors the default rules meet on the small set (benches/synthetic/JOURNAL.md has the
     // full set, per step): every drop to 40% or less, most 3x spikes, no false alarm, spikes
     // confirmed on their second sample (`for_points = 2`).
     let share = |(found, all): (usize, usize)| found as f64 / all as f64;

@@ -10,7 +10,7 @@ and prints one line per rule: per step, the target spikes found (3x or more last
 or more) over all noise levels and on the bursty series alone, and the false alarms on the
 anomaly-free series, all of them and the bursty ones alone (per 30 days of judged time).
 Several rules in one file are scored each alone, so one replay compares candidate values
-(`burst_factor` was chosen so, `../synthetic/README.md`). `--list` also prints every missed
+(`burst_factor` was chosen so, `JOURNAL.md`). `--list` also prints every missed
 target and every false alarm (set:series, magnitude, length, first sample; or FA, sample).
 Scoring is evaluate.py's own (its functions).
 """

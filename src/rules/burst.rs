@@ -26,7 +26,7 @@ pub const BURSTS_PER_DAY: f64 = 3.0;
 
 /// The highest quantile taken (0.9995: at a 10 s poll, about four runs a day): chosen with
 /// the default attack rules' `burst_factor` on 20 synthetic seeds, among 0.998, 0.999 and
-/// 0.9995 (`benches/synthetic/README.md`); a higher one raised the factor of bursty 10 s
+/// 0.9995 (`benches/synthetic/JOURNAL.md`); a higher one raised the factor of bursty 10 s
 /// series beyond their 3x attacks of two samples (20 s), which no rule can tell from their
 /// bursts.
 pub const BURST_MAX_QUANTILE: f64 = 0.9995;
