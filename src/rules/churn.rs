@@ -44,7 +44,9 @@ impl ChurnTotals {
         }
     }
 
-    /// Adds one interval ending at `t` lasting `dt` seconds; `value` is `None` when unknown.
+    /// Adds one interval ending at `t` lasting `dt` seconds; `value` is `None` when unknown,
+    /// else the interval's estimate (its measured sum scaled up by `coverage`, the share of it
+    /// that was measured), as the store's range queries read it.
     /// An interval longer than a window (5-minute history feeding 1-minute windows) is shared
     /// between the windows it overlaps, in proportion to the overlap. Returns the reading of
     /// each window this point closes (usually none or one).
@@ -65,7 +67,10 @@ impl ChurnTotals {
             if let Some(v) = value {
                 let c = coverage.clamp(0.0, 1.0);
                 if c > 0.0 {
-                    self.sum += v * secs / dt as f64 / c;
+                    // `v` estimates the whole interval (the store scales a step's measured sum
+                    // up by its coverage): what was measured of it is `v x c`. The window adds
+                    // what was measured and scales it up once, by its own coverage, at close.
+                    self.sum += v * secs / dt as f64 * c;
                     self.known_secs += secs * c;
                 }
             }
@@ -222,6 +227,31 @@ mod tests {
         let r = c.push(t + 60, 60, Some(180.0), 1.0);
         let r = r.last().expect("a point that ends a window closes it");
         assert!(r.dropped && (r.recent - 180.0).abs() < 1e-6, "{r:?}");
+    }
+
+    /// The store's points are estimates (a step's measured sum scaled up by its coverage, as
+    /// every range query reads them): a day of hourly points at 95 % coverage, each estimating
+    /// 100 bytes, totals 2,400, the same as a fully covered day, and a day under
+    /// `min_coverage` is left out, not read as low.
+    #[test]
+    fn partly_covered_windows_total_what_their_estimates_say() {
+        let mut c = ChurnTotals::new(spec(86_400, 1, 2));
+        let mut out = Vec::new();
+        for h in 1..=(3 * 24) {
+            out.extend(c.push(h * 3600, 3600, Some(100.0), 0.95));
+        }
+        let r = out.last().expect("three days closed");
+        assert!(
+            (r.recent - 2400.0).abs() < 1e-6 && (r.reference - 2400.0).abs() < 1e-6,
+            "{r:?}"
+        );
+        // A fourth day at 40 % coverage (under the spec's 0.5): left out, so there is no
+        // reading of it at all rather than a low one.
+        let mut out = Vec::new();
+        for h in (3 * 24 + 1)..=(4 * 24) {
+            out.extend(c.push(h * 3600, 3600, Some(100.0), 0.4));
+        }
+        assert!(out.is_empty(), "{out:?}");
     }
 
     #[test]
