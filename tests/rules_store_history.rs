@@ -10,6 +10,7 @@ use bandwatch::config::Retention;
 use bandwatch::rules::live::{LiveRules, StoreHistory};
 use bandwatch::rules::{Engine, Entity, History, MemoryStateStore, Metric, Point};
 use bandwatch::store::Store;
+use jiff::Timestamp;
 use store_support::*;
 
 const RULE: &str = r#"
@@ -207,5 +208,163 @@ fn a_start_over_five_minute_history_fires_no_churn_and_a_real_drop_fires_within_
         fired - drop_at <= 120 + 19,
         "churn fired {} s after the drop",
         fired - drop_at
+    );
+}
+
+/// A history that counts the points it hands out, over the store's.
+struct Counted {
+    inner: StoreHistory,
+    points: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl History for Counted {
+    fn points(&self, e: &Entity, m: Metric, from: Timestamp, to: Timestamp) -> Vec<Point> {
+        let v = self.inner.points(e, m, from, to);
+        self.points
+            .fetch_add(v.len(), std::sync::atomic::Ordering::Relaxed);
+        v
+    }
+
+    fn points_every(
+        &self,
+        e: &Entity,
+        m: Metric,
+        from: Timestamp,
+        to: Timestamp,
+        step: i64,
+    ) -> Vec<Point> {
+        let v = self.inner.points_every(e, m, from, to, step);
+        self.points
+            .fetch_add(v.len(), std::sync::atomic::Ordering::Relaxed);
+        v
+    }
+}
+
+const DAILY_CHURN: &str = r#"
+[[rule]]
+name = "customer-churn-risk"
+kind = "drop"
+scope = "customer"
+metric = "usage_bytes"
+window = "1d"
+recent = "1d"
+reference = "7d"
+max_drop = 0.4
+min_coverage = 0.9
+severity = "warning"
+notify = []
+"#;
+
+/// A churn rule over days, started in the middle of a day: it warms from the store's daily
+/// totals and today's 5-minute steps (a few dozen rows, not eight days of 5-minute ones), the
+/// restart day is totalled whole (its history and its live minutes join without a hole or an
+/// overlap), and a day at 30 % fires when it closes, against exactly the mean of the seven
+/// days before it.
+#[test]
+fn a_daily_churn_rule_warms_from_daily_totals_and_judges_the_restart_day_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(&[("a-sw1", "p1", None, Some("acme"))]);
+    let retention = Retention {
+        raw: None,
+        rollup_5m: None,
+        rollup_1h: None,
+        rollup_1d: None,
+    };
+    let store = Store::open(&dir.path().join("bandwatch.db"), &retention).unwrap();
+    let writer = store.writer(topo.clone()).unwrap();
+    // Each day its own rate (so a day left out or miscounted moves the reference): 12 days of
+    // 5-minute sweeps, a restart at 10:00 on day 12, live minutes to 00:10 after day 14; day
+    // 14 at 30 %.
+    let start = base() - 13 * 86_400;
+    let day_rate = |day: i64| -> u64 { 10_000_000 + 1_000_000 * (day.rem_euclid(5) as u64) };
+    let restart = start + 12 * 86_400 + 10 * 3600;
+    let end = start + 15 * 86_400 + 600;
+    writer
+        .submit(sweep(
+            "a-sw1",
+            at(start),
+            vec![("p1", no_delta(bandwatch::poll::Quality::First))],
+        ))
+        .unwrap();
+    let mut t = start;
+    while t < end {
+        let step = if t < restart { 300 } else { 60 };
+        t += step;
+        let day = (t - 1 - start).div_euclid(86_400);
+        let rate = if day == 14 {
+            day_rate(day) * 3 / 10
+        } else {
+            day_rate(day)
+        };
+        let octets = rate * step as u64;
+        writer
+            .submit(sweep(
+                "a-sw1",
+                at(t),
+                vec![("p1", reading(step as u64 * 1000, octets, octets))],
+            ))
+            .unwrap();
+    }
+    writer.flush().unwrap();
+    drop(writer);
+
+    let dir_rules = tempfile::tempdir().unwrap();
+    std::fs::write(dir_rules.path().join("r.toml"), DAILY_CHURN).unwrap();
+    let (rules, diags) = bandwatch::rules::file::load_dir(dir_rules.path(), &topo);
+    assert!(diags.0.is_empty(), "{diags}");
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let history = Counted {
+        inner: StoreHistory::new(store.reader()),
+        points: read.clone(),
+    };
+    let reader = store.reader();
+    let mut rules = LiveRules::new(
+        rules.rules,
+        &topo,
+        Box::new(MemoryStateStore::default()),
+        Box::new(history),
+    );
+    // The daemon's cycle, once a minute: the slots complete 19 s ago.
+    let day14_end = start + 15 * 86_400;
+    let mut fired = None;
+    let mut now = restart + 20;
+    while now < end {
+        let out = rules.on_aggregates(&reader, at(now - 19));
+        for tr in &out.transitions {
+            assert!(
+                now >= day14_end,
+                "a churn transition {} h after the restart, before day 14 closed: {tr:?}",
+                (now - restart) / 3600
+            );
+        }
+        if fired.is_none()
+            && let Some(e) = out.events.first()
+        {
+            fired = Some((now, e.value, e.baseline));
+        }
+        now += 60;
+    }
+    // Warm-up: 8 daily totals (the window before the reference too) and the 120 5-minute
+    // steps of the restart day before 10:00; eight days of 5-minute steps would be 2,304.
+    let n = read.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(n <= 140, "{n} points read to warm a daily churn rule");
+    let (when, value, baseline) = fired.expect("day 14 at 30 % never fired the churn rule");
+    assert!(
+        when - day14_end <= 120,
+        "fired {} s after day 14 closed",
+        when - day14_end
+    );
+    // Both directions, a whole day each.
+    let total = |day: i64| 2.0 * day_rate(day) as f64 * 86_400.0;
+    let reference = (7..14).map(total).sum::<f64>() / 7.0;
+    let recent = 0.3 * total(14);
+    let baseline = baseline.expect("a churn notice carries its reference");
+    assert!(
+        (baseline / reference - 1.0).abs() < 0.002,
+        "reference {baseline} against {reference}"
+    );
+    assert!(
+        (value / recent - 1.0).abs() < 0.002,
+        "recent {value} against {recent}"
     );
 }

@@ -30,6 +30,21 @@ pub trait History {
     fn points(&self, entity: &Entity, metric: Metric, from: Timestamp, to: Timestamp)
     -> Vec<Point>;
 
+    /// [`History::points`] at one point per `step` seconds, where the history keeps totals
+    /// that coarse (a churn rule's days, from the store's daily rollups: a few dozen rows where
+    /// 5-minute steps are thousands); `from` and `to` are whole steps. By default the points
+    /// as [`History::points`] gives them.
+    fn points_every(
+        &self,
+        entity: &Entity,
+        metric: Metric,
+        from: Timestamp,
+        to: Timestamp,
+        _step: i64,
+    ) -> Vec<Point> {
+        self.points(entity, metric, from, to)
+    }
+
     /// When `entity` last answered before `before` (a switch's last successful poll), if
     /// known: an `absent` rule measures silence from it, so a restart does not reset the
     /// timer of a switch that was already silent.
@@ -422,6 +437,43 @@ impl Engine {
         }
     }
 
+    /// The history a new rule state learns from, `[from, to)`. A churn rule whose windows are
+    /// whole hours (days, usually) reads its whole windows as one total each, and only the
+    /// window still open at `to` in the history's finer steps: its windows are all it keeps
+    /// of the points, so a rule over ten weeks of days reads 70 rows, not 20,000 5-minute ones.
+    /// Rows ending where the open window starts, so the finer steps after them join without
+    /// a hole or an overlap (hours are whole 5-minute steps). Not `whole`: every point in the
+    /// history's own steps (a maintenance window may leave part of a window out).
+    fn warm_points(
+        history: &dyn History,
+        rule: &Rule,
+        whole: bool,
+        entity: &Entity,
+        metric: Metric,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Vec<Point> {
+        let window = match &rule.condition {
+            Condition::Churn(c) if whole && c.window >= 3600 && c.window % 3600 == 0 => c.window,
+            _ => return history.points(entity, metric, from, to),
+        };
+        let whole_from = from.as_second().div_euclid(window) * window;
+        let open = to.as_second().div_euclid(window) * window;
+        let (Ok(whole_from), Ok(open_at)) = (
+            Timestamp::from_second(whole_from),
+            Timestamp::from_second(open),
+        ) else {
+            return history.points(entity, metric, from, to);
+        };
+        let mut points = if whole_from < open_at {
+            history.points_every(entity, metric, whole_from, open_at, window)
+        } else {
+            Vec::new()
+        };
+        points.extend(history.points(entity, metric, open_at, to));
+        points
+    }
+
     fn warm_span(rule: &Rule) -> i64 {
         match &rule.condition {
             Condition::Spike(m) | Condition::Drop(m) => m.baseline.history + m.baseline.season,
@@ -530,7 +582,18 @@ impl Engine {
                     }
                     let from = Timestamp::from_second(p.time.as_second() - span)
                         .unwrap_or(Timestamp::UNIX_EPOCH);
-                    for past in self.history.points(entity, metric, from, p.time) {
+                    // Whole windows only where no maintenance window could leave part of one
+                    // out (samples are excluded by their time, and a window's total has one).
+                    let whole = !(rule.exclude_maintenance_samples
+                        && self
+                            .topology
+                            .maintenance
+                            .iter()
+                            .any(|w| w.exclude_samples && w.matches(&entity.labels)));
+                    let history = &*self.history;
+                    for past in
+                        Engine::warm_points(history, rule, whole, entity, metric, from, p.time)
+                    {
                         let learn = !excluded(&self.topology, rule, entity, past.time);
                         e.warm(rule, &past, learn);
                     }

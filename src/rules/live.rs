@@ -179,10 +179,23 @@ impl History for StoreHistory {
     }
 
     fn points(&self, e: &Entity, metric: Metric, from: Timestamp, to: Timestamp) -> Vec<Point> {
+        self.points_every(e, metric, from, to, HISTORY_STEP)
+    }
+
+    /// The store's rows at `step` (the tier whose buckets divide it: daily totals from the
+    /// daily rollups), each a point stamped at the end of its step.
+    fn points_every(
+        &self,
+        e: &Entity,
+        metric: Metric,
+        from: Timestamp,
+        to: Timestamp,
+        step: i64,
+    ) -> Vec<Point> {
         let Some(se) = store_entity(e) else {
             return Vec::new();
         };
-        let Some(rows) = read(&*self.reader, &se, metric, from, to, HISTORY_STEP) else {
+        let Some(rows) = read(&*self.reader, &se, metric, from, to, step) else {
             return Vec::new();
         };
         // A point is stamped with the end of its step, like a live sample. A step that ends
@@ -190,7 +203,7 @@ impl History for StoreHistory {
         // make the live points before it look out of order (and never evaluated).
         rows.into_iter()
             .filter_map(|(t, v, c)| {
-                let end = Timestamp::from_second(t.as_second() + HISTORY_STEP).ok()?;
+                let end = Timestamp::from_second(t.as_second() + step).ok()?;
                 (end <= to).then(|| match v {
                     Some(v) => Point::known(end, v).with_coverage(c),
                     None => Point::unknown(end),
