@@ -258,8 +258,9 @@ notify = []
 /// A churn rule over days, started in the middle of a day: it warms from the store's daily
 /// totals and today's 5-minute steps (a few dozen rows, not eight days of 5-minute ones), the
 /// restart day is totalled whole (its history and its live minutes join without a hole or an
-/// overlap), and a day at 30 % fires when it closes, against exactly the mean of the seven
-/// days before it.
+/// overlap), a day the port partly did not answer is estimated once from what was measured,
+/// and a day at 30 % fires when it closes, against exactly the mean of the seven days before
+/// it.
 #[test]
 fn a_daily_churn_rule_warms_from_daily_totals_and_judges_the_restart_day_whole() {
     let dir = tempfile::tempdir().unwrap();
@@ -297,12 +298,17 @@ fn a_daily_churn_rule_warms_from_daily_totals_and_judges_the_restart_day_whole()
             day_rate(day)
         };
         let octets = rate * step as u64;
+        // Day 8 (warmed from its daily total) from 12:00 to 13:15 the port does not answer:
+        // that day is known for 95 % of its time, and its total is the estimate of the whole
+        // day, scaled up by that coverage once.
+        let of_day = (t - 1 - start).rem_euclid(86_400);
+        let outcome = if day == 8 && (12 * 3600..12 * 3600 + 75 * 60).contains(&of_day) {
+            unknown(bandwatch::poll::UnknownReason::Timeout)
+        } else {
+            reading(step as u64 * 1000, octets, octets)
+        };
         writer
-            .submit(sweep(
-                "a-sw1",
-                at(t),
-                vec![("p1", reading(step as u64 * 1000, octets, octets))],
-            ))
+            .submit(sweep("a-sw1", at(t), vec![("p1", outcome)]))
             .unwrap();
     }
     writer.flush().unwrap();
