@@ -29,17 +29,31 @@ severity = "critical"
 notify = []
 "#;
 
-#[test]
-fn history_ends_at_the_last_complete_step_and_a_spike_after_a_restart_fires() {
-    let dir = tempfile::tempdir().unwrap();
-    let topo = topology(&[("a-sw1", "p1", None, None)]);
+/// A SQLite store in `dir` that keeps every tier forever (the tests write weeks in the past).
+fn store_keeping_everything(dir: &std::path::Path) -> Store {
     let retention = Retention {
         raw: None,
         rollup_5m: None,
         rollup_1h: None,
         rollup_1d: None,
     };
-    let store = Store::open(&dir.path().join("bandwatch.db"), &retention).unwrap();
+    Store::open(&dir.join("bandwatch.db"), &retention).unwrap()
+}
+
+/// The rules of one rule file's text, which must load clean.
+fn load_rules(text: &str, topo: &bandwatch::config::Topology) -> Vec<bandwatch::rules::Rule> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.toml"), text).unwrap();
+    let (rules, diags) = bandwatch::rules::file::load_dir(dir.path(), topo);
+    assert!(diags.0.is_empty(), "{diags}");
+    rules.rules
+}
+
+#[test]
+fn history_ends_at_the_last_complete_step_and_a_spike_after_a_restart_fires() {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(&[("a-sw1", "p1", None, None)]);
+    let store = store_keeping_everything(dir.path());
     let writer = store.writer(topo.clone()).unwrap();
     // Two days of 100 Mbit/s, one sweep a minute, ending 2 minutes into a 5-minute step.
     let start = base() - 86_400;
@@ -78,12 +92,9 @@ fn history_ends_at_the_last_complete_step_and_a_spike_after_a_restart_fires() {
 
     // The engine after the restart: the very next points are evaluated against the warmed
     // baseline, and a x8 spike fires at once.
-    let dir_rules = tempfile::tempdir().unwrap();
-    std::fs::write(dir_rules.path().join("r.toml"), RULE).unwrap();
-    let (rules, diags) = bandwatch::rules::file::load_dir(dir_rules.path(), &topo);
-    assert!(diags.0.is_empty(), "{diags}");
+    let rules = load_rules(RULE, &topo);
     let mut engine = Engine::new(
-        rules.rules,
+        rules,
         (*topo).clone(),
         Box::new(MemoryStateStore::default()),
         Box::new(history),
@@ -116,13 +127,7 @@ notify = []
 fn a_start_over_five_minute_history_fires_no_churn_and_a_real_drop_fires_within_two_minutes() {
     let dir = tempfile::tempdir().unwrap();
     let topo = topology(&[("a-sw1", "p1", None, Some("acme"))]);
-    let retention = Retention {
-        raw: None,
-        rollup_5m: None,
-        rollup_1h: None,
-        rollup_1d: None,
-    };
-    let store = Store::open(&dir.path().join("bandwatch.db"), &retention).unwrap();
+    let store = store_keeping_everything(dir.path());
     let writer = store.writer(topo.clone()).unwrap();
     // A day of history one sweep every 5 minutes (like the demo's backfill), ending 140 s
     // into a 5-minute step; then live sweeps every 10 s: 10 steady minutes, 3 minutes at 30%,
@@ -165,14 +170,11 @@ fn a_start_over_five_minute_history_fires_no_churn_and_a_real_drop_fires_within_
     writer.flush().unwrap();
     drop(writer);
 
-    let dir_rules = tempfile::tempdir().unwrap();
-    std::fs::write(dir_rules.path().join("r.toml"), CHURN).unwrap();
-    let (rules, diags) = bandwatch::rules::file::load_dir(dir_rules.path(), &topo);
-    assert!(diags.0.is_empty(), "{diags}");
+    let rules = load_rules(CHURN, &topo);
     let history = StoreHistory::new(store.reader());
     let reader = store.reader();
     let mut rules = LiveRules::new(
-        rules.rules,
+        rules,
         &topo,
         Box::new(MemoryStateStore::default()),
         Box::new(history),
@@ -265,13 +267,7 @@ notify = []
 fn a_daily_churn_rule_warms_from_daily_totals_and_judges_the_restart_day_whole() {
     let dir = tempfile::tempdir().unwrap();
     let topo = topology(&[("a-sw1", "p1", None, Some("acme"))]);
-    let retention = Retention {
-        raw: None,
-        rollup_5m: None,
-        rollup_1h: None,
-        rollup_1d: None,
-    };
-    let store = Store::open(&dir.path().join("bandwatch.db"), &retention).unwrap();
+    let store = store_keeping_everything(dir.path());
     let writer = store.writer(topo.clone()).unwrap();
     // Each day its own rate (so a day left out or miscounted moves the reference): 12 days of
     // 5-minute sweeps, a restart at 10:00 on day 12, live minutes to 00:10 after day 14; day
@@ -314,10 +310,7 @@ fn a_daily_churn_rule_warms_from_daily_totals_and_judges_the_restart_day_whole()
     writer.flush().unwrap();
     drop(writer);
 
-    let dir_rules = tempfile::tempdir().unwrap();
-    std::fs::write(dir_rules.path().join("r.toml"), DAILY_CHURN).unwrap();
-    let (rules, diags) = bandwatch::rules::file::load_dir(dir_rules.path(), &topo);
-    assert!(diags.0.is_empty(), "{diags}");
+    let rules = load_rules(DAILY_CHURN, &topo);
     let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let history = Counted {
         inner: StoreHistory::new(store.reader()),
@@ -325,7 +318,7 @@ fn a_daily_churn_rule_warms_from_daily_totals_and_judges_the_restart_day_whole()
     };
     let reader = store.reader();
     let mut rules = LiveRules::new(
-        rules.rules,
+        rules,
         &topo,
         Box::new(MemoryStateStore::default()),
         Box::new(history),
