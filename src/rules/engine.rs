@@ -222,11 +222,20 @@ fn persisted(s: &AlertState) -> impl PartialEq + use<> {
 /// True when a sample of `entity` at `t` is inside an open maintenance window marked
 /// `exclude_samples` and `rule` leaves such samples out (`maintenance_samples`).
 fn excluded(topology: &Topology, rule: &Rule, entity: &Entity, t: Timestamp) -> bool {
-    rule.exclude_maintenance_samples
-        && topology
-            .maintenance
-            .iter()
-            .any(|w| w.exclude_samples && w.matches(&entity.labels) && w.open_at(t))
+    excluding(topology, rule, entity).any(|w| w.open_at(t))
+}
+
+/// The maintenance windows that leave `entity`'s samples out of `rule`'s learning when open.
+fn excluding<'a>(
+    topology: &'a Topology,
+    rule: &Rule,
+    entity: &'a Entity,
+) -> impl Iterator<Item = &'a crate::maintenance::Window> {
+    let on = rule.exclude_maintenance_samples;
+    topology
+        .maintenance
+        .iter()
+        .filter(move |w| on && w.exclude_samples && w.matches(&entity.labels))
 }
 
 /// The rule engine.
@@ -584,12 +593,7 @@ impl Engine {
                         .unwrap_or(Timestamp::UNIX_EPOCH);
                     // Whole windows only where no maintenance window could leave part of one
                     // out (samples are excluded by their time, and a window's total has one).
-                    let whole = !(rule.exclude_maintenance_samples
-                        && self
-                            .topology
-                            .maintenance
-                            .iter()
-                            .any(|w| w.exclude_samples && w.matches(&entity.labels)));
+                    let whole = excluding(&self.topology, rule, entity).next().is_none();
                     let history = &*self.history;
                     for past in
                         Engine::warm_points(history, rule, whole, entity, metric, from, p.time)
